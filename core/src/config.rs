@@ -1,0 +1,425 @@
+//! Typed configuration: built-in defaults < `config/hostdeck.toml` (or `--config PATH`) <
+//! environment variables `HOSTDECK_SECTION__KEY`.
+//!
+//! Every section is a struct with `deny_unknown_fields`, so a misspelt key fails at start with
+//! a message naming it, instead of being ignored. Secrets are [`SecretString`]s: they print as
+//! `[redacted]` in `hostdeck config check` and in `Debug` output. `config/hostdeck.example.toml`
+//! documents every key; a test keeps it in step with these structs.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize, Serializer};
+
+use crate::money::Currency;
+
+/// Where the config file is looked for when `--config` is not given.
+pub const DEFAULT_CONFIG_PATH: &str = "config/hostdeck.toml";
+/// The environment variable prefix; `HOSTDECK_WEB__BIND` sets `web.bind`.
+pub const ENV_PREFIX: &str = "HOSTDECK_";
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub database: DatabaseConfig,
+    pub web: WebConfig,
+    pub billing: BillingConfig,
+    pub discord: DiscordConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` (created on first run) or `postgres://user:password@host/db`.
+    #[serde(serialize_with = "serialize_database_url")]
+    pub url: SecretString,
+    /// Connections kept open to PostgreSQL (SQLite uses one writer and this many readers).
+    pub max_connections: u32,
+    /// How long to wait for a connection before answering "the database is not answering".
+    #[serde(with = "humantime_serde")]
+    pub connect_timeout: Duration,
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: SecretString::from("sqlite://data/hostdeck.db"),
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebConfig {
+    /// Address the web server listens on.
+    pub bind: SocketAddr,
+    /// The address people use to reach the portal (for links in emails); `https` turns on
+    /// secure cookies.
+    pub public_url: Option<url::Url>,
+    /// A request that takes longer is answered 408 and its work dropped.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for WebConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            request_timeout: Duration::from_secs(30),
+            max_body_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BillingConfig {
+    /// The platform's one currency (ISO 4217).
+    pub currency: Currency,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordConfig {
+    /// The bot token. Without it the bot stays off.
+    #[serde(serialize_with = "serialize_secret")]
+    pub token: Option<SecretString>,
+    /// Discord's address; any other value routes the bot's REST and gateway there.
+    pub api_base: url::Url,
+}
+
+impl Default for DiscordConfig {
+    fn default() -> Self {
+        Self {
+            token: None,
+            api_base: url::Url::parse("https://discord.com").unwrap_or_else(|_| unreachable!()),
+        }
+    }
+}
+
+impl Config {
+    /// Loads the layers and checks the values. `path` is `--config`; when it is given the file
+    /// must exist, otherwise `config/hostdeck.toml` is read if present.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigError> {
+        let file: PathBuf = match path {
+            Some(path) if !path.is_file() => {
+                return Err(ConfigError(vec![format!(
+                    "the config file {} does not exist (given with --config)",
+                    path.display()
+                )]));
+            }
+            Some(path) => path.to_owned(),
+            None => PathBuf::from(DEFAULT_CONFIG_PATH),
+        };
+        Self::from_figment(
+            Figment::new()
+                .merge(Toml::file(&file))
+                .merge(Self::env_provider()),
+        )
+    }
+
+    /// Loads from a TOML text and the environment (for tests and `config check` of a string).
+    pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
+        Self::from_figment(
+            Figment::new()
+                .merge(Toml::string(text))
+                .merge(Self::env_provider()),
+        )
+    }
+
+    fn env_provider() -> Env {
+        // Only `SECTION__KEY` variables are config; `HOSTDECK_LOG_FORMAT` and the like are not.
+        Env::prefixed(ENV_PREFIX)
+            .filter(|key| key.as_str().contains("__"))
+            .split("__")
+    }
+
+    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+        let config: Config = figment.extract().map_err(ConfigError::from_figment)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let url = self.database.url.expose_secret();
+        if !(url.starts_with("sqlite:")
+            || url.starts_with("postgres:")
+            || url.starts_with("postgresql:"))
+        {
+            problems.push(
+                "database.url: expected a URL starting with sqlite:// or postgres://".to_owned(),
+            );
+        }
+        if self.database.max_connections == 0 {
+            problems.push("database.max_connections: expected at least 1".to_owned());
+        }
+        if self.web.max_body_bytes < 1024 {
+            problems.push("web.max_body_bytes: expected at least 1024 bytes".to_owned());
+        }
+        if self
+            .web
+            .public_url
+            .as_ref()
+            .is_some_and(|url| !matches!(url.scheme(), "http" | "https"))
+        {
+            problems.push("web.public_url: expected an http:// or https:// address".to_owned());
+        }
+        if problems.is_empty() {
+            Ok(())
+        } else {
+            Err(ConfigError(problems))
+        }
+    }
+
+    /// The effective config as TOML with every secret redacted, for `hostdeck config check`.
+    pub fn redacted_toml(&self) -> String {
+        toml::to_string_pretty(self)
+            .unwrap_or_else(|error| format!("# the config could not be shown: {error}\n"))
+    }
+}
+
+/// What is wrong with the config, one line per problem, each naming its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub Vec<String>);
+
+impl ConfigError {
+    fn from_figment(error: figment::Error) -> Self {
+        Self(error.into_iter().map(|error| describe(&error)).collect())
+    }
+}
+
+fn describe(error: &figment::Error) -> String {
+    use figment::error::Kind;
+    let mut key = error.path.join(".");
+    let what = match &error.kind {
+        Kind::UnknownField(field, expected) => {
+            // figment's path may or may not end with the unknown field itself.
+            let mut section = error.path.clone();
+            if section.last() == Some(field) {
+                section.pop();
+            }
+            let section = section.join(".");
+            key = if section.is_empty() {
+                field.clone()
+            } else {
+                format!("{section}.{field}")
+            };
+            let place = if section.is_empty() {
+                "the top level".to_owned()
+            } else {
+                format!("[{section}]")
+            };
+            format!("unknown key; {place} has: {}", expected.join(", "))
+        }
+        Kind::MissingField(field) => {
+            key = if key.is_empty() {
+                field.to_string()
+            } else {
+                format!("{key}.{field}")
+            };
+            "this key is required".to_owned()
+        }
+        other => match expectation(&key) {
+            Some(hint) => format!("{other}; expected {hint}"),
+            None => other.to_string(),
+        },
+    };
+    let source = error
+        .metadata
+        .as_ref()
+        .map(|metadata| match &metadata.source {
+            Some(source) => format!(" (from {source})"),
+            None if metadata.name.contains("environment") => {
+                format!(
+                    " (from the environment variable {ENV_PREFIX}{})",
+                    key.to_uppercase().replace('.', "__")
+                )
+            }
+            None => format!(" (from {})", metadata.name),
+        })
+        .unwrap_or_default();
+    if key.is_empty() {
+        format!("{what}{source}")
+    } else {
+        format!("{key}: {what}{source}")
+    }
+}
+
+impl std::fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for (index, line) in self.0.iter().enumerate() {
+            if index > 0 {
+                f.write_str("\n")?;
+            }
+            write!(f, "config error: {line}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// What a key's value should look like, for keys whose type error alone would not say.
+fn expectation(key: &str) -> Option<&'static str> {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    match last {
+        "bind" => Some("an address and port such as 127.0.0.1:8080"),
+        "url" | "public_url" | "api_base" | "base_url" => {
+            Some("a full address such as https://example.com")
+        }
+        _ if last.ends_with("timeout") || last.ends_with("interval") => {
+            Some("a duration such as \"30s\" or \"5m\"")
+        }
+        _ => None,
+    }
+}
+
+const REDACTED: &str = "[redacted]";
+
+fn serialize_secret<S: Serializer>(
+    secret: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match secret {
+        Some(_) => serializer.serialize_str(REDACTED),
+        None => serializer.serialize_none(),
+    }
+}
+
+/// Shows the database URL with its password, if any, redacted.
+fn serialize_database_url<S: Serializer>(
+    url: &SecretString,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&redact_url_password(url.expose_secret()))
+}
+
+/// `postgres://app:hunter2@db/x` becomes `postgres://app:[redacted]@db/x`.
+pub fn redact_url_password(text: &str) -> String {
+    match url::Url::parse(text) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some(REDACTED));
+            url.to_string().replace("%5Bredacted%5D", REDACTED)
+        }
+        Ok(_) => text.to_owned(),
+        Err(_) => REDACTED.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_need_no_file() {
+        let config = Config::from_toml("").expect("defaults are valid");
+        assert_eq!(config.web.bind.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            config.database.url.expose_secret(),
+            "sqlite://data/hostdeck.db"
+        );
+        assert_eq!(config.billing.currency.code(), "USD");
+        assert!(config.discord.token.is_none());
+    }
+
+    #[test]
+    fn an_unknown_key_is_named() {
+        let error = Config::from_toml("[web]\nbnd = \"127.0.0.1:1\"\n").expect_err("unknown key");
+        let text = error.to_string();
+        assert!(text.contains("web.bnd"), "{text}");
+        assert!(text.contains("bind"), "{text}");
+    }
+
+    #[test]
+    fn a_bad_value_is_named_with_what_is_expected() {
+        let error = Config::from_toml("[web]\nbind = \"nope\"\n").expect_err("bad value");
+        let text = error.to_string();
+        assert!(text.contains("web.bind"), "{text}");
+        let error =
+            Config::from_toml("[billing]\ncurrency = \"DOLLARS\"\n").expect_err("bad currency");
+        assert!(error.to_string().contains("billing.currency"), "{error}");
+        let error = Config::from_toml("[database]\nurl = \"mysql://x\"\n").expect_err("bad url");
+        assert!(error.to_string().contains("database.url"), "{error}");
+    }
+
+    #[test]
+    fn secrets_never_print() {
+        let config = Config::from_toml(
+            "[database]\nurl = \"postgres://app:hunter2@db.internal/hostdeck\"\n[discord]\ntoken = \"MTIz.secret-token\"\n",
+        )
+        .expect("valid");
+        let shown = config.redacted_toml();
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(!shown.contains("secret-token"), "{shown}");
+        assert!(
+            shown.contains("postgres://app:[redacted]@db.internal/hostdeck"),
+            "{shown}"
+        );
+        let debug = format!("{config:?}");
+        assert!(
+            !debug.contains("hunter2") && !debug.contains("secret-token"),
+            "{debug}"
+        );
+    }
+
+    #[test]
+    fn the_redacted_output_loads_back() {
+        let config = Config::from_toml("[web]\nbind = \"0.0.0.0:9000\"\n").expect("valid");
+        let again = Config::from_toml(&config.redacted_toml()).expect("round trip");
+        assert_eq!(again.web.bind, config.web.bind);
+    }
+
+    #[test]
+    fn the_example_file_documents_every_key_and_loads() {
+        let example = include_str!("../../config/hostdeck.example.toml");
+        // Every key, uncommented, must load...
+        let uncommented: String = example
+            .lines()
+            .map(|line| {
+                line.strip_prefix("# ")
+                    .filter(|rest| looks_like_setting(rest))
+                    .unwrap_or(line)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        Config::from_toml(&uncommented).expect("the example config loads with every key set");
+        // ...and every key of the effective config must appear in it.
+        let defaults: toml::Table =
+            toml::from_str(&Config::default().redacted_toml()).expect("toml");
+        for (section, table) in &defaults {
+            assert!(
+                example.contains(&format!("[{section}]")),
+                "[{section}] is not documented"
+            );
+            if let Some(table) = table.as_table() {
+                for key in table.keys() {
+                    assert!(
+                        example.contains(&format!("{key} =")),
+                        "{section}.{key} is not documented"
+                    );
+                }
+            }
+        }
+        let token = "token =";
+        assert!(example.contains(token));
+    }
+
+    fn looks_like_setting(text: &str) -> bool {
+        text.split_once(" = ").is_some_and(|(key, _)| {
+            !key.is_empty()
+                && key
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c == '_' || c == '.')
+        })
+    }
+}

@@ -1,0 +1,396 @@
+//! Prepaid credit as a double-entry ledger.
+//!
+//! Every movement of money is one append-only [`Posting`] from a debit account to a credit
+//! account. Each user has a wallet account whose stored balance is updated in the same
+//! transaction as the posting; the system accounts (PayPal, usage revenue, promotions,
+//! adjustments) keep no stored balance, so there is no hot row every posting must lock.
+//!
+//! Invariants (tested on both engines): a wallet's balance equals its credits minus its debits;
+//! an idempotency key posts at most once; the same key again with the same accounts and amount
+//! returns the first posting; with anything different it is a `conflict`, never a second posting.
+//!
+//! What does not live here: why money moves (billing, payments, staff adjustments each build
+//! their own requests and keys) and who may see it (the services check the actor first).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::audit::{Audit, AuditEntry};
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::ids::{AccountId, PostingId, UserId};
+use crate::money::Money;
+use crate::policy::{Actor, Permission, Via};
+use crate::store::{Page, Paginated, Store};
+use crate::users::User;
+
+/// The largest single posting accepted: far above any real top-up, far below overflow.
+pub const MAX_POSTING: Money = Money::from_micros(1_000_000_000 * crate::money::MICROS_PER_UNIT);
+
+/// The platform's own accounts. They hold no stored balance.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SystemAccount {
+    /// Money received through PayPal (top-ups in, refunds out).
+    Paypal,
+    /// Revenue from metered server usage.
+    Usage,
+    /// Free credit: sign-up and monthly credit.
+    Promotions,
+    /// Manual corrections by billing staff.
+    Adjustments,
+}
+
+impl SystemAccount {
+    pub const ALL: [SystemAccount; 4] = [
+        Self::Paypal,
+        Self::Usage,
+        Self::Promotions,
+        Self::Adjustments,
+    ];
+
+    pub const fn code(self) -> &'static str {
+        match self {
+            Self::Paypal => "paypal",
+            Self::Usage => "usage",
+            Self::Promotions => "promotions",
+            Self::Adjustments => "adjustments",
+        }
+    }
+}
+
+/// Why money moved. Stored as text; shown on statements and used as a filter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PostingKind {
+    TopUp,
+    Usage,
+    Refund,
+    Reversal,
+    Adjustment,
+    SignupCredit,
+    FreeCredit,
+    Transfer,
+}
+
+impl PostingKind {
+    pub const ALL: [PostingKind; 8] = [
+        Self::TopUp,
+        Self::Usage,
+        Self::Refund,
+        Self::Reversal,
+        Self::Adjustment,
+        Self::SignupCredit,
+        Self::FreeCredit,
+        Self::Transfer,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::TopUp => "top_up",
+            Self::Usage => "usage",
+            Self::Refund => "refund",
+            Self::Reversal => "reversal",
+            Self::Adjustment => "adjustment",
+            Self::SignupCredit => "signup_credit",
+            Self::FreeCredit => "free_credit",
+            Self::Transfer => "transfer",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
+            .ok_or_else(|| Error::invalid("kind", format!("{text:?} is not a kind of transaction")))
+    }
+}
+
+/// May the debit side go below zero? Usage may (the customer is warned, then suspended);
+/// a staff debit or a transfer may not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overdraft {
+    Forbid,
+    Allow,
+}
+
+/// A request to move `amount` from `debit` to `credit`, exactly once per `key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostingRequest {
+    pub debit: AccountId,
+    pub credit: AccountId,
+    pub amount: Money,
+    pub kind: PostingKind,
+    /// The idempotency key: `usage:{server}:{hour}`, `paypal:capture:{id}`, ...
+    pub key: String,
+    /// What the money is for, e.g. a server id or a PayPal capture id.
+    pub reference: Option<String>,
+    /// A person's reason (staff adjustments).
+    pub memo: Option<String>,
+    pub actor_user: Option<UserId>,
+    pub actor_via: Via,
+    pub overdraft: Overdraft,
+}
+
+impl PostingRequest {
+    pub fn validate(&self) -> Result<()> {
+        if !self.amount.is_positive() {
+            return Err(Error::invalid(
+                "amount",
+                "the amount must be more than zero",
+            ));
+        }
+        if self.amount > MAX_POSTING {
+            return Err(Error::invalid("amount", "the amount is too large"));
+        }
+        if self.debit == self.credit {
+            return Err(Error::invalid(
+                "credit",
+                "money cannot move from an account to itself",
+            ));
+        }
+        if self.key.trim().is_empty() || self.key.len() > 200 {
+            return Err(Error::invalid(
+                "key",
+                "an idempotency key has 1 to 200 characters",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether `posting` is what this request would have posted (same key, accounts, amount).
+    pub fn matches(&self, posting: &Posting) -> bool {
+        posting.key == self.key
+            && posting.debit == self.debit
+            && posting.credit == self.credit
+            && posting.amount == self.amount
+    }
+}
+
+/// One row of the ledger, as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Posting {
+    pub id: PostingId,
+    pub debit: AccountId,
+    pub credit: AccountId,
+    pub amount: Money,
+    pub kind: PostingKind,
+    pub key: String,
+    pub reference: Option<String>,
+    pub memo: Option<String>,
+    pub actor_user: Option<UserId>,
+    pub actor_via: String,
+    /// The debit wallet's balance right after this posting (`None` for a system account).
+    pub debit_balance_after: Option<Money>,
+    pub credit_balance_after: Option<Money>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The result of a post: new, or the first posting of a key seen before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PostOutcome {
+    Posted(Posting),
+    Replayed(Posting),
+}
+
+impl PostOutcome {
+    pub fn posting(&self) -> &Posting {
+        match self {
+            Self::Posted(posting) | Self::Replayed(posting) => posting,
+        }
+    }
+
+    pub fn into_posting(self) -> Posting {
+        match self {
+            Self::Posted(posting) | Self::Replayed(posting) => posting,
+        }
+    }
+
+    pub fn is_new(&self) -> bool {
+        matches!(self, Self::Posted(_))
+    }
+}
+
+/// A posting as seen from one account: signed amount and the balance after it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct StatementLine {
+    pub id: PostingId,
+    pub kind: PostingKind,
+    /// Positive when money came in.
+    pub amount: Money,
+    pub balance_after: Option<Money>,
+    pub reference: Option<String>,
+    pub memo: Option<String>,
+    pub created_at: DateTime<Utc>,
+}
+
+impl StatementLine {
+    pub fn for_account(posting: &Posting, account: AccountId) -> Self {
+        let incoming = posting.credit == account;
+        Self {
+            id: posting.id,
+            kind: posting.kind,
+            amount: if incoming {
+                posting.amount
+            } else {
+                Money::from_micros(-posting.amount.micros())
+            },
+            balance_after: if incoming {
+                posting.credit_balance_after
+            } else {
+                posting.debit_balance_after
+            },
+            reference: posting.reference.clone(),
+            memo: posting.memo.clone(),
+            created_at: posting.created_at,
+        }
+    }
+}
+
+/// A wallet whose stored balance differs from its postings. There should never be one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Discrepancy {
+    pub account: AccountId,
+    pub stored: Money,
+    pub from_postings: Money,
+}
+
+/// The ledger service: the one way money moves.
+#[derive(Clone)]
+pub struct Ledger {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    audit: Audit,
+}
+
+impl Ledger {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, audit: Audit) -> Self {
+        Self {
+            store,
+            clock,
+            audit,
+        }
+    }
+
+    pub fn system_account(&self, which: SystemAccount) -> AccountId {
+        self.store.system_account(which)
+    }
+
+    /// Posts a raw entry. Only the platform does this directly; people move money through the
+    /// services that know why (adjustments, top-ups, billing).
+    pub async fn post(&self, actor: &Actor, request: PostingRequest) -> Result<PostOutcome> {
+        actor.require(Permission::PostLedger)?;
+        request.validate()?;
+        self.store.post(&request, self.clock.now()).await
+    }
+
+    /// A billing staff correction of a customer's credit, with a reason, once per `key`.
+    /// A positive amount adds credit, a negative one takes it away (never below zero).
+    pub async fn adjust(
+        &self,
+        actor: &Actor,
+        customer: &User,
+        amount: Money,
+        reason: &str,
+        key: &str,
+    ) -> Result<PostOutcome> {
+        actor.require(Permission::AdjustCredits)?;
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(Error::invalid("reason", "say why the credit is adjusted"));
+        }
+        if reason.chars().count() > 500 {
+            return Err(Error::invalid(
+                "reason",
+                "the reason has at most 500 characters",
+            ));
+        }
+        if amount == Money::ZERO {
+            return Err(Error::invalid("amount", "the amount must not be zero"));
+        }
+        let adjustments = self.store.system_account(SystemAccount::Adjustments);
+        let (debit, credit) = if amount.is_positive() {
+            (adjustments, customer.wallet)
+        } else {
+            (customer.wallet, adjustments)
+        };
+        let request = PostingRequest {
+            debit,
+            credit,
+            amount: amount
+                .checked_abs()
+                .ok_or_else(|| Error::invalid("amount", "the amount is too large"))?,
+            kind: PostingKind::Adjustment,
+            key: format!("adjust:{key}"),
+            reference: None,
+            memo: Some(reason.to_owned()),
+            actor_user: actor.user,
+            actor_via: actor.via,
+            overdraft: Overdraft::Forbid,
+        };
+        request.validate()?;
+        let outcome = self.store.post(&request, self.clock.now()).await?;
+        if outcome.is_new() {
+            self.audit
+                .record(
+                    AuditEntry::new(actor, "credits.adjust")
+                        .target(format!("user:{}", customer.id))
+                        .detail(serde_json::json!({
+                            "amount_micros": amount.micros(),
+                            "reason": reason,
+                            "posting": outcome.posting().id,
+                        })),
+                )
+                .await?;
+        }
+        Ok(outcome)
+    }
+
+    /// A wallet's balance, for its owner or billing staff.
+    pub async fn balance(&self, actor: &Actor, owner: &User) -> Result<Money> {
+        require_own_or_any(
+            actor,
+            owner,
+            Permission::ReadOwnBilling,
+            Permission::ReadAnyBilling,
+        )?;
+        self.store.account_balance(owner.wallet).await
+    }
+
+    /// A wallet's postings, newest first, each with the balance after it.
+    pub async fn statement(
+        &self,
+        actor: &Actor,
+        owner: &User,
+        page: Page,
+    ) -> Result<Paginated<StatementLine>> {
+        require_own_or_any(
+            actor,
+            owner,
+            Permission::ReadOwnBilling,
+            Permission::ReadAnyBilling,
+        )?;
+        self.store.statement(owner.wallet, page).await
+    }
+
+    /// Wallets whose stored balance disagrees with their postings (should be none).
+    pub async fn discrepancies(&self, actor: &Actor) -> Result<Vec<Discrepancy>> {
+        actor.require(Permission::ReadAnyBilling)?;
+        self.store.ledger_discrepancies().await
+    }
+}
+
+/// The owner may use `own`; anybody else needs `any`.
+pub(crate) fn require_own_or_any(
+    actor: &Actor,
+    owner: &User,
+    own: Permission,
+    any: Permission,
+) -> Result<()> {
+    if actor.user == Some(owner.id) && actor.can(own) {
+        return Ok(());
+    }
+    actor.require(any)
+}

@@ -1,0 +1,245 @@
+//! Money: whole micro-units of the platform's one currency, never floats.
+//!
+//! `1 USD = 1_000_000` micros. `rust_decimal` is used to parse what people type and to show
+//! amounts; arithmetic on stored amounts is checked `i64` arithmetic.
+
+use std::str::FromStr;
+
+use rust_decimal::Decimal;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+
+/// Micro-units in one unit of the currency.
+pub const MICROS_PER_UNIT: i64 = 1_000_000;
+/// Decimal places a stored amount can carry.
+const SCALE: u32 = 6;
+
+/// An amount of the platform currency in micro-units. Signed: a balance can be below zero.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(transparent)]
+pub struct Money(i64);
+
+impl Money {
+    pub const ZERO: Money = Money(0);
+
+    pub const fn from_micros(micros: i64) -> Self {
+        Self(micros)
+    }
+
+    pub const fn micros(self) -> i64 {
+        self.0
+    }
+
+    /// Whole units, e.g. `Money::from_units(10)` is 10.00.
+    pub fn from_units(units: i64) -> Result<Self> {
+        units
+            .checked_mul(MICROS_PER_UNIT)
+            .map(Self)
+            .ok_or_else(|| Error::invalid("amount", "amount is too large"))
+    }
+
+    /// Parses what a person typed: `10`, `10.5`, `-3.25`, `0.000001`. At most six decimal
+    /// places; anything finer would be silently lost, so it is refused.
+    pub fn parse(text: &str) -> Result<Self> {
+        let trimmed = text.trim();
+        if trimmed.is_empty() {
+            return Err(Error::invalid("amount", "enter an amount, such as 10.00"));
+        }
+        let value = Decimal::from_str_exact(trimmed).map_err(|_| {
+            Error::invalid(
+                "amount",
+                format!("{trimmed:?} is not an amount; write it like 10.00"),
+            )
+        })?;
+        Self::from_decimal(value)
+    }
+
+    pub fn from_decimal(value: Decimal) -> Result<Self> {
+        if value.normalize().scale() > SCALE {
+            return Err(Error::invalid(
+                "amount",
+                "amounts have at most six decimal places",
+            ));
+        }
+        let micros = value
+            .checked_mul(Decimal::from(MICROS_PER_UNIT))
+            .and_then(|m| i64::try_from(m.trunc()).ok())
+            .ok_or_else(|| Error::invalid("amount", "amount is too large"))?;
+        Ok(Self(micros))
+    }
+
+    pub fn to_decimal(self) -> Decimal {
+        Decimal::new(self.0, SCALE)
+    }
+
+    pub fn is_positive(self) -> bool {
+        self.0 > 0
+    }
+
+    pub fn is_negative(self) -> bool {
+        self.0 < 0
+    }
+
+    pub fn checked_add(self, other: Money) -> Option<Money> {
+        self.0.checked_add(other.0).map(Self)
+    }
+
+    pub fn checked_sub(self, other: Money) -> Option<Money> {
+        self.0.checked_sub(other.0).map(Self)
+    }
+
+    pub fn checked_abs(self) -> Option<Money> {
+        self.0.checked_abs().map(Self)
+    }
+
+    pub fn checked_neg(self) -> Option<Money> {
+        self.0.checked_neg().map(Self)
+    }
+
+    /// The amount as people read it: at least two decimals, more only when the amount has them
+    /// (`10.00`, `0.002739`), so nothing shown is a rounded lie.
+    pub fn amount_text(self) -> String {
+        let mut value = self.to_decimal().normalize();
+        if value.scale() < 2 {
+            value.rescale(2);
+        }
+        value.to_string()
+    }
+
+    /// The amount with its currency: `10.00 USD`.
+    pub fn display(self, currency: &Currency) -> String {
+        format!("{} {}", self.amount_text(), currency)
+    }
+}
+
+impl FromStr for Money {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Self> {
+        Self::parse(s)
+    }
+}
+
+/// An ISO 4217 currency code, e.g. `USD`. The platform has exactly one, from config.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct Currency(String);
+
+impl Currency {
+    pub fn parse(code: &str) -> Result<Self> {
+        let upper = code.trim().to_ascii_uppercase();
+        if upper.len() == 3 && upper.bytes().all(|b| b.is_ascii_uppercase()) {
+            Ok(Self(upper))
+        } else {
+            Err(Error::invalid(
+                "currency",
+                format!("{code:?} is not a currency code; use three letters such as USD or EUR"),
+            ))
+        }
+    }
+
+    pub fn code(&self) -> &str {
+        &self.0
+    }
+}
+
+impl Default for Currency {
+    fn default() -> Self {
+        Self("USD".into())
+    }
+}
+
+impl std::fmt::Display for Currency {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Currency {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Currency::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_what_people_type() {
+        assert_eq!(
+            Money::parse("10").ok(),
+            Some(Money::from_micros(10_000_000))
+        );
+        assert_eq!(
+            Money::parse(" 10.50 ").ok(),
+            Some(Money::from_micros(10_500_000))
+        );
+        assert_eq!(
+            Money::parse("-3.25").ok(),
+            Some(Money::from_micros(-3_250_000))
+        );
+        assert_eq!(Money::parse("0.000001").ok(), Some(Money::from_micros(1)));
+        assert_eq!(Money::parse("0.0000010").ok(), Some(Money::from_micros(1)));
+    }
+
+    #[test]
+    fn refuses_what_would_lose_precision_or_is_not_money() {
+        for bad in [
+            "",
+            "abc",
+            "1.0000001",
+            "1e3",
+            "NaN",
+            "99999999999999999999",
+            "1,5",
+        ] {
+            let err = Money::parse(bad).expect_err(bad);
+            assert_eq!(err.code(), crate::ErrorCode::Invalid, "{bad}");
+        }
+    }
+
+    #[test]
+    fn shows_two_decimals_or_every_significant_one() {
+        assert_eq!(Money::from_micros(10_000_000).amount_text(), "10.00");
+        assert_eq!(Money::from_micros(10_500_000).amount_text(), "10.50");
+        assert_eq!(Money::from_micros(2_739).amount_text(), "0.002739");
+        assert_eq!(Money::from_micros(-1).amount_text(), "-0.000001");
+        assert_eq!(Money::ZERO.amount_text(), "0.00");
+        let usd = Currency::default();
+        assert_eq!(
+            Money::from_micros(1_234_560_000).display(&usd),
+            "1234.56 USD"
+        );
+    }
+
+    #[test]
+    fn round_trips_every_shown_amount() {
+        for micros in [
+            0,
+            1,
+            -1,
+            999_999,
+            1_000_000,
+            2_739_726,
+            i64::MAX,
+            i64::MIN + 1,
+        ] {
+            let money = Money::from_micros(micros);
+            assert_eq!(Money::parse(&money.amount_text()).ok(), Some(money));
+        }
+    }
+
+    #[test]
+    fn currency_codes() {
+        assert_eq!(
+            Currency::parse("eur").map(|c| c.to_string()).ok(),
+            Some("EUR".into())
+        );
+        assert!(Currency::parse("EURO").is_err());
+        assert!(Currency::parse("U$D").is_err());
+    }
+}

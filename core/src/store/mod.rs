@@ -1,0 +1,183 @@
+//! Where state lives: the [`Store`] trait and its two engines.
+//!
+//! SQLite is the zero-config default (`sqlite://data/hostdeck.db`, WAL, created on first run);
+//! PostgreSQL is for production and for several replicas. The engine is chosen by the prefix of
+//! `database.url`. Both run the same `$N` SQL text through one generic implementation
+//! ([`sql`]); the engine files hold only what truly differs: connecting, migrations, how a
+//! write transaction begins, and which errors are worth a retry. Each engine has its own
+//! migrations folder under `migrations/`, and a landed migration is never edited.
+//!
+//! The store checks no permissions: services do that before they call it.
+
+mod postgres;
+mod sql;
+mod sqlite;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use secrecy::ExposeSecret;
+use serde::Serialize;
+
+use crate::audit::{AuditEntry, AuditRecord};
+use crate::config::{DatabaseConfig, redact_url_password};
+use crate::email::Email;
+use crate::error::{Error, Result};
+use crate::ids::{AccountId, UserId};
+use crate::ledger::{
+    Discrepancy, PostOutcome, Posting, PostingRequest, StatementLine, SystemAccount,
+};
+use crate::money::Money;
+use crate::policy::Role;
+use crate::users::{NewUser, User};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EngineKind {
+    Sqlite,
+    Postgres,
+}
+
+impl EngineKind {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Sqlite => "sqlite",
+            Self::Postgres => "postgres",
+        }
+    }
+}
+
+/// A page of a listing, 1-based. `limit` is 1 to [`Page::MAX_LIMIT`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Page {
+    pub page: u32,
+    pub limit: u32,
+}
+
+impl Page {
+    pub const MAX_LIMIT: u32 = 200;
+    pub const DEFAULT_LIMIT: u32 = 50;
+
+    pub fn new(page: u32, limit: u32) -> Result<Self> {
+        if page == 0 {
+            return Err(Error::invalid("page", "pages are counted from 1"));
+        }
+        if !(1..=Self::MAX_LIMIT).contains(&limit) {
+            return Err(Error::invalid(
+                "limit",
+                format!("limit is 1 to {}", Self::MAX_LIMIT),
+            ));
+        }
+        Ok(Self { page, limit })
+    }
+
+    pub fn first(limit: u32) -> Self {
+        Self {
+            page: 1,
+            limit: limit.clamp(1, Self::MAX_LIMIT),
+        }
+    }
+
+    fn offset(self) -> i64 {
+        i64::from(self.page - 1) * i64::from(self.limit)
+    }
+}
+
+impl Default for Page {
+    fn default() -> Self {
+        Self::first(Self::DEFAULT_LIMIT)
+    }
+}
+
+/// One page of results and how many there are in all.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Paginated<T> {
+    pub items: Vec<T>,
+    pub page: u32,
+    pub limit: u32,
+    pub total: u64,
+}
+
+impl<T> Paginated<T> {
+    pub fn pages(&self) -> u64 {
+        self.total.div_ceil(u64::from(self.limit.max(1)))
+    }
+}
+
+#[async_trait::async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn engine(&self) -> EngineKind;
+    /// Answers when the database does; `/readyz` uses it.
+    async fn ping(&self) -> Result<()>;
+    /// Closes every connection, waiting for work in flight.
+    async fn close(&self);
+
+    /// Creates an account and its wallet in one transaction. A taken email is a `conflict`.
+    async fn insert_user(&self, user: &NewUser, at: DateTime<Utc>) -> Result<User>;
+    async fn user(&self, id: UserId) -> Result<Option<User>>;
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>>;
+    async fn list_users(&self, search: Option<&str>, page: Page) -> Result<Paginated<User>>;
+    async fn set_user_role(&self, id: UserId, role: Role) -> Result<()>;
+    async fn count_users_with_role(&self, role: Role) -> Result<u64>;
+
+    fn system_account(&self, which: SystemAccount) -> AccountId;
+    /// Posts once per key; see [`crate::ledger`] for the rules.
+    async fn post(&self, request: &PostingRequest, at: DateTime<Utc>) -> Result<PostOutcome>;
+    async fn posting_by_key(&self, key: &str) -> Result<Option<Posting>>;
+    async fn count_postings(&self) -> Result<u64>;
+    async fn account_balance(&self, account: AccountId) -> Result<Money>;
+    async fn statement(&self, account: AccountId, page: Page) -> Result<Paginated<StatementLine>>;
+    async fn ledger_discrepancies(&self) -> Result<Vec<Discrepancy>>;
+
+    async fn record_audit(&self, entry: &AuditEntry, at: DateTime<Utc>) -> Result<()>;
+    async fn audit_log(&self, page: Page) -> Result<Paginated<AuditRecord>>;
+}
+
+/// Connects to the database named by `config.url`, creates it if it is a new SQLite file, and
+/// brings its schema up to date. Errors say what to check and never print the password.
+pub async fn open(config: &DatabaseConfig) -> Result<Arc<dyn Store>> {
+    let url = config.url.expose_secret();
+    let shown = redact_url_password(url);
+    let store: Arc<dyn Store> = if url.starts_with("sqlite:") {
+        Arc::new(
+            sqlite::open(url, config)
+                .await
+                .map_err(|error| unusable(&shown, error))?,
+        )
+    } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
+        Arc::new(
+            postgres::open(url, config)
+                .await
+                .map_err(|error| unusable(&shown, error))?,
+        )
+    } else {
+        return Err(Error::invalid(
+            "database.url",
+            "expected a URL starting with sqlite:// or postgres://",
+        ));
+    };
+    tracing::info!(engine = store.engine().as_str(), database = %shown, "database ready");
+    Ok(store)
+}
+
+fn unusable(shown: &str, error: OpenError) -> Error {
+    let why = match &error {
+        OpenError::Connect(cause) => format!("could not connect to the database {shown}: {cause}"),
+        OpenError::Migrate(cause) => {
+            format!("could not bring the database {shown} up to date: {cause}")
+        }
+        OpenError::Prepare(cause) => format!("could not prepare the database {shown}: {cause}"),
+    };
+    Error::Unavailable(format!(
+        "{why}. Check database.url and that the database is running."
+    ))
+}
+
+#[derive(Debug, thiserror::Error)]
+enum OpenError {
+    #[error("{0}")]
+    Connect(#[source] sqlx::Error),
+    #[error("{0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("{0}")]
+    Prepare(String),
+}

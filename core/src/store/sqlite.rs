@@ -1,0 +1,89 @@
+//! The SQLite engine: one writer connection (SQLite allows one writer at a time, so queueing in
+//! the pool beats spinning on SQLITE_BUSY), many readers, WAL, full fsync on commit.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::Sqlite;
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+
+use super::sql::{Engine, SqlStore};
+use super::{EngineKind, OpenError};
+use crate::config::DatabaseConfig;
+
+static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
+
+impl Engine for Sqlite {
+    const KIND: EngineKind = EngineKind::Sqlite;
+    // Takes the write lock at BEGIN, so a transaction never fails half-way on a busy database.
+    const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
+
+    fn is_transient(error: &sqlx::Error) -> bool {
+        // SQLITE_BUSY (5) and SQLITE_LOCKED (6), with their extended codes: another process
+        // (say `hostdeck billing tick` beside `serve`) held the lock past busy_timeout.
+        database_code(error)
+            .is_some_and(|code| matches!(code.parse::<i64>().map(|c| c & 0xff), Ok(5 | 6)))
+    }
+}
+
+fn database_code(error: &sqlx::Error) -> Option<String> {
+    error
+        .as_database_error()
+        .and_then(|e| e.code())
+        .map(|code| code.into_owned())
+}
+
+pub(super) async fn open(
+    url: &str,
+    config: &DatabaseConfig,
+) -> Result<SqlStore<Sqlite>, OpenError> {
+    let options = SqliteConnectOptions::from_str(url)
+        .map_err(OpenError::Connect)?
+        .create_if_missing(true)
+        .foreign_keys(true)
+        .busy_timeout(Duration::from_secs(10));
+    let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+    if in_memory {
+        // An in-memory database lives in its connection: one connection serves everything and
+        // is never closed while the store lives.
+        let pool = SqlitePoolOptions::new()
+            .max_connections(1)
+            .min_connections(1)
+            .idle_timeout(None)
+            .max_lifetime(None)
+            .acquire_timeout(config.connect_timeout)
+            .connect_with(options)
+            .await
+            .map_err(OpenError::Connect)?;
+        MIGRATOR.run(&pool).await.map_err(OpenError::Migrate)?;
+        return SqlStore::new(pool.clone(), pool)
+            .await
+            .map_err(OpenError::Connect);
+    }
+    let filename = options.get_filename().to_owned();
+    if let Some(parent) = filename.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|error| {
+            OpenError::Prepare(format!("cannot create {}: {error}", parent.display()))
+        })?;
+    }
+    let options = options
+        .journal_mode(SqliteJournalMode::Wal)
+        .synchronous(SqliteSynchronous::Full);
+    let writer = SqlitePoolOptions::new()
+        .max_connections(1)
+        .acquire_timeout(config.connect_timeout.max(Duration::from_secs(30)))
+        .connect_with(options.clone())
+        .await
+        .map_err(OpenError::Connect)?;
+    MIGRATOR.run(&writer).await.map_err(OpenError::Migrate)?;
+    let reader = SqlitePoolOptions::new()
+        .max_connections(config.max_connections)
+        .acquire_timeout(config.connect_timeout)
+        .connect_with(options.read_only(true))
+        .await
+        .map_err(OpenError::Connect)?;
+    SqlStore::new(writer, reader)
+        .await
+        .map_err(OpenError::Connect)
+}

@@ -1,0 +1,168 @@
+//! Accounts: customers and staff, one role each, email unique without regard to case.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use secrecy::SecretString;
+use serde::Serialize;
+
+use crate::audit::{Audit, AuditEntry};
+use crate::auth::password;
+use crate::clock::Clock;
+use crate::email::Email;
+use crate::error::{Error, Result};
+use crate::ids::{AccountId, UserId};
+use crate::policy::{Actor, Permission, Role};
+use crate::store::{Page, Paginated, Store};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UserStatus {
+    Active,
+    /// Cannot sign in or act; data kept.
+    Disabled,
+}
+
+impl UserStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::Disabled => "disabled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self> {
+        match text {
+            "active" => Ok(Self::Active),
+            "disabled" => Ok(Self::Disabled),
+            other => Err(Error::invalid(
+                "status",
+                format!("{other:?} is not a status; use active or disabled"),
+            )),
+        }
+    }
+}
+
+/// An account as stored (the password hash is never part of it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct User {
+    pub id: UserId,
+    pub email: String,
+    pub role: Role,
+    pub status: UserStatus,
+    /// The user's wallet in the ledger.
+    pub wallet: AccountId,
+    pub email_verified_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// What the store needs to create an account and its wallet.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: Email,
+    pub role: Role,
+    pub password_hash: Option<String>,
+    pub email_verified: bool,
+}
+
+/// An account to create, as a person asks for it.
+#[derive(Debug)]
+pub struct NewAccount {
+    pub email: Email,
+    pub role: Role,
+    pub password: SecretString,
+    /// Accounts made by an operator or admin are trusted to own their address.
+    pub email_verified: bool,
+}
+
+#[derive(Clone)]
+pub struct Users {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    audit: Audit,
+}
+
+impl Users {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, audit: Audit) -> Self {
+        Self {
+            store,
+            clock,
+            audit,
+        }
+    }
+
+    /// Creates an account with a wallet. Only admins (and the operator) create accounts this
+    /// way; customers register through the portal.
+    pub async fn create(&self, actor: &Actor, account: NewAccount) -> Result<User> {
+        actor.require(Permission::ManageUsers)?;
+        password::check_strength(&account.password)?;
+        let hash = password::hash(account.password).await?;
+        let user = self
+            .store
+            .insert_user(
+                &NewUser {
+                    email: account.email,
+                    role: account.role,
+                    password_hash: Some(hash),
+                    email_verified: account.email_verified,
+                },
+                self.clock.now(),
+            )
+            .await?;
+        self.audit
+            .record(
+                AuditEntry::new(actor, "user.create")
+                    .target(format!("user:{}", user.id))
+                    .detail(serde_json::json!({ "role": user.role })),
+            )
+            .await?;
+        Ok(user)
+    }
+
+    /// One account, for itself or for staff.
+    pub async fn get(&self, actor: &Actor, id: UserId) -> Result<User> {
+        if actor.user != Some(id) || !actor.can(Permission::ReadOwnProfile) {
+            actor.require(Permission::ReadAnyUser)?;
+        }
+        self.store
+            .user(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("There is no user {id}.")))
+    }
+
+    /// Accounts whose email contains `search`, for staff.
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        search: Option<&str>,
+        page: Page,
+    ) -> Result<Paginated<User>> {
+        actor.require(Permission::ReadAnyUser)?;
+        self.store.list_users(search, page).await
+    }
+
+    /// Changes an account's role. An admin cannot demote themselves, so the platform is never
+    /// left without one by accident.
+    pub async fn set_role(&self, actor: &Actor, id: UserId, role: Role) -> Result<User> {
+        actor.require(Permission::ManageUsers)?;
+        if actor.user == Some(id) && role != Role::Admin {
+            return Err(Error::Conflict(
+                "You cannot take away your own admin role; ask another admin.".into(),
+            ));
+        }
+        let before = self.get(actor, id).await?;
+        self.store.set_user_role(id, role).await?;
+        self.audit
+            .record(
+                AuditEntry::new(actor, "user.role")
+                    .target(format!("user:{id}"))
+                    .detail(serde_json::json!({ "from": before.role, "to": role })),
+            )
+            .await?;
+        Ok(User { role, ..before })
+    }
+
+    pub async fn count_with_role(&self, role: Role) -> Result<u64> {
+        self.store.count_users_with_role(role).await
+    }
+}

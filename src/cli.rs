@@ -1,0 +1,96 @@
+//! The command line: one binary, a subcommand per job.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hostdeck",
+    version,
+    about = "The operations platform of a VPS hosting business: Discord bot, customer portal, JSON API and billing.",
+    after_help = "Configuration: config/hostdeck.toml (or --config), overridden by HOSTDECK_SECTION__KEY \
+                  environment variables. Logs: RUST_LOG filters, HOSTDECK_LOG_FORMAT=json for JSON lines."
+)]
+pub struct Cli {
+    /// Config file to read instead of config/hostdeck.toml.
+    #[arg(long, global = true, value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the platform: web portal, JSON API, webhooks, scheduler, and the bot when configured.
+    Serve,
+    /// Bring the database schema up to date, then exit.
+    Migrate,
+    /// Work with the configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Administer accounts.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Check the configuration and print the effective values, secrets redacted.
+    Check,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminCommand {
+    /// Create an account. The password is read from standard input.
+    Create(CreateAccount),
+}
+
+#[derive(Debug, Args)]
+pub struct CreateAccount {
+    /// The account's email address.
+    #[arg(long)]
+    pub email: String,
+    /// customer, support, billing or admin.
+    #[arg(long, default_value = "admin")]
+    pub role: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn config_is_a_global_option() {
+        let cli = Cli::try_parse_from(["hostdeck", "serve", "--config", "x.toml"]).expect("parses");
+        assert_eq!(cli.config, Some(PathBuf::from("x.toml")));
+        assert!(matches!(cli.command, Command::Serve));
+        let cli = Cli::try_parse_from(["hostdeck", "--config", "y.toml", "config", "check"])
+            .expect("parses");
+        assert!(matches!(cli.command, Command::Config(ConfigCommand::Check)));
+    }
+
+    #[test]
+    fn admin_create_needs_an_email() {
+        assert!(Cli::try_parse_from(["hostdeck", "admin", "create"]).is_err());
+        let cli = Cli::try_parse_from([
+            "hostdeck", "admin", "create", "--email", "a@b.co", "--role", "billing",
+        ])
+        .expect("parses");
+        let Command::Admin(AdminCommand::Create(create)) = cli.command else {
+            panic!("admin create")
+        };
+        assert_eq!(
+            (create.email.as_str(), create.role.as_str()),
+            ("a@b.co", "billing")
+        );
+    }
+}

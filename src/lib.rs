@@ -1,0 +1,108 @@
+//! The `hostdeck` binary as a library: the CLI, `serve`, and the jobs the CLI runs. Kept as a
+//! library so end-to-end tests can start the very same platform in-process.
+
+pub mod cli;
+pub mod logging;
+pub mod serve;
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+use std::time::Instant;
+
+use clap::Parser;
+use hostdeck_core::config::Config;
+use hostdeck_core::email::Email;
+use hostdeck_core::users::NewAccount;
+use hostdeck_core::{Actor, Core, Role};
+use secrecy::SecretString;
+
+use cli::{AdminCommand, Cli, Command, ConfigCommand};
+
+/// Exit code for a configuration (or usage) error, as clap uses for usage errors.
+pub const EXIT_CONFIG: u8 = 2;
+
+pub fn main() -> ExitCode {
+    let started = Instant::now();
+    let cli = Cli::parse();
+    logging::init();
+    let config = match Config::load(cli.config.as_deref()) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("{error}");
+            eprintln!("See config/hostdeck.example.toml for every key and what it expects.");
+            return ExitCode::from(EXIT_CONFIG);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: cannot start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli.command, config, started)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(command: Command, config: Config, started: Instant) -> anyhow::Result<()> {
+    match command {
+        Command::Serve => serve::run(config, started).await,
+        Command::Migrate => {
+            let core = Core::open(config).await?;
+            core.store.close().await;
+            println!("The database is up to date.");
+            Ok(())
+        }
+        Command::Config(ConfigCommand::Check) => {
+            print!("{}", config.redacted_toml());
+            eprintln!("The configuration is valid.");
+            Ok(())
+        }
+        Command::Admin(AdminCommand::Create(create)) => {
+            let email = Email::parse(&create.email)?;
+            let role = Role::parse(&create.role)?;
+            let password = read_password()?;
+            let core = Core::open(config).await?;
+            let account = NewAccount {
+                email,
+                role,
+                password,
+                email_verified: true,
+            };
+            let created = core.users.create(&Actor::cli(), account).await;
+            core.store.close().await;
+            let user = created?;
+            println!(
+                "Created {} account {} for {}.",
+                user.role, user.id, user.email
+            );
+            Ok(())
+        }
+    }
+}
+
+/// The password from standard input: typed without echo on a terminal, else the first line.
+fn read_password() -> anyhow::Result<SecretString> {
+    let line = if std::io::stdin().is_terminal() {
+        rpassword::prompt_password("Password: ")?
+    } else {
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line
+    };
+    let password = line.trim_end_matches(['\r', '\n']).to_owned();
+    if password.is_empty() {
+        anyhow::bail!(
+            "no password given: pipe it on standard input, e.g. `echo \"$PASSWORD\" | hostdeck admin create --email you@example.com`"
+        );
+    }
+    Ok(SecretString::from(password))
+}

@@ -1,0 +1,121 @@
+//! `hostdeck serve`: the web server, and (as they are built) the scheduler and the bot, over one
+//! core, until SIGTERM or Ctrl-C.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use hostdeck_core::Core;
+use hostdeck_core::config::Config;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A running platform: where it listens, its core, and how to stop it.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub core: Arc<Core>,
+    stop: watch::Sender<bool>,
+    server: JoinHandle<std::io::Result<()>>,
+}
+
+impl Running {
+    /// Stops taking connections, lets requests in flight finish (up to the grace period), and
+    /// closes the database.
+    pub async fn shutdown(self) -> std::io::Result<()> {
+        let _ = self.stop.send(true);
+        let outcome = match tokio::time::timeout(hostdeck_web::SHUTDOWN_GRACE, self.server).await {
+            Ok(joined) => joined.unwrap_or_else(|error| Err(std::io::Error::other(error))),
+            Err(_) => {
+                tracing::warn!("requests still running after the grace period were dropped");
+                Ok(())
+            }
+        };
+        self.core.store.close().await;
+        outcome
+    }
+
+    /// Runs until `signal` completes, then shuts down.
+    pub async fn until(self, signal: impl std::future::Future<Output = ()>) -> std::io::Result<()> {
+        signal.await;
+        tracing::info!("shutting down");
+        self.shutdown().await
+    }
+}
+
+/// Starts everything on an opened core and a bound listener.
+pub fn start(core: Arc<Core>, listener: TcpListener) -> std::io::Result<Running> {
+    let addr = listener.local_addr()?;
+    match hostdeck_bot::off_reason(&core.config.discord) {
+        Some(reason) => tracing::info!("{reason}"),
+        None => tracing::info!("the Discord bot is starting"),
+    }
+    let state = hostdeck_web::AppState {
+        core: core.clone(),
+        metrics: hostdeck_web::metrics::recorder(),
+    };
+    let app = hostdeck_web::router(state);
+    let (stop, mut stopped) = watch::channel(false);
+    let server = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        })
+        .await
+    });
+    Ok(Running {
+        addr,
+        core,
+        stop,
+        server,
+    })
+}
+
+/// Opens the database, binds `web.bind`, and serves until a shutdown signal.
+pub async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
+    let bind = config.web.bind;
+    let core = Arc::new(Core::open(config).await?);
+    let listener = TcpListener::bind(bind)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot listen on {bind} (web.bind): {error}"))?;
+    let running = start(core, listener)?;
+    tracing::info!(
+        address = %running.addr,
+        ready_after_ms = started.elapsed().as_millis() as u64,
+        "hostdeck is ready on http://{}",
+        running.addr
+    );
+    running.until(shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(error) = tokio::signal::ctrl_c().await {
+            tracing::error!(%error, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,72 @@
+//! From a core [`Error`] to an HTTP answer: the status from the stable code, and
+//! `{"error":{"code","message"}}` (plus `field` for invalid input). Internal errors are logged
+//! with their cause under a reference id; the body carries only the apology and the reference.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use hostdeck_core::Error;
+use hostdeck_core::error::{ErrorCode, new_reference};
+use serde_json::json;
+
+/// A core error on its way out of a handler.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl From<Error> for ApiError {
+    fn from(error: Error) -> Self {
+        Self(error)
+    }
+}
+
+pub fn status_of(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Forbidden => StatusCode::FORBIDDEN,
+        ErrorCode::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        let code = error.code();
+        let reference = new_reference();
+        if code == ErrorCode::Internal {
+            tracing::error!(reference, error = ?error, "internal error");
+        }
+        let mut body =
+            json!({ "code": code.as_str(), "message": error.public_message(&reference) });
+        match &error {
+            Error::Invalid {
+                field: Some(field), ..
+            } => body["field"] = json!(field),
+            Error::Internal { .. } => body["reference"] = json!(reference),
+            _ => {}
+        }
+        let mut response = (status_of(code), Json(json!({ "error": body }))).into_response();
+        if let Error::RateLimited { retry_after, .. } = &error {
+            let seconds = retry_after.as_secs().max(1).to_string();
+            if let Ok(value) = HeaderValue::from_str(&seconds) {
+                response.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+        }
+        response
+    }
+}
+
+pub async fn not_found(uri: Uri) -> ApiError {
+    ApiError(Error::NotFound(format!(
+        "There is nothing at {}.",
+        uri.path()
+    )))
+}
+
+/// The answer when a handler panicked: logged, and a 500 in the usual shape.
+pub fn panicked(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    ApiError(Error::internal("answering a request", "a handler panicked")).into_response()
+}
