@@ -1,1 +1,348 @@
-fn main() {}
+//! The `hostdeck` binary as an operator meets it: first run with no config at all, config
+//! errors that exit 2 naming the key, `config check` that never prints a secret, `admin create`
+//! with the password on standard input, and a database that cannot be reached.
+//!
+//! (The root package's only integration test; the rest of `tests/` is the hostdeck-e2e crate.)
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hostdeck");
+
+/// The binary in an empty directory, with no HOSTDECK_* variables from the caller.
+fn hostdeck(dir: &std::path::Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
+        .current_dir(dir)
+        .env("RUST_LOG", "info")
+        .env_remove("HOSTDECK_LOG_FORMAT");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("HOSTDECK_") {
+            command.env_remove(key);
+        }
+    }
+    command
+}
+
+fn run(command: &mut Command, stdin: &str) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start hostdeck");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("hostdeck finishes")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Kills the child if the test fails before it stops it.
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_starts_in_an_empty_directory_with_no_config_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut server = Server(
+        hostdeck(dir.path())
+            .arg("serve")
+            .env("HOSTDECK_WEB__BIND", "127.0.0.1:0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start hostdeck serve"),
+    );
+    let stderr = server.0.stderr.take().expect("stderr");
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut log = Vec::new();
+    let address = loop {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .unwrap_or_else(|_| panic!("serve never said it was ready:\n{}", log.join("\n")));
+        if let Some(rest) = line.split("hostdeck is ready on http://").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("an address")
+                .to_owned();
+        }
+        log.push(line);
+    };
+    assert!(
+        log.iter()
+            .any(|line| line.contains("the Discord bot is off: discord.token is not set")),
+        "one line says why the bot is off:\n{}",
+        log.join("\n")
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let health = runtime.block_on(async {
+        reqwest::get(format!("http://{address}/healthz"))
+            .await
+            .expect("GET /healthz")
+            .status()
+    });
+    assert_eq!(health, 200);
+    assert!(
+        dir.path().join("data/hostdeck.db").is_file(),
+        "the SQLite database is created on first run"
+    );
+
+    let stopped = Command::new("kill")
+        .args(["-TERM", &server.0.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(stopped.success());
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = server.0.try_wait().expect("wait") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "serve did not stop on SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "a graceful stop exits 0, got {status}");
+}
+
+#[test]
+fn a_bad_config_value_exits_2_naming_the_key() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    std::fs::write(
+        dir.path().join("bad.toml"),
+        "[web]\nbind = \"everywhere\"\n",
+    )
+    .expect("write");
+    let output = run(
+        hostdeck(dir.path()).args(["--config", "bad.toml", "serve"]),
+        "",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("web.bind") && stderr.contains("127.0.0.1:8080"),
+        "{stderr}"
+    );
+
+    std::fs::write(
+        dir.path().join("typo.toml"),
+        "[database]\nurll = \"sqlite://x.db\"\n",
+    )
+    .expect("write");
+    let output = run(
+        hostdeck(dir.path()).args(["--config", "typo.toml", "migrate"]),
+        "",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("database.urll") && stderr.contains("url"),
+        "{stderr}"
+    );
+
+    let output = run(
+        hostdeck(dir.path())
+            .arg("serve")
+            .env("HOSTDECK_WEB__REQUEST_TIMEOUT", "soon"),
+        "",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("web.request_timeout") && stderr.contains("HOSTDECK_WEB__REQUEST_TIMEOUT"),
+        "{stderr}"
+    );
+
+    let output = run(
+        hostdeck(dir.path()).args(["--config", "missing.toml", "serve"]),
+        "",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        text(&output.stderr).contains("missing.toml"),
+        "{}",
+        text(&output.stderr)
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is created when the config is bad"
+    );
+}
+
+#[test]
+fn config_check_prints_the_effective_config_without_secrets() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let output = run(
+        hostdeck(dir.path())
+            .args(["config", "check"])
+            .env("HOSTDECK_DISCORD__TOKEN", "MTA.bot-token-do-not-print")
+            .env(
+                "HOSTDECK_DATABASE__URL",
+                "postgres://app:hunter2@db.internal:5432/hostdeck",
+            )
+            .env("HOSTDECK_WEB__BIND", "0.0.0.0:9000"),
+        "",
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(stdout.contains("bind = \"0.0.0.0:9000\""), "{stdout}");
+    assert!(
+        stdout.contains("postgres://app:[redacted]@db.internal:5432/hostdeck"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("token = \"[redacted]\""), "{stdout}");
+    let everything = format!("{stdout}{}", text(&output.stderr));
+    assert!(
+        !everything.contains("hunter2") && !everything.contains("do-not-print"),
+        "{everything}"
+    );
+}
+
+#[test]
+fn admin_create_takes_the_password_on_stdin() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let output = run(
+        hostdeck(dir.path()).args([
+            "admin",
+            "create",
+            "--email",
+            "Boss@Example.com",
+            "--role",
+            "admin",
+        ]),
+        "a long admin password\n",
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("Created admin account"),
+        "{}",
+        text(&output.stdout)
+    );
+
+    let again = run(
+        hostdeck(dir.path()).args(["admin", "create", "--email", "boss@example.com"]),
+        "another long password\n",
+    );
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        text(&again.stderr).contains("already exists"),
+        "{}",
+        text(&again.stderr)
+    );
+
+    let weak = run(
+        hostdeck(dir.path()).args(["admin", "create", "--email", "x@example.com"]),
+        "short\n",
+    );
+    assert_eq!(weak.status.code(), Some(1));
+    assert!(
+        text(&weak.stderr).contains("at least 8 characters"),
+        "{}",
+        text(&weak.stderr)
+    );
+
+    let no_role = run(
+        hostdeck(dir.path()).args([
+            "admin",
+            "create",
+            "--email",
+            "x@example.com",
+            "--role",
+            "root",
+        ]),
+        "a long password here\n",
+    );
+    assert_eq!(no_role.status.code(), Some(1));
+    assert!(
+        text(&no_role.stderr).contains("not a role"),
+        "{}",
+        text(&no_role.stderr)
+    );
+
+    let empty = run(
+        hostdeck(dir.path()).args(["admin", "create", "--email", "y@example.com"]),
+        "",
+    );
+    assert_eq!(empty.status.code(), Some(1));
+    assert!(
+        text(&empty.stderr).contains("no password given"),
+        "{}",
+        text(&empty.stderr)
+    );
+}
+
+#[test]
+fn an_unreachable_database_is_a_clear_error_not_a_panic() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    // Port 9 (discard) on loopback: nothing listens there.
+    let output = run(
+        hostdeck(dir.path())
+            .arg("migrate")
+            .env(
+                "HOSTDECK_DATABASE__URL",
+                "postgres://app:hunter2@127.0.0.1:9/hostdeck",
+            )
+            .env("HOSTDECK_DATABASE__CONNECT_TIMEOUT", "2s"),
+        "",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("could not connect to the database"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("database.url"),
+        "says what to check: {stderr}"
+    );
+    assert!(
+        !stderr.contains("hunter2") && !stderr.contains("panicked"),
+        "{stderr}"
+    );
+
+    // A SQLite path that cannot be created.
+    std::fs::write(dir.path().join("occupied"), "a file, not a directory").expect("write");
+    let output = run(
+        hostdeck(dir.path())
+            .arg("migrate")
+            .env("HOSTDECK_DATABASE__URL", "sqlite://occupied/hostdeck.db"),
+        "",
+    );
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("could not prepare the database"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+
+    let output = run(hostdeck(dir.path()).arg("migrate"), "");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(text(&output.stdout).contains("up to date"));
+}

@@ -1,1 +1,30 @@
+//! hostdeck-e2e: what the end-to-end tests and benchmarks share.
+//!
+//! - [`db`]: a fresh database per test on SQLite or PostgreSQL, and [`on_both_engines!`] to run
+//!   one story on both.
+//! - [`need`]: the rule for tests that need a real service: "skipped: set X" on a developer's
+//!   machine, a failure when `CI=true`.
+//! - [`app`]: the real platform started in-process on 127.0.0.1 with a port of its own.
+//!
+//! Fakes of the outside services join this crate as the features that call them are built.
 
+pub mod app;
+pub mod db;
+
+/// Whether this run is CI, where every test must really run.
+pub fn is_ci() -> bool {
+    std::env::var("CI").is_ok_and(|value| !value.is_empty() && value != "false" && value != "0")
+}
+
+/// The value of `var`, which a test needs to reach `what`. Without it the test is skipped on a
+/// developer's machine (saying so) and fails on CI.
+pub fn need(var: &str, what: &str) -> Option<String> {
+    match std::env::var(var) {
+        Ok(value) if !value.is_empty() => Some(value),
+        _ if is_ci() => panic!("{var} is not set, and CI=true requires {what}"),
+        _ => {
+            eprintln!("skipped: set {var} to run this test against {what}");
+            None
+        }
+    }
+}

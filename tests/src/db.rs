@@ -1,0 +1,179 @@
+//! A fresh, empty, migrated database for each test: a SQLite file in memory-backed storage, or
+//! a new PostgreSQL database on the server named by `HOSTDECK_TEST_POSTGRES_URL`, dropped when
+//! the test ends.
+
+use std::sync::Arc;
+
+use hostdeck_core::Core;
+use hostdeck_core::clock::{Clock, SystemClock};
+use hostdeck_core::config::{Config, DatabaseConfig};
+use hostdeck_core::store::{self, Store};
+use secrecy::SecretString;
+use sqlx::Connection;
+
+pub const POSTGRES_VAR: &str = "HOSTDECK_TEST_POSTGRES_URL";
+
+pub struct TestDb {
+    pub url: String,
+    pub store: Arc<dyn Store>,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Nothing,
+    Dir(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, name: String },
+}
+
+impl TestDb {
+    /// A new SQLite database file. Kept in /dev/shm where there is one, so the durable commits
+    /// the store asks for cost nothing in tests.
+    pub async fn sqlite() -> Self {
+        Self::sqlite_with(16).await
+    }
+
+    /// A private in-memory SQLite database: the quickest store there is, for property tests.
+    pub async fn sqlite_in_memory() -> Self {
+        let url = "sqlite::memory:".to_owned();
+        let store = open(&url, 1).await;
+        Self {
+            url,
+            store,
+            cleanup: Cleanup::Nothing,
+        }
+    }
+
+    pub async fn sqlite_with(max_connections: u32) -> Self {
+        let dir = if std::path::Path::new("/dev/shm").is_dir() {
+            tempfile::Builder::new()
+                .prefix("hostdeck-test")
+                .tempdir_in("/dev/shm")
+        } else {
+            tempfile::tempdir()
+        }
+        .expect("a temporary directory");
+        let url = format!("sqlite://{}", dir.path().join("hostdeck.db").display());
+        let store = open(&url, max_connections).await;
+        Self {
+            url,
+            store,
+            cleanup: Cleanup::Dir(dir),
+        }
+    }
+
+    /// A new PostgreSQL database, or `None` (test skipped) when no server is configured.
+    pub async fn postgres() -> Option<Self> {
+        Self::postgres_with(16).await
+    }
+
+    pub async fn postgres_with(max_connections: u32) -> Option<Self> {
+        let admin_url = crate::need(POSTGRES_VAR, "PostgreSQL")?;
+        let name = format!(
+            "hostdeck_test_{}_{}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        let mut admin = sqlx::PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|error| panic!("cannot reach PostgreSQL at {POSTGRES_VAR}: {error}"));
+        sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+            .execute(&mut admin)
+            .await
+            .expect("create the test database");
+        let _ = admin.close().await;
+        let mut url = url::Url::parse(&admin_url).expect("HOSTDECK_TEST_POSTGRES_URL is a URL");
+        url.set_path(&name);
+        let url = url.to_string();
+        let store = open(&url, max_connections).await;
+        Some(Self {
+            url,
+            store,
+            cleanup: Cleanup::Postgres { admin_url, name },
+        })
+    }
+
+    /// A core over this database with the given clock and default config.
+    pub fn core(&self, clock: Arc<dyn Clock>) -> Core {
+        Core::new(Config::default(), self.store.clone(), clock)
+    }
+
+    pub fn core_now(&self) -> Core {
+        self.core(Arc::new(SystemClock))
+    }
+
+    /// Runs SQL straight on the database, around the store (to prove what the schema refuses).
+    pub async fn raw(&self, sql: &str) -> Result<(), sqlx::Error> {
+        if self.url.starts_with("sqlite:") {
+            let mut connection = sqlx::SqliteConnection::connect(&self.url).await?;
+            sqlx::raw_sql(sql)
+                .execute(&mut connection)
+                .await
+                .map(|_| ())
+        } else {
+            let mut connection = sqlx::PgConnection::connect(&self.url).await?;
+            sqlx::raw_sql(sql)
+                .execute(&mut connection)
+                .await
+                .map(|_| ())
+        }
+    }
+}
+
+async fn open(url: &str, max_connections: u32) -> Arc<dyn Store> {
+    let config = DatabaseConfig {
+        url: SecretString::from(url.to_owned()),
+        max_connections,
+        ..DatabaseConfig::default()
+    };
+    store::open(&config)
+        .await
+        .unwrap_or_else(|error| panic!("open {url}: {error}"))
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Cleanup::Postgres { admin_url, name } = &self.cleanup {
+            let (admin_url, name) = (admin_url.clone(), name.clone());
+            // Drop runs inside the test's runtime: drop the database from a thread of its own.
+            let dropped = std::thread::spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()?;
+                runtime.block_on(async {
+                    let mut admin = sqlx::PgConnection::connect(&admin_url)
+                        .await
+                        .map_err(std::io::Error::other)?;
+                    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .execute(&mut admin)
+                        .await
+                        .map_err(std::io::Error::other)?;
+                    Ok::<_, std::io::Error>(())
+                })
+            })
+            .join();
+            if !matches!(dropped, Ok(Ok(()))) {
+                eprintln!("could not drop the test database {}", self.url);
+            }
+        }
+    }
+}
+
+/// Runs each named story (an `async fn(TestDb)`) as two tests, `sqlite` and `postgres`.
+#[macro_export]
+macro_rules! on_both_engines {
+    ($($story:ident),* $(,)?) => {$(
+        mod $story {
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn sqlite() {
+                super::$story($crate::db::TestDb::sqlite().await).await;
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn postgres() {
+                if let Some(db) = $crate::db::TestDb::postgres().await {
+                    super::$story(db).await;
+                }
+            }
+        }
+    )*};
+}
