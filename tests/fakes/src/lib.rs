@@ -1,0 +1,27 @@
+//! hostdeck-fakes: the outside services hostdeck talks to, faked on 127.0.0.1.
+//!
+//! Each fake speaks the real wire format, checks what it receives against the published spec in
+//! `../shared/wire/` (a fake that accepts anything proves nothing), records every call for the
+//! test to read back, and can be told to fail, stall or slow down.
+//!
+//! - [`server`]: starting a fake on a free port, the call log, fault injection.
+//! - [`spec`]: OpenAPI request and response checks.
+
+pub mod server;
+pub mod spec;
+
+use std::path::PathBuf;
+
+/// `../shared/wire/` beside the repository: the wire formats and published specs.
+pub fn wire_dir() -> PathBuf {
+    let repo = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    for candidate in [repo.join("../shared/wire"), repo.join("shared/wire")] {
+        if candidate.is_dir() {
+            return candidate;
+        }
+    }
+    panic!(
+        "the wire formats are missing: expected ../shared/wire beside the repository at {}",
+        repo.display()
+    )
+}
