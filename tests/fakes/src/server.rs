@@ -77,7 +77,7 @@ impl Recorder {
     pub fn calls_to(&self, method: &Method, path_contains: &str) -> Vec<Call> {
         self.calls()
             .into_iter()
-            .filter(|call| &call.method == method && call.path().contains(path_contains))
+            .filter(|call| call.method == *method && call.path().contains(path_contains))
             .collect()
     }
 
