@@ -50,10 +50,7 @@ pub fn start(core: Arc<Core>, listener: TcpListener) -> std::io::Result<Running>
         Some(reason) => tracing::info!("{reason}"),
         None => tracing::info!("the Discord bot is starting"),
     }
-    let state = hostdeck_web::AppState {
-        core: core.clone(),
-        metrics: hostdeck_web::metrics::recorder(),
-    };
+    let state = hostdeck_web::AppState::new(core.clone(), hostdeck_web::metrics::recorder());
     let app = hostdeck_web::router(state);
     let (stop, mut stopped) = watch::channel(false);
     let server = tokio::spawn(async move {

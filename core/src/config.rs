@@ -25,10 +25,108 @@ pub const ENV_PREFIX: &str = "HOSTDECK_";
 #[derive(Debug, Clone, Default, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Config {
+    pub company: CompanyConfig,
     pub database: DatabaseConfig,
     pub web: WebConfig,
+    pub auth: AuthConfig,
+    pub smtp: SmtpConfig,
     pub billing: BillingConfig,
     pub discord: DiscordConfig,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CompanyConfig {
+    /// The hosting company's name, shown in the portal and in emails.
+    pub name: String,
+    /// The portal's main colour, as `#rrggbb`.
+    pub primary_color: HexColor,
+    /// Where customers write for help; shown in emails and on error pages.
+    pub support_email: Option<String>,
+}
+
+impl Default for CompanyConfig {
+    fn default() -> Self {
+        Self {
+            name: "hostdeck".into(),
+            primary_color: HexColor("#2563eb".into()),
+            support_email: None,
+        }
+    }
+}
+
+/// A colour written `#rrggbb`: validated, because it ends up in the portal's stylesheet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct HexColor(String);
+
+impl HexColor {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for HexColor {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let ok = text.len() == 7
+            && text.starts_with('#')
+            && text[1..].chars().all(|c| c.is_ascii_hexdigit());
+        if ok {
+            Ok(Self(text.to_ascii_lowercase()))
+        } else {
+            Err(serde::de::Error::custom(format!(
+                "{text:?} is not a colour; write it like \"#2563eb\""
+            )))
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// Signs session tokens (HS256). When unset, one is generated on first start and kept in
+    /// the database, so every replica on that database shares it.
+    #[serde(serialize_with = "serialize_secret")]
+    pub jwt_secret: Option<SecretString>,
+    /// How long a sign-in lasts.
+    #[serde(with = "humantime_serde")]
+    pub session_ttl: Duration,
+    /// Requests per minute allowed for each API key.
+    pub api_key_requests_per_minute: u32,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            jwt_secret: None,
+            session_ttl: Duration::from_secs(12 * 3600),
+            api_key_requests_per_minute: 100,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmtpConfig {
+    /// `smtp://user:password@host:587` (STARTTLS), `smtps://...:465` (TLS), or
+    /// `smtp://host:25?tls=none` for a local relay. Unset: mail is written to `spool_dir`.
+    #[serde(serialize_with = "serialize_optional_url")]
+    pub url: Option<SecretString>,
+    /// The sender of every email.
+    pub from: String,
+    /// Where mail goes as .eml files while no SMTP server is configured.
+    pub spool_dir: PathBuf,
+}
+
+impl Default for SmtpConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            from: "hostdeck <no-reply@localhost>".into(),
+            spool_dir: PathBuf::from("data/mail"),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -163,6 +261,29 @@ impl Config {
         if self.database.max_connections == 0 {
             problems.push("database.max_connections: expected at least 1".to_owned());
         }
+        if self.auth.api_key_requests_per_minute == 0 {
+            problems.push("auth.api_key_requests_per_minute: expected at least 1".to_owned());
+        }
+        if self.auth.session_ttl < Duration::from_secs(60) {
+            problems.push("auth.session_ttl: expected at least 1m".to_owned());
+        }
+        if let Some(secret) = &self.auth.jwt_secret
+            && secret.expose_secret().len() < 32
+        {
+            problems.push("auth.jwt_secret: expected at least 32 characters".to_owned());
+        }
+        if let Some(url) = &self.smtp.url
+            && !(url.expose_secret().starts_with("smtp://")
+                || url.expose_secret().starts_with("smtps://"))
+        {
+            problems.push("smtp.url: expected smtp://... or smtps://...".to_owned());
+        }
+        if !self.smtp.from.contains('@') {
+            problems.push(
+                "smtp.from: expected an address such as \"Example Hosting <no-reply@example.com>\""
+                    .to_owned(),
+            );
+        }
         if self.web.max_body_bytes < 1024 {
             problems.push("web.max_body_bytes: expected at least 1024 bytes".to_owned());
         }
@@ -292,6 +413,16 @@ fn serialize_secret<S: Serializer>(
 ) -> Result<S::Ok, S::Error> {
     match secret {
         Some(_) => serializer.serialize_str(REDACTED),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn serialize_optional_url<S: Serializer>(
+    url: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    match url {
+        Some(url) => serializer.serialize_str(&redact_url_password(url.expose_secret())),
         None => serializer.serialize_none(),
     }
 }

@@ -49,6 +49,10 @@ pub enum Error {
     /// The actor is known but lacks a permission; the message names what is needed.
     #[error("{0}")]
     Forbidden(String),
+    /// No valid credentials: a wrong password, or a token that is expired, revoked or forged.
+    /// Its code is `forbidden`; the web answers it with 401.
+    #[error("{0}")]
+    Unauthenticated(String),
     /// Bad input. `field` names the offending field when there is one.
     #[error("{message}")]
     Invalid {
@@ -82,7 +86,7 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::NotFound(_) => ErrorCode::NotFound,
-            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::Forbidden(_) | Self::Unauthenticated(_) => ErrorCode::Forbidden,
             Self::Invalid { .. } => ErrorCode::Invalid,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::RateLimited { .. } => ErrorCode::RateLimited,

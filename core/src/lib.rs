@@ -13,6 +13,7 @@
 //! [`Core`] ties them together; front doors hold an `Arc<Core>` and call its services with an
 //! [`Actor`] they built from a session, an API key or a Discord member.
 
+pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod clock;
@@ -22,7 +23,9 @@ pub mod error;
 pub mod ids;
 pub mod ledger;
 pub mod money;
+pub mod notify;
 pub mod policy;
+pub mod settings;
 pub mod store;
 pub mod users;
 
@@ -31,10 +34,16 @@ use std::sync::Arc;
 pub use error::{Error, ErrorCode, Result};
 pub use policy::{Actor, Permission, Role, Via};
 
+use accounts::Accounts;
 use audit::Audit;
+use auth::Auth;
+use auth::api_keys::ApiKeys;
+use auth::sessions::Sessions;
 use clock::{Clock, SystemClock};
 use config::Config;
 use ledger::Ledger;
+use notify::Outbox;
+use settings::Maintenance;
 use store::Store;
 use users::Users;
 
@@ -47,24 +56,54 @@ pub struct Core {
     pub audit: Audit,
     pub users: Users,
     pub ledger: Ledger,
+    pub auth: Auth,
+    pub accounts: Accounts,
+    pub outbox: Outbox,
+    pub maintenance: Maintenance,
 }
 
 impl Core {
     /// Opens the database named in the config (migrating it) on the wall clock.
     pub async fn open(config: Config) -> Result<Self> {
         let store = store::open(&config.database).await?;
-        Ok(Self::new(config, store, Arc::new(SystemClock)))
+        Self::new(config, store, Arc::new(SystemClock)).await
     }
 
-    pub fn new(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+    pub async fn new(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self> {
+        let config = Arc::new(config);
         let audit = Audit::new(store.clone(), clock.clone());
-        Self {
+        let outbox = Outbox::new(store.clone(), clock.clone());
+        let sessions = Sessions::new(
+            store.clone(),
+            clock.clone(),
+            config.auth.jwt_secret.as_ref(),
+            config.auth.session_ttl,
+        )
+        .await?;
+        let api_keys = ApiKeys::new(store.clone(), clock.clone(), audit.clone());
+        Ok(Self {
             users: Users::new(store.clone(), clock.clone(), audit.clone()),
             ledger: Ledger::new(store.clone(), clock.clone(), audit.clone()),
+            auth: Auth::new(
+                sessions.clone(),
+                api_keys,
+                clock.clone(),
+                config.auth.api_key_requests_per_minute,
+            ),
+            accounts: Accounts::new(
+                store.clone(),
+                clock.clone(),
+                audit.clone(),
+                outbox.clone(),
+                sessions,
+                config.clone(),
+            ),
+            maintenance: Maintenance::new(store.clone(), clock.clone(), audit.clone()),
+            outbox,
             audit,
-            config: Arc::new(config),
+            config,
             store,
             clock,
-        }
+        })
     }
 }

@@ -212,6 +212,9 @@ pub struct Actor {
     /// `Some` when acting through an API key: only these scopes may be used.
     pub scopes: Option<Scopes>,
     pub via: Via,
+    /// Whether this sign-in passed two-factor authentication (for an API key or a Discord
+    /// member: whether the account has it turned on). Staff permissions require it.
+    pub two_factor: bool,
 }
 
 impl Actor {
@@ -222,6 +225,7 @@ impl Actor {
             roles: RoleSet::EMPTY,
             scopes: None,
             via: Via::System,
+            two_factor: false,
         }
     }
 
@@ -232,16 +236,26 @@ impl Actor {
             roles: RoleSet::EMPTY,
             scopes: None,
             via: Via::Cli,
+            two_factor: false,
         }
     }
 
-    /// A signed-in account with its role.
+    /// A signed-in account with its role, without two-factor authentication.
     pub fn user(user: UserId, role: Role, via: Via) -> Self {
         Self {
             user: Some(user),
             roles: RoleSet::of(&[role]),
             scopes: None,
             via,
+            two_factor: false,
+        }
+    }
+
+    /// The same actor, having passed two-factor authentication.
+    pub fn with_two_factor(self) -> Self {
+        Self {
+            two_factor: true,
+            ..self
         }
     }
 
@@ -252,6 +266,7 @@ impl Actor {
             roles: RoleSet::EMPTY,
             scopes: None,
             via,
+            two_factor: false,
         }
     }
 
@@ -297,6 +312,14 @@ impl Actor {
                 "To {} you need the {} role.",
                 rule.summary,
                 names.join(" or ")
+            )));
+        }
+        let staff_only = !roles.contains(&Role::Customer);
+        if staff_only && !self.two_factor {
+            return Err(Error::Forbidden(format!(
+                "To {} you need two-factor authentication: turn it on from your account page, \
+                 then sign in again.",
+                rule.summary
             )));
         }
         if let Some(scopes) = self.scopes {
@@ -639,7 +662,7 @@ mod tests {
                     .unwrap_or_else(|| panic!("{permission:?} is missing from the test matrix"))
             };
             for (role, allowed) in Role::ALL.into_iter().zip(expected) {
-                let actor = Actor::user(UserId(1), role, Via::Portal);
+                let actor = Actor::user(UserId(1), role, Via::Portal).with_two_factor();
                 assert_eq!(actor.can(permission), allowed, "{role} x {permission:?}");
                 seen += 1;
             }
@@ -649,7 +672,7 @@ mod tests {
 
     #[test]
     fn admins_may_do_everything_a_role_can_do() {
-        let admin = Actor::user(UserId(1), Role::Admin, Via::Api);
+        let admin = Actor::user(UserId(1), Role::Admin, Via::Api).with_two_factor();
         for rule in POLICY {
             assert_eq!(
                 admin.can(rule.permission),
@@ -678,6 +701,7 @@ mod tests {
             roles: RoleSet::of(&[Role::Admin]),
             scopes: None,
             via: Via::Discord,
+            two_factor: true,
         };
         assert!(!unlinked_admin.can(Permission::AdjustCredits));
     }
@@ -691,8 +715,9 @@ mod tests {
                     roles: RoleSet::of(&[role]),
                     scopes: Some(Scopes::of(&[scope])),
                     via: Via::Api,
+                    two_factor: true,
                 };
-                let session = Actor::user(UserId(7), role, Via::Api);
+                let session = Actor::user(UserId(7), role, Via::Api).with_two_factor();
                 for rule in POLICY {
                     let expected = match rule.grant {
                         Grant::Anyone => true,
@@ -707,6 +732,35 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn staff_permissions_need_two_factor_customer_ones_do_not() {
+        for role in [Role::Support, Role::Billing, Role::Admin] {
+            let without = Actor::user(UserId(1), role, Via::Portal);
+            let with = without.clone().with_two_factor();
+            for rule in POLICY {
+                let Grant::Roles(roles) = rule.grant else {
+                    continue;
+                };
+                if !roles.contains(&role) {
+                    continue;
+                }
+                let staff_only = !roles.contains(&Role::Customer);
+                assert!(with.can(rule.permission), "{role} {:?}", rule.permission);
+                assert_eq!(
+                    without.can(rule.permission),
+                    !staff_only,
+                    "{role} {:?}",
+                    rule.permission
+                );
+            }
+        }
+        let message = Actor::user(UserId(1), Role::Billing, Via::Portal)
+            .require(Permission::AdjustCredits)
+            .expect_err("refused")
+            .to_string();
+        assert!(message.contains("two-factor"), "{message}");
     }
 
     #[test]

@@ -54,6 +54,22 @@ pub struct User {
     pub wallet: AccountId,
     pub email_verified_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
+    /// How the person likes to be addressed; optional.
+    pub display_name: Option<String>,
+    /// Whether two-factor authentication is on.
+    pub two_factor: bool,
+}
+
+/// An account with what sign-in needs. Never serialized: it holds the password hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserAuth {
+    pub user: User,
+    pub password_hash: Option<String>,
+    /// Sessions started before this are over.
+    pub sessions_valid_after: Option<DateTime<Utc>>,
+    pub totp_secret: Option<String>,
+    pub totp_pending_secret: Option<String>,
+    pub totp_last_step: Option<i64>,
 }
 
 /// What the store needs to create an account and its wallet.
@@ -95,7 +111,7 @@ impl Users {
     /// way; customers register through the portal.
     pub async fn create(&self, actor: &Actor, account: NewAccount) -> Result<User> {
         actor.require(Permission::ManageUsers)?;
-        password::check_strength(&account.password)?;
+        password::check_strength(&account.password, &[account.email.as_str()])?;
         let hash = password::hash(account.password).await?;
         let user = self
             .store
@@ -160,6 +176,29 @@ impl Users {
             )
             .await?;
         Ok(User { role, ..before })
+    }
+
+    /// Disables or re-enables an account. Disabling ends its sessions at once; an admin cannot
+    /// disable themselves.
+    pub async fn set_status(&self, actor: &Actor, id: UserId, status: UserStatus) -> Result<User> {
+        actor.require(Permission::ManageUsers)?;
+        if actor.user == Some(id) && status == UserStatus::Disabled {
+            return Err(Error::Conflict(
+                "You cannot disable your own account.".into(),
+            ));
+        }
+        let before = self.get(actor, id).await?;
+        self.store
+            .set_user_status(id, status, self.clock.now())
+            .await?;
+        self.audit
+            .record(
+                AuditEntry::new(actor, "user.status")
+                    .target(format!("user:{id}"))
+                    .detail(serde_json::json!({ "from": before.status, "to": status })),
+            )
+            .await?;
+        Ok(User { status, ..before })
     }
 
     pub async fn count_with_role(&self, role: Role) -> Result<u64> {

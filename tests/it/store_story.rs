@@ -51,7 +51,7 @@ async fn accounts_wallets_postings_and_audit(db: TestDb) {
             .single()
             .expect("a time"),
     ));
-    let core = db.core(clock.clone());
+    let core = db.core(clock.clone()).await;
     let system = Actor::system();
 
     // An operator creates a billing clerk; Alice signs up as a customer.
@@ -108,7 +108,7 @@ async fn accounts_wallets_postings_and_audit(db: TestDb) {
     assert_eq!(found.id, alice.id);
 
     // Staff list users, a page at a time; the search is literal.
-    let clerk_actor = Actor::user(clerk.id, Role::Billing, Via::Portal);
+    let clerk_actor = Actor::user(clerk.id, Role::Billing, Via::Portal).with_two_factor();
     let page_two = core
         .users
         .list(
@@ -288,7 +288,7 @@ async fn accounts_wallets_postings_and_audit(db: TestDb) {
         )
         .await
         .expect("audit");
-    let admin = Actor::user(clerk.id, Role::Admin, Via::Portal);
+    let admin = Actor::user(clerk.id, Role::Admin, Via::Portal).with_two_factor();
     let log = core
         .audit
         .list(&admin, Page::new(1, 10).expect("page"))
@@ -340,7 +340,7 @@ async fn accounts_wallets_postings_and_audit(db: TestDb) {
 }
 
 async fn ledger_rules_hold_in_the_schema(db: TestDb) {
-    let core = db.core_now();
+    let core = db.core_now().await;
     let alice = core
         .store
         .insert_user(
@@ -407,7 +407,7 @@ async fn ledger_rules_hold_in_the_schema(db: TestDb) {
         );
     }
     // People cannot post raw entries, whatever their role.
-    let admin = Actor::user(alice.id, Role::Admin, Via::Api);
+    let admin = Actor::user(alice.id, Role::Admin, Via::Api).with_two_factor();
     let error = core
         .ledger
         .post(&admin, top_up(&alice, "1", "k5", paypal))

@@ -7,7 +7,7 @@ use serde_json::Value;
 #[tokio::test]
 async fn health_readiness_metrics_and_errors() {
     let db = TestDb::sqlite().await;
-    let app = TestApp::start(db.core_now()).await;
+    let app = TestApp::start(db.core_now().await).await;
 
     let health = app.get("/healthz").await;
     assert_eq!(health.status(), 200);

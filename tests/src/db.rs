@@ -92,13 +92,20 @@ impl TestDb {
         })
     }
 
-    /// A core over this database with the given clock and default config.
-    pub fn core(&self, clock: Arc<dyn Clock>) -> Core {
-        Core::new(Config::default(), self.store.clone(), clock)
+    /// A core over this database with the given clock and config.
+    pub async fn core_with(&self, config: Config, clock: Arc<dyn Clock>) -> Core {
+        Core::new(config, self.store.clone(), clock)
+            .await
+            .expect("a core over the test database")
     }
 
-    pub fn core_now(&self) -> Core {
-        self.core(Arc::new(SystemClock))
+    /// A core with the default config and the given clock.
+    pub async fn core(&self, clock: Arc<dyn Clock>) -> Core {
+        self.core_with(Config::default(), clock).await
+    }
+
+    pub async fn core_now(&self) -> Core {
+        self.core(Arc::new(SystemClock)).await
     }
 
     /// Runs SQL straight on the database, around the store (to prove what the schema refuses).

@@ -48,7 +48,11 @@ impl IntoResponse for ApiError {
             Error::Internal { .. } => body["reference"] = json!(reference),
             _ => {}
         }
-        let mut response = (status_of(code), Json(json!({ "error": body }))).into_response();
+        let status = match &error {
+            Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
+            _ => status_of(code),
+        };
+        let mut response = (status, Json(json!({ "error": body }))).into_response();
         if let Error::RateLimited { retry_after, .. } = &error {
             let seconds = retry_after.as_secs().max(1).to_string();
             if let Ok(value) = HeaderValue::from_str(&seconds) {
@@ -56,6 +60,54 @@ impl IntoResponse for ApiError {
             }
         }
         response
+    }
+}
+
+/// A JSON body, whose parse errors come out in the API's error shape naming what is wrong.
+pub struct ApiJson<T>(pub T);
+
+impl<S, T> axum::extract::FromRequest<S> for ApiJson<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(
+        request: axum::extract::Request,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(request, state).await {
+            Ok(Json(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError(Error::Invalid {
+                field: None,
+                message: rejection.body_text(),
+            })),
+        }
+    }
+}
+
+/// Query parameters, with the same error shape.
+pub struct ApiQuery<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiQuery<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Query::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Query(value)) => Ok(Self(value)),
+            Err(rejection) => Err(ApiError(Error::Invalid {
+                field: None,
+                message: rejection.body_text(),
+            })),
+        }
     }
 }
 

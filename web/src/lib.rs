@@ -6,8 +6,11 @@
 //! - [`error`]: how a core error becomes an HTTP answer.
 //! - [`router`]: every route and the middleware around them.
 
+pub mod api;
+pub mod auth;
 pub mod error;
 pub mod health;
+pub mod maintenance;
 pub mod metrics;
 
 use std::sync::Arc;
@@ -31,6 +34,18 @@ use tower_http::trace::{DefaultOnResponse, TraceLayer};
 pub struct AppState {
     pub core: Arc<Core>,
     pub metrics: PrometheusHandle,
+    pub openapi: Arc<utoipa::openapi::OpenApi>,
+}
+
+impl AppState {
+    pub fn new(core: Arc<Core>, metrics: PrometheusHandle) -> Self {
+        let (_, openapi) = api::routes();
+        Self {
+            core,
+            metrics,
+            openapi: Arc::new(openapi),
+        }
+    }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -42,11 +57,22 @@ pub fn router(state: AppState) -> Router {
     let config = &state.core.config.web;
     let timeout = config.request_timeout;
     let max_body = config.max_body_bytes;
+    let (api, _) = api::routes();
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
+        .route("/api/openapi.json", get(api::openapi))
+        .merge(api)
         .fallback(error::not_found)
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            maintenance::gate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            auth::authenticate,
+        ))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(
             ServiceBuilder::new()

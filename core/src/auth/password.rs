@@ -1,10 +1,12 @@
 //! Password hashing with argon2id at OWASP's parameters (19 MiB, 2 iterations, 1 lane).
 //!
 //! Hashing is deliberately slow, so it runs on tokio's blocking pool and never stalls the
-//! threads that answer other requests.
+//! threads that answer other requests. Strength is judged by zxcvbn (score 3 of 4 or better),
+//! which knows common passwords, keyboard walks and the person's own email.
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use base64::Engine;
 use secrecy::{ExposeSecret, SecretString};
 
 use crate::error::{Error, Result};
@@ -18,9 +20,11 @@ fn argon2() -> Result<Argon2<'static>> {
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
-/// Length rules every password must meet.
-pub fn check_strength(password: &SecretString) -> Result<()> {
-    let length = password.expose_secret().chars().count();
+/// The rules every new password must meet: 8 to 128 characters, and not easy to guess given
+/// the words in `context` (the email, the company name).
+pub fn check_strength(password: &SecretString, context: &[&str]) -> Result<()> {
+    let text = password.expose_secret();
+    let length = text.chars().count();
     if length < MIN_LENGTH {
         return Err(Error::invalid(
             "password",
@@ -31,6 +35,30 @@ pub fn check_strength(password: &SecretString) -> Result<()> {
         return Err(Error::invalid(
             "password",
             format!("use at most {MAX_LENGTH} characters"),
+        ));
+    }
+    let estimate = zxcvbn::zxcvbn(text, context);
+    if estimate.score() < zxcvbn::Score::Three {
+        let advice = estimate
+            .feedback()
+            .map(|feedback| {
+                let warning = feedback
+                    .warning()
+                    .map(|w| format!("{w}. "))
+                    .unwrap_or_default();
+                let suggestions: Vec<String> = feedback
+                    .suggestions()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect();
+                format!("{warning}{}", suggestions.join(" "))
+            })
+            .unwrap_or_default();
+        return Err(Error::invalid(
+            "password",
+            format!("this password is too easy to guess. {advice}")
+                .trim_end()
+                .to_owned(),
         ));
     }
     Ok(())
@@ -63,6 +91,22 @@ pub async fn verify(password: SecretString, phc: String) -> Result<bool> {
     .map_err(|error| Error::internal("checking a password", error))?
 }
 
+/// A hash of a password nobody has, checked when the email is unknown, so that "no such
+/// account" takes as long as "wrong password" and the two cannot be told apart.
+pub async fn dummy_hash() -> Result<String> {
+    static DUMMY: tokio::sync::OnceCell<String> = tokio::sync::OnceCell::const_new();
+    DUMMY
+        .get_or_try_init(|| async {
+            let random: [u8; 24] = rand::random();
+            hash(SecretString::from(
+                base64::engine::general_purpose::STANDARD.encode(random),
+            ))
+            .await
+        })
+        .await
+        .cloned()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -86,9 +130,39 @@ mod tests {
     }
 
     #[test]
-    fn length_rules() {
-        assert!(check_strength(&SecretString::from("short")).is_err());
-        assert!(check_strength(&SecretString::from("x".repeat(129))).is_err());
-        assert!(check_strength(&SecretString::from("long enough")).is_ok());
+    fn length_and_guessability_rules() {
+        let context = ["alice@example.com", "hostdeck"];
+        for weak in [
+            "short",
+            "password123",
+            "qwertyuiop",
+            "alice@example.com1",
+            "hostdeck2026",
+        ] {
+            let error = check_strength(&SecretString::from(weak), &context).expect_err(weak);
+            assert!(
+                matches!(
+                    error,
+                    Error::Invalid {
+                        field: Some("password"),
+                        ..
+                    }
+                ),
+                "{weak}"
+            );
+        }
+        assert!(check_strength(&SecretString::from("x".repeat(129)), &context).is_err());
+        assert!(check_strength(&SecretString::from("violet kettle orbit 42"), &context).is_ok());
+    }
+
+    #[tokio::test]
+    async fn the_dummy_hash_is_a_real_argon2id_hash() {
+        let dummy = dummy_hash().await.expect("dummy");
+        assert!(dummy.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        assert!(
+            !verify(SecretString::from("anything"), dummy)
+                .await
+                .expect("verify")
+        );
     }
 }

@@ -20,6 +20,8 @@ use secrecy::ExposeSecret;
 use serde::Serialize;
 
 use crate::audit::{AuditEntry, AuditRecord};
+use crate::auth::api_keys::{ApiKeyInfo, NewApiKey};
+use crate::auth::sessions::SessionRecord;
 use crate::config::{DatabaseConfig, redact_url_password};
 use crate::email::Email;
 use crate::error::{Error, Result};
@@ -29,7 +31,7 @@ use crate::ledger::{
 };
 use crate::money::Money;
 use crate::policy::Role;
-use crate::users::{NewUser, User};
+use crate::users::{NewUser, User, UserAuth, UserStatus};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineKind {
@@ -130,6 +132,133 @@ pub trait Store: Send + Sync + 'static {
 
     async fn record_audit(&self, entry: &AuditEntry, at: DateTime<Utc>) -> Result<()>;
     async fn audit_log(&self, page: Page) -> Result<Paginated<AuditRecord>>;
+
+    // Sign-in.
+    async fn user_auth(&self, id: UserId) -> Result<Option<UserAuth>>;
+    async fn user_auth_by_email(&self, email: &Email) -> Result<Option<UserAuth>>;
+    /// Sets the password and ends every session started before `valid_after`.
+    async fn set_password(
+        &self,
+        user: UserId,
+        hash: &str,
+        valid_after: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Marks the email verified; `false` if it already was.
+    async fn mark_email_verified(&self, user: UserId, at: DateTime<Utc>) -> Result<bool>;
+    async fn set_display_name(&self, user: UserId, name: Option<&str>) -> Result<()>;
+    async fn set_user_status(
+        &self,
+        user: UserId,
+        status: UserStatus,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn set_totp_pending(&self, user: UserId, secret: Option<&str>) -> Result<()>;
+    /// Turns two-factor on with the pending secret; `false` if none was pending.
+    async fn confirm_totp(&self, user: UserId, at: DateTime<Utc>) -> Result<bool>;
+    async fn disable_totp(&self, user: UserId) -> Result<()>;
+    /// Records `step` as used; `false` if it (or a later one) already was, so a code works once.
+    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool>;
+
+    async fn insert_session(&self, session: &SessionRecord, client: &str) -> Result<()>;
+    async fn session_with_user(&self, id: &str) -> Result<Option<(SessionRecord, UserAuth)>>;
+    async fn revoke_session(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Ends every session of `user` but `keep`.
+    async fn revoke_other_sessions(
+        &self,
+        user: UserId,
+        keep: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+
+    /// Stores a one-time code's hash; earlier unused codes of the same purpose stop working.
+    async fn insert_code(&self, code: &NewCode) -> Result<()>;
+    /// Checks a code and uses it up if it matches.
+    async fn use_code(
+        &self,
+        purpose: &str,
+        user: UserId,
+        hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<CodeCheck>;
+
+    async fn insert_api_key(&self, key: &NewApiKey) -> Result<ApiKeyInfo>;
+    async fn api_keys_of(&self, user: UserId) -> Result<Vec<ApiKeyInfo>>;
+    /// `false` if the user has no such live key.
+    async fn revoke_api_key(&self, user: UserId, id: i64, at: DateTime<Utc>) -> Result<bool>;
+    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<(ApiKeyInfo, UserAuth)>>;
+    async fn touch_api_key(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
+
+    // The outbox.
+    async fn enqueue(&self, message: &NewOutboxMessage, at: DateTime<Utc>) -> Result<()>;
+    /// Leases up to `limit` due messages until `lease_until`; a crashed sender's lease runs out
+    /// and another picks the message up.
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>>;
+    async fn outbox_sent(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<()>;
+    async fn outbox_failed(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<()>;
+    async fn outbox_pending(&self) -> Result<u64>;
+
+    // Settings.
+    async fn setting(&self, key: &str) -> Result<Option<String>>;
+    async fn put_setting(&self, key: &str, value: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Stores `value` unless the key exists, and returns what is stored.
+    async fn insert_setting_if_absent(
+        &self,
+        key: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> Result<String>;
+}
+
+/// A one-time code to store.
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    pub purpose: &'static str,
+    pub user: UserId,
+    /// Hashes of the secrets sent (a reset email carries a link and a short code).
+    pub hashes: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The result of checking a one-time code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeCheck {
+    Accepted,
+    Wrong,
+    /// No live code (none sent, expired, used, or too many wrong tries).
+    NoCode,
+}
+
+/// Wrong tries a code survives.
+pub const CODE_ATTEMPTS: i64 = 5;
+
+/// A message for the outbox.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewOutboxMessage {
+    pub channel: String,
+    pub recipient: String,
+    pub payload: serde_json::Value,
+}
+
+/// A message leased for sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxMessage {
+    pub id: i64,
+    pub channel: String,
+    pub recipient: String,
+    pub payload: serde_json::Value,
+    pub attempts: i64,
 }
 
 /// Connects to the database named by `config.url`, creates it if it is a new SQLite file, and

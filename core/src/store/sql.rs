@@ -6,8 +6,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
+use super::{CODE_ATTEMPTS, CodeCheck, NewCode, NewOutboxMessage, OutboxMessage};
 use super::{EngineKind, Page, Paginated, Store};
 use crate::audit::{AuditEntry, AuditRecord};
+use crate::auth::api_keys::{ApiKeyInfo, NewApiKey};
+use crate::auth::sessions::SessionRecord;
 use crate::email::Email;
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, AuditId, PostingId, UserId};
@@ -16,8 +19,8 @@ use crate::ledger::{
     SystemAccount,
 };
 use crate::money::Money;
-use crate::policy::Role;
-use crate::users::{NewUser, User, UserStatus};
+use crate::policy::{Role, Scope, Scopes};
+use crate::users::{NewUser, User, UserAuth, UserStatus};
 
 /// What differs between engines.
 pub(crate) trait Engine: Database {
@@ -49,16 +52,36 @@ pub(crate) struct SqlStore<DB: Database> {
 }
 
 // Column lists as macros, so `concat!` can build whole statements at compile time.
+macro_rules! user_fields {
+    () => {
+        "u.id, u.email, u.role, u.status, u.email_verified_at, u.created_at, u.display_name, \
+         u.totp_enabled_at, a.id AS wallet"
+    };
+}
+macro_rules! auth_fields {
+    () => {
+        "u.password_hash, u.sessions_valid_after, u.totp_secret, u.totp_pending_secret, u.totp_last_step"
+    };
+}
 macro_rules! user_columns {
     () => {
-        "u.id, u.email, u.role, u.status, u.email_verified_at, u.created_at, a.id AS wallet \
-         FROM users u JOIN accounts a ON a.user_id = u.id"
+        concat!(
+            user_fields!(),
+            " FROM users u JOIN accounts a ON a.user_id = u.id"
+        )
     };
 }
 macro_rules! posting_columns {
     () => {
         "id, debit_account, credit_account, amount, kind, idempotency_key, reference, memo, \
          actor_user_id, actor_via, debit_balance_after, credit_balance_after, created_at FROM postings"
+    };
+}
+macro_rules! api_key_fields {
+    () => {
+        "k.id AS key_id, k.user_id AS key_user, k.name AS key_name, k.prefix, k.last4, k.scopes, \
+         k.created_at AS key_created_at, k.expires_at AS key_expires_at, k.last_used_at, \
+         k.revoked_at AS key_revoked_at"
     };
 }
 
@@ -71,6 +94,43 @@ const LIST_USERS: &str = concat!(
 );
 const SELECT_POSTING_BY_KEY: &str =
     concat!("SELECT ", posting_columns!(), " WHERE idempotency_key = $1");
+const SELECT_AUTH_BY_ID: &str = concat!(
+    "SELECT ",
+    user_fields!(),
+    ", ",
+    auth_fields!(),
+    " FROM users u JOIN accounts a ON a.user_id = u.id WHERE u.id = $1"
+);
+const SELECT_AUTH_BY_EMAIL: &str = concat!(
+    "SELECT ",
+    user_fields!(),
+    ", ",
+    auth_fields!(),
+    " FROM users u JOIN accounts a ON a.user_id = u.id WHERE u.email_key = $1"
+);
+const SELECT_SESSION: &str = concat!(
+    "SELECT s.id AS session_id, s.user_id AS session_user, s.two_factor, s.created_at AS session_created_at, \
+     s.expires_at AS session_expires_at, s.revoked_at AS session_revoked_at, ",
+    user_fields!(),
+    ", ",
+    auth_fields!(),
+    " FROM sessions s JOIN users u ON u.id = s.user_id JOIN accounts a ON a.user_id = u.id WHERE s.id = $1"
+);
+const SELECT_API_KEY_BY_HASH: &str = concat!(
+    "SELECT ",
+    api_key_fields!(),
+    ", ",
+    user_fields!(),
+    ", ",
+    auth_fields!(),
+    " FROM api_keys k JOIN users u ON u.id = k.user_id JOIN accounts a ON a.user_id = u.id \
+     WHERE k.secret_hash = $1"
+);
+const SELECT_API_KEYS_OF: &str = concat!(
+    "SELECT ",
+    api_key_fields!(),
+    " FROM api_keys k WHERE k.user_id = $1 ORDER BY k.id"
+);
 const STATEMENT: &str = concat!(
     "SELECT ",
     posting_columns!(),
@@ -246,6 +306,18 @@ where
         }
     }
 
+    /// Runs an `UPDATE users ... RETURNING id`; no row means no such user.
+    async fn update_user<'q>(
+        &self,
+        query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
+        user: UserId,
+    ) -> Result<()> {
+        match query.fetch_optional(&self.writer).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound(format!("There is no user {user}."))),
+        }
+    }
+
     async fn page_of<T>(
         &self,
         sql: &'static str,
@@ -324,6 +396,58 @@ where
         wallet: AccountId(row.try_get("wallet")?),
         email_verified_at: row.try_get("email_verified_at")?,
         created_at: row.try_get("created_at")?,
+        display_name: row.try_get("display_name")?,
+        two_factor: row
+            .try_get::<Option<DateTime<Utc>>, _>("totp_enabled_at")?
+            .is_some(),
+    })
+}
+
+fn user_auth_from_row<R: Row>(row: &R) -> Result<UserAuth>
+where
+    for<'a> &'a str: ColumnIndex<R>,
+    i64: Column<R::Database>,
+    String: Column<R::Database>,
+    DateTime<Utc>: Column<R::Database>,
+    Option<i64>: Column<R::Database>,
+    Option<String>: Column<R::Database>,
+    Option<DateTime<Utc>>: Column<R::Database>,
+{
+    Ok(UserAuth {
+        user: user_from_row(row)?,
+        password_hash: row.try_get("password_hash")?,
+        sessions_valid_after: row.try_get("sessions_valid_after")?,
+        totp_secret: row.try_get("totp_secret")?,
+        totp_pending_secret: row.try_get("totp_pending_secret")?,
+        totp_last_step: row.try_get("totp_last_step")?,
+    })
+}
+
+fn api_key_from_row<R: Row>(row: &R) -> Result<ApiKeyInfo>
+where
+    for<'a> &'a str: ColumnIndex<R>,
+    i64: Column<R::Database>,
+    String: Column<R::Database>,
+    DateTime<Utc>: Column<R::Database>,
+    Option<DateTime<Utc>>: Column<R::Database>,
+{
+    let scopes: String = row.try_get("scopes")?;
+    let scopes = scopes
+        .split_whitespace()
+        .map(Scope::parse)
+        .collect::<Result<Vec<_>>>()
+        .map_err(|error| Error::internal("reading an API key's scopes", error.to_string()))?;
+    Ok(ApiKeyInfo {
+        id: row.try_get("key_id")?,
+        user: UserId(row.try_get("key_user")?),
+        name: row.try_get("key_name")?,
+        prefix: row.try_get("prefix")?,
+        last4: row.try_get("last4")?,
+        scopes: Scopes::of(&scopes),
+        created_at: row.try_get("key_created_at")?,
+        expires_at: row.try_get("key_expires_at")?,
+        last_used_at: row.try_get("last_used_at")?,
+        revoked_at: row.try_get("key_revoked_at")?,
     })
 }
 
@@ -468,6 +592,8 @@ where
             wallet: AccountId(wallet),
             email_verified_at: user.email_verified.then_some(at),
             created_at: at,
+            display_name: None,
+            two_factor: false,
         })
     }
 
@@ -641,6 +767,457 @@ where
             audit_from_row,
         )
         .await
+    }
+
+    async fn user_auth(&self, id: UserId) -> Result<Option<UserAuth>> {
+        let row = sqlx::query(SELECT_AUTH_BY_ID)
+            .bind(id.0)
+            .fetch_optional(&self.writer)
+            .await?;
+        row.as_ref().map(user_auth_from_row).transpose()
+    }
+
+    async fn user_auth_by_email(&self, email: &Email) -> Result<Option<UserAuth>> {
+        let row = sqlx::query(SELECT_AUTH_BY_EMAIL)
+            .bind(email.key())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(user_auth_from_row).transpose()
+    }
+
+    async fn set_password(
+        &self,
+        user: UserId,
+        hash: &str,
+        valid_after: DateTime<Utc>,
+    ) -> Result<()> {
+        self.update_user(
+            sqlx::query("UPDATE users SET password_hash = $1, sessions_valid_after = $2 WHERE id = $3 RETURNING id")
+                .bind(hash.to_owned())
+                .bind(valid_after)
+                .bind(user.0),
+            user,
+        )
+        .await
+    }
+
+    async fn mark_email_verified(&self, user: UserId, at: DateTime<Utc>) -> Result<bool> {
+        let row = sqlx::query(
+            "UPDATE users SET email_verified_at = $1 WHERE id = $2 AND email_verified_at IS NULL RETURNING id",
+        )
+        .bind(at)
+        .bind(user.0)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    async fn set_display_name(&self, user: UserId, name: Option<&str>) -> Result<()> {
+        self.update_user(
+            sqlx::query("UPDATE users SET display_name = $1 WHERE id = $2 RETURNING id")
+                .bind(name.map(str::to_owned))
+                .bind(user.0),
+            user,
+        )
+        .await
+    }
+
+    async fn set_user_status(
+        &self,
+        user: UserId,
+        status: UserStatus,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.update_user(
+            sqlx::query("UPDATE users SET status = $1, sessions_valid_after = $2 WHERE id = $3 RETURNING id")
+                .bind(status.as_str().to_owned())
+                .bind(at)
+                .bind(user.0),
+            user,
+        )
+        .await
+    }
+
+    async fn set_totp_pending(&self, user: UserId, secret: Option<&str>) -> Result<()> {
+        self.update_user(
+            sqlx::query("UPDATE users SET totp_pending_secret = $1 WHERE id = $2 RETURNING id")
+                .bind(secret.map(str::to_owned))
+                .bind(user.0),
+            user,
+        )
+        .await
+    }
+
+    async fn confirm_totp(&self, user: UserId, at: DateTime<Utc>) -> Result<bool> {
+        let row = sqlx::query(
+            "UPDATE users SET totp_secret = totp_pending_secret, totp_pending_secret = NULL, \
+             totp_enabled_at = $1 WHERE id = $2 AND totp_pending_secret IS NOT NULL RETURNING id",
+        )
+        .bind(at)
+        .bind(user.0)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    async fn disable_totp(&self, user: UserId) -> Result<()> {
+        self.update_user(
+            sqlx::query(
+                "UPDATE users SET totp_secret = NULL, totp_pending_secret = NULL, totp_enabled_at = NULL, \
+                 totp_last_step = NULL WHERE id = $1 RETURNING id",
+            )
+            .bind(user.0),
+            user,
+        )
+        .await
+    }
+
+    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool> {
+        let row = sqlx::query(
+            "UPDATE users SET totp_last_step = $1 WHERE id = $2 \
+             AND (totp_last_step IS NULL OR totp_last_step < $1) RETURNING id",
+        )
+        .bind(step)
+        .bind(user.0)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    async fn insert_session(&self, session: &SessionRecord, client: &str) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO sessions (id, user_id, two_factor, created_at, expires_at, client) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(session.id.clone())
+        .bind(session.user.0)
+        .bind(session.two_factor)
+        .bind(session.created_at)
+        .bind(session.expires_at)
+        .bind(client.chars().take(200).collect::<String>())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn session_with_user(&self, id: &str) -> Result<Option<(SessionRecord, UserAuth)>> {
+        let row = sqlx::query(SELECT_SESSION)
+            .bind(id.to_owned())
+            .fetch_optional(&self.reader)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        let session = SessionRecord {
+            id: row.try_get("session_id").map_err(Error::from)?,
+            user: UserId(row.try_get("session_user").map_err(Error::from)?),
+            two_factor: row.try_get("two_factor").map_err(Error::from)?,
+            created_at: row.try_get("session_created_at").map_err(Error::from)?,
+            expires_at: row.try_get("session_expires_at").map_err(Error::from)?,
+            revoked_at: row.try_get("session_revoked_at").map_err(Error::from)?,
+        };
+        Ok(Some((session, user_auth_from_row(&row)?)))
+    }
+
+    async fn revoke_session(&self, id: &str, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(at)
+            .bind(id.to_owned())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn revoke_other_sessions(
+        &self,
+        user: UserId,
+        keep: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query("UPDATE sessions SET revoked_at = $1 WHERE user_id = $2 AND id <> $3 AND revoked_at IS NULL")
+            .bind(at)
+            .bind(user.0)
+            .bind(keep.unwrap_or("").to_owned())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn insert_code(&self, code: &NewCode) -> Result<()> {
+        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        sqlx::query("UPDATE one_time_codes SET used_at = $1 WHERE purpose = $2 AND user_id = $3 AND used_at IS NULL")
+            .bind(code.created_at)
+            .bind(code.purpose.to_owned())
+            .bind(code.user.0)
+            .execute(&mut *tx)
+            .await?;
+        for hash in &code.hashes {
+            sqlx::query(
+                "INSERT INTO one_time_codes (purpose, user_id, code_hash, created_at, expires_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind(code.purpose.to_owned())
+            .bind(code.user.0)
+            .bind(hash.clone())
+            .bind(code.created_at)
+            .bind(code.expires_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn use_code(
+        &self,
+        purpose: &str,
+        user: UserId,
+        hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<CodeCheck> {
+        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let live = sqlx::query(
+            "SELECT code_hash FROM one_time_codes WHERE purpose = $1 AND user_id = $2 AND used_at IS NULL \
+             AND expires_at > $3 AND attempts < $4",
+        )
+        .bind(purpose.to_owned())
+        .bind(user.0)
+        .bind(at)
+        .bind(CODE_ATTEMPTS)
+        .fetch_all(&mut *tx)
+        .await?;
+        if live.is_empty() {
+            tx.rollback().await?;
+            return Ok(CodeCheck::NoCode);
+        }
+        let matched = live.iter().any(|row| {
+            row.try_get::<String, _>("code_hash")
+                .is_ok_and(|stored| stored == hash)
+        });
+        let statement = if matched {
+            "UPDATE one_time_codes SET used_at = $1 WHERE purpose = $2 AND user_id = $3 AND used_at IS NULL"
+        } else {
+            "UPDATE one_time_codes SET attempts = attempts + 1 WHERE purpose = $2 AND user_id = $3 \
+             AND used_at IS NULL AND $1 IS NOT NULL"
+        };
+        sqlx::query(statement)
+            .bind(at)
+            .bind(purpose.to_owned())
+            .bind(user.0)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(if matched {
+            CodeCheck::Accepted
+        } else {
+            CodeCheck::Wrong
+        })
+    }
+
+    async fn insert_api_key(&self, key: &NewApiKey) -> Result<ApiKeyInfo> {
+        let scopes: Vec<&str> = key.scopes.iter().map(Scope::as_str).collect();
+        let id: i64 = sqlx::query(
+            "INSERT INTO api_keys (user_id, name, prefix, last4, secret_hash, scopes, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id",
+        )
+        .bind(key.user.0)
+        .bind(key.name.clone())
+        .bind(key.prefix.clone())
+        .bind(key.last4.clone())
+        .bind(key.secret_hash.clone())
+        .bind(scopes.join(" "))
+        .bind(key.created_at)
+        .bind(key.expires_at)
+        .fetch_one(&self.writer)
+        .await?
+        .try_get("id")
+        .map_err(Error::from)?;
+        Ok(ApiKeyInfo {
+            id,
+            user: key.user,
+            name: key.name.clone(),
+            prefix: key.prefix.clone(),
+            last4: key.last4.clone(),
+            scopes: key.scopes,
+            created_at: key.created_at,
+            expires_at: key.expires_at,
+            last_used_at: None,
+            revoked_at: None,
+        })
+    }
+
+    async fn api_keys_of(&self, user: UserId) -> Result<Vec<ApiKeyInfo>> {
+        let rows = sqlx::query(SELECT_API_KEYS_OF)
+            .bind(user.0)
+            .fetch_all(&self.writer)
+            .await?;
+        rows.iter().map(api_key_from_row).collect()
+    }
+
+    async fn revoke_api_key(&self, user: UserId, id: i64, at: DateTime<Utc>) -> Result<bool> {
+        let row = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND user_id = $3 AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(at)
+        .bind(id)
+        .bind(user.0)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<(ApiKeyInfo, UserAuth)>> {
+        let row = sqlx::query(SELECT_API_KEY_BY_HASH)
+            .bind(hash.to_owned())
+            .fetch_optional(&self.reader)
+            .await?;
+        let Some(row) = row else { return Ok(None) };
+        Ok(Some((api_key_from_row(&row)?, user_auth_from_row(&row)?)))
+    }
+
+    async fn touch_api_key(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query("UPDATE api_keys SET last_used_at = $1 WHERE id = $2")
+            .bind(at)
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn enqueue(&self, message: &NewOutboxMessage, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO outbox (channel, recipient, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(message.channel.clone())
+        .bind(message.recipient.clone())
+        .bind(message.payload.to_string())
+        .bind(at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
+        // The conditions stand in the outer WHERE too: on PostgreSQL a row another sender
+        // claimed meanwhile is re-checked after its lock is released, and skipped.
+        let rows = sqlx::query(
+            "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL \
+                            AND next_attempt_at <= $2 AND (locked_until IS NULL OR locked_until <= $2) \
+                          ORDER BY id LIMIT $3) \
+               AND sent_at IS NULL AND failed_at IS NULL AND (locked_until IS NULL OR locked_until <= $2) \
+             RETURNING id, channel, recipient, payload, attempts",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let payload: String = row.try_get("payload")?;
+                Ok(OutboxMessage {
+                    id: row.try_get("id")?,
+                    channel: row.try_get("channel")?,
+                    recipient: row.try_get("recipient")?,
+                    payload: serde_json::from_str(&payload)
+                        .map_err(|error| Error::internal("reading an outbox message", error))?,
+                    attempts: row.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn outbox_sent(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET sent_at = $1, locked_until = NULL, last_error = NULL WHERE id = $2",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE outbox SET next_attempt_at = $1, locked_until = NULL, last_error = $2 WHERE id = $3")
+            .bind(next_attempt_at)
+            .bind(error.to_owned())
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn outbox_failed(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET failed_at = $1, locked_until = NULL, last_error = $2 WHERE id = $3",
+        )
+        .bind(at)
+        .bind(error.to_owned())
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_pending(&self) -> Result<u64> {
+        let count: i64 =
+            sqlx::query("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL")
+                .fetch_one(&self.writer)
+                .await?
+                .try_get(0usize)
+                .map_err(Error::from)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn setting(&self, key: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
+            .bind(key.to_owned())
+            .fetch_optional(&self.reader)
+            .await?;
+        row.map(|row| row.try_get("value").map_err(Error::from))
+            .transpose()
+    }
+
+    async fn put_setting(&self, key: &str, value: &str, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+        )
+        .bind(key.to_owned())
+        .bind(value.to_owned())
+        .bind(at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn insert_setting_if_absent(
+        &self,
+        key: &str,
+        value: &str,
+        at: DateTime<Utc>,
+    ) -> Result<String> {
+        sqlx::query("INSERT INTO settings (key, value, updated_at) VALUES ($1, $2, $3) ON CONFLICT (key) DO NOTHING")
+            .bind(key.to_owned())
+            .bind(value.to_owned())
+            .bind(at)
+            .execute(&self.writer)
+            .await?;
+        let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
+            .bind(key.to_owned())
+            .fetch_one(&self.writer)
+            .await?;
+        row.try_get("value").map_err(Error::from)
     }
 }
 

@@ -1,0 +1,666 @@
+//! How people get and keep access: registration with an emailed code, sign-in (throttled, with
+//! two-factor when turned on), password reset by emailed link or code, password change, and
+//! two-factor enrolment.
+//!
+//! Nothing here tells a stranger whether an email has an account: registering a taken address
+//! and asking a reset for an unknown one answer exactly like the real thing, and a sign-in with
+//! an unknown email checks a dummy hash so it takes as long as a wrong password.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use rand::Rng;
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+
+use crate::audit::{Audit, AuditEntry, AuditOutcome};
+use crate::auth::sessions::{IssuedSession, Sessions};
+use crate::auth::throttle::FixedWindow;
+use crate::auth::{password, totp};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::email::Email;
+use crate::error::{Error, Result};
+use crate::ids::UserId;
+use crate::notify::{EmailMessage, Outbox};
+use crate::policy::{Actor, Permission, Role, Via};
+use crate::store::{CodeCheck, NewCode, Store};
+use crate::users::{NewUser, User, UserAuth, UserStatus};
+
+const VERIFY_EMAIL: &str = "verify_email";
+const RESET_PASSWORD: &str = "reset_password";
+const VERIFY_CODE_TTL: chrono::Duration = chrono::Duration::minutes(30);
+const RESET_TTL: chrono::Duration = chrono::Duration::minutes(30);
+const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
+/// Failed sign-ins from one address against one account before that pair must wait.
+const FAILURES_PER_ACCOUNT_AND_ADDRESS: u32 = 5;
+/// Failed sign-ins from one address, across accounts, before it must wait.
+const FAILURES_PER_ADDRESS: u32 = 30;
+/// Emails (codes, resets) one address may be sent per hour.
+const EMAILS_PER_HOUR: u32 = 5;
+
+/// Where a request came from, for throttling and the session list.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Client {
+    pub address: String,
+    pub user_agent: String,
+}
+
+impl Client {
+    pub fn describe(&self) -> String {
+        format!("{} {}", self.address, self.user_agent)
+    }
+}
+
+/// The answer to a sign-in with a right password.
+#[derive(Debug)]
+pub enum SignIn {
+    Session(IssuedSession),
+    /// Two-factor is on: ask for the code and sign in again with it.
+    TwoFactorRequired,
+}
+
+/// A two-factor secret being enrolled, to show once as a QR code and as text.
+#[derive(Debug)]
+pub struct Enrolment {
+    pub secret: SecretString,
+    pub otpauth_url: SecretString,
+}
+
+#[derive(Clone)]
+pub struct Accounts {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    audit: Audit,
+    outbox: Outbox,
+    sessions: Sessions,
+    config: Arc<Config>,
+    failures_by_pair: Arc<FixedWindow<(String, String)>>,
+    failures_by_address: Arc<FixedWindow<String>>,
+    emails_by_address: Arc<FixedWindow<String>>,
+}
+
+fn code_hash(purpose: &str, user: UserId, secret: &str) -> String {
+    let digest = Sha256::digest(format!("{purpose}:{user}:{}", secret.trim()).as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn six_digits() -> String {
+    format!("{:06}", rand::thread_rng().gen_range(0..1_000_000))
+}
+
+fn wrong_credentials() -> Error {
+    Error::Unauthenticated("The email or password is not right.".into())
+}
+
+fn wrong_code() -> Error {
+    Error::invalid(
+        "code",
+        "that code is not right or has expired; ask for a new one",
+    )
+}
+
+impl Accounts {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        audit: Audit,
+        outbox: Outbox,
+        sessions: Sessions,
+        config: Arc<Config>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            audit,
+            outbox,
+            sessions,
+            config,
+            failures_by_pair: Arc::new(FixedWindow::new(
+                FAILURES_PER_ACCOUNT_AND_ADDRESS,
+                FAILURE_WINDOW,
+            )),
+            failures_by_address: Arc::new(FixedWindow::new(FAILURES_PER_ADDRESS, FAILURE_WINDOW)),
+            emails_by_address: Arc::new(FixedWindow::new(
+                EMAILS_PER_HOUR,
+                Duration::from_secs(3600),
+            )),
+        }
+    }
+
+    fn company(&self) -> &str {
+        &self.config.company.name
+    }
+
+    /// The portal's address for links in emails.
+    fn portal_url(&self, path: &str) -> String {
+        match &self.config.web.public_url {
+            Some(url) => format!("{}{path}", url.as_str().trim_end_matches('/')),
+            None => format!("http://{}{path}", self.config.web.bind),
+        }
+    }
+
+    fn throttle_email(&self, email: &Email) -> Result<()> {
+        let verdict = self.emails_by_address.hit(&email.key(), self.clock.now());
+        if verdict.allowed {
+            Ok(())
+        } else {
+            Err(Error::RateLimited {
+                message: "Too many emails to this address; wait a while and try again.".into(),
+                retry_after: verdict.reset_after,
+            })
+        }
+    }
+
+    /// Registers a customer and emails a verification code. A taken address answers the same,
+    /// and its owner gets an email saying someone tried.
+    pub async fn register(&self, email: &str, password: SecretString) -> Result<()> {
+        let email = Email::parse(email)?;
+        password::check_strength(&password, &[email.as_str(), self.company()])?;
+        self.throttle_email(&email)?;
+        let hash = password::hash(password).await?;
+        let now = self.clock.now();
+        let new = NewUser {
+            email: email.clone(),
+            role: Role::Customer,
+            password_hash: Some(hash),
+            email_verified: false,
+        };
+        match self.store.insert_user(&new, now).await {
+            Ok(user) => {
+                self.audit
+                    .record(
+                        AuditEntry::new(&Actor::anonymous(Via::Portal), "user.register")
+                            .target(format!("user:{}", user.id)),
+                    )
+                    .await?;
+                self.send_verification(&user).await
+            }
+            Err(Error::Conflict(_)) => {
+                let Some(existing) = self.store.user_auth_by_email(&email).await? else {
+                    return Ok(());
+                };
+                if existing.user.email_verified_at.is_none() {
+                    return self.send_verification(&existing.user).await;
+                }
+                self.outbox
+                    .email(
+                        &existing.user.email,
+                        EmailMessage {
+                            subject: format!("Someone tried to register with your email at {}", self.company()),
+                            text: format!(
+                                "Hello,\n\nSomeone tried to create a {company} account with this email address, \
+                                 which already has one. If it was you, sign in at {url} or reset your password \
+                                 there. If not, you can ignore this email.\n\n{company}\n",
+                                company = self.company(),
+                                url = self.portal_url("/login"),
+                            ),
+                        },
+                    )
+                    .await
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn send_verification(&self, user: &User) -> Result<()> {
+        let code = six_digits();
+        let now = self.clock.now();
+        self.store
+            .insert_code(&NewCode {
+                purpose: VERIFY_EMAIL,
+                user: user.id,
+                hashes: vec![code_hash(VERIFY_EMAIL, user.id, &code)],
+                created_at: now,
+                expires_at: now + VERIFY_CODE_TTL,
+            })
+            .await?;
+        self.outbox
+            .email(
+                &user.email,
+                EmailMessage {
+                    subject: format!("Your {} verification code: {code}", self.company()),
+                    text: format!(
+                        "Hello,\n\nYour verification code is {code}\n\nEnter it at {url} within 30 minutes \
+                         to finish creating your {company} account. If you did not sign up, ignore this email.\n\n{company}\n",
+                        company = self.company(),
+                        url = self.portal_url("/verify"),
+                    ),
+                },
+            )
+            .await
+    }
+
+    /// Sends a fresh code to an unverified address (and silently nothing otherwise).
+    pub async fn resend_verification(&self, email: &str) -> Result<()> {
+        let email = Email::parse(email)?;
+        self.throttle_email(&email)?;
+        match self.store.user_auth_by_email(&email).await? {
+            Some(found) if found.user.email_verified_at.is_none() => {
+                self.send_verification(&found.user).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Confirms the address with the emailed code.
+    pub async fn verify_email(&self, email: &str, code: &str) -> Result<User> {
+        let email = Email::parse(email)?;
+        let Some(found) = self.store.user_auth_by_email(&email).await? else {
+            return Err(wrong_code());
+        };
+        let user = found.user;
+        let hash = code_hash(VERIFY_EMAIL, user.id, code);
+        match self
+            .store
+            .use_code(VERIFY_EMAIL, user.id, &hash, self.clock.now())
+            .await?
+        {
+            CodeCheck::Accepted => {
+                if self
+                    .store
+                    .mark_email_verified(user.id, self.clock.now())
+                    .await?
+                {
+                    self.audit
+                        .record(
+                            AuditEntry::new(&Actor::anonymous(Via::Portal), "user.verify_email")
+                                .target(format!("user:{}", user.id)),
+                        )
+                        .await?;
+                }
+                self.store
+                    .user(user.id)
+                    .await?
+                    .ok_or_else(|| Error::NotFound("The account is gone.".into()))
+            }
+            CodeCheck::Wrong | CodeCheck::NoCode => Err(wrong_code()),
+        }
+    }
+
+    fn throttled(&self, pair: &(String, String), address: &String) -> Option<Duration> {
+        let now = self.clock.now();
+        self.failures_by_pair
+            .exhausted(pair, now)
+            .or_else(|| self.failures_by_address.exhausted(address, now))
+    }
+
+    fn count_failure(&self, pair: &(String, String), address: &String) {
+        let now = self.clock.now();
+        self.failures_by_pair.hit(pair, now);
+        self.failures_by_address.hit(address, now);
+    }
+
+    /// Signs in. Throttled per account-and-address and per address, so someone hammering an
+    /// account from elsewhere does not lock its owner out.
+    pub async fn sign_in(
+        &self,
+        email: &str,
+        password: SecretString,
+        code: Option<&str>,
+        client: &Client,
+    ) -> Result<SignIn> {
+        let email = Email::parse(email)?;
+        let pair = (email.key(), client.address.clone());
+        if let Some(wait) = self.throttled(&pair, &client.address) {
+            return Err(Error::RateLimited {
+                message: format!(
+                    "Too many failed sign-ins; try again in {} minutes.",
+                    wait.as_secs().div_ceil(60).max(1)
+                ),
+                retry_after: wait,
+            });
+        }
+        let found = self.store.user_auth_by_email(&email).await?;
+        let stored = match found.as_ref().and_then(|f| f.password_hash.clone()) {
+            Some(hash) => hash,
+            None => password::dummy_hash().await?,
+        };
+        let matches = password::verify(password, stored).await?;
+        let user = match found {
+            Some(found) if matches && found.user.status == UserStatus::Active => found,
+            other => {
+                self.count_failure(&pair, &client.address);
+                if let Some(found) = other {
+                    self.audit_sign_in(
+                        &found.user,
+                        AuditOutcome::Denied,
+                        "wrong password or disabled",
+                    )
+                    .await;
+                }
+                return Err(wrong_credentials());
+            }
+        };
+        if user.user.email_verified_at.is_none() {
+            return Err(Error::Forbidden(format!(
+                "Verify your email first: enter the code we sent to {}, or ask for a new one.",
+                user.user.email
+            )));
+        }
+        let mut two_factor = false;
+        if let Some(secret) = &user.totp_secret {
+            let Some(code) = code.filter(|c| !c.trim().is_empty()) else {
+                return Ok(SignIn::TwoFactorRequired);
+            };
+            if !self.accept_totp(&user, secret, code).await? {
+                self.count_failure(&pair, &client.address);
+                self.audit_sign_in(&user.user, AuditOutcome::Denied, "wrong two-factor code")
+                    .await;
+                return Err(Error::Unauthenticated(
+                    "The two-factor code is not right.".into(),
+                ));
+            }
+            two_factor = true;
+        }
+        self.failures_by_pair.forget(&pair);
+        let session = self
+            .sessions
+            .issue(user.user.id, two_factor, &client.describe())
+            .await?;
+        self.audit_sign_in(&user.user, AuditOutcome::Ok, "").await;
+        Ok(SignIn::Session(session))
+    }
+
+    async fn accept_totp(&self, user: &UserAuth, secret: &str, code: &str) -> Result<bool> {
+        let Some(step) = totp::matching_step(secret, code, self.clock.now().timestamp())? else {
+            return Ok(false);
+        };
+        self.store.use_totp_step(user.user.id, step).await
+    }
+
+    async fn audit_sign_in(&self, user: &User, outcome: AuditOutcome, why: &str) {
+        let actor = Actor::user(user.id, user.role, Via::Portal);
+        let mut entry = AuditEntry::new(&actor, "user.sign_in")
+            .target(format!("user:{}", user.id))
+            .outcome(outcome);
+        if !why.is_empty() {
+            entry = entry.detail(serde_json::json!({ "reason": why }));
+        }
+        if let Err(error) = self.audit.record(entry).await {
+            tracing::error!(%error, "could not audit a sign-in");
+        }
+    }
+
+    /// Ends the session the actor signed in with.
+    pub async fn sign_out(&self, session: &str) -> Result<()> {
+        self.sessions.end(session).await
+    }
+
+    /// Emails a reset link and code if the address has an account; answers the same either way.
+    pub async fn forgot_password(&self, email: &str) -> Result<()> {
+        let email = Email::parse(email)?;
+        self.throttle_email(&email)?;
+        let Some(found) = self.store.user_auth_by_email(&email).await? else {
+            return Ok(());
+        };
+        if found.user.status != UserStatus::Active {
+            return Ok(());
+        }
+        let user = found.user;
+        let token = crate::auth::sessions::random_id();
+        let code = six_digits();
+        let now = self.clock.now();
+        self.store
+            .insert_code(&NewCode {
+                purpose: RESET_PASSWORD,
+                user: user.id,
+                hashes: vec![
+                    code_hash(RESET_PASSWORD, user.id, &token),
+                    code_hash(RESET_PASSWORD, user.id, &code),
+                ],
+                created_at: now,
+                expires_at: now + RESET_TTL,
+            })
+            .await?;
+        let link = format!(
+            "{}?email={}&token={token}",
+            self.portal_url("/reset"),
+            url::form_urlencoded::byte_serialize(user.email.as_bytes()).collect::<String>()
+        );
+        self.outbox
+            .email(
+                &user.email,
+                EmailMessage {
+                    subject: format!("Reset your {} password", self.company()),
+                    text: format!(
+                        "Hello,\n\nTo choose a new password, open this link within 30 minutes:\n\n{link}\n\n\
+                         Or enter this code on the reset page: {code}\n\nIf you did not ask for this, ignore \
+                         this email; your password stays as it is.\n\n{company}\n",
+                        company = self.company(),
+                    ),
+                },
+            )
+            .await
+    }
+
+    /// Sets a new password with the emailed link token or code, and ends every session.
+    pub async fn reset_password(
+        &self,
+        email: &str,
+        secret: &str,
+        new_password: SecretString,
+    ) -> Result<()> {
+        let email = Email::parse(email)?;
+        let Some(found) = self.store.user_auth_by_email(&email).await? else {
+            return Err(wrong_code());
+        };
+        password::check_strength(&new_password, &[email.as_str(), self.company()])?;
+        let user = found.user;
+        let hash = code_hash(RESET_PASSWORD, user.id, secret);
+        if self
+            .store
+            .use_code(RESET_PASSWORD, user.id, &hash, self.clock.now())
+            .await?
+            != CodeCheck::Accepted
+        {
+            return Err(wrong_code());
+        }
+        self.replace_password(&user, new_password, None).await?;
+        let actor = Actor::user(user.id, user.role, Via::Portal);
+        self.audit
+            .record(
+                AuditEntry::new(&actor, "user.reset_password").target(format!("user:{}", user.id)),
+            )
+            .await
+    }
+
+    /// Changes the actor's password. Every other session ends; the caller gets a new one.
+    pub async fn change_password(
+        &self,
+        actor: &Actor,
+        current: SecretString,
+        new_password: SecretString,
+        client: &Client,
+    ) -> Result<IssuedSession> {
+        actor.require(Permission::ManageOwnSecurity)?;
+        let user = self.own(actor).await?;
+        let stored = user
+            .password_hash
+            .clone()
+            .unwrap_or(password::dummy_hash().await?);
+        if !password::verify(current, stored).await? {
+            return Err(Error::invalid(
+                "current_password",
+                "your current password is not right",
+            ));
+        }
+        password::check_strength(&new_password, &[user.user.email.as_str(), self.company()])?;
+        self.replace_password(&user.user, new_password, None)
+            .await?;
+        self.audit
+            .record(
+                AuditEntry::new(actor, "user.change_password")
+                    .target(format!("user:{}", user.user.id)),
+            )
+            .await?;
+        self.sessions
+            .issue(user.user.id, actor.two_factor, &client.describe())
+            .await
+    }
+
+    async fn replace_password(
+        &self,
+        user: &User,
+        new_password: SecretString,
+        keep: Option<&str>,
+    ) -> Result<()> {
+        let hash = password::hash(new_password).await?;
+        let now = self.clock.now();
+        self.store.set_password(user.id, &hash, now).await?;
+        self.store.revoke_other_sessions(user.id, keep, now).await?;
+        self.outbox
+            .email(
+                &user.email,
+                EmailMessage {
+                    subject: format!("Your {} password was changed", self.company()),
+                    text: format!(
+                        "Hello,\n\nThe password of your {company} account was just changed, and every other \
+                         sign-in was ended. If this was not you, reset your password at {url} and contact \
+                         support.\n\n{company}\n",
+                        company = self.company(),
+                        url = self.portal_url("/forgot"),
+                    ),
+                },
+            )
+            .await
+    }
+
+    async fn own(&self, actor: &Actor) -> Result<UserAuth> {
+        let id = actor
+            .user
+            .ok_or_else(|| Error::Unauthenticated("Sign in first.".into()))?;
+        self.store
+            .user_auth(id)
+            .await?
+            .ok_or_else(|| Error::NotFound("Your account is gone.".into()))
+    }
+
+    /// Starts two-factor enrolment: a new secret to scan, pending until confirmed.
+    pub async fn start_two_factor(&self, actor: &Actor) -> Result<Enrolment> {
+        actor.require(Permission::ManageOwnSecurity)?;
+        let user = self.own(actor).await?;
+        if user.totp_secret.is_some() {
+            return Err(Error::Conflict(
+                "Two-factor authentication is already on; turn it off first to change it.".into(),
+            ));
+        }
+        let secret = totp::new_secret();
+        self.store
+            .set_totp_pending(user.user.id, Some(&secret))
+            .await?;
+        let url = totp::provisioning_url(&secret, self.company(), &user.user.email)?;
+        Ok(Enrolment {
+            secret: SecretString::from(secret),
+            otpauth_url: SecretString::from(url),
+        })
+    }
+
+    /// Confirms enrolment with a code from the app. The caller's session is replaced by one
+    /// that passed two-factor; every other session ends.
+    pub async fn confirm_two_factor(
+        &self,
+        actor: &Actor,
+        session: Option<&str>,
+        code: &str,
+        client: &Client,
+    ) -> Result<IssuedSession> {
+        actor.require(Permission::ManageOwnSecurity)?;
+        let user = self.own(actor).await?;
+        let Some(pending) = &user.totp_pending_secret else {
+            return Err(Error::Conflict("Start two-factor setup first.".into()));
+        };
+        let now = self.clock.now();
+        let Some(step) = totp::matching_step(pending, code, now.timestamp())? else {
+            return Err(Error::invalid(
+                "code",
+                "that code is not right; check the time on your phone and try the next one",
+            ));
+        };
+        if !self.store.confirm_totp(user.user.id, now).await?
+            || !self.store.use_totp_step(user.user.id, step).await?
+        {
+            return Err(Error::Conflict(
+                "Two-factor setup changed meanwhile; start again.".into(),
+            ));
+        }
+        self.store
+            .revoke_other_sessions(user.user.id, None, now)
+            .await?;
+        if let Some(session) = session {
+            self.sessions.end(session).await?;
+        }
+        self.audit
+            .record(
+                AuditEntry::new(actor, "user.two_factor_on")
+                    .target(format!("user:{}", user.user.id)),
+            )
+            .await?;
+        self.sessions
+            .issue(user.user.id, true, &client.describe())
+            .await
+    }
+
+    /// Turns two-factor off with the password and a current code; signs out everywhere else and
+    /// hands back a session without two-factor.
+    pub async fn disable_two_factor(
+        &self,
+        actor: &Actor,
+        current: SecretString,
+        code: &str,
+        client: &Client,
+    ) -> Result<IssuedSession> {
+        actor.require(Permission::ManageOwnSecurity)?;
+        let user = self.own(actor).await?;
+        let Some(secret) = user.totp_secret.clone() else {
+            return Err(Error::Conflict(
+                "Two-factor authentication is not on.".into(),
+            ));
+        };
+        let stored = user
+            .password_hash
+            .clone()
+            .unwrap_or(password::dummy_hash().await?);
+        if !password::verify(current, stored).await? {
+            return Err(Error::invalid(
+                "current_password",
+                "your current password is not right",
+            ));
+        }
+        if !self.accept_totp(&user, &secret, code).await? {
+            return Err(Error::invalid("code", "that code is not right"));
+        }
+        let now = self.clock.now();
+        self.store.disable_totp(user.user.id).await?;
+        self.store
+            .revoke_other_sessions(user.user.id, None, now)
+            .await?;
+        self.audit
+            .record(
+                AuditEntry::new(actor, "user.two_factor_off")
+                    .target(format!("user:{}", user.user.id)),
+            )
+            .await?;
+        self.sessions
+            .issue(user.user.id, false, &client.describe())
+            .await
+    }
+
+    /// Changes how the actor is addressed.
+    pub async fn update_profile(&self, actor: &Actor, display_name: Option<&str>) -> Result<User> {
+        actor.require(Permission::UpdateOwnProfile)?;
+        let user = self.own(actor).await?;
+        let name = display_name.map(str::trim).filter(|n| !n.is_empty());
+        if name.is_some_and(|n| n.chars().count() > 80 || n.chars().any(char::is_control)) {
+            return Err(Error::invalid(
+                "display_name",
+                "a name has at most 80 characters and no control characters",
+            ));
+        }
+        self.store.set_display_name(user.user.id, name).await?;
+        self.store
+            .user(user.user.id)
+            .await?
+            .ok_or_else(|| Error::NotFound("Your account is gone.".into()))
+    }
+}

@@ -1,0 +1,128 @@
+//! Delivering email: over SMTP with lettre, or, while no mail server is configured, as `.eml`
+//! files in a spool directory with the subject logged, so sign-up works on a fresh install.
+
+use std::path::PathBuf;
+
+use lettre::message::Mailbox;
+use lettre::message::header::ContentType;
+use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+
+use super::EmailMessage;
+use crate::config::SmtpConfig;
+use crate::error::{Error, Result};
+
+/// Why a message could not be sent, and whether trying later may help.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendError {
+    pub retryable: bool,
+    pub message: String,
+}
+
+impl SendError {
+    pub fn retryable(message: impl Into<String>) -> Self {
+        Self {
+            retryable: true,
+            message: message.into(),
+        }
+    }
+
+    pub fn permanent(message: impl Into<String>) -> Self {
+        Self {
+            retryable: false,
+            message: message.into(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+pub trait Mailer: Send + Sync + 'static {
+    async fn send(&self, to: &str, message: &EmailMessage) -> std::result::Result<(), SendError>;
+}
+
+/// The mailer the config asks for: SMTP when `smtp.url` is set, the spool otherwise.
+pub fn from_config(config: &SmtpConfig) -> Result<std::sync::Arc<dyn Mailer>> {
+    let from: Mailbox = config.from.parse().map_err(|error| {
+        Error::invalid(
+            "smtp.from",
+            format!("{:?} is not a sender address: {error}", config.from),
+        )
+    })?;
+    Ok(match &config.url {
+        Some(url) => {
+            let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
+                .map_err(|error| {
+                    Error::invalid("smtp.url", format!("cannot use this SMTP address: {error}"))
+                })?
+                .build();
+            std::sync::Arc::new(SmtpMailer { transport, from })
+        }
+        None => {
+            tracing::info!(dir = %config.spool_dir.display(), "no smtp.url: email is written to the spool directory");
+            std::sync::Arc::new(SpoolMailer {
+                dir: config.spool_dir.clone(),
+                from,
+            })
+        }
+    })
+}
+
+fn build(
+    from: &Mailbox,
+    to: &str,
+    message: &EmailMessage,
+) -> std::result::Result<Message, SendError> {
+    let to: Mailbox = to
+        .parse()
+        .map_err(|error| SendError::permanent(format!("bad recipient: {error}")))?;
+    Message::builder()
+        .from(from.clone())
+        .to(to)
+        .subject(message.subject.clone())
+        .header(ContentType::TEXT_PLAIN)
+        .body(message.text.clone())
+        .map_err(|error| SendError::permanent(format!("cannot build the email: {error}")))
+}
+
+pub struct SmtpMailer {
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+#[async_trait::async_trait]
+impl Mailer for SmtpMailer {
+    async fn send(&self, to: &str, message: &EmailMessage) -> std::result::Result<(), SendError> {
+        let email = build(&self.from, to, message)?;
+        match self.transport.send(email).await {
+            Ok(_) => Ok(()),
+            // A 5xx answer (no such mailbox, refused) will not change by trying again.
+            Err(error) if error.is_permanent() => Err(SendError::permanent(error.to_string())),
+            Err(error) => Err(SendError::retryable(error.to_string())),
+        }
+    }
+}
+
+pub struct SpoolMailer {
+    dir: PathBuf,
+    from: Mailbox,
+}
+
+#[async_trait::async_trait]
+impl Mailer for SpoolMailer {
+    async fn send(&self, to: &str, message: &EmailMessage) -> std::result::Result<(), SendError> {
+        let email = build(&self.from, to, message)?;
+        tokio::fs::create_dir_all(&self.dir)
+            .await
+            .map_err(|error| {
+                SendError::retryable(format!("cannot create {}: {error}", self.dir.display()))
+            })?;
+        let id = AsyncFileTransport::<Tokio1Executor>::new(&self.dir)
+            .send(email)
+            .await
+            .map_err(|error| {
+                SendError::retryable(format!("cannot write to {}: {error}", self.dir.display()))
+            })?;
+        tracing::info!(to, subject = %message.subject, file = %self.dir.join(format!("{id}.eml")).display(), "email written to the spool");
+        Ok(())
+    }
+}

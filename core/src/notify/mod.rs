@@ -1,0 +1,179 @@
+//! The outbox: every message the platform sends (email now, Discord messages later) is first
+//! written to the `outbox` table in the same breath as the event that caused it, then sent by a
+//! worker with retries. A mail server that is down delays a message; it never loses it.
+//!
+//! Senders lease messages (`locked_until`), so several replicas can run the worker at once and
+//! a crashed sender's messages are picked up again when the lease runs out.
+
+pub mod mail;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Notify, watch};
+
+use crate::clock::Clock;
+use crate::error::Result;
+use crate::store::{NewOutboxMessage, OutboxMessage, Store};
+
+pub use mail::{Mailer, SendError};
+
+pub const EMAIL: &str = "email";
+/// Attempts before a message is given up on (about a day of backoff).
+pub const MAX_ATTEMPTS: i64 = 12;
+const LEASE: Duration = Duration::from_secs(120);
+const BATCH: u32 = 20;
+
+/// A plain-text email. Kept plain on purpose: nothing a person typed can become markup.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EmailMessage {
+    pub subject: String,
+    pub text: String,
+}
+
+/// Writes messages to the outbox.
+#[derive(Clone)]
+pub struct Outbox {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    wake: Arc<Notify>,
+}
+
+impl Outbox {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            clock,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    pub async fn email(&self, to: &str, message: EmailMessage) -> Result<()> {
+        let payload = serde_json::to_value(&message)
+            .map_err(|error| crate::Error::internal("writing an email to the outbox", error))?;
+        self.store
+            .enqueue(
+                &NewOutboxMessage {
+                    channel: EMAIL.into(),
+                    recipient: to.to_owned(),
+                    payload,
+                },
+                self.clock.now(),
+            )
+            .await?;
+        self.wake.notify_one();
+        Ok(())
+    }
+
+    /// A worker that sends what this outbox holds through `mailer`.
+    pub fn worker(&self, mailer: Arc<dyn Mailer>) -> OutboxWorker {
+        OutboxWorker {
+            store: self.store.clone(),
+            clock: self.clock.clone(),
+            wake: self.wake.clone(),
+            mailer,
+        }
+    }
+}
+
+/// Sends due messages, retrying failures with exponential backoff.
+pub struct OutboxWorker {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    wake: Arc<Notify>,
+    mailer: Arc<dyn Mailer>,
+}
+
+/// How long to wait before attempt `attempts + 1`: 30 s doubling, at most an hour.
+pub fn backoff(attempts: i64) -> Duration {
+    let exponent = u32::try_from(attempts.clamp(1, 8) - 1).unwrap_or(0);
+    Duration::from_secs(30 * 2u64.pow(exponent)).min(Duration::from_secs(3600))
+}
+
+impl OutboxWorker {
+    /// Sends one batch of due messages; returns how many were sent.
+    pub async fn run_once(&self) -> Result<usize> {
+        let now = self.clock.now();
+        let lease = chrono::Duration::from_std(LEASE).unwrap_or_default();
+        let batch = self.store.claim_outbox(now, now + lease, BATCH).await?;
+        let mut sent = 0;
+        for message in batch {
+            if self.deliver(&message).await? {
+                sent += 1;
+            }
+        }
+        Ok(sent)
+    }
+
+    async fn deliver(&self, message: &OutboxMessage) -> Result<bool> {
+        let outcome = match message.channel.as_str() {
+            EMAIL => match serde_json::from_value::<EmailMessage>(message.payload.clone()) {
+                Ok(email) => self.mailer.send(&message.recipient, &email).await,
+                Err(error) => Err(SendError::permanent(format!("unreadable email: {error}"))),
+            },
+            other => Err(SendError::permanent(format!(
+                "no sender for the {other} channel"
+            ))),
+        };
+        let now = self.clock.now();
+        match outcome {
+            Ok(()) => {
+                self.store.outbox_sent(message.id, now).await?;
+                metrics::counter!("outbox_sent_total", "channel" => message.channel.clone())
+                    .increment(1);
+                Ok(true)
+            }
+            Err(error) if error.retryable && message.attempts < MAX_ATTEMPTS => {
+                let wait =
+                    chrono::Duration::from_std(backoff(message.attempts)).unwrap_or_default();
+                tracing::warn!(id = message.id, attempts = message.attempts, error = %error.message, "sending failed; will retry");
+                self.store
+                    .outbox_retry(message.id, now + wait, &error.message)
+                    .await?;
+                Ok(false)
+            }
+            Err(error) => {
+                tracing::error!(id = message.id, attempts = message.attempts, error = %error.message, "sending failed for good");
+                self.store
+                    .outbox_failed(message.id, now, &error.message)
+                    .await?;
+                metrics::counter!("outbox_failed_total", "channel" => message.channel.clone())
+                    .increment(1);
+                Ok(false)
+            }
+        }
+    }
+
+    /// Runs until `stop` turns true: sends whenever something is enqueued, and at least every
+    /// few seconds (for retries and for messages other replicas enqueued).
+    pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            match self.run_once().await {
+                Ok(sent) if sent as u32 == BATCH => continue,
+                Ok(_) => {}
+                Err(error) => {
+                    tracing::error!(%error, "the outbox worker could not read the outbox")
+                }
+            }
+            tokio::select! {
+                _ = stop.wait_for(|stop| *stop) => return,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_secs(2)) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_up_to_an_hour() {
+        assert_eq!(backoff(1), Duration::from_secs(30));
+        assert_eq!(backoff(2), Duration::from_secs(60));
+        assert_eq!(backoff(4), Duration::from_secs(240));
+        assert_eq!(backoff(20), Duration::from_secs(3600));
+    }
+}

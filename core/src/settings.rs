@@ -1,0 +1,115 @@
+//! Platform settings kept in the database, so every replica sees the same: maintenance mode.
+//!
+//! Maintenance mode shows everyone but admins a maintenance page. It is read on every portal
+//! request, so each process caches it for two seconds; a change made here takes effect in this
+//! process at once and in the others within that time.
+
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::audit::{Audit, AuditEntry};
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+use crate::policy::{Actor, Permission};
+use crate::store::Store;
+
+const MAINTENANCE: &str = "maintenance";
+const CACHE_FOR: Duration = Duration::from_secs(2);
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MaintenanceState {
+    pub enabled: bool,
+    /// What people see while it is on.
+    pub message: String,
+    pub since: Option<DateTime<Utc>>,
+}
+
+#[derive(Clone)]
+pub struct Maintenance {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    audit: Audit,
+    cache: Arc<RwLock<Option<(Instant, MaintenanceState)>>>,
+}
+
+impl Maintenance {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, audit: Audit) -> Self {
+        Self {
+            store,
+            clock,
+            audit,
+            cache: Arc::new(RwLock::new(None)),
+        }
+    }
+
+    /// The current state (public: the maintenance page shows its message to everyone).
+    pub async fn current(&self) -> Result<MaintenanceState> {
+        if let Some((at, state)) = self
+            .cache
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            && at.elapsed() < CACHE_FOR
+        {
+            return Ok(state.clone());
+        }
+        let state = match self.store.setting(MAINTENANCE).await? {
+            Some(text) => serde_json::from_str(&text)
+                .map_err(|error| Error::internal("reading maintenance mode", error))?,
+            None => MaintenanceState::default(),
+        };
+        *self.cache.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), state.clone()));
+        Ok(state)
+    }
+
+    pub async fn enable(&self, actor: &Actor, message: &str) -> Result<MaintenanceState> {
+        actor.require(Permission::ManageMaintenance)?;
+        let message = message.trim();
+        if message.is_empty() || message.chars().count() > 500 {
+            return Err(Error::invalid(
+                "message",
+                "say in 1 to 500 characters what is happening",
+            ));
+        }
+        self.set(
+            actor,
+            MaintenanceState {
+                enabled: true,
+                message: message.to_owned(),
+                since: Some(self.clock.now()),
+            },
+        )
+        .await
+    }
+
+    pub async fn disable(&self, actor: &Actor) -> Result<MaintenanceState> {
+        actor.require(Permission::ManageMaintenance)?;
+        self.set(actor, MaintenanceState::default()).await
+    }
+
+    async fn set(&self, actor: &Actor, state: MaintenanceState) -> Result<MaintenanceState> {
+        let text = serde_json::to_string(&state)
+            .map_err(|error| Error::internal("saving maintenance mode", error))?;
+        self.store
+            .put_setting(MAINTENANCE, &text, self.clock.now())
+            .await?;
+        *self.cache.write().unwrap_or_else(|p| p.into_inner()) =
+            Some((Instant::now(), state.clone()));
+        let action = if state.enabled {
+            "maintenance.enable"
+        } else {
+            "maintenance.disable"
+        };
+        self.audit
+            .record(
+                AuditEntry::new(actor, action)
+                    .detail(serde_json::json!({ "message": state.message })),
+            )
+            .await?;
+        Ok(state)
+    }
+}

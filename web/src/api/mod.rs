@@ -1,0 +1,68 @@
+//! The JSON API under `/api/v1`, and its OpenAPI document at `/api/openapi.json`.
+//!
+//! Routes are registered through utoipa-axum's `OpenApiRouter`, which takes each handler's
+//! `#[utoipa::path]`: a route cannot exist without being documented. Handlers are thin: parse,
+//! call core with the caller's actor, render one of the views below.
+
+mod account;
+mod admin;
+mod auth;
+mod keys;
+mod views;
+
+use axum::Json;
+use axum::extract::State;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+
+use crate::AppState;
+
+pub use views::*;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "hostdeck API",
+        description = "Accounts, billing, servers and tickets of a hostdeck platform. Authenticate with \
+                       `Authorization: Bearer <session token or API key>`. API keys are limited to 100 \
+                       requests a minute each (see the RateLimit-* headers). Errors are \
+                       `{\"error\":{\"code\",\"message\"}}` with code one of not_found, forbidden, invalid, \
+                       conflict, rate_limited, unavailable, internal."
+    ),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "auth", description = "Registering and signing in"),
+        (name = "account", description = "The caller's own account"),
+        (name = "api-keys", description = "Personal API keys"),
+        (name = "admin", description = "Staff administration")
+    )
+)]
+struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
+    }
+}
+
+/// Every `/api/v1` route, and the OpenAPI document that describes them.
+pub fn routes() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::routes())
+        .merge(account::routes())
+        .merge(keys::routes())
+        .merge(admin::routes())
+        .split_for_parts()
+}
+
+/// `GET /api/openapi.json`.
+pub async fn openapi(State(state): State<AppState>) -> Json<utoipa::openapi::OpenApi> {
+    Json((*state.openapi).clone())
+}
