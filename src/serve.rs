@@ -17,6 +17,7 @@ pub struct Running {
     pub core: Arc<Core>,
     stop: watch::Sender<bool>,
     server: JoinHandle<std::io::Result<()>>,
+    workers: Vec<JoinHandle<()>>,
 }
 
 impl Running {
@@ -24,6 +25,14 @@ impl Running {
     /// closes the database.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.stop.send(true);
+        for worker in self.workers {
+            if tokio::time::timeout(hostdeck_web::SHUTDOWN_GRACE, worker)
+                .await
+                .is_err()
+            {
+                tracing::warn!("a background worker did not stop within the grace period");
+            }
+        }
         let outcome = match tokio::time::timeout(hostdeck_web::SHUTDOWN_GRACE, self.server).await {
             Ok(joined) => joined.unwrap_or_else(|error| Err(std::io::Error::other(error))),
             Err(_) => {
@@ -43,8 +52,18 @@ impl Running {
     }
 }
 
-/// Starts everything on an opened core and a bound listener.
-pub fn start(core: Arc<Core>, listener: TcpListener) -> std::io::Result<Running> {
+/// Starts everything on an opened core and a bound listener, sending mail as the config says.
+pub fn start(core: Arc<Core>, listener: TcpListener) -> anyhow::Result<Running> {
+    let mailer = hostdeck_core::notify::mail::from_config(&core.config.smtp)?;
+    start_with_mailer(core, listener, mailer)
+}
+
+/// Starts everything with the given mailer (tests pass one that records what is sent).
+pub fn start_with_mailer(
+    core: Arc<Core>,
+    listener: TcpListener,
+    mailer: Arc<dyn hostdeck_core::notify::Mailer>,
+) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
     match hostdeck_bot::off_reason(&core.config.discord) {
         Some(reason) => tracing::info!("{reason}"),
@@ -53,6 +72,9 @@ pub fn start(core: Arc<Core>, listener: TcpListener) -> std::io::Result<Running>
     let state = hostdeck_web::AppState::new(core.clone(), hostdeck_web::metrics::recorder());
     let app = hostdeck_web::router(state);
     let (stop, mut stopped) = watch::channel(false);
+    let workers = vec![tokio::spawn(
+        core.outbox.worker(mailer).run(stop.subscribe()),
+    )];
     let server = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -68,6 +90,7 @@ pub fn start(core: Arc<Core>, listener: TcpListener) -> std::io::Result<Running>
         core,
         stop,
         server,
+        workers,
     })
 }
 

@@ -5,11 +5,13 @@
 //! - [`need`]: the rule for tests that need a real service: "skipped: set X" on a developer's
 //!   machine, a failure when `CI=true`.
 //! - [`app`]: the real platform started in-process on 127.0.0.1 with a port of its own.
+//! - [`mail`]: a mailbox that keeps what the platform sends.
 //!
 //! Fakes of the outside services join this crate as the features that call them are built.
 
 pub mod app;
 pub mod db;
+pub mod mail;
 
 /// Whether this run is CI, where every test must really run.
 pub fn is_ci() -> bool {

@@ -30,6 +30,14 @@ impl Caller {
     }
 }
 
+impl<S: Send + Sync> axum::extract::OptionalFromRequestParts<S> for Caller {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Option<Self>, Self::Rejection> {
+        Ok(parts.extensions.get::<Caller>().cloned())
+    }
+}
+
 impl<S: Send + Sync> FromRequestParts<S> for Caller {
     type Rejection = ApiError;
 
@@ -82,6 +90,14 @@ fn bearer(headers: &HeaderMap) -> Option<Result<&str, ()>> {
     }))
 }
 
+/// The portal's session cookie, if the request carries one.
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    axum_extra::extract::cookie::CookieJar::from_headers(headers)
+        .get(crate::portal::context_cookie_name())
+        .map(|cookie| cookie.value().to_owned())
+        .filter(|value| !value.is_empty())
+}
+
 fn unauthorized(message: &str) -> Response {
     let mut response = ApiError(Error::Unauthenticated(message.into())).into_response();
     response.headers_mut().insert(
@@ -97,6 +113,18 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
+    // Portal pages sign in with the session cookie; the API never does, so another site cannot
+    // make a visitor's browser call it.
+    if !request.uri().path().starts_with("/api/") {
+        if let Some(token) = session_cookie(request.headers())
+            && let Ok(Presented::Valid(authenticated)) =
+                state.core.auth.authenticate(&token, Via::Portal).await
+            && authenticated.api_key.is_none()
+        {
+            request.extensions_mut().insert(Caller(authenticated));
+        }
+        return next.run(request).await;
+    }
     let Some(presented) = bearer(request.headers()) else {
         return next.run(request).await;
     };

@@ -12,6 +12,7 @@ pub mod error;
 pub mod health;
 pub mod maintenance;
 pub mod metrics;
+pub mod portal;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,10 +65,15 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(metrics::render))
         .route("/api/openapi.json", get(api::openapi))
         .merge(api)
+        .merge(portal::routes())
         .fallback(error::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             maintenance::gate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            portal::csrf,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

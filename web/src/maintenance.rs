@@ -20,6 +20,9 @@ const OPEN_PATHS: &[&str] = &[
     "/api/openapi.json",
     "/api/v1/auth/login",
     "/api/v1/auth/logout",
+    "/login",
+    "/logout",
+    "/assets/portal.css",
 ];
 const OPEN_PREFIXES: &[&str] = &["/webhooks/"];
 
@@ -47,7 +50,11 @@ pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -
         "{} is under maintenance: {}",
         state.core.config.company.name, maintenance.message
     );
-    let mut response = ApiError(Error::Unavailable(message)).into_response();
+    let mut response = if path.starts_with("/api/") {
+        ApiError(Error::Unavailable(message)).into_response()
+    } else {
+        crate::portal::PortalError(Error::Unavailable(message)).into_response()
+    };
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("300"));

@@ -6,9 +6,20 @@
 //!
 //! - [`server`]: starting a fake on a free port, the call log, fault injection.
 //! - [`spec`]: OpenAPI request and response checks.
+//! - [`discord`]: REST and gateway websocket, checked against Discord's OpenAPI spec; injects
+//!   slash commands, clicks and modal submits as any member; enforces the 3-second deadline.
+//! - [`paypal`]: OAuth, Orders v2, captures, refunds, an approve page, signed webhooks and the
+//!   verify API, checked against PayPal's specs.
+//! - [`virtfusion`], [`proxmox`], [`jelastic`]: stateful providers; Proxmox checks every request
+//!   against the PVE API schema. Each can be slowed, failed or seeded with thousands of servers.
 
+pub mod discord;
+pub mod jelastic;
+pub mod paypal;
+pub mod proxmox;
 pub mod server;
 pub mod spec;
+pub mod virtfusion;
 
 use std::path::PathBuf;
 

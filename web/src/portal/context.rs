@@ -1,0 +1,272 @@
+//! What every page shares: the company, the signed-in person, the CSRF token, a notice; and how
+//! a failure becomes a page.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum_extra::extract::cookie::{Cookie, SameSite};
+use hostdeck_core::Error;
+use hostdeck_core::error::new_reference;
+
+use crate::AppState;
+use crate::auth::Caller;
+
+pub const SESSION_COOKIE: &str = "hd_session";
+pub const CSRF_COOKIE: &str = "hd_csrf";
+
+/// The signed-in person as the header shows them.
+pub struct NavUser {
+    pub staff: bool,
+}
+
+/// The parts of the base layout.
+pub struct PageContext {
+    pub company: String,
+    pub support_email: Option<String>,
+    pub csrf: String,
+    pub user: Option<NavUser>,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+}
+
+/// The CSRF token of this request, placed by the portal middleware.
+#[derive(Clone)]
+pub struct CsrfToken(pub String);
+
+impl PageContext {
+    pub fn new(state: &AppState, parts: &Parts) -> Self {
+        let caller = parts.extensions.get::<Caller>();
+        Self {
+            company: state.core.config.company.name.clone(),
+            support_email: state.core.config.company.support_email.clone(),
+            csrf: parts
+                .extensions
+                .get::<CsrfToken>()
+                .map(|t| t.0.clone())
+                .unwrap_or_default(),
+            user: caller.map(|caller| NavUser {
+                staff: caller.0.user.role != hostdeck_core::Role::Customer,
+            }),
+            notice: None,
+            error: None,
+        }
+    }
+
+    pub fn notice(mut self, notice: Option<&str>) -> Self {
+        self.notice = notice.and_then(notice_text).map(str::to_owned);
+        self
+    }
+
+    pub fn error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for PageContext
+where
+    AppState: axum::extract::FromRef<S>,
+{
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let state = <AppState as axum::extract::FromRef<S>>::from_ref(state);
+        Ok(Self::new(&state, parts))
+    }
+}
+
+/// Notices shown after a redirect, by code, so no text from a URL is ever shown.
+fn notice_text(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "registered" => "Check your email for a 6-digit code to verify your address.",
+        "resent" => "If that address waits for verification, a new code is on its way.",
+        "verified" => "Your email is verified. Sign in to continue.",
+        "reset-sent" => "If the address has an account, a reset link and code are on their way.",
+        "reset" => "Your password is changed. Sign in with it.",
+        "signed-out" => "You are signed out.",
+        "profile" => "Your profile is saved.",
+        "password" => "Your password is changed; every other sign-in was ended.",
+        "2fa-on" => "Two-factor authentication is on.",
+        "2fa-off" => "Two-factor authentication is off.",
+        "key-revoked" => "The API key is revoked.",
+        "adjusted" => "The adjustment is posted.",
+        "user-updated" => "The user is updated.",
+        "maintenance" => "Maintenance mode is changed.",
+        _ => return None,
+    })
+}
+
+/// Renders a template into a page.
+pub fn render(template: &impl askama::Template) -> Response {
+    match template.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(error) => {
+            PortalError(Error::internal("rendering a page", error.to_string())).into_response()
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "message.html")]
+pub struct MessagePage {
+    pub page: PageContext,
+    pub heading: String,
+    pub text: String,
+    pub reference: Option<String>,
+}
+
+/// A core error on its way out of a portal handler: a page, or the sign-in page when the
+/// person is not signed in.
+pub struct PortalError(pub Error);
+
+impl From<Error> for PortalError {
+    fn from(error: Error) -> Self {
+        Self(error)
+    }
+}
+
+impl IntoResponse for PortalError {
+    fn into_response(self) -> Response {
+        if matches!(self.0, Error::Unauthenticated(_)) {
+            return Redirect::to("/login").into_response();
+        }
+        let reference = new_reference();
+        if self.0.code() == hostdeck_core::ErrorCode::Internal {
+            tracing::error!(reference, error = ?self.0, "internal error on a portal page");
+        }
+        let status = match &self.0 {
+            Error::Forbidden(_) => StatusCode::FORBIDDEN,
+            other => crate::error::status_of(other.code()),
+        };
+        let heading = match status {
+            StatusCode::FORBIDDEN => "Not allowed",
+            StatusCode::NOT_FOUND => "Not found",
+            StatusCode::SERVICE_UNAVAILABLE => "Unavailable",
+            StatusCode::TOO_MANY_REQUESTS => "Slow down",
+            _ if status.is_server_error() => "Something went wrong",
+            _ => "That did not work",
+        };
+        let page = PageContext {
+            company: String::new(),
+            support_email: None,
+            csrf: String::new(),
+            user: None,
+            notice: None,
+            error: None,
+        };
+        let internal = self.0.code() == hostdeck_core::ErrorCode::Internal;
+        let body = MessagePage {
+            page,
+            heading: heading.into(),
+            text: self.0.public_message(&reference),
+            reference: internal.then_some(reference),
+        };
+        (status, render(&body)).into_response()
+    }
+}
+
+/// A posted form whose CSRF token matched; its fields in order (repeated names kept).
+pub struct PortalForm(pub Vec<(String, String)>);
+
+impl PortalForm {
+    pub fn get(&self, name: &str) -> &str {
+        self.0
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+            .unwrap_or("")
+    }
+
+    pub fn all(&self, name: &str) -> Vec<&str> {
+        self.0
+            .iter()
+            .filter(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+            .collect()
+    }
+}
+
+impl<S: Send + Sync> FromRequest<S> for PortalForm {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let cookie = request
+            .extensions()
+            .get::<CsrfToken>()
+            .map(|token| token.0.clone())
+            .unwrap_or_default();
+        let bytes = axum::body::Bytes::from_request(request, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        let fields: Vec<(String, String)> = serde_urlencoded::from_bytes(&bytes).map_err(|_| {
+            PortalError(Error::invalid("form", "the form could not be read")).into_response()
+        })?;
+        let sent = fields
+            .iter()
+            .find(|(key, _)| key == "csrf")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("");
+        if cookie.is_empty() || !constant_time_eq(sent.as_bytes(), cookie.as_bytes()) {
+            return Err(PortalError(Error::Forbidden(
+                "This form has expired or did not come from this site. Reload the page and try again.".into(),
+            ))
+            .into_response());
+        }
+        Ok(Self(fields))
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The session cookie for a new sign-in.
+pub fn session_cookie(state: &AppState, token: &str, max_age: chrono::Duration) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, token.to_owned()))
+        .http_only(true)
+        .secure(secure(state))
+        .same_site(SameSite::Lax)
+        .path("/")
+        .max_age(time_duration(max_age))
+        .build()
+}
+
+/// The cookie that ends the session cookie.
+pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
+    Cookie::build((SESSION_COOKIE, ""))
+        .http_only(true)
+        .secure(secure(state))
+        .same_site(SameSite::Lax)
+        .path("/")
+        .build()
+}
+
+/// The CSRF cookie, SameSite=Strict so no other site's form can carry it.
+pub fn csrf_cookie(state: &AppState, token: &str) -> Cookie<'static> {
+    Cookie::build((CSRF_COOKIE, token.to_owned()))
+        .http_only(true)
+        .secure(secure(state))
+        .same_site(SameSite::Strict)
+        .path("/")
+        .build()
+}
+
+fn secure(state: &AppState) -> bool {
+    state
+        .core
+        .config
+        .web
+        .public_url
+        .as_ref()
+        .is_some_and(|url| url.scheme() == "https")
+}
+
+fn time_duration(duration: chrono::Duration) -> cookie::time::Duration {
+    cookie::time::Duration::seconds(duration.num_seconds())
+}
+
+/// Sends the browser on with 303 See Other (so a reload does not post again).
+pub fn see_other(path: &str) -> Response {
+    (StatusCode::SEE_OTHER, [(header::LOCATION, path.to_owned())]).into_response()
+}

@@ -1,0 +1,106 @@
+//! The customer portal: server-rendered pages (askama, escaped by default, so nothing a person
+//! typed becomes markup) that work without JavaScript.
+//!
+//! Signing in sets an HttpOnly, SameSite=Lax session cookie (Secure when `web.public_url` is
+//! https). Every form carries a CSRF token that must match a SameSite=Strict cookie (double
+//! submit); a post without it is refused before its handler runs.
+
+mod account;
+mod admin;
+mod context;
+mod public;
+
+use axum::Router;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::{get, post};
+
+use crate::AppState;
+
+pub use context::{CSRF_COOKIE, CsrfToken, PortalError, csrf_cookie};
+
+/// The name of the session cookie.
+pub fn context_cookie_name() -> &'static str {
+    context::SESSION_COOKIE
+}
+
+/// Gives every portal request a CSRF token: the one in its cookie, or a new one that the
+/// response sets.
+pub async fn csrf(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if request.uri().path().starts_with("/api/") {
+        return next.run(request).await;
+    }
+    let jar = axum_extra::extract::cookie::CookieJar::from_headers(request.headers());
+    let existing = jar
+        .get(CSRF_COOKIE)
+        .map(|c| c.value().to_owned())
+        .filter(|v| v.len() >= 16);
+    let token = existing
+        .clone()
+        .unwrap_or_else(hostdeck_core::auth::sessions::random_id);
+    request.extensions_mut().insert(CsrfToken(token.clone()));
+    let response = next.run(request).await;
+    if existing.is_some() {
+        return response;
+    }
+    (jar.add(csrf_cookie(&state, &token)), response).into_response()
+}
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(account::dashboard))
+        .route("/assets/portal.css", get(stylesheet))
+        .route("/login", get(public::login_page).post(public::login))
+        .route("/logout", post(public::logout))
+        .route(
+            "/register",
+            get(public::register_page).post(public::register),
+        )
+        .route("/verify", get(public::verify_page).post(public::verify))
+        .route("/verify/resend", post(public::resend))
+        .route("/forgot", get(public::forgot_page).post(public::forgot))
+        .route("/reset", get(public::reset_page).post(public::reset))
+        .route("/account", get(account::account_page))
+        .route("/account/profile", post(account::profile))
+        .route("/account/password", post(account::password))
+        .route("/account/2fa/start", post(account::two_factor_start))
+        .route("/account/2fa/confirm", post(account::two_factor_confirm))
+        .route("/account/2fa/disable", post(account::two_factor_disable))
+        .route("/account/keys", post(account::create_key))
+        .route("/account/keys/{id}/revoke", post(account::revoke_key))
+        .route("/admin/users", get(admin::users))
+        .route("/admin/users/{id}", get(admin::user))
+        .route("/admin/users/{id}/credits", post(admin::credits))
+        .route("/admin/users/{id}/role", post(admin::role))
+        .route("/admin/users/{id}/status", post(admin::status))
+        .route(
+            "/admin/maintenance",
+            get(admin::maintenance_page).post(admin::maintenance),
+        )
+}
+
+#[derive(askama::Template)]
+#[template(path = "portal.css", escape = "none")]
+struct Stylesheet<'a> {
+    primary: &'a str,
+}
+
+async fn stylesheet(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> impl IntoResponse {
+    let css = askama::Template::render(&Stylesheet {
+        primary: state.core.config.company.primary_color.as_str(),
+    })
+    .unwrap_or_default();
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        css,
+    )
+}
