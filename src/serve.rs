@@ -102,6 +102,21 @@ pub async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {bind} (web.bind): {error}"))?;
     let running = start(core, listener)?;
+    if let Some(token) = running.core.accounts.first_admin_setup().await? {
+        let base = running
+            .core
+            .config
+            .web
+            .public_url
+            .as_ref()
+            .map(|url| url.as_str().trim_end_matches('/').to_owned())
+            .unwrap_or_else(|| format!("http://{}", running.addr));
+        tracing::warn!(
+            "no admin account exists yet: create the first one at {base}/setup?token={} \
+             (the link works until an admin exists; `hostdeck admin create` works too)",
+            secrecy::ExposeSecret::expose_secret(&token)
+        );
+    }
     tracing::info!(
         address = %running.addr,
         ready_after_ms = started.elapsed().as_millis() as u64,

@@ -16,6 +16,7 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::money::Currency;
+use crate::providers::ProvidersConfig;
 
 /// Where the config file is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/hostdeck.toml";
@@ -32,6 +33,7 @@ pub struct Config {
     pub smtp: SmtpConfig,
     pub billing: BillingConfig,
     pub discord: DiscordConfig,
+    pub providers: ProvidersConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -295,6 +297,7 @@ impl Config {
         {
             problems.push("web.public_url: expected an http:// or https:// address".to_owned());
         }
+        problems.extend(self.providers.problems());
         if problems.is_empty() {
             Ok(())
         } else {
@@ -407,7 +410,7 @@ fn expectation(key: &str) -> Option<&'static str> {
 
 const REDACTED: &str = "[redacted]";
 
-fn serialize_secret<S: Serializer>(
+pub(crate) fn serialize_secret<S: Serializer>(
     secret: &Option<SecretString>,
     serializer: S,
 ) -> Result<S::Ok, S::Error> {

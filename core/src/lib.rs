@@ -25,6 +25,7 @@ pub mod ledger;
 pub mod money;
 pub mod notify;
 pub mod policy;
+pub mod providers;
 pub mod settings;
 pub mod store;
 pub mod users;
@@ -37,7 +38,7 @@ pub use policy::{Actor, Permission, Role, Via};
 use accounts::Accounts;
 use audit::Audit;
 use auth::Auth;
-use auth::api_keys::ApiKeys;
+use auth::api_keys::{ApiKeys, KeyCache};
 use auth::sessions::Sessions;
 use clock::{Clock, SystemClock};
 use config::Config;
@@ -80,9 +81,15 @@ impl Core {
             config.auth.session_ttl,
         )
         .await?;
-        let api_keys = ApiKeys::new(store.clone(), clock.clone(), audit.clone());
+        let key_cache = KeyCache::default();
+        let api_keys = ApiKeys::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            key_cache.clone(),
+        );
         Ok(Self {
-            users: Users::new(store.clone(), clock.clone(), audit.clone()),
+            users: Users::new(store.clone(), clock.clone(), audit.clone(), key_cache),
             ledger: Ledger::new(store.clone(), clock.clone(), audit.clone()),
             auth: Auth::new(
                 sessions.clone(),

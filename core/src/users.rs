@@ -7,6 +7,7 @@ use secrecy::SecretString;
 use serde::Serialize;
 
 use crate::audit::{Audit, AuditEntry};
+use crate::auth::api_keys::KeyCache;
 use crate::auth::password;
 use crate::clock::Clock;
 use crate::email::Email;
@@ -96,14 +97,17 @@ pub struct Users {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     audit: Audit,
+    /// Forgotten for a user whose role or status changes, so their API keys follow at once.
+    keys: KeyCache,
 }
 
 impl Users {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, audit: Audit) -> Self {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, audit: Audit, keys: KeyCache) -> Self {
         Self {
             store,
             clock,
             audit,
+            keys,
         }
     }
 
@@ -168,6 +172,7 @@ impl Users {
         }
         let before = self.get(actor, id).await?;
         self.store.set_user_role(id, role).await?;
+        self.keys.forget_user(id);
         self.audit
             .record(
                 AuditEntry::new(actor, "user.role")
@@ -191,6 +196,7 @@ impl Users {
         self.store
             .set_user_status(id, status, self.clock.now())
             .await?;
+        self.keys.forget_user(id);
         self.audit
             .record(
                 AuditEntry::new(actor, "user.status")

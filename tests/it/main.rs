@@ -1,7 +1,11 @@
 //! hostdeck's end-to-end tests: one binary, a module per area. Each story runs the real code on
 //! a fresh database; stories marked with `on_both_engines!` run on SQLite and PostgreSQL.
 
+mod api_accounts;
+mod api_attacks;
 mod ledger_concurrency;
 mod ledger_model;
+mod portal_browser;
+mod providers;
 mod store_story;
 mod web_basics;

@@ -32,8 +32,12 @@ pub async fn answer(response: reqwest::Response) -> (u16, Value) {
     if bytes.is_empty() {
         return (status, Value::Null);
     }
-    let body = serde_json::from_slice(&bytes)
-        .unwrap_or_else(|error| panic!("a {status} answer is not JSON ({error}): {}", String::from_utf8_lossy(&bytes)));
+    let body = serde_json::from_slice(&bytes).unwrap_or_else(|error| {
+        panic!(
+            "a {status} answer is not JSON ({error}): {}",
+            String::from_utf8_lossy(&bytes)
+        )
+    });
     (status, body)
 }
 
@@ -56,14 +60,45 @@ pub struct SignedIn {
 
 impl TestApp {
     pub async fn start(core: Core) -> Self {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a free port");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
         let mailbox = Mailbox::default();
-        let running = start_with_mailer(Arc::new(core), listener, Arc::new(mailbox.clone())).expect("start the platform");
+        let running = start_with_mailer(Arc::new(core), listener, Arc::new(mailbox.clone()))
+            .expect("start the platform");
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("an HTTP client");
-        Self { running, http, mailbox }
+        Self {
+            running,
+            http,
+            mailbox,
+        }
+    }
+
+    /// The platform with the mailer its config asks for, as `hostdeck serve` starts it: email
+    /// goes over SMTP to `smtp.url` (a real server, see [`crate::smtp`]), and `mailbox` stays
+    /// empty.
+    pub async fn start_with_smtp(core: Core) -> Self {
+        assert!(
+            core.config.smtp.url.is_some(),
+            "start_with_smtp needs smtp.url in the config"
+        );
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind a free port");
+        let running = hostdeck::serve::start(Arc::new(core), listener)
+            .expect("start the platform with its configured mailer");
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("an HTTP client");
+        Self {
+            running,
+            http,
+            mailbox: Mailbox::default(),
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -80,11 +115,21 @@ impl TestApp {
 
     /// GET with a bearer token.
     pub async fn get_as(&self, token: &str, path: &str) -> reqwest::Response {
-        self.http.get(self.url(path)).bearer_auth(token).send().await.expect("GET")
+        self.http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("GET")
     }
 
     /// POST JSON, with a bearer token when given.
-    pub async fn post_json(&self, token: Option<&str>, path: &str, body: &Value) -> reqwest::Response {
+    pub async fn post_json(
+        &self,
+        token: Option<&str>,
+        path: &str,
+        body: &Value,
+    ) -> reqwest::Response {
         let mut request = self.http.post(self.url(path)).json(body);
         if let Some(token) = token {
             request = request.bearer_auth(token);
@@ -107,33 +152,61 @@ impl TestApp {
         if let Some(body) = body {
             request = request.json(body);
         }
-        request.send().await.unwrap_or_else(|error| panic!("{method} {path}: {error}"))
+        request
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("{method} {path}: {error}"))
     }
 
     /// Signs in over the API with a password and returns the session token.
     pub async fn login(&self, email: &str, password: &str) -> String {
         let (status, body) = answer(
-            self.post_json(None, "/api/v1/auth/login", &serde_json::json!({ "email": email, "password": password }))
-                .await,
+            self.post_json(
+                None,
+                "/api/v1/auth/login",
+                &serde_json::json!({ "email": email, "password": password }),
+            )
+            .await,
         )
         .await;
         assert_eq!(status, 200, "sign-in of {email}: {body}");
-        body["token"].as_str().unwrap_or_else(|| panic!("a token for {email}: {body}")).to_owned()
+        body["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a token for {email}: {body}"))
+            .to_owned()
     }
 
     /// Turns two-factor on over the API, as a person with an authenticator app would: enrol,
     /// then confirm with the current code. Returns the new session token and the secret.
     pub async fn turn_on_two_factor(&self, token: &str) -> (String, String) {
-        let (status, enrolment) = answer(self.send(reqwest::Method::POST, "/api/v1/auth/2fa/enroll", Some(token), None).await).await;
+        let (status, enrolment) = answer(
+            self.send(
+                reqwest::Method::POST,
+                "/api/v1/auth/2fa/enroll",
+                Some(token),
+                None,
+            )
+            .await,
+        )
+        .await;
         assert_eq!(status, 200, "enrolment: {enrolment}");
         let secret = enrolment["secret"].as_str().expect("a secret").to_owned();
-        let code = hostdeck_core::auth::totp::code_at(&secret, self.core().clock.now().timestamp()).expect("a code");
+        let code = hostdeck_core::auth::totp::code_at(&secret, self.core().clock.now().timestamp())
+            .expect("a code");
         let (status, session) = answer(
-            self.post_json(Some(token), "/api/v1/auth/2fa/confirm", &serde_json::json!({ "code": code })).await,
+            self.post_json(
+                Some(token),
+                "/api/v1/auth/2fa/confirm",
+                &serde_json::json!({ "code": code }),
+            )
+            .await,
         )
         .await;
         assert_eq!(status, 200, "confirmation: {session}");
-        (session["token"].as_str().expect("a token").to_owned(), secret)
+        (
+            session["token"].as_str().expect("a token").to_owned(),
+            secret,
+        )
     }
 
     /// A verified account with `role`, signed in (with two-factor for staff, as the platform
@@ -153,22 +226,46 @@ impl TestApp {
             )
             .await
             .expect("create a test user");
-        let client = Client { address: "127.0.0.1".into(), user_agent: "tests".into() };
+        let client = Client {
+            address: "127.0.0.1".into(),
+            user_agent: "tests".into(),
+        };
         let session = if role == Role::Customer {
-            match core.accounts.sign_in(email, SecretString::from(PASSWORD), None, &client).await.expect("sign in") {
+            match core
+                .accounts
+                .sign_in(email, SecretString::from(PASSWORD), None, &client)
+                .await
+                .expect("sign in")
+            {
                 SignIn::Session(session) => session,
                 SignIn::TwoFactorRequired => panic!("no two-factor yet"),
             }
         } else {
-            core.auth.sessions.issue(user.id, true, "tests").await.expect("a staff session")
+            core.auth
+                .sessions
+                .issue(user.id, true, "tests")
+                .await
+                .expect("a staff session")
         };
-        SignedIn { user, token: session.token.expose_secret().to_owned() }
+        SignedIn {
+            user,
+            token: session.token.expose_secret().to_owned(),
+        }
     }
 
     /// An API key of `user` with `scopes`.
     pub async fn api_key(&self, user: &SignedIn, scopes: &[Scope]) -> String {
-        let actor = Actor { two_factor: user.user.role != Role::Customer, ..Actor::user(user.user.id, user.user.role, Via::Api) };
-        let created = self.core().auth.api_keys.create(&actor, "test key", scopes, None).await.expect("an API key");
+        let actor = Actor {
+            two_factor: user.user.role != Role::Customer,
+            ..Actor::user(user.user.id, user.user.role, Via::Api)
+        };
+        let created = self
+            .core()
+            .auth
+            .api_keys
+            .create(&actor, "test key", scopes, None)
+            .await
+            .expect("an API key");
         created.key.expose_secret().to_owned()
     }
 }

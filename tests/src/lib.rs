@@ -6,12 +6,22 @@
 //!   machine, a failure when `CI=true`.
 //! - [`app`]: the real platform started in-process on 127.0.0.1 with a port of its own.
 //! - [`mail`]: a mailbox that keeps what the platform sends.
+//! - [`smtp`]: a real SMTP server (aiosmtpd) for one test, and the messages it received.
+//!   Needs `HOSTDECK_TEST_SMTP`: the command that starts aiosmtpd, such as `aiosmtpd` (Debian's
+//!   python3-aiosmtpd) or `/usr/bin/python3 -m aiosmtpd`.
+//! - [`browser`]: headless Chromium driven over WebDriver, with a screenshot of every page.
+//!   Needs `HOSTDECK_TEST_CHROMEDRIVER`: the path of chromedriver (Debian's chromium-driver:
+//!   `/usr/bin/chromedriver`, which drives `/usr/bin/chromium`).
+//! - [`process`]: the programs those start, each on a free loopback port, killed on drop.
 //!
 //! Fakes of the outside services join this crate as the features that call them are built.
 
 pub mod app;
+pub mod browser;
 pub mod db;
 pub mod mail;
+pub mod process;
+pub mod smtp;
 
 /// Whether this run is CI, where every test must really run.
 pub fn is_ci() -> bool {

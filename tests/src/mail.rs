@@ -27,7 +27,10 @@ impl Mailbox {
     }
 
     pub fn to(&self, address: &str) -> Vec<Sent> {
-        self.all().into_iter().filter(|mail| mail.to.eq_ignore_ascii_case(address)).collect()
+        self.all()
+            .into_iter()
+            .filter(|mail| mail.to.eq_ignore_ascii_case(address))
+            .collect()
     }
 
     /// The next `count` sends fail as if the mail server were down.
@@ -43,18 +46,28 @@ impl Mailbox {
     /// Waits up to five seconds for an email to `address` whose subject contains `subject`.
     pub async fn wait_for(&self, address: &str, subject: &str) -> Sent {
         for _ in 0..250 {
-            if let Some(mail) = self.to(address).into_iter().rev().find(|mail| mail.subject.contains(subject)) {
+            if let Some(mail) = self
+                .to(address)
+                .into_iter()
+                .rev()
+                .find(|mail| mail.subject.contains(subject))
+            {
                 return mail;
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        panic!("no email to {address} about {subject:?}; sent: {:#?}", self.all())
+        panic!(
+            "no email to {address} about {subject:?}; sent: {:#?}",
+            self.all()
+        )
     }
 }
 
 /// The first run of `digits` digits in `text` (a verification or reset code).
 pub fn code_in(text: &str, digits: usize) -> Option<String> {
-    text.split(|c: char| !c.is_ascii_digit()).find(|run| run.len() == digits).map(str::to_owned)
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|run| run.len() == digits)
+        .map(str::to_owned)
 }
 
 /// The value of query parameter `name` in the first link in `text` that has one (the token of
@@ -62,7 +75,11 @@ pub fn code_in(text: &str, digits: usize) -> Option<String> {
 pub fn link_param(text: &str, name: &str) -> Option<String> {
     text.split_whitespace()
         .filter_map(|word| url::Url::parse(word).ok())
-        .find_map(|link| link.query_pairs().find(|(key, _)| key == name).map(|(_, value)| value.into_owned()))
+        .find_map(|link| {
+            link.query_pairs()
+                .find(|(key, _)| key == name)
+                .map(|(_, value)| value.into_owned())
+        })
 }
 
 #[async_trait::async_trait]
@@ -76,11 +93,14 @@ impl Mailer for Mailbox {
                 return Err(SendError::retryable("the test mail server is down"));
             }
         }
-        self.sent.lock().unwrap_or_else(|p| p.into_inner()).push(Sent {
-            to: to.to_owned(),
-            subject: message.subject.clone(),
-            text: message.text.clone(),
-        });
+        self.sent
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(Sent {
+                to: to.to_owned(),
+                subject: message.subject.clone(),
+                text: message.text.clone(),
+            });
         Ok(())
     }
 }

@@ -111,6 +111,31 @@ where
     }
 }
 
+/// Path parameters. An id that cannot be one (not a number, or out of range) names nothing
+/// that exists: a 404 in the usual shape, as for an id that is not there.
+pub struct ApiPath<T>(pub T);
+
+impl<S, T> axum::extract::FromRequestParts<S> for ApiPath<T>
+where
+    S: Send + Sync,
+    T: serde::de::DeserializeOwned + Send,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        match axum::extract::Path::<T>::from_request_parts(parts, state).await {
+            Ok(axum::extract::Path(value)) => Ok(Self(value)),
+            Err(_) => Err(ApiError(Error::NotFound(format!(
+                "There is nothing at {}.",
+                parts.uri.path()
+            )))),
+        }
+    }
+}
+
 pub async fn not_found(uri: Uri) -> ApiError {
     ApiError(Error::NotFound(format!(
         "There is nothing at {}.",

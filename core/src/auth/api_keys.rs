@@ -4,7 +4,9 @@
 //! The checksum lets a malformed or mistyped key be refused without a database lookup, and lets
 //! secret scanners recognise leaked keys.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
@@ -117,15 +119,86 @@ pub struct ApiKeys {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     audit: Audit,
+    cache: KeyCache,
 }
 
+/// Keys looked up recently, shared with the services that change what a key may do (a role
+/// change or a disabled account forgets the owner's keys at once).
+#[derive(Clone, Default)]
+pub struct KeyCache(Arc<Mutex<HashMap<String, Cached>>>);
+
+impl KeyCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Forgets every key of `user`.
+    pub fn forget_user(&self, user: UserId) {
+        self.lock().retain(|_, cached| cached.info.user != user);
+    }
+}
+
+/// A key looked up less than [`CACHE_FOR`] ago.
+#[derive(Clone)]
+struct Cached {
+    fetched: Instant,
+    info: ApiKeyInfo,
+    owner: UserAuth,
+}
+
+/// How long a looked-up key is trusted without asking the database again. A busy key costs one
+/// query a second instead of one per request; a revocation here takes effect at once, and on
+/// other replicas (and a role change or disabled account anywhere) within this time.
+pub const CACHE_FOR: Duration = Duration::from_secs(1);
+/// Keys kept in the cache at most; past this it starts again empty.
+const CACHE_SIZE: usize = 10_000;
+
 impl ApiKeys {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, audit: Audit) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        audit: Audit,
+        cache: KeyCache,
+    ) -> Self {
         Self {
             store,
             clock,
             audit,
+            cache,
         }
+    }
+
+    fn cache(&self) -> std::sync::MutexGuard<'_, HashMap<String, Cached>> {
+        self.cache.lock()
+    }
+
+    /// The key and owner behind `digest`, from the cache while fresh.
+    async fn lookup(&self, digest: &str) -> Result<Option<(ApiKeyInfo, UserAuth)>> {
+        if let Some(cached) = self
+            .cache()
+            .get(digest)
+            .filter(|c| c.fetched.elapsed() < CACHE_FOR)
+        {
+            return Ok(Some((cached.info.clone(), cached.owner.clone())));
+        }
+        let found = self.store.api_key_by_hash(digest).await?;
+        if let Some((info, owner)) = &found {
+            let mut cache = self.cache();
+            if cache.len() >= CACHE_SIZE {
+                cache.clear();
+            }
+            cache.insert(
+                digest.to_owned(),
+                Cached {
+                    fetched: Instant::now(),
+                    info: info.clone(),
+                    owner: owner.clone(),
+                },
+            );
+        }
+        Ok(found)
     }
 
     /// Creates a key for the actor. Scopes the actor's role could never use are refused, so a
@@ -231,6 +304,7 @@ impl ApiKeys {
         {
             return Err(Error::NotFound(format!("You have no API key {id}.")));
         }
+        self.cache().retain(|_, cached| cached.info.id != id);
         self.audit
             .record(AuditEntry::new(actor, "api_key.revoke").target(format!("api_key:{id}")))
             .await
@@ -241,7 +315,8 @@ impl ApiKeys {
         if !looks_valid(text) {
             return Ok(None);
         }
-        let Some((info, owner)) = self.store.api_key_by_hash(&hash(text)).await? else {
+        let digest = hash(text);
+        let Some((info, owner)) = self.lookup(&digest).await? else {
             return Ok(None);
         };
         let now = self.clock.now();
@@ -258,6 +333,9 @@ impl ApiKeys {
             .is_none_or(|at| now - at > chrono::Duration::seconds(60))
         {
             self.store.touch_api_key(info.id, now).await?;
+            if let Some(cached) = self.cache().get_mut(&digest) {
+                cached.info.last_used_at = Some(now);
+            }
         }
         Ok(Some((info, owner)))
     }

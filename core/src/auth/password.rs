@@ -66,7 +66,7 @@ pub fn check_strength(password: &SecretString, context: &[&str]) -> Result<()> {
 
 /// Hashes a password into a PHC string (`$argon2id$v=19$m=19456,t=2,p=1$...`).
 pub async fn hash(password: SecretString) -> Result<String> {
-    tokio::task::spawn_blocking(move || {
+    bounded("hashing a password", move || {
         let salt = SaltString::generate(&mut rand::rngs::OsRng);
         argon2()?
             .hash_password(password.expose_secret().as_bytes(), &salt)
@@ -74,12 +74,34 @@ pub async fn hash(password: SecretString) -> Result<String> {
             .map_err(|error| Error::internal("hashing a password", error.to_string()))
     })
     .await
-    .map_err(|error| Error::internal("hashing a password", error))?
+}
+
+/// Runs argon2 work on the blocking pool, at most one job per core at a time. Each job takes
+/// 19 MiB and tens of milliseconds of CPU: a flood of sign-ins queues here instead of starving
+/// every other request of CPU and memory.
+async fn bounded<T: Send + 'static>(
+    context: &'static str,
+    job: impl FnOnce() -> Result<T> + Send + 'static,
+) -> Result<T> {
+    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
+        tokio::sync::Semaphore::new(cores)
+    });
+    let _slot = slots
+        .acquire()
+        .await
+        .map_err(|error| Error::internal(context, error))?;
+    tokio::task::spawn_blocking(job)
+        .await
+        .map_err(|error| Error::internal(context, error))?
 }
 
 /// Whether `password` matches `phc`. A malformed stored hash is an internal error, not a "no".
 pub async fn verify(password: SecretString, phc: String) -> Result<bool> {
-    tokio::task::spawn_blocking(move || {
+    bounded("checking a password", move || {
         let parsed = PasswordHash::new(&phc).map_err(|error| {
             Error::internal("reading a stored password hash", error.to_string())
         })?;
@@ -88,7 +110,6 @@ pub async fn verify(password: SecretString, phc: String) -> Result<bool> {
             .is_ok())
     })
     .await
-    .map_err(|error| Error::internal("checking a password", error))?
 }
 
 /// A hash of a password nobody has, checked when the email is unknown, so that "no such

@@ -50,7 +50,8 @@ pub fn from_config(config: &SmtpConfig) -> Result<std::sync::Arc<dyn Mailer>> {
     })?;
     Ok(match &config.url {
         Some(url) => {
-            let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(url.expose_secret())
+            let url = transport_url(url.expose_secret())?;
+            let transport = AsyncSmtpTransport::<Tokio1Executor>::from_url(&url)
                 .map_err(|error| {
                     Error::invalid("smtp.url", format!("cannot use this SMTP address: {error}"))
                 })?
@@ -65,6 +66,45 @@ pub fn from_config(config: &SmtpConfig) -> Result<std::sync::Arc<dyn Mailer>> {
             })
         }
     })
+}
+
+/// The documented `smtp.url` forms in lettre's terms: `smtp://` is STARTTLS, required, unless
+/// `?tls=none` asks for a plain connection (a relay on the same host) or `?tls=opportunistic`
+/// for TLS when offered; `smtps://` is TLS from the start. (lettre alone reads a bare
+/// `smtp://` as plain text and refuses `tls=none`.) Errors never repeat the URL: it may hold
+/// a password.
+fn transport_url(url: &str) -> Result<String> {
+    let mut parsed = url::Url::parse(url)
+        .map_err(|error| Error::invalid("smtp.url", format!("not a URL: {error}")))?;
+    if parsed.scheme() != "smtp" {
+        return Ok(url.to_owned());
+    }
+    let pairs: Vec<(String, String)> = parsed.query_pairs().into_owned().collect();
+    let tls = match pairs
+        .iter()
+        .find(|(key, _)| key == "tls")
+        .map(|(_, v)| v.as_str())
+    {
+        None | Some("required") => Some("required"),
+        Some("opportunistic") => Some("opportunistic"),
+        Some("none") => None,
+        Some(_) => {
+            return Err(Error::invalid(
+                "smtp.url",
+                "tls= takes none, opportunistic or required (the default)",
+            ));
+        }
+    };
+    let rest: Vec<(String, String)> = pairs.into_iter().filter(|(key, _)| key != "tls").collect();
+    parsed.set_query(None);
+    if tls.is_some() || !rest.is_empty() {
+        let mut query = parsed.query_pairs_mut();
+        query.extend_pairs(rest);
+        if let Some(tls) = tls {
+            query.append_pair("tls", tls);
+        }
+    }
+    Ok(parsed.to_string())
 }
 
 fn build(
@@ -124,5 +164,55 @@ impl Mailer for SpoolMailer {
             })?;
         tracing::info!(to, subject = %message.subject, file = %self.dir.join(format!("{id}.eml")).display(), "email written to the spool");
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn smtp_urls_mean_what_the_config_documents() {
+        let cases = [
+            (
+                "smtp://user:pw@mail.example.com:587",
+                "smtp://user:pw@mail.example.com:587?tls=required",
+            ),
+            ("smtp://127.0.0.1:25?tls=none", "smtp://127.0.0.1:25"),
+            (
+                "smtp://mail.example.com?tls=opportunistic",
+                "smtp://mail.example.com?tls=opportunistic",
+            ),
+            (
+                "smtp://mail.example.com:587?tls=required",
+                "smtp://mail.example.com:587?tls=required",
+            ),
+            (
+                "smtps://user:pw@mail.example.com:465",
+                "smtps://user:pw@mail.example.com:465",
+            ),
+        ];
+        for (configured, meant) in cases {
+            assert_eq!(transport_url(configured).expect(configured), meant);
+        }
+        let refused =
+            transport_url("smtp://user:secret@mail.example.com?tls=maybe").expect_err("bad tls");
+        assert!(!refused.to_string().contains("secret"), "{refused}");
+    }
+
+    #[tokio::test]
+    async fn every_documented_smtp_url_starts_a_mailer() {
+        for url in [
+            "smtp://user:pw@mail.example.com:587",
+            "smtp://127.0.0.1:25?tls=none",
+            "smtp://mail.example.com?tls=opportunistic",
+            "smtps://user:pw@mail.example.com:465",
+        ] {
+            let config = SmtpConfig {
+                url: Some(url.to_owned().into()),
+                ..SmtpConfig::default()
+            };
+            assert!(from_config(&config).is_ok(), "{url}");
+        }
     }
 }

@@ -1,7 +1,7 @@
 //! Staff administration: users, credit adjustments, maintenance mode.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use chrono::{DateTime, Utc};
 use hostdeck_core::Role;
 use hostdeck_core::ids::UserId;
@@ -15,7 +15,7 @@ use utoipa_axum::routes;
 use super::{ErrorView, MoneyView, PageView, UserView};
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiJson, ApiQuery};
+use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -64,7 +64,7 @@ async fn list_users(
 async fn get_user(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<UserView>, ApiError> {
     let actor = caller.actor();
     actor.require(hostdeck_core::Permission::ReadAnyUser)?;
@@ -88,7 +88,7 @@ pub struct UpdateUserRequest {
 async fn update_user(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<UpdateUserRequest>,
 ) -> Result<Json<UserView>, ApiError> {
     let actor = caller.actor();
@@ -140,7 +140,7 @@ pub struct CreditView {
 async fn adjust_credits(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CreditRequest>,
 ) -> Result<Json<CreditView>, ApiError> {
     let actor = caller.actor();

@@ -154,13 +154,16 @@ async fn login(
     }))
 }
 
-/// Ends the session the request was made with.
+/// Ends the session the request was made with. An API key has no session: revoke it instead.
 #[utoipa::path(post, path = "/api/v1/auth/logout", tag = "auth", security(("bearer" = [])),
-    responses((status = 204), (status = 401, body = ErrorView)))]
+    responses((status = 204), (status = 401, body = ErrorView), (status = 403, body = ErrorView)))]
 async fn logout(State(state): State<AppState>, caller: Caller) -> Result<StatusCode, ApiError> {
-    if let Some(session) = &caller.0.session {
-        state.core.accounts.sign_out(session).await?;
-    }
+    let Some(session) = &caller.0.session else {
+        return Err(ApiError(hostdeck_core::Error::Forbidden(
+            "An API key cannot sign out; revoke the key under API keys to stop it working.".into(),
+        )));
+    };
+    state.core.accounts.sign_out(session).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

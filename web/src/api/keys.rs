@@ -1,7 +1,7 @@
 //! The caller's personal API keys.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use chrono::{DateTime, Utc};
 use hostdeck_core::policy::Scope;
@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use super::{ApiKeyView, ErrorView};
 use crate::AppState;
 use crate::auth::Caller;
-use crate::error::{ApiError, ApiJson};
+use crate::error::{ApiError, ApiJson, ApiPath};
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -87,7 +87,7 @@ async fn create_key(
 async fn revoke_key(
     State(state): State<AppState>,
     caller: Caller,
-    Path(id): Path<i64>,
+    ApiPath(id): ApiPath<i64>,
 ) -> Result<StatusCode, ApiError> {
     state.core.auth.api_keys.revoke(caller.actor(), id).await?;
     Ok(StatusCode::NO_CONTENT)

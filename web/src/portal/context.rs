@@ -34,6 +34,23 @@ pub struct PageContext {
 #[derive(Clone)]
 pub struct CsrfToken(pub String);
 
+/// What an error page shows around its message: the company, and the signed-in person's
+/// navigation with a working sign-out form. An error becomes a page where the request and the
+/// app state are out of reach, so the portal middleware sets this for the whole of each portal
+/// request.
+#[derive(Clone, Default)]
+pub struct PageShell {
+    pub company: String,
+    pub support_email: Option<String>,
+    pub csrf: String,
+    /// `Some(staff)` when someone is signed in.
+    pub signed_in: Option<bool>,
+}
+
+tokio::task_local! {
+    pub static PAGE_SHELL: PageShell;
+}
+
 impl PageContext {
     pub fn new(state: &AppState, parts: &Parts) -> Self {
         let caller = parts.extensions.get::<Caller>();
@@ -82,6 +99,9 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "registered" => "Check your email for a 6-digit code to verify your address.",
         "resent" => "If that address waits for verification, a new code is on its way.",
         "verified" => "Your email is verified. Sign in to continue.",
+        "admin-created" => {
+            "The admin account is created. Sign in, then turn on two-factor authentication."
+        }
         "reset-sent" => "If the address has an account, a reset link and code are on their way.",
         "reset" => "Your password is changed. Sign in with it.",
         "signed-out" => "You are signed out.",
@@ -147,11 +167,12 @@ impl IntoResponse for PortalError {
             _ if status.is_server_error() => "Something went wrong",
             _ => "That did not work",
         };
+        let shell = PAGE_SHELL.try_with(PageShell::clone).unwrap_or_default();
         let page = PageContext {
-            company: String::new(),
-            support_email: None,
-            csrf: String::new(),
-            user: None,
+            company: shell.company,
+            support_email: shell.support_email,
+            csrf: shell.csrf,
+            user: shell.signed_in.map(|staff| NavUser { staff }),
             notice: None,
             error: None,
         };

@@ -43,7 +43,16 @@ pub async fn csrf(
         .clone()
         .unwrap_or_else(hostdeck_core::auth::sessions::random_id);
     request.extensions_mut().insert(CsrfToken(token.clone()));
-    let response = next.run(request).await;
+    let shell = context::PageShell {
+        company: state.core.config.company.name.clone(),
+        support_email: state.core.config.company.support_email.clone(),
+        csrf: token.clone(),
+        signed_in: request
+            .extensions()
+            .get::<crate::auth::Caller>()
+            .map(|caller| caller.0.user.role != hostdeck_core::Role::Customer),
+    };
+    let response = context::PAGE_SHELL.scope(shell, next.run(request)).await;
     if existing.is_some() {
         return response;
     }
@@ -64,6 +73,7 @@ pub fn routes() -> Router<AppState> {
         .route("/verify/resend", post(public::resend))
         .route("/forgot", get(public::forgot_page).post(public::forgot))
         .route("/reset", get(public::reset_page).post(public::reset))
+        .route("/setup", get(public::setup_page).post(public::setup))
         .route("/account", get(account::account_page))
         .route("/account/profile", post(account::profile))
         .route("/account/password", post(account::password))

@@ -261,3 +261,44 @@ pub async fn reset(State(state): State<AppState>, page: PageContext, form: Porta
 fn encode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
+
+#[derive(askama::Template)]
+#[template(path = "setup.html")]
+struct SetupPage {
+    page: PageContext,
+    token: String,
+    email: String,
+}
+
+pub async fn setup_page(page: PageContext, Query(query): Query<PageQuery>) -> Response {
+    render(&SetupPage {
+        page,
+        token: query.token.unwrap_or_default(),
+        email: String::new(),
+    })
+}
+
+pub async fn setup(State(state): State<AppState>, page: PageContext, form: PortalForm) -> Response {
+    let email = form.get("email").to_owned();
+    let token = form.get("token").to_owned();
+    let outcome = state
+        .core
+        .accounts
+        .create_first_admin(
+            &token,
+            &email,
+            SecretString::from(form.get("password").to_owned()),
+        )
+        .await;
+    match outcome {
+        Ok(_) => see_other(&format!(
+            "/login?notice=admin-created&email={}",
+            encode(&email)
+        )),
+        Err(error) => render(&SetupPage {
+            page: page.error(error.public_message("-")),
+            token,
+            email,
+        }),
+    }
+}

@@ -1,0 +1,923 @@
+//! Proxmox VE API2: `{base_url}/api2/json`, `Authorization: PVEAPIToken=USER@REALM!TOKENID=SECRET`,
+//! every answer `{"data": ...}`, form-encoded parameters. Servers are the QEMU VMs and LXC
+//! containers of the configured node; a server's id is `qemu/VMID` or `lxc/VMID`.
+//!
+//! How calls map:
+//! - list: `GET /nodes/{node}/qemu`, then `GET /nodes/{node}/lxc`: Proxmox does not page, so a
+//!   listing is two requests whatever the number of guests. Container ids come as strings.
+//! - get: `GET .../{vmid}/status/current` (live) and `GET .../{vmid}/config` (tags, addresses).
+//! - power, suspend, unsuspend, delete: `POST .../status/{start|shutdown|reboot|stop|resume}`
+//!   and `DELETE .../{vmid}`, each answered with a task id (UPID) that is followed through
+//!   `GET /nodes/{node}/tasks/{upid}/status` until it stops; an exit status other than `OK` is
+//!   the call's failure. The guest's state is read first, so an action that is already done is
+//!   not sent (Proxmox refuses starting a running guest). Suspend is a stop: the server service
+//!   records the suspension, which a paused VM could not express (its owner could resume it).
+//! - create: `GET /cluster/nextid`, then `POST /nodes/{node}/lxc` for a container template or
+//!   `POST /nodes/{node}/qemu` for an ISO, started at once, and the create task followed. Two
+//!   creates can draw the same next id; the loser's refusal creates nothing, so it draws again.
+//!
+//! Where the create key lives, and why: as a Proxmox tag (`hd-KEY`). Tags are meant for
+//! exactly this, show in the web UI, and travel with the guest. A create first looks for a guest
+//! of that kind whose tags (when the list shows them) or, for guests named like the new one,
+//! whose config carries the key.
+//!
+//! Errors: 401 and 403 carry the message in the HTTP reason phrase (bad token, missing
+//! permission); 400 is "Parameter verification failed." with `errors: {param: message}`; 500
+//! carries Proxmox's refusal in the reason phrase ("does not exist", "is locked", "already
+//! running"), sorted here into not found, busy, conflict or limit.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use reqwest::Method;
+use reqwest::header::AUTHORIZATION;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+use super::config::{ProviderConfig, required};
+use super::http::{Call, Endpoint, Reply, secret_header, segment};
+use super::{
+    CreateKey, Failure, Health, Image, NewServer, PageToken, PowerAction, Provider, ProviderError,
+    ProviderKind, RemoteId, RemoteServer, Resources, ServerPage, ServerState, Usage,
+};
+
+const MIB: u64 = 1024 * 1024;
+const GIB: u64 = 1024 * MIB;
+/// How often a create may draw a next id another create took first.
+const VMID_ATTEMPTS: usize = 3;
+/// The longest pause between two looks at a running task.
+const MAX_TASK_POLL: Duration = Duration::from_secs(2);
+
+/// Which half of the API a guest lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Guest {
+    Qemu,
+    Lxc,
+}
+
+impl Guest {
+    fn path(self) -> &'static str {
+        match self {
+            Self::Qemu => "qemu",
+            Self::Lxc => "lxc",
+        }
+    }
+}
+
+pub struct Proxmox {
+    http: Endpoint,
+    token_id: String,
+    token_secret: SecretString,
+    node: String,
+    bridge: String,
+    storage: String,
+    task_timeout: Duration,
+}
+
+impl std::fmt::Debug for Proxmox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proxmox")
+            .field("http", &self.http)
+            .field("token_id", &self.token_id)
+            .field("node", &self.node)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A guest as the list and `status/current` show it.
+#[derive(Debug, Default, Deserialize)]
+struct Status {
+    #[serde(default, deserialize_with = "lenient_u64")]
+    vmid: Option<u64>,
+    name: Option<String>,
+    status: Option<String>,
+    qmpstatus: Option<String>,
+    lock: Option<String>,
+    #[serde(default, deserialize_with = "lenient_f64")]
+    cpus: Option<f64>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    maxmem: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    maxdisk: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    netin: Option<u64>,
+    #[serde(default, deserialize_with = "lenient_u64")]
+    netout: Option<u64>,
+    tags: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Data<T> {
+    data: T,
+}
+
+#[derive(Debug, Deserialize)]
+struct TaskStatus {
+    status: String,
+    exitstatus: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct Version {
+    version: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct NodeEntry {
+    node: String,
+    status: Option<String>,
+}
+
+/// Proxmox sends numbers as numbers or as strings (container ids, `nextid`).
+fn lenient_u64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    Ok(match Option::<Value>::deserialize(deserializer)? {
+        Some(Value::Number(n)) => n.as_u64().or_else(|| n.as_f64().map(|f| f.max(0.0) as u64)),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+fn lenient_f64<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    Ok(match Option::<Value>::deserialize(deserializer)? {
+        Some(Value::Number(n)) => n.as_f64(),
+        Some(Value::String(s)) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+/// Where a guest is, for deciding which action to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Now {
+    Stopped,
+    Running,
+    Paused,
+    Locked(String),
+}
+
+fn now_of(status: &Status) -> Now {
+    if let Some(lock) = &status.lock {
+        return Now::Locked(lock.clone());
+    }
+    match (status.status.as_deref(), status.qmpstatus.as_deref()) {
+        (Some("stopped"), _) => Now::Stopped,
+        (_, Some("paused")) => Now::Paused,
+        _ => Now::Running,
+    }
+}
+
+fn state_of(status: &Status) -> ServerState {
+    if status.lock.as_deref() == Some("create") {
+        return ServerState::Building;
+    }
+    match (status.status.as_deref(), status.qmpstatus.as_deref()) {
+        (Some("running"), Some("paused")) => ServerState::Suspended,
+        (Some("running"), _) => ServerState::Running,
+        (Some("stopped"), _) => ServerState::Stopped,
+        _ => ServerState::Unknown,
+    }
+}
+
+/// The Proxmox actions, in order, that take a guest from `now` to what `action` wants.
+fn steps(action: PowerAction, now: &Now) -> Result<&'static [&'static str], Failure> {
+    Ok(match (action, now) {
+        (_, Now::Locked(lock)) => {
+            return Err(Failure::Busy {
+                detail: format!("the guest is locked ({lock})"),
+            });
+        }
+        (PowerAction::Boot, Now::Running)
+        | (PowerAction::Shutdown | PowerAction::Poweroff, Now::Stopped) => &[],
+        (PowerAction::Boot | PowerAction::Restart, Now::Stopped) => &["start"],
+        (PowerAction::Boot, Now::Paused) => &["resume"],
+        (PowerAction::Shutdown, Now::Running) => &["shutdown"],
+        (PowerAction::Shutdown | PowerAction::Poweroff, Now::Paused)
+        | (PowerAction::Poweroff, Now::Running) => &["stop"],
+        (PowerAction::Restart, Now::Running) => &["reboot"],
+        (PowerAction::Restart, Now::Paused) => &["stop", "start"],
+    })
+}
+
+/// Addresses set in a container's `net0..` (`ip=10.0.0.5/24`) or a VM's cloud-init
+/// `ipconfig0..`.
+fn addresses(config: &Map<String, Value>) -> Vec<Ipv4Addr> {
+    let mut keys: Vec<&String> = config
+        .keys()
+        .filter(|key| key.starts_with("net") || key.starts_with("ipconfig"))
+        .collect();
+    keys.sort();
+    keys.into_iter()
+        .filter_map(|key| config.get(key).and_then(Value::as_str))
+        .flat_map(|value| value.split(','))
+        .filter_map(|part| part.strip_prefix("ip="))
+        .filter_map(|ip| ip.split('/').next().and_then(|ip| ip.parse().ok()))
+        .collect()
+}
+
+fn remote_server(
+    guest: Guest,
+    vmid: u64,
+    status: &Status,
+    config: Option<&Map<String, Value>>,
+) -> RemoteServer {
+    let text = |key: &str| {
+        config
+            .and_then(|c| c.get(key))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    };
+    let name = status
+        .name
+        .clone()
+        .or_else(|| text("name"))
+        .or_else(|| text("hostname"))
+        .unwrap_or_else(|| format!("{}{vmid}", guest.path()));
+    let hostname = match guest {
+        Guest::Lxc => text("hostname").or_else(|| Some(name.clone())),
+        Guest::Qemu => Some(name.clone()),
+    };
+    let tags = status.tags.clone().or_else(|| text("tags"));
+    RemoteServer {
+        remote_id: RemoteId::new(format!("{}/{vmid}", guest.path())),
+        name,
+        hostname,
+        state: state_of(status),
+        resources: Resources {
+            vcpus: status.cpus.map_or(0, |cpus| cpus.ceil().max(0.0) as u32),
+            memory_mib: status.maxmem.unwrap_or(0) / MIB,
+            disk_gib: status.maxdisk.unwrap_or(0) / GIB,
+        },
+        ipv4: config.map(addresses).unwrap_or_default(),
+        key: tags.as_deref().and_then(CreateKey::find_in),
+        owner: None,
+    }
+}
+
+/// The failure a non-success reply describes, from its status, reason phrase and body.
+fn failure_of(reply: &Reply, what: &str) -> Failure {
+    let body: Value = serde_json::from_slice(&reply.body).unwrap_or(Value::Null);
+    let message = reply
+        .reason
+        .clone()
+        .or_else(|| {
+            body.get("message")
+                .and_then(Value::as_str)
+                .map(|m| m.trim().to_owned())
+        })
+        .unwrap_or_else(|| {
+            reply
+                .status
+                .canonical_reason()
+                .unwrap_or("no reason given")
+                .to_owned()
+        });
+    let status = reply.status.as_u16();
+    match status {
+        401 => Failure::BadCredentials {
+            detail: format!("HTTP 401: {message}"),
+        },
+        403 => Failure::BadCredentials {
+            detail: format!("HTTP 403: the API token lacks a permission: {message}"),
+        },
+        400 => {
+            let params: Vec<String> = body
+                .get("errors")
+                .and_then(Value::as_object)
+                .map(|errors| {
+                    errors
+                        .iter()
+                        .map(|(param, text)| {
+                            format!("{param}: {}", text.as_str().unwrap_or_default().trim())
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            Failure::Rejected {
+                detail: if params.is_empty() {
+                    message
+                } else {
+                    format!("{message} {}", params.join("; "))
+                },
+            }
+        }
+        429 => Failure::RateLimited {
+            retry_after: reply.retry_after.unwrap_or(Duration::from_secs(60)),
+        },
+        500 => refusal(&message, what).unwrap_or(Failure::ProviderFailed {
+            status,
+            detail: message,
+        }),
+        501 => Failure::Protocol(format!("HTTP 501: {message}")),
+        _ => Failure::ProviderFailed {
+            status,
+            detail: message,
+        },
+    }
+}
+
+/// What Proxmox's words say, when they say something more specific than "it failed".
+fn refusal(message: &str, what: &str) -> Option<Failure> {
+    let lower = message.to_ascii_lowercase();
+    let detail = message.trim().to_owned();
+    if lower.contains("does not exist") || lower.contains("no such vm") {
+        Some(Failure::NotFound {
+            what: what.to_owned(),
+        })
+    } else if lower.contains("is locked") || lower.contains("can't lock") {
+        Some(Failure::Busy { detail })
+    } else if Failure::mentions_limit(&lower) {
+        Some(Failure::Limit { detail })
+    } else if [
+        "already exists",
+        "already running",
+        "not running",
+        "is running",
+        "is paused",
+    ]
+    .iter()
+    .any(|word| lower.contains(word))
+    {
+        Some(Failure::Conflict { detail })
+    } else {
+        None
+    }
+}
+
+/// A volume id as Proxmox names one (`local:iso/debian-12.iso`): nothing that could leak into
+/// the property string it is written into.
+fn volume_ok(volume: &str) -> bool {
+    volume.split_once(':').is_some_and(|(storage, path)| {
+        !storage.is_empty()
+            && !path.is_empty()
+            && !volume.contains([',', '=', ';'])
+            && !volume.chars().any(char::is_whitespace)
+    })
+}
+
+impl Proxmox {
+    pub fn new(name: &str, config: &ProviderConfig) -> Result<Self, String> {
+        let base_url = required(config.base_url.as_ref(), name, "base_url")?;
+        let http = Endpoint::new(
+            name,
+            ProviderKind::Proxmox,
+            base_url,
+            "api2/json/",
+            config.timeout(),
+            config.ca_file.as_deref(),
+        )?;
+        Ok(Self {
+            http,
+            token_id: required(config.token_id.as_ref(), name, "token_id")?.clone(),
+            token_secret: required(config.token_secret.as_ref(), name, "token_secret")?.clone(),
+            node: required(config.node.as_ref(), name, "node")?.clone(),
+            bridge: config.bridge.clone().unwrap_or_else(|| "vmbr0".to_owned()),
+            storage: config
+                .storage
+                .clone()
+                .unwrap_or_else(|| "local-lvm".to_owned()),
+            task_timeout: config.task_timeout(),
+        })
+    }
+
+    async fn call(
+        &self,
+        call: Call,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        form: &[(&str, String)],
+    ) -> Result<Reply, ProviderError> {
+        let url = self.http.url(path)?;
+        let authorization = secret_header(&format!(
+            "PVEAPIToken={}={}",
+            self.token_id,
+            self.token_secret.expose_secret()
+        ))
+        .map_err(|failure| self.http.error(failure))?;
+        self.http
+            .send(call, |client| {
+                let request = client
+                    .request(method.clone(), url.clone())
+                    .header(AUTHORIZATION, authorization.clone())
+                    .query(query);
+                if form.is_empty() {
+                    request
+                } else {
+                    request.form(form)
+                }
+            })
+            .await
+    }
+
+    /// The `data` of a successful reply, or the failure the reply describes.
+    fn data<T: serde::de::DeserializeOwned>(
+        &self,
+        reply: Reply,
+        what: &str,
+    ) -> Result<T, ProviderError> {
+        if !reply.is_success() {
+            return Err(self.http.error(failure_of(&reply, what)));
+        }
+        reply
+            .json::<Data<T>>()
+            .map(|data| data.data)
+            .map_err(|failure| self.http.error(failure))
+    }
+
+    fn guest_path(&self, guest: Guest, vmid: u64) -> String {
+        format!("nodes/{}/{}/{vmid}", segment(&self.node), guest.path())
+    }
+
+    fn parse_id(&self, id: &RemoteId) -> Result<(Guest, u64), ProviderError> {
+        let parsed = id.as_str().split_once('/').and_then(|(kind, vmid)| {
+            let guest = match kind {
+                "qemu" => Guest::Qemu,
+                "lxc" => Guest::Lxc,
+                _ => return None,
+            };
+            vmid.parse().ok().map(|vmid| (guest, vmid))
+        });
+        parsed.ok_or_else(|| {
+            self.http.error(Failure::NotFound {
+                what: format!("guest {id}"),
+            })
+        })
+    }
+
+    async fn current(&self, guest: Guest, vmid: u64) -> Result<Status, ProviderError> {
+        let path = format!("{}/status/current", self.guest_path(guest, vmid));
+        let reply = self.call(Call::Read, Method::GET, &path, &[], &[]).await?;
+        self.data(reply, &format!("guest {}/{vmid}", guest.path()))
+    }
+
+    async fn config(&self, guest: Guest, vmid: u64) -> Result<Map<String, Value>, ProviderError> {
+        let path = format!("{}/config", self.guest_path(guest, vmid));
+        let reply = self.call(Call::Read, Method::GET, &path, &[], &[]).await?;
+        self.data(reply, &format!("guest {}/{vmid}", guest.path()))
+    }
+
+    async fn fetch(&self, guest: Guest, vmid: u64) -> Result<RemoteServer, ProviderError> {
+        let status = self.current(guest, vmid).await?;
+        let config = self.config(guest, vmid).await?;
+        Ok(remote_server(guest, vmid, &status, Some(&config)))
+    }
+
+    async fn list(&self, guest: Guest) -> Result<Vec<Status>, ProviderError> {
+        let path = format!("nodes/{}/{}", segment(&self.node), guest.path());
+        let reply = self.call(Call::Read, Method::GET, &path, &[], &[]).await?;
+        self.data(reply, &format!("node {}", self.node))
+    }
+
+    /// Starts a task (a write, sent once) and follows it to its end.
+    async fn run(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        form: &[(&str, String)],
+        what: &str,
+    ) -> Result<(), ProviderError> {
+        let reply = self.call(Call::Write, method, path, query, form).await?;
+        let upid: String = self.data(reply, what)?;
+        self.follow(&upid, what).await
+    }
+
+    /// Polls a task until it stops; its exit status decides the outcome.
+    async fn follow(&self, upid: &str, what: &str) -> Result<(), ProviderError> {
+        let node = upid
+            .split(':')
+            .nth(1)
+            .filter(|node| !node.is_empty())
+            .unwrap_or(&self.node);
+        let path = format!("nodes/{}/tasks/{}/status", segment(node), segment(upid));
+        let deadline = Instant::now() + self.task_timeout;
+        let mut pause = Duration::from_millis(100);
+        loop {
+            let reply = self.call(Call::Read, Method::GET, &path, &[], &[]).await?;
+            let task: TaskStatus = self.data(reply, &format!("task {upid}"))?;
+            if task.status == "stopped" {
+                let exit = task.exitstatus.unwrap_or_default();
+                if exit == "OK" || exit.starts_with("WARNINGS") {
+                    return Ok(());
+                }
+                let failure = refusal(&exit, what).unwrap_or(Failure::TaskFailed {
+                    task: upid.to_owned(),
+                    exit_status: exit,
+                });
+                return Err(self.http.error(failure));
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return Err(self.http.error(Failure::StillRunning {
+                    task: upid.to_owned(),
+                    after: self.task_timeout,
+                }));
+            }
+            tokio::time::sleep(pause.min(deadline - now)).await;
+            pause = (pause * 2).min(MAX_TASK_POLL);
+        }
+    }
+
+    async fn act(&self, id: &RemoteId, action: PowerAction) -> Result<(), ProviderError> {
+        let (guest, vmid) = self.parse_id(id)?;
+        let status = self.current(guest, vmid).await?;
+        let steps = steps(action, &now_of(&status)).map_err(|failure| self.http.error(failure))?;
+        for step in steps {
+            let path = format!("{}/status/{step}", self.guest_path(guest, vmid));
+            self.run(Method::POST, &path, &[], &[], &format!("guest {id}"))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// The guest of this kind created with `key`: by its tags when the list shows them, else
+    /// by the config of the guests named like the new one.
+    async fn find_by_key(
+        &self,
+        guest: Guest,
+        key: &CreateKey,
+        name: &str,
+    ) -> Result<Option<u64>, ProviderError> {
+        let listed = self.list(guest).await?;
+        let tagged = listed.iter().find(|status| {
+            status.tags.as_deref().and_then(CreateKey::find_in).as_ref() == Some(key)
+        });
+        if let Some(vmid) = tagged.and_then(|status| status.vmid) {
+            return Ok(Some(vmid));
+        }
+        for status in listed
+            .iter()
+            .filter(|status| status.name.as_deref() == Some(name))
+        {
+            let Some(vmid) = status.vmid else { continue };
+            let config = match self.config(guest, vmid).await {
+                Ok(config) => config,
+                Err(error) if matches!(error.failure, Failure::NotFound { .. }) => continue,
+                Err(error) => return Err(error),
+            };
+            let tags = config.get("tags").and_then(Value::as_str);
+            if tags.and_then(CreateKey::find_in).as_ref() == Some(key) {
+                return Ok(Some(vmid));
+            }
+        }
+        Ok(None)
+    }
+
+    fn create_form(
+        &self,
+        guest: Guest,
+        vmid: u64,
+        new: &NewServer,
+        image: &str,
+    ) -> Vec<(&'static str, String)> {
+        let mut form = vec![
+            ("vmid", vmid.to_string()),
+            ("memory", new.resources.memory_mib.to_string()),
+            ("cores", new.resources.vcpus.to_string()),
+            ("tags", new.key.marker()),
+            ("start", "1".to_owned()),
+        ];
+        let disk = format!("{}:{}", self.storage, new.resources.disk_gib);
+        match guest {
+            Guest::Qemu => form.extend([
+                ("name", new.hostname.to_string()),
+                ("net0", format!("virtio,bridge={}", self.bridge)),
+                ("scsihw", "virtio-scsi-single".to_owned()),
+                ("scsi0", disk),
+                ("ide2", format!("{image},media=cdrom")),
+                ("ostype", "l26".to_owned()),
+            ]),
+            Guest::Lxc => {
+                form.extend([
+                    ("ostemplate", image.to_owned()),
+                    ("hostname", new.hostname.to_string()),
+                    ("rootfs", disk),
+                    ("net0", format!("name=eth0,bridge={},ip=dhcp", self.bridge)),
+                    ("unprivileged", "1".to_owned()),
+                ]);
+                if !new.ssh_keys.is_empty() {
+                    form.push(("ssh-public-keys", new.ssh_keys.join("\n")));
+                }
+            }
+        }
+        form
+    }
+}
+
+#[async_trait]
+impl Provider for Proxmox {
+    fn name(&self) -> &str {
+        self.http.provider()
+    }
+
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Proxmox
+    }
+
+    async fn list_servers(&self, page: Option<&PageToken>) -> Result<ServerPage, ProviderError> {
+        let (guest, next) = match page.map(PageToken::as_str) {
+            None => (Guest::Qemu, Some(PageToken::new("lxc"))),
+            Some("lxc") => (Guest::Lxc, None),
+            Some(other) => {
+                return Err(self.http.error(Failure::Protocol(format!(
+                    "{other:?} is not a Proxmox page token"
+                ))));
+            }
+        };
+        let servers = self
+            .list(guest)
+            .await?
+            .iter()
+            .filter_map(|status| {
+                status
+                    .vmid
+                    .map(|vmid| remote_server(guest, vmid, status, None))
+            })
+            .collect();
+        Ok(ServerPage { servers, next })
+    }
+
+    async fn server(&self, id: &RemoteId) -> Result<RemoteServer, ProviderError> {
+        let (guest, vmid) = self.parse_id(id)?;
+        self.fetch(guest, vmid).await
+    }
+
+    async fn power(&self, id: &RemoteId, action: PowerAction) -> Result<(), ProviderError> {
+        self.act(id, action).await
+    }
+
+    async fn create(&self, new: &NewServer) -> Result<RemoteServer, ProviderError> {
+        new.resources.check().map_err(|f| self.http.error(f))?;
+        let (guest, image) = match &new.image {
+            Image::Template(volume) => (Guest::Lxc, volume),
+            Image::Iso(volume) => (Guest::Qemu, volume),
+        };
+        if !volume_ok(image) {
+            return Err(self.http.error(Failure::Invalid {
+                field: "image",
+                message: format!(
+                    "{image:?} is not a Proxmox volume; write it like local:vztmpl/debian-12.tar.zst or local:iso/debian-12.iso."
+                ),
+            }));
+        }
+        if let Some(key) = new.ssh_keys.iter().find(|key| key.contains(['\n', '\r'])) {
+            return Err(self.http.error(Failure::Invalid {
+                field: "ssh_keys",
+                message: format!("An SSH key is one line; {:.20}… has several.", key),
+            }));
+        }
+        if let Some(vmid) = self
+            .find_by_key(guest, &new.key, new.hostname.as_str())
+            .await?
+        {
+            return self.fetch(guest, vmid).await;
+        }
+        let path = format!("nodes/{}/{}", segment(&self.node), guest.path());
+        let mut attempt = 1;
+        loop {
+            let reply = self
+                .call(Call::Read, Method::GET, "cluster/nextid", &[], &[])
+                .await?;
+            let next: Value = self.data(reply, "next free id")?;
+            let vmid = next
+                .as_u64()
+                .or_else(|| next.as_str().and_then(|s| s.trim().parse().ok()))
+                .ok_or_else(|| {
+                    self.http
+                        .error(Failure::Protocol(format!("nextid answered {next}")))
+                })?;
+            let form = self.create_form(guest, vmid, new, image);
+            let what = format!("guest {}/{vmid}", guest.path());
+            match self.run(Method::POST, &path, &[], &form, &what).await {
+                Ok(()) => return self.fetch(guest, vmid).await,
+                Err(error)
+                    if attempt < VMID_ATTEMPTS
+                        && matches!(&error.failure, Failure::Conflict { detail } if detail.contains("already exists")) =>
+                {
+                    attempt += 1;
+                }
+                Err(error) => return Err(error),
+            }
+        }
+    }
+
+    async fn suspend(&self, id: &RemoteId) -> Result<(), ProviderError> {
+        self.act(id, PowerAction::Poweroff).await
+    }
+
+    async fn unsuspend(&self, id: &RemoteId) -> Result<(), ProviderError> {
+        self.act(id, PowerAction::Boot).await
+    }
+
+    async fn delete(&self, id: &RemoteId) -> Result<(), ProviderError> {
+        let (guest, vmid) = self.parse_id(id)?;
+        match self.act(id, PowerAction::Poweroff).await {
+            Ok(()) => {}
+            Err(error) if matches!(error.failure, Failure::NotFound { .. }) => return Ok(()),
+            Err(error) => return Err(error),
+        }
+        let query = [
+            ("purge", "1".to_owned()),
+            ("destroy-unreferenced-disks", "1".to_owned()),
+        ];
+        let path = self.guest_path(guest, vmid);
+        match self
+            .run(Method::DELETE, &path, &query, &[], &format!("guest {id}"))
+            .await
+        {
+            Err(error) if matches!(error.failure, Failure::NotFound { .. }) => Ok(()),
+            other => other,
+        }
+    }
+
+    async fn usage(&self, id: &RemoteId) -> Result<Option<Usage>, ProviderError> {
+        let (guest, vmid) = self.parse_id(id)?;
+        let status = self.current(guest, vmid).await?;
+        Ok(Some(Usage {
+            rx_bytes: status.netin.unwrap_or(0),
+            tx_bytes: status.netout.unwrap_or(0),
+            period_start: None,
+            limit_gib: None,
+        }))
+    }
+
+    async fn health(&self) -> Result<Health, ProviderError> {
+        let started = Instant::now();
+        let reply = self
+            .call(Call::Read, Method::GET, "version", &[], &[])
+            .await?;
+        let version: Version = self.data(reply, "version")?;
+        let reply = self
+            .call(Call::Read, Method::GET, "nodes", &[], &[])
+            .await?;
+        let nodes: Vec<NodeEntry> = self.data(reply, "node list")?;
+        let node = nodes
+            .iter()
+            .find(|entry| entry.node == self.node)
+            .ok_or_else(|| {
+                self.http.error(Failure::NotFound {
+                    what: format!(
+                        "node {:?} (check providers.{}.node)",
+                        self.node,
+                        self.name()
+                    ),
+                })
+            })?;
+        let node_status = node.status.clone().unwrap_or_else(|| "unknown".to_owned());
+        if node_status != "online" {
+            return Err(self.http.error(Failure::ProviderFailed {
+                status: 503,
+                detail: format!("node {} is {node_status}", self.node),
+            }));
+        }
+        Ok(Health {
+            latency: started.elapsed(),
+            detail: format!(
+                "Proxmox VE {}, node {} online",
+                version.version.unwrap_or_default(),
+                self.node
+            ),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::StatusCode;
+    use serde_json::json;
+
+    use super::*;
+
+    fn status(body: Value) -> Status {
+        serde_json::from_value(body).expect("a status")
+    }
+
+    #[test]
+    fn container_ids_and_numbers_may_come_as_strings() {
+        let listed = status(json!({"vmid": "200", "name": "ct-1", "status": "running",
+            "cpus": 1, "maxmem": 1073741824_u64, "maxdisk": "8589934592"}));
+        let server = remote_server(Guest::Lxc, listed.vmid.expect("vmid"), &listed, None);
+        assert_eq!(server.remote_id.as_str(), "lxc/200");
+        assert_eq!(server.state, ServerState::Running);
+        assert_eq!(
+            server.resources,
+            Resources {
+                vcpus: 1,
+                memory_mib: 1024,
+                disk_gib: 8
+            }
+        );
+    }
+
+    #[test]
+    fn the_key_and_addresses_come_from_the_config() {
+        let listed = status(
+            json!({"vmid": 101, "name": "web.example.com", "status": "stopped", "lock": "create"}),
+        );
+        let config = json!({"tags": "hd-k3f9x2m1;other", "net0": "name=eth0,bridge=vmbr0,ip=10.1.2.3/24,gw=10.1.2.1"});
+        let server = remote_server(Guest::Lxc, 101, &listed, config.as_object());
+        assert_eq!(server.state, ServerState::Building);
+        assert_eq!(
+            server.key.map(|k| k.to_string()),
+            Some("k3f9x2m1".to_owned())
+        );
+        assert_eq!(server.ipv4, vec![Ipv4Addr::new(10, 1, 2, 3)]);
+        let paused = status(json!({"status": "running", "qmpstatus": "paused"}));
+        assert_eq!(state_of(&paused), ServerState::Suspended);
+    }
+
+    #[test]
+    fn power_actions_send_only_what_is_missing() {
+        assert_eq!(steps(PowerAction::Boot, &Now::Running), Ok(&[][..]));
+        assert_eq!(steps(PowerAction::Boot, &Now::Stopped), Ok(&["start"][..]));
+        assert_eq!(
+            steps(PowerAction::Restart, &Now::Stopped),
+            Ok(&["start"][..])
+        );
+        assert_eq!(
+            steps(PowerAction::Restart, &Now::Running),
+            Ok(&["reboot"][..])
+        );
+        assert_eq!(
+            steps(PowerAction::Shutdown, &Now::Paused),
+            Ok(&["stop"][..])
+        );
+        assert_eq!(steps(PowerAction::Poweroff, &Now::Stopped), Ok(&[][..]));
+        assert!(matches!(
+            steps(PowerAction::Boot, &Now::Locked("backup".into())),
+            Err(Failure::Busy { .. })
+        ));
+    }
+
+    fn reply(status: u16, reason: Option<&str>, body: Value) -> Reply {
+        Reply {
+            status: StatusCode::from_u16(status).expect("status"),
+            reason: reason.map(str::to_owned),
+            body: serde_json::to_vec(&body).expect("json"),
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn reason_phrases_and_errors_become_failures() {
+        let what = "guest qemu/100";
+        assert!(matches!(
+            failure_of(&reply(401, Some("invalid token value!"), Value::Null), what),
+            Failure::BadCredentials { detail } if detail.contains("invalid token value!")
+        ));
+        assert_eq!(
+            failure_of(
+                &reply(
+                    500,
+                    Some("Configuration file 'nodes/pve/qemu-server/100.conf' does not exist"),
+                    json!({"data": null})
+                ),
+                what
+            ),
+            Failure::NotFound { what: what.into() }
+        );
+        assert!(matches!(
+            failure_of(
+                &reply(500, Some("VM is locked (backup)"), Value::Null),
+                what
+            ),
+            Failure::Busy { .. }
+        ));
+        assert!(matches!(
+            failure_of(&reply(500, Some("unable to create VM 100 - VM 100 already exists on node 'pve'"), Value::Null), what),
+            Failure::Conflict { detail } if detail.contains("already exists")
+        ));
+        let rejected = failure_of(
+            &reply(
+                400,
+                Some("Parameter verification failed."),
+                json!({"data": null, "errors": {"memory": "value must have a minimum value of 16\n"}}),
+            ),
+            what,
+        );
+        assert_eq!(
+            rejected,
+            Failure::Rejected {
+                detail:
+                    "Parameter verification failed. memory: value must have a minimum value of 16"
+                        .into()
+            }
+        );
+        assert!(matches!(
+            failure_of(&reply(500, None, json!({"message": "something odd\n"})), what),
+            Failure::ProviderFailed { status: 500, detail } if detail == "something odd"
+        ));
+    }
+
+    #[test]
+    fn volumes_cannot_smuggle_properties() {
+        assert!(volume_ok("local:iso/debian-12.iso"));
+        assert!(volume_ok(
+            "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"
+        ));
+        assert!(!volume_ok("debian-12.iso"));
+        assert!(!volume_ok("local:iso/x.iso,media=disk"));
+        assert!(!volume_ok("local:iso/x y.iso"));
+    }
+}

@@ -1,0 +1,361 @@
+//! `GET /api/v1/me` with an API key, beside an axum hello-world route in the same process and
+//! run, on SQLite and PostgreSQL; and sign-ins with argon2 while other requests keep flowing.
+//!
+//!     cargo bench -p hostdeck-e2e --bench api
+//!
+//! Uses the PostgreSQL server at HOSTDECK_TEST_POSTGRES_URL, or starts the private one from
+//! `.ci/start-postgres`. `BENCH_SECONDS` (default 30) sets the fixed-rate runs; the
+//! maximum-rate runs take a third of it. The load comes from this same process over loopback
+//! (64 keep-alive connections for the maximum, an open-loop schedule for fixed rates, with
+//! latency measured from each request's scheduled time so a stall is not hidden).
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use hostdeck_core::Core;
+use hostdeck_core::clock::SystemClock;
+use hostdeck_core::config::{Config, DatabaseConfig};
+use hostdeck_core::email::Email;
+use hostdeck_core::policy::{Actor, Role, Scope, Via};
+use hostdeck_core::users::NewAccount;
+use secrecy::{ExposeSecret, SecretString};
+use sqlx::Connection;
+
+const PASSWORD: &str = "violet kettle orbit 42";
+
+fn main() -> anyhow::Result<()> {
+    let seconds: u64 = std::env::var("BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let fixed = Duration::from_secs(seconds);
+    let max = Duration::from_secs((seconds / 3).max(3));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    println!(
+        "# API benchmark, {}",
+        chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
+    );
+    println!(
+        "machine: {} cores; fixed-rate runs {seconds} s, maximum-rate runs {} s\n",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        max.as_secs()
+    );
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let pg_admin = match std::env::var("HOSTDECK_TEST_POSTGRES_URL") {
+        Ok(url) => url,
+        Err(_) => start_postgres(&root)?,
+    };
+    let dir = tempfile::tempdir()?;
+    let engines = [
+        (
+            "SQLite",
+            format!("sqlite://{}", dir.path().join("api.db").display()),
+        ),
+        (
+            "PostgreSQL",
+            runtime.block_on(fresh_database(&pg_admin, "hd_bench_api"))?,
+        ),
+    ];
+    println!("| engine | route | max requests/s | p50 at 2,000/s | p99 at 2,000/s | over 10 ms |");
+    println!("|---|---|---|---|---|---|");
+    let mut login_rows = Vec::new();
+    for (engine, url) in engines {
+        let result = runtime.block_on(run_engine(engine, &url, max, fixed))?;
+        for row in result.rows {
+            println!("{row}");
+        }
+        login_rows.push(result.login);
+    }
+    println!();
+    println!(
+        "| engine | sign-ins/s offered | sign-ins/s done | sign-in p50 | sign-in p99 | /me p99 alone at 500/s | /me p99 beside sign-ins |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for row in login_rows {
+        println!("{row}");
+    }
+    Ok(())
+}
+
+struct EngineResult {
+    rows: Vec<String>,
+    login: String,
+}
+
+async fn run_engine(
+    engine: &str,
+    url: &str,
+    max: Duration,
+    fixed: Duration,
+) -> anyhow::Result<EngineResult> {
+    let mut config = Config {
+        database: DatabaseConfig {
+            url: SecretString::from(url.to_owned()),
+            max_connections: 16,
+            ..DatabaseConfig::default()
+        },
+        ..Config::default()
+    };
+    // The benchmark measures the route, not the per-key limit.
+    config.auth.api_key_requests_per_minute = u32::MAX;
+    let store = hostdeck_core::store::open(&config.database).await?;
+    let core = Arc::new(Core::new(config, store, Arc::new(SystemClock)).await?);
+    let user = core
+        .users
+        .create(
+            &Actor::cli(),
+            NewAccount {
+                email: Email::parse("bench@example.com")?,
+                role: Role::Customer,
+                password: SecretString::from(PASSWORD),
+                email_verified: true,
+            },
+        )
+        .await?;
+    let key = core
+        .auth
+        .api_keys
+        .create(
+            &Actor::user(user.id, Role::Customer, Via::Api),
+            "bench",
+            &[Scope::ReadUser],
+            None,
+        )
+        .await?;
+    let key = key.key.expose_secret().to_owned();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let app = hostdeck::serve::start_with_mailer(core.clone(), listener, Arc::new(NoMail))?;
+    let hello_listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let hello_addr = hello_listener.local_addr()?;
+    let hello = axum::Router::new().route("/hello", axum::routing::get(|| async { "hello" }));
+    tokio::spawn(async move { axum::serve(hello_listener, hello).await });
+
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(256)
+        .build()?;
+    let me = Target {
+        client: client.clone(),
+        url: format!("http://{}/api/v1/me", app.addr),
+        key: Some(key.clone()),
+    };
+    let hello = Target {
+        client: client.clone(),
+        url: format!("http://{hello_addr}/hello"),
+        key: None,
+    };
+
+    let mut rows = Vec::new();
+    for (name, target) in [
+        ("axum hello world (baseline)", &hello),
+        ("GET /api/v1/me, API key", &me),
+    ] {
+        let rate = max_rate(target, max).await?;
+        let fixed = fixed_rate(target, 2_000, fixed).await?;
+        rows.push(format!(
+            "| {engine} | {name} | {rate:.0} | {} | {} | {} of {} |",
+            ms(fixed.quantile(0.50)),
+            ms(fixed.quantile(0.99)),
+            fixed.over(Duration::from_millis(10)),
+            fixed.latencies.len()
+        ));
+    }
+
+    // Sign-ins at 50/s for a third of the fixed time, while /me runs at 500/s.
+    let login_for = (fixed / 3).max(Duration::from_secs(5));
+    let alone = fixed_rate(&me, 500, login_for).await?;
+    let login = Target {
+        client: client.clone(),
+        url: format!("http://{}/api/v1/auth/login", app.addr),
+        key: None,
+    };
+    let (logins, beside) = tokio::join!(
+        fixed_login(&login, 50, login_for),
+        fixed_rate(&me, 500, login_for)
+    );
+    let (logins, beside) = (logins?, beside?);
+    let login_row = format!(
+        "| {engine} | 50 | {:.1} | {} | {} | {} | {} |",
+        logins.latencies.len() as f64 / login_for.as_secs_f64(),
+        ms(logins.quantile(0.50)),
+        ms(logins.quantile(0.99)),
+        ms(alone.quantile(0.99)),
+        ms(beside.quantile(0.99)),
+    );
+    app.shutdown().await?;
+    Ok(EngineResult {
+        rows,
+        login: login_row,
+    })
+}
+
+struct NoMail;
+
+#[async_trait::async_trait]
+impl hostdeck_core::notify::Mailer for NoMail {
+    async fn send(
+        &self,
+        _: &str,
+        _: &hostdeck_core::notify::EmailMessage,
+    ) -> Result<(), hostdeck_core::notify::SendError> {
+        Ok(())
+    }
+}
+
+#[derive(Clone)]
+struct Target {
+    client: reqwest::Client,
+    url: String,
+    key: Option<String>,
+}
+
+impl Target {
+    async fn get(&self) -> anyhow::Result<()> {
+        let mut request = self.client.get(&self.url);
+        if let Some(key) = &self.key {
+            request = request.bearer_auth(key);
+        }
+        let response = request.send().await?;
+        anyhow::ensure!(
+            response.status().is_success(),
+            "{} answered {}",
+            self.url,
+            response.status()
+        );
+        response.bytes().await?;
+        Ok(())
+    }
+}
+
+struct Latencies {
+    latencies: Vec<Duration>,
+}
+
+impl Latencies {
+    fn quantile(&self, q: f64) -> Duration {
+        let index = ((self.latencies.len() as f64 * q) as usize)
+            .min(self.latencies.len().saturating_sub(1));
+        self.latencies.get(index).copied().unwrap_or_default()
+    }
+    fn over(&self, limit: Duration) -> usize {
+        self.latencies.iter().filter(|l| **l > limit).count()
+    }
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
+}
+
+/// Requests per second with 64 connections asking as fast as they are answered.
+async fn max_rate(target: &Target, duration: Duration) -> anyhow::Result<f64> {
+    let deadline = Instant::now() + duration;
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..64 {
+        let target = target.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut count = 0u64;
+            while Instant::now() < deadline {
+                target.get().await?;
+                count += 1;
+            }
+            Ok::<_, anyhow::Error>(count)
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await??;
+    }
+    Ok(total as f64 / started.elapsed().as_secs_f64())
+}
+
+/// `rate` requests a second on a fixed schedule; latency counts from the scheduled moment.
+async fn fixed_rate(target: &Target, rate: u32, duration: Duration) -> anyhow::Result<Latencies> {
+    let total = (f64::from(rate) * duration.as_secs_f64()) as u64;
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let mut tasks = Vec::with_capacity(total as usize);
+    for n in 0..total {
+        let scheduled = start + interval * n as u32;
+        tokio::time::sleep_until(scheduled).await;
+        let target = target.clone();
+        tasks.push(tokio::spawn(async move {
+            target.get().await?;
+            Ok::<_, anyhow::Error>(scheduled.elapsed())
+        }));
+    }
+    let mut latencies = Vec::with_capacity(tasks.len());
+    for task in tasks {
+        latencies.push(task.await??);
+    }
+    latencies.sort();
+    Ok(Latencies { latencies })
+}
+
+async fn fixed_login(target: &Target, rate: u32, duration: Duration) -> anyhow::Result<Latencies> {
+    let total = (f64::from(rate) * duration.as_secs_f64()) as u64;
+    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
+    let start = tokio::time::Instant::now() + Duration::from_millis(50);
+    let mut tasks = Vec::new();
+    for n in 0..total {
+        let scheduled = start + interval * n as u32;
+        tokio::time::sleep_until(scheduled).await;
+        let target = target.clone();
+        tasks.push(tokio::spawn(async move {
+            let response = target
+                .client
+                .post(&target.url)
+                .json(&serde_json::json!({ "email": "bench@example.com", "password": PASSWORD }))
+                .send()
+                .await?;
+            anyhow::ensure!(
+                response.status().is_success(),
+                "sign-in answered {}",
+                response.status()
+            );
+            response.bytes().await?;
+            Ok::<_, anyhow::Error>(scheduled.elapsed())
+        }));
+    }
+    let mut latencies = Vec::new();
+    for task in tasks {
+        latencies.push(task.await??);
+    }
+    latencies.sort();
+    Ok(Latencies { latencies })
+}
+
+async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
+    let mut admin = sqlx::PgConnection::connect(admin_url)
+        .await
+        .context("connect to PostgreSQL")?;
+    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut admin)
+        .await?;
+    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await?;
+    let mut url = url::Url::parse(admin_url)?;
+    url.set_path(name);
+    Ok(url.to_string())
+}
+
+fn start_postgres(root: &Path) -> anyhow::Result<String> {
+    let output = Command::new(root.join(".ci/start-postgres"))
+        .stderr(Stdio::inherit())
+        .output()?;
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .find_map(|line| line.strip_prefix("export HOSTDECK_TEST_POSTGRES_URL="))
+        .map(str::to_owned)
+        .context(".ci/start-postgres did not start PostgreSQL")
+}
