@@ -76,27 +76,60 @@ pub async fn hash(password: SecretString) -> Result<String> {
     .await
 }
 
-/// Runs argon2 work on the blocking pool, at most one job per core at a time. Each job takes
-/// 19 MiB and tens of milliseconds of CPU: a flood of sign-ins queues here instead of starving
-/// every other request of CPU and memory.
+/// A job for the hashing threads, with where to send its result.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The hashing threads: one per core, at the lowest scheduling priority, fed through a short
+/// queue. Argon2 takes 19 MiB and tens of milliseconds of CPU per password: this way a flood of
+/// sign-ins uses the CPU the request handlers leave idle, queues instead of multiplying memory,
+/// and never slows the answers to everything else.
+fn hashing_threads() -> &'static std::sync::mpsc::SyncSender<Job> {
+    static QUEUE: std::sync::OnceLock<std::sync::mpsc::SyncSender<Job>> = std::sync::OnceLock::new();
+    QUEUE.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Job>(cores * 16);
+        let receiver = std::sync::Arc::new(std::sync::Mutex::new(receiver));
+        for index in 0..cores {
+            let receiver = receiver.clone();
+            let spawned = std::thread::Builder::new().name(format!("argon2-{index}")).spawn(move || {
+                if let Err(error) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
+                    tracing::debug!(?error, "password hashing runs at normal priority");
+                }
+                loop {
+                    let job = match receiver.lock() {
+                        Ok(receiver) => receiver.recv(),
+                        Err(poisoned) => poisoned.into_inner().recv(),
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+            if let Err(error) = spawned {
+                tracing::error!(%error, "cannot start a password hashing thread");
+            }
+        }
+        sender
+    })
+}
+
+/// Runs argon2 work on the hashing threads and waits for it without blocking the runtime.
 async fn bounded<T: Send + 'static>(
     context: &'static str,
     job: impl FnOnce() -> Result<T> + Send + 'static,
 ) -> Result<T> {
-    static SLOTS: std::sync::OnceLock<tokio::sync::Semaphore> = std::sync::OnceLock::new();
-    let slots = SLOTS.get_or_init(|| {
-        let cores = std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(2);
-        tokio::sync::Semaphore::new(cores)
+    let (done, result) = tokio::sync::oneshot::channel();
+    let queue = hashing_threads().clone();
+    let job: Job = Box::new(move || {
+        let _ = done.send(job());
     });
-    let _slot = slots
-        .acquire()
-        .await
-        .map_err(|error| Error::internal(context, error))?;
-    tokio::task::spawn_blocking(job)
+    // A full queue waits on the blocking pool, not on a runtime thread.
+    tokio::task::spawn_blocking(move || queue.send(job))
         .await
         .map_err(|error| Error::internal(context, error))?
+        .map_err(|_| Error::internal(context, "the password hashing threads stopped"))?;
+    result.await.map_err(|_| Error::internal(context, "a password hashing job was lost"))?
 }
 
 /// Whether `password` matches `phc`. A malformed stored hash is an internal error, not a "no".
