@@ -9,12 +9,9 @@
 //! (64 keep-alive connections for the maximum, an open-loop schedule for fixed rates, with
 //! latency measured from each request's scheduled time so a stall is not hidden).
 
-use std::path::Path;
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
 use hostdeck_core::Core;
 use hostdeck_core::clock::SystemClock;
 use hostdeck_core::config::{Config, DatabaseConfig};
@@ -22,7 +19,6 @@ use hostdeck_core::email::Email;
 use hostdeck_core::policy::{Actor, Role, Scope, Via};
 use hostdeck_core::users::NewAccount;
 use secrecy::{ExposeSecret, SecretString};
-use sqlx::Connection;
 
 const PASSWORD: &str = "violet kettle orbit 42";
 
@@ -33,10 +29,6 @@ fn main() -> anyhow::Result<()> {
         .unwrap_or(30);
     let fixed = Duration::from_secs(seconds);
     let max = Duration::from_secs((seconds / 3).max(3));
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
     println!(
         "# API benchmark, {}",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
@@ -51,10 +43,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let pg_admin = match std::env::var("HOSTDECK_TEST_POSTGRES_URL") {
-        Ok(url) => url,
-        Err(_) => start_postgres(&root)?,
-    };
+    let pg_admin = hostdeck_e2e::bench::postgres_admin_url()?;
     let dir = tempfile::tempdir()?;
     let engines = [
         (
@@ -63,7 +52,10 @@ fn main() -> anyhow::Result<()> {
         ),
         (
             "PostgreSQL",
-            runtime.block_on(fresh_database(&pg_admin, "hd_bench_api"))?,
+            runtime.block_on(hostdeck_e2e::bench::fresh_database(
+                &pg_admin,
+                "hd_bench_api",
+            ))?,
         ),
     ];
     println!("| engine | route | max requests/s | p50 at 2,000/s | p99 at 2,000/s | over 10 ms |");
@@ -332,30 +324,4 @@ async fn fixed_login(target: &Target, rate: u32, duration: Duration) -> anyhow::
     }
     latencies.sort();
     Ok(Latencies { latencies })
-}
-
-async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
-    let mut admin = sqlx::PgConnection::connect(admin_url)
-        .await
-        .context("connect to PostgreSQL")?;
-    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await?;
-    let mut url = url::Url::parse(admin_url)?;
-    url.set_path(name);
-    Ok(url.to_string())
-}
-
-fn start_postgres(root: &Path) -> anyhow::Result<String> {
-    let output = Command::new(root.join(".ci/start-postgres"))
-        .stderr(Stdio::inherit())
-        .output()?;
-    String::from_utf8_lossy(&output.stdout)
-        .lines()
-        .find_map(|line| line.strip_prefix("export HOSTDECK_TEST_POSTGRES_URL="))
-        .map(str::to_owned)
-        .context(".ci/start-postgres did not start PostgreSQL")
 }

@@ -7,7 +7,7 @@
 //! between 100 funded wallets with fresh keys: two row updates and an insert per transaction,
 //! the shape of pgbench's TPC-B (three updates, a select and an insert) on the same server.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -23,7 +23,6 @@ use hostdeck_core::store::{self, Store};
 use hostdeck_core::users::NewUser;
 use hostdeck_core::{Role, Via};
 use secrecy::SecretString;
-use sqlx::Connection;
 
 const WALLETS: usize = 100;
 
@@ -33,7 +32,7 @@ fn main() -> anyhow::Result<()> {
         .and_then(|s| s.parse().ok())
         .unwrap_or(10);
     let duration = Duration::from_secs(seconds);
-    let root = workspace_root();
+    let root = hostdeck_e2e::bench::workspace_root();
     println!(
         "# ledger benchmark, {}",
         Utc::now().format("%Y-%m-%d %H:%M UTC")
@@ -44,10 +43,7 @@ fn main() -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    let pg_admin = match std::env::var("HOSTDECK_TEST_POSTGRES_URL") {
-        Ok(url) => url,
-        Err(_) => start_postgres(&root)?,
-    };
+    let pg_admin = hostdeck_e2e::bench::postgres_admin_url()?;
 
     let mut rows = Vec::new();
     let sqlite_dir = tempfile::tempdir()?; // on disk, not tmpfs: commits really reach the disk
@@ -69,7 +65,7 @@ fn main() -> anyhow::Result<()> {
     }
     let mut ratios = Vec::new();
     for writers in [1, 32] {
-        let db = runtime.block_on(fresh_database(
+        let db = runtime.block_on(hostdeck_e2e::bench::fresh_database(
             &pg_admin,
             &format!("hd_bench_ledger_{writers}"),
         ))?;
@@ -80,7 +76,7 @@ fn main() -> anyhow::Result<()> {
             rate.p50(),
             rate.p99()
         ));
-        let bench_db = runtime.block_on(fresh_database(
+        let bench_db = runtime.block_on(hostdeck_e2e::bench::fresh_database(
             &pg_admin,
             &format!("hd_bench_pgbench_{writers}"),
         ))?;
@@ -241,22 +237,6 @@ async fn fund_wallets(store: &Arc<dyn Store>) -> anyhow::Result<Vec<AccountId>> 
     Ok(wallets)
 }
 
-/// A new empty database on the server, for one measurement.
-async fn fresh_database(admin_url: &str, name: &str) -> anyhow::Result<String> {
-    let mut admin = sqlx::PgConnection::connect(admin_url)
-        .await
-        .context("connect to PostgreSQL")?;
-    sqlx::raw_sql(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
-    sqlx::raw_sql(&format!("CREATE DATABASE {name}"))
-        .execute(&mut admin)
-        .await?;
-    let mut url = url::Url::parse(admin_url)?;
-    url.set_path(name);
-    Ok(url.to_string())
-}
-
 fn pgbench(url: &str, clients: usize, seconds: u64) -> anyhow::Result<f64> {
     let init = Command::new("pgbench")
         .args(["-i", "-s", "1", "-q", url])
@@ -353,24 +333,6 @@ fn serve_footprint(root: &Path) -> anyhow::Result<Footprint> {
     let _ = child.kill();
     let _ = child.wait();
     Ok(Footprint { healthy_ms, rss_kb })
-}
-
-fn start_postgres(root: &Path) -> anyhow::Result<String> {
-    let output = Command::new(root.join(".ci/start-postgres"))
-        .stderr(Stdio::inherit())
-        .output()?;
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.lines()
-        .find_map(|line| line.strip_prefix("export HOSTDECK_TEST_POSTGRES_URL="))
-        .map(str::to_owned)
-        .context(".ci/start-postgres did not start PostgreSQL")
-}
-
-fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default()
 }
 
 fn machine() -> String {

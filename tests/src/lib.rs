@@ -17,6 +17,7 @@
 //! Fakes of the outside services join this crate as the features that call them are built.
 
 pub mod app;
+pub mod bench;
 pub mod browser;
 pub mod db;
 pub mod mail;
