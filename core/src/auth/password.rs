@@ -84,28 +84,35 @@ type Job = Box<dyn FnOnce() + Send>;
 /// sign-ins uses the CPU the request handlers leave idle, queues instead of multiplying memory,
 /// and never slows the answers to everything else.
 fn hashing_threads() -> &'static std::sync::mpsc::SyncSender<Job> {
-    static QUEUE: std::sync::OnceLock<std::sync::mpsc::SyncSender<Job>> = std::sync::OnceLock::new();
+    static QUEUE: std::sync::OnceLock<std::sync::mpsc::SyncSender<Job>> =
+        std::sync::OnceLock::new();
     QUEUE.get_or_init(|| {
-        let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2);
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Job>(cores * 16);
         let receiver = std::sync::Arc::new(std::sync::Mutex::new(receiver));
         for index in 0..cores {
             let receiver = receiver.clone();
-            let spawned = std::thread::Builder::new().name(format!("argon2-{index}")).spawn(move || {
-                if let Err(error) = thread_priority::set_current_thread_priority(thread_priority::ThreadPriority::Min) {
-                    tracing::debug!(?error, "password hashing runs at normal priority");
-                }
-                loop {
-                    let job = match receiver.lock() {
-                        Ok(receiver) => receiver.recv(),
-                        Err(poisoned) => poisoned.into_inner().recv(),
-                    };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{index}"))
+                .spawn(move || {
+                    if let Err(error) = thread_priority::set_current_thread_priority(
+                        thread_priority::ThreadPriority::Min,
+                    ) {
+                        tracing::debug!(?error, "password hashing runs at normal priority");
                     }
-                }
-            });
+                    loop {
+                        let job = match receiver.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(poisoned) => poisoned.into_inner().recv(),
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
+                    }
+                });
             if let Err(error) = spawned {
                 tracing::error!(%error, "cannot start a password hashing thread");
             }
@@ -129,7 +136,9 @@ async fn bounded<T: Send + 'static>(
         .await
         .map_err(|error| Error::internal(context, error))?
         .map_err(|_| Error::internal(context, "the password hashing threads stopped"))?;
-    result.await.map_err(|_| Error::internal(context, "a password hashing job was lost"))?
+    result
+        .await
+        .map_err(|_| Error::internal(context, "a password hashing job was lost"))?
 }
 
 /// Whether `password` matches `phc`. A malformed stored hash is an internal error, not a "no".
