@@ -242,6 +242,27 @@ pub async fn profile(
     }
 }
 
+/// After a change that replaced the session (password, two-factor): the new cookie and on to
+/// the account page with `notice`, or the account page with the error.
+async fn session_replaced(
+    state: &AppState,
+    page: PageContext,
+    caller: &Caller,
+    jar: CookieJar,
+    outcome: hostdeck_core::Result<IssuedSession>,
+    notice: &str,
+) -> Result<Response, PortalError> {
+    match outcome {
+        Ok(session) => Ok(with_new_session(
+            state,
+            jar,
+            &session,
+            &format!("/account?notice={notice}"),
+        )),
+        Err(error) => account_error(state, page, caller, error).await,
+    }
+}
+
 fn with_new_session(
     state: &AppState,
     jar: CookieJar,
@@ -275,15 +296,7 @@ pub async fn password(
             &client,
         )
         .await;
-    match outcome {
-        Ok(session) => Ok(with_new_session(
-            &state,
-            jar,
-            &session,
-            "/account?notice=password",
-        )),
-        Err(error) => account_error(&state, page, &caller, error).await,
-    }
+    session_replaced(&state, page, &caller, jar, outcome, "password").await
 }
 
 pub async fn two_factor_start(
@@ -318,15 +331,7 @@ pub async fn two_factor_confirm(
             &client,
         )
         .await;
-    match outcome {
-        Ok(session) => Ok(with_new_session(
-            &state,
-            jar,
-            &session,
-            "/account?notice=2fa-on",
-        )),
-        Err(error) => account_error(&state, page, &caller, error).await,
-    }
+    session_replaced(&state, page, &caller, jar, outcome, "2fa-on").await
 }
 
 pub async fn two_factor_disable(
@@ -348,15 +353,7 @@ pub async fn two_factor_disable(
             &client,
         )
         .await;
-    match outcome {
-        Ok(session) => Ok(with_new_session(
-            &state,
-            jar,
-            &session,
-            "/account?notice=2fa-off",
-        )),
-        Err(error) => account_error(&state, page, &caller, error).await,
-    }
+    session_replaced(&state, page, &caller, jar, outcome, "2fa-off").await
 }
 
 pub async fn create_key(

@@ -213,6 +213,20 @@ pub async fn credits(
     }
 }
 
+/// After a change to a user: back to their page, or their page with the error.
+async fn user_updated(
+    state: &AppState,
+    page: PageContext,
+    caller: &Caller,
+    id: UserId,
+    outcome: hostdeck_core::Result<hostdeck_core::users::User>,
+) -> Result<Response, PortalError> {
+    match outcome {
+        Ok(_) => Ok(see_other(&format!("/admin/users/{id}?notice=user-updated"))),
+        Err(error) => user_error(state, page, caller, id, error).await,
+    }
+}
+
 pub async fn role(
     State(state): State<AppState>,
     page: PageContext,
@@ -226,10 +240,7 @@ pub async fn role(
         Ok(role) => state.core.users.set_role(caller.actor(), id, role).await,
         Err(error) => Err(error),
     };
-    match outcome {
-        Ok(_) => Ok(see_other(&format!("/admin/users/{id}?notice=user-updated"))),
-        Err(error) => user_error(&state, page, &caller, id, error).await,
-    }
+    user_updated(&state, page, &caller, id, outcome).await
 }
 
 pub async fn status(
@@ -251,10 +262,7 @@ pub async fn status(
         }
         Err(error) => Err(error),
     };
-    match outcome {
-        Ok(_) => Ok(see_other(&format!("/admin/users/{id}?notice=user-updated"))),
-        Err(error) => user_error(&state, page, &caller, id, error).await,
-    }
+    user_updated(&state, page, &caller, id, outcome).await
 }
 
 #[derive(askama::Template)]
