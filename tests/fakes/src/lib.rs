@@ -14,6 +14,7 @@
 //!   against the PVE API schema. Each can be slowed, failed or seeded with thousands of servers.
 
 pub mod discord;
+pub(crate) mod exchange;
 pub mod jelastic;
 pub mod paypal;
 pub mod proxmox;

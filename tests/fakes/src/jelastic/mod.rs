@@ -60,8 +60,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use serde_json::{Map, Value, json};
 
+use crate::exchange::{Exchange, Verdict};
+use crate::server::lock;
 use crate::server::{self, Recorder, Running};
-use crate::virtfusion::exchange::{Exchange, Verdict};
 
 const API: &str = "/1.0";
 
@@ -206,7 +207,7 @@ impl FakeJelastic {
             .route(&format!("{API}/{{*path}}"), any(serve))
             .layer(axum::middleware::from_fn_with_state(
                 world.exchange.clone(),
-                crate::virtfusion::exchange::observe,
+                crate::exchange::observe,
             ))
             .with_state(world.clone());
         let running = server::spawn(router, &recorder).await;
@@ -330,12 +331,6 @@ impl FakeJelastic {
     fn platform(&self) -> MutexGuard<'_, Platform> {
         lock(&self.world.platform)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// One requested node set entry (`nodes[]` of CreateEnvironment, or of a manifest).

@@ -65,8 +65,9 @@ use serde_json::{Value, json};
 use self::cluster::{Action, Cluster, CreateRequest, PveError};
 pub use self::cluster::{Guest, GuestKind, PowerState, TaskInfo};
 use self::schema::{ApiSchema, Route};
+use crate::exchange::{Exchange, Verdict};
+use crate::server::lock;
 use crate::server::{self, Recorder, Running};
-use crate::virtfusion::exchange::{Exchange, Verdict};
 
 const API: &str = "/api2/json";
 
@@ -100,7 +101,7 @@ impl FakeProxmox {
             .route(&format!("{API}/{{*path}}"), any(serve))
             .layer(axum::middleware::from_fn_with_state(
                 world.exchange.clone(),
-                crate::virtfusion::exchange::observe,
+                crate::exchange::observe,
             ))
             .with_state(world.clone());
         let running = server::spawn(router, &recorder).await;
@@ -267,12 +268,6 @@ impl FakeProxmox {
     fn cluster(&self) -> MutexGuard<'_, Cluster> {
         lock(&self.world.cluster)
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 // ---------------------------------------------------------------------------------------------

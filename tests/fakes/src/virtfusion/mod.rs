@@ -33,7 +33,6 @@
 //!
 //! [`exchange`] holds the call log and latency knob every provider fake here shares.
 
-pub(crate) mod exchange;
 #[cfg(test)]
 mod tests;
 
@@ -51,7 +50,8 @@ use axum::routing::{get, post};
 use chrono::Datelike as _;
 use serde_json::{Map, Value, json};
 
-use self::exchange::{Exchange, Verdict};
+use crate::exchange::{Exchange, Verdict};
+use crate::server::lock;
 use crate::server::{self, Recorder, Running};
 
 const API: &str = "/api/v1";
@@ -377,12 +377,6 @@ impl FakeVirtFusion {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
 impl Panel {
     fn new() -> Self {
         let template_ids: Vec<u64> = TEMPLATES.iter().map(|t| t.id).collect();
@@ -546,7 +540,7 @@ fn router(world: Arc<World>) -> Router {
         .nest(API, api)
         .layer(axum::middleware::from_fn_with_state(
             world.exchange.clone(),
-            exchange::observe,
+            crate::exchange::observe,
         ))
         .with_state(world)
 }

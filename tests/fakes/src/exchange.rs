@@ -1,8 +1,6 @@
-//! What every provider fake here shares: each call reaches the call log with what the fake
-//! found wrong in it, is counted by endpoint, and waits out the configured latency first.
-//!
-//! It lives with the VirtFusion fake, the first of them; the Proxmox and Jelastic fakes use it
-//! from here.
+//! What the provider fakes (VirtFusion, Proxmox, Jelastic) share: each call reaches the call
+//! log with what the fake found wrong in it, is counted by endpoint, and waits out the
+//! configured latency first.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -14,7 +12,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use serde_json::Value;
 
-use super::lock;
+use crate::server::lock;
 use crate::server::{Call, Recorder};
 
 const BODY_LIMIT: usize = 16 * 1024 * 1024;
