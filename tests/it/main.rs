@@ -5,6 +5,7 @@ mod api_accounts;
 mod api_attacks;
 mod ledger_concurrency;
 mod ledger_model;
+mod maintenance_bypass;
 mod portal_browser;
 mod providers;
 mod store_story;
