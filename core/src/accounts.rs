@@ -475,16 +475,7 @@ impl Accounts {
     ) -> Result<IssuedSession> {
         actor.require(Permission::ManageOwnSecurity)?;
         let user = self.own(actor).await?;
-        let stored = user
-            .password_hash
-            .clone()
-            .unwrap_or(password::dummy_hash().await?);
-        if !password::verify(current, stored).await? {
-            return Err(Error::invalid(
-                "current_password",
-                "your current password is not right",
-            ));
-        }
+        check_current_password(&user, current).await?;
         password::check_strength(&new_password, &[user.user.email.as_str(), self.company()])?;
         self.replace_password(&user.user, new_password, None)
             .await?;
@@ -617,16 +608,7 @@ impl Accounts {
                 "Two-factor authentication is not on.".into(),
             ));
         };
-        let stored = user
-            .password_hash
-            .clone()
-            .unwrap_or(password::dummy_hash().await?);
-        if !password::verify(current, stored).await? {
-            return Err(Error::invalid(
-                "current_password",
-                "your current password is not right",
-            ));
-        }
+        check_current_password(&user, current).await?;
         if !self.accept_totp(&user, &secret, code).await? {
             return Err(Error::invalid("code", "that code is not right"));
         }
@@ -728,4 +710,20 @@ const SETUP_SETTING: &str = "setup.first_admin";
 fn setup_hash(token: &str) -> String {
     let digest = Sha256::digest(format!("setup:{token}").as_bytes());
     digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks the current password before a change that needs it (password, two-factor off).
+async fn check_current_password(user: &UserAuth, current: SecretString) -> Result<()> {
+    let stored = match &user.password_hash {
+        Some(hash) => hash.clone(),
+        None => password::dummy_hash().await?,
+    };
+    if password::verify(current, stored).await? {
+        Ok(())
+    } else {
+        Err(Error::invalid(
+            "current_password",
+            "your current password is not right",
+        ))
+    }
 }

@@ -66,6 +66,12 @@ impl Maintenance {
         Ok(state)
     }
 
+    /// The state as the admin pages show it: for those who may change it.
+    pub async fn status(&self, actor: &Actor) -> Result<MaintenanceState> {
+        actor.require(Permission::ManageMaintenance)?;
+        self.current().await
+    }
+
     pub async fn enable(&self, actor: &Actor, message: &str) -> Result<MaintenanceState> {
         actor.require(Permission::ManageMaintenance)?;
         let message = message.trim();

@@ -139,6 +139,15 @@ impl Users {
         Ok(user)
     }
 
+    /// The actor's own account as authentication just loaded it (no second read).
+    pub fn own_profile(&self, actor: &Actor, user: &User) -> Result<User> {
+        actor.require(Permission::ReadOwnProfile)?;
+        if actor.user != Some(user.id) {
+            return Err(Error::Forbidden("That is not your account.".into()));
+        }
+        Ok(user.clone())
+    }
+
     /// One account, for itself or for staff.
     pub async fn get(&self, actor: &Actor, id: UserId) -> Result<User> {
         if actor.user != Some(id) || !actor.can(Permission::ReadOwnProfile) {

@@ -22,11 +22,12 @@ pub fn routes() -> OpenApiRouter<AppState> {
 /// The caller's account.
 #[utoipa::path(get, path = "/api/v1/me", tag = "account", security(("bearer" = [])),
     responses((status = 200, body = UserView), (status = 401, body = ErrorView), (status = 403, body = ErrorView), (status = 429, body = ErrorView)))]
-async fn me(caller: Caller) -> Result<Json<UserView>, ApiError> {
-    caller
-        .actor()
-        .require(hostdeck_core::Permission::ReadOwnProfile)?;
-    Ok(Json(UserView::from(&caller.0.user)))
+async fn me(State(state): State<AppState>, caller: Caller) -> Result<Json<UserView>, ApiError> {
+    let user = state
+        .core
+        .users
+        .own_profile(caller.actor(), &caller.0.user)?;
+    Ok(Json(UserView::from(&user)))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

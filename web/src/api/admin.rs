@@ -196,10 +196,9 @@ async fn get_maintenance(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<MaintenanceView>, ApiError> {
-    caller
-        .actor()
-        .require(hostdeck_core::Permission::ManageMaintenance)?;
-    Ok(Json(state.core.maintenance.current().await?.into()))
+    Ok(Json(
+        state.core.maintenance.status(caller.actor()).await?.into(),
+    ))
 }
 
 #[derive(Debug, Deserialize, ToSchema)]

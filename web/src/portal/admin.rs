@@ -280,8 +280,8 @@ pub async fn maintenance_page(
     caller: Option<Caller>,
     Query(query): Query<UsersQuery>,
 ) -> Result<Response, PortalError> {
-    staff(caller, Permission::ManageMaintenance)?;
-    let current = state.core.maintenance.current().await?;
+    let caller = staff(caller, Permission::ManageMaintenance)?;
+    let current = state.core.maintenance.status(caller.actor()).await?;
     Ok(render(&MaintenancePage {
         page: page.notice(query.notice.as_deref()),
         enabled: current.enabled,
