@@ -195,6 +195,10 @@ pub struct DiscordConfig {
     pub token: Option<SecretString>,
     /// Discord's address; any other value routes the bot's REST and gateway there.
     pub api_base: url::Url,
+    /// A channel webhook URL where billing staff are alerted (a payment that credited nobody).
+    /// It carries the webhook's token, so it is treated as a secret.
+    #[serde(serialize_with = "serialize_secret")]
+    pub billing_webhook: Option<SecretString>,
 }
 
 impl Default for DiscordConfig {
@@ -202,6 +206,7 @@ impl Default for DiscordConfig {
         Self {
             token: None,
             api_base: url::Url::parse("https://discord.com").unwrap_or_else(|_| unreachable!()),
+            billing_webhook: None,
         }
     }
 }

@@ -40,3 +40,7 @@ id_type!(
     /// One row of the audit log.
     AuditId
 );
+id_type!(
+    /// A customer's server, on whichever provider it lives.
+    ServerId
+);

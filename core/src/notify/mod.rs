@@ -20,6 +20,10 @@ use crate::store::{NewOutboxMessage, OutboxMessage, Store};
 pub use mail::{Mailer, SendError};
 
 pub const EMAIL: &str = "email";
+/// A direct message to a Discord user; the recipient is the user's Discord id.
+pub const DISCORD_DM: &str = "discord_dm";
+/// A post to a Discord channel webhook; the recipient is the webhook URL.
+pub const DISCORD_WEBHOOK: &str = "discord_webhook";
 /// Attempts before a message is given up on (about a day of backoff).
 pub const MAX_ATTEMPTS: i64 = 12;
 const LEASE: Duration = Duration::from_secs(120);
@@ -30,6 +34,13 @@ const BATCH: u32 = 20;
 pub struct EmailMessage {
     pub subject: String,
     pub text: String,
+}
+
+/// A plain-text Discord message. The sender posts it with no mentions allowed, so nothing a
+/// person or a model typed can ping anyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiscordMessage {
+    pub content: String,
 }
 
 /// Writes messages to the outbox.
@@ -50,13 +61,29 @@ impl Outbox {
     }
 
     pub async fn email(&self, to: &str, message: EmailMessage) -> Result<()> {
-        let payload = serde_json::to_value(&message)
-            .map_err(|error| crate::Error::internal("writing an email to the outbox", error))?;
+        self.enqueue(EMAIL, to, &message).await
+    }
+
+    /// A direct message to the Discord user `discord_user` (their snowflake id).
+    pub async fn discord_dm(&self, discord_user: u64, message: DiscordMessage) -> Result<()> {
+        self.enqueue(DISCORD_DM, &discord_user.to_string(), &message)
+            .await
+    }
+
+    /// A post through the channel webhook at `url` (`https://discord.com/api/webhooks/ID/TOKEN`).
+    pub async fn discord_webhook(&self, url: &str, message: DiscordMessage) -> Result<()> {
+        self.enqueue(DISCORD_WEBHOOK, url, &message).await
+    }
+
+    async fn enqueue(&self, channel: &str, recipient: &str, message: &impl Serialize) -> Result<()> {
+        let payload = serde_json::to_value(message).map_err(|error| {
+            crate::Error::internal(format!("writing a {channel} message to the outbox"), error)
+        })?;
         self.store
             .enqueue(
                 &NewOutboxMessage {
-                    channel: EMAIL.into(),
-                    recipient: to.to_owned(),
+                    channel: channel.into(),
+                    recipient: recipient.to_owned(),
                     payload,
                 },
                 self.clock.now(),
