@@ -34,6 +34,7 @@ pub struct Config {
     pub billing: BillingConfig,
     pub discord: DiscordConfig,
     pub providers: ProvidersConfig,
+    pub paypal: crate::payments::PaypalConfig,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -303,6 +304,7 @@ impl Config {
             problems.push("web.public_url: expected an http:// or https:// address".to_owned());
         }
         problems.extend(self.providers.problems());
+        problems.extend(self.paypal.problems());
         if problems.is_empty() {
             Ok(())
         } else {

@@ -24,9 +24,11 @@ pub mod ids;
 pub mod ledger;
 pub mod money;
 pub mod notify;
+pub mod payments;
 pub mod policy;
 pub mod providers;
 pub mod settings;
+pub mod statements;
 pub mod store;
 pub mod users;
 
@@ -44,7 +46,9 @@ use clock::{Clock, SystemClock};
 use config::Config;
 use ledger::Ledger;
 use notify::Outbox;
+use payments::Payments;
 use settings::Maintenance;
+use statements::Statements;
 use store::Store;
 use users::Users;
 
@@ -61,6 +65,8 @@ pub struct Core {
     pub accounts: Accounts,
     pub outbox: Outbox,
     pub maintenance: Maintenance,
+    pub payments: Payments,
+    pub statements: Statements,
 }
 
 impl Core {
@@ -88,9 +94,21 @@ impl Core {
             audit.clone(),
             key_cache.clone(),
         );
+        let ledger = Ledger::new(store.clone(), clock.clone(), audit.clone());
+        let payments = Payments::new(
+            store.clone(),
+            clock.clone(),
+            config.clone(),
+            ledger.clone(),
+            audit.clone(),
+            outbox.clone(),
+        )?;
+        let statements = Statements::new(store.clone(), clock.clone(), config.clone());
         Ok(Self {
+            payments,
+            statements,
             users: Users::new(store.clone(), clock.clone(), audit.clone(), key_cache),
-            ledger: Ledger::new(store.clone(), clock.clone(), audit.clone()),
+            ledger,
             auth: Auth::new(
                 sessions.clone(),
                 api_keys,

@@ -13,6 +13,7 @@ pub mod health;
 pub mod maintenance;
 pub mod metrics;
 pub mod portal;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -64,6 +65,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
         .route("/api/openapi.json", get(api::openapi))
+        .route("/webhooks/paypal", axum::routing::post(webhooks::paypal))
         .merge(api)
         .merge(portal::routes())
         .fallback(error::not_found)

@@ -1,6 +1,8 @@
 //! The one implementation of [`Store`], generic over the engine. Every statement here is
 //! plain `$N` SQL that SQLite and PostgreSQL both accept.
 
+mod payments;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -131,6 +133,8 @@ const SELECT_API_KEYS_OF: &str = concat!(
     api_key_fields!(),
     " FROM api_keys k WHERE k.user_id = $1 ORDER BY k.id"
 );
+/// The posting columns and table, for statements built elsewhere (payments).
+const POSTING_COLUMNS: &str = posting_columns!();
 const STATEMENT: &str = concat!(
     "SELECT ",
     posting_columns!(),
@@ -541,6 +545,10 @@ where
 {
     fn engine(&self) -> EngineKind {
         DB::KIND
+    }
+
+    fn payments(&self) -> &dyn super::payments::PaymentStore {
+        self
     }
 
     async fn ping(&self) -> Result<()> {

@@ -69,6 +69,8 @@ struct Dashboard {
     display_name: Option<String>,
     balance: String,
     transactions: Vec<LineRow>,
+    /// The last 30 days of usage as an inline SVG (built from numbers only).
+    usage_chart: String,
 }
 
 pub async fn dashboard(
@@ -85,7 +87,9 @@ pub async fn dashboard(
         .ledger
         .statement(actor, &caller.0.user, Page::first(10))
         .await?;
+    let usage_chart = super::billing::usage_chart(&state, &caller).await?;
     Ok(render(&Dashboard {
+        usage_chart,
         page,
         display_name: caller.0.user.display_name.clone(),
         balance: balance.display(currency),

@@ -113,6 +113,10 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "adjusted" => "The adjustment is posted.",
         "user-updated" => "The user is updated.",
         "maintenance" => "Maintenance mode is changed.",
+        "refunded" => "The refund is done at PayPal and the credit is taken back.",
+        "refund-pending" => {
+            "PayPal accepted the refund; the credit is taken back when PayPal completes it."
+        }
         _ => return None,
     })
 }

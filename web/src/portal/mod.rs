@@ -7,6 +7,7 @@
 
 mod account;
 mod admin;
+mod billing;
 mod context;
 mod public;
 
@@ -31,7 +32,7 @@ pub async fn csrf(
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    if request.uri().path().starts_with("/api/") {
+    if request.uri().path().starts_with("/api/") || request.uri().path().starts_with("/webhooks/") {
         return next.run(request).await;
     }
     let jar = axum_extra::extract::cookie::CookieJar::from_headers(request.headers());
@@ -87,6 +88,15 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{id}/credits", post(admin::credits))
         .route("/admin/users/{id}/role", post(admin::role))
         .route("/admin/users/{id}/status", post(admin::status))
+        .route("/billing", get(billing::topup_page))
+        .route("/billing/topup", post(billing::topup))
+        .route("/billing/paypal/return", get(billing::paypal_return))
+        .route("/billing/paypal/cancel", get(billing::paypal_cancel))
+        .route("/billing/transactions", get(billing::transactions))
+        .route("/billing/transactions.csv", get(billing::transactions_csv))
+        .route("/billing/statement.pdf", get(billing::statement_pdf))
+        .route("/admin/users/{id}/payments", get(billing::admin_payments))
+        .route("/admin/users/{id}/refunds", post(billing::admin_refund))
         .route(
             "/admin/maintenance",
             get(admin::maintenance_page).post(admin::maintenance),

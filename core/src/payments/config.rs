@@ -1,0 +1,179 @@
+//! `[paypal]`: where PayPal is, the app's credentials, how webhooks are verified, and the
+//! top-up amounts the portal offers. Without `client_id` and `client_secret` payments are off
+//! and the portal says so.
+
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::config::serialize_secret;
+use crate::money::Money;
+
+/// How a webhook's signature is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WebhookVerification {
+    /// PayPal's `verify-webhook-signature` API: one call per delivery.
+    Api,
+    /// CRC-32 of the raw body and SHA256withRSA with PayPal's certificate, fetched once from
+    /// an allow-listed host: no call per delivery.
+    Offline,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PaypalConfig {
+    /// PayPal's REST address: `https://api-m.paypal.com` (live) or
+    /// `https://api-m.sandbox.paypal.com` (sandbox).
+    pub base_url: url::Url,
+    /// The REST app's client id. With `client_secret` it turns payments on.
+    pub client_id: Option<String>,
+    #[serde(serialize_with = "serialize_secret")]
+    pub client_secret: Option<SecretString>,
+    /// The id of the webhook configured in the PayPal app (letters and digits). Deliveries are
+    /// refused until it is set.
+    pub webhook_id: Option<String>,
+    pub webhook_verification: WebhookVerification,
+    /// Hosts a webhook's `PAYPAL-CERT-URL` may point at (offline verification).
+    pub cert_hosts: Vec<String>,
+    /// The smallest and largest top-up a customer may choose.
+    #[serde(with = "amount")]
+    pub min_topup: Money,
+    #[serde(with = "amount")]
+    pub max_topup: Money,
+    /// The amounts offered as buttons on the top-up page.
+    #[serde(with = "amounts")]
+    pub presets: Vec<Money>,
+    /// How long one call to PayPal may take.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for PaypalConfig {
+    fn default() -> Self {
+        Self {
+            base_url: url::Url::parse("https://api-m.paypal.com")
+                .unwrap_or_else(|_| unreachable!()),
+            client_id: None,
+            client_secret: None,
+            webhook_id: None,
+            webhook_verification: WebhookVerification::Api,
+            cert_hosts: vec!["api.paypal.com".into()],
+            min_topup: Money::from_micros(5_000_000),
+            max_topup: Money::from_micros(500_000_000),
+            presets: [10, 25, 50, 100]
+                .into_iter()
+                .map(|units| Money::from_micros(units * 1_000_000))
+                .collect(),
+            timeout: Duration::from_secs(20),
+        }
+    }
+}
+
+impl PaypalConfig {
+    /// Whether payments are on: both credentials are set.
+    pub fn enabled(&self) -> bool {
+        self.client_id.as_deref().is_some_and(|id| !id.is_empty()) && self.client_secret.is_some()
+    }
+
+    /// What is wrong, one line per problem, each naming its key.
+    pub fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if !matches!(self.base_url.scheme(), "http" | "https") {
+            problems.push("paypal.base_url: expected an https:// address".to_owned());
+        }
+        if self.client_id.is_some() != self.client_secret.is_some() {
+            problems.push(
+                "paypal.client_id and paypal.client_secret: set both, or neither to keep \
+                 payments off"
+                    .to_owned(),
+            );
+        }
+        if let Some(id) = &self.webhook_id
+            && (id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()))
+        {
+            problems.push(
+                "paypal.webhook_id: expected the webhook's id from the PayPal app, letters and \
+                 digits such as 1JE4291016473214C"
+                    .to_owned(),
+            );
+        }
+        if !self.min_topup.is_positive() {
+            problems.push("paypal.min_topup: expected more than zero".to_owned());
+        }
+        if self.max_topup < self.min_topup {
+            problems.push("paypal.max_topup: expected at least paypal.min_topup".to_owned());
+        }
+        if self.min_topup.micros() % 10_000 != 0 || self.max_topup.micros() % 10_000 != 0 {
+            problems.push(
+                "paypal.min_topup and paypal.max_topup: expected whole cents, such as 5.00"
+                    .to_owned(),
+            );
+        }
+        for preset in &self.presets {
+            if *preset < self.min_topup || *preset > self.max_topup || preset.micros() % 10_000 != 0
+            {
+                problems.push(format!(
+                    "paypal.presets: {} is not a whole-cent amount between min_topup and max_topup",
+                    preset.amount_text()
+                ));
+            }
+        }
+        if self.cert_hosts.iter().any(|host| host.trim().is_empty()) {
+            problems.push("paypal.cert_hosts: expected host names such as api.paypal.com".into());
+        }
+        if self.timeout < Duration::from_secs(1) {
+            problems.push("paypal.timeout: expected at least 1s".to_owned());
+        }
+        problems
+    }
+}
+
+/// An amount written as text (`"10.00"`) or a number in the config.
+mod amount {
+    use super::*;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    pub(super) enum Written {
+        Text(String),
+        Whole(i64),
+        Float(f64),
+    }
+
+    impl Written {
+        pub(super) fn money<E: serde::de::Error>(self) -> Result<Money, E> {
+            let text = match self {
+                Written::Text(text) => text,
+                Written::Whole(units) => units.to_string(),
+                // A TOML float such as 5.5 is read back through its shortest decimal text.
+                Written::Float(value) => value.to_string(),
+            };
+            Money::parse(&text).map_err(|error| E::custom(error.to_string()))
+        }
+    }
+
+    pub fn serialize<S: Serializer>(money: &Money, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&money.amount_text())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
+        Written::deserialize(deserializer)?.money()
+    }
+}
+
+mod amounts {
+    use super::*;
+
+    pub fn serialize<S: Serializer>(list: &[Money], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(list.iter().map(|money| money.amount_text()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Money>, D::Error> {
+        Vec::<super::amount::Written>::deserialize(deserializer)?
+            .into_iter()
+            .map(super::amount::Written::money)
+            .collect()
+    }
+}

@@ -1,0 +1,932 @@
+//! Payments: PayPal top-ups, webhooks and refunds.
+//!
+//! The server alone decides what a customer pays: it creates a PayPal order (Orders v2) for an
+//! amount within `paypal.min_topup..=max_topup`, sends the customer to PayPal's approve link,
+//! and when they come back captures the order itself. Only a COMPLETED capture whose amount and
+//! currency are the stored order's, for the order's own customer, credits the wallet, with key
+//! `paypal:capture:{capture_id}`.
+//!
+//! The webhook is a second road to the same posting: a delivery is verified ([`webhook`]),
+//! stored by event id and answered at once; a worker processes stored events. A refund or
+//! reversal debits with `paypal:refund:{refund_id}`; one that arrives before its capture waits
+//! for it. Anything that would credit the wrong wallet or the wrong amount credits nobody and
+//! alerts billing staff on Discord. Replays, duplicates and both roads at once post once: the
+//! ledger's keys make every posting here idempotent.
+//!
+//! Not here: HTTP (the web crate reads requests and renders pages), statements
+//! ([`crate::statements`]).
+
+pub mod config;
+pub mod paypal;
+pub mod webhook;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use reqwest::Method;
+use serde_json::{Value, json};
+use tokio::sync::{Notify, watch};
+
+use crate::audit::{Audit, AuditEntry};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ids::UserId;
+use crate::ledger::{Ledger, Overdraft, PostingKind, PostingRequest, SystemAccount};
+use crate::money::Money;
+use crate::notify::{DiscordMessage, Outbox};
+use crate::policy::{Actor, Permission, Via};
+use crate::store::Store;
+use crate::store::payments::{EventStatus, OrderStatus, StoredEvent, StoredOrder};
+use crate::users::User;
+
+pub use config::{PaypalConfig, WebhookVerification};
+pub use paypal::{PaypalClient, PaypalError};
+pub use webhook::{Rejection, Verifier, WebhookHeaders};
+
+/// The idempotency key of a capture's credit, on both roads.
+pub fn capture_key(capture_id: &str) -> String {
+    format!("paypal:capture:{capture_id}")
+}
+
+/// The idempotency key of a refund's or reversal's debit.
+pub fn refund_key(refund_id: &str) -> String {
+    format!("paypal:refund:{refund_id}")
+}
+
+/// What hostdeck writes in an order's `custom_id`: whose top-up it is.
+pub fn custom_id(user: UserId) -> String {
+    format!("user:{user}")
+}
+
+/// Events leased at a time, and how long a lease lasts.
+const EVENT_BATCH: u32 = 64;
+const EVENT_LEASE: Duration = Duration::from_secs(60);
+
+/// A new order, for sending the customer to PayPal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreatedOrder {
+    pub id: String,
+    pub approve_url: String,
+    pub amount: Money,
+}
+
+/// What came of a capture (on return, or by webhook).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settlement {
+    /// The wallet was credited (now or before: `new` says which).
+    Credited {
+        amount: Money,
+        capture_id: String,
+        new: bool,
+    },
+    /// PayPal holds the payment for review; the credit follows by webhook.
+    Pending,
+    /// The payment was declined; nothing was credited.
+    Declined,
+    /// Something did not match; nothing was credited and billing staff were alerted.
+    Rejected(String),
+}
+
+/// The facts of a capture as PayPal reports it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+struct CaptureFacts {
+    id: String,
+    status: String,
+    currency: String,
+    value: String,
+    custom_id: Option<String>,
+}
+
+impl CaptureFacts {
+    fn from_json(capture: &Value) -> Option<Self> {
+        Some(Self {
+            id: capture["id"].as_str()?.to_owned(),
+            status: capture["status"].as_str().unwrap_or_default().to_owned(),
+            currency: capture["amount"]["currency_code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            value: capture["amount"]["value"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            custom_id: capture["custom_id"].as_str().map(str::to_owned),
+        })
+    }
+}
+
+/// A refund that reached hostdeck, from the refund API or a webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct RefundFacts {
+    id: String,
+    status: String,
+    capture_id: String,
+    currency: String,
+    value: String,
+}
+
+impl RefundFacts {
+    fn from_json(refund: &Value, capture_id: Option<&str>) -> Option<Self> {
+        // A refund names its capture in the link `rel: up` (`.../v2/payments/captures/{id}`).
+        let linked = refund["links"].as_array().and_then(|links| {
+            links
+                .iter()
+                .find(|link| link["rel"] == "up")
+                .and_then(|link| link["href"].as_str())
+                .and_then(|href| href.trim_end_matches('/').rsplit('/').next())
+                .map(str::to_owned)
+        });
+        Some(Self {
+            id: refund["id"].as_str()?.to_owned(),
+            status: refund["status"].as_str().unwrap_or_default().to_owned(),
+            capture_id: capture_id.map(str::to_owned).or(linked)?,
+            currency: refund["amount"]["currency_code"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            value: refund["amount"]["value"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+        })
+    }
+}
+
+/// A received webhook: stored (or known already).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    pub event_id: String,
+    pub new: bool,
+}
+
+/// A refund made from hostdeck.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RefundOutcome {
+    /// PayPal completed it and the wallet was debited.
+    Debited { refund_id: String, amount: Money },
+    /// PayPal accepted it but has not completed it; the webhook debits when it does.
+    Pending { refund_id: String },
+}
+
+/// Decimal places PayPal takes for a currency.
+fn decimals(currency: &str) -> u32 {
+    match currency {
+        "HUF" | "JPY" | "TWD" => 0,
+        _ => 2,
+    }
+}
+
+/// An amount as PayPal writes it: exactly the currency's decimals.
+fn paypal_value(amount: Money, currency: &str) -> Result<String> {
+    let places = decimals(currency);
+    let unit = 10i64.pow(6 - places);
+    if amount.micros() % unit != 0 {
+        return Err(Error::invalid(
+            "amount",
+            format!("{currency} amounts have at most {places} decimal places"),
+        ));
+    }
+    let mut value = amount.to_decimal();
+    value.rescale(places);
+    Ok(value.to_string())
+}
+
+#[derive(Clone)]
+pub struct Payments {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: Arc<Config>,
+    ledger: Ledger,
+    audit: Audit,
+    outbox: Outbox,
+    client: Option<Arc<PaypalClient>>,
+    verifier: Arc<Verifier>,
+    wake: Arc<Notify>,
+}
+
+impl Payments {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        config: Arc<Config>,
+        ledger: Ledger,
+        audit: Audit,
+        outbox: Outbox,
+    ) -> Result<Self> {
+        let client = PaypalClient::from_config(&config.paypal)?.map(Arc::new);
+        let verifier = Arc::new(Verifier::new(&config.paypal)?);
+        Ok(Self {
+            store,
+            clock,
+            config,
+            ledger,
+            audit,
+            outbox,
+            client,
+            verifier,
+            wake: Arc::new(Notify::new()),
+        })
+    }
+
+    /// Whether PayPal is configured.
+    pub fn enabled(&self) -> bool {
+        self.client.is_some()
+    }
+
+    pub fn settings(&self) -> &PaypalConfig {
+        &self.config.paypal
+    }
+
+    fn client(&self) -> Result<&PaypalClient> {
+        self.client.as_deref().ok_or_else(|| {
+            Error::Unavailable(
+                "Payments are not configured: an administrator must set paypal.client_id and \
+                 paypal.client_secret."
+                    .into(),
+            )
+        })
+    }
+
+    fn currency(&self) -> &str {
+        self.config.billing.currency.code()
+    }
+
+    /// Checks a top-up amount against the configured limits.
+    pub fn check_amount(&self, amount: Money) -> Result<()> {
+        let limits = &self.config.paypal;
+        let currency = &self.config.billing.currency;
+        if amount < limits.min_topup || amount > limits.max_topup {
+            return Err(Error::invalid(
+                "amount",
+                format!(
+                    "top up between {} and {}",
+                    limits.min_topup.display(currency),
+                    limits.max_topup.display(currency)
+                ),
+            ));
+        }
+        paypal_value(amount, currency.code()).map(|_| ())
+    }
+
+    /// Creates a PayPal order for `customer` to top up `amount`. PayPal sends them back to
+    /// `return_url` (with `token` = the order id) or `cancel_url`.
+    pub async fn create_order(
+        &self,
+        actor: &Actor,
+        customer: &User,
+        amount: Money,
+        return_url: &str,
+        cancel_url: &str,
+    ) -> Result<CreatedOrder> {
+        actor.require(Permission::TopUp)?;
+        if actor.user != Some(customer.id) {
+            return Err(Error::Forbidden(
+                "You can only top up your own credit.".into(),
+            ));
+        }
+        let client = self.client()?;
+        self.check_amount(amount)?;
+        let currency = self.currency().to_owned();
+        let request_id = crate::auth::sessions::random_id();
+        let body = json!({
+            "intent": "CAPTURE",
+            "purchase_units": [{
+                "reference_id": "topup",
+                "custom_id": custom_id(customer.id),
+                "description": format!("Credit top-up, {}", self.config.company.name.chars().take(80).collect::<String>()),
+                "amount": {"currency_code": currency, "value": paypal_value(amount, &currency)?},
+            }],
+            "payment_source": {"paypal": {"experience_context": {
+                "return_url": return_url,
+                "cancel_url": cancel_url,
+                "user_action": "PAY_NOW",
+                "shipping_preference": "NO_SHIPPING",
+                "brand_name": self.config.company.name.chars().take(127).collect::<String>(),
+            }}},
+        });
+        let answer = client
+            .call(
+                Method::POST,
+                "/v2/checkout/orders",
+                Some(&body),
+                Some(&request_id),
+            )
+            .await?;
+        let id = answer["id"]
+            .as_str()
+            .filter(|id| !id.is_empty() && id.len() <= 64)
+            .ok_or_else(|| Error::Unavailable("PayPal answered without an order id.".into()))?
+            .to_owned();
+        let approve_url = answer["links"]
+            .as_array()
+            .and_then(|links| {
+                links
+                    .iter()
+                    .find(|link| link["rel"] == "approve" || link["rel"] == "payer-action")
+            })
+            .and_then(|link| link["href"].as_str())
+            .ok_or_else(|| Error::Unavailable("PayPal answered without an approve link.".into()))?
+            .to_owned();
+        let now = self.clock.now();
+        self.store
+            .payments()
+            .insert_order(&StoredOrder {
+                id: id.clone(),
+                user: customer.id,
+                amount,
+                currency,
+                request_id,
+                status: OrderStatus::Created,
+                capture_id: None,
+                created_at: now,
+                updated_at: now,
+            })
+            .await?;
+        self.audit
+            .record(
+                AuditEntry::new(actor, "paypal.order")
+                    .target(format!("user:{}", customer.id))
+                    .detail(json!({"order": id, "amount_micros": amount.micros()})),
+            )
+            .await?;
+        Ok(CreatedOrder {
+            id,
+            approve_url,
+            amount,
+        })
+    }
+
+    /// One of `customer`'s orders; another's is not found.
+    pub async fn order(&self, actor: &Actor, customer: &User, id: &str) -> Result<StoredOrder> {
+        crate::ledger::require_own_or_any(
+            actor,
+            customer,
+            Permission::ReadOwnBilling,
+            Permission::ReadAnyBilling,
+        )?;
+        match self.store.payments().order(id).await? {
+            Some(order) if order.user == customer.id => Ok(order),
+            _ => Err(Error::NotFound(format!("There is no order {id}."))),
+        }
+    }
+
+    /// A customer's recent orders, newest first.
+    pub async fn orders(&self, actor: &Actor, customer: &User) -> Result<Vec<StoredOrder>> {
+        crate::ledger::require_own_or_any(
+            actor,
+            customer,
+            Permission::ReadOwnBilling,
+            Permission::ReadAnyBilling,
+        )?;
+        self.store.payments().orders_of(customer.id, 50).await
+    }
+
+    /// The customer is back from PayPal having approved `order_id`: capture it and credit what
+    /// was captured. Safe to repeat (a reload, a second tab): the second time reads the order.
+    pub async fn capture(
+        &self,
+        actor: &Actor,
+        customer: &User,
+        order_id: &str,
+    ) -> Result<Settlement> {
+        actor.require(Permission::TopUp)?;
+        if actor.user != Some(customer.id) {
+            return Err(Error::NotFound(format!("There is no order {order_id}.")));
+        }
+        let client = self.client()?;
+        let order = self.order(actor, customer, order_id).await?;
+        let path = format!("/v2/checkout/orders/{}/capture", order.id);
+        let answer = match client
+            .call(
+                Method::POST,
+                &path,
+                None,
+                Some(&format!("capture-{}", order.request_id)),
+            )
+            .await
+        {
+            Ok(answer) => answer,
+            Err(error) if error.issue() == Some("ORDER_ALREADY_CAPTURED") => {
+                client
+                    .call(
+                        Method::GET,
+                        &format!("/v2/checkout/orders/{}", order.id),
+                        None,
+                        None,
+                    )
+                    .await?
+            }
+            Err(error) if error.issue() == Some("INSTRUMENT_DECLINED") => {
+                return Ok(Settlement::Declined);
+            }
+            Err(error) => return Err(error.into()),
+        };
+        let capture = &answer["purchase_units"][0]["payments"]["captures"][0];
+        let Some(facts) = CaptureFacts::from_json(capture) else {
+            return Ok(Settlement::Declined);
+        };
+        self.settle(Some(order), &facts).await
+    }
+
+    /// The customer cancelled at PayPal.
+    pub async fn cancelled(&self, actor: &Actor, customer: &User, order_id: &str) -> Result<()> {
+        let order = self.order(actor, customer, order_id).await?;
+        if order.status == OrderStatus::Created {
+            self.store
+                .payments()
+                .set_order_status(&order.id, OrderStatus::Cancelled, None, self.clock.now())
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Credits a capture if and only if it matches its order: same customer, amount and
+    /// currency, and COMPLETED.
+    async fn settle(
+        &self,
+        order: Option<StoredOrder>,
+        capture: &CaptureFacts,
+    ) -> Result<Settlement> {
+        let now = self.clock.now();
+        let Some(order) = order else {
+            return self
+                .reject(format!(
+                    "PayPal capture {} ({} {}) belongs to no order hostdeck created; nobody was credited.",
+                    capture.id, capture.value, capture.currency
+                ))
+                .await;
+        };
+        let payments = self.store.payments();
+        if capture.custom_id.as_deref() != Some(custom_id(order.user).as_str()) {
+            payments
+                .set_order_status(&order.id, OrderStatus::Failed, Some(&capture.id), now)
+                .await?;
+            return self
+                .reject(format!(
+                    "PayPal capture {} of order {} names customer {:?}, but the order is user {}'s; nobody was credited.",
+                    capture.id, order.id, capture.custom_id.as_deref().unwrap_or("nobody"), order.user
+                ))
+                .await;
+        }
+        let captured = Money::parse(&capture.value).ok();
+        if capture.currency != order.currency || captured != Some(order.amount) {
+            payments
+                .set_order_status(&order.id, OrderStatus::Failed, Some(&capture.id), now)
+                .await?;
+            return self
+                .reject(format!(
+                    "PayPal capture {} of order {} is {} {}, but the order was for {} {}; nobody was credited.",
+                    capture.id,
+                    order.id,
+                    capture.value,
+                    capture.currency,
+                    order.amount.amount_text(),
+                    order.currency
+                ))
+                .await;
+        }
+        match capture.status.as_str() {
+            "COMPLETED" => {}
+            "PENDING" => {
+                payments
+                    .set_order_status(&order.id, OrderStatus::Pending, Some(&capture.id), now)
+                    .await?;
+                return Ok(Settlement::Pending);
+            }
+            _ => {
+                payments
+                    .set_order_status(&order.id, OrderStatus::Declined, Some(&capture.id), now)
+                    .await?;
+                return Ok(Settlement::Declined);
+            }
+        }
+        let customer = self
+            .store
+            .user(order.user)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("There is no user {}.", order.user)))?;
+        let request = PostingRequest {
+            debit: self.ledger.system_account(SystemAccount::Paypal),
+            credit: customer.wallet,
+            amount: order.amount,
+            kind: PostingKind::TopUp,
+            key: capture_key(&capture.id),
+            reference: Some(format!("PayPal {}", capture.id)),
+            memo: None,
+            actor_user: None,
+            actor_via: Via::System,
+            overdraft: Overdraft::Allow,
+        };
+        let outcome = match self.ledger.post(&Actor::system(), request).await {
+            Ok(outcome) => outcome,
+            Err(Error::Conflict(why)) => {
+                return self
+                    .reject(format!(
+                        "PayPal capture {} could not be credited: {why}",
+                        capture.id
+                    ))
+                    .await;
+            }
+            Err(error) => return Err(error),
+        };
+        payments
+            .set_order_status(&order.id, OrderStatus::Completed, Some(&capture.id), now)
+            .await?;
+        if outcome.is_new() {
+            metrics::counter!("paypal_topups_total").increment(1);
+            self.audit
+                .record(
+                    AuditEntry::new(&Actor::system(), "paypal.credit")
+                        .target(format!("user:{}", order.user))
+                        .detail(json!({"capture": capture.id, "order": order.id, "amount_micros": order.amount.micros()})),
+                )
+                .await?;
+        }
+        // Refunds of this capture that arrived first can go now.
+        if payments.wake_waiting(&capture.id).await? > 0 {
+            self.wake.notify_one();
+        }
+        Ok(Settlement::Credited {
+            amount: order.amount,
+            capture_id: capture.id.clone(),
+            new: outcome.is_new(),
+        })
+    }
+
+    /// Credits nobody, and tells billing staff why.
+    async fn reject(&self, why: String) -> Result<Settlement> {
+        self.alert(&why).await?;
+        Ok(Settlement::Rejected(why))
+    }
+
+    /// Alerts billing staff in their Discord channel (when configured) and the audit log.
+    async fn alert(&self, text: &str) -> Result<()> {
+        tracing::warn!(alert = %text, "payment alert for billing staff");
+        metrics::counter!("paypal_alerts_total").increment(1);
+        if let Some(url) = &self.config.discord.billing_webhook {
+            let content: String = format!("Payment alert: {text}")
+                .chars()
+                .take(1900)
+                .collect();
+            self.outbox
+                .discord_webhook(
+                    secrecy::ExposeSecret::expose_secret(url),
+                    DiscordMessage { content },
+                )
+                .await?;
+        }
+        self.audit
+            .record(
+                AuditEntry::new(&Actor::system(), "paypal.alert").detail(json!({"alert": text})),
+            )
+            .await
+    }
+
+    /// A webhook delivery: verified, then stored once by event id. Processing happens later,
+    /// from the store ([`Self::process_pending`]).
+    pub async fn receive_webhook(
+        &self,
+        headers: &WebhookHeaders,
+        body: &[u8],
+    ) -> std::result::Result<Received, Rejection> {
+        self.verifier
+            .verify(self.client.as_deref(), headers, body)
+            .await?;
+        let event: Value = serde_json::from_slice(body)
+            .map_err(|_| Rejection::Forged("the body is not a JSON event".into()))?;
+        let (Some(id), Some(event_type)) = (event["id"].as_str(), event["event_type"].as_str())
+        else {
+            return Err(Rejection::Forged("the event has no id or type".into()));
+        };
+        if id.is_empty() || id.len() > 128 || event_type.len() > 128 {
+            return Err(Rejection::Forged(
+                "the event id or type is malformed".into(),
+            ));
+        }
+        let text = std::str::from_utf8(body)
+            .map_err(|_| Rejection::Forged("the body is not UTF-8".into()))?;
+        let new = self
+            .store
+            .payments()
+            .insert_event(id, event_type, text, self.clock.now())
+            .await
+            .map_err(|error| Rejection::Unavailable(error.to_string()))?;
+        if new {
+            self.wake.notify_one();
+        }
+        Ok(Received {
+            event_id: id.to_owned(),
+            new,
+        })
+    }
+
+    /// Processes every pending event; returns how many were processed.
+    pub async fn process_pending(&self) -> Result<usize> {
+        let mut processed = 0;
+        loop {
+            let now = self.clock.now();
+            let lease = chrono::Duration::from_std(EVENT_LEASE).unwrap_or_default();
+            let batch = self
+                .store
+                .payments()
+                .claim_events(now, now + lease, EVENT_BATCH)
+                .await?;
+            if batch.is_empty() {
+                return Ok(processed);
+            }
+            for event in batch {
+                match self.process(&event).await {
+                    Ok(()) => processed += 1,
+                    // Left leased: it is tried again when the lease runs out.
+                    Err(error) => {
+                        tracing::error!(event = %event.id, %error, "a PayPal event could not be processed")
+                    }
+                }
+            }
+        }
+    }
+
+    async fn process(&self, event: &StoredEvent) -> Result<()> {
+        let body: Value = serde_json::from_str(&event.body)
+            .map_err(|error| Error::internal("reading a stored PayPal event", error))?;
+        let resource = &body["resource"];
+        let (status, waiting_for, outcome) = match event.event_type.as_str() {
+            "PAYMENT.CAPTURE.COMPLETED" => {
+                let Some(facts) = CaptureFacts::from_json(resource) else {
+                    return self
+                        .finish(event, EventStatus::Rejected, None, "no capture")
+                        .await;
+                };
+                let order_id = resource["supplementary_data"]["related_ids"]["order_id"]
+                    .as_str()
+                    .unwrap_or_default();
+                let order = match self.store.payments().order(order_id).await? {
+                    Some(order) => Some(order),
+                    None => self.store.payments().order_by_capture(&facts.id).await?,
+                };
+                match self.settle(order, &facts).await? {
+                    Settlement::Credited { new, .. } => (
+                        EventStatus::Done,
+                        None,
+                        if new { "credited" } else { "credited before" }.to_owned(),
+                    ),
+                    Settlement::Pending => (EventStatus::Done, None, "pending".to_owned()),
+                    Settlement::Declined => (EventStatus::Done, None, "declined".to_owned()),
+                    Settlement::Rejected(why) => (EventStatus::Rejected, None, why),
+                }
+            }
+            "PAYMENT.CAPTURE.REFUNDED" | "PAYMENT.CAPTURE.REVERSED" => {
+                let kind = if event.event_type.ends_with("REVERSED") {
+                    PostingKind::Reversal
+                } else {
+                    PostingKind::Refund
+                };
+                let Some(refund) = RefundFacts::from_json(resource, None) else {
+                    return self
+                        .finish(event, EventStatus::Rejected, None, "no refund")
+                        .await;
+                };
+                self.apply_refund(&refund, kind, None).await?
+            }
+            _ => (EventStatus::Ignored, None, "not acted on".to_owned()),
+        };
+        self.finish(event, status, waiting_for.as_deref(), &outcome)
+            .await?;
+        if let Some(capture_id) = waiting_for {
+            // The capture may have been credited while this refund was deciding to wait.
+            if self
+                .store
+                .posting_by_key(&capture_key(&capture_id))
+                .await?
+                .is_some()
+            {
+                self.store.payments().wake_waiting(&capture_id).await?;
+                self.wake.notify_one();
+            }
+        }
+        Ok(())
+    }
+
+    async fn finish(
+        &self,
+        event: &StoredEvent,
+        status: EventStatus,
+        waiting_for: Option<&str>,
+        outcome: &str,
+    ) -> Result<()> {
+        self.store
+            .payments()
+            .finish_event(&event.id, status, waiting_for, outcome, self.clock.now())
+            .await
+    }
+
+    /// Debits a refund or reversal from the wallet its capture credited. Before the capture's
+    /// credit exists, the refund waits for it.
+    async fn apply_refund(
+        &self,
+        refund: &RefundFacts,
+        kind: PostingKind,
+        staff: Option<(&Actor, &str)>,
+    ) -> Result<(EventStatus, Option<String>, String)> {
+        let Some(credit) = self
+            .store
+            .posting_by_key(&capture_key(&refund.capture_id))
+            .await?
+        else {
+            return Ok((
+                EventStatus::Waiting,
+                Some(refund.capture_id.clone()),
+                "waiting for its capture".to_owned(),
+            ));
+        };
+        let amount = Money::parse(&refund.value).ok().filter(|m| m.is_positive());
+        let Some(amount) = amount.filter(|_| refund.currency == self.currency()) else {
+            let why = format!(
+                "PayPal refund {} of capture {} is {} {}, which hostdeck cannot debit; nobody was debited.",
+                refund.id, refund.capture_id, refund.value, refund.currency
+            );
+            self.alert(&why).await?;
+            return Ok((EventStatus::Rejected, None, why));
+        };
+        if amount > credit.amount {
+            let why = format!(
+                "PayPal refund {} ({} {}) is more than capture {} credited; nobody was debited.",
+                refund.id, refund.value, refund.currency, refund.capture_id
+            );
+            self.alert(&why).await?;
+            return Ok((EventStatus::Rejected, None, why));
+        }
+        let request = PostingRequest {
+            debit: credit.credit,
+            credit: self.ledger.system_account(SystemAccount::Paypal),
+            amount,
+            kind,
+            key: refund_key(&refund.id),
+            reference: Some(format!("PayPal {}", refund.capture_id)),
+            memo: staff.map(|(_, reason)| reason.to_owned()),
+            actor_user: staff.and_then(|(actor, _)| actor.user),
+            actor_via: staff.map_or(Via::System, |(actor, _)| actor.via),
+            // The customer may have spent the credit already; the debit stands regardless.
+            overdraft: Overdraft::Allow,
+        };
+        let outcome = self.ledger.post(&Actor::system(), request).await?;
+        if outcome.is_new() {
+            self.audit
+                .record(
+                    AuditEntry::new(staff.map_or(&Actor::system(), |(actor, _)| actor), "paypal.refund")
+                        .target(format!("account:{}", credit.credit))
+                        .detail(json!({"refund": refund.id, "capture": refund.capture_id, "amount_micros": amount.micros(), "kind": kind.as_str()})),
+                )
+                .await?;
+        }
+        Ok((
+            EventStatus::Done,
+            None,
+            if outcome.is_new() {
+                "debited"
+            } else {
+                "debited before"
+            }
+            .to_owned(),
+        ))
+    }
+
+    /// Billing staff refund (part of) a captured top-up through PayPal; the wallet is debited
+    /// when PayPal completes the refund. `key` makes a double submit one refund.
+    pub async fn refund(
+        &self,
+        actor: &Actor,
+        capture_id: &str,
+        amount: Option<Money>,
+        reason: &str,
+        key: &str,
+    ) -> Result<RefundOutcome> {
+        actor.require(Permission::RefundPayments)?;
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 255 {
+            return Err(Error::invalid(
+                "reason",
+                "say why the payment is refunded (up to 255 characters)",
+            ));
+        }
+        let client = self.client()?;
+        let order = self
+            .store
+            .payments()
+            .order_by_capture(capture_id)
+            .await?
+            .filter(|order| order.status == OrderStatus::Completed)
+            .ok_or_else(|| {
+                Error::NotFound(format!("There is no credited PayPal capture {capture_id}."))
+            })?;
+        let mut body = json!({"note_to_payer": reason});
+        if let Some(amount) = amount {
+            if !amount.is_positive() || amount > order.amount {
+                return Err(Error::invalid(
+                    "amount",
+                    format!(
+                        "refund more than zero and at most {} {}",
+                        order.amount.amount_text(),
+                        order.currency
+                    ),
+                ));
+            }
+            body["amount"] = json!({"currency_code": order.currency, "value": paypal_value(amount, &order.currency)?});
+        }
+        let answer = client
+            .call(
+                Method::POST,
+                &format!("/v2/payments/captures/{capture_id}/refund"),
+                Some(&body),
+                Some(&format!(
+                    "refund-{}",
+                    key.chars().take(80).collect::<String>()
+                )),
+            )
+            .await?;
+        let refund = RefundFacts::from_json(&answer, Some(capture_id))
+            .ok_or_else(|| Error::Unavailable("PayPal answered without a refund id.".into()))?;
+        if refund.status != "COMPLETED" {
+            self.audit
+                .record(
+                    AuditEntry::new(actor, "paypal.refund.requested")
+                        .target(format!("user:{}", order.user))
+                        .detail(json!({"refund": refund.id, "capture": capture_id, "status": refund.status})),
+                )
+                .await?;
+            return Ok(RefundOutcome::Pending {
+                refund_id: refund.id,
+            });
+        }
+        match self
+            .apply_refund(&refund, PostingKind::Refund, Some((actor, reason)))
+            .await?
+        {
+            (EventStatus::Done, _, _) => Ok(RefundOutcome::Debited {
+                amount: Money::parse(&refund.value)?,
+                refund_id: refund.id,
+            }),
+            (_, _, why) => Err(Error::Conflict(why)),
+        }
+    }
+
+    /// Processes events as they arrive (and every few seconds, for other replicas' and for
+    /// leases that ran out) until `stop` turns true.
+    pub async fn run_worker(self, mut stop: watch::Receiver<bool>) {
+        loop {
+            if let Err(error) = self.process_pending().await {
+                tracing::error!(%error, "the PayPal event worker could not read its events");
+            }
+            tokio::select! {
+                _ = stop.wait_for(|stop| *stop) => return,
+                () = self.wake.notified() => {}
+                () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+        }
+    }
+
+    /// When an order was last touched (tests and the portal's status lines).
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paypal_values_have_the_currencys_decimals() {
+        assert_eq!(
+            paypal_value(Money::from_micros(10_000_000), "USD").ok(),
+            Some("10.00".to_owned())
+        );
+        assert_eq!(
+            paypal_value(Money::from_micros(12_340_000), "EUR").ok(),
+            Some("12.34".to_owned())
+        );
+        assert_eq!(
+            paypal_value(Money::from_micros(1_000_000_000), "JPY").ok(),
+            Some("1000".to_owned())
+        );
+        assert!(paypal_value(Money::from_micros(10_001_000), "USD").is_err());
+    }
+
+    #[test]
+    fn a_refund_finds_its_capture_by_the_up_link() {
+        let refund = json!({
+            "id": "1JU08902781691411",
+            "status": "COMPLETED",
+            "amount": {"currency_code": "USD", "value": "10.00"},
+            "links": [
+                {"rel": "self", "href": "https://api-m.paypal.com/v2/payments/refunds/1JU08902781691411"},
+                {"rel": "up", "href": "https://api-m.paypal.com/v2/payments/captures/2GG279541U471931P"}
+            ]
+        });
+        let facts = RefundFacts::from_json(&refund, None).expect("a refund");
+        assert_eq!(facts.capture_id, "2GG279541U471931P");
+        assert_eq!(facts.value, "10.00");
+    }
+}

@@ -1,0 +1,245 @@
+//! Statements: a wallet's transactions filtered by kind and date, exported as CSV and as a PDF
+//! statement (company, period, opening and closing balance, every line), and the daily usage
+//! of the last 30 days for the dashboard's chart.
+//!
+//! Reads only; who may read is checked here like everywhere (own billing, or any customer's for
+//! billing staff). Not here: the ledger's rules ([`crate::ledger`]) or any rendering to HTML.
+
+mod pdf;
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ledger::{StatementLine, require_own_or_any};
+use crate::money::Money;
+use crate::policy::{Actor, Permission};
+use crate::store::payments::StatementFilter;
+use crate::store::{Page, Paginated, Store};
+use crate::users::User;
+
+/// Lines an export holds at most; a longer period is refused with a hint to narrow it.
+pub const EXPORT_CAP: u32 = 20_000;
+/// Days in the usage chart.
+pub const CHART_DAYS: i64 = 30;
+
+/// A statement for a period, ready to render.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeriodStatement {
+    pub company: String,
+    pub customer: String,
+    pub currency: String,
+    pub from: NaiveDate,
+    /// The last day of the period, inclusive.
+    pub to: NaiveDate,
+    pub opening: Money,
+    pub closing: Money,
+    /// Oldest first.
+    pub lines: Vec<StatementLine>,
+}
+
+#[derive(Clone)]
+pub struct Statements {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    config: Arc<Config>,
+}
+
+fn day_start(day: NaiveDate) -> DateTime<Utc> {
+    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
+}
+
+impl Statements {
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, config: Arc<Config>) -> Self {
+        Self {
+            store,
+            clock,
+            config,
+        }
+    }
+
+    fn may_read(actor: &Actor, owner: &User) -> Result<()> {
+        require_own_or_any(
+            actor,
+            owner,
+            Permission::ReadOwnBilling,
+            Permission::ReadAnyBilling,
+        )
+    }
+
+    /// A page of the wallet's transactions matching `filter`, newest first.
+    pub async fn transactions(
+        &self,
+        actor: &Actor,
+        owner: &User,
+        filter: &StatementFilter,
+        page: Page,
+    ) -> Result<Paginated<StatementLine>> {
+        Self::may_read(actor, owner)?;
+        check_range(filter)?;
+        self.store
+            .payments()
+            .statement_filtered(owner.wallet, filter, page)
+            .await
+    }
+
+    async fn all_lines(
+        &self,
+        owner: &User,
+        filter: &StatementFilter,
+    ) -> Result<Vec<StatementLine>> {
+        check_range(filter)?;
+        let lines = self
+            .store
+            .payments()
+            .statement_lines(owner.wallet, filter, EXPORT_CAP + 1)
+            .await?;
+        if lines.len() > EXPORT_CAP as usize {
+            return Err(Error::invalid(
+                "from",
+                format!("an export holds at most {EXPORT_CAP} lines; choose a shorter period"),
+            ));
+        }
+        Ok(lines)
+    }
+
+    /// The matching transactions as CSV, oldest first.
+    pub async fn csv(
+        &self,
+        actor: &Actor,
+        owner: &User,
+        filter: &StatementFilter,
+    ) -> Result<String> {
+        Self::may_read(actor, owner)?;
+        let lines = self.all_lines(owner, filter).await?;
+        let currency = self.config.billing.currency.code();
+        let mut out = String::from("id,date,kind,amount,currency,balance_after,reference,memo\r\n");
+        for line in &lines {
+            let row = [
+                line.id.to_string(),
+                line.created_at.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+                line.kind.as_str().to_owned(),
+                line.amount.amount_text(),
+                currency.to_owned(),
+                line.balance_after
+                    .map(Money::amount_text)
+                    .unwrap_or_default(),
+                csv_text(line.reference.as_deref().unwrap_or("")),
+                csv_text(line.memo.as_deref().unwrap_or("")),
+            ];
+            out.push_str(&row.join(","));
+            out.push_str("\r\n");
+        }
+        Ok(out)
+    }
+
+    /// The statement of `from..=to` (whole UTC days): balances and every line.
+    pub async fn period(
+        &self,
+        actor: &Actor,
+        owner: &User,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<PeriodStatement> {
+        Self::may_read(actor, owner)?;
+        if to < from {
+            return Err(Error::invalid("to", "the period ends before it starts"));
+        }
+        let start = day_start(from);
+        let end = day_start(to) + Duration::days(1);
+        let filter = StatementFilter {
+            kind: None,
+            from: Some(start),
+            until: Some(end),
+        };
+        let lines = self.all_lines(owner, &filter).await?;
+        let payments = self.store.payments();
+        Ok(PeriodStatement {
+            company: self.config.company.name.clone(),
+            customer: owner.email.clone(),
+            currency: self.config.billing.currency.code().to_owned(),
+            from,
+            to,
+            opening: payments.balance_before(owner.wallet, start).await?,
+            closing: payments.balance_before(owner.wallet, end).await?,
+            lines,
+        })
+    }
+
+    /// The statement of `from..=to` as a PDF document.
+    pub async fn pdf(
+        &self,
+        actor: &Actor,
+        owner: &User,
+        from: NaiveDate,
+        to: NaiveDate,
+    ) -> Result<Vec<u8>> {
+        let statement = self.period(actor, owner, from, to).await?;
+        Ok(pdf::render(&statement, self.clock.now()))
+    }
+
+    /// Usage charged on each of the last 30 UTC days, oldest first (today last).
+    pub async fn daily_usage(
+        &self,
+        actor: &Actor,
+        owner: &User,
+    ) -> Result<Vec<(NaiveDate, Money)>> {
+        Self::may_read(actor, owner)?;
+        let today = self.clock.now().date_naive();
+        let first = today - Duration::days(CHART_DAYS - 1);
+        let mut days: Vec<(NaiveDate, Money)> = (0..CHART_DAYS)
+            .map(|offset| (first + Duration::days(offset), Money::ZERO))
+            .collect();
+        let charges = self
+            .store
+            .payments()
+            .usage_since(owner.wallet, day_start(first))
+            .await?;
+        for (at, amount) in charges {
+            let index = (at.date_naive() - first).num_days();
+            if let Some((_, total)) = usize::try_from(index).ok().and_then(|i| days.get_mut(i)) {
+                *total = total.checked_add(amount).unwrap_or(*total);
+            }
+        }
+        Ok(days)
+    }
+}
+
+fn check_range(filter: &StatementFilter) -> Result<()> {
+    if let (Some(from), Some(until)) = (filter.from, filter.until)
+        && until <= from
+    {
+        return Err(Error::invalid("to", "the period ends before it starts"));
+    }
+    Ok(())
+}
+
+/// A CSV field: quoted when it must be, and never read as a formula by a spreadsheet.
+fn csv_text(text: &str) -> String {
+    let mut text = text.replace(['\r', '\n'], " ");
+    if text.starts_with(['=', '+', '-', '@', '\t']) {
+        text.insert(0, '\'');
+    }
+    if text.contains([',', '"']) {
+        format!("\"{}\"", text.replace('"', "\"\""))
+    } else {
+        text
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_inert() {
+        assert_eq!(csv_text("plain"), "plain");
+        assert_eq!(csv_text("a,b"), "\"a,b\"");
+        assert_eq!(csv_text("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_text("=HYPERLINK(1)"), "'=HYPERLINK(1)");
+        assert_eq!(csv_text("line\nbreak"), "line break");
+    }
+}

@@ -1,0 +1,194 @@
+//! A statement as a PDF: A4 pages of text in the standard Helvetica font (nothing embedded),
+//! written with pdf-writer. Text outside Latin-1 is shown as `?`, since the standard fonts
+//! have no other glyphs.
+
+use chrono::{DateTime, Utc};
+use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
+
+use super::PeriodStatement;
+use crate::money::Money;
+
+const WIDTH: f32 = 595.0;
+const HEIGHT: f32 = 842.0;
+const MARGIN: f32 = 50.0;
+const LEADING: f32 = 14.0;
+/// Lines of transactions on the first page and on the others.
+const FIRST_PAGE_LINES: usize = 40;
+const PAGE_LINES: usize = 52;
+
+/// Latin-1 bytes for WinAnsiEncoding; anything else becomes `?`.
+fn latin1(text: &str) -> Vec<u8> {
+    text.chars()
+        .map(|c| match u32::from(c) {
+            0x20..=0x7e | 0xa0..=0xff => u8::try_from(u32::from(c)).unwrap_or(b'?'),
+            _ => b'?',
+        })
+        .collect()
+}
+
+struct Page {
+    content: Content,
+    y: f32,
+}
+
+impl Page {
+    fn new() -> Self {
+        Self {
+            content: Content::new(),
+            y: HEIGHT - MARGIN,
+        }
+    }
+
+    fn text(&mut self, x: f32, size: f32, bold: bool, text: &str) {
+        let font = if bold { Name(b"F2") } else { Name(b"F1") };
+        self.content.begin_text();
+        self.content.set_font(font, size);
+        self.content.next_line(x, self.y);
+        self.content.show(Str(&latin1(text)));
+        self.content.end_text();
+    }
+
+    fn down(&mut self, by: f32) {
+        self.y -= by;
+    }
+}
+
+fn money(amount: Money, currency: &str) -> String {
+    format!("{} {currency}", amount.amount_text())
+}
+
+fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut cut: String = text.chars().take(max.saturating_sub(3)).collect();
+        cut.push_str("...");
+        cut
+    }
+}
+
+fn header_row(page: &mut Page) {
+    let columns = [
+        (MARGIN, "Date"),
+        (MARGIN + 95.0, "Kind"),
+        (MARGIN + 175.0, "Details"),
+        (MARGIN + 340.0, "Amount"),
+        (MARGIN + 420.0, "Balance"),
+    ];
+    for (x, title) in columns {
+        page.text(x, 9.0, true, title);
+    }
+    page.down(LEADING);
+}
+
+pub(super) fn render(statement: &PeriodStatement, generated: DateTime<Utc>) -> Vec<u8> {
+    let currency = statement.currency.as_str();
+    let mut pages = vec![Page::new()];
+    {
+        let page = pages.last_mut().map_or_else(|| unreachable!(), |p| p);
+        page.text(MARGIN, 18.0, true, &statement.company);
+        page.down(26.0);
+        page.text(MARGIN, 13.0, false, "Statement of account");
+        page.down(20.0);
+        for line in [
+            format!("Customer: {}", statement.customer),
+            format!(
+                "Period: {} to {} (UTC)",
+                statement.from.format("%Y-%m-%d"),
+                statement.to.format("%Y-%m-%d")
+            ),
+            format!("Opening balance: {}", money(statement.opening, currency)),
+            format!("Closing balance: {}", money(statement.closing, currency)),
+            format!("Transactions: {}", statement.lines.len()),
+            format!("Generated: {}", generated.format("%Y-%m-%d %H:%M UTC")),
+        ] {
+            page.text(MARGIN, 10.0, false, &line);
+            page.down(LEADING);
+        }
+        page.down(10.0);
+        header_row(page);
+    }
+    let mut on_page = 0;
+    let mut capacity = FIRST_PAGE_LINES;
+    for line in &statement.lines {
+        if on_page == capacity {
+            let mut page = Page::new();
+            header_row(&mut page);
+            pages.push(page);
+            on_page = 0;
+            capacity = PAGE_LINES;
+        }
+        let Some(page) = pages.last_mut() else {
+            break;
+        };
+        let details = match (&line.reference, &line.memo) {
+            (Some(reference), Some(memo)) => format!("{reference}: {memo}"),
+            (Some(text), None) | (None, Some(text)) => text.clone(),
+            (None, None) => String::new(),
+        };
+        page.text(
+            MARGIN,
+            9.0,
+            false,
+            &line.created_at.format("%Y-%m-%d %H:%M").to_string(),
+        );
+        page.text(
+            MARGIN + 95.0,
+            9.0,
+            false,
+            &line.kind.as_str().replace('_', " "),
+        );
+        page.text(MARGIN + 175.0, 9.0, false, &clip(&details, 34));
+        page.text(MARGIN + 340.0, 9.0, false, &money(line.amount, currency));
+        page.text(
+            MARGIN + 420.0,
+            9.0,
+            false,
+            &line
+                .balance_after
+                .map(|balance| money(balance, currency))
+                .unwrap_or_default(),
+        );
+        page.down(LEADING);
+        on_page += 1;
+    }
+
+    let mut pdf = Pdf::new();
+    let catalog = Ref::new(1);
+    let tree = Ref::new(2);
+    let regular = Ref::new(3);
+    let bold = Ref::new(4);
+    let mut next = 5;
+    let mut ids = Vec::new();
+    for _ in &pages {
+        ids.push((Ref::new(next), Ref::new(next + 1)));
+        next += 2;
+    }
+    pdf.catalog(catalog).pages(tree);
+    let count = i32::try_from(ids.len()).unwrap_or(i32::MAX);
+    pdf.pages(tree)
+        .kids(ids.iter().map(|(page, _)| *page))
+        .count(count);
+    pdf.type1_font(regular)
+        .base_font(Name(b"Helvetica"))
+        .encoding_predefined(Name(b"WinAnsiEncoding"));
+    pdf.type1_font(bold)
+        .base_font(Name(b"Helvetica-Bold"))
+        .encoding_predefined(Name(b"WinAnsiEncoding"));
+    for (page, (page_id, content_id)) in pages.into_iter().zip(&ids) {
+        let mut writer = pdf.page(*page_id);
+        writer
+            .media_box(Rect::new(0.0, 0.0, WIDTH, HEIGHT))
+            .parent(tree)
+            .contents(*content_id);
+        let mut resources = writer.resources();
+        resources
+            .fonts()
+            .pair(Name(b"F1"), regular)
+            .pair(Name(b"F2"), bold);
+        resources.finish();
+        writer.finish();
+        pdf.stream(*content_id, &page.content.finish());
+    }
+    pdf.finish()
+}

@@ -1,0 +1,197 @@
+//! What the store keeps for payments and statements: PayPal orders, received webhook events,
+//! and the filtered reads of a wallet's postings that statements need.
+//!
+//! A separate trait from [`super::Store`] (reached through [`super::Store::payments`]) so the
+//! payment tables have one home; the one implementation is the generic SQL store.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::Result;
+use crate::ids::{AccountId, UserId};
+use crate::ledger::{PostingKind, StatementLine};
+use crate::money::Money;
+
+use super::{Page, Paginated};
+
+/// Where an order stands, as hostdeck knows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OrderStatus {
+    /// Created at PayPal; the customer has not come back yet.
+    Created,
+    /// Captured and credited.
+    Completed,
+    /// Captured, but PayPal holds the money for review; a webhook settles it.
+    Pending,
+    /// The capture was declined.
+    Declined,
+    /// Captured with something wrong (amount, currency, customer): credited nobody.
+    Failed,
+    /// The customer cancelled at PayPal.
+    Cancelled,
+}
+
+impl OrderStatus {
+    pub const ALL: [OrderStatus; 6] = [
+        Self::Created,
+        Self::Completed,
+        Self::Pending,
+        Self::Declined,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Created => "created",
+            Self::Completed => "completed",
+            Self::Pending => "pending",
+            Self::Declined => "declined",
+            Self::Failed => "failed",
+            Self::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
+}
+
+/// An order hostdeck created at PayPal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredOrder {
+    pub id: String,
+    pub user: UserId,
+    pub amount: Money,
+    pub currency: String,
+    pub request_id: String,
+    pub status: OrderStatus,
+    pub capture_id: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// What became of a stored webhook event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventStatus {
+    Pending,
+    Done,
+    /// A refund whose capture has not arrived yet.
+    Waiting,
+    /// Credited nobody; billing staff were alerted.
+    Rejected,
+    /// A type hostdeck does not act on.
+    Ignored,
+}
+
+impl EventStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Done => "done",
+            Self::Waiting => "waiting",
+            Self::Rejected => "rejected",
+            Self::Ignored => "ignored",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        [
+            Self::Pending,
+            Self::Done,
+            Self::Waiting,
+            Self::Rejected,
+            Self::Ignored,
+        ]
+        .into_iter()
+        .find(|status| status.as_str() == text)
+    }
+}
+
+/// A webhook event as stored, leased for processing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredEvent {
+    pub id: String,
+    pub event_type: String,
+    pub body: String,
+    pub status: EventStatus,
+    pub attempts: i64,
+    pub outcome: Option<String>,
+    pub received_at: DateTime<Utc>,
+}
+
+/// Which postings of a wallet a statement shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatementFilter {
+    pub kind: Option<PostingKind>,
+    /// From this instant, inclusive.
+    pub from: Option<DateTime<Utc>>,
+    /// Until this instant, exclusive.
+    pub until: Option<DateTime<Utc>>,
+}
+
+#[async_trait::async_trait]
+pub trait PaymentStore: Send + Sync {
+    async fn insert_order(&self, order: &StoredOrder) -> Result<()>;
+    async fn order(&self, id: &str) -> Result<Option<StoredOrder>>;
+    async fn order_by_capture(&self, capture_id: &str) -> Result<Option<StoredOrder>>;
+    /// Records what became of an order's capture. A capture id is kept once set.
+    async fn set_order_status(
+        &self,
+        id: &str,
+        status: OrderStatus,
+        capture_id: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    async fn orders_of(&self, user: UserId, limit: u32) -> Result<Vec<StoredOrder>>;
+
+    /// Stores an event unless its id is known; `true` when it is new.
+    async fn insert_event(
+        &self,
+        id: &str,
+        event_type: &str,
+        body: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+    async fn event(&self, id: &str) -> Result<Option<StoredEvent>>;
+    /// Leases up to `limit` pending events until `lease_until`, oldest first.
+    async fn claim_events(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>>;
+    async fn finish_event(
+        &self,
+        id: &str,
+        status: EventStatus,
+        waiting_for: Option<&str>,
+        outcome: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
+    /// Puts the events waiting for `capture_id` back in the queue; returns how many.
+    async fn wake_waiting(&self, capture_id: &str) -> Result<u64>;
+    async fn count_events(&self, status: EventStatus) -> Result<u64>;
+
+    /// A wallet's postings matching `filter`, newest first.
+    async fn statement_filtered(
+        &self,
+        account: AccountId,
+        filter: &StatementFilter,
+        page: Page,
+    ) -> Result<Paginated<StatementLine>>;
+    /// Every posting of a wallet matching `filter`, oldest first (exports), at most `cap`.
+    async fn statement_lines(
+        &self,
+        account: AccountId,
+        filter: &StatementFilter,
+        cap: u32,
+    ) -> Result<Vec<StatementLine>>;
+    /// The wallet's balance just before `at` (zero before its first posting).
+    async fn balance_before(&self, account: AccountId, at: DateTime<Utc>) -> Result<Money>;
+    /// Usage charges to a wallet since `since`: (when, amount) of each, oldest first.
+    async fn usage_since(
+        &self,
+        account: AccountId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, Money)>>;
+}

@@ -1,0 +1,361 @@
+//! [`PaymentStore`] for the generic SQL store: the same `$N` SQL on both engines.
+
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
+
+use super::{Column, Engine, SqlStore, posting_from_row};
+use crate::error::{Error, Result};
+use crate::ids::{AccountId, UserId};
+use crate::ledger::{PostingKind, StatementLine};
+use crate::money::Money;
+use crate::store::payments::{
+    EventStatus, OrderStatus, PaymentStore, StatementFilter, StoredEvent, StoredOrder,
+};
+use crate::store::{Page, Paginated};
+
+const ORDER_COLUMNS: &str = "SELECT id, user_id, amount, currency, request_id, status, capture_id, \
+     created_at, updated_at FROM paypal_orders";
+const EVENT_COLUMNS: &str = "id, event_type, body, status, attempts, outcome, received_at";
+const FILTERED: &str = "(debit_account = $1 OR credit_account = $1) \
+     AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR created_at >= $3) \
+     AND ($4 IS NULL OR created_at < $4)";
+
+fn order_from_row<R: Row>(row: &R) -> Result<StoredOrder>
+where
+    for<'a> &'a str: ColumnIndex<R>,
+    i64: Column<R::Database>,
+    String: Column<R::Database>,
+    DateTime<Utc>: Column<R::Database>,
+    Option<String>: Column<R::Database>,
+{
+    let status: String = row.try_get("status")?;
+    Ok(StoredOrder {
+        id: row.try_get("id")?,
+        user: UserId(row.try_get("user_id")?),
+        amount: Money::from_micros(row.try_get("amount")?),
+        currency: row.try_get("currency")?,
+        request_id: row.try_get("request_id")?,
+        status: OrderStatus::parse(&status).ok_or_else(|| {
+            Error::internal("reading an order", format!("unknown status {status}"))
+        })?,
+        capture_id: row.try_get("capture_id")?,
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn event_from_row<R: Row>(row: &R) -> Result<StoredEvent>
+where
+    for<'a> &'a str: ColumnIndex<R>,
+    i64: Column<R::Database>,
+    String: Column<R::Database>,
+    DateTime<Utc>: Column<R::Database>,
+    Option<String>: Column<R::Database>,
+{
+    let status: String = row.try_get("status")?;
+    Ok(StoredEvent {
+        id: row.try_get("id")?,
+        event_type: row.try_get("event_type")?,
+        body: row.try_get("body")?,
+        status: EventStatus::parse(&status).ok_or_else(|| {
+            Error::internal(
+                "reading a webhook event",
+                format!("unknown status {status}"),
+            )
+        })?,
+        attempts: row.try_get("attempts")?,
+        outcome: row.try_get("outcome")?,
+        received_at: row.try_get("received_at")?,
+    })
+}
+
+fn count(value: i64) -> u64 {
+    u64::try_from(value).unwrap_or(0)
+}
+
+#[async_trait::async_trait]
+impl<DB> PaymentStore for SqlStore<DB>
+where
+    DB: Engine,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    String: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<i64>: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
+{
+    async fn insert_order(&self, order: &StoredOrder) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO paypal_orders (id, user_id, amount, currency, request_id, status, \
+             capture_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(order.id.clone())
+        .bind(order.user.0)
+        .bind(order.amount.micros())
+        .bind(order.currency.clone())
+        .bind(order.request_id.clone())
+        .bind(order.status.as_str().to_owned())
+        .bind(order.capture_id.clone())
+        .bind(order.created_at)
+        .bind(order.updated_at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn order(&self, id: &str) -> Result<Option<StoredOrder>> {
+        let row = sqlx::query(&format!("{ORDER_COLUMNS} WHERE id = $1"))
+            .bind(id.to_owned())
+            .fetch_optional(&self.writer)
+            .await?;
+        row.as_ref().map(order_from_row).transpose()
+    }
+
+    async fn order_by_capture(&self, capture_id: &str) -> Result<Option<StoredOrder>> {
+        let row = sqlx::query(&format!("{ORDER_COLUMNS} WHERE capture_id = $1"))
+            .bind(capture_id.to_owned())
+            .fetch_optional(&self.writer)
+            .await?;
+        row.as_ref().map(order_from_row).transpose()
+    }
+
+    async fn set_order_status(
+        &self,
+        id: &str,
+        status: OrderStatus,
+        capture_id: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE paypal_orders SET status = $1, capture_id = COALESCE(capture_id, $2), \
+             updated_at = $3 WHERE id = $4",
+        )
+        .bind(status.as_str().to_owned())
+        .bind(capture_id.map(str::to_owned))
+        .bind(at)
+        .bind(id.to_owned())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn orders_of(&self, user: UserId, limit: u32) -> Result<Vec<StoredOrder>> {
+        let rows = sqlx::query(&format!(
+            "{ORDER_COLUMNS} WHERE user_id = $1 ORDER BY created_at DESC LIMIT $2"
+        ))
+        .bind(user.0)
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter().map(order_from_row).collect()
+    }
+
+    async fn insert_event(
+        &self,
+        id: &str,
+        event_type: &str,
+        body: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let inserted = sqlx::query(
+            "INSERT INTO paypal_events (id, event_type, body, received_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (id) DO NOTHING RETURNING id",
+        )
+        .bind(id.to_owned())
+        .bind(event_type.to_owned())
+        .bind(body.to_owned())
+        .bind(at)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(inserted.is_some())
+    }
+
+    async fn event(&self, id: &str) -> Result<Option<StoredEvent>> {
+        let row = sqlx::query(&format!(
+            "SELECT {EVENT_COLUMNS} FROM paypal_events WHERE id = $1"
+        ))
+        .bind(id.to_owned())
+        .fetch_optional(&self.writer)
+        .await?;
+        row.as_ref().map(event_from_row).transpose()
+    }
+
+    async fn claim_events(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>> {
+        // As the outbox: the conditions stand in the outer WHERE too, so on PostgreSQL a row
+        // another worker claimed meanwhile is skipped after its lock is released.
+        let rows = sqlx::query(&format!(
+            "UPDATE paypal_events SET locked_until = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM paypal_events WHERE status = 'pending' \
+                            AND (locked_until IS NULL OR locked_until <= $2) \
+                          ORDER BY received_at LIMIT $3) \
+               AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $2) \
+             RETURNING {EVENT_COLUMNS}"
+        ))
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.writer)
+        .await?;
+        let mut events: Vec<StoredEvent> =
+            rows.iter().map(event_from_row).collect::<Result<_>>()?;
+        events.sort_by_key(|event| event.received_at);
+        Ok(events)
+    }
+
+    async fn finish_event(
+        &self,
+        id: &str,
+        status: EventStatus,
+        waiting_for: Option<&str>,
+        outcome: &str,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE paypal_events SET status = $1, waiting_for = $2, outcome = $3, \
+             processed_at = $4, locked_until = NULL WHERE id = $5",
+        )
+        .bind(status.as_str().to_owned())
+        .bind(waiting_for.map(str::to_owned))
+        .bind(outcome.to_owned())
+        .bind(at)
+        .bind(id.to_owned())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn wake_waiting(&self, capture_id: &str) -> Result<u64> {
+        let woken = sqlx::query(
+            "UPDATE paypal_events SET status = 'pending', waiting_for = NULL, locked_until = NULL \
+             WHERE status = 'waiting' AND waiting_for = $1 RETURNING id",
+        )
+        .bind(capture_id.to_owned())
+        .fetch_all(&self.writer)
+        .await?;
+        Ok(woken.len() as u64)
+    }
+
+    async fn count_events(&self, status: EventStatus) -> Result<u64> {
+        let total: i64 = sqlx::query("SELECT COUNT(*) FROM paypal_events WHERE status = $1")
+            .bind(status.as_str().to_owned())
+            .fetch_one(&self.writer)
+            .await?
+            .try_get(0usize)
+            .map_err(Error::from)?;
+        Ok(count(total))
+    }
+
+    async fn statement_filtered(
+        &self,
+        account: AccountId,
+        filter: &StatementFilter,
+        page: Page,
+    ) -> Result<Paginated<StatementLine>> {
+        let kind = filter.kind.map(|kind| kind.as_str().to_owned());
+        let rows = sqlx::query(&format!(
+            "SELECT {} WHERE {FILTERED} ORDER BY id DESC LIMIT $5 OFFSET $6",
+            super::POSTING_COLUMNS
+        ))
+        .bind(account.0)
+        .bind(kind.clone())
+        .bind(filter.from)
+        .bind(filter.until)
+        .bind(i64::from(page.limit))
+        .bind(page.offset())
+        .fetch_all(&self.reader)
+        .await?;
+        let total: i64 = sqlx::query(&format!("SELECT COUNT(*) FROM postings WHERE {FILTERED}"))
+            .bind(account.0)
+            .bind(kind)
+            .bind(filter.from)
+            .bind(filter.until)
+            .fetch_one(&self.reader)
+            .await?
+            .try_get(0usize)
+            .map_err(Error::from)?;
+        let items = rows
+            .iter()
+            .map(|row| posting_from_row(row).map(|p| StatementLine::for_account(&p, account)))
+            .collect::<Result<_>>()?;
+        Ok(Paginated {
+            items,
+            page: page.page,
+            limit: page.limit,
+            total: count(total),
+        })
+    }
+
+    async fn statement_lines(
+        &self,
+        account: AccountId,
+        filter: &StatementFilter,
+        cap: u32,
+    ) -> Result<Vec<StatementLine>> {
+        let rows = sqlx::query(&format!(
+            "SELECT {} WHERE {FILTERED} ORDER BY id LIMIT $5",
+            super::POSTING_COLUMNS
+        ))
+        .bind(account.0)
+        .bind(filter.kind.map(|kind| kind.as_str().to_owned()))
+        .bind(filter.from)
+        .bind(filter.until)
+        .bind(i64::from(cap))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| posting_from_row(row).map(|p| StatementLine::for_account(&p, account)))
+            .collect()
+    }
+
+    async fn balance_before(&self, account: AccountId, at: DateTime<Utc>) -> Result<Money> {
+        let row = sqlx::query(
+            "SELECT CASE WHEN credit_account = $1 THEN credit_balance_after \
+                         ELSE debit_balance_after END AS balance \
+             FROM postings WHERE (debit_account = $1 OR credit_account = $1) AND created_at < $2 \
+             ORDER BY id DESC LIMIT 1",
+        )
+        .bind(account.0)
+        .bind(at)
+        .fetch_optional(&self.reader)
+        .await?;
+        let balance: Option<i64> = match row {
+            Some(row) => row.try_get("balance").map_err(Error::from)?,
+            None => None,
+        };
+        Ok(Money::from_micros(balance.unwrap_or(0)))
+    }
+
+    async fn usage_since(
+        &self,
+        account: AccountId,
+        since: DateTime<Utc>,
+    ) -> Result<Vec<(DateTime<Utc>, Money)>> {
+        let rows = sqlx::query(
+            "SELECT created_at, amount FROM postings \
+             WHERE debit_account = $1 AND kind = $2 AND created_at >= $3 ORDER BY id",
+        )
+        .bind(account.0)
+        .bind(PostingKind::Usage.as_str().to_owned())
+        .bind(since)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok((
+                    row.try_get("created_at")?,
+                    Money::from_micros(row.try_get("amount")?),
+                ))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,704 @@
+//! Billing pages: top up with PayPal (and the pages PayPal sends the customer back to), the
+//! transactions list with filters, CSV and PDF exports, the usage chart, and for billing staff
+//! a customer's PayPal payments with refunds.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::{Duration, NaiveDate};
+use hostdeck_core::ids::UserId;
+use hostdeck_core::ledger::PostingKind;
+use hostdeck_core::money::{Currency, Money};
+use hostdeck_core::payments::{RefundOutcome, Settlement};
+use hostdeck_core::statements::CHART_DAYS;
+use hostdeck_core::store::Page;
+use hostdeck_core::store::payments::{OrderStatus, StatementFilter, StoredOrder};
+use hostdeck_core::users::User;
+use hostdeck_core::{Error, Permission};
+use serde::Deserialize;
+
+use super::account::{LineRow, when};
+use super::context::{MessagePage, PageContext, PortalError, PortalForm, render, see_other};
+use crate::AppState;
+use crate::auth::Caller;
+
+fn signed_in(caller: Option<Caller>) -> Result<Caller, PortalError> {
+    caller.ok_or_else(|| PortalError(Error::Unauthenticated("Sign in first.".into())))
+}
+
+fn message(page: PageContext, status: StatusCode, heading: &str, text: String) -> Response {
+    (
+        status,
+        render(&MessagePage {
+            page,
+            heading: heading.into(),
+            text,
+            reference: None,
+        }),
+    )
+        .into_response()
+}
+
+/// The page shown while PayPal is not configured.
+fn not_configured(page: PageContext) -> Response {
+    message(
+        page,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Payments are not configured",
+        "Topping up with PayPal is not available yet: an administrator must set paypal.client_id \
+         and paypal.client_secret. Your balance and transactions are still shown on the dashboard."
+            .into(),
+    )
+}
+
+/// Where the portal is reached, for the addresses PayPal sends the customer back to:
+/// `web.public_url`, or else the address this request came to.
+fn portal_base(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(url) = &state.core.config.web.public_url {
+        return url.as_str().trim_end_matches('/').to_owned();
+    }
+    let host = headers
+        .get(header::HOST)
+        .and_then(|value| value.to_str().ok())
+        .filter(|host| {
+            !host.is_empty()
+                && host
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'))
+        })
+        .map(str::to_owned)
+        .unwrap_or_else(|| state.core.config.web.bind.to_string());
+    format!("http://{host}")
+}
+
+pub struct OrderRow {
+    pub id: String,
+    pub when: String,
+    pub amount: String,
+    pub status: &'static str,
+    pub capture_id: String,
+    pub refundable: bool,
+}
+
+impl OrderRow {
+    fn new(order: &StoredOrder, currency: &Currency) -> Self {
+        Self {
+            id: order.id.clone(),
+            when: when(order.created_at),
+            amount: order.amount.display(currency),
+            status: order.status.as_str(),
+            capture_id: order.capture_id.clone().unwrap_or_default(),
+            refundable: order.status == OrderStatus::Completed,
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "billing/topup.html")]
+struct TopUpPage {
+    page: PageContext,
+    currency: String,
+    presets: Vec<String>,
+    min: String,
+    max: String,
+    balance: String,
+    orders: Vec<OrderRow>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NoticeQuery {
+    notice: Option<String>,
+}
+
+async fn topup_view(
+    state: &AppState,
+    page: PageContext,
+    caller: &Caller,
+) -> Result<Response, PortalError> {
+    let actor = caller.actor();
+    let user = &caller.0.user;
+    let currency = &state.core.config.billing.currency;
+    let settings = state.core.payments.settings();
+    let balance = state.core.ledger.balance(actor, user).await?;
+    let orders = state.core.payments.orders(actor, user).await?;
+    Ok(render(&TopUpPage {
+        page,
+        currency: currency.to_string(),
+        presets: settings
+            .presets
+            .iter()
+            .map(|preset| preset.amount_text())
+            .collect(),
+        min: settings.min_topup.amount_text(),
+        max: settings.max_topup.amount_text(),
+        balance: balance.display(currency),
+        orders: orders
+            .iter()
+            .map(|order| OrderRow::new(order, currency))
+            .collect(),
+    }))
+}
+
+/// `GET /billing`: the top-up page.
+pub async fn topup_page(
+    State(state): State<AppState>,
+    page: PageContext,
+    caller: Option<Caller>,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    if !state.core.payments.enabled() {
+        return Ok(not_configured(page));
+    }
+    topup_view(&state, page.notice(query.notice.as_deref()), &caller).await
+}
+
+/// `POST /billing/topup`: creates the order for the chosen amount and sends the customer to
+/// PayPal. A preset button sends `preset`; the custom field sends `amount`.
+pub async fn topup(
+    State(state): State<AppState>,
+    page: PageContext,
+    caller: Option<Caller>,
+    headers: HeaderMap,
+    form: PortalForm,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    if !state.core.payments.enabled() {
+        return Ok(not_configured(page));
+    }
+    let chosen = match form.get("preset") {
+        "" => form.get("amount"),
+        preset => preset,
+    };
+    let base = portal_base(&state, &headers);
+    let created = match Money::parse(chosen) {
+        Ok(amount) => {
+            state
+                .core
+                .payments
+                .create_order(
+                    caller.actor(),
+                    &caller.0.user,
+                    amount,
+                    &format!("{base}/billing/paypal/return"),
+                    &format!("{base}/billing/paypal/cancel"),
+                )
+                .await
+        }
+        Err(error) => Err(error),
+    };
+    match created {
+        Ok(order) => Ok(see_other(&order.approve_url)),
+        Err(error @ (Error::Invalid { .. } | Error::Conflict(_))) => {
+            topup_view(&state, page.error(error.public_message("-")), &caller).await
+        }
+        Err(error) => Err(PortalError(error)),
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ReturnQuery {
+    token: Option<String>,
+}
+
+/// `GET /billing/paypal/return?token=ORDER`: the customer approved; capture and credit.
+pub async fn paypal_return(
+    State(state): State<AppState>,
+    page: PageContext,
+    caller: Option<Caller>,
+    Query(query): Query<ReturnQuery>,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    if !state.core.payments.enabled() {
+        return Ok(not_configured(page));
+    }
+    let order_id = query.token.unwrap_or_default();
+    let currency = &state.core.config.billing.currency;
+    let settled = state
+        .core
+        .payments
+        .capture(caller.actor(), &caller.0.user, &order_id)
+        .await;
+    Ok(match settled {
+        Ok(Settlement::Credited { amount, .. }) => paid(page, amount.display(currency)),
+        Ok(Settlement::Pending) => message(
+            page,
+            StatusCode::OK,
+            "Payment pending",
+            "PayPal is reviewing this payment. Your credit is added as soon as PayPal completes it; \
+             there is nothing more to do."
+                .into(),
+        ),
+        Ok(Settlement::Declined) => message(
+            page,
+            StatusCode::PAYMENT_REQUIRED,
+            "Payment declined",
+            "PayPal declined this payment and nothing was charged or credited. Try again with \
+             another funding source from the top-up page."
+                .into(),
+        ),
+        Ok(Settlement::Rejected(_)) => message(
+            page,
+            StatusCode::CONFLICT,
+            "Payment under review",
+            "This payment did not match its order, so no credit was added. Our billing team has \
+             been told and will sort it out; contact support if you have questions."
+                .into(),
+        ),
+        Err(error @ Error::NotFound(_)) => return Err(PortalError(error)),
+        Err(error) => message(
+            page,
+            StatusCode::BAD_GATEWAY,
+            "Payment not completed",
+            format!(
+                "{} Nothing was credited. If PayPal charged you, the credit is added automatically \
+                 once PayPal confirms the payment.",
+                error.public_message("-")
+            ),
+        ),
+    })
+}
+
+fn paid(page: PageContext, amount: String) -> Response {
+    #[derive(askama::Template)]
+    #[template(path = "billing/paid.html")]
+    struct Paid {
+        page: PageContext,
+        amount: String,
+    }
+    render(&Paid { page, amount })
+}
+
+/// `GET /billing/paypal/cancel?token=ORDER`: the customer cancelled at PayPal.
+pub async fn paypal_cancel(
+    State(state): State<AppState>,
+    page: PageContext,
+    caller: Option<Caller>,
+    Query(query): Query<ReturnQuery>,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    if let Some(order_id) = query.token.as_deref() {
+        // An unknown or foreign order id changes nothing; the page says the same.
+        let _ = state
+            .core
+            .payments
+            .cancelled(caller.actor(), &caller.0.user, order_id)
+            .await;
+    }
+    Ok(message(
+        page,
+        StatusCode::OK,
+        "Payment cancelled",
+        "You cancelled the payment at PayPal. Nothing was charged and your credit is unchanged; \
+         start again from the top-up page whenever you like."
+            .into(),
+    ))
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TransactionsQuery {
+    kind: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    page: Option<u32>,
+}
+
+/// A date typed in a filter (`YYYY-MM-DD`), or nothing when left empty.
+fn date(field: &'static str, text: Option<&str>) -> Result<Option<NaiveDate>, Error> {
+    match text.map(str::trim).filter(|text| !text.is_empty()) {
+        None => Ok(None),
+        Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map(Some)
+            .map_err(|_| Error::invalid(field, format!("{text:?} is not a date like 2026-01-31"))),
+    }
+}
+
+/// A filter from `kind`, `from` and `to` (whole UTC days, `to` included).
+pub fn filter_of(
+    kind: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<StatementFilter, Error> {
+    let kind = match kind.map(str::trim).filter(|kind| !kind.is_empty()) {
+        None => None,
+        Some(kind) => Some(PostingKind::parse(kind)?),
+    };
+    let start = |day: NaiveDate| day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
+    Ok(StatementFilter {
+        kind,
+        from: date("from", from)?.map(start),
+        until: date("to", to)?.map(|day| start(day) + Duration::days(1)),
+    })
+}
+
+#[derive(askama::Template)]
+#[template(path = "billing/transactions.html")]
+struct TransactionsPage {
+    page: PageContext,
+    /// (value, label) of each kind.
+    kinds: Vec<(String, String)>,
+    kind: String,
+    from: String,
+    to: String,
+    query: String,
+    transactions: Vec<LineRow>,
+    page_number: u32,
+    pages: u32,
+    total: u64,
+    statement_from: String,
+    statement_to: String,
+}
+
+/// `GET /billing/transactions`: filters, pagination and the export links.
+pub async fn transactions(
+    State(state): State<AppState>,
+    page: PageContext,
+    caller: Option<Caller>,
+    Query(query): Query<TransactionsQuery>,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    let currency = &state.core.config.billing.currency;
+    let filter = filter_of(
+        query.kind.as_deref(),
+        query.from.as_deref(),
+        query.to.as_deref(),
+    )?;
+    let listed = state
+        .core
+        .statements
+        .transactions(
+            caller.actor(),
+            &caller.0.user,
+            &filter,
+            Page::new(query.page.unwrap_or(1).max(1), 50)?,
+        )
+        .await?;
+    let text = |value: &Option<String>| value.clone().unwrap_or_default();
+    let today = state.core.payments.now().date_naive();
+    let query_string = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("kind", &text(&query.kind))
+        .append_pair("from", &text(&query.from))
+        .append_pair("to", &text(&query.to))
+        .finish();
+    Ok(render(&TransactionsPage {
+        page,
+        kinds: PostingKind::ALL
+            .iter()
+            .map(|kind| (kind.as_str().to_owned(), kind.as_str().replace('_', " ")))
+            .collect(),
+        kind: text(&query.kind),
+        from: text(&query.from),
+        to: text(&query.to),
+        query: query_string,
+        transactions: listed
+            .items
+            .iter()
+            .map(|line| LineRow::new(line, currency))
+            .collect(),
+        page_number: listed.page,
+        pages: u32::try_from(listed.pages().max(1)).unwrap_or(u32::MAX),
+        total: listed.total,
+        statement_from: query
+            .from
+            .clone()
+            .filter(|from| !from.is_empty())
+            .unwrap_or_else(|| (today - Duration::days(30)).format("%Y-%m-%d").to_string()),
+        statement_to: query
+            .to
+            .clone()
+            .filter(|to| !to.is_empty())
+            .unwrap_or_else(|| today.format("%Y-%m-%d").to_string()),
+    }))
+}
+
+fn download(content_type: &'static str, filename: String, body: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type.to_owned()),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
+            (header::CACHE_CONTROL, "private, no-store".to_owned()),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+/// `GET /billing/transactions.csv`: the filtered transactions as CSV.
+pub async fn transactions_csv(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+    Query(query): Query<TransactionsQuery>,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    let filter = filter_of(
+        query.kind.as_deref(),
+        query.from.as_deref(),
+        query.to.as_deref(),
+    )?;
+    let csv = state
+        .core
+        .statements
+        .csv(caller.actor(), &caller.0.user, &filter)
+        .await?;
+    Ok(download(
+        "text/csv; charset=utf-8",
+        "transactions.csv".into(),
+        csv.into_bytes(),
+    ))
+}
+
+/// The statement period from `from`/`to`, by default the last 30 days.
+pub fn period_of(
+    today: NaiveDate,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(NaiveDate, NaiveDate), Error> {
+    let to = date("to", to)?.unwrap_or(today);
+    let from = date("from", from)?.unwrap_or(to - Duration::days(30));
+    Ok((from, to))
+}
+
+/// `GET /billing/statement.pdf?from=&to=`: the statement of a period as PDF.
+pub async fn statement_pdf(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+    Query(query): Query<TransactionsQuery>,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    let (from, to) = period_of(
+        state.core.payments.now().date_naive(),
+        query.from.as_deref(),
+        query.to.as_deref(),
+    )?;
+    let pdf = state
+        .core
+        .statements
+        .pdf(caller.actor(), &caller.0.user, from, to)
+        .await?;
+    Ok(download(
+        "application/pdf",
+        format!("statement-{from}-{to}.pdf"),
+        pdf,
+    ))
+}
+
+/// The usage of the last 30 days as an inline SVG bar chart (no script, no outside file).
+pub async fn usage_chart(state: &AppState, caller: &Caller) -> Result<String, Error> {
+    let days = state
+        .core
+        .statements
+        .daily_usage(caller.actor(), &caller.0.user)
+        .await?;
+    Ok(chart_svg(&days, &state.core.config.billing.currency))
+}
+
+fn chart_svg(days: &[(NaiveDate, Money)], currency: &Currency) -> String {
+    const WIDTH: i64 = 600;
+    const HEIGHT: i64 = 160;
+    const BOTTOM: i64 = 20;
+    let peak = days
+        .iter()
+        .map(|(_, amount)| amount.micros())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let slot = WIDTH / CHART_DAYS;
+    let total = days.iter().fold(Money::ZERO, |sum, (_, amount)| {
+        sum.checked_add(*amount).unwrap_or(sum)
+    });
+    let mut svg = format!(
+        "<svg class=\"chart\" role=\"img\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" \
+         xmlns=\"http://www.w3.org/2000/svg\" aria-label=\"Usage per day over the last {CHART_DAYS} days: {} in all\">",
+        total.display(currency)
+    );
+    for (index, (day, amount)) in days.iter().enumerate() {
+        let height = i64::try_from(
+            i128::from(amount.micros()) * i128::from(HEIGHT - BOTTOM - 10) / i128::from(peak),
+        )
+        .unwrap_or(0);
+        let x = i64::try_from(index).unwrap_or(0) * slot;
+        let y = HEIGHT - BOTTOM - height;
+        svg.push_str(&format!(
+            "<rect x=\"{}\" y=\"{y}\" width=\"{}\" height=\"{height}\" fill=\"currentColor\"><title>{}: {}</title></rect>",
+            x + 2,
+            slot - 4,
+            day.format("%Y-%m-%d"),
+            amount.display(currency)
+        ));
+    }
+    if let (Some((first, _)), Some((last, _))) = (days.first(), days.last()) {
+        svg.push_str(&format!(
+            "<text x=\"0\" y=\"{}\" font-size=\"11\" fill=\"#6b7280\">{}</text>\
+             <text x=\"{WIDTH}\" y=\"{}\" font-size=\"11\" fill=\"#6b7280\" text-anchor=\"end\">{}</text>",
+            HEIGHT - 4,
+            first.format("%b %d"),
+            HEIGHT - 4,
+            last.format("%b %d")
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn staff(caller: Option<Caller>, permission: Permission) -> Result<Caller, PortalError> {
+    let caller = signed_in(caller)?;
+    caller.actor().require(permission)?;
+    Ok(caller)
+}
+
+#[derive(askama::Template)]
+#[template(path = "admin/payments.html")]
+struct PaymentsPage {
+    page: PageContext,
+    id: i64,
+    email: String,
+    currency: String,
+    can_refund: bool,
+    idempotency_key: String,
+    orders: Vec<OrderRow>,
+}
+
+async fn payments_view(
+    state: &AppState,
+    page: PageContext,
+    caller: &Caller,
+    customer: &User,
+) -> Result<Response, PortalError> {
+    let actor = caller.actor();
+    let currency = &state.core.config.billing.currency;
+    let orders = state.core.payments.orders(actor, customer).await?;
+    Ok(render(&PaymentsPage {
+        page,
+        id: customer.id.0,
+        email: customer.email.clone(),
+        currency: currency.to_string(),
+        can_refund: actor.can(Permission::RefundPayments) && state.core.payments.enabled(),
+        idempotency_key: hostdeck_core::auth::sessions::random_id(),
+        orders: orders
+            .iter()
+            .map(|order| OrderRow::new(order, currency))
+            .collect(),
+    }))
+}
+
+/// `GET /admin/users/{id}/payments`: a customer's PayPal payments, with refunds.
+pub async fn admin_payments(
+    State(state): State<AppState>,
+    page: PageContext,
+    caller: Option<Caller>,
+    Path(id): Path<i64>,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Response, PortalError> {
+    let caller = staff(caller, Permission::ReadAnyBilling)?;
+    let customer = state.core.users.get(caller.actor(), UserId(id)).await?;
+    payments_view(
+        &state,
+        page.notice(query.notice.as_deref()),
+        &caller,
+        &customer,
+    )
+    .await
+}
+
+/// `POST /admin/users/{id}/refunds`: refunds a capture (all of it, or `amount`) at PayPal.
+pub async fn admin_refund(
+    State(state): State<AppState>,
+    page: PageContext,
+    caller: Option<Caller>,
+    Path(id): Path<i64>,
+    form: PortalForm,
+) -> Result<Response, PortalError> {
+    let caller = staff(caller, Permission::RefundPayments)?;
+    let customer = state.core.users.get(caller.actor(), UserId(id)).await?;
+    let capture_id = form.get("capture_id");
+    let owned = state
+        .core
+        .payments
+        .orders(caller.actor(), &customer)
+        .await?
+        .iter()
+        .any(|order| order.capture_id.as_deref() == Some(capture_id));
+    let outcome = if !owned {
+        Err(Error::NotFound(format!(
+            "{} has no PayPal capture {capture_id}.",
+            customer.email
+        )))
+    } else {
+        let amount = match form.get("amount").trim() {
+            "" => Ok(None),
+            text => Money::parse(text).map(Some),
+        };
+        match amount {
+            Ok(amount) => {
+                state
+                    .core
+                    .payments
+                    .refund(
+                        caller.actor(),
+                        capture_id,
+                        amount,
+                        form.get("reason"),
+                        form.get("idempotency_key"),
+                    )
+                    .await
+            }
+            Err(error) => Err(error),
+        }
+    };
+    match outcome {
+        Ok(RefundOutcome::Debited { .. }) => Ok(see_other(&format!(
+            "/admin/users/{id}/payments?notice=refunded"
+        ))),
+        Ok(RefundOutcome::Pending { .. }) => Ok(see_other(&format!(
+            "/admin/users/{id}/payments?notice=refund-pending"
+        ))),
+        Err(error @ (Error::Internal { .. } | Error::Forbidden(_))) => Err(PortalError(error)),
+        Err(error) => {
+            payments_view(
+                &state,
+                page.error(error.public_message("-")),
+                &caller,
+                &customer,
+            )
+            .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_chart_has_a_bar_per_day_and_says_the_total() {
+        let first = NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date");
+        let days: Vec<_> = (0..CHART_DAYS)
+            .map(|offset| {
+                (
+                    first + Duration::days(offset),
+                    Money::from_micros(offset * 1_000),
+                )
+            })
+            .collect();
+        let svg = chart_svg(&days, &Currency::default());
+        assert_eq!(svg.matches("<rect").count(), 30);
+        assert!(svg.contains("0.435 USD in all"), "{svg}");
+        assert!(svg.contains("2026-01-30: 0.029 USD"), "{svg}");
+    }
+
+    #[test]
+    fn filters_read_whole_days() {
+        let filter =
+            filter_of(Some("top_up"), Some("2026-01-01"), Some("2026-01-31")).expect("a filter");
+        assert_eq!(filter.kind, Some(PostingKind::TopUp));
+        assert_eq!(
+            filter.until.map(|t| t.to_rfc3339()),
+            Some("2026-02-01T00:00:00+00:00".into())
+        );
+        assert!(filter_of(Some("bogus"), None, None).is_err());
+        assert!(filter_of(None, Some("31/01/2026"), None).is_err());
+    }
+}

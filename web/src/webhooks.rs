@@ -1,0 +1,60 @@
+//! `POST /webhooks/paypal`: verify, store, answer. The event is processed later from the
+//! store, so the answer is quick and a crash after it loses nothing.
+//!
+//! Answers: 200 when stored (or stored before: a duplicate), 400 when the delivery is not
+//! genuine (nothing is stored), 503 when it could not be checked now (PayPal tries again).
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use hostdeck_core::payments::{Rejection, WebhookHeaders};
+use serde_json::json;
+
+use crate::AppState;
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_owned)
+}
+
+pub async fn paypal(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let delivery = WebhookHeaders {
+        transmission_id: header(&headers, "paypal-transmission-id"),
+        transmission_time: header(&headers, "paypal-transmission-time"),
+        transmission_sig: header(&headers, "paypal-transmission-sig"),
+        cert_url: header(&headers, "paypal-cert-url"),
+        auth_algo: header(&headers, "paypal-auth-algo"),
+    };
+    match state.core.payments.receive_webhook(&delivery, &body).await {
+        Ok(received) => {
+            metrics::counter!("paypal_webhooks_total", "outcome" => if received.new { "stored" } else { "duplicate" })
+                .increment(1);
+            (
+                StatusCode::OK,
+                Json(json!({"received": received.event_id, "new": received.new})),
+            )
+                .into_response()
+        }
+        Err(Rejection::Forged(why)) => {
+            metrics::counter!("paypal_webhooks_total", "outcome" => "refused").increment(1);
+            tracing::warn!(%why, "a PayPal webhook delivery was refused");
+            (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": {"code": "invalid", "message": "The delivery did not verify."}})),
+            )
+                .into_response()
+        }
+        Err(Rejection::Unavailable(why)) => {
+            tracing::warn!(%why, "a PayPal webhook delivery could not be checked now");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Json(json!({"error": {"code": "unavailable", "message": why}})),
+            )
+                .into_response()
+        }
+    }
+}
