@@ -6,6 +6,7 @@ mod api_attacks;
 mod ledger_concurrency;
 mod ledger_model;
 mod maintenance_bypass;
+mod paypal_webhooks;
 mod portal_browser;
 mod providers;
 mod store_story;

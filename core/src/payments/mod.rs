@@ -488,7 +488,9 @@ impl Payments {
                 .await;
         }
         match capture.status.as_str() {
-            "COMPLETED" => {}
+            // A capture read after a refund says so, but it completed all the same; the
+            // refund's own event debits what went back.
+            "COMPLETED" | "PARTIALLY_REFUNDED" | "REFUNDED" => {}
             "PENDING" => {
                 payments
                     .set_order_status(&order.id, OrderStatus::Pending, Some(&capture.id), now)

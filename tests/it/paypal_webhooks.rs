@@ -1,0 +1,662 @@
+//! PayPal webhooks under attack and under load, against the fake PayPal: forged, unsigned,
+//! truncated and tampered deliveries and certificates from another host credit nothing; one
+//! event delivered 1,000 times (50 at once) credits once; two events for one capture credit
+//! once; a capture for an unknown order, of another amount or for another customer credits
+//! nobody and alerts billing staff; a refund that arrives before its capture is applied once,
+//! after it. Also the road back from PayPal (capture on return), token caching and retries.
+
+use std::sync::Arc;
+
+use axum::http::StatusCode;
+use hostdeck_core::clock::SystemClock;
+use hostdeck_core::config::Config;
+use hostdeck_core::ledger::PostingKind;
+use hostdeck_core::money::Money;
+use hostdeck_core::payments::{Settlement, WebhookVerification, capture_key, refund_key};
+use hostdeck_core::policy::{Actor, Role, Via};
+use hostdeck_core::store::Page;
+use hostdeck_core::store::payments::EventStatus;
+use hostdeck_e2e::app::{SignedIn, TestApp};
+use hostdeck_e2e::db::TestDb;
+use hostdeck_fakes::paypal::{CaptureOutcome, FakePaypal, Forgery};
+use hostdeck_fakes::server::Fault;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+
+/// Where billing staff are alerted in these tests.
+pub const BILLING_WEBHOOK: &str = "https://discord.test/api/webhooks/1/billing-token";
+
+/// The platform wired to a fake PayPal, with its webhook registered there.
+pub struct Shop {
+    pub paypal: FakePaypal,
+    pub app: TestApp,
+    pub webhook_id: String,
+    pub db: TestDb,
+}
+
+impl Shop {
+    pub async fn open(db: TestDb, verification: WebhookVerification) -> Self {
+        let paypal = FakePaypal::start().await;
+        let webhook_id = format!("7WH{}", rand::random::<u32>());
+        paypal.register_webhook(&webhook_id);
+        let mut config = Config::default();
+        config.company.name = "Example Hosting".into();
+        config.paypal.base_url = paypal.base_url().parse().expect("a URL");
+        config.paypal.client_id = Some(paypal.client_id().to_owned());
+        config.paypal.client_secret = Some(SecretString::from(paypal.secret().to_owned()));
+        config.paypal.webhook_id = Some(webhook_id.clone());
+        config.paypal.webhook_verification = verification;
+        config.paypal.cert_hosts = vec!["127.0.0.1".into()];
+        config.discord.billing_webhook = Some(SecretString::from(BILLING_WEBHOOK));
+        let core = db.core_with(config, Arc::new(SystemClock)).await;
+        let app = TestApp::start(core).await;
+        Self {
+            paypal,
+            app,
+            webhook_id,
+            db,
+        }
+    }
+
+    pub fn webhook_url(&self) -> String {
+        self.app.url("/webhooks/paypal")
+    }
+
+    pub async fn customer(&self, email: &str) -> SignedIn {
+        self.app.user(email, Role::Customer).await
+    }
+
+    /// An order for `customer`, approved by the buyer at PayPal, not yet captured.
+    pub async fn approved_order(&self, customer: &SignedIn, amount: i64) -> String {
+        let actor = Actor::user(customer.user.id, Role::Customer, Via::Portal);
+        let order = self
+            .app
+            .core()
+            .payments
+            .create_order(
+                &actor,
+                &customer.user,
+                Money::from_micros(amount * 1_000_000),
+                &self.app.url("/billing/paypal/return"),
+                &self.app.url("/billing/paypal/cancel"),
+            )
+            .await
+            .expect("an order");
+        let back = self.paypal.approve(&order.id).await;
+        assert!(back.contains(&order.id), "{back}");
+        order.id
+    }
+
+    /// Captures `order` as the return page does.
+    pub async fn capture(&self, customer: &SignedIn, order: &str) -> Settlement {
+        let actor = Actor::user(customer.user.id, Role::Customer, Via::Portal);
+        self.app
+            .core()
+            .payments
+            .capture(&actor, &customer.user, order)
+            .await
+            .expect("a capture")
+    }
+
+    /// An order captured at PayPal but held for review there, so that only the webhook can
+    /// credit it: its capture id.
+    pub async fn pending_capture(&self, customer: &SignedIn, amount: i64) -> String {
+        let order = self.approved_order(customer, amount).await;
+        self.paypal.next_capture(CaptureOutcome::Pending);
+        assert_eq!(self.capture(customer, &order).await, Settlement::Pending);
+        let capture = self
+            .paypal
+            .order(&order)
+            .and_then(|order| order.capture_id)
+            .expect("a capture at PayPal");
+        self.paypal.complete_capture(&capture);
+        capture
+    }
+
+    /// Processes what is stored, and waits for what the platform's own worker has leased.
+    pub async fn process(&self) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            self.app
+                .core()
+                .payments
+                .process_pending()
+                .await
+                .expect("events processed");
+            if self.stored_events(EventStatus::Pending).await == 0 {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "stored events stay unprocessed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn balance(&self, customer: &SignedIn) -> Money {
+        self.app
+            .core()
+            .store
+            .account_balance(customer.user.wallet)
+            .await
+            .expect("a balance")
+    }
+
+    pub async fn postings(&self) -> u64 {
+        self.app
+            .core()
+            .store
+            .count_postings()
+            .await
+            .expect("a count")
+    }
+
+    /// The alerts billing staff got: the audit log's, each also queued for their channel.
+    pub async fn alerts(&self) -> Vec<String> {
+        let log = self
+            .app
+            .core()
+            .store
+            .audit_log(Page::first(200))
+            .await
+            .expect("the audit log");
+        let alerts: Vec<String> = log
+            .items
+            .iter()
+            .filter(|record| record.action == "paypal.alert")
+            .map(|record| format!("{:?}", record.detail))
+            .collect();
+        assert_eq!(
+            self.outbox_to_billing().await,
+            alerts.len(),
+            "every alert is queued for the billing channel"
+        );
+        alerts
+    }
+
+    async fn outbox_to_billing(&self) -> usize {
+        let sql = format!(
+            "SELECT COUNT(*) FROM outbox WHERE channel = 'discord_webhook' AND recipient = '{BILLING_WEBHOOK}'"
+        );
+        let count: i64 = if self.db.url.starts_with("sqlite:") {
+            let pool = sqlx::SqlitePool::connect(&self.db.url)
+                .await
+                .expect("sqlite");
+            sqlx::query_scalar(&sql)
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+        } else {
+            let pool = sqlx::PgPool::connect(&self.db.url).await.expect("postgres");
+            sqlx::query_scalar(&sql)
+                .fetch_one(&pool)
+                .await
+                .expect("count")
+        };
+        usize::try_from(count).expect("a count")
+    }
+
+    pub async fn stored_events(&self, status: EventStatus) -> u64 {
+        self.app
+            .core()
+            .store
+            .payments()
+            .count_events(status)
+            .await
+            .expect("a count")
+    }
+
+    pub fn assert_paypal_clean(&self) {
+        let problems = self.paypal.recorder().problems();
+        assert!(
+            problems.is_empty(),
+            "the fake PayPal saw problems: {problems:?}"
+        );
+    }
+}
+
+fn usd(units: i64) -> Money {
+    Money::from_micros(units * 1_000_000)
+}
+
+hostdeck_e2e::on_both_engines!(
+    forged_deliveries_credit_nothing,
+    one_event_a_thousand_times_credits_once,
+    two_events_and_the_return_for_one_capture_credit_once,
+    captures_that_do_not_match_credit_nobody_and_alert_staff,
+    a_refund_before_its_capture_waits_and_applies_once,
+);
+
+async fn forged_deliveries_credit_nothing(db: TestDb) {
+    let shop = Shop::open(db, WebhookVerification::Offline).await;
+    let customer = shop.customer("forged@example.test").await;
+    let capture = shop.pending_capture(&customer, 10).await;
+    let event = shop.paypal.capture_completed_event(&capture);
+    for forgery in Forgery::ALL {
+        let delivery = shop
+            .paypal
+            .deliver_forged(forgery, &event, &shop.webhook_url(), &shop.webhook_id)
+            .await;
+        assert_eq!(
+            delivery.status, 400,
+            "{forgery:?} must be refused: {}",
+            delivery.answer
+        );
+    }
+    assert_eq!(
+        shop.paypal.foreign_cert_fetches(),
+        0,
+        "no certificate is fetched from a host outside paypal.cert_hosts"
+    );
+    shop.process().await;
+    assert_eq!(shop.stored_events(EventStatus::Pending).await, 0);
+    assert_eq!(shop.stored_events(EventStatus::Done).await, 0);
+    assert_eq!(shop.balance(&customer).await, Money::ZERO);
+    assert_eq!(shop.postings().await, 0);
+
+    // The genuine delivery of the same event is accepted; the certificate was fetched once.
+    let genuine = shop
+        .paypal
+        .deliver(&event, &shop.webhook_url(), &shop.webhook_id)
+        .await;
+    assert_eq!(genuine.status, 200, "{}", genuine.answer);
+    shop.process().await;
+    assert_eq!(shop.balance(&customer).await, usd(10));
+    assert_eq!(shop.paypal.cert_fetches(), 1, "the certificate is cached");
+    shop.assert_paypal_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn forged_deliveries_are_refused_by_the_verify_api_too() {
+    let shop = Shop::open(TestDb::sqlite().await, WebhookVerification::Api).await;
+    let customer = shop.customer("forged-api@example.test").await;
+    let capture = shop.pending_capture(&customer, 10).await;
+    let event = shop.paypal.capture_completed_event(&capture);
+    for forgery in Forgery::ALL {
+        let delivery = shop
+            .paypal
+            .deliver_forged(forgery, &event, &shop.webhook_url(), &shop.webhook_id)
+            .await;
+        assert_eq!(delivery.status, 400, "{forgery:?}: {}", delivery.answer);
+    }
+    shop.process().await;
+    assert_eq!(shop.balance(&customer).await, Money::ZERO);
+    let genuine = shop
+        .paypal
+        .deliver(&event, &shop.webhook_url(), &shop.webhook_id)
+        .await;
+    assert_eq!(genuine.status, 200, "{}", genuine.answer);
+    shop.process().await;
+    assert_eq!(shop.balance(&customer).await, usd(10));
+    assert_eq!(shop.paypal.foreign_cert_fetches(), 0);
+    assert_eq!(
+        shop.paypal.token_requests(),
+        1,
+        "one token serves every call"
+    );
+    shop.assert_paypal_clean();
+}
+
+async fn one_event_a_thousand_times_credits_once(db: TestDb) {
+    let shop = Arc::new(Shop::open(db, WebhookVerification::Offline).await);
+    let customer = shop.customer("replay@example.test").await;
+    let capture = shop.pending_capture(&customer, 10).await;
+    let event = shop.paypal.capture_completed_event(&capture);
+    let first = shop
+        .paypal
+        .deliver(&event, &shop.webhook_url(), &shop.webhook_id)
+        .await;
+    assert_eq!(first.status, 200, "{}", first.answer);
+    // 999 more, 50 at a time, while the worker processes what is stored.
+    let mut accepted = 1;
+    for _round in 0..20 {
+        let mut wave = tokio::task::JoinSet::new();
+        for _ in 0..50 {
+            let shop = shop.clone();
+            let first = first.clone();
+            wave.spawn(async move { shop.paypal.replay(&first).await.status });
+        }
+        while let Some(status) = wave.join_next().await {
+            if status.expect("a delivery") == 200 {
+                accepted += 1;
+            }
+        }
+        if accepted >= 1_000 {
+            break;
+        }
+    }
+    assert!(accepted >= 1_000, "duplicates are answered 2xx: {accepted}");
+    shop.process().await;
+    assert_eq!(shop.balance(&customer).await, usd(10));
+    assert_eq!(shop.postings().await, 1);
+    assert_eq!(shop.stored_events(EventStatus::Done).await, 1);
+    let posting = shop
+        .app
+        .core()
+        .store
+        .posting_by_key(&capture_key(&capture))
+        .await
+        .expect("a read")
+        .expect("the credit");
+    assert_eq!(posting.kind, PostingKind::TopUp);
+    assert!(shop.alerts().await.is_empty());
+}
+
+async fn two_events_and_the_return_for_one_capture_credit_once(db: TestDb) {
+    let shop = Shop::open(db, WebhookVerification::Offline).await;
+    let customer = shop.customer("twice@example.test").await;
+
+    // A capture completed at once on return: the return credits it, the webhooks do not again.
+    let order = shop.approved_order(&customer, 10).await;
+    let settled = shop.capture(&customer, &order).await;
+    let Settlement::Credited {
+        capture_id, new, ..
+    } = settled
+    else {
+        panic!("the return credits a completed capture: {settled:?}");
+    };
+    assert!(new);
+    // A reload of the return page captures nothing new.
+    assert!(matches!(
+        shop.capture(&customer, &order).await,
+        Settlement::Credited { new: false, .. }
+    ));
+    for _ in 0..2 {
+        let event = shop.paypal.capture_completed_event(&capture_id);
+        let delivery = shop
+            .paypal
+            .deliver(&event, &shop.webhook_url(), &shop.webhook_id)
+            .await;
+        assert_eq!(delivery.status, 200, "{}", delivery.answer);
+    }
+    shop.process().await;
+    assert_eq!(shop.stored_events(EventStatus::Done).await, 2);
+    assert_eq!(shop.balance(&customer).await, usd(10));
+
+    // A capture only the webhooks credit: two different events for it, one credit.
+    let pending = shop.pending_capture(&customer, 25).await;
+    for _ in 0..2 {
+        let event = shop.paypal.capture_completed_event(&pending);
+        assert_eq!(
+            shop.paypal
+                .deliver(&event, &shop.webhook_url(), &shop.webhook_id)
+                .await
+                .status,
+            200
+        );
+    }
+    shop.process().await;
+    assert_eq!(shop.balance(&customer).await, usd(35));
+    assert_eq!(shop.postings().await, 2);
+    shop.assert_paypal_clean();
+}
+
+/// A genuine capture event whose resource is changed by `change`, signed anew as PayPal would.
+fn altered(shop: &Shop, capture: &str, change: impl FnOnce(&mut Value)) -> Value {
+    let event = shop.paypal.capture_completed_event(capture);
+    let mut resource = event["resource"].clone();
+    change(&mut resource);
+    shop.paypal
+        .event("PAYMENT.CAPTURE.COMPLETED", "capture", resource)
+}
+
+async fn captures_that_do_not_match_credit_nobody_and_alert_staff(db: TestDb) {
+    let shop = Shop::open(db, WebhookVerification::Offline).await;
+    let customer = shop.customer("mismatch@example.test").await;
+    let other = shop.customer("other@example.test").await;
+
+    let capture = shop.pending_capture(&customer, 10).await;
+    let cases = [
+        // Another amount.
+        altered(&shop, &capture, |resource| {
+            resource["amount"]["value"] = json!("99.00");
+            resource["id"] = json!("AMOUNT0000000001");
+        }),
+        // Another currency.
+        altered(&shop, &capture, |resource| {
+            resource["amount"]["currency_code"] = json!("EUR");
+            resource["id"] = json!("CURRENCY00000001");
+        }),
+        // An order hostdeck never made.
+        altered(&shop, &capture, |resource| {
+            resource["supplementary_data"]["related_ids"]["order_id"] = json!("UNKNOWNORDER0001");
+            resource["id"] = json!("UNKNOWN000000001");
+        }),
+        // The order of one customer, naming another.
+        altered(&shop, &capture, |resource| {
+            resource["custom_id"] = json!(format!("user:{}", other.user.id));
+            resource["id"] = json!("OTHERUSER0000001");
+        }),
+    ];
+    for event in &cases {
+        let delivery = shop
+            .paypal
+            .deliver(event, &shop.webhook_url(), &shop.webhook_id)
+            .await;
+        assert_eq!(
+            delivery.status, 200,
+            "stored, then judged: {}",
+            delivery.answer
+        );
+    }
+    shop.process().await;
+    assert_eq!(shop.balance(&customer).await, Money::ZERO);
+    assert_eq!(shop.balance(&other).await, Money::ZERO);
+    assert_eq!(shop.postings().await, 0);
+    assert_eq!(shop.stored_events(EventStatus::Rejected).await, 4);
+    let alerts = shop.alerts().await;
+    assert_eq!(alerts.len(), 4, "{alerts:?}");
+    for what in [
+        "is 99.00 USD",
+        "is 10.00 EUR",
+        "belongs to no order",
+        "names customer",
+    ] {
+        assert!(
+            alerts.iter().filter(|alert| alert.contains(what)).count() == 1,
+            "one alert says {what}: {alerts:?}"
+        );
+    }
+
+    // The return road refuses a capture of another amount the same way.
+    let order = shop.approved_order(&customer, 20).await;
+    shop.paypal.next_capture(CaptureOutcome::DifferentAmount(
+        hostdeck_fakes::paypal::Money::new("USD", "2.00"),
+    ));
+    let settled = shop.capture(&customer, &order).await;
+    assert!(matches!(settled, Settlement::Rejected(_)), "{settled:?}");
+    assert_eq!(shop.balance(&customer).await, Money::ZERO);
+    assert_eq!(shop.alerts().await.len(), 5);
+    shop.assert_paypal_clean();
+}
+
+async fn a_refund_before_its_capture_waits_and_applies_once(db: TestDb) {
+    let shop = Shop::open(db, WebhookVerification::Offline).await;
+    let customer = shop.customer("refund@example.test").await;
+    let capture = shop.pending_capture(&customer, 10).await;
+    let refund = shop.paypal.refund_in_dashboard(&capture, None);
+    let refunded = shop.paypal.capture_refunded_event(&refund.id);
+    let completed = shop.paypal.capture_completed_event(&capture);
+
+    // The refund arrives first (order is not guaranteed): it waits.
+    let delivery = shop
+        .paypal
+        .deliver(&refunded, &shop.webhook_url(), &shop.webhook_id)
+        .await;
+    assert_eq!(delivery.status, 200, "{}", delivery.answer);
+    shop.process().await;
+    assert_eq!(shop.stored_events(EventStatus::Waiting).await, 1);
+    assert_eq!(shop.balance(&customer).await, Money::ZERO);
+    assert_eq!(shop.postings().await, 0);
+
+    // The capture comes: credited, then the waiting refund is applied.
+    shop.paypal
+        .deliver(&completed, &shop.webhook_url(), &shop.webhook_id)
+        .await;
+    shop.process().await;
+    assert_eq!(shop.stored_events(EventStatus::Waiting).await, 0);
+    assert_eq!(shop.balance(&customer).await, Money::ZERO);
+    assert_eq!(shop.postings().await, 2);
+
+    // The refund again, replayed and as a fresh event: no second debit.
+    shop.paypal.replay(&delivery).await;
+    let again = shop.paypal.capture_refunded_event(&refund.id);
+    shop.paypal
+        .deliver(&again, &shop.webhook_url(), &shop.webhook_id)
+        .await;
+    shop.process().await;
+    assert_eq!(shop.postings().await, 2);
+    let debit = shop
+        .app
+        .core()
+        .store
+        .posting_by_key(&refund_key(&refund.id))
+        .await
+        .expect("a read")
+        .expect("the refund's debit");
+    assert_eq!(debit.kind, PostingKind::Refund);
+    assert_eq!(debit.amount, usd(10));
+    assert!(shop.alerts().await.is_empty());
+    shop.assert_paypal_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chargeback_debits_and_staff_refunds_debit_once() {
+    let shop = Shop::open(TestDb::sqlite().await, WebhookVerification::Offline).await;
+    let customer = shop.customer("chargeback@example.test").await;
+    let order = shop.approved_order(&customer, 30).await;
+    let Settlement::Credited { capture_id, .. } = shop.capture(&customer, &order).await else {
+        panic!("credited on return");
+    };
+
+    // Billing staff refund 5.00 from hostdeck: PayPal completes it, the wallet is debited,
+    // and PayPal's webhook for the same refund debits nothing more.
+    let staff = shop.app.user("billing@example.test", Role::Billing).await;
+    let actor = Actor::user(staff.user.id, Role::Billing, Via::Portal).with_two_factor();
+    let outcome = shop
+        .app
+        .core()
+        .payments
+        .refund(&actor, &capture_id, Some(usd(5)), "goodwill", "k1")
+        .await
+        .expect("a refund");
+    let hostdeck_core::payments::RefundOutcome::Debited { refund_id, amount } = outcome else {
+        panic!("a completed refund is debited: {outcome:?}");
+    };
+    assert_eq!(amount, usd(5));
+    assert_eq!(shop.balance(&customer).await, usd(25));
+    let event = shop.paypal.capture_refunded_event(&refund_id);
+    shop.paypal
+        .deliver(&event, &shop.webhook_url(), &shop.webhook_id)
+        .await;
+    shop.process().await;
+    assert_eq!(shop.balance(&customer).await, usd(25));
+
+    // A customer may not refund.
+    let customer_actor = Actor::user(customer.user.id, Role::Customer, Via::Portal);
+    let refused = shop
+        .app
+        .core()
+        .payments
+        .refund(&customer_actor, &capture_id, None, "mine", "k2")
+        .await
+        .expect_err("customers cannot refund");
+    assert_eq!(refused.code(), hostdeck_core::ErrorCode::Forbidden);
+
+    // The bank takes the rest back: a reversal debits it.
+    let reversal = shop.paypal.reverse(&capture_id);
+    let event = shop.paypal.capture_reversed_event(&reversal.id);
+    shop.paypal
+        .deliver(&event, &shop.webhook_url(), &shop.webhook_id)
+        .await;
+    shop.process().await;
+    assert_eq!(shop.balance(&customer).await, Money::ZERO);
+    let debit = shop
+        .app
+        .core()
+        .store
+        .posting_by_key(&refund_key(&reversal.id))
+        .await
+        .expect("a read")
+        .expect("the reversal");
+    assert_eq!(debit.kind, PostingKind::Reversal);
+    shop.assert_paypal_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paypal_calls_cache_the_token_retry_5xx_and_explain_4xx() {
+    let shop = Shop::open(TestDb::sqlite().await, WebhookVerification::Offline).await;
+    let customer = shop.customer("client@example.test").await;
+
+    // Two 503s, then the order is created: the retries carry the same PayPal-Request-Id.
+    shop.paypal.recorder().fail_next(
+        "/v2/checkout/orders",
+        2,
+        Fault::Status(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"name": "SERVICE_UNAVAILABLE", "message": "Try later", "debug_id": "abc"}),
+        ),
+    );
+    let order = shop.approved_order(&customer, 10).await;
+    assert_eq!(
+        shop.paypal.orders().len(),
+        1,
+        "one order despite the retries"
+    );
+
+    // The token expires: one 401, a new token, and the capture goes through.
+    shop.paypal.expire_tokens();
+    assert!(matches!(
+        shop.capture(&customer, &order).await,
+        Settlement::Credited { .. }
+    ));
+    assert_eq!(shop.paypal.token_requests(), 2);
+
+    // A declined card is a declined payment, not an error.
+    let declined = shop.approved_order(&customer, 10).await;
+    shop.paypal.next_capture(CaptureOutcome::InstrumentDeclined);
+    assert_eq!(
+        shop.capture(&customer, &declined).await,
+        Settlement::Declined
+    );
+
+    // Amounts outside the limits never reach PayPal.
+    let actor = Actor::user(customer.user.id, Role::Customer, Via::Portal);
+    for amount in [
+        Money::from_micros(1_000_000),
+        usd(10_000),
+        Money::from_micros(10_001_000),
+    ] {
+        let error = shop
+            .app
+            .core()
+            .payments
+            .create_order(&actor, &customer.user, amount, "http://x/r", "http://x/c")
+            .await
+            .expect_err("out of limits");
+        assert_eq!(error.code(), hostdeck_core::ErrorCode::Invalid, "{error}");
+    }
+    assert_eq!(shop.paypal.orders().len(), 2);
+
+    // PayPal down for good: a clear "unavailable".
+    shop.paypal.recorder().fail_always(
+        "/v2/checkout/orders",
+        Fault::Status(StatusCode::BAD_GATEWAY, json!({"name": "BAD_GATEWAY"})),
+    );
+    let error = shop
+        .app
+        .core()
+        .payments
+        .create_order(&actor, &customer.user, usd(10), "http://x/r", "http://x/c")
+        .await
+        .expect_err("PayPal is down");
+    assert_eq!(
+        error.code(),
+        hostdeck_core::ErrorCode::Unavailable,
+        "{error}"
+    );
+    assert!(error.to_string().contains("PayPal"), "{error}");
+    shop.paypal.recorder().heal();
+    shop.assert_paypal_clean();
+}
