@@ -445,6 +445,8 @@ const KNOWN_PROTECTED_WRITES: &[(&str, &str)] = &[
     ("post", "/api/v1/admin/users/{id}/credits"),
     ("post", "/api/v1/admin/maintenance"),
     ("delete", "/api/v1/admin/maintenance"),
+    ("post", "/api/v1/paypal/orders"),
+    ("post", "/api/v1/paypal/orders/{id}/capture"),
 ];
 
 #[tokio::test]
@@ -508,6 +510,8 @@ async fn a_read_only_key_is_refused_on_every_write_route() {
         let ids = BTreeMap::from([
             (("/api/v1/admin/users", "id"), victim.user.id.0),
             (("/api/v1/api-keys", "id"), info.id),
+            // Refused for the scope before any order is looked up.
+            (("/api/v1/paypal/orders", "id"), 1),
         ]);
         assert_eq!(app.get_as(key, "/api/v1/me").await.status(), 200, "{whose}");
         for ((method, path), operation) in &routes {

@@ -72,17 +72,23 @@ async fn balance(
 }
 
 /// The caller's transactions, newest first.
-#[utoipa::path(get, path = "/api/v1/transactions", tag = "account", security(("bearer" = [])), params(PageQuery),
+#[utoipa::path(get, path = "/api/v1/transactions", tag = "account", security(("bearer" = [])), params(PageQuery, super::payments::ExportQuery),
     responses((status = 200, body = PageView<TransactionView>), (status = 401, body = ErrorView), (status = 403, body = ErrorView), (status = 422, body = ErrorView)))]
 async fn transactions(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<PageQuery>,
+    ApiQuery(filter): ApiQuery<super::payments::ExportQuery>,
 ) -> Result<Json<PageView<TransactionView>>, ApiError> {
+    let filter = crate::portal::billing::filter_of(
+        filter.kind.as_deref(),
+        filter.from.as_deref(),
+        filter.to.as_deref(),
+    )?;
     let page = state
         .core
-        .ledger
-        .statement(caller.actor(), &caller.0.user, query.page()?)
+        .statements
+        .transactions(caller.actor(), &caller.0.user, &filter, query.page()?)
         .await?;
     let currency = &state.core.config.billing.currency;
     Ok(Json(PageView::map(&page, |line| {

@@ -7,7 +7,7 @@
 
 mod account;
 mod admin;
-mod billing;
+pub mod billing;
 mod context;
 mod public;
 
