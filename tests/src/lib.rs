@@ -12,6 +12,7 @@
 //! - [`browser`]: headless Chromium driven over WebDriver, with a screenshot of every page.
 //!   Needs `HOSTDECK_TEST_CHROMEDRIVER`: the path of chromedriver (Debian's chromium-driver:
 //!   `/usr/bin/chromedriver`, which drives `/usr/bin/chromium`).
+//! - [`pdf`]: a PDF read back as text with pdftotext (`HOSTDECK_TEST_PDFTOTEXT`).
 //! - [`process`]: the programs those start, each on a free loopback port, killed on drop.
 //!
 //! Fakes of the outside services join this crate as the features that call them are built.
@@ -21,6 +22,7 @@ pub mod bench;
 pub mod browser;
 pub mod db;
 pub mod mail;
+pub mod pdf;
 pub mod process;
 pub mod smtp;
 

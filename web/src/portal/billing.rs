@@ -497,8 +497,8 @@ pub async fn usage_chart(state: &AppState, caller: &Caller) -> Result<String, Er
 
 fn chart_svg(days: &[(NaiveDate, Money)], currency: &Currency) -> String {
     const WIDTH: i64 = 600;
-    const HEIGHT: i64 = 160;
-    const BOTTOM: i64 = 20;
+    const HEIGHT: i64 = 180;
+    const BOTTOM: i64 = 24;
     let peak = days
         .iter()
         .map(|(_, amount)| amount.micros())
@@ -529,10 +529,14 @@ fn chart_svg(days: &[(NaiveDate, Money)], currency: &Currency) -> String {
             amount.display(currency)
         ));
     }
+    svg.push_str(&format!(
+        "<line x1=\"0\" y1=\"{0}\" x2=\"{WIDTH}\" y2=\"{0}\" stroke=\"#cbd5e1\"/>",
+        HEIGHT - BOTTOM
+    ));
     if let (Some((first, _)), Some((last, _))) = (days.first(), days.last()) {
         svg.push_str(&format!(
-            "<text x=\"0\" y=\"{}\" font-size=\"11\" fill=\"#6b7280\">{}</text>\
-             <text x=\"{WIDTH}\" y=\"{}\" font-size=\"11\" fill=\"#6b7280\" text-anchor=\"end\">{}</text>",
+            "<text x=\"0\" y=\"{}\" font-size=\"16\" fill=\"#6b7280\">{}</text>\
+             <text x=\"{WIDTH}\" y=\"{}\" font-size=\"16\" fill=\"#6b7280\" text-anchor=\"end\">{}</text>",
             HEIGHT - 4,
             first.format("%b %d"),
             HEIGHT - 4,

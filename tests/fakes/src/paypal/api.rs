@@ -141,6 +141,8 @@ impl Shared {
             ("POST", ["checkoutnow", "approve"]) => self.checkout_approve(ex),
             ("GET", ["checkoutnow", "cancel"]) => self.checkout_cancel(ex),
             ("GET", ["checkoutnow", "done"]) => self.checkout_done(),
+            // What every browser asks of a site it shows: not a call to PayPal's API.
+            ("GET", ["favicon.ico"]) => Reply::Html(StatusCode::NOT_FOUND, String::new()),
             _ => self.rest(ex, &segments),
         }
     }

@@ -1,0 +1,196 @@
+//! Statements: a customer tops up 10.00 through PayPal and runs a server for a while; the
+//! transactions page filters by kind and date and pages through them, the API does the same,
+//! the CSV export holds every line, the PDF statement reads back (through pdftotext) with the
+//! company, the period, the opening and closing balance and every line, and the dashboard
+//! shows the usage of the last 30 days as a chart.
+
+use chrono::{Duration, Utc};
+use hostdeck_core::ledger::{Overdraft, PostingKind, PostingRequest, SystemAccount};
+use hostdeck_core::money::Money;
+use hostdeck_core::payments::{Settlement, WebhookVerification};
+use hostdeck_core::policy::{Actor, Via};
+use hostdeck_e2e::app::answer;
+use hostdeck_e2e::db::TestDb;
+use hostdeck_e2e::pdf::pdftotext;
+
+use crate::paypal_webhooks::Shop;
+
+async fn portal_get(shop: &Shop, token: &str, path: &str) -> reqwest::Response {
+    shop.app
+        .http
+        .get(shop.app.url(path))
+        .header("cookie", format!("hd_session={token}"))
+        .send()
+        .await
+        .expect("GET")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_statement_shows_the_top_up_and_usage_in_csv_pdf_and_the_chart() {
+    let shop = Shop::open(TestDb::sqlite().await, WebhookVerification::Offline).await;
+    let customer = shop.customer("statement@example.test").await;
+    let order = shop.approved_order(&customer, 10).await;
+    assert!(matches!(
+        shop.capture(&customer, &order).await,
+        Settlement::Credited { .. }
+    ));
+    // Three hours of a server, as the hourly tick posts them.
+    let core = shop.app.core();
+    for hour in 0..3 {
+        core.ledger
+            .post(
+                &Actor::system(),
+                PostingRequest {
+                    debit: customer.user.wallet,
+                    credit: core.ledger.system_account(SystemAccount::Usage),
+                    amount: Money::from_micros(250_000),
+                    kind: PostingKind::Usage,
+                    key: format!("usage:1:{hour}"),
+                    reference: Some("server 1".into()),
+                    memo: None,
+                    actor_user: None,
+                    actor_via: Via::System,
+                    overdraft: Overdraft::Allow,
+                },
+            )
+            .await
+            .expect("a usage charge");
+    }
+    let token = &customer.token;
+
+    // The portal's list, filtered by kind, and the API's.
+    let page = portal_get(&shop, token, "/billing/transactions?kind=top_up")
+        .await
+        .text()
+        .await
+        .expect("a page");
+    assert!(page.contains("10.00 USD"), "{page}");
+    assert!(!page.contains("-0.25 USD"), "usage is filtered out");
+    let (status, usage) = answer(
+        shop.app
+            .get_as(token, "/api/v1/transactions?kind=usage&limit=2")
+            .await,
+    )
+    .await;
+    assert_eq!(status, 200, "{usage}");
+    assert_eq!(usage["total"], 3);
+    assert_eq!(usage["items"].as_array().map(Vec::len), Some(2));
+    let tomorrow = (Utc::now() + Duration::days(1)).format("%Y-%m-%d");
+    let (_, future) = answer(
+        shop.app
+            .get_as(token, &format!("/api/v1/transactions?from={tomorrow}"))
+            .await,
+    )
+    .await;
+    assert_eq!(future["total"], 0, "{future}");
+    let (status, bad) = answer(
+        shop.app
+            .get_as(token, "/api/v1/transactions?kind=gift")
+            .await,
+    )
+    .await;
+    assert_eq!(status, 422, "{bad}");
+
+    // CSV, from the portal and the API.
+    let csv = portal_get(&shop, token, "/billing/transactions.csv")
+        .await
+        .text()
+        .await
+        .expect("CSV");
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 5, "{csv}");
+    assert!(rows[0].starts_with("id,date,kind,amount,currency,balance_after"));
+    assert!(rows[1].contains(",top_up,10.00,USD,10.00,"), "{csv}");
+    assert!(rows[4].contains(",usage,-0.25,USD,9.25,server 1,"), "{csv}");
+    let api_csv = shop
+        .app
+        .get_as(token, "/api/v1/transactions/export.csv?kind=top_up")
+        .await;
+    assert_eq!(api_csv.status(), 200);
+    assert_eq!(api_csv.text().await.expect("CSV").lines().count(), 2);
+
+    // The PDF statement, read back.
+    let response = portal_get(&shop, token, "/billing/statement.pdf").await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(
+        response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("application/pdf")
+    );
+    let pdf = response.bytes().await.expect("a PDF");
+    assert!(pdf.starts_with(b"%PDF-"));
+    let api_pdf = shop.app.get_as(token, "/api/v1/statement.pdf").await;
+    assert_eq!(api_pdf.status(), 200);
+    if let Some(text) = pdftotext(&pdf) {
+        for expected in [
+            "Example Hosting",
+            "Statement of account",
+            "statement@example.test",
+            "Opening balance: 0.00 USD",
+            "Closing balance: 9.25 USD",
+            "Transactions: 4",
+            "top up",
+            "10.00 USD",
+            "-0.25 USD",
+            "9.25 USD",
+        ] {
+            assert!(text.contains(expected), "{expected:?} in the PDF:\n{text}");
+        }
+    }
+
+    // The dashboard's chart: thirty days, today's bar carrying 0.75.
+    let dashboard = portal_get(&shop, token, "/")
+        .await
+        .text()
+        .await
+        .expect("a page");
+    assert!(dashboard.contains("<svg class=\"chart\""), "{dashboard}");
+    assert_eq!(dashboard.matches("<rect").count(), 30);
+    assert!(dashboard.contains("0.75 USD in all"), "{dashboard}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_paypal_settings_the_top_up_page_says_payments_are_not_configured() {
+    let db = TestDb::sqlite().await;
+    let app = hostdeck_e2e::app::TestApp::start(db.core_now().await).await;
+    let customer = app
+        .user("nopay@example.test", hostdeck_core::Role::Customer)
+        .await;
+    let response = app
+        .http
+        .get(app.url("/billing"))
+        .header("cookie", format!("hd_session={}", customer.token))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(response.status(), 503);
+    let page = response.text().await.expect("a page");
+    assert!(page.contains("Payments are not configured"), "{page}");
+    let (status, body) = answer(
+        app.post_json(
+            Some(&customer.token),
+            "/api/v1/paypal/orders",
+            &serde_json::json!({"amount": "10.00"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("not configured")),
+        "{body}"
+    );
+    // Webhooks are refused for PayPal to try again once configured.
+    let delivery = app
+        .http
+        .post(app.url("/webhooks/paypal"))
+        .body("{}")
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(delivery.status(), 503);
+}
