@@ -638,13 +638,25 @@ impl Payments {
             if batch.is_empty() {
                 return Ok(processed);
             }
+            // The events of a batch are processed side by side: each posts under its own key,
+            // and a refund that decides to wait while its capture is being credited is woken
+            // again (see `process`), so their order does not matter.
+            let mut running = tokio::task::JoinSet::new();
             for event in batch {
-                match self.process(&event).await {
-                    Ok(()) => processed += 1,
+                let payments = self.clone();
+                running.spawn(async move {
+                    let outcome = payments.process(&event).await;
+                    (event.id, outcome)
+                });
+            }
+            while let Some(joined) = running.join_next().await {
+                match joined {
+                    Ok((_, Ok(()))) => processed += 1,
                     // Left leased: it is tried again when the lease runs out.
-                    Err(error) => {
-                        tracing::error!(event = %event.id, %error, "a PayPal event could not be processed")
+                    Ok((event, Err(error))) => {
+                        tracing::error!(%event, %error, "a PayPal event could not be processed")
                     }
+                    Err(error) => tracing::error!(%error, "processing a PayPal event panicked"),
                 }
             }
         }
