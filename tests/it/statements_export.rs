@@ -194,3 +194,68 @@ async fn without_paypal_settings_the_top_up_page_says_payments_are_not_configure
         .expect("POST");
     assert_eq!(delivery.status(), 503);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn billing_staff_refund_a_top_up_from_the_portal() {
+    let shop = Shop::open(TestDb::sqlite().await, WebhookVerification::Offline).await;
+    let customer = shop.customer("refundme@example.test").await;
+    let order = shop.approved_order(&customer, 20).await;
+    let Settlement::Credited { capture_id, .. } = shop.capture(&customer, &order).await else {
+        panic!("credited on return");
+    };
+    let staff = shop
+        .app
+        .user("money@example.test", hostdeck_core::Role::Billing)
+        .await;
+    let path = format!("/admin/users/{}/payments", customer.user.id);
+    let page = portal_get(&shop, &staff.token, &path).await;
+    assert_eq!(page.status(), 200);
+    let csrf = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|value| value.strip_prefix("hd_csrf="))
+        .and_then(|value| value.split(';').next())
+        .expect("a CSRF cookie")
+        .to_owned();
+    let html = page.text().await.expect("a page");
+    assert!(html.contains(&capture_id), "{html}");
+
+    let refund = |token: &str, amount: &str| {
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("csrf", &csrf)
+            .append_pair("idempotency_key", "form-1")
+            .append_pair("capture_id", &capture_id)
+            .append_pair("amount", amount)
+            .append_pair("reason", "asked for it back")
+            .finish();
+        shop.app
+            .http
+            .post(
+                shop.app
+                    .url(&format!("/admin/users/{}/refunds", customer.user.id)),
+            )
+            .header("cookie", format!("hd_session={token}; hd_csrf={csrf}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+    };
+    // A customer cannot.
+    let refused = refund(&customer.token, "5.00").await.expect("POST");
+    assert_eq!(refused.status(), 403);
+    // Billing staff can; the same form twice is one refund.
+    for _ in 0..2 {
+        let done = refund(&staff.token, "5.00").await.expect("POST");
+        assert_eq!(done.status(), 303, "{:?}", done.text().await);
+    }
+    assert_eq!(
+        shop.balance(&customer).await,
+        Money::from_micros(15_000_000)
+    );
+    assert_eq!(
+        shop.paypal.capture(&capture_id).map(|c| c.refund_ids.len()),
+        Some(1)
+    );
+    shop.assert_paypal_clean();
+}

@@ -901,7 +901,7 @@ impl Payments {
         }
     }
 
-    /// When an order was last touched (tests and the portal's status lines).
+    /// The platform's "now", for default periods of statements.
     pub fn now(&self) -> DateTime<Utc> {
         self.clock.now()
     }

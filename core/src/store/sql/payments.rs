@@ -109,9 +109,10 @@ where
     }
 
     async fn order(&self, id: &str) -> Result<Option<StoredOrder>> {
+        // Readers see every committed write on both engines (WAL on SQLite).
         let row = sqlx::query(&format!("{ORDER_COLUMNS} WHERE id = $1"))
             .bind(id.to_owned())
-            .fetch_optional(&self.writer)
+            .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(order_from_row).transpose()
     }
@@ -119,7 +120,7 @@ where
     async fn order_by_capture(&self, capture_id: &str) -> Result<Option<StoredOrder>> {
         let row = sqlx::query(&format!("{ORDER_COLUMNS} WHERE capture_id = $1"))
             .bind(capture_id.to_owned())
-            .fetch_optional(&self.writer)
+            .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(order_from_row).transpose()
     }
@@ -235,6 +236,16 @@ where
     }
 
     async fn wake_waiting(&self, capture_id: &str) -> Result<u64> {
+        // Almost always nothing waits: a read answers that without taking the write lock.
+        let waiting = sqlx::query(
+            "SELECT id FROM paypal_events WHERE status = 'waiting' AND waiting_for = $1 LIMIT 1",
+        )
+        .bind(capture_id.to_owned())
+        .fetch_optional(&self.reader)
+        .await?;
+        if waiting.is_none() {
+            return Ok(0);
+        }
         let woken = sqlx::query(
             "UPDATE paypal_events SET status = 'pending', waiting_for = NULL, locked_until = NULL \
              WHERE status = 'waiting' AND waiting_for = $1 RETURNING id",
