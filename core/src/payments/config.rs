@@ -134,6 +134,8 @@ impl PaypalConfig {
 mod amount {
     use super::*;
 
+    /// Amounts are text or whole numbers: a TOML float (`5.5`) would pass through binary
+    /// floating point, so it is refused with a hint to quote it.
     #[derive(Deserialize)]
     #[serde(untagged)]
     pub(super) enum Written {
@@ -147,8 +149,11 @@ mod amount {
             let text = match self {
                 Written::Text(text) => text,
                 Written::Whole(units) => units.to_string(),
-                // A TOML float such as 5.5 is read back through its shortest decimal text.
-                Written::Float(value) => value.to_string(),
+                Written::Float(value) => {
+                    return Err(E::custom(format!(
+                        "write amounts as text, such as \"{value}\", not as a number with a point"
+                    )));
+                }
             };
             Money::parse(&text).map_err(|error| E::custom(error.to_string()))
         }
@@ -175,5 +180,31 @@ mod amounts {
             .into_iter()
             .map(super::amount::Written::money)
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::money::Money;
+
+    #[test]
+    fn amounts_are_read_as_text_or_whole_numbers_and_checked() {
+        let config = Config::from_toml(
+            "[paypal]\nmin_topup = \"2.50\"\nmax_topup = 200\npresets = [\"5.00\", 20]\n",
+        )
+        .expect("valid");
+        assert_eq!(config.paypal.min_topup, Money::from_micros(2_500_000));
+        assert_eq!(config.paypal.max_topup, Money::from_micros(200_000_000));
+        assert_eq!(config.paypal.presets.len(), 2);
+        let error = Config::from_toml("[paypal]\nmin_topup = 2.5\n").expect_err("a float");
+        assert!(error.to_string().contains("paypal.min_topup"), "{error}");
+        let error = Config::from_toml("[paypal]\npresets = [\"1000.00\"]\n").expect_err("too big");
+        assert!(error.to_string().contains("paypal.presets"), "{error}");
+        let error = Config::from_toml("[paypal]\nclient_id = \"abc\"\n").expect_err("half");
+        assert!(error.to_string().contains("client_secret"), "{error}");
+        let error =
+            Config::from_toml("[paypal]\nwebhook_id = \"a-b\"\n").expect_err("bad webhook id");
+        assert!(error.to_string().contains("paypal.webhook_id"), "{error}");
     }
 }

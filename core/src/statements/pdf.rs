@@ -83,9 +83,9 @@ fn header_row(page: &mut Page) {
 
 pub(super) fn render(statement: &PeriodStatement, generated: DateTime<Utc>) -> Vec<u8> {
     let currency = statement.currency.as_str();
-    let mut pages = vec![Page::new()];
+    let mut first = Page::new();
     {
-        let page = pages.last_mut().map_or_else(|| unreachable!(), |p| p);
+        let page = &mut first;
         page.text(MARGIN, 18.0, true, &statement.company);
         page.down(26.0);
         page.text(MARGIN, 13.0, false, "Statement of account");
@@ -108,6 +108,7 @@ pub(super) fn render(statement: &PeriodStatement, generated: DateTime<Utc>) -> V
         page.down(10.0);
         header_row(page);
     }
+    let mut pages = vec![first];
     let mut on_page = 0;
     let mut capacity = FIRST_PAGE_LINES;
     for line in &statement.lines {
