@@ -5,7 +5,7 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{Duration, NaiveDate};
+use chrono::{Datelike, Duration, NaiveDate};
 use hostdeck_core::ids::UserId;
 use hostdeck_core::ledger::PostingKind;
 use hostdeck_core::money::{Currency, Money};
@@ -307,9 +307,15 @@ pub struct TransactionsQuery {
 fn date(field: &'static str, text: Option<&str>) -> Result<Option<NaiveDate>, Error> {
     match text.map(str::trim).filter(|text| !text.is_empty()) {
         None => Ok(None),
+        // Years 1970 to 9999: anything else is no date of a transaction, and keeps the day
+        // arithmetic far from chrono's limits.
         Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .filter(|day| (1970..=9999).contains(&day.year()))
             .map(Some)
-            .map_err(|_| Error::invalid(field, format!("{text:?} is not a date like 2026-01-31"))),
+            .ok_or_else(|| {
+                Error::invalid(field, format!("{text:?} is not a date like 2026-01-31"))
+            }),
     }
 }
 
@@ -704,5 +710,6 @@ mod tests {
         );
         assert!(filter_of(Some("bogus"), None, None).is_err());
         assert!(filter_of(None, Some("31/01/2026"), None).is_err());
+        assert!(filter_of(None, None, Some("262143-12-31")).is_err());
     }
 }
