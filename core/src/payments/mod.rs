@@ -64,6 +64,9 @@ pub fn custom_id(user: UserId) -> String {
 const EVENT_BATCH: u32 = 64;
 const EVENT_LEASE: Duration = Duration::from_secs(60);
 
+/// An order's new status and its capture, recorded after a settlement.
+type OrderUpdate = (String, OrderStatus, String);
+
 /// A new order, for sending the customer to PayPal.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreatedOrder {
@@ -427,7 +430,7 @@ impl Payments {
         let Some(facts) = CaptureFacts::from_json(capture) else {
             return Ok(Settlement::Declined);
         };
-        self.settle(Some(order), &facts).await
+        self.settle_now(Some(order), &facts).await
     }
 
     /// The customer cancelled at PayPal.
@@ -442,14 +445,31 @@ impl Payments {
         Ok(())
     }
 
-    /// Credits a capture if and only if it matches its order: same customer, amount and
-    /// currency, and COMPLETED.
-    async fn settle(
+    /// Settles a capture and records its order's new status at once (the road back from
+    /// PayPal).
+    async fn settle_now(
         &self,
         order: Option<StoredOrder>,
         capture: &CaptureFacts,
     ) -> Result<Settlement> {
-        let now = self.clock.now();
+        let (settlement, update) = self.settle(order, capture).await?;
+        if let Some(update) = update {
+            self.store
+                .payments()
+                .set_order_status(&update.0, update.1, Some(&update.2), self.clock.now())
+                .await?;
+        }
+        Ok(settlement)
+    }
+
+    /// Credits a capture if and only if it matches its order: same customer, amount and
+    /// currency, and COMPLETED. Returns what the order's status becomes, for the caller to
+    /// record (a webhook records it with the event's outcome, in one transaction).
+    async fn settle(
+        &self,
+        order: Option<StoredOrder>,
+        capture: &CaptureFacts,
+    ) -> Result<(Settlement, Option<OrderUpdate>)> {
         let Some(order) = order else {
             return self
                 .reject(format!(
@@ -458,13 +478,10 @@ impl Payments {
                 ))
                 .await;
         };
-        let payments = self.store.payments();
+        let failed = Some((order.id.clone(), OrderStatus::Failed, capture.id.clone()));
         if capture.custom_id.as_deref() != Some(custom_id(order.user).as_str()) {
-            payments
-                .set_order_status(&order.id, OrderStatus::Failed, Some(&capture.id), now)
-                .await?;
             return self
-                .reject(format!(
+                .reject_with(failed, format!(
                     "PayPal capture {} of order {} names customer {:?}, but the order is user {}'s; nobody was credited.",
                     capture.id, order.id, capture.custom_id.as_deref().unwrap_or("nobody"), order.user
                 ))
@@ -472,11 +489,8 @@ impl Payments {
         }
         let captured = Money::parse(&capture.value).ok();
         if capture.currency != order.currency || captured != Some(order.amount) {
-            payments
-                .set_order_status(&order.id, OrderStatus::Failed, Some(&capture.id), now)
-                .await?;
             return self
-                .reject(format!(
+                .reject_with(failed, format!(
                     "PayPal capture {} of order {} is {} {}, but the order was for {} {}; nobody was credited.",
                     capture.id,
                     order.id,
@@ -492,16 +506,16 @@ impl Payments {
             // refund's own event debits what went back.
             "COMPLETED" | "PARTIALLY_REFUNDED" | "REFUNDED" => {}
             "PENDING" => {
-                payments
-                    .set_order_status(&order.id, OrderStatus::Pending, Some(&capture.id), now)
-                    .await?;
-                return Ok(Settlement::Pending);
+                return Ok((
+                    Settlement::Pending,
+                    Some((order.id.clone(), OrderStatus::Pending, capture.id.clone())),
+                ));
             }
             _ => {
-                payments
-                    .set_order_status(&order.id, OrderStatus::Declined, Some(&capture.id), now)
-                    .await?;
-                return Ok(Settlement::Declined);
+                return Ok((
+                    Settlement::Declined,
+                    Some((order.id.clone(), OrderStatus::Declined, capture.id.clone())),
+                ));
             }
         }
         let customer = self
@@ -525,17 +539,14 @@ impl Payments {
             Ok(outcome) => outcome,
             Err(Error::Conflict(why)) => {
                 return self
-                    .reject(format!(
-                        "PayPal capture {} could not be credited: {why}",
-                        capture.id
-                    ))
+                    .reject_with(
+                        failed,
+                        format!("PayPal capture {} could not be credited: {why}", capture.id),
+                    )
                     .await;
             }
             Err(error) => return Err(error),
         };
-        payments
-            .set_order_status(&order.id, OrderStatus::Completed, Some(&capture.id), now)
-            .await?;
         if outcome.is_new() {
             metrics::counter!("paypal_topups_total").increment(1);
             self.audit
@@ -547,20 +558,31 @@ impl Payments {
                 .await?;
         }
         // Refunds of this capture that arrived first can go now.
-        if payments.wake_waiting(&capture.id).await? > 0 {
+        if self.store.payments().wake_waiting(&capture.id).await? > 0 {
             self.wake.notify_one();
         }
-        Ok(Settlement::Credited {
-            amount: order.amount,
-            capture_id: capture.id.clone(),
-            new: outcome.is_new(),
-        })
+        Ok((
+            Settlement::Credited {
+                amount: order.amount,
+                capture_id: capture.id.clone(),
+                new: outcome.is_new(),
+            },
+            Some((order.id.clone(), OrderStatus::Completed, capture.id.clone())),
+        ))
     }
 
     /// Credits nobody, and tells billing staff why.
-    async fn reject(&self, why: String) -> Result<Settlement> {
+    async fn reject(&self, why: String) -> Result<(Settlement, Option<OrderUpdate>)> {
+        self.reject_with(None, why).await
+    }
+
+    async fn reject_with(
+        &self,
+        update: Option<OrderUpdate>,
+        why: String,
+    ) -> Result<(Settlement, Option<OrderUpdate>)> {
         self.alert(&why).await?;
-        Ok(Settlement::Rejected(why))
+        Ok((Settlement::Rejected(why), update))
     }
 
     /// Alerts billing staff in their Discord channel (when configured) and the audit log.
@@ -666,6 +688,7 @@ impl Payments {
         let body: Value = serde_json::from_str(&event.body)
             .map_err(|error| Error::internal("reading a stored PayPal event", error))?;
         let resource = &body["resource"];
+        let mut order_update = None;
         let (status, waiting_for, outcome) = match event.event_type.as_str() {
             "PAYMENT.CAPTURE.COMPLETED" => {
                 let Some(facts) = CaptureFacts::from_json(resource) else {
@@ -680,7 +703,9 @@ impl Payments {
                     Some(order) => Some(order),
                     None => self.store.payments().order_by_capture(&facts.id).await?,
                 };
-                match self.settle(order, &facts).await? {
+                let (settlement, update) = self.settle(order, &facts).await?;
+                order_update = update;
+                match settlement {
                     Settlement::Credited { new, .. } => (
                         EventStatus::Done,
                         None,
@@ -706,7 +731,18 @@ impl Payments {
             }
             _ => (EventStatus::Ignored, None, "not acted on".to_owned()),
         };
-        self.finish(event, status, waiting_for.as_deref(), &outcome)
+        self.store
+            .payments()
+            .finish_event(
+                &event.id,
+                status,
+                waiting_for.as_deref(),
+                &outcome,
+                order_update
+                    .as_ref()
+                    .map(|(id, status, capture)| (id.as_str(), *status, capture.as_str())),
+                self.clock.now(),
+            )
             .await?;
         if let Some(capture_id) = waiting_for {
             // The capture may have been credited while this refund was deciding to wait.
@@ -732,7 +768,14 @@ impl Payments {
     ) -> Result<()> {
         self.store
             .payments()
-            .finish_event(&event.id, status, waiting_for, outcome, self.clock.now())
+            .finish_event(
+                &event.id,
+                status,
+                waiting_for,
+                outcome,
+                None,
+                self.clock.now(),
+            )
             .await
     }
 

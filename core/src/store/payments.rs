@@ -160,12 +160,15 @@ pub trait PaymentStore: Send + Sync {
         lease_until: DateTime<Utc>,
         limit: u32,
     ) -> Result<Vec<StoredEvent>>;
+    /// Records an event's outcome and, in the same transaction, what became of its order
+    /// (`(order id, status, capture id)`).
     async fn finish_event(
         &self,
         id: &str,
         status: EventStatus,
         waiting_for: Option<&str>,
         outcome: &str,
+        order: Option<(&str, OrderStatus, &str)>,
         at: DateTime<Utc>,
     ) -> Result<()>;
     /// Puts the events waiting for `capture_id` back in the queue; returns how many.

@@ -219,8 +219,22 @@ where
         status: EventStatus,
         waiting_for: Option<&str>,
         outcome: &str,
+        order: Option<(&str, OrderStatus, &str)>,
         at: DateTime<Utc>,
     ) -> Result<()> {
+        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        if let Some((order, order_status, capture_id)) = order {
+            sqlx::query(
+                "UPDATE paypal_orders SET status = $1, capture_id = COALESCE(capture_id, $2), \
+                 updated_at = $3 WHERE id = $4",
+            )
+            .bind(order_status.as_str().to_owned())
+            .bind(capture_id.to_owned())
+            .bind(at)
+            .bind(order.to_owned())
+            .execute(&mut *tx)
+            .await?;
+        }
         sqlx::query(
             "UPDATE paypal_events SET status = $1, waiting_for = $2, outcome = $3, \
              processed_at = $4, locked_until = NULL WHERE id = $5",
@@ -230,8 +244,9 @@ where
         .bind(outcome.to_owned())
         .bind(at)
         .bind(id.to_owned())
-        .execute(&self.writer)
+        .execute(&mut *tx)
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
