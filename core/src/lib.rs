@@ -9,6 +9,8 @@
 //! - [`ledger`]: prepaid credit as append-only double-entry postings.
 //! - [`users`], [`audit`], [`auth`]: accounts, the audit log, passwords.
 //! - [`clock`]: the one source of "now".
+//! - [`pricing`]: what servers cost, kept as exact fractions of micro-units per hour.
+//! - [`providers`]: the platforms servers run on.
 //!
 //! [`Core`] ties them together; front doors hold an `Arc<Core>` and call its services with an
 //! [`Actor`] they built from a session, an API key or a Discord member.
@@ -25,6 +27,7 @@ pub mod ledger;
 pub mod money;
 pub mod notify;
 pub mod policy;
+pub mod pricing;
 pub mod providers;
 pub mod settings;
 pub mod store;
