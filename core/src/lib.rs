@@ -64,6 +64,8 @@ pub struct Core {
     pub accounts: Accounts,
     pub outbox: Outbox,
     pub maintenance: Maintenance,
+    /// The prices (the same as `config.pricing`).
+    pub pricing: Arc<pricing::Pricing>,
 }
 
 impl Core {
@@ -111,6 +113,7 @@ impl Core {
             maintenance: Maintenance::new(store.clone(), clock.clone(), audit.clone()),
             outbox,
             audit,
+            pricing: config.pricing.clone(),
             config,
             store,
             clock,
