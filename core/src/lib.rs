@@ -25,7 +25,9 @@ pub mod ledger;
 pub mod money;
 pub mod notify;
 pub mod policy;
+pub mod pricing;
 pub mod providers;
+pub mod servers;
 pub mod settings;
 pub mod store;
 pub mod users;
@@ -44,6 +46,8 @@ use clock::{Clock, SystemClock};
 use config::Config;
 use ledger::Ledger;
 use notify::Outbox;
+use providers::Providers;
+use servers::Servers;
 use settings::Maintenance;
 use store::Store;
 use users::Users;
@@ -61,6 +65,8 @@ pub struct Core {
     pub accounts: Accounts,
     pub outbox: Outbox,
     pub maintenance: Maintenance,
+    /// Customers' servers on the configured providers.
+    pub servers: Servers,
 }
 
 impl Core {
@@ -71,6 +77,20 @@ impl Core {
     }
 
     pub async fn new(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self> {
+        let providers = providers::from_config(&config).map_err(|problems| {
+            Error::invalid("providers", format!("the provider configuration is wrong: {problems}"))
+        })?;
+        Self::with_providers(config, store, clock, providers).await
+    }
+
+    /// A core over the given providers instead of the configured ones (tests hand in a
+    /// sandbox they can make fail).
+    pub async fn with_providers(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        providers: Providers,
+    ) -> Result<Self> {
         let config = Arc::new(config);
         let audit = Audit::new(store.clone(), clock.clone());
         let outbox = Outbox::new(store.clone(), clock.clone());
@@ -106,6 +126,15 @@ impl Core {
                 config.clone(),
             ),
             maintenance: Maintenance::new(store.clone(), clock.clone(), audit.clone()),
+            servers: Servers::new(
+                store.clone(),
+                clock.clone(),
+                audit.clone(),
+                outbox.clone(),
+                providers,
+                Arc::new(pricing::Pricing::builtin()),
+                config.clone(),
+            ),
             outbox,
             audit,
             config,

@@ -10,3 +10,4 @@ mod portal_browser;
 mod providers;
 mod store_story;
 mod web_basics;
+mod servers;

@@ -10,6 +10,7 @@
 //! The store checks no permissions: services do that before they call it.
 
 mod postgres;
+pub mod servers;
 mod sql;
 mod sqlite;
 
@@ -106,7 +107,7 @@ impl<T> Paginated<T> {
 }
 
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: servers::ServerStore + Send + Sync + 'static {
     fn engine(&self) -> EngineKind;
     /// Answers when the database does; `/readyz` uses it.
     async fn ping(&self) -> Result<()>;

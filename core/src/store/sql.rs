@@ -1,6 +1,8 @@
 //! The one implementation of [`Store`], generic over the engine. Every statement here is
 //! plain `$N` SQL that SQLite and PostgreSQL both accept.
 
+mod servers;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
