@@ -9,6 +9,8 @@
 //! - [`ledger`]: prepaid credit as append-only double-entry postings.
 //! - [`users`], [`audit`], [`auth`]: accounts, the audit log, passwords.
 //! - [`clock`]: the one source of "now".
+//! - [`pricing`]: what servers cost, kept as exact fractions of micro-units per hour.
+//! - [`providers`]: the platforms servers run on.
 //!
 //! [`Core`] ties them together; front doors hold an `Arc<Core>` and call its services with an
 //! [`Actor`] they built from a session, an API key or a Discord member.
@@ -65,6 +67,8 @@ pub struct Core {
     pub accounts: Accounts,
     pub outbox: Outbox,
     pub maintenance: Maintenance,
+    /// The prices (the same as `config.pricing`).
+    pub pricing: Arc<pricing::Pricing>,
     /// Customers' servers on the configured providers.
     pub servers: Servers,
 }
@@ -78,7 +82,10 @@ impl Core {
 
     pub async fn new(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self> {
         let providers = providers::from_config(&config).map_err(|problems| {
-            Error::invalid("providers", format!("the provider configuration is wrong: {problems}"))
+            Error::invalid(
+                "providers",
+                format!("the provider configuration is wrong: {problems}"),
+            )
         })?;
         Self::with_providers(config, store, clock, providers).await
     }
@@ -132,11 +139,12 @@ impl Core {
                 audit.clone(),
                 outbox.clone(),
                 providers,
-                Arc::new(pricing::Pricing::builtin()),
+                config.pricing.clone(),
                 config.clone(),
             ),
             outbox,
             audit,
+            pricing: config.pricing.clone(),
             config,
             store,
             clock,

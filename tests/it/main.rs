@@ -8,6 +8,6 @@ mod ledger_model;
 mod maintenance_bypass;
 mod portal_browser;
 mod providers;
+mod servers;
 mod store_story;
 mod web_basics;
-mod servers;

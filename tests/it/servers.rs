@@ -18,7 +18,7 @@ use hostdeck_core::ledger::{Overdraft, PostingKind, PostingRequest, SystemAccoun
 use hostdeck_core::money::Money;
 use hostdeck_core::pricing::Size;
 use hostdeck_core::providers::{CreateKey, Hostname, Image, PowerAction, ServerState};
-use hostdeck_core::servers::{CreateServer, Owners, ServerStatus, usage_key, hour_of};
+use hostdeck_core::servers::{CreateServer, Owners, ServerStatus, hour_of, usage_key};
 use hostdeck_core::store::Page;
 use hostdeck_core::users::{NewAccount, User};
 use hostdeck_core::{Actor, Core, ErrorCode, Role, Via};
@@ -191,7 +191,10 @@ pub async fn balance(core: &Core, user: &User) -> Money {
 pub async fn usage_postings(core: &Core, server: ServerId) -> u64 {
     let statement = core
         .store
-        .statement(core.ledger.system_account(SystemAccount::Usage), Page::first(200))
+        .statement(
+            core.ledger.system_account(SystemAccount::Usage),
+            Page::first(200),
+        )
         .await
         .expect("the usage account's statement");
     statement
@@ -249,7 +252,10 @@ async fn on_each_provider_a_server_lives_from_create_to_delete_and_its_first_hou
     for provider in PROVIDERS {
         let before = balance(&core, &ada).await;
         let key = format!("{provider}-life-1");
-        let quote = core.servers.quote(&customer, &plan(&core)).expect("a quote");
+        let quote = core
+            .servers
+            .quote(&customer, &plan(&core))
+            .expect("a quote");
         let created = core
             .servers
             .create(&customer, create(&core, &key, provider))
@@ -412,7 +418,11 @@ async fn another_customers_server_is_refused_as_unknown_and_the_attempt_audited(
         .get(&bob, ServerId(id.0 + 1000))
         .await
         .expect_err("no such server");
-    assert_eq!(missing.to_string(), get.to_string().replace(&id.to_string(), &(id.0 + 1000).to_string()));
+    assert_eq!(
+        missing.to_string(),
+        get.to_string()
+            .replace(&id.to_string(), &(id.0 + 1000).to_string())
+    );
 
     // Support may look; only an admin may act on it.
     let support = staff(&core, "support@example.com", Role::Support, Via::Discord).await;
@@ -454,7 +464,10 @@ async fn a_double_submitted_create_makes_one_server_and_one_charge() {
     );
     let (first, second) = (first.expect("first"), second.expect("second"));
     assert_eq!(first.server.id, second.server.id);
-    assert!(first.replayed != second.replayed, "one made it, one found it");
+    assert!(
+        first.replayed != second.replayed,
+        "one made it, one found it"
+    );
     let third = core
         .servers
         .create(&actor, request)
@@ -465,7 +478,14 @@ async fn a_double_submitted_create_makes_one_server_and_one_charge() {
     assert_eq!(third.server.state, ServerStatus::Running);
 
     assert_eq!(cloud.vf.servers().len(), 1);
-    assert_eq!(core.store.servers_of(Some(ada.id)).await.expect("rows").len(), 1);
+    assert_eq!(
+        core.store
+            .servers_of(Some(ada.id))
+            .await
+            .expect("rows")
+            .len(),
+        1
+    );
     assert_eq!(usage_postings(&core, first.server.id).await, 1);
     assert_eq!(
         balance(&core, &ada).await,
@@ -500,7 +520,13 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
         .expect_err("no credit");
     assert_eq!(error.code(), ErrorCode::Conflict);
     assert!(error.to_string().contains("Top up"), "{error}");
-    assert!(core.store.servers_of(Some(poor.id)).await.expect("rows").is_empty());
+    assert!(
+        core.store
+            .servers_of(Some(poor.id))
+            .await
+            .expect("rows")
+            .is_empty()
+    );
 
     // VirtFusion's build fails: the row is failed, nothing is charged; the same key again
     // tries once more and succeeds, charged once.
@@ -574,7 +600,10 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
         .await
         .expect_err("423");
     assert_eq!(error.code(), ErrorCode::Conflict);
-    assert!(error.to_string().contains("try again in a minute"), "{error}");
+    assert!(
+        error.to_string().contains("try again in a minute"),
+        "{error}"
+    );
     cloud.vf.set_busy(number, false);
     cloud.vf.set_maintenance(true);
     let error = core
@@ -586,7 +615,11 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     assert!(error.to_string().contains("maintenance"), "{error}");
     cloud.vf.set_maintenance(false);
     let row = core.store.server(vf_id).await.expect("read").expect("row");
-    assert_eq!(row.state, ServerStatus::Running, "a refused action changes nothing");
+    assert_eq!(
+        row.state,
+        ServerStatus::Running,
+        "a refused action changes nothing"
+    );
     assert_eq!(audited(&core, "server.power", "failed").await, 2);
 
     // A create whose answer is lost: it may have happened, so the row stays `creating` and
@@ -643,11 +676,20 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     let reports = core.servers.sync().await;
     let jel = reports.iter().find(|r| r.provider == "jel").expect("jel");
     assert_eq!(jel.finished_creates, 1, "{jel:?}");
-    let found = core.store.server(lost.id).await.expect("read").expect("row");
+    let found = core
+        .store
+        .server(lost.id)
+        .await
+        .expect("read")
+        .expect("row");
     assert!(found.state.is_on_provider(), "{:?}", found.state);
     assert_eq!(usage_postings(&core, lost.id).await, 1);
     core.servers.sync().await;
-    assert_eq!(usage_postings(&core, lost.id).await, 1, "a second sync charges nothing");
+    assert_eq!(
+        usage_postings(&core, lost.id).await,
+        1,
+        "a second sync charges nothing"
+    );
 
     // A provider that is down: unavailable, nothing made, nothing charged.
     let down = {
@@ -700,7 +742,12 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
         .0;
     core.servers.sync().await;
     assert_eq!(
-        core.store.server(ghost.id).await.expect("read").expect("row").state,
+        core.store
+            .server(ghost.id)
+            .await
+            .expect("read")
+            .expect("row")
+            .state,
         ServerStatus::Creating,
         "within the grace period it waits"
     );
@@ -709,7 +756,12 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     let vf = reports.iter().find(|r| r.provider == "vf").expect("vf");
     assert_eq!(vf.abandoned_creates, 1, "{vf:?}");
     assert_eq!(
-        core.store.server(ghost.id).await.expect("read").expect("row").state,
+        core.store
+            .server(ghost.id)
+            .await
+            .expect("read")
+            .expect("row")
+            .state,
         ServerStatus::Failed
     );
     assert_eq!(usage_postings(&core, ghost.id).await, 0);
@@ -734,7 +786,10 @@ async fn the_sync_records_changed_states_and_reports_drift_once() {
     for provider in PROVIDERS {
         let created = core
             .servers
-            .create(&actor, create(&core, &format!("{provider}-sync-1"), provider))
+            .create(
+                &actor,
+                create(&core, &format!("{provider}-sync-1"), provider),
+            )
             .await
             .expect("create");
         core.servers
@@ -782,12 +837,18 @@ async fn the_sync_records_changed_states_and_reports_drift_once() {
         .expect("vmid")
         .parse()
         .expect("vmid");
-    cloud.pve.set_power_behind_hostdecks_back(pve_vmid, PowerState::Stopped);
+    cloud
+        .pve
+        .set_power_behind_hostdecks_back(pve_vmid, PowerState::Stopped);
     assert!(cloud.jel.delete_behind_hostdecks_back("hd-jel-sync-1"));
     clock.advance(chrono::Duration::minutes(5));
     let lists_before = cloud.vf.call_count("GET /servers");
     let reports = core.servers.sync().await;
-    assert_eq!(cloud.vf.call_count("GET /servers") - lists_before, 1, "one page");
+    assert_eq!(
+        cloud.vf.call_count("GET /servers") - lists_before,
+        1,
+        "one page"
+    );
     let by = |name: &str| {
         reports
             .iter()
@@ -826,32 +887,38 @@ async fn the_sync_records_changed_states_and_reports_drift_once() {
     assert_eq!(audited(&core, "servers.drift", "ok").await, 2);
     let outbox = core
         .store
-        .claim_outbox(
-            clock.now(),
-            clock.now() + chrono::Duration::minutes(1),
-            10,
-        )
+        .claim_outbox(clock.now(), clock.now() + chrono::Duration::minutes(1), 10)
         .await
         .expect("the outbox");
     let alerts: Vec<String> = outbox
         .iter()
         .filter(|message| message.channel == "discord_webhook")
-        .map(|message| message.payload["content"].as_str().unwrap_or_default().to_owned())
+        .map(|message| {
+            message.payload["content"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned()
+        })
         .collect();
     assert_eq!(alerts.len(), 2, "{alerts:?}");
     assert!(
-        alerts.iter().any(|text| text.contains("3 server(s) on the provider")
-            && text.contains(&seeded[0].to_string())),
+        alerts
+            .iter()
+            .any(|text| text.contains("3 server(s) on the provider")
+                && text.contains(&seeded[0].to_string())),
         "{alerts:?}"
     );
     assert!(
         alerts
             .iter()
-            .any(|text| text.contains("deleted outside hostdeck") && text.contains(&ids[2].to_string())),
+            .any(|text| text.contains("deleted outside hostdeck")
+                && text.contains(&ids[2].to_string())),
         "{alerts:?}"
     );
-    assert!(outbox
-        .iter()
-        .all(|message| message.recipient.contains("drift-token")));
+    assert!(
+        outbox
+            .iter()
+            .all(|message| message.recipient.contains("drift-token"))
+    );
     cloud.assert_clean();
 }

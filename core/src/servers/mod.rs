@@ -375,7 +375,12 @@ impl Servers {
             _ => {
                 if let Err(error) = actor.require(Permission::ReadAnyServer) {
                     return Err(self
-                        .refused(actor, "server.list", user.map(|u| format!("user:{u}")), error)
+                        .refused(
+                            actor,
+                            "server.list",
+                            user.map(|u| format!("user:{u}")),
+                            error,
+                        )
                         .await);
                 }
             }
@@ -475,7 +480,10 @@ impl Servers {
             return Err(Error::Conflict(format!(
                 "{} is suspended ({}); {}",
                 server.name,
-                server.suspend_reason.as_deref().unwrap_or("no reason given"),
+                server
+                    .suspend_reason
+                    .as_deref()
+                    .unwrap_or("no reason given"),
                 if server.suspend_reason.as_deref() == Some(BILLING_REASON) {
                     "top up your credit and it starts again."
                 } else {
@@ -535,13 +543,18 @@ impl Servers {
     /// Suspends a server (staff, or the platform for billing): stopped on the provider, and
     /// its owner's power actions refused until it is unsuspended.
     pub async fn suspend(&self, actor: &Actor, id: ServerId, reason: &str) -> Result<Server> {
-        let reason = self.check_suspension(actor, "server.suspend", reason).await?;
+        let reason = self
+            .check_suspension(actor, "server.suspend", reason)
+            .await?;
         let server = self.existing(id).await?;
         if server.is_suspended() {
             return Err(Error::Conflict(format!(
                 "{} is already suspended ({}).",
                 server.name,
-                server.suspend_reason.as_deref().unwrap_or("no reason given")
+                server
+                    .suspend_reason
+                    .as_deref()
+                    .unwrap_or("no reason given")
             )));
         }
         let entry = AuditEntry::new(actor, "server.suspend")
@@ -572,7 +585,10 @@ impl Servers {
             .await?;
         let server = self.existing(id).await?;
         if !server.is_suspended() {
-            return Err(Error::Conflict(format!("{} is not suspended.", server.name)));
+            return Err(Error::Conflict(format!(
+                "{} is not suspended.",
+                server.name
+            )));
         }
         let entry = AuditEntry::new(actor, "server.unsuspend")
             .target(target(id))
@@ -636,9 +652,9 @@ impl Servers {
     /// returns the same server and charges nothing more.
     pub async fn create(&self, actor: &Actor, request: CreateServer) -> Result<Created> {
         actor.require(Permission::CreateServers)?;
-        let user_id = actor.user.ok_or_else(|| {
-            Error::Forbidden("To create servers, sign in first.".into())
-        })?;
+        let user_id = actor
+            .user
+            .ok_or_else(|| Error::Forbidden("To create servers, sign in first.".into()))?;
         let name = request.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
             return Err(Error::invalid(
@@ -647,13 +663,10 @@ impl Servers {
             ));
         }
         let quote = self.pricing.quote(&request.size)?;
-        quote
-            .resources
-            .check()
-            .map_err(|failure| match failure {
-                Failure::Invalid { field, message } => Error::invalid(field, message),
-                other => Error::invalid("size", other.to_string()),
-            })?;
+        quote.resources.check().map_err(|failure| match failure {
+            Failure::Invalid { field, message } => Error::invalid(field, message),
+            other => Error::invalid("size", other.to_string()),
+        })?;
         let image = match &request.image {
             Image::Template(id) | Image::Iso(id) if id.trim().is_empty() || id.len() > 200 => {
                 return Err(Error::invalid(
@@ -669,15 +682,13 @@ impl Servers {
             return self.replay(actor, existing, request, quote).await;
         }
 
-        let provider = match &request.location {
-            Some(location) => self.providers.require(location)?,
-            None => self
-                .providers
-                .iter()
-                .next()
-                .cloned()
-                .ok_or_else(|| Error::Unavailable("No server provider is configured.".into()))?,
-        };
+        let provider =
+            match &request.location {
+                Some(location) => self.providers.require(location)?,
+                None => self.providers.iter().next().cloned().ok_or_else(|| {
+                    Error::Unavailable("No server provider is configured.".into())
+                })?,
+            };
         let user = self.user(user_id).await?;
         let first = quote.first_hour();
         let balance = self.store.account_balance(user.wallet).await?;
@@ -772,10 +783,13 @@ impl Servers {
             key: request.key.clone(),
             owner: Owner {
                 user: user.id,
-                name: user
-                    .display_name
-                    .clone()
-                    .unwrap_or_else(|| user.email.split('@').next().unwrap_or("customer").to_owned()),
+                name: user.display_name.clone().unwrap_or_else(|| {
+                    user.email
+                        .split('@')
+                        .next()
+                        .unwrap_or("customer")
+                        .to_owned()
+                }),
                 email: crate::email::Email::parse(&user.email)?,
             },
             name: server.name.clone(),
@@ -801,7 +815,9 @@ impl Servers {
                 Err(self.failed(entry, error).await)
             }
             Err(error) => {
-                self.store.server_failed(server.id, self.clock.now()).await?;
+                self.store
+                    .server_failed(server.id, self.clock.now())
+                    .await?;
                 Err(self.failed(entry, error).await)
             }
         }
@@ -816,7 +832,13 @@ impl Servers {
     ) -> Result<()> {
         let state = ServerStatus::from_remote(remote.state);
         self.store
-            .server_created(server.id, &remote.remote_id, state, self.clock.now(), source)
+            .server_created(
+                server.id,
+                &remote.remote_id,
+                state,
+                self.clock.now(),
+                source,
+            )
             .await?;
         let user = self.user(server.user).await?;
         let amount = Money::from_micros(crate::pricing::hour_cost(
@@ -906,10 +928,9 @@ impl Servers {
     /// The provider and remote id of a server that exists there, or why it cannot be acted on.
     fn on_provider(&self, server: &Server) -> Result<(Arc<dyn Provider>, RemoteId)> {
         match (&server.remote_id, server.state) {
-            (_, ServerStatus::Deleted) => Err(Error::NotFound(format!(
-                "{} was deleted.",
-                server.name
-            ))),
+            (_, ServerStatus::Deleted) => {
+                Err(Error::NotFound(format!("{} was deleted.", server.name)))
+            }
             (_, ServerStatus::Failed) => Err(Error::Conflict(format!(
                 "{} was never created; create it again.",
                 server.name

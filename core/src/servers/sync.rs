@@ -85,8 +85,10 @@ impl Servers {
         let remote = providers::list_all(provider).await?;
         report.listed = remote.len();
         let rows = self.store.servers_on(provider.name()).await?;
-        let by_id: BTreeMap<&RemoteId, &RemoteServer> =
-            remote.iter().map(|server| (&server.remote_id, server)).collect();
+        let by_id: BTreeMap<&RemoteId, &RemoteServer> = remote
+            .iter()
+            .map(|server| (&server.remote_id, server))
+            .collect();
         let by_key: BTreeMap<&str, &RemoteServer> = remote
             .iter()
             .filter_map(|server| server.key.as_ref().map(|key| (key.as_str(), server)))

@@ -50,7 +50,8 @@ where
 {
     let number = |column: &str| -> Result<u64> {
         let value: i64 = row.try_get(column)?;
-        u64::try_from(value).map_err(|error| Error::internal(format!("reading servers.{column}"), error))
+        u64::try_from(value)
+            .map_err(|error| Error::internal(format!("reading servers.{column}"), error))
     };
     Ok(Server {
         id: ServerId(row.try_get("id")?),
@@ -106,7 +107,10 @@ where
     Option<DateTime<Utc>>: Column<DB>,
 {
     async fn one_server(&self, sql: &'static str, bind: String) -> Result<Option<Server>> {
-        let row = sqlx::query(sql).bind(bind).fetch_optional(&self.reader).await?;
+        let row = sqlx::query(sql)
+            .bind(bind)
+            .fetch_optional(&self.reader)
+            .await?;
         row.as_ref().map(server_from_row).transpose()
     }
 }
@@ -292,22 +296,22 @@ where
         at: DateTime<Utc>,
     ) -> Result<bool> {
         let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
-        let row = match reason {
-            Some(reason) => {
-                sqlx::query(
-                    "UPDATE servers SET suspended_at = $2, suspend_reason = $3, state = $4, \
+        let row =
+            match reason {
+                Some(reason) => {
+                    sqlx::query(
+                        "UPDATE servers SET suspended_at = $2, suspend_reason = $3, state = $4, \
                      state_changed_at = $2 WHERE id = $1 AND suspended_at IS NULL \
                      AND deleted_at IS NULL RETURNING id",
-                )
-                .bind(id.0)
-                .bind(at)
-                .bind(reason.to_owned())
-                .bind(state.as_str().to_owned())
-                .fetch_optional(&mut *tx)
-                .await?
-            }
-            None => {
-                sqlx::query(
+                    )
+                    .bind(id.0)
+                    .bind(at)
+                    .bind(reason.to_owned())
+                    .bind(state.as_str().to_owned())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                }
+                None => sqlx::query(
                     "UPDATE servers SET suspended_at = NULL, suspend_reason = NULL, state = $3, \
                      state_changed_at = $2 WHERE id = $1 AND suspended_at IS NOT NULL \
                      AND deleted_at IS NULL RETURNING id",
@@ -316,9 +320,8 @@ where
                 .bind(at)
                 .bind(state.as_str().to_owned())
                 .fetch_optional(&mut *tx)
-                .await?
-            }
-        };
+                .await?,
+            };
         if row.is_none() {
             tx.rollback().await?;
             return Ok(false);
