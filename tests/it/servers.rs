@@ -240,10 +240,14 @@ async fn live_state(core: &Core, actor: &Actor, id: ServerId) -> ServerState {
         .state
 }
 
-#[tokio::test]
-async fn on_each_provider_a_server_lives_from_create_to_delete_and_its_first_hour_is_charged_once()
-{
-    let db = TestDb::sqlite().await;
+hostdeck_e2e::on_both_engines!(
+    on_each_provider_a_server_lives_from_create_to_delete_and_its_first_hour_is_charged_once,
+    a_double_submitted_create_makes_one_server_and_one_charge
+);
+
+async fn on_each_provider_a_server_lives_from_create_to_delete_and_its_first_hour_is_charged_once(
+    db: TestDb,
+) {
     let cloud = Cloud::start().await;
     let (core, clock) = cloud_core(&db, &cloud, "").await;
     let (ada, customer) = customer(&core, "ada@example.com", "10.00", Via::Portal).await;
@@ -448,9 +452,7 @@ async fn another_customers_server_is_refused_as_unknown_and_the_attempt_audited(
     cloud.assert_clean();
 }
 
-#[tokio::test]
-async fn a_double_submitted_create_makes_one_server_and_one_charge() {
-    let db = TestDb::sqlite().await;
+async fn a_double_submitted_create_makes_one_server_and_one_charge(db: TestDb) {
     let cloud = Cloud::start().await;
     cloud.vf.set_latency(Duration::from_millis(50));
     let (core, _) = cloud_core(&db, &cloud, "").await;
