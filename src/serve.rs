@@ -72,9 +72,11 @@ pub fn start_with_mailer(
     let state = hostdeck_web::AppState::new(core.clone(), hostdeck_web::metrics::recorder());
     let app = hostdeck_web::router(state);
     let (stop, mut stopped) = watch::channel(false);
-    let workers = vec![tokio::spawn(
-        core.outbox.worker(mailer).run(stop.subscribe()),
-    )];
+    let workers = vec![
+        tokio::spawn(core.outbox.worker(mailer).run(stop.subscribe())),
+        // Every providers.sync_interval: server states, lost creates and drift.
+        tokio::spawn(core.servers.clone().run_sync(stop.subscribe())),
+    ];
     let server = tokio::spawn(async move {
         axum::serve(
             listener,

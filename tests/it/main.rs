@@ -9,5 +9,6 @@ mod maintenance_bypass;
 mod portal_browser;
 mod providers;
 mod servers;
+mod servers_api;
 mod store_story;
 mod web_basics;

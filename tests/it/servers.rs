@@ -147,28 +147,34 @@ pub async fn customer(core: &Core, email: &str, credit: &str, via: Via) -> (User
         )
         .await
         .expect("a customer");
-    if usd(credit).is_positive() {
-        core.ledger
-            .post(
-                &Actor::system(),
-                PostingRequest {
-                    debit: core.ledger.system_account(SystemAccount::Promotions),
-                    credit: user.wallet,
-                    amount: usd(credit),
-                    kind: PostingKind::FreeCredit,
-                    key: format!("test-credit:{email}"),
-                    reference: None,
-                    memo: None,
-                    actor_user: None,
-                    actor_via: Via::System,
-                    overdraft: Overdraft::Forbid,
-                },
-            )
-            .await
-            .expect("credit");
-    }
+    give_credit(core, &user, credit).await;
     let actor = Actor::user(user.id, Role::Customer, via);
     (user, actor)
+}
+
+/// Puts `credit` into the wallet of `user`, as free credit.
+pub async fn give_credit(core: &Core, user: &User, credit: &str) {
+    if !usd(credit).is_positive() {
+        return;
+    }
+    core.ledger
+        .post(
+            &Actor::system(),
+            PostingRequest {
+                debit: core.ledger.system_account(SystemAccount::Promotions),
+                credit: user.wallet,
+                amount: usd(credit),
+                kind: PostingKind::FreeCredit,
+                key: format!("test-credit:{}:{credit}", user.id),
+                reference: None,
+                memo: None,
+                actor_user: None,
+                actor_via: Via::System,
+                overdraft: Overdraft::Forbid,
+            },
+        )
+        .await
+        .expect("credit");
 }
 
 /// A staff member with `role`, signed in with two-factor.

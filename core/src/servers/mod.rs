@@ -282,6 +282,45 @@ pub fn usage_key(id: ServerId, hour_start: DateTime<Utc>) -> String {
     format!("usage:{id}:{}", hour_start.format("%Y-%m-%dT%H:00Z"))
 }
 
+/// The create key for a key a client sent (an `Idempotency-Key` header, a form's hidden
+/// field, a Discord interaction id): any text of 1 to 200 characters, scoped to the user so two
+/// customers' keys never meet, made into a [`CreateKey`] by hashing.
+pub fn client_key(user: UserId, text: &str) -> Result<CreateKey> {
+    use sha2::{Digest, Sha256};
+    let text = text.trim();
+    if text.is_empty() || text.len() > 200 {
+        return Err(Error::invalid(
+            "key",
+            "An idempotency key has 1 to 200 characters.",
+        ));
+    }
+    let digest = Sha256::digest(format!("{user}:{text}").as_bytes());
+    let hex: String = digest
+        .iter()
+        .take(12)
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    CreateKey::parse(&format!("c{hex}"))
+}
+
+/// A power action by its name (`boot`, `shutdown`, `restart`, `poweroff`), as people type it.
+pub fn parse_power_action(text: &str) -> Result<PowerAction> {
+    [
+        PowerAction::Boot,
+        PowerAction::Shutdown,
+        PowerAction::Restart,
+        PowerAction::Poweroff,
+    ]
+    .into_iter()
+    .find(|action| action.as_str().eq_ignore_ascii_case(text.trim()))
+    .ok_or_else(|| {
+        Error::invalid(
+            "action",
+            format!("{text:?} is not a power action; use boot, shutdown, restart or poweroff"),
+        )
+    })
+}
+
 /// The start of the UTC hour `at` is in.
 pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
     at.duration_trunc(Duration::hours(1)).unwrap_or(at)
@@ -346,6 +385,16 @@ impl Servers {
                 platform: provider.kind().label(),
             })
             .collect()
+    }
+
+    /// `Ok` if the actor may change some server (their own, or anybody's): front doors ask
+    /// before they read the rest of a request, so a key without `write:servers` is refused
+    /// as such, whatever else is wrong with what it sent.
+    pub fn may_write(&self, actor: &Actor) -> Result<()> {
+        if actor.can(Permission::ControlAnyServer) {
+            return Ok(());
+        }
+        actor.require(Permission::ControlOwnServers)
     }
 
     /// The price of a size, to show before a create.
@@ -894,6 +943,15 @@ impl Servers {
         any: Permission,
         action: &str,
     ) -> Result<Server> {
+        // Somebody who may do this to no server at all is told so (with the scope or role it
+        // needs) before any id is looked at.
+        if !actor.can(own) && !actor.can(any) {
+            let error = actor
+                .require(own)
+                .err()
+                .unwrap_or_else(|| Error::Forbidden("You may not do this.".into()));
+            return Err(self.refused(actor, action, Some(target(id)), error).await);
+        }
         let server = self.store.server(id).await?;
         match server {
             Some(server) if actor.user.is_some() && actor.user == Some(server.user) => {
@@ -1029,6 +1087,21 @@ mod tests {
             usage_key(ServerId(12), hour_of(at)),
             "usage:12:2026-11-21T09:00Z"
         );
+    }
+
+    #[test]
+    fn client_keys_are_per_user_and_stable() {
+        let a = client_key(UserId(1), "3f1e2a9c-0b7d-4a51-9e0f-8c2d6b1a7e44").expect("a key");
+        assert_eq!(
+            client_key(UserId(1), "3f1e2a9c-0b7d-4a51-9e0f-8c2d6b1a7e44").expect("again"),
+            a
+        );
+        assert_ne!(
+            client_key(UserId(2), "3f1e2a9c-0b7d-4a51-9e0f-8c2d6b1a7e44").expect("b"),
+            a
+        );
+        assert_eq!(a.as_str().len(), 25);
+        assert!(client_key(UserId(1), " ").is_err());
     }
 
     #[test]

@@ -250,13 +250,16 @@ impl Servers {
         let mut ticks = tokio::time::interval(self.config.providers.sync_interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
+            let stopping = async {
+                let _ = stop.wait_for(|stop| *stop).await;
+            };
             tokio::select! {
                 _ = ticks.tick() => {
                     for report in self.sync().await {
                         tracing::debug!(?report, "server sync");
                     }
                 }
-                _ = stop.wait_for(|stop| *stop) => return,
+                () = stopping => return,
             }
         }
     }
