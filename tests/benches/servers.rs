@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hostdeck_core::Core;
-use hostdeck_core::clock::SystemClock;
 use hostdeck_core::config::{Config, DatabaseConfig};
 use hostdeck_core::email::Email;
 use hostdeck_core::ids::UserId;

@@ -10,5 +10,6 @@ mod portal_browser;
 mod providers;
 mod servers;
 mod servers_api;
+mod servers_portal;
 mod store_story;
 mod web_basics;

@@ -20,7 +20,7 @@ use crate::auth::{Caller, ClientInfo};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct NoticeQuery {
-    notice: Option<String>,
+    pub notice: Option<String>,
 }
 
 /// A statement line as the tables show it.

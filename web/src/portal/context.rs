@@ -113,6 +113,9 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "adjusted" => "The adjustment is posted.",
         "user-updated" => "The user is updated.",
         "maintenance" => "Maintenance mode is changed.",
+        "server-created" => "Your server is created; its first hour is charged.",
+        "server-power" => "Done.",
+        "server-deleted" => "The server is deleted; its billing stops at the hour.",
         _ => return None,
     })
 }
