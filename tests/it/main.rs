@@ -3,6 +3,7 @@
 
 mod api_accounts;
 mod api_attacks;
+mod bot_basics;
 mod ledger_concurrency;
 mod ledger_model;
 mod maintenance_bypass;

@@ -8,6 +8,7 @@
 mod account;
 mod admin;
 mod context;
+mod discord;
 mod public;
 
 use axum::Router;
@@ -82,6 +83,8 @@ pub fn routes() -> Router<AppState> {
         .route("/account/2fa/disable", post(account::two_factor_disable))
         .route("/account/keys", post(account::create_key))
         .route("/account/keys/{id}/revoke", post(account::revoke_key))
+        .route("/account/discord/code", post(discord::link_code))
+        .route("/account/discord/unlink", post(discord::unlink))
         .route("/admin/users", get(admin::users))
         .route("/admin/users/{id}", get(admin::user))
         .route("/admin/users/{id}/credits", post(admin::credits))
