@@ -4,6 +4,8 @@
 mod api_accounts;
 mod api_attacks;
 mod bot_basics;
+mod bot_credits;
+mod bot_permissions;
 mod ledger_concurrency;
 mod ledger_model;
 mod maintenance_bypass;
