@@ -305,3 +305,41 @@ async fn a_customer_links_with_a_portal_code_and_sees_the_real_balance() {
     assert_no_problems(&discord);
     app.running.shutdown().await.expect("a clean shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_bot_shards_resumes_and_reconnects() {
+    let discord = FakeDiscord::builder()
+        .guild(GUILD)
+        .guild(OTHER_GUILD)
+        .shards(2)
+        .start()
+        .await;
+    let db = TestDb::sqlite().await;
+    let mut config = bot::config(&discord.api_base(), &discord.token());
+    // As many shards as Discord recommends.
+    config.discord.shards = None;
+    let app = bot::start(&db, config).await;
+    discord.wait_ready(WAIT).await;
+    let mut shards = discord.connected_shards();
+    shards.sort_unstable();
+    assert_eq!(shards, vec![[0, 2], [1, 2]]);
+
+    // Discord asks every shard to reconnect: they resume their sessions.
+    discord.reconnect_all().await;
+    discord.wait_resumed(2, WAIT).await;
+    let member = Member::new(3500, "dana").in_guild(GUILD);
+    let help = first_answer(&discord, &member, "help", json!([])).await;
+    assert!(text_of(&help).contains("/link"));
+
+    // The network drops: the shards come back and answer again.
+    discord.drop_connections().await;
+    discord
+        .wait_until(Duration::from_secs(20), "the shards back", |discord| {
+            discord.is_ready() && discord.connected_shards().len() == 2
+        })
+        .await;
+    let help = first_answer(&discord, &member, "help", json!([])).await;
+    assert!(text_of(&help).contains("/link"));
+    assert_no_problems(&discord);
+    app.running.shutdown().await.expect("a clean shutdown");
+}

@@ -13,3 +13,4 @@ mod portal_browser;
 mod providers;
 mod store_story;
 mod web_basics;
+mod bot_store;
