@@ -18,8 +18,10 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod burn_rate;
 pub mod clock;
 pub mod config;
+pub mod discord_links;
 pub mod email;
 pub mod error;
 pub mod ids;
@@ -46,6 +48,7 @@ use auth::api_keys::{ApiKeys, KeyCache};
 use auth::sessions::Sessions;
 use clock::{Clock, SystemClock};
 use config::Config;
+use discord_links::DiscordLinks;
 use ledger::Ledger;
 use notify::Outbox;
 use providers::Providers;
@@ -71,6 +74,8 @@ pub struct Core {
     pub pricing: Arc<pricing::Pricing>,
     /// Customers' servers on the configured providers.
     pub servers: Servers,
+    /// Discord members as actors: linking, and the core of the bot's commands.
+    pub discord: DiscordLinks,
 }
 
 impl Core {
@@ -115,9 +120,18 @@ impl Core {
             audit.clone(),
             key_cache.clone(),
         );
+        let ledger = Ledger::new(store.clone(), clock.clone(), audit.clone());
         Ok(Self {
+            discord: DiscordLinks::new(
+                store.clone(),
+                clock.clone(),
+                audit.clone(),
+                ledger.clone(),
+                outbox.clone(),
+                config.clone(),
+            ),
             users: Users::new(store.clone(), clock.clone(), audit.clone(), key_cache),
-            ledger: Ledger::new(store.clone(), clock.clone(), audit.clone()),
+            ledger,
             auth: Auth::new(
                 sessions.clone(),
                 api_keys,

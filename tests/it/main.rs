@@ -3,6 +3,10 @@
 
 mod api_accounts;
 mod api_attacks;
+mod bot_basics;
+mod bot_credits;
+mod bot_permissions;
+mod bot_store;
 mod ledger_concurrency;
 mod ledger_model;
 mod maintenance_bypass;

@@ -18,6 +18,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod bot;
 pub mod browser;
 pub mod db;
 pub mod mail;

@@ -9,6 +9,7 @@
 //!
 //! The store checks no permissions: services do that before they call it.
 
+pub mod discord;
 mod postgres;
 pub mod servers;
 mod sql;
@@ -109,6 +110,8 @@ impl<T> Paginated<T> {
 #[async_trait::async_trait]
 pub trait Store: servers::ServerStore + Send + Sync + 'static {
     fn engine(&self) -> EngineKind;
+    /// Linked Discord accounts, link codes and pending `/credits` requests.
+    fn discord(&self) -> &dyn discord::DiscordStore;
     /// Answers when the database does; `/readyz` uses it.
     async fn ping(&self) -> Result<()>;
     /// Closes every connection, waiting for work in flight.

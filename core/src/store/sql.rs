@@ -87,6 +87,9 @@ macro_rules! api_key_fields {
     };
 }
 
+// After the column macros, which it uses.
+mod discord;
+
 const SELECT_USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " WHERE u.id = $1");
 const SELECT_USER_BY_EMAIL: &str = concat!("SELECT ", user_columns!(), " WHERE u.email_key = $1");
 const LIST_USERS: &str = concat!(
@@ -541,6 +544,10 @@ where
     Option<String>: Column<DB>,
     Option<DateTime<Utc>>: Column<DB>,
 {
+    fn discord(&self) -> &dyn super::discord::DiscordStore {
+        self
+    }
+
     fn engine(&self) -> EngineKind {
         DB::KIND
     }

@@ -8,6 +8,7 @@
 mod account;
 mod admin;
 mod context;
+mod discord;
 mod public;
 mod servers;
 
@@ -95,6 +96,8 @@ pub fn routes() -> Router<AppState> {
             "/servers/{id}/delete",
             get(servers::confirm_delete).post(servers::delete),
         )
+        .route("/account/discord/code", post(discord::link_code))
+        .route("/account/discord/unlink", post(discord::unlink))
         .route("/admin/users", get(admin::users))
         .route("/admin/users/{id}", get(admin::user))
         .route("/admin/users/{id}/credits", post(admin::credits))
