@@ -48,6 +48,12 @@ pub const COMMANDS: &[CommandRule] = &[
         permission: Permission::AdjustCredits,
         help: "add or remove a customer's credit, with a reason (billing staff)",
     },
+    CommandRule {
+        name: "server",
+        // Each subcommand's own permission (control, suspend, look up) is checked by core.
+        permission: Permission::ReadOwnServers,
+        help: "your servers: list, info, power; staff: suspend, unsuspend, lookup",
+    },
 ];
 
 /// The rule of a command by its top-level name.

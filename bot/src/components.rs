@@ -18,6 +18,11 @@ pub const CREDITS_CONFIRM: &str = "credits:confirm:";
 /// The cancel button of `/credits`: `credits:cancel:{request}`.
 pub const CREDITS_CANCEL: &str = "credits:cancel:";
 
+/// The confirm button of `/server power`: `server:power:{server}:{action}`.
+pub const SERVER_POWER: &str = "server:power:";
+/// The cancel button of `/server power`.
+pub const SERVER_CANCEL: &str = "server:cancel";
+
 /// Who pressed or submitted.
 pub struct Invoker {
     pub member: DiscordMember,
@@ -31,7 +36,30 @@ pub async fn handle(ctx: &serenity::Context, data: &Data, interaction: &Interact
                 member: member_from(&press.user, press.guild_id, press.member.as_ref()),
             };
             let id = press.data.custom_id.as_str();
-            let outcome = if let Some(rest) = id.strip_prefix(CREDITS_CONFIRM) {
+            if let Some(rest) = id.strip_prefix(SERVER_POWER) {
+                // A provider task may outlast Discord's 3 seconds: acknowledge at once, then
+                // edit the question into the result when the task has finished.
+                if let Err(error) = press
+                    .create_response(&ctx.http, CreateInteractionResponse::Acknowledge)
+                    .await
+                {
+                    tracing::warn!(%error, custom_id = id, "could not acknowledge a button");
+                    return;
+                }
+                let answer = commands::server_power_confirmed(data, &invoker, rest)
+                    .await
+                    .unwrap_or_else(|error| error.answer(id));
+                if let Err(error) = press.edit_response(&ctx.http, answer.edit()).await {
+                    tracing::warn!(%error, custom_id = id, "could not show a power result");
+                }
+                return;
+            }
+            let outcome = if id == SERVER_CANCEL {
+                Ok(crate::render::Answer::card(
+                    crate::render::Card::new("Cancelled").description("Nothing was done."),
+                )
+                .ephemeral())
+            } else if let Some(rest) = id.strip_prefix(CREDITS_CONFIRM) {
                 commands::credit_confirmed(data, &invoker, rest).await
             } else if let Some(rest) = id.strip_prefix(CREDITS_CANCEL) {
                 commands::credit_cancelled(data, &invoker, rest).await

@@ -287,6 +287,22 @@ impl Answer {
         message
     }
 
+    /// For editing an answer already given (a deferred button press): the text, the card
+    /// and the buttons replace the old ones.
+    pub fn edit(&self) -> serenity::EditInteractionResponse {
+        let mut edit = serenity::EditInteractionResponse::new()
+            .allowed_mentions(no_mentions())
+            .components(self.rows());
+        if let Some(content) = &self.content {
+            edit = edit.content(clean(content, CONTENT_MAX));
+        }
+        edit = match &self.card {
+            Some(card) => edit.embed(card.embed()),
+            None => edit.embeds(Vec::new()),
+        };
+        edit
+    }
+
     /// A plain-text message (DMs and webhook posts from the outbox).
     pub fn plain(text: &str) -> String {
         clean(text, CONTENT_MAX)

@@ -6,6 +6,7 @@ mod api_attacks;
 mod bot_basics;
 mod bot_credits;
 mod bot_permissions;
+mod bot_servers;
 mod bot_store;
 mod ledger_concurrency;
 mod ledger_model;

@@ -2,6 +2,7 @@
 //! member's access, render.
 
 mod account;
+mod servers;
 mod staff;
 
 use crate::Data;
@@ -16,8 +17,10 @@ pub fn all() -> Vec<poise::Command<Data, BotError>> {
         account::balance(),
         staff::whois(),
         staff::credits(),
+        servers::server(),
     ]
 }
 
+pub use servers::server_power_confirmed;
 pub use staff::credit_modal_submitted;
 pub use staff::{credit_cancelled, credit_confirmed};
