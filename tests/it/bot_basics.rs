@@ -89,7 +89,9 @@ async fn the_bot_gets_ready_and_registers_its_commands() {
         .collect();
     assert_eq!(
         names,
-        vec!["help", "link", "unlink", "balance", "whois", "credits"]
+        vec![
+            "help", "link", "unlink", "balance", "whois", "credits", "server"
+        ]
     );
     assert!(discord.registered_commands(None).is_empty(), "guild only");
     let command = |name: &str| {
