@@ -20,7 +20,9 @@ pub const CREDITS_CANCEL: &str = "credits:cancel:";
 
 /// The confirm button of `/server power`: `server:power:{server}:{action}`.
 pub const SERVER_POWER: &str = "server:power:";
-/// The cancel button of `/server power`.
+/// The confirm button of `/server create`: `server:create:{request}`.
+pub const SERVER_CREATE: &str = "server:create:";
+/// The cancel button of `/server power` and `/server create`.
 pub const SERVER_CANCEL: &str = "server:cancel";
 
 /// Who pressed or submitted.
@@ -36,7 +38,11 @@ pub async fn handle(ctx: &serenity::Context, data: &Data, interaction: &Interact
                 member: member_from(&press.user, press.guild_id, press.member.as_ref()),
             };
             let id = press.data.custom_id.as_str();
-            if let Some(rest) = id.strip_prefix(SERVER_POWER) {
+            let slow = id
+                .strip_prefix(SERVER_POWER)
+                .map(|rest| (rest, true))
+                .or_else(|| id.strip_prefix(SERVER_CREATE).map(|rest| (rest, false)));
+            if let Some((rest, power)) = slow {
                 // A provider task may outlast Discord's 3 seconds: acknowledge at once, then
                 // edit the question into the result when the task has finished.
                 if let Err(error) = press
@@ -46,9 +52,12 @@ pub async fn handle(ctx: &serenity::Context, data: &Data, interaction: &Interact
                     tracing::warn!(%error, custom_id = id, "could not acknowledge a button");
                     return;
                 }
-                let answer = commands::server_power_confirmed(data, &invoker, rest)
-                    .await
-                    .unwrap_or_else(|error| error.answer(id));
+                let outcome = if power {
+                    commands::server_power_confirmed(data, &invoker, rest).await
+                } else {
+                    commands::server_create_confirmed(data, &invoker, rest).await
+                };
+                let answer = outcome.unwrap_or_else(|error| error.answer(id));
                 if let Err(error) = press.edit_response(&ctx.http, answer.edit()).await {
                     tracing::warn!(%error, custom_id = id, "could not show a power result");
                 }

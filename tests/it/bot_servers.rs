@@ -328,6 +328,104 @@ async fn a_customer_controls_their_servers_on_discord_and_nobody_elses() {
             .await
             .is_ok()
     );
+    // /server create: plan choices with their price, the cost shown, and a confirm button
+    // that makes one server however often it is pressed.
+    let typed = discord
+        .autocomplete(
+            &carl,
+            "server",
+            json!([{"name": "create", "type": 1, "options": [
+                {"name": "name", "type": 3, "value": "api"},
+                {"name": "hostname", "type": 3, "value": "api.example.com"},
+                {"name": "plan", "type": 3, "value": "sma", "focused": true},
+                {"name": "template", "type": 3, "value": "11"}
+            ]}]),
+        )
+        .await;
+    let answers = typed.wait(WAIT).await;
+    let choices = answers[0].payload()["choices"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(
+        choices
+            .iter()
+            .any(|choice| choice["value"] == json!("small")
+                && choice["name"]
+                    .as_str()
+                    .is_some_and(|name| name.contains("a month"))),
+        "{choices:#?}"
+    );
+    let before = cloud.vf.servers().len();
+    let asked = first_answer(
+        &discord,
+        &carl,
+        "server",
+        json!([{"name": "create", "type": 1, "options": [
+            {"name": "name", "type": 3, "value": "api"},
+            {"name": "hostname", "type": 3, "value": "api.example.com"},
+            {"name": "plan", "type": 3, "value": "small"},
+            {"name": "template", "type": 3, "value": "11"},
+            {"name": "location", "type": 3, "value": "vf"}
+        ]}]),
+    )
+    .await;
+    assert!(asked.ephemeral());
+    let text = text_of(&asked);
+    assert!(
+        text.contains("Per month") && text.contains("Charged now"),
+        "{text}"
+    );
+    assert_eq!(
+        cloud.vf.servers().len(),
+        before,
+        "nothing made before the click"
+    );
+    let button = asked
+        .custom_ids()
+        .into_iter()
+        .find(|id| id.starts_with("server:create:"))
+        .expect("a confirm button");
+    let message = asked.message.clone().expect("the question");
+    let pressed = discord.click(&carl, &message, &button).await;
+    let answers = pressed.wait(WAIT).await;
+    let edit = answers
+        .iter()
+        .find(|answer| answer.kind == ResponseKind::EditOriginal)
+        .expect("the result");
+    assert!(
+        text_of(edit).contains("api is created"),
+        "{}",
+        text_of(edit)
+    );
+    assert!(edit.custom_ids().is_empty(), "the buttons are gone");
+    // The same confirmation again (a replayed interaction): the same server, nothing more.
+    let request: i64 = button
+        .trim_start_matches("server:create:")
+        .parse()
+        .expect("a request id");
+    let carl_actor = hostdeck_core::Actor::user(carl_account.user.id, Role::Customer, Via::Discord);
+    let again = core
+        .servers
+        .create_held(&carl_actor, request)
+        .await
+        .expect("a replay is answered");
+    assert!(again.replayed);
+    assert_eq!(cloud.vf.servers().len(), before + 1, "one server");
+    assert_eq!(
+        crate::servers::usage_postings(core, again.server.id).await,
+        1,
+        "one charge"
+    );
+    // Nobody else can confirm Carl's request.
+    let dora_actor = hostdeck_core::Actor::user(dora_account.user.id, Role::Customer, Via::Discord);
+    let refused = core
+        .servers
+        .create_held(&dora_actor, request)
+        .await
+        .expect_err("not Dora's");
+    assert!(refused.to_string().contains("not yours"), "{refused}");
+
     assert_no_problems(&discord);
     cloud.assert_clean();
     app.running.shutdown().await.expect("shutdown");

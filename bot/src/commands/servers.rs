@@ -15,7 +15,7 @@ use poise::serenity_prelude as serenity;
 use serenity::ButtonStyle;
 
 use crate::access::{access, member_of};
-use crate::components::{Invoker, SERVER_CANCEL, SERVER_POWER};
+use crate::components::{Invoker, SERVER_CANCEL, SERVER_CREATE, SERVER_POWER};
 use crate::errors::BotError;
 use crate::render::{Answer, Button, Card};
 use crate::{Context, Data};
@@ -26,6 +26,7 @@ use crate::{Context, Data};
     subcommands(
         "server_list",
         "server_info",
+        "server_create",
         "server_power",
         "server_suspend",
         "server_unsuspend",
@@ -257,6 +258,150 @@ pub async fn server_power_confirmed(
         .power(&access.actor, ServerId(id), action)
         .await?;
     Ok(Answer::card(power_done(&server, action)).ephemeral())
+}
+
+/// The price list's plans, each with its monthly price.
+async fn plans(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    let core = &ctx.data().core;
+    let currency = &core.config.billing.currency;
+    let partial = partial.to_lowercase();
+    let choices = core
+        .pricing
+        .plans()
+        .iter()
+        .filter(|plan| plan.name.to_lowercase().contains(&partial))
+        .filter_map(|plan| {
+            let quote = core
+                .pricing
+                .quote(&hostdeck_core::pricing::Size::Plan(plan.name.clone()))
+                .ok()?;
+            Some(serenity::AutocompleteChoice::new(
+                crate::render::truncate(
+                    &format!(
+                        "{}: {} vCPU, {} MiB, {} GiB, {} a month",
+                        plan.name,
+                        plan.resources.vcpus,
+                        plan.resources.memory_mib,
+                        plan.resources.disk_gib,
+                        quote
+                            .running_for(core.pricing.hours_per_month())
+                            .display(currency)
+                    ),
+                    100,
+                ),
+                plan.name.clone(),
+            ))
+        })
+        .take(25)
+        .collect();
+    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+}
+
+/// The configured providers.
+async fn locations(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    let choices = ctx
+        .data()
+        .core
+        .servers
+        .locations()
+        .into_iter()
+        .filter(|location| location.name.contains(partial))
+        .take(25)
+        .map(|location| {
+            serenity::AutocompleteChoice::new(
+                format!("{} ({})", location.name, location.platform),
+                location.name,
+            )
+        })
+        .collect();
+    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+}
+
+/// Creates a server: shows the price, and creates it when you confirm.
+#[poise::command(slash_command, rename = "create")]
+pub async fn server_create(
+    ctx: Context<'_>,
+    #[description = "A name for it"] name: String,
+    #[description = "Its host name, such as web1.example.com"] hostname: String,
+    #[description = "The plan"]
+    #[autocomplete = "plans"]
+    plan: String,
+    #[description = "The OS template of the location"] template: String,
+    #[description = "Where it runs"]
+    #[autocomplete = "locations"]
+    location: Option<String>,
+) -> Result<(), BotError> {
+    let access = access(ctx).await?;
+    let core = &ctx.data().core;
+    let (id, quote) = core
+        .servers
+        .hold_create(
+            &access.actor,
+            hostdeck_core::servers::CreateChoice {
+                name: name.clone(),
+                hostname,
+                plan,
+                template,
+                location,
+            },
+        )
+        .await?;
+    let currency = &core.config.billing.currency;
+    let card = Card::new(format!("Create {name}?"))
+        .field("Plan", quote.plan.clone())
+        .field(
+            "Size",
+            format!(
+                "{} vCPU, {} MiB, {} GiB",
+                quote.resources.vcpus, quote.resources.memory_mib, quote.resources.disk_gib
+            ),
+        )
+        .field(
+            "Per hour",
+            format!("{} {}", quote.per_hour_text(), currency.code()),
+        )
+        .field(
+            "Per month",
+            quote
+                .running_for(core.pricing.hours_per_month())
+                .display(currency),
+        )
+        .field(
+            "Charged now (the first hour)",
+            quote.first_hour().display(currency),
+        );
+    let answer = Answer::card(card)
+        .ephemeral()
+        .button(Button::new(
+            format!("{SERVER_CREATE}{id}"),
+            "Create and pay the first hour",
+            ButtonStyle::Success,
+        ))
+        .button(Button::new(SERVER_CANCEL, "Cancel", ButtonStyle::Secondary));
+    ctx.send(answer.reply()).await?;
+    Ok(())
+}
+
+/// The confirm button of `/server create`: `server:create:{request}`.
+pub async fn server_create_confirmed(
+    data: &Data,
+    invoker: &Invoker,
+    rest: &str,
+) -> Result<Answer, BotError> {
+    let id: i64 = rest.parse().map_err(|_| stale())?;
+    let access = data.core.discord.access(&invoker.member).await?;
+    let created = data.core.servers.create_held(&access.actor, id).await?;
+    let card = Card::new(format!("{} is created", created.server.name))
+        .field("Server", format!("#{}", created.server.id))
+        .field("State", created.server.shown_state())
+        .field(
+            "Charged now",
+            created
+                .quote
+                .first_hour()
+                .display(&data.core.config.billing.currency),
+        );
+    Ok(Answer::card(card).ephemeral())
 }
 
 /// Suspends a server (billing staff).

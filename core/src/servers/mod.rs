@@ -40,7 +40,7 @@ use crate::providers::{
     Providers, RemoteId, RemoteServer, Resources, ServerState, Usage,
 };
 use crate::store::Store;
-use crate::store::servers::EventSource;
+use crate::store::servers::{EventSource, HeldCreate};
 use crate::users::User;
 
 /// The reason written on a suspension for an unpaid balance; only these are lifted by
@@ -220,6 +220,17 @@ pub struct CreateServer {
     /// A provider name; `None` takes the first configured one.
     pub location: Option<String>,
     pub ssh_keys: Vec<String>,
+}
+
+/// A create as a person chose it on a form (a plan by name, a template), before it is held
+/// for confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateChoice {
+    pub name: String,
+    pub hostname: String,
+    pub plan: String,
+    pub template: String,
+    pub location: Option<String>,
 }
 
 /// The result of a create.
@@ -775,6 +786,60 @@ impl Servers {
         }
         self.make(actor, server, &user, provider.as_ref(), &request, quote)
             .await
+    }
+
+    /// Prices a create and keeps it until it is confirmed (a front door that asks before it
+    /// creates, such as Discord's confirm button, which can only carry an id). Returns the
+    /// held request's id and the price.
+    pub async fn hold_create(&self, actor: &Actor, choice: CreateChoice) -> Result<(i64, Quote)> {
+        actor.require(Permission::CreateServers)?;
+        let user = actor
+            .user
+            .ok_or_else(|| Error::Forbidden("To create servers, sign in first.".into()))?;
+        let quote = self.pricing.quote(&Size::Plan(choice.plan.clone()))?;
+        Hostname::parse(&choice.hostname)?;
+        if let Some(location) = &choice.location {
+            self.providers.require(location)?;
+        }
+        let held = HeldCreate {
+            user,
+            name: choice.name,
+            hostname: choice.hostname,
+            plan: choice.plan,
+            template: choice.template,
+            location: choice.location,
+        };
+        let id = self
+            .store
+            .insert_create_request(&held, self.clock.now())
+            .await?;
+        Ok((id, quote))
+    }
+
+    /// Creates the server of a held request: only for the person who asked, and once however
+    /// often it is confirmed (its create key comes from the request's id).
+    pub async fn create_held(&self, actor: &Actor, id: i64) -> Result<Created> {
+        let held = self
+            .store
+            .create_request(id)
+            .await?
+            .filter(|held| Some(held.user) == actor.user)
+            .ok_or_else(|| {
+                Error::NotFound("That create request is not yours or is gone.".into())
+            })?;
+        self.create(
+            actor,
+            CreateServer {
+                key: client_key(held.user, &format!("held:{id}"))?,
+                name: held.name,
+                hostname: Hostname::parse(&held.hostname)?,
+                size: Size::Plan(held.plan),
+                image: Image::Template(held.template),
+                location: held.location,
+                ssh_keys: Vec::new(),
+            },
+        )
+        .await
     }
 
     /// A create key seen before: its server, or for a create that failed, one more try.

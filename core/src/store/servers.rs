@@ -33,6 +33,17 @@ impl EventSource {
     }
 }
 
+/// A create asked for and priced, waiting for its confirmation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldCreate {
+    pub user: UserId,
+    pub name: String,
+    pub hostname: String,
+    pub plan: String,
+    pub template: String,
+    pub location: Option<String>,
+}
+
 /// One row of a server's state history.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct ServerEvent {
@@ -97,6 +108,9 @@ pub trait ServerStore: Send + Sync {
         source: EventSource,
         at: DateTime<Utc>,
     ) -> Result<bool>;
+    /// Keeps a priced create until it is confirmed; returns its id.
+    async fn insert_create_request(&self, request: &HeldCreate, at: DateTime<Utc>) -> Result<i64>;
+    async fn create_request(&self, id: i64) -> Result<Option<HeldCreate>>;
     /// The server's state history, oldest first.
     async fn server_events(&self, id: ServerId) -> Result<Vec<ServerEvent>>;
     /// What the server's usage postings add up to so far.

@@ -10,7 +10,7 @@ use crate::ids::{ServerId, UserId};
 use crate::money::Money;
 use crate::providers::{RemoteId, Resources};
 use crate::servers::{NewServerRow, Rate, Server, ServerStatus};
-use crate::store::servers::{EventSource, SUSPENDED_EVENT, ServerEvent, ServerStore};
+use crate::store::servers::{EventSource, HeldCreate, SUSPENDED_EVENT, ServerEvent, ServerStore};
 
 macro_rules! server_columns {
     () => {
@@ -358,6 +358,44 @@ where
         insert_event::<DB>(&mut tx, id, ServerStatus::Deleted.as_str(), source, at).await?;
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn insert_create_request(&self, request: &HeldCreate, at: DateTime<Utc>) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO server_create_requests (user_id, name, hostname, plan, template, \
+             location, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id",
+        )
+        .bind(request.user.0)
+        .bind(request.name.clone())
+        .bind(request.hostname.clone())
+        .bind(request.plan.clone())
+        .bind(request.template.clone())
+        .bind(request.location.clone())
+        .bind(at)
+        .fetch_one(&self.writer)
+        .await?;
+        Ok(row.try_get("id")?)
+    }
+
+    async fn create_request(&self, id: i64) -> Result<Option<HeldCreate>> {
+        let row = sqlx::query(
+            "SELECT user_id, name, hostname, plan, template, location \
+             FROM server_create_requests WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(&self.writer)
+        .await?;
+        row.map(|row| {
+            Ok(HeldCreate {
+                user: UserId(row.try_get("user_id")?),
+                name: row.try_get("name")?,
+                hostname: row.try_get("hostname")?,
+                plan: row.try_get("plan")?,
+                template: row.try_get("template")?,
+                location: row.try_get("location")?,
+            })
+        })
+        .transpose()
     }
 
     async fn server_events(&self, id: ServerId) -> Result<Vec<ServerEvent>> {
