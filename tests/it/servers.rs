@@ -628,7 +628,31 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
         ServerStatus::Running,
         "a refused action changes nothing"
     );
-    assert_eq!(audited(&core, "server.power", "failed").await, 2);
+
+    // A power action whose answer never comes: it may have happened, and says so; the state
+    // is left for a live read to settle, and a live read after recovery does.
+    cloud.vf.recorder().fail_next("/power/", 1, Fault::Hang);
+    let error = core
+        .servers
+        .power(&actor, vf_id, PowerAction::Poweroff)
+        .await
+        .expect_err("no answer");
+    assert_eq!(error.code(), ErrorCode::Unavailable, "{error}");
+    assert!(
+        error.to_string().contains("did not answer within 300ms")
+            && error
+                .to_string()
+                .contains("may still have been carried out"),
+        "{error}"
+    );
+    let live = core.servers.get(&actor, vf_id).await.expect("a live read");
+    assert_eq!(
+        live.live.map(|server| server.state),
+        Some(ServerState::Running),
+        "the hung request never reached the panel"
+    );
+    assert_eq!(live.server.state, ServerStatus::Running);
+    assert_eq!(audited(&core, "server.power", "failed").await, 3);
 
     // A create whose answer is lost: it may have happened, so the row stays `creating` and
     // nothing is charged; once the provider shows a server with its key (here: the create had
