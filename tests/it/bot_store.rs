@@ -22,8 +22,14 @@ async fn discord_links_codes_and_credit_requests(db: TestDb) {
         password_hash: None,
         email_verified: true,
     };
-    let ann = store.insert_user(&new_user("ann@example.com"), now).await.expect("ann");
-    let ben = store.insert_user(&new_user("ben@example.com"), now).await.expect("ben");
+    let ann = store
+        .insert_user(&new_user("ann@example.com"), now)
+        .await
+        .expect("ann");
+    let ben = store
+        .insert_user(&new_user("ben@example.com"), now)
+        .await
+        .expect("ben");
     let discord = store.discord();
 
     // A code is used once, even by two redemptions at once; an expired one never.
@@ -56,7 +62,13 @@ async fn discord_links_codes_and_credit_requests(db: TestDb) {
         .insert_link_code(ben.id, "hash-3", now, now + Duration::minutes(10))
         .await
         .expect("a code");
-    assert_eq!(discord.redeem_link_code("hash-2", now).await.expect("redeem"), None);
+    assert_eq!(
+        discord
+            .redeem_link_code("hash-2", now)
+            .await
+            .expect("redeem"),
+        None
+    );
 
     // Links: one Discord user per account, replaced on relinking.
     let link = |discord_user_id: u64, user| DiscordLink {
@@ -65,21 +77,42 @@ async fn discord_links_codes_and_credit_requests(db: TestDb) {
         discord_name: format!("d{discord_user_id}"),
         linked_at: now,
     };
-    discord.link_discord(&link(900_000_000_000_000_001, ann.id)).await.expect("link");
+    discord
+        .link_discord(&link(900_000_000_000_000_001, ann.id))
+        .await
+        .expect("link");
     let (found, user) = discord
         .link_of_discord_user(900_000_000_000_000_001)
         .await
         .expect("read")
         .expect("linked");
-    assert_eq!((found.user, user.email.as_str()), (ann.id, "ann@example.com"));
-    discord.link_discord(&link(900_000_000_000_000_002, ann.id)).await.expect("relink");
-    assert!(discord.link_of_discord_user(900_000_000_000_000_001).await.expect("read").is_none());
+    assert_eq!(
+        (found.user, user.email.as_str()),
+        (ann.id, "ann@example.com")
+    );
+    discord
+        .link_discord(&link(900_000_000_000_000_002, ann.id))
+        .await
+        .expect("relink");
+    assert!(
+        discord
+            .link_of_discord_user(900_000_000_000_000_001)
+            .await
+            .expect("read")
+            .is_none()
+    );
     assert_eq!(discord.count_discord_links().await.expect("count"), 1);
     assert_eq!(
         discord.unlink_account(ann.id).await.expect("unlink"),
         Some(900_000_000_000_000_002)
     );
-    assert_eq!(discord.unlink_discord_user(900_000_000_000_000_002).await.expect("unlink"), None);
+    assert_eq!(
+        discord
+            .unlink_discord_user(900_000_000_000_000_002)
+            .await
+            .expect("unlink"),
+        None
+    );
 
     // A credit request is stored once per key and decided once.
     let request = NewCreditRequest {
@@ -91,7 +124,10 @@ async fn discord_links_codes_and_credit_requests(db: TestDb) {
         created_at: now,
         expires_at: now + Duration::minutes(15),
     };
-    let stored = discord.insert_credit_request(&request).await.expect("store");
+    let stored = discord
+        .insert_credit_request(&request)
+        .await
+        .expect("store");
     let again = discord
         .insert_credit_request(&NewCreditRequest {
             reason: "another reason".into(),
@@ -101,20 +137,32 @@ async fn discord_links_codes_and_credit_requests(db: TestDb) {
         .expect("store again");
     assert_eq!(stored, again);
     assert_eq!(stored.amount, Money::from_micros(-1_500_000));
-    assert!(discord
-        .decide_credit_request(stored.id, CreditDecision::Posted, Some(5), now)
+    assert!(
+        discord
+            .decide_credit_request(stored.id, CreditDecision::Posted, Some(5), now)
+            .await
+            .expect("decide")
+    );
+    assert!(
+        !discord
+            .decide_credit_request(stored.id, CreditDecision::Cancelled, None, now)
+            .await
+            .expect("decide again")
+    );
+    let decided = discord
+        .credit_request(stored.id)
         .await
-        .expect("decide"));
-    assert!(!discord
-        .decide_credit_request(stored.id, CreditDecision::Cancelled, None, now)
-        .await
-        .expect("decide again"));
-    let decided = discord.credit_request(stored.id).await.expect("read").expect("found");
+        .expect("read")
+        .expect("found");
     assert_eq!(decided.decision, Some(CreditDecision::Posted));
     assert_eq!(decided.posting_id, Some(5));
 
     // Rates of live servers only.
-    for (key, state, deleted) in [("a", "running", false), ("b", "stopped", false), ("c", "running", true)] {
+    for (key, state, deleted) in [
+        ("a", "running", false),
+        ("b", "stopped", false),
+        ("c", "running", true),
+    ] {
         db.raw(&format!(
             "INSERT INTO servers (user_id, provider, create_key, name, hostname, plan, vcpus, \
              memory_mib, disk_gib, image, state, rate_running, rate_stopped, rate_hours, \
@@ -123,7 +171,11 @@ async fn discord_links_codes_and_credit_requests(db: TestDb) {
              '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', \
              '2026-01-01T00:00:00Z', {})",
             ben.id,
-            if deleted { "'2026-01-02T00:00:00Z'" } else { "NULL" }
+            if deleted {
+                "'2026-01-02T00:00:00Z'"
+            } else {
+                "NULL"
+            }
         ))
         .await
         .expect("a server");
