@@ -58,6 +58,10 @@ fn is_discord(config: &DiscordConfig) -> bool {
 /// The REST client for the configured token and base, with its HTTP client; `None` without a
 /// token. Every message it sends allows no mentions unless the message says otherwise.
 pub fn http(config: &DiscordConfig) -> Option<(Arc<Http>, reqwest::Client)> {
+    build_http(config).map(|(http, client)| (Arc::new(http), client))
+}
+
+fn build_http(config: &DiscordConfig) -> Option<(Http, reqwest::Client)> {
     let token = config.token.as_ref()?;
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
@@ -72,7 +76,7 @@ pub fn http(config: &DiscordConfig) -> Option<(Arc<Http>, reqwest::Client)> {
             .proxy(config.api_base.as_str().trim_end_matches('/'))
             .ratelimiter_disabled(true);
     }
-    Some((Arc::new(builder.build()), client))
+    Some((builder.build(), client))
 }
 
 /// The outbox's sender of DMs and webhook posts, when the bot has a token.
@@ -147,7 +151,7 @@ fn options() -> poise::FrameworkOptions<Data, BotError> {
 /// first when `discord.register_on_start` is set. Returns at once without a token.
 pub async fn run(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
     let config = core.config.discord.clone();
-    let Some((http, _)) = http(&config) else {
+    let Some((http, _)) = build_http(&config) else {
         return;
     };
     let data = Data { core };
@@ -156,10 +160,6 @@ pub async fn run(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
         // Registration happens outside `setup`: a failure there would stall every event.
         .setup(move |_ctx, _ready, _framework| Box::pin(async move { Ok(data) }))
         .build();
-    let http = Arc::try_unwrap(http).unwrap_or_else(|shared| {
-        // Only this function holds it; kept total rather than panicking.
-        HttpBuilder::new(shared.token()).build()
-    });
     let client = ClientBuilder::new_with_http(http, GatewayIntents::non_privileged())
         .framework(framework)
         .await;

@@ -40,12 +40,14 @@ impl RestSender {
                 SendError::retryable(format!("Discord could not be reached: {error}"))
             })?,
             None => {
+                let cannot = |error: &dyn std::fmt::Display| {
+                    SendError::permanent(format!("cannot build the request: {error}"))
+                };
                 let built = request
                     .build(&self.client, self.http.token(), self.http.proxy.as_deref())
-                    .and_then(|builder| builder.build().map_err(serenity::Error::from))
-                    .map_err(|error| {
-                        SendError::permanent(format!("cannot build the request: {error}"))
-                    })?;
+                    .map_err(|error| cannot(&error))?
+                    .build()
+                    .map_err(|error| cannot(&error))?;
                 self.client.execute(built).await.map_err(|error| {
                     SendError::retryable(format!("Discord could not be reached: {error}"))
                 })?
