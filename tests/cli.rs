@@ -393,7 +393,7 @@ fn bot_register_commands_registers_in_the_configured_guild() {
     );
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(
-        text(&output.stdout).contains("Registered 6 commands in guild 2000"),
+        text(&output.stdout).contains("Registered 7 commands in guild 2000"),
         "{}",
         text(&output.stdout)
     );
@@ -404,7 +404,9 @@ fn bot_register_commands_registers_in_the_configured_guild() {
         .collect();
     assert_eq!(
         names,
-        ["help", "link", "unlink", "balance", "whois", "credits"]
+        [
+            "help", "link", "unlink", "balance", "whois", "credits", "server"
+        ]
     );
     assert!(discord.recorder().problems().is_empty());
 }
