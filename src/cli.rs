@@ -33,6 +33,15 @@ pub enum Command {
     /// Administer accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Work with the Discord bot.
+    #[command(subcommand)]
+    Bot(BotCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BotCommand {
+    /// Register the slash commands with Discord: in discord.guild_id when set, else globally.
+    RegisterCommands,
 }
 
 #[derive(Debug, Subcommand)]
@@ -76,6 +85,15 @@ mod tests {
         let cli = Cli::try_parse_from(["hostdeck", "--config", "y.toml", "config", "check"])
             .expect("parses");
         assert!(matches!(cli.command, Command::Config(ConfigCommand::Check)));
+    }
+
+    #[test]
+    fn bot_register_commands_parses() {
+        let cli = Cli::try_parse_from(["hostdeck", "bot", "register-commands"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Bot(BotCommand::RegisterCommands)
+        ));
     }
 
     #[test]

@@ -65,18 +65,38 @@ pub fn start_with_mailer(
     mailer: Arc<dyn hostdeck_core::notify::Mailer>,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
-    match hostdeck_bot::off_reason(&core.config.discord) {
-        Some(reason) => tracing::info!("{reason}"),
-        None => tracing::info!("the Discord bot is starting"),
-    }
+    let bot_on = match hostdeck_bot::off_reason(&core.config.discord) {
+        Some(reason) => {
+            tracing::info!("{reason}");
+            false
+        }
+        None => {
+            tracing::info!("the Discord bot is starting");
+            true
+        }
+    };
     let state = hostdeck_web::AppState::new(core.clone(), hostdeck_web::metrics::recorder());
     let app = hostdeck_web::router(state);
     let (stop, mut stopped) = watch::channel(false);
-    let workers = vec![
-        tokio::spawn(core.outbox.worker(mailer).run(stop.subscribe())),
+    let mut outbox = core.outbox.worker(mailer);
+    if let Some(sender) = hostdeck_bot::discord_sender(&core.config.discord) {
+        outbox = outbox.with_discord(sender);
+    }
+    let mut workers = vec![
+        tokio::spawn(outbox.run(stop.subscribe())),
         // Stored PayPal webhook events are processed here, whatever replica received them.
         tokio::spawn(core.payments.clone().run_worker(stop.subscribe())),
     ];
+    if bot_on {
+        workers.push(tokio::spawn(hostdeck_bot::run(
+            core.clone(),
+            stop.subscribe(),
+        )));
+    }
+    // Every providers.sync_interval: server states, lost creates and drift.
+    workers.push(tokio::spawn(
+        core.servers.clone().run_sync(stop.subscribe()),
+    ));
     let server = tokio::spawn(async move {
         axum::serve(
             listener,

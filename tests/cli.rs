@@ -360,3 +360,53 @@ fn an_unreachable_database_is_a_clear_error_not_a_panic() {
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(text(&output.stdout).contains("up to date"));
 }
+
+#[test]
+fn bot_register_commands_registers_in_the_configured_guild() {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let discord = runtime.block_on(
+        hostdeck_fakes::discord::FakeDiscord::builder()
+            .guild(2000)
+            .start(),
+    );
+    let dir = tempfile::tempdir().expect("a temporary directory");
+
+    // Without a token there is nothing to register, and the error says why.
+    let output = run(hostdeck(dir.path()).args(["bot", "register-commands"]), "");
+    assert!(!output.status.success());
+    assert!(
+        text(&output.stderr).contains("discord.token is not set"),
+        "{}",
+        text(&output.stderr)
+    );
+
+    let output = run(
+        hostdeck(dir.path())
+            .args(["bot", "register-commands"])
+            .env("HOSTDECK_DISCORD__TOKEN", discord.token())
+            .env("HOSTDECK_DISCORD__API_BASE", discord.api_base())
+            .env("HOSTDECK_DISCORD__GUILD_ID", "2000"),
+        "",
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    assert!(
+        text(&output.stdout).contains("Registered 7 commands in guild 2000"),
+        "{}",
+        text(&output.stdout)
+    );
+    let names: Vec<String> = discord
+        .registered_commands(Some(2000))
+        .iter()
+        .filter_map(|command| command["name"].as_str().map(str::to_owned))
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "help", "link", "unlink", "balance", "whois", "credits", "server"
+        ]
+    );
+    assert!(discord.recorder().problems().is_empty());
+}

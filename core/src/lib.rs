@@ -18,8 +18,10 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod burn_rate;
 pub mod clock;
 pub mod config;
+pub mod discord_links;
 pub mod email;
 pub mod error;
 pub mod ids;
@@ -30,6 +32,7 @@ pub mod payments;
 pub mod policy;
 pub mod pricing;
 pub mod providers;
+pub mod servers;
 pub mod settings;
 pub mod statements;
 pub mod store;
@@ -47,9 +50,12 @@ use auth::api_keys::{ApiKeys, KeyCache};
 use auth::sessions::Sessions;
 use clock::{Clock, SystemClock};
 use config::Config;
+use discord_links::DiscordLinks;
 use ledger::Ledger;
 use notify::Outbox;
 use payments::Payments;
+use providers::Providers;
+use servers::Servers;
 use settings::Maintenance;
 use statements::Statements;
 use store::Store;
@@ -72,6 +78,10 @@ pub struct Core {
     pub statements: Statements,
     /// The prices (the same as `config.pricing`).
     pub pricing: Arc<pricing::Pricing>,
+    /// Customers' servers on the configured providers.
+    pub servers: Servers,
+    /// Discord members as actors: linking, and the core of the bot's commands.
+    pub discord: DiscordLinks,
 }
 
 impl Core {
@@ -82,6 +92,23 @@ impl Core {
     }
 
     pub async fn new(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self> {
+        let providers = providers::from_config(&config).map_err(|problems| {
+            Error::invalid(
+                "providers",
+                format!("the provider configuration is wrong: {problems}"),
+            )
+        })?;
+        Self::with_providers(config, store, clock, providers).await
+    }
+
+    /// A core over the given providers instead of the configured ones (tests hand in a
+    /// sandbox they can make fail).
+    pub async fn with_providers(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        providers: Providers,
+    ) -> Result<Self> {
         let config = Arc::new(config);
         let audit = Audit::new(store.clone(), clock.clone());
         let outbox = Outbox::new(store.clone(), clock.clone());
@@ -112,6 +139,14 @@ impl Core {
         Ok(Self {
             payments,
             statements,
+            discord: DiscordLinks::new(
+                store.clone(),
+                clock.clone(),
+                audit.clone(),
+                ledger.clone(),
+                outbox.clone(),
+                config.clone(),
+            ),
             users: Users::new(store.clone(), clock.clone(), audit.clone(), key_cache),
             ledger,
             auth: Auth::new(
@@ -129,6 +164,15 @@ impl Core {
                 config.clone(),
             ),
             maintenance: Maintenance::new(store.clone(), clock.clone(), audit.clone()),
+            servers: Servers::new(
+                store.clone(),
+                clock.clone(),
+                audit.clone(),
+                outbox.clone(),
+                providers,
+                config.pricing.clone(),
+                config.clone(),
+            ),
             outbox,
             audit,
             pricing: config.pricing.clone(),

@@ -3,6 +3,11 @@
 
 mod api_accounts;
 mod api_attacks;
+mod bot_basics;
+mod bot_credits;
+mod bot_permissions;
+mod bot_servers;
+mod bot_store;
 mod ledger_concurrency;
 mod ledger_model;
 mod maintenance_bypass;
@@ -10,6 +15,9 @@ mod paypal_browser;
 mod paypal_webhooks;
 mod portal_browser;
 mod providers;
+mod servers;
+mod servers_api;
+mod servers_portal;
 mod statements_export;
 mod store_story;
 mod web_basics;

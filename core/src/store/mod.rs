@@ -9,8 +9,10 @@
 //!
 //! The store checks no permissions: services do that before they call it.
 
+pub mod discord;
 pub mod payments;
 mod postgres;
+pub mod servers;
 mod sql;
 mod sqlite;
 
@@ -107,10 +109,12 @@ impl<T> Paginated<T> {
 }
 
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: servers::ServerStore + Send + Sync + 'static {
     fn engine(&self) -> EngineKind;
     /// PayPal orders, webhook events and filtered statements ([`payments`]).
     fn payments(&self) -> &dyn payments::PaymentStore;
+    /// Linked Discord accounts, link codes and pending `/credits` requests.
+    fn discord(&self) -> &dyn discord::DiscordStore;
     /// Answers when the database does; `/readyz` uses it.
     async fn ping(&self) -> Result<()>;
     /// Closes every connection, waiting for work in flight.

@@ -2,6 +2,7 @@
 //! plain `$N` SQL that SQLite and PostgreSQL both accept.
 
 mod payments;
+mod servers;
 
 use std::time::Duration;
 
@@ -86,6 +87,9 @@ macro_rules! api_key_fields {
          k.revoked_at AS key_revoked_at"
     };
 }
+
+// After the column macros, which it uses.
+mod discord;
 
 const SELECT_USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " WHERE u.id = $1");
 const SELECT_USER_BY_EMAIL: &str = concat!("SELECT ", user_columns!(), " WHERE u.email_key = $1");
@@ -543,6 +547,10 @@ where
     Option<String>: Column<DB>,
     Option<DateTime<Utc>>: Column<DB>,
 {
+    fn discord(&self) -> &dyn super::discord::DiscordStore {
+        self
+    }
+
     fn engine(&self) -> EngineKind {
         DB::KIND
     }

@@ -9,6 +9,7 @@ mod admin;
 mod auth;
 mod keys;
 mod payments;
+mod servers;
 mod views;
 
 use axum::Json;
@@ -37,7 +38,8 @@ pub use views::*;
         (name = "account", description = "The caller's own account"),
         (name = "api-keys", description = "Personal API keys"),
         (name = "admin", description = "Staff administration"),
-        (name = "billing", description = "Top-ups with PayPal, statements and exports")
+        (name = "billing", description = "Top-ups with PayPal, statements and exports"),
+        (name = "servers", description = "Servers: list, create, power, delete")
     )
 )]
 struct ApiDoc;
@@ -62,6 +64,7 @@ pub fn routes() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(keys::routes())
         .merge(admin::routes())
         .merge(payments::routes())
+        .merge(servers::routes())
         .split_for_parts()
 }
 
