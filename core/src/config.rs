@@ -34,6 +34,9 @@ pub struct Config {
     pub billing: BillingConfig,
     pub discord: DiscordConfig,
     pub providers: ProvidersConfig,
+    /// Prices, loaded from the file `billing.pricing` names (not part of this file's TOML).
+    #[serde(skip)]
+    pub pricing: std::sync::Arc<crate::pricing::Pricing>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -185,6 +188,8 @@ impl Default for WebConfig {
 pub struct BillingConfig {
     /// The platform's one currency (ISO 4217).
     pub currency: Currency,
+    /// The pricing file; unset means config/pricing.toml if present, else the built-in prices.
+    pub pricing: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -275,8 +280,11 @@ impl Config {
     }
 
     fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
-        let config: Config = figment.extract().map_err(ConfigError::from_figment)?;
+        let mut config: Config = figment.extract().map_err(ConfigError::from_figment)?;
         config.validate()?;
+        config.pricing = std::sync::Arc::new(crate::pricing::Pricing::for_path(
+            config.billing.pricing.as_deref(),
+        )?);
         Ok(config)
     }
 
@@ -559,7 +567,17 @@ mod tests {
                     .unwrap_or(line)
             })
             .collect::<Vec<_>>()
-            .join("\n");
+            .join("\n")
+            // Relative paths are relative to where hostdeck runs: the repository root.
+            .replace(
+                "\"config/pricing.toml\"",
+                concat!(
+                    "\"",
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../config/pricing.toml\""
+                ),
+            );
+        assert!(uncommented.contains("/../config/pricing.toml"));
         Config::from_toml(&uncommented).expect("the example config loads with every key set");
         // ...and every key of the effective config must appear in it.
         let defaults: toml::Table =
