@@ -122,3 +122,28 @@ pub fn check(ctx: Context<'_>) -> poise::BoxFuture<'_, Result<bool, BotError>> {
         Ok(true)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_command_has_exactly_one_rule() {
+        let commands = crate::commands::all();
+        for command in &commands {
+            assert!(
+                rule_for(&command.qualified_name).is_some(),
+                "/{} has no permission rule",
+                command.qualified_name
+            );
+            // The framework names subcommands "parent child" when it starts.
+            for sub in &command.subcommands {
+                let name = format!("{} {}", command.name, sub.name);
+                let rule = rule_for(&name).map(|rule| rule.name);
+                assert_eq!(rule, Some(&*command.name), "/{name}");
+            }
+        }
+        assert_eq!(commands.len(), COMMANDS.len());
+        assert!(rule_for("ask").is_none());
+    }
+}
