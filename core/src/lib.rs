@@ -16,6 +16,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod clock;
 pub mod config;
 pub mod email;
@@ -40,6 +41,7 @@ use audit::Audit;
 use auth::Auth;
 use auth::api_keys::{ApiKeys, KeyCache};
 use auth::sessions::Sessions;
+use billing::Billing;
 use clock::{Clock, SystemClock};
 use config::Config;
 use ledger::Ledger;
@@ -57,6 +59,7 @@ pub struct Core {
     pub audit: Audit,
     pub users: Users,
     pub ledger: Ledger,
+    pub billing: Billing,
     pub auth: Auth,
     pub accounts: Accounts,
     pub outbox: Outbox,
@@ -91,6 +94,7 @@ impl Core {
         Ok(Self {
             users: Users::new(store.clone(), clock.clone(), audit.clone(), key_cache),
             ledger: Ledger::new(store.clone(), clock.clone(), audit.clone()),
+            billing: Billing::new(store.clone(), clock.clone(), audit.clone(), config.clone()),
             auth: Auth::new(
                 sessions.clone(),
                 api_keys,

@@ -75,7 +75,12 @@ impl Outbox {
         self.enqueue(DISCORD_WEBHOOK, url, &message).await
     }
 
-    async fn enqueue(&self, channel: &str, recipient: &str, message: &impl Serialize) -> Result<()> {
+    async fn enqueue(
+        &self,
+        channel: &str,
+        recipient: &str,
+        message: &impl Serialize,
+    ) -> Result<()> {
         let payload = serde_json::to_value(message).map_err(|error| {
             crate::Error::internal(format!("writing a {channel} message to the outbox"), error)
         })?;

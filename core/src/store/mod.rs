@@ -9,6 +9,7 @@
 //!
 //! The store checks no permissions: services do that before they call it.
 
+pub mod billing;
 mod postgres;
 mod sql;
 mod sqlite;
@@ -106,7 +107,7 @@ impl<T> Paginated<T> {
 }
 
 #[async_trait::async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: billing::BillingStore + Send + Sync + 'static {
     fn engine(&self) -> EngineKind;
     /// Answers when the database does; `/readyz` uses it.
     async fn ping(&self) -> Result<()>;
