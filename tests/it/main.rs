@@ -3,6 +3,7 @@
 
 mod api_accounts;
 mod api_attacks;
+mod billing_rules;
 mod billing_tick;
 mod ledger_concurrency;
 mod ledger_model;
