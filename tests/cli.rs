@@ -189,6 +189,20 @@ fn a_bad_config_value_exits_2_naming_the_key() {
         "{}",
         text(&output.stderr)
     );
+    // The pricing file is checked at start too, and its problems name their line.
+    std::fs::create_dir(dir.path().join("config")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("config/pricing.toml"),
+        "[[plans]]\nname = \"small\"\nvcpus = 1\nmemory_mib = 1024\ndisk_gib = 25\nmonthly = \"five\"\n",
+    )
+    .expect("write");
+    let output = run(hostdeck(dir.path()).arg("serve"), "");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("config/pricing.toml line 6") && stderr.contains("\"five\""),
+        "{stderr}"
+    );
     assert!(
         !dir.path().join("data").exists(),
         "nothing is created when the config is bad"

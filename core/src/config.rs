@@ -34,6 +34,9 @@ pub struct Config {
     pub billing: BillingConfig,
     pub discord: DiscordConfig,
     pub providers: ProvidersConfig,
+    /// Prices, loaded from the file `billing.pricing` names (not part of this file's TOML).
+    #[serde(skip)]
+    pub pricing: std::sync::Arc<crate::pricing::Pricing>,
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]
@@ -200,6 +203,8 @@ pub struct BillingConfig {
     pub low_balance_hours: u32,
     /// Hours below zero before the customer's servers are suspended.
     pub grace_hours: u32,
+    /// The pricing file; unset means config/pricing.toml if present, else the built-in prices.
+    pub pricing: Option<PathBuf>,
 }
 
 impl Default for BillingConfig {
@@ -212,6 +217,7 @@ impl Default for BillingConfig {
             monthly_free_credit: Money::ZERO,
             low_balance_hours: 24,
             grace_hours: 72,
+            pricing: None,
         }
     }
 }
@@ -300,8 +306,11 @@ impl Config {
     }
 
     fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
-        let config: Config = figment.extract().map_err(ConfigError::from_figment)?;
+        let mut config: Config = figment.extract().map_err(ConfigError::from_figment)?;
         config.validate()?;
+        config.pricing = std::sync::Arc::new(crate::pricing::Pricing::for_path(
+            config.billing.pricing.as_deref(),
+        )?);
         Ok(config)
     }
 
@@ -581,7 +590,17 @@ mod tests {
                     .unwrap_or(line)
             })
             .collect::<Vec<_>>()
-            .join("\n");
+            .join("\n")
+            // Relative paths are relative to where hostdeck runs: the repository root.
+            .replace(
+                "\"config/pricing.toml\"",
+                concat!(
+                    "\"",
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../config/pricing.toml\""
+                ),
+            );
+        assert!(uncommented.contains("/../config/pricing.toml"));
         Config::from_toml(&uncommented).expect("the example config loads with every key set");
         // ...and every key of the effective config must appear in it.
         let defaults: toml::Table =

@@ -9,6 +9,8 @@
 //! - [`ledger`]: prepaid credit as append-only double-entry postings.
 //! - [`users`], [`audit`], [`auth`]: accounts, the audit log, passwords.
 //! - [`clock`]: the one source of "now".
+//! - [`pricing`]: what servers cost, kept as exact fractions of micro-units per hour.
+//! - [`providers`]: the platforms servers run on.
 //!
 //! [`Core`] ties them together; front doors hold an `Arc<Core>` and call its services with an
 //! [`Actor`] they built from a session, an API key or a Discord member.
@@ -26,6 +28,7 @@ pub mod ledger;
 pub mod money;
 pub mod notify;
 pub mod policy;
+pub mod pricing;
 pub mod providers;
 pub mod settings;
 pub mod store;
@@ -64,6 +67,8 @@ pub struct Core {
     pub accounts: Accounts,
     pub outbox: Outbox,
     pub maintenance: Maintenance,
+    /// The prices (the same as `config.pricing`).
+    pub pricing: Arc<pricing::Pricing>,
 }
 
 impl Core {
@@ -112,6 +117,7 @@ impl Core {
             maintenance: Maintenance::new(store.clone(), clock.clone(), audit.clone()),
             outbox,
             audit,
+            pricing: config.pricing.clone(),
             config,
             store,
             clock,

@@ -9,14 +9,8 @@ use crate::ids::ServerId;
 
 pub const SECONDS_PER_HOUR: i64 = 3600;
 
-/// The cost of hour `k` (0-based, counted from the hour of `rate_since`) of a rate of `rate`
-/// micro-units per `rate_hours` hours: `floor((k+1)·rate/rate_hours) − floor(k·rate/rate_hours)`.
-/// Over any run of hours the sum is exact, so no remainder is rounded away.
-pub fn hour_cost(rate: i64, rate_hours: i64, k: i64) -> i64 {
-    let k = k.max(0);
-    let rate_hours = rate_hours.max(1);
-    (k + 1) * rate / rate_hours - k * rate / rate_hours
-}
+/// The cost of hour `k` of a rate: the pricing rule, which the tick's SQL repeats.
+pub use crate::pricing::hour_cost;
 
 /// The number of the UTC hour `at` falls in (hours since 1970-01-01T00:00Z).
 pub fn hour_number(at: DateTime<Utc>) -> i64 {
