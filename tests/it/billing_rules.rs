@@ -21,6 +21,7 @@ use hostdeck_e2e::db::TestDb;
 use secrecy::SecretString;
 
 hostdeck_e2e::on_both_engines!(
+    verifying_an_email_gives_the_signup_credit_once,
     free_credit_is_given_once_per_customer_and_month,
     a_balance_run_down_walks_every_step_once,
 );
@@ -42,6 +43,52 @@ fn config() -> Config {
     config.billing.low_balance_hours = 10;
     config.billing.grace_hours = 4;
     config
+}
+
+async fn verifying_an_email_gives_the_signup_credit_once(db: TestDb) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let core = db.core_with(config(), clock.clone()).await;
+    core.accounts
+        .register(
+            "dana@example.com",
+            SecretString::from("a long and unguessable passphrase".to_owned()),
+        )
+        .await
+        .expect("registered");
+    let sent = core
+        .store
+        .claim_outbox(t0(), t0() + Duration::minutes(1), 10)
+        .await
+        .expect("the outbox");
+    let code = sent
+        .iter()
+        .find_map(|message| hostdeck_e2e::mail::code_in(message.payload["text"].as_str()?, 6))
+        .expect("a verification code in the email");
+    let dana = core
+        .accounts
+        .verify_email("dana@example.com", &code)
+        .await
+        .expect("verified");
+    assert!(
+        core.accounts
+            .verify_email("dana@example.com", &code)
+            .await
+            .is_err()
+    );
+    assert_eq!(
+        core.store
+            .account_balance(dana.wallet)
+            .await
+            .expect("balance"),
+        money("2.50")
+    );
+    let credit = core
+        .store
+        .posting_by_key(&format!("signup:{}", dana.id))
+        .await
+        .expect("read")
+        .expect("the sign-up credit");
+    assert_eq!(credit.kind, PostingKind::SignupCredit);
 }
 
 async fn free_credit_is_given_once_per_customer_and_month(db: TestDb) {

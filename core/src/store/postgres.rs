@@ -33,7 +33,9 @@ impl Engine for Postgres {
     }
 
     fn in_ids(column: &str, param: &str) -> String {
-        format!("{column} = ANY(CAST({param} AS BIGINT[]))")
+        // A semi-join, not `= ANY(array)`: a sequential scan filtered by a 5,000-element array
+        // (what a table without statistics gets) costs rows × elements.
+        format!("{column} IN (SELECT unnest(CAST({param} AS BIGINT[])))")
     }
 
     fn ids_text(ids: &[i64]) -> String {
@@ -53,6 +55,9 @@ impl Engine for Postgres {
     }
 
     const FOR_UPDATE: &'static str = " FOR UPDATE";
+    // The tick's statements look expensive to the planner (a series per server), which would
+    // switch on JIT compilation: tens of milliseconds per statement for nothing.
+    const BATCH_SETUP: &'static str = "SET LOCAL jit = off";
 }
 
 pub(super) async fn open(

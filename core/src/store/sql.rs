@@ -51,6 +51,8 @@ pub(crate) trait Engine: Database {
     /// Row locks for a claim that leaves rows another transaction holds to it, and plain ones.
     const FOR_UPDATE_SKIP_LOCKED: &'static str;
     const FOR_UPDATE: &'static str;
+    /// Run first in each billing transaction.
+    const BATCH_SETUP: &'static str;
     /// Rows a statement wrote.
     fn rows_affected(result: &Self::QueryResult) -> u64;
 }

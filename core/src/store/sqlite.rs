@@ -57,6 +57,7 @@ impl Engine for Sqlite {
     }
 
     const FOR_UPDATE: &'static str = "";
+    const BATCH_SETUP: &'static str = "";
 }
 
 fn database_code(error: &sqlx::Error) -> Option<String> {

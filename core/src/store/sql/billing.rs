@@ -35,6 +35,10 @@ const BATCH_ATTEMPTS: u32 = 8;
 /// Customers credited per transaction by [`BillingStore::grant_credit_to_all`].
 const GRANT_BATCH: i64 = 1000;
 
+/// The plan is pinned by the shape of the SQL rather than left to statistics (fresh tables and
+/// generic plans guess wrong): wallets and already-posted keys are looked up per row through
+/// their unique indexes, as scalar subqueries, never as joins the planner could turn into scans.
+///
 /// The charges of the claimed servers (`$1` their ids, `$2` the current hour's number, `$3`
 /// the catch-up limit in hours), as the CTEs `claimed`, `hours`, `charges` and `due` (the
 /// charges not posted yet, with their wallet). The rule is in `crate::billing`; its Rust twin
@@ -48,11 +52,12 @@ fn charges_cte<DB: Engine>() -> String {
              {greatest}({billed}, $2 - $3, {created}) AS from_h, \
              CASE WHEN s.deleted_at IS NULL THEN $2 ELSE {least}($2, {deleted} + 1) END AS to_h, \
              {suspended} AS suspended_h, \
-             EXISTS (SELECT 1 FROM server_events e WHERE e.server_id = s.id AND e.at >= s.billed_until) AS changed \
+             EXISTS (SELECT 1 FROM server_events e WHERE e.server_id = s.id AND e.at >= s.billed_until) AS changed, \
+             (SELECT w.id FROM accounts w WHERE w.user_id = s.user_id) AS wallet \
            FROM servers s WHERE {claimed_ids}\
          ){hours_cte}, \
          hours AS (\
-           SELECT c.id, c.user_id, c.rate_running, c.rate_stopped, c.rate_hours, {hour} AS h, \
+           SELECT c.id, c.wallet, c.rate_running, c.rate_stopped, c.rate_hours, {hour} AS h, \
              {greatest}({hour} - c.since_h, 0) AS k, \
              CASE \
                WHEN c.suspended_h IS NOT NULL AND c.suspended_h < {hour} THEN 0 \
@@ -65,16 +70,17 @@ fn charges_cte<DB: Engine>() -> String {
            FROM claimed c {hours_join}\
          ), \
          charges AS (\
-           SELECT hr.id, w.id AS wallet, hr.h, \
+           SELECT hr.id, hr.wallet, hr.h, \
              CASE WHEN hr.running = 1 \
                THEN (hr.k + 1) * hr.rate_running / hr.rate_hours - hr.k * hr.rate_running / hr.rate_hours \
                ELSE (hr.k + 1) * hr.rate_stopped / hr.rate_hours - hr.k * hr.rate_stopped / hr.rate_hours END AS amount, \
              'usage:' || CAST(hr.id AS TEXT) || ':' || {label} AS idempotency_key \
-           FROM hours hr JOIN accounts w ON w.user_id = hr.user_id\
+           FROM hours hr\
          ), \
          due AS (\
            SELECT c.id, c.wallet, c.h, c.amount, c.idempotency_key FROM charges c \
-           WHERE c.amount > 0 AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.idempotency_key = c.idempotency_key)\
+           WHERE c.amount > 0 \
+             AND (SELECT p.id FROM postings p WHERE p.idempotency_key = c.idempotency_key) IS NULL\
          ) ",
         since = DB::hour_of("s.rate_since"),
         greatest = DB::GREATEST,
@@ -147,6 +153,9 @@ where
     ) -> Result<Option<Batch>, sqlx::Error> {
         let now_h = hour_number(plan.now_hour);
         let oldest = now_h - plan.max_catchup_hours;
+        if !DB::BATCH_SETUP.is_empty() {
+            sqlx::query(DB::BATCH_SETUP).execute(&mut **tx).await?;
+        }
         let claim_sql = format!(
             "SELECT id, {billed} AS billed_h, \
                CASE WHEN deleted_at IS NULL THEN $3 ELSE {least}($3, {deleted} + 1) END AS to_h \
@@ -187,8 +196,9 @@ where
         let ids: Vec<i64> = claims.iter().map(|claim| claim.id).collect();
         let ids_text = DB::ids_text(&ids);
         let wallets_sql = format!(
-            "SELECT a.id, a.balance FROM accounts a WHERE a.user_id IN \
-               (SELECT s.user_id FROM servers s WHERE {ids}) ORDER BY a.id",
+            "SELECT a.id, a.balance FROM accounts a WHERE a.id IN \
+               (SELECT (SELECT w.id FROM accounts w WHERE w.user_id = s.user_id) FROM servers s WHERE {ids}) \
+             ORDER BY a.id",
             ids = DB::in_ids("s.id", "$1"),
         );
         let lock_wallets = format!("{wallets_sql}{}", DB::FOR_UPDATE);
@@ -275,7 +285,7 @@ where
         let rows = sqlx::query(&format!(
             "SELECT u.id FROM users u WHERE u.id > $1 AND u.role = 'customer' AND u.status = 'active' \
                AND u.email_verified_at IS NOT NULL \
-               AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.idempotency_key = {key}) \
+               AND (SELECT p.id FROM postings p WHERE p.idempotency_key = {key}) IS NULL \
              ORDER BY u.id LIMIT $4"
         ))
         .bind(after)
@@ -297,7 +307,7 @@ where
         let in_ids = DB::in_ids("u.id", "$1");
         let owed = format!(
             "SELECT u.id FROM users u WHERE {in_ids} \
-               AND NOT EXISTS (SELECT 1 FROM postings p WHERE p.idempotency_key = {key})"
+               AND (SELECT p.id FROM postings p WHERE p.idempotency_key = {key}) IS NULL"
         );
         if !DB::FOR_UPDATE.is_empty() {
             sqlx::query(&format!(
