@@ -36,6 +36,15 @@ pub enum Command {
     /// Hourly billing.
     #[command(subcommand)]
     Billing(BillingCommand),
+    /// Work with the Discord bot.
+    #[command(subcommand)]
+    Bot(BotCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BotCommand {
+    /// Register the slash commands with Discord: in discord.guild_id when set, else globally.
+    RegisterCommands,
 }
 
 #[derive(Debug, Subcommand)]
@@ -120,6 +129,15 @@ mod tests {
         assert!(
             Cli::try_parse_from(["hostdeck", "billing", "tick", "--now", "yesterday"]).is_err()
         );
+    }
+
+    #[test]
+    fn bot_register_commands_parses() {
+        let cli = Cli::try_parse_from(["hostdeck", "bot", "register-commands"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Bot(BotCommand::RegisterCommands)
+        ));
     }
 
     #[test]

@@ -16,7 +16,7 @@ use hostdeck_core::users::NewAccount;
 use hostdeck_core::{Actor, Core, Role};
 use secrecy::SecretString;
 
-use cli::{AdminCommand, BillingCommand, Cli, Command, ConfigCommand};
+use cli::{AdminCommand, BillingCommand, BotCommand, Cli, Command, ConfigCommand};
 
 /// Exit code for a configuration (or usage) error, as clap uses for usage errors.
 pub const EXIT_CONFIG: u8 = 2;
@@ -64,6 +64,18 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
         Command::Config(ConfigCommand::Check) => {
             print!("{}", config.redacted_toml());
             eprintln!("The configuration is valid.");
+            Ok(())
+        }
+        Command::Bot(BotCommand::RegisterCommands) => {
+            let count = hostdeck_bot::register_from_config(&config.discord)
+                .await
+                .map_err(|error| anyhow::anyhow!(error))?;
+            match config.discord.guild_id {
+                Some(guild) => println!("Registered {count} commands in guild {guild}."),
+                None => println!(
+                    "Registered {count} global commands (Discord may take a while to show them)."
+                ),
+            }
             Ok(())
         }
         Command::Admin(AdminCommand::Create(create)) => {

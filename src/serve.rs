@@ -65,17 +65,35 @@ pub fn start_with_mailer(
     mailer: Arc<dyn hostdeck_core::notify::Mailer>,
 ) -> anyhow::Result<Running> {
     let addr = listener.local_addr()?;
-    match hostdeck_bot::off_reason(&core.config.discord) {
-        Some(reason) => tracing::info!("{reason}"),
-        None => tracing::info!("the Discord bot is starting"),
-    }
+    let bot_on = match hostdeck_bot::off_reason(&core.config.discord) {
+        Some(reason) => {
+            tracing::info!("{reason}");
+            false
+        }
+        None => {
+            tracing::info!("the Discord bot is starting");
+            true
+        }
+    };
     let state = hostdeck_web::AppState::new(core.clone(), hostdeck_web::metrics::recorder());
     let app = hostdeck_web::router(state);
     let (stop, mut stopped) = watch::channel(false);
-    let workers = vec![
-        tokio::spawn(core.outbox.worker(mailer).run(stop.subscribe())),
-        tokio::spawn(billing_ticker(core.clone(), stop.subscribe())),
-    ];
+    let mut outbox = core.outbox.worker(mailer);
+    if let Some(sender) = hostdeck_bot::discord_sender(&core.config.discord) {
+        outbox = outbox.with_discord(sender);
+    }
+    let mut workers = vec![tokio::spawn(outbox.run(stop.subscribe()))];
+    if bot_on {
+        workers.push(tokio::spawn(hostdeck_bot::run(
+            core.clone(),
+            stop.subscribe(),
+        )));
+    }
+    // Every providers.sync_interval: server states, lost creates and drift.
+    workers.push(tokio::spawn(
+        core.servers.clone().run_sync(stop.subscribe()),
+    ));
+    workers.push(tokio::spawn(billing_ticker(core.clone(), stop.subscribe())));
     let server = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -95,9 +113,9 @@ pub fn start_with_mailer(
     })
 }
 
-/// What suspends servers for an unpaid balance, once the server service runs in this core.
-pub fn billing_suspension(_core: &Core) -> Option<&dyn hostdeck_core::billing::BillingSuspension> {
-    None
+/// What suspends servers for an unpaid balance: the server service, through the providers.
+pub fn billing_suspension(core: &Core) -> Option<&dyn hostdeck_core::billing::BillingSuspension> {
+    Some(&core.servers)
 }
 
 /// Runs the billing job every `billing.tick_interval` until `stop`. Stopping in the middle of a

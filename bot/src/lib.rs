@@ -1,14 +1,195 @@
 //! hostdeck-bot: the Discord front door (poise on serenity). Commands stay thin: parse the
-//! interaction, call core with the member's actor, render the reply.
+//! interaction, call core with the member's access, render the reply.
 //!
-//! This crate so far only decides whether the bot can run; the commands arrive with the bot.
+//! Layout:
+//! - [`access`]: the member behind an interaction, the permission each command needs, and the
+//!   check that runs before every command (core checks again in every call).
+//! - `commands/`: the slash commands, one file per area.
+//! - [`components`]: the one handler of buttons and modals, routed by `custom_id` prefix.
+//! - [`render`]: every message is built there (limits, inert text, no mentions).
+//! - [`errors`]: the error type and the one `on_error`.
+//! - [`sender`]: the outbox's Discord sender (DMs, webhook posts).
+//!
+//! `discord.api_base` other than `https://discord.com` routes REST and the gateway to that
+//! base (tests point it at a fake Discord); there serenity's rate limiter is off, because it
+//! would call discord.com itself. Against real Discord it is always on.
 
+pub mod access;
+mod commands;
+pub mod components;
+pub mod errors;
+pub mod render;
+pub mod sender;
+
+use std::sync::Arc;
+
+use hostdeck_core::Core;
 use hostdeck_core::config::DiscordConfig;
+use poise::serenity_prelude as serenity;
+use secrecy::ExposeSecret;
+use serenity::{ClientBuilder, GatewayIntents, Http, HttpBuilder};
+use tokio::sync::watch;
+
+pub use errors::BotError;
+
+/// What every command and handler shares: the platform's core.
+pub struct Data {
+    pub core: Arc<Core>,
+}
+
+pub type Context<'a> = poise::Context<'a, Data, BotError>;
+pub type ApplicationContext<'a> = poise::ApplicationContext<'a, Data, BotError>;
+
+const DISCORD: &str = "https://discord.com";
 
 /// Why the bot is not running, or `None` when it can start.
 pub fn off_reason(config: &DiscordConfig) -> Option<&'static str> {
     if config.token.is_none() {
         return Some("the Discord bot is off: discord.token is not set");
     }
-    Some("the Discord bot is off: this build of hostdeck does not include the bot yet")
+    None
+}
+
+/// Whether `api_base` is Discord itself.
+fn is_discord(config: &DiscordConfig) -> bool {
+    config.api_base.as_str().trim_end_matches('/') == DISCORD
+}
+
+/// The REST client for the configured token and base, with its HTTP client; `None` without a
+/// token. Every message it sends allows no mentions unless the message says otherwise.
+pub fn http(config: &DiscordConfig) -> Option<(Arc<Http>, reqwest::Client)> {
+    let token = config.token.as_ref()?;
+    let client = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .ok()?;
+    let mut builder = HttpBuilder::new(token.expose_secret())
+        .client(client.clone())
+        .default_allowed_mentions(render::no_mentions());
+    if !is_discord(config) {
+        // serenity's rate limiter ignores the proxy and would call discord.com itself.
+        builder = builder
+            .proxy(config.api_base.as_str().trim_end_matches('/'))
+            .ratelimiter_disabled(true);
+    }
+    Some((Arc::new(builder.build()), client))
+}
+
+/// The outbox's sender of DMs and webhook posts, when the bot has a token.
+pub fn discord_sender(
+    config: &DiscordConfig,
+) -> Option<Arc<dyn hostdeck_core::notify::DiscordSender>> {
+    let (http, client) = http(config)?;
+    Some(Arc::new(sender::RestSender::new(http, client)))
+}
+
+/// Registers the commands in `discord.guild_id`, or globally when it is unset. Returns how
+/// many were registered.
+pub async fn register_commands(
+    http: &Http,
+    config: &DiscordConfig,
+) -> Result<usize, serenity::Error> {
+    if http.application_id().is_none() {
+        let application = http.get_current_application_info().await?;
+        http.set_application_id(application.id);
+    }
+    let commands = poise::builtins::create_application_commands(&commands::all());
+    let count = commands.len();
+    match config.guild_id {
+        Some(guild) => {
+            serenity::GuildId::new(guild)
+                .set_commands(http, commands)
+                .await?;
+        }
+        None => {
+            serenity::Command::set_global_commands(http, commands).await?;
+        }
+    }
+    Ok(count)
+}
+
+/// `hostdeck bot register-commands`.
+pub async fn register_from_config(config: &DiscordConfig) -> Result<usize, String> {
+    let Some((http, _)) = http(config) else {
+        return Err("discord.token is not set, so there is no bot to register commands for".into());
+    };
+    register_commands(&http, config)
+        .await
+        .map_err(|error| format!("Discord refused the commands: {error}"))
+}
+
+fn options() -> poise::FrameworkOptions<Data, BotError> {
+    poise::FrameworkOptions {
+        commands: commands::all(),
+        on_error: errors::on_error,
+        command_check: Some(access::check),
+        allowed_mentions: Some(render::no_mentions()),
+        initialize_owners: false,
+        event_handler: |framework, event| {
+            Box::pin(async move {
+                if let serenity::FullEvent::InteractionCreate { interaction } = event {
+                    components::handle(
+                        framework.serenity_context,
+                        framework.user_data,
+                        interaction,
+                    )
+                    .await;
+                }
+                Ok(())
+            })
+        },
+        ..Default::default()
+    }
+}
+
+/// Runs the bot until `stop` turns true: connects every shard (`discord.shards`, or as many as
+/// Discord recommends), reconnecting and resuming as serenity does, and registers the commands
+/// first when `discord.register_on_start` is set. Returns at once without a token.
+pub async fn run(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+    let config = core.config.discord.clone();
+    let Some((http, _)) = http(&config) else {
+        return;
+    };
+    let data = Data { core };
+    let framework = poise::Framework::builder()
+        .options(options())
+        // Registration happens outside `setup`: a failure there would stall every event.
+        .setup(move |_ctx, _ready, _framework| Box::pin(async move { Ok(data) }))
+        .build();
+    let http = Arc::try_unwrap(http).unwrap_or_else(|shared| {
+        // Only this function holds it; kept total rather than panicking.
+        HttpBuilder::new(shared.token()).build()
+    });
+    let client = ClientBuilder::new_with_http(http, GatewayIntents::non_privileged())
+        .framework(framework)
+        .await;
+    let mut client = match client {
+        Ok(client) => client,
+        Err(error) => {
+            tracing::error!(%error, "the Discord bot could not start");
+            return;
+        }
+    };
+    if config.register_on_start {
+        match register_commands(&client.http, &config).await {
+            Ok(count) => {
+                tracing::info!(count, guild = ?config.guild_id, "Discord commands registered")
+            }
+            Err(error) => tracing::error!(%error, "the Discord commands could not be registered"),
+        }
+    }
+    let shards = client.shard_manager.clone();
+    let stopper = tokio::spawn(async move {
+        let _ = stop.wait_for(|stop| *stop).await;
+        shards.shutdown_all().await;
+    });
+    let outcome = match config.shards {
+        Some(count) => client.start_shards(count).await,
+        None => client.start_autosharded().await,
+    };
+    if let Err(error) = outcome {
+        tracing::error!(%error, "the Discord bot stopped");
+    }
+    stopper.abort();
+    tracing::info!("the Discord bot has stopped");
 }

@@ -256,6 +256,27 @@ pub struct DiscordConfig {
     /// It carries the webhook's token, so it is treated as a secret.
     #[serde(serialize_with = "serialize_secret")]
     pub billing_webhook: Option<SecretString>,
+    /// The guild (server) the bot serves. Staff roles count only here; commands are
+    /// registered here when set, otherwise globally.
+    pub guild_id: Option<u64>,
+    /// Which Discord role ids (never names) make a member support, billing or admin.
+    pub roles: DiscordRoles,
+    /// How many gateway shards to run; unset means as many as Discord recommends.
+    pub shards: Option<u32>,
+    /// The one role the bot may ever ping (staff alerts); every other mention is inert.
+    pub staff_ping_role: Option<u64>,
+    /// Whether `hostdeck serve` registers the slash commands when the bot starts
+    /// (`hostdeck bot register-commands` does it on demand).
+    pub register_on_start: bool,
+}
+
+/// Discord role ids per platform role.
+#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DiscordRoles {
+    pub admin: Vec<u64>,
+    pub support: Vec<u64>,
+    pub billing: Vec<u64>,
 }
 
 impl Default for DiscordConfig {
@@ -264,6 +285,11 @@ impl Default for DiscordConfig {
             token: None,
             api_base: url::Url::parse("https://discord.com").unwrap_or_else(|_| unreachable!()),
             billing_webhook: None,
+            guild_id: None,
+            roles: DiscordRoles::default(),
+            shards: None,
+            staff_ping_role: None,
+            register_on_start: true,
         }
     }
 }
@@ -361,6 +387,9 @@ impl Config {
             .is_some_and(|url| !matches!(url.scheme(), "http" | "https"))
         {
             problems.push("web.public_url: expected an http:// or https:// address".to_owned());
+        }
+        if self.discord.shards == Some(0) {
+            problems.push("discord.shards: expected at least 1 (or leave it unset)".to_owned());
         }
         problems.extend(self.providers.problems());
         if problems.is_empty() {

@@ -19,8 +19,10 @@ pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod billing;
+pub mod burn_rate;
 pub mod clock;
 pub mod config;
+pub mod discord_links;
 pub mod email;
 pub mod error;
 pub mod ids;
@@ -30,6 +32,7 @@ pub mod notify;
 pub mod policy;
 pub mod pricing;
 pub mod providers;
+pub mod servers;
 pub mod settings;
 pub mod store;
 pub mod users;
@@ -47,8 +50,11 @@ use auth::sessions::Sessions;
 use billing::Billing;
 use clock::{Clock, SystemClock};
 use config::Config;
+use discord_links::DiscordLinks;
 use ledger::Ledger;
 use notify::Outbox;
+use providers::Providers;
+use servers::Servers;
 use settings::Maintenance;
 use store::Store;
 use users::Users;
@@ -69,6 +75,10 @@ pub struct Core {
     pub maintenance: Maintenance,
     /// The prices (the same as `config.pricing`).
     pub pricing: Arc<pricing::Pricing>,
+    /// Customers' servers on the configured providers.
+    pub servers: Servers,
+    /// Discord members as actors: linking, and the core of the bot's commands.
+    pub discord: DiscordLinks,
 }
 
 impl Core {
@@ -79,6 +89,23 @@ impl Core {
     }
 
     pub async fn new(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self> {
+        let providers = providers::from_config(&config).map_err(|problems| {
+            Error::invalid(
+                "providers",
+                format!("the provider configuration is wrong: {problems}"),
+            )
+        })?;
+        Self::with_providers(config, store, clock, providers).await
+    }
+
+    /// A core over the given providers instead of the configured ones (tests hand in a
+    /// sandbox they can make fail).
+    pub async fn with_providers(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        providers: Providers,
+    ) -> Result<Self> {
         let config = Arc::new(config);
         let audit = Audit::new(store.clone(), clock.clone());
         let outbox = Outbox::new(store.clone(), clock.clone());
@@ -96,9 +123,18 @@ impl Core {
             audit.clone(),
             key_cache.clone(),
         );
+        let ledger = Ledger::new(store.clone(), clock.clone(), audit.clone());
         Ok(Self {
+            discord: DiscordLinks::new(
+                store.clone(),
+                clock.clone(),
+                audit.clone(),
+                ledger.clone(),
+                outbox.clone(),
+                config.clone(),
+            ),
             users: Users::new(store.clone(), clock.clone(), audit.clone(), key_cache),
-            ledger: Ledger::new(store.clone(), clock.clone(), audit.clone()),
+            ledger,
             billing: Billing::new(store.clone(), clock.clone(), audit.clone(), config.clone()),
             auth: Auth::new(
                 sessions.clone(),
@@ -115,6 +151,15 @@ impl Core {
                 config.clone(),
             ),
             maintenance: Maintenance::new(store.clone(), clock.clone(), audit.clone()),
+            servers: Servers::new(
+                store.clone(),
+                clock.clone(),
+                audit.clone(),
+                outbox.clone(),
+                providers,
+                config.pricing.clone(),
+                config.clone(),
+            ),
             outbox,
             audit,
             pricing: config.pricing.clone(),

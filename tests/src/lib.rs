@@ -20,6 +20,7 @@
 pub mod app;
 pub mod bench;
 pub mod billing;
+pub mod bot;
 pub mod browser;
 pub mod db;
 pub mod mail;

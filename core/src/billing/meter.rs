@@ -24,17 +24,12 @@ pub fn hour_start(hour: i64) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
-/// The ledger key of one hour of a server: `usage:{server}:{hour}`, the hour as its UTC start
-/// (`2026-11-21T09:00Z`). Server creation charges the first hour with the same key, so an hour
-/// is charged once whoever charges it.
-pub fn usage_key(server: ServerId, hour: DateTime<Utc>) -> String {
-    format!("usage:{server}:{}", hour.format("%Y-%m-%dT%H:00Z"))
-}
+/// The ledger key of one hour of a server, `usage:{server}:{hour}`: the server service charges
+/// the first hour with it at creation, the tick every later one.
+pub use crate::servers::usage_key;
 
-/// What a usage posting names as its reference.
-pub fn usage_reference(server: ServerId) -> String {
-    format!("server:{server}")
-}
+/// What a usage posting names as its reference (`server:{id}`).
+pub use crate::servers::posting_reference as usage_reference;
 
 /// Everything the hour rule reads about one server: its row and its state history.
 #[derive(Debug, Clone, PartialEq, Eq)]

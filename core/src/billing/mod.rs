@@ -33,7 +33,7 @@
 //! (key `free:{user}:{YYYY-MM}`), both from the promotions account.
 //!
 //! **Balance rules** (each step taken once per crossing, audited, and told to the customer by
-//! email): a notice when the balance falls under `billing.low_balance_hours` of the current
+//! email, and by Discord DM when their account is linked): a notice when the balance falls under `billing.low_balance_hours` of the current
 //! burn; below zero a warning at once and a reminder half-way through `billing.grace_hours`;
 //! after the grace period the servers are suspended through their provider; a balance back at
 //! zero or more unsuspends them.
@@ -57,7 +57,7 @@ use crate::ledger::{
     Overdraft, PostOutcome, PostingKind, PostingRequest, SystemAccount, require_own_or_any,
 };
 use crate::money::Money;
-use crate::notify::{EMAIL, EmailMessage};
+use crate::notify::{DISCORD_DM, DiscordMessage, EMAIL, EmailMessage};
 use crate::policy::{Actor, Permission, Via};
 use crate::store::billing::{BalanceStep, BalanceWatch, TickPlan, TickTotals};
 use crate::store::{NewOutboxMessage, Store};
@@ -92,6 +92,37 @@ pub trait BillingSuspension: Send + Sync {
     async fn suspend_all_for_billing(&self, user: UserId) -> Result<usize>;
     /// Lifts the suspensions billing made; returns how many were lifted.
     async fn unsuspend_billing(&self, user: UserId) -> Result<usize>;
+}
+
+#[async_trait::async_trait]
+impl BillingSuspension for crate::servers::Servers {
+    /// Suspends what it can; if a provider refused any server, the step is not taken, and the
+    /// next run tries the rest again (the ones done are skipped then).
+    async fn suspend_all_for_billing(&self, user: UserId) -> Result<usize> {
+        let outcome = crate::servers::Servers::suspend_all_for_billing(self, user).await?;
+        bulk_result("suspended", outcome)
+    }
+
+    async fn unsuspend_billing(&self, user: UserId) -> Result<usize> {
+        let outcome = crate::servers::Servers::unsuspend_billing(self, user).await?;
+        bulk_result("unsuspended", outcome)
+    }
+}
+
+fn bulk_result(what: &str, outcome: crate::servers::BulkOutcome) -> Result<usize> {
+    if outcome.failed.is_empty() {
+        return Ok(outcome.done.len());
+    }
+    let failed: Vec<String> = outcome
+        .failed
+        .iter()
+        .map(|(server, why)| format!("server {server}: {why}"))
+        .collect();
+    Err(Error::Unavailable(format!(
+        "{} server(s) {what}, but not {}; tried again on the next tick",
+        outcome.done.len(),
+        failed.join("; ")
+    )))
 }
 
 /// One balance step taken for a customer during a run.
@@ -501,12 +532,23 @@ impl Billing {
             subject: format!("{}: {subject}", self.config.company.name),
             text: text.to_owned(),
         };
-        let notices = [NewOutboxMessage {
+        let mut notices = vec![NewOutboxMessage {
             channel: EMAIL.into(),
             recipient: watch.email.clone(),
             payload: serde_json::to_value(&email)
                 .map_err(|error| Error::internal("writing a billing notice", error))?,
         }];
+        if let Some(link) = self.store.discord().link_of_account(watch.user).await? {
+            let dm = DiscordMessage {
+                content: format!("**{subject}**\n{text}"),
+            };
+            notices.push(NewOutboxMessage {
+                channel: DISCORD_DM.into(),
+                recipient: link.discord_user_id.to_string(),
+                payload: serde_json::to_value(&dm)
+                    .map_err(|error| Error::internal("writing a billing notice", error))?,
+            });
+        }
         if self
             .store
             .take_balance_step(watch.user, step, now, &notices)

@@ -17,6 +17,9 @@ use crate::error::{Error, Result};
 pub struct SendError {
     pub retryable: bool,
     pub message: String,
+    /// When the receiver said how long to wait (Discord's 429 `retry_after`), the next attempt
+    /// waits that long instead of the usual backoff.
+    pub retry_after: Option<std::time::Duration>,
 }
 
 impl SendError {
@@ -24,6 +27,7 @@ impl SendError {
         Self {
             retryable: true,
             message: message.into(),
+            retry_after: None,
         }
     }
 
@@ -31,6 +35,16 @@ impl SendError {
         Self {
             retryable: false,
             message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    /// Rate limited: try again after `retry_after`.
+    pub fn rate_limited(message: impl Into<String>, retry_after: std::time::Duration) -> Self {
+        Self {
+            retryable: true,
+            message: message.into(),
+            retry_after: Some(retry_after),
         }
     }
 }

@@ -43,6 +43,24 @@ pub struct DiscordMessage {
     pub content: String,
 }
 
+/// Sends Discord messages for the outbox worker: the bot crate implements it over Discord's
+/// REST API. Every message goes out with no mentions allowed.
+#[async_trait::async_trait]
+pub trait DiscordSender: Send + Sync + 'static {
+    /// A direct message to the Discord user `discord_user`.
+    async fn dm(
+        &self,
+        discord_user: u64,
+        message: &DiscordMessage,
+    ) -> std::result::Result<(), SendError>;
+    /// A post through the channel webhook at `url`.
+    async fn webhook(
+        &self,
+        url: &str,
+        message: &DiscordMessage,
+    ) -> std::result::Result<(), SendError>;
+}
+
 /// Writes messages to the outbox.
 #[derive(Clone)]
 pub struct Outbox {
@@ -105,6 +123,7 @@ impl Outbox {
             clock: self.clock.clone(),
             wake: self.wake.clone(),
             mailer,
+            discord: None,
         }
     }
 }
@@ -115,6 +134,8 @@ pub struct OutboxWorker {
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
     mailer: Arc<dyn Mailer>,
+    /// `None` while the bot is off: Discord messages wait in the outbox until it is on.
+    discord: Option<Arc<dyn DiscordSender>>,
 }
 
 /// How long to wait before attempt `attempts + 1`: 30 s doubling, at most an hour.
@@ -124,6 +145,32 @@ pub fn backoff(attempts: i64) -> Duration {
 }
 
 impl OutboxWorker {
+    /// Sends Discord DMs and webhook posts through `sender` as well.
+    pub fn with_discord(mut self, sender: Arc<dyn DiscordSender>) -> Self {
+        self.discord = Some(sender);
+        self
+    }
+
+    async fn send_discord(&self, message: &OutboxMessage) -> std::result::Result<(), SendError> {
+        let Some(sender) = &self.discord else {
+            return Err(SendError::retryable(
+                "the Discord bot is off (discord.token is not set)",
+            ));
+        };
+        let discord =
+            serde_json::from_value::<DiscordMessage>(message.payload.clone()).map_err(|error| {
+                SendError::permanent(format!("unreadable Discord message: {error}"))
+            })?;
+        if message.channel == DISCORD_DM {
+            let user = message.recipient.parse::<u64>().map_err(|_| {
+                SendError::permanent(format!("{:?} is not a Discord user id", message.recipient))
+            })?;
+            sender.dm(user, &discord).await
+        } else {
+            sender.webhook(&message.recipient, &discord).await
+        }
+    }
+
     /// Sends one batch of due messages; returns how many were sent.
     pub async fn run_once(&self) -> Result<usize> {
         let now = self.clock.now();
@@ -144,6 +191,7 @@ impl OutboxWorker {
                 Ok(email) => self.mailer.send(&message.recipient, &email).await,
                 Err(error) => Err(SendError::permanent(format!("unreadable email: {error}"))),
             },
+            DISCORD_DM | DISCORD_WEBHOOK => self.send_discord(message).await,
             other => Err(SendError::permanent(format!(
                 "no sender for the {other} channel"
             ))),
@@ -157,8 +205,12 @@ impl OutboxWorker {
                 Ok(true)
             }
             Err(error) if error.retryable && message.attempts < MAX_ATTEMPTS => {
-                let wait =
-                    chrono::Duration::from_std(backoff(message.attempts)).unwrap_or_default();
+                let wait = chrono::Duration::from_std(
+                    error
+                        .retry_after
+                        .unwrap_or_else(|| backoff(message.attempts)),
+                )
+                .unwrap_or_default();
                 tracing::warn!(id = message.id, attempts = message.attempts, error = %error.message, "sending failed; will retry");
                 self.store
                     .outbox_retry(message.id, now + wait, &error.message)

@@ -37,6 +37,9 @@ pub const DEFAULT_PAGE_SIZE: u32 = 200;
 pub struct ProvidersConfig {
     /// How often the sync job reads every provider's servers.
     pub sync_interval: Duration,
+    /// A Discord channel webhook where staff are told about drift: servers deleted or created
+    /// on a provider outside hostdeck. It carries the webhook's token, so it is a secret.
+    pub drift_webhook: Option<SecretString>,
     /// `[providers.NAME]` tables, by name.
     pub named: BTreeMap<String, ProviderConfig>,
 }
@@ -45,6 +48,7 @@ impl Default for ProvidersConfig {
     fn default() -> Self {
         Self {
             sync_interval: Duration::from_secs(300),
+            drift_webhook: None,
             named: BTreeMap::new(),
         }
     }
@@ -317,11 +321,14 @@ impl ProvidersConfig {
 
 impl Serialize for ProvidersConfig {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(1 + self.named.len()))?;
+        let mut map = serializer.serialize_map(None)?;
         map.serialize_entry(
             "sync_interval",
             &humantime_serde::Serde::from(self.sync_interval),
         )?;
+        if self.drift_webhook.is_some() {
+            map.serialize_entry("drift_webhook", "[redacted]")?;
+        }
         for (name, provider) in &self.named {
             map.serialize_entry(name, provider)?;
         }
@@ -338,7 +345,7 @@ impl<'de> Deserialize<'de> for ProvidersConfig {
             type Value = ProvidersConfig;
 
             fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str("sync_interval and [providers.NAME] tables")
+                f.write_str("sync_interval, drift_webhook and [providers.NAME] tables")
             }
 
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
@@ -347,6 +354,8 @@ impl<'de> Deserialize<'de> for ProvidersConfig {
                     if key == "sync_interval" {
                         let interval: humantime_serde::Serde<Duration> = map.next_value()?;
                         config.sync_interval = interval.into_inner();
+                    } else if key == "drift_webhook" {
+                        config.drift_webhook = Some(map.next_value::<SecretString>()?);
                     } else {
                         let provider: ProviderConfig = map.next_value()?;
                         config.named.insert(key, provider);

@@ -10,7 +10,9 @@
 //! The store checks no permissions: services do that before they call it.
 
 pub mod billing;
+pub mod discord;
 mod postgres;
+pub mod servers;
 mod sql;
 mod sqlite;
 
@@ -107,8 +109,10 @@ impl<T> Paginated<T> {
 }
 
 #[async_trait::async_trait]
-pub trait Store: billing::BillingStore + Send + Sync + 'static {
+pub trait Store: servers::ServerStore + billing::BillingStore + Send + Sync + 'static {
     fn engine(&self) -> EngineKind;
+    /// Linked Discord accounts, link codes and pending `/credits` requests.
+    fn discord(&self) -> &dyn discord::DiscordStore;
     /// Answers when the database does; `/readyz` uses it.
     async fn ping(&self) -> Result<()>;
     /// Closes every connection, waiting for work in flight.

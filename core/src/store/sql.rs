@@ -1,6 +1,8 @@
 //! The one implementation of [`Store`], generic over the engine. Every statement here is
 //! plain `$N` SQL that SQLite and PostgreSQL both accept.
 
+mod servers;
+
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -110,6 +112,9 @@ macro_rules! api_key_fields {
          k.revoked_at AS key_revoked_at"
     };
 }
+
+// After the column macros, which it uses.
+mod discord;
 
 const SELECT_USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " WHERE u.id = $1");
 const SELECT_USER_BY_EMAIL: &str = concat!("SELECT ", user_columns!(), " WHERE u.email_key = $1");
@@ -565,6 +570,10 @@ where
     Option<String>: Column<DB>,
     Option<DateTime<Utc>>: Column<DB>,
 {
+    fn discord(&self) -> &dyn super::discord::DiscordStore {
+        self
+    }
+
     fn engine(&self) -> EngineKind {
         DB::KIND
     }

@@ -8,6 +8,7 @@ mod account;
 mod admin;
 mod auth;
 mod keys;
+mod servers;
 mod views;
 
 use axum::Json;
@@ -35,7 +36,8 @@ pub use views::*;
         (name = "auth", description = "Registering and signing in"),
         (name = "account", description = "The caller's own account"),
         (name = "api-keys", description = "Personal API keys"),
-        (name = "admin", description = "Staff administration")
+        (name = "admin", description = "Staff administration"),
+        (name = "servers", description = "Servers: list, create, power, delete")
     )
 )]
 struct ApiDoc;
@@ -59,6 +61,7 @@ pub fn routes() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(account::routes())
         .merge(keys::routes())
         .merge(admin::routes())
+        .merge(servers::routes())
         .split_for_parts()
 }
 

@@ -20,7 +20,7 @@ use crate::auth::{Caller, ClientInfo};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct NoticeQuery {
-    notice: Option<String>,
+    pub notice: Option<String>,
 }
 
 /// A statement line as the tables show it.
@@ -58,7 +58,7 @@ pub fn when(at: DateTime<Utc>) -> String {
     at.format("%Y-%m-%d %H:%M UTC").to_string()
 }
 
-fn signed_in(caller: Option<Caller>) -> Result<Caller, PortalError> {
+pub(super) fn signed_in(caller: Option<Caller>) -> Result<Caller, PortalError> {
     caller.ok_or_else(|| PortalError(Error::Unauthenticated("Sign in first.".into())))
 }
 
@@ -124,6 +124,8 @@ struct AccountPage {
     keys: Vec<KeyRow>,
     scopes: Vec<&'static str>,
     new_key: Option<String>,
+    /// The linked Discord account: name and since when.
+    discord: Option<(String, String)>,
 }
 
 async fn account_view(
@@ -154,7 +156,14 @@ async fn account_view(
         })
         .map(Scope::as_str)
         .collect();
+    let discord = state
+        .core
+        .discord
+        .linked(caller.actor())
+        .await?
+        .map(|link| (link.discord_name, when(link.linked_at)));
     Ok(render(&AccountPage {
+        discord,
         page,
         email: user.email.clone(),
         display_name: user.display_name.clone().unwrap_or_default(),

@@ -110,9 +110,13 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "2fa-on" => "Two-factor authentication is on.",
         "2fa-off" => "Two-factor authentication is off.",
         "key-revoked" => "The API key is revoked.",
+        "discord-unlinked" => "Your Discord account is unlinked.",
         "adjusted" => "The adjustment is posted.",
         "user-updated" => "The user is updated.",
         "maintenance" => "Maintenance mode is changed.",
+        "server-created" => "Your server is created; its first hour is charged.",
+        "server-power" => "Done.",
+        "server-deleted" => "The server is deleted; its billing stops at the hour.",
         _ => return None,
     })
 }

@@ -8,7 +8,9 @@
 mod account;
 mod admin;
 mod context;
+mod discord;
 mod public;
+mod servers;
 
 use axum::Router;
 use axum::http::header;
@@ -82,6 +84,20 @@ pub fn routes() -> Router<AppState> {
         .route("/account/2fa/disable", post(account::two_factor_disable))
         .route("/account/keys", post(account::create_key))
         .route("/account/keys/{id}/revoke", post(account::revoke_key))
+        .route("/servers", get(servers::list).post(servers::create))
+        .route("/servers/new", get(servers::new_server))
+        .route("/servers/new/review", get(servers::review))
+        .route("/servers/{id}", get(servers::show))
+        .route(
+            "/servers/{id}/power/{action}",
+            get(servers::confirm_power).post(servers::power),
+        )
+        .route(
+            "/servers/{id}/delete",
+            get(servers::confirm_delete).post(servers::delete),
+        )
+        .route("/account/discord/code", post(discord::link_code))
+        .route("/account/discord/unlink", post(discord::unlink))
         .route("/admin/users", get(admin::users))
         .route("/admin/users/{id}", get(admin::user))
         .route("/admin/users/{id}/credits", post(admin::credits))

@@ -560,6 +560,23 @@ impl FakeDiscord {
         if let Some(guild_id) = command.get("guild_id") {
             data["guild_id"] = guild_id.clone();
         }
+        // Discord resolves every user option into `data.resolved.users`, as clients need it.
+        let mut user_ids = Vec::new();
+        collect_user_options(&data["options"], &mut user_ids);
+        if !user_ids.is_empty() {
+            let users: serde_json::Map<String, Value> = self.shared.with(|world| {
+                user_ids
+                    .iter()
+                    .map(|id| {
+                        let user = world.user(*id).cloned().unwrap_or_else(|| {
+                            panic!("the fake Discord knows no user {id}: add_member it first")
+                        });
+                        (id.to_string(), user)
+                    })
+                    .collect()
+            });
+            data["resolved"] = json!({ "users": users });
+        }
         let action = Action {
             command_name: Some(name.to_owned()),
             ..Action::new(kind, data)
@@ -763,6 +780,18 @@ impl FakeDiscord {
         });
         self.shared.touch();
         message
+    }
+}
+
+/// The ids given to user options (type 6), subcommands included.
+fn collect_user_options(options: &Value, ids: &mut Vec<u64>) {
+    for option in options.as_array().into_iter().flatten() {
+        if option["type"] == 6
+            && let Some(id) = snowflake_field(option, "value")
+        {
+            ids.push(id);
+        }
+        collect_user_options(&option["options"], ids);
     }
 }
 

@@ -321,6 +321,14 @@ fn snowflakes_as_strings(value: &mut Value, ids: bool) {
         }
         Value::Object(fields) => {
             for (key, field) in fields {
+                // Permission bit sets travel as strings (serenity and Discord's own docs), where
+                // the OpenAPI file types them as integers.
+                if key == "default_member_permissions"
+                    && let Some(bits) = field.as_str().and_then(|text| text.parse::<u64>().ok())
+                {
+                    *field = Value::from(bits);
+                    continue;
+                }
                 let is_id = key == "id"
                     || (key.ends_with("_id") && key != "custom_id")
                     || key.ends_with("_ids")

@@ -1,0 +1,124 @@
+//! Who is invoking, and may they: the member from the interaction, their actor from core, and
+//! the one table of which permission each command needs. The global check runs before every
+//! command; core checks again inside every service call.
+
+use hostdeck_core::Permission;
+use hostdeck_core::discord_links::{DiscordMember, MemberAccess};
+use poise::serenity_prelude as serenity;
+
+use crate::errors::BotError;
+use crate::{Context, Data};
+
+/// A command of this bot, what it needs, and how `/help` describes it.
+pub struct CommandRule {
+    pub name: &'static str,
+    pub permission: Permission,
+    pub help: &'static str,
+}
+
+/// Every command, in the order `/help` lists them.
+pub const COMMANDS: &[CommandRule] = &[
+    CommandRule {
+        name: "help",
+        permission: Permission::ViewHelp,
+        help: "the commands you may use here",
+    },
+    CommandRule {
+        name: "link",
+        permission: Permission::LinkDiscord,
+        help: "link your Discord account with a code from your account page",
+    },
+    CommandRule {
+        name: "unlink",
+        permission: Permission::UpdateOwnProfile,
+        help: "unlink your Discord account",
+    },
+    CommandRule {
+        name: "balance",
+        permission: Permission::ReadOwnBilling,
+        help: "your balance, what your servers cost an hour, and how long it lasts",
+    },
+    CommandRule {
+        name: "whois",
+        permission: Permission::ReadAnyUser,
+        help: "a member's linked customer account (staff)",
+    },
+    CommandRule {
+        name: "credits",
+        permission: Permission::AdjustCredits,
+        help: "add or remove a customer's credit, with a reason (billing staff)",
+    },
+    CommandRule {
+        name: "server",
+        // Each subcommand's own permission (control, suspend, look up) is checked by core.
+        permission: Permission::ReadOwnServers,
+        help: "your servers: list, info, power; staff: suspend, unsuspend, lookup",
+    },
+];
+
+/// The rule of a command by its top-level name.
+pub fn rule_for(qualified_name: &str) -> Option<&'static CommandRule> {
+    let root = qualified_name.split(' ').next().unwrap_or_default();
+    COMMANDS.iter().find(|rule| rule.name == root)
+}
+
+/// The member behind an interaction: user, guild, and role ids (none in a DM).
+pub fn member_from(
+    user: &serenity::User,
+    guild_id: Option<serenity::GuildId>,
+    member: Option<&serenity::Member>,
+) -> DiscordMember {
+    DiscordMember {
+        user_id: user.id.get(),
+        name: user.name.clone(),
+        guild_id: guild_id.map(|id| id.get()),
+        role_ids: member
+            .map(|member| member.roles.iter().map(|role| role.get()).collect())
+            .unwrap_or_default(),
+    }
+}
+
+pub fn member_of(ctx: Context<'_>) -> DiscordMember {
+    match ctx {
+        poise::Context::Application(app) => member_from(
+            &app.interaction.user,
+            app.interaction.guild_id,
+            app.interaction.member.as_deref(),
+        ),
+        poise::Context::Prefix(prefix) => {
+            member_from(&prefix.msg.author, prefix.msg.guild_id, None)
+        }
+    }
+}
+
+/// The invoking member's access, as the check resolved it.
+pub async fn access(ctx: Context<'_>) -> Result<MemberAccess, BotError> {
+    if let Some(access) = ctx.invocation_data::<MemberAccess>().await {
+        return Ok(access.clone());
+    }
+    Ok(ctx.data().core.discord.access(&member_of(ctx)).await?)
+}
+
+/// The check before every command: resolve the member, require the command's permission (a
+/// refusal is audited by core and answered by `on_error`), keep the access for the command.
+pub fn check(ctx: Context<'_>) -> poise::BoxFuture<'_, Result<bool, BotError>> {
+    Box::pin(async move {
+        let data: &Data = ctx.data();
+        let name = ctx.command().qualified_name.clone();
+        let access = data.core.discord.access(&member_of(ctx)).await?;
+        let Some(rule) = rule_for(&name) else {
+            let error = hostdeck_core::Error::Forbidden(format!("/{name} is not a command here."));
+            data.core
+                .discord
+                .record_refusal(&access, &name, &error)
+                .await;
+            return Err(error.into());
+        };
+        data.core
+            .discord
+            .require(&access, rule.permission, &name)
+            .await?;
+        ctx.set_invocation_data(access).await;
+        Ok(true)
+    })
+}

@@ -1,0 +1,329 @@
+//! `/server`: a member's servers on Discord. `list`, `info` and `power` for customers (the
+//! `server` option autocompletes the member's own servers from the stored states: name and
+//! state shown, id submitted); `suspend` and `unsuspend` for billing staff; `lookup` for
+//! support. Every answer that shows a customer's data is ephemeral.
+//!
+//! `power` with shutdown, poweroff or restart asks first: the confirm button's `custom_id`
+//! carries the server and the action, and pressing it runs the action and then edits the
+//! question into the result. Core re-checks ownership on every call: an id typed instead of
+//! picked is as much user input as any.
+
+use hostdeck_core::ids::ServerId;
+use hostdeck_core::providers::PowerAction;
+use hostdeck_core::servers::{Owners, Server, parse_power_action};
+use poise::serenity_prelude as serenity;
+use serenity::ButtonStyle;
+
+use crate::access::{access, member_of};
+use crate::components::{Invoker, SERVER_CANCEL, SERVER_POWER};
+use crate::errors::BotError;
+use crate::render::{Answer, Button, Card};
+use crate::{Context, Data};
+
+/// Your servers: list, details, power; staff: suspend, unsuspend, lookup.
+#[poise::command(
+    slash_command,
+    subcommands(
+        "server_list",
+        "server_info",
+        "server_power",
+        "server_suspend",
+        "server_unsuspend",
+        "server_lookup"
+    ),
+    subcommand_required
+)]
+pub async fn server(_ctx: Context<'_>) -> Result<(), BotError> {
+    Ok(())
+}
+
+/// The member's own servers, for autocomplete: answered from the stored states, never from a
+/// provider, so it is quick whatever the providers' latency.
+async fn own_servers(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    let core = &ctx.data().core;
+    let choices = match core.discord.access(&member_of(ctx)).await {
+        Ok(access) => core
+            .servers
+            .list(&access.actor, Owners::Own)
+            .await
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let partial = partial.to_lowercase();
+    let choices = choices
+        .iter()
+        .filter(|server| partial.is_empty() || server.name.to_lowercase().contains(&partial))
+        .take(25)
+        .map(|server| {
+            serenity::AutocompleteChoice::new(
+                crate::render::truncate(
+                    &format!("{} ({})", server.name, server.shown_state()),
+                    100,
+                ),
+                server.id.0,
+            )
+        })
+        .collect();
+    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+}
+
+fn server_line(server: &Server) -> String {
+    format!(
+        "{} · {} · {} · {} vCPU / {} MiB / {} GiB",
+        server.shown_state(),
+        server.hostname,
+        server.provider,
+        server.resources.vcpus,
+        server.resources.memory_mib,
+        server.resources.disk_gib
+    )
+}
+
+/// Lists your servers.
+#[poise::command(slash_command, rename = "list")]
+pub async fn server_list(ctx: Context<'_>) -> Result<(), BotError> {
+    let access = access(ctx).await?;
+    let servers = ctx
+        .data()
+        .core
+        .servers
+        .list(&access.actor, Owners::Own)
+        .await?;
+    ctx.send(
+        Answer::card(servers_card("Your servers", &servers))
+            .ephemeral()
+            .reply(),
+    )
+    .await?;
+    Ok(())
+}
+
+fn servers_card(title: &str, servers: &[Server]) -> Card {
+    let mut card = Card::new(title);
+    if servers.is_empty() {
+        return card.description("No servers.");
+    }
+    for server in servers.iter().take(25) {
+        card = card.field(
+            format!("{} (#{})", server.name, server.id),
+            server_line(server),
+        );
+    }
+    if servers.len() > 25 {
+        card = card.footer(format!("{} more not shown", servers.len() - 25));
+    }
+    card
+}
+
+/// A server's details, with its state asked of its provider now.
+#[poise::command(slash_command, rename = "info")]
+pub async fn server_info(
+    ctx: Context<'_>,
+    #[description = "One of your servers"]
+    #[autocomplete = "own_servers"]
+    server: i64,
+) -> Result<(), BotError> {
+    ctx.defer_ephemeral().await?;
+    let access = access(ctx).await?;
+    let core = &ctx.data().core;
+    let view = core.servers.get(&access.actor, ServerId(server)).await?;
+    let currency = &core.config.billing.currency;
+    let mut card = Card::new(format!("{} (#{})", view.server.name, view.server.id))
+        .field("State", view.server.shown_state())
+        .field("Host name", view.server.hostname.clone())
+        .field("Location", view.server.provider.clone())
+        .field(
+            "Size",
+            format!(
+                "{} vCPU, {} MiB, {} GiB ({})",
+                view.server.resources.vcpus,
+                view.server.resources.memory_mib,
+                view.server.resources.disk_gib,
+                view.server.plan
+            ),
+        )
+        .field("Charged so far", view.charged.display(currency))
+        .field("An hour now", view.server.hourly().display(currency));
+    if let Some(live) = &view.live {
+        let addresses: Vec<String> = live.ipv4.iter().map(ToString::to_string).collect();
+        if !addresses.is_empty() {
+            card = card.field("Addresses", addresses.join(", "));
+        }
+    }
+    if let Some(reason) = &view.server.suspend_reason {
+        card = card.field("Suspended", reason.clone()).warning();
+    }
+    if let Some(why) = &view.live_error {
+        card = card.footer(format!("The provider did not answer: {why}"));
+    }
+    ctx.send(Answer::card(card).ephemeral().reply()).await?;
+    Ok(())
+}
+
+/// The power actions, as Discord offers them.
+#[derive(Debug, Clone, Copy, poise::ChoiceParameter)]
+pub enum PowerChoice {
+    #[name = "boot"]
+    Boot,
+    #[name = "shutdown"]
+    Shutdown,
+    #[name = "restart"]
+    Restart,
+    #[name = "poweroff"]
+    Poweroff,
+}
+
+impl From<PowerChoice> for PowerAction {
+    fn from(choice: PowerChoice) -> Self {
+        match choice {
+            PowerChoice::Boot => Self::Boot,
+            PowerChoice::Shutdown => Self::Shutdown,
+            PowerChoice::Restart => Self::Restart,
+            PowerChoice::Poweroff => Self::Poweroff,
+        }
+    }
+}
+
+/// Boots, shuts down, restarts or powers off one of your servers.
+#[poise::command(slash_command, rename = "power")]
+pub async fn server_power(
+    ctx: Context<'_>,
+    #[description = "One of your servers"]
+    #[autocomplete = "own_servers"]
+    server: i64,
+    #[description = "What to do"] action: PowerChoice,
+) -> Result<(), BotError> {
+    let access = access(ctx).await?;
+    let core = &ctx.data().core;
+    let action = PowerAction::from(action);
+    if action == PowerAction::Boot {
+        ctx.defer_ephemeral().await?;
+        let done = core
+            .servers
+            .power(&access.actor, ServerId(server), action)
+            .await?;
+        ctx.send(Answer::card(power_done(&done, action)).ephemeral().reply())
+            .await?;
+        return Ok(());
+    }
+    // Reading it first checks that it is the member's, before any button is shown.
+    let found = core
+        .servers
+        .get(&access.actor, ServerId(server))
+        .await?
+        .server;
+    let (word, effect) = match action {
+        PowerAction::Shutdown => ("Shut down", "The operating system is asked to shut down."),
+        PowerAction::Restart => (
+            "Restart",
+            "The server restarts; it is offline for a moment.",
+        ),
+        _ => (
+            "Power off",
+            "The power is cut at once, as pulling the plug would; unsaved data is lost.",
+        ),
+    };
+    let card = Card::new(format!("{word} {}?", found.name)).description(effect);
+    let answer = Answer::card(card)
+        .ephemeral()
+        .button(Button::new(
+            format!("{SERVER_POWER}{}:{}", found.id, action.as_str()),
+            word,
+            ButtonStyle::Danger,
+        ))
+        .button(Button::new(SERVER_CANCEL, "Cancel", ButtonStyle::Secondary));
+    ctx.send(answer.reply()).await?;
+    Ok(())
+}
+
+fn power_done(server: &Server, action: PowerAction) -> Card {
+    Card::new(format!("{}: {} done", server.name, action.as_str()))
+        .field("State", server.shown_state())
+}
+
+/// The confirm button of `/server power`: `server:power:{id}:{action}`.
+pub async fn server_power_confirmed(
+    data: &Data,
+    invoker: &Invoker,
+    rest: &str,
+) -> Result<Answer, BotError> {
+    let (id, action) = rest.split_once(':').ok_or_else(stale)?;
+    let id: i64 = id.parse().map_err(|_| stale())?;
+    let action = parse_power_action(action)?;
+    let access = data.core.discord.access(&invoker.member).await?;
+    let server = data
+        .core
+        .servers
+        .power(&access.actor, ServerId(id), action)
+        .await?;
+    Ok(Answer::card(power_done(&server, action)).ephemeral())
+}
+
+/// Suspends a server (billing staff).
+#[poise::command(slash_command, rename = "suspend")]
+pub async fn server_suspend(
+    ctx: Context<'_>,
+    #[description = "The server's id"] server: i64,
+    #[description = "Why"] reason: String,
+) -> Result<(), BotError> {
+    ctx.defer_ephemeral().await?;
+    let access = access(ctx).await?;
+    let done = ctx
+        .data()
+        .core
+        .servers
+        .suspend(&access.actor, ServerId(server), &reason)
+        .await?;
+    let card = Card::new(format!("{} is suspended", done.name)).field("Reason", reason);
+    ctx.send(Answer::card(card).ephemeral().reply()).await?;
+    Ok(())
+}
+
+/// Lifts a suspension (billing staff).
+#[poise::command(slash_command, rename = "unsuspend")]
+pub async fn server_unsuspend(
+    ctx: Context<'_>,
+    #[description = "The server's id"] server: i64,
+    #[description = "Why"] reason: String,
+) -> Result<(), BotError> {
+    ctx.defer_ephemeral().await?;
+    let access = access(ctx).await?;
+    let done = ctx
+        .data()
+        .core
+        .servers
+        .unsuspend(&access.actor, ServerId(server), &reason)
+        .await?;
+    let card = Card::new(format!("{} is running again", done.name))
+        .field("State", done.shown_state())
+        .field("Reason", reason);
+    ctx.send(Answer::card(card).ephemeral().reply()).await?;
+    Ok(())
+}
+
+/// A member's servers (support).
+#[poise::command(slash_command, rename = "lookup")]
+pub async fn server_lookup(
+    ctx: Context<'_>,
+    #[description = "The member to look up"] member: serenity::UserId,
+) -> Result<(), BotError> {
+    ctx.defer_ephemeral().await?;
+    let access = access(ctx).await?;
+    let core = &ctx.data().core;
+    let customer = core.discord.whois(&access, member.get()).await?;
+    let servers = core
+        .servers
+        .list(&access.actor, Owners::Of(customer.user.id))
+        .await?;
+    let card = servers_card(&format!("Servers of {}", customer.user.email), &servers);
+    ctx.send(Answer::card(card).ephemeral().reply()).await?;
+    Ok(())
+}
+
+fn stale() -> BotError {
+    hostdeck_core::Error::invalid(
+        "custom_id",
+        "This button is out of date; run the command again.",
+    )
+    .into()
+}

@@ -1,0 +1,167 @@
+//! The outbox's Discord sender: DMs to linked users and posts through channel webhooks, over
+//! the same REST base and rate limiter as the bot. A 429 is not waited out in place: its
+//! `retry_after` goes back to the outbox, which tries again that much later.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hostdeck_core::notify::{DiscordMessage, DiscordSender, SendError};
+use poise::serenity_prelude as serenity;
+use serenity::http::{Http, LightMethod, Request, Route};
+use serenity::{ChannelId, WebhookId};
+
+use crate::render::Answer;
+
+/// Sends outbox messages through Discord's REST API.
+pub struct RestSender {
+    http: Arc<Http>,
+    client: reqwest::Client,
+}
+
+impl RestSender {
+    pub fn new(http: Arc<Http>, client: reqwest::Client) -> Self {
+        Self { http, client }
+    }
+
+    /// The JSON body of a message: inert text, and no mentions allowed.
+    fn body(message: &DiscordMessage) -> Result<Vec<u8>, SendError> {
+        serde_json::to_vec(&serde_json::json!({
+            "content": Answer::plain(&message.content),
+            "allowed_mentions": { "parse": [] },
+        }))
+        .map_err(|error| SendError::permanent(format!("cannot write the message: {error}")))
+    }
+
+    /// Sends `request`: through serenity's rate limiter when it is on (real Discord), straight
+    /// to the configured base otherwise. Any answer but 2xx becomes a [`SendError`].
+    async fn perform(&self, request: Request<'_>) -> Result<Vec<u8>, SendError> {
+        let response = match &self.http.ratelimiter {
+            Some(ratelimiter) => ratelimiter.perform(request).await.map_err(|error| {
+                SendError::retryable(format!("Discord could not be reached: {error}"))
+            })?,
+            None => {
+                let built = request
+                    .build(&self.client, self.http.token(), self.http.proxy.as_deref())
+                    .and_then(|builder| builder.build().map_err(serenity::Error::from))
+                    .map_err(|error| {
+                        SendError::permanent(format!("cannot build the request: {error}"))
+                    })?;
+                self.client.execute(built).await.map_err(|error| {
+                    SendError::retryable(format!("Discord could not be reached: {error}"))
+                })?
+            }
+        };
+        let status = response.status();
+        let header_wait = response
+            .headers()
+            .get("retry-after")
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.parse::<f64>().ok());
+        let bytes = response.bytes().await.map_err(|error| {
+            SendError::retryable(format!("Discord's answer was cut off: {error}"))
+        })?;
+        if status.is_success() {
+            return Ok(bytes.to_vec());
+        }
+        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let said = format!(
+            "Discord answered {status}: {} (code {})",
+            body["message"].as_str().unwrap_or("no message"),
+            body["code"]
+        );
+        if status.as_u16() == 429 {
+            let seconds = body["retry_after"].as_f64().or(header_wait).unwrap_or(5.0);
+            let wait = Duration::from_secs_f64(seconds.clamp(0.0, 3600.0));
+            return Err(SendError::rate_limited(said, wait));
+        }
+        if status.is_server_error() {
+            return Err(SendError::retryable(said));
+        }
+        // 4xx: closed DMs (50007), an unknown user or webhook: trying again will not help.
+        Err(SendError::permanent(said))
+    }
+}
+
+#[async_trait::async_trait]
+impl DiscordSender for RestSender {
+    async fn dm(&self, discord_user: u64, message: &DiscordMessage) -> Result<(), SendError> {
+        let opened = self
+            .perform(
+                Request::new(Route::UserMeDmChannels, LightMethod::Post).body(Some(
+                    serde_json::to_vec(&serde_json::json!({
+                        "recipient_id": discord_user.to_string()
+                    }))
+                    .unwrap_or_default(),
+                )),
+            )
+            .await?;
+        let channel: serde_json::Value = serde_json::from_slice(&opened).unwrap_or_default();
+        let channel_id = channel["id"]
+            .as_str()
+            .and_then(|id| id.parse::<u64>().ok())
+            .filter(|id| *id != 0)
+            .ok_or_else(|| SendError::retryable("Discord opened no DM channel"))?;
+        self.perform(
+            Request::new(
+                Route::ChannelMessages {
+                    channel_id: ChannelId::new(channel_id),
+                },
+                LightMethod::Post,
+            )
+            .body(Some(Self::body(message)?)),
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn webhook(&self, url: &str, message: &DiscordMessage) -> Result<(), SendError> {
+        let (id, token) = webhook_parts(url).ok_or_else(|| {
+            SendError::permanent("the webhook address is not .../api/webhooks/ID/TOKEN")
+        })?;
+        self.perform(
+            Request::new(
+                Route::WebhookWithToken {
+                    webhook_id: WebhookId::new(id),
+                    token: &token,
+                },
+                LightMethod::Post,
+            )
+            .body(Some(Self::body(message)?)),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// The id and token of `.../api/webhooks/ID/TOKEN` (with or without `/v10`).
+fn webhook_parts(url: &str) -> Option<(u64, String)> {
+    let parsed = url::Url::parse(url).ok()?;
+    let segments: Vec<&str> = parsed.path_segments()?.collect();
+    let at = segments.iter().position(|segment| *segment == "webhooks")?;
+    let id = segments
+        .get(at + 1)?
+        .parse::<u64>()
+        .ok()
+        .filter(|id| *id != 0)?;
+    let token = segments.get(at + 2).filter(|token| !token.is_empty())?;
+    Some((id, (*token).to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn webhook_addresses_are_read() {
+        assert_eq!(
+            webhook_parts("https://discord.com/api/webhooks/123/abc-DEF"),
+            Some((123, "abc-DEF".to_owned()))
+        );
+        assert_eq!(
+            webhook_parts("http://127.0.0.1:9/api/v10/webhooks/7/t"),
+            Some((7, "t".to_owned()))
+        );
+        assert_eq!(webhook_parts("https://discord.com/api/webhooks/"), None);
+        assert_eq!(webhook_parts("not a url"), None);
+    }
+}

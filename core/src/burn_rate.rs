@@ -1,0 +1,110 @@
+//! How fast a customer's credit runs out: the sum of their servers' hourly prices, and the hours
+//! their balance lasts at that pace. Read straight from each server's price snapshot (running
+//! servers at the running rate, every other live server at the stopped rate), exactly, with
+//! no rounding until it is shown.
+//!
+//! Interim: hourly billing will own the burn rate when it lands; until then `/balance` and the
+//! portal use this.
+
+use rust_decimal::Decimal;
+
+use crate::error::Result;
+use crate::ids::UserId;
+use crate::money::Money;
+use crate::store::Store;
+use crate::store::discord::ServerRate;
+
+/// Micro-units per hour, exact (a $2/month plan is 2_000_000/730 micros an hour).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct BurnRate {
+    micros_per_hour: Decimal,
+}
+
+impl BurnRate {
+    /// The sum over `servers` of rate/rate_hours, running or stopped as each is.
+    pub fn of(servers: &[ServerRate]) -> Self {
+        let micros_per_hour = servers
+            .iter()
+            .filter(|server| server.rate_hours > 0)
+            .map(|server| {
+                let rate = if server.running {
+                    server.rate_running
+                } else {
+                    server.rate_stopped
+                };
+                Decimal::from(rate) / Decimal::from(server.rate_hours)
+            })
+            .fold(Decimal::ZERO, |sum, rate| sum + rate);
+        Self { micros_per_hour }
+    }
+
+    pub fn is_zero(&self) -> bool {
+        self.micros_per_hour.is_zero()
+    }
+
+    /// The hourly price rounded up to a whole micro-unit, for showing.
+    pub fn per_hour(&self) -> Money {
+        let micros = self.micros_per_hour.ceil();
+        Money::from_micros(i64::try_from(micros).unwrap_or(i64::MAX))
+    }
+
+    /// Whole hours `balance` lasts at this rate; `None` when nothing is burning. A balance at
+    /// or below zero lasts no hours.
+    pub fn hours_left(&self, balance: Money) -> Option<i64> {
+        if self.micros_per_hour <= Decimal::ZERO {
+            return None;
+        }
+        if !balance.is_positive() {
+            return Some(0);
+        }
+        let hours = (Decimal::from(balance.micros()) / self.micros_per_hour).floor();
+        Some(i64::try_from(hours).unwrap_or(i64::MAX))
+    }
+}
+
+/// The burn rate of `user`'s servers that are not deleted.
+pub async fn burn_rate_of(store: &dyn Store, user: UserId) -> Result<BurnRate> {
+    Ok(BurnRate::of(&store.discord().server_rates(user).await?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(running: bool, rate_running: i64, rate_stopped: i64, hours: i64) -> ServerRate {
+        ServerRate {
+            running,
+            rate_running,
+            rate_stopped,
+            rate_hours: hours,
+        }
+    }
+
+    #[test]
+    fn running_servers_burn_the_running_rate_and_others_the_stopped_rate() {
+        let rate = BurnRate::of(&[
+            server(true, 7_300_000, 730_000, 730),
+            server(false, 7_300_000, 730_000, 730),
+        ]);
+        // 10_000 + 1_000 micros an hour.
+        assert_eq!(rate.per_hour(), Money::from_micros(11_000));
+        assert_eq!(rate.hours_left(Money::from_micros(110_000)), Some(10));
+        assert_eq!(rate.hours_left(Money::from_micros(-5)), Some(0));
+    }
+
+    #[test]
+    fn remainders_are_kept_until_shown() {
+        // $2 a month: 2_000_000 / 730 = 2739.726... micros an hour.
+        let rate = BurnRate::of(&[server(true, 2_000_000, 0, 730)]);
+        assert_eq!(rate.per_hour(), Money::from_micros(2_740));
+        // 2 USD lasts exactly 730 hours, not 729 as a rounded rate would say.
+        assert_eq!(rate.hours_left(Money::from_micros(2_000_000)), Some(730));
+    }
+
+    #[test]
+    fn nothing_running_means_no_hours_left_figure() {
+        let rate = BurnRate::of(&[server(false, 5, 0, 1)]);
+        assert!(rate.is_zero());
+        assert_eq!(rate.hours_left(Money::from_micros(1)), None);
+    }
+}

@@ -1,0 +1,692 @@
+//! Discord members as platform actors: one-time link codes made on the portal, `/link` and
+//! `/unlink`, turning a member (user id, guild, role ids) into an [`Actor`], and the core of the
+//! bot's account and staff commands (`/balance`, `/whois`, `/credits`).
+//!
+//! Who a member is: a linked member acts as the account they linked (customers and staff link
+//! the same way, so every action is attributed to a real person); an unlinked member is
+//! anonymous. What a member may do: the platform roles their Discord role *ids* map to
+//! (`discord.roles`), counted only in the configured guild, plus `customer` once linked.
+//!
+//! Two-factor for a Discord actor: staff permissions require [`Actor::two_factor`], and a
+//! Discord interaction carries no second factor of its own. A member counts as two-factor when
+//! the account they linked is a staff account with two-factor turned on: the Discord role says
+//! what they may do, the staff account says who they are and that they proved it with a second
+//! factor. A customer account never gets staff powers from a Discord role alone.
+//!
+//! What does not live here: Discord itself (the bot crate speaks to it) and the messages' words
+//! and layout (the bot renders them).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use secrecy::SecretString;
+use sha2::{Digest, Sha256};
+
+use crate::audit::{Audit, AuditEntry, AuditOutcome};
+use crate::auth::throttle::FixedWindow;
+use crate::burn_rate::{BurnRate, burn_rate_of};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ids::UserId;
+use crate::ledger::{Ledger, Posting};
+use crate::money::Money;
+use crate::notify::{DiscordMessage, Outbox};
+use crate::policy::{Actor, Permission, Role, RoleSet, Via};
+use crate::store::Store;
+use crate::store::discord::{CreditDecision, CreditRequest, DiscordLink, NewCreditRequest};
+use crate::users::{User, UserStatus};
+
+/// How long a link code works.
+pub const LINK_CODE_TTL: chrono::Duration = chrono::Duration::minutes(10);
+/// Link codes one account may make per window.
+const CODES_PER_WINDOW: u32 = 5;
+/// Tries one Discord user gets per window at `/link`.
+const LINK_TRIES_PER_WINDOW: u32 = 5;
+const THROTTLE_WINDOW: Duration = Duration::from_secs(10 * 60);
+/// How long a `/credits` confirmation button stays good.
+pub const CREDIT_REQUEST_TTL: chrono::Duration = chrono::Duration::minutes(15);
+/// Letters that cannot be mistaken for one another.
+const CODE_ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+const CODE_LENGTH: usize = 8;
+
+/// A Discord member as an interaction describes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DiscordMember {
+    pub user_id: u64,
+    pub name: String,
+    /// `None` in a DM with the bot.
+    pub guild_id: Option<u64>,
+    /// The member's role ids in that guild.
+    pub role_ids: Vec<u64>,
+}
+
+/// A member resolved: the actor to check, and the account they linked.
+#[derive(Debug, Clone)]
+pub struct MemberAccess {
+    pub member: DiscordMember,
+    pub actor: Actor,
+    pub account: Option<User>,
+}
+
+impl MemberAccess {
+    fn account(&self) -> Result<&User> {
+        self.account.as_ref().ok_or_else(|| {
+            Error::Forbidden(
+                "Link your account first: make a code on your account page in the portal, then \
+                 use /link with it."
+                    .into(),
+            )
+        })
+    }
+}
+
+/// A code made on the portal; shown once.
+#[derive(Debug)]
+pub struct LinkCode {
+    pub code: SecretString,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// `/balance`: what the customer has and how fast it goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceSummary {
+    pub balance: Money,
+    pub burn: BurnRate,
+}
+
+/// `/whois`: a linked customer as support sees them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CustomerSummary {
+    pub user: User,
+    pub balance: Money,
+    pub servers: usize,
+    pub linked_at: DateTime<Utc>,
+}
+
+/// A confirmed `/credits` request and its posting.
+#[derive(Debug, Clone)]
+pub struct CreditOutcome {
+    pub request: CreditRequest,
+    pub customer: User,
+    pub posting: Posting,
+    /// `false` when the button was pressed again or the interaction replayed: nothing moved.
+    pub new: bool,
+    pub balance_after: Option<Money>,
+}
+
+/// Normalises what a person typed (`abcd-efgh`, ` ABCDEFGH `) and hashes it.
+fn code_hash(code: &str) -> String {
+    let normalized: String = code
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    let digest = Sha256::digest(format!("discord-link:{normalized}").as_bytes());
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn new_code() -> String {
+    let mut rng = rand::thread_rng();
+    let letters: String = (0..CODE_LENGTH)
+        .map(|_| char::from(CODE_ALPHABET[rng.gen_range(0..CODE_ALPHABET.len())]))
+        .collect();
+    format!("{}-{}", &letters[..4], &letters[4..])
+}
+
+/// The Discord side of accounts and staff work.
+#[derive(Clone)]
+pub struct DiscordLinks {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    audit: Audit,
+    ledger: Ledger,
+    outbox: Outbox,
+    config: Arc<Config>,
+    codes_by_user: Arc<FixedWindow<UserId>>,
+    tries_by_member: Arc<FixedWindow<u64>>,
+}
+
+impl DiscordLinks {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        audit: Audit,
+        ledger: Ledger,
+        outbox: Outbox,
+        config: Arc<Config>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            audit,
+            ledger,
+            outbox,
+            config,
+            codes_by_user: Arc::new(FixedWindow::new(CODES_PER_WINDOW, THROTTLE_WINDOW)),
+            tries_by_member: Arc::new(FixedWindow::new(LINK_TRIES_PER_WINDOW, THROTTLE_WINDOW)),
+        }
+    }
+
+    /// The platform roles a member's Discord role ids give, counted only in the configured
+    /// guild (a role with the same id elsewhere, or in a DM, gives nothing).
+    pub fn roles_of(&self, member: &DiscordMember) -> RoleSet {
+        let discord = &self.config.discord;
+        let Some(guild) = discord.guild_id else {
+            return RoleSet::EMPTY;
+        };
+        if member.guild_id != Some(guild) {
+            return RoleSet::EMPTY;
+        }
+        let mut roles = RoleSet::EMPTY;
+        for (role, ids) in [
+            (Role::Admin, &discord.roles.admin),
+            (Role::Support, &discord.roles.support),
+            (Role::Billing, &discord.roles.billing),
+        ] {
+            if member.role_ids.iter().any(|id| ids.contains(id)) {
+                roles = roles.with(role);
+            }
+        }
+        roles
+    }
+
+    /// Who the member is and what they may do (see the module comment).
+    pub async fn access(&self, member: &DiscordMember) -> Result<MemberAccess> {
+        let mut roles = self.roles_of(member);
+        let account = self
+            .store
+            .discord()
+            .link_of_discord_user(member.user_id)
+            .await?
+            .map(|(_, user)| user)
+            .filter(|user| user.status == UserStatus::Active);
+        if account.is_some() {
+            roles = roles.with(Role::Customer);
+        }
+        let actor = Actor {
+            user: account.as_ref().map(|user| user.id),
+            roles,
+            scopes: None,
+            via: Via::Discord,
+            two_factor: account
+                .as_ref()
+                .is_some_and(|user| user.two_factor && user.role != Role::Customer),
+        };
+        Ok(MemberAccess {
+            member: member.clone(),
+            actor,
+            account,
+        })
+    }
+
+    /// Checks `permission` for the member; a refusal is audited and handed back.
+    pub async fn require(
+        &self,
+        access: &MemberAccess,
+        permission: Permission,
+        command: &str,
+    ) -> Result<()> {
+        match access.actor.require(permission) {
+            Ok(()) => Ok(()),
+            Err(error) => {
+                self.record_refusal(access, command, &error).await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Writes a refusal of `command` to the audit log (a failure to write is logged).
+    pub async fn record_refusal(&self, access: &MemberAccess, command: &str, error: &Error) {
+        let entry = AuditEntry::new(&access.actor, "discord.command")
+            .target(format!("discord:{}", access.member.user_id))
+            .outcome(AuditOutcome::Denied)
+            .detail(serde_json::json!({
+                "command": command,
+                "guild": access.member.guild_id.map(|id| id.to_string()),
+                "reason": error.to_string(),
+            }));
+        if let Err(write_error) = self.audit.record(entry).await {
+            tracing::error!(error = %write_error, command, "could not audit a refused command");
+        }
+    }
+
+    // --- Linking ---
+
+    /// Makes a one-time code for the actor's own account (the portal's account page).
+    pub async fn issue_code(&self, actor: &Actor) -> Result<LinkCode> {
+        actor.require(Permission::UpdateOwnProfile)?;
+        let user = actor
+            .user
+            .ok_or_else(|| Error::Forbidden("Sign in first.".into()))?;
+        let now = self.clock.now();
+        let verdict = self.codes_by_user.hit(&user, now);
+        if !verdict.allowed {
+            return Err(Error::RateLimited {
+                message: format!(
+                    "You made {CODES_PER_WINDOW} link codes in a few minutes; wait {} seconds \
+                     and make one more.",
+                    verdict.reset_after.as_secs().max(1)
+                ),
+                retry_after: verdict.reset_after,
+            });
+        }
+        let code = new_code();
+        let expires_at = now + LINK_CODE_TTL;
+        self.store
+            .discord()
+            .insert_link_code(user, &code_hash(&code), now, expires_at)
+            .await?;
+        self.audit
+            .record(AuditEntry::new(actor, "discord.link_code").target(format!("user:{user}")))
+            .await?;
+        Ok(LinkCode {
+            code: SecretString::from(code),
+            expires_at,
+        })
+    }
+
+    /// `/link code`: binds the member to the account that made the code.
+    pub async fn link(&self, member: &DiscordMember, code: &str) -> Result<User> {
+        let anonymous = Actor::anonymous(Via::Discord);
+        anonymous.require(Permission::LinkDiscord)?;
+        let now = self.clock.now();
+        let verdict = self.tries_by_member.hit(&member.user_id, now);
+        if !verdict.allowed {
+            return Err(Error::RateLimited {
+                message: format!(
+                    "Too many tries at /link; wait {} seconds, then try again with a fresh code.",
+                    verdict.reset_after.as_secs().max(1)
+                ),
+                retry_after: verdict.reset_after,
+            });
+        }
+        let Some(user_id) = self
+            .store
+            .discord()
+            .redeem_link_code(&code_hash(code), now)
+            .await?
+        else {
+            let error = Error::invalid(
+                "code",
+                "That code does not work: it may be mistyped, used already, or older than 10 \
+                 minutes. Make a new one on your account page in the portal.",
+            );
+            let entry = AuditEntry::new(&anonymous, "discord.link")
+                .target(format!("discord:{}", member.user_id))
+                .outcome(AuditOutcome::Denied)
+                .detail(serde_json::json!({ "reason": "unknown, used or expired code" }));
+            self.audit.record(entry).await?;
+            return Err(error);
+        };
+        let user = self
+            .store
+            .user(user_id)
+            .await?
+            .filter(|user| user.status == UserStatus::Active)
+            .ok_or_else(|| Error::Forbidden("That account is disabled.".into()))?;
+        self.store
+            .discord()
+            .link_discord(&DiscordLink {
+                discord_user_id: member.user_id,
+                user: user.id,
+                discord_name: member.name.clone(),
+                linked_at: now,
+            })
+            .await?;
+        let actor = Actor::user(user.id, user.role, Via::Discord);
+        self.audit
+            .record(
+                AuditEntry::new(&actor, "discord.link")
+                    .target(format!("user:{}", user.id))
+                    .detail(serde_json::json!({
+                        "discord_user": member.user_id.to_string(),
+                        "discord_name": member.name,
+                    })),
+            )
+            .await?;
+        Ok(user)
+    }
+
+    /// `/unlink`: the member's account forgets them.
+    pub async fn unlink(&self, access: &MemberAccess) -> Result<()> {
+        self.require(access, Permission::UpdateOwnProfile, "unlink")
+            .await?;
+        let account = access.account()?;
+        self.store
+            .discord()
+            .unlink_discord_user(access.member.user_id)
+            .await?;
+        self.audit
+            .record(
+                AuditEntry::new(&access.actor, "discord.unlink")
+                    .target(format!("user:{}", account.id))
+                    .detail(
+                        serde_json::json!({ "discord_user": access.member.user_id.to_string() }),
+                    ),
+            )
+            .await
+    }
+
+    /// The portal's unlink button; `false` if nothing was linked.
+    pub async fn unlink_account(&self, actor: &Actor) -> Result<bool> {
+        actor.require(Permission::UpdateOwnProfile)?;
+        let user = actor
+            .user
+            .ok_or_else(|| Error::Forbidden("Sign in first.".into()))?;
+        let Some(discord_user) = self.store.discord().unlink_account(user).await? else {
+            return Ok(false);
+        };
+        self.audit
+            .record(
+                AuditEntry::new(actor, "discord.unlink")
+                    .target(format!("user:{user}"))
+                    .detail(serde_json::json!({ "discord_user": discord_user.to_string() })),
+            )
+            .await?;
+        Ok(true)
+    }
+
+    /// The Discord account linked to the actor's own account, for the portal.
+    pub async fn linked(&self, actor: &Actor) -> Result<Option<DiscordLink>> {
+        actor.require(Permission::ReadOwnProfile)?;
+        let user = actor
+            .user
+            .ok_or_else(|| Error::Forbidden("Sign in first.".into()))?;
+        self.store.discord().link_of_account(user).await
+    }
+
+    // --- Commands ---
+
+    /// `/balance`: the member's own balance and burn rate.
+    pub async fn balance(&self, access: &MemberAccess) -> Result<BalanceSummary> {
+        self.require(access, Permission::ReadOwnBilling, "balance")
+            .await?;
+        let account = access.account()?;
+        let balance = self.ledger.balance(&access.actor, account).await?;
+        let burn = burn_rate_of(self.store.as_ref(), account.id).await?;
+        Ok(BalanceSummary { balance, burn })
+    }
+
+    /// The account a Discord user linked, for staff commands that name a member.
+    async fn linked_customer(&self, discord_user_id: u64) -> Result<(DiscordLink, User)> {
+        self.store
+            .discord()
+            .link_of_discord_user(discord_user_id)
+            .await?
+            .ok_or_else(|| {
+                Error::NotFound(
+                    "That member has not linked an account, so there is nothing to show or \
+                     change. They can link one with /link."
+                        .into(),
+                )
+            })
+    }
+
+    /// `/whois member`: a linked customer as support sees them. Open tickets are not part of
+    /// it yet: tickets do not exist on the platform so far.
+    pub async fn whois(
+        &self,
+        access: &MemberAccess,
+        discord_user_id: u64,
+    ) -> Result<CustomerSummary> {
+        self.require(access, Permission::ReadAnyUser, "whois")
+            .await?;
+        let (link, user) = self.linked_customer(discord_user_id).await?;
+        // Support answers "why is my server suspended?" with the balance in view, so the
+        // customer lookup (ReadAnyUser) includes it without the billing staff's statement rights.
+        let balance = self.store.account_balance(user.wallet).await?;
+        let servers = self.store.discord().server_rates(user.id).await?.len();
+        self.audit
+            .record(
+                AuditEntry::new(&access.actor, "discord.whois").target(format!("user:{}", user.id)),
+            )
+            .await?;
+        Ok(CustomerSummary {
+            user,
+            balance,
+            servers,
+            linked_at: link.linked_at,
+        })
+    }
+
+    /// `/credits add|remove`, before the reason is asked: may the member do it, and who is
+    /// the customer.
+    pub async fn credit_target(
+        &self,
+        access: &MemberAccess,
+        discord_user_id: u64,
+        amount: Money,
+    ) -> Result<User> {
+        self.require(access, Permission::AdjustCredits, "credits")
+            .await?;
+        if !amount.is_positive() {
+            return Err(Error::invalid(
+                "amount",
+                "Give an amount above zero, such as 10.00; /credits remove takes credit away.",
+            ));
+        }
+        if amount > crate::ledger::MAX_POSTING {
+            return Err(Error::invalid("amount", "That amount is too large."));
+        }
+        Ok(self.linked_customer(discord_user_id).await?.1)
+    }
+
+    /// Stores a `/credits` request once its reason is known. `key` is unique to the slash
+    /// command that began it, so a replayed modal submission finds the same request.
+    pub async fn request_credit(
+        &self,
+        access: &MemberAccess,
+        key: &str,
+        discord_user_id: u64,
+        amount: Money,
+        reason: &str,
+    ) -> Result<(CreditRequest, User)> {
+        let customer = self
+            .credit_target(
+                access,
+                discord_user_id,
+                amount.checked_abs().unwrap_or(amount),
+            )
+            .await?;
+        let reason = reason.trim();
+        if reason.is_empty() {
+            return Err(Error::invalid("reason", "Say why the credit is adjusted."));
+        }
+        if reason.chars().count() > 500 {
+            return Err(Error::invalid(
+                "reason",
+                "The reason has at most 500 characters.",
+            ));
+        }
+        let now = self.clock.now();
+        let request = self
+            .store
+            .discord()
+            .insert_credit_request(&NewCreditRequest {
+                idempotency_key: key.to_owned(),
+                requested_by: access.member.user_id,
+                customer: customer.id,
+                amount,
+                reason: reason.to_owned(),
+                created_at: now,
+                expires_at: now + CREDIT_REQUEST_TTL,
+            })
+            .await?;
+        Ok((request, customer))
+    }
+
+    /// A request the member may decide on.
+    async fn own_request(&self, access: &MemberAccess, id: i64) -> Result<CreditRequest> {
+        self.require(access, Permission::AdjustCredits, "credits")
+            .await?;
+        let request = self
+            .store
+            .discord()
+            .credit_request(id)
+            .await?
+            .ok_or_else(|| Error::NotFound("That credit adjustment does not exist.".into()))?;
+        if request.requested_by != access.member.user_id {
+            let error = Error::Forbidden(
+                "Only the staff member who started this adjustment may confirm or cancel it."
+                    .into(),
+            );
+            self.record_refusal(access, "credits confirm", &error).await;
+            return Err(error);
+        }
+        Ok(request)
+    }
+
+    /// The confirm button: posts the adjustment through the ledger, once. Pressing it again,
+    /// or the same interaction arriving twice, finds the first posting and moves nothing.
+    pub async fn confirm_credit(&self, access: &MemberAccess, id: i64) -> Result<CreditOutcome> {
+        let request = self.own_request(access, id).await?;
+        match request.decision {
+            Some(CreditDecision::Cancelled) => {
+                return Err(Error::Conflict(
+                    "This adjustment was cancelled; run /credits again to make a new one.".into(),
+                ));
+            }
+            None if request.expires_at <= self.clock.now() => {
+                return Err(Error::Conflict(
+                    "This confirmation has expired; run /credits again.".into(),
+                ));
+            }
+            _ => {}
+        }
+        let customer = self
+            .store
+            .user(request.customer)
+            .await?
+            .ok_or_else(|| Error::NotFound("The customer's account is gone.".into()))?;
+        let outcome = self
+            .ledger
+            .adjust(
+                &access.actor,
+                &customer,
+                request.amount,
+                &request.reason,
+                &request.idempotency_key,
+            )
+            .await?;
+        let new = outcome.is_new();
+        let posting = outcome.into_posting();
+        self.store
+            .discord()
+            .decide_credit_request(
+                request.id,
+                CreditDecision::Posted,
+                Some(posting.id.0),
+                self.clock.now(),
+            )
+            .await?;
+        let balance_after = if request.amount.is_positive() {
+            posting.credit_balance_after
+        } else {
+            posting.debit_balance_after
+        };
+        if new {
+            self.notify_credit(&request, &customer, balance_after).await;
+        }
+        Ok(CreditOutcome {
+            request: CreditRequest {
+                decision: Some(CreditDecision::Posted),
+                posting_id: Some(posting.id.0),
+                ..request
+            },
+            customer,
+            posting,
+            new,
+            balance_after,
+        })
+    }
+
+    /// The cancel button; a request already posted stays posted.
+    pub async fn cancel_credit(&self, access: &MemberAccess, id: i64) -> Result<CreditRequest> {
+        let request = self.own_request(access, id).await?;
+        let cancelled = self
+            .store
+            .discord()
+            .decide_credit_request(
+                request.id,
+                CreditDecision::Cancelled,
+                None,
+                self.clock.now(),
+            )
+            .await?;
+        if !cancelled && request.decision == Some(CreditDecision::Posted) {
+            return Err(Error::Conflict(
+                "This adjustment was already posted.".into(),
+            ));
+        }
+        Ok(CreditRequest {
+            decision: Some(CreditDecision::Cancelled),
+            ..request
+        })
+    }
+
+    /// Tells the customer (a DM, if they linked Discord) and billing staff (the billing
+    /// webhook, if configured). A failure to enqueue is logged: the money has moved already.
+    async fn notify_credit(&self, request: &CreditRequest, customer: &User, after: Option<Money>) {
+        let currency = &self.config.billing.currency;
+        let change = if request.amount.is_positive() {
+            format!(
+                "{} was added to your credit",
+                request.amount.display(currency)
+            )
+        } else {
+            let taken = request.amount.checked_abs().unwrap_or(request.amount);
+            format!("{} was taken from your credit", taken.display(currency))
+        };
+        let balance = after
+            .map(|after| format!(" Your balance is now {}.", after.display(currency)))
+            .unwrap_or_default();
+        if let Ok(Some(link)) = self.store.discord().link_of_account(customer.id).await {
+            let message = DiscordMessage {
+                content: format!("{change}. Reason: {}.{balance}", request.reason),
+            };
+            if let Err(error) = self.outbox.discord_dm(link.discord_user_id, message).await {
+                tracing::error!(%error, "could not enqueue the credit adjustment DM");
+            }
+        }
+        if let Some(webhook) = &self.config.discord.billing_webhook {
+            let message = DiscordMessage {
+                content: format!(
+                    "Credit adjustment: {} for {} by Discord user {}. Reason: {}",
+                    request.amount.display(currency),
+                    customer.email,
+                    request.requested_by,
+                    request.reason
+                ),
+            };
+            let url = secrecy::ExposeSecret::expose_secret(webhook);
+            if let Err(error) = self.outbox.discord_webhook(url, message).await {
+                tracing::error!(%error, "could not enqueue the billing webhook post");
+            }
+        }
+    }
+
+    /// How many Discord users are linked (for metrics and benchmarks).
+    pub async fn count_links(&self) -> Result<u64> {
+        self.store.discord().count_discord_links().await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_readable_and_typed_loosely() {
+        let code = new_code();
+        assert_eq!(code.len(), 9);
+        assert_eq!(code_hash(&code), code_hash(&code.to_lowercase()));
+        assert_eq!(
+            code_hash(&code),
+            code_hash(&format!(" {} ", code.replace('-', "")))
+        );
+        assert_ne!(code_hash("AAAA-AAAA"), code_hash("AAAA-AAAB"));
+    }
+}

@@ -1,0 +1,1119 @@
+//! The server service: customers' servers on whichever provider they live, one set of rules for
+//! Discord, the portal, the API and the scheduler.
+//!
+//! What lives here: who may see and control which server (ownership re-checked on every call,
+//! every refusal of somebody else's server audited), the create flow with its price and its
+//! first hour charged up front, power actions, deletion, suspension (by staff, or by billing for
+//! an unpaid balance), and the state history billing reads. [`sync`] keeps the stored state
+//! fresh from the providers. What does not: talking to a platform (that is
+//! [`crate::providers`]), prices (that is [`crate::pricing`]), billing the hours after the first
+//! (that is the billing tick, which reads `servers` and `server_events`).
+//!
+//! A create is idempotent by its [`CreateKey`]: the row is written (`creating`) before the
+//! provider is asked, with the key unique, so a double click, a retried request or a second
+//! replica finds the same row and never makes a second server or a second charge. The first
+//! hour is charged with the ledger key `usage:{server}:{hour}` only after the provider made the
+//! server; a create that failed is `failed` and costs nothing. A create whose answer was lost
+//! stays `creating` until the sync finds the server by its key (then it is charged) or gives
+//! up on it.
+
+pub mod sync;
+
+use std::collections::BTreeSet;
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, DurationRound, Utc};
+use serde::Serialize;
+
+use crate::audit::{Audit, AuditEntry, AuditOutcome};
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::ids::{ServerId, UserId};
+use crate::ledger::{Overdraft, PostingKind, PostingRequest, SystemAccount};
+use crate::money::Money;
+use crate::notify::Outbox;
+use crate::policy::{Actor, Permission};
+use crate::pricing::{Pricing, Quote, Size};
+use crate::providers::{
+    CreateKey, Failure, Hostname, Image, NewServer, Owner, PowerAction, Provider, ProviderError,
+    Providers, RemoteId, RemoteServer, Resources, ServerState, Usage,
+};
+use crate::store::Store;
+use crate::store::servers::EventSource;
+use crate::users::User;
+
+/// The reason written on a suspension for an unpaid balance; only these are lifted by
+/// [`Servers::unsuspend_billing`], never a suspension staff made.
+pub const BILLING_REASON: &str = "unpaid balance";
+
+/// Where a server is, as hostdeck records it (`servers.state`). A suspension is recorded beside
+/// it ([`Server::suspended_at`]), not as a state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServerStatus {
+    /// The row exists; the provider has been asked (or is about to be).
+    Creating,
+    /// The provider is installing it.
+    Building,
+    Running,
+    Stopped,
+    /// The provider did not say.
+    Unknown,
+    /// The provider did not make it; nothing was charged.
+    Failed,
+    Deleted,
+}
+
+impl ServerStatus {
+    pub const ALL: [ServerStatus; 7] = [
+        Self::Creating,
+        Self::Building,
+        Self::Running,
+        Self::Stopped,
+        Self::Unknown,
+        Self::Failed,
+        Self::Deleted,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Creating => "creating",
+            Self::Building => "building",
+            Self::Running => "running",
+            Self::Stopped => "stopped",
+            Self::Unknown => "unknown",
+            Self::Failed => "failed",
+            Self::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self> {
+        Self::ALL
+            .into_iter()
+            .find(|state| state.as_str() == text)
+            .ok_or_else(|| {
+                Error::internal(
+                    "reading a server",
+                    format!("{text:?} is not a server state"),
+                )
+            })
+    }
+
+    /// What a provider's state means here. Suspended on the provider is stopped here: the
+    /// suspension itself is hostdeck's record.
+    pub fn from_remote(state: ServerState) -> Self {
+        match state {
+            ServerState::Running => Self::Running,
+            ServerState::Stopped | ServerState::Suspended => Self::Stopped,
+            ServerState::Building => Self::Building,
+            ServerState::Unknown => Self::Unknown,
+        }
+    }
+
+    /// The state to record when the provider reports `remote` for a server stored as `self`,
+    /// or `None` to keep it. A provider that does not say (VirtFusion's listing has no power
+    /// state) never overwrites what hostdeck knows, and rows not on the provider are left to
+    /// the create flow and deletion.
+    pub fn observed(self, remote: ServerState) -> Option<Self> {
+        let seen = Self::from_remote(remote);
+        (self.is_on_provider() && seen != Self::Unknown && seen != self).then_some(seen)
+    }
+
+    /// States a server the provider has made can be in (the sync and power actions may move
+    /// it among these).
+    pub fn is_on_provider(self) -> bool {
+        matches!(
+            self,
+            Self::Building | Self::Running | Self::Stopped | Self::Unknown
+        )
+    }
+}
+
+/// The price snapshot a server carries: micro-units per `hours` hours, from `since`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Rate {
+    pub running: i64,
+    pub stopped: i64,
+    pub hours: i64,
+    pub since: DateTime<Utc>,
+}
+
+/// A server as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Server {
+    pub id: ServerId,
+    pub user: UserId,
+    /// The provider's configured name; the "location" people choose.
+    pub provider: String,
+    /// Its id on the provider, once made.
+    pub remote_id: Option<RemoteId>,
+    pub key: String,
+    pub name: String,
+    pub hostname: String,
+    pub plan: String,
+    pub resources: Resources,
+    /// `template:ID` or `iso:VOLUME`.
+    pub image: String,
+    pub location: Option<String>,
+    pub state: ServerStatus,
+    pub suspended_at: Option<DateTime<Utc>>,
+    pub suspend_reason: Option<String>,
+    pub rate: Rate,
+    pub billed_until: DateTime<Utc>,
+    pub created_at: DateTime<Utc>,
+    pub state_changed_at: DateTime<Utc>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl Server {
+    pub fn is_suspended(&self) -> bool {
+        self.suspended_at.is_some()
+    }
+
+    /// The one word people see: the state, or `suspended`.
+    pub fn shown_state(&self) -> &'static str {
+        if self.is_suspended() && self.deleted_at.is_none() {
+            "suspended"
+        } else {
+            self.state.as_str()
+        }
+    }
+
+    /// The price of an hour now, as the server's snapshot says (the first hour's share).
+    pub fn hourly(&self) -> Money {
+        let rate = if self.state == ServerStatus::Running {
+            self.rate.running
+        } else {
+            self.rate.stopped
+        };
+        Money::from_micros(crate::pricing::hour_cost(rate, self.rate.hours, 0))
+    }
+}
+
+/// A row to insert for a new server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewServerRow {
+    pub user: UserId,
+    pub provider: String,
+    pub key: CreateKey,
+    pub name: String,
+    pub hostname: String,
+    pub plan: String,
+    pub resources: Resources,
+    pub image: String,
+    pub location: Option<String>,
+    pub rate: Rate,
+    pub billed_until: DateTime<Utc>,
+}
+
+/// What a customer asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateServer {
+    /// Chosen by the client (a form's hidden field, an `Idempotency-Key`), so a retry or a
+    /// double click is the same create.
+    pub key: CreateKey,
+    pub name: String,
+    pub hostname: Hostname,
+    pub size: Size,
+    pub image: Image,
+    /// A provider name; `None` takes the first configured one.
+    pub location: Option<String>,
+    pub ssh_keys: Vec<String>,
+}
+
+/// The result of a create.
+#[derive(Debug, Clone)]
+pub struct Created {
+    pub server: Server,
+    pub quote: Quote,
+    /// `true` when this key had been used before: nothing new was made or charged.
+    pub replayed: bool,
+}
+
+/// A server with what its provider says now.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServerView {
+    pub server: Server,
+    /// The provider's answer, when it gave one.
+    pub live: Option<RemoteServer>,
+    pub usage: Option<Usage>,
+    /// Why there is no live answer, for people.
+    pub live_error: Option<String>,
+    /// Usage charged so far.
+    pub charged: Money,
+}
+
+/// Whose servers a listing shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owners {
+    /// The actor's own.
+    Own,
+    /// One customer's (staff, or the customer themself).
+    Of(UserId),
+    /// Everybody's (staff).
+    Everybody,
+}
+
+/// A location a server can be created in: a configured provider.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Location {
+    pub name: String,
+    pub platform: &'static str,
+}
+
+/// What a billing suspension or unsuspension did, server by server.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BulkOutcome {
+    pub done: Vec<ServerId>,
+    /// Servers the provider refused or did not answer for, with the reason; the next call
+    /// tries them again.
+    pub failed: Vec<(ServerId, String)>,
+}
+
+/// The ledger reference of a server's usage postings.
+pub fn posting_reference(id: ServerId) -> String {
+    format!("server:{id}")
+}
+
+/// The ledger key of one hour of a server: `usage:{server}:{hour}`, the hour as its UTC start
+/// (`2026-11-21T09:00Z`). The billing tick uses the same key, so an hour is charged once.
+pub fn usage_key(id: ServerId, hour_start: DateTime<Utc>) -> String {
+    format!("usage:{id}:{}", hour_start.format("%Y-%m-%dT%H:00Z"))
+}
+
+/// The create key for a key a client sent (an `Idempotency-Key` header, a form's hidden
+/// field, a Discord interaction id): any text of 1 to 200 characters, scoped to the user so two
+/// customers' keys never meet, made into a [`CreateKey`] by hashing.
+pub fn client_key(user: UserId, text: &str) -> Result<CreateKey> {
+    use sha2::{Digest, Sha256};
+    let text = text.trim();
+    if text.is_empty() || text.len() > 200 {
+        return Err(Error::invalid(
+            "key",
+            "An idempotency key has 1 to 200 characters.",
+        ));
+    }
+    let digest = Sha256::digest(format!("{user}:{text}").as_bytes());
+    let hex: String = digest
+        .iter()
+        .take(12)
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
+    CreateKey::parse(&format!("c{hex}"))
+}
+
+/// A power action by its name (`boot`, `shutdown`, `restart`, `poweroff`), as people type it.
+pub fn parse_power_action(text: &str) -> Result<PowerAction> {
+    [
+        PowerAction::Boot,
+        PowerAction::Shutdown,
+        PowerAction::Restart,
+        PowerAction::Poweroff,
+    ]
+    .into_iter()
+    .find(|action| action.as_str().eq_ignore_ascii_case(text.trim()))
+    .ok_or_else(|| {
+        Error::invalid(
+            "action",
+            format!("{text:?} is not a power action; use boot, shutdown, restart or poweroff"),
+        )
+    })
+}
+
+/// The start of the UTC hour `at` is in.
+pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    at.duration_trunc(Duration::hours(1)).unwrap_or(at)
+}
+
+/// How long a create whose answer was lost may stay `creating` before the sync gives up on it
+/// (when the provider still shows no server with its key).
+pub const CREATE_GRACE: Duration = Duration::minutes(30);
+
+/// The server service.
+#[derive(Clone)]
+pub struct Servers {
+    store: Arc<dyn Store>,
+    clock: Arc<dyn Clock>,
+    audit: Audit,
+    outbox: Outbox,
+    providers: Providers,
+    pricing: Arc<Pricing>,
+    config: Arc<Config>,
+    /// Servers found on a provider without a row, already reported (each is reported once
+    /// per process, not on every sync).
+    reported_strays: Arc<Mutex<BTreeSet<(String, RemoteId)>>>,
+}
+
+impl Servers {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        audit: Audit,
+        outbox: Outbox,
+        providers: Providers,
+        pricing: Arc<Pricing>,
+        config: Arc<Config>,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            audit,
+            outbox,
+            providers,
+            pricing,
+            config,
+            reported_strays: Arc::default(),
+        }
+    }
+
+    pub fn providers(&self) -> &Providers {
+        &self.providers
+    }
+
+    /// The plans and prices servers are created from.
+    pub fn pricing(&self) -> &Pricing {
+        &self.pricing
+    }
+
+    /// Where servers can be created: the configured providers, in name order.
+    pub fn locations(&self) -> Vec<Location> {
+        self.providers
+            .iter()
+            .map(|provider| Location {
+                name: provider.name().to_owned(),
+                platform: provider.kind().label(),
+            })
+            .collect()
+    }
+
+    /// `Ok` if the actor may change some server (their own, or anybody's): front doors ask
+    /// before they read the rest of a request, so a key without `write:servers` is refused
+    /// as such, whatever else is wrong with what it sent.
+    pub fn may_write(&self, actor: &Actor) -> Result<()> {
+        if actor.can(Permission::ControlAnyServer) {
+            return Ok(());
+        }
+        actor.require(Permission::ControlOwnServers)
+    }
+
+    /// The price of a size, to show before a create.
+    pub fn quote(&self, actor: &Actor, size: &Size) -> Result<Quote> {
+        actor.require(Permission::CreateServers)?;
+        self.pricing.quote(size)
+    }
+
+    /// Servers not deleted, as stored (the sync keeps them fresh): what lists and autocomplete
+    /// answer from, without asking any provider.
+    pub async fn list(&self, actor: &Actor, owners: Owners) -> Result<Vec<Server>> {
+        let user = match owners {
+            Owners::Own => Some(actor.user.ok_or_else(|| {
+                Error::Forbidden(
+                    "To see your servers, sign in first (on Discord: link your account with \
+                     /link)."
+                        .into(),
+                )
+            })?),
+            Owners::Of(user) => Some(user),
+            Owners::Everybody => None,
+        };
+        match user {
+            Some(user) if actor.user == Some(user) => {
+                actor.require(Permission::ReadOwnServers)?;
+            }
+            _ => {
+                if let Err(error) = actor.require(Permission::ReadAnyServer) {
+                    return Err(self
+                        .refused(
+                            actor,
+                            "server.list",
+                            user.map(|u| format!("user:{u}")),
+                            error,
+                        )
+                        .await);
+                }
+            }
+        }
+        self.store.servers_of(user).await
+    }
+
+    /// Like [`Self::list`], but each server's state asked of its provider now (in parallel).
+    /// A provider that does not answer leaves its servers as stored.
+    pub async fn list_live(&self, actor: &Actor, owners: Owners) -> Result<Vec<Server>> {
+        let mut servers = self.list(actor, owners).await?;
+        let mut asks = tokio::task::JoinSet::new();
+        for (index, server) in servers.iter().enumerate() {
+            let (Some(remote), Some(provider)) = (
+                server.remote_id.clone(),
+                self.providers.get(&server.provider),
+            ) else {
+                continue;
+            };
+            asks.spawn(async move { (index, provider.server(&remote).await) });
+        }
+        let mut changes = Vec::new();
+        while let Some(joined) = asks.join_next().await {
+            let Ok((index, Ok(remote))) = joined else {
+                continue;
+            };
+            let Some(server) = servers.get_mut(index) else {
+                continue;
+            };
+            if let Some(state) = server.state.observed(remote.state) {
+                server.state = state;
+                changes.push((server.id, state));
+            }
+        }
+        self.store
+            .set_server_states(&changes, EventSource::Sync, self.clock.now())
+            .await?;
+        Ok(servers)
+    }
+
+    /// One server with its live state, traffic and what it has cost so far.
+    pub async fn get(&self, actor: &Actor, id: ServerId) -> Result<ServerView> {
+        let mut server = self
+            .authorize(
+                actor,
+                id,
+                Permission::ReadOwnServers,
+                Permission::ReadAnyServer,
+                "server.get",
+            )
+            .await?;
+        let mut view_live = None;
+        let mut usage = None;
+        let mut live_error = None;
+        if let (Some(remote), true) = (server.remote_id.clone(), server.state.is_on_provider()) {
+            let provider = self.providers.require(&server.provider)?;
+            match provider.server(&remote).await {
+                Ok(live) => {
+                    if let Some(state) = server.state.observed(live.state) {
+                        self.store
+                            .set_server_states(
+                                &[(server.id, state)],
+                                EventSource::Sync,
+                                self.clock.now(),
+                            )
+                            .await?;
+                        server.state = state;
+                    }
+                    usage = provider.usage(&remote).await.ok().flatten();
+                    view_live = Some(live);
+                }
+                Err(error) => live_error = Some(shown(Error::from(error))),
+            }
+        }
+        let charged = self.store.server_charged(server.id).await?;
+        Ok(ServerView {
+            server,
+            live: view_live,
+            usage,
+            live_error,
+            charged,
+        })
+    }
+
+    /// Boots, shuts down, restarts or powers off a server. Refused while it is suspended.
+    pub async fn power(&self, actor: &Actor, id: ServerId, action: PowerAction) -> Result<Server> {
+        let server = self
+            .authorize(
+                actor,
+                id,
+                Permission::ControlOwnServers,
+                Permission::ControlAnyServer,
+                "server.power",
+            )
+            .await?;
+        if server.is_suspended() {
+            return Err(Error::Conflict(format!(
+                "{} is suspended ({}); {}",
+                server.name,
+                server
+                    .suspend_reason
+                    .as_deref()
+                    .unwrap_or("no reason given"),
+                if server.suspend_reason.as_deref() == Some(BILLING_REASON) {
+                    "top up your credit and it starts again."
+                } else {
+                    "contact support."
+                }
+            )));
+        }
+        let (provider, remote) = self.on_provider(&server)?;
+        let entry = AuditEntry::new(actor, "server.power")
+            .target(target(id))
+            .detail(serde_json::json!({ "action": action.as_str() }));
+        if let Err(error) = provider.power(&remote, action).await {
+            return Err(self.failed(entry, error).await);
+        }
+        let state = match action {
+            PowerAction::Boot | PowerAction::Restart => ServerStatus::Running,
+            PowerAction::Shutdown | PowerAction::Poweroff => ServerStatus::Stopped,
+        };
+        self.store
+            .set_server_states(&[(id, state)], EventSource::Action, self.clock.now())
+            .await?;
+        self.audit.record(entry).await?;
+        self.reload(id).await
+    }
+
+    /// Deletes a server on its provider and stops its billing at the hour.
+    pub async fn delete(&self, actor: &Actor, id: ServerId) -> Result<Server> {
+        let server = self
+            .authorize(
+                actor,
+                id,
+                Permission::DeleteOwnServers,
+                Permission::ControlAnyServer,
+                "server.delete",
+            )
+            .await?;
+        let entry = AuditEntry::new(actor, "server.delete").target(target(id));
+        if server.state == ServerStatus::Creating {
+            return Err(Error::Conflict(format!(
+                "{} is still being created; delete it once it is running.",
+                server.name
+            )));
+        }
+        if let Some(remote) = &server.remote_id {
+            let provider = self.providers.require(&server.provider)?;
+            if let Err(error) = provider.delete(remote).await {
+                return Err(self.failed(entry, error).await);
+            }
+        }
+        self.store
+            .server_deleted(id, EventSource::Action, self.clock.now())
+            .await?;
+        self.audit.record(entry).await?;
+        self.reload(id).await
+    }
+
+    /// Suspends a server (staff, or the platform for billing): stopped on the provider, and
+    /// its owner's power actions refused until it is unsuspended.
+    pub async fn suspend(&self, actor: &Actor, id: ServerId, reason: &str) -> Result<Server> {
+        let reason = self
+            .check_suspension(actor, "server.suspend", reason)
+            .await?;
+        let server = self.existing(id).await?;
+        if server.is_suspended() {
+            return Err(Error::Conflict(format!(
+                "{} is already suspended ({}).",
+                server.name,
+                server
+                    .suspend_reason
+                    .as_deref()
+                    .unwrap_or("no reason given")
+            )));
+        }
+        let entry = AuditEntry::new(actor, "server.suspend")
+            .target(target(id))
+            .detail(serde_json::json!({ "reason": reason }));
+        if let Some(remote) = &server.remote_id {
+            let provider = self.providers.require(&server.provider)?;
+            if let Err(error) = provider.suspend(remote).await {
+                return Err(self.failed(entry, error).await);
+            }
+        }
+        let state = if server.state.is_on_provider() {
+            ServerStatus::Stopped
+        } else {
+            server.state
+        };
+        self.store
+            .set_server_suspension(id, Some(&reason), state, source_of(actor), self.clock.now())
+            .await?;
+        self.audit.record(entry).await?;
+        self.reload(id).await
+    }
+
+    /// Lifts a suspension and starts the server again.
+    pub async fn unsuspend(&self, actor: &Actor, id: ServerId, reason: &str) -> Result<Server> {
+        let reason = self
+            .check_suspension(actor, "server.unsuspend", reason)
+            .await?;
+        let server = self.existing(id).await?;
+        if !server.is_suspended() {
+            return Err(Error::Conflict(format!(
+                "{} is not suspended.",
+                server.name
+            )));
+        }
+        let entry = AuditEntry::new(actor, "server.unsuspend")
+            .target(target(id))
+            .detail(serde_json::json!({ "reason": reason }));
+        if let Some(remote) = &server.remote_id {
+            let provider = self.providers.require(&server.provider)?;
+            if let Err(error) = provider.unsuspend(remote).await {
+                return Err(self.failed(entry, error).await);
+            }
+        }
+        let state = if server.state.is_on_provider() {
+            ServerStatus::Running
+        } else {
+            server.state
+        };
+        self.store
+            .set_server_suspension(id, None, state, source_of(actor), self.clock.now())
+            .await?;
+        self.audit.record(entry).await?;
+        self.reload(id).await
+    }
+
+    /// Suspends every server of `user` that is not suspended yet, for an unpaid balance. For
+    /// the billing tick; a server its provider refused is tried again on the next call.
+    pub async fn suspend_all_for_billing(&self, user: UserId) -> Result<BulkOutcome> {
+        let system = Actor::system();
+        let mut outcome = BulkOutcome::default();
+        for server in self.store.servers_of(Some(user)).await? {
+            if server.is_suspended() || !server.state.is_on_provider() {
+                continue;
+            }
+            match self.suspend(&system, server.id, BILLING_REASON).await {
+                Ok(_) => outcome.done.push(server.id),
+                Err(error) => outcome.failed.push((server.id, error.to_string())),
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Lifts every billing suspension of `user` (never one staff made), after a top-up.
+    pub async fn unsuspend_billing(&self, user: UserId) -> Result<BulkOutcome> {
+        let system = Actor::system();
+        let mut outcome = BulkOutcome::default();
+        for server in self.store.servers_of(Some(user)).await? {
+            if server.suspend_reason.as_deref() != Some(BILLING_REASON) {
+                continue;
+            }
+            match self
+                .unsuspend(&system, server.id, "the balance was topped up")
+                .await
+            {
+                Ok(_) => outcome.done.push(server.id),
+                Err(error) => outcome.failed.push((server.id, error.to_string())),
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Creates a server for the actor: price it, refuse it if the balance does not cover the
+    /// first hour, record it, ask the provider, charge the first hour. The same key again
+    /// returns the same server and charges nothing more.
+    pub async fn create(&self, actor: &Actor, request: CreateServer) -> Result<Created> {
+        actor.require(Permission::CreateServers)?;
+        let user_id = actor
+            .user
+            .ok_or_else(|| Error::Forbidden("To create servers, sign in first.".into()))?;
+        let name = request.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "name",
+                "A server name is 1 to 64 characters, without line breaks.",
+            ));
+        }
+        let quote = self.pricing.quote(&request.size)?;
+        quote.resources.check().map_err(|failure| match failure {
+            Failure::Invalid { field, message } => Error::invalid(field, message),
+            other => Error::invalid("size", other.to_string()),
+        })?;
+        let image = match &request.image {
+            Image::Template(id) | Image::Iso(id) if id.trim().is_empty() || id.len() > 200 => {
+                return Err(Error::invalid(
+                    "image",
+                    "Choose a template or an ISO to install from.",
+                ));
+            }
+            Image::Template(id) => format!("template:{id}"),
+            Image::Iso(volume) => format!("iso:{volume}"),
+        };
+
+        if let Some(existing) = self.store.server_by_key(request.key.as_str()).await? {
+            return self.replay(actor, existing, request, quote).await;
+        }
+
+        let provider =
+            match &request.location {
+                Some(location) => self.providers.require(location)?,
+                None => self.providers.iter().next().cloned().ok_or_else(|| {
+                    Error::Unavailable("No server provider is configured.".into())
+                })?,
+            };
+        let user = self.user(user_id).await?;
+        let first = quote.first_hour();
+        let balance = self.store.account_balance(user.wallet).await?;
+        if balance < first {
+            return Err(Error::Conflict(format!(
+                "Not enough credit: the first hour of this server costs {} and your balance is \
+                 {}. Top up, then try again.",
+                first.display(&self.config.billing.currency),
+                balance.display(&self.config.billing.currency)
+            )));
+        }
+        let now = self.clock.now();
+        let row = NewServerRow {
+            user: user.id,
+            provider: provider.name().to_owned(),
+            key: request.key.clone(),
+            name: name.clone(),
+            hostname: request.hostname.as_str().to_owned(),
+            plan: quote.plan.clone(),
+            resources: quote.resources,
+            image,
+            location: Some(provider.name().to_owned()),
+            rate: Rate {
+                running: quote.running,
+                stopped: quote.stopped,
+                hours: quote.rate_hours,
+                since: now,
+            },
+            billed_until: hour_of(now) + Duration::hours(1),
+        };
+        let (server, fresh) = self.store.insert_server(&row).await?;
+        if !fresh {
+            // Another request with the same key got there first.
+            return self.replay(actor, server, request, quote).await;
+        }
+        self.make(actor, server, &user, provider.as_ref(), &request, quote)
+            .await
+    }
+
+    /// A create key seen before: its server, or for a create that failed, one more try.
+    async fn replay(
+        &self,
+        actor: &Actor,
+        existing: Server,
+        request: CreateServer,
+        quote: Quote,
+    ) -> Result<Created> {
+        if Some(existing.user) != actor.user {
+            return Err(Error::Conflict(
+                "That create key is already used; start the create again for a new key.".into(),
+            ));
+        }
+        if existing.state == ServerStatus::Failed
+            && self
+                .store
+                .retry_failed_server(existing.id, self.clock.now())
+                .await?
+        {
+            let provider = self.providers.require(&existing.provider)?;
+            let user = self.user(existing.user).await?;
+            let server = self.reload(existing.id).await?;
+            return self
+                .make(actor, server, &user, provider.as_ref(), &request, quote)
+                .await;
+        }
+        Ok(Created {
+            server: existing,
+            quote,
+            replayed: true,
+        })
+    }
+
+    /// Asks the provider for the server of a `creating` row, then charges its first hour.
+    async fn make(
+        &self,
+        actor: &Actor,
+        server: Server,
+        user: &User,
+        provider: &dyn Provider,
+        request: &CreateServer,
+        quote: Quote,
+    ) -> Result<Created> {
+        let entry = AuditEntry::new(actor, "server.create")
+            .target(target(server.id))
+            .detail(serde_json::json!({
+                "provider": server.provider,
+                "plan": server.plan,
+                "key": server.key,
+                "first_hour_micros": quote.first_hour().micros(),
+            }));
+        let new = NewServer {
+            key: request.key.clone(),
+            owner: Owner {
+                user: user.id,
+                name: user.display_name.clone().unwrap_or_else(|| {
+                    user.email
+                        .split('@')
+                        .next()
+                        .unwrap_or("customer")
+                        .to_owned()
+                }),
+                email: crate::email::Email::parse(&user.email)?,
+            },
+            name: server.name.clone(),
+            hostname: request.hostname.clone(),
+            resources: server.resources,
+            image: request.image.clone(),
+            plan: None,
+            ssh_keys: request.ssh_keys.clone(),
+        };
+        match provider.create(&new).await {
+            Ok(remote) => {
+                self.finish_create(&server, &remote, EventSource::Action)
+                    .await?;
+                self.audit.record(entry).await?;
+                Ok(Created {
+                    server: self.reload(server.id).await?,
+                    quote,
+                    replayed: false,
+                })
+            }
+            Err(error) if maybe_done(&error) => {
+                // The provider may have made it: the sync finds it by its key and charges then.
+                Err(self.failed(entry, error).await)
+            }
+            Err(error) => {
+                self.store
+                    .server_failed(server.id, self.clock.now())
+                    .await?;
+                Err(self.failed(entry, error).await)
+            }
+        }
+    }
+
+    /// Records a server the provider made and charges its first hour (once, by its key).
+    pub(crate) async fn finish_create(
+        &self,
+        server: &Server,
+        remote: &RemoteServer,
+        source: EventSource,
+    ) -> Result<()> {
+        let state = ServerStatus::from_remote(remote.state);
+        self.store
+            .server_created(
+                server.id,
+                &remote.remote_id,
+                state,
+                self.clock.now(),
+                source,
+            )
+            .await?;
+        let user = self.user(server.user).await?;
+        let amount = Money::from_micros(crate::pricing::hour_cost(
+            server.rate.running,
+            server.rate.hours,
+            0,
+        ));
+        if !amount.is_positive() {
+            return Ok(());
+        }
+        let request = PostingRequest {
+            debit: user.wallet,
+            credit: self.store.system_account(SystemAccount::Usage),
+            amount,
+            kind: PostingKind::Usage,
+            key: usage_key(server.id, hour_of(server.rate.since)),
+            reference: Some(posting_reference(server.id)),
+            memo: None,
+            actor_user: None,
+            actor_via: crate::policy::Via::System,
+            overdraft: Overdraft::Allow,
+        };
+        request.validate()?;
+        self.store.post(&request, self.clock.now()).await?;
+        Ok(())
+    }
+
+    async fn user(&self, id: UserId) -> Result<User> {
+        self.store
+            .user(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("There is no user {id}.")))
+    }
+
+    async fn reload(&self, id: ServerId) -> Result<Server> {
+        self.existing(id).await
+    }
+
+    async fn existing(&self, id: ServerId) -> Result<Server> {
+        self.store
+            .server(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("There is no server {id}.")))
+    }
+
+    /// The server, if the actor may act on it: the owner with `own`, anybody else with `any`.
+    /// Somebody else's server is refused as if it did not exist, and the refusal is audited.
+    async fn authorize(
+        &self,
+        actor: &Actor,
+        id: ServerId,
+        own: Permission,
+        any: Permission,
+        action: &str,
+    ) -> Result<Server> {
+        // Somebody who may do this to no server at all is told so (with the scope or role it
+        // needs) before any id is looked at.
+        if !actor.can(own) && !actor.can(any) {
+            let error = actor
+                .require(own)
+                .err()
+                .unwrap_or_else(|| Error::Forbidden("You may not do this.".into()));
+            return Err(self.refused(actor, action, Some(target(id)), error).await);
+        }
+        let server = self.store.server(id).await?;
+        match server {
+            Some(server) if actor.user.is_some() && actor.user == Some(server.user) => {
+                if let Err(error) = actor.require(own) {
+                    return Err(self.refused(actor, action, Some(target(id)), error).await);
+                }
+                Ok(server)
+            }
+            Some(server) if actor.can(any) => Ok(server),
+            Some(_) => {
+                let error = Error::NotFound(format!("You have no server {id}."));
+                Err(self.refused(actor, action, Some(target(id)), error).await)
+            }
+            None => Err(Error::NotFound(format!("You have no server {id}."))),
+        }
+    }
+
+    async fn check_suspension(&self, actor: &Actor, action: &str, reason: &str) -> Result<String> {
+        if let Err(error) = actor.require(Permission::SuspendServers) {
+            return Err(self.refused(actor, action, None, error).await);
+        }
+        let reason = reason.trim();
+        if reason.is_empty() || reason.chars().count() > 500 {
+            return Err(Error::invalid(
+                "reason",
+                "Say why, in at most 500 characters.",
+            ));
+        }
+        Ok(reason.to_owned())
+    }
+
+    /// The provider and remote id of a server that exists there, or why it cannot be acted on.
+    fn on_provider(&self, server: &Server) -> Result<(Arc<dyn Provider>, RemoteId)> {
+        match (&server.remote_id, server.state) {
+            (_, ServerStatus::Deleted) => {
+                Err(Error::NotFound(format!("{} was deleted.", server.name)))
+            }
+            (_, ServerStatus::Failed) => Err(Error::Conflict(format!(
+                "{} was never created; create it again.",
+                server.name
+            ))),
+            (Some(remote), _) => Ok((self.providers.require(&server.provider)?, remote.clone())),
+            (None, _) => Err(Error::Conflict(format!(
+                "{} is still being created; try again in a minute.",
+                server.name
+            ))),
+        }
+    }
+
+    async fn refused(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: Option<String>,
+        error: Error,
+    ) -> Error {
+        let mut entry = AuditEntry::new(actor, action)
+            .outcome(AuditOutcome::Denied)
+            .detail(serde_json::json!({ "reason": error.to_string() }));
+        if let Some(target) = target {
+            entry = entry.target(target);
+        }
+        if let Err(write_error) = self.audit.record(entry).await {
+            tracing::error!(error = %write_error, action, "could not write an audit entry for a refusal");
+        }
+        error
+    }
+
+    /// Audits a provider failure and hands back the error people see.
+    async fn failed(&self, entry: AuditEntry, error: ProviderError) -> Error {
+        let detail = serde_json::json!({
+            "request": entry.detail,
+            "error": error.to_string(),
+        });
+        let entry = entry.outcome(AuditOutcome::Failed).detail(detail);
+        if let Err(write_error) = self.audit.record(entry).await {
+            tracing::error!(error = %write_error, "could not write an audit entry for a failure");
+        }
+        tracing::warn!(error = %error, "a provider call failed");
+        Error::from(error)
+    }
+}
+
+fn target(id: ServerId) -> String {
+    format!("server:{id}")
+}
+
+fn source_of(actor: &Actor) -> EventSource {
+    if actor.via == crate::policy::Via::System {
+        EventSource::Billing
+    } else {
+        EventSource::Action
+    }
+}
+
+/// Whether a failed write may have happened anyway (its answer was lost).
+fn maybe_done(error: &ProviderError) -> bool {
+    matches!(
+        error.failure,
+        Failure::Timeout {
+            maybe_done: true,
+            ..
+        } | Failure::Unreachable {
+            maybe_done: true,
+            ..
+        } | Failure::StillRunning { .. }
+    )
+}
+
+/// What a person may read of an error (internal details stay in the log).
+fn shown(error: Error) -> String {
+    if error.code() == crate::ErrorCode::Internal {
+        let reference = crate::error::new_reference();
+        tracing::error!(error = %error, reference, "a provider read failed");
+        error.public_message(&reference)
+    } else {
+        error.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    #[test]
+    fn usage_keys_name_the_hour() {
+        let at = Utc
+            .with_ymd_and_hms(2026, 11, 21, 9, 41, 7)
+            .single()
+            .expect("a time");
+        assert_eq!(
+            usage_key(ServerId(12), hour_of(at)),
+            "usage:12:2026-11-21T09:00Z"
+        );
+    }
+
+    #[test]
+    fn client_keys_are_per_user_and_stable() {
+        let a = client_key(UserId(1), "3f1e2a9c-0b7d-4a51-9e0f-8c2d6b1a7e44").expect("a key");
+        assert_eq!(
+            client_key(UserId(1), "3f1e2a9c-0b7d-4a51-9e0f-8c2d6b1a7e44").expect("again"),
+            a
+        );
+        assert_ne!(
+            client_key(UserId(2), "3f1e2a9c-0b7d-4a51-9e0f-8c2d6b1a7e44").expect("b"),
+            a
+        );
+        assert_eq!(a.as_str().len(), 25);
+        assert!(client_key(UserId(1), " ").is_err());
+    }
+
+    #[test]
+    fn states_round_trip_and_provider_states_map() {
+        for state in ServerStatus::ALL {
+            assert_eq!(ServerStatus::parse(state.as_str()).ok(), Some(state));
+        }
+        assert_eq!(
+            ServerStatus::from_remote(ServerState::Suspended),
+            ServerStatus::Stopped
+        );
+        assert!(!ServerStatus::Creating.is_on_provider());
+        assert!(ServerStatus::Unknown.is_on_provider());
+    }
+}

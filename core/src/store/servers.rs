@@ -1,0 +1,104 @@
+//! The rows of the server service: `servers` and `server_events`. Kept as a trait of its own,
+//! a supertrait of [`Store`](super::Store), so the server service's SQL lives beside its rules.
+//!
+//! Every change of a server's state writes a `server_events` row in the same transaction, and
+//! only when the state really changed: that history is what hourly billing reads.
+
+use chrono::{DateTime, Utc};
+
+use crate::error::Result;
+use crate::ids::{ServerId, UserId};
+use crate::money::Money;
+use crate::providers::RemoteId;
+use crate::servers::{NewServerRow, Server, ServerStatus};
+
+/// Who saw a state change, as `server_events.source` records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventSource {
+    /// An action through hostdeck (a power button, a create, a suspension).
+    Action,
+    /// The sync job, or a live read, saw it on the provider.
+    Sync,
+    /// Billing (a suspension for an unpaid balance).
+    Billing,
+}
+
+impl EventSource {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Action => "action",
+            Self::Sync => "sync",
+            Self::Billing => "billing",
+        }
+    }
+}
+
+/// One row of a server's state history.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ServerEvent {
+    pub at: DateTime<Utc>,
+    /// A [`ServerStatus`] word, or `suspended`.
+    pub state: String,
+    /// `action`, `sync` or `billing`.
+    pub source: String,
+}
+
+/// The state written to `server_events` for a suspension. The `servers.state` column keeps the
+/// power state; a suspension lives in `suspended_at`.
+pub const SUSPENDED_EVENT: &str = "suspended";
+
+#[async_trait::async_trait]
+pub trait ServerStore: Send + Sync {
+    /// Inserts a server in state `creating`, unless its create key is taken: then returns the
+    /// row that holds it and `false`.
+    async fn insert_server(&self, new: &NewServerRow) -> Result<(Server, bool)>;
+    async fn server(&self, id: ServerId) -> Result<Option<Server>>;
+    async fn server_by_key(&self, key: &str) -> Result<Option<Server>>;
+    /// Servers not deleted, of one user or (with `None`) of everybody, in id order.
+    async fn servers_of(&self, user: Option<UserId>) -> Result<Vec<Server>>;
+    /// Servers not deleted that live on the provider called `provider`.
+    async fn servers_on(&self, provider: &str) -> Result<Vec<Server>>;
+    /// Turns a `failed` create back into `creating` for a retry; `false` if it was not failed.
+    async fn retry_failed_server(&self, id: ServerId, at: DateTime<Utc>) -> Result<bool>;
+    /// Records that the provider made the server; `false` if the row was no longer `creating`.
+    async fn server_created(
+        &self,
+        id: ServerId,
+        remote: &RemoteId,
+        state: ServerStatus,
+        at: DateTime<Utc>,
+        source: EventSource,
+    ) -> Result<bool>;
+    /// Marks a create that did not happen `failed` (and out of billing); `false` if it was no
+    /// longer `creating`.
+    async fn server_failed(&self, id: ServerId, at: DateTime<Utc>) -> Result<bool>;
+    /// Sets each server's state in one transaction, with an event for each one that changed.
+    /// Returns how many changed.
+    async fn set_server_states(
+        &self,
+        changes: &[(ServerId, ServerStatus)],
+        source: EventSource,
+        at: DateTime<Utc>,
+    ) -> Result<usize>;
+    /// Suspends (`Some(reason)`) or unsuspends (`None`, then `state` is the state it is left
+    /// in), with an event. `false` if there was nothing to change.
+    async fn set_server_suspension(
+        &self,
+        id: ServerId,
+        reason: Option<&str>,
+        state: ServerStatus,
+        source: EventSource,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Marks the server deleted (billing stops); `false` if it already was.
+    async fn server_deleted(
+        &self,
+        id: ServerId,
+        source: EventSource,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// The server's state history, oldest first.
+    async fn server_events(&self, id: ServerId) -> Result<Vec<ServerEvent>>;
+    /// What the server's usage postings add up to so far.
+    async fn server_charged(&self, id: ServerId) -> Result<Money>;
+}

@@ -1,0 +1,417 @@
+//! [`ServerStore`] over both engines: plain `$N` SQL, one transaction per change, an event row
+//! beside every state that really changed.
+
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
+
+use super::{Column, Engine, SqlStore};
+use crate::error::{Error, Result};
+use crate::ids::{ServerId, UserId};
+use crate::money::Money;
+use crate::providers::{RemoteId, Resources};
+use crate::servers::{NewServerRow, Rate, Server, ServerStatus};
+use crate::store::servers::{EventSource, SUSPENDED_EVENT, ServerEvent, ServerStore};
+
+macro_rules! server_columns {
+    () => {
+        "id, user_id, provider, remote_id, create_key, name, hostname, plan, vcpus, memory_mib, \
+         disk_gib, image, location, state, suspended_at, suspend_reason, rate_running, \
+         rate_stopped, rate_hours, rate_since, billed_until, created_at, state_changed_at, \
+         deleted_at FROM servers"
+    };
+}
+
+const BY_ID: &str = concat!("SELECT ", server_columns!(), " WHERE id = $1");
+const BY_KEY: &str = concat!("SELECT ", server_columns!(), " WHERE create_key = $1");
+const OF_USER: &str = concat!(
+    "SELECT ",
+    server_columns!(),
+    " WHERE user_id = $1 AND deleted_at IS NULL ORDER BY id"
+);
+const OF_EVERYBODY: &str = concat!(
+    "SELECT ",
+    server_columns!(),
+    " WHERE deleted_at IS NULL ORDER BY id"
+);
+const ON_PROVIDER: &str = concat!(
+    "SELECT ",
+    server_columns!(),
+    " WHERE provider = $1 AND deleted_at IS NULL ORDER BY id"
+);
+
+fn server_from_row<R: Row>(row: &R) -> Result<Server>
+where
+    for<'a> &'a str: ColumnIndex<R>,
+    i64: Column<R::Database>,
+    String: Column<R::Database>,
+    DateTime<Utc>: Column<R::Database>,
+    Option<String>: Column<R::Database>,
+    Option<DateTime<Utc>>: Column<R::Database>,
+{
+    let number = |column: &str| -> Result<u64> {
+        let value: i64 = row.try_get(column)?;
+        u64::try_from(value)
+            .map_err(|error| Error::internal(format!("reading servers.{column}"), error))
+    };
+    Ok(Server {
+        id: ServerId(row.try_get("id")?),
+        user: UserId(row.try_get("user_id")?),
+        provider: row.try_get("provider")?,
+        remote_id: row
+            .try_get::<Option<String>, _>("remote_id")?
+            .map(RemoteId::new),
+        key: row.try_get("create_key")?,
+        name: row.try_get("name")?,
+        hostname: row.try_get("hostname")?,
+        plan: row.try_get("plan")?,
+        resources: Resources {
+            vcpus: u32::try_from(number("vcpus")?)
+                .map_err(|error| Error::internal("reading servers.vcpus", error))?,
+            memory_mib: number("memory_mib")?,
+            disk_gib: number("disk_gib")?,
+        },
+        image: row.try_get("image")?,
+        location: row.try_get("location")?,
+        state: ServerStatus::parse(&row.try_get::<String, _>("state")?)?,
+        suspended_at: row.try_get("suspended_at")?,
+        suspend_reason: row.try_get("suspend_reason")?,
+        rate: Rate {
+            running: row.try_get("rate_running")?,
+            stopped: row.try_get("rate_stopped")?,
+            hours: row.try_get("rate_hours")?,
+            since: row.try_get("rate_since")?,
+        },
+        billed_until: row.try_get("billed_until")?,
+        created_at: row.try_get("created_at")?,
+        state_changed_at: row.try_get("state_changed_at")?,
+        deleted_at: row.try_get("deleted_at")?,
+    })
+}
+
+fn signed(value: u64, column: &str) -> Result<i64> {
+    i64::try_from(value).map_err(|_| Error::invalid("size", format!("{column} is too large")))
+}
+
+impl<DB> SqlStore<DB>
+where
+    DB: Engine,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    i64: Column<DB>,
+    String: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<i64>: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
+{
+    async fn one_server(&self, sql: &'static str, bind: String) -> Result<Option<Server>> {
+        let row = sqlx::query(sql)
+            .bind(bind)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(server_from_row).transpose()
+    }
+}
+
+#[async_trait::async_trait]
+impl<DB> ServerStore for SqlStore<DB>
+where
+    DB: Engine,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    String: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<i64>: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
+{
+    async fn insert_server(&self, new: &NewServerRow) -> Result<(Server, bool)> {
+        let inserted = sqlx::query(
+            "INSERT INTO servers (user_id, provider, remote_id, create_key, name, hostname, plan, \
+             vcpus, memory_mib, disk_gib, image, location, state, rate_running, rate_stopped, \
+             rate_hours, rate_since, billed_until, created_at, state_changed_at) \
+             VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'creating', $12, $13, $14, \
+             $15, $16, $15, $15) ON CONFLICT (create_key) DO NOTHING RETURNING id",
+        )
+        .bind(new.user.0)
+        .bind(new.provider.clone())
+        .bind(new.key.as_str().to_owned())
+        .bind(new.name.clone())
+        .bind(new.hostname.clone())
+        .bind(new.plan.clone())
+        .bind(i64::from(new.resources.vcpus))
+        .bind(signed(new.resources.memory_mib, "memory_mib")?)
+        .bind(signed(new.resources.disk_gib, "disk_gib")?)
+        .bind(new.image.clone())
+        .bind(new.location.clone())
+        .bind(new.rate.running)
+        .bind(new.rate.stopped)
+        .bind(new.rate.hours)
+        .bind(new.rate.since)
+        .bind(new.billed_until)
+        .fetch_optional(&self.writer)
+        .await?;
+        let fresh = inserted.is_some();
+        let row = sqlx::query(BY_KEY)
+            .bind(new.key.as_str().to_owned())
+            .fetch_optional(&self.writer)
+            .await?
+            .ok_or_else(|| {
+                Error::internal(
+                    "creating a server",
+                    "the create key is taken but its server cannot be read",
+                )
+            })?;
+        Ok((server_from_row(&row)?, fresh))
+    }
+
+    async fn server(&self, id: ServerId) -> Result<Option<Server>> {
+        let row = sqlx::query(BY_ID)
+            .bind(id.0)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(server_from_row).transpose()
+    }
+
+    async fn server_by_key(&self, key: &str) -> Result<Option<Server>> {
+        self.one_server(BY_KEY, key.to_owned()).await
+    }
+
+    async fn servers_of(&self, user: Option<UserId>) -> Result<Vec<Server>> {
+        let rows = match user {
+            Some(user) => {
+                sqlx::query(OF_USER)
+                    .bind(user.0)
+                    .fetch_all(&self.reader)
+                    .await?
+            }
+            None => sqlx::query(OF_EVERYBODY).fetch_all(&self.reader).await?,
+        };
+        rows.iter().map(server_from_row).collect()
+    }
+
+    async fn servers_on(&self, provider: &str) -> Result<Vec<Server>> {
+        let rows = sqlx::query(ON_PROVIDER)
+            .bind(provider.to_owned())
+            .fetch_all(&self.reader)
+            .await?;
+        rows.iter().map(server_from_row).collect()
+    }
+
+    async fn retry_failed_server(&self, id: ServerId, at: DateTime<Utc>) -> Result<bool> {
+        let row = sqlx::query(
+            "UPDATE servers SET state = 'creating', deleted_at = NULL, state_changed_at = $2 \
+             WHERE id = $1 AND state = 'failed' RETURNING id",
+        )
+        .bind(id.0)
+        .bind(at)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    async fn server_created(
+        &self,
+        id: ServerId,
+        remote: &RemoteId,
+        state: ServerStatus,
+        at: DateTime<Utc>,
+        source: EventSource,
+    ) -> Result<bool> {
+        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let row = sqlx::query(
+            "UPDATE servers SET remote_id = $2, state = $3, state_changed_at = $4 \
+             WHERE id = $1 AND state = 'creating' RETURNING id",
+        )
+        .bind(id.0)
+        .bind(remote.as_str().to_owned())
+        .bind(state.as_str().to_owned())
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if row.is_none() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_event::<DB>(&mut tx, id, state.as_str(), source, at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn server_failed(&self, id: ServerId, at: DateTime<Utc>) -> Result<bool> {
+        let row = sqlx::query(
+            "UPDATE servers SET state = 'failed', state_changed_at = $2, deleted_at = $2 \
+             WHERE id = $1 AND state = 'creating' RETURNING id",
+        )
+        .bind(id.0)
+        .bind(at)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    async fn set_server_states(
+        &self,
+        changes: &[(ServerId, ServerStatus)],
+        source: EventSource,
+        at: DateTime<Utc>,
+    ) -> Result<usize> {
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut changed = 0;
+        for (id, state) in changes {
+            let row = sqlx::query(
+                "UPDATE servers SET state = $2, state_changed_at = $3 \
+                 WHERE id = $1 AND state <> $2 AND deleted_at IS NULL \
+                 AND state NOT IN ('creating', 'failed', 'deleted') RETURNING id",
+            )
+            .bind(id.0)
+            .bind(state.as_str().to_owned())
+            .bind(at)
+            .fetch_optional(&mut *tx)
+            .await?;
+            if row.is_some() {
+                insert_event::<DB>(&mut tx, *id, state.as_str(), source, at).await?;
+                changed += 1;
+            }
+        }
+        tx.commit().await?;
+        Ok(changed)
+    }
+
+    async fn set_server_suspension(
+        &self,
+        id: ServerId,
+        reason: Option<&str>,
+        state: ServerStatus,
+        source: EventSource,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let row =
+            match reason {
+                Some(reason) => {
+                    sqlx::query(
+                        "UPDATE servers SET suspended_at = $2, suspend_reason = $3, state = $4, \
+                     state_changed_at = $2 WHERE id = $1 AND suspended_at IS NULL \
+                     AND deleted_at IS NULL RETURNING id",
+                    )
+                    .bind(id.0)
+                    .bind(at)
+                    .bind(reason.to_owned())
+                    .bind(state.as_str().to_owned())
+                    .fetch_optional(&mut *tx)
+                    .await?
+                }
+                None => sqlx::query(
+                    "UPDATE servers SET suspended_at = NULL, suspend_reason = NULL, state = $3, \
+                     state_changed_at = $2 WHERE id = $1 AND suspended_at IS NOT NULL \
+                     AND deleted_at IS NULL RETURNING id",
+                )
+                .bind(id.0)
+                .bind(at)
+                .bind(state.as_str().to_owned())
+                .fetch_optional(&mut *tx)
+                .await?,
+            };
+        if row.is_none() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        let event = if reason.is_some() {
+            SUSPENDED_EVENT
+        } else {
+            state.as_str()
+        };
+        insert_event::<DB>(&mut tx, id, event, source, at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn server_deleted(
+        &self,
+        id: ServerId,
+        source: EventSource,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let row = sqlx::query(
+            "UPDATE servers SET state = 'deleted', deleted_at = $2, state_changed_at = $2 \
+             WHERE id = $1 AND deleted_at IS NULL RETURNING id",
+        )
+        .bind(id.0)
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if row.is_none() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        insert_event::<DB>(&mut tx, id, ServerStatus::Deleted.as_str(), source, at).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn server_events(&self, id: ServerId) -> Result<Vec<ServerEvent>> {
+        let rows = sqlx::query(
+            "SELECT at, state, source FROM server_events WHERE server_id = $1 ORDER BY at, id",
+        )
+        .bind(id.0)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ServerEvent {
+                    at: row.try_get("at")?,
+                    state: row.try_get("state")?,
+                    source: row.try_get("source")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn server_charged(&self, id: ServerId) -> Result<Money> {
+        let total: i64 = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM postings \
+             WHERE kind = 'usage' AND reference = $1",
+        )
+        .bind(crate::servers::posting_reference(id))
+        .fetch_one(&self.reader)
+        .await?
+        .try_get(0usize)?;
+        Ok(Money::from_micros(total))
+    }
+}
+
+async fn insert_event<DB>(
+    tx: &mut sqlx::Transaction<'_, DB>,
+    id: ServerId,
+    state: &str,
+    source: EventSource,
+    at: DateTime<Utc>,
+) -> Result<()>
+where
+    DB: Engine,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    i64: Column<DB>,
+    String: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+{
+    sqlx::query("INSERT INTO server_events (server_id, at, state, source) VALUES ($1, $2, $3, $4)")
+        .bind(id.0)
+        .bind(at)
+        .bind(state.to_owned())
+        .bind(source.as_str().to_owned())
+        .execute(&mut **tx)
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,430 @@
+//! The customer's servers in the portal: the list with state badges, a server's page (live
+//! state, resources, addresses, traffic, what it has cost, power buttons that ask first), and
+//! the create wizard that shows the price before anything is made.
+
+use axum::extract::{Path, Query, State};
+use axum::response::Response;
+use hostdeck_core::Error;
+use hostdeck_core::ids::ServerId;
+use hostdeck_core::pricing::Size;
+use hostdeck_core::providers::{CreateKey, Hostname, Image, PowerAction};
+use hostdeck_core::servers::{CreateServer, Location, Owners, Server, parse_power_action};
+use serde::Deserialize;
+
+use super::account::NoticeQuery;
+use super::context::{PageContext, PortalError, PortalForm, render, see_other};
+use crate::AppState;
+use crate::auth::Caller;
+
+fn signed_in(caller: Option<Caller>) -> Result<Caller, PortalError> {
+    caller.ok_or_else(|| PortalError(Error::Unauthenticated("Sign in first.".into())))
+}
+
+/// A server as the pages show it.
+pub struct ServerRow {
+    pub id: i64,
+    pub name: String,
+    pub hostname: String,
+    pub state: &'static str,
+    pub location: String,
+    pub plan: String,
+    pub image: String,
+    pub vcpus: u32,
+    pub memory_mib: u64,
+    pub disk_gib: u64,
+    pub hourly: String,
+}
+
+impl ServerRow {
+    fn new(server: &Server, state: &AppState) -> Self {
+        Self {
+            id: server.id.0,
+            name: server.name.clone(),
+            hostname: server.hostname.clone(),
+            state: server.shown_state(),
+            location: server.provider.clone(),
+            plan: server.plan.clone(),
+            image: server.image.clone(),
+            vcpus: server.resources.vcpus,
+            memory_mib: server.resources.memory_mib,
+            disk_gib: server.resources.disk_gib,
+            hourly: server.hourly().display(&state.core.config.billing.currency),
+        }
+    }
+}
+
+#[derive(askama::Template)]
+#[template(path = "servers.html")]
+struct ServersPage {
+    page: PageContext,
+    servers: Vec<ServerRow>,
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    page: PageContext,
+    caller: Option<Caller>,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    let servers = state.core.servers.list(caller.actor(), Owners::Own).await?;
+    Ok(render(&ServersPage {
+        page: page.notice(query.notice.as_deref()),
+        servers: servers
+            .iter()
+            .map(|server| ServerRow::new(server, &state))
+            .collect(),
+    }))
+}
+
+#[derive(askama::Template)]
+#[template(path = "server.html")]
+struct ServerPage {
+    page: PageContext,
+    server: ServerRow,
+    live_error: Option<String>,
+    suspend_reason: Option<String>,
+    ipv4: String,
+    traffic: String,
+    charged: String,
+    /// Whether power buttons make sense (the server exists on its provider).
+    actions: bool,
+    confirmed_actions: Vec<(&'static str, &'static str)>,
+}
+
+async fn server_view(
+    state: &AppState,
+    page: PageContext,
+    caller: &Caller,
+    id: ServerId,
+) -> Result<Response, PortalError> {
+    let view = state.core.servers.get(caller.actor(), id).await?;
+    let currency = &state.core.config.billing.currency;
+    let traffic = match view.usage {
+        Some(usage) => format!(
+            "{:.1} MB in, {:.1} MB out",
+            usage.rx_bytes as f64 / 1e6,
+            usage.tx_bytes as f64 / 1e6
+        ),
+        None => "not counted by this provider".into(),
+    };
+    Ok(render(&ServerPage {
+        page,
+        server: ServerRow::new(&view.server, state),
+        live_error: view.live_error.clone(),
+        suspend_reason: view.server.suspend_reason.clone(),
+        ipv4: view
+            .live
+            .as_ref()
+            .map(|live| {
+                live.ipv4
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            })
+            .unwrap_or_default(),
+        traffic,
+        charged: view.charged.display(currency),
+        actions: view.server.state.is_on_provider(),
+        confirmed_actions: vec![
+            ("shutdown", "Shut down"),
+            ("restart", "Restart"),
+            ("poweroff", "Power off"),
+        ],
+    }))
+}
+
+fn server_id(text: &str) -> Result<ServerId, PortalError> {
+    text.parse()
+        .map_err(|_| PortalError(Error::NotFound("There is no such server.".into())))
+}
+
+pub async fn show(
+    State(state): State<AppState>,
+    page: PageContext,
+    caller: Option<Caller>,
+    Path(id): Path<String>,
+    Query(query): Query<NoticeQuery>,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    server_view(
+        &state,
+        page.notice(query.notice.as_deref()),
+        &caller,
+        server_id(&id)?,
+    )
+    .await
+}
+
+#[derive(askama::Template)]
+#[template(path = "server_confirm.html")]
+struct ConfirmPage {
+    page: PageContext,
+    id: i64,
+    heading: String,
+    text: String,
+    action: String,
+    button: String,
+    danger: bool,
+}
+
+fn confirm_words(action: PowerAction) -> (&'static str, &'static str) {
+    match action {
+        PowerAction::Boot => ("Boot", "The server starts."),
+        PowerAction::Shutdown => (
+            "Shut down",
+            "The operating system is asked to shut down; unsaved work in it may be lost.",
+        ),
+        PowerAction::Restart => (
+            "Restart",
+            "The server restarts; it is offline for a moment.",
+        ),
+        PowerAction::Poweroff => (
+            "Power off",
+            "The power is cut at once, as pulling the plug would; unsaved data is lost.",
+        ),
+    }
+}
+
+/// The page that asks before a power action.
+pub async fn confirm_power(
+    State(state): State<AppState>,
+    page: PageContext,
+    caller: Option<Caller>,
+    Path((id, action)): Path<(String, String)>,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    let id = server_id(&id)?;
+    let action = parse_power_action(&action)?;
+    // Reading it checks that it is the person's to see.
+    let server = state.core.servers.get(caller.actor(), id).await?.server;
+    let (word, effect) = confirm_words(action);
+    Ok(render(&ConfirmPage {
+        page,
+        id: id.0,
+        heading: format!("{word} {}?", server.name),
+        text: effect.into(),
+        action: format!("/servers/{id}/power/{}", action.as_str()),
+        button: word.into(),
+        danger: action != PowerAction::Boot,
+    }))
+}
+
+pub async fn power(
+    State(state): State<AppState>,
+    page: PageContext,
+    caller: Option<Caller>,
+    Path((id, action)): Path<(String, String)>,
+    _form: PortalForm,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    let id = server_id(&id)?;
+    let action = parse_power_action(&action)?;
+    match state.core.servers.power(caller.actor(), id, action).await {
+        Ok(_) => Ok(see_other(&format!("/servers/{id}?notice=server-power"))),
+        Err(error) if error.code() == hostdeck_core::ErrorCode::NotFound => Err(error.into()),
+        Err(error) => {
+            let reference = hostdeck_core::error::new_reference();
+            if error.code() == hostdeck_core::ErrorCode::Internal {
+                tracing::error!(reference, error = ?error, "a power action failed");
+            }
+            server_view(
+                &state,
+                page.error(error.public_message(&reference)),
+                &caller,
+                id,
+            )
+            .await
+        }
+    }
+}
+
+pub async fn confirm_delete(
+    State(state): State<AppState>,
+    page: PageContext,
+    caller: Option<Caller>,
+    Path(id): Path<String>,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    let id = server_id(&id)?;
+    let server = state.core.servers.get(caller.actor(), id).await?.server;
+    Ok(render(&ConfirmPage {
+        page,
+        id: id.0,
+        heading: format!("Delete {}?", server.name),
+        text: "The server and its disks are deleted for good. Billing stops at the hour.".into(),
+        action: format!("/servers/{id}/delete"),
+        button: "Delete for good".into(),
+        danger: true,
+    }))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+    Path(id): Path<String>,
+    _form: PortalForm,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    state
+        .core
+        .servers
+        .delete(caller.actor(), server_id(&id)?)
+        .await?;
+    Ok(see_other("/servers?notice=server-deleted"))
+}
+
+pub struct PlanOption {
+    pub name: String,
+    pub label: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "server_new.html")]
+struct NewServerPage {
+    page: PageContext,
+    plans: Vec<PlanOption>,
+    locations: Vec<Location>,
+    name: String,
+    hostname: String,
+    template: String,
+}
+
+pub async fn new_server(
+    State(state): State<AppState>,
+    page: PageContext,
+    caller: Option<Caller>,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    let actor = caller.actor();
+    let currency = &state.core.config.billing.currency;
+    let hours = state.core.pricing.hours_per_month();
+    let mut plans = Vec::new();
+    for plan in state.core.pricing.plans() {
+        let quote = state
+            .core
+            .servers
+            .quote(actor, &Size::Plan(plan.name.clone()))?;
+        plans.push(PlanOption {
+            name: plan.name.clone(),
+            label: format!(
+                "{} — {} vCPU, {} MiB, {} GiB — {} a month",
+                plan.name,
+                plan.resources.vcpus,
+                plan.resources.memory_mib,
+                plan.resources.disk_gib,
+                quote.running_for(hours).display(currency)
+            ),
+        });
+    }
+    Ok(render(&NewServerPage {
+        page,
+        plans,
+        locations: state.core.servers.locations(),
+        name: String::new(),
+        hostname: String::new(),
+        template: String::new(),
+    }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Choice {
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    hostname: String,
+    #[serde(default)]
+    plan: String,
+    #[serde(default)]
+    location: String,
+    #[serde(default)]
+    template: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "server_review.html")]
+struct ReviewPage {
+    page: PageContext,
+    key: String,
+    name: String,
+    hostname: String,
+    plan: String,
+    location: String,
+    template: String,
+    resources: String,
+    per_hour: String,
+    per_month: String,
+    first_hour: String,
+    balance: String,
+}
+
+/// The price of what was chosen, and the button that creates it. The form carries a fresh
+/// key, so pressing it twice makes one server.
+pub async fn review(
+    State(state): State<AppState>,
+    page: PageContext,
+    caller: Option<Caller>,
+    Query(choice): Query<Choice>,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    let actor = caller.actor();
+    let currency = &state.core.config.billing.currency;
+    let hostname = Hostname::parse(&choice.hostname)?;
+    let quote = state
+        .core
+        .servers
+        .quote(actor, &Size::Plan(choice.plan.clone()))?;
+    let balance = state.core.ledger.balance(actor, &caller.0.user).await?;
+    Ok(render(&ReviewPage {
+        page,
+        key: CreateKey::random().to_string(),
+        name: choice.name.trim().to_owned(),
+        hostname: hostname.to_string(),
+        plan: quote.plan.clone(),
+        location: choice.location,
+        template: choice.template.trim().to_owned(),
+        resources: format!(
+            "{} vCPU, {} MiB memory, {} GiB disk",
+            quote.resources.vcpus, quote.resources.memory_mib, quote.resources.disk_gib
+        ),
+        per_hour: format!("{} {}", quote.per_hour_text(), currency.code()),
+        per_month: quote
+            .running_for(state.core.pricing.hours_per_month())
+            .display(currency),
+        first_hour: quote.first_hour().display(currency),
+        balance: balance.display(currency),
+    }))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+    form: PortalForm,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    let actor = caller.actor();
+    let user = actor
+        .user
+        .ok_or_else(|| PortalError(Error::Unauthenticated("Sign in first.".into())))?;
+    let created = state
+        .core
+        .servers
+        .create(
+            actor,
+            CreateServer {
+                key: hostdeck_core::servers::client_key(user, form.get("key"))?,
+                name: form.get("name").to_owned(),
+                hostname: Hostname::parse(form.get("hostname"))?,
+                size: Size::Plan(form.get("plan").to_owned()),
+                image: Image::Template(form.get("template").trim().to_owned()),
+                location: Some(form.get("location").to_owned()).filter(|l| !l.is_empty()),
+                ssh_keys: Vec::new(),
+            },
+        )
+        .await?;
+    Ok(see_other(&format!(
+        "/servers/{}?notice=server-created",
+        created.server.id
+    )))
+}
