@@ -4,6 +4,7 @@
 mod api_accounts;
 mod api_attacks;
 mod billing_rules;
+mod billing_servers;
 mod billing_tick;
 mod bot_basics;
 mod bot_credits;
