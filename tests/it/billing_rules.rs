@@ -182,7 +182,7 @@ async fn free_credit_is_given_once_per_customer_and_month(db: TestDb) {
         let key = format!("free:{}:{month}", alice.id);
         let posting = store.posting_by_key(&key).await.expect("read").expect(&key);
         assert_eq!(posting.kind, PostingKind::FreeCredit);
-        assert_eq!(posting.credit_balance_after.is_some(), true);
+        assert!(posting.credit_balance_after.is_some());
     }
     for nobody in [unverified.id, staff.id] {
         let key = format!("free:{nobody}:2026-11");

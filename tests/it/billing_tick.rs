@@ -484,9 +484,9 @@ async fn every_hour_is_priced_as_the_rule_says(db: TestDb) {
             .await
             .expect("tick");
         let mut count = 0;
-        for i in 0..seeds.len() {
+        for (i, id) in ids.iter().enumerate() {
             for charge in history(i, billed_until).charges(now, catch_up) {
-                let key = usage_key(ids[i], charge.hour);
+                let key = usage_key(*id, charge.hour);
                 let posting = core
                     .store
                     .posting_by_key(&key)
