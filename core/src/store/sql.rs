@@ -54,7 +54,10 @@ pub(crate) trait Engine: Database {
     const FOR_UPDATE_SKIP_LOCKED: &'static str;
     const FOR_UPDATE: &'static str;
     /// Run first in each billing transaction.
-    const BATCH_SETUP: &'static str;
+    const BATCH_SETUP: &'static [&'static str];
+    /// Creates (if need be) the connection's temporary table `billing_due`
+    /// (id, wallet, h, amount, idempotency_key), empty at the start of each transaction.
+    const DUE_TABLE: &'static str;
     /// Rows a statement wrote.
     fn rows_affected(result: &Self::QueryResult) -> u64;
 }

@@ -57,7 +57,9 @@ impl Engine for Sqlite {
     }
 
     const FOR_UPDATE: &'static str = "";
-    const BATCH_SETUP: &'static str = "";
+    const BATCH_SETUP: &'static [&'static str] = &[];
+    const DUE_TABLE: &'static str = "CREATE TEMP TABLE IF NOT EXISTS billing_due \
+         (id INTEGER, wallet INTEGER, h INTEGER, amount INTEGER, idempotency_key TEXT)";
 }
 
 fn database_code(error: &sqlx::Error) -> Option<String> {

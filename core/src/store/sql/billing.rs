@@ -7,13 +7,15 @@
 //!    waiting; SQLite has one writer and `BEGIN IMMEDIATE` serialises ticks), and keep a prefix
 //!    whose hours fit in `batch_rows`;
 //! 2. lock the owners' wallets in account order (the ledger's order, so nothing deadlocks);
-//! 3. take each wallet's total from its balance in one `UPDATE ... FROM`;
-//! 4. insert the postings in one `INSERT ... SELECT`, each with the balance after it from a
-//!    running sum per wallet (`SUM(...) OVER`), in the order of their ids;
+//! 3. compute the charges not posted yet into `billing_due`, a temporary table of the
+//!    connection;
+//! 4. take each wallet's total from its balance in one `UPDATE ... FROM`, and insert the
+//!    postings in one `INSERT ... SELECT`, each with the balance after it from a running sum per
+//!    wallet (`SUM(...) OVER`), in the order of their ids;
 //! 5. move the claimed servers' `billed_until` to the current hour.
 //!
-//! Steps 3 and 4 read the same charges (servers and wallets are locked, keys already posted are
-//! left out in both), so balances and `balance_after` stay exact. There is deliberately no
+//! The wallet update and the postings read the same charges, so balances and `balance_after`
+//! stay exact. There is deliberately no
 //! `ON CONFLICT DO NOTHING`: a key posted in between would make a silently skipped row and a
 //! wrong balance, so the UNIQUE constraint aborts the whole batch instead, and it runs again.
 //! A tick that dies half-way loses only its open transaction; committed batches stay billed.
@@ -153,8 +155,8 @@ where
     ) -> Result<Option<Batch>, sqlx::Error> {
         let now_h = hour_number(plan.now_hour);
         let oldest = now_h - plan.max_catchup_hours;
-        if !DB::BATCH_SETUP.is_empty() {
-            sqlx::query(DB::BATCH_SETUP).execute(&mut **tx).await?;
+        for setup in DB::BATCH_SETUP {
+            sqlx::query(setup).execute(&mut **tx).await?;
         }
         let claim_sql = format!(
             "SELECT id, {billed} AS billed_h, \
@@ -195,56 +197,63 @@ where
         }
         let ids: Vec<i64> = claims.iter().map(|claim| claim.id).collect();
         let ids_text = DB::ids_text(&ids);
-        let wallets_sql = format!(
-            "SELECT a.id, a.balance FROM accounts a WHERE a.id IN \
-               (SELECT (SELECT w.id FROM accounts w WHERE w.user_id = s.user_id) FROM servers s WHERE {ids}) \
-             ORDER BY a.id",
-            ids = DB::in_ids("s.id", "$1"),
-        );
-        let lock_wallets = format!("{wallets_sql}{}", DB::FOR_UPDATE);
-        let before = sum_balances::<DB>(
-            &sqlx::query(&lock_wallets)
-                .bind(ids_text.clone())
-                .fetch_all(&mut **tx)
-                .await?,
-        )?;
-        let charges = charges_cte::<DB>();
-        let update_wallets = format!(
-            "{charges}UPDATE accounts SET balance = balance - totals.total \
-             FROM (SELECT wallet, CAST(SUM(amount) AS BIGINT) AS total FROM due GROUP BY wallet) AS totals \
-             WHERE accounts.id = totals.wallet"
-        );
-        sqlx::query(&update_wallets)
+        if !DB::FOR_UPDATE.is_empty() {
+            sqlx::query(&format!(
+                "SELECT a.id FROM accounts a WHERE a.id IN \
+                   (SELECT (SELECT w.id FROM accounts w WHERE w.user_id = s.user_id) FROM servers s WHERE {ids}) \
+                 ORDER BY a.id{lock}",
+                ids = DB::in_ids("s.id", "$1"),
+                lock = DB::FOR_UPDATE,
+            ))
             .bind(ids_text.clone())
-            .bind(now_h)
-            .bind(plan.max_catchup_hours)
+            .fetch_all(&mut **tx)
+            .await?;
+        }
+        // The charges are computed once, into a table private to this connection, and both the
+        // wallet update and the postings are taken from it.
+        sqlx::query(DB::DUE_TABLE).execute(&mut **tx).await?;
+        sqlx::query("DELETE FROM billing_due")
             .execute(&mut **tx)
             .await?;
+        sqlx::query(&format!(
+            "{charges}INSERT INTO billing_due (id, wallet, h, amount, idempotency_key) \
+             SELECT id, wallet, h, amount, idempotency_key FROM due",
+            charges = charges_cte::<DB>()
+        ))
+        .bind(ids_text.clone())
+        .bind(now_h)
+        .bind(plan.max_catchup_hours)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "UPDATE accounts SET balance = balance - totals.total \
+             FROM (SELECT wallet, CAST(SUM(amount) AS BIGINT) AS total FROM billing_due GROUP BY wallet) AS totals \
+             WHERE accounts.id = totals.wallet",
+        )
+        .execute(&mut **tx)
+        .await?;
         let insert_postings = format!(
-            "{charges}INSERT INTO postings (debit_account, credit_account, amount, kind, idempotency_key, \
+            "INSERT INTO postings (debit_account, credit_account, amount, kind, idempotency_key, \
                reference, actor_via, debit_balance_after, created_at) \
-             SELECT d.wallet, $4, d.amount, '{kind}', d.idempotency_key, 'server:' || CAST(d.id AS TEXT), 'system', \
+             SELECT d.wallet, $1, d.amount, '{kind}', d.idempotency_key, 'server:' || CAST(d.id AS TEXT), 'system', \
                a.balance + CAST(SUM(d.amount) OVER (PARTITION BY d.wallet) AS BIGINT) \
                  - CAST(SUM(d.amount) OVER (PARTITION BY d.wallet ORDER BY d.h, d.id ROWS UNBOUNDED PRECEDING) AS BIGINT), \
-               $5 \
-             FROM due d JOIN accounts a ON a.id = d.wallet WHERE a.id = d.wallet ORDER BY d.h, d.id",
+               $2 \
+             FROM billing_due d JOIN accounts a ON a.id = d.wallet WHERE a.id = d.wallet ORDER BY d.h, d.id",
             kind = PostingKind::Usage.as_str(),
         );
         let postings = sqlx::query(&insert_postings)
-            .bind(ids_text.clone())
-            .bind(now_h)
-            .bind(plan.max_catchup_hours)
             .bind(plan.usage_account.0)
             .bind(plan.at)
             .execute(&mut **tx)
             .await?;
         let postings = DB::rows_affected(&postings);
-        let after_balances = sum_balances::<DB>(
-            &sqlx::query(&wallets_sql)
-                .bind(ids_text.clone())
-                .fetch_all(&mut **tx)
-                .await?,
-        )?;
+        let amount: i64 = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM billing_due",
+        )
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("total")?;
         let servers = sqlx::query(&format!(
             "UPDATE servers SET billed_until = $1 WHERE {}",
             DB::in_ids("id", "$2")
@@ -260,7 +269,7 @@ where
             last_id: ids.last().copied().unwrap_or(after),
             servers,
             postings,
-            amount: before - after_balances,
+            amount,
             skipped: claims
                 .iter()
                 .map(|claim| u64::try_from(claim.skipped).unwrap_or(0))
@@ -377,16 +386,6 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
     error
         .as_database_error()
         .is_some_and(|e| e.kind() == sqlx::error::ErrorKind::UniqueViolation)
-}
-
-fn sum_balances<DB: Engine>(rows: &[DB::Row]) -> Result<i64, sqlx::Error>
-where
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-{
-    rows.iter()
-        .map(|row| row.try_get::<i64, _>("balance"))
-        .sum()
 }
 
 #[async_trait::async_trait]
