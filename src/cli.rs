@@ -33,6 +33,9 @@ pub enum Command {
     /// Administer accounts.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Hourly billing.
+    #[command(subcommand)]
+    Billing(BillingCommand),
     /// Work with the Discord bot.
     #[command(subcommand)]
     Bot(BotCommand),
@@ -42,6 +45,20 @@ pub enum Command {
 pub enum BotCommand {
     /// Register the slash commands with Discord: in discord.guild_id when set, else globally.
     RegisterCommands,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BillingCommand {
+    /// Bill every hour that ended and is not billed yet, give due credit, walk the balance
+    /// rules, and print what was done. Safe beside `serve`: every hour is billed once.
+    Tick(BillingTick),
+}
+
+#[derive(Debug, Args)]
+pub struct BillingTick {
+    /// Bill as if it were this time (RFC 3339, e.g. 2026-11-21T10:05:00Z) instead of now.
+    #[arg(long, value_name = "RFC3339")]
+    pub now: Option<chrono::DateTime<chrono::FixedOffset>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -85,6 +102,33 @@ mod tests {
         let cli = Cli::try_parse_from(["hostdeck", "--config", "y.toml", "config", "check"])
             .expect("parses");
         assert!(matches!(cli.command, Command::Config(ConfigCommand::Check)));
+    }
+
+    #[test]
+    fn billing_tick_takes_an_optional_time() {
+        let cli = Cli::try_parse_from(["hostdeck", "billing", "tick"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Billing(BillingCommand::Tick(BillingTick { now: None }))
+        ));
+        let cli = Cli::try_parse_from([
+            "hostdeck",
+            "billing",
+            "tick",
+            "--now",
+            "2026-11-21T10:05:00Z",
+        ])
+        .expect("parses");
+        let Command::Billing(BillingCommand::Tick(tick)) = cli.command else {
+            panic!("billing tick")
+        };
+        assert_eq!(
+            tick.now.map(|now| now.to_rfc3339()).as_deref(),
+            Some("2026-11-21T10:05:00+00:00")
+        );
+        assert!(
+            Cli::try_parse_from(["hostdeck", "billing", "tick", "--now", "yesterday"]).is_err()
+        );
     }
 
     #[test]

@@ -16,7 +16,7 @@ use hostdeck_core::users::NewAccount;
 use hostdeck_core::{Actor, Core, Role};
 use secrecy::SecretString;
 
-use cli::{AdminCommand, BotCommand, Cli, Command, ConfigCommand};
+use cli::{AdminCommand, BillingCommand, BotCommand, Cli, Command, ConfigCommand};
 
 /// Exit code for a configuration (or usage) error, as clap uses for usage errors.
 pub const EXIT_CONFIG: u8 = 2;
@@ -96,6 +96,17 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
                 "Created {} account {} for {}.",
                 user.role, user.id, user.email
             );
+            Ok(())
+        }
+        Command::Billing(BillingCommand::Tick(tick)) => {
+            let core = Core::open(config).await?;
+            let now = tick.now.map(|now| now.with_timezone(&chrono::Utc));
+            let report = core
+                .billing
+                .run_once(&Actor::cli(), now, serve::billing_suspension(&core))
+                .await;
+            core.store.close().await;
+            println!("{}", report?.describe(&core.config.billing.currency));
             Ok(())
         }
     }

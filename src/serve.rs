@@ -5,8 +5,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
-use hostdeck_core::Core;
 use hostdeck_core::config::Config;
+use hostdeck_core::{Actor, Core};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -97,6 +97,7 @@ pub fn start_with_mailer(
     workers.push(tokio::spawn(
         core.servers.clone().run_sync(stop.subscribe()),
     ));
+    workers.push(tokio::spawn(billing_ticker(core.clone(), stop.subscribe())));
     let server = tokio::spawn(async move {
         axum::serve(
             listener,
@@ -114,6 +115,38 @@ pub fn start_with_mailer(
         server,
         workers,
     })
+}
+
+/// What suspends servers for an unpaid balance: the server service, through the providers.
+pub fn billing_suspension(core: &Core) -> Option<&dyn hostdeck_core::billing::BillingSuspension> {
+    Some(&core.servers)
+}
+
+/// Runs the billing job every `billing.tick_interval` until `stop`. Stopping in the middle of a
+/// run is safe: the open batch rolls back and the next run bills it.
+async fn billing_ticker(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(core.config.billing.tick_interval);
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let system = Actor::system();
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        let run = core
+            .billing
+            .run_once(&system, None, billing_suspension(&core));
+        tokio::select! {
+            outcome = run => match outcome {
+                Ok(report) if report.usage.postings > 0 || !report.steps.is_empty() => {
+                    tracing::info!("{}", report.describe(&core.config.billing.currency));
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "the billing run failed; it runs again next tick"),
+            },
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+    }
 }
 
 /// Opens the database, binds `web.bind`, and serves until a shutdown signal.

@@ -15,7 +15,7 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::money::Currency;
+use crate::money::{Currency, Money};
 use crate::providers::ProvidersConfig;
 
 /// Where the config file is looked for when `--config` is not given.
@@ -184,13 +184,65 @@ impl Default for WebConfig {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BillingConfig {
     /// The platform's one currency (ISO 4217).
     pub currency: Currency,
+    /// How often `serve` bills the hours that ended (and checks balances).
+    #[serde(with = "humantime_serde")]
+    pub tick_interval: Duration,
+    /// After downtime, bill at most this many past hours; older ones are never billed.
+    pub max_catchup_hours: u32,
+    /// Credit given once when a customer verifies their email.
+    #[serde(with = "money_text")]
+    pub signup_credit: Money,
+    /// Credit given to every verified customer once a calendar month (UTC).
+    #[serde(with = "money_text")]
+    pub monthly_free_credit: Money,
+    /// A notice goes out when the balance falls under this many hours of current use.
+    pub low_balance_hours: u32,
+    /// Hours below zero before the customer's servers are suspended.
+    pub grace_hours: u32,
     /// The pricing file; unset means config/pricing.toml if present, else the built-in prices.
     pub pricing: Option<PathBuf>,
+}
+
+impl Default for BillingConfig {
+    fn default() -> Self {
+        Self {
+            currency: Currency::default(),
+            tick_interval: Duration::from_secs(60),
+            max_catchup_hours: 744,
+            signup_credit: Money::ZERO,
+            monthly_free_credit: Money::ZERO,
+            low_balance_hours: 24,
+            grace_hours: 72,
+            pricing: None,
+        }
+    }
+}
+
+/// Amounts in the config are written as people write them: `"5.00"`.
+mod money_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use crate::money::Money;
+
+    pub fn serialize<S: Serializer>(money: &Money, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(&money.amount_text())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        let money = Money::parse(&text).map_err(serde::de::Error::custom)?;
+        if money.is_negative() {
+            return Err(serde::de::Error::custom(format!(
+                "{text:?} is below zero; write an amount of zero or more, like \"1.00\""
+            )));
+        }
+        Ok(money)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, Serialize)]

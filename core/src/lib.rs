@@ -18,6 +18,7 @@
 pub mod accounts;
 pub mod audit;
 pub mod auth;
+pub mod billing;
 pub mod burn_rate;
 pub mod clock;
 pub mod config;
@@ -48,6 +49,7 @@ use audit::Audit;
 use auth::Auth;
 use auth::api_keys::{ApiKeys, KeyCache};
 use auth::sessions::Sessions;
+use billing::Billing;
 use clock::{Clock, SystemClock};
 use config::Config;
 use discord_links::DiscordLinks;
@@ -70,6 +72,7 @@ pub struct Core {
     pub audit: Audit,
     pub users: Users,
     pub ledger: Ledger,
+    pub billing: Billing,
     pub auth: Auth,
     pub accounts: Accounts,
     pub outbox: Outbox,
@@ -149,6 +152,7 @@ impl Core {
             ),
             users: Users::new(store.clone(), clock.clone(), audit.clone(), key_cache),
             ledger,
+            billing: Billing::new(store.clone(), clock.clone(), audit.clone(), config.clone()),
             auth: Auth::new(
                 sessions.clone(),
                 api_keys,

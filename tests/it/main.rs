@@ -3,6 +3,9 @@
 
 mod api_accounts;
 mod api_attacks;
+mod billing_rules;
+mod billing_servers;
+mod billing_tick;
 mod bot_basics;
 mod bot_credits;
 mod bot_permissions;

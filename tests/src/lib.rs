@@ -2,6 +2,7 @@
 //!
 //! - [`db`]: a fresh database per test on SQLite or PostgreSQL, and [`on_both_engines!`] to run
 //!   one story on both.
+//! - [`billing`]: customers and servers written straight into a database, for billing stories.
 //! - [`need`]: the rule for tests that need a real service: "skipped: set X" on a developer's
 //!   machine, a failure when `CI=true`.
 //! - [`app`]: the real platform started in-process on 127.0.0.1 with a port of its own.
@@ -19,6 +20,7 @@
 
 pub mod app;
 pub mod bench;
+pub mod billing;
 pub mod bot;
 pub mod browser;
 pub mod db;

@@ -9,6 +9,7 @@
 //!
 //! The store checks no permissions: services do that before they call it.
 
+pub mod billing;
 pub mod discord;
 pub mod payments;
 mod postgres;
@@ -109,7 +110,7 @@ impl<T> Paginated<T> {
 }
 
 #[async_trait::async_trait]
-pub trait Store: servers::ServerStore + Send + Sync + 'static {
+pub trait Store: servers::ServerStore + billing::BillingStore + Send + Sync + 'static {
     fn engine(&self) -> EngineKind;
     /// PayPal orders, webhook events and filtered statements ([`payments`]).
     fn payments(&self) -> &dyn payments::PaymentStore;

@@ -9,6 +9,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
+mod billing;
+
 use super::{CODE_ATTEMPTS, CodeCheck, NewCode, NewOutboxMessage, OutboxMessage};
 use super::{EngineKind, Page, Paginated, Store};
 use crate::audit::{AuditEntry, AuditRecord};
@@ -32,6 +34,33 @@ pub(crate) trait Engine: Database {
     const BEGIN_WRITE: &'static str;
     /// Whether running the same transaction again may succeed.
     fn is_transient(error: &sqlx::Error) -> bool;
+
+    // What hourly billing's set-based SQL spells differently (see `sql/billing.rs`).
+    /// The number of the UTC hour a timestamp `column` falls in, as an integer (NULL stays NULL).
+    fn hour_of(column: &str) -> String;
+    /// Hour number `expr` as text `YYYY-MM-DDTHH:00Z`, as in `usage:{server}:{hour}` keys.
+    fn hour_label(expr: &str) -> String;
+    /// `column` is one of the ids in the text parameter `param` (written by [`Self::ids_text`]).
+    fn in_ids(column: &str, param: &str) -> String;
+    fn ids_text(ids: &[i64]) -> String;
+    /// The largest and smallest of several values.
+    const GREATEST: &'static str;
+    const LEAST: &'static str;
+    /// With `HOURS_JOIN` after `FROM claimed c`: one row per hour `HOUR` from `c.from_h` up to
+    /// (not including) `c.to_h`. `HOURS_CTE` follows the `claimed` CTE.
+    const HOURS_CTE: &'static str;
+    const HOURS_JOIN: &'static str;
+    const HOUR: &'static str;
+    /// Row locks for a claim that leaves rows another transaction holds to it, and plain ones.
+    const FOR_UPDATE_SKIP_LOCKED: &'static str;
+    const FOR_UPDATE: &'static str;
+    /// Run first in each billing transaction.
+    const BATCH_SETUP: &'static [&'static str];
+    /// Creates (if need be) the connection's temporary table `billing_due`
+    /// (id, wallet, h, amount, idempotency_key), empty at the start of each transaction.
+    const DUE_TABLE: &'static str;
+    /// Rows a statement wrote.
+    fn rows_affected(result: &Self::QueryResult) -> u64;
 }
 
 /// A Rust type that is a column type of `DB`.

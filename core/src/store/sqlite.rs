@@ -25,6 +25,41 @@ impl Engine for Sqlite {
         database_code(error)
             .is_some_and(|code| matches!(code.parse::<i64>().map(|c| c & 0xff), Ok(5 | 6)))
     }
+
+    fn hour_of(column: &str) -> String {
+        format!("(unixepoch({column}) / 3600)")
+    }
+
+    fn hour_label(expr: &str) -> String {
+        format!("strftime('%Y-%m-%dT%H:00Z', {expr} * 3600, 'unixepoch')")
+    }
+
+    fn in_ids(column: &str, param: &str) -> String {
+        format!("{column} IN (SELECT value FROM json_each({param}))")
+    }
+
+    fn ids_text(ids: &[i64]) -> String {
+        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
+        format!("[{}]", list.join(","))
+    }
+
+    const GREATEST: &'static str = "MAX";
+    const LEAST: &'static str = "MIN";
+    // SQLite has no generate_series outside its shell: count the hours with a recursive CTE.
+    const HOURS_CTE: &'static str = ", offsets(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM offsets \
+         WHERE n + 1 < (SELECT MAX(to_h - from_h) FROM claimed))";
+    const HOURS_JOIN: &'static str = "JOIN offsets o ON o.n < c.to_h - c.from_h";
+    const HOUR: &'static str = "(c.from_h + o.n)";
+    // One writer: `BEGIN IMMEDIATE` already keeps every other writer out.
+    const FOR_UPDATE_SKIP_LOCKED: &'static str = "";
+    fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
+        result.rows_affected()
+    }
+
+    const FOR_UPDATE: &'static str = "";
+    const BATCH_SETUP: &'static [&'static str] = &[];
+    const DUE_TABLE: &'static str = "CREATE TEMP TABLE IF NOT EXISTS billing_due \
+         (id INTEGER, wallet INTEGER, h INTEGER, amount INTEGER, idempotency_key TEXT)";
 }
 
 fn database_code(error: &sqlx::Error) -> Option<String> {

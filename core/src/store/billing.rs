@@ -1,0 +1,112 @@
+//! The rows hourly billing reads and writes: the set-based tick over `servers`, the monthly
+//! free credit, and each customer's place in the low-balance / below-zero / suspended steps
+//! (`billing_states`). Kept as a trait of its own, a supertrait of [`Store`](super::Store), so
+//! billing's SQL lives beside its rules. The rules themselves are in [`crate::billing`].
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::error::Result;
+use crate::ids::{AccountId, UserId};
+use crate::ledger::PostingKind;
+use crate::money::Money;
+use crate::store::NewOutboxMessage;
+
+/// How one run of the tick is cut up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TickPlan {
+    /// The start of the current UTC hour: every hour before it is complete and billable.
+    pub now_hour: DateTime<Utc>,
+    /// Hours further back than this are not billed any more (see `billing.max_catchup_hours`).
+    pub max_catchup_hours: i64,
+    /// The revenue account usage is credited to.
+    pub usage_account: AccountId,
+    /// The time written on the postings.
+    pub at: DateTime<Utc>,
+    /// Servers claimed per transaction, at most.
+    pub batch_servers: i64,
+    /// Hour-rows (postings) per transaction, at most (a server is never split).
+    pub batch_rows: i64,
+    /// Stop after this many batches (tests stop a tick half-way with it).
+    pub max_batches: Option<u64>,
+}
+
+/// What one run of the tick did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct TickTotals {
+    /// Servers whose `billed_until` moved.
+    pub servers: u64,
+    /// Usage postings written.
+    pub postings: u64,
+    /// What they add up to.
+    pub amount: Money,
+    /// Hours older than the catch-up limit that were left unbilled.
+    pub skipped_hours: u64,
+    /// Transactions committed.
+    pub batches: u64,
+}
+
+/// A customer whose balance needs a look: below the low-balance line, below zero, or with a
+/// step taken earlier that may need undoing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BalanceWatch {
+    pub user: UserId,
+    pub email: String,
+    pub balance: Money,
+    /// What the customer's servers cost per hour now (running or stopped rate each).
+    pub burn_per_hour: Money,
+    pub low_notice_at: Option<DateTime<Utc>>,
+    pub negative_since: Option<DateTime<Utc>>,
+    pub reminder_at: Option<DateTime<Utc>>,
+    pub suspended_at: Option<DateTime<Utc>>,
+}
+
+/// One step of the balance rules. Each is taken once: the store sets its column only if it
+/// is not set yet (or, for the clearing steps, only if it is), and says whether it did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BalanceStep {
+    /// The balance fell under the low-balance line: notice sent.
+    LowNotice,
+    /// The balance is back over the line: the next crossing gets a notice again.
+    LowRearmed,
+    /// The balance went below zero at this time.
+    WentNegative,
+    /// The reminder half-way through the grace period.
+    Reminder,
+    /// The servers were suspended.
+    Suspended,
+    /// The balance is zero or more again: every step is cleared.
+    Recovered,
+}
+
+#[async_trait::async_trait]
+pub trait BillingStore: Send + Sync {
+    /// Bills every complete hour not yet billed of every billable server, in batches of
+    /// servers claimed in their own transactions (see [`crate::billing`] for the rules).
+    async fn bill_hours(&self, plan: &TickPlan) -> Result<TickTotals>;
+
+    /// Credits `amount` from `from` to the wallet of every verified, active customer who has no
+    /// posting with key `{key_prefix}{user}{key_suffix}` yet; returns how many were credited.
+    async fn grant_credit_to_all(
+        &self,
+        from: AccountId,
+        amount: Money,
+        kind: PostingKind,
+        key_prefix: &str,
+        key_suffix: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64>;
+
+    /// Customers under `low_balance_hours` of their burn, below zero, or with a step to undo.
+    async fn balances_to_watch(&self, low_balance_hours: i64) -> Result<Vec<BalanceWatch>>;
+
+    /// Takes `step` for `user` if it was not taken yet, writing `notices` to the outbox in the
+    /// same transaction. `false` if another run took it first (nothing is written then).
+    async fn take_balance_step(
+        &self,
+        user: UserId,
+        step: BalanceStep,
+        at: DateTime<Utc>,
+        notices: &[NewOutboxMessage],
+    ) -> Result<bool>;
+}

@@ -1,0 +1,553 @@
+//! [`BillingStore`] over both engines.
+//!
+//! The tick runs in batches. Each batch is one transaction:
+//!
+//! 1. claim up to `batch_servers` due servers after the previous batch, in id order (on
+//!    PostgreSQL `FOR UPDATE SKIP LOCKED`, so a second replica claims other servers instead of
+//!    waiting; SQLite has one writer and `BEGIN IMMEDIATE` serialises ticks), and keep a prefix
+//!    whose hours fit in `batch_rows`;
+//! 2. lock the owners' wallets in account order (the ledger's order, so nothing deadlocks);
+//! 3. compute the charges not posted yet into `billing_due`, a temporary table of the
+//!    connection;
+//! 4. take each wallet's total from its balance in one `UPDATE ... FROM`, and insert the
+//!    postings in one `INSERT ... SELECT`, each with the balance after it from a running sum per
+//!    wallet (`SUM(...) OVER`), in the order of their ids;
+//! 5. move the claimed servers' `billed_until` to the current hour.
+//!
+//! The wallet update and the postings read the same charges, so balances and `balance_after`
+//! stay exact. There is deliberately no
+//! `ON CONFLICT DO NOTHING`: a key posted in between would make a silently skipped row and a
+//! wrong balance, so the UNIQUE constraint aborts the whole batch instead, and it runs again.
+//! A tick that dies half-way loses only its open transaction; committed batches stay billed.
+
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
+
+use super::{Column, Engine, SqlStore};
+use crate::billing::meter::hour_number;
+use crate::error::Result;
+use crate::ids::{AccountId, UserId};
+use crate::ledger::PostingKind;
+use crate::money::Money;
+use crate::store::NewOutboxMessage;
+use crate::store::billing::{BalanceStep, BalanceWatch, BillingStore, TickPlan, TickTotals};
+
+/// How often one batch is run again after a transient failure.
+const BATCH_ATTEMPTS: u32 = 8;
+/// Customers credited per transaction by [`BillingStore::grant_credit_to_all`].
+const GRANT_BATCH: i64 = 1000;
+
+/// The plan is pinned by the shape of the SQL rather than left to statistics (fresh tables and
+/// generic plans guess wrong): wallets and already-posted keys are looked up per row through
+/// their unique indexes, as scalar subqueries, never as joins the planner could turn into scans.
+///
+/// The charges of the claimed servers (`$1` their ids, `$2` the current hour's number, `$3`
+/// the catch-up limit in hours), as the CTEs `claimed`, `hours`, `charges` and `due` (the
+/// charges not posted yet, with their wallet). The rule is in `crate::billing`; its Rust twin
+/// is `crate::billing::meter::ServerHistory::charges`.
+fn charges_cte<DB: Engine>() -> String {
+    let hour = DB::HOUR;
+    format!(
+        "WITH RECURSIVE claimed AS (\
+           SELECT s.id, s.user_id, s.state, s.rate_running, s.rate_stopped, s.rate_hours, \
+             {since} AS since_h, \
+             {greatest}({billed}, $2 - $3, {created}) AS from_h, \
+             CASE WHEN s.deleted_at IS NULL THEN $2 ELSE {least}($2, {deleted} + 1) END AS to_h, \
+             {suspended} AS suspended_h, \
+             EXISTS (SELECT 1 FROM server_events e WHERE e.server_id = s.id AND e.at >= s.billed_until) AS changed, \
+             (SELECT w.id FROM accounts w WHERE w.user_id = s.user_id) AS wallet \
+           FROM servers s WHERE {claimed_ids}\
+         ){hours_cte}, \
+         hours AS (\
+           SELECT c.id, c.wallet, c.rate_running, c.rate_stopped, c.rate_hours, {hour} AS h, \
+             {greatest}({hour} - c.since_h, 0) AS k, \
+             CASE \
+               WHEN c.suspended_h IS NOT NULL AND c.suspended_h < {hour} THEN 0 \
+               WHEN NOT c.changed THEN CASE WHEN c.state = 'running' AND c.suspended_h IS NULL THEN 1 ELSE 0 END \
+               WHEN COALESCE((SELECT e.state FROM server_events e WHERE e.server_id = c.id AND {event_hour} < {hour} \
+                              ORDER BY e.at DESC, e.id DESC LIMIT 1), c.state) = 'running' THEN 1 \
+               WHEN EXISTS (SELECT 1 FROM server_events e WHERE e.server_id = c.id AND {event_hour} = {hour} \
+                            AND e.state = 'running') THEN 1 \
+               ELSE 0 END AS running \
+           FROM claimed c {hours_join}\
+         ), \
+         charges AS (\
+           SELECT hr.id, hr.wallet, hr.h, \
+             CASE WHEN hr.running = 1 \
+               THEN (hr.k + 1) * hr.rate_running / hr.rate_hours - hr.k * hr.rate_running / hr.rate_hours \
+               ELSE (hr.k + 1) * hr.rate_stopped / hr.rate_hours - hr.k * hr.rate_stopped / hr.rate_hours END AS amount, \
+             'usage:' || CAST(hr.id AS TEXT) || ':' || {label} AS idempotency_key \
+           FROM hours hr\
+         ), \
+         due AS (\
+           SELECT c.id, c.wallet, c.h, c.amount, c.idempotency_key FROM charges c \
+           WHERE c.amount > 0 \
+             AND (SELECT p.id FROM postings p WHERE p.idempotency_key = c.idempotency_key) IS NULL\
+         ) ",
+        since = DB::hour_of("s.rate_since"),
+        greatest = DB::GREATEST,
+        least = DB::LEAST,
+        billed = DB::hour_of("s.billed_until"),
+        created = DB::hour_of("s.created_at"),
+        deleted = DB::hour_of("s.deleted_at"),
+        suspended = DB::hour_of("s.suspended_at"),
+        claimed_ids = DB::in_ids("s.id", "$1"),
+        hours_cte = DB::HOURS_CTE,
+        hours_join = DB::HOURS_JOIN,
+        event_hour = DB::hour_of("e.at"),
+        label = DB::hour_label("hr.h"),
+    )
+}
+
+/// One due server as claimed: its id and how many hours it is billed and skipped now.
+struct Claim {
+    id: i64,
+    hours: i64,
+    skipped: i64,
+}
+
+/// What one committed batch did.
+struct Batch {
+    last_id: i64,
+    servers: u64,
+    postings: u64,
+    amount: i64,
+    skipped: u64,
+}
+
+impl<DB> SqlStore<DB>
+where
+    DB: Engine,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    String: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<i64>: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
+{
+    /// One batch of the tick, after server `after`; `None` when nothing is due any more.
+    async fn bill_batch(&self, plan: &TickPlan, after: i64) -> Result<Option<Batch>, sqlx::Error> {
+        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        match self.bill_batch_in(&mut tx, plan, after).await {
+            Ok(Some(batch)) => {
+                tx.commit().await?;
+                Ok(Some(batch))
+            }
+            outcome => {
+                // Roll back now, not when the connection is next used: until then a failed
+                // batch would keep its servers locked, and a retry would skip them.
+                tx.rollback().await?;
+                outcome
+            }
+        }
+    }
+
+    async fn bill_batch_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, DB>,
+        plan: &TickPlan,
+        after: i64,
+    ) -> Result<Option<Batch>, sqlx::Error> {
+        let now_h = hour_number(plan.now_hour);
+        let oldest = now_h - plan.max_catchup_hours;
+        for setup in DB::BATCH_SETUP {
+            sqlx::query(setup).execute(&mut **tx).await?;
+        }
+        let claim_sql = format!(
+            "SELECT id, {billed} AS billed_h, \
+               CASE WHEN deleted_at IS NULL THEN $3 ELSE {least}($3, {deleted} + 1) END AS to_h \
+             FROM servers WHERE id > $1 AND billed_until < $2 AND state NOT IN ('creating', 'failed') \
+               AND (deleted_at IS NULL OR billed_until <= deleted_at) \
+             ORDER BY id LIMIT $4{lock}",
+            billed = DB::hour_of("billed_until"),
+            least = DB::LEAST,
+            deleted = DB::hour_of("deleted_at"),
+            lock = DB::FOR_UPDATE_SKIP_LOCKED,
+        );
+        let rows = sqlx::query(&claim_sql)
+            .bind(after)
+            .bind(plan.now_hour)
+            .bind(now_h)
+            .bind(plan.batch_servers.max(1))
+            .fetch_all(&mut **tx)
+            .await?;
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        let mut claims = Vec::with_capacity(rows.len());
+        let mut budget = plan.batch_rows.max(1);
+        for row in &rows {
+            let billed_h: i64 = row.try_get("billed_h")?;
+            let to_h: i64 = row.try_get("to_h")?;
+            let hours = (to_h - billed_h.max(oldest)).max(0);
+            if !claims.is_empty() && hours > budget {
+                break; // the rest are claimed again by the next batch
+            }
+            budget -= hours;
+            claims.push(Claim {
+                id: row.try_get("id")?,
+                hours,
+                skipped: (to_h.min(oldest) - billed_h).max(0),
+            });
+        }
+        let ids: Vec<i64> = claims.iter().map(|claim| claim.id).collect();
+        let ids_text = DB::ids_text(&ids);
+        if !DB::FOR_UPDATE.is_empty() {
+            sqlx::query(&format!(
+                "SELECT a.id FROM accounts a WHERE a.id IN \
+                   (SELECT (SELECT w.id FROM accounts w WHERE w.user_id = s.user_id) FROM servers s WHERE {ids}) \
+                 ORDER BY a.id{lock}",
+                ids = DB::in_ids("s.id", "$1"),
+                lock = DB::FOR_UPDATE,
+            ))
+            .bind(ids_text.clone())
+            .fetch_all(&mut **tx)
+            .await?;
+        }
+        // The charges are computed once, into a table private to this connection, and both the
+        // wallet update and the postings are taken from it.
+        sqlx::query(DB::DUE_TABLE).execute(&mut **tx).await?;
+        sqlx::query("DELETE FROM billing_due")
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(&format!(
+            "{charges}INSERT INTO billing_due (id, wallet, h, amount, idempotency_key) \
+             SELECT id, wallet, h, amount, idempotency_key FROM due",
+            charges = charges_cte::<DB>()
+        ))
+        .bind(ids_text.clone())
+        .bind(now_h)
+        .bind(plan.max_catchup_hours)
+        .execute(&mut **tx)
+        .await?;
+        sqlx::query(
+            "UPDATE accounts SET balance = balance - totals.total \
+             FROM (SELECT wallet, CAST(SUM(amount) AS BIGINT) AS total FROM billing_due GROUP BY wallet) AS totals \
+             WHERE accounts.id = totals.wallet",
+        )
+        .execute(&mut **tx)
+        .await?;
+        let insert_postings = format!(
+            "INSERT INTO postings (debit_account, credit_account, amount, kind, idempotency_key, \
+               reference, actor_via, debit_balance_after, created_at) \
+             SELECT d.wallet, $1, d.amount, '{kind}', d.idempotency_key, 'server:' || CAST(d.id AS TEXT), 'system', \
+               a.balance + CAST(SUM(d.amount) OVER (PARTITION BY d.wallet) AS BIGINT) \
+                 - CAST(SUM(d.amount) OVER (PARTITION BY d.wallet ORDER BY d.h, d.id ROWS UNBOUNDED PRECEDING) AS BIGINT), \
+               $2 \
+             FROM billing_due d JOIN accounts a ON a.id = d.wallet WHERE a.id = d.wallet ORDER BY d.h, d.id",
+            kind = PostingKind::Usage.as_str(),
+        );
+        let postings = sqlx::query(&insert_postings)
+            .bind(plan.usage_account.0)
+            .bind(plan.at)
+            .execute(&mut **tx)
+            .await?;
+        let postings = DB::rows_affected(&postings);
+        let amount: i64 = sqlx::query(
+            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) AS total FROM billing_due",
+        )
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("total")?;
+        let servers = sqlx::query(&format!(
+            "UPDATE servers SET billed_until = $1 WHERE {}",
+            DB::in_ids("id", "$2")
+        ))
+        .bind(plan.now_hour)
+        .bind(ids_text)
+        .execute(&mut **tx)
+        .await?;
+        let servers = DB::rows_affected(&servers);
+        let hours: i64 = claims.iter().map(|claim| claim.hours).sum();
+        tracing::debug!(servers, postings, hours, "billing batch committed");
+        Ok(Some(Batch {
+            last_id: ids.last().copied().unwrap_or(after),
+            servers,
+            postings,
+            amount,
+            skipped: claims
+                .iter()
+                .map(|claim| u64::try_from(claim.skipped).unwrap_or(0))
+                .sum(),
+        }))
+    }
+
+    /// One batch of a credit to everybody, after user `after`; `None` when everybody has it.
+    #[allow(clippy::too_many_arguments)]
+    async fn grant_batch(
+        &self,
+        from: AccountId,
+        amount: Money,
+        kind: PostingKind,
+        key_prefix: &str,
+        key_suffix: &str,
+        at: DateTime<Utc>,
+        after: i64,
+    ) -> Result<Option<(i64, u64)>, sqlx::Error> {
+        let key = "$2 || CAST(u.id AS TEXT) || $3";
+        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let rows = sqlx::query(&format!(
+            "SELECT u.id FROM users u WHERE u.id > $1 AND u.role = 'customer' AND u.status = 'active' \
+               AND u.email_verified_at IS NOT NULL \
+               AND (SELECT p.id FROM postings p WHERE p.idempotency_key = {key}) IS NULL \
+             ORDER BY u.id LIMIT $4"
+        ))
+        .bind(after)
+        .bind(key_prefix.to_owned())
+        .bind(key_suffix.to_owned())
+        .bind(GRANT_BATCH)
+        .fetch_all(&mut *tx)
+        .await?;
+        let Some(last) = rows.last() else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let last: i64 = last.try_get("id")?;
+        let ids: Vec<i64> = rows
+            .iter()
+            .map(|row| row.try_get("id"))
+            .collect::<Result<_, _>>()?;
+        let ids_text = DB::ids_text(&ids);
+        let in_ids = DB::in_ids("u.id", "$1");
+        let owed = format!(
+            "SELECT u.id FROM users u WHERE {in_ids} \
+               AND (SELECT p.id FROM postings p WHERE p.idempotency_key = {key}) IS NULL"
+        );
+        if !DB::FOR_UPDATE.is_empty() {
+            sqlx::query(&format!(
+                "SELECT a.id FROM accounts a WHERE a.user_id IN ({owed}) ORDER BY a.id{}",
+                DB::FOR_UPDATE
+            ))
+            .bind(ids_text.clone())
+            .bind(key_prefix.to_owned())
+            .bind(key_suffix.to_owned())
+            .fetch_all(&mut *tx)
+            .await?;
+        }
+        sqlx::query(&format!(
+            "UPDATE accounts SET balance = balance + $4 WHERE user_id IN ({owed})"
+        ))
+        .bind(ids_text.clone())
+        .bind(key_prefix.to_owned())
+        .bind(key_suffix.to_owned())
+        .bind(amount.micros())
+        .execute(&mut *tx)
+        .await?;
+        let credited = sqlx::query(&format!(
+            "INSERT INTO postings (debit_account, credit_account, amount, kind, idempotency_key, \
+               actor_via, credit_balance_after, created_at) \
+             SELECT $5, a.id, $4, $6, $2 || CAST(a.user_id AS TEXT) || $3, 'system', a.balance, $7 \
+             FROM accounts a WHERE a.user_id IN ({owed}) ORDER BY a.id"
+        ))
+        .bind(ids_text)
+        .bind(key_prefix.to_owned())
+        .bind(key_suffix.to_owned())
+        .bind(amount.micros())
+        .bind(from.0)
+        .bind(kind.as_str().to_owned())
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Some((last, DB::rows_affected(&credited))))
+    }
+
+    async fn retrying<T, F, Fut>(&self, what: &str, mut attempt_once: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, sqlx::Error>>,
+    {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match attempt_once().await {
+                Ok(value) => return Ok(value),
+                Err(error)
+                    if (DB::is_transient(&error) || is_unique_violation(&error))
+                        && attempt < BATCH_ATTEMPTS =>
+                {
+                    tracing::debug!(%error, attempt, "{what}: batch run again");
+                    tokio::time::sleep(std::time::Duration::from_millis(5 << attempt.min(6))).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+}
+
+/// A key another transaction posted between our read and our insert: running the batch again
+/// leaves it out.
+fn is_unique_violation(error: &sqlx::Error) -> bool {
+    error
+        .as_database_error()
+        .is_some_and(|e| e.kind() == sqlx::error::ErrorKind::UniqueViolation)
+}
+
+#[async_trait::async_trait]
+impl<DB> BillingStore for SqlStore<DB>
+where
+    DB: Engine,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    String: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<i64>: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
+{
+    async fn bill_hours(&self, plan: &TickPlan) -> Result<TickTotals> {
+        let mut totals = TickTotals::default();
+        let mut after = 0;
+        let mut amount = 0i64;
+        while plan.max_batches.is_none_or(|most| totals.batches < most) {
+            let Some(batch) = self
+                .retrying("billing tick", || self.bill_batch(plan, after))
+                .await?
+            else {
+                break;
+            };
+            after = batch.last_id;
+            totals.batches += 1;
+            totals.servers += batch.servers;
+            totals.postings += batch.postings;
+            totals.skipped_hours += batch.skipped;
+            amount += batch.amount;
+        }
+        totals.amount = Money::from_micros(amount);
+        Ok(totals)
+    }
+
+    async fn grant_credit_to_all(
+        &self,
+        from: AccountId,
+        amount: Money,
+        kind: PostingKind,
+        key_prefix: &str,
+        key_suffix: &str,
+        at: DateTime<Utc>,
+    ) -> Result<u64> {
+        if !amount.is_positive() {
+            return Ok(0);
+        }
+        let mut after = 0;
+        let mut credited = 0;
+        loop {
+            let batch = self
+                .retrying("free credit", || {
+                    self.grant_batch(from, amount, kind, key_prefix, key_suffix, at, after)
+                })
+                .await?;
+            let Some((last, count)) = batch else {
+                return Ok(credited);
+            };
+            after = last;
+            credited += count;
+        }
+    }
+
+    async fn balances_to_watch(&self, low_balance_hours: i64) -> Result<Vec<BalanceWatch>> {
+        let rows = sqlx::query(
+            "SELECT u.id, u.email, a.balance, COALESCE(b.burn, 0) AS burn, st.low_notice_at, \
+               st.negative_since, st.reminder_at, st.suspended_at \
+             FROM users u JOIN accounts a ON a.user_id = u.id \
+             LEFT JOIN (SELECT s.user_id, CAST(SUM(CASE WHEN s.state = 'running' AND s.suspended_at IS NULL \
+                          THEN s.rate_running ELSE s.rate_stopped END / s.rate_hours) AS BIGINT) AS burn \
+                        FROM servers s WHERE s.deleted_at IS NULL AND s.state NOT IN ('creating', 'failed') \
+                        GROUP BY s.user_id) b ON b.user_id = u.id \
+             LEFT JOIN billing_states st ON st.user_id = u.id \
+             WHERE a.balance < COALESCE(b.burn, 0) * $1 OR a.balance < 0 \
+               OR st.low_notice_at IS NOT NULL OR st.negative_since IS NOT NULL OR st.suspended_at IS NOT NULL \
+             ORDER BY u.id",
+        )
+        .bind(low_balance_hours)
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(BalanceWatch {
+                    user: UserId(row.try_get("id")?),
+                    email: row.try_get("email")?,
+                    balance: Money::from_micros(row.try_get("balance")?),
+                    burn_per_hour: Money::from_micros(row.try_get("burn")?),
+                    low_notice_at: row.try_get("low_notice_at")?,
+                    negative_since: row.try_get("negative_since")?,
+                    reminder_at: row.try_get("reminder_at")?,
+                    suspended_at: row.try_get("suspended_at")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn take_balance_step(
+        &self,
+        user: UserId,
+        step: BalanceStep,
+        at: DateTime<Utc>,
+        notices: &[NewOutboxMessage],
+    ) -> Result<bool> {
+        let change = match step {
+            BalanceStep::LowNotice => {
+                "low_notice_at = $2 WHERE user_id = $1 AND low_notice_at IS NULL"
+            }
+            BalanceStep::LowRearmed => {
+                "low_notice_at = NULL WHERE user_id = $1 AND low_notice_at IS NOT NULL AND negative_since IS NULL"
+            }
+            BalanceStep::WentNegative => {
+                "negative_since = $2, low_notice_at = COALESCE(low_notice_at, $2) \
+                 WHERE user_id = $1 AND negative_since IS NULL"
+            }
+            BalanceStep::Reminder => {
+                "reminder_at = $2 WHERE user_id = $1 AND reminder_at IS NULL AND negative_since IS NOT NULL"
+            }
+            BalanceStep::Suspended => {
+                "suspended_at = $2 WHERE user_id = $1 AND suspended_at IS NULL AND negative_since IS NOT NULL"
+            }
+            BalanceStep::Recovered => {
+                "negative_since = NULL, reminder_at = NULL, suspended_at = NULL \
+                 WHERE user_id = $1 AND (negative_since IS NOT NULL OR suspended_at IS NOT NULL)"
+            }
+        };
+        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        sqlx::query(
+            "INSERT INTO billing_states (user_id, updated_at) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(user.0)
+        .bind(at)
+        .execute(&mut *tx)
+        .await?;
+        let taken = sqlx::query(&format!(
+            "UPDATE billing_states SET updated_at = $2, {change} RETURNING user_id"
+        ))
+        .bind(user.0)
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if taken.is_none() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        for notice in notices {
+            sqlx::query(
+                "INSERT INTO outbox (channel, recipient, payload, created_at, next_attempt_at) \
+                 VALUES ($1, $2, $3, $4, $4)",
+            )
+            .bind(notice.channel.clone())
+            .bind(notice.recipient.clone())
+            .bind(notice.payload.to_string())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(true)
+    }
+}
