@@ -1,10 +1,9 @@
 //! How fast a customer's credit runs out: the sum of their servers' hourly prices, and the hours
-//! their balance lasts at that pace. Read straight from each server's price snapshot (running
-//! servers at the running rate, every other live server at the stopped rate), exactly, with
-//! no rounding until it is shown.
-//!
-//! Interim: hourly billing will own the burn rate when it lands; until then `/balance` and the
-//! portal use this.
+//! their balance lasts at that pace. Read straight from each server's price snapshot (running,
+//! unsuspended servers at the running rate, every other billable server at the stopped rate),
+//! exactly, with no rounding until it is shown. This is what customers see (`/balance`, the
+//! portal, the API); the balance rules of [`crate::billing`] compute the same sum in SQL for
+//! every customer at once.
 
 use rust_decimal::Decimal;
 

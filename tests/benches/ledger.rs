@@ -37,7 +37,7 @@ fn main() -> anyhow::Result<()> {
         "# ledger benchmark, {}",
         Utc::now().format("%Y-%m-%d %H:%M UTC")
     );
-    println!("machine: {}", machine());
+    println!("machine: {}", hostdeck_e2e::bench::machine());
     println!("each measurement runs {seconds} s\n");
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -333,28 +333,4 @@ fn serve_footprint(root: &Path) -> anyhow::Result<Footprint> {
     let _ = child.kill();
     let _ = child.wait();
     Ok(Footprint { healthy_ms, rss_kb })
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|text| {
-            text.lines()
-                .find_map(|l| l.strip_prefix("model name"))
-                .map(|m| m.trim_start_matches([' ', '\t', ':']).to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    let memory = std::fs::read_to_string("/proc/meminfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find_map(|l| l.strip_prefix("MemTotal:"))
-                .and_then(|r| r.split_whitespace().next()?.parse::<u64>().ok())
-        })
-        .map(|kb| format!("{:.0} GiB", kb as f64 / 1024.0 / 1024.0))
-        .unwrap_or_default();
-    format!("{cores} cores ({cpu}), {memory}")
 }

@@ -308,3 +308,72 @@ async fn keys_are_held_to_their_server_scopes() {
     }
     cloud.assert_clean();
 }
+
+#[tokio::test]
+async fn the_standing_shows_what_the_servers_cost_and_how_long_the_balance_lasts() {
+    let (app, _cloud, _db) = start().await;
+    let ada = app.user("ada@example.com", Role::Customer).await;
+    give_credit(app.core(), &ada.user, "20.00").await;
+
+    let (status, standing) = call(&app, Method::GET, "/api/v1/billing/standing", &ada.token).await;
+    assert_eq!(status, 200, "{standing}");
+    assert_eq!(standing["balance"]["amount"], json!("20.00"));
+    assert_eq!(standing["burn_per_hour"]["micros"], json!(0));
+    assert_eq!(standing["hours_left"], Value::Null);
+    assert_eq!(standing["low_balance"], json!(false));
+
+    let provider = PROVIDERS[0];
+    let (status, created) = post_create(
+        &app,
+        &ada.token,
+        Some("standing-create"),
+        &body("web", provider),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["server"]["id"].as_i64().expect("an id");
+    let quote = app
+        .core()
+        .pricing
+        .quote(&hostdeck_core::pricing::Size::Plan("small".into()))
+        .expect("a quote");
+    let (_, standing) = call(&app, Method::GET, "/api/v1/billing/standing", &ada.token).await;
+    let balance = standing["balance"]["micros"].as_i64().expect("micros");
+    assert_eq!(balance, 20_000_000 - quote.first_hour().micros());
+    // Shown rounded up to a micro-unit; the hours left from the exact fraction.
+    let per_hour = (quote.running + quote.rate_hours - 1) / quote.rate_hours;
+    assert_eq!(
+        standing["burn_per_hour"]["micros"],
+        json!(per_hour),
+        "{standing}"
+    );
+    assert_eq!(
+        standing["hours_left"],
+        json!(balance * quote.rate_hours / quote.running),
+        "{standing}"
+    );
+
+    // A stopped server pays for its disk only.
+    let (status, _) = call(
+        &app,
+        Method::POST,
+        &format!("/api/v1/servers/{id}/power/poweroff"),
+        &ada.token,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let (_, standing) = call(&app, Method::GET, "/api/v1/billing/standing", &ada.token).await;
+    let stopped = (quote.stopped + quote.rate_hours - 1) / quote.rate_hours;
+    assert_eq!(
+        standing["burn_per_hour"]["micros"],
+        json!(stopped),
+        "{standing}"
+    );
+    assert!(stopped < per_hour);
+
+    // Another customer's key sees only their own standing.
+    let bob = app.user("bob@example.com", Role::Customer).await;
+    let (_, theirs) = call(&app, Method::GET, "/api/v1/billing/standing", &bob.token).await;
+    assert_eq!(theirs["burn_per_hour"]["micros"], json!(0));
+    assert_eq!(theirs["balance"]["micros"], json!(0));
+}

@@ -184,7 +184,10 @@ impl TickReport {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Standing {
     pub balance: Money,
+    /// What the customer's servers cost an hour now, rounded up to a micro-unit for showing.
     pub burn_per_hour: Money,
+    /// Whole hours the balance lasts at that pace; `None` when nothing is billed.
+    pub hours_left: Option<i64>,
     pub low_balance: bool,
     pub negative_since: Option<DateTime<Utc>>,
     /// When the servers are (or were) suspended for the unpaid balance.
@@ -329,33 +332,21 @@ impl Billing {
             Permission::ReadOwnBilling,
             Permission::ReadAnyBilling,
         )?;
-        let hours = i64::from(self.config.billing.low_balance_hours);
-        let watch = self
-            .store
-            .balances_to_watch(hours)
-            .await?
-            .into_iter()
-            .find(|watch| watch.user == owner.id);
+        let burn = crate::burn_rate::burn_rate_of(self.store.as_ref(), owner.id).await?;
+        let watch = self.store.balance_watch_of(owner.id).await?;
         let balance = self.store.account_balance(owner.wallet).await?;
-        Ok(match watch {
-            None => Standing {
-                balance,
-                burn_per_hour: Money::ZERO,
-                low_balance: false,
-                negative_since: None,
-                suspend_at: None,
-                suspended: false,
-            },
-            Some(watch) => Standing {
-                balance,
-                burn_per_hour: watch.burn_per_hour,
-                low_balance: balance.micros() < watch.burn_per_hour.micros().saturating_mul(hours),
-                negative_since: watch.negative_since,
-                suspend_at: watch
-                    .suspended_at
-                    .or(watch.negative_since.map(|since| since + self.grace())),
-                suspended: watch.suspended_at.is_some(),
-            },
+        let hours_left = burn.hours_left(balance);
+        let low_line = i64::from(self.config.billing.low_balance_hours);
+        let negative_since = watch.as_ref().and_then(|watch| watch.negative_since);
+        let suspended_at = watch.as_ref().and_then(|watch| watch.suspended_at);
+        Ok(Standing {
+            balance,
+            burn_per_hour: burn.per_hour(),
+            hours_left,
+            low_balance: balance.is_negative() || hours_left.is_some_and(|hours| hours < low_line),
+            negative_since,
+            suspend_at: suspended_at.or(negative_since.map(|since| since + self.grace())),
+            suspended: suspended_at.is_some(),
         })
     }
 

@@ -102,6 +102,9 @@ pub trait BillingStore: Send + Sync {
 
     /// Takes `step` for `user` if it was not taken yet, writing `notices` to the outbox in the
     /// same transaction. `false` if another run took it first (nothing is written then).
+    /// One customer's balance, burn and steps, whether or not they are being watched.
+    async fn balance_watch_of(&self, user: UserId) -> Result<Option<BalanceWatch>>;
+
     async fn take_balance_step(
         &self,
         user: UserId,

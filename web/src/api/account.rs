@@ -7,7 +7,7 @@ use utoipa::ToSchema;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ErrorView, MoneyView, PageQuery, PageView, TransactionView, UserView};
+use super::{ErrorView, MoneyView, PageQuery, PageView, StandingView, TransactionView, UserView};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiQuery};
@@ -16,6 +16,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(me, update_me))
         .routes(routes!(balance))
+        .routes(routes!(standing))
         .routes(routes!(transactions))
 }
 
@@ -67,6 +68,25 @@ async fn balance(
         .await?;
     Ok(Json(MoneyView::new(
         balance,
+        &state.core.config.billing.currency,
+    )))
+}
+
+/// Where the caller stands: balance, what their servers cost an hour, how long the balance
+/// lasts, and, below zero, when their servers are suspended.
+#[utoipa::path(get, path = "/api/v1/billing/standing", tag = "account", security(("bearer" = [])),
+    responses((status = 200, body = StandingView), (status = 401, body = ErrorView), (status = 403, body = ErrorView)))]
+async fn standing(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<StandingView>, ApiError> {
+    let standing = state
+        .core
+        .billing
+        .standing(caller.actor(), &caller.0.user)
+        .await?;
+    Ok(Json(StandingView::new(
+        &standing,
         &state.core.config.billing.currency,
     )))
 }

@@ -6,7 +6,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, header};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 use chrono::DateTime;
 use chrono::Utc;
@@ -184,20 +184,6 @@ pub struct ExportQuery {
     pub to: Option<String>,
 }
 
-fn attachment(content_type: &'static str, filename: String, body: Vec<u8>) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type.to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
-        ],
-        body,
-    )
-        .into_response()
-}
-
 /// The caller's transactions as CSV, oldest first.
 #[utoipa::path(get, path = "/api/v1/transactions/export.csv", tag = "billing", security(("bearer" = [])), params(ExportQuery),
     responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = ErrorView), (status = 403, body = ErrorView), (status = 422, body = ErrorView)))]
@@ -216,7 +202,7 @@ async fn export_csv(
         .statements
         .csv(caller.actor(), &caller.0.user, &filter)
         .await?;
-    Ok(attachment(
+    Ok(crate::portal::billing::download(
         "text/csv; charset=utf-8",
         "transactions.csv".into(),
         csv.into_bytes(),
@@ -241,7 +227,7 @@ async fn statement_pdf(
         .statements
         .pdf(caller.actor(), &caller.0.user, from, to)
         .await?;
-    Ok(attachment(
+    Ok(crate::portal::billing::download(
         "application/pdf",
         format!("statement-{from}-{to}.pdf"),
         pdf,

@@ -62,6 +62,38 @@ impl MoneyView {
     }
 }
 
+/// A customer's balance against what their servers cost.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StandingView {
+    pub balance: MoneyView,
+    /// What the servers cost an hour now (running servers at the running rate, the others at
+    /// the stopped rate).
+    pub burn_per_hour: MoneyView,
+    /// Whole hours the balance lasts at that pace; null when nothing is billed.
+    pub hours_left: Option<i64>,
+    /// Under `billing.low_balance_hours` of burn, or below zero.
+    pub low_balance: bool,
+    /// When the balance went below zero; null while it is zero or more.
+    pub negative_since: Option<chrono::DateTime<chrono::Utc>>,
+    /// When the servers are (or were) suspended for the unpaid balance.
+    pub suspend_at: Option<chrono::DateTime<chrono::Utc>>,
+    pub suspended: bool,
+}
+
+impl StandingView {
+    pub fn new(standing: &hostdeck_core::billing::Standing, currency: &Currency) -> Self {
+        Self {
+            balance: MoneyView::new(standing.balance, currency),
+            burn_per_hour: MoneyView::new(standing.burn_per_hour, currency),
+            hours_left: standing.hours_left,
+            low_balance: standing.low_balance,
+            negative_since: standing.negative_since,
+            suspend_at: standing.suspend_at,
+            suspended: standing.suspended,
+        }
+    }
+}
+
 /// A line of the caller's statement.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TransactionView {

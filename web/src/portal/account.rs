@@ -68,6 +68,13 @@ struct Dashboard {
     page: PageContext,
     display_name: Option<String>,
     balance: String,
+    /// What the servers cost an hour, when anything is billed.
+    burn: Option<String>,
+    hours_left: Option<i64>,
+    low_balance: bool,
+    /// Below zero: when the servers are (or were) suspended, and whether they are.
+    suspend_at: Option<String>,
+    suspended: bool,
     transactions: Vec<LineRow>,
     /// The last 30 days of usage as an inline SVG (built from numbers only).
     usage_chart: String,
@@ -81,7 +88,7 @@ pub async fn dashboard(
     let caller = signed_in(caller)?;
     let actor = caller.actor();
     let currency = &state.core.config.billing.currency;
-    let balance = state.core.ledger.balance(actor, &caller.0.user).await?;
+    let standing = state.core.billing.standing(actor, &caller.0.user).await?;
     let recent = state
         .core
         .ledger
@@ -92,7 +99,15 @@ pub async fn dashboard(
         usage_chart,
         page,
         display_name: caller.0.user.display_name.clone(),
-        balance: balance.display(currency),
+        balance: standing.balance.display(currency),
+        burn: (standing.burn_per_hour.is_positive())
+            .then(|| standing.burn_per_hour.display(currency)),
+        hours_left: standing.hours_left,
+        low_balance: standing.low_balance,
+        suspend_at: standing
+            .suspend_at
+            .map(|at| at.format("%Y-%m-%d %H:%M UTC").to_string()),
+        suspended: standing.suspended,
         transactions: recent
             .items
             .iter()

@@ -417,7 +417,8 @@ pub async fn transactions(
     }))
 }
 
-fn download(content_type: &'static str, filename: String, body: Vec<u8>) -> Response {
+/// A file to save, never cached: statements and exports are private.
+pub(crate) fn download(content_type: &'static str, filename: String, body: Vec<u8>) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type.to_owned()),

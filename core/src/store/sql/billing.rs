@@ -380,6 +380,36 @@ where
     }
 }
 
+/// Each customer's balance, burn per hour (running, unsuspended servers at the running rate,
+/// other billable servers at the stopped rate) and balance steps; callers add the WHERE.
+const WATCH_SELECT: &str = "SELECT u.id, u.email, a.balance, COALESCE(b.burn, 0) AS burn, \
+       st.low_notice_at, st.negative_since, st.reminder_at, st.suspended_at \
+     FROM users u JOIN accounts a ON a.user_id = u.id \
+     LEFT JOIN (SELECT s.user_id, CAST(SUM(CASE WHEN s.state = 'running' AND s.suspended_at IS NULL \
+                  THEN s.rate_running ELSE s.rate_stopped END / s.rate_hours) AS BIGINT) AS burn \
+                FROM servers s WHERE s.deleted_at IS NULL AND s.state NOT IN ('creating', 'failed') \
+                GROUP BY s.user_id) b ON b.user_id = u.id \
+     LEFT JOIN billing_states st ON st.user_id = u.id";
+
+fn watch_of_row<DB: Engine>(row: &DB::Row) -> Result<BalanceWatch>
+where
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    i64: Column<DB>,
+    String: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
+{
+    Ok(BalanceWatch {
+        user: UserId(row.try_get("id")?),
+        email: row.try_get("email")?,
+        balance: Money::from_micros(row.try_get("balance")?),
+        burn_per_hour: Money::from_micros(row.try_get("burn")?),
+        low_notice_at: row.try_get("low_notice_at")?,
+        negative_since: row.try_get("negative_since")?,
+        reminder_at: row.try_get("reminder_at")?,
+        suspended_at: row.try_get("suspended_at")?,
+    })
+}
+
 /// A key another transaction posted between our read and our insert: running the batch again
 /// leaves it out.
 fn is_unique_violation(error: &sqlx::Error) -> bool {
@@ -455,36 +485,24 @@ where
     }
 
     async fn balances_to_watch(&self, low_balance_hours: i64) -> Result<Vec<BalanceWatch>> {
-        let rows = sqlx::query(
-            "SELECT u.id, u.email, a.balance, COALESCE(b.burn, 0) AS burn, st.low_notice_at, \
-               st.negative_since, st.reminder_at, st.suspended_at \
-             FROM users u JOIN accounts a ON a.user_id = u.id \
-             LEFT JOIN (SELECT s.user_id, CAST(SUM(CASE WHEN s.state = 'running' AND s.suspended_at IS NULL \
-                          THEN s.rate_running ELSE s.rate_stopped END / s.rate_hours) AS BIGINT) AS burn \
-                        FROM servers s WHERE s.deleted_at IS NULL AND s.state NOT IN ('creating', 'failed') \
-                        GROUP BY s.user_id) b ON b.user_id = u.id \
-             LEFT JOIN billing_states st ON st.user_id = u.id \
-             WHERE a.balance < COALESCE(b.burn, 0) * $1 OR a.balance < 0 \
-               OR st.low_notice_at IS NOT NULL OR st.negative_since IS NOT NULL OR st.suspended_at IS NOT NULL \
-             ORDER BY u.id",
-        )
+        let rows = sqlx::query(&format!(
+            "{WATCH_SELECT} WHERE a.balance < COALESCE(b.burn, 0) * $1 OR a.balance < 0 \
+               OR st.low_notice_at IS NOT NULL OR st.negative_since IS NOT NULL \
+               OR st.suspended_at IS NOT NULL \
+             ORDER BY u.id"
+        ))
         .bind(low_balance_hours)
         .fetch_all(&self.writer)
         .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(BalanceWatch {
-                    user: UserId(row.try_get("id")?),
-                    email: row.try_get("email")?,
-                    balance: Money::from_micros(row.try_get("balance")?),
-                    burn_per_hour: Money::from_micros(row.try_get("burn")?),
-                    low_notice_at: row.try_get("low_notice_at")?,
-                    negative_since: row.try_get("negative_since")?,
-                    reminder_at: row.try_get("reminder_at")?,
-                    suspended_at: row.try_get("suspended_at")?,
-                })
-            })
-            .collect()
+        rows.iter().map(watch_of_row::<DB>).collect()
+    }
+
+    async fn balance_watch_of(&self, user: UserId) -> Result<Option<BalanceWatch>> {
+        let row = sqlx::query(&format!("{WATCH_SELECT} WHERE u.id = $1"))
+            .bind(user.0)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(watch_of_row::<DB>).transpose()
     }
 
     async fn take_balance_step(

@@ -204,8 +204,9 @@ where
 
     async fn server_rates(&self, user: UserId) -> Result<Vec<ServerRate>> {
         let rows = sqlx::query(
-            "SELECT state, rate_running, rate_stopped, rate_hours FROM servers \
-             WHERE user_id = $1 AND deleted_at IS NULL AND state <> 'deleted' ORDER BY id",
+            "SELECT state, suspended_at IS NULL AS unsuspended, rate_running, rate_stopped, \
+             rate_hours FROM servers WHERE user_id = $1 AND deleted_at IS NULL \
+             AND state NOT IN ('deleted', 'creating', 'failed') ORDER BY id",
         )
         .bind(user.0)
         .fetch_all(&self.reader)
@@ -213,7 +214,9 @@ where
         rows.iter()
             .map(|row| {
                 Ok(ServerRate {
-                    running: row.try_get::<String, _>("state")? == "running",
+                    // A suspended server pays the stopped rate, as the tick bills it.
+                    running: row.try_get::<String, _>("state")? == "running"
+                        && row.try_get::<bool, _>("unsuspended")?,
                     rate_running: row.try_get("rate_running")?,
                     rate_stopped: row.try_get("rate_stopped")?,
                     rate_hours: row.try_get("rate_hours")?,
