@@ -25,6 +25,7 @@ hostdeck_e2e::on_both_engines!(
     a_tick_killed_half_way_then_run_again_bills_the_same,
     the_clock_moved_back_makes_no_gap_and_no_duplicate,
     every_hour_is_priced_as_the_rule_says,
+    an_hour_posted_outside_the_tick_is_not_billed_again,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -508,5 +509,53 @@ async fn every_hour_is_priced_as_the_rule_says(db: TestDb) {
         expected_count > 20,
         "the story bills a fair number of hours"
     );
+    assert_ledger_exact(&db, &core).await;
+}
+
+/// An hour already posted by someone else (a first hour charged while the tick ran) is left
+/// out, and the balances stay exact.
+async fn an_hour_posted_outside_the_tick_is_not_billed_again(db: TestDb) {
+    use hostdeck_core::ledger::{Overdraft, PostingKind, PostingRequest, SystemAccount};
+    use hostdeck_core::money::Money;
+    use hostdeck_core::policy::Via;
+
+    let (core, clock) = core_at(&db, Config::default(), t0()).await;
+    let servers = seed(&db, &core, 6, 3).await;
+    let owner = core
+        .store
+        .user(hostdeck_core::ids::UserId(servers[3].user))
+        .await
+        .expect("read")
+        .expect("the owner")
+        .wallet;
+    let early = hour_cost(servers[3].rate_running, servers[3].rate_hours, 1);
+    core.ledger
+        .post(
+            &Actor::system(),
+            PostingRequest {
+                debit: owner,
+                credit: core.store.system_account(SystemAccount::Usage),
+                amount: Money::from_micros(early),
+                kind: PostingKind::Usage,
+                key: usage_key(ServerId(4), t0() + hours(1)),
+                reference: Some("server:4".into()),
+                memo: None,
+                actor_user: None,
+                actor_via: Via::System,
+                overdraft: Overdraft::Allow,
+            },
+        )
+        .await
+        .expect("an hour posted outside the tick");
+    clock.set(t0() + hours(2) + Duration::minutes(5));
+    let tick = core
+        .billing
+        .run_once(&Actor::system(), None, None)
+        .await
+        .expect("tick");
+    // Two hours of six servers, one of them already posted.
+    assert_eq!(tick.usage.postings, 11);
+    assert_eq!(usage_postings(&db).await, 12);
+    assert_eq!(usage_total(&db).await, expected_total(&servers, 2));
     assert_ledger_exact(&db, &core).await;
 }
