@@ -323,8 +323,10 @@ async fn a_jelastic_environment_lives_through_create_power_suspension_and_deleti
     assert_eq!(created.state, ServerState::Running);
     assert_eq!(created.name, "web");
     assert_eq!(created.resources.memory_mib, 2048);
+    assert_eq!(created.resources.disk_gib, 40, "the disk the plan sells");
     let env = fake.environment("hd-jel-life-1").expect("the environment");
     assert_eq!(env.nodes[0].flexible_cloudlets, 16);
+    assert_eq!(env.nodes[0].disk_limit_mb, 40 * 1024);
 
     let again = jel
         .create(&new_server(

@@ -11,7 +11,8 @@
 //!   read first, so starting a running environment is a no-op instead of a refusal. Suspend is
 //!   a stop, unsuspend a start.
 //! - create: `Environment.Control.CreateEnvironment` with one node of the template's node type
-//!   (`ubuntu-vps`), sized in cloudlets from the plan's memory.
+//!   (`ubuntu-vps`), sized in cloudlets from the plan's memory, its `diskLimit` (MB, as
+//!   `GetEnvInfo` reports it back) from the plan's disk.
 //! - delete: `DeleteEnv`; usage: the platform has no per-environment traffic here (`None`).
 //! - health: `GetEnvInfo` of a name no environment can have: "does not exist" proves the
 //!   platform answers and accepts the session, without listing every environment.
@@ -399,6 +400,7 @@ impl Provider for Jelastic {
             "nodeType": node_type,
             "flexibleCloudlets": cloudlets,
             "fixedCloudlets": cloudlets,
+            "diskLimit": new.resources.disk_gib.saturating_mul(1024),
             "displayName": new.hostname.as_str(),
         }]);
         let created = self
