@@ -491,6 +491,32 @@ async fn a_provider_that_is_down_is_unavailable_with_a_clear_message() {
 }
 
 #[tokio::test]
+async fn a_virtfusion_listing_that_repeats_a_page_fails_the_create_instead_of_looping() {
+    let fake = FakeVirtFusion::start().await;
+    let vf = virtfusion(&fake, "");
+    // Every listing says "page 1 of 2", whichever page was asked for.
+    fake.recorder().fail_always(
+        "/api/v1/servers",
+        Fault::Status(
+            StatusCode::OK,
+            json!({"data": [], "current_page": 1, "last_page": 2, "per_page": 20, "total": 40}),
+        ),
+    );
+    let create = tokio::time::timeout(
+        Duration::from_secs(10),
+        vf.create(&new_server("vf-pages-1", Image::Template("11".into()))),
+    )
+    .await
+    .expect("the create ends");
+    let error = create.expect_err("the listing repeats itself");
+    assert!(
+        matches!(&error.failure, providers::Failure::Protocol(detail) if detail.contains("returned page 2 twice")),
+        "{error:?}"
+    );
+    assert!(fake.servers().is_empty(), "nothing was created");
+}
+
+#[tokio::test]
 async fn virtfusion_pending_tasks_maintenance_and_timeouts_are_told_apart() {
     let fake = FakeVirtFusion::start().await;
     let vf = virtfusion(&fake, "timeout = \"300ms\"");

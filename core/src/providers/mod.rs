@@ -461,16 +461,51 @@ pub trait Provider: Send + Sync {
 pub async fn list_all(provider: &dyn Provider) -> Result<Vec<RemoteServer>, ProviderError> {
     let mut servers = Vec::new();
     let mut seen = BTreeSet::new();
+    walk_pages(provider, |server| {
+        if seen.insert(server.remote_id.clone()) {
+            servers.push(server);
+        }
+        false
+    })
+    .await?;
+    Ok(servers)
+}
+
+/// The first listed server `wanted` accepts, reading pages only until it is found. Pages are
+/// followed as [`list_all`] follows them, so a listing that never ends is an error, not a loop.
+pub async fn find_in_pages(
+    provider: &dyn Provider,
+    wanted: impl Fn(&RemoteServer) -> bool,
+) -> Result<Option<RemoteServer>, ProviderError> {
+    let mut found = None;
+    walk_pages(provider, |server| {
+        if wanted(&server) {
+            found = Some(server);
+            true
+        } else {
+            false
+        }
+    })
+    .await?;
+    Ok(found)
+}
+
+/// Hands every listed server to `visit` until it returns `true` or the pages end. A page token
+/// offered twice means the platform is sending the same pages again: that is an error.
+async fn walk_pages(
+    provider: &dyn Provider,
+    mut visit: impl FnMut(RemoteServer) -> bool,
+) -> Result<(), ProviderError> {
     let mut tokens = BTreeSet::new();
     let mut page = provider.list_servers(None).await?;
     loop {
         for server in page.servers {
-            if seen.insert(server.remote_id.clone()) {
-                servers.push(server);
+            if visit(server) {
+                return Ok(());
             }
         }
         let Some(next) = page.next else {
-            return Ok(servers);
+            return Ok(());
         };
         if !tokens.insert(next.as_str().to_owned()) {
             return Err(ProviderError::new(

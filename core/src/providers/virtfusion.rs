@@ -45,6 +45,7 @@ use super::http::{Call, Endpoint, Reply, secret_header};
 use super::{
     CreateKey, Failure, Health, Image, NewServer, Owner, PageToken, PowerAction, Provider,
     ProviderError, ProviderKind, RemoteId, RemoteServer, Resources, ServerPage, ServerState, Usage,
+    find_in_pages,
 };
 use crate::ids::UserId;
 
@@ -271,17 +272,8 @@ impl VirtFusion {
 
     /// The server created with `key`, read from the list (one request per page).
     async fn find_by_key(&self, key: &CreateKey) -> Result<Option<u64>, ProviderError> {
-        let mut page = None;
-        loop {
-            let listed = self.list_servers(page.as_ref()).await?;
-            if let Some(found) = listed.servers.iter().find(|s| s.key.as_ref() == Some(key)) {
-                return Ok(found.remote_id.as_str().parse().ok());
-            }
-            match listed.next {
-                Some(next) => page = Some(next),
-                None => return Ok(None),
-            }
-        }
+        let found = find_in_pages(self, |server| server.key.as_ref() == Some(key)).await?;
+        Ok(found.and_then(|server| server.remote_id.as_str().parse().ok()))
     }
 
     /// Refuses a template the package does not offer before anything is created, so a typo in
