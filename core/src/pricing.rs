@@ -337,9 +337,7 @@ impl Pricing {
                 let rates = self.custom.ok_or_else(|| {
                     Error::invalid("plan", "Custom sizes are not offered; choose a plan.")
                 })?;
-                resources
-                    .check()
-                    .map_err(|failure| Error::invalid("resources", failure.to_string()))?;
+                resources.check()?;
                 // Memory is priced per GiB but sized in MiB: the rate is kept per 1,024 hours
                 // so that 1,536 MiB costs exactly 1.5 times the GiB rate.
                 const PER: i64 = 1024;

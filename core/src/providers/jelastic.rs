@@ -353,7 +353,7 @@ impl Provider for Jelastic {
     }
 
     async fn create(&self, new: &NewServer) -> Result<RemoteServer, ProviderError> {
-        new.resources.check().map_err(|f| self.http.error(f))?;
+        new.resources.check_for(self)?;
         let node_type = match &new.image {
             Image::Template(node_type)
                 if !node_type.is_empty()

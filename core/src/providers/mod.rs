@@ -134,26 +134,42 @@ pub struct Resources {
 
 impl Resources {
     /// What a plan may not ask for: nothing at all, or memory no platform can boot in.
-    pub fn check(&self) -> Result<(), Failure> {
+    pub fn check(&self) -> crate::Result<()> {
         if self.vcpus == 0 {
-            return Err(Failure::Invalid {
-                field: "vcpus",
-                message: "A server needs at least 1 vCPU.".into(),
-            });
+            return Err(crate::Error::invalid(
+                "vcpus",
+                "A server needs at least 1 vCPU.",
+            ));
         }
         if self.memory_mib < 64 {
-            return Err(Failure::Invalid {
-                field: "memory_mib",
-                message: "A server needs at least 64 MiB of memory.".into(),
-            });
+            return Err(crate::Error::invalid(
+                "memory_mib",
+                "A server needs at least 64 MiB of memory.",
+            ));
         }
         if self.disk_gib == 0 {
-            return Err(Failure::Invalid {
-                field: "disk_gib",
-                message: "A server needs at least 1 GiB of disk.".into(),
-            });
+            return Err(crate::Error::invalid(
+                "disk_gib",
+                "A server needs at least 1 GiB of disk.",
+            ));
         }
         Ok(())
+    }
+
+    /// [`Resources::check`] at the start of a provider's create, refused as that provider.
+    pub(crate) fn check_for(&self, provider: &dyn Provider) -> Result<(), ProviderError> {
+        self.check().map_err(|error| {
+            let failure = match error {
+                crate::Error::Invalid { field, message } => Failure::Invalid {
+                    field: field.unwrap_or("resources"),
+                    message,
+                },
+                other => Failure::Rejected {
+                    detail: other.to_string(),
+                },
+            };
+            ProviderError::new(provider.name(), provider.kind(), failure)
+        })
     }
 }
 

@@ -627,7 +627,7 @@ impl Provider for Proxmox {
     }
 
     async fn create(&self, new: &NewServer) -> Result<RemoteServer, ProviderError> {
-        new.resources.check().map_err(|f| self.http.error(f))?;
+        new.resources.check_for(self)?;
         let (guest, image) = match &new.image {
             Image::Template(volume) => (Guest::Lxc, volume),
             Image::Iso(volume) => (Guest::Qemu, volume),

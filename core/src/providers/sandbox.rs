@@ -219,9 +219,7 @@ impl Provider for Sandbox {
     }
 
     async fn create(&self, new: &NewServer) -> Result<RemoteServer, ProviderError> {
-        new.resources
-            .check()
-            .map_err(|failure| self.error(failure))?;
+        new.resources.check_for(self)?;
         let mut world = self.enter()?;
         if let Some(existing) = world
             .servers

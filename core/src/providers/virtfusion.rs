@@ -537,7 +537,7 @@ impl Provider for VirtFusion {
     }
 
     async fn create(&self, new: &NewServer) -> Result<RemoteServer, ProviderError> {
-        new.resources.check().map_err(|f| self.http.error(f))?;
+        new.resources.check_for(self)?;
         let template: u64 = match &new.image {
             Image::Template(id) => id.trim().parse().map_err(|_| {
                 self.http.error(Failure::Invalid {

@@ -723,10 +723,7 @@ impl Servers {
             ));
         }
         let quote = self.pricing.quote(&request.size)?;
-        quote.resources.check().map_err(|failure| match failure {
-            Failure::Invalid { field, message } => Error::invalid(field, message),
-            other => Error::invalid("size", other.to_string()),
-        })?;
+        quote.resources.check()?;
         let image = match &request.image {
             Image::Template(id) | Image::Iso(id) if id.trim().is_empty() || id.len() > 200 => {
                 return Err(Error::invalid(
