@@ -18,7 +18,7 @@ use hostdeck_fakes::jelastic::{FakeJelastic, result};
 use hostdeck_fakes::proxmox::{FakeProxmox, PowerState};
 use hostdeck_fakes::server::{Fault, Recorder};
 use hostdeck_fakes::virtfusion::{FakeVirtFusion, Power};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 /// The provider `name` out of a config written as an operator would write it.
@@ -554,13 +554,31 @@ async fn virtfusion_pending_tasks_maintenance_and_timeouts_are_told_apart() {
     );
     fake.recorder().heal();
 
-    // A read that fails once is retried and succeeds.
+    // A read that fails once is retried and succeeds: the 502 went out, then a second request
+    // reached the fake.
+    let faulted = fake.recorder().faults_applied();
+    let reads = fake
+        .recorder()
+        .calls_to(&Method::GET, &format!("/servers/{number}"))
+        .len();
     fake.recorder().fail_next(
         &format!("/api/v1/servers/{number}"),
         1,
         Fault::Status(StatusCode::BAD_GATEWAY, json!({})),
     );
     assert_eq!(state(vf.as_ref(), id).await, ServerState::Running);
+    assert_eq!(
+        fake.recorder().faults_applied(),
+        faulted + 1,
+        "the 502 was sent"
+    );
+    assert_eq!(
+        fake.recorder()
+            .calls_to(&Method::GET, &format!("/servers/{number}"))
+            .len(),
+        reads + 1,
+        "the retry reached the fake"
+    );
 
     // A power action whose answer never comes is not sent again: it may have happened.
     let powered = fake.call_count("POST /servers/{id}/power/{action}");
