@@ -563,10 +563,6 @@ impl Providers {
         self.by_name.values()
     }
 
-    pub fn len(&self) -> usize {
-        self.by_name.len()
-    }
-
     pub fn is_empty(&self) -> bool {
         self.by_name.is_empty()
     }
