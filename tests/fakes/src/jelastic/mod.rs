@@ -44,7 +44,10 @@
 //! databases (see [`FakeJelastic::start`]), more with [`FakeJelastic::add_node_type`]; a node
 //! lands in the group named in the request or Jelastic's default for its type (`vps`, `cp`,
 //! `sqldb`, `nosqldb`, `bl`, `storage`). A node's `diskLimit` (MB, as `GetEnvInfo` reports it)
-//! is kept as requested, 100000 when the request sets none. `DeleteEnv`'s `password` is accepted unchecked.
+//! is kept as requested, 100000 when the request sets none. `DeleteEnv` needs no `password` with
+//! an access-token session: `liip/jelapi` and `softozor/jelastic-client` both delete with
+//! `envName` alone (the `DeleteEnv` py-jelastic lists with `password` is the administration
+//! group's, which takes `targetAppid`); a `password` sent anyway is accepted unchecked.
 
 #[cfg(test)]
 mod tests;
