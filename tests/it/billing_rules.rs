@@ -24,6 +24,7 @@ hostdeck_e2e::on_both_engines!(
     verifying_an_email_gives_the_signup_credit_once,
     free_credit_is_given_once_per_customer_and_month,
     a_balance_run_down_walks_every_step_once,
+    low_is_decided_at_the_exact_rate_shown_to_the_customer,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -364,4 +365,102 @@ async fn a_balance_run_down_walks_every_step_once(db: TestDb) {
             .is_empty()
     );
     assert_balance_after_chains(&db.url).await;
+}
+
+/// A $2/730h server burns 2739.726... micros an hour. Ten hours of it are 27_397.26 micros:
+/// 27_395 lasts 9 whole hours (low), 27_398 lasts 10 (not low). A rate rounded down per server
+/// (2_739) would call neither low; the notice, `/balance` and the portal must agree.
+async fn low_is_decided_at_the_exact_rate_shown_to_the_customer(db: TestDb) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let mut config = config();
+    config.billing.monthly_free_credit = Money::ZERO;
+    let core = db.core_with(config, clock.clone()).await;
+    let store = core.store.clone();
+    let low = customer(store.as_ref(), 0, t0()).await;
+    let enough = customer(store.as_ref(), 1, t0()).await;
+    let two_dollars = |user: i64| SeedServer {
+        rate_stopped: 0,
+        ..SeedServer::running(user, t0(), 2_000_000)
+    };
+    insert_servers(
+        &db.url,
+        1,
+        &[two_dollars(low.id.0), two_dollars(enough.id.0)],
+    )
+    .await;
+    let system = Actor::system();
+    for (user, amount, key) in [
+        (&low, "0.027395", "grant:low"),
+        (&enough, "0.027398", "grant:enough"),
+    ] {
+        core.ledger
+            .post(
+                &system,
+                PostingRequest {
+                    debit: store.system_account(SystemAccount::Promotions),
+                    credit: user.wallet,
+                    amount: money(amount),
+                    kind: PostingKind::Adjustment,
+                    key: key.to_owned(),
+                    reference: None,
+                    memo: None,
+                    actor_user: None,
+                    actor_via: Via::System,
+                    overdraft: Overdraft::Allow,
+                },
+            )
+            .await
+            .expect("credit");
+    }
+
+    let now = t0() + Duration::minutes(30);
+    let steps = core
+        .billing
+        .apply_balance_rules(now, None)
+        .await
+        .expect("the balance rules");
+    let taken: Vec<(UserId, &str)> = steps.iter().map(|step| (step.user, step.step)).collect();
+    assert_eq!(taken, [(low.id, "low balance notice")]);
+
+    let standing = core
+        .billing
+        .standing(&system, &low)
+        .await
+        .expect("standing");
+    assert_eq!(
+        (
+            standing.burn_per_hour,
+            standing.hours_left,
+            standing.low_balance
+        ),
+        (money("0.00274"), Some(9), true)
+    );
+    let standing = core
+        .billing
+        .standing(&system, &enough)
+        .await
+        .expect("standing");
+    assert_eq!(
+        (
+            standing.burn_per_hour,
+            standing.hours_left,
+            standing.low_balance
+        ),
+        (money("0.00274"), Some(10), false)
+    );
+
+    let sent = store
+        .claim_outbox(now, now + Duration::minutes(1), 10)
+        .await
+        .expect("the outbox");
+    let texts: Vec<&str> = sent
+        .iter()
+        .filter_map(|message| message.payload["text"].as_str())
+        .collect();
+    assert_eq!(texts.len(), 1, "one notice: {texts:?}");
+    assert!(
+        texts[0].contains("about 0.00274 USD an hour, so this lasts about 9 more hour(s)"),
+        "the notice shows the figures /balance shows: {}",
+        texts[0]
+    );
 }

@@ -49,6 +49,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::audit::{Audit, AuditEntry};
+use crate::burn_rate::{burn_rate_of, is_low};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -195,6 +196,14 @@ pub struct Standing {
     pub suspended: bool,
 }
 
+/// The customer a step is taken for, their burn per hour as shown, and when.
+#[derive(Clone, Copy)]
+struct Step<'a> {
+    watch: &'a BalanceWatch,
+    burn: Money,
+    now: DateTime<Utc>,
+}
+
 /// The billing service.
 #[derive(Clone)]
 pub struct Billing {
@@ -332,22 +341,24 @@ impl Billing {
             Permission::ReadOwnBilling,
             Permission::ReadAnyBilling,
         )?;
-        let burn = crate::burn_rate::burn_rate_of(self.store.as_ref(), owner.id).await?;
-        let watch = self.store.balance_watch_of(owner.id).await?;
+        let burn = burn_rate_of(self.store.as_ref(), owner.id).await?;
+        let state = self.store.billing_state_of(owner.id).await?;
         let balance = self.store.account_balance(owner.wallet).await?;
-        let hours_left = burn.hours_left(balance);
-        let low_line = i64::from(self.config.billing.low_balance_hours);
-        let negative_since = watch.as_ref().and_then(|watch| watch.negative_since);
-        let suspended_at = watch.as_ref().and_then(|watch| watch.suspended_at);
+        let negative_since = state.negative_since;
+        let suspended_at = state.suspended_at;
         Ok(Standing {
             balance,
             burn_per_hour: burn.per_hour(),
-            hours_left,
-            low_balance: balance.is_negative() || hours_left.is_some_and(|hours| hours < low_line),
+            hours_left: burn.hours_left(balance),
+            low_balance: is_low(balance, &burn, self.low_balance_hours()),
             negative_since,
             suspend_at: suspended_at.or(negative_since.map(|since| since + self.grace())),
             suspended: suspended_at.is_some(),
         })
+    }
+
+    fn low_balance_hours(&self) -> i64 {
+        i64::from(self.config.billing.low_balance_hours)
     }
 
     fn grace(&self) -> Duration {
@@ -360,11 +371,14 @@ impl Billing {
         now: DateTime<Utc>,
         suspension: Option<&dyn BillingSuspension>,
     ) -> Result<Vec<StepTaken>> {
-        let hours = i64::from(self.config.billing.low_balance_hours);
         let mut steps = Vec::new();
-        for watch in self.store.balances_to_watch(hours).await? {
+        for watch in self
+            .store
+            .balances_to_watch(self.low_balance_hours())
+            .await?
+        {
             if let Err(error) = self
-                .apply_rules_to(&watch, hours, now, suspension, &mut steps)
+                .apply_rules_to(&watch, now, suspension, &mut steps)
                 .await
             {
                 // One customer's provider trouble must not hold up everybody else's steps.
@@ -377,7 +391,6 @@ impl Billing {
     async fn apply_rules_to(
         &self,
         watch: &BalanceWatch,
-        hours: i64,
         now: DateTime<Utc>,
         suspension: Option<&dyn BillingSuspension>,
         steps: &mut Vec<StepTaken>,
@@ -385,7 +398,12 @@ impl Billing {
         let currency = &self.config.billing.currency;
         let balance = watch.balance;
         let shown = balance.display(currency);
-        let line = Money::from_micros(watch.burn_per_hour.micros().saturating_mul(hours));
+        let burn = burn_rate_of(self.store.as_ref(), watch.user).await?;
+        let taking = Step {
+            watch,
+            burn: burn.per_hour(),
+            now,
+        };
         if !balance.is_negative() {
             if watch.negative_since.is_some() || watch.suspended_at.is_some() {
                 let lifted = match (watch.suspended_at, suspension) {
@@ -406,29 +424,27 @@ impl Billing {
                     format!("Thank you: your balance is {shown} again. Nothing will be suspended.")
                 };
                 self.step(
-                    watch,
+                    &taking,
                     BalanceStep::Recovered,
                     "recovered",
-                    now,
                     "Your balance is back above zero",
                     &text,
                     steps,
                 )
                 .await?;
             }
-            if watch.burn_per_hour.is_positive() && balance < line {
+            if is_low(balance, &burn, self.low_balance_hours()) {
                 if watch.low_notice_at.is_none() {
                     let text = format!(
                         "Your balance is {shown}. Your servers use about {} an hour, so this lasts about {} more hour(s). \
                          Top up to keep them running.",
-                        watch.burn_per_hour.display(currency),
-                        balance.micros() / watch.burn_per_hour.micros().max(1)
+                        burn.per_hour().display(currency),
+                        burn.hours_left(balance).unwrap_or(0)
                     );
                     self.step(
-                        watch,
+                        &taking,
                         BalanceStep::LowNotice,
                         "low balance notice",
-                        now,
                         "Your balance is running low",
                         &text,
                         steps,
@@ -449,10 +465,9 @@ impl Billing {
                     (now + grace).format("%Y-%m-%d %H:%M UTC")
                 );
                 self.step(
-                    watch,
+                    &taking,
                     BalanceStep::WentNegative,
                     "below zero warning",
-                    now,
                     "Your balance is below zero",
                     &text,
                     steps,
@@ -473,10 +488,9 @@ impl Billing {
                     since.format("%Y-%m-%d %H:%M UTC")
                 );
                 self.step(
-                    watch,
+                    &taking,
                     BalanceStep::Suspended,
                     "servers suspended",
-                    now,
                     "Your servers are suspended",
                     &text,
                     steps,
@@ -493,10 +507,9 @@ impl Billing {
                     (since + grace).format("%Y-%m-%d %H:%M UTC")
                 );
                 self.step(
-                    watch,
+                    &taking,
                     BalanceStep::Reminder,
                     "below zero reminder",
-                    now,
                     "Your servers will be suspended soon",
                     &text,
                     steps,
@@ -508,17 +521,16 @@ impl Billing {
     }
 
     /// Takes a step with a notice to the customer, audited; nothing if another run took it.
-    #[allow(clippy::too_many_arguments)]
     async fn step(
         &self,
-        watch: &BalanceWatch,
+        taking: &Step<'_>,
         step: BalanceStep,
         name: &'static str,
-        now: DateTime<Utc>,
         subject: &str,
         text: &str,
         steps: &mut Vec<StepTaken>,
     ) -> Result<()> {
+        let Step { watch, burn, now } = *taking;
         let email = EmailMessage {
             subject: format!("{}: {subject}", self.config.company.name),
             text: text.to_owned(),
@@ -554,7 +566,7 @@ impl Billing {
                     .target(format!("user:{}", watch.user))
                     .detail(serde_json::json!({
                         "balance_micros": watch.balance.micros(),
-                        "burn_per_hour_micros": watch.burn_per_hour.micros(),
+                        "burn_per_hour_micros": burn.micros(),
                     })),
                 )
                 .await?;
