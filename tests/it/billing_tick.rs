@@ -258,8 +258,8 @@ async fn a_tick_killed_half_way_then_run_again_bills_the_same(db: TestDb) {
         (partial.batches, partial.servers, partial.postings),
         (3, 120, 600)
     );
-    // ...and one killed at an arbitrary point, its open transaction lost with its process
-    // (here: its own connections, closed).
+    // ...and one killed half-way, once it has committed a batch of its own, its open
+    // transaction lost with its process (here: its own connections, closed).
     let (crashing, _) = replica(&db, now).await;
     let billing = crashing.billing.clone();
     let killed = tokio::spawn(async move {
@@ -267,16 +267,22 @@ async fn a_tick_killed_half_way_then_run_again_bills_the_same(db: TestDb) {
             .bill_hours(
                 now,
                 TickLimits {
-                    batch_servers: 7,
+                    batch_servers: 3,
                     max_batches: None,
                     ..small
                 },
             )
             .await
     });
-    tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+    while usage_postings(&db).await <= 600 && !killed.is_finished() {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
     killed.abort();
-    let _ = killed.await;
+    let outcome = killed.await;
+    assert!(
+        outcome.as_ref().is_err_and(|error| error.is_cancelled()),
+        "the tick is killed before it is done: {outcome:?}"
+    );
     crashing.store.close().await;
     if !db.url.starts_with("sqlite:") {
         // The server ends a dead client's transaction (and frees its row locks) when it sees
@@ -294,12 +300,20 @@ async fn a_tick_killed_half_way_then_run_again_bills_the_same(db: TestDb) {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
+    let before = usage_postings(&db).await;
+    assert!(
+        600 < before && before < 1_500,
+        "the killed tick committed some batches but not all: {before} postings"
+    );
     let rerun = core
         .billing
         .bill_hours(now, TickLimits::default())
         .await
         .expect("the rerun");
-    assert!(rerun.postings <= 900);
+    assert_eq!(
+        i64::try_from(rerun.postings).expect("a count"),
+        1_500 - before
+    );
     assert_eq!(usage_postings(&db).await, 1_500);
     assert_eq!(usage_total(&db).await, expected_total(&servers, 5));
     assert_eq!(
