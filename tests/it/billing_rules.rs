@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use hostdeck_core::billing::BillingSuspension;
+use hostdeck_core::billing::{BillingSuspension, grant_signup_credit};
 use hostdeck_core::clock::ManualClock;
 use hostdeck_core::config::{Config, DatabaseConfig};
 use hostdeck_core::email::Email;
@@ -126,11 +126,14 @@ async fn free_credit_is_given_once_per_customer_and_month(db: TestDb) {
     }
 
     for _ in 0..2 {
-        core.billing
-            .give_signup_credit(&alice)
+        grant_signup_credit(store, &core.config, &core.audit, &alice, t0())
             .await
             .expect("sign-up credit");
     }
+    let none = grant_signup_credit(store, &core.config, &core.audit, &staff, t0())
+        .await
+        .expect("no sign-up credit for staff");
+    assert!(none.is_none());
     let signup = store
         .posting_by_key(&format!("signup:{}", alice.id))
         .await
@@ -189,6 +192,8 @@ async fn free_credit_is_given_once_per_customer_and_month(db: TestDb) {
         let key = format!("free:{nobody}:2026-11");
         assert!(store.posting_by_key(&key).await.expect("read").is_none());
     }
+    let key = format!("signup:{}", staff.id);
+    assert!(store.posting_by_key(&key).await.expect("read").is_none());
     assert_eq!(
         store.account_balance(alice.wallet).await.expect("balance"),
         money("4.50")

@@ -321,18 +321,6 @@ impl Billing {
         Ok(given)
     }
 
-    /// The sign-up credit, once per customer (`signup:{user}`); `None` when none is configured.
-    pub async fn give_signup_credit(&self, user: &User) -> Result<Option<PostOutcome>> {
-        grant_signup_credit(
-            self.store.as_ref(),
-            &self.config,
-            &self.audit,
-            user,
-            self.clock.now(),
-        )
-        .await
-    }
-
     /// Where `owner` stands: balance, burn, and the suspension clock if below zero.
     pub async fn standing(&self, actor: &Actor, owner: &User) -> Result<Standing> {
         require_own_or_any(
@@ -592,7 +580,8 @@ impl Billing {
     }
 }
 
-/// The sign-up credit for `user`, once (`signup:{user}`), from the promotions account.
+/// The sign-up credit for `user`, once (`signup:{user}`), from the promotions account. Only
+/// customers get it; `None` for staff and when none is configured.
 pub async fn grant_signup_credit(
     store: &dyn Store,
     config: &Config,
@@ -601,7 +590,7 @@ pub async fn grant_signup_credit(
     at: DateTime<Utc>,
 ) -> Result<Option<PostOutcome>> {
     let amount = config.billing.signup_credit;
-    if !amount.is_positive() {
+    if user.role != crate::Role::Customer || !amount.is_positive() {
         return Ok(None);
     }
     let request = PostingRequest {
