@@ -149,12 +149,14 @@ pub struct TickReport {
 impl TickReport {
     /// A few lines for people (`hostdeck billing tick` prints them).
     pub fn describe(&self, currency: &crate::money::Currency) -> String {
+        // A server's hours are counted only when they cost something (a free hour posts
+        // nothing), while every server brought up to date counts, billed or not.
         let mut lines = vec![format!(
-            "Billed {} hour(s) of {} server(s), {} in all, through {} ({} batch(es)).",
+            "Billed {} server hour(s), {} in all, through {}; {} server(s) brought up to date in {} batch(es).",
             self.usage.postings,
-            self.usage.servers,
             self.usage.amount.display(currency),
             self.billed_through.format("%Y-%m-%d %H:%M UTC"),
+            self.usage.servers,
             self.usage.batches
         )];
         if self.usage.skipped_hours > 0 {
