@@ -6,7 +6,7 @@
 use chrono::{Duration, Timelike};
 use hostdeck_core::Actor;
 use hostdeck_core::billing::meter::hour_cost;
-use hostdeck_core::servers::{hour_of, usage_key};
+use hostdeck_core::billing::meter::{hour_of, usage_key};
 use hostdeck_e2e::db::TestDb;
 
 use crate::servers::{Cloud, audited, create, customer, give_credit, usage_postings};

@@ -24,7 +24,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 
 use super::{Column, Engine, SqlStore};
-use crate::billing::meter::hour_number;
+use crate::billing::meter::{UNBILLABLE_STATES, hour_number};
 use crate::error::Result;
 use crate::ids::{AccountId, UserId};
 use crate::ledger::PostingKind;
@@ -163,13 +163,14 @@ where
         let claim_sql = format!(
             "SELECT id, {billed} AS billed_h, \
                CASE WHEN deleted_at IS NULL THEN $3 ELSE {least}($3, {deleted} + 1) END AS to_h \
-             FROM servers WHERE id > $1 AND billed_until < $2 AND state NOT IN ('creating', 'failed') \
+             FROM servers WHERE id > $1 AND billed_until < $2 AND state NOT IN ({unbillable}) \
                AND (deleted_at IS NULL OR billed_until <= deleted_at) \
              ORDER BY id LIMIT $4{lock}",
             billed = DB::hour_of("billed_until"),
             least = DB::LEAST,
             deleted = DB::hour_of("deleted_at"),
             lock = DB::FOR_UPDATE_SKIP_LOCKED,
+            unbillable = unbillable_states(),
         );
         let rows = sqlx::query(&claim_sql)
             .bind(after)
@@ -386,14 +387,28 @@ where
 /// server's running or stopped rate per hour rounded up to a micro-unit, so the candidates
 /// include everybody [`crate::burn_rate::is_low`] would call low) and balance steps; callers add
 /// the WHERE. Which of them is low is decided in Rust, at the exact rate.
-const WATCH_SELECT: &str = "SELECT u.id, u.email, a.balance, \
+fn watch_select() -> String {
+    format!(
+        "SELECT u.id, u.email, a.balance, \
        st.low_notice_at, st.negative_since, st.reminder_at, st.suspended_at \
      FROM users u JOIN accounts a ON a.user_id = u.id \
      LEFT JOIN (SELECT s.user_id, CAST(SUM((CASE WHEN s.state = 'running' AND s.suspended_at IS NULL \
                   THEN s.rate_running ELSE s.rate_stopped END + s.rate_hours - 1) / s.rate_hours) AS BIGINT) AS burn_ceiling \
-                FROM servers s WHERE s.deleted_at IS NULL AND s.state NOT IN ('creating', 'failed') \
+                FROM servers s WHERE s.deleted_at IS NULL AND s.state NOT IN ({}) \
                 GROUP BY s.user_id) b ON b.user_id = u.id \
-     LEFT JOIN billing_states st ON st.user_id = u.id";
+     LEFT JOIN billing_states st ON st.user_id = u.id",
+        unbillable_states()
+    )
+}
+
+/// [`UNBILLABLE_STATES`] as an SQL list: `'creating', 'failed'`.
+fn unbillable_states() -> String {
+    UNBILLABLE_STATES
+        .iter()
+        .map(|state| format!("'{state}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn watch_of_row<DB: Engine>(row: &DB::Row) -> Result<BalanceWatch>
 where
@@ -489,10 +504,11 @@ where
 
     async fn balances_to_watch(&self, low_balance_hours: i64) -> Result<Vec<BalanceWatch>> {
         let rows = sqlx::query(&format!(
-            "{WATCH_SELECT} WHERE a.balance < COALESCE(b.burn_ceiling, 0) * $1 OR a.balance < 0 \
+            "{} WHERE a.balance < COALESCE(b.burn_ceiling, 0) * $1 OR a.balance < 0 \
                OR st.low_notice_at IS NOT NULL OR st.negative_since IS NOT NULL \
                OR st.suspended_at IS NOT NULL \
-             ORDER BY u.id"
+             ORDER BY u.id",
+            watch_select()
         ))
         .bind(low_balance_hours)
         .fetch_all(&self.writer)
