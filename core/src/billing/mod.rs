@@ -127,7 +127,7 @@ fn bulk_result(what: &str, outcome: crate::servers::BulkOutcome) -> Result<usize
 }
 
 /// One balance step taken for a customer during a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepTaken {
     pub user: UserId,
     pub step: &'static str,
@@ -135,7 +135,7 @@ pub struct StepTaken {
 }
 
 /// What one run of the billing job did: hours billed, credit given, balance steps taken.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TickReport {
     pub now: DateTime<Utc>,
     /// Every hour before this one is billed.

@@ -4,7 +4,6 @@
 //! billing's SQL lives beside its rules. The rules themselves are in [`crate::billing`].
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use crate::error::Result;
 use crate::ids::{AccountId, UserId};
@@ -32,7 +31,7 @@ pub struct TickPlan {
 }
 
 /// What one run of the tick did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TickTotals {
     /// Servers whose `billed_until` moved.
     pub servers: u64,
