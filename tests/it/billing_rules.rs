@@ -157,29 +157,21 @@ async fn free_credit_is_given_once_per_customer_and_month(db: TestDb) {
         .expect("a replica");
     let system = Actor::system();
     let (a, b) = tokio::join!(
-        core.billing.run_once(&system, None, None),
-        replica.billing.run_once(&system, None, None)
+        core.billing.run_once(&system, None),
+        replica.billing.run_once(&system, None)
     );
     assert_eq!(
         a.expect("tick").monthly_credits + b.expect("tick").monthly_credits,
         31
     );
-    let again = core
-        .billing
-        .run_once(&system, None, None)
-        .await
-        .expect("tick");
+    let again = core.billing.run_once(&system, None).await.expect("tick");
     assert_eq!(again.monthly_credits, 0, "once a month");
     clock.set(
         Utc.with_ymd_and_hms(2026, 12, 1, 0, 5, 0)
             .single()
             .expect("a time"),
     );
-    let december = core
-        .billing
-        .run_once(&system, None, None)
-        .await
-        .expect("tick");
+    let december = core.billing.run_once(&system, None).await.expect("tick");
     assert_eq!(december.monthly_credits, 31);
 
     for month in ["2026-11", "2026-12"] {
@@ -263,15 +255,12 @@ async fn a_balance_run_down_walks_every_step_once(db: TestDb) {
         .post(&system, top_up("12.00", "paypal:capture:1"))
         .await
         .expect("top-up");
-    let recorder = Recorder::default();
+    let recorder = Arc::new(Recorder::default());
+    let billing = core.billing.with_suspension(recorder.clone());
     let mut steps = Vec::new();
     for hour in 1..=18 {
         clock.set(t0() + Duration::hours(hour) + Duration::minutes(1));
-        let report = core
-            .billing
-            .run_once(&system, None, Some(&recorder))
-            .await
-            .expect("tick");
+        let report = billing.run_once(&system, None).await.expect("tick");
         for step in report.steps {
             steps.push((hour, step.step, step.balance));
         }
@@ -312,18 +301,10 @@ async fn a_balance_run_down_walks_every_step_once(db: TestDb) {
         .await
         .expect("top-up");
     clock.set(t0() + Duration::hours(18) + Duration::minutes(30));
-    let report = core
-        .billing
-        .run_once(&system, None, Some(&recorder))
-        .await
-        .expect("tick");
+    let report = billing.run_once(&system, None).await.expect("tick");
     assert_eq!(report.steps.len(), 1);
     assert_eq!(report.steps[0].step, "recovered");
-    let again = core
-        .billing
-        .run_once(&system, None, Some(&recorder))
-        .await
-        .expect("tick");
+    let again = billing.run_once(&system, None).await.expect("tick");
     assert!(again.steps.is_empty());
     assert_eq!(
         recorder.calls(),
@@ -421,7 +402,7 @@ async fn low_is_decided_at_the_exact_rate_shown_to_the_customer(db: TestDb) {
     let now = t0() + Duration::minutes(30);
     let steps = core
         .billing
-        .apply_balance_rules(now, None)
+        .apply_balance_rules(now)
         .await
         .expect("the balance rules");
     let taken: Vec<(UserId, &str)> = steps.iter().map(|step| (step.user, step.step)).collect();

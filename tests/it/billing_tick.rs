@@ -124,8 +124,8 @@ async fn two_replicas_bill_24_hours_of_500_servers_once(db: TestDb) {
             clock_a.set(now);
             clock_b.set(now);
             let (ra, rb) = tokio::join!(
-                a.billing.run_once(&system, None, None),
-                b.billing.run_once(&system, None, None)
+                a.billing.run_once(&system, None),
+                b.billing.run_once(&system, None)
             );
             let (ra, rb) = (ra.expect("replica a ticks"), rb.expect("replica b ticks"));
             reported += ra.usage.postings + rb.usage.postings;
@@ -157,26 +157,14 @@ async fn five_hours_down_are_billed_once_on_restart(db: TestDb) {
     let servers = seed(&db, &core, 20, 4).await;
     let system = Actor::system();
     clock.set(t0() + hours(1) + Duration::minutes(5));
-    let first = core
-        .billing
-        .run_once(&system, None, None)
-        .await
-        .expect("tick");
+    let first = core.billing.run_once(&system, None).await.expect("tick");
     assert_eq!(first.usage.postings, 20);
     // Down for five hours: the next tick is at 06:10.
     clock.set(t0() + hours(6) + Duration::minutes(10));
-    let restart = core
-        .billing
-        .run_once(&system, None, None)
-        .await
-        .expect("tick");
+    let restart = core.billing.run_once(&system, None).await.expect("tick");
     assert_eq!((restart.usage.servers, restart.usage.postings), (20, 100));
     assert_eq!(restart.usage.skipped_hours, 0);
-    let again = core
-        .billing
-        .run_once(&system, None, None)
-        .await
-        .expect("tick");
+    let again = core.billing.run_once(&system, None).await.expect("tick");
     assert_eq!(again.usage.postings, 0);
     for id in 1..=20 {
         for hour in 0..6 {
@@ -206,7 +194,6 @@ async fn catch_up_stops_at_the_limit(db: TestDb) {
         .run_once(
             &Actor::system(),
             Some(t0() + hours(10) + Duration::minutes(1)),
-            None,
         )
         .await
         .expect("tick");
@@ -342,7 +329,7 @@ async fn the_clock_moved_back_makes_no_gap_and_no_duplicate(db: TestDb) {
         clock.set(at);
         billed.push(
             core.billing
-                .run_once(&system, None, None)
+                .run_once(&system, None)
                 .await
                 .expect("tick")
                 .usage
@@ -495,7 +482,7 @@ async fn every_hour_is_priced_as_the_rule_says(db: TestDb) {
     for (now, billed_until) in [(at(8, 10), at(1, 0)), (at(9, 1), at(8, 0))] {
         let report = core
             .billing
-            .run_once(&Actor::system(), Some(now), None)
+            .run_once(&Actor::system(), Some(now))
             .await
             .expect("tick");
         let mut count = 0;
@@ -564,7 +551,7 @@ async fn an_hour_posted_outside_the_tick_is_not_billed_again(db: TestDb) {
     clock.set(t0() + hours(2) + Duration::minutes(5));
     let tick = core
         .billing
-        .run_once(&Actor::system(), None, None)
+        .run_once(&Actor::system(), None)
         .await
         .expect("tick");
     // Two hours of six servers, one of them already posted.

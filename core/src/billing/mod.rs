@@ -213,6 +213,8 @@ pub struct Billing {
     clock: Arc<dyn Clock>,
     audit: Audit,
     config: Arc<Config>,
+    /// What suspends and unsuspends servers for the balance rules (the server service).
+    suspension: Arc<dyn BillingSuspension>,
 }
 
 impl Billing {
@@ -221,30 +223,34 @@ impl Billing {
         clock: Arc<dyn Clock>,
         audit: Audit,
         config: Arc<Config>,
+        suspension: Arc<dyn BillingSuspension>,
     ) -> Self {
         Self {
             store,
             clock,
             audit,
             config,
+            suspension,
+        }
+    }
+
+    /// The same service with servers suspended through `suspension` instead.
+    pub fn with_suspension(&self, suspension: Arc<dyn BillingSuspension>) -> Self {
+        Self {
+            suspension,
+            ..self.clone()
         }
     }
 
     /// The whole job, as `serve` runs it every `billing.tick_interval` and `hostdeck billing
     /// tick` runs it once: bill the hours that ended, give the monthly credit, then walk the
-    /// balance rules. `now` defaults to the clock. Without `suspension` the rules stop short of
-    /// suspending (and say so in the log).
-    pub async fn run_once(
-        &self,
-        actor: &Actor,
-        now: Option<DateTime<Utc>>,
-        suspension: Option<&dyn BillingSuspension>,
-    ) -> Result<TickReport> {
+    /// balance rules. `now` defaults to the clock.
+    pub async fn run_once(&self, actor: &Actor, now: Option<DateTime<Utc>>) -> Result<TickReport> {
         actor.require(Permission::PostLedger)?;
         let now = now.unwrap_or_else(|| self.clock.now());
         let usage = self.bill_hours(now, TickLimits::default()).await?;
         let monthly_credits = self.give_monthly_credit(now).await?;
-        let steps = self.apply_balance_rules(now, suspension).await?;
+        let steps = self.apply_balance_rules(now).await?;
         Ok(TickReport {
             now,
             billed_through: meter::hour_start(meter::hour_number(now)),
@@ -356,21 +362,14 @@ impl Billing {
     }
 
     /// Walks every customer near or below zero through the balance rules.
-    pub async fn apply_balance_rules(
-        &self,
-        now: DateTime<Utc>,
-        suspension: Option<&dyn BillingSuspension>,
-    ) -> Result<Vec<StepTaken>> {
+    pub async fn apply_balance_rules(&self, now: DateTime<Utc>) -> Result<Vec<StepTaken>> {
         let mut steps = Vec::new();
         for watch in self
             .store
             .balances_to_watch(self.low_balance_hours())
             .await?
         {
-            if let Err(error) = self
-                .apply_rules_to(&watch, now, suspension, &mut steps)
-                .await
-            {
+            if let Err(error) = self.apply_rules_to(&watch, now, &mut steps).await {
                 // One customer's provider trouble must not hold up everybody else's steps.
                 tracing::warn!(user = %watch.user, %error, "a balance step failed; it is tried again next tick");
             }
@@ -382,7 +381,6 @@ impl Billing {
         &self,
         watch: &BalanceWatch,
         now: DateTime<Utc>,
-        suspension: Option<&dyn BillingSuspension>,
         steps: &mut Vec<StepTaken>,
     ) -> Result<()> {
         let currency = &self.config.billing.currency;
@@ -396,15 +394,9 @@ impl Billing {
         };
         if !balance.is_negative() {
             if watch.negative_since.is_some() || watch.suspended_at.is_some() {
-                let lifted = match (watch.suspended_at, suspension) {
-                    (Some(_), Some(suspension)) => suspension.unsuspend_billing(watch.user).await?,
-                    (Some(_), None) => {
-                        return Err(Error::Unavailable(
-                            "servers cannot be unsuspended: the server service is not running here"
-                                .into(),
-                        ));
-                    }
-                    (None, _) => 0,
+                let lifted = match watch.suspended_at {
+                    Some(_) => self.suspension.unsuspend_billing(watch.user).await?,
+                    None => 0,
                 };
                 let text = if watch.suspended_at.is_some() {
                     format!(
@@ -465,13 +457,7 @@ impl Billing {
                 .await
             }
             Some(since) if watch.suspended_at.is_none() && now >= since + grace => {
-                let Some(suspension) = suspension else {
-                    return Err(Error::Unavailable(
-                        "servers cannot be suspended: the server service is not running here"
-                            .into(),
-                    ));
-                };
-                let suspended = suspension.suspend_all_for_billing(watch.user).await?;
+                let suspended = self.suspension.suspend_all_for_billing(watch.user).await?;
                 let text = format!(
                     "Your balance has been below zero since {}; it is {shown}. Your servers are suspended ({suspended}). \
                      A top-up that brings the balance to zero or more resumes them.",
