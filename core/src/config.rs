@@ -208,6 +208,32 @@ pub struct BillingConfig {
     pub pricing: Option<PathBuf>,
 }
 
+impl BillingConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        // A zero interval would panic the ticker task (and with it all billing) at start.
+        if self.tick_interval < Duration::from_secs(1) {
+            problems.push("billing.tick_interval: expected at least 1s".to_owned());
+        }
+        if self.max_catchup_hours == 0 {
+            problems.push("billing.max_catchup_hours: expected at least 1".to_owned());
+        }
+        let most = crate::ledger::MAX_POSTING;
+        for (key, amount) in [
+            ("signup_credit", self.signup_credit),
+            ("monthly_free_credit", self.monthly_free_credit),
+        ] {
+            if amount > most {
+                problems.push(format!(
+                    "billing.{key}: expected at most {} (the largest single posting)",
+                    most.amount_text()
+                ));
+            }
+        }
+        problems
+    }
+}
+
 impl Default for BillingConfig {
     fn default() -> Self {
         Self {
@@ -394,6 +420,7 @@ impl Config {
         }
         problems.extend(self.providers.problems());
         problems.extend(self.paypal.problems());
+        problems.extend(self.billing.problems());
         if problems.is_empty() {
             Ok(())
         } else {
@@ -580,6 +607,41 @@ mod tests {
         assert!(error.to_string().contains("billing.currency"), "{error}");
         let error = Config::from_toml("[database]\nurl = \"mysql://x\"\n").expect_err("bad url");
         assert!(error.to_string().contains("database.url"), "{error}");
+    }
+
+    #[test]
+    fn billing_limits_are_checked() {
+        for (toml, key) in [
+            (
+                "[billing]\ntick_interval = \"0s\"\n",
+                "billing.tick_interval",
+            ),
+            (
+                "[billing]\ntick_interval = \"500ms\"\n",
+                "billing.tick_interval",
+            ),
+            (
+                "[billing]\nmax_catchup_hours = 0\n",
+                "billing.max_catchup_hours",
+            ),
+            (
+                "[billing]\nsignup_credit = \"1000000000.01\"\n",
+                "billing.signup_credit",
+            ),
+            (
+                "[billing]\nmonthly_free_credit = \"1000000000.01\"\n",
+                "billing.monthly_free_credit",
+            ),
+        ] {
+            let error = Config::from_toml(toml).expect_err(toml);
+            assert!(error.to_string().contains(key), "{toml}: {error}");
+        }
+        let config = Config::from_toml(
+            "[billing]\ntick_interval = \"1s\"\nmax_catchup_hours = 1\n\
+             signup_credit = \"1000000000\"\nmonthly_free_credit = \"1000000000\"\n",
+        )
+        .expect("the limits themselves are allowed");
+        assert_eq!(config.billing.max_catchup_hours, 1);
     }
 
     #[test]

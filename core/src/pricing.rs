@@ -135,7 +135,7 @@ impl Pricing {
     }
 
     /// Reads and checks a pricing file; every problem names its line.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+    fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|error| {
             ConfigError(vec![format!(
                 "billing.pricing: cannot read {}: {error}",
@@ -290,11 +290,6 @@ impl Pricing {
 
     pub fn plan(&self, name: &str) -> Option<&Plan> {
         self.plans.iter().find(|plan| plan.name == name)
-    }
-
-    /// Whether custom sizes are offered (the file has a `[custom]` table).
-    pub fn offers_custom(&self) -> bool {
-        self.custom.is_some()
     }
 
     /// The price of a size, as the snapshot a new server stores.
