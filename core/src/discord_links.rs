@@ -31,7 +31,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
-use crate::ledger::{Ledger, Posting};
+use crate::ledger::{Ledger, Posting, StatementLine};
 use crate::money::Money;
 use crate::notify::{DiscordMessage, Outbox};
 use crate::policy::{Actor, Permission, Role, RoleSet, Via};
@@ -539,29 +539,45 @@ impl DiscordLinks {
         Ok(request)
     }
 
-    /// The confirm button: posts the adjustment through the ledger, once. Pressing it again,
-    /// or the same interaction arriving twice, finds the first posting and moves nothing.
+    /// The confirm button: posts the adjustment through the ledger, once. The request is
+    /// claimed first, so a cancel racing the confirm either wins (nothing moves) or finds it
+    /// posted. Pressing it again, or the same interaction arriving twice, finds the first
+    /// posting (the ledger key is the request's) and moves nothing.
     pub async fn confirm_credit(&self, access: &MemberAccess, id: i64) -> Result<CreditOutcome> {
         let request = self.own_request(access, id).await?;
-        match request.decision {
-            Some(CreditDecision::Cancelled) => {
+        if request.decision.is_none() && request.expires_at <= self.clock.now() {
+            return Err(Error::Conflict(
+                "This confirmation has expired; run /credits again.".into(),
+            ));
+        }
+        let claimed = request.decision.is_none()
+            && self
+                .store
+                .discord()
+                .decide_credit_request(request.id, CreditDecision::Posted, None, self.clock.now())
+                .await?;
+        if !claimed {
+            // Decided before (or just now, by a racing press): read how.
+            let decided = self
+                .store
+                .discord()
+                .credit_request(request.id)
+                .await?
+                .ok_or_else(|| Error::NotFound("That credit adjustment does not exist.".into()))?;
+            if decided.decision != Some(CreditDecision::Posted) {
                 return Err(Error::Conflict(
                     "This adjustment was cancelled; run /credits again to make a new one.".into(),
                 ));
             }
-            None if request.expires_at <= self.clock.now() => {
-                return Err(Error::Conflict(
-                    "This confirmation has expired; run /credits again.".into(),
-                ));
-            }
-            _ => {}
         }
         let customer = self
             .store
             .user(request.customer)
             .await?
             .ok_or_else(|| Error::NotFound("The customer's account is gone.".into()))?;
-        let outcome = self
+        // Posting under the request's key: a retry after a crash between the claim and the
+        // posting posts once; a press racing the first finds its posting.
+        let outcome = match self
             .ledger
             .adjust(
                 &access.actor,
@@ -570,23 +586,26 @@ impl DiscordLinks {
                 &request.reason,
                 &request.idempotency_key,
             )
-            .await?;
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                if claimed
+                    && let Err(release) =
+                        self.store.discord().release_credit_claim(request.id).await
+                {
+                    tracing::error!(error = %release, "could not release the credit request");
+                }
+                return Err(error);
+            }
+        };
         let new = outcome.is_new();
         let posting = outcome.into_posting();
         self.store
             .discord()
-            .decide_credit_request(
-                request.id,
-                CreditDecision::Posted,
-                Some(posting.id.0),
-                self.clock.now(),
-            )
+            .record_credit_posting(request.id, posting.id.0)
             .await?;
-        let balance_after = if request.amount.is_positive() {
-            posting.credit_balance_after
-        } else {
-            posting.debit_balance_after
-        };
+        let balance_after = StatementLine::for_account(&posting, customer.wallet).balance_after;
         if new {
             self.notify_credit(&request, &customer, balance_after).await;
         }
@@ -616,10 +635,20 @@ impl DiscordLinks {
                 self.clock.now(),
             )
             .await?;
-        if !cancelled && request.decision == Some(CreditDecision::Posted) {
-            return Err(Error::Conflict(
-                "This adjustment was already posted.".into(),
-            ));
+        if !cancelled {
+            // Decided before, or by a confirm that won the race: read how.
+            let decided = self
+                .store
+                .discord()
+                .credit_request(request.id)
+                .await?
+                .ok_or_else(|| Error::NotFound("That credit adjustment does not exist.".into()))?;
+            if decided.decision == Some(CreditDecision::Posted) {
+                return Err(Error::Conflict(
+                    "This adjustment was already posted.".into(),
+                ));
+            }
+            return Ok(decided);
         }
         Ok(CreditRequest {
             decision: Some(CreditDecision::Cancelled),
