@@ -680,7 +680,7 @@ impl DiscordLinks {
                 tracing::error!(%error, "could not enqueue the credit adjustment DM");
             }
         }
-        if let Some(webhook) = &self.config.discord.billing_webhook {
+        if self.config.discord.billing_webhook.is_some() {
             let message = DiscordMessage {
                 content: format!(
                     "Credit adjustment: {} for {} by Discord user {}. Reason: {}",
@@ -690,8 +690,7 @@ impl DiscordLinks {
                     request.reason
                 ),
             };
-            let url = secrecy::ExposeSecret::expose_secret(webhook);
-            if let Err(error) = self.outbox.discord_webhook(url, message).await {
+            if let Err(error) = self.outbox.to_billing_staff(message).await {
                 tracing::error!(%error, "could not enqueue the billing webhook post");
             }
         }
