@@ -26,7 +26,6 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{Audit, AuditEntry, AuditOutcome};
 use crate::auth::throttle::FixedWindow;
-use crate::burn_rate::{BurnRate, burn_rate_of};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -72,7 +71,8 @@ pub struct MemberAccess {
 }
 
 impl MemberAccess {
-    fn account(&self) -> Result<&User> {
+    /// The member's linked account; a refusal that says how to link one otherwise.
+    pub fn account(&self) -> Result<&User> {
         self.account.as_ref().ok_or_else(|| {
             Error::Forbidden(
                 "Link your account first: make a code on your account page in the portal, then \
@@ -90,18 +90,12 @@ pub struct LinkCode {
     pub expires_at: DateTime<Utc>,
 }
 
-/// `/balance`: what the customer has and how fast it goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BalanceSummary {
-    pub balance: Money,
-    pub burn: BurnRate,
-}
-
 /// `/whois`: a linked customer as support sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerSummary {
     pub user: User,
-    pub balance: Money,
+    /// `None` when the member may not read the customer's billing.
+    pub balance: Option<Money>,
     pub servers: usize,
     pub linked_at: DateTime<Utc>,
 }
@@ -400,18 +394,8 @@ impl DiscordLinks {
 
     // --- Commands ---
 
-    /// `/balance`: the member's own balance and burn rate.
-    pub async fn balance(&self, access: &MemberAccess) -> Result<BalanceSummary> {
-        self.require(access, Permission::ReadOwnBilling, "balance")
-            .await?;
-        let account = access.account()?;
-        let balance = self.ledger.balance(&access.actor, account).await?;
-        let burn = burn_rate_of(self.store.as_ref(), account.id).await?;
-        Ok(BalanceSummary { balance, burn })
-    }
-
     /// The account a Discord user linked, for staff commands that name a member.
-    async fn linked_customer(&self, discord_user_id: u64) -> Result<(DiscordLink, User)> {
+    async fn linked_member(&self, discord_user_id: u64) -> Result<(DiscordLink, User)> {
         self.store
             .discord()
             .link_of_discord_user(discord_user_id)
@@ -425,6 +409,18 @@ impl DiscordLinks {
             })
     }
 
+    /// The customer account a Discord member linked, for staff who may look customers up
+    /// (`/server lookup`). Nothing is audited but a refusal: it only reads.
+    pub async fn linked_customer(
+        &self,
+        access: &MemberAccess,
+        discord_user_id: u64,
+    ) -> Result<User> {
+        self.require(access, Permission::ReadAnyUser, "member lookup")
+            .await?;
+        Ok(self.linked_member(discord_user_id).await?.1)
+    }
+
     /// `/whois member`: a linked customer as support sees them. Open tickets are not part of
     /// it yet: tickets do not exist on the platform so far.
     pub async fn whois(
@@ -434,10 +430,13 @@ impl DiscordLinks {
     ) -> Result<CustomerSummary> {
         self.require(access, Permission::ReadAnyUser, "whois")
             .await?;
-        let (link, user) = self.linked_customer(discord_user_id).await?;
-        // Support answers "why is my server suspended?" with the balance in view, so the
-        // customer lookup (ReadAnyUser) includes it without the billing staff's statement rights.
-        let balance = self.store.account_balance(user.wallet).await?;
+        let (link, user) = self.linked_member(discord_user_id).await?;
+        // The balance only for those who may read any customer's billing, as on the portal.
+        let balance = match self.ledger.balance(&access.actor, &user).await {
+            Ok(balance) => Some(balance),
+            Err(Error::Forbidden(_)) => None,
+            Err(error) => return Err(error),
+        };
         let servers = self.store.discord().server_rates(user.id).await?.len();
         self.audit
             .record(
@@ -468,10 +467,8 @@ impl DiscordLinks {
                 "Give an amount above zero, such as 10.00; /credits remove takes credit away.",
             ));
         }
-        if amount > crate::ledger::MAX_POSTING {
-            return Err(Error::invalid("amount", "That amount is too large."));
-        }
-        Ok(self.linked_customer(discord_user_id).await?.1)
+        crate::ledger::check_adjustment_amount(amount)?;
+        Ok(self.linked_member(discord_user_id).await?.1)
     }
 
     /// Stores a `/credits` request once its reason is known. `key` is unique to the slash
@@ -491,16 +488,7 @@ impl DiscordLinks {
                 amount.checked_abs().unwrap_or(amount),
             )
             .await?;
-        let reason = reason.trim();
-        if reason.is_empty() {
-            return Err(Error::invalid("reason", "Say why the credit is adjusted."));
-        }
-        if reason.chars().count() > 500 {
-            return Err(Error::invalid(
-                "reason",
-                "The reason has at most 500 characters.",
-            ));
-        }
+        let reason = crate::ledger::check_adjustment(amount, reason)?;
         let now = self.clock.now();
         let request = self
             .store

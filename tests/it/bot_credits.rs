@@ -384,7 +384,7 @@ async fn a_rate_limited_dm_is_sent_after_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whois_shows_support_the_linked_customer() {
+async fn whois_shows_support_the_linked_customer_and_billing_staff_the_balance() {
     let story = story().await;
     bot::linked_account(&story.app, "sam@example.com", Role::Support, 3300, "sam").await;
     let support = Member::new(3300, "sam")
@@ -399,9 +399,21 @@ async fn whois_shows_support_the_linked_customer() {
     .await;
     let text = text_of(&answer);
     assert!(text.contains("Email: carl@example.com"), "{text}");
-    assert!(text.contains("Balance: 0.00 USD"), "{text}");
+    // Support may not read customers' billing (as on the portal): no balance for them.
+    assert!(!text.contains("Balance"), "{text}");
     assert!(text.contains("Servers: 0"), "{text}");
     assert!(text.contains("Open tickets: not tracked yet"), "{text}");
+    // Billing staff see it.
+    let answer = first_answer(
+        &story.discord,
+        &story.billing,
+        "whois",
+        json!([{"name": "member", "type": 6, "value": story.customer.user_id.to_string()}]),
+    )
+    .await;
+    let text = text_of(&answer);
+    assert!(text.contains("Email: carl@example.com"), "{text}");
+    assert!(text.contains("Balance: 0.00 USD"), "{text}");
     assert_no_problems(&story.discord);
     story.app.running.shutdown().await.expect("shutdown");
 }

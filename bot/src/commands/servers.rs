@@ -455,12 +455,12 @@ pub async fn server_lookup(
     ctx.defer_ephemeral().await?;
     let access = access(ctx).await?;
     let core = &ctx.data().core;
-    let customer = core.discord.whois(&access, member.get()).await?;
+    let customer = core.discord.linked_customer(&access, member.get()).await?;
     let servers = core
         .servers
-        .list(&access.actor, Owners::Of(customer.user.id))
+        .list(&access.actor, Owners::Of(customer.id))
         .await?;
-    let card = servers_card(&format!("Servers of {}", customer.user.email), &servers);
+    let card = servers_card(&format!("Servers of {}", customer.email), &servers);
     ctx.send(Answer::card(card).ephemeral().reply()).await?;
     Ok(())
 }

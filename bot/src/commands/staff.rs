@@ -28,9 +28,12 @@ pub async fn whois(
     let access = access(ctx).await?;
     let summary = ctx.data().core.discord.whois(&access, member.get()).await?;
     let currency = &ctx.data().core.config.billing.currency;
-    let card = Card::new(format!("Who is {}", summary.user.email))
-        .field("Email", summary.user.email.clone())
-        .field("Balance", summary.balance.display(currency))
+    let mut card = Card::new(format!("Who is {}", summary.user.email))
+        .field("Email", summary.user.email.clone());
+    if let Some(balance) = summary.balance {
+        card = card.field("Balance", balance.display(currency));
+    }
+    let card = card
         .field("Servers", summary.servers.to_string())
         // Tickets do not exist on the platform yet; this line changes when they do.
         .field("Open tickets", "not tracked yet")
