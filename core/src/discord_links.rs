@@ -305,8 +305,11 @@ impl DiscordLinks {
         else {
             let error = Error::invalid(
                 "code",
-                "That code does not work: it may be mistyped, used already, or older than 10 \
-                 minutes. Make a new one on your account page in the portal.",
+                format!(
+                    "That code does not work: it may be mistyped, used already, or older than {} \
+                     minutes. Make a new one on your account page in the portal.",
+                    LINK_CODE_TTL.num_minutes()
+                ),
             );
             let entry = AuditEntry::new(&anonymous, "discord.link")
                 .target(format!("discord:{}", member.user_id))
@@ -684,7 +687,7 @@ impl DiscordLinks {
         }
     }
 
-    /// How many Discord users are linked (for metrics and benchmarks).
+    /// How many Discord users are linked (the bot benchmark's check of its data set).
     pub async fn count_links(&self) -> Result<u64> {
         self.store.discord().count_discord_links().await
     }

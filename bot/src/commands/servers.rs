@@ -16,7 +16,7 @@ use serenity::ButtonStyle;
 
 use crate::access::{access, member_of};
 use crate::components::{Invoker, SERVER_CANCEL, SERVER_CREATE, SERVER_POWER};
-use crate::errors::BotError;
+use crate::errors::{BotError, stale};
 use crate::render::{Answer, Button, Card};
 use crate::{Context, Data};
 
@@ -463,12 +463,4 @@ pub async fn server_lookup(
     let card = servers_card(&format!("Servers of {}", customer.email), &servers);
     ctx.send(Answer::card(card).ephemeral().reply()).await?;
     Ok(())
-}
-
-fn stale() -> BotError {
-    hostdeck_core::Error::invalid(
-        "custom_id",
-        "This button is out of date; run the command again.",
-    )
-    .into()
 }
