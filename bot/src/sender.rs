@@ -151,6 +151,7 @@ impl DiscordSender for RestSender {
             .client
             .post(format!("{}/api/v10/webhooks/{id}/{token}", self.api_base))
             .header("content-type", "application/json")
+            .header("user-agent", serenity::constants::USER_AGENT)
             .body(Self::body(message)?)
             .send()
             .await
