@@ -78,10 +78,12 @@ pub fn start_with_mailer(
     let state = hostdeck_web::AppState::new(core.clone(), hostdeck_web::metrics::recorder());
     let app = hostdeck_web::router(state);
     let (stop, mut stopped) = watch::channel(false);
-    let mut outbox = core.outbox.worker(mailer);
-    if let Some(sender) = hostdeck_bot::discord_sender(&core.config.discord) {
-        outbox = outbox.with_discord(sender);
-    }
+    // Webhook posts go out with or without the bot; DMs wait for its token.
+    let outbox = core
+        .outbox
+        .worker(mailer)
+        .with_discord(hostdeck_bot::discord_sender(&core.config.discord)?)
+        .with_billing_webhook(core.config.discord.billing_webhook.clone());
     let mut workers = vec![
         tokio::spawn(outbox.run(stop.subscribe())),
         // Stored PayPal webhook events are processed here, whatever replica received them.

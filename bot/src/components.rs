@@ -8,7 +8,7 @@ use serenity::{ActionRowComponent, CreateInteractionResponse, Interaction};
 use crate::Data;
 use crate::access::member_from;
 use crate::commands;
-use crate::errors::BotError;
+use crate::errors::stale;
 use hostdeck_core::discord_links::DiscordMember;
 
 /// The reason modal of `/credits`: `credits:reason:{member}:{signed micros}:{interaction}`.
@@ -104,14 +104,6 @@ pub async fn handle(ctx: &serenity::Context, data: &Data, interaction: &Interact
         }
         _ => {}
     }
-}
-
-fn stale() -> BotError {
-    hostdeck_core::Error::invalid(
-        "custom_id",
-        "This button or form is no longer in use; run the command again.",
-    )
-    .into()
 }
 
 /// The value of the text input `custom_id` in a submitted modal.

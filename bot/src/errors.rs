@@ -9,6 +9,16 @@ use poise::serenity_prelude as serenity;
 use crate::Data;
 use crate::render::{Answer, problem};
 
+/// A button or form whose custom id no longer means anything (an old message, or a
+/// hand-made interaction).
+pub fn stale() -> BotError {
+    hostdeck_core::Error::invalid(
+        "custom_id",
+        "This button or form is out of date; run the command again.",
+    )
+    .into()
+}
+
 /// What can go wrong in a command: a core error (with its stable code) or Discord itself.
 #[derive(Debug)]
 pub enum BotError {

@@ -79,12 +79,26 @@ fn build_http(config: &DiscordConfig) -> Option<(Http, reqwest::Client)> {
     Some((builder.build(), client))
 }
 
-/// The outbox's sender of DMs and webhook posts, when the bot has a token.
+/// The outbox's sender of webhook posts (they need no bot token) and DMs (only with a token;
+/// without one they wait in the outbox).
 pub fn discord_sender(
     config: &DiscordConfig,
-) -> Option<Arc<dyn hostdeck_core::notify::DiscordSender>> {
-    let (http, client) = http(config)?;
-    Some(Arc::new(sender::RestSender::new(http, client)))
+) -> Result<Arc<dyn hostdeck_core::notify::DiscordSender>, reqwest::Error> {
+    let (http, client) = match http(config) {
+        Some((http, client)) => (Some(http), client),
+        None => (None, webhook_client()?),
+    };
+    Ok(Arc::new(sender::RestSender::new(
+        http,
+        client,
+        &config.api_base,
+    )))
+}
+
+fn webhook_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
 }
 
 /// Registers the commands in `discord.guild_id`, or globally when it is unset. Returns how

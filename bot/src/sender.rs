@@ -1,5 +1,6 @@
-//! The outbox's Discord sender: DMs to linked users and posts through channel webhooks, over
-//! the same REST base and rate limiter as the bot. A 429 is not waited out in place: its
+//! The outbox's Discord sender: DMs to linked users (over the bot's REST client and rate
+//! limiter, so only with a bot token) and posts through channel webhooks (which carry their own
+//! token, so they go out with no bot at all). A 429 is not waited out in place: its
 //! `retry_after` goes back to the outbox, which tries again that much later.
 
 use std::sync::Arc;
@@ -7,20 +8,29 @@ use std::time::Duration;
 
 use hostdeck_core::notify::{DiscordMessage, DiscordSender, SendError};
 use poise::serenity_prelude as serenity;
+use serenity::ChannelId;
 use serenity::http::{Http, LightMethod, Request, Route};
-use serenity::{ChannelId, WebhookId};
 
 use crate::render::Answer;
 
 /// Sends outbox messages through Discord's REST API.
 pub struct RestSender {
-    http: Arc<Http>,
+    /// The bot's REST client; `None` without a token, when DMs cannot be sent.
+    http: Option<Arc<Http>>,
     client: reqwest::Client,
+    /// Where webhook posts go: Discord, or the base configured in its place.
+    api_base: String,
 }
 
 impl RestSender {
-    pub fn new(http: Arc<Http>, client: reqwest::Client) -> Self {
-        Self { http, client }
+    /// A sender of DMs through `http` (when the bot has a token) and webhook posts through
+    /// `client` to `api_base`.
+    pub fn new(http: Option<Arc<Http>>, client: reqwest::Client, api_base: &url::Url) -> Self {
+        Self {
+            http,
+            client,
+            api_base: api_base.as_str().trim_end_matches('/').to_owned(),
+        }
     }
 
     /// The JSON body of a message: inert text, and no mentions allowed.
@@ -32,10 +42,11 @@ impl RestSender {
         .map_err(|error| SendError::permanent(format!("cannot write the message: {error}")))
     }
 
-    /// Sends `request`: through serenity's rate limiter when it is on (real Discord), straight
-    /// to the configured base otherwise. Any answer but 2xx becomes a [`SendError`].
-    async fn perform(&self, request: Request<'_>) -> Result<Vec<u8>, SendError> {
-        let response = match &self.http.ratelimiter {
+    /// Sends `request` through the bot's client: through serenity's rate limiter when it is
+    /// on (real Discord), straight to the configured base otherwise. Any answer but 2xx
+    /// becomes a [`SendError`].
+    async fn perform(&self, http: &Http, request: Request<'_>) -> Result<Vec<u8>, SendError> {
+        let response = match &http.ratelimiter {
             Some(ratelimiter) => ratelimiter.perform(request).await.map_err(|error| {
                 SendError::retryable(format!("Discord could not be reached: {error}"))
             })?,
@@ -44,7 +55,7 @@ impl RestSender {
                     SendError::permanent(format!("cannot build the request: {error}"))
                 };
                 let built = request
-                    .build(&self.client, self.http.token(), self.http.proxy.as_deref())
+                    .build(&self.client, http.token(), http.proxy.as_deref())
                     .map_err(|error| cannot(&error))?
                     .build()
                     .map_err(|error| cannot(&error))?;
@@ -53,42 +64,55 @@ impl RestSender {
                 })?
             }
         };
-        let status = response.status();
-        let header_wait = response
-            .headers()
-            .get("retry-after")
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.parse::<f64>().ok());
-        let bytes = response.bytes().await.map_err(|error| {
-            SendError::retryable(format!("Discord's answer was cut off: {error}"))
-        })?;
-        if status.is_success() {
-            return Ok(bytes.to_vec());
-        }
-        let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
-        let said = format!(
-            "Discord answered {status}: {} (code {})",
-            body["message"].as_str().unwrap_or("no message"),
-            body["code"]
-        );
-        if status.as_u16() == 429 {
-            let seconds = body["retry_after"].as_f64().or(header_wait).unwrap_or(5.0);
-            let wait = Duration::from_secs_f64(seconds.clamp(0.0, 3600.0));
-            return Err(SendError::rate_limited(said, wait));
-        }
-        if status.is_server_error() {
-            return Err(SendError::retryable(said));
-        }
-        // 4xx: closed DMs (50007), an unknown user or webhook: trying again will not help.
-        Err(SendError::permanent(said))
+        answer(response).await
     }
+}
+
+/// The body of a 2xx answer, or what Discord's answer means for the outbox.
+async fn answer(response: reqwest::Response) -> Result<Vec<u8>, SendError> {
+    let status = response.status();
+    let header_wait = response
+        .headers()
+        .get("retry-after")
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.parse::<f64>().ok());
+    let bytes = response
+        .bytes()
+        .await
+        .map_err(|error| SendError::retryable(format!("Discord's answer was cut off: {error}")))?;
+    if status.is_success() {
+        return Ok(bytes.to_vec());
+    }
+    let body: serde_json::Value = serde_json::from_slice(&bytes).unwrap_or_default();
+    let said = format!(
+        "Discord answered {status}: {} (code {})",
+        body["message"].as_str().unwrap_or("no message"),
+        body["code"]
+    );
+    if status.as_u16() == 429 {
+        let seconds = body["retry_after"].as_f64().or(header_wait).unwrap_or(5.0);
+        let wait = Duration::from_secs_f64(seconds.clamp(0.0, 3600.0));
+        return Err(SendError::rate_limited(said, wait));
+    }
+    if status.is_server_error() {
+        return Err(SendError::retryable(said));
+    }
+    // 4xx: closed DMs (50007), an unknown user or webhook: trying again will not help.
+    Err(SendError::permanent(said))
 }
 
 #[async_trait::async_trait]
 impl DiscordSender for RestSender {
     async fn dm(&self, discord_user: u64, message: &DiscordMessage) -> Result<(), SendError> {
+        let Some(http) = &self.http else {
+            // The message waits: once the bot has a token, the next attempt sends it.
+            return Err(SendError::retryable(
+                "a DM needs the Discord bot, which is off (discord.token is not set)",
+            ));
+        };
         let opened = self
             .perform(
+                http,
                 Request::new(Route::UserMeDmChannels, LightMethod::Post).body(Some(
                     serde_json::to_vec(&serde_json::json!({
                         "recipient_id": discord_user.to_string()
@@ -104,6 +128,7 @@ impl DiscordSender for RestSender {
             .filter(|id| *id != 0)
             .ok_or_else(|| SendError::retryable("Discord opened no DM channel"))?;
         self.perform(
+            http,
             Request::new(
                 Route::ChannelMessages {
                     channel_id: ChannelId::new(channel_id),
@@ -116,21 +141,24 @@ impl DiscordSender for RestSender {
         Ok(())
     }
 
+    /// A webhook carries its own token: the post needs no bot token, and goes to the
+    /// configured base (Discord itself unless a test points it elsewhere).
     async fn webhook(&self, url: &str, message: &DiscordMessage) -> Result<(), SendError> {
         let (id, token) = webhook_parts(url).ok_or_else(|| {
             SendError::permanent("the webhook address is not .../api/webhooks/ID/TOKEN")
         })?;
-        self.perform(
-            Request::new(
-                Route::WebhookWithToken {
-                    webhook_id: WebhookId::new(id),
-                    token: &token,
-                },
-                LightMethod::Post,
-            )
-            .body(Some(Self::body(message)?)),
-        )
-        .await?;
+        let response = self
+            .client
+            .post(format!("{}/api/v10/webhooks/{id}/{token}", self.api_base))
+            .header("content-type", "application/json")
+            .header("user-agent", serenity::constants::USER_AGENT)
+            .body(Self::body(message)?)
+            .send()
+            .await
+            .map_err(|error| {
+                SendError::retryable(format!("Discord could not be reached: {error}"))
+            })?;
+        answer(response).await?;
         Ok(())
     }
 }

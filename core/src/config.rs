@@ -279,8 +279,9 @@ pub struct DiscordConfig {
     pub token: Option<SecretString>,
     /// Discord's address; any other value routes the bot's REST and gateway there.
     pub api_base: url::Url,
-    /// A channel webhook URL where billing staff are alerted (a payment that credited nobody).
-    /// It carries the webhook's token, so it is treated as a secret.
+    /// A channel webhook URL where billing staff are told of payments that credited nobody
+    /// and of `/credits` adjustments. It carries the webhook's token, so it is treated as a
+    /// secret, read when a post is sent and never stored in the outbox.
     #[serde(serialize_with = "serialize_secret")]
     pub billing_webhook: Option<SecretString>,
     /// The guild (server) the bot serves. Staff roles count only here; commands are
@@ -290,8 +291,6 @@ pub struct DiscordConfig {
     pub roles: DiscordRoles,
     /// How many gateway shards to run; unset means as many as Discord recommends.
     pub shards: Option<u32>,
-    /// The one role the bot may ever ping (staff alerts); every other mention is inert.
-    pub staff_ping_role: Option<u64>,
     /// Whether `hostdeck serve` registers the slash commands when the bot starts
     /// (`hostdeck bot register-commands` does it on demand).
     pub register_on_start: bool,
@@ -315,7 +314,6 @@ impl Default for DiscordConfig {
             guild_id: None,
             roles: DiscordRoles::default(),
             shards: None,
-            staff_ping_role: None,
             register_on_start: true,
         }
     }

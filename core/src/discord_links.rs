@@ -26,12 +26,11 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{Audit, AuditEntry, AuditOutcome};
 use crate::auth::throttle::FixedWindow;
-use crate::burn_rate::{BurnRate, burn_rate_of};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
-use crate::ledger::{Ledger, Posting};
+use crate::ledger::{Ledger, Posting, StatementLine};
 use crate::money::Money;
 use crate::notify::{DiscordMessage, Outbox};
 use crate::policy::{Actor, Permission, Role, RoleSet, Via};
@@ -72,7 +71,8 @@ pub struct MemberAccess {
 }
 
 impl MemberAccess {
-    fn account(&self) -> Result<&User> {
+    /// The member's linked account; a refusal that says how to link one otherwise.
+    pub fn account(&self) -> Result<&User> {
         self.account.as_ref().ok_or_else(|| {
             Error::Forbidden(
                 "Link your account first: make a code on your account page in the portal, then \
@@ -90,18 +90,12 @@ pub struct LinkCode {
     pub expires_at: DateTime<Utc>,
 }
 
-/// `/balance`: what the customer has and how fast it goes.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct BalanceSummary {
-    pub balance: Money,
-    pub burn: BurnRate,
-}
-
 /// `/whois`: a linked customer as support sees them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CustomerSummary {
     pub user: User,
-    pub balance: Money,
+    /// `None` when the member may not read the customer's billing.
+    pub balance: Option<Money>,
     pub servers: usize,
     pub linked_at: DateTime<Utc>,
 }
@@ -311,8 +305,11 @@ impl DiscordLinks {
         else {
             let error = Error::invalid(
                 "code",
-                "That code does not work: it may be mistyped, used already, or older than 10 \
-                 minutes. Make a new one on your account page in the portal.",
+                format!(
+                    "That code does not work: it may be mistyped, used already, or older than {} \
+                     minutes. Make a new one on your account page in the portal.",
+                    LINK_CODE_TTL.num_minutes()
+                ),
             );
             let entry = AuditEntry::new(&anonymous, "discord.link")
                 .target(format!("discord:{}", member.user_id))
@@ -400,18 +397,8 @@ impl DiscordLinks {
 
     // --- Commands ---
 
-    /// `/balance`: the member's own balance and burn rate.
-    pub async fn balance(&self, access: &MemberAccess) -> Result<BalanceSummary> {
-        self.require(access, Permission::ReadOwnBilling, "balance")
-            .await?;
-        let account = access.account()?;
-        let balance = self.ledger.balance(&access.actor, account).await?;
-        let burn = burn_rate_of(self.store.as_ref(), account.id).await?;
-        Ok(BalanceSummary { balance, burn })
-    }
-
     /// The account a Discord user linked, for staff commands that name a member.
-    async fn linked_customer(&self, discord_user_id: u64) -> Result<(DiscordLink, User)> {
+    async fn linked_member(&self, discord_user_id: u64) -> Result<(DiscordLink, User)> {
         self.store
             .discord()
             .link_of_discord_user(discord_user_id)
@@ -425,6 +412,18 @@ impl DiscordLinks {
             })
     }
 
+    /// The customer account a Discord member linked, for staff who may look customers up
+    /// (`/server lookup`). Nothing is audited but a refusal: it only reads.
+    pub async fn linked_customer(
+        &self,
+        access: &MemberAccess,
+        discord_user_id: u64,
+    ) -> Result<User> {
+        self.require(access, Permission::ReadAnyUser, "member lookup")
+            .await?;
+        Ok(self.linked_member(discord_user_id).await?.1)
+    }
+
     /// `/whois member`: a linked customer as support sees them. Open tickets are not part of
     /// it yet: tickets do not exist on the platform so far.
     pub async fn whois(
@@ -434,10 +433,13 @@ impl DiscordLinks {
     ) -> Result<CustomerSummary> {
         self.require(access, Permission::ReadAnyUser, "whois")
             .await?;
-        let (link, user) = self.linked_customer(discord_user_id).await?;
-        // Support answers "why is my server suspended?" with the balance in view, so the
-        // customer lookup (ReadAnyUser) includes it without the billing staff's statement rights.
-        let balance = self.store.account_balance(user.wallet).await?;
+        let (link, user) = self.linked_member(discord_user_id).await?;
+        // The balance only for those who may read any customer's billing, as on the portal.
+        let balance = match self.ledger.balance(&access.actor, &user).await {
+            Ok(balance) => Some(balance),
+            Err(Error::Forbidden(_)) => None,
+            Err(error) => return Err(error),
+        };
         let servers = self.store.discord().server_rates(user.id).await?.len();
         self.audit
             .record(
@@ -468,10 +470,8 @@ impl DiscordLinks {
                 "Give an amount above zero, such as 10.00; /credits remove takes credit away.",
             ));
         }
-        if amount > crate::ledger::MAX_POSTING {
-            return Err(Error::invalid("amount", "That amount is too large."));
-        }
-        Ok(self.linked_customer(discord_user_id).await?.1)
+        crate::ledger::check_adjustment_amount(amount)?;
+        Ok(self.linked_member(discord_user_id).await?.1)
     }
 
     /// Stores a `/credits` request once its reason is known. `key` is unique to the slash
@@ -491,16 +491,7 @@ impl DiscordLinks {
                 amount.checked_abs().unwrap_or(amount),
             )
             .await?;
-        let reason = reason.trim();
-        if reason.is_empty() {
-            return Err(Error::invalid("reason", "Say why the credit is adjusted."));
-        }
-        if reason.chars().count() > 500 {
-            return Err(Error::invalid(
-                "reason",
-                "The reason has at most 500 characters.",
-            ));
-        }
+        let reason = crate::ledger::check_adjustment(amount, reason)?;
         let now = self.clock.now();
         let request = self
             .store
@@ -539,29 +530,45 @@ impl DiscordLinks {
         Ok(request)
     }
 
-    /// The confirm button: posts the adjustment through the ledger, once. Pressing it again,
-    /// or the same interaction arriving twice, finds the first posting and moves nothing.
+    /// The confirm button: posts the adjustment through the ledger, once. The request is
+    /// claimed first, so a cancel racing the confirm either wins (nothing moves) or finds it
+    /// posted. Pressing it again, or the same interaction arriving twice, finds the first
+    /// posting (the ledger key is the request's) and moves nothing.
     pub async fn confirm_credit(&self, access: &MemberAccess, id: i64) -> Result<CreditOutcome> {
         let request = self.own_request(access, id).await?;
-        match request.decision {
-            Some(CreditDecision::Cancelled) => {
+        if request.decision.is_none() && request.expires_at <= self.clock.now() {
+            return Err(Error::Conflict(
+                "This confirmation has expired; run /credits again.".into(),
+            ));
+        }
+        let claimed = request.decision.is_none()
+            && self
+                .store
+                .discord()
+                .decide_credit_request(request.id, CreditDecision::Posted, None, self.clock.now())
+                .await?;
+        if !claimed {
+            // Decided before (or just now, by a racing press): read how.
+            let decided = self
+                .store
+                .discord()
+                .credit_request(request.id)
+                .await?
+                .ok_or_else(|| Error::NotFound("That credit adjustment does not exist.".into()))?;
+            if decided.decision != Some(CreditDecision::Posted) {
                 return Err(Error::Conflict(
                     "This adjustment was cancelled; run /credits again to make a new one.".into(),
                 ));
             }
-            None if request.expires_at <= self.clock.now() => {
-                return Err(Error::Conflict(
-                    "This confirmation has expired; run /credits again.".into(),
-                ));
-            }
-            _ => {}
         }
         let customer = self
             .store
             .user(request.customer)
             .await?
             .ok_or_else(|| Error::NotFound("The customer's account is gone.".into()))?;
-        let outcome = self
+        // Posting under the request's key: a retry after a crash between the claim and the
+        // posting posts once; a press racing the first finds its posting.
+        let outcome = match self
             .ledger
             .adjust(
                 &access.actor,
@@ -570,23 +577,26 @@ impl DiscordLinks {
                 &request.reason,
                 &request.idempotency_key,
             )
-            .await?;
+            .await
+        {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                if claimed
+                    && let Err(release) =
+                        self.store.discord().release_credit_claim(request.id).await
+                {
+                    tracing::error!(error = %release, "could not release the credit request");
+                }
+                return Err(error);
+            }
+        };
         let new = outcome.is_new();
         let posting = outcome.into_posting();
         self.store
             .discord()
-            .decide_credit_request(
-                request.id,
-                CreditDecision::Posted,
-                Some(posting.id.0),
-                self.clock.now(),
-            )
+            .record_credit_posting(request.id, posting.id.0)
             .await?;
-        let balance_after = if request.amount.is_positive() {
-            posting.credit_balance_after
-        } else {
-            posting.debit_balance_after
-        };
+        let balance_after = StatementLine::for_account(&posting, customer.wallet).balance_after;
         if new {
             self.notify_credit(&request, &customer, balance_after).await;
         }
@@ -616,10 +626,20 @@ impl DiscordLinks {
                 self.clock.now(),
             )
             .await?;
-        if !cancelled && request.decision == Some(CreditDecision::Posted) {
-            return Err(Error::Conflict(
-                "This adjustment was already posted.".into(),
-            ));
+        if !cancelled {
+            // Decided before, or by a confirm that won the race: read how.
+            let decided = self
+                .store
+                .discord()
+                .credit_request(request.id)
+                .await?
+                .ok_or_else(|| Error::NotFound("That credit adjustment does not exist.".into()))?;
+            if decided.decision == Some(CreditDecision::Posted) {
+                return Err(Error::Conflict(
+                    "This adjustment was already posted.".into(),
+                ));
+            }
+            return Ok(decided);
         }
         Ok(CreditRequest {
             decision: Some(CreditDecision::Cancelled),
@@ -651,7 +671,7 @@ impl DiscordLinks {
                 tracing::error!(%error, "could not enqueue the credit adjustment DM");
             }
         }
-        if let Some(webhook) = &self.config.discord.billing_webhook {
+        if self.config.discord.billing_webhook.is_some() {
             let message = DiscordMessage {
                 content: format!(
                     "Credit adjustment: {} for {} by Discord user {}. Reason: {}",
@@ -661,14 +681,13 @@ impl DiscordLinks {
                     request.reason
                 ),
             };
-            let url = secrecy::ExposeSecret::expose_secret(webhook);
-            if let Err(error) = self.outbox.discord_webhook(url, message).await {
+            if let Err(error) = self.outbox.to_billing_staff(message).await {
                 tracing::error!(%error, "could not enqueue the billing webhook post");
             }
         }
     }
 
-    /// How many Discord users are linked (for metrics and benchmarks).
+    /// How many Discord users are linked (the bot benchmark's check of its data set).
     pub async fn count_links(&self) -> Result<u64> {
         self.store.discord().count_discord_links().await
     }

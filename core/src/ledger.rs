@@ -29,6 +29,41 @@ use crate::users::User;
 /// The largest single posting accepted: far above any real top-up, far below overflow.
 pub const MAX_POSTING: Money = Money::from_micros(1_000_000_000 * crate::money::MICROS_PER_UNIT);
 
+/// The most characters a credit adjustment's reason may have.
+pub const MAX_REASON_CHARS: usize = 500;
+
+/// The amount of a credit adjustment: not zero, and no larger than [`MAX_POSTING`] either way.
+pub fn check_adjustment_amount(amount: Money) -> Result<()> {
+    if amount == Money::ZERO {
+        return Err(Error::invalid("amount", "the amount must not be zero"));
+    }
+    match amount.checked_abs() {
+        Some(size) if size <= MAX_POSTING => Ok(()),
+        _ => Err(Error::invalid("amount", "the amount is too large")),
+    }
+}
+
+/// The reason of a credit adjustment, trimmed: 1 to [`MAX_REASON_CHARS`] characters.
+pub fn check_adjustment_reason(reason: &str) -> Result<&str> {
+    let reason = reason.trim();
+    if reason.is_empty() {
+        return Err(Error::invalid("reason", "say why the credit is adjusted"));
+    }
+    if reason.chars().count() > MAX_REASON_CHARS {
+        return Err(Error::invalid(
+            "reason",
+            format!("the reason has at most {MAX_REASON_CHARS} characters"),
+        ));
+    }
+    Ok(reason)
+}
+
+/// Checks a credit adjustment as [`Ledger::adjust`] does before posting it; the trimmed reason.
+pub fn check_adjustment(amount: Money, reason: &str) -> Result<&str> {
+    check_adjustment_amount(amount)?;
+    check_adjustment_reason(reason)
+}
+
 /// The platform's own accounts. They hold no stored balance.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -297,19 +332,7 @@ impl Ledger {
         key: &str,
     ) -> Result<PostOutcome> {
         actor.require(Permission::AdjustCredits)?;
-        let reason = reason.trim();
-        if reason.is_empty() {
-            return Err(Error::invalid("reason", "say why the credit is adjusted"));
-        }
-        if reason.chars().count() > 500 {
-            return Err(Error::invalid(
-                "reason",
-                "the reason has at most 500 characters",
-            ));
-        }
-        if amount == Money::ZERO {
-            return Err(Error::invalid("amount", "the amount must not be zero"));
-        }
+        let reason = check_adjustment(amount, reason)?;
         let adjustments = self.store.system_account(SystemAccount::Adjustments);
         let (debit, credit) = if amount.is_positive() {
             (adjustments, customer.wallet)

@@ -1,6 +1,6 @@
 //! The bot against the fake Discord: it starts, gets READY and registers its commands as
 //! designed; a customer links with a portal code and sees their real balance; used and expired
-//! codes are refused; and nothing a person typed ever becomes a mention.
+//! codes are refused. That nothing a person typed becomes a mention is `bot_credits`' story.
 
 use std::time::Duration;
 

@@ -384,7 +384,7 @@ async fn a_rate_limited_dm_is_sent_after_retry_after() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whois_shows_support_the_linked_customer() {
+async fn whois_shows_support_the_linked_customer_and_billing_staff_the_balance() {
     let story = story().await;
     bot::linked_account(&story.app, "sam@example.com", Role::Support, 3300, "sam").await;
     let support = Member::new(3300, "sam")
@@ -399,9 +399,87 @@ async fn whois_shows_support_the_linked_customer() {
     .await;
     let text = text_of(&answer);
     assert!(text.contains("Email: carl@example.com"), "{text}");
-    assert!(text.contains("Balance: 0.00 USD"), "{text}");
+    // Support may not read customers' billing (as on the portal): no balance for them.
+    assert!(!text.contains("Balance"), "{text}");
     assert!(text.contains("Servers: 0"), "{text}");
     assert!(text.contains("Open tickets: not tracked yet"), "{text}");
+    // Billing staff see it.
+    let answer = first_answer(
+        &story.discord,
+        &story.billing,
+        "whois",
+        json!([{"name": "member", "type": 6, "value": story.customer.user_id.to_string()}]),
+    )
+    .await;
+    let text = text_of(&answer);
+    assert!(text.contains("Email: carl@example.com"), "{text}");
+    assert!(text.contains("Balance: 0.00 USD"), "{text}");
     assert_no_problems(&story.discord);
     story.app.running.shutdown().await.expect("shutdown");
+}
+
+/// Billing staff hear of a credit adjustment through their webhook even when the bot is off:
+/// a webhook carries its own token. The outbox stores no webhook address, only "billing".
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn billing_staff_posts_go_out_without_a_bot_token() {
+    let discord = fake_discord().await;
+    let db = TestDb::sqlite().await;
+    let webhook = discord.create_webhook(GUILD, "billing");
+    let mut config = bot::config(&discord.api_base(), &discord.token());
+    config.discord.token = None;
+    config.discord.billing_webhook = Some(secrecy::SecretString::from(webhook.url.clone()));
+    let app = bot::start(&db, config).await;
+    bot::linked_account(&app, "bea@example.com", Role::Billing, 3100, "bea").await;
+    bot::linked_account(&app, "carl@example.com", Role::Customer, 3200, "carl").await;
+    let discord_links = &app.core().discord;
+    let mut access = discord_links
+        .access(&hostdeck_core::discord_links::DiscordMember {
+            user_id: 3100,
+            name: "bea".into(),
+            guild_id: Some(GUILD),
+            role_ids: vec![BILLING_ROLE],
+        })
+        .await
+        .expect("access");
+    // Bea's account has two factors on (linked_account turns them on for staff).
+    access.actor = access.actor.with_two_factor();
+    let (request, _) = discord_links
+        .request_credit(
+            &access,
+            "no-bot",
+            3200,
+            hostdeck_core::money::Money::from_micros(4_000_000),
+            "Goodwill",
+        )
+        .await
+        .expect("a request");
+    discord_links
+        .confirm_credit(&access, request.id)
+        .await
+        .expect("posted");
+    discord
+        .wait_until(WAIT, "the billing post", |discord| {
+            !discord.webhook_posts(webhook.id).is_empty()
+        })
+        .await;
+    let posts = discord.webhook_posts(webhook.id);
+    assert_eq!(posts.len(), 1, "{posts:#?}");
+    assert!(
+        posts[0]["content"]
+            .as_str()
+            .is_some_and(|text| text.contains("carl@example.com") && text.contains("4.00 USD")),
+        "{posts:#?}"
+    );
+    let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");
+    let recipients: Vec<String> =
+        sqlx::query_scalar("SELECT recipient FROM outbox WHERE channel = 'discord_webhook'")
+            .fetch_all(&pool)
+            .await
+            .expect("the outbox");
+    assert_eq!(
+        recipients,
+        vec![hostdeck_core::notify::BILLING_STAFF.to_owned()]
+    );
+    assert_no_problems(&discord);
+    app.running.shutdown().await.expect("shutdown");
 }

@@ -7,6 +7,7 @@ mod billing_rules;
 mod billing_servers;
 mod billing_tick;
 mod bot_basics;
+mod bot_credit_rules;
 mod bot_credits;
 mod bot_permissions;
 mod bot_servers;

@@ -177,7 +177,8 @@ impl Shop {
 
     async fn outbox_to_billing(&self) -> usize {
         let sql = format!(
-            "SELECT COUNT(*) FROM outbox WHERE channel = 'discord_webhook' AND recipient = '{BILLING_WEBHOOK}'"
+            "SELECT COUNT(*) FROM outbox WHERE channel = 'discord_webhook' AND recipient = '{}'",
+            hostdeck_core::notify::BILLING_STAFF
         );
         let count: i64 = if self.db.url.starts_with("sqlite:") {
             let pool = sqlx::SqlitePool::connect(&self.db.url)

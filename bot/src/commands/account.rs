@@ -1,5 +1,9 @@
 //! A member's own commands: `/help`, `/link`, `/unlink`, `/balance`.
 
+use hostdeck_core::Permission;
+use hostdeck_core::billing::Standing;
+use hostdeck_core::money::Currency;
+
 use crate::Context;
 use crate::access::{COMMANDS, access, member_of};
 use crate::errors::BotError;
@@ -55,22 +59,54 @@ pub async fn unlink(ctx: Context<'_>) -> Result<(), BotError> {
 #[poise::command(slash_command)]
 pub async fn balance(ctx: Context<'_>) -> Result<(), BotError> {
     let access = access(ctx).await?;
-    let summary = ctx.data().core.discord.balance(&access).await?;
-    let currency = &ctx.data().core.config.billing.currency;
-    let mut card = Card::new("Your balance").field("Balance", summary.balance.display(currency));
-    match summary.burn.hours_left(summary.balance) {
+    let core = &ctx.data().core;
+    core.discord
+        .require(&access, Permission::ReadOwnBilling, "balance")
+        .await?;
+    let standing = core
+        .billing
+        .standing(&access.actor, access.account()?)
+        .await?;
+    ctx.send(
+        Answer::card(standing_card(&standing, &core.config.billing.currency))
+            .ephemeral()
+            .reply(),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Where the customer stands, as the portal's dashboard shows it.
+fn standing_card(standing: &Standing, currency: &Currency) -> Card {
+    let mut card = Card::new("Your balance").field("Balance", standing.balance.display(currency));
+    match standing.hours_left {
         Some(hours) => {
             card = card
                 .field(
                     "Burn rate",
-                    format!("{} per hour", summary.burn.per_hour().display(currency)),
+                    format!("{} per hour", standing.burn_per_hour.display(currency)),
                 )
                 .field("Hours left", hours_text(hours));
         }
         None => card = card.field("Burn rate", "Nothing is running that costs credit."),
     }
-    ctx.send(Answer::card(card).ephemeral().reply()).await?;
-    Ok(())
+    if standing.suspended {
+        card.footer(
+            "Your servers are suspended for the unpaid balance. A top-up that brings the \
+             balance back to zero or more resumes them.",
+        )
+    } else if let Some(at) = standing.suspend_at {
+        card.footer(format!(
+            "Your balance is below zero. Top up before {}, or your servers are suspended then.",
+            at.format("%Y-%m-%d %H:%M UTC")
+        ))
+    } else if standing.low_balance {
+        card.footer(
+            "Your balance is running low: top up in the portal to keep your servers running.",
+        )
+    } else {
+        card
+    }
 }
 
 fn hours_text(hours: i64) -> String {

@@ -16,7 +16,7 @@ use serenity::ButtonStyle;
 
 use crate::access::{access, member_of};
 use crate::components::{Invoker, SERVER_CANCEL, SERVER_CREATE, SERVER_POWER};
-use crate::errors::BotError;
+use crate::errors::{BotError, stale};
 use crate::render::{Answer, Button, Card};
 use crate::{Context, Data};
 
@@ -455,20 +455,12 @@ pub async fn server_lookup(
     ctx.defer_ephemeral().await?;
     let access = access(ctx).await?;
     let core = &ctx.data().core;
-    let customer = core.discord.whois(&access, member.get()).await?;
+    let customer = core.discord.linked_customer(&access, member.get()).await?;
     let servers = core
         .servers
-        .list(&access.actor, Owners::Of(customer.user.id))
+        .list(&access.actor, Owners::Of(customer.id))
         .await?;
-    let card = servers_card(&format!("Servers of {}", customer.user.email), &servers);
+    let card = servers_card(&format!("Servers of {}", customer.email), &servers);
     ctx.send(Answer::card(card).ephemeral().reply()).await?;
     Ok(())
-}
-
-fn stale() -> BotError {
-    hostdeck_core::Error::invalid(
-        "custom_id",
-        "This button is out of date; run the command again.",
-    )
-    .into()
 }

@@ -28,9 +28,12 @@ pub async fn whois(
     let access = access(ctx).await?;
     let summary = ctx.data().core.discord.whois(&access, member.get()).await?;
     let currency = &ctx.data().core.config.billing.currency;
-    let card = Card::new(format!("Who is {}", summary.user.email))
-        .field("Email", summary.user.email.clone())
-        .field("Balance", summary.balance.display(currency))
+    let mut card = Card::new(format!("Who is {}", summary.user.email))
+        .field("Email", summary.user.email.clone());
+    if let Some(balance) = summary.balance {
+        card = card.field("Balance", balance.display(currency));
+    }
+    let card = card
         .field("Servers", summary.servers.to_string())
         // Tickets do not exist on the platform yet; this line changes when they do.
         .field("Open tickets", "not tracked yet")
@@ -108,12 +111,10 @@ async fn ask_reason(
         format!("Add {}", amount.display(currency))
     };
     let input = CreateInputText::new(InputTextStyle::Paragraph, "Reason", "reason")
-        .placeholder(
-            format!("Why the credit of {} changes", customer.email)
-                .chars()
-                .take(100)
-                .collect::<String>(),
-        )
+        .placeholder(crate::render::truncate(
+            &format!("Why the credit of {} changes", customer.email),
+            100,
+        ))
         .max_length(500)
         .required(true);
     let modal = CreateModal::new(custom_id, crate::render::truncate(&title, 45))
@@ -140,14 +141,14 @@ pub async fn credit_modal_submitted(
     let (Some(member), Some(amount), Some(origin), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
     else {
-        return Err(unknown_form());
+        return Err(crate::errors::stale());
     };
     let (Ok(member), Ok(amount), Ok(origin)) = (
         member.parse::<u64>(),
         amount.parse::<i64>(),
         origin.parse::<u64>(),
     ) else {
-        return Err(unknown_form());
+        return Err(crate::errors::stale());
     };
     let access = data.core.discord.access(&invoker.member).await?;
     let (request, customer) = data
@@ -197,7 +198,7 @@ pub async fn credit_confirmed(
     invoker: &Invoker,
     rest: &str,
 ) -> Result<Answer, BotError> {
-    let id = rest.parse::<i64>().map_err(|_| unknown_form())?;
+    let id = rest.parse::<i64>().map_err(|_| crate::errors::stale())?;
     let access = data.core.discord.access(&invoker.member).await?;
     let outcome = data.core.discord.confirm_credit(&access, id).await?;
     let currency = &data.core.config.billing.currency;
@@ -222,16 +223,8 @@ pub async fn credit_cancelled(
     invoker: &Invoker,
     rest: &str,
 ) -> Result<Answer, BotError> {
-    let id = rest.parse::<i64>().map_err(|_| unknown_form())?;
+    let id = rest.parse::<i64>().map_err(|_| crate::errors::stale())?;
     let access = data.core.discord.access(&invoker.member).await?;
     data.core.discord.cancel_credit(&access, id).await?;
     Ok(Answer::card(Card::new("Cancelled").description("No credit was changed.")).ephemeral())
-}
-
-fn unknown_form() -> BotError {
-    hostdeck_core::Error::invalid(
-        "custom_id",
-        "This form is out of date; run the command again.",
-    )
-    .into()
 }

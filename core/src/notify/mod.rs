@@ -10,6 +10,7 @@ pub mod mail;
 use std::sync::Arc;
 use std::time::Duration;
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, watch};
 
@@ -22,8 +23,12 @@ pub use mail::{Mailer, SendError};
 pub const EMAIL: &str = "email";
 /// A direct message to a Discord user; the recipient is the user's Discord id.
 pub const DISCORD_DM: &str = "discord_dm";
-/// A post to a Discord channel webhook; the recipient is the webhook URL.
+/// A post to a Discord channel webhook; the recipient is the webhook URL, or
+/// [`BILLING_STAFF`].
 pub const DISCORD_WEBHOOK: &str = "discord_webhook";
+/// The recipient of a post to billing staff: `discord.billing_webhook`, read when the post is
+/// sent (so the webhook's secret URL is never stored in the outbox).
+pub const BILLING_STAFF: &str = "billing";
 /// Attempts before a message is given up on (about a day of backoff).
 pub const MAX_ATTEMPTS: i64 = 12;
 const LEASE: Duration = Duration::from_secs(120);
@@ -44,7 +49,8 @@ pub struct DiscordMessage {
 }
 
 /// Sends Discord messages for the outbox worker: the bot crate implements it over Discord's
-/// REST API. Every message goes out with no mentions allowed.
+/// REST API. Webhook posts need no bot token; DMs do. Every message goes out with no mentions
+/// allowed.
 #[async_trait::async_trait]
 pub trait DiscordSender: Send + Sync + 'static {
     /// A direct message to the Discord user `discord_user`.
@@ -88,6 +94,11 @@ impl Outbox {
             .await
     }
 
+    /// A post to billing staff, through `discord.billing_webhook` as configured when it is sent.
+    pub async fn to_billing_staff(&self, message: DiscordMessage) -> Result<()> {
+        self.enqueue(DISCORD_WEBHOOK, BILLING_STAFF, &message).await
+    }
+
     /// A post through the channel webhook at `url` (`https://discord.com/api/webhooks/ID/TOKEN`).
     pub async fn discord_webhook(&self, url: &str, message: DiscordMessage) -> Result<()> {
         self.enqueue(DISCORD_WEBHOOK, url, &message).await
@@ -124,6 +135,7 @@ impl Outbox {
             wake: self.wake.clone(),
             mailer,
             discord: None,
+            billing_webhook: None,
         }
     }
 }
@@ -134,8 +146,10 @@ pub struct OutboxWorker {
     clock: Arc<dyn Clock>,
     wake: Arc<Notify>,
     mailer: Arc<dyn Mailer>,
-    /// `None` while the bot is off: Discord messages wait in the outbox until it is on.
+    /// `None` when no Discord sender was attached: Discord messages fail.
     discord: Option<Arc<dyn DiscordSender>>,
+    /// Where posts to [`BILLING_STAFF`] go.
+    billing_webhook: Option<SecretString>,
 }
 
 /// How long to wait before attempt `attempts + 1`: 30 s doubling, at most an hour.
@@ -151,10 +165,16 @@ impl OutboxWorker {
         self
     }
 
+    /// Sends posts to [`BILLING_STAFF`] through `webhook` (`discord.billing_webhook`).
+    pub fn with_billing_webhook(mut self, webhook: Option<SecretString>) -> Self {
+        self.billing_webhook = webhook;
+        self
+    }
+
     async fn send_discord(&self, message: &OutboxMessage) -> std::result::Result<(), SendError> {
         let Some(sender) = &self.discord else {
-            return Err(SendError::retryable(
-                "the Discord bot is off (discord.token is not set)",
+            return Err(SendError::permanent(
+                "no Discord sender is attached to the outbox worker",
             ));
         };
         let discord =
@@ -166,6 +186,11 @@ impl OutboxWorker {
                 SendError::permanent(format!("{:?} is not a Discord user id", message.recipient))
             })?;
             sender.dm(user, &discord).await
+        } else if message.recipient == BILLING_STAFF {
+            let webhook = self.billing_webhook.as_ref().ok_or_else(|| {
+                SendError::permanent("discord.billing_webhook is not set: nowhere to post")
+            })?;
+            sender.webhook(webhook.expose_secret(), &discord).await
         } else {
             sender.webhook(&message.recipient, &discord).await
         }

@@ -589,16 +589,13 @@ impl Payments {
     async fn alert(&self, text: &str) -> Result<()> {
         tracing::warn!(alert = %text, "payment alert for billing staff");
         metrics::counter!("paypal_alerts_total").increment(1);
-        if let Some(url) = &self.config.discord.billing_webhook {
+        if self.config.discord.billing_webhook.is_some() {
             let content: String = format!("Payment alert: {text}")
                 .chars()
                 .take(1900)
                 .collect();
             self.outbox
-                .discord_webhook(
-                    secrecy::ExposeSecret::expose_secret(url),
-                    DiscordMessage { content },
-                )
+                .to_billing_staff(DiscordMessage { content })
                 .await?;
         }
         self.audit

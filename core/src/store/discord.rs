@@ -127,4 +127,9 @@ pub trait DiscordStore: Send + Sync {
         posting_id: Option<i64>,
         at: DateTime<Utc>,
     ) -> Result<bool>;
+    /// Notes the posting of a request claimed as posted.
+    async fn record_credit_posting(&self, id: i64, posting_id: i64) -> Result<()>;
+    /// Undoes a claim to post whose posting failed, so the request may be cancelled or
+    /// confirmed again; `false` if there was no such claim.
+    async fn release_credit_claim(&self, id: i64) -> Result<bool>;
 }

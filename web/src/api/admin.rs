@@ -158,11 +158,8 @@ async fn adjust_credits(
         .await?;
     let currency = &state.core.config.billing.currency;
     let posting = outcome.posting();
-    let balance_after = if posting.credit == customer.wallet {
-        posting.credit_balance_after
-    } else {
-        posting.debit_balance_after
-    };
+    let balance_after =
+        hostdeck_core::ledger::StatementLine::for_account(posting, customer.wallet).balance_after;
     Ok(Json(CreditView {
         posting_id: posting.id.0,
         amount: MoneyView::new(amount, currency),

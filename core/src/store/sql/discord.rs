@@ -276,4 +276,27 @@ where
         .await?;
         Ok(row.is_some())
     }
+
+    async fn record_credit_posting(&self, id: i64, posting_id: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE discord_credit_requests SET posting_id = $1 \
+             WHERE id = $2 AND outcome = 'posted'",
+        )
+        .bind(posting_id)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn release_credit_claim(&self, id: i64) -> Result<bool> {
+        let row = sqlx::query(
+            "UPDATE discord_credit_requests SET outcome = NULL, decided_at = NULL \
+             WHERE id = $1 AND outcome = 'posted' AND posting_id IS NULL RETURNING id",
+        )
+        .bind(id)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.is_some())
+    }
 }
