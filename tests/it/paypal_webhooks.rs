@@ -15,7 +15,7 @@ use hostdeck_core::money::Money;
 use hostdeck_core::payments::{Settlement, WebhookVerification, capture_key, refund_key};
 use hostdeck_core::policy::{Actor, Role, Via};
 use hostdeck_core::store::Page;
-use hostdeck_core::store::payments::EventStatus;
+use hostdeck_core::store::payments::{EventStatus, OrderStatus, StoredOrder};
 use hostdeck_e2e::app::{SignedIn, TestApp};
 use hostdeck_e2e::db::TestDb;
 use hostdeck_fakes::paypal::{CaptureOutcome, FakePaypal, Forgery};
@@ -538,7 +538,14 @@ async fn a_chargeback_debits_and_staff_refunds_debit_once() {
         .app
         .core()
         .payments
-        .refund(&actor, &capture_id, Some(usd(5)), "goodwill", "k1")
+        .refund(
+            &actor,
+            &customer.user,
+            &capture_id,
+            Some(usd(5)),
+            "goodwill",
+            "k1",
+        )
         .await
         .expect("a refund");
     let hostdeck_core::payments::RefundOutcome::Debited { refund_id, amount } = outcome else {
@@ -559,7 +566,14 @@ async fn a_chargeback_debits_and_staff_refunds_debit_once() {
         .app
         .core()
         .payments
-        .refund(&customer_actor, &capture_id, None, "mine", "k2")
+        .refund(
+            &customer_actor,
+            &customer.user,
+            &capture_id,
+            None,
+            "mine",
+            "k2",
+        )
         .await
         .expect_err("customers cannot refund");
     assert_eq!(refused.code(), hostdeck_core::ErrorCode::Forbidden);
@@ -581,6 +595,92 @@ async fn a_chargeback_debits_and_staff_refunds_debit_once() {
         .expect("a read")
         .expect("the reversal");
     assert_eq!(debit.kind, PostingKind::Reversal);
+    shop.assert_paypal_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_refund_an_old_capture_of_the_customer_and_no_other() {
+    let shop = Shop::open(TestDb::sqlite().await, WebhookVerification::Offline).await;
+    let customer = shop.customer("loyal@example.test").await;
+    let other = shop.customer("other@example.test").await;
+    let order = shop.approved_order(&customer, 20).await;
+    let Settlement::Credited { capture_id, .. } = shop.capture(&customer, &order).await else {
+        panic!("credited on return");
+    };
+    // Sixty newer orders: the capture is no longer among the customer's recent ones.
+    let start = chrono::Utc::now();
+    for n in 0..60 {
+        let at = start + chrono::Duration::seconds(n + 1);
+        shop.app
+            .core()
+            .store
+            .payments()
+            .insert_order(&StoredOrder {
+                id: format!("NEWER{n}"),
+                user: customer.user.id,
+                amount: usd(5),
+                currency: "USD".into(),
+                request_id: format!("request-{n}"),
+                status: OrderStatus::Cancelled,
+                capture_id: None,
+                created_at: at,
+                updated_at: at,
+            })
+            .await
+            .expect("an order");
+    }
+    let staff = shop.app.user("refunds@example.test", Role::Billing).await;
+    let actor = Actor::user(staff.user.id, Role::Billing, Via::Portal).with_two_factor();
+    let recent = shop
+        .app
+        .core()
+        .payments
+        .orders(&actor, &customer.user)
+        .await
+        .expect("orders");
+    assert!(
+        recent
+            .iter()
+            .all(|o| o.capture_id.as_deref() != Some(capture_id.as_str())),
+        "the capture is older than the recent orders"
+    );
+
+    // Named with another customer, the capture is not found and nothing is refunded.
+    let refused = shop
+        .app
+        .core()
+        .payments
+        .refund(
+            &actor,
+            &other.user,
+            &capture_id,
+            None,
+            "wrong customer",
+            "k1",
+        )
+        .await
+        .expect_err("another customer's capture");
+    assert_eq!(refused.code(), hostdeck_core::ErrorCode::NotFound);
+    assert_eq!(shop.balance(&customer).await, usd(20));
+    let at_paypal = shop
+        .paypal
+        .capture(&capture_id)
+        .expect("the capture at PayPal");
+    assert!(at_paypal.refund_ids.is_empty(), "{at_paypal:?}");
+
+    // With its own customer, the old capture refunds.
+    let outcome = shop
+        .app
+        .core()
+        .payments
+        .refund(&actor, &customer.user, &capture_id, None, "goodwill", "k2")
+        .await
+        .expect("a refund");
+    assert!(
+        matches!(outcome, hostdeck_core::payments::RefundOutcome::Debited { amount, .. } if amount == usd(20)),
+        "{outcome:?}"
+    );
+    assert_eq!(shop.balance(&customer).await, Money::ZERO);
     shop.assert_paypal_clean();
 }
 

@@ -850,11 +850,13 @@ impl Payments {
         ))
     }
 
-    /// Billing staff refund (part of) a captured top-up through PayPal; the wallet is debited
-    /// when PayPal completes the refund. `key` makes a double submit one refund.
+    /// Billing staff refund (part of) one of `customer`'s captured top-ups through PayPal; the
+    /// wallet is debited when PayPal completes the refund. `key` makes a double submit one
+    /// refund. Another customer's capture is not found.
     pub async fn refund(
         &self,
         actor: &Actor,
+        customer: &User,
         capture_id: &str,
         amount: Option<Money>,
         reason: &str,
@@ -874,9 +876,12 @@ impl Payments {
             .payments()
             .order_by_capture(capture_id)
             .await?
-            .filter(|order| order.status == OrderStatus::Completed)
+            .filter(|order| order.status == OrderStatus::Completed && order.user == customer.id)
             .ok_or_else(|| {
-                Error::NotFound(format!("There is no credited PayPal capture {capture_id}."))
+                Error::NotFound(format!(
+                    "{} has no credited PayPal capture {capture_id}.",
+                    customer.email
+                ))
             })?;
         let mut body = json!({"note_to_payer": reason});
         if let Some(amount) = amount {

@@ -625,39 +625,26 @@ pub async fn admin_refund(
     let caller = staff(caller, Permission::RefundPayments)?;
     let customer = state.core.users.get(caller.actor(), UserId(id)).await?;
     let capture_id = form.get("capture_id");
-    let owned = state
-        .core
-        .payments
-        .orders(caller.actor(), &customer)
-        .await?
-        .iter()
-        .any(|order| order.capture_id.as_deref() == Some(capture_id));
-    let outcome = if !owned {
-        Err(Error::NotFound(format!(
-            "{} has no PayPal capture {capture_id}.",
-            customer.email
-        )))
-    } else {
-        let amount = match form.get("amount").trim() {
-            "" => Ok(None),
-            text => Money::parse(text).map(Some),
-        };
-        match amount {
-            Ok(amount) => {
-                state
-                    .core
-                    .payments
-                    .refund(
-                        caller.actor(),
-                        capture_id,
-                        amount,
-                        form.get("reason"),
-                        form.get("idempotency_key"),
-                    )
-                    .await
-            }
-            Err(error) => Err(error),
+    let outcome = match form.get("amount").trim() {
+        "" => Ok(None),
+        text => Money::parse(text).map(Some),
+    };
+    let outcome = match outcome {
+        Ok(amount) => {
+            state
+                .core
+                .payments
+                .refund(
+                    caller.actor(),
+                    &customer,
+                    capture_id,
+                    amount,
+                    form.get("reason"),
+                    form.get("idempotency_key"),
+                )
+                .await
         }
+        Err(error) => Err(error),
     };
     match outcome {
         Ok(RefundOutcome::Debited { .. }) => Ok(see_other(&format!(
