@@ -468,6 +468,38 @@ async fn captures_that_do_not_match_credit_nobody_and_alert_staff(db: TestDb) {
     assert!(matches!(settled, Settlement::Rejected(_)), "{settled:?}");
     assert_eq!(shop.balance(&customer).await, Money::ZERO);
     assert_eq!(shop.alerts().await.len(), 5);
+
+    // Reloading its return page, twice, tells the customer the same and staff nothing new;
+    // nor does PayPal's webhook for the same capture.
+    for _ in 0..2 {
+        let page = shop
+            .app
+            .http
+            .get(
+                shop.app
+                    .url(&format!("/billing/paypal/return?token={order}")),
+            )
+            .header("cookie", format!("hd_session={}", customer.token))
+            .send()
+            .await
+            .expect("the return page");
+        assert_eq!(page.status(), StatusCode::CONFLICT);
+        let text = page.text().await.expect("a page");
+        assert!(text.contains("did not match its order"), "{text}");
+    }
+    let capture_id = shop
+        .paypal
+        .order(&order)
+        .and_then(|order| order.capture_id)
+        .expect("a capture at PayPal");
+    let event = shop.paypal.capture_completed_event(&capture_id);
+    shop.paypal
+        .deliver(&event, &shop.webhook_url(), &shop.webhook_id)
+        .await;
+    shop.process().await;
+    assert_eq!(shop.stored_events(EventStatus::Rejected).await, 5);
+    assert_eq!(shop.balance(&customer).await, Money::ZERO);
+    assert_eq!(shop.alerts().await.len(), 5);
     shop.assert_paypal_clean();
 }
 

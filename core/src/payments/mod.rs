@@ -478,6 +478,19 @@ impl Payments {
                 ))
                 .await;
         };
+        // Judged before (a reload of the return page, another event for the same capture):
+        // the stored outcome stands, and billing staff were alerted the first time.
+        if order.status == OrderStatus::Failed
+            && order.capture_id.as_deref() == Some(capture.id.as_str())
+        {
+            return Ok((
+                Settlement::Rejected(format!(
+                    "PayPal capture {} of order {} did not match its order; nobody was credited.",
+                    capture.id, order.id
+                )),
+                None,
+            ));
+        }
         let failed = Some((order.id.clone(), OrderStatus::Failed, capture.id.clone()));
         if capture.custom_id.as_deref() != Some(custom_id(order.user).as_str()) {
             return self
