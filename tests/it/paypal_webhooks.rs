@@ -8,11 +8,13 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use hostdeck_core::clock::SystemClock;
+use hostdeck_core::clock::{Clock, ManualClock, SystemClock};
 use hostdeck_core::config::Config;
 use hostdeck_core::ledger::PostingKind;
 use hostdeck_core::money::Money;
-use hostdeck_core::payments::{Settlement, WebhookVerification, capture_key, refund_key};
+use hostdeck_core::payments::{
+    EVENT_ATTEMPTS, Settlement, WebhookVerification, capture_key, refund_key,
+};
 use hostdeck_core::policy::{Actor, Role, Via};
 use hostdeck_core::store::Page;
 use hostdeck_core::store::payments::{EventStatus, OrderStatus, StoredOrder};
@@ -226,6 +228,8 @@ hostdeck_e2e::on_both_engines!(
     two_events_and_the_return_for_one_capture_credit_once,
     captures_that_do_not_match_credit_nobody_and_alert_staff,
     a_refund_before_its_capture_waits_and_applies_once,
+    an_event_that_keeps_failing_is_given_up_and_staff_alerted,
+    a_refund_waiting_on_a_rejected_or_unknown_capture_alerts_staff,
 );
 
 async fn forged_deliveries_credit_nothing(db: TestDb) {
@@ -791,4 +795,117 @@ async fn paypal_calls_cache_the_token_retry_5xx_and_explain_4xx() {
     assert!(error.to_string().contains("PayPal"), "{error}");
     shop.paypal.recorder().heal();
     shop.assert_paypal_clean();
+}
+
+async fn an_event_that_keeps_failing_is_given_up_and_staff_alerted(db: TestDb) {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let mut config = Config::default();
+    config.discord.billing_webhook = Some(SecretString::from(BILLING_WEBHOOK));
+    let core = db.core_with(config, clock.clone()).await;
+    let shop = Shop {
+        paypal: FakePaypal::start().await,
+        app: TestApp::start(core).await,
+        webhook_id: String::new(),
+        db,
+    };
+    // Stored as received, but unreadable: every try fails.
+    let new = shop
+        .app
+        .core()
+        .store
+        .payments()
+        .insert_event(
+            "WH-BROKEN",
+            "PAYMENT.CAPTURE.COMPLETED",
+            "{not json",
+            clock.now(),
+        )
+        .await
+        .expect("stored");
+    assert!(new);
+    let payments = &shop.app.core().payments;
+    for _ in 1..EVENT_ATTEMPTS {
+        payments.process_pending().await.expect("the worker runs");
+        // Still leased: not tried again before the lease runs out.
+        payments.process_pending().await.expect("the worker runs");
+        clock.advance(chrono::Duration::seconds(61));
+    }
+    assert_eq!(shop.stored_events(EventStatus::Pending).await, 1);
+    assert!(shop.alerts().await.is_empty());
+
+    // The last try fails too: the event is set aside and billing staff are told, once.
+    assert_eq!(
+        payments.process_pending().await.expect("the worker runs"),
+        1
+    );
+    assert_eq!(shop.stored_events(EventStatus::Pending).await, 0);
+    assert_eq!(shop.stored_events(EventStatus::Rejected).await, 1);
+    clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(
+        payments.process_pending().await.expect("the worker runs"),
+        0
+    );
+    let alerts = shop.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains("WH-BROKEN") && alerts[0].contains("no longer retried"),
+        "{alerts:?}"
+    );
+}
+
+async fn a_refund_waiting_on_a_rejected_or_unknown_capture_alerts_staff(db: TestDb) {
+    let shop = Shop::open(db, WebhookVerification::Offline).await;
+    let customer = shop.customer("stuck@example.test").await;
+
+    // A capture of another amount is rejected (one alert); PayPal then refunds it.
+    let order = shop.approved_order(&customer, 20).await;
+    shop.paypal.next_capture(CaptureOutcome::DifferentAmount(
+        hostdeck_fakes::paypal::Money::new("USD", "2.00"),
+    ));
+    let settled = shop.capture(&customer, &order).await;
+    assert!(matches!(settled, Settlement::Rejected(_)), "{settled:?}");
+    assert_eq!(shop.alerts().await.len(), 1);
+    let capture = shop
+        .paypal
+        .order(&order)
+        .and_then(|order| order.capture_id)
+        .expect("a capture at PayPal");
+    let refund = shop.paypal.refund_in_dashboard(&capture, None);
+    let event = shop.paypal.capture_refunded_event(&refund.id);
+    shop.paypal
+        .deliver(&event, &shop.webhook_url(), &shop.webhook_id)
+        .await;
+    shop.process().await;
+    assert_eq!(shop.stored_events(EventStatus::Waiting).await, 1);
+    let alerts = shop.alerts().await;
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.contains(&refund.id) && a.contains("hostdeck rejected")),
+        "{alerts:?}"
+    );
+
+    // A refund of a capture hostdeck never knew waits too, and staff hear of it.
+    let mut resource = event["resource"].clone();
+    resource["id"] = json!("UNKNOWNREFUND001");
+    resource["links"] = json!([{"rel": "up", "href": format!("{}/v2/payments/captures/NOSUCHCAPTURE01", shop.paypal.base_url())}]);
+    let unknown = shop
+        .paypal
+        .event("PAYMENT.CAPTURE.REFUNDED", "refund", resource);
+    shop.paypal
+        .deliver(&unknown, &shop.webhook_url(), &shop.webhook_id)
+        .await;
+    shop.process().await;
+    assert_eq!(shop.stored_events(EventStatus::Waiting).await, 2);
+    let alerts = shop.alerts().await;
+    assert_eq!(alerts.len(), 3, "{alerts:?}");
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.contains("NOSUCHCAPTURE01") && a.contains("has no order")),
+        "{alerts:?}"
+    );
+    assert_eq!(shop.balance(&customer).await, Money::ZERO);
+    assert_eq!(shop.postings().await, 0);
 }

@@ -63,6 +63,8 @@ pub fn custom_id(user: UserId) -> String {
 /// Events leased at a time, and how long a lease lasts.
 const EVENT_BATCH: u32 = 64;
 const EVENT_LEASE: Duration = Duration::from_secs(60);
+/// Tries of an event whose processing fails before it is given up and billing staff alerted.
+pub const EVENT_ATTEMPTS: i64 = 10;
 
 /// An order's new status and its capture, recorded after a settlement.
 type OrderUpdate = (String, OrderStatus, String);
@@ -681,15 +683,19 @@ impl Payments {
                 let payments = self.clone();
                 running.spawn(async move {
                     let outcome = payments.process(&event).await;
-                    (event.id, outcome)
+                    (event, outcome)
                 });
             }
             while let Some(joined) = running.join_next().await {
                 match joined {
                     Ok((_, Ok(()))) => processed += 1,
-                    // Left leased: it is tried again when the lease runs out.
                     Ok((event, Err(error))) => {
-                        tracing::error!(%event, %error, "a PayPal event could not be processed")
+                        tracing::error!(event = %event.id, attempts = event.attempts, %error, "a PayPal event could not be processed");
+                        if event.attempts >= EVENT_ATTEMPTS {
+                            self.give_up(&event, &error).await?;
+                            processed += 1;
+                        }
+                        // Otherwise left leased: it is tried again when the lease runs out.
                     }
                     Err(error) => tracing::error!(%error, "processing a PayPal event panicked"),
                 }
@@ -772,6 +778,18 @@ impl Payments {
         Ok(())
     }
 
+    /// An event that failed every try: it is set aside as rejected and billing staff are told,
+    /// so that what it carried (a credit, a refund) is seen to by hand.
+    async fn give_up(&self, event: &StoredEvent, error: &Error) -> Result<()> {
+        let why = format!(
+            "PayPal event {} ({}) could not be processed after {} attempts and is no longer \
+             retried; nothing it carries was applied. Last error: {error}",
+            event.id, event.event_type, event.attempts,
+        );
+        self.alert(&why).await?;
+        self.finish(event, EventStatus::Rejected, None, &why).await
+    }
+
     async fn finish(
         &self,
         event: &StoredEvent,
@@ -805,6 +823,26 @@ impl Payments {
             .posting_by_key(&capture_key(&refund.capture_id))
             .await?
         else {
+            // A capture PayPal has yet to report waits quietly; one hostdeck rejected or never
+            // knew may never be credited, so billing staff hear of the refund waiting on it.
+            let order = self
+                .store
+                .payments()
+                .order_by_capture(&refund.capture_id)
+                .await?;
+            let stuck = match &order {
+                None => Some("hostdeck has no order for"),
+                Some(order) if order.status == OrderStatus::Failed => Some("hostdeck rejected"),
+                Some(_) => None,
+            };
+            if let Some(stuck) = stuck {
+                self.alert(&format!(
+                    "PayPal refund {} ({} {}) waits for capture {}, which {stuck}; it is debited \
+                     only if that capture is credited.",
+                    refund.id, refund.value, refund.currency, refund.capture_id
+                ))
+                .await?;
+            }
             return Ok((
                 EventStatus::Waiting,
                 Some(refund.capture_id.clone()),
