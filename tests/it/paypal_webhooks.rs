@@ -15,7 +15,7 @@ use hostdeck_core::money::Money;
 use hostdeck_core::payments::{
     EVENT_ATTEMPTS, Settlement, WebhookVerification, capture_key, refund_key,
 };
-use hostdeck_core::policy::{Actor, Role, Via};
+use hostdeck_core::policy::{Actor, Role, Scope, Scopes, Via};
 use hostdeck_core::store::Page;
 use hostdeck_core::store::payments::{EventStatus, OrderStatus, StoredOrder};
 use hostdeck_e2e::app::{SignedIn, TestApp};
@@ -908,4 +908,70 @@ async fn a_refund_waiting_on_a_rejected_or_unknown_capture_alerts_staff(db: Test
     );
     assert_eq!(shop.balance(&customer).await, Money::ZERO);
     assert_eq!(shop.postings().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_order_is_marked_once_audited_and_only_while_created() {
+    let shop = Shop::open(TestDb::sqlite().await, WebhookVerification::Offline).await;
+    let customer = shop.customer("changed-mind@example.test").await;
+    let actor = Actor::user(customer.user.id, Role::Customer, Via::Portal);
+    let payments = &shop.app.core().payments;
+    let shop = &shop;
+    let status = |id: String| async move {
+        shop.app
+            .core()
+            .store
+            .payments()
+            .order(&id)
+            .await
+            .expect("a read")
+            .expect("the order")
+            .status
+    };
+    let cancels = || async {
+        shop.app
+            .core()
+            .store
+            .audit_log(Page::first(200))
+            .await
+            .expect("the audit log")
+            .items
+            .iter()
+            .filter(|record| record.action == "paypal.order.cancelled")
+            .count()
+    };
+
+    // An API key that may read billing may not cancel an order.
+    let order = shop.approved_order(&customer, 10).await;
+    let mut key = Actor::user(customer.user.id, Role::Customer, Via::Api);
+    key.scopes = Some(Scopes::of(&[Scope::ReadBilling]));
+    let refused = payments
+        .cancelled(&key, &customer.user, &order)
+        .await
+        .expect_err("read-only keys cannot cancel");
+    assert_eq!(refused.code(), hostdeck_core::ErrorCode::Forbidden);
+    assert_eq!(status(order.clone()).await, OrderStatus::Created);
+
+    // Cancelled twice (a reload): marked and audited once.
+    for _ in 0..2 {
+        payments
+            .cancelled(&actor, &customer.user, &order)
+            .await
+            .expect("cancelled");
+    }
+    assert_eq!(status(order.clone()).await, OrderStatus::Cancelled);
+    assert_eq!(cancels().await, 1);
+
+    // A captured order stays credited.
+    let paid = shop.approved_order(&customer, 10).await;
+    assert!(matches!(
+        shop.capture(&customer, &paid).await,
+        Settlement::Credited { .. }
+    ));
+    payments
+        .cancelled(&actor, &customer.user, &paid)
+        .await
+        .expect("nothing to cancel");
+    assert_eq!(status(paid).await, OrderStatus::Completed);
+    assert_eq!(cancels().await, 1);
 }

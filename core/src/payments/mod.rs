@@ -435,13 +435,26 @@ impl Payments {
         self.settle_now(Some(order), &facts).await
     }
 
-    /// The customer cancelled at PayPal.
+    /// The customer cancelled at PayPal: an order not yet captured is marked cancelled.
     pub async fn cancelled(&self, actor: &Actor, customer: &User, order_id: &str) -> Result<()> {
+        actor.require(Permission::TopUp)?;
+        if actor.user != Some(customer.id) {
+            return Err(Error::NotFound(format!("There is no order {order_id}.")));
+        }
         let order = self.order(actor, customer, order_id).await?;
-        if order.status == OrderStatus::Created {
-            self.store
-                .payments()
-                .set_order_status(&order.id, OrderStatus::Cancelled, None, self.clock.now())
+        // Only from `created`: a capture that raced the cancel keeps its status.
+        if self
+            .store
+            .payments()
+            .cancel_order(&order.id, self.clock.now())
+            .await?
+        {
+            self.audit
+                .record(
+                    AuditEntry::new(actor, "paypal.order.cancelled")
+                        .target(format!("user:{}", customer.id))
+                        .detail(json!({"order": order.id})),
+                )
                 .await?;
         }
         Ok(())

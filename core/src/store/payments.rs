@@ -142,6 +142,9 @@ pub trait PaymentStore: Send + Sync {
         capture_id: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<()>;
+    /// Marks an order the customer cancelled at PayPal, if it is still `created`; `true` when
+    /// it was.
+    async fn cancel_order(&self, id: &str, at: DateTime<Utc>) -> Result<bool>;
     async fn orders_of(&self, user: UserId, limit: u32) -> Result<Vec<StoredOrder>>;
 
     /// Stores an event unless its id is known; `true` when it is new.
