@@ -23,7 +23,6 @@ pub mod webhook;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
@@ -1011,11 +1010,6 @@ impl Payments {
                 () = tokio::time::sleep(Duration::from_secs(5)) => {}
             }
         }
-    }
-
-    /// The platform's "now", for default periods of statements.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
     }
 }
 

@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 use crate::ids::{AccountId, UserId};
-use crate::ledger::{PostingKind, StatementLine};
+use crate::ledger::StatementLine;
 use crate::money::Money;
+pub use crate::statements::StatementFilter;
 
 use super::{Page, Paginated};
 
@@ -117,16 +118,6 @@ pub struct StoredEvent {
     pub attempts: i64,
     pub outcome: Option<String>,
     pub received_at: DateTime<Utc>,
-}
-
-/// Which postings of a wallet a statement shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StatementFilter {
-    pub kind: Option<PostingKind>,
-    /// From this instant, inclusive.
-    pub from: Option<DateTime<Utc>>,
-    /// Until this instant, exclusive.
-    pub until: Option<DateTime<Utc>>,
 }
 
 #[async_trait::async_trait]
