@@ -15,7 +15,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ledger::{PostingKind, StatementLine, require_own_or_any};
-use crate::money::Money;
+use crate::money::{Currency, Money};
 use crate::policy::{Actor, Permission};
 use crate::store::{Page, Paginated, Store};
 use crate::users::User;
@@ -87,7 +87,7 @@ pub fn period_of(
 pub struct PeriodStatement {
     pub company: String,
     pub customer: String,
-    pub currency: String,
+    pub currency: Currency,
     pub from: NaiveDate,
     /// The last day of the period, inclusive.
     pub to: NaiveDate,
@@ -227,7 +227,7 @@ impl Statements {
         Ok(PeriodStatement {
             company: self.config.company.name.clone(),
             customer: owner.email.clone(),
-            currency: self.config.billing.currency.code().to_owned(),
+            currency: self.config.billing.currency.clone(),
             from,
             to,
             opening: payments.balance_before(owner.wallet, start).await?,

@@ -18,14 +18,11 @@ use hostdeck_core::users::User;
 use hostdeck_core::{Error, Permission};
 use serde::Deserialize;
 
-use super::account::{LineRow, when};
+use super::account::{LineRow, signed_in, when};
+use super::admin::staff;
 use super::context::{MessagePage, PageContext, PortalError, PortalForm, render, see_other};
 use crate::AppState;
 use crate::auth::Caller;
-
-fn signed_in(caller: Option<Caller>) -> Result<Caller, PortalError> {
-    caller.ok_or_else(|| PortalError(Error::Unauthenticated("Sign in first.".into())))
-}
 
 fn message(page: PageContext, status: StatusCode, heading: &str, text: String) -> Response {
     (
@@ -486,12 +483,6 @@ fn chart_svg(days: &[(NaiveDate, Money)], currency: &Currency) -> String {
     }
     svg.push_str("</svg>");
     svg
-}
-
-fn staff(caller: Option<Caller>, permission: Permission) -> Result<Caller, PortalError> {
-    let caller = signed_in(caller)?;
-    caller.actor().require(permission)?;
-    Ok(caller)
 }
 
 #[derive(askama::Template)]
