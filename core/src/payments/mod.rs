@@ -234,7 +234,7 @@ impl Payments {
         })
     }
 
-    /// Whether PayPal is configured.
+    /// Whether PayPal is configured ([`PaypalConfig::enabled`]).
     pub fn enabled(&self) -> bool {
         self.client.is_some()
     }
@@ -258,7 +258,7 @@ impl Payments {
     }
 
     /// Checks a top-up amount against the configured limits.
-    pub fn check_amount(&self, amount: Money) -> Result<()> {
+    fn check_amount(&self, amount: Money) -> Result<()> {
         let limits = &self.config.paypal;
         let currency = &self.config.billing.currency;
         if amount < limits.min_topup || amount > limits.max_topup {

@@ -146,7 +146,6 @@ pub trait PaymentStore: Send + Sync {
         body: &str,
         at: DateTime<Utc>,
     ) -> Result<bool>;
-    async fn event(&self, id: &str) -> Result<Option<StoredEvent>>;
     /// Leases up to `limit` pending events until `lease_until`, oldest first.
     async fn claim_events(
         &self,

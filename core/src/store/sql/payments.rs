@@ -188,16 +188,6 @@ where
         Ok(inserted.is_some())
     }
 
-    async fn event(&self, id: &str) -> Result<Option<StoredEvent>> {
-        let row = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM paypal_events WHERE id = $1"
-        ))
-        .bind(id.to_owned())
-        .fetch_optional(&self.writer)
-        .await?;
-        row.as_ref().map(event_from_row).transpose()
-    }
-
     async fn claim_events(
         &self,
         now: DateTime<Utc>,
