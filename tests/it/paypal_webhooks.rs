@@ -300,6 +300,31 @@ async fn forged_deliveries_are_refused_by_the_verify_api_too() {
         "one token serves every call"
     );
     shop.assert_paypal_clean();
+
+    // PayPal's verify API down: 503 so that PayPal delivers again, in the API's error shape
+    // and without PayPal's or the store's own words.
+    shop.paypal.recorder().fail_always(
+        "verify-webhook-signature",
+        Fault::Status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"name": "INTERNAL_SERVICE_ERROR", "message": "verifier-detail-7731", "debug_id": "dbg7731"}),
+        ),
+    );
+    let again = shop.paypal.capture_completed_event(&capture);
+    let down = shop
+        .paypal
+        .deliver(&again, &shop.webhook_url(), &shop.webhook_id)
+        .await;
+    assert_eq!(down.status, 503, "{}", down.answer);
+    let answer: Value = serde_json::from_str(&down.answer).expect("a JSON answer");
+    assert_eq!(answer["error"]["code"], "unavailable", "{answer}");
+    let message = answer["error"]["message"].as_str().expect("a message");
+    assert!(
+        !message.contains("7731")
+            && !message.contains("INTERNAL_SERVICE_ERROR")
+            && !message.contains("could not verify the signature"),
+        "{message}"
+    );
 }
 
 async fn one_event_a_thousand_times_credits_once(db: TestDb) {
