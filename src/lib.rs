@@ -101,10 +101,7 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
         Command::Billing(BillingCommand::Tick(tick)) => {
             let core = Core::open(config).await?;
             let now = tick.now.map(|now| now.with_timezone(&chrono::Utc));
-            let report = core
-                .billing
-                .run_once(&Actor::cli(), now, serve::billing_suspension(&core))
-                .await;
+            let report = core.billing.run_once(&Actor::cli(), now).await;
             core.store.close().await;
             println!("{}", report?.describe(&core.config.billing.currency));
             Ok(())

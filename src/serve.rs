@@ -117,11 +117,6 @@ pub fn start_with_mailer(
     })
 }
 
-/// What suspends servers for an unpaid balance: the server service, through the providers.
-pub fn billing_suspension(core: &Core) -> Option<&dyn hostdeck_core::billing::BillingSuspension> {
-    Some(&core.servers)
-}
-
 /// Runs the billing job every `billing.tick_interval` until `stop`. Stopping in the middle of a
 /// run is safe: the open batch rolls back and the next run bills it.
 async fn billing_ticker(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
@@ -133,9 +128,7 @@ async fn billing_ticker(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
             _ = interval.tick() => {}
             _ = stop.wait_for(|stop| *stop) => return,
         }
-        let run = core
-            .billing
-            .run_once(&system, None, billing_suspension(&core));
+        let run = core.billing.run_once(&system, None);
         tokio::select! {
             outcome = run => match outcome {
                 Ok(report) if report.usage.postings > 0 || !report.steps.is_empty() => {

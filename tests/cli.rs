@@ -1,6 +1,7 @@
 //! The `hostdeck` binary as an operator meets it: first run with no config at all, config
 //! errors that exit 2 naming the key, `config check` that never prints a secret, `admin create`
-//! with the password on standard input, and a database that cannot be reached.
+//! with the password on standard input, `billing tick` run by hand, and a database that cannot
+//! be reached.
 //!
 //! (The root package's only integration test; the rest of `tests/` is the hostdeck-e2e crate.)
 
@@ -308,6 +309,65 @@ fn admin_create_takes_the_password_on_stdin() {
         text(&empty.stderr).contains("no password given"),
         "{}",
         text(&empty.stderr)
+    );
+}
+
+#[test]
+fn billing_tick_bills_gives_the_monthly_credit_and_prints_what_it_did() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let created = run(
+        hostdeck(dir.path()).args([
+            "admin",
+            "create",
+            "--email",
+            "customer@example.com",
+            "--role",
+            "customer",
+        ]),
+        "a long customer password\n",
+    );
+    assert!(created.status.success(), "{}", text(&created.stderr));
+
+    std::fs::write(
+        dir.path().join("credit.toml"),
+        "[billing]\nmonthly_free_credit = \"1.50\"\n",
+    )
+    .expect("write");
+    let tick = || {
+        run(
+            hostdeck(dir.path()).args([
+                "--config",
+                "credit.toml",
+                "billing",
+                "tick",
+                "--now",
+                "2026-11-02T05:30:00Z",
+            ]),
+            "",
+        )
+    };
+    let first = tick();
+    assert!(first.status.success(), "{}", text(&first.stderr));
+    let stdout = text(&first.stdout);
+    assert!(
+        stdout.contains(
+            "Billed 0 server hour(s), 0.00 USD in all, through 2026-11-02 05:00 UTC; \
+             0 server(s) brought up to date in 0 batch(es)."
+        ),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("Gave this month's free credit to 1 customer(s)."),
+        "{stdout}"
+    );
+
+    let again = tick();
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let stdout = text(&again.stdout);
+    assert!(stdout.contains("Billed 0 server hour(s)"), "{stdout}");
+    assert!(
+        !stdout.contains("free credit"),
+        "the monthly credit is given once: {stdout}"
     );
 }
 

@@ -268,16 +268,14 @@ impl Accounts {
                                 .target(format!("user:{}", user.id)),
                         )
                         .await?;
-                    if user.role == crate::Role::Customer {
-                        crate::billing::grant_signup_credit(
-                            self.store.as_ref(),
-                            &self.config,
-                            &self.audit,
-                            &user,
-                            self.clock.now(),
-                        )
-                        .await?;
-                    }
+                    crate::billing::grant_signup_credit(
+                        self.store.as_ref(),
+                        &self.config,
+                        &self.audit,
+                        &user,
+                        self.clock.now(),
+                    )
+                    .await?;
                 }
                 self.store
                     .user(user.id)

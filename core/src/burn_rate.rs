@@ -2,8 +2,8 @@
 //! their balance lasts at that pace. Read straight from each server's price snapshot (running,
 //! unsuspended servers at the running rate, every other billable server at the stopped rate),
 //! exactly, with no rounding until it is shown. This is what customers see (`/balance`, the
-//! portal, the API); the balance rules of [`crate::billing`] compute the same sum in SQL for
-//! every customer at once.
+//! portal, the API) and what the balance rules of [`crate::billing`] decide by ([`is_low`]);
+//! their SQL only picks the customers to look at.
 
 use rust_decimal::Decimal;
 
@@ -37,10 +37,6 @@ impl BurnRate {
         Self { micros_per_hour }
     }
 
-    pub fn is_zero(&self) -> bool {
-        self.micros_per_hour.is_zero()
-    }
-
     /// The hourly price rounded up to a whole micro-unit, for showing.
     pub fn per_hour(&self) -> Money {
         let micros = self.micros_per_hour.ceil();
@@ -59,6 +55,15 @@ impl BurnRate {
         let hours = (Decimal::from(balance.micros()) / self.micros_per_hour).floor();
         Some(i64::try_from(hours).unwrap_or(i64::MAX))
     }
+}
+
+/// Whether `balance` is low: below zero, or lasting fewer than `low_balance_hours` hours at
+/// `burn`. The one test of "low" for what customers are shown and for the low-balance notice.
+pub fn is_low(balance: Money, burn: &BurnRate, low_balance_hours: i64) -> bool {
+    balance.is_negative()
+        || burn
+            .hours_left(balance)
+            .is_some_and(|hours| hours < low_balance_hours)
 }
 
 /// The burn rate of `user`'s servers that are not deleted.
@@ -103,7 +108,20 @@ mod tests {
     #[test]
     fn nothing_running_means_no_hours_left_figure() {
         let rate = BurnRate::of(&[server(false, 5, 0, 1)]);
-        assert!(rate.is_zero());
+        assert_eq!(rate.per_hour(), Money::ZERO);
         assert_eq!(rate.hours_left(Money::from_micros(1)), None);
+        assert!(!is_low(Money::ZERO, &rate, 10));
+        assert!(is_low(Money::from_micros(-1), &rate, 10));
+    }
+
+    #[test]
+    fn low_means_fewer_hours_left_than_the_line_at_the_exact_rate() {
+        // $2 a month: 10 hours cost 27_397.26 micros, so 27_397 lasts 9 whole hours and
+        // 27_398 lasts 10 (a rate rounded up to 2_740 would call both low).
+        let rate = BurnRate::of(&[server(true, 2_000_000, 0, 730)]);
+        assert!(is_low(Money::from_micros(27_397), &rate, 10));
+        assert!(!is_low(Money::from_micros(27_398), &rate, 10));
+        assert!(is_low(Money::ZERO, &rate, 10));
+        assert!(!is_low(Money::from_micros(27_398), &rate, 0));
     }
 }

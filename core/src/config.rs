@@ -208,6 +208,32 @@ pub struct BillingConfig {
     pub pricing: Option<PathBuf>,
 }
 
+impl BillingConfig {
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        // A zero interval would panic the ticker task (and with it all billing) at start.
+        if self.tick_interval < Duration::from_secs(1) {
+            problems.push("billing.tick_interval: expected at least 1s".to_owned());
+        }
+        if self.max_catchup_hours == 0 {
+            problems.push("billing.max_catchup_hours: expected at least 1".to_owned());
+        }
+        let most = crate::ledger::MAX_POSTING;
+        for (key, amount) in [
+            ("signup_credit", self.signup_credit),
+            ("monthly_free_credit", self.monthly_free_credit),
+        ] {
+            if amount > most {
+                problems.push(format!(
+                    "billing.{key}: expected at most {} (the largest single posting)",
+                    most.amount_text()
+                ));
+            }
+        }
+        problems
+    }
+}
+
 impl Default for BillingConfig {
     fn default() -> Self {
         Self {
@@ -394,6 +420,7 @@ impl Config {
         }
         problems.extend(self.providers.problems());
         problems.extend(self.paypal.problems(&self.billing.currency));
+        problems.extend(self.billing.problems());
         if problems.is_empty() {
             Ok(())
         } else {
@@ -583,6 +610,41 @@ mod tests {
     }
 
     #[test]
+    fn billing_limits_are_checked() {
+        for (toml, key) in [
+            (
+                "[billing]\ntick_interval = \"0s\"\n",
+                "billing.tick_interval",
+            ),
+            (
+                "[billing]\ntick_interval = \"500ms\"\n",
+                "billing.tick_interval",
+            ),
+            (
+                "[billing]\nmax_catchup_hours = 0\n",
+                "billing.max_catchup_hours",
+            ),
+            (
+                "[billing]\nsignup_credit = \"1000000000.01\"\n",
+                "billing.signup_credit",
+            ),
+            (
+                "[billing]\nmonthly_free_credit = \"1000000000.01\"\n",
+                "billing.monthly_free_credit",
+            ),
+        ] {
+            let error = Config::from_toml(toml).expect_err(toml);
+            assert!(error.to_string().contains(key), "{toml}: {error}");
+        }
+        let config = Config::from_toml(
+            "[billing]\ntick_interval = \"1s\"\nmax_catchup_hours = 1\n\
+             signup_credit = \"1000000000\"\nmonthly_free_credit = \"1000000000\"\n",
+        )
+        .expect("the limits themselves are allowed");
+        assert_eq!(config.billing.max_catchup_hours, 1);
+    }
+
+    #[test]
     fn secrets_never_print() {
         let config = Config::from_toml(
             "[database]\nurl = \"postgres://app:hunter2@db.internal/hostdeck\"\n[discord]\ntoken = \"MTIz.secret-token\"\n",
@@ -633,25 +695,84 @@ mod tests {
             );
         assert!(uncommented.contains("/../config/pricing.toml"));
         Config::from_toml(&uncommented).expect("the example config loads with every key set");
-        // ...and every key of the effective config must appear in it.
-        let defaults: toml::Table =
-            toml::from_str(&Config::default().redacted_toml()).expect("toml");
-        for (section, table) in &defaults {
-            assert!(
-                example.contains(&format!("[{section}]")),
-                "[{section}] is not documented"
-            );
-            if let Some(table) = table.as_table() {
-                for key in table.keys() {
-                    assert!(
-                        example.contains(&format!("{key} =")),
-                        "{section}.{key} is not documented"
-                    );
-                }
+        // ...and every key of the config must appear in it, in its own section. JSON keeps the
+        // keys whose value is None (TOML would drop them); the providers section hides an unset
+        // drift_webhook, so it is set here.
+        let mut config = Config::default();
+        config.providers.drift_webhook = Some(SecretString::from("set"));
+        let sections = serde_json::to_value(&config).expect("json");
+        let sections = sections.as_object().expect("sections");
+        for (section, table) in sections {
+            let text = section_text(example, section)
+                .unwrap_or_else(|| panic!("[{section}] is not documented"));
+            for key in table.as_object().expect("a table").keys() {
+                assert!(
+                    settings(text).any(|setting| setting == key.as_str()),
+                    "{section}.{key} is not documented"
+                );
             }
         }
-        let token = "token =";
-        assert!(example.contains(token));
+        // Every key a provider may have, as NAME.key in the providers section.
+        let provider: crate::providers::ProviderConfig =
+            toml::from_str("kind = \"sandbox\"").expect("a provider");
+        let provider = serde_json::to_value(&provider).expect("json");
+        let text = section_text(example, "providers").expect("[providers]");
+        for key in provider.as_object().expect("a table").keys() {
+            assert!(
+                settings(text).any(|setting| setting
+                    .rsplit_once('.')
+                    .is_some_and(|(_, last)| last == key)),
+                "providers.NAME.{key} is not documented"
+            );
+        }
+    }
+
+    #[test]
+    fn settings_match_whole_keys_in_their_own_section() {
+        let example = "[a]\n# base_url = \"x\"\n[b]\nurl = 1\n";
+        let a: Vec<&str> = settings(section_text(example, "a").expect("a")).collect();
+        assert_eq!(a, ["base_url"]);
+        assert!(!a.contains(&"url"), "url is not base_url");
+        let b: Vec<&str> = settings(section_text(example, "b").expect("b")).collect();
+        assert_eq!(b, ["url"]);
+        assert!(section_text(example, "c").is_none());
+    }
+
+    /// The lines of `[section]`, up to the next section header.
+    fn section_text<'a>(example: &'a str, section: &str) -> Option<&'a str> {
+        let header = format!("[{section}]");
+        let start = example
+            .lines()
+            .scan(0, |offset, line| {
+                let at = *offset;
+                *offset += line.len() + 1;
+                Some((at, line))
+            })
+            .find(|(_, line)| line.trim() == header)
+            .map(|(at, line)| at + line.len())?;
+        let rest = &example[start..];
+        let end = rest
+            .lines()
+            .scan(0, |offset, line| {
+                let at = *offset;
+                *offset += line.len() + 1;
+                Some((at, line))
+            })
+            .skip(1)
+            .find(|(_, line)| line.starts_with('['))
+            .map_or(rest.len(), |(at, _)| at);
+        Some(&rest[..end])
+    }
+
+    /// The keys set, or shown commented out, in a piece of the example: `key = ` at a line's
+    /// start, after an optional `# `.
+    fn settings(text: &str) -> impl Iterator<Item = &str> {
+        text.lines().filter_map(|line| {
+            let line = line.strip_prefix("# ").unwrap_or(line);
+            line.split_once(" = ")
+                .map(|(key, _)| key)
+                .filter(|key| looks_like_setting(&format!("{key} = x")))
+        })
     }
 
     fn looks_like_setting(text: &str) -> bool {

@@ -139,6 +139,22 @@ impl Core {
             outbox.clone(),
         )?;
         let statements = Statements::new(store.clone(), clock.clone(), config.clone());
+        let servers = Servers::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            outbox.clone(),
+            providers,
+            config.pricing.clone(),
+            config.clone(),
+        );
+        let billing = Billing::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            config.clone(),
+            Arc::new(servers.clone()),
+        );
         Ok(Self {
             payments,
             statements,
@@ -152,7 +168,7 @@ impl Core {
             ),
             users: Users::new(store.clone(), clock.clone(), audit.clone(), key_cache),
             ledger,
-            billing: Billing::new(store.clone(), clock.clone(), audit.clone(), config.clone()),
+            billing,
             auth: Auth::new(
                 sessions.clone(),
                 api_keys,
@@ -168,15 +184,7 @@ impl Core {
                 config.clone(),
             ),
             maintenance: Maintenance::new(store.clone(), clock.clone(), audit.clone()),
-            servers: Servers::new(
-                store.clone(),
-                clock.clone(),
-                audit.clone(),
-                outbox.clone(),
-                providers,
-                config.pricing.clone(),
-                config.clone(),
-            ),
+            servers,
             outbox,
             audit,
             pricing: config.pricing.clone(),

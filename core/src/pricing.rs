@@ -135,7 +135,7 @@ impl Pricing {
     }
 
     /// Reads and checks a pricing file; every problem names its line.
-    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+    fn load(path: &Path) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|error| {
             ConfigError(vec![format!(
                 "billing.pricing: cannot read {}: {error}",
@@ -292,11 +292,6 @@ impl Pricing {
         self.plans.iter().find(|plan| plan.name == name)
     }
 
-    /// Whether custom sizes are offered (the file has a `[custom]` table).
-    pub fn offers_custom(&self) -> bool {
-        self.custom.is_some()
-    }
-
     /// The price of a size, as the snapshot a new server stores.
     pub fn quote(&self, size: &Size) -> Result<Quote> {
         match size {
@@ -337,9 +332,7 @@ impl Pricing {
                 let rates = self.custom.ok_or_else(|| {
                     Error::invalid("plan", "Custom sizes are not offered; choose a plan.")
                 })?;
-                resources
-                    .check()
-                    .map_err(|failure| Error::invalid("resources", failure.to_string()))?;
+                resources.check()?;
                 // Memory is priced per GiB but sized in MiB: the rate is kept per 1,024 hours
                 // so that 1,536 MiB costs exactly 1.5 times the GiB rate.
                 const PER: i64 = 1024;

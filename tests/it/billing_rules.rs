@@ -6,7 +6,7 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use hostdeck_core::billing::BillingSuspension;
+use hostdeck_core::billing::{BillingSuspension, grant_signup_credit};
 use hostdeck_core::clock::ManualClock;
 use hostdeck_core::config::{Config, DatabaseConfig};
 use hostdeck_core::email::Email;
@@ -24,6 +24,7 @@ hostdeck_e2e::on_both_engines!(
     verifying_an_email_gives_the_signup_credit_once,
     free_credit_is_given_once_per_customer_and_month,
     a_balance_run_down_walks_every_step_once,
+    low_is_decided_at_the_exact_rate_shown_to_the_customer,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -125,11 +126,14 @@ async fn free_credit_is_given_once_per_customer_and_month(db: TestDb) {
     }
 
     for _ in 0..2 {
-        core.billing
-            .give_signup_credit(&alice)
+        grant_signup_credit(store, &core.config, &core.audit, &alice, t0())
             .await
             .expect("sign-up credit");
     }
+    let none = grant_signup_credit(store, &core.config, &core.audit, &staff, t0())
+        .await
+        .expect("no sign-up credit for staff");
+    assert!(none.is_none());
     let signup = store
         .posting_by_key(&format!("signup:{}", alice.id))
         .await
@@ -153,29 +157,21 @@ async fn free_credit_is_given_once_per_customer_and_month(db: TestDb) {
         .expect("a replica");
     let system = Actor::system();
     let (a, b) = tokio::join!(
-        core.billing.run_once(&system, None, None),
-        replica.billing.run_once(&system, None, None)
+        core.billing.run_once(&system, None),
+        replica.billing.run_once(&system, None)
     );
     assert_eq!(
         a.expect("tick").monthly_credits + b.expect("tick").monthly_credits,
         31
     );
-    let again = core
-        .billing
-        .run_once(&system, None, None)
-        .await
-        .expect("tick");
+    let again = core.billing.run_once(&system, None).await.expect("tick");
     assert_eq!(again.monthly_credits, 0, "once a month");
     clock.set(
         Utc.with_ymd_and_hms(2026, 12, 1, 0, 5, 0)
             .single()
             .expect("a time"),
     );
-    let december = core
-        .billing
-        .run_once(&system, None, None)
-        .await
-        .expect("tick");
+    let december = core.billing.run_once(&system, None).await.expect("tick");
     assert_eq!(december.monthly_credits, 31);
 
     for month in ["2026-11", "2026-12"] {
@@ -188,6 +184,8 @@ async fn free_credit_is_given_once_per_customer_and_month(db: TestDb) {
         let key = format!("free:{nobody}:2026-11");
         assert!(store.posting_by_key(&key).await.expect("read").is_none());
     }
+    let key = format!("signup:{}", staff.id);
+    assert!(store.posting_by_key(&key).await.expect("read").is_none());
     assert_eq!(
         store.account_balance(alice.wallet).await.expect("balance"),
         money("4.50")
@@ -257,15 +255,12 @@ async fn a_balance_run_down_walks_every_step_once(db: TestDb) {
         .post(&system, top_up("12.00", "paypal:capture:1"))
         .await
         .expect("top-up");
-    let recorder = Recorder::default();
+    let recorder = Arc::new(Recorder::default());
+    let billing = core.billing.with_suspension(recorder.clone());
     let mut steps = Vec::new();
     for hour in 1..=18 {
         clock.set(t0() + Duration::hours(hour) + Duration::minutes(1));
-        let report = core
-            .billing
-            .run_once(&system, None, Some(&recorder))
-            .await
-            .expect("tick");
+        let report = billing.run_once(&system, None).await.expect("tick");
         for step in report.steps {
             steps.push((hour, step.step, step.balance));
         }
@@ -306,18 +301,10 @@ async fn a_balance_run_down_walks_every_step_once(db: TestDb) {
         .await
         .expect("top-up");
     clock.set(t0() + Duration::hours(18) + Duration::minutes(30));
-    let report = core
-        .billing
-        .run_once(&system, None, Some(&recorder))
-        .await
-        .expect("tick");
+    let report = billing.run_once(&system, None).await.expect("tick");
     assert_eq!(report.steps.len(), 1);
     assert_eq!(report.steps[0].step, "recovered");
-    let again = core
-        .billing
-        .run_once(&system, None, Some(&recorder))
-        .await
-        .expect("tick");
+    let again = billing.run_once(&system, None).await.expect("tick");
     assert!(again.steps.is_empty());
     assert_eq!(
         recorder.calls(),
@@ -364,4 +351,102 @@ async fn a_balance_run_down_walks_every_step_once(db: TestDb) {
             .is_empty()
     );
     assert_balance_after_chains(&db.url).await;
+}
+
+/// A $2/730h server burns 2739.726... micros an hour. Ten hours of it are 27_397.26 micros:
+/// 27_395 lasts 9 whole hours (low), 27_398 lasts 10 (not low). A rate rounded down per server
+/// (2_739) would call neither low; the notice, `/balance` and the portal must agree.
+async fn low_is_decided_at_the_exact_rate_shown_to_the_customer(db: TestDb) {
+    let clock = Arc::new(ManualClock::new(t0()));
+    let mut config = config();
+    config.billing.monthly_free_credit = Money::ZERO;
+    let core = db.core_with(config, clock.clone()).await;
+    let store = core.store.clone();
+    let low = customer(store.as_ref(), 0, t0()).await;
+    let enough = customer(store.as_ref(), 1, t0()).await;
+    let two_dollars = |user: i64| SeedServer {
+        rate_stopped: 0,
+        ..SeedServer::running(user, t0(), 2_000_000)
+    };
+    insert_servers(
+        &db.url,
+        1,
+        &[two_dollars(low.id.0), two_dollars(enough.id.0)],
+    )
+    .await;
+    let system = Actor::system();
+    for (user, amount, key) in [
+        (&low, "0.027395", "grant:low"),
+        (&enough, "0.027398", "grant:enough"),
+    ] {
+        core.ledger
+            .post(
+                &system,
+                PostingRequest {
+                    debit: store.system_account(SystemAccount::Promotions),
+                    credit: user.wallet,
+                    amount: money(amount),
+                    kind: PostingKind::Adjustment,
+                    key: key.to_owned(),
+                    reference: None,
+                    memo: None,
+                    actor_user: None,
+                    actor_via: Via::System,
+                    overdraft: Overdraft::Allow,
+                },
+            )
+            .await
+            .expect("credit");
+    }
+
+    let now = t0() + Duration::minutes(30);
+    let steps = core
+        .billing
+        .apply_balance_rules(now)
+        .await
+        .expect("the balance rules");
+    let taken: Vec<(UserId, &str)> = steps.iter().map(|step| (step.user, step.step)).collect();
+    assert_eq!(taken, [(low.id, "low balance notice")]);
+
+    let standing = core
+        .billing
+        .standing(&system, &low)
+        .await
+        .expect("standing");
+    assert_eq!(
+        (
+            standing.burn_per_hour,
+            standing.hours_left,
+            standing.low_balance
+        ),
+        (money("0.00274"), Some(9), true)
+    );
+    let standing = core
+        .billing
+        .standing(&system, &enough)
+        .await
+        .expect("standing");
+    assert_eq!(
+        (
+            standing.burn_per_hour,
+            standing.hours_left,
+            standing.low_balance
+        ),
+        (money("0.00274"), Some(10), false)
+    );
+
+    let sent = store
+        .claim_outbox(now, now + Duration::minutes(1), 10)
+        .await
+        .expect("the outbox");
+    let texts: Vec<&str> = sent
+        .iter()
+        .filter_map(|message| message.payload["text"].as_str())
+        .collect();
+    assert_eq!(texts.len(), 1, "one notice: {texts:?}");
+    assert!(
+        texts[0].contains("about 0.00274 USD an hour, so this lasts about 9 more hour(s)"),
+        "the notice shows the figures /balance shows: {}",
+        texts[0]
+    );
 }

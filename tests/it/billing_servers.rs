@@ -6,7 +6,7 @@
 use chrono::{Duration, Timelike};
 use hostdeck_core::Actor;
 use hostdeck_core::billing::meter::hour_cost;
-use hostdeck_core::servers::{hour_of, usage_key};
+use hostdeck_core::billing::meter::{hour_of, usage_key};
 use hostdeck_e2e::db::TestDb;
 
 use crate::servers::{Cloud, audited, create, customer, give_credit, usage_postings};
@@ -52,11 +52,7 @@ async fn a_server_runs_its_balance_down_is_suspended_and_comes_back(db: TestDb) 
         }
         last = hour;
         clock.set(start + Duration::hours(hour) + Duration::minutes(2));
-        let report = core
-            .billing
-            .run_once(&system, None, Some(&core.servers))
-            .await
-            .expect("tick");
+        let report = core.billing.run_once(&system, None).await.expect("tick");
         assert_eq!(report.usage.postings, 1, "hour {hour} billed once");
         for step in &report.steps {
             steps.push(step.step);
@@ -97,11 +93,7 @@ async fn a_server_runs_its_balance_down_is_suspended_and_comes_back(db: TestDb) 
     // A top-up back over zero resumes the server.
     give_credit(&core, &ada, "1.00").await;
     clock.set(start + Duration::hours(last) + Duration::minutes(30));
-    let report = core
-        .billing
-        .run_once(&system, None, Some(&core.servers))
-        .await
-        .expect("tick");
+    let report = core.billing.run_once(&system, None).await.expect("tick");
     assert_eq!(report.steps.len(), 1);
     assert_eq!(report.steps[0].step, "recovered");
     let row = core.store.server(id).await.expect("read").expect("the row");

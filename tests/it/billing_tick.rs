@@ -124,8 +124,8 @@ async fn two_replicas_bill_24_hours_of_500_servers_once(db: TestDb) {
             clock_a.set(now);
             clock_b.set(now);
             let (ra, rb) = tokio::join!(
-                a.billing.run_once(&system, None, None),
-                b.billing.run_once(&system, None, None)
+                a.billing.run_once(&system, None),
+                b.billing.run_once(&system, None)
             );
             let (ra, rb) = (ra.expect("replica a ticks"), rb.expect("replica b ticks"));
             reported += ra.usage.postings + rb.usage.postings;
@@ -157,26 +157,14 @@ async fn five_hours_down_are_billed_once_on_restart(db: TestDb) {
     let servers = seed(&db, &core, 20, 4).await;
     let system = Actor::system();
     clock.set(t0() + hours(1) + Duration::minutes(5));
-    let first = core
-        .billing
-        .run_once(&system, None, None)
-        .await
-        .expect("tick");
+    let first = core.billing.run_once(&system, None).await.expect("tick");
     assert_eq!(first.usage.postings, 20);
     // Down for five hours: the next tick is at 06:10.
     clock.set(t0() + hours(6) + Duration::minutes(10));
-    let restart = core
-        .billing
-        .run_once(&system, None, None)
-        .await
-        .expect("tick");
+    let restart = core.billing.run_once(&system, None).await.expect("tick");
     assert_eq!((restart.usage.servers, restart.usage.postings), (20, 100));
     assert_eq!(restart.usage.skipped_hours, 0);
-    let again = core
-        .billing
-        .run_once(&system, None, None)
-        .await
-        .expect("tick");
+    let again = core.billing.run_once(&system, None).await.expect("tick");
     assert_eq!(again.usage.postings, 0);
     for id in 1..=20 {
         for hour in 0..6 {
@@ -206,7 +194,6 @@ async fn catch_up_stops_at_the_limit(db: TestDb) {
         .run_once(
             &Actor::system(),
             Some(t0() + hours(10) + Duration::minutes(1)),
-            None,
         )
         .await
         .expect("tick");
@@ -258,8 +245,8 @@ async fn a_tick_killed_half_way_then_run_again_bills_the_same(db: TestDb) {
         (partial.batches, partial.servers, partial.postings),
         (3, 120, 600)
     );
-    // ...and one killed at an arbitrary point, its open transaction lost with its process
-    // (here: its own connections, closed).
+    // ...and one killed half-way, once it has committed a batch of its own, its open
+    // transaction lost with its process (here: its own connections, closed).
     let (crashing, _) = replica(&db, now).await;
     let billing = crashing.billing.clone();
     let killed = tokio::spawn(async move {
@@ -267,16 +254,22 @@ async fn a_tick_killed_half_way_then_run_again_bills_the_same(db: TestDb) {
             .bill_hours(
                 now,
                 TickLimits {
-                    batch_servers: 7,
+                    batch_servers: 3,
                     max_batches: None,
                     ..small
                 },
             )
             .await
     });
-    tokio::time::sleep(std::time::Duration::from_millis(15)).await;
+    while usage_postings(&db).await <= 600 && !killed.is_finished() {
+        tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
     killed.abort();
-    let _ = killed.await;
+    let outcome = killed.await;
+    assert!(
+        outcome.as_ref().is_err_and(|error| error.is_cancelled()),
+        "the tick is killed before it is done: {outcome:?}"
+    );
     crashing.store.close().await;
     if !db.url.starts_with("sqlite:") {
         // The server ends a dead client's transaction (and frees its row locks) when it sees
@@ -294,12 +287,20 @@ async fn a_tick_killed_half_way_then_run_again_bills_the_same(db: TestDb) {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     }
+    let before = usage_postings(&db).await;
+    assert!(
+        600 < before && before < 1_500,
+        "the killed tick committed some batches but not all: {before} postings"
+    );
     let rerun = core
         .billing
         .bill_hours(now, TickLimits::default())
         .await
         .expect("the rerun");
-    assert!(rerun.postings <= 900);
+    assert_eq!(
+        i64::try_from(rerun.postings).expect("a count"),
+        1_500 - before
+    );
     assert_eq!(usage_postings(&db).await, 1_500);
     assert_eq!(usage_total(&db).await, expected_total(&servers, 5));
     assert_eq!(
@@ -328,7 +329,7 @@ async fn the_clock_moved_back_makes_no_gap_and_no_duplicate(db: TestDb) {
         clock.set(at);
         billed.push(
             core.billing
-                .run_once(&system, None, None)
+                .run_once(&system, None)
                 .await
                 .expect("tick")
                 .usage
@@ -481,7 +482,7 @@ async fn every_hour_is_priced_as_the_rule_says(db: TestDb) {
     for (now, billed_until) in [(at(8, 10), at(1, 0)), (at(9, 1), at(8, 0))] {
         let report = core
             .billing
-            .run_once(&Actor::system(), Some(now), None)
+            .run_once(&Actor::system(), Some(now))
             .await
             .expect("tick");
         let mut count = 0;
@@ -550,7 +551,7 @@ async fn an_hour_posted_outside_the_tick_is_not_billed_again(db: TestDb) {
     clock.set(t0() + hours(2) + Duration::minutes(5));
     let tick = core
         .billing
-        .run_once(&Actor::system(), None, None)
+        .run_once(&Actor::system(), None)
         .await
         .expect("tick");
     // Two hours of six servers, one of them already posted.

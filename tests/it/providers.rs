@@ -18,7 +18,7 @@ use hostdeck_fakes::jelastic::{FakeJelastic, result};
 use hostdeck_fakes::proxmox::{FakeProxmox, PowerState};
 use hostdeck_fakes::server::{Fault, Recorder};
 use hostdeck_fakes::virtfusion::{FakeVirtFusion, Power};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::json;
 
 /// The provider `name` out of a config written as an operator would write it.
@@ -323,8 +323,10 @@ async fn a_jelastic_environment_lives_through_create_power_suspension_and_deleti
     assert_eq!(created.state, ServerState::Running);
     assert_eq!(created.name, "web");
     assert_eq!(created.resources.memory_mib, 2048);
+    assert_eq!(created.resources.disk_gib, 40, "the disk the plan sells");
     let env = fake.environment("hd-jel-life-1").expect("the environment");
     assert_eq!(env.nodes[0].flexible_cloudlets, 16);
+    assert_eq!(env.nodes[0].disk_limit_mb, 40 * 1024);
 
     let again = jel
         .create(&new_server(
@@ -489,6 +491,32 @@ async fn a_provider_that_is_down_is_unavailable_with_a_clear_message() {
 }
 
 #[tokio::test]
+async fn a_virtfusion_listing_that_repeats_a_page_fails_the_create_instead_of_looping() {
+    let fake = FakeVirtFusion::start().await;
+    let vf = virtfusion(&fake, "");
+    // Every listing says "page 1 of 2", whichever page was asked for.
+    fake.recorder().fail_always(
+        "/api/v1/servers",
+        Fault::Status(
+            StatusCode::OK,
+            json!({"data": [], "current_page": 1, "last_page": 2, "per_page": 20, "total": 40}),
+        ),
+    );
+    let create = tokio::time::timeout(
+        Duration::from_secs(10),
+        vf.create(&new_server("vf-pages-1", Image::Template("11".into()))),
+    )
+    .await
+    .expect("the create ends");
+    let error = create.expect_err("the listing repeats itself");
+    assert!(
+        matches!(&error.failure, providers::Failure::Protocol(detail) if detail.contains("returned page 2 twice")),
+        "{error:?}"
+    );
+    assert!(fake.servers().is_empty(), "nothing was created");
+}
+
+#[tokio::test]
 async fn virtfusion_pending_tasks_maintenance_and_timeouts_are_told_apart() {
     let fake = FakeVirtFusion::start().await;
     let vf = virtfusion(&fake, "timeout = \"300ms\"");
@@ -526,13 +554,31 @@ async fn virtfusion_pending_tasks_maintenance_and_timeouts_are_told_apart() {
     );
     fake.recorder().heal();
 
-    // A read that fails once is retried and succeeds.
+    // A read that fails once is retried and succeeds: the 502 went out, then a second request
+    // reached the fake.
+    let faulted = fake.recorder().faults_applied();
+    let reads = fake
+        .recorder()
+        .calls_to(&Method::GET, &format!("/servers/{number}"))
+        .len();
     fake.recorder().fail_next(
         &format!("/api/v1/servers/{number}"),
         1,
         Fault::Status(StatusCode::BAD_GATEWAY, json!({})),
     );
     assert_eq!(state(vf.as_ref(), id).await, ServerState::Running);
+    assert_eq!(
+        fake.recorder().faults_applied(),
+        faulted + 1,
+        "the 502 was sent"
+    );
+    assert_eq!(
+        fake.recorder()
+            .calls_to(&Method::GET, &format!("/servers/{number}"))
+            .len(),
+        reads + 1,
+        "the retry reached the fake"
+    );
 
     // A power action whose answer never comes is not sent again: it may have happened.
     let powered = fake.call_count("POST /servers/{id}/power/{action}");

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{TimeZone, Utc};
+use hostdeck_core::billing::meter::{hour_of, usage_key};
 use hostdeck_core::clock::{Clock, ManualClock};
 use hostdeck_core::config::Config;
 use hostdeck_core::email::Email;
@@ -18,7 +19,7 @@ use hostdeck_core::ledger::{Overdraft, PostingKind, PostingRequest, SystemAccoun
 use hostdeck_core::money::Money;
 use hostdeck_core::pricing::Size;
 use hostdeck_core::providers::{CreateKey, Hostname, Image, PowerAction, ServerState};
-use hostdeck_core::servers::{CreateServer, Owners, ServerStatus, hour_of, usage_key};
+use hostdeck_core::servers::{CreateServer, Owners, ServerStatus};
 use hostdeck_core::store::Page;
 use hostdeck_core::users::{NewAccount, User};
 use hostdeck_core::{Actor, Core, ErrorCode, Role, Via};

@@ -132,40 +132,38 @@ pub async fn change_state(url: &str, server: ServerId, state: &str, at: DateTime
 
 /// Runs SQL on the database at `url`.
 pub async fn execute(url: &str, sql: &str) {
+    crate::db::raw_at(url, sql).await.expect("run SQL");
+}
+
+/// The first `width` columns, integers, of every row `sql` answers with.
+async fn integer_rows(url: &str, sql: &str, width: usize) -> Vec<Vec<i64>> {
+    let read = |row: &dyn Fn(usize) -> i64| (0..width).map(row).collect::<Vec<i64>>();
     if url.starts_with("sqlite:") {
         let mut connection = sqlx::SqliteConnection::connect(url).await.expect("connect");
-        sqlx::raw_sql(sql)
-            .execute(&mut connection)
+        let rows = sqlx::query(sql)
+            .fetch_all(&mut connection)
             .await
-            .expect("run SQL");
+            .expect("query");
+        rows.iter()
+            .map(|row| read(&|i| row.try_get::<i64, _>(i).expect("an integer")))
+            .collect()
     } else {
         let mut connection = sqlx::PgConnection::connect(url).await.expect("connect");
-        sqlx::raw_sql(sql)
-            .execute(&mut connection)
+        let rows = sqlx::query(sql)
+            .fetch_all(&mut connection)
             .await
-            .expect("run SQL");
+            .expect("query");
+        rows.iter()
+            .map(|row| read(&|i| row.try_get::<i64, _>(i).expect("an integer")))
+            .collect()
     }
 }
 
 /// The one integer `sql` answers with.
 pub async fn scalar(url: &str, sql: &str) -> i64 {
-    if url.starts_with("sqlite:") {
-        let mut connection = sqlx::SqliteConnection::connect(url).await.expect("connect");
-        sqlx::query(sql)
-            .fetch_one(&mut connection)
-            .await
-            .expect("query")
-            .try_get::<i64, _>(0)
-            .expect("an integer")
-    } else {
-        let mut connection = sqlx::PgConnection::connect(url).await.expect("connect");
-        sqlx::query(sql)
-            .fetch_one(&mut connection)
-            .await
-            .expect("query")
-            .try_get::<i64, _>(0)
-            .expect("an integer")
-    }
+    let rows = integer_rows(url, sql, 1).await;
+    assert_eq!(rows.len(), 1, "one row from {sql}");
+    rows[0][0]
 }
 
 /// Every wallet's postings in id order: (account, signed amount, balance after). Used to check
@@ -176,26 +174,11 @@ pub async fn wallet_chains(url: &str) -> Vec<(i64, i64, i64)> {
                  CASE WHEN p.credit_account = a.id THEN p.credit_balance_after ELSE p.debit_balance_after END AS after \
                FROM postings p JOIN accounts a ON a.kind = 'wallet' AND (a.id = p.debit_account OR a.id = p.credit_account) \
                ORDER BY a.id, p.id";
-    let decode = |row: &dyn Fn(&str) -> i64| (row("account"), row("delta"), row("after"));
-    if url.starts_with("sqlite:") {
-        let mut connection = sqlx::SqliteConnection::connect(url).await.expect("connect");
-        let rows = sqlx::query(sql)
-            .fetch_all(&mut connection)
-            .await
-            .expect("query");
-        rows.iter()
-            .map(|row| decode(&|name| row.try_get::<i64, _>(name).expect("an integer")))
-            .collect()
-    } else {
-        let mut connection = sqlx::PgConnection::connect(url).await.expect("connect");
-        let rows = sqlx::query(sql)
-            .fetch_all(&mut connection)
-            .await
-            .expect("query");
-        rows.iter()
-            .map(|row| decode(&|name| row.try_get::<i64, _>(name).expect("an integer")))
-            .collect()
-    }
+    integer_rows(url, sql, 3)
+        .await
+        .into_iter()
+        .map(|row| (row[0], row[1], row[2]))
+        .collect()
 }
 
 /// Panics unless every wallet's balance-after values run on from zero without a break.

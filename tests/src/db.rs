@@ -110,19 +110,24 @@ impl TestDb {
 
     /// Runs SQL straight on the database, around the store (to prove what the schema refuses).
     pub async fn raw(&self, sql: &str) -> Result<(), sqlx::Error> {
-        if self.url.starts_with("sqlite:") {
-            let mut connection = sqlx::SqliteConnection::connect(&self.url).await?;
-            sqlx::raw_sql(sql)
-                .execute(&mut connection)
-                .await
-                .map(|_| ())
-        } else {
-            let mut connection = sqlx::PgConnection::connect(&self.url).await?;
-            sqlx::raw_sql(sql)
-                .execute(&mut connection)
-                .await
-                .map(|_| ())
-        }
+        raw_at(&self.url, sql).await
+    }
+}
+
+/// Runs SQL (one statement or several) straight on the database at `url`, either engine.
+pub async fn raw_at(url: &str, sql: &str) -> Result<(), sqlx::Error> {
+    if url.starts_with("sqlite:") {
+        let mut connection = sqlx::SqliteConnection::connect(url).await?;
+        sqlx::raw_sql(sql)
+            .execute(&mut connection)
+            .await
+            .map(|_| ())
+    } else {
+        let mut connection = sqlx::PgConnection::connect(url).await?;
+        sqlx::raw_sql(sql)
+            .execute(&mut connection)
+            .await
+            .map(|_| ())
     }
 }
 

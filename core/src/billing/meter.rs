@@ -24,12 +24,22 @@ pub fn hour_start(hour: i64) -> DateTime<Utc> {
         .unwrap_or(DateTime::<Utc>::UNIX_EPOCH)
 }
 
-/// The ledger key of one hour of a server, `usage:{server}:{hour}`: the server service charges
-/// the first hour with it at creation, the tick every later one.
-pub use crate::servers::usage_key;
+/// The start of the UTC hour `at` is in.
+pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
+    hour_start(hour_number(at))
+}
+
+/// The ledger key of one hour of a server, `usage:{server}:{hour}`, the hour as its UTC start
+/// (`2026-11-21T09:00Z`): the server service charges the first hour with it at creation, the
+/// tick every later one, so an hour is charged once.
+pub fn usage_key(id: ServerId, hour_start: DateTime<Utc>) -> String {
+    format!("usage:{id}:{}", hour_start.format("%Y-%m-%dT%H:00Z"))
+}
 
 /// What a usage posting names as its reference (`server:{id}`).
-pub use crate::servers::posting_reference as usage_reference;
+pub fn posting_reference(id: ServerId) -> String {
+    format!("server:{id}")
+}
 
 /// Everything the hour rule reads about one server: its row and its state history.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -142,10 +152,13 @@ mod tests {
             .single()
             .expect("a time");
         assert_eq!(usage_key(ServerId(7), at), "usage:7:2026-11-21T09:00Z");
+        let later = at + chrono::Duration::minutes(41) + chrono::Duration::seconds(7);
         assert_eq!(
-            hour_start(hour_number(at + chrono::Duration::minutes(59))),
-            at
+            usage_key(ServerId(12), hour_of(later)),
+            "usage:12:2026-11-21T09:00Z"
         );
+        assert_eq!(hour_of(at + chrono::Duration::minutes(59)), at);
+        assert_eq!(posting_reference(ServerId(12)), "server:12");
     }
 
     fn at(hour: u32, minute: u32) -> DateTime<Utc> {

@@ -49,6 +49,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::audit::{Audit, AuditEntry};
+use crate::burn_rate::{burn_rate_of, is_low};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -126,7 +127,7 @@ fn bulk_result(what: &str, outcome: crate::servers::BulkOutcome) -> Result<usize
 }
 
 /// One balance step taken for a customer during a run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StepTaken {
     pub user: UserId,
     pub step: &'static str,
@@ -134,7 +135,7 @@ pub struct StepTaken {
 }
 
 /// What one run of the billing job did: hours billed, credit given, balance steps taken.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TickReport {
     pub now: DateTime<Utc>,
     /// Every hour before this one is billed.
@@ -148,12 +149,14 @@ pub struct TickReport {
 impl TickReport {
     /// A few lines for people (`hostdeck billing tick` prints them).
     pub fn describe(&self, currency: &crate::money::Currency) -> String {
+        // A server's hours are counted only when they cost something (a free hour posts
+        // nothing), while every server brought up to date counts, billed or not.
         let mut lines = vec![format!(
-            "Billed {} hour(s) of {} server(s), {} in all, through {} ({} batch(es)).",
+            "Billed {} server hour(s), {} in all, through {}; {} server(s) brought up to date in {} batch(es).",
             self.usage.postings,
-            self.usage.servers,
             self.usage.amount.display(currency),
             self.billed_through.format("%Y-%m-%d %H:%M UTC"),
+            self.usage.servers,
             self.usage.batches
         )];
         if self.usage.skipped_hours > 0 {
@@ -195,6 +198,14 @@ pub struct Standing {
     pub suspended: bool,
 }
 
+/// The customer a step is taken for, their burn per hour as shown, and when.
+#[derive(Clone, Copy)]
+struct Step<'a> {
+    watch: &'a BalanceWatch,
+    burn: Money,
+    now: DateTime<Utc>,
+}
+
 /// The billing service.
 #[derive(Clone)]
 pub struct Billing {
@@ -202,6 +213,8 @@ pub struct Billing {
     clock: Arc<dyn Clock>,
     audit: Audit,
     config: Arc<Config>,
+    /// What suspends and unsuspends servers for the balance rules (the server service).
+    suspension: Arc<dyn BillingSuspension>,
 }
 
 impl Billing {
@@ -210,30 +223,34 @@ impl Billing {
         clock: Arc<dyn Clock>,
         audit: Audit,
         config: Arc<Config>,
+        suspension: Arc<dyn BillingSuspension>,
     ) -> Self {
         Self {
             store,
             clock,
             audit,
             config,
+            suspension,
+        }
+    }
+
+    /// The same service with servers suspended through `suspension` instead.
+    pub fn with_suspension(&self, suspension: Arc<dyn BillingSuspension>) -> Self {
+        Self {
+            suspension,
+            ..self.clone()
         }
     }
 
     /// The whole job, as `serve` runs it every `billing.tick_interval` and `hostdeck billing
     /// tick` runs it once: bill the hours that ended, give the monthly credit, then walk the
-    /// balance rules. `now` defaults to the clock. Without `suspension` the rules stop short of
-    /// suspending (and say so in the log).
-    pub async fn run_once(
-        &self,
-        actor: &Actor,
-        now: Option<DateTime<Utc>>,
-        suspension: Option<&dyn BillingSuspension>,
-    ) -> Result<TickReport> {
+    /// balance rules. `now` defaults to the clock.
+    pub async fn run_once(&self, actor: &Actor, now: Option<DateTime<Utc>>) -> Result<TickReport> {
         actor.require(Permission::PostLedger)?;
         let now = now.unwrap_or_else(|| self.clock.now());
         let usage = self.bill_hours(now, TickLimits::default()).await?;
         let monthly_credits = self.give_monthly_credit(now).await?;
-        let steps = self.apply_balance_rules(now, suspension).await?;
+        let steps = self.apply_balance_rules(now).await?;
         Ok(TickReport {
             now,
             billed_through: meter::hour_start(meter::hour_number(now)),
@@ -312,18 +329,6 @@ impl Billing {
         Ok(given)
     }
 
-    /// The sign-up credit, once per customer (`signup:{user}`); `None` when none is configured.
-    pub async fn give_signup_credit(&self, user: &User) -> Result<Option<PostOutcome>> {
-        grant_signup_credit(
-            self.store.as_ref(),
-            &self.config,
-            &self.audit,
-            user,
-            self.clock.now(),
-        )
-        .await
-    }
-
     /// Where `owner` stands: balance, burn, and the suspension clock if below zero.
     pub async fn standing(&self, actor: &Actor, owner: &User) -> Result<Standing> {
         require_own_or_any(
@@ -332,22 +337,24 @@ impl Billing {
             Permission::ReadOwnBilling,
             Permission::ReadAnyBilling,
         )?;
-        let burn = crate::burn_rate::burn_rate_of(self.store.as_ref(), owner.id).await?;
-        let watch = self.store.balance_watch_of(owner.id).await?;
+        let burn = burn_rate_of(self.store.as_ref(), owner.id).await?;
+        let state = self.store.billing_state_of(owner.id).await?;
         let balance = self.store.account_balance(owner.wallet).await?;
-        let hours_left = burn.hours_left(balance);
-        let low_line = i64::from(self.config.billing.low_balance_hours);
-        let negative_since = watch.as_ref().and_then(|watch| watch.negative_since);
-        let suspended_at = watch.as_ref().and_then(|watch| watch.suspended_at);
+        let negative_since = state.negative_since;
+        let suspended_at = state.suspended_at;
         Ok(Standing {
             balance,
             burn_per_hour: burn.per_hour(),
-            hours_left,
-            low_balance: balance.is_negative() || hours_left.is_some_and(|hours| hours < low_line),
+            hours_left: burn.hours_left(balance),
+            low_balance: is_low(balance, &burn, self.low_balance_hours()),
             negative_since,
             suspend_at: suspended_at.or(negative_since.map(|since| since + self.grace())),
             suspended: suspended_at.is_some(),
         })
+    }
+
+    fn low_balance_hours(&self) -> i64 {
+        i64::from(self.config.billing.low_balance_hours)
     }
 
     fn grace(&self) -> Duration {
@@ -355,18 +362,14 @@ impl Billing {
     }
 
     /// Walks every customer near or below zero through the balance rules.
-    pub async fn apply_balance_rules(
-        &self,
-        now: DateTime<Utc>,
-        suspension: Option<&dyn BillingSuspension>,
-    ) -> Result<Vec<StepTaken>> {
-        let hours = i64::from(self.config.billing.low_balance_hours);
+    pub async fn apply_balance_rules(&self, now: DateTime<Utc>) -> Result<Vec<StepTaken>> {
         let mut steps = Vec::new();
-        for watch in self.store.balances_to_watch(hours).await? {
-            if let Err(error) = self
-                .apply_rules_to(&watch, hours, now, suspension, &mut steps)
-                .await
-            {
+        for watch in self
+            .store
+            .balances_to_watch(self.low_balance_hours())
+            .await?
+        {
+            if let Err(error) = self.apply_rules_to(&watch, now, &mut steps).await {
                 // One customer's provider trouble must not hold up everybody else's steps.
                 tracing::warn!(user = %watch.user, %error, "a balance step failed; it is tried again next tick");
             }
@@ -377,26 +380,23 @@ impl Billing {
     async fn apply_rules_to(
         &self,
         watch: &BalanceWatch,
-        hours: i64,
         now: DateTime<Utc>,
-        suspension: Option<&dyn BillingSuspension>,
         steps: &mut Vec<StepTaken>,
     ) -> Result<()> {
         let currency = &self.config.billing.currency;
         let balance = watch.balance;
         let shown = balance.display(currency);
-        let line = Money::from_micros(watch.burn_per_hour.micros().saturating_mul(hours));
+        let burn = burn_rate_of(self.store.as_ref(), watch.user).await?;
+        let taking = Step {
+            watch,
+            burn: burn.per_hour(),
+            now,
+        };
         if !balance.is_negative() {
             if watch.negative_since.is_some() || watch.suspended_at.is_some() {
-                let lifted = match (watch.suspended_at, suspension) {
-                    (Some(_), Some(suspension)) => suspension.unsuspend_billing(watch.user).await?,
-                    (Some(_), None) => {
-                        return Err(Error::Unavailable(
-                            "servers cannot be unsuspended: the server service is not running here"
-                                .into(),
-                        ));
-                    }
-                    (None, _) => 0,
+                let lifted = match watch.suspended_at {
+                    Some(_) => self.suspension.unsuspend_billing(watch.user).await?,
+                    None => 0,
                 };
                 let text = if watch.suspended_at.is_some() {
                     format!(
@@ -406,29 +406,27 @@ impl Billing {
                     format!("Thank you: your balance is {shown} again. Nothing will be suspended.")
                 };
                 self.step(
-                    watch,
+                    &taking,
                     BalanceStep::Recovered,
                     "recovered",
-                    now,
                     "Your balance is back above zero",
                     &text,
                     steps,
                 )
                 .await?;
             }
-            if watch.burn_per_hour.is_positive() && balance < line {
+            if is_low(balance, &burn, self.low_balance_hours()) {
                 if watch.low_notice_at.is_none() {
                     let text = format!(
                         "Your balance is {shown}. Your servers use about {} an hour, so this lasts about {} more hour(s). \
                          Top up to keep them running.",
-                        watch.burn_per_hour.display(currency),
-                        balance.micros() / watch.burn_per_hour.micros().max(1)
+                        burn.per_hour().display(currency),
+                        burn.hours_left(balance).unwrap_or(0)
                     );
                     self.step(
-                        watch,
+                        &taking,
                         BalanceStep::LowNotice,
                         "low balance notice",
-                        now,
                         "Your balance is running low",
                         &text,
                         steps,
@@ -449,10 +447,9 @@ impl Billing {
                     (now + grace).format("%Y-%m-%d %H:%M UTC")
                 );
                 self.step(
-                    watch,
+                    &taking,
                     BalanceStep::WentNegative,
                     "below zero warning",
-                    now,
                     "Your balance is below zero",
                     &text,
                     steps,
@@ -460,23 +457,16 @@ impl Billing {
                 .await
             }
             Some(since) if watch.suspended_at.is_none() && now >= since + grace => {
-                let Some(suspension) = suspension else {
-                    return Err(Error::Unavailable(
-                        "servers cannot be suspended: the server service is not running here"
-                            .into(),
-                    ));
-                };
-                let suspended = suspension.suspend_all_for_billing(watch.user).await?;
+                let suspended = self.suspension.suspend_all_for_billing(watch.user).await?;
                 let text = format!(
                     "Your balance has been below zero since {}; it is {shown}. Your servers are suspended ({suspended}). \
                      A top-up that brings the balance to zero or more resumes them.",
                     since.format("%Y-%m-%d %H:%M UTC")
                 );
                 self.step(
-                    watch,
+                    &taking,
                     BalanceStep::Suspended,
                     "servers suspended",
-                    now,
                     "Your servers are suspended",
                     &text,
                     steps,
@@ -493,10 +483,9 @@ impl Billing {
                     (since + grace).format("%Y-%m-%d %H:%M UTC")
                 );
                 self.step(
-                    watch,
+                    &taking,
                     BalanceStep::Reminder,
                     "below zero reminder",
-                    now,
                     "Your servers will be suspended soon",
                     &text,
                     steps,
@@ -508,17 +497,16 @@ impl Billing {
     }
 
     /// Takes a step with a notice to the customer, audited; nothing if another run took it.
-    #[allow(clippy::too_many_arguments)]
     async fn step(
         &self,
-        watch: &BalanceWatch,
+        taking: &Step<'_>,
         step: BalanceStep,
         name: &'static str,
-        now: DateTime<Utc>,
         subject: &str,
         text: &str,
         steps: &mut Vec<StepTaken>,
     ) -> Result<()> {
+        let Step { watch, burn, now } = *taking;
         let email = EmailMessage {
             subject: format!("{}: {subject}", self.config.company.name),
             text: text.to_owned(),
@@ -554,7 +542,7 @@ impl Billing {
                     .target(format!("user:{}", watch.user))
                     .detail(serde_json::json!({
                         "balance_micros": watch.balance.micros(),
-                        "burn_per_hour_micros": watch.burn_per_hour.micros(),
+                        "burn_per_hour_micros": burn.micros(),
                     })),
                 )
                 .await?;
@@ -580,7 +568,8 @@ impl Billing {
     }
 }
 
-/// The sign-up credit for `user`, once (`signup:{user}`), from the promotions account.
+/// The sign-up credit for `user`, once (`signup:{user}`), from the promotions account. Only
+/// customers get it; `None` for staff and when none is configured.
 pub async fn grant_signup_credit(
     store: &dyn Store,
     config: &Config,
@@ -589,7 +578,7 @@ pub async fn grant_signup_credit(
     at: DateTime<Utc>,
 ) -> Result<Option<PostOutcome>> {
     let amount = config.billing.signup_credit;
-    if !amount.is_positive() {
+    if user.role != crate::Role::Customer || !amount.is_positive() {
         return Ok(None);
     }
     let request = PostingRequest {

@@ -97,27 +97,6 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
-    /// A provider of `kind` with nothing else set.
-    pub fn of_kind(kind: ProviderKind) -> Self {
-        Self {
-            kind,
-            base_url: None,
-            token: None,
-            token_id: None,
-            token_secret: None,
-            node: None,
-            timeout: None,
-            task_timeout: None,
-            page_size: None,
-            ca_file: None,
-            hypervisor_group_id: None,
-            package_id: None,
-            bridge: None,
-            storage: None,
-            region: None,
-        }
-    }
-
     pub fn timeout(&self) -> Duration {
         self.timeout.unwrap_or(DEFAULT_TIMEOUT)
     }

@@ -30,6 +30,11 @@ impl ProviderError {
             failure,
         }
     }
+
+    /// The thing asked about does not exist on the platform.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self.failure, Failure::NotFound { .. })
+    }
 }
 
 /// What went wrong, in provider-neutral terms.
@@ -85,6 +90,21 @@ impl Failure {
             "insufficient",
             "out of ",
             "exceed",
+        ]
+        .iter()
+        .any(|word| text.contains(word))
+    }
+
+    /// A provider message that says the thing is already in the state asked for, or in one
+    /// that rules the action out (a name taken, a guest running or paused).
+    pub(crate) fn mentions_conflict(text: &str) -> bool {
+        let text = text.to_ascii_lowercase();
+        [
+            "already exists",
+            "already running",
+            "not running",
+            "is running",
+            "is paused",
         ]
         .iter()
         .any(|word| text.contains(word))

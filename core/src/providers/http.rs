@@ -65,6 +65,59 @@ impl Reply {
     }
 }
 
+impl Reply {
+    /// What 401, 403, 429 and 5xx mean on every platform; `None` for the codes each provider
+    /// reads its own way. `detail` is the platform's own words, if any.
+    pub fn common_failure(&self, detail: &str) -> Option<Failure> {
+        common_failure(self.status.as_u16(), detail, self.retry_after)
+    }
+}
+
+/// How long to wait after a 429 that did not say.
+const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(60);
+
+/// [`Reply::common_failure`] from its parts.
+pub(crate) fn common_failure(
+    status: u16,
+    detail: &str,
+    retry_after: Option<Duration>,
+) -> Option<Failure> {
+    let detail = detail.trim();
+    let said = |what: &str| {
+        if detail.is_empty() {
+            format!("HTTP {status}: {what}")
+        } else {
+            format!("HTTP {status}: {what}: {detail}")
+        }
+    };
+    Some(match status {
+        401 => Failure::BadCredentials {
+            detail: said("the API token is not valid"),
+        },
+        403 => Failure::BadCredentials {
+            detail: said("the API token lacks a permission"),
+        },
+        429 => Failure::RateLimited {
+            retry_after: retry_after.unwrap_or(DEFAULT_RETRY_AFTER),
+        },
+        500..=599 => Failure::ProviderFailed {
+            status,
+            detail: if detail.is_empty() {
+                format!("HTTP {status}")
+            } else {
+                detail.to_owned()
+            },
+        },
+        _ => return None,
+    })
+}
+
+/// Every platform's results come wrapped in `data`.
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct Data<T> {
+    pub data: T,
+}
+
 /// One provider's client and address.
 pub(crate) struct Endpoint {
     provider: String,
@@ -368,6 +421,45 @@ mod tests {
                 assert!(!detail.contains("127.0.0.1"), "{detail}");
             }
             other => panic!("expected unreachable, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_codes_every_platform_shares_mean_the_same_everywhere() {
+        let failure = |status, detail: &str, retry| common_failure(status, detail, retry);
+        assert!(matches!(
+            failure(401, "", None),
+            Some(Failure::BadCredentials { detail }) if detail == "HTTP 401: the API token is not valid"
+        ));
+        assert!(matches!(
+            failure(403, "needs VM.Allocate", None),
+            Some(Failure::BadCredentials { detail }) if detail.ends_with(": needs VM.Allocate")
+        ));
+        assert_eq!(
+            failure(429, "", None),
+            Some(Failure::RateLimited {
+                retry_after: Duration::from_secs(60)
+            })
+        );
+        assert_eq!(
+            failure(429, "", Some(Duration::from_secs(5))),
+            Some(Failure::RateLimited {
+                retry_after: Duration::from_secs(5)
+            })
+        );
+        assert_eq!(
+            failure(502, "", None),
+            Some(Failure::ProviderFailed {
+                status: 502,
+                detail: "HTTP 502".into()
+            })
+        );
+        for own in [400, 404, 409, 422, 423] {
+            assert_eq!(
+                failure(own, "x", None),
+                None,
+                "{own} is the provider's to read"
+            );
         }
     }
 

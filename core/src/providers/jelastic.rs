@@ -11,7 +11,8 @@
 //!   read first, so starting a running environment is a no-op instead of a refusal. Suspend is
 //!   a stop, unsuspend a start.
 //! - create: `Environment.Control.CreateEnvironment` with one node of the template's node type
-//!   (`ubuntu-vps`), sized in cloudlets from the plan's memory.
+//!   (`ubuntu-vps`), sized in cloudlets from the plan's memory, its `diskLimit` (MB, as
+//!   `GetEnvInfo` reports it back) from the plan's disk.
 //! - delete: `DeleteEnv`; usage: the platform has no per-environment traffic here (`None`).
 //! - health: `GetEnvInfo` of a name no environment can have: "does not exist" proves the
 //!   platform answers and accepts the session, without listing every environment.
@@ -180,12 +181,7 @@ fn classify(result: i64, error: &str, what: &str) -> Failure {
         },
         _ if lower.contains("busy") => Failure::Busy { detail },
         _ if Failure::mentions_limit(&lower) => Failure::Limit { detail },
-        _ if ["already exists", "already running", "not running"]
-            .iter()
-            .any(|word| lower.contains(word)) =>
-        {
-            Failure::Conflict { detail }
-        }
+        _ if Failure::mentions_conflict(&lower) => Failure::Conflict { detail },
         _ => Failure::Rejected {
             detail: format!("{detail} (result {result})"),
         },
@@ -233,19 +229,16 @@ impl Jelastic {
         };
         let status = reply.status.as_u16();
         if !reply.is_success() {
-            let failure = match status {
-                401 | 403 => Failure::BadCredentials {
-                    detail: format!("HTTP {status}"),
-                },
-                404 => Failure::Protocol(format!("the platform has no function {function}")),
-                429 => Failure::RateLimited {
-                    retry_after: reply.retry_after.unwrap_or(Duration::from_secs(60)),
-                },
-                _ => Failure::ProviderFailed {
-                    status,
-                    detail: reply.text(),
-                },
-            };
+            let failure =
+                match status {
+                    404 => Failure::Protocol(format!("the platform has no function {function}")),
+                    _ => reply.common_failure(&reply.text()).unwrap_or_else(|| {
+                        Failure::ProviderFailed {
+                            status,
+                            detail: reply.text(),
+                        }
+                    }),
+                };
             return Err(self.http.error(failure));
         }
         let answer: Value = reply.json().map_err(|failure| self.http.error(failure))?;
@@ -360,7 +353,7 @@ impl Provider for Jelastic {
     }
 
     async fn create(&self, new: &NewServer) -> Result<RemoteServer, ProviderError> {
-        new.resources.check().map_err(|f| self.http.error(f))?;
+        new.resources.check_for(self)?;
         let node_type = match &new.image {
             Image::Template(node_type)
                 if !node_type.is_empty()
@@ -387,7 +380,7 @@ impl Provider for Jelastic {
         let name = new.key.marker();
         match self.info(&name).await {
             Ok(existing) => return Ok(remote_server(&existing)),
-            Err(error) if matches!(error.failure, Failure::NotFound { .. }) => {}
+            Err(error) if error.is_not_found() => {}
             Err(error) => return Err(error),
         }
         let cloudlets = new.resources.memory_mib.div_ceil(CLOUDLET_MIB).max(1);
@@ -399,6 +392,7 @@ impl Provider for Jelastic {
             "nodeType": node_type,
             "flexibleCloudlets": cloudlets,
             "fixedCloudlets": cloudlets,
+            "diskLimit": new.resources.disk_gib.saturating_mul(1024),
             "displayName": new.hostname.as_str(),
         }]);
         let created = self
@@ -436,7 +430,7 @@ impl Provider for Jelastic {
 
     async fn delete(&self, id: &RemoteId) -> Result<(), ProviderError> {
         match self.change(DELETE_ENV, id.as_str()).await {
-            Err(error) if matches!(error.failure, Failure::NotFound { .. }) => Ok(()),
+            Err(error) if error.is_not_found() => Ok(()),
             other => other,
         }
     }
@@ -449,7 +443,7 @@ impl Provider for Jelastic {
         let started = Instant::now();
         match self.info(HEALTH_PROBE_NAME).await {
             Ok(_) => {}
-            Err(error) if matches!(error.failure, Failure::NotFound { .. }) => {}
+            Err(error) if error.is_not_found() => {}
             Err(error) => return Err(error),
         }
         Ok(Health {

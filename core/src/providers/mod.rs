@@ -134,26 +134,42 @@ pub struct Resources {
 
 impl Resources {
     /// What a plan may not ask for: nothing at all, or memory no platform can boot in.
-    pub fn check(&self) -> Result<(), Failure> {
+    pub fn check(&self) -> crate::Result<()> {
         if self.vcpus == 0 {
-            return Err(Failure::Invalid {
-                field: "vcpus",
-                message: "A server needs at least 1 vCPU.".into(),
-            });
+            return Err(crate::Error::invalid(
+                "vcpus",
+                "A server needs at least 1 vCPU.",
+            ));
         }
         if self.memory_mib < 64 {
-            return Err(Failure::Invalid {
-                field: "memory_mib",
-                message: "A server needs at least 64 MiB of memory.".into(),
-            });
+            return Err(crate::Error::invalid(
+                "memory_mib",
+                "A server needs at least 64 MiB of memory.",
+            ));
         }
         if self.disk_gib == 0 {
-            return Err(Failure::Invalid {
-                field: "disk_gib",
-                message: "A server needs at least 1 GiB of disk.".into(),
-            });
+            return Err(crate::Error::invalid(
+                "disk_gib",
+                "A server needs at least 1 GiB of disk.",
+            ));
         }
         Ok(())
+    }
+
+    /// [`Resources::check`] at the start of a provider's create, refused as that provider.
+    pub(crate) fn check_for(&self, provider: &dyn Provider) -> Result<(), ProviderError> {
+        self.check().map_err(|error| {
+            let failure = match error {
+                crate::Error::Invalid { field, message } => Failure::Invalid {
+                    field: field.unwrap_or("resources"),
+                    message,
+                },
+                other => Failure::Rejected {
+                    detail: other.to_string(),
+                },
+            };
+            ProviderError::new(provider.name(), provider.kind(), failure)
+        })
     }
 }
 
@@ -461,16 +477,51 @@ pub trait Provider: Send + Sync {
 pub async fn list_all(provider: &dyn Provider) -> Result<Vec<RemoteServer>, ProviderError> {
     let mut servers = Vec::new();
     let mut seen = BTreeSet::new();
+    walk_pages(provider, |server| {
+        if seen.insert(server.remote_id.clone()) {
+            servers.push(server);
+        }
+        false
+    })
+    .await?;
+    Ok(servers)
+}
+
+/// The first listed server `wanted` accepts, reading pages only until it is found. Pages are
+/// followed as [`list_all`] follows them, so a listing that never ends is an error, not a loop.
+pub async fn find_in_pages(
+    provider: &dyn Provider,
+    wanted: impl Fn(&RemoteServer) -> bool,
+) -> Result<Option<RemoteServer>, ProviderError> {
+    let mut found = None;
+    walk_pages(provider, |server| {
+        if wanted(&server) {
+            found = Some(server);
+            true
+        } else {
+            false
+        }
+    })
+    .await?;
+    Ok(found)
+}
+
+/// Hands every listed server to `visit` until it returns `true` or the pages end. A page token
+/// offered twice means the platform is sending the same pages again: that is an error.
+async fn walk_pages(
+    provider: &dyn Provider,
+    mut visit: impl FnMut(RemoteServer) -> bool,
+) -> Result<(), ProviderError> {
     let mut tokens = BTreeSet::new();
     let mut page = provider.list_servers(None).await?;
     loop {
         for server in page.servers {
-            if seen.insert(server.remote_id.clone()) {
-                servers.push(server);
+            if visit(server) {
+                return Ok(());
             }
         }
         let Some(next) = page.next else {
-            return Ok(servers);
+            return Ok(());
         };
         if !tokens.insert(next.as_str().to_owned()) {
             return Err(ProviderError::new(
@@ -510,10 +561,6 @@ impl Providers {
 
     pub fn iter(&self) -> impl Iterator<Item = &Arc<dyn Provider>> {
         self.by_name.values()
-    }
-
-    pub fn len(&self) -> usize {
-        self.by_name.len()
     }
 
     pub fn is_empty(&self) -> bool {

@@ -37,7 +37,7 @@ use serde::{Deserialize, Deserializer};
 use serde_json::{Map, Value};
 
 use super::config::{ProviderConfig, required};
-use super::http::{Call, Endpoint, Reply, secret_header, segment};
+use super::http::{Call, Data, Endpoint, Reply, secret_header, segment};
 use super::{
     CreateKey, Failure, Health, Image, NewServer, PageToken, PowerAction, Provider, ProviderError,
     ProviderKind, RemoteId, RemoteServer, Resources, ServerPage, ServerState, Usage,
@@ -106,11 +106,6 @@ struct Status {
     #[serde(default, deserialize_with = "lenient_u64")]
     netout: Option<u64>,
     tags: Option<String>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Data<T> {
-    data: T,
 }
 
 #[derive(Debug, Deserialize)]
@@ -274,12 +269,6 @@ fn failure_of(reply: &Reply, what: &str) -> Failure {
         });
     let status = reply.status.as_u16();
     match status {
-        401 => Failure::BadCredentials {
-            detail: format!("HTTP 401: {message}"),
-        },
-        403 => Failure::BadCredentials {
-            detail: format!("HTTP 403: the API token lacks a permission: {message}"),
-        },
         400 => {
             let params: Vec<String> = body
                 .get("errors")
@@ -301,18 +290,17 @@ fn failure_of(reply: &Reply, what: &str) -> Failure {
                 },
             }
         }
-        429 => Failure::RateLimited {
-            retry_after: reply.retry_after.unwrap_or(Duration::from_secs(60)),
-        },
         500 => refusal(&message, what).unwrap_or(Failure::ProviderFailed {
             status,
             detail: message,
         }),
         501 => Failure::Protocol(format!("HTTP 501: {message}")),
-        _ => Failure::ProviderFailed {
-            status,
-            detail: message,
-        },
+        _ => reply
+            .common_failure(&message)
+            .unwrap_or(Failure::ProviderFailed {
+                status,
+                detail: message,
+            }),
     }
 }
 
@@ -328,16 +316,7 @@ fn refusal(message: &str, what: &str) -> Option<Failure> {
         Some(Failure::Busy { detail })
     } else if Failure::mentions_limit(&lower) {
         Some(Failure::Limit { detail })
-    } else if [
-        "already exists",
-        "already running",
-        "not running",
-        "is running",
-        "is paused",
-    ]
-    .iter()
-    .any(|word| lower.contains(word))
-    {
+    } else if Failure::mentions_conflict(&lower) {
         Some(Failure::Conflict { detail })
     } else {
         None
@@ -553,7 +532,7 @@ impl Proxmox {
             let Some(vmid) = status.vmid else { continue };
             let config = match self.config(guest, vmid).await {
                 Ok(config) => config,
-                Err(error) if matches!(error.failure, Failure::NotFound { .. }) => continue,
+                Err(error) if error.is_not_found() => continue,
                 Err(error) => return Err(error),
             };
             let tags = config.get("tags").and_then(Value::as_str);
@@ -648,7 +627,7 @@ impl Provider for Proxmox {
     }
 
     async fn create(&self, new: &NewServer) -> Result<RemoteServer, ProviderError> {
-        new.resources.check().map_err(|f| self.http.error(f))?;
+        new.resources.check_for(self)?;
         let (guest, image) = match &new.image {
             Image::Template(volume) => (Guest::Lxc, volume),
             Image::Iso(volume) => (Guest::Qemu, volume),
@@ -680,13 +659,10 @@ impl Provider for Proxmox {
                 .call(Call::Read, Method::GET, "cluster/nextid", &[], &[])
                 .await?;
             let next: Value = self.data(reply, "next free id")?;
-            let vmid = next
-                .as_u64()
-                .or_else(|| next.as_str().and_then(|s| s.trim().parse().ok()))
-                .ok_or_else(|| {
-                    self.http
-                        .error(Failure::Protocol(format!("nextid answered {next}")))
-                })?;
+            let vmid = lenient_u64(&next).ok().flatten().ok_or_else(|| {
+                self.http
+                    .error(Failure::Protocol(format!("nextid answered {next}")))
+            })?;
             let form = self.create_form(guest, vmid, new, image);
             let what = format!("guest {}/{vmid}", guest.path());
             match self.run(Method::POST, &path, &[], &form, &what).await {
@@ -714,7 +690,7 @@ impl Provider for Proxmox {
         let (guest, vmid) = self.parse_id(id)?;
         match self.act(id, PowerAction::Poweroff).await {
             Ok(()) => {}
-            Err(error) if matches!(error.failure, Failure::NotFound { .. }) => return Ok(()),
+            Err(error) if error.is_not_found() => return Ok(()),
             Err(error) => return Err(error),
         }
         let query = [
@@ -726,7 +702,7 @@ impl Provider for Proxmox {
             .run(Method::DELETE, &path, &query, &[], &format!("guest {id}"))
             .await
         {
-            Err(error) if matches!(error.failure, Failure::NotFound { .. }) => Ok(()),
+            Err(error) if error.is_not_found() => Ok(()),
             other => other,
         }
     }

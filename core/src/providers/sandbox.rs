@@ -3,8 +3,9 @@
 //! reserved for documentation, so a sandbox server can never be mistaken for a real one.
 //!
 //! It serves the demo (a first run with no provider configured gets one called `sandbox`) and
-//! the tests of everything above providers, which can make its next call fail with
-//! [`Sandbox::fail_next`]. It keeps the same rules as the real providers: creates are
+//! the tests of everything above providers; [`Sandbox::fail_next`] makes its next call fail
+//! (its own tests use it; the stories above providers inject failures into the fakes of the
+//! real platforms instead). It keeps the same rules as the real providers: creates are
 //! idempotent by key, power actions are no-ops when already done, suspend stops the server.
 
 use std::collections::{BTreeMap, VecDeque};
@@ -219,9 +220,7 @@ impl Provider for Sandbox {
     }
 
     async fn create(&self, new: &NewServer) -> Result<RemoteServer, ProviderError> {
-        new.resources
-            .check()
-            .map_err(|failure| self.error(failure))?;
+        new.resources.check_for(self)?;
         let mut world = self.enter()?;
         if let Some(existing) = world
             .servers

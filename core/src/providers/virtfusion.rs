@@ -41,10 +41,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::config::{DEFAULT_PAGE_SIZE, ProviderConfig, required};
-use super::http::{Call, Endpoint, Reply, secret_header};
+use super::http::{Call, Data, Endpoint, Reply, common_failure, secret_header};
 use super::{
     CreateKey, Failure, Health, Image, NewServer, Owner, PageToken, PowerAction, Provider,
     ProviderError, ProviderKind, RemoteId, RemoteServer, Resources, ServerPage, ServerState, Usage,
+    find_in_pages,
 };
 use crate::ids::UserId;
 
@@ -64,11 +65,6 @@ impl std::fmt::Debug for VirtFusion {
             .field("package_id", &self.package_id)
             .finish_non_exhaustive()
     }
-}
-
-#[derive(Debug, Deserialize)]
-struct Data<T> {
-    data: T,
 }
 
 #[derive(Debug, Deserialize)]
@@ -271,17 +267,8 @@ impl VirtFusion {
 
     /// The server created with `key`, read from the list (one request per page).
     async fn find_by_key(&self, key: &CreateKey) -> Result<Option<u64>, ProviderError> {
-        let mut page = None;
-        loop {
-            let listed = self.list_servers(page.as_ref()).await?;
-            if let Some(found) = listed.servers.iter().find(|s| s.key.as_ref() == Some(key)) {
-                return Ok(found.remote_id.as_str().parse().ok());
-            }
-            match listed.next {
-                Some(next) => page = Some(next),
-                None => return Ok(None),
-            }
-        }
+        let found = find_in_pages(self, |server| server.key.as_ref() == Some(key)).await?;
+        Ok(found.and_then(|server| server.remote_id.as_str().parse().ok()))
     }
 
     /// Refuses a template the package does not offer before anything is created, so a typo in
@@ -415,15 +402,9 @@ fn classify(status: u16, message: String, retry_after: Option<Duration>, what: &
     let detail = if message.is_empty() {
         format!("HTTP {status}")
     } else {
-        message
+        message.clone()
     };
     match status {
-        401 => Failure::BadCredentials {
-            detail: "HTTP 401: the API token is not valid".into(),
-        },
-        403 => Failure::BadCredentials {
-            detail: format!("HTTP 403: the API token may not do this: {detail}"),
-        },
         404 => Failure::NotFound {
             what: what.to_owned(),
         },
@@ -431,12 +412,9 @@ fn classify(status: u16, message: String, retry_after: Option<Duration>, what: &
         422 if Failure::mentions_limit(&detail) => Failure::Limit { detail },
         400 | 422 => Failure::Rejected { detail },
         423 => Failure::Busy { detail },
-        429 => Failure::RateLimited {
-            retry_after: retry_after.unwrap_or(Duration::from_secs(60)),
-        },
         503 => Failure::Maintenance { detail },
-        500..=599 => Failure::ProviderFailed { status, detail },
-        _ => Failure::Protocol(format!("HTTP {status}: {detail}")),
+        _ => common_failure(status, &message, retry_after)
+            .unwrap_or_else(|| Failure::Protocol(format!("HTTP {status}: {detail}"))),
     }
 }
 
@@ -559,7 +537,7 @@ impl Provider for VirtFusion {
     }
 
     async fn create(&self, new: &NewServer) -> Result<RemoteServer, ProviderError> {
-        new.resources.check().map_err(|f| self.http.error(f))?;
+        new.resources.check_for(self)?;
         let template: u64 = match &new.image {
             Image::Template(id) => id.trim().parse().map_err(|_| {
                 self.http.error(Failure::Invalid {

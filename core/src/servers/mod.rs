@@ -22,10 +22,11 @@ pub mod sync;
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, DurationRound, Utc};
+use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::audit::{Audit, AuditEntry, AuditOutcome};
+use crate::billing::meter::{hour_of, posting_reference, usage_key};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -282,17 +283,6 @@ pub struct BulkOutcome {
     pub failed: Vec<(ServerId, String)>,
 }
 
-/// The ledger reference of a server's usage postings.
-pub fn posting_reference(id: ServerId) -> String {
-    format!("server:{id}")
-}
-
-/// The ledger key of one hour of a server: `usage:{server}:{hour}`, the hour as its UTC start
-/// (`2026-11-21T09:00Z`). The billing tick uses the same key, so an hour is charged once.
-pub fn usage_key(id: ServerId, hour_start: DateTime<Utc>) -> String {
-    format!("usage:{id}:{}", hour_start.format("%Y-%m-%dT%H:00Z"))
-}
-
 /// The create key for a key a client sent (an `Idempotency-Key` header, a form's hidden
 /// field, a Discord interaction id): any text of 1 to 200 characters, scoped to the user so two
 /// customers' keys never meet, made into a [`CreateKey`] by hashing.
@@ -330,11 +320,6 @@ pub fn parse_power_action(text: &str) -> Result<PowerAction> {
             format!("{text:?} is not a power action; use boot, shutdown, restart or poweroff"),
         )
     })
-}
-
-/// The start of the UTC hour `at` is in.
-pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
-    at.duration_trunc(Duration::hours(1)).unwrap_or(at)
 }
 
 /// How long a create whose answer was lost may stay `creating` before the sync gives up on it
@@ -723,10 +708,7 @@ impl Servers {
             ));
         }
         let quote = self.pricing.quote(&request.size)?;
-        quote.resources.check().map_err(|failure| match failure {
-            Failure::Invalid { field, message } => Error::invalid(field, message),
-            other => Error::invalid("size", other.to_string()),
-        })?;
+        quote.resources.check()?;
         let image = match &request.image {
             Image::Template(id) | Image::Iso(id) if id.trim().is_empty() || id.len() > 200 => {
                 return Err(Error::invalid(
@@ -1140,19 +1122,6 @@ fn shown(error: Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone;
-
-    #[test]
-    fn usage_keys_name_the_hour() {
-        let at = Utc
-            .with_ymd_and_hms(2026, 11, 21, 9, 41, 7)
-            .single()
-            .expect("a time");
-        assert_eq!(
-            usage_key(ServerId(12), hour_of(at)),
-            "usage:12:2026-11-21T09:00Z"
-        );
-    }
 
     #[test]
     fn client_keys_are_per_user_and_stable() {

@@ -4,7 +4,6 @@
 //! billing's SQL lives beside its rules. The rules themselves are in [`crate::billing`].
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 
 use crate::error::Result;
 use crate::ids::{AccountId, UserId};
@@ -32,7 +31,7 @@ pub struct TickPlan {
 }
 
 /// What one run of the tick did.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TickTotals {
     /// Servers whose `billed_until` moved.
     pub servers: u64,
@@ -46,18 +45,24 @@ pub struct TickTotals {
     pub batches: u64,
 }
 
-/// A customer whose balance needs a look: below the low-balance line, below zero, or with a
-/// step taken earlier that may need undoing.
+/// A customer whose balance may need a look: possibly below the low-balance line, below zero,
+/// or with a step taken earlier that may need undoing. Whether the balance is low is decided
+/// in Rust ([`crate::burn_rate::is_low`]); the store only picks candidates.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BalanceWatch {
     pub user: UserId,
     pub email: String,
     pub balance: Money,
-    /// What the customer's servers cost per hour now (running or stopped rate each).
-    pub burn_per_hour: Money,
     pub low_notice_at: Option<DateTime<Utc>>,
     pub negative_since: Option<DateTime<Utc>>,
     pub reminder_at: Option<DateTime<Utc>>,
+    pub suspended_at: Option<DateTime<Utc>>,
+}
+
+/// The below-zero steps a customer is in (none when they have no `billing_states` row).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct BillingState {
+    pub negative_since: Option<DateTime<Utc>>,
     pub suspended_at: Option<DateTime<Utc>>,
 }
 
@@ -97,14 +102,16 @@ pub trait BillingStore: Send + Sync {
         at: DateTime<Utc>,
     ) -> Result<u64>;
 
-    /// Customers under `low_balance_hours` of their burn, below zero, or with a step to undo.
+    /// Customers who may be under `low_balance_hours` of their burn (an upper bound: each
+    /// server's hourly price is rounded up, so nobody low is missed), below zero, or with a
+    /// step to undo.
     async fn balances_to_watch(&self, low_balance_hours: i64) -> Result<Vec<BalanceWatch>>;
+
+    /// One customer's below-zero steps.
+    async fn billing_state_of(&self, user: UserId) -> Result<BillingState>;
 
     /// Takes `step` for `user` if it was not taken yet, writing `notices` to the outbox in the
     /// same transaction. `false` if another run took it first (nothing is written then).
-    /// One customer's balance, burn and steps, whether or not they are being watched.
-    async fn balance_watch_of(&self, user: UserId) -> Result<Option<BalanceWatch>>;
-
     async fn take_balance_step(
         &self,
         user: UserId,

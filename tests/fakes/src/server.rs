@@ -61,6 +61,8 @@ struct Rule {
 pub struct Recorder {
     calls: Arc<Mutex<Vec<Call>>>,
     rules: Arc<Mutex<VecDeque<Rule>>>,
+    /// Requests answered by a fault instead of the fake (they are not in `calls`).
+    faulted: Arc<Mutex<usize>>,
 }
 
 impl Recorder {
@@ -115,6 +117,11 @@ impl Recorder {
         });
     }
 
+    /// How many requests a fault has answered (or delayed) so far.
+    pub fn faults_applied(&self) -> usize {
+        *lock(&self.faulted)
+    }
+
     /// Removes every fault.
     pub fn heal(&self) {
         lock(&self.rules).clear();
@@ -133,6 +140,7 @@ impl Recorder {
                 rules.remove(index);
             }
         }
+        *lock(&self.faulted) += 1;
         Some(fault)
     }
 }

@@ -24,13 +24,15 @@ use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 
 use super::{Column, Engine, SqlStore};
-use crate::billing::meter::hour_number;
+use crate::billing::meter::{UNBILLABLE_STATES, hour_number};
 use crate::error::Result;
 use crate::ids::{AccountId, UserId};
 use crate::ledger::PostingKind;
 use crate::money::Money;
 use crate::store::NewOutboxMessage;
-use crate::store::billing::{BalanceStep, BalanceWatch, BillingStore, TickPlan, TickTotals};
+use crate::store::billing::{
+    BalanceStep, BalanceWatch, BillingState, BillingStore, TickPlan, TickTotals,
+};
 
 /// How often one batch is run again after a transient failure.
 const BATCH_ATTEMPTS: u32 = 8;
@@ -161,13 +163,14 @@ where
         let claim_sql = format!(
             "SELECT id, {billed} AS billed_h, \
                CASE WHEN deleted_at IS NULL THEN $3 ELSE {least}($3, {deleted} + 1) END AS to_h \
-             FROM servers WHERE id > $1 AND billed_until < $2 AND state NOT IN ('creating', 'failed') \
+             FROM servers WHERE id > $1 AND billed_until < $2 AND state NOT IN ({unbillable}) \
                AND (deleted_at IS NULL OR billed_until <= deleted_at) \
              ORDER BY id LIMIT $4{lock}",
             billed = DB::hour_of("billed_until"),
             least = DB::LEAST,
             deleted = DB::hour_of("deleted_at"),
             lock = DB::FOR_UPDATE_SKIP_LOCKED,
+            unbillable = unbillable_states(),
         );
         let rows = sqlx::query(&claim_sql)
             .bind(after)
@@ -380,16 +383,32 @@ where
     }
 }
 
-/// Each customer's balance, burn per hour (running, unsuspended servers at the running rate,
-/// other billable servers at the stopped rate) and balance steps; callers add the WHERE.
-const WATCH_SELECT: &str = "SELECT u.id, u.email, a.balance, COALESCE(b.burn, 0) AS burn, \
+/// Each customer's balance, an upper bound of their burn per hour (`burn_ceiling`: each
+/// server's running or stopped rate per hour rounded up to a micro-unit, so the candidates
+/// include everybody [`crate::burn_rate::is_low`] would call low) and balance steps; callers add
+/// the WHERE. Which of them is low is decided in Rust, at the exact rate.
+fn watch_select() -> String {
+    format!(
+        "SELECT u.id, u.email, a.balance, \
        st.low_notice_at, st.negative_since, st.reminder_at, st.suspended_at \
      FROM users u JOIN accounts a ON a.user_id = u.id \
-     LEFT JOIN (SELECT s.user_id, CAST(SUM(CASE WHEN s.state = 'running' AND s.suspended_at IS NULL \
-                  THEN s.rate_running ELSE s.rate_stopped END / s.rate_hours) AS BIGINT) AS burn \
-                FROM servers s WHERE s.deleted_at IS NULL AND s.state NOT IN ('creating', 'failed') \
+     LEFT JOIN (SELECT s.user_id, CAST(SUM((CASE WHEN s.state = 'running' AND s.suspended_at IS NULL \
+                  THEN s.rate_running ELSE s.rate_stopped END + s.rate_hours - 1) / s.rate_hours) AS BIGINT) AS burn_ceiling \
+                FROM servers s WHERE s.deleted_at IS NULL AND s.state NOT IN ({}) \
                 GROUP BY s.user_id) b ON b.user_id = u.id \
-     LEFT JOIN billing_states st ON st.user_id = u.id";
+     LEFT JOIN billing_states st ON st.user_id = u.id",
+        unbillable_states()
+    )
+}
+
+/// [`UNBILLABLE_STATES`] as an SQL list: `'creating', 'failed'`.
+fn unbillable_states() -> String {
+    UNBILLABLE_STATES
+        .iter()
+        .map(|state| format!("'{state}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
 
 fn watch_of_row<DB: Engine>(row: &DB::Row) -> Result<BalanceWatch>
 where
@@ -402,7 +421,6 @@ where
         user: UserId(row.try_get("id")?),
         email: row.try_get("email")?,
         balance: Money::from_micros(row.try_get("balance")?),
-        burn_per_hour: Money::from_micros(row.try_get("burn")?),
         low_notice_at: row.try_get("low_notice_at")?,
         negative_since: row.try_get("negative_since")?,
         reminder_at: row.try_get("reminder_at")?,
@@ -486,10 +504,11 @@ where
 
     async fn balances_to_watch(&self, low_balance_hours: i64) -> Result<Vec<BalanceWatch>> {
         let rows = sqlx::query(&format!(
-            "{WATCH_SELECT} WHERE a.balance < COALESCE(b.burn, 0) * $1 OR a.balance < 0 \
+            "{} WHERE a.balance < COALESCE(b.burn_ceiling, 0) * $1 OR a.balance < 0 \
                OR st.low_notice_at IS NOT NULL OR st.negative_since IS NOT NULL \
                OR st.suspended_at IS NOT NULL \
-             ORDER BY u.id"
+             ORDER BY u.id",
+            watch_select()
         ))
         .bind(low_balance_hours)
         .fetch_all(&self.writer)
@@ -497,12 +516,20 @@ where
         rows.iter().map(watch_of_row::<DB>).collect()
     }
 
-    async fn balance_watch_of(&self, user: UserId) -> Result<Option<BalanceWatch>> {
-        let row = sqlx::query(&format!("{WATCH_SELECT} WHERE u.id = $1"))
-            .bind(user.0)
-            .fetch_optional(&self.reader)
-            .await?;
-        row.as_ref().map(watch_of_row::<DB>).transpose()
+    async fn billing_state_of(&self, user: UserId) -> Result<BillingState> {
+        let row = sqlx::query(
+            "SELECT negative_since, suspended_at FROM billing_states WHERE user_id = $1",
+        )
+        .bind(user.0)
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(row) = row else {
+            return Ok(BillingState::default());
+        };
+        Ok(BillingState {
+            negative_since: row.try_get("negative_since")?,
+            suspended_at: row.try_get("suspended_at")?,
+        })
     }
 
     async fn take_balance_step(

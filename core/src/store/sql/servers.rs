@@ -421,7 +421,7 @@ where
             "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM postings \
              WHERE kind = 'usage' AND reference = $1",
         )
-        .bind(crate::servers::posting_reference(id))
+        .bind(crate::billing::meter::posting_reference(id))
         .fetch_one(&self.reader)
         .await?
         .try_get(0usize)?;

@@ -43,7 +43,11 @@
 //! `almalinux-vps`, `centos-vps`), `docker`, `dockerengine`, common application servers and
 //! databases (see [`FakeJelastic::start`]), more with [`FakeJelastic::add_node_type`]; a node
 //! lands in the group named in the request or Jelastic's default for its type (`vps`, `cp`,
-//! `sqldb`, `nosqldb`, `bl`, `storage`). `DeleteEnv`'s `password` is accepted unchecked.
+//! `sqldb`, `nosqldb`, `bl`, `storage`). A node's `diskLimit` (MB, as `GetEnvInfo` reports it)
+//! is kept as requested, 100000 when the request sets none. `DeleteEnv` needs no `password` with
+//! an access-token session: `liip/jelapi` and `softozor/jelastic-client` both delete with
+//! `envName` alone (the `DeleteEnv` py-jelastic lists with `password` is the administration
+//! group's, which takes `targetAppid`); a `password` sent anyway is accepted unchecked.
 
 #[cfg(test)]
 mod tests;
@@ -122,6 +126,8 @@ pub struct Node {
     pub display_name: Option<String>,
     pub fixed_cloudlets: u64,
     pub flexible_cloudlets: u64,
+    /// `diskLimit`, in MB.
+    pub disk_limit_mb: u64,
     pub docker_image: Option<String>,
     pub int_ip: String,
 }
@@ -287,6 +293,7 @@ impl FakeJelastic {
                     count: 1,
                     fixed_cloudlets: 1,
                     flexible_cloudlets: 8,
+                    disk_limit_mb: DEFAULT_DISK_LIMIT_MB,
                     display_name: None,
                     node_group: None,
                     docker_image: None,
@@ -340,10 +347,14 @@ struct NodeSpec {
     count: u64,
     fixed_cloudlets: u64,
     flexible_cloudlets: u64,
+    disk_limit_mb: u64,
     display_name: Option<String>,
     node_group: Option<String>,
     docker_image: Option<String>,
 }
+
+/// A node's `diskLimit` (MB) when the request sets none.
+const DEFAULT_DISK_LIMIT_MB: u64 = 100_000;
 
 /// The node group Jelastic puts a node type in when the request names none.
 fn default_node_group(node_type: &str) -> &'static str {
@@ -384,6 +395,7 @@ impl Platform {
                     display_name: spec.display_name.clone(),
                     fixed_cloudlets: spec.fixed_cloudlets,
                     flexible_cloudlets: spec.flexible_cloudlets,
+                    disk_limit_mb: spec.disk_limit_mb,
                     docker_image: spec.docker_image.clone(),
                     int_ip: format!(
                         "10.{}.{}.{}",
@@ -632,7 +644,7 @@ fn info_json(world: &World, env: &Environment) -> Map<String, Value> {
                 "type": "NATIVE",
                 "vType": "CT",
                 "osType": "LINUX",
-                "diskLimit": 100_000,
+                "diskLimit": node.disk_limit_mb,
                 "bandwidthLimit": 100_000,
                 "port": 22,
                 "user": "root",
@@ -742,11 +754,16 @@ fn node_specs(platform: &Platform, nodes: &Value) -> Result<Vec<NodeSpec>, Refus
                     "node [flexibleCloudlets] must be at least 1",
                 ));
             }
+            let disk_limit_mb = unsigned(node, "diskLimit", DEFAULT_DISK_LIMIT_MB)?;
+            if disk_limit_mb == 0 {
+                return Err(Refusal::malformed("node [diskLimit] must be at least 1"));
+            }
             Ok(NodeSpec {
                 node_type,
                 count,
                 fixed_cloudlets: fixed,
                 flexible_cloudlets: flexible,
+                disk_limit_mb,
                 display_name: node
                     .get("displayName")
                     .and_then(Value::as_str)

@@ -16,7 +16,9 @@
 //! server or user; 422 `{"errors":[...]}` for a missing or invalid field, an unknown package, user,
 //! hypervisor group or OS template; 423 while a server has tasks pending (it is building, or a test
 //! marked it busy); 503 while the hypervisor is in maintenance. Every refusal of something hostdeck
-//! sent wrong is also recorded as a problem on the call.
+//! sent wrong is also recorded as a problem on the call, and so is a request without
+//! `Accept: application/json` or with a body not marked `Content-Type: application/json` (the
+//! fake still answers those).
 //!
 //! Shapes follow VirtFusion's published API reference. Where the reference is silent the fake
 //! chooses, and says so here: `state` is `queued` until a build, `building` during one and
@@ -31,7 +33,7 @@
 //! 1024 MB, 25 GB, 1000 GB traffic), 2 "Medium" (2, 4096, 80, 2000) and 3 "Large" (4, 8192, 160,
 //! 4000); OS templates 11 Debian 12, 12 Ubuntu 24.04 and 13 AlmaLinux 9, offered by every package.
 //!
-//! [`exchange`] holds the call log and latency knob every provider fake here shares.
+//! [`crate::exchange`] holds the call log and latency knob every provider fake here shares.
 
 #[cfg(test)]
 mod tests;
@@ -538,6 +540,7 @@ fn router(world: Arc<World>) -> Router {
         .fallback(unknown_path);
     Router::new()
         .nest(API, api)
+        .layer(axum::middleware::from_fn(check_media_types))
         .layer(axum::middleware::from_fn_with_state(
             world.exchange.clone(),
             crate::exchange::observe,
@@ -556,6 +559,50 @@ async fn require_token(State(world): State<Arc<World>>, request: Request, next: 
     } else {
         StatusCode::UNAUTHORIZED.into_response()
     }
+}
+
+/// VirtFusion answers JSON only to a client that asks for it (`Accept: application/json`;
+/// without it Laravel may answer an error as an HTML page or a redirect) and reads a body as
+/// JSON only when it says so. The fake answers anyway but records either lapse as a problem.
+async fn check_media_types(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let says = |name: header::HeaderName| {
+        headers
+            .get(name)
+            .and_then(|value| value.to_str().ok())
+            .is_some_and(|value| value.to_ascii_lowercase().contains("application/json"))
+    };
+    let has_body = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|length| length.trim() != "0")
+        || headers.contains_key(header::TRANSFER_ENCODING);
+    let mut problems = Vec::new();
+    if !says(header::ACCEPT) {
+        problems.push(format!(
+            "{} {} without Accept: application/json",
+            request.method(),
+            request.uri().path()
+        ));
+    }
+    if has_body && !says(header::CONTENT_TYPE) {
+        problems.push(format!(
+            "{} {} has a body but no Content-Type: application/json",
+            request.method(),
+            request.uri().path()
+        ));
+    }
+    let mut response = next.run(request).await;
+    if !problems.is_empty() {
+        let mut verdict = response
+            .extensions()
+            .get::<Verdict>()
+            .cloned()
+            .unwrap_or_default();
+        verdict.problems.extend(problems);
+        response.extensions_mut().insert(verdict);
+    }
+    response
 }
 
 async fn unknown_path(request: Request) -> Response {

@@ -382,3 +382,32 @@ async fn faults_latency_and_hangs() {
         .await;
     assert!(outcome.is_err_and(|e| e.is_timeout()));
 }
+
+#[tokio::test]
+async fn requests_that_do_not_ask_for_json_or_mark_their_body_are_recorded_as_problems() {
+    let panel = Panel::start().await;
+    let response = panel
+        .http
+        .post(format!("{}/users", panel.fake.api_url()))
+        .header("Authorization", panel.fake.token_header_value())
+        .header("Content-Type", "text/plain")
+        .body(r#"{"name":"Ada","email":"ada@example.test","extRelationId":7}"#)
+        .send()
+        .await
+        .expect("send");
+    assert!(response.status().is_success() || response.status().is_client_error());
+    let problems = panel.fake.recorder().problems();
+    assert_eq!(problems.len(), 2, "{problems:?}");
+    assert!(
+        problems[0].contains("without Accept: application/json"),
+        "{problems:?}"
+    );
+    assert!(
+        problems[1].contains("no Content-Type: application/json"),
+        "{problems:?}"
+    );
+
+    panel.fake.recorder().clear();
+    assert_eq!(panel.get("/connect").await.0, StatusCode::OK);
+    assert_eq!(panel.fake.recorder().problems(), Vec::<String>::new());
+}
