@@ -417,7 +417,7 @@ impl Config {
             problems.push("discord.shards: expected at least 1 (or leave it unset)".to_owned());
         }
         problems.extend(self.providers.problems());
-        problems.extend(self.paypal.problems());
+        problems.extend(self.paypal.problems(&self.billing.currency));
         problems.extend(self.billing.problems());
         if problems.is_empty() {
             Ok(())

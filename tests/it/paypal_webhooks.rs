@@ -8,14 +8,16 @@
 use std::sync::Arc;
 
 use axum::http::StatusCode;
-use hostdeck_core::clock::SystemClock;
+use hostdeck_core::clock::{Clock, ManualClock, SystemClock};
 use hostdeck_core::config::Config;
 use hostdeck_core::ledger::PostingKind;
 use hostdeck_core::money::Money;
-use hostdeck_core::payments::{Settlement, WebhookVerification, capture_key, refund_key};
-use hostdeck_core::policy::{Actor, Role, Via};
+use hostdeck_core::payments::{
+    EVENT_ATTEMPTS, Settlement, WebhookVerification, capture_key, refund_key,
+};
+use hostdeck_core::policy::{Actor, Role, Scope, Scopes, Via};
 use hostdeck_core::store::Page;
-use hostdeck_core::store::payments::EventStatus;
+use hostdeck_core::store::payments::{EventStatus, OrderStatus, StoredOrder};
 use hostdeck_e2e::app::{SignedIn, TestApp};
 use hostdeck_e2e::db::TestDb;
 use hostdeck_fakes::paypal::{CaptureOutcome, FakePaypal, Forgery};
@@ -227,6 +229,8 @@ hostdeck_e2e::on_both_engines!(
     two_events_and_the_return_for_one_capture_credit_once,
     captures_that_do_not_match_credit_nobody_and_alert_staff,
     a_refund_before_its_capture_waits_and_applies_once,
+    an_event_that_keeps_failing_is_given_up_and_staff_alerted,
+    a_refund_waiting_on_a_rejected_or_unknown_capture_alerts_staff,
 );
 
 async fn forged_deliveries_credit_nothing(db: TestDb) {
@@ -297,6 +301,31 @@ async fn forged_deliveries_are_refused_by_the_verify_api_too() {
         "one token serves every call"
     );
     shop.assert_paypal_clean();
+
+    // PayPal's verify API down: 503 so that PayPal delivers again, in the API's error shape
+    // and without PayPal's or the store's own words.
+    shop.paypal.recorder().fail_always(
+        "verify-webhook-signature",
+        Fault::Status(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            json!({"name": "INTERNAL_SERVICE_ERROR", "message": "verifier-detail-7731", "debug_id": "dbg7731"}),
+        ),
+    );
+    let again = shop.paypal.capture_completed_event(&capture);
+    let down = shop
+        .paypal
+        .deliver(&again, &shop.webhook_url(), &shop.webhook_id)
+        .await;
+    assert_eq!(down.status, 503, "{}", down.answer);
+    let answer: Value = serde_json::from_str(&down.answer).expect("a JSON answer");
+    assert_eq!(answer["error"]["code"], "unavailable", "{answer}");
+    let message = answer["error"]["message"].as_str().expect("a message");
+    assert!(
+        !message.contains("7731")
+            && !message.contains("INTERNAL_SERVICE_ERROR")
+            && !message.contains("could not verify the signature"),
+        "{message}"
+    );
 }
 
 async fn one_event_a_thousand_times_credits_once(db: TestDb) {
@@ -469,6 +498,38 @@ async fn captures_that_do_not_match_credit_nobody_and_alert_staff(db: TestDb) {
     assert!(matches!(settled, Settlement::Rejected(_)), "{settled:?}");
     assert_eq!(shop.balance(&customer).await, Money::ZERO);
     assert_eq!(shop.alerts().await.len(), 5);
+
+    // Reloading its return page, twice, tells the customer the same and staff nothing new;
+    // nor does PayPal's webhook for the same capture.
+    for _ in 0..2 {
+        let page = shop
+            .app
+            .http
+            .get(
+                shop.app
+                    .url(&format!("/billing/paypal/return?token={order}")),
+            )
+            .header("cookie", format!("hd_session={}", customer.token))
+            .send()
+            .await
+            .expect("the return page");
+        assert_eq!(page.status(), StatusCode::CONFLICT);
+        let text = page.text().await.expect("a page");
+        assert!(text.contains("did not match its order"), "{text}");
+    }
+    let capture_id = shop
+        .paypal
+        .order(&order)
+        .and_then(|order| order.capture_id)
+        .expect("a capture at PayPal");
+    let event = shop.paypal.capture_completed_event(&capture_id);
+    shop.paypal
+        .deliver(&event, &shop.webhook_url(), &shop.webhook_id)
+        .await;
+    shop.process().await;
+    assert_eq!(shop.stored_events(EventStatus::Rejected).await, 5);
+    assert_eq!(shop.balance(&customer).await, Money::ZERO);
+    assert_eq!(shop.alerts().await.len(), 5);
     shop.assert_paypal_clean();
 }
 
@@ -539,7 +600,14 @@ async fn a_chargeback_debits_and_staff_refunds_debit_once() {
         .app
         .core()
         .payments
-        .refund(&actor, &capture_id, Some(usd(5)), "goodwill", "k1")
+        .refund(
+            &actor,
+            &customer.user,
+            &capture_id,
+            Some(usd(5)),
+            "goodwill",
+            "k1",
+        )
         .await
         .expect("a refund");
     let hostdeck_core::payments::RefundOutcome::Debited { refund_id, amount } = outcome else {
@@ -560,7 +628,14 @@ async fn a_chargeback_debits_and_staff_refunds_debit_once() {
         .app
         .core()
         .payments
-        .refund(&customer_actor, &capture_id, None, "mine", "k2")
+        .refund(
+            &customer_actor,
+            &customer.user,
+            &capture_id,
+            None,
+            "mine",
+            "k2",
+        )
         .await
         .expect_err("customers cannot refund");
     assert_eq!(refused.code(), hostdeck_core::ErrorCode::Forbidden);
@@ -582,6 +657,92 @@ async fn a_chargeback_debits_and_staff_refunds_debit_once() {
         .expect("a read")
         .expect("the reversal");
     assert_eq!(debit.kind, PostingKind::Reversal);
+    shop.assert_paypal_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn staff_refund_an_old_capture_of_the_customer_and_no_other() {
+    let shop = Shop::open(TestDb::sqlite().await, WebhookVerification::Offline).await;
+    let customer = shop.customer("loyal@example.test").await;
+    let other = shop.customer("other@example.test").await;
+    let order = shop.approved_order(&customer, 20).await;
+    let Settlement::Credited { capture_id, .. } = shop.capture(&customer, &order).await else {
+        panic!("credited on return");
+    };
+    // Sixty newer orders: the capture is no longer among the customer's recent ones.
+    let start = chrono::Utc::now();
+    for n in 0..60 {
+        let at = start + chrono::Duration::seconds(n + 1);
+        shop.app
+            .core()
+            .store
+            .payments()
+            .insert_order(&StoredOrder {
+                id: format!("NEWER{n}"),
+                user: customer.user.id,
+                amount: usd(5),
+                currency: "USD".into(),
+                request_id: format!("request-{n}"),
+                status: OrderStatus::Cancelled,
+                capture_id: None,
+                created_at: at,
+                updated_at: at,
+            })
+            .await
+            .expect("an order");
+    }
+    let staff = shop.app.user("refunds@example.test", Role::Billing).await;
+    let actor = Actor::user(staff.user.id, Role::Billing, Via::Portal).with_two_factor();
+    let recent = shop
+        .app
+        .core()
+        .payments
+        .orders(&actor, &customer.user)
+        .await
+        .expect("orders");
+    assert!(
+        recent
+            .iter()
+            .all(|o| o.capture_id.as_deref() != Some(capture_id.as_str())),
+        "the capture is older than the recent orders"
+    );
+
+    // Named with another customer, the capture is not found and nothing is refunded.
+    let refused = shop
+        .app
+        .core()
+        .payments
+        .refund(
+            &actor,
+            &other.user,
+            &capture_id,
+            None,
+            "wrong customer",
+            "k1",
+        )
+        .await
+        .expect_err("another customer's capture");
+    assert_eq!(refused.code(), hostdeck_core::ErrorCode::NotFound);
+    assert_eq!(shop.balance(&customer).await, usd(20));
+    let at_paypal = shop
+        .paypal
+        .capture(&capture_id)
+        .expect("the capture at PayPal");
+    assert!(at_paypal.refund_ids.is_empty(), "{at_paypal:?}");
+
+    // With its own customer, the old capture refunds.
+    let outcome = shop
+        .app
+        .core()
+        .payments
+        .refund(&actor, &customer.user, &capture_id, None, "goodwill", "k2")
+        .await
+        .expect("a refund");
+    assert!(
+        matches!(outcome, hostdeck_core::payments::RefundOutcome::Debited { amount, .. } if amount == usd(20)),
+        "{outcome:?}"
+    );
+    assert_eq!(shop.balance(&customer).await, Money::ZERO);
     shop.assert_paypal_clean();
 }
 
@@ -660,4 +821,183 @@ async fn paypal_calls_cache_the_token_retry_5xx_and_explain_4xx() {
     assert!(error.to_string().contains("PayPal"), "{error}");
     shop.paypal.recorder().heal();
     shop.assert_paypal_clean();
+}
+
+async fn an_event_that_keeps_failing_is_given_up_and_staff_alerted(db: TestDb) {
+    let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
+    let mut config = Config::default();
+    config.discord.billing_webhook = Some(SecretString::from(BILLING_WEBHOOK));
+    let core = db.core_with(config, clock.clone()).await;
+    let shop = Shop {
+        paypal: FakePaypal::start().await,
+        app: TestApp::start(core).await,
+        webhook_id: String::new(),
+        db,
+    };
+    // Stored as received, but unreadable: every try fails.
+    let new = shop
+        .app
+        .core()
+        .store
+        .payments()
+        .insert_event(
+            "WH-BROKEN",
+            "PAYMENT.CAPTURE.COMPLETED",
+            "{not json",
+            clock.now(),
+        )
+        .await
+        .expect("stored");
+    assert!(new);
+    let payments = &shop.app.core().payments;
+    for _ in 1..EVENT_ATTEMPTS {
+        payments.process_pending().await.expect("the worker runs");
+        // Still leased: not tried again before the lease runs out.
+        payments.process_pending().await.expect("the worker runs");
+        clock.advance(chrono::Duration::seconds(61));
+    }
+    assert_eq!(shop.stored_events(EventStatus::Pending).await, 1);
+    assert!(shop.alerts().await.is_empty());
+
+    // The last try fails too: the event is set aside and billing staff are told, once.
+    assert_eq!(
+        payments.process_pending().await.expect("the worker runs"),
+        1
+    );
+    assert_eq!(shop.stored_events(EventStatus::Pending).await, 0);
+    assert_eq!(shop.stored_events(EventStatus::Rejected).await, 1);
+    clock.advance(chrono::Duration::seconds(61));
+    assert_eq!(
+        payments.process_pending().await.expect("the worker runs"),
+        0
+    );
+    let alerts = shop.alerts().await;
+    assert_eq!(alerts.len(), 1, "{alerts:?}");
+    assert!(
+        alerts[0].contains("WH-BROKEN") && alerts[0].contains("no longer retried"),
+        "{alerts:?}"
+    );
+}
+
+async fn a_refund_waiting_on_a_rejected_or_unknown_capture_alerts_staff(db: TestDb) {
+    let shop = Shop::open(db, WebhookVerification::Offline).await;
+    let customer = shop.customer("stuck@example.test").await;
+
+    // A capture of another amount is rejected (one alert); PayPal then refunds it.
+    let order = shop.approved_order(&customer, 20).await;
+    shop.paypal.next_capture(CaptureOutcome::DifferentAmount(
+        hostdeck_fakes::paypal::Money::new("USD", "2.00"),
+    ));
+    let settled = shop.capture(&customer, &order).await;
+    assert!(matches!(settled, Settlement::Rejected(_)), "{settled:?}");
+    assert_eq!(shop.alerts().await.len(), 1);
+    let capture = shop
+        .paypal
+        .order(&order)
+        .and_then(|order| order.capture_id)
+        .expect("a capture at PayPal");
+    let refund = shop.paypal.refund_in_dashboard(&capture, None);
+    let event = shop.paypal.capture_refunded_event(&refund.id);
+    shop.paypal
+        .deliver(&event, &shop.webhook_url(), &shop.webhook_id)
+        .await;
+    shop.process().await;
+    assert_eq!(shop.stored_events(EventStatus::Waiting).await, 1);
+    let alerts = shop.alerts().await;
+    assert_eq!(alerts.len(), 2, "{alerts:?}");
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.contains(&refund.id) && a.contains("hostdeck rejected")),
+        "{alerts:?}"
+    );
+
+    // A refund of a capture hostdeck never knew waits too, and staff hear of it.
+    let mut resource = event["resource"].clone();
+    resource["id"] = json!("UNKNOWNREFUND001");
+    resource["links"] = json!([{"rel": "up", "href": format!("{}/v2/payments/captures/NOSUCHCAPTURE01", shop.paypal.base_url())}]);
+    let unknown = shop
+        .paypal
+        .event("PAYMENT.CAPTURE.REFUNDED", "refund", resource);
+    shop.paypal
+        .deliver(&unknown, &shop.webhook_url(), &shop.webhook_id)
+        .await;
+    shop.process().await;
+    assert_eq!(shop.stored_events(EventStatus::Waiting).await, 2);
+    let alerts = shop.alerts().await;
+    assert_eq!(alerts.len(), 3, "{alerts:?}");
+    assert!(
+        alerts
+            .iter()
+            .any(|a| a.contains("NOSUCHCAPTURE01") && a.contains("has no order")),
+        "{alerts:?}"
+    );
+    assert_eq!(shop.balance(&customer).await, Money::ZERO);
+    assert_eq!(shop.postings().await, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancelled_order_is_marked_once_audited_and_only_while_created() {
+    let shop = Shop::open(TestDb::sqlite().await, WebhookVerification::Offline).await;
+    let customer = shop.customer("changed-mind@example.test").await;
+    let actor = Actor::user(customer.user.id, Role::Customer, Via::Portal);
+    let payments = &shop.app.core().payments;
+    let shop = &shop;
+    let status = |id: String| async move {
+        shop.app
+            .core()
+            .store
+            .payments()
+            .order(&id)
+            .await
+            .expect("a read")
+            .expect("the order")
+            .status
+    };
+    let cancels = || async {
+        shop.app
+            .core()
+            .store
+            .audit_log(Page::first(200))
+            .await
+            .expect("the audit log")
+            .items
+            .iter()
+            .filter(|record| record.action == "paypal.order.cancelled")
+            .count()
+    };
+
+    // An API key that may read billing may not cancel an order.
+    let order = shop.approved_order(&customer, 10).await;
+    let mut key = Actor::user(customer.user.id, Role::Customer, Via::Api);
+    key.scopes = Some(Scopes::of(&[Scope::ReadBilling]));
+    let refused = payments
+        .cancelled(&key, &customer.user, &order)
+        .await
+        .expect_err("read-only keys cannot cancel");
+    assert_eq!(refused.code(), hostdeck_core::ErrorCode::Forbidden);
+    assert_eq!(status(order.clone()).await, OrderStatus::Created);
+
+    // Cancelled twice (a reload): marked and audited once.
+    for _ in 0..2 {
+        payments
+            .cancelled(&actor, &customer.user, &order)
+            .await
+            .expect("cancelled");
+    }
+    assert_eq!(status(order.clone()).await, OrderStatus::Cancelled);
+    assert_eq!(cancels().await, 1);
+
+    // A captured order stays credited.
+    let paid = shop.approved_order(&customer, 10).await;
+    assert!(matches!(
+        shop.capture(&customer, &paid).await,
+        Settlement::Credited { .. }
+    ));
+    payments
+        .cancelled(&actor, &customer.user, &paid)
+        .await
+        .expect("nothing to cancel");
+    assert_eq!(status(paid).await, OrderStatus::Completed);
+    assert_eq!(cancels().await, 1);
 }

@@ -9,10 +9,12 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use hostdeck_core::Error;
 use hostdeck_core::payments::{Rejection, WebhookHeaders};
 use serde_json::json;
 
 use crate::AppState;
+use crate::error::ApiError;
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
@@ -42,19 +44,22 @@ pub async fn paypal(State(state): State<AppState>, headers: HeaderMap, body: Byt
         Err(Rejection::Forged(why)) => {
             metrics::counter!("paypal_webhooks_total", "outcome" => "refused").increment(1);
             tracing::warn!(%why, "a PayPal webhook delivery was refused");
-            (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"error": {"code": "invalid", "message": "The delivery did not verify."}})),
-            )
-                .into_response()
+            let mut response = ApiError(Error::Invalid {
+                field: None,
+                message: "The delivery did not verify.".into(),
+            })
+            .into_response();
+            *response.status_mut() = StatusCode::BAD_REQUEST;
+            response
         }
         Err(Rejection::Unavailable(why)) => {
+            // The reason (PayPal's answer, the store's error) stays in the log: the caller is
+            // not authenticated.
             tracing::warn!(%why, "a PayPal webhook delivery could not be checked now");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({"error": {"code": "unavailable", "message": why}})),
-            )
-                .into_response()
+            ApiError(Error::Unavailable(
+                "The delivery could not be checked or stored now; deliver it again later.".into(),
+            ))
+            .into_response()
         }
     }
 }

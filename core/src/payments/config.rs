@@ -8,7 +8,7 @@ use secrecy::SecretString;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::config::serialize_secret;
-use crate::money::Money;
+use crate::money::{Currency, Money};
 
 /// How a webhook's signature is checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -77,8 +77,11 @@ impl PaypalConfig {
         self.client_id.as_deref().is_some_and(|id| !id.is_empty()) && self.client_secret.is_some()
     }
 
-    /// What is wrong, one line per problem, each naming its key.
-    pub fn problems(&self) -> Vec<String> {
+    /// What is wrong, one line per problem, each naming its key. Amounts are checked against
+    /// the decimals PayPal takes for `currency` (the billing currency).
+    pub fn problems(&self, currency: &Currency) -> Vec<String> {
+        let payable = |amount: Money| super::paypal_value(amount, currency.code()).is_ok();
+        let places = super::decimals(currency.code());
         let mut problems = Vec::new();
         if !matches!(self.base_url.scheme(), "http" | "https") {
             problems.push("paypal.base_url: expected an https:// address".to_owned());
@@ -105,17 +108,17 @@ impl PaypalConfig {
         if self.max_topup < self.min_topup {
             problems.push("paypal.max_topup: expected at least paypal.min_topup".to_owned());
         }
-        if self.min_topup.micros() % 10_000 != 0 || self.max_topup.micros() % 10_000 != 0 {
-            problems.push(
-                "paypal.min_topup and paypal.max_topup: expected whole cents, such as 5.00"
-                    .to_owned(),
-            );
+        if !payable(self.min_topup) || !payable(self.max_topup) {
+            problems.push(format!(
+                "paypal.min_topup and paypal.max_topup: {currency} amounts have at most {places} \
+                 decimal places"
+            ));
         }
         for preset in &self.presets {
-            if *preset < self.min_topup || *preset > self.max_topup || preset.micros() % 10_000 != 0
-            {
+            if *preset < self.min_topup || *preset > self.max_topup || !payable(*preset) {
                 problems.push(format!(
-                    "paypal.presets: {} is not a whole-cent amount between min_topup and max_topup",
+                    "paypal.presets: {} is not a {currency} amount of at most {places} decimal \
+                     places between min_topup and max_topup",
                     preset.amount_text()
                 ));
             }
@@ -203,6 +206,30 @@ mod tests {
         assert!(error.to_string().contains("paypal.presets"), "{error}");
         let error = Config::from_toml("[paypal]\nclient_id = \"abc\"\n").expect_err("half");
         assert!(error.to_string().contains("client_secret"), "{error}");
+        // Cents for dollars, whole yen for yen.
+        let error = Config::from_toml("[paypal]\nmin_topup = \"2.505\"\n").expect_err("a mill");
+        assert!(
+            error.to_string().contains("at most 2 decimal places"),
+            "{error}"
+        );
+        let error = Config::from_toml(
+            "[billing]\ncurrency = \"JPY\"\n[paypal]\nmin_topup = \"500.50\"\nmax_topup = 50000\npresets = [\"1000.5\"]\n",
+        )
+        .expect_err("half a yen");
+        assert!(
+            error
+                .to_string()
+                .contains("JPY amounts have at most 0 decimal places"),
+            "{error}"
+        );
+        assert!(
+            error.to_string().contains("paypal.presets: 1000.50"),
+            "{error}"
+        );
+        Config::from_toml(
+            "[billing]\ncurrency = \"JPY\"\n[paypal]\nmin_topup = 500\nmax_topup = 50000\npresets = [1000]\n",
+        )
+        .expect("whole yen");
         let error =
             Config::from_toml("[paypal]\nwebhook_id = \"a-b\"\n").expect_err("bad webhook id");
         assert!(error.to_string().contains("paypal.webhook_id"), "{error}");

@@ -23,7 +23,6 @@ pub mod webhook;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::{DateTime, Utc};
 use reqwest::Method;
 use serde_json::{Value, json};
 use tokio::sync::{Notify, watch};
@@ -63,6 +62,8 @@ pub fn custom_id(user: UserId) -> String {
 /// Events leased at a time, and how long a lease lasts.
 const EVENT_BATCH: u32 = 64;
 const EVENT_LEASE: Duration = Duration::from_secs(60);
+/// Tries of an event whose processing fails before it is given up and billing staff alerted.
+pub const EVENT_ATTEMPTS: i64 = 10;
 
 /// An order's new status and its capture, recorded after a settlement.
 type OrderUpdate = (String, OrderStatus, String);
@@ -233,7 +234,7 @@ impl Payments {
         })
     }
 
-    /// Whether PayPal is configured.
+    /// Whether PayPal is configured ([`PaypalConfig::enabled`]).
     pub fn enabled(&self) -> bool {
         self.client.is_some()
     }
@@ -257,7 +258,7 @@ impl Payments {
     }
 
     /// Checks a top-up amount against the configured limits.
-    pub fn check_amount(&self, amount: Money) -> Result<()> {
+    fn check_amount(&self, amount: Money) -> Result<()> {
         let limits = &self.config.paypal;
         let currency = &self.config.billing.currency;
         if amount < limits.min_topup || amount > limits.max_topup {
@@ -433,13 +434,26 @@ impl Payments {
         self.settle_now(Some(order), &facts).await
     }
 
-    /// The customer cancelled at PayPal.
+    /// The customer cancelled at PayPal: an order not yet captured is marked cancelled.
     pub async fn cancelled(&self, actor: &Actor, customer: &User, order_id: &str) -> Result<()> {
+        actor.require(Permission::TopUp)?;
+        if actor.user != Some(customer.id) {
+            return Err(Error::NotFound(format!("There is no order {order_id}.")));
+        }
         let order = self.order(actor, customer, order_id).await?;
-        if order.status == OrderStatus::Created {
-            self.store
-                .payments()
-                .set_order_status(&order.id, OrderStatus::Cancelled, None, self.clock.now())
+        // Only from `created`: a capture that raced the cancel keeps its status.
+        if self
+            .store
+            .payments()
+            .cancel_order(&order.id, self.clock.now())
+            .await?
+        {
+            self.audit
+                .record(
+                    AuditEntry::new(actor, "paypal.order.cancelled")
+                        .target(format!("user:{}", customer.id))
+                        .detail(json!({"order": order.id})),
+                )
                 .await?;
         }
         Ok(())
@@ -478,6 +492,19 @@ impl Payments {
                 ))
                 .await;
         };
+        // Judged before (a reload of the return page, another event for the same capture):
+        // the stored outcome stands, and billing staff were alerted the first time.
+        if order.status == OrderStatus::Failed
+            && order.capture_id.as_deref() == Some(capture.id.as_str())
+        {
+            return Ok((
+                Settlement::Rejected(format!(
+                    "PayPal capture {} of order {} did not match its order; nobody was credited.",
+                    capture.id, order.id
+                )),
+                None,
+            ));
+        }
         let failed = Some((order.id.clone(), OrderStatus::Failed, capture.id.clone()));
         if capture.custom_id.as_deref() != Some(custom_id(order.user).as_str()) {
             return self
@@ -665,15 +692,19 @@ impl Payments {
                 let payments = self.clone();
                 running.spawn(async move {
                     let outcome = payments.process(&event).await;
-                    (event.id, outcome)
+                    (event, outcome)
                 });
             }
             while let Some(joined) = running.join_next().await {
                 match joined {
                     Ok((_, Ok(()))) => processed += 1,
-                    // Left leased: it is tried again when the lease runs out.
                     Ok((event, Err(error))) => {
-                        tracing::error!(%event, %error, "a PayPal event could not be processed")
+                        tracing::error!(event = %event.id, attempts = event.attempts, %error, "a PayPal event could not be processed");
+                        if event.attempts >= EVENT_ATTEMPTS {
+                            self.give_up(&event, &error).await?;
+                            processed += 1;
+                        }
+                        // Otherwise left leased: it is tried again when the lease runs out.
                     }
                     Err(error) => tracing::error!(%error, "processing a PayPal event panicked"),
                 }
@@ -756,6 +787,18 @@ impl Payments {
         Ok(())
     }
 
+    /// An event that failed every try: it is set aside as rejected and billing staff are told,
+    /// so that what it carried (a credit, a refund) is seen to by hand.
+    async fn give_up(&self, event: &StoredEvent, error: &Error) -> Result<()> {
+        let why = format!(
+            "PayPal event {} ({}) could not be processed after {} attempts and is no longer \
+             retried; nothing it carries was applied. Last error: {error}",
+            event.id, event.event_type, event.attempts,
+        );
+        self.alert(&why).await?;
+        self.finish(event, EventStatus::Rejected, None, &why).await
+    }
+
     async fn finish(
         &self,
         event: &StoredEvent,
@@ -789,6 +832,26 @@ impl Payments {
             .posting_by_key(&capture_key(&refund.capture_id))
             .await?
         else {
+            // A capture PayPal has yet to report waits quietly; one hostdeck rejected or never
+            // knew may never be credited, so billing staff hear of the refund waiting on it.
+            let order = self
+                .store
+                .payments()
+                .order_by_capture(&refund.capture_id)
+                .await?;
+            let stuck = match &order {
+                None => Some("hostdeck has no order for"),
+                Some(order) if order.status == OrderStatus::Failed => Some("hostdeck rejected"),
+                Some(_) => None,
+            };
+            if let Some(stuck) = stuck {
+                self.alert(&format!(
+                    "PayPal refund {} ({} {}) waits for capture {}, which {stuck}; it is debited \
+                     only if that capture is credited.",
+                    refund.id, refund.value, refund.currency, refund.capture_id
+                ))
+                .await?;
+            }
             return Ok((
                 EventStatus::Waiting,
                 Some(refund.capture_id.clone()),
@@ -847,11 +910,13 @@ impl Payments {
         ))
     }
 
-    /// Billing staff refund (part of) a captured top-up through PayPal; the wallet is debited
-    /// when PayPal completes the refund. `key` makes a double submit one refund.
+    /// Billing staff refund (part of) one of `customer`'s captured top-ups through PayPal; the
+    /// wallet is debited when PayPal completes the refund. `key` makes a double submit one
+    /// refund. Another customer's capture is not found.
     pub async fn refund(
         &self,
         actor: &Actor,
+        customer: &User,
         capture_id: &str,
         amount: Option<Money>,
         reason: &str,
@@ -871,9 +936,12 @@ impl Payments {
             .payments()
             .order_by_capture(capture_id)
             .await?
-            .filter(|order| order.status == OrderStatus::Completed)
+            .filter(|order| order.status == OrderStatus::Completed && order.user == customer.id)
             .ok_or_else(|| {
-                Error::NotFound(format!("There is no credited PayPal capture {capture_id}."))
+                Error::NotFound(format!(
+                    "{} has no credited PayPal capture {capture_id}.",
+                    customer.email
+                ))
             })?;
         let mut body = json!({"note_to_payer": reason});
         if let Some(amount) = amount {
@@ -939,11 +1007,6 @@ impl Payments {
                 () = tokio::time::sleep(Duration::from_secs(5)) => {}
             }
         }
-    }
-
-    /// The platform's "now", for default periods of statements.
-    pub fn now(&self) -> DateTime<Utc> {
-        self.clock.now()
     }
 }
 

@@ -92,6 +92,9 @@ pub struct PaypalClient {
 impl PaypalClient {
     /// `None` while payments are off (no credentials).
     pub fn from_config(config: &PaypalConfig) -> Result<Option<Self>, Error> {
+        if !config.enabled() {
+            return Ok(None);
+        }
         let (Some(client_id), Some(secret)) = (&config.client_id, &config.client_secret) else {
             return Ok(None);
         };
@@ -108,10 +111,6 @@ impl PaypalClient {
             secret: secret.clone(),
             token: Mutex::new(None),
         }))
-    }
-
-    pub fn base_url(&self) -> &str {
-        &self.base
     }
 
     /// A valid access token: the cached one, or a new one.

@@ -9,29 +9,85 @@ mod pdf;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Duration, NaiveDate, Utc};
+use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ledger::{StatementLine, require_own_or_any};
-use crate::money::Money;
+use crate::ledger::{PostingKind, StatementLine, require_own_or_any};
+use crate::money::{Currency, Money};
 use crate::policy::{Actor, Permission};
-use crate::store::payments::StatementFilter;
 use crate::store::{Page, Paginated, Store};
 use crate::users::User;
 
 /// Lines an export holds at most; a longer period is refused with a hint to narrow it.
 pub const EXPORT_CAP: u32 = 20_000;
+/// Days in a statement period when none is chosen (today and the days before it), and in the
+/// usage chart: "the last 30 days" everywhere.
+pub const PERIOD_DAYS: i64 = 30;
 /// Days in the usage chart.
-pub const CHART_DAYS: i64 = 30;
+pub const CHART_DAYS: i64 = PERIOD_DAYS;
+
+/// Which postings of a wallet a statement shows.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatementFilter {
+    pub kind: Option<PostingKind>,
+    /// From this instant, inclusive.
+    pub from: Option<DateTime<Utc>>,
+    /// Until this instant, exclusive.
+    pub until: Option<DateTime<Utc>>,
+}
+
+impl StatementFilter {
+    /// A filter from the text of `kind`, `from` and `to` (whole UTC days, `to` included);
+    /// empty text filters nothing.
+    pub fn parse(kind: Option<&str>, from: Option<&str>, to: Option<&str>) -> Result<Self> {
+        let kind = match kind.map(str::trim).filter(|kind| !kind.is_empty()) {
+            None => None,
+            Some(kind) => Some(PostingKind::parse(kind)?),
+        };
+        Ok(Self {
+            kind,
+            from: parse_date("from", from)?.map(day_start),
+            until: parse_date("to", to)?.map(|day| day_start(day) + Duration::days(1)),
+        })
+    }
+}
+
+/// A date typed in a filter (`YYYY-MM-DD`), or nothing when left empty.
+fn parse_date(field: &'static str, text: Option<&str>) -> Result<Option<NaiveDate>> {
+    match text.map(str::trim).filter(|text| !text.is_empty()) {
+        None => Ok(None),
+        // Years 1970 to 9999: anything else is no date of a transaction, and keeps the day
+        // arithmetic far from chrono's limits.
+        Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .ok()
+            .filter(|day| (1970..=9999).contains(&day.year()))
+            .map(Some)
+            .ok_or_else(|| {
+                Error::invalid(field, format!("{text:?} is not a date like 2026-01-31"))
+            }),
+    }
+}
+
+/// The statement period from the text of `from` and `to`: `to` defaults to `today`, `from` to
+/// [`PERIOD_DAYS`] days ending with `to`.
+pub fn period_of(
+    today: NaiveDate,
+    from: Option<&str>,
+    to: Option<&str>,
+) -> Result<(NaiveDate, NaiveDate)> {
+    let to = parse_date("to", to)?.unwrap_or(today);
+    let from = parse_date("from", from)?.unwrap_or(to - Duration::days(PERIOD_DAYS - 1));
+    Ok((from, to))
+}
 
 /// A statement for a period, ready to render.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeriodStatement {
     pub company: String,
     pub customer: String,
-    pub currency: String,
+    pub currency: Currency,
     pub from: NaiveDate,
     /// The last day of the period, inclusive.
     pub to: NaiveDate,
@@ -48,7 +104,8 @@ pub struct Statements {
     config: Arc<Config>,
 }
 
-fn day_start(day: NaiveDate) -> DateTime<Utc> {
+/// The first instant of a UTC day.
+pub fn day_start(day: NaiveDate) -> DateTime<Utc> {
     day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }
 
@@ -59,6 +116,16 @@ impl Statements {
             clock,
             config,
         }
+    }
+
+    /// The statement period from the text of `from` and `to`, by default the last
+    /// [`PERIOD_DAYS`] days up to today.
+    pub fn period_of(
+        &self,
+        from: Option<&str>,
+        to: Option<&str>,
+    ) -> Result<(NaiveDate, NaiveDate)> {
+        period_of(self.clock.now().date_naive(), from, to)
     }
 
     fn may_read(actor: &Actor, owner: &User) -> Result<()> {
@@ -160,7 +227,7 @@ impl Statements {
         Ok(PeriodStatement {
             company: self.config.company.name.clone(),
             customer: owner.email.clone(),
-            currency: self.config.billing.currency.code().to_owned(),
+            currency: self.config.billing.currency.clone(),
             from,
             to,
             opening: payments.balance_before(owner.wallet, start).await?,
@@ -233,6 +300,36 @@ fn csv_text(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn filters_read_whole_days() {
+        let filter = StatementFilter::parse(Some("top_up"), Some("2026-01-01"), Some("2026-01-31"))
+            .expect("a filter");
+        assert_eq!(filter.kind, Some(PostingKind::TopUp));
+        assert_eq!(
+            filter.until.map(|t| t.to_rfc3339()),
+            Some("2026-02-01T00:00:00+00:00".into())
+        );
+        assert!(StatementFilter::parse(Some("bogus"), None, None).is_err());
+        assert!(StatementFilter::parse(None, Some("31/01/2026"), None).is_err());
+        assert!(StatementFilter::parse(None, None, Some("262143-12-31")).is_err());
+        assert!(StatementFilter::parse(None, Some("1969-12-31"), None).is_err());
+    }
+
+    #[test]
+    fn the_default_period_is_the_charts_thirty_days() {
+        let today = NaiveDate::from_ymd_opt(2026, 3, 31).expect("a date");
+        let (from, to) = period_of(today, None, None).expect("a period");
+        assert_eq!(to, today);
+        assert_eq!((to - from).num_days() + 1, CHART_DAYS);
+        assert_eq!(from, NaiveDate::from_ymd_opt(2026, 3, 2).expect("a date"));
+        let (from, to) = period_of(today, None, Some("2026-01-31")).expect("a period");
+        assert_eq!(
+            (from.to_string(), to.to_string()),
+            ("2026-01-02".into(), "2026-01-31".into())
+        );
+        assert!(period_of(today, Some("soon"), None).is_err());
+    }
 
     #[test]
     fn csv_fields_are_quoted_and_inert() {

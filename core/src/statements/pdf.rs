@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
 
 use super::PeriodStatement;
-use crate::money::Money;
 
 const WIDTH: f32 = 595.0;
 const HEIGHT: f32 = 842.0;
@@ -53,10 +52,6 @@ impl Page {
     }
 }
 
-fn money(amount: Money, currency: &str) -> String {
-    format!("{} {currency}", amount.amount_text())
-}
-
 fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         text.to_owned()
@@ -82,7 +77,7 @@ fn header_row(page: &mut Page) {
 }
 
 pub(super) fn render(statement: &PeriodStatement, generated: DateTime<Utc>) -> Vec<u8> {
-    let currency = statement.currency.as_str();
+    let currency = &statement.currency;
     let mut first = Page::new();
     {
         let page = &mut first;
@@ -97,8 +92,8 @@ pub(super) fn render(statement: &PeriodStatement, generated: DateTime<Utc>) -> V
                 statement.from.format("%Y-%m-%d"),
                 statement.to.format("%Y-%m-%d")
             ),
-            format!("Opening balance: {}", money(statement.opening, currency)),
-            format!("Closing balance: {}", money(statement.closing, currency)),
+            format!("Opening balance: {}", statement.opening.display(currency)),
+            format!("Closing balance: {}", statement.closing.display(currency)),
             format!("Transactions: {}", statement.lines.len()),
             format!("Generated: {}", generated.format("%Y-%m-%d %H:%M UTC")),
         ] {
@@ -140,14 +135,14 @@ pub(super) fn render(statement: &PeriodStatement, generated: DateTime<Utc>) -> V
             &line.kind.as_str().replace('_', " "),
         );
         page.text(MARGIN + 175.0, 9.0, false, &clip(&details, 34));
-        page.text(MARGIN + 340.0, 9.0, false, &money(line.amount, currency));
+        page.text(MARGIN + 340.0, 9.0, false, &line.amount.display(currency));
         page.text(
             MARGIN + 420.0,
             9.0,
             false,
             &line
                 .balance_after
-                .map(|balance| money(balance, currency))
+                .map(|balance| balance.display(currency))
                 .unwrap_or_default(),
         );
         page.down(LEADING);

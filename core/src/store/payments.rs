@@ -8,8 +8,9 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 use crate::ids::{AccountId, UserId};
-use crate::ledger::{PostingKind, StatementLine};
+use crate::ledger::StatementLine;
 use crate::money::Money;
+pub use crate::statements::StatementFilter;
 
 use super::{Page, Paginated};
 
@@ -119,16 +120,6 @@ pub struct StoredEvent {
     pub received_at: DateTime<Utc>,
 }
 
-/// Which postings of a wallet a statement shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StatementFilter {
-    pub kind: Option<PostingKind>,
-    /// From this instant, inclusive.
-    pub from: Option<DateTime<Utc>>,
-    /// Until this instant, exclusive.
-    pub until: Option<DateTime<Utc>>,
-}
-
 #[async_trait::async_trait]
 pub trait PaymentStore: Send + Sync {
     async fn insert_order(&self, order: &StoredOrder) -> Result<()>;
@@ -142,6 +133,9 @@ pub trait PaymentStore: Send + Sync {
         capture_id: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<()>;
+    /// Marks an order the customer cancelled at PayPal, if it is still `created`; `true` when
+    /// it was.
+    async fn cancel_order(&self, id: &str, at: DateTime<Utc>) -> Result<bool>;
     async fn orders_of(&self, user: UserId, limit: u32) -> Result<Vec<StoredOrder>>;
 
     /// Stores an event unless its id is known; `true` when it is new.
@@ -152,7 +146,6 @@ pub trait PaymentStore: Send + Sync {
         body: &str,
         at: DateTime<Utc>,
     ) -> Result<bool>;
-    async fn event(&self, id: &str) -> Result<Option<StoredEvent>>;
     /// Leases up to `limit` pending events until `lease_until`, oldest first.
     async fn claim_events(
         &self,

@@ -100,7 +100,7 @@ async fn transactions(
     ApiQuery(query): ApiQuery<PageQuery>,
     ApiQuery(filter): ApiQuery<super::payments::ExportQuery>,
 ) -> Result<Json<PageView<TransactionView>>, ApiError> {
-    let filter = crate::portal::billing::filter_of(
+    let filter = hostdeck_core::statements::StatementFilter::parse(
         filter.kind.as_deref(),
         filter.from.as_deref(),
         filter.to.as_deref(),

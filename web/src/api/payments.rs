@@ -22,8 +22,10 @@ use utoipa_axum::routes;
 use super::{ErrorView, MoneyView};
 use crate::AppState;
 use crate::auth::Caller;
+use crate::download::download;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
-use crate::portal::billing::{filter_of, period_of, portal_base};
+use crate::portal::billing::portal_base;
+use hostdeck_core::statements::StatementFilter;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -184,6 +186,15 @@ pub struct ExportQuery {
     pub to: Option<String>,
 }
 
+/// `?from=&to=`: a statement period, dates `YYYY-MM-DD`, UTC, both days included; by default
+/// the last 30 days up to today.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PeriodQuery {
+    pub from: Option<String>,
+    pub to: Option<String>,
+}
+
 /// The caller's transactions as CSV, oldest first.
 #[utoipa::path(get, path = "/api/v1/transactions/export.csv", tag = "billing", security(("bearer" = [])), params(ExportQuery),
     responses((status = 200, content_type = "text/csv", body = String), (status = 401, body = ErrorView), (status = 403, body = ErrorView), (status = 422, body = ErrorView)))]
@@ -192,7 +203,7 @@ async fn export_csv(
     caller: Caller,
     ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    let filter = filter_of(
+    let filter = StatementFilter::parse(
         query.kind.as_deref(),
         query.from.as_deref(),
         query.to.as_deref(),
@@ -202,7 +213,7 @@ async fn export_csv(
         .statements
         .csv(caller.actor(), &caller.0.user, &filter)
         .await?;
-    Ok(crate::portal::billing::download(
+    Ok(download(
         "text/csv; charset=utf-8",
         "transactions.csv".into(),
         csv.into_bytes(),
@@ -210,24 +221,23 @@ async fn export_csv(
 }
 
 /// The caller's statement of a period (default: the last 30 days) as PDF.
-#[utoipa::path(get, path = "/api/v1/statement.pdf", tag = "billing", security(("bearer" = [])), params(ExportQuery),
+#[utoipa::path(get, path = "/api/v1/statement.pdf", tag = "billing", security(("bearer" = [])), params(PeriodQuery),
     responses((status = 200, content_type = "application/pdf", body = Vec<u8>), (status = 401, body = ErrorView), (status = 403, body = ErrorView), (status = 422, body = ErrorView)))]
 async fn statement_pdf(
     State(state): State<AppState>,
     caller: Caller,
-    ApiQuery(query): ApiQuery<ExportQuery>,
+    ApiQuery(query): ApiQuery<PeriodQuery>,
 ) -> Result<Response, ApiError> {
-    let (from, to) = period_of(
-        state.core.payments.now().date_naive(),
-        query.from.as_deref(),
-        query.to.as_deref(),
-    )?;
+    let (from, to) = state
+        .core
+        .statements
+        .period_of(query.from.as_deref(), query.to.as_deref())?;
     let pdf = state
         .core
         .statements
         .pdf(caller.actor(), &caller.0.user, from, to)
         .await?;
-    Ok(crate::portal::billing::download(
+    Ok(download(
         "application/pdf",
         format!("statement-{from}-{to}.pdf"),
         pdf,

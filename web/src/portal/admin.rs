@@ -14,7 +14,7 @@ use super::context::{PageContext, PortalError, PortalForm, render, see_other};
 use crate::AppState;
 use crate::auth::Caller;
 
-fn staff(caller: Option<Caller>, permission: Permission) -> Result<Caller, PortalError> {
+pub(super) fn staff(caller: Option<Caller>, permission: Permission) -> Result<Caller, PortalError> {
     let caller =
         caller.ok_or_else(|| PortalError(Error::Unauthenticated("Sign in first.".into())))?;
     caller.actor().require(permission)?;

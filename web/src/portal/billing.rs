@@ -5,26 +5,24 @@
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use chrono::{Datelike, Duration, NaiveDate};
+use chrono::NaiveDate;
 use hostdeck_core::ids::UserId;
 use hostdeck_core::ledger::PostingKind;
 use hostdeck_core::money::{Currency, Money};
 use hostdeck_core::payments::{RefundOutcome, Settlement};
 use hostdeck_core::statements::CHART_DAYS;
+use hostdeck_core::statements::StatementFilter;
 use hostdeck_core::store::Page;
-use hostdeck_core::store::payments::{OrderStatus, StatementFilter, StoredOrder};
+use hostdeck_core::store::payments::{OrderStatus, StoredOrder};
 use hostdeck_core::users::User;
 use hostdeck_core::{Error, Permission};
 use serde::Deserialize;
 
-use super::account::{LineRow, when};
+use super::account::{LineRow, signed_in, when};
+use super::admin::staff;
 use super::context::{MessagePage, PageContext, PortalError, PortalForm, render, see_other};
 use crate::AppState;
 use crate::auth::Caller;
-
-fn signed_in(caller: Option<Caller>) -> Result<Caller, PortalError> {
-    caller.ok_or_else(|| PortalError(Error::Unauthenticated("Sign in first.".into())))
-}
 
 fn message(page: PageContext, status: StatusCode, heading: &str, text: String) -> Response {
     (
@@ -303,40 +301,6 @@ pub struct TransactionsQuery {
     page: Option<u32>,
 }
 
-/// A date typed in a filter (`YYYY-MM-DD`), or nothing when left empty.
-fn date(field: &'static str, text: Option<&str>) -> Result<Option<NaiveDate>, Error> {
-    match text.map(str::trim).filter(|text| !text.is_empty()) {
-        None => Ok(None),
-        // Years 1970 to 9999: anything else is no date of a transaction, and keeps the day
-        // arithmetic far from chrono's limits.
-        Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
-            .filter(|day| (1970..=9999).contains(&day.year()))
-            .map(Some)
-            .ok_or_else(|| {
-                Error::invalid(field, format!("{text:?} is not a date like 2026-01-31"))
-            }),
-    }
-}
-
-/// A filter from `kind`, `from` and `to` (whole UTC days, `to` included).
-pub fn filter_of(
-    kind: Option<&str>,
-    from: Option<&str>,
-    to: Option<&str>,
-) -> Result<StatementFilter, Error> {
-    let kind = match kind.map(str::trim).filter(|kind| !kind.is_empty()) {
-        None => None,
-        Some(kind) => Some(PostingKind::parse(kind)?),
-    };
-    let start = |day: NaiveDate| day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc();
-    Ok(StatementFilter {
-        kind,
-        from: date("from", from)?.map(start),
-        until: date("to", to)?.map(|day| start(day) + Duration::days(1)),
-    })
-}
-
 #[derive(askama::Template)]
 #[template(path = "billing/transactions.html")]
 struct TransactionsPage {
@@ -364,7 +328,7 @@ pub async fn transactions(
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
     let currency = &state.core.config.billing.currency;
-    let filter = filter_of(
+    let filter = StatementFilter::parse(
         query.kind.as_deref(),
         query.from.as_deref(),
         query.to.as_deref(),
@@ -380,7 +344,10 @@ pub async fn transactions(
         )
         .await?;
     let text = |value: &Option<String>| value.clone().unwrap_or_default();
-    let today = state.core.payments.now().date_naive();
+    let (statement_from, statement_to) = state
+        .core
+        .statements
+        .period_of(query.from.as_deref(), query.to.as_deref())?;
     let query_string = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("kind", &text(&query.kind))
         .append_pair("from", &text(&query.from))
@@ -404,33 +371,9 @@ pub async fn transactions(
         page_number: listed.page,
         pages: u32::try_from(listed.pages().max(1)).unwrap_or(u32::MAX),
         total: listed.total,
-        statement_from: query
-            .from
-            .clone()
-            .filter(|from| !from.is_empty())
-            .unwrap_or_else(|| (today - Duration::days(30)).format("%Y-%m-%d").to_string()),
-        statement_to: query
-            .to
-            .clone()
-            .filter(|to| !to.is_empty())
-            .unwrap_or_else(|| today.format("%Y-%m-%d").to_string()),
+        statement_from: statement_from.format("%Y-%m-%d").to_string(),
+        statement_to: statement_to.format("%Y-%m-%d").to_string(),
     }))
-}
-
-/// A file to save, never cached: statements and exports are private.
-pub(crate) fn download(content_type: &'static str, filename: String, body: Vec<u8>) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, content_type.to_owned()),
-            (
-                header::CONTENT_DISPOSITION,
-                format!("attachment; filename=\"{filename}\""),
-            ),
-            (header::CACHE_CONTROL, "private, no-store".to_owned()),
-        ],
-        body,
-    )
-        .into_response()
 }
 
 /// `GET /billing/transactions.csv`: the filtered transactions as CSV.
@@ -440,7 +383,7 @@ pub async fn transactions_csv(
     Query(query): Query<TransactionsQuery>,
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
-    let filter = filter_of(
+    let filter = StatementFilter::parse(
         query.kind.as_deref(),
         query.from.as_deref(),
         query.to.as_deref(),
@@ -450,22 +393,11 @@ pub async fn transactions_csv(
         .statements
         .csv(caller.actor(), &caller.0.user, &filter)
         .await?;
-    Ok(download(
+    Ok(crate::download::download(
         "text/csv; charset=utf-8",
         "transactions.csv".into(),
         csv.into_bytes(),
     ))
-}
-
-/// The statement period from `from`/`to`, by default the last 30 days.
-pub fn period_of(
-    today: NaiveDate,
-    from: Option<&str>,
-    to: Option<&str>,
-) -> Result<(NaiveDate, NaiveDate), Error> {
-    let to = date("to", to)?.unwrap_or(today);
-    let from = date("from", from)?.unwrap_or(to - Duration::days(30));
-    Ok((from, to))
 }
 
 /// `GET /billing/statement.pdf?from=&to=`: the statement of a period as PDF.
@@ -475,17 +407,16 @@ pub async fn statement_pdf(
     Query(query): Query<TransactionsQuery>,
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
-    let (from, to) = period_of(
-        state.core.payments.now().date_naive(),
-        query.from.as_deref(),
-        query.to.as_deref(),
-    )?;
+    let (from, to) = state
+        .core
+        .statements
+        .period_of(query.from.as_deref(), query.to.as_deref())?;
     let pdf = state
         .core
         .statements
         .pdf(caller.actor(), &caller.0.user, from, to)
         .await?;
-    Ok(download(
+    Ok(crate::download::download(
         "application/pdf",
         format!("statement-{from}-{to}.pdf"),
         pdf,
@@ -554,12 +485,6 @@ fn chart_svg(days: &[(NaiveDate, Money)], currency: &Currency) -> String {
     svg
 }
 
-fn staff(caller: Option<Caller>, permission: Permission) -> Result<Caller, PortalError> {
-    let caller = signed_in(caller)?;
-    caller.actor().require(permission)?;
-    Ok(caller)
-}
-
 #[derive(askama::Template)]
 #[template(path = "admin/payments.html")]
 struct PaymentsPage {
@@ -625,39 +550,26 @@ pub async fn admin_refund(
     let caller = staff(caller, Permission::RefundPayments)?;
     let customer = state.core.users.get(caller.actor(), UserId(id)).await?;
     let capture_id = form.get("capture_id");
-    let owned = state
-        .core
-        .payments
-        .orders(caller.actor(), &customer)
-        .await?
-        .iter()
-        .any(|order| order.capture_id.as_deref() == Some(capture_id));
-    let outcome = if !owned {
-        Err(Error::NotFound(format!(
-            "{} has no PayPal capture {capture_id}.",
-            customer.email
-        )))
-    } else {
-        let amount = match form.get("amount").trim() {
-            "" => Ok(None),
-            text => Money::parse(text).map(Some),
-        };
-        match amount {
-            Ok(amount) => {
-                state
-                    .core
-                    .payments
-                    .refund(
-                        caller.actor(),
-                        capture_id,
-                        amount,
-                        form.get("reason"),
-                        form.get("idempotency_key"),
-                    )
-                    .await
-            }
-            Err(error) => Err(error),
+    let outcome = match form.get("amount").trim() {
+        "" => Ok(None),
+        text => Money::parse(text).map(Some),
+    };
+    let outcome = match outcome {
+        Ok(amount) => {
+            state
+                .core
+                .payments
+                .refund(
+                    caller.actor(),
+                    &customer,
+                    capture_id,
+                    amount,
+                    form.get("reason"),
+                    form.get("idempotency_key"),
+                )
+                .await
         }
+        Err(error) => Err(error),
     };
     match outcome {
         Ok(RefundOutcome::Debited { .. }) => Ok(see_other(&format!(
@@ -681,6 +593,8 @@ pub async fn admin_refund(
 
 #[cfg(test)]
 mod tests {
+    use chrono::Duration;
+
     use super::*;
 
     #[test]
@@ -698,19 +612,5 @@ mod tests {
         assert_eq!(svg.matches("<rect").count(), 30);
         assert!(svg.contains("0.435 USD in all"), "{svg}");
         assert!(svg.contains("2026-01-30: 0.029 USD"), "{svg}");
-    }
-
-    #[test]
-    fn filters_read_whole_days() {
-        let filter =
-            filter_of(Some("top_up"), Some("2026-01-01"), Some("2026-01-31")).expect("a filter");
-        assert_eq!(filter.kind, Some(PostingKind::TopUp));
-        assert_eq!(
-            filter.until.map(|t| t.to_rfc3339()),
-            Some("2026-02-01T00:00:00+00:00".into())
-        );
-        assert!(filter_of(Some("bogus"), None, None).is_err());
-        assert!(filter_of(None, Some("31/01/2026"), None).is_err());
-        assert!(filter_of(None, None, Some("262143-12-31")).is_err());
     }
 }

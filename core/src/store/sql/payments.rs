@@ -16,6 +16,9 @@ use crate::store::{Page, Paginated};
 const ORDER_COLUMNS: &str = "SELECT id, user_id, amount, currency, request_id, status, capture_id, \
      created_at, updated_at FROM paypal_orders";
 const EVENT_COLUMNS: &str = "id, event_type, body, status, attempts, outcome, received_at";
+/// Records an order's new status; a capture id, once set, is kept.
+const SET_ORDER_STATUS: &str = "UPDATE paypal_orders SET status = $1, \
+     capture_id = COALESCE(capture_id, $2), updated_at = $3 WHERE id = $4";
 const FILTERED: &str = "(debit_account = $1 OR credit_account = $1) \
      AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR created_at >= $3) \
      AND ($4 IS NULL OR created_at < $4)";
@@ -132,17 +135,26 @@ where
         capture_id: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(
-            "UPDATE paypal_orders SET status = $1, capture_id = COALESCE(capture_id, $2), \
-             updated_at = $3 WHERE id = $4",
+        sqlx::query(SET_ORDER_STATUS)
+            .bind(status.as_str().to_owned())
+            .bind(capture_id.map(str::to_owned))
+            .bind(at)
+            .bind(id.to_owned())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn cancel_order(&self, id: &str, at: DateTime<Utc>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE paypal_orders SET status = 'cancelled', updated_at = $1 \
+             WHERE id = $2 AND status = 'created'",
         )
-        .bind(status.as_str().to_owned())
-        .bind(capture_id.map(str::to_owned))
         .bind(at)
         .bind(id.to_owned())
         .execute(&self.writer)
         .await?;
-        Ok(())
+        Ok(DB::rows_affected(&done) > 0)
     }
 
     async fn orders_of(&self, user: UserId, limit: u32) -> Result<Vec<StoredOrder>> {
@@ -174,16 +186,6 @@ where
         .fetch_optional(&self.writer)
         .await?;
         Ok(inserted.is_some())
-    }
-
-    async fn event(&self, id: &str) -> Result<Option<StoredEvent>> {
-        let row = sqlx::query(&format!(
-            "SELECT {EVENT_COLUMNS} FROM paypal_events WHERE id = $1"
-        ))
-        .bind(id.to_owned())
-        .fetch_optional(&self.writer)
-        .await?;
-        row.as_ref().map(event_from_row).transpose()
     }
 
     async fn claim_events(
@@ -224,16 +226,13 @@ where
     ) -> Result<()> {
         let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
         if let Some((order, order_status, capture_id)) = order {
-            sqlx::query(
-                "UPDATE paypal_orders SET status = $1, capture_id = COALESCE(capture_id, $2), \
-                 updated_at = $3 WHERE id = $4",
-            )
-            .bind(order_status.as_str().to_owned())
-            .bind(capture_id.to_owned())
-            .bind(at)
-            .bind(order.to_owned())
-            .execute(&mut *tx)
-            .await?;
+            sqlx::query(SET_ORDER_STATUS)
+                .bind(order_status.as_str().to_owned())
+                .bind(capture_id.to_owned())
+                .bind(at)
+                .bind(order.to_owned())
+                .execute(&mut *tx)
+                .await?;
         }
         sqlx::query(
             "UPDATE paypal_events SET status = $1, waiting_for = $2, outcome = $3, \
