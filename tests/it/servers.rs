@@ -248,7 +248,8 @@ async fn live_state(core: &Core, actor: &Actor, id: ServerId) -> ServerState {
 
 hostdeck_e2e::on_both_engines!(
     on_each_provider_a_server_lives_from_create_to_delete_and_its_first_hour_is_charged_once,
-    a_double_submitted_create_makes_one_server_and_one_charge
+    a_double_submitted_create_makes_one_server_and_one_charge,
+    a_failed_create_retried_hours_later_is_billed_from_the_retry
 );
 
 async fn on_each_provider_a_server_lives_from_create_to_delete_and_its_first_hour_is_charged_once(
@@ -508,6 +509,74 @@ async fn a_double_submitted_create_makes_one_server_and_one_charge(db: TestDb) {
         .await
         .expect_err("the key is taken");
     assert_eq!(stolen.code(), ErrorCode::Conflict);
+    cloud.assert_clean();
+}
+
+async fn a_failed_create_retried_hours_later_is_billed_from_the_retry(db: TestDb) {
+    let cloud = Cloud::start().await;
+    let (core, clock) = cloud_core(&db, &cloud, "").await;
+    let (ada, actor) = customer(&core, "ada@example.com", "10.00", Via::Portal).await;
+    let full = balance(&core, &ada).await;
+    cloud.vf.recorder().fail_next(
+        "/build",
+        1,
+        Fault::Status(
+            reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"msg": "build queue full"}),
+        ),
+    );
+    core.servers
+        .create(&actor, create(&core, "late-1", "vf"))
+        .await
+        .expect_err("the build fails");
+
+    // Three hours later the same key is tried again, and works.
+    clock.advance(chrono::Duration::hours(3));
+    let retried_at = clock.now();
+    let retried = core
+        .servers
+        .create(&actor, create(&core, "late-1", "vf"))
+        .await
+        .expect("the retry");
+    assert!(!retried.replayed);
+    let server = retried.server;
+    assert_eq!(server.state, ServerStatus::Running);
+    assert_eq!(server.created_at, retried_at);
+    assert_eq!(server.rate.since, retried_at);
+    assert_eq!(
+        server.billed_until,
+        hour_of(retried_at) + chrono::Duration::hours(1)
+    );
+    let first_hour = retried.quote.first_hour();
+    assert_eq!(
+        balance(&core, &ada).await.micros(),
+        full.micros() - first_hour.micros()
+    );
+
+    // The tick after the next hour ends bills that hour only: nothing from before the retry.
+    clock.advance(chrono::Duration::hours(1) + chrono::Duration::minutes(20));
+    core.billing
+        .run_once(&Actor::system(), None, None)
+        .await
+        .expect("a tick");
+    assert_eq!(usage_postings(&core, server.id).await, 2);
+    assert_eq!(
+        balance(&core, &ada).await.micros(),
+        full.micros() - first_hour.micros() - retried.quote.hour_cost(true, 1).micros()
+    );
+    for hour in [
+        hour_of(retried_at),
+        hour_of(retried_at) + chrono::Duration::hours(1),
+    ] {
+        assert!(
+            core.store
+                .posting_by_key(&usage_key(server.id, hour))
+                .await
+                .expect("read")
+                .is_some(),
+            "the hour from {hour} is billed"
+        );
+    }
     cloud.assert_clean();
 }
 

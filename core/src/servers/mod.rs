@@ -167,6 +167,17 @@ pub struct Server {
 }
 
 impl Server {
+    /// The price the server was created at, as a quote (what its first hour was charged from).
+    pub fn quote(&self) -> Quote {
+        Quote {
+            plan: self.plan.clone(),
+            resources: self.resources,
+            running: self.rate.running,
+            stopped: self.rate.stopped,
+            rate_hours: self.rate.hours,
+        }
+    }
+
     pub fn is_suspended(&self) -> bool {
         self.suspended_at.is_some()
     }
@@ -715,6 +726,17 @@ impl Servers {
         let user_id = actor
             .user
             .ok_or_else(|| Error::Forbidden("To create servers, sign in first.".into()))?;
+        // A key seen before is its server; a create of the actor's that failed is tried again
+        // as a new create of what it chose then (priced now, billed from now).
+        let (request, retry) = match self.store.server_by_key(request.key.as_str()).await? {
+            Some(existing)
+                if existing.user == user_id && existing.state == ServerStatus::Failed =>
+            {
+                (chosen_before(&existing, request)?, Some(existing.id))
+            }
+            Some(existing) => return self.replay(actor, existing),
+            None => (request, None),
+        };
         let name = request.name.trim().to_owned();
         if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
             return Err(Error::invalid(
@@ -737,10 +759,6 @@ impl Servers {
             Image::Template(id) => format!("template:{id}"),
             Image::Iso(volume) => format!("iso:{volume}"),
         };
-
-        if let Some(existing) = self.store.server_by_key(request.key.as_str()).await? {
-            return self.replay(actor, existing, request, quote).await;
-        }
 
         let provider =
             match &request.location {
@@ -779,11 +797,25 @@ impl Servers {
             },
             billed_until: hour_of(now) + Duration::hours(1),
         };
-        let (server, fresh) = self.store.insert_server(&row).await?;
-        if !fresh {
-            // Another request with the same key got there first.
-            return self.replay(actor, server, request, quote).await;
-        }
+        let server = match retry {
+            Some(id) => {
+                let retried = self.store.retry_failed_server(id, &row).await?;
+                let server = self.existing(id).await?;
+                if !retried {
+                    // Another request with the same key retried it first.
+                    return self.replay(actor, server);
+                }
+                server
+            }
+            None => {
+                let (server, fresh) = self.store.insert_server(&row).await?;
+                if !fresh {
+                    // Another request with the same key got there first.
+                    return self.replay(actor, server);
+                }
+                server
+            }
+        };
         self.make(actor, server, &user, provider.as_ref(), &request, quote)
             .await
     }
@@ -842,35 +874,16 @@ impl Servers {
         .await
     }
 
-    /// A create key seen before: its server, or for a create that failed, one more try.
-    async fn replay(
-        &self,
-        actor: &Actor,
-        existing: Server,
-        request: CreateServer,
-        quote: Quote,
-    ) -> Result<Created> {
+    /// A create key seen before: its server, priced as it was charged, and nothing new done.
+    fn replay(&self, actor: &Actor, existing: Server) -> Result<Created> {
         if Some(existing.user) != actor.user {
             return Err(Error::Conflict(
                 "That create key is already used; start the create again for a new key.".into(),
             ));
         }
-        if existing.state == ServerStatus::Failed
-            && self
-                .store
-                .retry_failed_server(existing.id, self.clock.now())
-                .await?
-        {
-            let provider = self.providers.require(&existing.provider)?;
-            let user = self.user(existing.user).await?;
-            let server = self.reload(existing.id).await?;
-            return self
-                .make(actor, server, &user, provider.as_ref(), &request, quote)
-                .await;
-        }
         Ok(Created {
+            quote: existing.quote(),
             server: existing,
-            quote,
             replayed: true,
         })
     }
@@ -1102,6 +1115,35 @@ impl Servers {
 
 fn target(id: ServerId) -> String {
     format!("server:{id}")
+}
+
+/// What a create that failed chose (its name, hostname, size, image and provider), to try it
+/// again under the same key; only the SSH keys, never stored, come from the new request.
+fn chosen_before(server: &Server, request: CreateServer) -> Result<CreateServer> {
+    let image = match server.image.split_once(':') {
+        Some(("template", id)) => Image::Template(id.to_owned()),
+        Some(("iso", volume)) => Image::Iso(volume.to_owned()),
+        _ => {
+            return Err(Error::internal(
+                "retrying a create",
+                format!("{:?} is not a stored image", server.image),
+            ));
+        }
+    };
+    let size = if server.plan == "custom" {
+        Size::Custom(server.resources)
+    } else {
+        Size::Plan(server.plan.clone())
+    };
+    Ok(CreateServer {
+        key: request.key,
+        name: server.name.clone(),
+        hostname: Hostname::parse(&server.hostname)?,
+        size,
+        image,
+        location: Some(server.provider.clone()),
+        ssh_keys: request.ssh_keys,
+    })
 }
 
 fn source_of(actor: &Actor) -> EventSource {

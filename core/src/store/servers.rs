@@ -69,8 +69,10 @@ pub trait ServerStore: Send + Sync {
     async fn servers_of(&self, user: Option<UserId>) -> Result<Vec<Server>>;
     /// Servers not deleted that live on the provider called `provider`.
     async fn servers_on(&self, provider: &str) -> Result<Vec<Server>>;
-    /// Turns a `failed` create back into `creating` for a retry; `false` if it was not failed.
-    async fn retry_failed_server(&self, id: ServerId, at: DateTime<Utc>) -> Result<bool>;
+    /// Turns a `failed` create back into `creating` for a retry, as if `new` were inserted now:
+    /// its plan, size, price, `created_at`, rate start and `billed_until` are replaced by
+    /// `new`'s, so billing starts at the retry. `false` if it was not failed.
+    async fn retry_failed_server(&self, id: ServerId, new: &NewServerRow) -> Result<bool>;
     /// Records that the provider made the server; `false` if the row was no longer `creating`.
     async fn server_created(
         &self,

@@ -204,13 +204,23 @@ where
         rows.iter().map(server_from_row).collect()
     }
 
-    async fn retry_failed_server(&self, id: ServerId, at: DateTime<Utc>) -> Result<bool> {
+    async fn retry_failed_server(&self, id: ServerId, new: &NewServerRow) -> Result<bool> {
         let row = sqlx::query(
-            "UPDATE servers SET state = 'creating', deleted_at = NULL, state_changed_at = $2 \
-             WHERE id = $1 AND state = 'failed' RETURNING id",
+            "UPDATE servers SET state = 'creating', deleted_at = NULL, plan = $2, vcpus = $3, \
+             memory_mib = $4, disk_gib = $5, rate_running = $6, rate_stopped = $7, \
+             rate_hours = $8, rate_since = $9, billed_until = $10, created_at = $9, \
+             state_changed_at = $9 WHERE id = $1 AND state = 'failed' RETURNING id",
         )
         .bind(id.0)
-        .bind(at)
+        .bind(new.plan.clone())
+        .bind(i64::from(new.resources.vcpus))
+        .bind(signed(new.resources.memory_mib, "memory_mib")?)
+        .bind(signed(new.resources.disk_gib, "disk_gib")?)
+        .bind(new.rate.running)
+        .bind(new.rate.stopped)
+        .bind(new.rate.hours)
+        .bind(new.rate.since)
+        .bind(new.billed_until)
         .fetch_optional(&self.writer)
         .await?;
         Ok(row.is_some())
