@@ -928,9 +928,13 @@ impl Servers {
         };
         match provider.create(&new).await {
             Ok(remote) => {
-                self.finish_create(&server, &remote, EventSource::Action)
-                    .await?;
-                self.audit.record(entry).await?;
+                // `false`: the sync found the server first and charged and audited it.
+                if self
+                    .finish_create(&server, &remote, EventSource::Action)
+                    .await?
+                {
+                    self.audit.record(entry).await?;
+                }
                 Ok(Created {
                     server: self.reload(server.id).await?,
                     quote,
@@ -951,14 +955,17 @@ impl Servers {
     }
 
     /// Records a server the provider made and charges its first hour (once, by its key).
+    /// Returns `false`, charging nothing, when the row was no longer `creating` (the sync or
+    /// the create call finished it already, or it was given up on).
     pub(crate) async fn finish_create(
         &self,
         server: &Server,
         remote: &RemoteServer,
         source: EventSource,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let state = ServerStatus::from_remote(remote.state);
-        self.store
+        if !self
+            .store
             .server_created(
                 server.id,
                 &remote.remote_id,
@@ -966,15 +973,14 @@ impl Servers {
                 self.clock.now(),
                 source,
             )
-            .await?;
+            .await?
+        {
+            return Ok(false);
+        }
         let user = self.user(server.user).await?;
-        let amount = Money::from_micros(crate::pricing::hour_cost(
-            server.rate.running,
-            server.rate.hours,
-            0,
-        ));
+        let amount = server.quote().first_hour();
         if !amount.is_positive() {
-            return Ok(());
+            return Ok(true);
         }
         let request = PostingRequest {
             debit: user.wallet,
@@ -990,7 +996,7 @@ impl Servers {
         };
         request.validate()?;
         self.store.post(&request, self.clock.now()).await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn user(&self, id: UserId) -> Result<User> {

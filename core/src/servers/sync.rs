@@ -101,7 +101,10 @@ impl Servers {
             if row.state == ServerStatus::Creating {
                 if let Some(found) = by_key.get(row.key.as_str()) {
                     known.insert(&found.remote_id);
-                    self.finish_create(row, found, EventSource::Sync).await?;
+                    if !self.finish_create(row, found, EventSource::Sync).await? {
+                        // The create call finished it meanwhile.
+                        continue;
+                    }
                     self.audit
                         .record(
                             AuditEntry::new(&Actor::system(), "server.create")
