@@ -17,7 +17,9 @@ use hostdeck_core::ids::ServerId;
 use hostdeck_core::ledger::{Overdraft, PostingKind, PostingRequest, SystemAccount};
 use hostdeck_core::money::Money;
 use hostdeck_core::pricing::Size;
-use hostdeck_core::providers::{CreateKey, Hostname, Image, PowerAction, ServerState};
+use hostdeck_core::providers::{
+    CreateKey, Hostname, Image, NewServer, Owner, PowerAction, ServerState,
+};
 use hostdeck_core::servers::{CreateServer, Owners, ServerStatus, hour_of, usage_key};
 use hostdeck_core::store::Page;
 use hostdeck_core::users::{NewAccount, User};
@@ -1021,5 +1023,162 @@ async fn the_sync_records_changed_states_and_reports_drift_once() {
             .iter()
             .all(|message| message.recipient.contains("drift-token"))
     );
+    cloud.assert_clean();
+}
+
+#[tokio::test]
+async fn a_sync_that_cannot_ask_for_one_server_still_handles_and_reports_the_rest() {
+    let db = TestDb::sqlite().await;
+    let cloud = Cloud::start().await;
+    let (core, _clock) = cloud_core(&db, &cloud, "").await;
+    let (_, actor) = customer(&core, "ada@example.com", "10.00", Via::Portal).await;
+    let mut rows = Vec::new();
+    for key in ["vf-gone-1", "vf-gone-2"] {
+        let created = core
+            .servers
+            .create(&actor, create(&core, key, "vf"))
+            .await
+            .expect("create");
+        let number: u64 = created
+            .server
+            .remote_id
+            .as_ref()
+            .expect("remote")
+            .as_str()
+            .parse()
+            .expect("a number");
+        rows.push((created.server.id, number));
+    }
+    let seeded = cloud.vf.seed_servers(1);
+    // Both gone from the listing; asking for the first one fails, the second is really gone.
+    for (_, number) in &rows {
+        assert!(cloud.vf.delete_behind_hostdecks_back(*number));
+    }
+    cloud.vf.recorder().fail_next(
+        &format!("servers/{}", rows[0].1),
+        1,
+        Fault::Status(
+            reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"msg": "database unavailable"}),
+        ),
+    );
+    let reports = core.servers.sync().await;
+    let vf = reports.iter().find(|r| r.provider == "vf").expect("vf");
+    assert_eq!(vf.error, None, "{vf:?}");
+    assert_eq!(vf.errors.len(), 1, "{vf:?}");
+    assert!(
+        vf.errors[0].contains(&rows[0].0.to_string()),
+        "{:?}",
+        vf.errors
+    );
+    assert_eq!(vf.vanished, vec![rows[1].0], "{vf:?}");
+    assert_eq!(vf.strays.len(), 1, "{vf:?}");
+    assert_eq!(vf.strays[0].as_str(), seeded[0].to_string());
+    assert_eq!(audited(&core, "servers.drift", "ok").await, 1);
+    let kept = core
+        .store
+        .server(rows[0].0)
+        .await
+        .expect("read")
+        .expect("row");
+    assert!(
+        kept.deleted_at.is_none(),
+        "not believed gone without an answer"
+    );
+
+    // The next round asks again and finds it gone; the stray is not reported twice.
+    let reports = core.servers.sync().await;
+    let vf = reports.iter().find(|r| r.provider == "vf").expect("vf");
+    assert!(vf.errors.is_empty(), "{vf:?}");
+    assert_eq!(vf.vanished, vec![rows[0].0], "{vf:?}");
+    assert!(vf.strays.is_empty(), "{vf:?}");
+    cloud.assert_clean();
+}
+
+#[tokio::test]
+async fn a_server_the_provider_made_after_its_create_failed_is_adopted_and_billed_from_then() {
+    let db = TestDb::sqlite().await;
+    let cloud = Cloud::start().await;
+    let (core, clock) = cloud_core(&db, &cloud, "").await;
+    let (ada, actor) = customer(&core, "ada@example.com", "10.00", Via::Portal).await;
+    let full = balance(&core, &ada).await;
+    cloud.vf.recorder().fail_next(
+        "/servers",
+        1,
+        Fault::Status(
+            reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"msg": "database unavailable"}),
+        ),
+    );
+    let request = create(&core, "vf-late-1", "vf");
+    core.servers
+        .create(&actor, request.clone())
+        .await
+        .expect_err("the provider fails");
+    let failed = core
+        .store
+        .server_by_key("vf-late-1")
+        .await
+        .expect("read")
+        .expect("the row");
+    assert_eq!(failed.state, ServerStatus::Failed);
+
+    // Two hours later the platform makes it after all, under the same key.
+    clock.advance(chrono::Duration::hours(2));
+    let provider = core.servers.providers().require("vf").expect("vf");
+    let made = provider
+        .create(&NewServer {
+            key: request.key.clone(),
+            owner: Owner {
+                user: ada.id,
+                name: "ada".into(),
+                email: Email::parse(&ada.email).expect("email"),
+            },
+            name: failed.name.clone(),
+            hostname: request.hostname.clone(),
+            resources: failed.resources,
+            image: request.image.clone(),
+            plan: None,
+            ssh_keys: Vec::new(),
+        })
+        .await
+        .expect("made on the provider");
+
+    let reports = core.servers.sync().await;
+    let vf = reports.iter().find(|r| r.provider == "vf").expect("vf");
+    assert_eq!(vf.adopted, vec![failed.id], "{vf:?}");
+    assert!(vf.strays.is_empty(), "not reported as a stray: {vf:?}");
+    let adopted = core
+        .store
+        .server(failed.id)
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(adopted.remote_id.as_ref(), Some(&made.remote_id));
+    assert!(adopted.state.is_on_provider(), "{:?}", adopted.state);
+    assert!(adopted.deleted_at.is_none());
+    assert_eq!(adopted.created_at, clock.now());
+    assert_eq!(adopted.rate.since, clock.now());
+    assert_eq!(
+        usage_postings(&core, failed.id).await,
+        1,
+        "its first hour only"
+    );
+    assert_eq!(
+        balance(&core, &ada).await.micros(),
+        full.micros() - failed.quote().first_hour().micros()
+    );
+    assert!(
+        core.store
+            .posting_by_key(&usage_key(failed.id, hour_of(clock.now())))
+            .await
+            .expect("read")
+            .is_some()
+    );
+
+    let reports = core.servers.sync().await;
+    let vf = reports.iter().find(|r| r.provider == "vf").expect("vf");
+    assert!(vf.adopted.is_empty() && vf.strays.is_empty(), "{vf:?}");
+    assert_eq!(usage_postings(&core, failed.id).await, 1);
     cloud.assert_clean();
 }
