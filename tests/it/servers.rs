@@ -16,11 +16,14 @@ use hostdeck_core::email::Email;
 use hostdeck_core::ids::ServerId;
 use hostdeck_core::ledger::{Overdraft, PostingKind, PostingRequest, SystemAccount};
 use hostdeck_core::money::Money;
+use hostdeck_core::policy::{Scope, Scopes};
 use hostdeck_core::pricing::Size;
 use hostdeck_core::providers::{
     CreateKey, Hostname, Image, NewServer, Owner, PowerAction, ServerState,
 };
-use hostdeck_core::servers::{CreateServer, Owners, ServerStatus, hour_of, usage_key};
+use hostdeck_core::servers::{
+    CreateChoice, CreateServer, Owners, ServerStatus, hour_of, usage_key,
+};
 use hostdeck_core::store::Page;
 use hostdeck_core::users::{NewAccount, User};
 use hostdeck_core::{Actor, Core, ErrorCode, Role, Via};
@@ -119,15 +122,16 @@ pub fn plan(core: &Core) -> Size {
 }
 
 pub fn create(core: &Core, key: &str, provider: &str) -> CreateServer {
-    CreateServer {
-        key: CreateKey::parse(key).expect("a key"),
-        name: format!("web {key}"),
-        hostname: Hostname::parse(&format!("{key}.example.com")).expect("a hostname"),
-        size: plan(core),
-        image: image(provider),
-        location: Some(provider.to_owned()),
-        ssh_keys: Vec::new(),
-    }
+    CreateServer::new(
+        CreateKey::parse(key).expect("a key"),
+        CreateChoice {
+            name: format!("web {key}"),
+            hostname: format!("{key}.example.com"),
+            size: plan(core),
+            image: image(provider),
+            location: Some(provider.to_owned()),
+        },
+    )
 }
 
 pub fn usd(text: &str) -> Money {
@@ -767,10 +771,10 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
                 name: "ada".into(),
                 email: Email::parse("ada@example.com").expect("email"),
             },
-            name: lost_request.name.clone(),
-            hostname: lost_request.hostname.clone(),
+            name: lost_request.choice.name.clone(),
+            hostname: Hostname::parse(&lost_request.choice.hostname).expect("a hostname"),
             resources: lost.resources,
-            image: lost_request.image.clone(),
+            image: lost_request.choice.image.clone(),
             plan: None,
             ssh_keys: Vec::new(),
         })
@@ -1135,9 +1139,9 @@ async fn a_server_the_provider_made_after_its_create_failed_is_adopted_and_bille
                 email: Email::parse(&ada.email).expect("email"),
             },
             name: failed.name.clone(),
-            hostname: request.hostname.clone(),
+            hostname: Hostname::parse(&request.choice.hostname).expect("a hostname"),
             resources: failed.resources,
-            image: request.image.clone(),
+            image: request.choice.image.clone(),
             plan: None,
             ssh_keys: Vec::new(),
         })
@@ -1181,4 +1185,66 @@ async fn a_server_the_provider_made_after_its_create_failed_is_adopted_and_bille
     assert!(vf.adopted.is_empty() && vf.strays.is_empty(), "{vf:?}");
     assert_eq!(usage_postings(&core, failed.id).await, 1);
     cloud.assert_clean();
+}
+
+#[tokio::test]
+async fn every_create_is_reviewed_by_the_same_rules_permission_first() {
+    let db = TestDb::sqlite().await;
+    let cloud = Cloud::start().await;
+    let (core, _clock) = cloud_core(&db, &cloud, "").await;
+    let (_, actor) = customer(&core, "ada@example.com", "10.00", Via::Discord).await;
+    let plan_name = match plan(&core) {
+        Size::Plan(name) => name,
+        Size::Custom(_) => unreachable!("the first plan is a plan"),
+    };
+    let choice = |name: &str, hostname: &str, template: &str| {
+        CreateChoice::of_plan(name, hostname, &plan_name, template, Some("vf"))
+    };
+    for (bad, field) in [
+        (choice("", "web.example.com", "11"), "name"),
+        (choice("line\nbreak", "web.example.com", "11"), "name"),
+        (choice("web", "not a hostname", "11"), "hostname"),
+        (choice("web", "web.example.com", " "), "image"),
+    ] {
+        for error in [
+            core.servers.review(&actor, &bad).expect_err("reviewed"),
+            core.servers
+                .hold_create(&actor, bad.clone())
+                .await
+                .expect_err("not held"),
+            core.servers
+                .create(&actor, CreateServer::new(CreateKey::random(), bad.clone()))
+                .await
+                .expect_err("not created"),
+        ] {
+            assert_eq!(error.code(), ErrorCode::Invalid, "{field}: {error}");
+        }
+    }
+    // A key that may not create servers hears that, whatever else is wrong.
+    let reader = Actor {
+        scopes: Some(Scopes::of(&[Scope::ReadServers])),
+        via: Via::Api,
+        ..actor.clone()
+    };
+    let error = core
+        .servers
+        .create(
+            &reader,
+            CreateServer::new(CreateKey::random(), choice("", "not a hostname", "")),
+        )
+        .await
+        .expect_err("refused");
+    assert_eq!(error.code(), ErrorCode::Forbidden, "{error}");
+    assert!(error.to_string().contains("write:servers"), "{error}");
+    let quote = core
+        .servers
+        .review(&actor, &choice("web", "web.example.com", "11"))
+        .expect("a price");
+    let (_, held) = core
+        .servers
+        .hold_create(&actor, choice("web", "web.example.com", "11"))
+        .await
+        .expect("held");
+    assert_eq!(held, quote);
+    assert_eq!(cloud.count("vf"), 0);
 }

@@ -337,13 +337,13 @@ pub async fn server_create(
         .servers
         .hold_create(
             &access.actor,
-            hostdeck_core::servers::CreateChoice {
-                name: name.clone(),
-                hostname,
-                plan,
-                template,
-                location,
-            },
+            hostdeck_core::servers::CreateChoice::of_plan(
+                &name,
+                &hostname,
+                &plan,
+                &template,
+                location.as_deref(),
+            ),
         )
         .await?;
     let currency = &core.config.billing.currency;

@@ -218,30 +218,71 @@ pub struct NewServerRow {
     pub billed_until: DateTime<Utc>,
 }
 
-/// What a customer asks for.
+/// What a customer asks for: what they chose, under a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateServer {
     /// Chosen by the client (a form's hidden field, an `Idempotency-Key`), so a retry or a
     /// double click is the same create.
     pub key: CreateKey,
+    pub choice: CreateChoice,
+    pub ssh_keys: Vec<String>,
+}
+
+impl CreateServer {
+    /// A create of `choice` under `key`, without SSH keys.
+    pub fn new(key: CreateKey, choice: CreateChoice) -> Self {
+        Self {
+            key,
+            choice,
+            ssh_keys: Vec::new(),
+        }
+    }
+}
+
+/// A new server as a person chose it, before anything is checked: [`Servers::review`] checks
+/// it (after the permission) and prices it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateChoice {
     pub name: String,
-    pub hostname: Hostname,
+    /// As typed; parsed by the review.
+    pub hostname: String,
     pub size: Size,
     pub image: Image,
     /// A provider name; `None` takes the first configured one.
     pub location: Option<String>,
-    pub ssh_keys: Vec<String>,
 }
 
-/// A create as a person chose it on a form (a plan by name, a template), before it is held
-/// for confirmation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreateChoice {
-    pub name: String,
-    pub hostname: String,
-    pub plan: String,
-    pub template: String,
-    pub location: Option<String>,
+impl CreateChoice {
+    /// A plan and an OS template by name, as the portal's wizard and Discord offer them. An
+    /// empty location takes the first provider.
+    pub fn of_plan(
+        name: &str,
+        hostname: &str,
+        plan: &str,
+        template: &str,
+        location: Option<&str>,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            hostname: hostname.trim().to_owned(),
+            size: Size::Plan(plan.trim().to_owned()),
+            image: Image::Template(template.trim().to_owned()),
+            location: location
+                .map(str::trim)
+                .filter(|location| !location.is_empty())
+                .map(str::to_owned),
+        }
+    }
+}
+
+/// A choice that passed the review.
+struct Reviewed {
+    name: String,
+    hostname: Hostname,
+    quote: Quote,
+    /// As stored: `template:ID` or `iso:VOLUME`.
+    image: String,
+    provider: Arc<dyn Provider>,
 }
 
 /// The result of a create.
@@ -737,36 +778,13 @@ impl Servers {
             Some(existing) => return self.replay(actor, existing),
             None => (request, None),
         };
-        let name = request.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-            return Err(Error::invalid(
-                "name",
-                "A server name is 1 to 64 characters, without line breaks.",
-            ));
-        }
-        let quote = self.pricing.quote(&request.size)?;
-        quote.resources.check().map_err(|failure| match failure {
-            Failure::Invalid { field, message } => Error::invalid(field, message),
-            other => Error::invalid("size", other.to_string()),
-        })?;
-        let image = match &request.image {
-            Image::Template(id) | Image::Iso(id) if id.trim().is_empty() || id.len() > 200 => {
-                return Err(Error::invalid(
-                    "image",
-                    "Choose a template or an ISO to install from.",
-                ));
-            }
-            Image::Template(id) => format!("template:{id}"),
-            Image::Iso(volume) => format!("iso:{volume}"),
-        };
-
-        let provider =
-            match &request.location {
-                Some(location) => self.providers.require(location)?,
-                None => self.providers.iter().next().cloned().ok_or_else(|| {
-                    Error::Unavailable("No server provider is configured.".into())
-                })?,
-            };
+        let Reviewed {
+            name,
+            hostname,
+            quote,
+            image,
+            provider,
+        } = self.checked(actor, &request.choice)?;
         let user = self.user(user_id).await?;
         let first = quote.first_hour();
         let balance = self.store.account_balance(user.wallet).await?;
@@ -784,7 +802,7 @@ impl Servers {
             provider: provider.name().to_owned(),
             key: request.key.clone(),
             name: name.clone(),
-            hostname: request.hostname.as_str().to_owned(),
+            hostname: hostname.as_str().to_owned(),
             plan: quote.plan.clone(),
             resources: quote.resources,
             image,
@@ -816,29 +834,89 @@ impl Servers {
                 server
             }
         };
-        self.make(actor, server, &user, provider.as_ref(), &request, quote)
-            .await
+        self.make(
+            actor,
+            server,
+            &user,
+            provider.as_ref(),
+            &request,
+            hostname,
+            quote,
+        )
+        .await
+    }
+
+    /// Checks a create as chosen, in the order people should hear about it (permission first,
+    /// then name, host name, size, image and location), and prices it. What the create, the
+    /// held create and the portal's review step all ask.
+    pub fn review(&self, actor: &Actor, choice: &CreateChoice) -> Result<Quote> {
+        Ok(self.checked(actor, choice)?.quote)
+    }
+
+    fn checked(&self, actor: &Actor, choice: &CreateChoice) -> Result<Reviewed> {
+        actor.require(Permission::CreateServers)?;
+        if actor.user.is_none() {
+            return Err(Error::Forbidden("To create servers, sign in first.".into()));
+        }
+        let name = choice.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "name",
+                "A server name is 1 to 64 characters, without line breaks.",
+            ));
+        }
+        let hostname = Hostname::parse(&choice.hostname)?;
+        let quote = self.pricing.quote(&choice.size)?;
+        quote.resources.check().map_err(|failure| match failure {
+            Failure::Invalid { field, message } => Error::invalid(field, message),
+            other => Error::invalid("size", other.to_string()),
+        })?;
+        let image = match &choice.image {
+            Image::Template(id) | Image::Iso(id) if id.trim().is_empty() || id.len() > 200 => {
+                return Err(Error::invalid(
+                    "image",
+                    "Choose a template or an ISO to install from.",
+                ));
+            }
+            Image::Template(id) => format!("template:{id}"),
+            Image::Iso(volume) => format!("iso:{volume}"),
+        };
+        let provider =
+            match &choice.location {
+                Some(location) => self.providers.require(location)?,
+                None => self.providers.iter().next().cloned().ok_or_else(|| {
+                    Error::Unavailable("No server provider is configured.".into())
+                })?,
+            };
+        Ok(Reviewed {
+            name,
+            hostname,
+            quote,
+            image,
+            provider,
+        })
     }
 
     /// Prices a create and keeps it until it is confirmed (a front door that asks before it
     /// creates, such as Discord's confirm button, which can only carry an id). Returns the
     /// held request's id and the price.
     pub async fn hold_create(&self, actor: &Actor, choice: CreateChoice) -> Result<(i64, Quote)> {
-        actor.require(Permission::CreateServers)?;
+        let quote = self.review(actor, &choice)?;
         let user = actor
             .user
             .ok_or_else(|| Error::Forbidden("To create servers, sign in first.".into()))?;
-        let quote = self.pricing.quote(&Size::Plan(choice.plan.clone()))?;
-        Hostname::parse(&choice.hostname)?;
-        if let Some(location) = &choice.location {
-            self.providers.require(location)?;
-        }
+        let (Size::Plan(plan), Image::Template(template)) = (choice.size, choice.image) else {
+            return Err(Error::invalid(
+                "plan",
+                "A create that waits for its confirmation is of a plan and a template.",
+            ));
+        };
         let held = HeldCreate {
             user,
-            name: choice.name,
+            name: choice.name.trim().to_owned(),
             hostname: choice.hostname,
-            plan: choice.plan,
-            template: choice.template,
+            plan,
+            template,
             location: choice.location,
         };
         let id = self
@@ -859,17 +937,16 @@ impl Servers {
             .ok_or_else(|| {
                 Error::NotFound("That create request is not yours or is gone.".into())
             })?;
+        let choice = CreateChoice::of_plan(
+            &held.name,
+            &held.hostname,
+            &held.plan,
+            &held.template,
+            held.location.as_deref(),
+        );
         self.create(
             actor,
-            CreateServer {
-                key: client_key(held.user, &format!("held:{id}"))?,
-                name: held.name,
-                hostname: Hostname::parse(&held.hostname)?,
-                size: Size::Plan(held.plan),
-                image: Image::Template(held.template),
-                location: held.location,
-                ssh_keys: Vec::new(),
-            },
+            CreateServer::new(client_key(held.user, &format!("held:{id}"))?, choice),
         )
         .await
     }
@@ -896,6 +973,7 @@ impl Servers {
         user: &User,
         provider: &dyn Provider,
         request: &CreateServer,
+        hostname: Hostname,
         quote: Quote,
     ) -> Result<Created> {
         let entry = AuditEntry::new(actor, "server.create")
@@ -920,9 +998,9 @@ impl Servers {
                 email: crate::email::Email::parse(&user.email)?,
             },
             name: server.name.clone(),
-            hostname: request.hostname.clone(),
+            hostname,
             resources: server.resources,
-            image: request.image.clone(),
+            image: request.choice.image.clone(),
             plan: None,
             ssh_keys: request.ssh_keys.clone(),
         };
@@ -1143,11 +1221,13 @@ fn chosen_before(server: &Server, request: CreateServer) -> Result<CreateServer>
     };
     Ok(CreateServer {
         key: request.key,
-        name: server.name.clone(),
-        hostname: Hostname::parse(&server.hostname)?,
-        size,
-        image,
-        location: Some(server.provider.clone()),
+        choice: CreateChoice {
+            name: server.name.clone(),
+            hostname: server.hostname.clone(),
+            size,
+            image,
+            location: Some(server.provider.clone()),
+        },
         ssh_keys: request.ssh_keys,
     })
 }

@@ -7,8 +7,10 @@ use axum::response::Response;
 use hostdeck_core::Error;
 use hostdeck_core::ids::ServerId;
 use hostdeck_core::pricing::Size;
-use hostdeck_core::providers::{CreateKey, Hostname, Image, PowerAction};
-use hostdeck_core::servers::{CreateServer, Location, Owners, Server, parse_power_action};
+use hostdeck_core::providers::{CreateKey, PowerAction};
+use hostdeck_core::servers::{
+    CreateChoice, CreateServer, Location, Owners, Server, parse_power_action,
+};
 use serde::Deserialize;
 
 use super::account::NoticeQuery;
@@ -370,17 +372,20 @@ pub async fn review(
     let caller = signed_in(caller)?;
     let actor = caller.actor();
     let currency = &state.core.config.billing.currency;
-    let hostname = Hostname::parse(&choice.hostname)?;
-    let quote = state
-        .core
-        .servers
-        .quote(actor, &Size::Plan(choice.plan.clone()))?;
+    let chosen = CreateChoice::of_plan(
+        &choice.name,
+        &choice.hostname,
+        &choice.plan,
+        &choice.template,
+        Some(&choice.location),
+    );
+    let quote = state.core.servers.review(actor, &chosen)?;
     let balance = state.core.ledger.balance(actor, &caller.0.user).await?;
     Ok(render(&ReviewPage {
         page,
         key: CreateKey::random().to_string(),
-        name: choice.name.trim().to_owned(),
-        hostname: hostname.to_string(),
+        name: chosen.name.trim().to_owned(),
+        hostname: chosen.hostname,
         plan: quote.plan.clone(),
         location: choice.location,
         template: choice.template.trim().to_owned(),
@@ -412,15 +417,16 @@ pub async fn create(
         .servers
         .create(
             actor,
-            CreateServer {
-                key: hostdeck_core::servers::client_key(user, form.get("key"))?,
-                name: form.get("name").to_owned(),
-                hostname: Hostname::parse(form.get("hostname"))?,
-                size: Size::Plan(form.get("plan").to_owned()),
-                image: Image::Template(form.get("template").trim().to_owned()),
-                location: Some(form.get("location").to_owned()).filter(|l| !l.is_empty()),
-                ssh_keys: Vec::new(),
-            },
+            CreateServer::new(
+                hostdeck_core::servers::client_key(user, form.get("key"))?,
+                CreateChoice::of_plan(
+                    form.get("name"),
+                    form.get("hostname"),
+                    form.get("plan"),
+                    form.get("template"),
+                    Some(form.get("location")),
+                ),
+            ),
         )
         .await?;
     Ok(see_other(&format!(
