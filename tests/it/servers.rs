@@ -110,15 +110,7 @@ pub fn image(provider: &str) -> Image {
 
 /// The first plan of the price list.
 pub fn plan(core: &Core) -> Size {
-    Size::Plan(
-        core.servers
-            .pricing()
-            .plans()
-            .first()
-            .expect("a plan")
-            .name
-            .clone(),
-    )
+    Size::Plan(core.pricing.plans().first().expect("a plan").name.clone())
 }
 
 pub fn create(core: &Core, key: &str, provider: &str) -> CreateServer {

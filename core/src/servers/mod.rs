@@ -191,14 +191,17 @@ impl Server {
         }
     }
 
-    /// The price of an hour now, as the server's snapshot says (the first hour's share).
+    /// The price of an hour now, as the server's snapshot says: the same figure `/balance`,
+    /// the portal and the API show for a customer's burn rate (running and unsuspended at the
+    /// running rate, otherwise the stopped rate; rounded up to a whole micro-unit).
     pub fn hourly(&self) -> Money {
-        let rate = if self.state == ServerStatus::Running {
-            self.rate.running
-        } else {
-            self.rate.stopped
-        };
-        Money::from_micros(crate::pricing::hour_cost(rate, self.rate.hours, 0))
+        crate::burn_rate::BurnRate::of(&[crate::store::discord::ServerRate {
+            running: self.state == ServerStatus::Running && !self.is_suspended(),
+            rate_running: self.rate.running,
+            rate_stopped: self.rate.stopped,
+            rate_hours: self.rate.hours,
+        }])
+        .per_hour()
     }
 }
 
@@ -334,7 +337,8 @@ pub struct BulkOutcome {
     pub failed: Vec<(ServerId, String)>,
 }
 
-/// The ledger reference of a server's usage postings.
+/// How a server is named outside its table: the ledger reference of its usage postings and
+/// the target of its audit entries (`server:{id}`).
 pub fn posting_reference(id: ServerId) -> String {
     format!("server:{id}")
 }
@@ -434,11 +438,6 @@ impl Servers {
         &self.providers
     }
 
-    /// The plans and prices servers are created from.
-    pub fn pricing(&self) -> &Pricing {
-        &self.pricing
-    }
-
     /// Where servers can be created: the configured providers, in name order.
     pub fn locations(&self) -> Vec<Location> {
         self.providers
@@ -498,39 +497,6 @@ impl Servers {
             }
         }
         self.store.servers_of(user).await
-    }
-
-    /// Like [`Self::list`], but each server's state asked of its provider now (in parallel).
-    /// A provider that does not answer leaves its servers as stored.
-    pub async fn list_live(&self, actor: &Actor, owners: Owners) -> Result<Vec<Server>> {
-        let mut servers = self.list(actor, owners).await?;
-        let mut asks = tokio::task::JoinSet::new();
-        for (index, server) in servers.iter().enumerate() {
-            let (Some(remote), Some(provider)) = (
-                server.remote_id.clone(),
-                self.providers.get(&server.provider),
-            ) else {
-                continue;
-            };
-            asks.spawn(async move { (index, provider.server(&remote).await) });
-        }
-        let mut changes = Vec::new();
-        while let Some(joined) = asks.join_next().await {
-            let Ok((index, Ok(remote))) = joined else {
-                continue;
-            };
-            let Some(server) = servers.get_mut(index) else {
-                continue;
-            };
-            if let Some(state) = server.state.observed(remote.state) {
-                server.state = state;
-                changes.push((server.id, state));
-            }
-        }
-        self.store
-            .set_server_states(&changes, EventSource::Sync, self.clock.now())
-            .await?;
-        Ok(servers)
     }
 
     /// One server with its live state, traffic and what it has cost so far.
@@ -605,7 +571,7 @@ impl Servers {
         }
         let (provider, remote) = self.on_provider(&server)?;
         let entry = AuditEntry::new(actor, "server.power")
-            .target(target(id))
+            .target(posting_reference(id))
             .detail(serde_json::json!({ "action": action.as_str() }));
         if let Err(error) = provider.power(&remote, action).await {
             return Err(self.failed(entry, error).await);
@@ -618,7 +584,7 @@ impl Servers {
             .set_server_states(&[(id, state)], EventSource::Action, self.clock.now())
             .await?;
         self.audit.record(entry).await?;
-        self.reload(id).await
+        self.existing(id).await
     }
 
     /// Deletes a server on its provider and stops its billing at the hour.
@@ -632,7 +598,7 @@ impl Servers {
                 "server.delete",
             )
             .await?;
-        let entry = AuditEntry::new(actor, "server.delete").target(target(id));
+        let entry = AuditEntry::new(actor, "server.delete").target(posting_reference(id));
         if server.state == ServerStatus::Creating {
             return Err(Error::Conflict(format!(
                 "{} is still being created; delete it once it is running.",
@@ -649,7 +615,7 @@ impl Servers {
             .server_deleted(id, EventSource::Action, self.clock.now())
             .await?;
         self.audit.record(entry).await?;
-        self.reload(id).await
+        self.existing(id).await
     }
 
     /// Suspends a server (staff, or the platform for billing): stopped on the provider, and
@@ -670,7 +636,7 @@ impl Servers {
             )));
         }
         let entry = AuditEntry::new(actor, "server.suspend")
-            .target(target(id))
+            .target(posting_reference(id))
             .detail(serde_json::json!({ "reason": reason }));
         if let Some(remote) = &server.remote_id {
             let provider = self.providers.require(&server.provider)?;
@@ -687,7 +653,7 @@ impl Servers {
             .set_server_suspension(id, Some(&reason), state, source_of(actor), self.clock.now())
             .await?;
         self.audit.record(entry).await?;
-        self.reload(id).await
+        self.existing(id).await
     }
 
     /// Lifts a suspension and starts the server again.
@@ -703,7 +669,7 @@ impl Servers {
             )));
         }
         let entry = AuditEntry::new(actor, "server.unsuspend")
-            .target(target(id))
+            .target(posting_reference(id))
             .detail(serde_json::json!({ "reason": reason }));
         if let Some(remote) = &server.remote_id {
             let provider = self.providers.require(&server.provider)?;
@@ -720,7 +686,7 @@ impl Servers {
             .set_server_suspension(id, None, state, source_of(actor), self.clock.now())
             .await?;
         self.audit.record(entry).await?;
-        self.reload(id).await
+        self.existing(id).await
     }
 
     /// Suspends every server of `user` that is not suspended yet, for an unpaid balance. For
@@ -834,16 +800,8 @@ impl Servers {
                 server
             }
         };
-        self.make(
-            actor,
-            server,
-            &user,
-            provider.as_ref(),
-            &request,
-            hostname,
-            quote,
-        )
-        .await
+        self.make(actor, server, &user, &request, hostname, quote)
+            .await
     }
 
     /// Checks a create as chosen, in the order people should hear about it (permission first,
@@ -971,13 +929,13 @@ impl Servers {
         actor: &Actor,
         server: Server,
         user: &User,
-        provider: &dyn Provider,
         request: &CreateServer,
         hostname: Hostname,
         quote: Quote,
     ) -> Result<Created> {
+        let provider = self.providers.require(&server.provider)?;
         let entry = AuditEntry::new(actor, "server.create")
-            .target(target(server.id))
+            .target(posting_reference(server.id))
             .detail(serde_json::json!({
                 "provider": server.provider,
                 "plan": server.plan,
@@ -1014,7 +972,7 @@ impl Servers {
                     self.audit.record(entry).await?;
                 }
                 Ok(Created {
-                    server: self.reload(server.id).await?,
+                    server: self.existing(server.id).await?,
                     quote,
                     replayed: false,
                 })
@@ -1084,10 +1042,6 @@ impl Servers {
             .ok_or_else(|| Error::NotFound(format!("There is no user {id}.")))
     }
 
-    async fn reload(&self, id: ServerId) -> Result<Server> {
-        self.existing(id).await
-    }
-
     async fn existing(&self, id: ServerId) -> Result<Server> {
         self.store
             .server(id)
@@ -1112,20 +1066,26 @@ impl Servers {
                 .require(own)
                 .err()
                 .unwrap_or_else(|| Error::Forbidden("You may not do this.".into()));
-            return Err(self.refused(actor, action, Some(target(id)), error).await);
+            return Err(self
+                .refused(actor, action, Some(posting_reference(id)), error)
+                .await);
         }
         let server = self.store.server(id).await?;
         match server {
             Some(server) if actor.user.is_some() && actor.user == Some(server.user) => {
                 if let Err(error) = actor.require(own) {
-                    return Err(self.refused(actor, action, Some(target(id)), error).await);
+                    return Err(self
+                        .refused(actor, action, Some(posting_reference(id)), error)
+                        .await);
                 }
                 Ok(server)
             }
             Some(server) if actor.can(any) => Ok(server),
             Some(_) => {
                 let error = Error::NotFound(format!("You have no server {id}."));
-                Err(self.refused(actor, action, Some(target(id)), error).await)
+                Err(self
+                    .refused(actor, action, Some(posting_reference(id)), error)
+                    .await)
             }
             None => Err(Error::NotFound(format!("You have no server {id}."))),
         }
@@ -1195,10 +1155,6 @@ impl Servers {
         tracing::warn!(error = %error, "a provider call failed");
         Error::from(error)
     }
-}
-
-fn target(id: ServerId) -> String {
-    format!("server:{id}")
 }
 
 /// What a create that failed chose (its name, hostname, size, image and provider), to try it
@@ -1295,6 +1251,51 @@ mod tests {
         );
         assert_eq!(a.as_str().len(), 25);
         assert!(client_key(UserId(1), " ").is_err());
+    }
+
+    #[test]
+    fn the_hourly_price_is_the_burn_rate_of_the_server() {
+        let at = Utc
+            .with_ymd_and_hms(2026, 11, 21, 9, 0, 0)
+            .single()
+            .expect("a time");
+        let mut server = Server {
+            id: ServerId(1),
+            user: UserId(1),
+            provider: "vf".into(),
+            remote_id: None,
+            key: "k".into(),
+            name: "web".into(),
+            hostname: "web.example.com".into(),
+            plan: "small".into(),
+            resources: Resources {
+                vcpus: 1,
+                memory_mib: 1024,
+                disk_gib: 25,
+            },
+            image: "template:11".into(),
+            location: None,
+            state: ServerStatus::Running,
+            suspended_at: None,
+            suspend_reason: None,
+            rate: Rate {
+                running: 5_000_000,
+                stopped: 36_500,
+                hours: 730,
+                since: at,
+            },
+            billed_until: at,
+            created_at: at,
+            state_changed_at: at,
+            deleted_at: None,
+        };
+        // $5 a month is 6,849.3 micros an hour: shown rounded up, as /balance shows it.
+        assert_eq!(server.hourly(), Money::from_micros(6_850));
+        server.suspended_at = Some(at);
+        assert_eq!(server.hourly(), Money::from_micros(50));
+        server.suspended_at = None;
+        server.state = ServerStatus::Stopped;
+        assert_eq!(server.hourly(), Money::from_micros(50));
     }
 
     #[test]

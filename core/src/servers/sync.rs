@@ -241,7 +241,7 @@ impl Servers {
         self.audit
             .record(
                 AuditEntry::new(&Actor::system(), "server.create")
-                    .target(super::target(row.id))
+                    .target(super::posting_reference(row.id))
                     .detail(serde_json::json!({
                         "provider": row.provider,
                         "found_by_sync": true,
@@ -260,7 +260,7 @@ impl Servers {
         self.audit
             .record(
                 AuditEntry::new(&Actor::system(), "server.create")
-                    .target(super::target(row.id))
+                    .target(super::posting_reference(row.id))
                     .outcome(AuditOutcome::Failed)
                     .detail(serde_json::json!({
                         "provider": row.provider,
@@ -315,7 +315,7 @@ impl Servers {
         self.audit
             .record(
                 AuditEntry::new(&Actor::system(), "server.create")
-                    .target(super::target(row.id))
+                    .target(super::posting_reference(row.id))
                     .detail(serde_json::json!({
                         "provider": row.provider,
                         "found_by_sync": true,
