@@ -587,7 +587,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     let full = balance(&core, &ada).await;
 
     // Not enough credit: refused before anything is written.
-    let (poor, poor_actor) = customer(&core, "poor@example.com", "0", Via::Portal).await;
+    let (_, poor_actor) = customer(&core, "poor@example.com", "0", Via::Portal).await;
     let error = core
         .servers
         .create(&poor_actor, create(&core, "poor-1", "vf"))
@@ -597,10 +597,11 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     assert!(error.to_string().contains("Top up"), "{error}");
     assert!(
         core.store
-            .servers_of(Some(poor.id))
+            .server_by_key("poor-1")
             .await
-            .expect("rows")
-            .is_empty()
+            .expect("read")
+            .is_none(),
+        "no row, not even a failed one"
     );
 
     // VirtFusion's build fails: the row is failed, nothing is charged; the same key again
