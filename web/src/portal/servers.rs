@@ -129,11 +129,11 @@ async fn server_view(
         traffic,
         charged: view.charged.display(currency),
         actions: view.server.state.is_on_provider(),
-        confirmed_actions: vec![
-            ("shutdown", "Shut down"),
-            ("restart", "Restart"),
-            ("poweroff", "Power off"),
-        ],
+        confirmed_actions: PowerAction::ALL
+            .into_iter()
+            .filter(|action| action.needs_confirmation())
+            .map(|action| (action.as_str(), action.label()))
+            .collect(),
     }))
 }
 
@@ -171,24 +171,6 @@ struct ConfirmPage {
     danger: bool,
 }
 
-fn confirm_words(action: PowerAction) -> (&'static str, &'static str) {
-    match action {
-        PowerAction::Boot => ("Boot", "The server starts."),
-        PowerAction::Shutdown => (
-            "Shut down",
-            "The operating system is asked to shut down; unsaved work in it may be lost.",
-        ),
-        PowerAction::Restart => (
-            "Restart",
-            "The server restarts; it is offline for a moment.",
-        ),
-        PowerAction::Poweroff => (
-            "Power off",
-            "The power is cut at once, as pulling the plug would; unsaved data is lost.",
-        ),
-    }
-}
-
 /// The page that asks before a power action.
 pub async fn confirm_power(
     State(state): State<AppState>,
@@ -201,15 +183,14 @@ pub async fn confirm_power(
     let action = parse_power_action(&action)?;
     // Reading it checks that it is the person's to see.
     let server = state.core.servers.get(caller.actor(), id).await?.server;
-    let (word, effect) = confirm_words(action);
     Ok(render(&ConfirmPage {
         page,
         id: id.0,
-        heading: format!("{word} {}?", server.name),
-        text: effect.into(),
+        heading: format!("{} {}?", action.label(), server.name),
+        text: action.describe().into(),
         action: format!("/servers/{id}/power/{}", action.as_str()),
-        button: word.into(),
-        danger: action != PowerAction::Boot,
+        button: action.label().into(),
+        danger: action.needs_confirmation(),
     }))
 }
 
@@ -311,11 +292,9 @@ pub async fn new_server(
         plans.push(PlanOption {
             name: plan.name.clone(),
             label: format!(
-                "{} — {} vCPU, {} MiB, {} GiB — {} a month",
+                "{} — {} — {} a month",
                 plan.name,
-                plan.resources.vcpus,
-                plan.resources.memory_mib,
-                plan.resources.disk_gib,
+                plan.resources,
                 quote.running_for(hours).display(currency)
             ),
         });
@@ -389,10 +368,7 @@ pub async fn review(
         plan: quote.plan.clone(),
         location: choice.location,
         template: choice.template.trim().to_owned(),
-        resources: format!(
-            "{} vCPU, {} MiB memory, {} GiB disk",
-            quote.resources.vcpus, quote.resources.memory_mib, quote.resources.disk_gib
-        ),
+        resources: quote.resources.to_string(),
         per_hour: format!("{} {}", quote.per_hour_text(), currency.code()),
         per_month: quote
             .running_for(state.core.pricing.hours_per_month())
