@@ -13,14 +13,10 @@ use hostdeck_core::servers::{
 };
 use serde::Deserialize;
 
-use super::account::NoticeQuery;
+use super::account::{NoticeQuery, signed_in};
 use super::context::{PageContext, PortalError, PortalForm, render, see_other};
 use crate::AppState;
 use crate::auth::Caller;
-
-fn signed_in(caller: Option<Caller>) -> Result<Caller, PortalError> {
-    caller.ok_or_else(|| PortalError(Error::Unauthenticated("Sign in first.".into())))
-}
 
 /// A server as the pages show it.
 pub struct ServerRow {
@@ -208,17 +204,8 @@ pub async fn power(
         Ok(_) => Ok(see_other(&format!("/servers/{id}?notice=server-power"))),
         Err(error) if error.code() == hostdeck_core::ErrorCode::NotFound => Err(error.into()),
         Err(error) => {
-            let reference = hostdeck_core::error::new_reference();
-            if error.code() == hostdeck_core::ErrorCode::Internal {
-                tracing::error!(reference, error = ?error, "a power action failed");
-            }
-            server_view(
-                &state,
-                page.error(error.public_message(&reference)),
-                &caller,
-                id,
-            )
-            .await
+            let (text, _) = PortalError(error).public_text();
+            server_view(&state, page.error(text), &caller, id).await
         }
     }
 }
