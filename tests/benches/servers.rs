@@ -25,82 +25,17 @@ use hostdeck_core::providers::{CreateKey, RemoteId, Resources};
 use hostdeck_core::servers::{NewServerRow, Owners, Rate, Server, ServerStatus};
 use hostdeck_core::store::servers::EventSource;
 use hostdeck_core::users::NewAccount;
-use hostdeck_fakes::jelastic::FakeJelastic;
-use hostdeck_fakes::proxmox::FakeProxmox;
-use hostdeck_fakes::virtfusion::FakeVirtFusion;
+use hostdeck_e2e::cloud::Cloud;
 use secrecy::SecretString;
 
-struct Cloud {
-    vf: FakeVirtFusion,
-    pve: FakeProxmox,
-    jel: FakeJelastic,
-}
-
-impl Cloud {
-    async fn start() -> Self {
-        Self {
-            vf: FakeVirtFusion::start().await,
-            pve: FakeProxmox::start().await,
-            jel: FakeJelastic::start().await,
-        }
-    }
-
-    fn config(&self, database: &str) -> anyhow::Result<Config> {
-        let mut config = Config::from_toml(&format!(
-            "[providers.vf]\nkind = \"virtfusion\"\nbase_url = \"{}\"\ntoken = \"{}\"\n\
-             hypervisor_group_id = 1\npackage_id = 1\n\
-             [providers.pve]\nkind = \"proxmox\"\nbase_url = \"{}\"\ntoken_id = \"{}\"\n\
-             token_secret = \"{}\"\nnode = \"{}\"\n\
-             [providers.jel]\nkind = \"jelastic\"\nbase_url = \"{}\"\ntoken = \"{}\"\n",
-            self.vf.base_url(),
-            self.vf.token(),
-            self.pve.base_url(),
-            self.pve.token_id(),
-            self.pve.token_secret(),
-            self.pve.node(),
-            self.jel.base_url(),
-            self.jel.token(),
-        ))
-        .map_err(|error| anyhow::anyhow!("{error}"))?;
-        config.database = DatabaseConfig {
-            url: SecretString::from(database.to_owned()),
-            ..DatabaseConfig::default()
-        };
-        Ok(config)
-    }
-
-    fn calls(&self) -> u64 {
-        [
-            self.vf.call_counts(),
-            self.pve.call_counts(),
-            self.jel.call_counts(),
-        ]
-        .iter()
-        .flat_map(|counts| counts.values())
-        .sum()
-    }
-
-    fn set_latency(&self, latency: Duration) {
-        self.vf.set_latency(latency);
-        self.pve.set_latency(latency);
-        self.jel.set_latency(latency);
-    }
-
-    /// `count` servers spread over the three fakes, as (provider, remote id).
-    fn seed(&self, count: usize) -> Vec<(&'static str, RemoteId)> {
-        let third = count / 3;
-        let mut seeded = Vec::with_capacity(count);
-        for id in self.vf.seed_servers(count - 2 * third) {
-            seeded.push(("vf", RemoteId::new(id.to_string())));
-        }
-        for vmid in self.pve.seed_vms(third) {
-            seeded.push(("pve", RemoteId::new(format!("qemu/{vmid}"))));
-        }
-        for name in self.jel.seed_environments(third) {
-            seeded.push(("jel", RemoteId::new(name)));
-        }
-        seeded
-    }
+/// The fakes' `[providers]` section with the benchmark's database.
+fn config(cloud: &Cloud, database: &str) -> Config {
+    let mut config = cloud.config("");
+    config.database = DatabaseConfig {
+        url: SecretString::from(database.to_owned()),
+        ..DatabaseConfig::default()
+    };
+    config
 }
 
 /// Rows for seeded servers, owned by `user`, as if hostdeck had created them.
@@ -215,7 +150,7 @@ async fn sync_benchmark(count: usize) -> anyhow::Result<()> {
     let dir = temp_dir()?;
     let cloud = Cloud::start().await;
     let url = format!("sqlite://{}", dir.path().join("sync.db").display());
-    let core = Core::open(cloud.config(&url)?).await?;
+    let core = Core::open(config(&cloud, &url)).await?;
     let (user, _) = customer(&core, "fleet@example.com").await?;
     let seeded = cloud.seed(count);
     adopt(&core, user, &seeded).await?;
@@ -308,7 +243,7 @@ async fn list_benchmark(runs: usize) -> anyhow::Result<()> {
     let dir = temp_dir()?;
     let cloud = Cloud::start().await;
     let url = format!("sqlite://{}", dir.path().join("list.db").display());
-    let core = Core::open(cloud.config(&url)?).await?;
+    let core = Core::open(config(&cloud, &url)).await?;
     let (user, actor) = customer(&core, "fifty@example.com").await?;
     let (others, _) = customer(&core, "others@example.com").await?;
     // 50 of the customer's among 3,000 of others, spread over the three providers.

@@ -28,76 +28,12 @@ use hostdeck_core::store::Page;
 use hostdeck_core::users::{NewAccount, User};
 use hostdeck_core::{Actor, Core, ErrorCode, Role, Via};
 use hostdeck_e2e::db::TestDb;
-use hostdeck_fakes::jelastic::FakeJelastic;
-use hostdeck_fakes::proxmox::{FakeProxmox, PowerState};
+use hostdeck_fakes::proxmox::PowerState;
 use hostdeck_fakes::server::Fault;
-use hostdeck_fakes::virtfusion::{FakeVirtFusion, Power};
+use hostdeck_fakes::virtfusion::Power;
 use secrecy::SecretString;
 
-/// The three provider fakes, each configured as `vf`, `pve` and `jel`.
-pub struct Cloud {
-    pub vf: FakeVirtFusion,
-    pub pve: FakeProxmox,
-    pub jel: FakeJelastic,
-}
-
-pub const PROVIDERS: [&str; 3] = ["vf", "pve", "jel"];
-
-impl Cloud {
-    pub async fn start() -> Self {
-        let pve = FakeProxmox::start().await;
-        pve.set_task_duration(Duration::from_millis(10));
-        Self {
-            vf: FakeVirtFusion::start().await,
-            pve,
-            jel: FakeJelastic::start().await,
-        }
-    }
-
-    /// The `[providers]` section for these fakes, with `extra` lines in each provider table.
-    pub fn toml(&self, extra: &str) -> String {
-        format!(
-            "[providers.vf]\nkind = \"virtfusion\"\nbase_url = \"{}\"\ntoken = \"{}\"\n\
-             hypervisor_group_id = 1\npackage_id = 1\n{extra}\n\
-             [providers.pve]\nkind = \"proxmox\"\nbase_url = \"{}\"\ntoken_id = \"{}\"\n\
-             token_secret = \"{}\"\nnode = \"{}\"\n{extra}\n\
-             [providers.jel]\nkind = \"jelastic\"\nbase_url = \"{}\"\ntoken = \"{}\"\n{extra}\n",
-            self.vf.base_url(),
-            self.vf.token(),
-            self.pve.base_url(),
-            self.pve.token_id(),
-            self.pve.token_secret(),
-            self.pve.node(),
-            self.jel.base_url(),
-            self.jel.token(),
-        )
-    }
-
-    pub fn config(&self, extra: &str) -> Config {
-        let toml = self.toml(extra);
-        Config::from_toml(&toml).unwrap_or_else(|error| panic!("{error}\n{toml}"))
-    }
-
-    /// How many servers the fake behind `provider` holds.
-    pub fn count(&self, provider: &str) -> usize {
-        match provider {
-            "vf" => self.vf.servers().len(),
-            "pve" => self.pve.guests().len(),
-            _ => self.jel.environments().len(),
-        }
-    }
-
-    /// Checks that no fake found anything wrong in what hostdeck sent.
-    pub fn assert_clean(&self) {
-        for (name, problems) in [
-            ("VirtFusion", self.vf.recorder().problems()),
-            ("Proxmox", self.pve.recorder().problems()),
-            ("Jelastic", self.jel.recorder().problems()),
-        ] {
-            assert_eq!(problems, Vec::<String>::new(), "{name} found problems");
-        }
-    }
-}
+pub use hostdeck_e2e::cloud::{Cloud, PROVIDERS};
 
 /// What each provider installs from.
 pub fn image(provider: &str) -> Image {
