@@ -11,7 +11,7 @@ use crate::error::Result;
 use crate::ids::UserId;
 use crate::money::Money;
 use crate::store::Store;
-use crate::store::discord::ServerRate;
+use crate::store::servers::ServerRate;
 
 /// Micro-units per hour, exact (a $2/month plan is 2_000_000/730 micros an hour).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -68,7 +68,7 @@ pub fn is_low(balance: Money, burn: &BurnRate, low_balance_hours: i64) -> bool {
 
 /// The burn rate of `user`'s servers that are not deleted.
 pub async fn burn_rate_of(store: &dyn Store, user: UserId) -> Result<BurnRate> {
-    Ok(BurnRate::of(&store.discord().server_rates(user).await?))
+    Ok(BurnRate::of(&store.server_rates(user).await?))
 }
 
 #[cfg(test)]

@@ -440,7 +440,7 @@ impl DiscordLinks {
             Err(Error::Forbidden(_)) => None,
             Err(error) => return Err(error),
         };
-        let servers = self.store.discord().server_rates(user.id).await?.len();
+        let servers = self.store.server_rates(user.id).await?.len();
         self.audit
             .record(
                 AuditEntry::new(&access.actor, "discord.whois").target(format!("user:{}", user.id)),

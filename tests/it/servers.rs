@@ -17,83 +17,22 @@ use hostdeck_core::email::Email;
 use hostdeck_core::ids::ServerId;
 use hostdeck_core::ledger::{Overdraft, PostingKind, PostingRequest, SystemAccount};
 use hostdeck_core::money::Money;
+use hostdeck_core::policy::{Scope, Scopes};
 use hostdeck_core::pricing::Size;
-use hostdeck_core::providers::{CreateKey, Hostname, Image, PowerAction, ServerState};
-use hostdeck_core::servers::{CreateServer, Owners, ServerStatus};
+use hostdeck_core::providers::{
+    CreateKey, Hostname, Image, NewServer, Owner, PowerAction, ServerState,
+};
+use hostdeck_core::servers::{CreateChoice, CreateServer, Owners, ServerStatus};
 use hostdeck_core::store::Page;
 use hostdeck_core::users::{NewAccount, User};
 use hostdeck_core::{Actor, Core, ErrorCode, Role, Via};
 use hostdeck_e2e::db::TestDb;
-use hostdeck_fakes::jelastic::FakeJelastic;
-use hostdeck_fakes::proxmox::{FakeProxmox, PowerState};
+use hostdeck_fakes::proxmox::PowerState;
 use hostdeck_fakes::server::Fault;
-use hostdeck_fakes::virtfusion::{FakeVirtFusion, Power};
+use hostdeck_fakes::virtfusion::Power;
 use secrecy::SecretString;
 
-/// The three provider fakes, each configured as `vf`, `pve` and `jel`.
-pub struct Cloud {
-    pub vf: FakeVirtFusion,
-    pub pve: FakeProxmox,
-    pub jel: FakeJelastic,
-}
-
-pub const PROVIDERS: [&str; 3] = ["vf", "pve", "jel"];
-
-impl Cloud {
-    pub async fn start() -> Self {
-        let pve = FakeProxmox::start().await;
-        pve.set_task_duration(Duration::from_millis(10));
-        Self {
-            vf: FakeVirtFusion::start().await,
-            pve,
-            jel: FakeJelastic::start().await,
-        }
-    }
-
-    /// The `[providers]` section for these fakes, with `extra` lines in each provider table.
-    pub fn toml(&self, extra: &str) -> String {
-        format!(
-            "[providers.vf]\nkind = \"virtfusion\"\nbase_url = \"{}\"\ntoken = \"{}\"\n\
-             hypervisor_group_id = 1\npackage_id = 1\n{extra}\n\
-             [providers.pve]\nkind = \"proxmox\"\nbase_url = \"{}\"\ntoken_id = \"{}\"\n\
-             token_secret = \"{}\"\nnode = \"{}\"\n{extra}\n\
-             [providers.jel]\nkind = \"jelastic\"\nbase_url = \"{}\"\ntoken = \"{}\"\n{extra}\n",
-            self.vf.base_url(),
-            self.vf.token(),
-            self.pve.base_url(),
-            self.pve.token_id(),
-            self.pve.token_secret(),
-            self.pve.node(),
-            self.jel.base_url(),
-            self.jel.token(),
-        )
-    }
-
-    pub fn config(&self, extra: &str) -> Config {
-        let toml = self.toml(extra);
-        Config::from_toml(&toml).unwrap_or_else(|error| panic!("{error}\n{toml}"))
-    }
-
-    /// How many servers the fake behind `provider` holds.
-    pub fn count(&self, provider: &str) -> usize {
-        match provider {
-            "vf" => self.vf.servers().len(),
-            "pve" => self.pve.guests().len(),
-            _ => self.jel.environments().len(),
-        }
-    }
-
-    /// Checks that no fake found anything wrong in what hostdeck sent.
-    pub fn assert_clean(&self) {
-        for (name, problems) in [
-            ("VirtFusion", self.vf.recorder().problems()),
-            ("Proxmox", self.pve.recorder().problems()),
-            ("Jelastic", self.jel.recorder().problems()),
-        ] {
-            assert_eq!(problems, Vec::<String>::new(), "{name} found problems");
-        }
-    }
-}
+pub use hostdeck_e2e::cloud::{Cloud, PROVIDERS};
 
 /// What each provider installs from.
 pub fn image(provider: &str) -> Image {
@@ -106,27 +45,20 @@ pub fn image(provider: &str) -> Image {
 
 /// The first plan of the price list.
 pub fn plan(core: &Core) -> Size {
-    Size::Plan(
-        core.servers
-            .pricing()
-            .plans()
-            .first()
-            .expect("a plan")
-            .name
-            .clone(),
-    )
+    Size::Plan(core.pricing.plans().first().expect("a plan").name.clone())
 }
 
 pub fn create(core: &Core, key: &str, provider: &str) -> CreateServer {
-    CreateServer {
-        key: CreateKey::parse(key).expect("a key"),
-        name: format!("web {key}"),
-        hostname: Hostname::parse(&format!("{key}.example.com")).expect("a hostname"),
-        size: plan(core),
-        image: image(provider),
-        location: Some(provider.to_owned()),
-        ssh_keys: Vec::new(),
-    }
+    CreateServer::new(
+        CreateKey::parse(key).expect("a key"),
+        CreateChoice {
+            name: format!("web {key}"),
+            hostname: format!("{key}.example.com"),
+            size: plan(core),
+            image: image(provider),
+            location: Some(provider.to_owned()),
+        },
+    )
 }
 
 pub fn usd(text: &str) -> Money {
@@ -249,7 +181,8 @@ async fn live_state(core: &Core, actor: &Actor, id: ServerId) -> ServerState {
 
 hostdeck_e2e::on_both_engines!(
     on_each_provider_a_server_lives_from_create_to_delete_and_its_first_hour_is_charged_once,
-    a_double_submitted_create_makes_one_server_and_one_charge
+    a_double_submitted_create_makes_one_server_and_one_charge,
+    a_failed_create_retried_hours_later_is_billed_from_the_retry
 );
 
 async fn on_each_provider_a_server_lives_from_create_to_delete_and_its_first_hour_is_charged_once(
@@ -512,6 +445,74 @@ async fn a_double_submitted_create_makes_one_server_and_one_charge(db: TestDb) {
     cloud.assert_clean();
 }
 
+async fn a_failed_create_retried_hours_later_is_billed_from_the_retry(db: TestDb) {
+    let cloud = Cloud::start().await;
+    let (core, clock) = cloud_core(&db, &cloud, "").await;
+    let (ada, actor) = customer(&core, "ada@example.com", "10.00", Via::Portal).await;
+    let full = balance(&core, &ada).await;
+    cloud.vf.recorder().fail_next(
+        "/build",
+        1,
+        Fault::Status(
+            reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"msg": "build queue full"}),
+        ),
+    );
+    core.servers
+        .create(&actor, create(&core, "late-1", "vf"))
+        .await
+        .expect_err("the build fails");
+
+    // Three hours later the same key is tried again, and works.
+    clock.advance(chrono::Duration::hours(3));
+    let retried_at = clock.now();
+    let retried = core
+        .servers
+        .create(&actor, create(&core, "late-1", "vf"))
+        .await
+        .expect("the retry");
+    assert!(!retried.replayed);
+    let server = retried.server;
+    assert_eq!(server.state, ServerStatus::Running);
+    assert_eq!(server.created_at, retried_at);
+    assert_eq!(server.rate.since, retried_at);
+    assert_eq!(
+        server.billed_until,
+        hour_of(retried_at) + chrono::Duration::hours(1)
+    );
+    let first_hour = retried.quote.first_hour();
+    assert_eq!(
+        balance(&core, &ada).await.micros(),
+        full.micros() - first_hour.micros()
+    );
+
+    // The tick after the next hour ends bills that hour only: nothing from before the retry.
+    clock.advance(chrono::Duration::hours(1) + chrono::Duration::minutes(20));
+    core.billing
+        .run_once(&Actor::system(), None)
+        .await
+        .expect("a tick");
+    assert_eq!(usage_postings(&core, server.id).await, 2);
+    assert_eq!(
+        balance(&core, &ada).await.micros(),
+        full.micros() - first_hour.micros() - retried.quote.hour_cost(true, 1).micros()
+    );
+    for hour in [
+        hour_of(retried_at),
+        hour_of(retried_at) + chrono::Duration::hours(1),
+    ] {
+        assert!(
+            core.store
+                .posting_by_key(&usage_key(server.id, hour))
+                .await
+                .expect("read")
+                .is_some(),
+            "the hour from {hour} is billed"
+        );
+    }
+    cloud.assert_clean();
+}
+
 #[tokio::test]
 async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_never_made() {
     let db = TestDb::sqlite().await;
@@ -521,7 +522,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     let full = balance(&core, &ada).await;
 
     // Not enough credit: refused before anything is written.
-    let (poor, poor_actor) = customer(&core, "poor@example.com", "0", Via::Portal).await;
+    let (_, poor_actor) = customer(&core, "poor@example.com", "0", Via::Portal).await;
     let error = core
         .servers
         .create(&poor_actor, create(&core, "poor-1", "vf"))
@@ -531,10 +532,11 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     assert!(error.to_string().contains("Top up"), "{error}");
     assert!(
         core.store
-            .servers_of(Some(poor.id))
+            .server_by_key("poor-1")
             .await
-            .expect("rows")
-            .is_empty()
+            .expect("read")
+            .is_none(),
+        "no row, not even a failed one"
     );
 
     // VirtFusion's build fails: the row is failed, nothing is charged; the same key again
@@ -697,10 +699,10 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
                 name: "ada".into(),
                 email: Email::parse("ada@example.com").expect("email"),
             },
-            name: lost_request.name.clone(),
-            hostname: lost_request.hostname.clone(),
+            name: lost_request.choice.name.clone(),
+            hostname: Hostname::parse(&lost_request.choice.hostname).expect("a hostname"),
             resources: lost.resources,
-            image: lost_request.image.clone(),
+            image: lost_request.choice.image.clone(),
             plan: None,
             ssh_keys: Vec::new(),
         })
@@ -954,4 +956,223 @@ async fn the_sync_records_changed_states_and_reports_drift_once() {
             .all(|message| message.recipient.contains("drift-token"))
     );
     cloud.assert_clean();
+}
+
+#[tokio::test]
+async fn a_sync_that_cannot_ask_for_one_server_still_handles_and_reports_the_rest() {
+    let db = TestDb::sqlite().await;
+    let cloud = Cloud::start().await;
+    let (core, _clock) = cloud_core(&db, &cloud, "").await;
+    let (_, actor) = customer(&core, "ada@example.com", "10.00", Via::Portal).await;
+    let mut rows = Vec::new();
+    for key in ["vf-gone-1", "vf-gone-2"] {
+        let created = core
+            .servers
+            .create(&actor, create(&core, key, "vf"))
+            .await
+            .expect("create");
+        let number: u64 = created
+            .server
+            .remote_id
+            .as_ref()
+            .expect("remote")
+            .as_str()
+            .parse()
+            .expect("a number");
+        rows.push((created.server.id, number));
+    }
+    let seeded = cloud.vf.seed_servers(1);
+    // Both gone from the listing; asking for the first one fails, the second is really gone.
+    for (_, number) in &rows {
+        assert!(cloud.vf.delete_behind_hostdecks_back(*number));
+    }
+    cloud.vf.recorder().fail_next(
+        &format!("servers/{}", rows[0].1),
+        1,
+        Fault::Status(
+            reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"msg": "database unavailable"}),
+        ),
+    );
+    let reports = core.servers.sync().await;
+    let vf = reports.iter().find(|r| r.provider == "vf").expect("vf");
+    assert_eq!(vf.error, None, "{vf:?}");
+    assert_eq!(vf.errors.len(), 1, "{vf:?}");
+    assert!(
+        vf.errors[0].contains(&rows[0].0.to_string()),
+        "{:?}",
+        vf.errors
+    );
+    assert_eq!(vf.vanished, vec![rows[1].0], "{vf:?}");
+    assert_eq!(vf.strays.len(), 1, "{vf:?}");
+    assert_eq!(vf.strays[0].as_str(), seeded[0].to_string());
+    assert_eq!(audited(&core, "servers.drift", "ok").await, 1);
+    let kept = core
+        .store
+        .server(rows[0].0)
+        .await
+        .expect("read")
+        .expect("row");
+    assert!(
+        kept.deleted_at.is_none(),
+        "not believed gone without an answer"
+    );
+
+    // The next round asks again and finds it gone; the stray is not reported twice.
+    let reports = core.servers.sync().await;
+    let vf = reports.iter().find(|r| r.provider == "vf").expect("vf");
+    assert!(vf.errors.is_empty(), "{vf:?}");
+    assert_eq!(vf.vanished, vec![rows[0].0], "{vf:?}");
+    assert!(vf.strays.is_empty(), "{vf:?}");
+    cloud.assert_clean();
+}
+
+#[tokio::test]
+async fn a_server_the_provider_made_after_its_create_failed_is_adopted_and_billed_from_then() {
+    let db = TestDb::sqlite().await;
+    let cloud = Cloud::start().await;
+    let (core, clock) = cloud_core(&db, &cloud, "").await;
+    let (ada, actor) = customer(&core, "ada@example.com", "10.00", Via::Portal).await;
+    let full = balance(&core, &ada).await;
+    cloud.vf.recorder().fail_next(
+        "/servers",
+        1,
+        Fault::Status(
+            reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"msg": "database unavailable"}),
+        ),
+    );
+    let request = create(&core, "vf-late-1", "vf");
+    core.servers
+        .create(&actor, request.clone())
+        .await
+        .expect_err("the provider fails");
+    let failed = core
+        .store
+        .server_by_key("vf-late-1")
+        .await
+        .expect("read")
+        .expect("the row");
+    assert_eq!(failed.state, ServerStatus::Failed);
+
+    // Two hours later the platform makes it after all, under the same key.
+    clock.advance(chrono::Duration::hours(2));
+    let provider = core.servers.providers().require("vf").expect("vf");
+    let made = provider
+        .create(&NewServer {
+            key: request.key.clone(),
+            owner: Owner {
+                user: ada.id,
+                name: "ada".into(),
+                email: Email::parse(&ada.email).expect("email"),
+            },
+            name: failed.name.clone(),
+            hostname: Hostname::parse(&request.choice.hostname).expect("a hostname"),
+            resources: failed.resources,
+            image: request.choice.image.clone(),
+            plan: None,
+            ssh_keys: Vec::new(),
+        })
+        .await
+        .expect("made on the provider");
+
+    let reports = core.servers.sync().await;
+    let vf = reports.iter().find(|r| r.provider == "vf").expect("vf");
+    assert_eq!(vf.adopted, vec![failed.id], "{vf:?}");
+    assert!(vf.strays.is_empty(), "not reported as a stray: {vf:?}");
+    let adopted = core
+        .store
+        .server(failed.id)
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(adopted.remote_id.as_ref(), Some(&made.remote_id));
+    assert!(adopted.state.is_on_provider(), "{:?}", adopted.state);
+    assert!(adopted.deleted_at.is_none());
+    assert_eq!(adopted.created_at, clock.now());
+    assert_eq!(adopted.rate.since, clock.now());
+    assert_eq!(
+        usage_postings(&core, failed.id).await,
+        1,
+        "its first hour only"
+    );
+    assert_eq!(
+        balance(&core, &ada).await.micros(),
+        full.micros() - failed.quote().first_hour().micros()
+    );
+    assert!(
+        core.store
+            .posting_by_key(&usage_key(failed.id, hour_of(clock.now())))
+            .await
+            .expect("read")
+            .is_some()
+    );
+
+    let reports = core.servers.sync().await;
+    let vf = reports.iter().find(|r| r.provider == "vf").expect("vf");
+    assert!(vf.adopted.is_empty() && vf.strays.is_empty(), "{vf:?}");
+    assert_eq!(usage_postings(&core, failed.id).await, 1);
+    cloud.assert_clean();
+}
+
+#[tokio::test]
+async fn every_create_is_reviewed_by_the_same_rules_permission_first() {
+    let db = TestDb::sqlite().await;
+    let cloud = Cloud::start().await;
+    let (core, _clock) = cloud_core(&db, &cloud, "").await;
+    let (_, actor) = customer(&core, "ada@example.com", "10.00", Via::Discord).await;
+    let plan_name = match plan(&core) {
+        Size::Plan(name) => name,
+        Size::Custom(_) => unreachable!("the first plan is a plan"),
+    };
+    let choice = |name: &str, hostname: &str, template: &str| {
+        CreateChoice::of_plan(name, hostname, &plan_name, template, Some("vf"))
+    };
+    for (bad, field) in [
+        (choice("", "web.example.com", "11"), "name"),
+        (choice("line\nbreak", "web.example.com", "11"), "name"),
+        (choice("web", "not a hostname", "11"), "hostname"),
+        (choice("web", "web.example.com", " "), "image"),
+    ] {
+        for error in [
+            core.servers.review(&actor, &bad).expect_err("reviewed"),
+            core.servers
+                .hold_create(&actor, bad.clone())
+                .await
+                .expect_err("not held"),
+            core.servers
+                .create(&actor, CreateServer::new(CreateKey::random(), bad.clone()))
+                .await
+                .expect_err("not created"),
+        ] {
+            assert_eq!(error.code(), ErrorCode::Invalid, "{field}: {error}");
+        }
+    }
+    // A key that may not create servers hears that, whatever else is wrong.
+    let reader = Actor {
+        scopes: Some(Scopes::of(&[Scope::ReadServers])),
+        via: Via::Api,
+        ..actor.clone()
+    };
+    let error = core
+        .servers
+        .create(
+            &reader,
+            CreateServer::new(CreateKey::random(), choice("", "not a hostname", "")),
+        )
+        .await
+        .expect_err("refused");
+    assert_eq!(error.code(), ErrorCode::Forbidden, "{error}");
+    assert!(error.to_string().contains("write:servers"), "{error}");
+    let quote = core
+        .servers
+        .review(&actor, &choice("web", "web.example.com", "11"))
+        .expect("a price");
+    let (_, held) = core
+        .servers
+        .hold_create(&actor, choice("web", "web.example.com", "11"))
+        .await
+        .expect("held");
+    assert_eq!(held, quote);
+    assert_eq!(cloud.count("vf"), 0);
 }

@@ -60,7 +60,7 @@ async fn through_the_api_a_server_lives_on_each_provider_from_create_to_delete()
     give_credit(app.core(), &ada.user, "20.00").await;
     let clerk = staff(app.core(), "clerk@example.com", Role::Billing, Via::Discord).await;
     assert!(
-        app.core().servers.pricing().plan("small").is_some(),
+        app.core().pricing.plan("small").is_some(),
         "the shipped price list has a small plan"
     );
 

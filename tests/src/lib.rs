@@ -23,6 +23,7 @@ pub mod bench;
 pub mod billing;
 pub mod bot;
 pub mod browser;
+pub mod cloud;
 pub mod db;
 pub mod mail;
 pub mod pdf;

@@ -135,13 +135,7 @@ pub async fn server_info(
         .field("Location", view.server.provider.clone())
         .field(
             "Size",
-            format!(
-                "{} vCPU, {} MiB, {} GiB ({})",
-                view.server.resources.vcpus,
-                view.server.resources.memory_mib,
-                view.server.resources.disk_gib,
-                view.server.plan
-            ),
+            format!("{} ({})", view.server.resources, view.server.plan),
         )
         .field("Charged so far", view.charged.display(currency))
         .field("An hour now", view.server.hourly().display(currency));
@@ -197,7 +191,7 @@ pub async fn server_power(
     let access = access(ctx).await?;
     let core = &ctx.data().core;
     let action = PowerAction::from(action);
-    if action == PowerAction::Boot {
+    if !action.needs_confirmation() {
         ctx.defer_ephemeral().await?;
         let done = core
             .servers
@@ -213,18 +207,8 @@ pub async fn server_power(
         .get(&access.actor, ServerId(server))
         .await?
         .server;
-    let (word, effect) = match action {
-        PowerAction::Shutdown => ("Shut down", "The operating system is asked to shut down."),
-        PowerAction::Restart => (
-            "Restart",
-            "The server restarts; it is offline for a moment.",
-        ),
-        _ => (
-            "Power off",
-            "The power is cut at once, as pulling the plug would; unsaved data is lost.",
-        ),
-    };
-    let card = Card::new(format!("{word} {}?", found.name)).description(effect);
+    let word = action.label();
+    let card = Card::new(format!("{word} {}?", found.name)).description(action.describe());
     let answer = Answer::card(card)
         .ephemeral()
         .button(Button::new(
@@ -278,11 +262,9 @@ async fn plans(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteR
             Some(serenity::AutocompleteChoice::new(
                 crate::render::truncate(
                     &format!(
-                        "{}: {} vCPU, {} MiB, {} GiB, {} a month",
+                        "{}: {}, {} a month",
                         plan.name,
-                        plan.resources.vcpus,
-                        plan.resources.memory_mib,
-                        plan.resources.disk_gib,
+                        plan.resources,
                         quote
                             .running_for(core.pricing.hours_per_month())
                             .display(currency)
@@ -337,25 +319,19 @@ pub async fn server_create(
         .servers
         .hold_create(
             &access.actor,
-            hostdeck_core::servers::CreateChoice {
-                name: name.clone(),
-                hostname,
-                plan,
-                template,
-                location,
-            },
+            hostdeck_core::servers::CreateChoice::of_plan(
+                &name,
+                &hostname,
+                &plan,
+                &template,
+                location.as_deref(),
+            ),
         )
         .await?;
     let currency = &core.config.billing.currency;
     let card = Card::new(format!("Create {name}?"))
         .field("Plan", quote.plan.clone())
-        .field(
-            "Size",
-            format!(
-                "{} vCPU, {} MiB, {} GiB",
-                quote.resources.vcpus, quote.resources.memory_mib, quote.resources.disk_gib
-            ),
-        )
+        .field("Size", quote.resources.to_string())
         .field(
             "Per hour",
             format!("{} {}", quote.per_hour_text(), currency.code()),

@@ -132,6 +132,17 @@ pub struct Resources {
     pub disk_gib: u64,
 }
 
+/// `2 vCPU, 2048 MiB, 40 GiB`, as every front door shows a size.
+impl fmt::Display for Resources {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} vCPU, {} MiB, {} GiB",
+            self.vcpus, self.memory_mib, self.disk_gib
+        )
+    }
+}
+
 impl Resources {
     /// What a plan may not ask for: nothing at all, or memory no platform can boot in.
     pub fn check(&self) -> crate::Result<()> {
@@ -228,6 +239,37 @@ pub enum PowerAction {
 }
 
 impl PowerAction {
+    pub const ALL: [PowerAction; 4] = [Self::Boot, Self::Shutdown, Self::Restart, Self::Poweroff];
+
+    /// Whether people are asked before it is done (it interrupts what the server is doing).
+    pub const fn needs_confirmation(self) -> bool {
+        !matches!(self, Self::Boot)
+    }
+
+    /// Its name on a button: `Shut down`.
+    pub const fn label(self) -> &'static str {
+        match self {
+            Self::Boot => "Boot",
+            Self::Shutdown => "Shut down",
+            Self::Restart => "Restart",
+            Self::Poweroff => "Power off",
+        }
+    }
+
+    /// What it does to the server, for the question asked before it.
+    pub const fn describe(self) -> &'static str {
+        match self {
+            Self::Boot => "The server starts.",
+            Self::Shutdown => {
+                "The operating system is asked to shut down; unsaved work in it may be lost."
+            }
+            Self::Restart => "The server restarts; it is offline for a moment.",
+            Self::Poweroff => {
+                "The power is cut at once, as pulling the plug would; unsaved data is lost."
+            }
+        }
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Boot => "boot",

@@ -168,6 +168,17 @@ pub struct Server {
 }
 
 impl Server {
+    /// The price the server was created at, as a quote (what its first hour was charged from).
+    pub fn quote(&self) -> Quote {
+        Quote {
+            plan: self.plan.clone(),
+            resources: self.resources,
+            running: self.rate.running,
+            stopped: self.rate.stopped,
+            rate_hours: self.rate.hours,
+        }
+    }
+
     pub fn is_suspended(&self) -> bool {
         self.suspended_at.is_some()
     }
@@ -181,14 +192,17 @@ impl Server {
         }
     }
 
-    /// The price of an hour now, as the server's snapshot says (the first hour's share).
+    /// The price of an hour now, as the server's snapshot says: the same figure `/balance`,
+    /// the portal and the API show for a customer's burn rate (running and unsuspended at the
+    /// running rate, otherwise the stopped rate; rounded up to a whole micro-unit).
     pub fn hourly(&self) -> Money {
-        let rate = if self.state == ServerStatus::Running {
-            self.rate.running
-        } else {
-            self.rate.stopped
-        };
-        Money::from_micros(crate::pricing::hour_cost(rate, self.rate.hours, 0))
+        crate::burn_rate::BurnRate::of(&[crate::store::servers::ServerRate {
+            running: self.state == ServerStatus::Running && !self.is_suspended(),
+            rate_running: self.rate.running,
+            rate_stopped: self.rate.stopped,
+            rate_hours: self.rate.hours,
+        }])
+        .per_hour()
     }
 }
 
@@ -208,30 +222,71 @@ pub struct NewServerRow {
     pub billed_until: DateTime<Utc>,
 }
 
-/// What a customer asks for.
+/// What a customer asks for: what they chose, under a key.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CreateServer {
     /// Chosen by the client (a form's hidden field, an `Idempotency-Key`), so a retry or a
     /// double click is the same create.
     pub key: CreateKey,
+    pub choice: CreateChoice,
+    pub ssh_keys: Vec<String>,
+}
+
+impl CreateServer {
+    /// A create of `choice` under `key`, without SSH keys.
+    pub fn new(key: CreateKey, choice: CreateChoice) -> Self {
+        Self {
+            key,
+            choice,
+            ssh_keys: Vec::new(),
+        }
+    }
+}
+
+/// A new server as a person chose it, before anything is checked: [`Servers::review`] checks
+/// it (after the permission) and prices it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CreateChoice {
     pub name: String,
-    pub hostname: Hostname,
+    /// As typed; parsed by the review.
+    pub hostname: String,
     pub size: Size,
     pub image: Image,
     /// A provider name; `None` takes the first configured one.
     pub location: Option<String>,
-    pub ssh_keys: Vec<String>,
 }
 
-/// A create as a person chose it on a form (a plan by name, a template), before it is held
-/// for confirmation.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CreateChoice {
-    pub name: String,
-    pub hostname: String,
-    pub plan: String,
-    pub template: String,
-    pub location: Option<String>,
+impl CreateChoice {
+    /// A plan and an OS template by name, as the portal's wizard and Discord offer them. An
+    /// empty location takes the first provider.
+    pub fn of_plan(
+        name: &str,
+        hostname: &str,
+        plan: &str,
+        template: &str,
+        location: Option<&str>,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            hostname: hostname.trim().to_owned(),
+            size: Size::Plan(plan.trim().to_owned()),
+            image: Image::Template(template.trim().to_owned()),
+            location: location
+                .map(str::trim)
+                .filter(|location| !location.is_empty())
+                .map(str::to_owned),
+        }
+    }
+}
+
+/// A choice that passed the review.
+struct Reviewed {
+    name: String,
+    hostname: Hostname,
+    quote: Quote,
+    /// As stored: `template:ID` or `iso:VOLUME`.
+    image: String,
+    provider: Arc<dyn Provider>,
 }
 
 /// The result of a create.
@@ -367,11 +422,6 @@ impl Servers {
         &self.providers
     }
 
-    /// The plans and prices servers are created from.
-    pub fn pricing(&self) -> &Pricing {
-        &self.pricing
-    }
-
     /// Where servers can be created: the configured providers, in name order.
     pub fn locations(&self) -> Vec<Location> {
         self.providers
@@ -431,39 +481,6 @@ impl Servers {
             }
         }
         self.store.servers_of(user).await
-    }
-
-    /// Like [`Self::list`], but each server's state asked of its provider now (in parallel).
-    /// A provider that does not answer leaves its servers as stored.
-    pub async fn list_live(&self, actor: &Actor, owners: Owners) -> Result<Vec<Server>> {
-        let mut servers = self.list(actor, owners).await?;
-        let mut asks = tokio::task::JoinSet::new();
-        for (index, server) in servers.iter().enumerate() {
-            let (Some(remote), Some(provider)) = (
-                server.remote_id.clone(),
-                self.providers.get(&server.provider),
-            ) else {
-                continue;
-            };
-            asks.spawn(async move { (index, provider.server(&remote).await) });
-        }
-        let mut changes = Vec::new();
-        while let Some(joined) = asks.join_next().await {
-            let Ok((index, Ok(remote))) = joined else {
-                continue;
-            };
-            let Some(server) = servers.get_mut(index) else {
-                continue;
-            };
-            if let Some(state) = server.state.observed(remote.state) {
-                server.state = state;
-                changes.push((server.id, state));
-            }
-        }
-        self.store
-            .set_server_states(&changes, EventSource::Sync, self.clock.now())
-            .await?;
-        Ok(servers)
     }
 
     /// One server with its live state, traffic and what it has cost so far.
@@ -538,7 +555,7 @@ impl Servers {
         }
         let (provider, remote) = self.on_provider(&server)?;
         let entry = AuditEntry::new(actor, "server.power")
-            .target(target(id))
+            .target(posting_reference(id))
             .detail(serde_json::json!({ "action": action.as_str() }));
         if let Err(error) = provider.power(&remote, action).await {
             return Err(self.failed(entry, error).await);
@@ -551,7 +568,7 @@ impl Servers {
             .set_server_states(&[(id, state)], EventSource::Action, self.clock.now())
             .await?;
         self.audit.record(entry).await?;
-        self.reload(id).await
+        self.existing(id).await
     }
 
     /// Deletes a server on its provider and stops its billing at the hour.
@@ -565,7 +582,7 @@ impl Servers {
                 "server.delete",
             )
             .await?;
-        let entry = AuditEntry::new(actor, "server.delete").target(target(id));
+        let entry = AuditEntry::new(actor, "server.delete").target(posting_reference(id));
         if server.state == ServerStatus::Creating {
             return Err(Error::Conflict(format!(
                 "{} is still being created; delete it once it is running.",
@@ -582,7 +599,7 @@ impl Servers {
             .server_deleted(id, EventSource::Action, self.clock.now())
             .await?;
         self.audit.record(entry).await?;
-        self.reload(id).await
+        self.existing(id).await
     }
 
     /// Suspends a server (staff, or the platform for billing): stopped on the provider, and
@@ -603,7 +620,7 @@ impl Servers {
             )));
         }
         let entry = AuditEntry::new(actor, "server.suspend")
-            .target(target(id))
+            .target(posting_reference(id))
             .detail(serde_json::json!({ "reason": reason }));
         if let Some(remote) = &server.remote_id {
             let provider = self.providers.require(&server.provider)?;
@@ -620,7 +637,7 @@ impl Servers {
             .set_server_suspension(id, Some(&reason), state, source_of(actor), self.clock.now())
             .await?;
         self.audit.record(entry).await?;
-        self.reload(id).await
+        self.existing(id).await
     }
 
     /// Lifts a suspension and starts the server again.
@@ -636,7 +653,7 @@ impl Servers {
             )));
         }
         let entry = AuditEntry::new(actor, "server.unsuspend")
-            .target(target(id))
+            .target(posting_reference(id))
             .detail(serde_json::json!({ "reason": reason }));
         if let Some(remote) = &server.remote_id {
             let provider = self.providers.require(&server.provider)?;
@@ -653,7 +670,7 @@ impl Servers {
             .set_server_suspension(id, None, state, source_of(actor), self.clock.now())
             .await?;
         self.audit.record(entry).await?;
-        self.reload(id).await
+        self.existing(id).await
     }
 
     /// Suspends every server of `user` that is not suspended yet, for an unpaid balance. For
@@ -700,37 +717,24 @@ impl Servers {
         let user_id = actor
             .user
             .ok_or_else(|| Error::Forbidden("To create servers, sign in first.".into()))?;
-        let name = request.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-            return Err(Error::invalid(
-                "name",
-                "A server name is 1 to 64 characters, without line breaks.",
-            ));
-        }
-        let quote = self.pricing.quote(&request.size)?;
-        quote.resources.check()?;
-        let image = match &request.image {
-            Image::Template(id) | Image::Iso(id) if id.trim().is_empty() || id.len() > 200 => {
-                return Err(Error::invalid(
-                    "image",
-                    "Choose a template or an ISO to install from.",
-                ));
+        // A key seen before is its server; a create of the actor's that failed is tried again
+        // as a new create of what it chose then (priced now, billed from now).
+        let (request, retry) = match self.store.server_by_key(request.key.as_str()).await? {
+            Some(existing)
+                if existing.user == user_id && existing.state == ServerStatus::Failed =>
+            {
+                (chosen_before(&existing, request)?, Some(existing.id))
             }
-            Image::Template(id) => format!("template:{id}"),
-            Image::Iso(volume) => format!("iso:{volume}"),
+            Some(existing) => return self.replay(actor, existing),
+            None => (request, None),
         };
-
-        if let Some(existing) = self.store.server_by_key(request.key.as_str()).await? {
-            return self.replay(actor, existing, request, quote).await;
-        }
-
-        let provider =
-            match &request.location {
-                Some(location) => self.providers.require(location)?,
-                None => self.providers.iter().next().cloned().ok_or_else(|| {
-                    Error::Unavailable("No server provider is configured.".into())
-                })?,
-            };
+        let Reviewed {
+            name,
+            hostname,
+            quote,
+            image,
+            provider,
+        } = self.checked(actor, &request.choice)?;
         let user = self.user(user_id).await?;
         let first = quote.first_hour();
         let balance = self.store.account_balance(user.wallet).await?;
@@ -748,7 +752,7 @@ impl Servers {
             provider: provider.name().to_owned(),
             key: request.key.clone(),
             name: name.clone(),
-            hostname: request.hostname.as_str().to_owned(),
+            hostname: hostname.as_str().to_owned(),
             plan: quote.plan.clone(),
             resources: quote.resources,
             image,
@@ -761,34 +765,97 @@ impl Servers {
             },
             billed_until: hour_of(now) + Duration::hours(1),
         };
-        let (server, fresh) = self.store.insert_server(&row).await?;
-        if !fresh {
-            // Another request with the same key got there first.
-            return self.replay(actor, server, request, quote).await;
-        }
-        self.make(actor, server, &user, provider.as_ref(), &request, quote)
+        let server = match retry {
+            Some(id) => {
+                let retried = self.store.retry_failed_server(id, &row).await?;
+                let server = self.existing(id).await?;
+                if !retried {
+                    // Another request with the same key retried it first.
+                    return self.replay(actor, server);
+                }
+                server
+            }
+            None => {
+                let (server, fresh) = self.store.insert_server(&row).await?;
+                if !fresh {
+                    // Another request with the same key got there first.
+                    return self.replay(actor, server);
+                }
+                server
+            }
+        };
+        self.make(actor, server, &user, &request, hostname, quote)
             .await
+    }
+
+    /// Checks a create as chosen, in the order people should hear about it (permission first,
+    /// then name, host name, size, image and location), and prices it. What the create, the
+    /// held create and the portal's review step all ask.
+    pub fn review(&self, actor: &Actor, choice: &CreateChoice) -> Result<Quote> {
+        Ok(self.checked(actor, choice)?.quote)
+    }
+
+    fn checked(&self, actor: &Actor, choice: &CreateChoice) -> Result<Reviewed> {
+        actor.require(Permission::CreateServers)?;
+        if actor.user.is_none() {
+            return Err(Error::Forbidden("To create servers, sign in first.".into()));
+        }
+        let name = choice.name.trim().to_owned();
+        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
+            return Err(Error::invalid(
+                "name",
+                "A server name is 1 to 64 characters, without line breaks.",
+            ));
+        }
+        let hostname = Hostname::parse(&choice.hostname)?;
+        // Plans are checked when the pricing loads, custom sizes by the quote.
+        let quote = self.pricing.quote(&choice.size)?;
+        let image = match &choice.image {
+            Image::Template(id) | Image::Iso(id) if id.trim().is_empty() || id.len() > 200 => {
+                return Err(Error::invalid(
+                    "image",
+                    "Choose a template or an ISO to install from.",
+                ));
+            }
+            Image::Template(id) => format!("template:{id}"),
+            Image::Iso(volume) => format!("iso:{volume}"),
+        };
+        let provider =
+            match &choice.location {
+                Some(location) => self.providers.require(location)?,
+                None => self.providers.iter().next().cloned().ok_or_else(|| {
+                    Error::Unavailable("No server provider is configured.".into())
+                })?,
+            };
+        Ok(Reviewed {
+            name,
+            hostname,
+            quote,
+            image,
+            provider,
+        })
     }
 
     /// Prices a create and keeps it until it is confirmed (a front door that asks before it
     /// creates, such as Discord's confirm button, which can only carry an id). Returns the
     /// held request's id and the price.
     pub async fn hold_create(&self, actor: &Actor, choice: CreateChoice) -> Result<(i64, Quote)> {
-        actor.require(Permission::CreateServers)?;
+        let quote = self.review(actor, &choice)?;
         let user = actor
             .user
             .ok_or_else(|| Error::Forbidden("To create servers, sign in first.".into()))?;
-        let quote = self.pricing.quote(&Size::Plan(choice.plan.clone()))?;
-        Hostname::parse(&choice.hostname)?;
-        if let Some(location) = &choice.location {
-            self.providers.require(location)?;
-        }
+        let (Size::Plan(plan), Image::Template(template)) = (choice.size, choice.image) else {
+            return Err(Error::invalid(
+                "plan",
+                "A create that waits for its confirmation is of a plan and a template.",
+            ));
+        };
         let held = HeldCreate {
             user,
-            name: choice.name,
+            name: choice.name.trim().to_owned(),
             hostname: choice.hostname,
-            plan: choice.plan,
-            template: choice.template,
+            plan,
+            template,
             location: choice.location,
         };
         let id = self
@@ -809,50 +876,30 @@ impl Servers {
             .ok_or_else(|| {
                 Error::NotFound("That create request is not yours or is gone.".into())
             })?;
+        let choice = CreateChoice::of_plan(
+            &held.name,
+            &held.hostname,
+            &held.plan,
+            &held.template,
+            held.location.as_deref(),
+        );
         self.create(
             actor,
-            CreateServer {
-                key: client_key(held.user, &format!("held:{id}"))?,
-                name: held.name,
-                hostname: Hostname::parse(&held.hostname)?,
-                size: Size::Plan(held.plan),
-                image: Image::Template(held.template),
-                location: held.location,
-                ssh_keys: Vec::new(),
-            },
+            CreateServer::new(client_key(held.user, &format!("held:{id}"))?, choice),
         )
         .await
     }
 
-    /// A create key seen before: its server, or for a create that failed, one more try.
-    async fn replay(
-        &self,
-        actor: &Actor,
-        existing: Server,
-        request: CreateServer,
-        quote: Quote,
-    ) -> Result<Created> {
+    /// A create key seen before: its server, priced as it was charged, and nothing new done.
+    fn replay(&self, actor: &Actor, existing: Server) -> Result<Created> {
         if Some(existing.user) != actor.user {
             return Err(Error::Conflict(
                 "That create key is already used; start the create again for a new key.".into(),
             ));
         }
-        if existing.state == ServerStatus::Failed
-            && self
-                .store
-                .retry_failed_server(existing.id, self.clock.now())
-                .await?
-        {
-            let provider = self.providers.require(&existing.provider)?;
-            let user = self.user(existing.user).await?;
-            let server = self.reload(existing.id).await?;
-            return self
-                .make(actor, server, &user, provider.as_ref(), &request, quote)
-                .await;
-        }
         Ok(Created {
+            quote: existing.quote(),
             server: existing,
-            quote,
             replayed: true,
         })
     }
@@ -863,12 +910,13 @@ impl Servers {
         actor: &Actor,
         server: Server,
         user: &User,
-        provider: &dyn Provider,
         request: &CreateServer,
+        hostname: Hostname,
         quote: Quote,
     ) -> Result<Created> {
+        let provider = self.providers.require(&server.provider)?;
         let entry = AuditEntry::new(actor, "server.create")
-            .target(target(server.id))
+            .target(posting_reference(server.id))
             .detail(serde_json::json!({
                 "provider": server.provider,
                 "plan": server.plan,
@@ -889,19 +937,23 @@ impl Servers {
                 email: crate::email::Email::parse(&user.email)?,
             },
             name: server.name.clone(),
-            hostname: request.hostname.clone(),
+            hostname,
             resources: server.resources,
-            image: request.image.clone(),
+            image: request.choice.image.clone(),
             plan: None,
             ssh_keys: request.ssh_keys.clone(),
         };
         match provider.create(&new).await {
             Ok(remote) => {
-                self.finish_create(&server, &remote, EventSource::Action)
-                    .await?;
-                self.audit.record(entry).await?;
+                // `false`: the sync found the server first and charged and audited it.
+                if self
+                    .finish_create(&server, &remote, EventSource::Action)
+                    .await?
+                {
+                    self.audit.record(entry).await?;
+                }
                 Ok(Created {
-                    server: self.reload(server.id).await?,
+                    server: self.existing(server.id).await?,
                     quote,
                     replayed: false,
                 })
@@ -920,14 +972,17 @@ impl Servers {
     }
 
     /// Records a server the provider made and charges its first hour (once, by its key).
+    /// Returns `false`, charging nothing, when the row was no longer `creating` (the sync or
+    /// the create call finished it already, or it was given up on).
     pub(crate) async fn finish_create(
         &self,
         server: &Server,
         remote: &RemoteServer,
         source: EventSource,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         let state = ServerStatus::from_remote(remote.state);
-        self.store
+        if !self
+            .store
             .server_created(
                 server.id,
                 &remote.remote_id,
@@ -935,15 +990,14 @@ impl Servers {
                 self.clock.now(),
                 source,
             )
-            .await?;
+            .await?
+        {
+            return Ok(false);
+        }
         let user = self.user(server.user).await?;
-        let amount = Money::from_micros(crate::pricing::hour_cost(
-            server.rate.running,
-            server.rate.hours,
-            0,
-        ));
+        let amount = server.quote().first_hour();
         if !amount.is_positive() {
-            return Ok(());
+            return Ok(true);
         }
         let request = PostingRequest {
             debit: user.wallet,
@@ -959,7 +1013,7 @@ impl Servers {
         };
         request.validate()?;
         self.store.post(&request, self.clock.now()).await?;
-        Ok(())
+        Ok(true)
     }
 
     async fn user(&self, id: UserId) -> Result<User> {
@@ -967,10 +1021,6 @@ impl Servers {
             .user(id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("There is no user {id}.")))
-    }
-
-    async fn reload(&self, id: ServerId) -> Result<Server> {
-        self.existing(id).await
     }
 
     async fn existing(&self, id: ServerId) -> Result<Server> {
@@ -997,20 +1047,26 @@ impl Servers {
                 .require(own)
                 .err()
                 .unwrap_or_else(|| Error::Forbidden("You may not do this.".into()));
-            return Err(self.refused(actor, action, Some(target(id)), error).await);
+            return Err(self
+                .refused(actor, action, Some(posting_reference(id)), error)
+                .await);
         }
         let server = self.store.server(id).await?;
         match server {
             Some(server) if actor.user.is_some() && actor.user == Some(server.user) => {
                 if let Err(error) = actor.require(own) {
-                    return Err(self.refused(actor, action, Some(target(id)), error).await);
+                    return Err(self
+                        .refused(actor, action, Some(posting_reference(id)), error)
+                        .await);
                 }
                 Ok(server)
             }
             Some(server) if actor.can(any) => Ok(server),
             Some(_) => {
                 let error = Error::NotFound(format!("You have no server {id}."));
-                Err(self.refused(actor, action, Some(target(id)), error).await)
+                Err(self
+                    .refused(actor, action, Some(posting_reference(id)), error)
+                    .await)
             }
             None => Err(Error::NotFound(format!("You have no server {id}."))),
         }
@@ -1082,8 +1138,35 @@ impl Servers {
     }
 }
 
-fn target(id: ServerId) -> String {
-    format!("server:{id}")
+/// What a create that failed chose (its name, hostname, size, image and provider), to try it
+/// again under the same key; only the SSH keys, never stored, come from the new request.
+fn chosen_before(server: &Server, request: CreateServer) -> Result<CreateServer> {
+    let image = match server.image.split_once(':') {
+        Some(("template", id)) => Image::Template(id.to_owned()),
+        Some(("iso", volume)) => Image::Iso(volume.to_owned()),
+        _ => {
+            return Err(Error::internal(
+                "retrying a create",
+                format!("{:?} is not a stored image", server.image),
+            ));
+        }
+    };
+    let size = if server.plan == "custom" {
+        Size::Custom(server.resources)
+    } else {
+        Size::Plan(server.plan.clone())
+    };
+    Ok(CreateServer {
+        key: request.key,
+        choice: CreateChoice {
+            name: server.name.clone(),
+            hostname: server.hostname.clone(),
+            size,
+            image,
+            location: Some(server.provider.clone()),
+        },
+        ssh_keys: request.ssh_keys,
+    })
 }
 
 fn source_of(actor: &Actor) -> EventSource {
@@ -1136,6 +1219,52 @@ mod tests {
         );
         assert_eq!(a.as_str().len(), 25);
         assert!(client_key(UserId(1), " ").is_err());
+    }
+
+    #[test]
+    fn the_hourly_price_is_the_burn_rate_of_the_server() {
+        use chrono::TimeZone;
+        let at = Utc
+            .with_ymd_and_hms(2026, 11, 21, 9, 0, 0)
+            .single()
+            .expect("a time");
+        let mut server = Server {
+            id: ServerId(1),
+            user: UserId(1),
+            provider: "vf".into(),
+            remote_id: None,
+            key: "k".into(),
+            name: "web".into(),
+            hostname: "web.example.com".into(),
+            plan: "small".into(),
+            resources: Resources {
+                vcpus: 1,
+                memory_mib: 1024,
+                disk_gib: 25,
+            },
+            image: "template:11".into(),
+            location: None,
+            state: ServerStatus::Running,
+            suspended_at: None,
+            suspend_reason: None,
+            rate: Rate {
+                running: 5_000_000,
+                stopped: 36_500,
+                hours: 730,
+                since: at,
+            },
+            billed_until: at,
+            created_at: at,
+            state_changed_at: at,
+            deleted_at: None,
+        };
+        // $5 a month is 6,849.3 micros an hour: shown rounded up, as /balance shows it.
+        assert_eq!(server.hourly(), Money::from_micros(6_850));
+        server.suspended_at = Some(at);
+        assert_eq!(server.hourly(), Money::from_micros(50));
+        server.suspended_at = None;
+        server.state = ServerStatus::Stopped;
+        assert_eq!(server.hourly(), Money::from_micros(50));
     }
 
     #[test]

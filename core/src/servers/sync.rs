@@ -18,13 +18,15 @@ use std::sync::Arc;
 use serde::Serialize;
 use tokio::sync::watch;
 
-use super::{CREATE_GRACE, ServerStatus, Servers};
+use chrono::{DateTime, Utc};
+
+use super::{CREATE_GRACE, NewServerRow, Rate, Server, ServerStatus, Servers};
 use crate::audit::{AuditEntry, AuditOutcome};
 use crate::error::Result;
 use crate::ids::ServerId;
 use crate::notify::DiscordMessage;
 use crate::policy::Actor;
-use crate::providers::{self, Failure, Provider, RemoteId, RemoteServer};
+use crate::providers::{self, Provider, RemoteId, RemoteServer};
 use crate::store::servers::EventSource;
 
 /// What one sync of one provider found and did.
@@ -43,8 +45,24 @@ pub struct SyncReport {
     pub vanished: Vec<ServerId>,
     /// Servers on the provider hostdeck has no record of (newly seen this round).
     pub strays: Vec<RemoteId>,
+    /// Servers on the provider carrying the key of a create recorded as failed: the provider
+    /// made them after all, so they are finished (and billed from now) like a lost create.
+    pub adopted: Vec<ServerId>,
+    /// What went wrong with single servers this round (the rest were still synced); each is
+    /// tried again on the next round.
+    pub errors: Vec<String>,
     /// Why the provider was skipped, when it was.
     pub error: Option<String>,
+}
+
+/// What a server on a provider without a row turned out to be.
+enum Unknown {
+    /// Not hostdeck's: reported as drift.
+    Stray,
+    /// A create recorded as failed, finished now.
+    Adopted(ServerId),
+    /// A failed create that a retry took over meanwhile: the retry finishes it.
+    Taken,
 }
 
 impl Servers {
@@ -101,33 +119,23 @@ impl Servers {
             if row.state == ServerStatus::Creating {
                 if let Some(found) = by_key.get(row.key.as_str()) {
                     known.insert(&found.remote_id);
-                    self.finish_create(row, found, EventSource::Sync).await?;
-                    self.audit
-                        .record(
-                            AuditEntry::new(&Actor::system(), "server.create")
-                                .target(super::target(row.id))
-                                .detail(serde_json::json!({
-                                    "provider": row.provider,
-                                    "found_by_sync": true,
-                                })),
-                        )
-                        .await?;
-                    report.finished_creates += 1;
-                } else if now - row.created_at > CREATE_GRACE
-                    && self.store.server_failed(row.id, now).await?
-                {
-                    self.audit
-                        .record(
-                            AuditEntry::new(&Actor::system(), "server.create")
-                                .target(super::target(row.id))
-                                .outcome(AuditOutcome::Failed)
-                                .detail(serde_json::json!({
-                                    "provider": row.provider,
-                                    "reason": "the provider shows no server with its key",
-                                })),
-                        )
-                        .await?;
-                    report.abandoned_creates += 1;
+                    match self.finish_lost_create(row, found).await {
+                        Ok(true) => report.finished_creates += 1,
+                        Ok(false) => {}
+                        Err(error) => report.errors.push(format!(
+                            "finishing the create of server {}: {error}",
+                            row.id
+                        )),
+                    }
+                } else if now - row.created_at > CREATE_GRACE {
+                    match self.abandon_create(row, now).await {
+                        Ok(true) => report.abandoned_creates += 1,
+                        Ok(false) => {}
+                        Err(error) => report.errors.push(format!(
+                            "giving up the create of server {}: {error}",
+                            row.id
+                        )),
+                    }
                 }
                 continue;
             }
@@ -144,10 +152,17 @@ impl Servers {
                 None => missing.push(row),
             }
         }
-        report.changed = self
+        match self
             .store
             .set_server_states(&changes, EventSource::Sync, now)
-            .await?;
+            .await
+        {
+            Ok(changed) => report.changed = changed,
+            Err(error) => report.errors.push(format!(
+                "recording {} changed states: {error}",
+                changes.len()
+            )),
+        }
 
         // Gone from the listing: ask for each one before believing it.
         for row in missing {
@@ -155,22 +170,30 @@ impl Servers {
                 continue;
             };
             match provider.server(remote_id).await {
-                Err(error) if matches!(error.failure, Failure::NotFound { .. }) => {
-                    if self
+                Err(error) if error.is_not_found() => {
+                    match self
                         .store
                         .server_deleted(row.id, EventSource::Sync, self.clock.now())
-                        .await?
+                        .await
                     {
-                        report.vanished.push(row.id);
+                        Ok(true) => report.vanished.push(row.id),
+                        Ok(false) => {}
+                        Err(error) => report
+                            .errors
+                            .push(format!("recording server {} as deleted: {error}", row.id)),
                     }
                 }
-                Err(error) => return Err(error.into()),
+                Err(error) => report
+                    .errors
+                    .push(format!("asking for server {}: {error}", row.id)),
                 Ok(_) => {}
             }
         }
 
-        let fresh_strays: Vec<RemoteId> = {
-            let mut reported = self
+        // Not known here: a create recorded as failed that the provider made after all is
+        // adopted; anything else is a stray, reported once.
+        let unknown: Vec<&RemoteServer> = {
+            let reported = self
                 .reported_strays
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -178,16 +201,129 @@ impl Servers {
                 .iter()
                 .filter(|server| !known.contains(&server.remote_id))
                 .filter(|server| {
-                    reported.insert((provider.name().to_owned(), server.remote_id.clone()))
+                    !reported.contains(&(provider.name().to_owned(), server.remote_id.clone()))
                 })
-                .map(|server| server.remote_id.clone())
                 .collect()
         };
-        report.strays = fresh_strays;
+        for server in unknown {
+            match self.adopt(provider, server).await {
+                Ok(Unknown::Adopted(id)) => report.adopted.push(id),
+                Ok(Unknown::Stray) => report.strays.push(server.remote_id.clone()),
+                Ok(Unknown::Taken) => {}
+                Err(error) => report.errors.push(format!(
+                    "looking up the create of {}: {error}",
+                    server.remote_id
+                )),
+            }
+        }
         if !report.vanished.is_empty() || !report.strays.is_empty() {
             self.report_drift(report).await?;
+            let mut reported = self
+                .reported_strays
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            for stray in &report.strays {
+                reported.insert((provider.name().to_owned(), stray.clone()));
+            }
+        }
+        for error in &report.errors {
+            tracing::warn!(provider = provider.name(), %error, "the server sync could not sync a server");
         }
         Ok(())
+    }
+
+    /// Finishes a `creating` row the provider shows by its key; `false` if it was finished
+    /// meanwhile.
+    async fn finish_lost_create(&self, row: &Server, found: &RemoteServer) -> Result<bool> {
+        if !self.finish_create(row, found, EventSource::Sync).await? {
+            return Ok(false);
+        }
+        self.audit
+            .record(
+                AuditEntry::new(&Actor::system(), "server.create")
+                    .target(super::posting_reference(row.id))
+                    .detail(serde_json::json!({
+                        "provider": row.provider,
+                        "found_by_sync": true,
+                    })),
+            )
+            .await?;
+        Ok(true)
+    }
+
+    /// Gives up a `creating` row the provider shows no server for; `false` if it was no longer
+    /// `creating`.
+    async fn abandon_create(&self, row: &Server, now: DateTime<Utc>) -> Result<bool> {
+        if !self.store.server_failed(row.id, now).await? {
+            return Ok(false);
+        }
+        self.audit
+            .record(
+                AuditEntry::new(&Actor::system(), "server.create")
+                    .target(super::posting_reference(row.id))
+                    .outcome(AuditOutcome::Failed)
+                    .detail(serde_json::json!({
+                        "provider": row.provider,
+                        "reason": "the provider shows no server with its key",
+                    })),
+            )
+            .await?;
+        Ok(true)
+    }
+
+    /// A server on the provider without a row: if it carries the key of a create on this
+    /// provider recorded as `failed`, that create is finished now (billed from now, at the
+    /// price it was created at); a create retried meanwhile is left to that retry; anything
+    /// else is a stray.
+    async fn adopt(&self, provider: &dyn Provider, remote: &RemoteServer) -> Result<Unknown> {
+        let Some(key) = &remote.key else {
+            return Ok(Unknown::Stray);
+        };
+        let Some(row) = self.store.server_by_key(key.as_str()).await? else {
+            return Ok(Unknown::Stray);
+        };
+        if row.state != ServerStatus::Failed || row.provider != provider.name() {
+            return Ok(Unknown::Stray);
+        }
+        let now = self.clock.now();
+        let again = NewServerRow {
+            user: row.user,
+            provider: row.provider.clone(),
+            key: key.clone(),
+            name: row.name.clone(),
+            hostname: row.hostname.clone(),
+            plan: row.plan.clone(),
+            resources: row.resources,
+            image: row.image.clone(),
+            location: row.location.clone(),
+            rate: Rate {
+                since: now,
+                ..row.rate
+            },
+            billed_until: super::hour_of(now) + chrono::Duration::hours(1),
+        };
+        if !self.store.retry_failed_server(row.id, &again).await? {
+            return Ok(Unknown::Taken);
+        }
+        let creating = self.existing(row.id).await?;
+        if !self
+            .finish_create(&creating, remote, EventSource::Sync)
+            .await?
+        {
+            return Ok(Unknown::Taken);
+        }
+        self.audit
+            .record(
+                AuditEntry::new(&Actor::system(), "server.create")
+                    .target(super::posting_reference(row.id))
+                    .detail(serde_json::json!({
+                        "provider": row.provider,
+                        "found_by_sync": true,
+                        "adopted_after_failure": true,
+                    })),
+            )
+            .await?;
+        Ok(Unknown::Adopted(row.id))
     }
 
     async fn report_drift(&self, report: &SyncReport) -> Result<()> {

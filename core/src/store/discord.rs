@@ -20,16 +20,6 @@ pub struct DiscordLink {
     pub linked_at: DateTime<Utc>,
 }
 
-/// The price snapshot of one of a user's servers that is not deleted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ServerRate {
-    pub running: bool,
-    /// Micro-units per `rate_hours` hours.
-    pub rate_running: i64,
-    pub rate_stopped: i64,
-    pub rate_hours: i64,
-}
-
 /// A `/credits` adjustment to store when its reason is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewCreditRequest {
@@ -112,9 +102,6 @@ pub trait DiscordStore: Send + Sync {
     ) -> Result<Option<(DiscordLink, User)>>;
     async fn link_of_account(&self, user: UserId) -> Result<Option<DiscordLink>>;
     async fn count_discord_links(&self) -> Result<u64>;
-
-    /// The price snapshots of the user's servers that are not deleted.
-    async fn server_rates(&self, user: UserId) -> Result<Vec<ServerRate>>;
 
     /// Stores the request once per key and returns what is stored under the key.
     async fn insert_credit_request(&self, request: &NewCreditRequest) -> Result<CreditRequest>;

@@ -58,8 +58,21 @@ pub struct ServerEvent {
 /// power state; a suspension lives in `suspended_at`.
 pub const SUSPENDED_EVENT: &str = "suspended";
 
+/// The price snapshot of one of a user's servers that is not deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerRate {
+    pub running: bool,
+    /// Micro-units per `rate_hours` hours.
+    pub rate_running: i64,
+    pub rate_stopped: i64,
+    pub rate_hours: i64,
+}
+
 #[async_trait::async_trait]
 pub trait ServerStore: Send + Sync {
+    /// The price snapshots of the user's servers that are not deleted.
+    async fn server_rates(&self, user: UserId) -> Result<Vec<ServerRate>>;
+
     /// Inserts a server in state `creating`, unless its create key is taken: then returns the
     /// row that holds it and `false`.
     async fn insert_server(&self, new: &NewServerRow) -> Result<(Server, bool)>;
@@ -69,8 +82,10 @@ pub trait ServerStore: Send + Sync {
     async fn servers_of(&self, user: Option<UserId>) -> Result<Vec<Server>>;
     /// Servers not deleted that live on the provider called `provider`.
     async fn servers_on(&self, provider: &str) -> Result<Vec<Server>>;
-    /// Turns a `failed` create back into `creating` for a retry; `false` if it was not failed.
-    async fn retry_failed_server(&self, id: ServerId, at: DateTime<Utc>) -> Result<bool>;
+    /// Turns a `failed` create back into `creating` for a retry, as if `new` were inserted now:
+    /// its plan, size, price, `created_at`, rate start and `billed_until` are replaced by
+    /// `new`'s, so billing starts at the retry. `false` if it was not failed.
+    async fn retry_failed_server(&self, id: ServerId, new: &NewServerRow) -> Result<bool>;
     /// Records that the provider made the server; `false` if the row was no longer `creating`.
     async fn server_created(
         &self,

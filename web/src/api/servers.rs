@@ -9,8 +9,10 @@ use hostdeck_core::Error;
 use hostdeck_core::ids::{ServerId, UserId};
 use hostdeck_core::money::Currency;
 use hostdeck_core::pricing::{Quote, Size};
-use hostdeck_core::providers::{CreateKey, Hostname, Image, Resources};
-use hostdeck_core::servers::{CreateServer, Owners, Server, ServerView as CoreServerView};
+use hostdeck_core::providers::{CreateKey, Image, Resources};
+use hostdeck_core::servers::{
+    CreateChoice, CreateServer, Owners, Server, ServerView as CoreServerView,
+};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -265,13 +267,17 @@ async fn create_server(
         .create(
             actor,
             CreateServer {
-                key,
-                name: body.name,
-                hostname: Hostname::parse(&body.hostname)?,
-                size,
-                image,
-                location: body.location,
                 ssh_keys: body.ssh_keys,
+                ..CreateServer::new(
+                    key,
+                    CreateChoice {
+                        name: body.name,
+                        hostname: body.hostname,
+                        size,
+                        image,
+                        location: body.location,
+                    },
+                )
             },
         )
         .await?;

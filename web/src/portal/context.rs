@@ -154,15 +154,24 @@ impl From<Error> for PortalError {
     }
 }
 
+impl PortalError {
+    /// What people may read of the error, with the reference an internal one is logged under
+    /// (for a page that shows the error beside its own content).
+    pub fn public_text(&self) -> (String, String) {
+        let reference = new_reference();
+        if self.0.code() == hostdeck_core::ErrorCode::Internal {
+            tracing::error!(reference, error = ?self.0, "internal error on a portal page");
+        }
+        (self.0.public_message(&reference), reference)
+    }
+}
+
 impl IntoResponse for PortalError {
     fn into_response(self) -> Response {
         if matches!(self.0, Error::Unauthenticated(_)) {
             return Redirect::to("/login").into_response();
         }
-        let reference = new_reference();
-        if self.0.code() == hostdeck_core::ErrorCode::Internal {
-            tracing::error!(reference, error = ?self.0, "internal error on a portal page");
-        }
+        let (text, reference) = self.public_text();
         let status = match &self.0 {
             Error::Forbidden(_) => StatusCode::FORBIDDEN,
             other => crate::error::status_of(other.code()),
@@ -188,7 +197,7 @@ impl IntoResponse for PortalError {
         let body = MessagePage {
             page,
             heading: heading.into(),
-            text: self.0.public_message(&reference),
+            text,
             reference: internal.then_some(reference),
         };
         (status, render(&body)).into_response()

@@ -7,18 +7,16 @@ use axum::response::Response;
 use hostdeck_core::Error;
 use hostdeck_core::ids::ServerId;
 use hostdeck_core::pricing::Size;
-use hostdeck_core::providers::{CreateKey, Hostname, Image, PowerAction};
-use hostdeck_core::servers::{CreateServer, Location, Owners, Server, parse_power_action};
+use hostdeck_core::providers::{CreateKey, PowerAction};
+use hostdeck_core::servers::{
+    CreateChoice, CreateServer, Location, Owners, Server, parse_power_action,
+};
 use serde::Deserialize;
 
-use super::account::NoticeQuery;
+use super::account::{NoticeQuery, signed_in};
 use super::context::{PageContext, PortalError, PortalForm, render, see_other};
 use crate::AppState;
 use crate::auth::Caller;
-
-fn signed_in(caller: Option<Caller>) -> Result<Caller, PortalError> {
-    caller.ok_or_else(|| PortalError(Error::Unauthenticated("Sign in first.".into())))
-}
 
 /// A server as the pages show it.
 pub struct ServerRow {
@@ -127,11 +125,11 @@ async fn server_view(
         traffic,
         charged: view.charged.display(currency),
         actions: view.server.state.is_on_provider(),
-        confirmed_actions: vec![
-            ("shutdown", "Shut down"),
-            ("restart", "Restart"),
-            ("poweroff", "Power off"),
-        ],
+        confirmed_actions: PowerAction::ALL
+            .into_iter()
+            .filter(|action| action.needs_confirmation())
+            .map(|action| (action.as_str(), action.label()))
+            .collect(),
     }))
 }
 
@@ -169,24 +167,6 @@ struct ConfirmPage {
     danger: bool,
 }
 
-fn confirm_words(action: PowerAction) -> (&'static str, &'static str) {
-    match action {
-        PowerAction::Boot => ("Boot", "The server starts."),
-        PowerAction::Shutdown => (
-            "Shut down",
-            "The operating system is asked to shut down; unsaved work in it may be lost.",
-        ),
-        PowerAction::Restart => (
-            "Restart",
-            "The server restarts; it is offline for a moment.",
-        ),
-        PowerAction::Poweroff => (
-            "Power off",
-            "The power is cut at once, as pulling the plug would; unsaved data is lost.",
-        ),
-    }
-}
-
 /// The page that asks before a power action.
 pub async fn confirm_power(
     State(state): State<AppState>,
@@ -199,15 +179,14 @@ pub async fn confirm_power(
     let action = parse_power_action(&action)?;
     // Reading it checks that it is the person's to see.
     let server = state.core.servers.get(caller.actor(), id).await?.server;
-    let (word, effect) = confirm_words(action);
     Ok(render(&ConfirmPage {
         page,
         id: id.0,
-        heading: format!("{word} {}?", server.name),
-        text: effect.into(),
+        heading: format!("{} {}?", action.label(), server.name),
+        text: action.describe().into(),
         action: format!("/servers/{id}/power/{}", action.as_str()),
-        button: word.into(),
-        danger: action != PowerAction::Boot,
+        button: action.label().into(),
+        danger: action.needs_confirmation(),
     }))
 }
 
@@ -225,17 +204,8 @@ pub async fn power(
         Ok(_) => Ok(see_other(&format!("/servers/{id}?notice=server-power"))),
         Err(error) if error.code() == hostdeck_core::ErrorCode::NotFound => Err(error.into()),
         Err(error) => {
-            let reference = hostdeck_core::error::new_reference();
-            if error.code() == hostdeck_core::ErrorCode::Internal {
-                tracing::error!(reference, error = ?error, "a power action failed");
-            }
-            server_view(
-                &state,
-                page.error(error.public_message(&reference)),
-                &caller,
-                id,
-            )
-            .await
+            let (text, _) = PortalError(error).public_text();
+            server_view(&state, page.error(text), &caller, id).await
         }
     }
 }
@@ -309,11 +279,9 @@ pub async fn new_server(
         plans.push(PlanOption {
             name: plan.name.clone(),
             label: format!(
-                "{} — {} vCPU, {} MiB, {} GiB — {} a month",
+                "{} — {} — {} a month",
                 plan.name,
-                plan.resources.vcpus,
-                plan.resources.memory_mib,
-                plan.resources.disk_gib,
+                plan.resources,
                 quote.running_for(hours).display(currency)
             ),
         });
@@ -370,24 +338,24 @@ pub async fn review(
     let caller = signed_in(caller)?;
     let actor = caller.actor();
     let currency = &state.core.config.billing.currency;
-    let hostname = Hostname::parse(&choice.hostname)?;
-    let quote = state
-        .core
-        .servers
-        .quote(actor, &Size::Plan(choice.plan.clone()))?;
+    let chosen = CreateChoice::of_plan(
+        &choice.name,
+        &choice.hostname,
+        &choice.plan,
+        &choice.template,
+        Some(&choice.location),
+    );
+    let quote = state.core.servers.review(actor, &chosen)?;
     let balance = state.core.ledger.balance(actor, &caller.0.user).await?;
     Ok(render(&ReviewPage {
         page,
         key: CreateKey::random().to_string(),
-        name: choice.name.trim().to_owned(),
-        hostname: hostname.to_string(),
+        name: chosen.name.trim().to_owned(),
+        hostname: chosen.hostname,
         plan: quote.plan.clone(),
         location: choice.location,
         template: choice.template.trim().to_owned(),
-        resources: format!(
-            "{} vCPU, {} MiB memory, {} GiB disk",
-            quote.resources.vcpus, quote.resources.memory_mib, quote.resources.disk_gib
-        ),
+        resources: quote.resources.to_string(),
         per_hour: format!("{} {}", quote.per_hour_text(), currency.code()),
         per_month: quote
             .running_for(state.core.pricing.hours_per_month())
@@ -412,15 +380,16 @@ pub async fn create(
         .servers
         .create(
             actor,
-            CreateServer {
-                key: hostdeck_core::servers::client_key(user, form.get("key"))?,
-                name: form.get("name").to_owned(),
-                hostname: Hostname::parse(form.get("hostname"))?,
-                size: Size::Plan(form.get("plan").to_owned()),
-                image: Image::Template(form.get("template").trim().to_owned()),
-                location: Some(form.get("location").to_owned()).filter(|l| !l.is_empty()),
-                ssh_keys: Vec::new(),
-            },
+            CreateServer::new(
+                hostdeck_core::servers::client_key(user, form.get("key"))?,
+                CreateChoice::of_plan(
+                    form.get("name"),
+                    form.get("hostname"),
+                    form.get("plan"),
+                    form.get("template"),
+                    Some(form.get("location")),
+                ),
+            ),
         )
         .await?;
     Ok(see_other(&format!(

@@ -8,7 +8,7 @@ use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::money::Money;
 use crate::store::discord::{
-    CreditDecision, CreditRequest, DiscordLink, DiscordStore, NewCreditRequest, ServerRate,
+    CreditDecision, CreditRequest, DiscordLink, DiscordStore, NewCreditRequest,
 };
 use crate::users::User;
 
@@ -200,29 +200,6 @@ where
             .await?
             .try_get(0usize)?;
         Ok(unsigned(count))
-    }
-
-    async fn server_rates(&self, user: UserId) -> Result<Vec<ServerRate>> {
-        let rows = sqlx::query(
-            "SELECT state, suspended_at IS NULL AS unsuspended, rate_running, rate_stopped, \
-             rate_hours FROM servers WHERE user_id = $1 AND deleted_at IS NULL \
-             AND state NOT IN ('deleted', 'creating', 'failed') ORDER BY id",
-        )
-        .bind(user.0)
-        .fetch_all(&self.reader)
-        .await?;
-        rows.iter()
-            .map(|row| {
-                Ok(ServerRate {
-                    // A suspended server pays the stopped rate, as the tick bills it.
-                    running: row.try_get::<String, _>("state")? == "running"
-                        && row.try_get::<bool, _>("unsuspended")?,
-                    rate_running: row.try_get("rate_running")?,
-                    rate_stopped: row.try_get("rate_stopped")?,
-                    rate_hours: row.try_get("rate_hours")?,
-                })
-            })
-            .collect()
     }
 
     async fn insert_credit_request(&self, request: &NewCreditRequest) -> Result<CreditRequest> {

@@ -10,7 +10,9 @@ use crate::ids::{ServerId, UserId};
 use crate::money::Money;
 use crate::providers::{RemoteId, Resources};
 use crate::servers::{NewServerRow, Rate, Server, ServerStatus};
-use crate::store::servers::{EventSource, HeldCreate, SUSPENDED_EVENT, ServerEvent, ServerStore};
+use crate::store::servers::{
+    EventSource, HeldCreate, SUSPENDED_EVENT, ServerEvent, ServerRate, ServerStore,
+};
 
 macro_rules! server_columns {
     () => {
@@ -131,6 +133,29 @@ where
     Option<String>: Column<DB>,
     Option<DateTime<Utc>>: Column<DB>,
 {
+    async fn server_rates(&self, user: UserId) -> Result<Vec<ServerRate>> {
+        let rows = sqlx::query(
+            "SELECT state, suspended_at IS NULL AS unsuspended, rate_running, rate_stopped, \
+             rate_hours FROM servers WHERE user_id = $1 AND deleted_at IS NULL \
+             AND state NOT IN ('deleted', 'creating', 'failed') ORDER BY id",
+        )
+        .bind(user.0)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                Ok(ServerRate {
+                    // A suspended server pays the stopped rate, as the tick bills it.
+                    running: row.try_get::<String, _>("state")? == "running"
+                        && row.try_get::<bool, _>("unsuspended")?,
+                    rate_running: row.try_get("rate_running")?,
+                    rate_stopped: row.try_get("rate_stopped")?,
+                    rate_hours: row.try_get("rate_hours")?,
+                })
+            })
+            .collect()
+    }
+
     async fn insert_server(&self, new: &NewServerRow) -> Result<(Server, bool)> {
         let inserted = sqlx::query(
             "INSERT INTO servers (user_id, provider, remote_id, create_key, name, hostname, plan, \
@@ -204,13 +229,23 @@ where
         rows.iter().map(server_from_row).collect()
     }
 
-    async fn retry_failed_server(&self, id: ServerId, at: DateTime<Utc>) -> Result<bool> {
+    async fn retry_failed_server(&self, id: ServerId, new: &NewServerRow) -> Result<bool> {
         let row = sqlx::query(
-            "UPDATE servers SET state = 'creating', deleted_at = NULL, state_changed_at = $2 \
-             WHERE id = $1 AND state = 'failed' RETURNING id",
+            "UPDATE servers SET state = 'creating', deleted_at = NULL, plan = $2, vcpus = $3, \
+             memory_mib = $4, disk_gib = $5, rate_running = $6, rate_stopped = $7, \
+             rate_hours = $8, rate_since = $9, billed_until = $10, created_at = $9, \
+             state_changed_at = $9 WHERE id = $1 AND state = 'failed' RETURNING id",
         )
         .bind(id.0)
-        .bind(at)
+        .bind(new.plan.clone())
+        .bind(i64::from(new.resources.vcpus))
+        .bind(signed(new.resources.memory_mib, "memory_mib")?)
+        .bind(signed(new.resources.disk_gib, "disk_gib")?)
+        .bind(new.rate.running)
+        .bind(new.rate.stopped)
+        .bind(new.rate.hours)
+        .bind(new.rate.since)
+        .bind(new.billed_until)
         .fetch_optional(&self.writer)
         .await?;
         Ok(row.is_some())
