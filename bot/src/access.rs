@@ -56,6 +56,24 @@ pub const COMMANDS: &[CommandRule] = &[
     },
 ];
 
+/// Subcommands that need more than their command: checked, and a refusal audited, before the
+/// subcommand runs, like every command's own rule (core checks again inside the call).
+pub const SUBCOMMANDS: &[(&str, Permission)] = &[
+    ("server power", Permission::ControlOwnServers),
+    ("server create", Permission::CreateServers),
+    ("server suspend", Permission::SuspendServers),
+    ("server unsuspend", Permission::SuspendServers),
+    ("server lookup", Permission::ReadAnyServer),
+];
+
+/// The extra permission a subcommand needs, by its qualified name (`server suspend`).
+pub fn subcommand_permission(qualified_name: &str) -> Option<Permission> {
+    SUBCOMMANDS
+        .iter()
+        .find(|(name, _)| *name == qualified_name)
+        .map(|(_, permission)| *permission)
+}
+
 /// The rule of a command by its top-level name.
 pub fn rule_for(qualified_name: &str) -> Option<&'static CommandRule> {
     let root = qualified_name.split(' ').next().unwrap_or_default();
@@ -118,6 +136,12 @@ pub fn check(ctx: Context<'_>) -> poise::BoxFuture<'_, Result<bool, BotError>> {
             .discord
             .require(&access, rule.permission, &name)
             .await?;
+        if let Some(permission) = subcommand_permission(&name) {
+            data.core
+                .discord
+                .require(&access, permission, &name)
+                .await?;
+        }
         ctx.set_invocation_data(access).await;
         Ok(true)
     })
@@ -145,5 +169,14 @@ mod tests {
         }
         assert_eq!(commands.len(), COMMANDS.len());
         assert!(rule_for("ask").is_none());
+        // Every subcommand rule names a real subcommand.
+        for (name, _) in SUBCOMMANDS {
+            let (parent, child) = name.split_once(' ').expect("parent child");
+            assert!(
+                commands.iter().any(|command| command.name == parent
+                    && command.subcommands.iter().any(|sub| sub.name == child)),
+                "/{name} is not a subcommand"
+            );
+        }
     }
 }

@@ -20,9 +20,11 @@ const TARGET: u64 = 3900;
 
 const PUBLIC: &[&str] = &["help", "link"];
 const CUSTOMER: &[&str] = &["help", "link", "balance", "unlink"];
-const SUPPORT: &[&str] = &["help", "link", "balance", "whois", "unlink"];
+const SUPPORT: &[&str] = &["help", "link", "balance", "whois", "server", "unlink"];
 const BILLING: &[&str] = &["help", "link", "balance", "whois", "credits", "unlink"];
-const ADMIN: &[&str] = BILLING;
+const ADMIN: &[&str] = &[
+    "help", "link", "balance", "whois", "credits", "server", "unlink",
+];
 
 /// The commands in the order they are tried (`unlink` last: it changes who the member is).
 fn invocations() -> Vec<(&'static str, Value)> {
@@ -42,6 +44,14 @@ fn invocations() -> Vec<(&'static str, Value)> {
             json!([{"name": "add", "type": 1, "options": [
                 {"name": "member", "type": 6, "value": TARGET.to_string()},
                 {"name": "amount", "type": 3, "value": "1.00"},
+            ]}]),
+        ),
+        // `/server lookup`: the command's own rule lets every linked member in, the
+        // subcommand's (any customer's servers) only support and admins.
+        (
+            "server",
+            json!([{"name": "lookup", "type": 1, "options": [
+                {"name": "member", "type": 6, "value": TARGET.to_string()},
             ]}]),
         ),
         ("unlink", json!([])),
