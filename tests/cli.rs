@@ -240,6 +240,39 @@ fn config_check_prints_the_effective_config_without_secrets() {
 }
 
 #[test]
+fn amounts_with_a_decimal_point_can_be_set_from_the_environment() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let output = run(
+        hostdeck(dir.path())
+            .args(["config", "check"])
+            .env("HOSTDECK_BILLING__MONTHLY_FREE_CREDIT", "1.50")
+            .env("HOSTDECK_BILLING__SIGNUP_CREDIT", "2"),
+        "",
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let stdout = text(&output.stdout);
+    assert!(
+        stdout.contains("monthly_free_credit = \"1.50\""),
+        "{stdout}"
+    );
+    assert!(stdout.contains("signup_credit = \"2.00\""), "{stdout}");
+
+    // Still checked as amounts, and the message names the variable.
+    let output = run(
+        hostdeck(dir.path())
+            .args(["config", "check"])
+            .env("HOSTDECK_BILLING__MONTHLY_FREE_CREDIT", "1.1234567"),
+        "",
+    );
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = text(&output.stderr);
+    assert!(
+        stderr.contains("HOSTDECK_BILLING__MONTHLY_FREE_CREDIT"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn admin_create_takes_the_password_on_stdin() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let output = run(

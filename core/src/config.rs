@@ -195,10 +195,10 @@ pub struct BillingConfig {
     /// After downtime, bill at most this many past hours; older ones are never billed.
     pub max_catchup_hours: u32,
     /// Credit given once when a customer verifies their email.
-    #[serde(with = "money_text")]
+    #[serde(with = "amount")]
     pub signup_credit: Money,
     /// Credit given to every verified customer once a calendar month (UTC).
-    #[serde(with = "money_text")]
+    #[serde(with = "amount")]
     pub monthly_free_credit: Money,
     /// A notice goes out when the balance falls under this many hours of current use.
     pub low_balance_hours: u32,
@@ -249,25 +249,68 @@ impl Default for BillingConfig {
     }
 }
 
-/// Amounts in the config are written as people write them: `"5.00"`.
-mod money_text {
+/// An amount in the config, written as people write it: text (`"5.00"`) or a whole number
+/// (`5`). A TOML float (`5.5`) would pass through binary floating point, so it is refused with a
+/// hint to quote it; so is an amount below zero.
+pub(crate) mod amount {
     use serde::{Deserialize, Deserializer, Serializer};
 
     use crate::money::Money;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    pub(super) enum Written {
+        Text(String),
+        Whole(i64),
+        Float(f64),
+    }
+
+    impl Written {
+        pub(super) fn money<E: serde::de::Error>(self) -> Result<Money, E> {
+            let text = match self {
+                Written::Text(text) => text,
+                Written::Whole(units) => units.to_string(),
+                Written::Float(value) => {
+                    return Err(E::custom(format!(
+                        "write amounts as text, such as \"{value}\", not as a number with a point"
+                    )));
+                }
+            };
+            let money = Money::parse(&text).map_err(|error| E::custom(error.to_string()))?;
+            if money.is_negative() {
+                return Err(E::custom(format!(
+                    "{text:?} is below zero; write an amount of zero or more, like \"1.00\""
+                )));
+            }
+            Ok(money)
+        }
+    }
 
     pub fn serialize<S: Serializer>(money: &Money, serializer: S) -> Result<S::Ok, S::Error> {
         serializer.serialize_str(&money.amount_text())
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
-        let text = String::deserialize(deserializer)?;
-        let money = Money::parse(&text).map_err(serde::de::Error::custom)?;
-        if money.is_negative() {
-            return Err(serde::de::Error::custom(format!(
-                "{text:?} is below zero; write an amount of zero or more, like \"1.00\""
-            )));
-        }
-        Ok(money)
+        Written::deserialize(deserializer)?.money()
+    }
+}
+
+/// A list of config amounts, each read like [`amount`].
+pub(crate) mod amounts {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    use super::amount::Written;
+    use crate::money::Money;
+
+    pub fn serialize<S: Serializer>(list: &[Money], serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq(list.iter().map(|money| money.amount_text()))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Money>, D::Error> {
+        Vec::<Written>::deserialize(deserializer)?
+            .into_iter()
+            .map(Written::money)
+            .collect()
     }
 }
 
@@ -336,7 +379,8 @@ impl Config {
         Self::from_figment(
             Figment::new()
                 .merge(Toml::file(&file))
-                .merge(Self::env_provider()),
+                .merge(Self::env_provider())
+                .merge(EnvDecimals::read()),
         )
     }
 
@@ -345,11 +389,12 @@ impl Config {
         Self::from_figment(
             Figment::new()
                 .merge(Toml::string(text))
-                .merge(Self::env_provider()),
+                .merge(Self::env_provider())
+                .merge(EnvDecimals::read()),
         )
     }
 
-    fn env_provider() -> Env {
+    pub(crate) fn env_provider() -> Env {
         // Only `SECTION__KEY` variables are config; `HOSTDECK_LOG_FORMAT` and the like are not.
         Env::prefixed(ENV_PREFIX)
             .filter(|key| key.as_str().contains("__"))
@@ -430,6 +475,66 @@ impl Config {
     pub fn redacted_toml(&self) -> String {
         toml::to_string_pretty(self)
             .unwrap_or_else(|error| format!("# the config could not be shown: {error}\n"))
+    }
+}
+
+/// The `HOSTDECK_SECTION__KEY` variables whose value has a decimal point (`1.50`), kept as the
+/// text that was written. Figment reads every variable as the TOML value it looks like, so an
+/// amount would arrive as a binary float, which amounts refuse; and no config key is a float.
+struct EnvDecimals(Vec<(String, String)>);
+
+impl EnvDecimals {
+    fn read() -> Self {
+        Self(
+            Config::env_provider()
+                .iter()
+                .filter(|(_, value)| is_decimal(value))
+                .map(|(key, value)| (key.as_str().to_owned(), value.trim().to_owned()))
+                .collect(),
+        )
+    }
+}
+
+/// `12.5`, `-0.25`: digits, one point, digits.
+fn is_decimal(text: &str) -> bool {
+    let text = text.trim();
+    let digits = text.strip_prefix('-').unwrap_or(text);
+    digits.split_once('.').is_some_and(|(whole, fraction)| {
+        !whole.is_empty()
+            && !fraction.is_empty()
+            && whole.bytes().all(|b| b.is_ascii_digit())
+            && fraction.bytes().all(|b| b.is_ascii_digit())
+    })
+}
+
+impl figment::Provider for EnvDecimals {
+    fn metadata(&self) -> figment::Metadata {
+        Config::env_provider().metadata()
+    }
+
+    fn data(
+        &self,
+    ) -> Result<figment::value::Map<figment::Profile, figment::value::Dict>, figment::Error> {
+        use figment::value::{Dict, Tag, Value};
+        let mut root = Dict::new();
+        for (key, text) in &self.0 {
+            let mut dict = &mut root;
+            let mut parts = key.split('.').peekable();
+            while let Some(part) = parts.next() {
+                if parts.peek().is_none() {
+                    dict.insert(part.to_owned(), Value::from(text.clone()));
+                    break;
+                }
+                let entry = dict
+                    .entry(part.to_owned())
+                    .or_insert_with(|| Value::Dict(Tag::Default, Dict::new()));
+                match entry {
+                    Value::Dict(_, inner) => dict = inner,
+                    _ => break,
+                }
+            }
+        }
+        Ok(figment::Profile::Default.collect(root))
     }
 }
 

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use secrecy::SecretString;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde::{Deserialize, Serialize};
 
 use crate::config::serialize_secret;
 use crate::money::{Currency, Money};
@@ -38,12 +38,12 @@ pub struct PaypalConfig {
     /// Hosts a webhook's `PAYPAL-CERT-URL` may point at (offline verification).
     pub cert_hosts: Vec<String>,
     /// The smallest and largest top-up a customer may choose.
-    #[serde(with = "amount")]
+    #[serde(with = "crate::config::amount")]
     pub min_topup: Money,
-    #[serde(with = "amount")]
+    #[serde(with = "crate::config::amount")]
     pub max_topup: Money,
     /// The amounts offered as buttons on the top-up page.
-    #[serde(with = "amounts")]
+    #[serde(with = "crate::config::amounts")]
     pub presets: Vec<Money>,
     /// How long one call to PayPal may take.
     #[serde(with = "humantime_serde")]
@@ -130,59 +130,6 @@ impl PaypalConfig {
             problems.push("paypal.timeout: expected at least 1s".to_owned());
         }
         problems
-    }
-}
-
-/// An amount written as text (`"10.00"`) or a number in the config.
-mod amount {
-    use super::*;
-
-    /// Amounts are text or whole numbers: a TOML float (`5.5`) would pass through binary
-    /// floating point, so it is refused with a hint to quote it.
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    pub(super) enum Written {
-        Text(String),
-        Whole(i64),
-        Float(f64),
-    }
-
-    impl Written {
-        pub(super) fn money<E: serde::de::Error>(self) -> Result<Money, E> {
-            let text = match self {
-                Written::Text(text) => text,
-                Written::Whole(units) => units.to_string(),
-                Written::Float(value) => {
-                    return Err(E::custom(format!(
-                        "write amounts as text, such as \"{value}\", not as a number with a point"
-                    )));
-                }
-            };
-            Money::parse(&text).map_err(|error| E::custom(error.to_string()))
-        }
-    }
-
-    pub fn serialize<S: Serializer>(money: &Money, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&money.amount_text())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
-        Written::deserialize(deserializer)?.money()
-    }
-}
-
-mod amounts {
-    use super::*;
-
-    pub fn serialize<S: Serializer>(list: &[Money], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(list.iter().map(|money| money.amount_text()))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Money>, D::Error> {
-        Vec::<super::amount::Written>::deserialize(deserializer)?
-            .into_iter()
-            .map(super::amount::Written::money)
-            .collect()
     }
 }
 
