@@ -13,7 +13,7 @@ use hostdeck_core::ids::ServerId;
 use hostdeck_core::{Actor, Core};
 use hostdeck_e2e::billing::{
     SeedServer, assert_balance_after_chains, change_state, customer, execute, insert_servers,
-    scalar, sql_time,
+    integers, scalar, sql_time,
 };
 use hostdeck_e2e::db::TestDb;
 use secrecy::SecretString;
@@ -26,6 +26,7 @@ hostdeck_e2e::on_both_engines!(
     the_clock_moved_back_makes_no_gap_and_no_duplicate,
     every_hour_is_priced_as_the_rule_says,
     an_hour_posted_outside_the_tick_is_not_billed_again,
+    a_server_billed_elsewhere_while_a_batch_runs_is_billed_once,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -559,4 +560,90 @@ async fn an_hour_posted_outside_the_tick_is_not_billed_again(db: TestDb) {
     assert_eq!(usage_postings(&db).await, 12);
     assert_eq!(usage_total(&db).await, expected_total(&servers, 2));
     assert_ledger_exact(&db, &core).await;
+}
+
+/// Something else (a resize bills a server's own hours) moves a server's `billed_until` while
+/// a batch that read it is running: the batch must not bill that server too. The other writer
+/// holds the server until the tick's batch has read it and waits for it (PostgreSQL), or holds
+/// the database until the tick waits for it (SQLite), then commits.
+async fn a_server_billed_elsewhere_while_a_batch_runs_is_billed_once(db: TestDb) {
+    let (core, _clock) = core_at(&db, Config::default(), t0()).await;
+    let count = 40;
+    seed(&db, &core, count, 10).await;
+    let now = t0() + hours(1) + Duration::minutes(1);
+    let contested = 17;
+    let move_it = format!(
+        "UPDATE servers SET billed_until = {} WHERE id = {contested}",
+        sql_time(t0() + hours(1))
+    );
+    let mut other = Writer::open(&db.url).await;
+    other.run(other.begin()).await;
+    other.run(&move_it).await;
+
+    let billing = core.billing.clone();
+    let tick = tokio::spawn(async move { billing.bill_hours(now, TickLimits::default()).await });
+    if db.url.starts_with("sqlite:") {
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    } else {
+        let waiting = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
+                       AND wait_event_type = 'Lock'";
+        let mut tries = 0;
+        while scalar(&db.url, waiting).await == 0 {
+            tries += 1;
+            assert!(
+                tries < 500,
+                "the tick never waited for the contested server"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    }
+    assert!(!tick.is_finished(), "the tick waits for the other writer");
+    other.run("COMMIT").await;
+
+    let totals = tick.await.expect("the tick runs").expect("the tick");
+    eprintln!("TOTALS {totals:?}");
+    let posted = integers(
+        &db.url,
+        "SELECT CAST(SUBSTR(reference, 8) AS BIGINT) FROM postings WHERE kind = 'usage' ORDER BY 1",
+    )
+    .await;
+    let others: Vec<i64> = (1..=count as i64).filter(|id| *id != contested).collect();
+    assert_eq!(
+        posted, others,
+        "every server billed once, the contested one by the other writer"
+    );
+    assert_eq!(totals.postings as usize, posted.len());
+    assert_ledger_exact(&db, &core).await;
+}
+
+/// A connection of its own, to hold a transaction open while the tick runs.
+enum Writer {
+    Sqlite(sqlx::SqliteConnection),
+    Postgres(sqlx::PgConnection),
+}
+
+impl Writer {
+    async fn open(url: &str) -> Self {
+        use sqlx::Connection;
+        if url.starts_with("sqlite:") {
+            Self::Sqlite(sqlx::SqliteConnection::connect(url).await.expect("connect"))
+        } else {
+            Self::Postgres(sqlx::PgConnection::connect(url).await.expect("connect"))
+        }
+    }
+
+    fn begin(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "BEGIN IMMEDIATE",
+            Self::Postgres(_) => "BEGIN",
+        }
+    }
+
+    async fn run(&mut self, sql: &str) {
+        match self {
+            Self::Sqlite(connection) => sqlx::raw_sql(sql).execute(connection).await.map(|_| ()),
+            Self::Postgres(connection) => sqlx::raw_sql(sql).execute(connection).await.map(|_| ()),
+        }
+        .unwrap_or_else(|error| panic!("{sql}: {error}"));
+    }
 }

@@ -160,6 +160,15 @@ async fn integer_rows(url: &str, sql: &str, width: usize) -> Vec<Vec<i64>> {
 }
 
 /// The one integer `sql` answers with.
+/// The first column, an integer, of every row `sql` answers with.
+pub async fn integers(url: &str, sql: &str) -> Vec<i64> {
+    integer_rows(url, sql, 1)
+        .await
+        .into_iter()
+        .map(|row| row[0])
+        .collect()
+}
+
 pub async fn scalar(url: &str, sql: &str) -> i64 {
     let rows = integer_rows(url, sql, 1).await;
     assert_eq!(rows.len(), 1, "one row from {sql}");

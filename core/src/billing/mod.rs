@@ -22,10 +22,12 @@
 //! nothing. [`meter::ServerHistory::charges`] is the same rule in Rust, and the tests hold the
 //! SQL to it.
 //!
-//! **Exactly once.** Set-based SQL in bounded batches, each one transaction that claims its
-//! servers and posts their hours together (see `store/sql/billing.rs`): two replicas ticking
-//! at once claim different servers, a tick that dies loses only its open batch, and the
-//! UNIQUE idempotency key is the backstop. Wallet balances and each posting's balance-after
+//! **Exactly once.** Set-based SQL in bounded batches, each one transaction that moves its
+//! servers' `billed_until` and posts their hours together (see `store/sql/billing.rs`): two
+//! replicas ticking at once run their batches one after the other under the tick's lock, each
+//! seeing what the other committed; a server billed elsewhere while a batch ran (a resize)
+//! makes that batch start again; a tick that dies loses only its open batch; and the UNIQUE
+//! idempotency key is the backstop. Wallet balances and each posting's balance-after
 //! stay exact, so [`crate::ledger::Ledger::discrepancies`] stays empty.
 //!
 //! **Credit.** `billing.signup_credit` once when a customer verifies their email (key

@@ -51,10 +51,9 @@ pub(crate) trait Engine: Database {
     const HOURS_CTE: &'static str;
     const HOURS_JOIN: &'static str;
     const HOUR: &'static str;
-    /// Row locks for a claim that leaves rows another transaction holds to it, and plain ones.
-    const FOR_UPDATE_SKIP_LOCKED: &'static str;
+    /// Row locks (empty where the write transaction already excludes every other writer).
     const FOR_UPDATE: &'static str;
-    /// Run first in each billing transaction.
+    /// Run first in each billing transaction (the tick's lock among them).
     const BATCH_SETUP: &'static [&'static str];
     /// Creates (if need be) the connection's temporary table `billing_due`
     /// (id, wallet, h, amount, idempotency_key), empty at the start of each transaction.

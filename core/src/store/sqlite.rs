@@ -50,12 +50,11 @@ impl Engine for Sqlite {
          WHERE n + 1 < (SELECT MAX(to_h - from_h) FROM claimed))";
     const HOURS_JOIN: &'static str = "JOIN offsets o ON o.n < c.to_h - c.from_h";
     const HOUR: &'static str = "(c.from_h + o.n)";
-    // One writer: `BEGIN IMMEDIATE` already keeps every other writer out.
-    const FOR_UPDATE_SKIP_LOCKED: &'static str = "";
     fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()
     }
 
+    // One writer: `BEGIN IMMEDIATE` already keeps every other writer out.
     const FOR_UPDATE: &'static str = "";
     const BATCH_SETUP: &'static [&'static str] = &[];
     const DUE_TABLE: &'static str = "CREATE TEMP TABLE IF NOT EXISTS billing_due \

@@ -2,20 +2,25 @@
 //!
 //! The tick runs in batches. Each batch is one transaction:
 //!
-//! 1. claim up to `batch_servers` due servers after the previous batch, in id order (on
-//!    PostgreSQL `FOR UPDATE SKIP LOCKED`, so a second replica claims other servers instead of
-//!    waiting; SQLite has one writer and `BEGIN IMMEDIATE` serialises ticks), and keep a prefix
-//!    whose hours fit in `batch_rows`;
-//! 2. lock the owners' wallets in account order (the ledger's order, so nothing deadlocks);
+//! 1. take the tick's lock, so that batches of two replicas run one after the other (on
+//!    PostgreSQL an advisory lock held until the batch ends; SQLite has one writer and
+//!    `BEGIN IMMEDIATE` does the same), each seeing what the other committed;
+//! 2. read up to `batch_servers` due servers after the previous batch, in id order, and keep a
+//!    prefix whose hours fit in `batch_rows`;
 //! 3. compute the charges not posted yet into `billing_due`, a temporary table of the
 //!    connection;
-//! 4. take each wallet's total from its balance in one `UPDATE ... FROM`, and insert the
+//! 4. move the servers' `billed_until` to the current hour, only where it is still before it:
+//!    a server billed meanwhile by someone else (a resize bills its own hours) is not moved,
+//!    and the batch starts again instead of posting charges computed from what it read;
+//! 5. lock the owners' wallets in account order (the ledger's order, so nothing deadlocks);
+//! 6. take each wallet's total from its balance in one `UPDATE ... FROM`, and insert the
 //!    postings in one `INSERT ... SELECT`, each with the balance after it from a running sum per
-//!    wallet (`SUM(...) OVER`), in the order of their ids;
-//! 5. move the claimed servers' `billed_until` to the current hour.
+//!    wallet (`SUM(...) OVER`), in the order of their ids.
 //!
-//! The wallet update and the postings read the same charges, so balances and `balance_after`
-//! stay exact. There is deliberately no
+//! Servers are never locked just to be read: a row lock is a write of its own on PostgreSQL
+//! (about a sixth of a batch's time), and the `billed_until` condition in step 4 already says
+//! whether what was read still holds. The wallet update and the postings read the same
+//! charges, so balances and `balance_after` stay exact. There is deliberately no
 //! `ON CONFLICT DO NOTHING`: a key posted in between would make a silently skipped row and a
 //! wrong balance, so the UNIQUE constraint aborts the whole batch instead, and it runs again.
 //! A tick that dies half-way loses only its open transaction; committed batches stay billed.
@@ -108,6 +113,17 @@ struct Claim {
     skipped: i64,
 }
 
+/// How one batch went.
+enum Step {
+    /// Nothing is due after the given server any more.
+    Done,
+    /// Committed.
+    Billed(Batch),
+    /// A server was billed by someone else between the batch's read and its write: rolled
+    /// back, to be run again.
+    Raced,
+}
+
 /// What one committed batch did.
 struct Batch {
     last_id: i64,
@@ -132,17 +148,17 @@ where
     Option<String>: Column<DB>,
     Option<DateTime<Utc>>: Column<DB>,
 {
-    /// One batch of the tick, after server `after`; `None` when nothing is due any more.
-    async fn bill_batch(&self, plan: &TickPlan, after: i64) -> Result<Option<Batch>, sqlx::Error> {
+    /// One batch of the tick, after server `after`.
+    async fn bill_batch(&self, plan: &TickPlan, after: i64) -> Result<Step, sqlx::Error> {
         let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
         match self.bill_batch_in(&mut tx, plan, after).await {
-            Ok(Some(batch)) => {
+            Ok(Step::Billed(batch)) => {
                 tx.commit().await?;
-                Ok(Some(batch))
+                Ok(Step::Billed(batch))
             }
             outcome => {
                 // Roll back now, not when the connection is next used: until then a failed
-                // batch would keep its servers locked, and a retry would skip them.
+                // batch would keep the tick's lock and the rows it wrote.
                 tx.rollback().await?;
                 outcome
             }
@@ -154,7 +170,7 @@ where
         tx: &mut sqlx::Transaction<'_, DB>,
         plan: &TickPlan,
         after: i64,
-    ) -> Result<Option<Batch>, sqlx::Error> {
+    ) -> Result<Step, sqlx::Error> {
         let now_h = hour_number(plan.now_hour);
         let oldest = now_h - plan.max_catchup_hours;
         for setup in DB::BATCH_SETUP {
@@ -165,11 +181,10 @@ where
                CASE WHEN deleted_at IS NULL THEN $3 ELSE {least}($3, {deleted} + 1) END AS to_h \
              FROM servers WHERE id > $1 AND billed_until < $2 AND state NOT IN ({unbillable}) \
                AND (deleted_at IS NULL OR billed_until <= deleted_at) \
-             ORDER BY id LIMIT $4{lock}",
+             ORDER BY id LIMIT $4",
             billed = DB::hour_of("billed_until"),
             least = DB::LEAST,
             deleted = DB::hour_of("deleted_at"),
-            lock = DB::FOR_UPDATE_SKIP_LOCKED,
             unbillable = unbillable_states(),
         );
         let rows = sqlx::query(&claim_sql)
@@ -180,7 +195,7 @@ where
             .fetch_all(&mut **tx)
             .await?;
         if rows.is_empty() {
-            return Ok(None);
+            return Ok(Step::Done);
         }
         let mut claims = Vec::with_capacity(rows.len());
         let mut budget = plan.batch_rows.max(1);
@@ -200,18 +215,6 @@ where
         }
         let ids: Vec<i64> = claims.iter().map(|claim| claim.id).collect();
         let ids_text = DB::ids_text(&ids);
-        if !DB::FOR_UPDATE.is_empty() {
-            sqlx::query(&format!(
-                "SELECT a.id FROM accounts a WHERE a.id IN \
-                   (SELECT (SELECT w.id FROM accounts w WHERE w.user_id = s.user_id) FROM servers s WHERE {ids}) \
-                 ORDER BY a.id{lock}",
-                ids = DB::in_ids("s.id", "$1"),
-                lock = DB::FOR_UPDATE,
-            ))
-            .bind(ids_text.clone())
-            .fetch_all(&mut **tx)
-            .await?;
-        }
         // The charges are computed once, into a table private to this connection, and both the
         // wallet update and the postings are taken from it.
         sqlx::query(DB::DUE_TABLE).execute(&mut **tx).await?;
@@ -228,6 +231,31 @@ where
         .bind(plan.max_catchup_hours)
         .execute(&mut **tx)
         .await?;
+        // Only servers nobody billed since they were read: otherwise the charges are stale.
+        let moved = sqlx::query(&format!(
+            "UPDATE servers SET billed_until = $1 WHERE {} AND billed_until < $1",
+            DB::in_ids("id", "$2")
+        ))
+        .bind(plan.now_hour)
+        .bind(ids_text.clone())
+        .execute(&mut **tx)
+        .await?;
+        let servers = DB::rows_affected(&moved);
+        if servers != ids.len() as u64 {
+            return Ok(Step::Raced);
+        }
+        if !DB::FOR_UPDATE.is_empty() {
+            sqlx::query(&format!(
+                "SELECT a.id FROM accounts a WHERE a.id IN \
+                   (SELECT (SELECT w.id FROM accounts w WHERE w.user_id = s.user_id) FROM servers s WHERE {ids}) \
+                 ORDER BY a.id{lock}",
+                ids = DB::in_ids("s.id", "$1"),
+                lock = DB::FOR_UPDATE,
+            ))
+            .bind(ids_text.clone())
+            .fetch_all(&mut **tx)
+            .await?;
+        }
         sqlx::query(
             "UPDATE accounts SET balance = balance - totals.total \
              FROM (SELECT wallet, CAST(SUM(amount) AS BIGINT) AS total FROM billing_due GROUP BY wallet) AS totals \
@@ -257,18 +285,9 @@ where
         .fetch_one(&mut **tx)
         .await?
         .try_get("total")?;
-        let servers = sqlx::query(&format!(
-            "UPDATE servers SET billed_until = $1 WHERE {}",
-            DB::in_ids("id", "$2")
-        ))
-        .bind(plan.now_hour)
-        .bind(ids_text)
-        .execute(&mut **tx)
-        .await?;
-        let servers = DB::rows_affected(&servers);
         let hours: i64 = claims.iter().map(|claim| claim.hours).sum();
         tracing::debug!(servers, postings, hours, "billing batch committed");
-        Ok(Some(Batch {
+        Ok(Step::Billed(Batch {
             last_id: ids.last().copied().unwrap_or(after),
             servers,
             postings,
@@ -456,12 +475,30 @@ where
         let mut totals = TickTotals::default();
         let mut after = 0;
         let mut amount = 0i64;
+        let mut races = 0;
         while plan.max_batches.is_none_or(|most| totals.batches < most) {
-            let Some(batch) = self
+            let batch = match self
                 .retrying("billing tick", || self.bill_batch(plan, after))
                 .await?
-            else {
-                break;
+            {
+                Step::Done => break,
+                Step::Billed(batch) => batch,
+                Step::Raced if races < BATCH_ATTEMPTS => {
+                    races += 1;
+                    tracing::debug!(
+                        after,
+                        races,
+                        "billing batch raced a server change; run again"
+                    );
+                    continue;
+                }
+                Step::Raced => {
+                    return Err(crate::Error::Unavailable(
+                        "servers kept being billed elsewhere while the billing tick ran; \
+                         the next tick carries on"
+                            .to_owned(),
+                    ));
+                }
             };
             after = batch.last_id;
             totals.batches += 1;
