@@ -17,7 +17,7 @@ use async_trait::async_trait;
 
 use super::{
     Failure, Health, NewServer, PageToken, PowerAction, Provider, ProviderError, ProviderKind,
-    RemoteId, RemoteServer, ServerPage, ServerState, Usage,
+    RemoteId, RemoteServer, Resources, ServerPage, ServerState, Usage,
 };
 
 /// Servers per listing page when the config says nothing.
@@ -255,6 +255,22 @@ impl Provider for Sandbox {
     async fn unsuspend(&self, id: &RemoteId) -> Result<(), ProviderError> {
         self.with_server(id, |server| {
             server.state = ServerState::Running;
+            Ok(())
+        })
+    }
+
+    async fn resize(&self, id: &RemoteId, to: &Resources) -> Result<(), ProviderError> {
+        to.check_for(self)?;
+        self.with_server(id, |server| {
+            if server.state == ServerState::Suspended {
+                return Err(suspended_refusal());
+            }
+            if to.disk_gib < server.resources.disk_gib {
+                return Err(Failure::Rejected {
+                    detail: "disks can only grow".into(),
+                });
+            }
+            server.resources = *to;
             Ok(())
         })
     }
