@@ -122,7 +122,6 @@ pub trait BillingStore: Send + Sync {
     /// and rate. Waits for a tick batch that holds the server; a tick meanwhile skips it.
     async fn change_rate(&self, change: &RateChange) -> Result<RateChanged>;
 
-
     /// Bills every complete hour not yet billed of every billable server, in batches of
     /// servers claimed in their own transactions (see [`crate::billing`] for the rules).
     async fn bill_hours(&self, plan: &TickPlan) -> Result<TickTotals>;

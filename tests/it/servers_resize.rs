@@ -1,0 +1,407 @@
+//! Resizing servers: through core on the sandbox and on the fakes of Proxmox VE, Jelastic and
+//! VirtFusion; the billing of a resize (hours owed at the old rate, the hour of the resize at
+//! the larger rate, the new rate after it) with no hour billed twice or skipped, also with a
+//! tick running at the same moment, on both engines; refusals (a shrinking disk, too little
+//! credit, somebody else's server, a suspended server) and a provider failure that changes
+//! nothing.
+
+use chrono::{DateTime, Duration, Utc};
+use hostdeck_core::billing::meter::{hour_cost, hour_of, usage_key};
+use hostdeck_core::clock::Clock;
+use hostdeck_core::config::Config;
+use hostdeck_core::ids::ServerId;
+use hostdeck_core::pricing::Size;
+use hostdeck_core::providers::Resources;
+use hostdeck_core::servers::{CreateChoice, CreateServer};
+use hostdeck_core::{Actor, Core, ErrorCode, Via};
+use hostdeck_e2e::db::TestDb;
+
+use crate::servers::{Cloud, audited, balance, customer, image, usd};
+
+/// The fakes' providers plus an in-process sandbox called `sbx`.
+pub fn config_with_sandbox(cloud: &Cloud) -> Config {
+    let toml = format!("{}\n[providers.sbx]\nkind = \"sandbox\"\n", cloud.toml(""));
+    Config::from_toml(&toml).unwrap_or_else(|error| panic!("{error}\n{toml}"))
+}
+
+/// A create of plan `plan` on `provider` under `key`.
+pub fn create_plan(key: &str, provider: &str, plan: &str) -> CreateServer {
+    CreateServer::new(
+        hostdeck_core::providers::CreateKey::parse(key).expect("a key"),
+        CreateChoice {
+            name: format!("web {key}"),
+            hostname: format!("{key}.example.com"),
+            size: Size::Plan(plan.into()),
+            image: if provider == "sbx" {
+                image("vf")
+            } else {
+                image(provider)
+            },
+            location: Some(provider.to_owned()),
+        },
+    )
+}
+
+fn plan(name: &str) -> Size {
+    Size::Plan(name.into())
+}
+
+/// A custom size cheaper than `medium` with the same disk: a resize down that shrinks nothing.
+fn slim() -> Size {
+    Size::Custom(Resources {
+        vcpus: 1,
+        memory_mib: 1024,
+        disk_gib: 80,
+    })
+}
+
+/// What a size (a plan's name, or `slim`) charges for hour `k` of its rate, running.
+fn cost(core: &Core, size: &str, k: i64) -> i64 {
+    let size = if size == "slim" { slim() } else { plan(size) };
+    let quote = core.pricing.quote(&size).expect("a size");
+    hour_cost(quote.running, quote.rate_hours, k)
+}
+
+/// The usage posting of one hour of a server (`+n` for a top-up), if any.
+async fn charged(core: &Core, id: ServerId, hour: DateTime<Utc>, suffix: &str) -> Option<i64> {
+    core.store
+        .posting_by_key(&format!("{}{suffix}", usage_key(id, hour)))
+        .await
+        .expect("read")
+        .map(|posting| posting.amount.micros())
+}
+
+hostdeck_e2e::on_both_engines!(
+    a_resize_bills_old_hours_at_the_old_rate_its_hour_at_the_larger_and_later_hours_at_the_new,
+    resizes_while_the_tick_runs_bill_every_hour_once
+);
+
+async fn a_resize_bills_old_hours_at_the_old_rate_its_hour_at_the_larger_and_later_hours_at_the_new(
+    db: TestDb,
+) {
+    let cloud = Cloud::start().await;
+    let clock = crate::servers::clock();
+    let core = db
+        .core_with(config_with_sandbox(&cloud), clock.clone())
+        .await;
+    let (ada, actor) = customer(&core, "ada@example.com", "10.00", Via::Portal).await;
+    let system = Actor::system();
+    let start = hour_of(clock.now()); // 09:00, created at 09:41
+    let at = |hours: i64, minutes: i64| start + Duration::hours(hours) + Duration::minutes(minutes);
+    let id = core
+        .servers
+        .create(&actor, create_plan("bill-resize", "sbx", "small"))
+        .await
+        .expect("a server")
+        .server
+        .id;
+    assert_eq!(
+        charged(&core, id, at(0, 0), "").await,
+        Some(cost(&core, "small", 0))
+    );
+
+    // 09:50, up to medium in the hour paid at creation: that hour is topped up to medium.
+    clock.set(at(0, 50));
+    let resized = core
+        .servers
+        .resize(&actor, id, &plan("medium"))
+        .await
+        .expect("up to medium");
+    assert!(resized.quote.larger);
+    assert_eq!(resized.server.plan, "medium");
+    assert_eq!(resized.server.resources.vcpus, 2);
+    assert_eq!(
+        charged(&core, id, at(0, 0), "+1").await,
+        Some(cost(&core, "medium", 0) - cost(&core, "small", 0)),
+        "the hour of an upsize costs the larger rate"
+    );
+    assert_eq!(
+        resized.billed.micros(),
+        cost(&core, "medium", 0) - cost(&core, "small", 0)
+    );
+
+    // 12:20, down to slim: 10:00 and 11:00 are owed at medium, and so is 12:00 (the larger
+    // rate), billed now; slim starts at 13:00.
+    clock.set(at(3, 20));
+    let resized = core
+        .servers
+        .resize(&actor, id, &slim())
+        .await
+        .expect("down to slim");
+    assert!(!resized.quote.larger);
+    for k in 1..=3 {
+        assert_eq!(
+            charged(&core, id, at(k, 0), "").await,
+            Some(cost(&core, "medium", k)),
+            "hour {k} at medium"
+        );
+    }
+    assert_eq!(resized.server.billed_until, at(4, 0));
+    assert_eq!(resized.server.rate.since, at(4, 0));
+
+    // The ticks at 13:05 and 14:05: nothing is left before 13:00; 13:00 costs slim.
+    clock.set(at(4, 5));
+    let report = core.billing.run_once(&system, None).await.expect("tick");
+    assert_eq!(report.usage.postings, 0, "12:00 was billed by the resize");
+    clock.set(at(5, 5));
+    let report = core.billing.run_once(&system, None).await.expect("tick");
+    assert_eq!(report.usage.postings, 1);
+    assert_eq!(
+        charged(&core, id, at(4, 0), "").await,
+        Some(cost(&core, "slim", 0))
+    );
+
+    // 14:30, up to medium with 14:00 unbilled: medium from 14:00, billed by the tick.
+    clock.set(at(5, 30));
+    let resized = core
+        .servers
+        .resize(&actor, id, &plan("medium"))
+        .await
+        .expect("up again");
+    assert_eq!(resized.billed.micros(), 0, "nothing was owed");
+    assert_eq!(resized.server.rate.since, at(5, 0));
+    clock.set(at(7, 5));
+    core.billing.run_once(&system, None).await.expect("tick");
+    assert_eq!(
+        charged(&core, id, at(5, 0), "").await,
+        Some(cost(&core, "medium", 0))
+    );
+    assert_eq!(
+        charged(&core, id, at(6, 0), "").await,
+        Some(cost(&core, "medium", 1))
+    );
+
+    // Every hour from 09:00 to 15:00 billed once, plus the one top-up; nothing else.
+    for hour in 0..7 {
+        assert!(
+            charged(&core, id, at(hour, 0), "").await.is_some(),
+            "hour {hour}"
+        );
+        if hour > 0 {
+            assert!(
+                charged(&core, id, at(hour, 0), "+1").await.is_none(),
+                "hour {hour}"
+            );
+        }
+    }
+    assert_eq!(crate::servers::usage_postings(&core, id).await, 8);
+    let spent = usd("10.00")
+        .checked_sub(balance(&core, &ada).await)
+        .expect("money");
+    assert_eq!(
+        spent.micros(),
+        cost(&core, "medium", 0) // 09:00 (small, topped up)
+            + cost(&core, "medium", 1)
+            + cost(&core, "medium", 2)
+            + cost(&core, "medium", 3)
+            + cost(&core, "slim", 0)
+            + cost(&core, "medium", 0)
+            + cost(&core, "medium", 1)
+    );
+    assert_eq!(audited(&core, "server.resize", "ok").await, 3);
+    assert!(
+        core.ledger
+            .discrepancies(&system)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+}
+
+async fn resizes_while_the_tick_runs_bill_every_hour_once(db: TestDb) {
+    let cloud = Cloud::start().await;
+    let clock = crate::servers::clock();
+    let core = db
+        .core_with(config_with_sandbox(&cloud), clock.clone())
+        .await;
+    let (_, actor) = customer(&core, "ada@example.com", "50.00", Via::Portal).await;
+    let system = Actor::system();
+    let start = hour_of(clock.now());
+    let at = |hours: i64, minutes: i64| start + Duration::hours(hours) + Duration::minutes(minutes);
+    let mut ids = Vec::new();
+    for n in 0..12 {
+        let created = core
+            .servers
+            .create(
+                &actor,
+                create_plan(&format!("race-{n:02}"), "sbx", "medium"),
+            )
+            .await
+            .expect("a server");
+        ids.push(created.server.id);
+    }
+    // 12:20: 10:00 and 11:00 are due. Half go up to large, half down to slim, while ticks run.
+    clock.set(at(3, 20));
+    let mut tasks = Vec::new();
+    for _ in 0..2 {
+        let core = core.clone();
+        tasks.push(tokio::spawn(async move {
+            core.billing
+                .run_once(&Actor::system(), None)
+                .await
+                .map(|_| ())
+        }));
+    }
+    for (n, id) in ids.iter().enumerate() {
+        let core = core.clone();
+        let actor = actor.clone();
+        let id = *id;
+        let to = if n % 2 == 0 { plan("large") } else { slim() };
+        tasks.push(tokio::spawn(async move {
+            core.servers.resize(&actor, id, &to).await.map(|_| ())
+        }));
+    }
+    for task in tasks {
+        task.await.expect("joined").expect("tick or resize");
+    }
+    clock.set(at(6, 5));
+    core.billing.run_once(&system, None).await.expect("tick");
+    for (n, id) in ids.iter().enumerate() {
+        let id = *id;
+        let mut expected = vec![
+            cost(&core, "medium", 0),
+            cost(&core, "medium", 1),
+            cost(&core, "medium", 2),
+        ];
+        if n % 2 == 0 {
+            // 12:00 on: large, from hour 0 of its rate.
+            expected.extend([
+                cost(&core, "large", 0),
+                cost(&core, "large", 1),
+                cost(&core, "large", 2),
+            ]);
+        } else {
+            // 12:00 at medium (the larger), slim from 13:00.
+            expected.extend([
+                cost(&core, "medium", 3),
+                cost(&core, "slim", 0),
+                cost(&core, "slim", 1),
+            ]);
+        }
+        for (hour, amount) in expected.iter().enumerate() {
+            let hour = i64::try_from(hour).expect("small");
+            assert_eq!(
+                charged(&core, id, at(hour, 0), "").await,
+                Some(*amount),
+                "server {id} hour {hour}"
+            );
+            assert_eq!(charged(&core, id, at(hour, 0), "+1").await, None);
+        }
+        assert_eq!(
+            crate::servers::usage_postings(&core, id).await,
+            6,
+            "server {id}"
+        );
+    }
+    assert!(
+        core.ledger
+            .discrepancies(&system)
+            .await
+            .expect("read")
+            .is_empty()
+    );
+    assert_eq!(audited(&core, "server.resize", "ok").await, 12);
+}
+
+#[tokio::test]
+async fn a_resize_is_checked_like_a_create_and_refused_clearly() {
+    let db = TestDb::sqlite().await;
+    let cloud = Cloud::start().await;
+    let clock = crate::servers::clock();
+    let core = db
+        .core_with(config_with_sandbox(&cloud), clock.clone())
+        .await;
+    let (ada, actor) = customer(&core, "ada@example.com", "0.05", Via::Portal).await;
+    let (_, bob) = customer(&core, "bob@example.com", "10.00", Via::Discord).await;
+    let id = core
+        .servers
+        .create(&actor, create_plan("checked-1", "sbx", "medium"))
+        .await
+        .expect("a server")
+        .server
+        .id;
+    let before = core.store.server(id).await.expect("read").expect("row");
+
+    let shrink = core
+        .servers
+        .resize(&actor, id, &plan("small"))
+        .await
+        .expect_err("80 GiB does not shrink to 25");
+    assert_eq!(shrink.code(), ErrorCode::Invalid);
+    assert!(shrink.to_string().contains("cannot shrink"), "{shrink}");
+
+    let same = core
+        .servers
+        .resize(&actor, id, &plan("medium"))
+        .await
+        .expect_err("the same size");
+    assert_eq!(same.code(), ErrorCode::Invalid);
+
+    let zero = core
+        .servers
+        .resize(
+            &actor,
+            id,
+            &Size::Custom(Resources {
+                vcpus: 0,
+                memory_mib: 4096,
+                disk_gib: 80,
+            }),
+        )
+        .await
+        .expect_err("no vCPU");
+    assert_eq!(zero.code(), ErrorCode::Invalid);
+
+    // An hour of burst costs 0.12; ada has less than that left.
+    let poor = core
+        .servers
+        .resize(&actor, id, &plan("burst"))
+        .await
+        .expect_err("not enough credit");
+    assert_eq!(poor.code(), ErrorCode::Conflict);
+    assert!(poor.to_string().contains("Not enough credit"), "{poor}");
+
+    let stranger = core
+        .servers
+        .resize(&bob, id, &plan("large"))
+        .await
+        .expect_err("not bob's");
+    assert_eq!(stranger.code(), ErrorCode::NotFound);
+    assert_eq!(audited(&core, "server.resize", "denied").await, 1);
+
+    let clerk = crate::servers::staff(
+        &core,
+        "clerk@example.com",
+        hostdeck_core::Role::Billing,
+        Via::Discord,
+    )
+    .await;
+    core.servers
+        .suspend(&clerk, id, "chargeback")
+        .await
+        .expect("suspended");
+    let suspended = core
+        .servers
+        .resize(&actor, id, &plan("large"))
+        .await
+        .expect_err("suspended");
+    assert_eq!(suspended.code(), ErrorCode::Conflict);
+    assert!(suspended.to_string().contains("suspended"), "{suspended}");
+
+    let after = core.store.server(id).await.expect("read").expect("row");
+    assert_eq!(after.resources, before.resources);
+    assert_eq!(after.rate, before.rate);
+    assert_eq!(
+        balance(&core, &ada).await,
+        usd("0.05")
+            .checked_sub(
+                usd("0")
+                    .checked_add(hostdeck_core::money::Money::from_micros(cost(
+                        &core, "medium", 0
+                    )))
+                    .expect("m")
+            )
+            .expect("m")
+    );
+    assert_eq!(audited(&core, "server.resize", "ok").await, 0);
+}
