@@ -405,3 +405,100 @@ async fn a_resize_is_checked_like_a_create_and_refused_clearly() {
     );
     assert_eq!(audited(&core, "server.resize", "ok").await, 0);
 }
+
+async fn post_resize(
+    app: &hostdeck_e2e::app::TestApp,
+    token: &str,
+    id: ServerId,
+    body: serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let response = app
+        .http
+        .post(app.url(&format!("/api/v1/servers/{id}/resize")))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .expect("POST");
+    hostdeck_e2e::app::answer(response).await
+}
+
+#[tokio::test]
+async fn through_the_api_a_customer_resizes_their_own_server_and_nobody_elses() {
+    use hostdeck_core::policy::Scope;
+    use serde_json::json;
+
+    let db = TestDb::sqlite().await;
+    let cloud = Cloud::start().await;
+    let core = db
+        .core_with(config_with_sandbox(&cloud), crate::servers::clock())
+        .await;
+    let app = hostdeck_e2e::app::TestApp::start(core).await;
+    let ada = app.user("ada@example.com", hostdeck_core::Role::Customer).await;
+    let bob = app.user("bob@example.com", hostdeck_core::Role::Customer).await;
+    crate::servers::give_credit(app.core(), &ada.user, "0.10").await;
+    let ada_actor = Actor::user(ada.user.id, hostdeck_core::Role::Customer, Via::Api);
+    let id = app
+        .core()
+        .servers
+        .create(&ada_actor, create_plan("api-resize-1", "sbx", "small"))
+        .await
+        .expect("a server")
+        .server
+        .id;
+
+    let (status, resized) = post_resize(&app, &ada.token, id, json!({ "plan": "medium" })).await;
+    assert_eq!(status, 200, "{resized}");
+    assert_eq!(resized["server"]["plan"], json!("medium"));
+    assert_eq!(resized["server"]["disk_gib"], json!(80));
+    assert!(resized["price"]["per_month"]["amount"].is_string(), "{resized}");
+    assert!(resized["billed"]["micros"].as_i64() > Some(0), "the hour topped up");
+
+    let (status, custom) = post_resize(
+        &app,
+        &ada.token,
+        id,
+        json!({ "custom": { "vcpus": 2, "memory_mib": 2048, "disk_gib": 100 } }),
+    )
+    .await;
+    assert_eq!(status, 200, "{custom}");
+    assert_eq!(custom["server"]["plan"], json!("custom"));
+
+    let (status, shrink) = post_resize(&app, &ada.token, id, json!({ "plan": "small" })).await;
+    assert_eq!(status, 422, "{shrink}");
+    assert!(shrink.to_string().contains("cannot shrink"), "{shrink}");
+
+    let (status, both) = post_resize(
+        &app,
+        &ada.token,
+        id,
+        json!({ "plan": "large", "custom": { "vcpus": 1, "memory_mib": 512, "disk_gib": 200 } }),
+    )
+    .await;
+    assert_eq!(status, 422, "{both}");
+
+    // An hour of burst (0.12) is more than what is left of 0.10.
+    let (status, poor) = post_resize(&app, &ada.token, id, json!({ "plan": "burst" })).await;
+    assert_eq!(status, 409, "{poor}");
+    assert!(poor.to_string().contains("Not enough credit"), "{poor}");
+
+    let (status, refused) = post_resize(&app, &bob.token, id, json!({ "plan": "large" })).await;
+    assert_eq!(status, 404, "{refused}");
+    assert_eq!(audited(app.core(), "server.resize", "denied").await, 1);
+
+    let read_only = app.api_key(&ada, &[Scope::ReadServers]).await;
+    let (status, _) = post_resize(&app, &read_only, id, json!({ "plan": "large" })).await;
+    assert_eq!(status, 403);
+
+    let row = app.core().store.server(id).await.expect("read").expect("row");
+    assert_eq!(row.resources.disk_gib, 100, "only the two resizes happened");
+    assert_eq!(audited(app.core(), "server.resize", "ok").await, 2);
+
+    let doc: serde_json::Value = app
+        .get("/api/openapi.json")
+        .await
+        .json()
+        .await
+        .expect("the document");
+    assert!(doc["paths"]["/api/v1/servers/{id}/resize"]["post"].is_object());
+}
