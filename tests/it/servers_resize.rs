@@ -434,8 +434,12 @@ async fn through_the_api_a_customer_resizes_their_own_server_and_nobody_elses() 
         .core_with(config_with_sandbox(&cloud), crate::servers::clock())
         .await;
     let app = hostdeck_e2e::app::TestApp::start(core).await;
-    let ada = app.user("ada@example.com", hostdeck_core::Role::Customer).await;
-    let bob = app.user("bob@example.com", hostdeck_core::Role::Customer).await;
+    let ada = app
+        .user("ada@example.com", hostdeck_core::Role::Customer)
+        .await;
+    let bob = app
+        .user("bob@example.com", hostdeck_core::Role::Customer)
+        .await;
     crate::servers::give_credit(app.core(), &ada.user, "0.10").await;
     let ada_actor = Actor::user(ada.user.id, hostdeck_core::Role::Customer, Via::Api);
     let id = app
@@ -451,8 +455,14 @@ async fn through_the_api_a_customer_resizes_their_own_server_and_nobody_elses() 
     assert_eq!(status, 200, "{resized}");
     assert_eq!(resized["server"]["plan"], json!("medium"));
     assert_eq!(resized["server"]["disk_gib"], json!(80));
-    assert!(resized["price"]["per_month"]["amount"].is_string(), "{resized}");
-    assert!(resized["billed"]["micros"].as_i64() > Some(0), "the hour topped up");
+    assert!(
+        resized["price"]["per_month"]["amount"].is_string(),
+        "{resized}"
+    );
+    assert!(
+        resized["billed"]["micros"].as_i64() > Some(0),
+        "the hour topped up"
+    );
 
     let (status, custom) = post_resize(
         &app,
@@ -490,7 +500,13 @@ async fn through_the_api_a_customer_resizes_their_own_server_and_nobody_elses() 
     let (status, _) = post_resize(&app, &read_only, id, json!({ "plan": "large" })).await;
     assert_eq!(status, 403);
 
-    let row = app.core().store.server(id).await.expect("read").expect("row");
+    let row = app
+        .core()
+        .store
+        .server(id)
+        .await
+        .expect("read")
+        .expect("row");
     assert_eq!(row.resources.disk_gib, 100, "only the two resizes happened");
     assert_eq!(audited(app.core(), "server.resize", "ok").await, 2);
 
@@ -501,4 +517,228 @@ async fn through_the_api_a_customer_resizes_their_own_server_and_nobody_elses() 
         .await
         .expect("the document");
     assert!(doc["paths"]["/api/v1/servers/{id}/resize"]["post"].is_object());
+}
+
+/// What the fake behind `provider` says the server's size is now.
+async fn live_size(core: &Core, actor: &Actor, id: ServerId) -> Resources {
+    core.servers
+        .get(actor, id)
+        .await
+        .expect("the server")
+        .live
+        .expect("a live answer")
+        .resources
+}
+
+#[tokio::test]
+async fn on_each_provider_a_resize_reaches_the_platform_or_is_refused_as_unsupported() {
+    let db = TestDb::sqlite().await;
+    let cloud = Cloud::start().await;
+    let clock = crate::servers::clock();
+    let core = db
+        .core_with(config_with_sandbox(&cloud), clock.clone())
+        .await;
+    let (_, actor) = customer(&core, "ada@example.com", "20.00", Via::Portal).await;
+    let medium = Resources {
+        vcpus: 2,
+        memory_mib: 4096,
+        disk_gib: 80,
+    };
+
+    // Sandbox, a Proxmox container, a Jelastic environment: small to medium, disk grown.
+    for provider in ["sbx", "pve", "jel"] {
+        let id = core
+            .servers
+            .create(
+                &actor,
+                create_plan(&format!("{provider}-grow-1"), provider, "small"),
+            )
+            .await
+            .unwrap_or_else(|error| panic!("{provider}: {error}"))
+            .server
+            .id;
+        let resized = core
+            .servers
+            .resize(&actor, id, &plan("medium"))
+            .await
+            .unwrap_or_else(|error| panic!("{provider} resize: {error}"));
+        assert_eq!(resized.server.resources, medium, "{provider}");
+        let live = live_size(&core, &actor, id).await;
+        assert_eq!(
+            live.disk_gib, 80,
+            "{provider}: the disk grew on the platform"
+        );
+        assert_eq!(live.memory_mib, 4096, "{provider}");
+        if provider != "jel" {
+            // Jelastic counts CPU in cloudlets, which follow memory.
+            assert_eq!(live.vcpus, 2, "{provider}");
+        }
+    }
+    assert_eq!(
+        cloud.pve.call_count("PUT /nodes/{node}/lxc/{vmid}/resize"),
+        1
+    );
+    assert_eq!(
+        cloud
+            .jel
+            .call_count("environment/control/rest/setcloudletscountbygroup"),
+        1
+    );
+
+    // A Proxmox VM (from an ISO): the scsi0 disk grows in a task that is followed.
+    let vm = core
+        .servers
+        .create(
+            &actor,
+            CreateServer::new(
+                hostdeck_core::providers::CreateKey::parse("pve-vm-grow-1").expect("key"),
+                CreateChoice {
+                    name: "vm".into(),
+                    hostname: "vm.example.com".into(),
+                    size: plan("small"),
+                    image: hostdeck_core::providers::Image::Iso("local:iso/debian-12.iso".into()),
+                    location: Some("pve".into()),
+                },
+            ),
+        )
+        .await
+        .expect("a VM")
+        .server;
+    assert!(
+        vm.remote_id
+            .as_ref()
+            .is_some_and(|id| id.as_str().starts_with("qemu/"))
+    );
+    core.servers
+        .resize(&actor, vm.id, &plan("medium"))
+        .await
+        .expect("the VM grows");
+    assert_eq!(live_size(&core, &actor, vm.id).await, medium);
+    assert!(
+        cloud
+            .pve
+            .tasks()
+            .iter()
+            .any(|task| task.kind.ends_with("resize") && task.exit_status.as_deref() == Some("OK")),
+        "the resize task ran to OK"
+    );
+
+    // VirtFusion: cores and memory change; its API cannot change a disk, and says so.
+    let vf = core
+        .servers
+        .create(&actor, create_plan("vf-grow-1", "vf", "small"))
+        .await
+        .expect("a VirtFusion server")
+        .server;
+    let refused = core
+        .servers
+        .resize(&actor, vf.id, &plan("medium"))
+        .await
+        .expect_err("no disk growth through VirtFusion's API");
+    assert_eq!(refused.code(), ErrorCode::Conflict);
+    assert!(
+        refused
+            .to_string()
+            .contains("cannot change a server's disk"),
+        "{refused}"
+    );
+    let unchanged = core.store.server(vf.id).await.expect("read").expect("row");
+    assert_eq!(unchanged.plan, "small");
+    assert_eq!(unchanged.rate, vf.rate);
+    let same_disk = Resources {
+        vcpus: 2,
+        memory_mib: 2048,
+        disk_gib: 25,
+    };
+    let resized = core
+        .servers
+        .resize(&actor, vf.id, &Size::Custom(same_disk))
+        .await
+        .expect("cores and memory");
+    assert_eq!(resized.server.plan, "custom");
+    assert_eq!(live_size(&core, &actor, vf.id).await, same_disk);
+    assert_eq!(audited(&core, "server.resize", "failed").await, 1);
+    assert_eq!(audited(&core, "server.resize", "ok").await, 5);
+    cloud.assert_clean();
+}
+
+#[tokio::test]
+async fn a_provider_failure_during_a_resize_changes_nothing_here() {
+    use hostdeck_fakes::server::Fault;
+
+    let db = TestDb::sqlite().await;
+    let cloud = Cloud::start().await;
+    let clock = crate::servers::clock();
+    let core = db
+        .core_with(config_with_sandbox(&cloud), clock.clone())
+        .await;
+    let (ada, actor) = customer(&core, "ada@example.com", "20.00", Via::Portal).await;
+    let mut ids = Vec::new();
+    for provider in ["pve", "jel", "vf"] {
+        let server = core
+            .servers
+            .create(
+                &actor,
+                create_plan(&format!("{provider}-fail-1"), provider, "small"),
+            )
+            .await
+            .expect("a server")
+            .server;
+        ids.push((provider, server));
+    }
+    let paid = balance(&core, &ada).await;
+    clock.set(clock.now() + Duration::hours(2));
+
+    cloud.pve.recorder().fail_next(
+        "/config",
+        1,
+        Fault::Status(
+            reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"data": null}),
+        ),
+    );
+    cloud.jel.fail_next_operation(1, "out of cloudlets");
+    cloud.vf.recorder().fail_next("/modify/", 1, Fault::Drop);
+    let bigger = Resources {
+        vcpus: 2,
+        memory_mib: 2048,
+        disk_gib: 25,
+    };
+    for (provider, server) in &ids {
+        let error = core
+            .servers
+            .resize(&actor, server.id, &Size::Custom(bigger))
+            .await
+            .expect_err("the provider fails");
+        assert_ne!(error.code(), ErrorCode::Internal, "{provider}: {error}");
+        let row = core
+            .store
+            .server(server.id)
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(row.resources, server.resources, "{provider}");
+        assert_eq!(row.rate, server.rate, "{provider}");
+        assert_eq!(
+            row.billed_until, server.billed_until,
+            "{provider}: nothing billed"
+        );
+    }
+    // Once the platform answers again, a resize goes through.
+    let (_, vf) = &ids[2];
+    let error = core
+        .servers
+        .resize(
+            &actor,
+            vf.id,
+            &Size::Custom(Resources { vcpus: 3, ..bigger }),
+        )
+        .await;
+    assert!(error.is_ok(), "the next resize goes through: {error:?}");
+    assert!(
+        balance(&core, &ada).await < paid,
+        "the hours owed were billed by the resize that went through"
+    );
+    assert_eq!(audited(&core, "server.resize", "failed").await, 3);
+    assert_eq!(audited(&core, "server.resize", "ok").await, 1);
 }

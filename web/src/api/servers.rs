@@ -419,6 +419,9 @@ fn size_of(plan: Option<String>, custom: Option<CustomSize>) -> Result<Size, Err
             memory_mib: custom.memory_mib,
             disk_gib: custom.disk_gib,
         })),
-        _ => Err(Error::invalid("plan", "Give either a plan or a custom size.")),
+        _ => Err(Error::invalid(
+            "plan",
+            "Give either a plan or a custom size.",
+        )),
     }
 }

@@ -474,6 +474,12 @@ fn dispatch(
                 .map(Value::String)
         }
         ("GET", ["nodes", _, _, _, "config"], Some(kind)) => cluster.config_json(&node, kind, vmid),
+        ("PUT", ["nodes", _, _, _, "config"], Some(kind)) => cluster
+            .update_config(&node, kind, vmid, params)
+            .map(|()| Value::Null),
+        ("PUT", ["nodes", _, _, _, "resize"], Some(kind)) => cluster
+            .resize_disk(&node, kind, vmid, params, user, now)
+            .map(Value::String),
         ("GET", ["nodes", _, _, _, "status", "current"], Some(kind)) => {
             cluster.status_json(&node, kind, vmid, now)
         }
