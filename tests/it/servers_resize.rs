@@ -742,3 +742,99 @@ async fn a_provider_failure_during_a_resize_changes_nothing_here() {
     assert_eq!(audited(&core, "server.resize", "failed").await, 3);
     assert_eq!(audited(&core, "server.resize", "ok").await, 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_the_portal_a_customer_sees_the_new_price_then_resizes() {
+    use hostdeck_e2e::app::{PASSWORD, TestApp};
+    use hostdeck_e2e::browser::Browser;
+
+    let db = TestDb::sqlite().await;
+    let cloud = Cloud::start().await;
+    let core = db
+        .core_with(
+            config_with_sandbox(&cloud),
+            std::sync::Arc::new(hostdeck_core::clock::SystemClock),
+        )
+        .await;
+    let app = TestApp::start(core).await;
+    let Some(mut browser) = Browser::start("servers_resize", &app.url("")).await else {
+        return;
+    };
+    let ada = app
+        .user("ada@example.test", hostdeck_core::Role::Customer)
+        .await;
+    crate::servers::give_credit(app.core(), &ada.user, "10.00").await;
+    let actor = Actor::user(ada.user.id, hostdeck_core::Role::Customer, Via::Portal);
+    let id = app
+        .core()
+        .servers
+        .create(&actor, create_plan("portal-resize-1", "sbx", "small"))
+        .await
+        .expect("a server")
+        .server
+        .id;
+    let currency = app.core().config.billing.currency.clone();
+    let medium = app.core().pricing.quote(&plan("medium")).expect("medium");
+    let per_month = medium
+        .running_for(app.core().pricing.hours_per_month())
+        .display(&currency);
+
+    browser.open("/login").await;
+    browser
+        .fill(
+            "/login",
+            &[("email", "ada@example.test"), ("password", PASSWORD)],
+        )
+        .await;
+    browser.submit("/login").await;
+    browser.open(&format!("/servers/{id}")).await;
+    assert!(
+        browser
+            .has("[data-test=\"resize\"] select[name=\"plan\"]")
+            .await
+    );
+
+    // The price first; nothing changes until the customer confirms.
+    let resize = format!("/servers/{id}/resize");
+    browser.open(&format!("{resize}?plan=medium")).await;
+    let price = browser.text("[data-test=\"price\"]").await;
+    assert!(price.contains(&per_month), "{price}");
+    assert!(
+        browser
+            .text("[data-test=\"billing\"]")
+            .await
+            .contains("This hour is charged at the new price")
+    );
+    let row = app
+        .core()
+        .store
+        .server(id)
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(row.plan, "small", "nothing resized by looking");
+    browser.submit(&resize).await;
+    assert_eq!(
+        browser.path().await,
+        format!("/servers/{id}?notice=server-resized")
+    );
+    assert!(
+        browser
+            .page_text()
+            .await
+            .contains("2 vCPU · 4096 MiB memory · 80 GiB disk")
+    );
+
+    // Back to small would shrink the disk: refused, said on the server's page.
+    browser.open(&format!("{resize}?plan=small")).await;
+    assert!(browser.page_text().await.contains("A disk cannot shrink"));
+    let row = app
+        .core()
+        .store
+        .server(id)
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(row.plan, "medium");
+    browser.close().await;
+}
