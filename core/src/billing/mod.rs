@@ -22,6 +22,16 @@
 //! nothing. [`meter::ServerHistory::charges`] is the same rule in Rust, and the tests hold the
 //! SQL to it.
 //!
+//! **Resizes.** A resize changes a server's rate in one transaction with the server row
+//! locked (`BillingStore::change_rate`): the complete hours not billed yet are billed at the
+//! old rate by the tick's own metering SQL; the UTC hour of the resize costs the larger of the
+//! two rates. If the new rate is larger it starts at that hour (`rate_since` = its start, left
+//! for the tick; if the hour was paid already, at creation or by an earlier resize, the
+//! difference is posted now under `usage:{server}:{hour}+N`). Otherwise the hour is billed now
+//! at the old rate under its usage key, `billed_until` moves past it, and the new rate starts
+//! with the next hour. A tick batch holding the server is waited for; a tick meanwhile skips
+//! the server and the next one bills it, so no hour is billed twice or skipped.
+//!
 //! **Exactly once.** Set-based SQL in bounded batches, each one transaction that claims its
 //! servers and posts their hours together (see `store/sql/billing.rs`): two replicas ticking
 //! at once claim different servers, a tick that dies loses only its open batch, and the
