@@ -838,3 +838,101 @@ async fn in_the_portal_a_customer_sees_the_new_price_then_resizes() {
     assert_eq!(row.plan, "medium");
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_discord_a_customer_resizes_through_the_confirm_button_and_nobody_elses() {
+    use crate::bot_basics::{WAIT, assert_no_problems, fake_discord, first_answer, text_of};
+    use hostdeck_e2e::bot::{self, GUILD};
+    use hostdeck_fakes::discord::{Member, ResponseKind};
+    use serde_json::json;
+
+    let discord = fake_discord().await;
+    let cloud = Cloud::start().await;
+    let db = TestDb::sqlite().await;
+    let mut config = bot::config(&discord.api_base(), &discord.token());
+    config.providers = config_with_sandbox(&cloud).providers;
+    let app = bot::start(&db, config).await;
+    discord.wait_ready(WAIT).await;
+    let carl_account = bot::linked_account(
+        &app,
+        "carl@example.com",
+        hostdeck_core::Role::Customer,
+        3200,
+        "carl",
+    )
+    .await;
+    let dora_account = bot::linked_account(
+        &app,
+        "dora@example.com",
+        hostdeck_core::Role::Customer,
+        3300,
+        "dora",
+    )
+    .await;
+    let carl = Member::new(3200, "carl").in_guild(GUILD);
+    let dora = Member::new(3300, "dora").in_guild(GUILD);
+    discord.add_member(&carl);
+    discord.add_member(&dora);
+    let core = app.core();
+    crate::servers::give_credit(core, &carl_account.user, "10.00").await;
+    crate::servers::give_credit(core, &dora_account.user, "10.00").await;
+    let carl_actor = Actor::user(
+        carl_account.user.id,
+        hostdeck_core::Role::Customer,
+        Via::Portal,
+    );
+    let id = core
+        .servers
+        .create(&carl_actor, create_plan("carl-resize-1", "sbx", "small"))
+        .await
+        .expect("a server")
+        .server
+        .id;
+    let resize = |server: ServerId| {
+        json!([{"name": "resize", "type": 1, "options": [
+            {"name": "server", "type": 4, "value": server.0},
+            {"name": "plan", "type": 3, "value": "medium"}
+        ]}])
+    };
+
+    let question = first_answer(&discord, &carl, "server", resize(id)).await;
+    assert!(question.ephemeral());
+    let text = text_of(&question);
+    assert!(
+        text.contains("Resize web carl-resize-1 to medium?"),
+        "{text}"
+    );
+    let button = question
+        .custom_ids()
+        .into_iter()
+        .find(|custom| custom.starts_with("server:resize:"))
+        .expect("a confirm button");
+    let row = core.store.server(id).await.expect("read").expect("row");
+    assert_eq!(row.plan, "small", "nothing happens before the click");
+
+    // Carl's server id, typed by Dora: refused before any button is shown, and audited.
+    let refused = first_answer(&discord, &dora, "server", resize(id)).await;
+    assert!(
+        refused.custom_ids().is_empty(),
+        "no button for somebody else's server"
+    );
+    assert!(
+        text_of(&refused).contains("You have no server"),
+        "{}",
+        text_of(&refused)
+    );
+    assert_eq!(audited(core, "server.resize", "denied").await, 1);
+
+    let message = question.message.clone().expect("the question");
+    let pressed = discord.click(&carl, &message, &button).await;
+    let answers = pressed.wait(WAIT).await;
+    let edit = answers
+        .iter()
+        .find(|answer| answer.kind == ResponseKind::EditOriginal)
+        .expect("the result edits the question");
+    assert!(text_of(edit).contains("is resized"), "{}", text_of(edit));
+    let row = core.store.server(id).await.expect("read").expect("row");
+    assert_eq!(row.plan, "medium");
+    assert_eq!(audited(core, "server.resize", "ok").await, 1);
+    assert_no_problems(&discord);
+}
