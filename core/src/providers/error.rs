@@ -325,6 +325,14 @@ mod tests {
             retry_after: Duration::from_secs(3),
         });
         assert_eq!(code, ErrorCode::RateLimited);
+        let (code, text) = code_and_text(Failure::Unsupported {
+            what: "resize servers".into(),
+        });
+        assert_eq!(code, ErrorCode::Conflict);
+        assert!(
+            text.contains("cannot resize servers") && text.contains("contact support"),
+            "{text}"
+        );
     }
 
     #[test]

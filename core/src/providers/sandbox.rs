@@ -378,6 +378,37 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_resize_grows_a_server_and_never_shrinks_its_disk() {
+        let sandbox = Sandbox::new("sandbox");
+        let id = sandbox
+            .create(&new_server("resize-key"))
+            .await
+            .expect("create")
+            .remote_id;
+        let bigger = Resources {
+            vcpus: 4,
+            memory_mib: 8192,
+            disk_gib: 160,
+        };
+        sandbox.resize(&id, &bigger).await.expect("resize");
+        assert_eq!(sandbox.server(&id).await.expect("get").resources, bigger);
+        let shrink = sandbox
+            .resize(
+                &id,
+                &Resources {
+                    disk_gib: 10,
+                    ..bigger
+                },
+            )
+            .await
+            .expect_err("a smaller disk");
+        assert!(matches!(shrink.failure, Failure::Rejected { .. }));
+        sandbox.suspend(&id).await.expect("suspend");
+        let refused = sandbox.resize(&id, &bigger).await.expect_err("suspended");
+        assert!(matches!(refused.failure, Failure::Conflict { .. }));
+    }
+
+    #[tokio::test]
     async fn listing_pages_through_everything_once() {
         let sandbox = Sandbox::with_page_size("sandbox", 7);
         sandbox.seed(50);
