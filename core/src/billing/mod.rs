@@ -29,7 +29,8 @@
 //! for the tick; if the hour was paid already, at creation or by an earlier resize, the
 //! difference is posted now under `usage:{server}:{hour}+N`). Otherwise the hour is billed now
 //! at the old rate under its usage key, `billed_until` moves past it, and the new rate starts
-//! with the next hour. A tick batch holding the server is waited for; a tick meanwhile skips
+//! with the next hour (running or stopped as known at the resize: the tick's rule applied to
+//! the hour so far). A tick batch holding the server is waited for; a tick meanwhile skips
 //! the server and the next one bills it, so no hour is billed twice or skipped.
 //!
 //! **Exactly once.** Set-based SQL in bounded batches, each one transaction that claims its
