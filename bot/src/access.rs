@@ -60,6 +60,7 @@ pub const COMMANDS: &[CommandRule] = &[
 /// subcommand runs, like every command's own rule (core checks again inside the call).
 pub const SUBCOMMANDS: &[(&str, Permission)] = &[
     ("server power", Permission::ControlOwnServers),
+    ("server resize", Permission::ControlOwnServers),
     ("server create", Permission::CreateServers),
     ("server suspend", Permission::SuspendServers),
     ("server unsuspend", Permission::SuspendServers),

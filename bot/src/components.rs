@@ -22,7 +22,9 @@ pub const CREDITS_CANCEL: &str = "credits:cancel:";
 pub const SERVER_POWER: &str = "server:power:";
 /// The confirm button of `/server create`: `server:create:{request}`.
 pub const SERVER_CREATE: &str = "server:create:";
-/// The cancel button of `/server power` and `/server create`.
+/// The confirm button of `/server resize`: `server:resize:{server}:{plan}`.
+pub const SERVER_RESIZE: &str = "server:resize:";
+/// The cancel button of `/server power`, `/server create` and `/server resize`.
 pub const SERVER_CANCEL: &str = "server:cancel";
 
 /// Who pressed or submitted.
@@ -40,9 +42,16 @@ pub async fn handle(ctx: &serenity::Context, data: &Data, interaction: &Interact
             let id = press.data.custom_id.as_str();
             let slow = id
                 .strip_prefix(SERVER_POWER)
-                .map(|rest| (rest, true))
-                .or_else(|| id.strip_prefix(SERVER_CREATE).map(|rest| (rest, false)));
-            if let Some((rest, power)) = slow {
+                .map(|rest| (rest, SERVER_POWER))
+                .or_else(|| {
+                    id.strip_prefix(SERVER_CREATE)
+                        .map(|rest| (rest, SERVER_CREATE))
+                })
+                .or_else(|| {
+                    id.strip_prefix(SERVER_RESIZE)
+                        .map(|rest| (rest, SERVER_RESIZE))
+                });
+            if let Some((rest, which)) = slow {
                 // A provider task may outlast Discord's 3 seconds: acknowledge at once, then
                 // edit the question into the result when the task has finished.
                 if let Err(error) = press
@@ -52,10 +61,10 @@ pub async fn handle(ctx: &serenity::Context, data: &Data, interaction: &Interact
                     tracing::warn!(%error, custom_id = id, "could not acknowledge a button");
                     return;
                 }
-                let outcome = if power {
-                    commands::server_power_confirmed(data, &invoker, rest).await
-                } else {
-                    commands::server_create_confirmed(data, &invoker, rest).await
+                let outcome = match which {
+                    SERVER_POWER => commands::server_power_confirmed(data, &invoker, rest).await,
+                    SERVER_RESIZE => commands::server_resize_confirmed(data, &invoker, rest).await,
+                    _ => commands::server_create_confirmed(data, &invoker, rest).await,
                 };
                 let answer = outcome.unwrap_or_else(|error| error.answer(id));
                 if let Err(error) = press.edit_response(&ctx.http, answer.edit()).await {

@@ -22,6 +22,7 @@ mod providers;
 mod servers;
 mod servers_api;
 mod servers_portal;
+mod servers_resize;
 mod statements_export;
 mod store_story;
 mod web_basics;

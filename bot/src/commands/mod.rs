@@ -21,6 +21,6 @@ pub fn all() -> Vec<poise::Command<Data, BotError>> {
     ]
 }
 
-pub use servers::{server_create_confirmed, server_power_confirmed};
+pub use servers::{server_create_confirmed, server_power_confirmed, server_resize_confirmed};
 pub use staff::credit_modal_submitted;
 pub use staff::{credit_cancelled, credit_confirmed};

@@ -1,6 +1,6 @@
 //! `/server`: a member's servers on Discord. `list`, `info` and `power` for customers (the
 //! `server` option autocompletes the member's own servers from the stored states: name and
-//! state shown, id submitted); `suspend` and `unsuspend` for billing staff; `lookup` for
+//! state shown, id submitted); `resize` shows the new price and resizes on its confirm button; `suspend` and `unsuspend` for billing staff; `lookup` for
 //! support. Every answer that shows a customer's data is ephemeral.
 //!
 //! `power` with shutdown, poweroff or restart asks first: the confirm button's `custom_id`
@@ -15,7 +15,7 @@ use poise::serenity_prelude as serenity;
 use serenity::ButtonStyle;
 
 use crate::access::{access, member_of};
-use crate::components::{Invoker, SERVER_CANCEL, SERVER_CREATE, SERVER_POWER};
+use crate::components::{Invoker, SERVER_CANCEL, SERVER_CREATE, SERVER_POWER, SERVER_RESIZE};
 use crate::errors::{BotError, stale};
 use crate::render::{Answer, Button, Card};
 use crate::{Context, Data};
@@ -28,6 +28,7 @@ use crate::{Context, Data};
         "server_info",
         "server_create",
         "server_power",
+        "server_resize",
         "server_suspend",
         "server_unsuspend",
         "server_lookup"
@@ -242,6 +243,97 @@ pub async fn server_power_confirmed(
         .power(&access.actor, ServerId(id), action)
         .await?;
     Ok(Answer::card(power_done(&server, action)).ephemeral())
+}
+
+/// Resizes one of your servers to another plan: shows the new price, resizes when you confirm.
+#[poise::command(slash_command, rename = "resize")]
+pub async fn server_resize(
+    ctx: Context<'_>,
+    #[description = "One of your servers"]
+    #[autocomplete = "own_servers"]
+    server: i64,
+    #[description = "The new plan"]
+    #[autocomplete = "plans"]
+    plan: String,
+) -> Result<(), BotError> {
+    let access = access(ctx).await?;
+    let core = &ctx.data().core;
+    let plan = plan.trim().to_owned();
+    let quote = core
+        .servers
+        .quote_resize(
+            &access.actor,
+            ServerId(server),
+            &hostdeck_core::pricing::Size::Plan(plan.clone()),
+        )
+        .await?;
+    let currency = &core.config.billing.currency;
+    let hours = core.pricing.hours_per_month();
+    let this_hour = if quote.larger {
+        "This hour is charged at the new price."
+    } else {
+        "This hour stays at the current price; the new one starts with the next hour."
+    };
+    let card = Card::new(format!(
+        "Resize {} to {}?",
+        quote.server.name, quote.to.plan
+    ))
+    .description(this_hour)
+    .field(
+        "Now",
+        format!(
+            "{}, {} a month",
+            quote.from.resources,
+            quote.from.running_for(hours).display(currency)
+        ),
+    )
+    .field("New size", quote.to.resources.to_string())
+    .field(
+        "Per hour",
+        format!("{} {}", quote.to.per_hour_text(), currency.code()),
+    )
+    .field("Per month", quote.per_month.display(currency));
+    let answer = Answer::card(card)
+        .ephemeral()
+        .button(Button::new(
+            format!("{SERVER_RESIZE}{}:{}", quote.server.id, quote.to.plan),
+            "Resize",
+            ButtonStyle::Primary,
+        ))
+        .button(Button::new(SERVER_CANCEL, "Cancel", ButtonStyle::Secondary));
+    ctx.send(answer.reply()).await?;
+    Ok(())
+}
+
+/// The confirm button of `/server resize`: `server:resize:{id}:{plan}`.
+pub async fn server_resize_confirmed(
+    data: &Data,
+    invoker: &Invoker,
+    rest: &str,
+) -> Result<Answer, BotError> {
+    let (id, plan) = rest.split_once(':').ok_or_else(stale)?;
+    let id: i64 = id.parse().map_err(|_| stale())?;
+    let access = data.core.discord.access(&invoker.member).await?;
+    let resized = data
+        .core
+        .servers
+        .resize(
+            &access.actor,
+            ServerId(id),
+            &hostdeck_core::pricing::Size::Plan(plan.to_owned()),
+        )
+        .await?;
+    let card = Card::new(format!("{} is resized", resized.server.name))
+        .field("Size", resized.server.resources.to_string())
+        .field("Plan", resized.server.plan.clone())
+        .field(
+            "Per month",
+            resized
+                .quote
+                .per_month
+                .display(&data.core.config.billing.currency),
+        );
+    Ok(Answer::card(card).ephemeral())
 }
 
 /// The price list's plans, each with its monthly price.

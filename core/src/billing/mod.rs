@@ -22,11 +22,22 @@
 //! nothing. [`meter::ServerHistory::charges`] is the same rule in Rust, and the tests hold the
 //! SQL to it.
 //!
+//! **Resizes.** A resize changes a server's rate in one transaction that holds the tick's lock
+//! and the server row (`BillingStore::change_rate`): the complete hours not billed yet are
+//! billed at the old rate by the tick's own metering SQL; the UTC hour of the resize costs the
+//! larger of the two rates. If the new rate is larger it starts at that hour (`rate_since` = its
+//! start, left for the tick; if the hour was paid already, at creation or by an earlier
+//! resize, the difference is posted now under `usage:{server}:{hour}+N`). Otherwise the hour is
+//! billed now at the old rate under its usage key, `billed_until` moves past it, and the new
+//! rate starts with the next hour (running or stopped as known at the resize: the tick's rule
+//! applied to the hour so far). A resize and a tick batch never overlap, so no hour is billed
+//! twice or skipped.
+//!
 //! **Exactly once.** Set-based SQL in bounded batches, each one transaction that moves its
 //! servers' `billed_until` and posts their hours together (see `store/sql/billing.rs`): two
 //! replicas ticking at once run their batches one after the other under the tick's lock, each
-//! seeing what the other committed; a server billed elsewhere while a batch ran (a resize)
-//! makes that batch start again; a tick that dies loses only its open batch; and the UNIQUE
+//! seeing what the other committed; a server billed elsewhere while a batch ran makes that
+//! batch start again; a tick that dies loses only its open batch; and the UNIQUE
 //! idempotency key is the backstop. Wallet balances and each posting's balance-after
 //! stay exact, so [`crate::ledger::Ledger::discrepancies`] stays empty.
 //!

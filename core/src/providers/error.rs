@@ -76,6 +76,9 @@ pub enum Failure {
     ProviderFailed { status: u16, detail: String },
     /// An answer hostdeck could not read, or a request the provider does not know.
     Protocol(String),
+    /// The platform (or its API) cannot do this at all, such as resizing a server or growing
+    /// a disk through VirtFusion's API. `what` names it: `resize servers`.
+    Unsupported { what: String },
 }
 
 impl Failure {
@@ -146,6 +149,7 @@ impl fmt::Display for Failure {
             }
             Self::ProviderFailed { status, detail } => write!(f, "HTTP {status}: {detail}"),
             Self::Protocol(detail) => write!(f, "unexpected answer: {detail}"),
+            Self::Unsupported { what } => write!(f, "this platform cannot {what}"),
         }
     }
 }
@@ -244,6 +248,11 @@ impl From<ProviderError> for Error {
                 "The server provider {name:?} answered with an error (HTTP {status}); try again \
                  later."
             )),
+            Failure::Unsupported { what } => Error::Conflict(format!(
+                "This provider ({} {name:?}) cannot {what}; choose a size it can give, or \
+                 contact support.",
+                error.kind.label()
+            )),
             Failure::TaskFailed { .. } | Failure::Protocol(_) => {
                 let context = format!("talking to {error}");
                 Error::internal(context, error)
@@ -316,6 +325,14 @@ mod tests {
             retry_after: Duration::from_secs(3),
         });
         assert_eq!(code, ErrorCode::RateLimited);
+        let (code, text) = code_and_text(Failure::Unsupported {
+            what: "resize servers".into(),
+        });
+        assert_eq!(code, ErrorCode::Conflict);
+        assert!(
+            text.contains("cannot resize servers") && text.contains("contact support"),
+            "{text}"
+        );
     }
 
     #[test]

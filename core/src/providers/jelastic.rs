@@ -13,6 +13,10 @@
 //! - create: `Environment.Control.CreateEnvironment` with one node of the template's node type
 //!   (`ubuntu-vps`), sized in cloudlets from the plan's memory, its `diskLimit` (MB, as
 //!   `GetEnvInfo` reports it back) from the plan's disk.
+//! - resize: `GetEnvInfo` for the node's group and size, then `SetCloudletsCountByGroup`
+//!   (`fixedCloudlets` and `flexibleCloudlets`, both the cloudlets of the new memory, as create
+//!   reserves them) and `SetDiskLimitByGroup` (`limit` in MB) for what changed; a smaller disk
+//!   is refused before anything is sent.
 //! - delete: `DeleteEnv`; usage: the platform has no per-environment traffic here (`None`).
 //! - health: `GetEnvInfo` of a name no environment can have: "does not exist" proves the
 //!   platform answers and accepts the session, without listing every environment.
@@ -58,6 +62,8 @@ const CREATE_ENVIRONMENT: &str = "environment/control/rest/createenvironment";
 const START_ENV: &str = "environment/control/rest/startenv";
 const STOP_ENV: &str = "environment/control/rest/stopenv";
 const DELETE_ENV: &str = "environment/control/rest/deleteenv";
+const SET_CLOUDLETS: &str = "environment/control/rest/setcloudletscountbygroup";
+const SET_DISK_LIMIT: &str = "environment/control/rest/setdisklimitbygroup";
 
 pub struct Jelastic {
     http: Endpoint,
@@ -96,6 +102,9 @@ struct Env {
 struct Node {
     #[serde(default)]
     flexible_cloudlets: u64,
+    #[serde(default)]
+    fixed_cloudlets: u64,
+    node_group: Option<String>,
     /// Megabytes.
     disk_limit: Option<u64>,
     #[serde(rename = "intIP")]
@@ -426,6 +435,66 @@ impl Provider for Jelastic {
 
     async fn unsuspend(&self, id: &RemoteId) -> Result<(), ProviderError> {
         self.act(id, PowerAction::Boot).await
+    }
+
+    async fn resize(&self, id: &RemoteId, to: &Resources) -> Result<(), ProviderError> {
+        to.check_for(self)?;
+        let name = id.as_str();
+        let what = format!("environment {name}");
+        let info = self.info(name).await?;
+        if matches!(
+            status_of(info.env.status),
+            Status::Creating | Status::Changing
+        ) {
+            return Err(self.http.error(Failure::Busy {
+                detail: format!("environment {name} is in the middle of another operation"),
+            }));
+        }
+        let Some((group, node)) = info
+            .nodes
+            .first()
+            .and_then(|node| node.node_group.clone().map(|group| (group, node)))
+        else {
+            return Err(self.http.error(Failure::Protocol(format!(
+                "environment {name} has no node group to resize"
+            ))));
+        };
+        let limit_mb = to.disk_gib.saturating_mul(1024);
+        let disk_mb = node.disk_limit.unwrap_or(0);
+        if limit_mb < disk_mb {
+            return Err(self.http.error(Failure::Rejected {
+                detail: format!("the disk has {} GiB and cannot shrink", disk_mb / 1024),
+            }));
+        }
+        let cloudlets = to.memory_mib.div_ceil(CLOUDLET_MIB).max(1);
+        if cloudlets != node.flexible_cloudlets || cloudlets != node.fixed_cloudlets {
+            self.call(
+                SET_CLOUDLETS,
+                Call::Write,
+                &[
+                    ("envName", name.to_owned()),
+                    ("nodeGroup", group.clone()),
+                    ("fixedCloudlets", cloudlets.to_string()),
+                    ("flexibleCloudlets", cloudlets.to_string()),
+                ],
+                &what,
+            )
+            .await?;
+        }
+        if limit_mb > disk_mb {
+            self.call(
+                SET_DISK_LIMIT,
+                Call::Write,
+                &[
+                    ("envName", name.to_owned()),
+                    ("nodeGroup", group),
+                    ("limit", limit_mb.to_string()),
+                ],
+                &what,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn delete(&self, id: &RemoteId) -> Result<(), ProviderError> {

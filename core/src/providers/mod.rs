@@ -15,12 +15,14 @@
 //! Rules every implementation keeps:
 //! - Every call has a timeout. Reads are retried with backoff; writes (create, power, suspend,
 //!   delete) are sent at most once, because a retried write that had in fact landed would act
-//!   twice. A write whose answer was lost says so ([`Failure::Timeout`] with `maybe_done`).
+//!   twice (resize is a write too). A write whose answer was lost says so ([`Failure::Timeout`] with `maybe_done`).
 //! - Create is idempotent by a [`CreateKey`] the caller chooses: the key is stored with the
 //!   server on the provider (see each implementation for where), and a create first looks for a
 //!   server carrying it. Retrying a create with the same key never makes a second server.
 //! - Power actions state the wanted end, not a button press: booting a running server or
 //!   stopping a stopped one succeeds without doing anything.
+//! - Resize changes vCPUs, memory and disk in place and never shrinks a disk; a platform that
+//!   cannot resize says so with [`Failure::Unsupported`] (the trait's default).
 //! - Suspend stops the server; unsuspend starts it again. The server service records the
 //!   suspension and refuses the customer's power actions meanwhile.
 //! - Secrets are never logged and never shown by `Debug`.
@@ -503,6 +505,20 @@ pub trait Provider: Send + Sync {
 
     /// Lifts a suspension and starts the server.
     async fn unsuspend(&self, id: &RemoteId) -> Result<(), ProviderError>;
+
+    /// Changes the server's vCPUs, memory and disk to `to`. Disks only grow (the server
+    /// service refuses a shrink before asking). A write: sent once, never retried. A platform
+    /// that cannot resize keeps this default, which refuses with [`Failure::Unsupported`].
+    async fn resize(&self, id: &RemoteId, to: &Resources) -> Result<(), ProviderError> {
+        let _ = (id, to);
+        Err(ProviderError::new(
+            self.name(),
+            self.kind(),
+            Failure::Unsupported {
+                what: "resize servers".into(),
+            },
+        ))
+    }
 
     /// Deletes the server for good. Deleting a server that is already gone succeeds.
     async fn delete(&self, id: &RemoteId) -> Result<(), ProviderError>;

@@ -12,6 +12,10 @@
 //!   the call's failure. The guest's state is read first, so an action that is already done is
 //!   not sent (Proxmox refuses starting a running guest). Suspend is a stop: the server service
 //!   records the suspension, which a paused VM could not express (its owner could resume it).
+//! - resize: `PUT .../{vmid}/config` with `cores` and `memory` (applied at once, no task), then,
+//!   when the disk grows, `PUT .../{vmid}/resize` of `scsi0` (VMs) or `rootfs` (containers) to
+//!   an absolute `NG`, whose task is followed. Proxmox cannot shrink a disk; that is refused
+//!   before anything is sent.
 //! - create: `GET /cluster/nextid`, then `POST /nodes/{node}/lxc` for a container template or
 //!   `POST /nodes/{node}/qemu` for an ISO, started at once, and the create task followed. Two
 //!   creates can draw the same next id; the loser's refusal creates nothing, so it draws again.
@@ -684,6 +688,47 @@ impl Provider for Proxmox {
 
     async fn unsuspend(&self, id: &RemoteId) -> Result<(), ProviderError> {
         self.act(id, PowerAction::Boot).await
+    }
+
+    async fn resize(&self, id: &RemoteId, to: &Resources) -> Result<(), ProviderError> {
+        to.check_for(self)?;
+        let (guest, vmid) = self.parse_id(id)?;
+        let what = format!("guest {id}");
+        let status = self.current(guest, vmid).await?;
+        let disk_gib = status.maxdisk.unwrap_or(0) / GIB;
+        if to.disk_gib < disk_gib {
+            return Err(self.http.error(Failure::Rejected {
+                detail: format!("the disk has {disk_gib} GiB and Proxmox cannot shrink it"),
+            }));
+        }
+        let path = format!("{}/config", self.guest_path(guest, vmid));
+        let form = [
+            ("cores", to.vcpus.to_string()),
+            ("memory", to.memory_mib.to_string()),
+        ];
+        let reply = self
+            .call(Call::Write, Method::PUT, &path, &[], &form)
+            .await?;
+        self.data::<Value>(reply, &what)?;
+        if to.disk_gib > disk_gib {
+            let disk = match guest {
+                Guest::Qemu => "scsi0",
+                Guest::Lxc => "rootfs",
+            };
+            let path = format!("{}/resize", self.guest_path(guest, vmid));
+            let form = [
+                ("disk", disk.to_owned()),
+                ("size", format!("{}G", to.disk_gib)),
+            ];
+            let reply = self
+                .call(Call::Write, Method::PUT, &path, &[], &form)
+                .await?;
+            // A task id on Proxmox VE 8 and later; older versions answered `null` when done.
+            if let Some(upid) = self.data::<Option<String>>(reply, &what)? {
+                self.follow(&upid, &what).await?;
+            }
+        }
+        Ok(())
     }
 
     async fn delete(&self, id: &RemoteId) -> Result<(), ProviderError> {

@@ -17,7 +17,7 @@ use async_trait::async_trait;
 
 use super::{
     Failure, Health, NewServer, PageToken, PowerAction, Provider, ProviderError, ProviderKind,
-    RemoteId, RemoteServer, ServerPage, ServerState, Usage,
+    RemoteId, RemoteServer, Resources, ServerPage, ServerState, Usage,
 };
 
 /// Servers per listing page when the config says nothing.
@@ -259,6 +259,22 @@ impl Provider for Sandbox {
         })
     }
 
+    async fn resize(&self, id: &RemoteId, to: &Resources) -> Result<(), ProviderError> {
+        to.check_for(self)?;
+        self.with_server(id, |server| {
+            if server.state == ServerState::Suspended {
+                return Err(suspended_refusal());
+            }
+            if to.disk_gib < server.resources.disk_gib {
+                return Err(Failure::Rejected {
+                    detail: "disks can only grow".into(),
+                });
+            }
+            server.resources = *to;
+            Ok(())
+        })
+    }
+
     async fn delete(&self, id: &RemoteId) -> Result<(), ProviderError> {
         let number = self.number(id)?;
         self.enter()?.servers.remove(&number);
@@ -359,6 +375,37 @@ mod tests {
         sandbox.delete(id).await.expect("deleting twice is fine");
         let gone = sandbox.server(id).await.expect_err("gone");
         assert_eq!(crate::Error::from(gone).code(), crate::ErrorCode::NotFound);
+    }
+
+    #[tokio::test]
+    async fn a_resize_grows_a_server_and_never_shrinks_its_disk() {
+        let sandbox = Sandbox::new("sandbox");
+        let id = sandbox
+            .create(&new_server("resize-key"))
+            .await
+            .expect("create")
+            .remote_id;
+        let bigger = Resources {
+            vcpus: 4,
+            memory_mib: 8192,
+            disk_gib: 160,
+        };
+        sandbox.resize(&id, &bigger).await.expect("resize");
+        assert_eq!(sandbox.server(&id).await.expect("get").resources, bigger);
+        let shrink = sandbox
+            .resize(
+                &id,
+                &Resources {
+                    disk_gib: 10,
+                    ..bigger
+                },
+            )
+            .await
+            .expect_err("a smaller disk");
+        assert!(matches!(shrink.failure, Failure::Rejected { .. }));
+        sandbox.suspend(&id).await.expect("suspend");
+        let refused = sandbox.resize(&id, &bigger).await.expect_err("suspended");
+        assert!(matches!(refused.failure, Failure::Conflict { .. }));
     }
 
     #[tokio::test]

@@ -15,6 +15,11 @@
 //!   user id, `GET /users/{id}/byExtRelation`) or created (`POST /users`); then `POST /servers` from the
 //!   configured package with the plan's sizes, then `POST /servers/{id}/build` with the OS
 //!   template, the hostname and a name that ends in the create key's marker (`web [hd-KEY]`).
+//! - resize: `PUT /servers/{id}/modify/cpuCores` (`{"cores"}`) and
+//!   `PUT /servers/{id}/modify/memory` (`{"memory"}`, MB), each only when it changes. API v1
+//!   has no call that grows a server's disk, so a resize that needs more disk is refused as
+//!   unsupported before anything is sent (staff grow it in the panel, or choose a size with the
+//!   same disk).
 //! - delete: `DELETE /servers/{id}?delay=0`; usage: `GET /servers/{id}/traffic`; health:
 //!   `GET /connect`.
 //!
@@ -630,6 +635,40 @@ impl Provider for VirtFusion {
         )
         .await?;
         self.power(id, PowerAction::Boot).await
+    }
+
+    async fn resize(&self, id: &RemoteId, to: &Resources) -> Result<(), ProviderError> {
+        to.check_for(self)?;
+        let number = self.server_id(id)?;
+        let now = self.fetch(number).await?.resources;
+        if to.disk_gib != now.disk_gib {
+            return Err(self.http.error(Failure::Unsupported {
+                what: format!(
+                    "change a server's disk ({} GiB) through VirtFusion's API",
+                    now.disk_gib
+                ),
+            }));
+        }
+        let what = format!("server {number}");
+        if to.vcpus != now.vcpus {
+            self.write(
+                Method::PUT,
+                &format!("servers/{number}/modify/cpuCores"),
+                Some(json!({ "cores": to.vcpus })),
+                &what,
+            )
+            .await?;
+        }
+        if to.memory_mib != now.memory_mib {
+            self.write(
+                Method::PUT,
+                &format!("servers/{number}/modify/memory"),
+                Some(json!({ "memory": to.memory_mib })),
+                &what,
+            )
+            .await?;
+        }
+        Ok(())
     }
 
     async fn delete(&self, id: &RemoteId) -> Result<(), ProviderError> {

@@ -3,7 +3,8 @@
 //!
 //! What lives here: who may see and control which server (ownership re-checked on every call,
 //! every refusal of somebody else's server audited), the create flow with its price and its
-//! first hour charged up front, power actions, deletion, suspension (by staff, or by billing for
+//! first hour charged up front, power actions, resizes (`resize.rs`: priced like a create, a
+//! disk never shrinks, the rate switched as billing says), deletion, suspension (by staff, or by billing for
 //! an unpaid balance), and the state history billing reads. [`sync`] keeps the stored state
 //! fresh from the providers. What does not: talking to a platform (that is
 //! [`crate::providers`]), prices (that is [`crate::pricing`]), billing the hours after the first
@@ -17,7 +18,10 @@
 //! stays `creating` until the sync finds the server by its key (then it is charged) or gives
 //! up on it.
 
+mod resize;
 pub mod sync;
+
+pub use resize::{ResizeQuote, Resized};
 
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};

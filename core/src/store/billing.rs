@@ -6,9 +6,10 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::Result;
-use crate::ids::{AccountId, UserId};
+use crate::ids::{AccountId, ServerId, UserId};
 use crate::ledger::PostingKind;
 use crate::money::Money;
+use crate::providers::Resources;
 use crate::store::NewOutboxMessage;
 
 /// How one run of the tick is cut up.
@@ -84,10 +85,46 @@ pub enum BalanceStep {
     Recovered,
 }
 
+/// A server's new size and price at a resize, and what billing needs to bill the switch (the
+/// rule is in [`crate::billing`], "Resizes").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateChange {
+    pub server: ServerId,
+    /// The plan's name, or `custom`.
+    pub plan: String,
+    pub resources: Resources,
+    pub rate_running: i64,
+    pub rate_stopped: i64,
+    pub rate_hours: i64,
+    /// Whether the new rate is larger than the old: then the current hour costs the new rate
+    /// (billed by the tick later, or topped up now if it was billed already); otherwise it is
+    /// billed now at the old rate and the new one starts with the next hour.
+    pub larger: bool,
+    /// When the resize happened: its UTC hour is "the current hour", and the postings carry it.
+    pub at: DateTime<Utc>,
+    pub max_catchup_hours: i64,
+    /// The revenue account usage is credited to.
+    pub usage_account: AccountId,
+}
+
+/// What a resize billed while it switched the rate.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RateChanged {
+    pub postings: u64,
+    pub amount: Money,
+}
+
 #[async_trait::async_trait]
 pub trait BillingStore: Send + Sync {
-    /// Bills every complete hour not yet billed of every billable server, in batches of
-    /// servers claimed in their own transactions (see [`crate::billing`] for the rules).
+    /// Records a resize in one transaction: bills the server's unbilled hours at its old rate
+    /// (the tick's own metering, the current hour too when the new rate is not larger), tops
+    /// up a current hour billed already when the new rate is larger, then stores the new size
+    /// and rate. Takes the tick's lock, so it waits for a running tick batch and the next batch
+    /// waits for it.
+    async fn change_rate(&self, change: &RateChange) -> Result<RateChanged>;
+
+    /// Bills every complete hour not yet billed of every billable server, in batches, each its
+    /// own transaction (see [`crate::billing`] for the rules).
     async fn bill_hours(&self, plan: &TickPlan) -> Result<TickTotals>;
 
     /// Credits `amount` from `from` to the wallet of every verified, active customer who has no

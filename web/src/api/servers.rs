@@ -1,5 +1,5 @@
 //! Servers: list, create (idempotent by `Idempotency-Key` or a `key` field), read with live
-//! state, delete, power actions. Scopes: `read:servers` to read, `write:servers` to change.
+//! state, delete, power actions, resize. Scopes: `read:servers` to read, `write:servers` to change.
 
 use axum::Json;
 use axum::extract::State;
@@ -28,6 +28,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(list_servers, create_server))
         .routes(routes!(get_server, delete_server))
         .routes(routes!(power_server))
+        .routes(routes!(resize_server))
 }
 
 /// A server.
@@ -245,15 +246,7 @@ async fn create_server(
         }
         _ => CreateKey::random(),
     };
-    let size = match (body.plan, body.custom) {
-        (Some(plan), None) => Size::Plan(plan),
-        (None, Some(custom)) => Size::Custom(Resources {
-            vcpus: custom.vcpus,
-            memory_mib: custom.memory_mib,
-            disk_gib: custom.disk_gib,
-        }),
-        _ => return Err(Error::invalid("plan", "Give either a plan or a custom size.").into()),
-    };
+    let size = size_of(body.plan, body.custom)?;
     let image = match (body.template, body.iso) {
         (Some(template), None) => Image::Template(template),
         (None, Some(iso)) => Image::Iso(iso),
@@ -362,4 +355,73 @@ async fn power_server(
         &server,
         &state.core.config.billing.currency,
     )))
+}
+
+/// A new size: a plan name from the price list, or a custom size (as a create gives it).
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct ResizeServerRequest {
+    pub plan: Option<String>,
+    pub custom: Option<CustomSize>,
+}
+
+/// The answer to a resize.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ResizedServerView {
+    /// The server at its new size and rate.
+    pub server: ServerSummaryView,
+    /// The price at the new size.
+    pub price: PriceView,
+    /// What was billed at the switch: hours owed at the old rate, or the current hour topped
+    /// up to the new, larger rate.
+    pub billed: MoneyView,
+}
+
+/// Resizes a server to a plan or a custom size, where its provider can. The disk never
+/// shrinks. Hours before the resize are billed at the old rate, the hour of the resize at the
+/// larger of the two, later hours at the new one. A larger size needs credit for one hour of
+/// it. Sent once to the provider: on 503, check the server before trying again.
+#[utoipa::path(post, path = "/api/v1/servers/{id}/resize", tag = "servers", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The server's id")), request_body = ResizeServerRequest,
+    responses((status = 200, body = ResizedServerView), (status = 401, body = ErrorView), (status = 403, body = ErrorView),
+              (status = 404, body = ErrorView), (status = 409, body = ErrorView), (status = 422, body = ErrorView),
+              (status = 503, body = ErrorView)))]
+async fn resize_server(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<ResizeServerRequest>,
+) -> Result<Json<ResizedServerView>, ApiError> {
+    state.core.servers.may_write(caller.actor())?;
+    let size = size_of(body.plan, body.custom)?;
+    let resized = state
+        .core
+        .servers
+        .resize(caller.actor(), ServerId(id), &size)
+        .await?;
+    let currency = &state.core.config.billing.currency;
+    Ok(Json(ResizedServerView {
+        server: ServerSummaryView::new(&resized.server, currency),
+        price: PriceView::new(
+            &resized.quote.to,
+            state.core.pricing.hours_per_month(),
+            currency,
+        ),
+        billed: MoneyView::new(resized.billed, currency),
+    }))
+}
+
+/// A plan or a custom size, exactly one of them.
+fn size_of(plan: Option<String>, custom: Option<CustomSize>) -> Result<Size, Error> {
+    match (plan, custom) {
+        (Some(plan), None) => Ok(Size::Plan(plan)),
+        (None, Some(custom)) => Ok(Size::Custom(Resources {
+            vcpus: custom.vcpus,
+            memory_mib: custom.memory_mib,
+            disk_gib: custom.disk_gib,
+        })),
+        _ => Err(Error::invalid(
+            "plan",
+            "Give either a plan or a custom size.",
+        )),
+    }
 }

@@ -120,6 +120,7 @@ fn notice_text(code: &str) -> Option<&'static str> {
         }
         "server-created" => "Your server is created; its first hour is charged.",
         "server-power" => "Done.",
+        "server-resized" => "Resized. The new price applies as shown before you confirmed.",
         "server-deleted" => "The server is deleted; its billing stops at the hour.",
         _ => return None,
     })

@@ -11,6 +11,7 @@ pub mod billing;
 mod context;
 mod discord;
 mod public;
+mod resize;
 mod servers;
 
 use axum::Router;
@@ -96,6 +97,10 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/servers/{id}/delete",
             get(servers::confirm_delete).post(servers::delete),
+        )
+        .route(
+            "/servers/{id}/resize",
+            get(resize::review).post(resize::resize),
         )
         .route("/account/discord/code", post(discord::link_code))
         .route("/account/discord/unlink", post(discord::unlink))

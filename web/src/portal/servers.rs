@@ -1,6 +1,7 @@
 //! The customer's servers in the portal: the list with state badges, a server's page (live
-//! state, resources, addresses, traffic, what it has cost, power buttons that ask first), and
-//! the create wizard that shows the price before anything is made.
+//! state, resources, addresses, traffic, what it has cost, power buttons that ask first, a
+//! resize form whose price is shown by `resize.rs` before it is confirmed), and the create
+//! wizard that shows the price before anything is made.
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -88,9 +89,11 @@ struct ServerPage {
     /// Whether power buttons make sense (the server exists on its provider).
     actions: bool,
     confirmed_actions: Vec<(&'static str, &'static str)>,
+    /// The plans a resize may choose, each with its monthly price.
+    resize_plans: Vec<PlanOption>,
 }
 
-async fn server_view(
+pub(super) async fn server_view(
     state: &AppState,
     page: PageContext,
     caller: &Caller,
@@ -125,6 +128,7 @@ async fn server_view(
         traffic,
         charged: view.charged.display(currency),
         actions: view.server.state.is_on_provider(),
+        resize_plans: plan_options(state, caller.actor())?,
         confirmed_actions: PowerAction::ALL
             .into_iter()
             .filter(|action| action.needs_confirmation())
@@ -133,7 +137,7 @@ async fn server_view(
     }))
 }
 
-fn server_id(text: &str) -> Result<ServerId, PortalError> {
+pub(super) fn server_id(text: &str) -> Result<ServerId, PortalError> {
     text.parse()
         .map_err(|_| PortalError(Error::NotFound("There is no such server.".into())))
 }
@@ -245,6 +249,32 @@ pub async fn delete(
     Ok(see_other("/servers?notice=server-deleted"))
 }
 
+/// Every plan of the price list with its size and monthly price, for a `<select>`.
+fn plan_options(
+    state: &AppState,
+    actor: &hostdeck_core::Actor,
+) -> Result<Vec<PlanOption>, PortalError> {
+    let currency = &state.core.config.billing.currency;
+    let hours = state.core.pricing.hours_per_month();
+    let mut plans = Vec::new();
+    for plan in state.core.pricing.plans() {
+        let quote = state
+            .core
+            .servers
+            .quote(actor, &Size::Plan(plan.name.clone()))?;
+        plans.push(PlanOption {
+            name: plan.name.clone(),
+            label: format!(
+                "{} — {} — {} a month",
+                plan.name,
+                plan.resources,
+                quote.running_for(hours).display(currency)
+            ),
+        });
+    }
+    Ok(plans)
+}
+
 pub struct PlanOption {
     pub name: String,
     pub label: String,
@@ -267,28 +297,9 @@ pub async fn new_server(
     caller: Option<Caller>,
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
-    let actor = caller.actor();
-    let currency = &state.core.config.billing.currency;
-    let hours = state.core.pricing.hours_per_month();
-    let mut plans = Vec::new();
-    for plan in state.core.pricing.plans() {
-        let quote = state
-            .core
-            .servers
-            .quote(actor, &Size::Plan(plan.name.clone()))?;
-        plans.push(PlanOption {
-            name: plan.name.clone(),
-            label: format!(
-                "{} — {} — {} a month",
-                plan.name,
-                plan.resources,
-                quote.running_for(hours).display(currency)
-            ),
-        });
-    }
     Ok(render(&NewServerPage {
         page,
-        plans,
+        plans: plan_options(&state, caller.actor())?,
         locations: state.core.servers.locations(),
         name: String::new(),
         hostname: String::new(),

@@ -29,14 +29,15 @@ use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 
 use super::{Column, Engine, SqlStore};
-use crate::billing::meter::{UNBILLABLE_STATES, hour_number};
+use crate::billing::meter::{UNBILLABLE_STATES, hour_cost, hour_number, hour_start, usage_key};
 use crate::error::Result;
 use crate::ids::{AccountId, UserId};
 use crate::ledger::PostingKind;
 use crate::money::Money;
 use crate::store::NewOutboxMessage;
 use crate::store::billing::{
-    BalanceStep, BalanceWatch, BillingState, BillingStore, TickPlan, TickTotals,
+    BalanceStep, BalanceWatch, BillingState, BillingStore, RateChange, RateChanged, TickPlan,
+    TickTotals,
 };
 
 /// How often one batch is run again after a transient failure.
@@ -215,22 +216,8 @@ where
         }
         let ids: Vec<i64> = claims.iter().map(|claim| claim.id).collect();
         let ids_text = DB::ids_text(&ids);
-        // The charges are computed once, into a table private to this connection, and both the
-        // wallet update and the postings are taken from it.
-        sqlx::query(DB::DUE_TABLE).execute(&mut **tx).await?;
-        sqlx::query("DELETE FROM billing_due")
-            .execute(&mut **tx)
+        self.fill_due(tx, &ids_text, now_h, plan.max_catchup_hours)
             .await?;
-        sqlx::query(&format!(
-            "{charges}INSERT INTO billing_due (id, wallet, h, amount, idempotency_key) \
-             SELECT id, wallet, h, amount, idempotency_key FROM due",
-            charges = charges_cte::<DB>()
-        ))
-        .bind(ids_text.clone())
-        .bind(now_h)
-        .bind(plan.max_catchup_hours)
-        .execute(&mut **tx)
-        .await?;
         // Only servers nobody billed since they were read: otherwise the charges are stale.
         let moved = sqlx::query(&format!(
             "UPDATE servers SET billed_until = $1 WHERE {} AND billed_until < $1",
@@ -244,6 +231,164 @@ where
         if servers != ids.len() as u64 {
             return Ok(Step::Raced);
         }
+        self.lock_wallets(tx, &ids_text).await?;
+        let (postings, amount) = self.post_due(tx, plan.usage_account, plan.at).await?;
+        let hours: i64 = claims.iter().map(|claim| claim.hours).sum();
+        tracing::debug!(servers, postings, hours, "billing batch committed");
+        Ok(Step::Billed(Batch {
+            last_id: ids.last().copied().unwrap_or(after),
+            servers,
+            postings,
+            amount,
+            skipped: claims
+                .iter()
+                .map(|claim| u64::try_from(claim.skipped).unwrap_or(0))
+                .sum(),
+        }))
+    }
+
+    /// A resize's rate switch, in the transaction `tx` (see [`BillingStore::change_rate`]).
+    async fn change_rate_in(
+        &self,
+        tx: &mut sqlx::Transaction<'_, DB>,
+        change: &RateChange,
+    ) -> Result<RateChanged, sqlx::Error> {
+        for setup in DB::BATCH_SETUP {
+            sqlx::query(setup).execute(&mut **tx).await?;
+        }
+        let id = change.server.0;
+        // With the tick's lock (in the setup above) no tick batch runs meanwhile; the row lock
+        // keeps the server service's own writes out.
+        let row = sqlx::query(&format!(
+            "SELECT billed_until, state FROM servers WHERE id = $1{}",
+            DB::FOR_UPDATE
+        ))
+        .bind(id)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+        let billed_until: DateTime<Utc> = row.try_get("billed_until")?;
+        let state: String = row.try_get("state")?;
+        let now_h = hour_number(change.at);
+        let current = hour_start(now_h);
+        // Hours before `through` are billed now at the old rate: the complete ones, and the
+        // current one too unless the new rate is larger.
+        let through = if change.larger { now_h } else { now_h + 1 };
+        let ids_text = DB::ids_text(&[id]);
+        self.lock_wallets(tx, &ids_text).await?;
+        self.fill_due(
+            tx,
+            &ids_text,
+            through,
+            change.max_catchup_hours + (through - now_h),
+        )
+        .await?;
+        if change.larger && billed_until > current {
+            // The current hour was paid already (at creation, or by a smaller resize): it is
+            // topped up to what it costs at the new rate, under a key of its own.
+            self.top_up_hour(tx, change, &state, current).await?;
+        }
+        let (postings, amount) = self.post_due(tx, change.usage_account, change.at).await?;
+        let billed_until = billed_until.max(hour_start(through));
+        let rate_since = if change.larger {
+            current
+        } else {
+            hour_start(now_h + 1)
+        };
+        sqlx::query(
+            "UPDATE servers SET plan = $2, vcpus = $3, memory_mib = $4, disk_gib = $5, \
+               rate_running = $6, rate_stopped = $7, rate_hours = $8, rate_since = $9, \
+               billed_until = $10 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(change.plan.clone())
+        .bind(i64::from(change.resources.vcpus))
+        .bind(i64::try_from(change.resources.memory_mib).unwrap_or(i64::MAX))
+        .bind(i64::try_from(change.resources.disk_gib).unwrap_or(i64::MAX))
+        .bind(change.rate_running)
+        .bind(change.rate_stopped)
+        .bind(change.rate_hours)
+        .bind(rate_since)
+        .bind(billed_until)
+        .execute(&mut **tx)
+        .await?;
+        Ok(RateChanged {
+            postings,
+            amount: Money::from_micros(amount),
+        })
+    }
+
+    /// Adds to `billing_due` what the already billed hour `current` still owes at the new
+    /// rate: its cost at the new rate (hour 0 of it) less what its postings add up to. Its key
+    /// is the hour's usage key with `+1`, `+2`, ... for each top-up of the same hour.
+    async fn top_up_hour(
+        &self,
+        tx: &mut sqlx::Transaction<'_, DB>,
+        change: &RateChange,
+        state: &str,
+        current: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        let id = change.server.0;
+        let hour_key = usage_key(change.server, current);
+        let ran: bool = sqlx::query(&format!(
+            "SELECT EXISTS (SELECT 1 FROM server_events e WHERE e.server_id = $1 \
+               AND {} = $2 AND e.state = 'running') AS ran",
+            DB::hour_of("e.at")
+        ))
+        .bind(id)
+        .bind(hour_number(current))
+        .fetch_one(&mut **tx)
+        .await?
+        .try_get("ran")?;
+        let rate = if state == "running" || ran {
+            change.rate_running
+        } else {
+            change.rate_stopped
+        };
+        let owed = hour_cost(rate, change.rate_hours, 0);
+        let mut paid = 0i64;
+        let mut next = 1u32;
+        let mut key = hour_key.clone();
+        loop {
+            let amount: Option<i64> =
+                sqlx::query("SELECT amount FROM postings WHERE idempotency_key = $1")
+                    .bind(key.clone())
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .map(|row| row.try_get("amount"))
+                    .transpose()?;
+            match amount {
+                Some(amount) => paid += amount,
+                // The first hour of a free server posted nothing: later keys may still exist.
+                None if key == hour_key => {}
+                None => break,
+            }
+            key = format!("{hour_key}+{next}");
+            next += 1;
+        }
+        if owed > paid {
+            sqlx::query(
+                "INSERT INTO billing_due (id, wallet, h, amount, idempotency_key) \
+                 SELECT s.id, (SELECT w.id FROM accounts w WHERE w.user_id = s.user_id), $2, $3, $4 \
+                 FROM servers s WHERE s.id = $1",
+            )
+            .bind(id)
+            .bind(hour_number(current))
+            .bind(owed - paid)
+            .bind(key)
+            .execute(&mut **tx)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Locks the wallets of the owners of servers `ids_text` in account order (the ledger's
+    /// order, so nothing deadlocks). Nothing to do on SQLite, whose writer is alone.
+    async fn lock_wallets(
+        &self,
+        tx: &mut sqlx::Transaction<'_, DB>,
+        ids_text: &str,
+    ) -> Result<(), sqlx::Error> {
         if !DB::FOR_UPDATE.is_empty() {
             sqlx::query(&format!(
                 "SELECT a.id FROM accounts a WHERE a.id IN \
@@ -252,10 +397,49 @@ where
                 ids = DB::in_ids("s.id", "$1"),
                 lock = DB::FOR_UPDATE,
             ))
-            .bind(ids_text.clone())
+            .bind(ids_text.to_owned())
             .fetch_all(&mut **tx)
             .await?;
         }
+        Ok(())
+    }
+
+    /// Fills `billing_due` with the charges not posted yet of servers `ids_text`, for the hours
+    /// before hour number `now_h` (the one metering rule, see [`charges_cte`]).
+    async fn fill_due(
+        &self,
+        tx: &mut sqlx::Transaction<'_, DB>,
+        ids_text: &str,
+        now_h: i64,
+        max_catchup_hours: i64,
+    ) -> Result<(), sqlx::Error> {
+        // The charges are computed once, into a table private to this connection, and both the
+        // wallet update and the postings are taken from it.
+        sqlx::query(DB::DUE_TABLE).execute(&mut **tx).await?;
+        sqlx::query("DELETE FROM billing_due")
+            .execute(&mut **tx)
+            .await?;
+        sqlx::query(&format!(
+            "{charges}INSERT INTO billing_due (id, wallet, h, amount, idempotency_key) \
+             SELECT id, wallet, h, amount, idempotency_key FROM due",
+            charges = charges_cte::<DB>()
+        ))
+        .bind(ids_text.to_owned())
+        .bind(now_h)
+        .bind(max_catchup_hours)
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
+    /// Posts what `billing_due` holds: each wallet's total taken from its balance, and one
+    /// usage posting per row with its balance after it. Returns the postings and their sum.
+    async fn post_due(
+        &self,
+        tx: &mut sqlx::Transaction<'_, DB>,
+        usage_account: AccountId,
+        at: DateTime<Utc>,
+    ) -> Result<(u64, i64), sqlx::Error> {
         sqlx::query(
             "UPDATE accounts SET balance = balance - totals.total \
              FROM (SELECT wallet, CAST(SUM(amount) AS BIGINT) AS total FROM billing_due GROUP BY wallet) AS totals \
@@ -274,8 +458,8 @@ where
             kind = PostingKind::Usage.as_str(),
         );
         let postings = sqlx::query(&insert_postings)
-            .bind(plan.usage_account.0)
-            .bind(plan.at)
+            .bind(usage_account.0)
+            .bind(at)
             .execute(&mut **tx)
             .await?;
         let postings = DB::rows_affected(&postings);
@@ -285,18 +469,7 @@ where
         .fetch_one(&mut **tx)
         .await?
         .try_get("total")?;
-        let hours: i64 = claims.iter().map(|claim| claim.hours).sum();
-        tracing::debug!(servers, postings, hours, "billing batch committed");
-        Ok(Step::Billed(Batch {
-            last_id: ids.last().copied().unwrap_or(after),
-            servers,
-            postings,
-            amount,
-            skipped: claims
-                .iter()
-                .map(|claim| u64::try_from(claim.skipped).unwrap_or(0))
-                .sum(),
-        }))
+        Ok((postings, amount))
     }
 
     /// One batch of a credit to everybody, after user `after`; `None` when everybody has it.
@@ -471,6 +644,23 @@ where
     Option<String>: Column<DB>,
     Option<DateTime<Utc>>: Column<DB>,
 {
+    async fn change_rate(&self, change: &RateChange) -> Result<RateChanged> {
+        self.retrying("resize", || async {
+            let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+            match self.change_rate_in(&mut tx, change).await {
+                Ok(changed) => {
+                    tx.commit().await?;
+                    Ok(changed)
+                }
+                Err(error) => {
+                    tx.rollback().await?;
+                    Err(error)
+                }
+            }
+        })
+        .await
+    }
+
     async fn bill_hours(&self, plan: &TickPlan) -> Result<TickTotals> {
         let mut totals = TickTotals::default();
         let mut after = 0;

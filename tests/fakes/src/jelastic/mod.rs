@@ -1,6 +1,7 @@
 //! A fake Jelastic (Virtuozzo Application Platform) API, the subset hostdeck uses to treat
 //! environments as servers: create one from a node set or a JPS manifest, start, stop, sleep,
-//! delete, read one, list all.
+//! resize a node group (`SetCloudletsCountByGroup`, `SetDiskLimitByGroup`, as `liip/jelapi`
+//! calls them), delete, read one, list all.
 //!
 //! ```text
 //! let jel = FakeJelastic::start().await;         // no environments, operations take no time
@@ -528,6 +529,12 @@ async fn serve(
                 change_status(&world, &params, EnvStatus::GoingToSleep).await
             }
             "environment/control/rest/deleteenv" => delete_env(&world, &params).await,
+            "environment/control/rest/setcloudletscountbygroup" => {
+                resize_group(&world, &params, Resize::Cloudlets).await
+            }
+            "environment/control/rest/setdisklimitbygroup" => {
+                resize_group(&world, &params, Resize::Disk).await
+            }
             _ => {
                 let problem = format!("{function} is not a function the fake serves");
                 let mut response =
@@ -1028,6 +1035,90 @@ async fn change_status(world: &World, params: &Params, in_between: EnvStatus) ->
         EnvStatus::Stopping => EnvStatus::Down,
         _ => EnvStatus::Sleep,
     };
+    Ok(Map::new())
+}
+
+/// What a resize of a node group changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Resize {
+    /// `SetCloudletsCountByGroup`: `fixedCloudlets` and `flexibleCloudlets`.
+    Cloudlets,
+    /// `SetDiskLimitByGroup`: `limit`, in MB.
+    Disk,
+}
+
+/// Resizes every node of a group: refused for an environment that is busy, a group it does not
+/// have, numbers that are not whole, and (as the platform does) fewer flexible cloudlets than
+/// fixed ones. Takes the operation duration, and fails with a queued failure like the rest.
+async fn resize_group(world: &World, params: &Params, what: Resize) -> Outcome {
+    let name = required(params, "envName")?.to_owned();
+    let group = required(params, "nodeGroup")?.to_owned();
+    let number = |key: &str| -> Result<u64, Refusal> {
+        required(params, key)?
+            .parse()
+            .map_err(|_| Refusal::malformed(format!("parameter [{key}] must be a whole number")))
+    };
+    let change = match what {
+        Resize::Cloudlets => {
+            let fixed = number("fixedCloudlets")?;
+            let flexible = number("flexibleCloudlets")?;
+            if flexible == 0 || fixed > flexible {
+                return Err(Refusal::malformed(
+                    "flexibleCloudlets must be at least 1 and at least fixedCloudlets",
+                ));
+            }
+            (fixed, flexible)
+        }
+        Resize::Disk => {
+            let limit = number("limit")?;
+            if limit == 0 {
+                return Err(Refusal::malformed("parameter [limit] must be at least 1"));
+            }
+            (limit, 0)
+        }
+    };
+    let (duration, failure) = {
+        let mut platform = lock(&world.platform);
+        let env = platform
+            .environments
+            .get(&name)
+            .ok_or_else(|| Refusal::no_env(&name))?;
+        if env.status.in_between() {
+            return Err(Refusal::state(format!(
+                "environment [{name}] is busy with another operation"
+            )));
+        }
+        if !env.nodes.iter().any(|node| node.node_group == group) {
+            return Err(Refusal::state(format!(
+                "node group [{group}] not found in environment [{name}]"
+            )));
+        }
+        (platform.operation_duration, platform.failures.pop_front())
+    };
+    if !duration.is_zero() {
+        tokio::time::sleep(duration).await;
+    }
+    if let Some((result, error)) = failure {
+        return Err(Refusal {
+            result,
+            error,
+            malformed: false,
+        });
+    }
+    let mut platform = lock(&world.platform);
+    let env = platform
+        .environments
+        .get_mut(&name)
+        .ok_or_else(|| Refusal::no_env(&name))?;
+    for node in env.nodes.iter_mut().filter(|node| node.node_group == group) {
+        match what {
+            Resize::Cloudlets => {
+                node.fixed_cloudlets = change.0;
+                node.flexible_cloudlets = change.1;
+            }
+            Resize::Disk => node.disk_limit_mb = change.0,
+        }
+    }
     Ok(Map::new())
 }
 

@@ -341,3 +341,89 @@ async fn faults_latency_hangs_and_drift() {
         2
     );
 }
+
+#[tokio::test]
+async fn a_node_group_is_resized_in_cloudlets_and_disk_limit() {
+    let platform = Platform::start().await;
+    let env = json!({"shortdomain": "grow-1"}).to_string();
+    let created = platform
+        .call(
+            "environment/control/rest/createenvironment",
+            &[("env", &env), ("nodes", &vps_nodes())],
+        )
+        .await;
+    assert_eq!(created["result"], 0, "{created}");
+
+    let set = platform
+        .call(
+            "environment/control/rest/setcloudletscountbygroup",
+            &[
+                ("envName", "grow-1"),
+                ("nodeGroup", "vps"),
+                ("fixedCloudlets", "16"),
+                ("flexibleCloudlets", "16"),
+            ],
+        )
+        .await;
+    assert_eq!(set["result"], 0, "{set}");
+    let limit = platform
+        .call(
+            "environment/control/rest/setdisklimitbygroup",
+            &[
+                ("envName", "grow-1"),
+                ("nodeGroup", "vps"),
+                ("limit", "81920"),
+            ],
+        )
+        .await;
+    assert_eq!(limit["result"], 0, "{limit}");
+    let node = &platform.fake.environment("grow-1").expect("env").nodes[0];
+    assert_eq!(
+        (
+            node.fixed_cloudlets,
+            node.flexible_cloudlets,
+            node.disk_limit_mb
+        ),
+        (16, 16, 81920)
+    );
+
+    let upside_down = platform
+        .call(
+            "environment/control/rest/setcloudletscountbygroup",
+            &[
+                ("envName", "grow-1"),
+                ("nodeGroup", "vps"),
+                ("fixedCloudlets", "20"),
+                ("flexibleCloudlets", "8"),
+            ],
+        )
+        .await;
+    assert_eq!(upside_down["result"], result::FAILED);
+    let no_group = platform
+        .call(
+            "environment/control/rest/setdisklimitbygroup",
+            &[
+                ("envName", "grow-1"),
+                ("nodeGroup", "sqldb"),
+                ("limit", "100"),
+            ],
+        )
+        .await;
+    assert_eq!(no_group["result"], result::FAILED);
+    let no_env = platform
+        .call(
+            "environment/control/rest/setdisklimitbygroup",
+            &[
+                ("envName", "nope-1"),
+                ("nodeGroup", "vps"),
+                ("limit", "100"),
+            ],
+        )
+        .await;
+    assert_eq!(no_env["result"], result::ENV_NOT_EXISTS);
+    assert_eq!(
+        platform.fake.recorder().problems().len(),
+        1,
+        "the malformed cloudlet counts are a problem on the call"
+    );
+}

@@ -154,9 +154,16 @@ impl Action {
 
 #[derive(Debug, Clone)]
 enum Effect {
-    Create { start: bool },
+    Create {
+        start: bool,
+    },
     Act(Action),
     Destroy,
+    /// A disk grown to this many GiB.
+    Resize {
+        disk: String,
+        gib: u64,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -266,6 +273,13 @@ impl Cluster {
                     record.guest.power = PowerState::Running;
                     record.started_at = Some(now);
                 }
+            }
+            Effect::Resize { ref disk, gib } => {
+                record.guest.disk_gb = gib;
+                record.guest.config.insert(
+                    disk.clone(),
+                    json!(format!("local-lvm:vm-{vmid}-disk-0,size={gib}G")),
+                );
             }
             Effect::Destroy => {
                 if power != PowerState::Stopped {
@@ -516,6 +530,100 @@ impl Cluster {
             vmid,
             "create",
             Effect::Create { start },
+            user,
+            now,
+        ))
+    }
+
+    /// `PUT .../config`: cores and memory change at once (no task), as on a stopped guest or
+    /// with hotplug. The schema has already checked the parameters; a config change on a
+    /// locked guest is refused as Proxmox refuses it.
+    pub fn update_config(
+        &mut self,
+        node: &str,
+        kind: GuestKind,
+        vmid: u32,
+        params: &BTreeMap<String, Value>,
+    ) -> Result<(), PveError> {
+        check_lock(&self.find(node, kind, vmid)?.guest)?;
+        let Some(record) = self.guests.get_mut(&vmid) else {
+            return Err(PveError::internal("the guest went away"));
+        };
+        for (key, value) in params {
+            if matches!(key.as_str(), "node" | "vmid" | "digest" | "skiplock") {
+                continue;
+            }
+            let text = value_text(value);
+            match key.as_str() {
+                "cores" => record.guest.cores = text.parse().unwrap_or(record.guest.cores),
+                "memory" => {
+                    let current = text.strip_prefix("current=").unwrap_or(&text);
+                    record.guest.memory_mb = current
+                        .split(',')
+                        .next()
+                        .and_then(|n| n.parse().ok())
+                        .unwrap_or(record.guest.memory_mb);
+                }
+                _ => {}
+            }
+            record.guest.config.insert(key.clone(), value.clone());
+        }
+        Ok(())
+    }
+
+    /// `PUT .../resize`: grows a disk the guest has, in a task. `+NG` adds, `NG` is absolute;
+    /// a smaller size is refused as Proxmox refuses it.
+    pub fn resize_disk(
+        &mut self,
+        node: &str,
+        kind: GuestKind,
+        vmid: u32,
+        params: &BTreeMap<String, Value>,
+        user: &str,
+        now: Instant,
+    ) -> Result<String, PveError> {
+        let record = self.find(node, kind, vmid)?;
+        check_lock(&record.guest)?;
+        let disk = params.get("disk").map(value_text).unwrap_or_default();
+        if !record.guest.config.contains_key(&disk) {
+            return Err(PveError::parameter(
+                "disk",
+                "parameter verification failed - no such disk",
+            ));
+        }
+        let size = params.get("size").map(value_text).unwrap_or_default();
+        let (add, number) = match size.strip_prefix('+') {
+            Some(rest) => (true, rest),
+            None => (false, size.as_str()),
+        };
+        let digits: String = number
+            .chars()
+            .take_while(|c| c.is_ascii_digit() || *c == '.')
+            .collect();
+        let value: f64 = digits.parse().unwrap_or(0.0);
+        let gib = match number.chars().last() {
+            Some('T') => value * 1024.0,
+            Some('G') => value,
+            Some('M') => value / 1024.0,
+            Some('K') => value / 1024.0 / 1024.0,
+            _ => value / 1024.0 / 1024.0 / 1024.0,
+        };
+        let current = record.guest.disk_gb;
+        let wanted = if add { current as f64 + gib } else { gib };
+        if wanted < current as f64 {
+            return Err(PveError::internal(format!(
+                "unable to shrink disk size (current {current}G, requested {wanted}G)"
+            )));
+        }
+        Ok(self.spawn_task(
+            node,
+            kind,
+            vmid,
+            "resize",
+            Effect::Resize {
+                disk,
+                gib: wanted.ceil() as u64,
+            },
             user,
             now,
         ))

@@ -37,7 +37,9 @@
 //! Endpoints the fake serves: `GET /version`, `GET /nodes`, `GET /cluster/nextid`,
 //! `GET /cluster/resources`, `GET|POST /nodes/{node}/{qemu|lxc}`,
 //! `GET|DELETE /nodes/{node}/{qemu|lxc}/{vmid}`, `GET .../{vmid}/config`,
-//! `GET .../{vmid}/status/current`,
+//! `PUT .../{vmid}/config` (cores and memory change at once, answered `null`),
+//! `PUT .../{vmid}/resize` (a disk the guest has, `+NG` or `NG`, grown in a task; a smaller
+//! size is refused with `unable to shrink disk size`), `GET .../{vmid}/status/current`,
 //! `POST .../{vmid}/status/{start|stop|shutdown|reboot|suspend|resume}` and
 //! `GET /nodes/{node}/tasks/{upid}/status`. Any other endpoint of the schema answers 501 and is
 //! recorded as a problem, so a test notices hostdeck reaching for something the fake lacks.
@@ -474,6 +476,12 @@ fn dispatch(
                 .map(Value::String)
         }
         ("GET", ["nodes", _, _, _, "config"], Some(kind)) => cluster.config_json(&node, kind, vmid),
+        ("PUT", ["nodes", _, _, _, "config"], Some(kind)) => cluster
+            .update_config(&node, kind, vmid, params)
+            .map(|()| Value::Null),
+        ("PUT", ["nodes", _, _, _, "resize"], Some(kind)) => cluster
+            .resize_disk(&node, kind, vmid, params, user, now)
+            .map(Value::String),
         ("GET", ["nodes", _, _, _, "status", "current"], Some(kind)) => {
             cluster.status_json(&node, kind, vmid, now)
         }

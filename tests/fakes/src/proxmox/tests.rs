@@ -540,3 +540,74 @@ async fn answers_match_the_schema_and_seeding_needs_no_http() {
     );
     assert_eq!(cluster.fake.call_count("GET /nodes/{node}/qemu"), 2);
 }
+
+#[tokio::test]
+async fn a_vm_is_resized_by_its_config_and_a_disk_task_that_only_grows() {
+    let cluster = Cluster::start().await;
+    let upid = cluster.create_vm("120").await;
+    assert_eq!(cluster.wait(&upid).await, "OK");
+    let put = |path: &str, form: &[(&str, &str)]| {
+        cluster.send(cluster.request(Method::PUT, path).form(form))
+    };
+
+    let answer = put(
+        "/nodes/pve/qemu/120/config",
+        &[("cores", "4"), ("memory", "8192")],
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.reason);
+    assert_eq!(
+        answer.body["data"],
+        Value::Null,
+        "a config change is no task"
+    );
+    let vm = cluster.fake.vm("pve", 120).expect("vm");
+    assert_eq!((vm.cores, vm.memory_mb), (4, 8192));
+
+    let refused = put("/nodes/pve/qemu/120/config", &[("cores", "0")]).await;
+    assert_eq!(refused.status, 400, "the schema's minimum");
+
+    let answer = put(
+        "/nodes/pve/qemu/120/resize",
+        &[("disk", "scsi0"), ("size", "+8G")],
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.reason);
+    let upid = answer.body["data"].as_str().expect("UPID").to_owned();
+    assert_eq!(cluster.wait(&upid).await, "OK");
+    assert_eq!(cluster.fake.vm("pve", 120).expect("vm").disk_gb, 40);
+    let answer = put(
+        "/nodes/pve/qemu/120/resize",
+        &[("disk", "scsi0"), ("size", "64G")],
+    )
+    .await;
+    let upid = answer.body["data"].as_str().expect("UPID").to_owned();
+    assert_eq!(cluster.wait(&upid).await, "OK");
+    let status = cluster.get("/nodes/pve/qemu/120/status/current").await;
+    assert_eq!(status.body["data"]["maxdisk"], json!(64_u64 << 30));
+
+    let shrink = put(
+        "/nodes/pve/qemu/120/resize",
+        &[("disk", "scsi0"), ("size", "10G")],
+    )
+    .await;
+    assert_eq!(shrink.status, 500);
+    assert!(
+        shrink.reason.contains("unable to shrink"),
+        "{}",
+        shrink.reason
+    );
+    let no_disk = put(
+        "/nodes/pve/qemu/120/resize",
+        &[("disk", "scsi3"), ("size", "80G")],
+    )
+    .await;
+    assert_eq!(no_disk.status, 400);
+    let bad_size = put(
+        "/nodes/pve/qemu/120/resize",
+        &[("disk", "scsi0"), ("size", "lots")],
+    )
+    .await;
+    assert_eq!(bad_size.status, 400, "the schema's pattern");
+    assert_eq!(cluster.fake.vm("pve", 120).expect("vm").disk_gb, 64);
+}

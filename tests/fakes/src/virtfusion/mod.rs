@@ -23,7 +23,8 @@
 //! Shapes follow VirtFusion's published API reference. Where the reference is silent the fake
 //! chooses, and says so here: `state` is `queued` until a build, `building` during one and
 //! `complete` after, with `commissionStatus` 0, 1 and 3; power actions take effect at once and
-//! answer `{"data":{"queueId"}}`; power actions on a suspended or never-built server are a 409; a
+//! answer `{"data":{"queueId"}}`, and so do `PUT /servers/{id}/modify/cpuCores` and
+//! `.../modify/memory` (VirtFusion's resize calls; API v1 has none for the disk); power actions on a suspended or never-built server are a 409; a
 //! user who still owns servers cannot be deleted (409); `dryRun=true` on create checks the body
 //! and answers `{"data":{}}` without creating anything; a built server may be built again (a
 //! reinstall); `GET /connect` answers 200 `{}`; `delay` on delete is checked (0-43800) but the
@@ -48,7 +49,7 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use chrono::Datelike as _;
 use serde_json::{Map, Value, json};
 
@@ -521,6 +522,7 @@ fn router(world: Arc<World>) -> Router {
         .route("/servers/{id}/build", post(build_server))
         .route("/servers/{id}/power/{action}", post(power))
         .route("/servers/{id}/suspend", post(suspend))
+        .route("/servers/{id}/modify/{what}", put(modify))
         .route("/servers/{id}/unsuspend", post(unsuspend))
         .route("/servers/{id}/traffic", get(traffic))
         .route("/packages", get(packages))
@@ -1203,6 +1205,72 @@ async fn power(
         return conflict("The server has not been built.");
     }
     record.server.power = target;
+    let queue_id = panel.next_queue_id;
+    panel.next_queue_id += 1;
+    data(StatusCode::OK, json!({ "queueId": queue_id }))
+}
+
+/// `PUT /servers/{id}/modify/cpuCores` (`{"cores"}`) and `.../modify/memory` (`{"memory"}`,
+/// MB), as VirtFusion's API reference lists them. The fake's choices: the change takes effect
+/// at once and answers `{"data":{"queueId"}}` like a power action; cores are 1-128 and memory
+/// at least 128 MB; a suspended or unbuilt server is a 409.
+async fn modify(
+    State(world): State<Arc<World>>,
+    Path((id, what)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    let field = match what.as_str() {
+        "cpuCores" => "cores",
+        "memory" => "memory",
+        _ => {
+            return refused(
+                StatusCode::NOT_FOUND,
+                json!({"msg": "not found"}),
+                vec![format!("modify/{what} is not served by the fake")],
+            );
+        }
+    };
+    let body = match json_body(&body) {
+        Ok(body) => body,
+        Err(errors) => return invalid(errors),
+    };
+    let mut errors = Vec::new();
+    let value = integer_field(&body, field, true, &mut errors);
+    match (field, value) {
+        ("cores", Some(cores)) if !(1..=128).contains(&cores) => {
+            errors.push("The cores must be between 1 and 128.".to_owned());
+        }
+        ("memory", Some(memory)) if memory < 128 => {
+            errors.push("The memory must be at least 128.".to_owned());
+        }
+        _ => {}
+    }
+    if let Some(unknown) = body.keys().find(|key| key.as_str() != field) {
+        errors.push(format!(
+            "The {} field is not accepted here.",
+            field_words(unknown)
+        ));
+    }
+    if !errors.is_empty() {
+        return invalid(errors);
+    }
+    let mut panel = lock(&world.panel);
+    let record = match actionable(&mut panel, &id) {
+        Ok(record) => record,
+        Err(not_now) => return not_now.into_response(),
+    };
+    if record.server.suspended {
+        return conflict("The server is suspended.");
+    }
+    if record.server.build != Build::Complete {
+        return conflict("The server has not been built.");
+    }
+    let value = value.unwrap_or_default();
+    if field == "cores" {
+        record.server.cpu_cores = value;
+    } else {
+        record.server.memory_mb = value;
+    }
     let queue_id = panel.next_queue_id;
     panel.next_queue_id += 1;
     data(StatusCode::OK, json!({ "queueId": queue_id }))

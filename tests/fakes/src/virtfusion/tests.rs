@@ -411,3 +411,54 @@ async fn requests_that_do_not_ask_for_json_or_mark_their_body_are_recorded_as_pr
     assert_eq!(panel.get("/connect").await.0, StatusCode::OK);
     assert_eq!(panel.fake.recorder().problems(), Vec::<String>::new());
 }
+
+#[tokio::test]
+async fn cores_and_memory_are_modified_and_checked() {
+    let panel = Panel::start().await;
+    let id = panel.running_server().await;
+    let (status, answer) = panel
+        .call(
+            Method::PUT,
+            &format!("/servers/{id}/modify/cpuCores"),
+            Some(json!({"cores": 4})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    assert!(answer["data"]["queueId"].is_u64());
+    let (status, _) = panel
+        .call(
+            Method::PUT,
+            &format!("/servers/{id}/modify/memory"),
+            Some(json!({"memory": 8192})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK);
+    let server = panel.fake.server(id).expect("server");
+    assert_eq!((server.cpu_cores, server.memory_mb), (4, 8192));
+
+    let (status, refused) = panel
+        .call(
+            Method::PUT,
+            &format!("/servers/{id}/modify/cpuCores"),
+            Some(json!({"cores": 0})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refused}");
+    let (status, _) = panel
+        .call(
+            Method::PUT,
+            &format!("/servers/{id}/modify/memory"),
+            Some(json!({"memory": "lots"})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+    let (status, _) = panel
+        .call(
+            Method::PUT,
+            &format!("/servers/{id}/modify/storage"),
+            Some(json!({"storage": 100})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "API v1 has no disk modify");
+    assert_eq!(panel.fake.server(id).expect("server").storage_gb, 25);
+}

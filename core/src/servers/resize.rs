@@ -1,0 +1,206 @@
+//! Resizing a server: a new plan or custom size for a server that exists, priced like a create,
+//! made on the provider first, then billed and recorded.
+//!
+//! The order is fixed: permission and ownership, the server's state, the new size (checked as
+//! a create checks it; a disk never shrinks), the price and, for a larger rate, the balance;
+//! then the provider (once, never retried: a resize whose answer was lost is for a person to
+//! check); then one transaction that bills the hours owed at the old rate and switches the
+//! rate (the rule is in [`crate::billing`], "Resizes"). A provider that refuses or fails leaves
+//! the database as it was.
+
+use super::{BILLING_REASON, Server, ServerStatus, Servers};
+use crate::audit::AuditEntry;
+use crate::billing::meter::posting_reference;
+use crate::error::{Error, Result};
+use crate::ids::ServerId;
+use crate::ledger::SystemAccount;
+use crate::money::Money;
+use crate::policy::{Actor, Permission};
+use crate::pricing::{Quote, Size};
+use crate::store::billing::RateChange;
+
+/// A resize priced, before it is done: what people confirm.
+#[derive(Debug, Clone)]
+pub struct ResizeQuote {
+    pub server: Server,
+    /// The server's price now.
+    pub from: Quote,
+    /// Its price at the new size.
+    pub to: Quote,
+    /// Whether the new rate is larger (then the hour of the resize costs the new rate, and
+    /// the balance must cover an hour of it).
+    pub larger: bool,
+    /// An hour at the new size, running (rounded up to a micro-unit, as burn rates are).
+    pub per_hour: Money,
+    /// A month (`hours_per_month` hours) at the new size, running.
+    pub per_month: Money,
+}
+
+/// What a resize did.
+#[derive(Debug, Clone)]
+pub struct Resized {
+    /// The server as stored after it: new size and rate.
+    pub server: Server,
+    pub quote: ResizeQuote,
+    /// What was billed at the switch (hours owed at the old rate, or the current hour's
+    /// top-up).
+    pub billed: Money,
+}
+
+impl Servers {
+    /// Prices a resize of the actor's server to `size` and checks everything a resize checks
+    /// before it asks the provider; the portal shows this before the customer confirms.
+    pub async fn quote_resize(
+        &self,
+        actor: &Actor,
+        id: ServerId,
+        size: &Size,
+    ) -> Result<ResizeQuote> {
+        let server = self
+            .authorize(
+                actor,
+                id,
+                Permission::ControlOwnServers,
+                Permission::ControlAnyServer,
+                "server.resize",
+            )
+            .await?;
+        self.resize_checked(server, size)
+    }
+
+    /// Resizes a server to a plan or a custom size: see the module header for the order.
+    pub async fn resize(&self, actor: &Actor, id: ServerId, size: &Size) -> Result<Resized> {
+        let quote = self.quote_resize(actor, id, size).await?;
+        let server = &quote.server;
+        if quote.larger {
+            let owner = self.user(server.user).await?;
+            let hour = quote.to.first_hour();
+            let balance = self.store.account_balance(owner.wallet).await?;
+            if balance < hour {
+                return Err(Error::Conflict(format!(
+                    "Not enough credit: an hour of the new size costs {} and the balance is {}. \
+                     Top up, then try again.",
+                    hour.display(&self.config.billing.currency),
+                    balance.display(&self.config.billing.currency)
+                )));
+            }
+        }
+        let (provider, remote) = self.on_provider(server)?;
+        let entry = AuditEntry::new(actor, "server.resize")
+            .target(posting_reference(id))
+            .detail(serde_json::json!({
+                "from": { "plan": quote.from.plan, "resources": quote.from.resources,
+                          "rate_running": quote.from.running, "rate_stopped": quote.from.stopped,
+                          "rate_hours": quote.from.rate_hours },
+                "to": { "plan": quote.to.plan, "resources": quote.to.resources,
+                        "rate_running": quote.to.running, "rate_stopped": quote.to.stopped,
+                        "rate_hours": quote.to.rate_hours },
+            }));
+        if let Err(error) = provider.resize(&remote, &quote.to.resources).await {
+            return Err(self.failed(entry, error).await);
+        }
+        let changed = self
+            .store
+            .change_rate(&RateChange {
+                server: id,
+                plan: quote.to.plan.clone(),
+                resources: quote.to.resources,
+                rate_running: quote.to.running,
+                rate_stopped: quote.to.stopped,
+                rate_hours: quote.to.rate_hours,
+                larger: quote.larger,
+                at: self.clock.now(),
+                max_catchup_hours: i64::from(self.config.billing.max_catchup_hours),
+                usage_account: self.store.system_account(SystemAccount::Usage),
+            })
+            .await;
+        let changed = match changed {
+            Ok(changed) => changed,
+            Err(error) => {
+                // The provider has the new size; the next resize or staff can put the rate
+                // right. Said loudly, since the bill and the server now disagree.
+                tracing::error!(server = %id, error = %error, "a server was resized but its new rate was not recorded");
+                let entry = entry.outcome(crate::audit::AuditOutcome::Failed);
+                if let Err(write_error) = self.audit.record(entry).await {
+                    tracing::error!(error = %write_error, "could not write an audit entry for a failure");
+                }
+                return Err(error);
+            }
+        };
+        let mut detail = entry.detail.clone().unwrap_or_default();
+        detail["billed_micros"] = serde_json::json!(changed.amount.micros());
+        self.audit.record(entry.detail(detail)).await?;
+        Ok(Resized {
+            server: self.existing(id).await?,
+            quote,
+            billed: changed.amount,
+        })
+    }
+
+    /// The checks of a resize after the permission, in the order people should hear them.
+    fn resize_checked(&self, server: Server, size: &Size) -> Result<ResizeQuote> {
+        if server.is_suspended() {
+            return Err(Error::Conflict(format!(
+                "{} is suspended ({}); {}",
+                server.name,
+                server
+                    .suspend_reason
+                    .as_deref()
+                    .unwrap_or("no reason given"),
+                if server.suspend_reason.as_deref() == Some(BILLING_REASON) {
+                    "top up your credit, then resize it."
+                } else {
+                    "contact support."
+                }
+            )));
+        }
+        match server.state {
+            ServerStatus::Creating | ServerStatus::Building => {
+                return Err(Error::Conflict(format!(
+                    "{} is still being created; resize it once it is running.",
+                    server.name
+                )));
+            }
+            _ => {
+                self.on_provider(&server)?;
+            }
+        }
+        let to = self.pricing.quote(size)?;
+        to.resources.check()?;
+        let from = server.quote();
+        if to.resources == from.resources && to.plan == from.plan {
+            return Err(Error::invalid(
+                "size",
+                format!("{} already has this size ({}).", server.name, to.resources),
+            ));
+        }
+        if to.resources.disk_gib < from.resources.disk_gib {
+            return Err(Error::invalid(
+                "disk_gib",
+                format!(
+                    "A disk cannot shrink: {} has {} GiB, so choose a size with at least \
+                     {} GiB of disk.",
+                    server.name, from.resources.disk_gib, from.resources.disk_gib
+                ),
+            ));
+        }
+        let larger = i128::from(to.running) * i128::from(from.rate_hours.max(1))
+            > i128::from(from.running) * i128::from(to.rate_hours.max(1));
+        let per_hour = Money::from_micros(
+            i64::try_from(
+                (i128::from(to.running) + i128::from(to.rate_hours.max(1)) - 1)
+                    / i128::from(to.rate_hours.max(1)),
+            )
+            .unwrap_or(i64::MAX),
+        );
+        let per_month = to.running_for(self.pricing.hours_per_month());
+        Ok(ResizeQuote {
+            server,
+            from,
+            to,
+            larger,
+            per_hour,
+            per_month,
+        })
+    }
+}
