@@ -91,6 +91,8 @@ async fn run_engine(engine: &str, url: &str, events: usize) -> anyhow::Result<Ve
     config.paypal.webhook_id = Some(webhook_id.to_owned());
     config.paypal.webhook_verification = WebhookVerification::Offline;
     config.paypal.cert_hosts = vec!["127.0.0.1".into()];
+    let cert_roots = hostdeck_e2e::paypal::CertRoots::of(&paypal);
+    config.paypal.cert_roots = Some(cert_roots.path().to_owned());
     let store = hostdeck_core::store::open(&config.database).await?;
     let core = Arc::new(Core::new(config, store, Arc::new(SystemClock)).await?);
 
