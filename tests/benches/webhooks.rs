@@ -8,6 +8,8 @@
 //! `BENCH_EVENTS` (default 5000) deliveries, 32 at once, on SQLite and on PostgreSQL (the
 //! server at HOSTDECK_TEST_POSTGRES_URL, or the private one from `.ci/start-postgres`). The
 //! deliveries are signed by the fake PayPal before the clock starts, so signing is not counted.
+//! The fake's certificate chains to its test root, given as `paypal.cert_roots`; the chain is
+//! checked once, when the certificate is first fetched.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -543,6 +543,10 @@ mod tests {
             .expect("the test chain is trusted");
         assert_eq!(trusted.valid_from, at("2026-01-01T00:00:00Z"));
         assert_eq!(trusted.valid_until, at("2027-01-01T00:00:00Z"));
+        // Public CAs write the name as a PrintableString, openssl as UTF8String: both count.
+        verifier
+            .trust(&chain("printable-name.pem"), at("2026-06-01T00:00:00Z"))
+            .expect("a PrintableString common name is read too");
         let signature = STANDARD.decode(SIGNED).expect("base64");
         check_signature(
             &trusted.leaf,
