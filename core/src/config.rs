@@ -795,6 +795,15 @@ mod tests {
                     env!("CARGO_MANIFEST_DIR"),
                     "/../config/pricing.toml\""
                 ),
+            )
+            // A PEM file of roots must exist to load: the unit tests' root stands in.
+            .replace(
+                "\"/etc/hostdeck/paypal-roots.pem\"",
+                concat!(
+                    "\"",
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/src/payments/testdata/root.pem\""
+                ),
             );
         assert!(uncommented.contains("/../config/pricing.toml"));
         Config::from_toml(&uncommented).expect("the example config loads with every key set");

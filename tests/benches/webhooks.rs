@@ -8,6 +8,8 @@
 //! `BENCH_EVENTS` (default 5000) deliveries, 32 at once, on SQLite and on PostgreSQL (the
 //! server at HOSTDECK_TEST_POSTGRES_URL, or the private one from `.ci/start-postgres`). The
 //! deliveries are signed by the fake PayPal before the clock starts, so signing is not counted.
+//! The fake's certificate chains to its test root, given as `paypal.cert_roots`; the chain is
+//! checked once, when the certificate is first fetched.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -91,6 +93,8 @@ async fn run_engine(engine: &str, url: &str, events: usize) -> anyhow::Result<Ve
     config.paypal.webhook_id = Some(webhook_id.to_owned());
     config.paypal.webhook_verification = WebhookVerification::Offline;
     config.paypal.cert_hosts = vec!["127.0.0.1".into()];
+    let cert_roots = hostdeck_e2e::paypal::CertRoots::of(&paypal);
+    config.paypal.cert_roots = Some(cert_roots.path().to_owned());
     let store = hostdeck_core::store::open(&config.database).await?;
     let core = Arc::new(Core::new(config, store, Arc::new(SystemClock)).await?);
 

@@ -1,5 +1,6 @@
 //! PayPal webhooks under attack and under load, against the fake PayPal: forged, unsigned,
-//! truncated and tampered deliveries and certificates from another host credit nothing; one
+//! truncated and tampered deliveries, certificates from another host, and certificates on
+//! PayPal's host that are expired, not yet valid or from an unknown CA credit nothing; one
 //! event delivered 1,000 times (50 at once) credits once; two events for one capture credit
 //! once; a capture for an unknown order, of another amount or for another customer credits
 //! nobody and alerts billing staff; a refund that arrives before its capture is applied once,
@@ -13,14 +14,16 @@ use hostdeck_core::config::Config;
 use hostdeck_core::ledger::PostingKind;
 use hostdeck_core::money::Money;
 use hostdeck_core::payments::{
-    EVENT_ATTEMPTS, Settlement, WebhookVerification, capture_key, refund_key,
+    EVENT_ATTEMPTS, Rejection, Settlement, Verifier, WebhookHeaders, WebhookVerification,
+    capture_key, refund_key,
 };
 use hostdeck_core::policy::{Actor, Role, Scope, Scopes, Via};
 use hostdeck_core::store::Page;
 use hostdeck_core::store::payments::{EventStatus, OrderStatus, StoredOrder};
 use hostdeck_e2e::app::{SignedIn, TestApp};
 use hostdeck_e2e::db::TestDb;
-use hostdeck_fakes::paypal::{CaptureOutcome, FakePaypal, Forgery};
+use hostdeck_e2e::paypal::CertRoots;
+use hostdeck_fakes::paypal::{CaptureOutcome, Delivery, FakePaypal, Forgery};
 use hostdeck_fakes::server::Fault;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -34,6 +37,7 @@ pub struct Shop {
     pub app: TestApp,
     pub webhook_id: String,
     pub db: TestDb,
+    _cert_roots: CertRoots,
 }
 
 impl Shop {
@@ -49,6 +53,8 @@ impl Shop {
         config.paypal.webhook_id = Some(webhook_id.clone());
         config.paypal.webhook_verification = verification;
         config.paypal.cert_hosts = vec!["127.0.0.1".into()];
+        let cert_roots = CertRoots::of(&paypal);
+        config.paypal.cert_roots = Some(cert_roots.path().to_owned());
         config.discord.billing_webhook = Some(SecretString::from(BILLING_WEBHOOK));
         let core = db.core_with(config, Arc::new(SystemClock)).await;
         let app = TestApp::start(core).await;
@@ -57,6 +63,7 @@ impl Shop {
             app,
             webhook_id,
             db,
+            _cert_roots: cert_roots,
         }
     }
 
@@ -269,6 +276,85 @@ async fn forged_deliveries_credit_nothing(db: TestDb) {
     shop.process().await;
     assert_eq!(shop.balance(&customer).await, usd(10));
     assert_eq!(shop.paypal.cert_fetches(), 1, "the certificate is cached");
+    shop.assert_paypal_clean();
+}
+
+/// The headers of `delivery` as the webhook route hands them to core.
+fn headers_of(delivery: &Delivery) -> WebhookHeaders {
+    let header = |name: &str| delivery.header(name).map(str::to_owned);
+    WebhookHeaders {
+        transmission_id: header("PAYPAL-TRANSMISSION-ID"),
+        transmission_time: header("PAYPAL-TRANSMISSION-TIME"),
+        transmission_sig: header("PAYPAL-TRANSMISSION-SIG"),
+        cert_url: header("PAYPAL-CERT-URL"),
+        auth_algo: header("PAYPAL-AUTH-ALGO"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_a_current_certificate_from_a_trusted_ca_vouches_for_a_delivery() {
+    let shop = Shop::open(TestDb::sqlite().await, WebhookVerification::Offline).await;
+    let customer = shop.customer("chain@example.test").await;
+    let capture = shop.pending_capture(&customer, 10).await;
+    let event = shop.paypal.capture_completed_event(&capture);
+    // Each is signed by the key of the certificate it names, on PayPal's own host: only the
+    // certificate's chain or dates give it away.
+    let cases = [
+        (Forgery::UnknownCaCert, "does not chain to a trusted root"),
+        (Forgery::SelfSignedCert, "does not chain to a trusted root"),
+        (Forgery::LookalikeChain, "is not trusted"),
+        (Forgery::ExpiredCert, "expired at"),
+        (Forgery::NotYetValidCert, "is not valid before"),
+    ];
+    for (forgery, reason) in cases {
+        assert!(forgery.needs_a_trusted_certificate());
+        let delivery = shop
+            .paypal
+            .deliver_forged(forgery, &event, &shop.webhook_url(), &shop.webhook_id)
+            .await;
+        assert_eq!(delivery.status, 400, "{forgery:?}: {}", delivery.answer);
+        let outcome = shop
+            .app
+            .core()
+            .payments
+            .receive_webhook(&headers_of(&delivery), &delivery.body)
+            .await;
+        match outcome {
+            Err(Rejection::Forged(why)) => assert!(why.contains(reason), "{forgery:?}: {why}"),
+            other => panic!("{forgery:?} must be refused as forged: {other:?}"),
+        }
+    }
+    shop.process().await;
+    assert_eq!(shop.stored_events(EventStatus::Pending).await, 0);
+    assert_eq!(shop.stored_events(EventStatus::Done).await, 0);
+    assert_eq!(shop.balance(&customer).await, Money::ZERO);
+
+    // The genuine chain (leaf, then intermediate) to the configured root is accepted.
+    let genuine = shop
+        .paypal
+        .deliver(&event, &shop.webhook_url(), &shop.webhook_id)
+        .await;
+    assert_eq!(genuine.status, 200, "{}", genuine.answer);
+    shop.process().await;
+    assert_eq!(shop.balance(&customer).await, usd(10));
+    assert_eq!(shop.paypal.cert_fetches(), 1, "the certificate is cached");
+
+    // Without paypal.cert_roots only the Mozilla roots are trusted, and the fake's CA is not
+    // one of them: the same genuine delivery is refused.
+    let mut config = Config::default();
+    config.paypal.webhook_id = Some(shop.webhook_id.clone());
+    config.paypal.webhook_verification = WebhookVerification::Offline;
+    config.paypal.cert_hosts = vec!["127.0.0.1".into()];
+    let mozilla = Verifier::new(&config.paypal, Arc::new(SystemClock)).expect("a verifier");
+    let outcome = mozilla
+        .verify(None, &headers_of(&genuine), &genuine.body)
+        .await;
+    match outcome {
+        Err(Rejection::Forged(why)) => {
+            assert!(why.contains("does not chain to a trusted root"), "{why}");
+        }
+        other => panic!("the fake's CA is not a Mozilla root: {other:?}"),
+    }
     shop.assert_paypal_clean();
 }
 
@@ -828,8 +914,10 @@ async fn an_event_that_keeps_failing_is_given_up_and_staff_alerted(db: TestDb) {
     let mut config = Config::default();
     config.discord.billing_webhook = Some(SecretString::from(BILLING_WEBHOOK));
     let core = db.core_with(config, clock.clone()).await;
+    let paypal = FakePaypal::start().await;
     let shop = Shop {
-        paypal: FakePaypal::start().await,
+        _cert_roots: CertRoots::of(&paypal),
+        paypal,
         app: TestApp::start(core).await,
         webhook_id: String::new(),
         db,

@@ -2,6 +2,7 @@
 //! top-up amounts the portal offers. Without `client_id` and `client_secret` payments are off
 //! and the portal says so.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use secrecy::SecretString;
@@ -37,6 +38,9 @@ pub struct PaypalConfig {
     pub webhook_verification: WebhookVerification,
     /// Hosts a webhook's `PAYPAL-CERT-URL` may point at (offline verification).
     pub cert_hosts: Vec<String>,
+    /// A PEM file of the root certificates PayPal's webhook certificate must chain to (offline
+    /// verification). Unset: the Mozilla roots that browsers trust.
+    pub cert_roots: Option<PathBuf>,
     /// The smallest and largest top-up a customer may choose.
     #[serde(with = "crate::config::amount")]
     pub min_topup: Money,
@@ -60,6 +64,7 @@ impl Default for PaypalConfig {
             webhook_id: None,
             webhook_verification: WebhookVerification::Api,
             cert_hosts: vec!["api.paypal.com".into()],
+            cert_roots: None,
             min_topup: Money::from_micros(5_000_000),
             max_topup: Money::from_micros(500_000_000),
             presets: [10, 25, 50, 100]
@@ -125,6 +130,11 @@ impl PaypalConfig {
         }
         if self.cert_hosts.iter().any(|host| host.trim().is_empty()) {
             problems.push("paypal.cert_hosts: expected host names such as api.paypal.com".into());
+        }
+        if let Some(path) = &self.cert_roots
+            && let Err(problem) = super::webhook::read_roots(path)
+        {
+            problems.push(format!("paypal.cert_roots: {problem}"));
         }
         if self.timeout < Duration::from_secs(1) {
             problems.push("paypal.timeout: expected at least 1s".to_owned());

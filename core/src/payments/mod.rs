@@ -220,7 +220,7 @@ impl Payments {
         outbox: Outbox,
     ) -> Result<Self> {
         let client = PaypalClient::from_config(&config.paypal)?.map(Arc::new);
-        let verifier = Arc::new(Verifier::new(&config.paypal)?);
+        let verifier = Arc::new(Verifier::new(&config.paypal, clock.clone())?);
         Ok(Self {
             store,
             clock,

@@ -15,7 +15,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 
 use super::books::{self, CaptureRecord, OrderRecord, StoredReply};
-use super::{CaptureOutcome, CaptureStatus, Money, OrderStatus, Shared, spec_for};
+use super::{CaptureOutcome, CaptureStatus, Money, OrderStatus, Shared, spec_for, webhooks};
 use crate::server::Call;
 use crate::spec::Spec;
 
@@ -602,8 +602,11 @@ impl Shared {
     }
 
     fn certificate(&self, cert_id: &str) -> Reply {
-        if *cert_id == self.cert_id {
-            Reply::Pem(self.keys.paypal_cert.clone())
+        let served = webhooks::Served::ALL
+            .into_iter()
+            .find(|served| served.id(&self.cert_id) == cert_id);
+        if let Some(served) = served {
+            Reply::Pem(served.pem(self.keys).to_owned())
         } else {
             Reply::Json(
                 StatusCode::NOT_FOUND,

@@ -179,10 +179,15 @@ impl Shared {
     }
 
     fn cert_url(&self) -> String {
+        self.served_url(webhooks::Served::Genuine)
+    }
+
+    /// Where the fake serves `served` on its own host.
+    fn served_url(&self, served: webhooks::Served) -> String {
         format!(
             "{}/v1/notifications/certs/{}",
             self.base_url(),
-            self.cert_id
+            served.id(&self.cert_id)
         )
     }
 }
@@ -311,16 +316,27 @@ impl FakePaypal {
         self.shared.cert_url()
     }
 
-    /// The fake's certificate (PEM), to compare with what hostdeck fetched.
+    /// The fake's certificate chain as served (PEM: the leaf, then the intermediate), to
+    /// compare with what hostdeck fetched.
     pub fn cert_pem(&self) -> &str {
         &self.shared.keys.paypal_cert
     }
 
-    /// How many times the certificate was fetched: hostdeck should cache it.
+    /// The root of the fake's CA (PEM), which issued its certificate through the intermediate:
+    /// what a receiver trusts (hostdeck's `paypal.cert_roots`). The same in every fake of the
+    /// process.
+    pub fn root_pem(&self) -> &str {
+        &self.shared.keys.root_cert
+    }
+
+    /// How many times the genuine certificate was fetched: hostdeck should cache it.
     pub fn cert_fetches(&self) -> usize {
+        let path = format!("/v1/notifications/certs/{}", self.shared.cert_id);
         self.recorder()
-            .calls_to(&Method::GET, "/v1/notifications/certs/")
-            .len()
+            .calls_to(&Method::GET, &path)
+            .iter()
+            .filter(|call| call.path() == path)
+            .count()
     }
 
     /// How many requests reached the "other host" of [`Forgery::ForeignCertUrl`]: hostdeck must

@@ -590,10 +590,12 @@ fn crc32(bytes: &[u8]) -> u32 {
     !crc
 }
 
-/// What a careful receiver does with a delivery: certificate only from the allowed host,
-/// message rebuilt from the raw bytes, signature checked with the certificate's key.
+/// What a careful receiver does with a delivery: certificate only from the allowed host and
+/// only if it chains to `root` (PEM) within its dates, message rebuilt from the raw bytes,
+/// signature checked with the certificate's key. `None` leaves a check out.
 async fn verify_offline(
     allowed: Option<&str>,
+    root: Option<&str>,
     headers: &HeaderMap,
     body: &[u8],
     webhook_id: &str,
@@ -624,8 +626,25 @@ async fn verify_offline(
         .text()
         .await
         .map_err(|e| e.to_string())?;
-    let der = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| e.to_string())?;
-    let cert = webpki::EndEntityCert::try_from(&der).map_err(|e| e.to_string())?;
+    let chain = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| e.to_string())?;
+    let (der, intermediates) = chain.split_first().ok_or("no certificate")?;
+    let cert = webpki::EndEntityCert::try_from(der).map_err(|e| e.to_string())?;
+    if let Some(root) = root {
+        let root = CertificateDer::from_pem_slice(root.as_bytes()).map_err(|e| e.to_string())?;
+        let anchor = webpki::anchor_from_trusted_cert(&root).map_err(|e| e.to_string())?;
+        cert.verify_for_usage(
+            &[webpki::ring::RSA_PKCS1_2048_8192_SHA256],
+            &[anchor],
+            intermediates,
+            rustls_pki_types::UnixTime::now(),
+            webpki::KeyUsage::server_auth(),
+            None,
+            None,
+        )
+        .map_err(|e| format!("untrusted certificate: {e}"))?;
+    }
     let signature = STANDARD
         .decode(get("paypal-transmission-sig")?)
         .map_err(|e| e.to_string())?;
@@ -654,6 +673,12 @@ async fn delivered_webhooks_verify_offline_and_forgeries_do_not() {
     assert_eq!(event["resource"]["id"], capture_id.as_str());
     assert!(event["resource"]["supplementary_data"]["related_ids"]["order_id"].is_string());
     let allowed = Some(paypal.base_url());
+    let root = Some(paypal.root_pem());
+    assert_eq!(
+        paypal.cert_pem().matches("BEGIN CERTIFICATE").count(),
+        2,
+        "the leaf and its intermediate"
+    );
 
     let delivery = paypal.deliver(&event, &receiver.url, WEBHOOK_ID).await;
     assert!(delivery.accepted(), "{delivery:?}");
@@ -661,11 +686,11 @@ async fn delivered_webhooks_verify_offline_and_forgeries_do_not() {
     assert_eq!(body.as_ref(), delivery.body.as_slice());
     let received: Value = serde_json::from_slice(&body).expect("JSON");
     assert_eq!(received, event);
-    verify_offline(allowed.as_deref(), &headers, &body, WEBHOOK_ID)
+    verify_offline(allowed.as_deref(), root, &headers, &body, WEBHOOK_ID)
         .await
         .expect("a genuine delivery verifies");
     assert!(
-        verify_offline(allowed.as_deref(), &headers, &body, "9WRONGWEBHOOK9")
+        verify_offline(allowed.as_deref(), root, &headers, &body, "9WRONGWEBHOOK9")
             .await
             .is_err(),
         "the webhook id is part of what is signed"
@@ -676,14 +701,27 @@ async fn delivered_webhooks_verify_offline_and_forgeries_do_not() {
             .deliver_forged(forgery, &event, &receiver.url, WEBHOOK_ID)
             .await;
         let (headers, body) = receiver.last();
-        let outcome = verify_offline(allowed.as_deref(), &headers, &body, WEBHOOK_ID).await;
+        let outcome = verify_offline(allowed.as_deref(), root, &headers, &body, WEBHOOK_ID).await;
         assert!(outcome.is_err(), "{forgery:?} verified");
         if matches!(forgery, Forgery::ForeignCertUrl | Forgery::CertUrlUserinfo) {
             // Without the allow-list the attacker's certificate would vouch for the forgery.
-            verify_offline(None, &headers, &body, WEBHOOK_ID)
+            verify_offline(None, None, &headers, &body, WEBHOOK_ID)
                 .await
                 .unwrap_or_else(|e| {
                     panic!("{forgery:?} is a working attack without the allow-list: {e}")
+                });
+        }
+        if forgery.needs_a_trusted_certificate() {
+            // Refused for the certificate alone: without the chain and dates it verifies.
+            let reason = outcome.err().unwrap_or_default();
+            assert!(
+                reason.starts_with("untrusted certificate"),
+                "{forgery:?}: {reason}"
+            );
+            verify_offline(allowed.as_deref(), None, &headers, &body, WEBHOOK_ID)
+                .await
+                .unwrap_or_else(|e| {
+                    panic!("{forgery:?} is a working attack without the chain check: {e}")
                 });
         }
     }
@@ -713,12 +751,12 @@ async fn delivered_webhooks_verify_offline_and_forgeries_do_not() {
     assert_eq!(reversed["event_type"], "PAYMENT.CAPTURE.REVERSED");
     let delivered = paypal.deliver(&reversed, &receiver.url, WEBHOOK_ID).await;
     let (headers, body) = receiver.last();
-    verify_offline(allowed.as_deref(), &headers, &body, WEBHOOK_ID)
+    verify_offline(allowed.as_deref(), root, &headers, &body, WEBHOOK_ID)
         .await
         .expect("a reversal verifies");
     let replayed = paypal.replay(&delivered).await;
     assert_eq!(replayed.transmission_id(), delivered.transmission_id());
-    assert_eq!(receiver.got.lock().expect("the log").len(), 10);
+    assert_eq!(receiver.got.lock().expect("the log").len(), 15);
     assert_no_problems(&paypal);
 }
 
@@ -777,6 +815,8 @@ async fn the_verify_api_answers_success_only_for_genuine_deliveries() {
         Forgery::BodyChanged,
         Forgery::ForeignCertUrl,
         Forgery::WrongWebhookId,
+        Forgery::ExpiredCert,
+        Forgery::UnknownCaCert,
     ] {
         let forged = paypal
             .deliver_forged(forgery, &event, &receiver.url, WEBHOOK_ID)

@@ -4,15 +4,20 @@
 //! PayPal signs `transmission_id|transmission_time|webhook_id|crc32(raw body)` (the CRC-32 of
 //! the exact bytes, as an unsigned decimal) with RSA PKCS#1 v1.5 over SHA-256, and names the
 //! certificate holding the public key in `PAYPAL-CERT-URL`. The fake does the same with its own
-//! 2048-bit key and a self-signed certificate served at `/v1/notifications/certs/{id}`.
+//! 2048-bit key. Its certificate (CN=messageverificationcerts.sandbox.paypal.com) is issued by
+//! the fake's own CA, a root and an intermediate, and served at `/v1/notifications/certs/{id}`
+//! as PEM, leaf first, then the intermediate; a receiver trusts the root
+//! ([`super::FakePaypal::root_pem`]).
 //!
 //! An attacker's key and certificate are generated beside PayPal's; the attacker's certificate
 //! is served by a second server under another host name (`localhost` and another port), the
-//! host a forged `PAYPAL-CERT-URL` points at.
+//! host a forged `PAYPAL-CERT-URL` points at. PayPal's own host also serves, at other ids,
+//! certificates a receiver must not trust: expired, not yet valid, from an unknown CA,
+//! self-signed, and a chain through a look-alike intermediate.
 
 use std::str::FromStr;
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use axum::Router;
 use axum::extract::Request;
@@ -27,22 +32,38 @@ use serde_json::{Value, json};
 use sha2::Sha256;
 use x509_cert::builder::{Builder, CertificateBuilder, Profile};
 use x509_cert::der::EncodePem;
+use x509_cert::der::asn1::{Ia5String, ObjectIdentifier};
 use x509_cert::der::pem::LineEnding;
+use x509_cert::ext::pkix::name::GeneralName;
+use x509_cert::ext::pkix::{ExtendedKeyUsage, SubjectAltName};
 use x509_cert::name::Name;
 use x509_cert::serial_number::SerialNumber;
 use x509_cert::spki::SubjectPublicKeyInfoOwned;
-use x509_cert::time::Validity;
+use x509_cert::time::{Time, Validity};
 
 use super::api::{Exchange, Reply};
 use super::{Shared, books, specs};
 use crate::server::{self, Call, Running};
 
-/// The signing keys and certificates: PayPal's, and an attacker's.
+/// The signing keys and certificates: PayPal's, its CA's, and an attacker's.
 pub(super) struct Keys {
     pub paypal: SigningKey<Sha256>,
+    /// PayPal's certificate chain as served: the leaf, then the intermediate.
     pub paypal_cert: String,
+    /// The root of the fake's CA, self-signed: what a receiver trusts.
+    pub root_cert: String,
     pub forger: SigningKey<Sha256>,
+    /// The attacker's self-signed certificate, in PayPal's name.
     pub forger_cert: String,
+    /// PayPal's key in a certificate from PayPal's CA that expired yesterday.
+    pub expired_cert: String,
+    /// PayPal's key in a certificate from PayPal's CA that is valid from tomorrow.
+    pub not_yet_valid_cert: String,
+    /// The attacker's key in PayPal's name, from the attacker's own root, served with it.
+    pub unknown_ca_cert: String,
+    /// The attacker's key in PayPal's name, from an intermediate the attacker made with the
+    /// names of PayPal's intermediate and root, served with it.
+    pub lookalike_cert: String,
 }
 
 /// The keys, generated once per test process: a 2048-bit RSA key takes a noticeable moment to
@@ -57,15 +78,99 @@ pub(super) async fn keys() -> &'static Keys {
         .expect("generate the fake PayPal's keys")
 }
 
+const PAYPAL_SUBJECT: &str =
+    "CN=messageverificationcerts.sandbox.paypal.com,O=PayPal Inc.,L=San Jose,ST=California,C=US";
+const ROOT_SUBJECT: &str = "CN=Fake PayPal Test Root CA,O=hostdeck-fakes";
+const INTERMEDIATE_SUBJECT: &str = "CN=Fake PayPal Test Issuing CA,O=hostdeck-fakes";
+const FORGER_ROOT_SUBJECT: &str = "CN=Forger Root CA,O=Not PayPal";
+const DAY: Duration = Duration::from_secs(24 * 3600);
+
 impl Keys {
     fn generate() -> Keys {
-        let subject = "CN=messageverificationcerts.sandbox.paypal.com,O=PayPal Inc.,L=San Jose,ST=California,C=US";
-        let paypal = signing_key();
-        let forger = signing_key();
+        // Four keys at once: each takes a while, and the machine has more than one core.
+        let mut keys: Vec<SigningKey<Sha256>> = std::thread::scope(|scope| {
+            let workers: Vec<_> = (0..4).map(|_| scope.spawn(signing_key)).collect();
+            workers
+                .into_iter()
+                .map(|worker| worker.join().expect("generate an RSA key"))
+                .collect()
+        });
+        let (Some(intermediate), Some(root), Some(forger), Some(paypal)) =
+            (keys.pop(), keys.pop(), keys.pop(), keys.pop())
+        else {
+            panic!("four keys were generated");
+        };
+        let name = |text: &str| Name::from_str(text).expect("a certificate name");
+        let now = SystemTime::now();
+        let from_now = Validity {
+            not_before: time(now - Duration::from_secs(3600)),
+            not_after: time(now + 365 * DAY),
+        };
+        let years = Validity {
+            not_before: time(now - 365 * DAY),
+            not_after: time(now + 10 * 365 * DAY),
+        };
+        let root_cert = issue(Profile::Root, ROOT_SUBJECT, &root, years, &root);
+        let intermediate_cert = issue(
+            Profile::SubCA {
+                issuer: name(ROOT_SUBJECT),
+                path_len_constraint: Some(0),
+            },
+            INTERMEDIATE_SUBJECT,
+            &intermediate,
+            years,
+            &root,
+        );
+        let leaf = |key: &SigningKey<Sha256>, validity: Validity, issuer: &str, by| {
+            issue(
+                leaf_profile(name(issuer)),
+                PAYPAL_SUBJECT,
+                key,
+                validity,
+                by,
+            )
+        };
+        let genuine = leaf(&paypal, from_now, INTERMEDIATE_SUBJECT, &intermediate);
+        let expired = leaf(
+            &paypal,
+            Validity {
+                not_before: time(now - 30 * DAY),
+                not_after: time(now - DAY),
+            },
+            INTERMEDIATE_SUBJECT,
+            &intermediate,
+        );
+        let not_yet_valid = leaf(
+            &paypal,
+            Validity {
+                not_before: time(now + DAY),
+                not_after: time(now + 30 * DAY),
+            },
+            INTERMEDIATE_SUBJECT,
+            &intermediate,
+        );
+        let forger_root = issue(Profile::Root, FORGER_ROOT_SUBJECT, &forger, years, &forger);
+        let unknown_ca = leaf(&forger, from_now, FORGER_ROOT_SUBJECT, &forger);
+        let lookalike_intermediate = issue(
+            Profile::SubCA {
+                issuer: name(ROOT_SUBJECT),
+                path_len_constraint: Some(0),
+            },
+            INTERMEDIATE_SUBJECT,
+            &forger,
+            years,
+            &forger,
+        );
+        let lookalike = leaf(&forger, from_now, INTERMEDIATE_SUBJECT, &forger);
         Keys {
-            paypal_cert: self_signed(&paypal, subject),
+            paypal_cert: format!("{genuine}{intermediate_cert}"),
+            root_cert,
+            expired_cert: format!("{expired}{intermediate_cert}"),
+            not_yet_valid_cert: format!("{not_yet_valid}{intermediate_cert}"),
+            unknown_ca_cert: format!("{unknown_ca}{forger_root}"),
+            lookalike_cert: format!("{lookalike}{lookalike_intermediate}"),
             paypal,
-            forger_cert: self_signed(&forger, subject),
+            forger_cert: self_signed(&forger, PAYPAL_SUBJECT),
             forger,
         }
     }
@@ -74,6 +179,67 @@ impl Keys {
 fn signing_key() -> SigningKey<Sha256> {
     let key = RsaPrivateKey::new(&mut rand::thread_rng(), 2048).expect("generate an RSA key");
     SigningKey::<Sha256>::new(key)
+}
+
+fn time(at: SystemTime) -> Time {
+    Time::try_from(at).expect("a certificate time")
+}
+
+/// A TLS leaf issued by `issuer`, as PayPal's message-verification certificates are.
+fn leaf_profile(issuer: Name) -> Profile {
+    Profile::Leaf {
+        issuer,
+        enable_key_agreement: false,
+        enable_key_encipherment: true,
+    }
+}
+
+/// A certificate for `key` named `subject`, signed by `by`, as PEM. Leaves carry the name as a
+/// DNS name too, and the TLS server and client usages, as a public CA's TLS certificate does.
+fn issue(
+    profile: Profile,
+    subject: &str,
+    key: &SigningKey<Sha256>,
+    validity: Validity,
+    by: &SigningKey<Sha256>,
+) -> String {
+    let is_leaf = matches!(profile, Profile::Leaf { .. });
+    let subject_name = Name::from_str(subject).expect("a certificate subject");
+    let public_key =
+        SubjectPublicKeyInfoOwned::from_key(key.verifying_key()).expect("encode the public key");
+    let serial: u32 = rand::random::<u32>() | 1;
+    let mut builder = CertificateBuilder::new(
+        profile,
+        SerialNumber::from(serial),
+        validity,
+        subject_name,
+        public_key,
+        by,
+    )
+    .expect("start a certificate");
+    if is_leaf {
+        let host = subject
+            .trim_start_matches("CN=")
+            .split(',')
+            .next()
+            .unwrap_or_default();
+        builder
+            .add_extension(&SubjectAltName(vec![GeneralName::DnsName(
+                Ia5String::new(host).expect("a DNS name"),
+            )]))
+            .expect("add the DNS name");
+        builder
+            .add_extension(&ExtendedKeyUsage(vec![
+                ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1"),
+                ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.2"),
+            ]))
+            .expect("add the key usages");
+    }
+    builder
+        .build::<Signature>()
+        .expect("sign the certificate")
+        .to_pem(LineEnding::LF)
+        .expect("encode the certificate")
 }
 
 /// A self-signed certificate for `key`, valid from now for a year, as PEM.
@@ -102,6 +268,52 @@ fn self_signed(key: &SigningKey<Sha256>, subject: &str) -> String {
         .expect("sign the certificate")
         .to_pem(LineEnding::LF)
         .expect("encode the certificate")
+}
+
+/// The certificates the fake serves on its own host, each at its own id.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Served {
+    Genuine,
+    Expired,
+    NotYetValid,
+    UnknownCa,
+    SelfSigned,
+    Lookalike,
+}
+
+impl Served {
+    pub(super) const ALL: [Served; 6] = [
+        Served::Genuine,
+        Served::Expired,
+        Served::NotYetValid,
+        Served::UnknownCa,
+        Served::SelfSigned,
+        Served::Lookalike,
+    ];
+
+    /// The id it is served at: PayPal's certificate id, and a suffix for the others.
+    pub(super) fn id(self, cert_id: &str) -> String {
+        let suffix = match self {
+            Served::Genuine => return cert_id.to_owned(),
+            Served::Expired => "expired",
+            Served::NotYetValid => "not-yet-valid",
+            Served::UnknownCa => "unknown-ca",
+            Served::SelfSigned => "self-signed",
+            Served::Lookalike => "lookalike",
+        };
+        format!("{cert_id}-{suffix}")
+    }
+
+    pub(super) fn pem(self, keys: &Keys) -> &str {
+        match self {
+            Served::Genuine => &keys.paypal_cert,
+            Served::Expired => &keys.expired_cert,
+            Served::NotYetValid => &keys.not_yet_valid_cert,
+            Served::UnknownCa => &keys.unknown_ca_cert,
+            Served::SelfSigned => &keys.forger_cert,
+            Served::Lookalike => &keys.lookalike_cert,
+        }
+    }
 }
 
 /// Starts the "other host" that serves the attacker's certificate at any path.
@@ -178,10 +390,24 @@ pub enum Forgery {
     CertUrlUserinfo,
     /// Genuinely signed, but for another webhook id.
     WrongWebhookId,
+    /// Signed by PayPal's key, naming a certificate for that key from PayPal's CA that expired
+    /// yesterday (served on PayPal's host).
+    ExpiredCert,
+    /// As `ExpiredCert`, with a certificate that is valid only from tomorrow.
+    NotYetValidCert,
+    /// Signed by the attacker's key, naming a certificate on PayPal's host in PayPal's name
+    /// from the attacker's own root, which comes along in the PEM.
+    UnknownCaCert,
+    /// Signed by the attacker's key, naming the attacker's self-signed certificate in PayPal's
+    /// name on PayPal's host.
+    SelfSignedCert,
+    /// Signed by the attacker's key, naming a chain on PayPal's host through an intermediate
+    /// with the names of PayPal's intermediate and root, made with the attacker's key.
+    LookalikeChain,
 }
 
 impl Forgery {
-    pub const ALL: [Forgery; 7] = [
+    pub const ALL: [Forgery; 12] = [
         Forgery::OtherKey,
         Forgery::MissingSignature,
         Forgery::TruncatedSignature,
@@ -189,7 +415,25 @@ impl Forgery {
         Forgery::ForeignCertUrl,
         Forgery::CertUrlUserinfo,
         Forgery::WrongWebhookId,
+        Forgery::ExpiredCert,
+        Forgery::NotYetValidCert,
+        Forgery::UnknownCaCert,
+        Forgery::SelfSignedCert,
+        Forgery::LookalikeChain,
     ];
+
+    /// Whether its signature matches the key of the certificate it names: only trust in the
+    /// certificate itself (its chain and dates) tells it from a genuine delivery.
+    pub fn needs_a_trusted_certificate(self) -> bool {
+        matches!(
+            self,
+            Forgery::ExpiredCert
+                | Forgery::NotYetValidCert
+                | Forgery::UnknownCaCert
+                | Forgery::SelfSignedCert
+                | Forgery::LookalikeChain
+        )
+    }
 }
 
 /// A transmission ready to send.
@@ -310,6 +554,20 @@ fn forge_once(shared: &Shared, forgery: Forgery, event: &Value, webhook_id: &str
                 &shared.keys.paypal,
                 &message(&signed.transmission_id, &signed.time, &other, &signed.body),
             ));
+        }
+        Forgery::ExpiredCert => signed.cert_url = shared.served_url(Served::Expired),
+        Forgery::NotYetValidCert => signed.cert_url = shared.served_url(Served::NotYetValid),
+        Forgery::UnknownCaCert => {
+            signed.signature = by_forger(&signed);
+            signed.cert_url = shared.served_url(Served::UnknownCa);
+        }
+        Forgery::SelfSignedCert => {
+            signed.signature = by_forger(&signed);
+            signed.cert_url = shared.served_url(Served::SelfSigned);
+        }
+        Forgery::LookalikeChain => {
+            signed.signature = by_forger(&signed);
+            signed.cert_url = shared.served_url(Served::Lookalike);
         }
     }
     signed
