@@ -1028,28 +1028,45 @@ async fn a_sync_that_cannot_ask_for_one_server_still_handles_and_reports_the_res
 }
 
 #[tokio::test]
-async fn a_server_the_provider_made_after_its_create_failed_is_adopted_and_billed_from_then() {
+async fn a_virtfusion_server_made_after_its_create_failed_is_adopted_and_billed_from_then() {
+    a_server_made_after_its_create_failed_is_adopted("vf").await;
+}
+
+#[tokio::test]
+async fn a_proxmox_guest_made_after_its_create_failed_is_adopted_and_billed_from_then() {
+    a_server_made_after_its_create_failed_is_adopted("pve").await;
+}
+
+/// The create fails; hours later the platform makes the server after all, under the same key
+/// (a queued job, a hand retry): the sync finds it in the listing by its key and adopts it.
+async fn a_server_made_after_its_create_failed_is_adopted(provider_name: &str) {
     let db = TestDb::sqlite().await;
     let cloud = Cloud::start().await;
     let (core, clock) = cloud_core(&db, &cloud, "").await;
     let (ada, actor) = customer(&core, "ada@example.com", "10.00", Via::Portal).await;
     let full = balance(&core, &ada).await;
-    cloud.vf.recorder().fail_next(
-        "/servers",
-        1,
-        Fault::Status(
-            reqwest::StatusCode::INTERNAL_SERVER_ERROR,
-            serde_json::json!({"msg": "database unavailable"}),
+    match provider_name {
+        "vf" => cloud.vf.recorder().fail_next(
+            "/servers",
+            1,
+            Fault::Status(
+                reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+                serde_json::json!({"msg": "database unavailable"}),
+            ),
         ),
-    );
-    let request = create(&core, "vf-late-1", "vf");
+        _ => cloud
+            .pve
+            .fail_next_task("unable to create CT 100 - no space left on device"),
+    }
+    let key = format!("{provider_name}-late-1");
+    let request = create(&core, &key, provider_name);
     core.servers
         .create(&actor, request.clone())
         .await
         .expect_err("the provider fails");
     let failed = core
         .store
-        .server_by_key("vf-late-1")
+        .server_by_key(&key)
         .await
         .expect("read")
         .expect("the row");
@@ -1057,7 +1074,11 @@ async fn a_server_the_provider_made_after_its_create_failed_is_adopted_and_bille
 
     // Two hours later the platform makes it after all, under the same key.
     clock.advance(chrono::Duration::hours(2));
-    let provider = core.servers.providers().require("vf").expect("vf");
+    let provider = core
+        .servers
+        .providers()
+        .require(provider_name)
+        .expect("the provider");
     let made = provider
         .create(&NewServer {
             key: request.key.clone(),
@@ -1077,7 +1098,10 @@ async fn a_server_the_provider_made_after_its_create_failed_is_adopted_and_bille
         .expect("made on the provider");
 
     let reports = core.servers.sync().await;
-    let vf = reports.iter().find(|r| r.provider == "vf").expect("vf");
+    let vf = reports
+        .iter()
+        .find(|r| r.provider == provider_name)
+        .expect("its report");
     assert_eq!(vf.adopted, vec![failed.id], "{vf:?}");
     assert!(vf.strays.is_empty(), "not reported as a stray: {vf:?}");
     let adopted = core
@@ -1109,7 +1133,10 @@ async fn a_server_the_provider_made_after_its_create_failed_is_adopted_and_bille
     );
 
     let reports = core.servers.sync().await;
-    let vf = reports.iter().find(|r| r.provider == "vf").expect("vf");
+    let vf = reports
+        .iter()
+        .find(|r| r.provider == provider_name)
+        .expect("its report");
     assert!(vf.adopted.is_empty() && vf.strays.is_empty(), "{vf:?}");
     assert_eq!(usage_postings(&core, failed.id).await, 1);
     cloud.assert_clean();

@@ -373,6 +373,10 @@ impl Cluster {
                         // Real Proxmox lists container ids as strings.
                         entry["vmid"] = json!(r.guest.vmid.to_string());
                     }
+                    // The listing carries each guest's tags (PVE 7.3 and later).
+                    if let Some(tags) = r.guest.config.get("tags") {
+                        entry["tags"] = tags.clone();
+                    }
                     entry
                 })
                 .collect(),
