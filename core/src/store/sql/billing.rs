@@ -12,14 +12,18 @@
 //! 4. move the servers' `billed_until` to the current hour, only where it is still before it:
 //!    a server billed meanwhile by someone else (a resize bills its own hours) is not moved,
 //!    and the batch starts again instead of posting charges computed from what it read;
-//! 5. lock the owners' wallets in account order (the ledger's order, so nothing deadlocks);
-//! 6. take each wallet's total from its balance in one `UPDATE ... FROM`, and insert the
+//! 5. take each wallet's total from its balance in one `UPDATE ... FROM`, and insert the
 //!    postings in one `INSERT ... SELECT`, each with the balance after it from a running sum per
 //!    wallet (`SUM(...) OVER`), in the order of their ids.
 //!
-//! Servers are never locked just to be read: a row lock is a write of its own on PostgreSQL
-//! (about a sixth of a batch's time), and the `billed_until` condition in step 4 already says
-//! whether what was read still holds. The wallet update and the postings read the same
+//! Nothing is locked just to be read: a row lock is a write of its own on PostgreSQL (locking
+//! the servers took about a sixth of a batch's time, the wallets a tenth). The `billed_until`
+//! condition in step 4 already says whether what was read still holds. The wallets are locked
+//! by their own update, in no particular order. That is safe: the only other writer of many
+//! wallets at once (the monthly free credit, [`BillingStore::grant_credit_to_all`]) takes the
+//! tick's lock too, and a single posting touches one customer wallet (its other side is a
+//! platform account); were a deadlock to happen all the same, PostgreSQL ends one of the two
+//! transactions and that batch or posting runs again (`deadlock_detected` is transient here). The wallet update and the postings read the same
 //! charges, so balances and `balance_after` stay exact. There is deliberately no
 //! `ON CONFLICT DO NOTHING`: a key posted in between would make a silently skipped row and a
 //! wrong balance, so the UNIQUE constraint aborts the whole batch instead, and it runs again.
@@ -231,7 +235,6 @@ where
         if servers != ids.len() as u64 {
             return Ok(Step::Raced);
         }
-        self.lock_wallets(tx, &ids_text).await?;
         let (postings, amount) = self.post_due(tx, plan.usage_account, plan.at).await?;
         let hours: i64 = claims.iter().map(|claim| claim.hours).sum();
         tracing::debug!(servers, postings, hours, "billing batch committed");
@@ -486,6 +489,10 @@ where
     ) -> Result<Option<(i64, u64)>, sqlx::Error> {
         let key = "$2 || CAST(u.id AS TEXT) || $3";
         let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        // Under the tick's lock: the two are the only writers of many wallets at once.
+        for setup in DB::BATCH_SETUP {
+            sqlx::query(setup).execute(&mut *tx).await?;
+        }
         let rows = sqlx::query(&format!(
             "SELECT u.id FROM users u WHERE u.id > $1 AND u.role = 'customer' AND u.status = 'active' \
                AND u.email_verified_at IS NOT NULL \
