@@ -936,3 +936,121 @@ async fn on_discord_a_customer_resizes_through_the_confirm_button_and_nobody_els
     assert_eq!(audited(core, "server.resize", "ok").await, 1);
     assert_no_problems(&discord);
 }
+
+/// A resize is two calls on each platform (cores and memory, then the disk; or cores, then
+/// memory). When the second fails, the first is put back: the server stays at the size it is
+/// billed for, and nothing changes here.
+#[tokio::test]
+async fn a_resize_that_fails_half_way_puts_the_first_change_back() {
+    use hostdeck_fakes::server::Fault;
+
+    let db = TestDb::sqlite().await;
+    let cloud = Cloud::start().await;
+    let clock = crate::servers::clock();
+    let core = db
+        .core_with(config_with_sandbox(&cloud), clock.clone())
+        .await;
+    let (_ada, actor) = customer(&core, "ada@example.com", "20.00", Via::Portal).await;
+    let mut servers = Vec::new();
+    for provider in ["pve", "jel", "vf"] {
+        let server = core
+            .servers
+            .create(
+                &actor,
+                create_plan(&format!("{provider}-half-1"), provider, "small"),
+            )
+            .await
+            .expect("a server")
+            .server;
+        servers.push(server);
+    }
+    let failure = || {
+        Fault::Status(
+            reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"data": null}),
+        )
+    };
+    // The second call of each fails: Proxmox's disk resize, Jelastic's disk limit, VirtFusion's
+    // memory.
+    cloud.pve.recorder().fail_next("/resize", 1, failure());
+    cloud
+        .jel
+        .recorder()
+        .fail_next("setdisklimitbygroup", 1, Fault::Drop);
+    cloud
+        .vf
+        .recorder()
+        .fail_next("/modify/memory", 1, failure());
+    let pve_before = cloud.pve.guests();
+    let jel_before = cloud.jel.environments();
+    let vf_before = cloud.vf.servers();
+
+    for (server, size) in servers.iter().zip([
+        Resources {
+            vcpus: 3,
+            memory_mib: 3072,
+            disk_gib: 40,
+        },
+        Resources {
+            vcpus: 2,
+            memory_mib: 4096,
+            disk_gib: 40,
+        },
+        Resources {
+            vcpus: 3,
+            memory_mib: 3072,
+            ..server_resources(&servers[2])
+        },
+    ]) {
+        core.servers
+            .resize(&actor, server.id, &Size::Custom(size))
+            .await
+            .expect_err("the second call fails");
+        let row = core
+            .store
+            .server(server.id)
+            .await
+            .expect("read")
+            .expect("row");
+        assert_eq!(row.resources, server.resources, "{}", server.provider);
+        assert_eq!(row.rate, server.rate, "{}", server.provider);
+    }
+
+    let sizes = |guests: &[hostdeck_fakes::proxmox::Guest]| {
+        guests
+            .iter()
+            .map(|g| (g.vmid, g.cores, g.memory_mb))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        sizes(&cloud.pve.guests()),
+        sizes(&pve_before),
+        "Proxmox: cores and memory put back"
+    );
+    let cloudlets = |envs: &[hostdeck_fakes::jelastic::Environment]| {
+        envs.iter()
+            .flat_map(|e| e.nodes.iter())
+            .map(|n| (n.fixed_cloudlets, n.flexible_cloudlets))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        cloudlets(&cloud.jel.environments()),
+        cloudlets(&jel_before),
+        "Jelastic: cloudlets put back"
+    );
+    let cores = |servers: &[hostdeck_fakes::virtfusion::Server]| {
+        servers
+            .iter()
+            .map(|s| (s.id, s.cpu_cores, s.memory_mb))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        cores(&cloud.vf.servers()),
+        cores(&vf_before),
+        "VirtFusion: cores put back"
+    );
+}
+
+fn server_resources(server: &hostdeck_core::servers::Server) -> Resources {
+    server.resources
+}

@@ -466,33 +466,49 @@ impl Provider for Jelastic {
                 detail: format!("the disk has {} GiB and cannot shrink", disk_mb / 1024),
             }));
         }
-        let cloudlets = to.memory_mib.div_ceil(CLOUDLET_MIB).max(1);
-        if cloudlets != node.flexible_cloudlets || cloudlets != node.fixed_cloudlets {
+        let set_cloudlets = async |fixed: u64, flexible: u64| {
             self.call(
                 SET_CLOUDLETS,
                 Call::Write,
                 &[
                     ("envName", name.to_owned()),
                     ("nodeGroup", group.clone()),
-                    ("fixedCloudlets", cloudlets.to_string()),
-                    ("flexibleCloudlets", cloudlets.to_string()),
+                    ("fixedCloudlets", fixed.to_string()),
+                    ("flexibleCloudlets", flexible.to_string()),
                 ],
                 &what,
             )
-            .await?;
+            .await
+        };
+        let cloudlets = to.memory_mib.div_ceil(CLOUDLET_MIB).max(1);
+        let changed = cloudlets != node.flexible_cloudlets || cloudlets != node.fixed_cloudlets;
+        if changed {
+            set_cloudlets(cloudlets, cloudlets).await?;
         }
-        if limit_mb > disk_mb {
-            self.call(
-                SET_DISK_LIMIT,
-                Call::Write,
-                &[
-                    ("envName", name.to_owned()),
-                    ("nodeGroup", group),
-                    ("limit", limit_mb.to_string()),
-                ],
-                &what,
-            )
-            .await?;
+        if limit_mb > disk_mb
+            && let Err(error) = self
+                .call(
+                    SET_DISK_LIMIT,
+                    Call::Write,
+                    &[
+                        ("envName", name.to_owned()),
+                        ("nodeGroup", group.clone()),
+                        ("limit", limit_mb.to_string()),
+                    ],
+                    &what,
+                )
+                .await
+        {
+            // The cloudlets were changed: put them back, so that a failed resize leaves the
+            // environment at the size it is billed for.
+            if changed
+                && let Err(undo) =
+                    set_cloudlets(node.fixed_cloudlets, node.flexible_cloudlets).await
+            {
+                tracing::error!(server = %id, %error, %undo,
+                    "a resize failed at the disk limit and the new cloudlets could not be put back");
+            }
+            return Err(error);
         }
         Ok(())
     }

@@ -15,7 +15,7 @@
 //! - resize: `PUT .../{vmid}/config` with `cores` and `memory` (applied at once, no task), then,
 //!   when the disk grows, `PUT .../{vmid}/resize` of `scsi0` (VMs) or `rootfs` (containers) to
 //!   an absolute `NG`, whose task is followed. Proxmox cannot shrink a disk; that is refused
-//!   before anything is sent.
+//!   before anything is sent. When the disk step fails, cores and memory are put back.
 //! - create: `GET /cluster/nextid`, then `POST /nodes/{node}/lxc` for a container template or
 //!   `POST /nodes/{node}/qemu` for an ISO, started at once, and the create task followed. Two
 //!   creates can draw the same next id; the loser's refusal creates nothing, so it draws again.
@@ -467,6 +467,51 @@ impl Proxmox {
     }
 
     /// Polls a task until it stops; its exit status decides the outcome.
+    /// `PUT .../config` with the guest's cores and memory (applied at once, no task).
+    async fn set_cores_and_memory(
+        &self,
+        guest: Guest,
+        vmid: u64,
+        cores: u64,
+        memory_mib: u64,
+        what: &str,
+    ) -> Result<(), ProviderError> {
+        let path = format!("{}/config", self.guest_path(guest, vmid));
+        let form = [
+            ("cores", cores.to_string()),
+            ("memory", memory_mib.to_string()),
+        ];
+        let reply = self
+            .call(Call::Write, Method::PUT, &path, &[], &form)
+            .await?;
+        self.data::<Value>(reply, what)?;
+        Ok(())
+    }
+
+    /// `PUT .../resize` of the guest's disk to `disk_gib`, its task followed.
+    async fn grow_disk(
+        &self,
+        guest: Guest,
+        vmid: u64,
+        disk_gib: u64,
+        what: &str,
+    ) -> Result<(), ProviderError> {
+        let disk = match guest {
+            Guest::Qemu => "scsi0",
+            Guest::Lxc => "rootfs",
+        };
+        let path = format!("{}/resize", self.guest_path(guest, vmid));
+        let form = [("disk", disk.to_owned()), ("size", format!("{disk_gib}G"))];
+        let reply = self
+            .call(Call::Write, Method::PUT, &path, &[], &form)
+            .await?;
+        // A task id on Proxmox VE 8 and later; older versions answered `null` when done.
+        if let Some(upid) = self.data::<Option<String>>(reply, what)? {
+            self.follow(&upid, what).await?;
+        }
+        Ok(())
+    }
+
     async fn follow(&self, upid: &str, what: &str) -> Result<(), ProviderError> {
         let node = upid
             .split(':')
@@ -701,32 +746,31 @@ impl Provider for Proxmox {
                 detail: format!("the disk has {disk_gib} GiB and Proxmox cannot shrink it"),
             }));
         }
-        let path = format!("{}/config", self.guest_path(guest, vmid));
-        let form = [
-            ("cores", to.vcpus.to_string()),
-            ("memory", to.memory_mib.to_string()),
-        ];
-        let reply = self
-            .call(Call::Write, Method::PUT, &path, &[], &form)
+        self.set_cores_and_memory(guest, vmid, to.vcpus.into(), to.memory_mib, &what)
             .await?;
-        self.data::<Value>(reply, &what)?;
-        if to.disk_gib > disk_gib {
-            let disk = match guest {
-                Guest::Qemu => "scsi0",
-                Guest::Lxc => "rootfs",
+        if to.disk_gib > disk_gib
+            && let Err(error) = self.grow_disk(guest, vmid, to.disk_gib, &what).await
+        {
+            // Cores and memory were changed and can be put back (a disk cannot shrink), so
+            // that a failed resize leaves the guest at the size it is billed for.
+            let before = status
+                .cpus
+                .map(|cpus| cpus.round() as u64)
+                .zip(status.maxmem.map(|bytes| bytes / MIB));
+            let undone = match before {
+                Some((cores, memory_mib)) => {
+                    self.set_cores_and_memory(guest, vmid, cores, memory_mib, &what)
+                        .await
+                }
+                None => Err(self.http.error(Failure::Protocol(
+                    "the guest's cores and memory before the resize are unknown".into(),
+                ))),
             };
-            let path = format!("{}/resize", self.guest_path(guest, vmid));
-            let form = [
-                ("disk", disk.to_owned()),
-                ("size", format!("{}G", to.disk_gib)),
-            ];
-            let reply = self
-                .call(Call::Write, Method::PUT, &path, &[], &form)
-                .await?;
-            // A task id on Proxmox VE 8 and later; older versions answered `null` when done.
-            if let Some(upid) = self.data::<Option<String>>(reply, &what)? {
-                self.follow(&upid, &what).await?;
+            if let Err(undo) = undone {
+                tracing::error!(server = %id, %error, %undo,
+                    "a resize failed at the disk and its new cores and memory could not be put back");
             }
+            return Err(error);
         }
         Ok(())
     }

@@ -650,23 +650,37 @@ impl Provider for VirtFusion {
             }));
         }
         let what = format!("server {number}");
-        if to.vcpus != now.vcpus {
+        let set_cores = async |cores: u32| {
             self.write(
                 Method::PUT,
                 &format!("servers/{number}/modify/cpuCores"),
-                Some(json!({ "cores": to.vcpus })),
+                Some(json!({ "cores": cores })),
                 &what,
             )
-            .await?;
+            .await
+        };
+        if to.vcpus != now.vcpus {
+            set_cores(to.vcpus).await?;
         }
-        if to.memory_mib != now.memory_mib {
-            self.write(
-                Method::PUT,
-                &format!("servers/{number}/modify/memory"),
-                Some(json!({ "memory": to.memory_mib })),
-                &what,
-            )
-            .await?;
+        if to.memory_mib != now.memory_mib
+            && let Err(error) = self
+                .write(
+                    Method::PUT,
+                    &format!("servers/{number}/modify/memory"),
+                    Some(json!({ "memory": to.memory_mib })),
+                    &what,
+                )
+                .await
+        {
+            // The cores were changed: put them back, so that a failed resize leaves the
+            // server at the size it is billed for.
+            if to.vcpus != now.vcpus
+                && let Err(undo) = set_cores(now.vcpus).await
+            {
+                tracing::error!(server = %id, %error, %undo,
+                    "a resize failed at the memory and the new cores could not be put back");
+            }
+            return Err(error);
         }
         Ok(())
     }
