@@ -12,7 +12,7 @@ use hostdeck_core::config::Config;
 use hostdeck_core::ids::ServerId;
 use hostdeck_core::pricing::Size;
 use hostdeck_core::providers::Resources;
-use hostdeck_core::servers::{CreateChoice, CreateServer};
+use hostdeck_core::servers::{CreateChoice, CreateServer, Server};
 use hostdeck_core::{Actor, Core, ErrorCode, Via};
 use hostdeck_e2e::db::TestDb;
 
@@ -666,26 +666,17 @@ async fn on_each_provider_a_resize_reaches_the_platform_or_is_refused_as_unsuppo
 async fn a_provider_failure_during_a_resize_changes_nothing_here() {
     use hostdeck_fakes::server::Fault;
 
-    let db = TestDb::sqlite().await;
-    let cloud = Cloud::start().await;
-    let clock = crate::servers::clock();
-    let core = db
-        .core_with(config_with_sandbox(&cloud), clock.clone())
-        .await;
-    let (ada, actor) = customer(&core, "ada@example.com", "20.00", Via::Portal).await;
-    let mut ids = Vec::new();
-    for provider in ["pve", "jel", "vf"] {
-        let server = core
-            .servers
-            .create(
-                &actor,
-                create_plan(&format!("{provider}-fail-1"), provider, "small"),
-            )
-            .await
-            .expect("a server")
-            .server;
-        ids.push((provider, server));
-    }
+    // (The database is bound too: a field left to `..` would be dropped here.)
+    let Platforms {
+        _db,
+        cloud,
+        clock,
+        core,
+        ada,
+        actor,
+        servers,
+    } = Platforms::start("fail").await;
+    let ids: Vec<(&str, Server)> = ["pve", "jel", "vf"].into_iter().zip(servers).collect();
     let paid = balance(&core, &ada).await;
     clock.set(clock.now() + Duration::hours(2));
 
@@ -944,26 +935,14 @@ async fn on_discord_a_customer_resizes_through_the_confirm_button_and_nobody_els
 async fn a_resize_that_fails_half_way_puts_the_first_change_back() {
     use hostdeck_fakes::server::Fault;
 
-    let db = TestDb::sqlite().await;
-    let cloud = Cloud::start().await;
-    let clock = crate::servers::clock();
-    let core = db
-        .core_with(config_with_sandbox(&cloud), clock.clone())
-        .await;
-    let (_ada, actor) = customer(&core, "ada@example.com", "20.00", Via::Portal).await;
-    let mut servers = Vec::new();
-    for provider in ["pve", "jel", "vf"] {
-        let server = core
-            .servers
-            .create(
-                &actor,
-                create_plan(&format!("{provider}-half-1"), provider, "small"),
-            )
-            .await
-            .expect("a server")
-            .server;
-        servers.push(server);
-    }
+    let Platforms {
+        _db,
+        cloud,
+        core,
+        actor,
+        servers,
+        ..
+    } = Platforms::start("half").await;
     let failure = || {
         Fault::Status(
             reqwest::StatusCode::INTERNAL_SERVER_ERROR,
@@ -999,7 +978,7 @@ async fn a_resize_that_fails_half_way_puts_the_first_change_back() {
         Resources {
             vcpus: 3,
             memory_mib: 3072,
-            ..server_resources(&servers[2])
+            ..servers[2].resources
         },
     ]) {
         core.servers
@@ -1051,6 +1030,44 @@ async fn a_resize_that_fails_half_way_puts_the_first_change_back() {
     );
 }
 
-fn server_resources(server: &hostdeck_core::servers::Server) -> Resources {
-    server.resources
+/// A customer with a small server on each platform: Proxmox VE, Jelastic, VirtFusion.
+struct Platforms {
+    _db: TestDb,
+    cloud: Cloud,
+    clock: std::sync::Arc<hostdeck_core::clock::ManualClock>,
+    core: Core,
+    ada: hostdeck_core::users::User,
+    actor: Actor,
+    servers: Vec<Server>,
+}
+
+impl Platforms {
+    async fn start(tag: &str) -> Self {
+        let db = TestDb::sqlite().await;
+        let cloud = Cloud::start().await;
+        let clock = crate::servers::clock();
+        let core = db
+            .core_with(config_with_sandbox(&cloud), clock.clone())
+            .await;
+        let (ada, actor) = customer(&core, "ada@example.com", "20.00", Via::Portal).await;
+        let mut servers = Vec::new();
+        for provider in ["pve", "jel", "vf"] {
+            let key = format!("{provider}-{tag}-1");
+            let created = core
+                .servers
+                .create(&actor, create_plan(&key, provider, "small"))
+                .await
+                .expect("a server");
+            servers.push(created.server);
+        }
+        Self {
+            _db: db,
+            cloud,
+            clock,
+            core,
+            ada,
+            actor,
+            servers,
+        }
+    }
 }

@@ -543,19 +543,10 @@ impl Servers {
             )
             .await?;
         if server.is_suspended() {
-            return Err(Error::Conflict(format!(
-                "{} is suspended ({}); {}",
-                server.name,
-                server
-                    .suspend_reason
-                    .as_deref()
-                    .unwrap_or("no reason given"),
-                if server.suspend_reason.as_deref() == Some(BILLING_REASON) {
-                    "top up your credit and it starts again."
-                } else {
-                    "contact support."
-                }
-            )));
+            return Err(suspended(
+                &server,
+                "top up your credit and it starts again.",
+            ));
         }
         let (provider, remote) = self.on_provider(&server)?;
         let entry = AuditEntry::new(actor, "server.power")
@@ -1140,6 +1131,24 @@ impl Servers {
         tracing::warn!(error = %error, "a provider call failed");
         Error::from(error)
     }
+}
+
+/// The refusal of an action on a suspended server: why it is suspended, and what to do
+/// (`after_top_up` when the suspension is billing's).
+fn suspended(server: &Server, after_top_up: &str) -> Error {
+    Error::Conflict(format!(
+        "{} is suspended ({}); {}",
+        server.name,
+        server
+            .suspend_reason
+            .as_deref()
+            .unwrap_or("no reason given"),
+        if server.suspend_reason.as_deref() == Some(BILLING_REASON) {
+            after_top_up
+        } else {
+            "contact support."
+        }
+    ))
 }
 
 /// What a create that failed chose (its name, hostname, size, image and provider), to try it

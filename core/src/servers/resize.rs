@@ -8,9 +8,10 @@
 //! rate (the rule is in [`crate::billing`], "Resizes"). A provider that refuses or fails leaves
 //! the database as it was.
 
-use super::{BILLING_REASON, Server, ServerStatus, Servers};
+use super::{Server, ServerStatus, Servers, suspended};
 use crate::audit::AuditEntry;
 use crate::billing::meter::posting_reference;
+use crate::burn_rate::BurnRate;
 use crate::error::{Error, Result};
 use crate::ids::ServerId;
 use crate::ledger::SystemAccount;
@@ -18,6 +19,7 @@ use crate::money::Money;
 use crate::policy::{Actor, Permission};
 use crate::pricing::{Quote, Size};
 use crate::store::billing::RateChange;
+use crate::store::servers::ServerRate;
 
 /// A resize priced, before it is done: what people confirm.
 #[derive(Debug, Clone)]
@@ -140,19 +142,7 @@ impl Servers {
     /// The checks of a resize after the permission, in the order people should hear them.
     fn resize_checked(&self, server: Server, size: &Size) -> Result<ResizeQuote> {
         if server.is_suspended() {
-            return Err(Error::Conflict(format!(
-                "{} is suspended ({}); {}",
-                server.name,
-                server
-                    .suspend_reason
-                    .as_deref()
-                    .unwrap_or("no reason given"),
-                if server.suspend_reason.as_deref() == Some(BILLING_REASON) {
-                    "top up your credit, then resize it."
-                } else {
-                    "contact support."
-                }
-            )));
+            return Err(suspended(&server, "top up your credit, then resize it."));
         }
         match server.state {
             ServerStatus::Creating | ServerStatus::Building => {
@@ -186,13 +176,13 @@ impl Servers {
         }
         let larger = i128::from(to.running) * i128::from(from.rate_hours.max(1))
             > i128::from(from.running) * i128::from(to.rate_hours.max(1));
-        let per_hour = Money::from_micros(
-            i64::try_from(
-                (i128::from(to.running) + i128::from(to.rate_hours.max(1)) - 1)
-                    / i128::from(to.rate_hours.max(1)),
-            )
-            .unwrap_or(i64::MAX),
-        );
+        let per_hour = BurnRate::of(&[ServerRate {
+            running: true,
+            rate_running: to.running,
+            rate_stopped: to.stopped,
+            rate_hours: to.rate_hours,
+        }])
+        .per_hour();
         let per_month = to.running_for(self.pricing.hours_per_month());
         Ok(ResizeQuote {
             server,
