@@ -1077,34 +1077,16 @@ async fn resize_group(world: &World, params: &Params, what: Resize) -> Outcome {
             (limit, 0)
         }
     };
-    let (duration, failure) = {
-        let mut platform = lock(&world.platform);
-        let env = platform
-            .environments
-            .get(&name)
-            .ok_or_else(|| Refusal::no_env(&name))?;
-        if env.status.in_between() {
-            return Err(Refusal::state(format!(
-                "environment [{name}] is busy with another operation"
-            )));
-        }
-        if !env.nodes.iter().any(|node| node.node_group == group) {
-            return Err(Refusal::state(format!(
+    operate(world, &name, |env| {
+        if env.nodes.iter().any(|node| node.node_group == group) {
+            Ok(())
+        } else {
+            Err(Refusal::state(format!(
                 "node group [{group}] not found in environment [{name}]"
-            )));
+            )))
         }
-        (platform.operation_duration, platform.failures.pop_front())
-    };
-    if !duration.is_zero() {
-        tokio::time::sleep(duration).await;
-    }
-    if let Some((result, error)) = failure {
-        return Err(Refusal {
-            result,
-            error,
-            malformed: false,
-        });
-    }
+    })
+    .await?;
     let mut platform = lock(&world.platform);
     let env = platform
         .environments
@@ -1122,31 +1104,44 @@ async fn resize_group(world: &World, params: &Params, what: Resize) -> Outcome {
     Ok(Map::new())
 }
 
-async fn delete_env(world: &World, params: &Params) -> Outcome {
-    let name = required(params, "envName")?.to_owned();
+/// An operation on environment `name` as the platform runs one: refused while another is
+/// under way or when `check` says no, then it takes the platform's operation time and may
+/// fail as a test arranged.
+async fn operate(
+    world: &World,
+    name: &str,
+    check: impl FnOnce(&Environment) -> Result<(), Refusal>,
+) -> Result<(), Refusal> {
     let (duration, failure) = {
         let mut platform = lock(&world.platform);
         let env = platform
             .environments
-            .get(&name)
-            .ok_or_else(|| Refusal::no_env(&name))?;
+            .get(name)
+            .ok_or_else(|| Refusal::no_env(name))?;
         if env.status.in_between() {
             return Err(Refusal::state(format!(
                 "environment [{name}] is busy with another operation"
             )));
         }
+        check(env)?;
         (platform.operation_duration, platform.failures.pop_front())
     };
     if !duration.is_zero() {
         tokio::time::sleep(duration).await;
     }
-    if let Some((result, error)) = failure {
-        return Err(Refusal {
+    match failure {
+        Some((result, error)) => Err(Refusal {
             result,
             error,
             malformed: false,
-        });
+        }),
+        None => Ok(()),
     }
+}
+
+async fn delete_env(world: &World, params: &Params) -> Outcome {
+    let name = required(params, "envName")?.to_owned();
+    operate(world, &name, |_| Ok(())).await?;
     lock(&world.platform).environments.remove(&name);
     Ok(Map::new())
 }

@@ -1198,16 +1198,24 @@ async fn power(
         Ok(record) => record,
         Err(not_now) => return not_now.into_response(),
     };
-    if record.server.suspended {
-        return conflict("The server is suspended.");
-    }
-    if record.server.build != Build::Complete {
-        return conflict("The server has not been built.");
+    if let Some(refusal) = not_ready(&record.server) {
+        return refusal;
     }
     record.server.power = target;
     let queue_id = panel.next_queue_id;
     panel.next_queue_id += 1;
     data(StatusCode::OK, json!({ "queueId": queue_id }))
+}
+
+/// The 409 VirtFusion gives an action on a suspended or unbuilt server.
+fn not_ready(server: &Server) -> Option<Response> {
+    if server.suspended {
+        Some(conflict("The server is suspended."))
+    } else if server.build != Build::Complete {
+        Some(conflict("The server has not been built."))
+    } else {
+        None
+    }
 }
 
 /// `PUT /servers/{id}/modify/cpuCores` (`{"cores"}`) and `.../modify/memory` (`{"memory"}`,
@@ -1259,11 +1267,8 @@ async fn modify(
         Ok(record) => record,
         Err(not_now) => return not_now.into_response(),
     };
-    if record.server.suspended {
-        return conflict("The server is suspended.");
-    }
-    if record.server.build != Build::Complete {
-        return conflict("The server has not been built.");
+    if let Some(refusal) = not_ready(&record.server) {
+        return refusal;
     }
     let value = value.unwrap_or_default();
     if field == "cores" {
