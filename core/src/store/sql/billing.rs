@@ -5,8 +5,8 @@
 //! 1. take the tick's lock, so that batches of two replicas run one after the other (on
 //!    PostgreSQL an advisory lock held until the batch ends; SQLite has one writer and
 //!    `BEGIN IMMEDIATE` does the same), each seeing what the other committed;
-//! 2. read up to `batch_servers` due servers after the previous batch, in id order, and keep a
-//!    prefix whose hours fit in `batch_rows`;
+//! 2. read the next `batch_servers` servers after the previous batch, in id order, and keep
+//!    those due, as many as have hours that fit in `batch_rows`;
 //! 3. compute the charges not posted yet into `billing_due`, a temporary table of the
 //!    connection;
 //! 4. move the servers' `billed_until` to the current hour, only where it is still before it:
@@ -124,6 +124,8 @@ enum Step {
     Done,
     /// Committed.
     Billed(Batch),
+    /// Nothing was due among the servers up to the given one.
+    Passed(i64),
     /// A server was billed by someone else between the batch's read and its write: rolled
     /// back, to be run again.
     Raced,
@@ -181,12 +183,16 @@ where
         for setup in DB::BATCH_SETUP {
             sqlx::query(setup).execute(&mut **tx).await?;
         }
+        // The next `batch_servers` servers in id order, due or not, and which of them are due:
+        // a walk of the primary key whatever the planner knows (a filter inside the LIMIT
+        // makes PostgreSQL sort the whole table when it has no statistics yet).
         let claim_sql = format!(
             "SELECT id, {billed} AS billed_h, \
-               CASE WHEN deleted_at IS NULL THEN $3 ELSE {least}($3, {deleted} + 1) END AS to_h \
-             FROM servers WHERE id > $1 AND billed_until < $2 AND state NOT IN ({unbillable}) \
-               AND (deleted_at IS NULL OR billed_until <= deleted_at) \
-             ORDER BY id LIMIT $4",
+               CASE WHEN deleted_at IS NULL THEN $3 ELSE {least}($3, {deleted} + 1) END AS to_h, \
+               CAST(CASE WHEN billed_until < $2 AND state NOT IN ({unbillable}) \
+                 AND (deleted_at IS NULL OR billed_until <= deleted_at) THEN 1 ELSE 0 END AS BIGINT) AS due \
+             FROM (SELECT id, billed_until, deleted_at, state FROM servers \
+                   WHERE id > $1 ORDER BY id LIMIT $4) AS w ORDER BY id",
             billed = DB::hour_of("billed_until"),
             least = DB::LEAST,
             deleted = DB::hour_of("deleted_at"),
@@ -199,24 +205,37 @@ where
             .bind(plan.batch_servers.max(1))
             .fetch_all(&mut **tx)
             .await?;
-        if rows.is_empty() {
+        let Some(last_row) = rows.last() else {
             return Ok(Step::Done);
-        }
+        };
+        // Where the next batch starts: after this window, or after the last server taken when
+        // the rows budget stops short of the window's end.
+        let mut next = last_row.try_get::<i64, _>("id")?;
         let mut claims = Vec::with_capacity(rows.len());
         let mut budget = plan.batch_rows.max(1);
         for row in &rows {
+            let id: i64 = row.try_get("id")?;
+            let due: i64 = row.try_get("due")?;
+            if due == 0 {
+                continue;
+            }
             let billed_h: i64 = row.try_get("billed_h")?;
             let to_h: i64 = row.try_get("to_h")?;
             let hours = (to_h - billed_h.max(oldest)).max(0);
             if !claims.is_empty() && hours > budget {
-                break; // the rest are claimed again by the next batch
+                // The rest are taken by the next batch.
+                next = claims.last().map_or(after, |claim: &Claim| claim.id);
+                break;
             }
             budget -= hours;
             claims.push(Claim {
-                id: row.try_get("id")?,
+                id,
                 hours,
                 skipped: (to_h.min(oldest) - billed_h).max(0),
             });
+        }
+        if claims.is_empty() {
+            return Ok(Step::Passed(next));
         }
         let ids: Vec<i64> = claims.iter().map(|claim| claim.id).collect();
         let ids_text = DB::ids_text(&ids);
@@ -239,7 +258,7 @@ where
         let hours: i64 = claims.iter().map(|claim| claim.hours).sum();
         tracing::debug!(servers, postings, hours, "billing batch committed");
         Ok(Step::Billed(Batch {
-            last_id: ids.last().copied().unwrap_or(after),
+            last_id: next,
             servers,
             postings,
             amount,
@@ -679,6 +698,10 @@ where
                 .await?
             {
                 Step::Done => break,
+                Step::Passed(last) => {
+                    after = last;
+                    continue;
+                }
                 Step::Billed(batch) => batch,
                 Step::Raced if races < BATCH_ATTEMPTS => {
                     races += 1;
