@@ -1,6 +1,7 @@
 //! A posting and the records that belong to it commit together or not at all: a PayPal credit
 //! with its `paypal.credit` audit entry and its webhook event's outcome, a refund's debit with
-//! its `paypal.refund` entry, a staff adjustment with its `credits.adjust` entry. The test
+//! its `paypal.refund` entry, a staff adjustment with its `credits.adjust` entry, a sign-up
+//! credit with its `billing.signup_credit` entry. The test
 //! makes the database refuse one of those records (a trigger added to the test database only)
 //! and finds no posting either; once the database accepts again, the retry posts once, with
 //! its records.
@@ -26,6 +27,7 @@ hostdeck_e2e::on_both_engines!(
     a_credit_whose_event_cannot_be_finished_is_not_posted,
     a_refund_whose_audit_entry_fails_is_not_debited,
     an_adjustment_whose_audit_entry_fails_is_not_posted,
+    a_signup_credit_whose_audit_entry_fails_is_not_posted,
 );
 
 /// The database refuses what `when` matches on `table` (`INSERT` or `UPDATE`), until
@@ -388,4 +390,51 @@ async fn an_adjustment_whose_audit_entry_fails_is_not_posted(db: TestDb) {
         .expect("the adjustment");
     assert_eq!(audited[0]["posting"], json!(posting.id));
     assert_eq!(audited[0]["reason"], json!("goodwill"));
+}
+
+async fn a_signup_credit_whose_audit_entry_fails_is_not_posted(db: TestDb) {
+    let bench = open(&db).await;
+    let mut config = Config::default();
+    config.billing.signup_credit = usd(3);
+    refuse(
+        &db,
+        "INSERT",
+        "audit_log",
+        "NEW.action = 'billing.signup_credit'",
+    )
+    .await;
+    let granted = hostdeck_core::billing::grant_signup_credit(
+        bench.core.store.as_ref(),
+        &config,
+        &bench.customer,
+        bench.clock.now(),
+    )
+    .await;
+    assert!(granted.is_err(), "{granted:?}");
+    assert_eq!(bench.postings().await, 0);
+    assert_eq!(bench.balance().await, Money::ZERO);
+
+    allow(&db, "audit_log").await;
+    for _ in 0..2 {
+        hostdeck_core::billing::grant_signup_credit(
+            bench.core.store.as_ref(),
+            &config,
+            &bench.customer,
+            bench.clock.now(),
+        )
+        .await
+        .expect("granted");
+    }
+    assert_eq!(bench.postings().await, 1);
+    assert_eq!(bench.balance().await, usd(3));
+    let audited = bench.audited("billing.signup_credit").await;
+    assert_eq!(audited.len(), 1, "{audited:?}");
+    let posting = bench
+        .core
+        .store
+        .posting_by_key(&format!("signup:{}", bench.customer.id))
+        .await
+        .expect("a read")
+        .expect("the sign-up credit");
+    assert_eq!(audited[0]["posting"], json!(posting.id));
 }
