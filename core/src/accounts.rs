@@ -271,7 +271,6 @@ impl Accounts {
                     crate::billing::grant_signup_credit(
                         self.store.as_ref(),
                         &self.config,
-                        &self.audit,
                         &user,
                         self.clock.now(),
                     )

@@ -9,6 +9,12 @@
 //! an idempotency key posts at most once; the same key again with the same accounts and amount
 //! returns the first posting; with anything different it is a `conflict`, never a second posting.
 //!
+//! What belongs to a posting is written in its transaction ([`Attached`], through
+//! [`Store::post_with`]): its audit entry and, for PayPal, its webhook event's outcome, its
+//! order's status and the wake-up of refunds waiting for it. A crash leaves either all of them
+//! or none, never money moved without its audit entry; a retry of the same key then finds the
+//! first posting and writes nothing again. [`Store::post`] is the same with nothing attached.
+//!
 //! What does not live here: why money moves (billing, payments, staff adjustments each build
 //! their own requests and keys) and who may see it (the services check the actor first).
 
@@ -17,12 +23,13 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use crate::audit::{Audit, AuditEntry};
+use crate::audit::AuditEntry;
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, PostingId, UserId};
 use crate::money::Money;
 use crate::policy::{Actor, Permission, Via};
+use crate::store::payments::{FinishedEvent, OrderStatus};
 use crate::store::{Page, Paginated, Store};
 use crate::users::User;
 
@@ -248,6 +255,43 @@ impl PostOutcome {
     }
 }
 
+/// Records that belong to a posting and are written in the posting's own transaction, only when
+/// the posting is new: either the posting and all of these commit, or none of them does. On a
+/// replay ([`PostOutcome::Replayed`]) or a refusal nothing attached is written; the caller
+/// records what a replay means itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Attached {
+    /// The posting's audit entry. Its `detail`, when an object, gains `"posting": id`.
+    pub audit: Option<AuditEntry>,
+    /// The outcome of the stored webhook event that carried the posting.
+    pub event: Option<FinishedEvent>,
+    /// What became of a PayPal order: (order id, status, capture id). A capture id, once set,
+    /// is kept.
+    pub order: Option<(String, OrderStatus, String)>,
+    /// Puts the events waiting for this capture back in the queue (refunds that came first).
+    pub wake_waiting_for: Option<String>,
+}
+
+impl Attached {
+    /// Nothing attached: a plain posting.
+    pub fn nothing() -> Self {
+        Self::default()
+    }
+
+    pub fn audit(mut self, entry: AuditEntry) -> Self {
+        self.audit = Some(entry);
+        self
+    }
+}
+
+/// What a post with [`Attached`] records did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Posted {
+    pub outcome: PostOutcome,
+    /// Events [`Attached::wake_waiting_for`] put back in the queue (0 on a replay).
+    pub woken: u64,
+}
+
 /// A posting as seen from one account: signed amount and the balance after it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct StatementLine {
@@ -297,16 +341,12 @@ pub struct Discrepancy {
 pub struct Ledger {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
-    audit: Audit,
 }
 
 impl Ledger {
-    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>, audit: Audit) -> Self {
-        Self {
-            store,
-            clock,
-            audit,
-        }
+    /// Audit entries of postings are written by the store, in the posting's transaction.
+    pub fn new(store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
     }
 
     pub fn system_account(&self, which: SystemAccount) -> AccountId {
@@ -319,6 +359,21 @@ impl Ledger {
         actor.require(Permission::PostLedger)?;
         request.validate()?;
         self.store.post(&request, self.clock.now()).await
+    }
+
+    /// Posts a raw entry with the records that belong to it, all in one transaction (see
+    /// [`Attached`]). Only the platform does this directly, as [`Self::post`].
+    pub async fn post_with(
+        &self,
+        actor: &Actor,
+        request: PostingRequest,
+        attached: &Attached,
+    ) -> Result<Posted> {
+        actor.require(Permission::PostLedger)?;
+        request.validate()?;
+        self.store
+            .post_with(&request, self.clock.now(), attached)
+            .await
     }
 
     /// A billing staff correction of a customer's credit, with a reason, once per `key`.
@@ -354,21 +409,22 @@ impl Ledger {
             overdraft: Overdraft::Forbid,
         };
         request.validate()?;
-        let outcome = self.store.post(&request, self.clock.now()).await?;
-        if outcome.is_new() {
-            self.audit
-                .record(
-                    AuditEntry::new(actor, "credits.adjust")
-                        .target(format!("user:{}", customer.id))
-                        .detail(serde_json::json!({
-                            "amount_micros": amount.micros(),
-                            "reason": reason,
-                            "posting": outcome.posting().id,
-                        })),
-                )
-                .await?;
-        }
-        Ok(outcome)
+        // The audit entry commits with the posting (and gains its id as `posting`).
+        let audit = AuditEntry::new(actor, "credits.adjust")
+            .target(format!("user:{}", customer.id))
+            .detail(serde_json::json!({
+                "amount_micros": amount.micros(),
+                "reason": reason,
+            }));
+        let posted = self
+            .store
+            .post_with(
+                &request,
+                self.clock.now(),
+                &Attached::nothing().audit(audit),
+            )
+            .await?;
+        Ok(posted.outcome)
     }
 
     /// A wallet's balance, for its owner or billing staff.

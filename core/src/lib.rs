@@ -129,7 +129,7 @@ impl Core {
             audit.clone(),
             key_cache.clone(),
         );
-        let ledger = Ledger::new(store.clone(), clock.clone(), audit.clone());
+        let ledger = Ledger::new(store.clone(), clock.clone());
         let payments = Payments::new(
             store.clone(),
             clock.clone(),

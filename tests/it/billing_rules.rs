@@ -126,11 +126,11 @@ async fn free_credit_is_given_once_per_customer_and_month(db: TestDb) {
     }
 
     for _ in 0..2 {
-        grant_signup_credit(store, &core.config, &core.audit, &alice, t0())
+        grant_signup_credit(store, &core.config, &alice, t0())
             .await
             .expect("sign-up credit");
     }
-    let none = grant_signup_credit(store, &core.config, &core.audit, &staff, t0())
+    let none = grant_signup_credit(store, &core.config, &staff, t0())
         .await
         .expect("no sign-up credit for staff");
     assert!(none.is_none());

@@ -12,6 +12,7 @@ mod bot_credits;
 mod bot_permissions;
 mod bot_servers;
 mod bot_store;
+mod ledger_attached;
 mod ledger_concurrency;
 mod ledger_model;
 mod maintenance_bypass;

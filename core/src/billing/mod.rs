@@ -68,7 +68,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::ledger::{
-    Overdraft, PostOutcome, PostingKind, PostingRequest, SystemAccount, require_own_or_any,
+    Attached, Overdraft, PostOutcome, PostingKind, PostingRequest, SystemAccount,
+    require_own_or_any,
 };
 use crate::money::Money;
 use crate::notify::{DISCORD_DM, DiscordMessage, EMAIL, EmailMessage};
@@ -586,7 +587,6 @@ impl Billing {
 pub async fn grant_signup_credit(
     store: &dyn Store,
     config: &Config,
-    audit: &Audit,
     user: &User,
     at: DateTime<Utc>,
 ) -> Result<Option<PostOutcome>> {
@@ -606,18 +606,12 @@ pub async fn grant_signup_credit(
         actor_via: Via::System,
         overdraft: Overdraft::Allow,
     };
-    let outcome = store.post(&request, at).await?;
-    if outcome.is_new() {
-        audit
-            .record(
-                AuditEntry::new(&Actor::system(), "billing.signup_credit")
-                    .target(format!("user:{}", user.id))
-                    .detail(serde_json::json!({
-                        "amount_micros": amount.micros(),
-                        "posting": outcome.posting().id,
-                    })),
-            )
-            .await?;
-    }
-    Ok(Some(outcome))
+    // The audit entry commits with the credit (and gains its id as `posting`).
+    let audit = AuditEntry::new(&Actor::system(), "billing.signup_credit")
+        .target(format!("user:{}", user.id))
+        .detail(serde_json::json!({ "amount_micros": amount.micros() }));
+    let posted = store
+        .post_with(&request, at, &Attached::nothing().audit(audit))
+        .await?;
+    Ok(Some(posted.outcome))
 }

@@ -13,6 +13,12 @@
 //! alerts billing staff on Discord. Replays, duplicates and both roads at once post once: the
 //! ledger's keys make every posting here idempotent.
 //!
+//! A credit or a debit commits in one transaction with its audit entry (`paypal.credit`,
+//! `paypal.refund`) and, when a webhook event carried it, with the event's `done` and its
+//! order's status ([`crate::ledger::Attached`]): one commit per credited event, and no crash
+//! between them can leave money moved without its audit entry. An event whose key was posted
+//! before (`credited before`) is finished on its own, as is every event that posts nothing.
+//!
 //! Not here: HTTP (the web crate reads requests and renders pages), statements
 //! ([`crate::statements`]).
 
@@ -32,12 +38,12 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
-use crate::ledger::{Ledger, Overdraft, PostingKind, PostingRequest, SystemAccount};
+use crate::ledger::{Attached, Ledger, Overdraft, PostingKind, PostingRequest, SystemAccount};
 use crate::money::Money;
 use crate::notify::{DiscordMessage, Outbox};
 use crate::policy::{Actor, Permission, Via};
 use crate::store::Store;
-use crate::store::payments::{EventStatus, OrderStatus, StoredEvent, StoredOrder};
+use crate::store::payments::{EventStatus, FinishedEvent, OrderStatus, StoredEvent, StoredOrder};
 use crate::users::User;
 
 pub use config::{PaypalConfig, WebhookVerification};
@@ -67,6 +73,44 @@ pub const EVENT_ATTEMPTS: i64 = 10;
 
 /// An order's new status and its capture, recorded after a settlement.
 type OrderUpdate = (String, OrderStatus, String);
+
+/// What came of a settlement: the order's new status, and whether it (with the event's outcome,
+/// for a webhook) was already recorded in the credit's own transaction.
+struct Settled {
+    settlement: Settlement,
+    update: Option<OrderUpdate>,
+    recorded: bool,
+}
+
+impl Settled {
+    fn unrecorded(settlement: Settlement, update: Option<OrderUpdate>) -> Self {
+        Self {
+            settlement,
+            update,
+            recorded: false,
+        }
+    }
+}
+
+/// What becomes of an event: its status, the capture it waits for, its outcome, and whether
+/// that was already recorded in its posting's transaction.
+struct EventEnd {
+    status: EventStatus,
+    waiting_for: Option<String>,
+    outcome: String,
+    recorded: bool,
+}
+
+impl EventEnd {
+    fn unrecorded(status: EventStatus, waiting_for: Option<String>, outcome: String) -> Self {
+        Self {
+            status,
+            waiting_for,
+            outcome,
+            recorded: false,
+        }
+    }
+}
 
 /// A new order, for sending the customer to PayPal.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -466,24 +510,27 @@ impl Payments {
         order: Option<StoredOrder>,
         capture: &CaptureFacts,
     ) -> Result<Settlement> {
-        let (settlement, update) = self.settle(order, capture).await?;
-        if let Some(update) = update {
+        let settled = self.settle(order, capture, None).await?;
+        if let (Some(update), false) = (&settled.update, settled.recorded) {
             self.store
                 .payments()
                 .set_order_status(&update.0, update.1, Some(&update.2), self.clock.now())
                 .await?;
         }
-        Ok(settlement)
+        Ok(settled.settlement)
     }
 
     /// Credits a capture if and only if it matches its order: same customer, amount and
-    /// currency, and COMPLETED. Returns what the order's status becomes, for the caller to
-    /// record (a webhook records it with the event's outcome, in one transaction).
+    /// currency, and COMPLETED. Returns what the order's status becomes. A new credit records
+    /// it in its own transaction, with its audit entry and the outcome of `event` (the webhook
+    /// event that carried the capture, if any); otherwise the caller records it (a webhook
+    /// with the event's outcome, in one transaction).
     async fn settle(
         &self,
         order: Option<StoredOrder>,
         capture: &CaptureFacts,
-    ) -> Result<(Settlement, Option<OrderUpdate>)> {
+        event: Option<&StoredEvent>,
+    ) -> Result<Settled> {
         let Some(order) = order else {
             return self
                 .reject(format!(
@@ -497,7 +544,7 @@ impl Payments {
         if order.status == OrderStatus::Failed
             && order.capture_id.as_deref() == Some(capture.id.as_str())
         {
-            return Ok((
+            return Ok(Settled::unrecorded(
                 Settlement::Rejected(format!(
                     "PayPal capture {} of order {} did not match its order; nobody was credited.",
                     capture.id, order.id
@@ -533,13 +580,13 @@ impl Payments {
             // refund's own event debits what went back.
             "COMPLETED" | "PARTIALLY_REFUNDED" | "REFUNDED" => {}
             "PENDING" => {
-                return Ok((
+                return Ok(Settled::unrecorded(
                     Settlement::Pending,
                     Some((order.id.clone(), OrderStatus::Pending, capture.id.clone())),
                 ));
             }
             _ => {
-                return Ok((
+                return Ok(Settled::unrecorded(
                     Settlement::Declined,
                     Some((order.id.clone(), OrderStatus::Declined, capture.id.clone())),
                 ));
@@ -562,8 +609,29 @@ impl Payments {
             actor_via: Via::System,
             overdraft: Overdraft::Allow,
         };
-        let outcome = match self.ledger.post(&Actor::system(), request).await {
-            Ok(outcome) => outcome,
+        let completed = (order.id.clone(), OrderStatus::Completed, capture.id.clone());
+        // The credit, its audit entry, the order's and the event's outcome and the wake-up of
+        // refunds that came first commit together, or not at all.
+        let attached = Attached {
+            audit: Some(
+                AuditEntry::new(&Actor::system(), "paypal.credit")
+                    .target(format!("user:{}", order.user))
+                    .detail(json!({"capture": capture.id, "order": order.id, "amount_micros": order.amount.micros()})),
+            ),
+            event: event.map(|event| FinishedEvent {
+                id: event.id.clone(),
+                status: EventStatus::Done,
+                outcome: "credited".to_owned(),
+            }),
+            order: Some(completed.clone()),
+            wake_waiting_for: Some(capture.id.clone()),
+        };
+        let posted = match self
+            .ledger
+            .post_with(&Actor::system(), request, &attached)
+            .await
+        {
+            Ok(posted) => posted,
             Err(Error::Conflict(why)) => {
                 return self
                     .reject_with(
@@ -574,42 +642,37 @@ impl Payments {
             }
             Err(error) => return Err(error),
         };
-        if outcome.is_new() {
+        let new = posted.outcome.is_new();
+        let woken = if new {
             metrics::counter!("paypal_topups_total").increment(1);
-            self.audit
-                .record(
-                    AuditEntry::new(&Actor::system(), "paypal.credit")
-                        .target(format!("user:{}", order.user))
-                        .detail(json!({"capture": capture.id, "order": order.id, "amount_micros": order.amount.micros()})),
-                )
-                .await?;
-        }
-        // Refunds of this capture that arrived first can go now.
-        if self.store.payments().wake_waiting(&capture.id).await? > 0 {
+            posted.woken
+        } else {
+            // Credited before: whatever was attached then stands. Refunds of this capture that
+            // arrived since can go now.
+            self.store.payments().wake_waiting(&capture.id).await?
+        };
+        if woken > 0 {
             self.wake.notify_one();
         }
-        Ok((
-            Settlement::Credited {
+        Ok(Settled {
+            settlement: Settlement::Credited {
                 amount: order.amount,
                 capture_id: capture.id.clone(),
-                new: outcome.is_new(),
+                new,
             },
-            Some((order.id.clone(), OrderStatus::Completed, capture.id.clone())),
-        ))
+            update: Some(completed),
+            recorded: new,
+        })
     }
 
     /// Credits nobody, and tells billing staff why.
-    async fn reject(&self, why: String) -> Result<(Settlement, Option<OrderUpdate>)> {
+    async fn reject(&self, why: String) -> Result<Settled> {
         self.reject_with(None, why).await
     }
 
-    async fn reject_with(
-        &self,
-        update: Option<OrderUpdate>,
-        why: String,
-    ) -> Result<(Settlement, Option<OrderUpdate>)> {
+    async fn reject_with(&self, update: Option<OrderUpdate>, why: String) -> Result<Settled> {
         self.alert(&why).await?;
-        Ok((Settlement::Rejected(why), update))
+        Ok(Settled::unrecorded(Settlement::Rejected(why), update))
     }
 
     /// Alerts billing staff in their Discord channel (when configured) and the audit log.
@@ -717,7 +780,7 @@ impl Payments {
             .map_err(|error| Error::internal("reading a stored PayPal event", error))?;
         let resource = &body["resource"];
         let mut order_update = None;
-        let (status, waiting_for, outcome) = match event.event_type.as_str() {
+        let end = match event.event_type.as_str() {
             "PAYMENT.CAPTURE.COMPLETED" => {
                 let Some(facts) = CaptureFacts::from_json(resource) else {
                     return self
@@ -731,17 +794,20 @@ impl Payments {
                     Some(order) => Some(order),
                     None => self.store.payments().order_by_capture(&facts.id).await?,
                 };
-                let (settlement, update) = self.settle(order, &facts).await?;
-                order_update = update;
-                match settlement {
+                let settled = self.settle(order, &facts, Some(event)).await?;
+                order_update = settled.update;
+                let (status, outcome) = match settled.settlement {
                     Settlement::Credited { new, .. } => (
                         EventStatus::Done,
-                        None,
                         if new { "credited" } else { "credited before" }.to_owned(),
                     ),
-                    Settlement::Pending => (EventStatus::Done, None, "pending".to_owned()),
-                    Settlement::Declined => (EventStatus::Done, None, "declined".to_owned()),
-                    Settlement::Rejected(why) => (EventStatus::Rejected, None, why),
+                    Settlement::Pending => (EventStatus::Done, "pending".to_owned()),
+                    Settlement::Declined => (EventStatus::Done, "declined".to_owned()),
+                    Settlement::Rejected(why) => (EventStatus::Rejected, why),
+                };
+                EventEnd {
+                    recorded: settled.recorded,
+                    ..EventEnd::unrecorded(status, None, outcome)
                 }
             }
             "PAYMENT.CAPTURE.REFUNDED" | "PAYMENT.CAPTURE.REVERSED" => {
@@ -755,24 +821,28 @@ impl Payments {
                         .finish(event, EventStatus::Rejected, None, "no refund")
                         .await;
                 };
-                self.apply_refund(&refund, kind, None).await?
+                self.apply_refund(&refund, kind, None, Some(event)).await?
             }
-            _ => (EventStatus::Ignored, None, "not acted on".to_owned()),
+            _ => EventEnd::unrecorded(EventStatus::Ignored, None, "not acted on".to_owned()),
         };
+        if end.recorded {
+            // Finished in the transaction of the posting it carried.
+            return Ok(());
+        }
         self.store
             .payments()
             .finish_event(
                 &event.id,
-                status,
-                waiting_for.as_deref(),
-                &outcome,
+                end.status,
+                end.waiting_for.as_deref(),
+                &end.outcome,
                 order_update
                     .as_ref()
                     .map(|(id, status, capture)| (id.as_str(), *status, capture.as_str())),
                 self.clock.now(),
             )
             .await?;
-        if let Some(capture_id) = waiting_for {
+        if let Some(capture_id) = end.waiting_for {
             // The capture may have been credited while this refund was deciding to wait.
             if self
                 .store
@@ -820,13 +890,16 @@ impl Payments {
     }
 
     /// Debits a refund or reversal from the wallet its capture credited. Before the capture's
-    /// credit exists, the refund waits for it.
+    /// credit exists, the refund waits for it. A new debit records its audit entry and the
+    /// outcome of `event` (the webhook event that carried the refund, if any) in its own
+    /// transaction.
     async fn apply_refund(
         &self,
         refund: &RefundFacts,
         kind: PostingKind,
         staff: Option<(&Actor, &str)>,
-    ) -> Result<(EventStatus, Option<String>, String)> {
+        event: Option<&StoredEvent>,
+    ) -> Result<EventEnd> {
         let Some(credit) = self
             .store
             .posting_by_key(&capture_key(&refund.capture_id))
@@ -852,7 +925,7 @@ impl Payments {
                 ))
                 .await?;
             }
-            return Ok((
+            return Ok(EventEnd::unrecorded(
                 EventStatus::Waiting,
                 Some(refund.capture_id.clone()),
                 "waiting for its capture".to_owned(),
@@ -865,7 +938,7 @@ impl Payments {
                 refund.id, refund.capture_id, refund.value, refund.currency
             );
             self.alert(&why).await?;
-            return Ok((EventStatus::Rejected, None, why));
+            return Ok(EventEnd::unrecorded(EventStatus::Rejected, None, why));
         };
         if amount > credit.amount {
             let why = format!(
@@ -873,7 +946,7 @@ impl Payments {
                 refund.id, refund.value, refund.currency, refund.capture_id
             );
             self.alert(&why).await?;
-            return Ok((EventStatus::Rejected, None, why));
+            return Ok(EventEnd::unrecorded(EventStatus::Rejected, None, why));
         }
         let request = PostingRequest {
             debit: credit.credit,
@@ -888,26 +961,33 @@ impl Payments {
             // The customer may have spent the credit already; the debit stands regardless.
             overdraft: Overdraft::Allow,
         };
-        let outcome = self.ledger.post(&Actor::system(), request).await?;
-        if outcome.is_new() {
-            self.audit
-                .record(
-                    AuditEntry::new(staff.map_or(&Actor::system(), |(actor, _)| actor), "paypal.refund")
-                        .target(format!("account:{}", credit.credit))
-                        .detail(json!({"refund": refund.id, "capture": refund.capture_id, "amount_micros": amount.micros(), "kind": kind.as_str()})),
-                )
-                .await?;
-        }
-        Ok((
-            EventStatus::Done,
-            None,
-            if outcome.is_new() {
-                "debited"
-            } else {
-                "debited before"
-            }
-            .to_owned(),
-        ))
+        // The debit, its audit entry and its event's outcome commit together.
+        let attached = Attached {
+            audit: Some(
+                AuditEntry::new(staff.map_or(&Actor::system(), |(actor, _)| actor), "paypal.refund")
+                    .target(format!("account:{}", credit.credit))
+                    .detail(json!({"refund": refund.id, "capture": refund.capture_id, "amount_micros": amount.micros(), "kind": kind.as_str()})),
+            ),
+            event: event.map(|event| FinishedEvent {
+                id: event.id.clone(),
+                status: EventStatus::Done,
+                outcome: "debited".to_owned(),
+            }),
+            ..Attached::nothing()
+        };
+        let posted = self
+            .ledger
+            .post_with(&Actor::system(), request, &attached)
+            .await?;
+        let new = posted.outcome.is_new();
+        Ok(EventEnd {
+            recorded: new && event.is_some(),
+            ..EventEnd::unrecorded(
+                EventStatus::Done,
+                None,
+                if new { "debited" } else { "debited before" }.to_owned(),
+            )
+        })
     }
 
     /// Billing staff refund (part of) one of `customer`'s captured top-ups through PayPal; the
@@ -983,14 +1063,17 @@ impl Payments {
             });
         }
         match self
-            .apply_refund(&refund, PostingKind::Refund, Some((actor, reason)))
+            .apply_refund(&refund, PostingKind::Refund, Some((actor, reason)), None)
             .await?
         {
-            (EventStatus::Done, _, _) => Ok(RefundOutcome::Debited {
+            EventEnd {
+                status: EventStatus::Done,
+                ..
+            } => Ok(RefundOutcome::Debited {
                 amount: Money::parse(&refund.value)?,
                 refund_id: refund.id,
             }),
-            (_, _, why) => Err(Error::Conflict(why)),
+            EventEnd { outcome: why, .. } => Err(Error::Conflict(why)),
         }
     }
 

@@ -31,7 +31,8 @@ use crate::email::Email;
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, UserId};
 use crate::ledger::{
-    Discrepancy, PostOutcome, Posting, PostingRequest, StatementLine, SystemAccount,
+    Attached, Discrepancy, PostOutcome, Posted, Posting, PostingRequest, StatementLine,
+    SystemAccount,
 };
 use crate::money::Money;
 use crate::policy::Role;
@@ -130,8 +131,22 @@ pub trait Store: servers::ServerStore + billing::BillingStore + Send + Sync + 's
     async fn count_users_with_role(&self, role: Role) -> Result<u64>;
 
     fn system_account(&self, which: SystemAccount) -> AccountId;
-    /// Posts once per key; see [`crate::ledger`] for the rules.
-    async fn post(&self, request: &PostingRequest, at: DateTime<Utc>) -> Result<PostOutcome>;
+    /// Posts once per key; see [`crate::ledger`] for the rules. [`Self::post_with`] with
+    /// nothing attached.
+    async fn post(&self, request: &PostingRequest, at: DateTime<Utc>) -> Result<PostOutcome> {
+        Ok(self
+            .post_with(request, at, &Attached::nothing())
+            .await?
+            .outcome)
+    }
+    /// Posts once per key and, in the same transaction and only when the posting is new, writes
+    /// what is `attached` (its audit entry, its webhook event's outcome, ...).
+    async fn post_with(
+        &self,
+        request: &PostingRequest,
+        at: DateTime<Utc>,
+        attached: &Attached,
+    ) -> Result<Posted>;
     async fn posting_by_key(&self, key: &str) -> Result<Option<Posting>>;
     async fn count_postings(&self) -> Result<u64>;
     async fn account_balance(&self, account: AccountId) -> Result<Money>;

@@ -108,6 +108,15 @@ impl EventStatus {
     }
 }
 
+/// An event's outcome, to record in the transaction of the posting it carried
+/// ([`crate::ledger::Attached`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FinishedEvent {
+    pub id: String,
+    pub status: EventStatus,
+    pub outcome: String,
+}
+
 /// A webhook event as stored, leased for processing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {

@@ -20,8 +20,8 @@ use crate::email::Email;
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, AuditId, PostingId, UserId};
 use crate::ledger::{
-    Discrepancy, Overdraft, PostOutcome, Posting, PostingKind, PostingRequest, StatementLine,
-    SystemAccount,
+    Attached, Discrepancy, Overdraft, PostOutcome, Posted, Posting, PostingKind, PostingRequest,
+    StatementLine, SystemAccount,
 };
 use crate::money::Money;
 use crate::policy::{Role, Scope, Scopes};
@@ -216,13 +216,15 @@ where
         !self.system.contains(&account)
     }
 
-    /// One attempt at a posting. `Ok(Err(why))` means the transaction was rolled back on
-    /// purpose (key already used, or not enough credit) and the caller decides what that means.
+    /// One attempt at a posting and what is attached to it, in one transaction. `Ok(Err(why))`
+    /// means the transaction was rolled back on purpose (key already used, or not enough
+    /// credit) and the caller decides what that means.
     async fn try_post(
         &self,
         request: &PostingRequest,
         at: DateTime<Utc>,
-    ) -> Result<std::result::Result<Posting, Refusal>, sqlx::Error> {
+        attached: &Attached,
+    ) -> Result<std::result::Result<Posted, Refusal>, sqlx::Error> {
         let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
         let amount = request.amount.micros();
         // Wallet rows are updated in account order, so two transfers between the same two
@@ -281,9 +283,28 @@ where
             tx.rollback().await?;
             return Ok(Err(Refusal::KeyUsed));
         };
+        let id = PostingId(inserted.try_get("id")?);
+        if let Some(entry) = &attached.audit {
+            let mut entry = entry.clone();
+            if let Some(serde_json::Value::Object(detail)) = &mut entry.detail {
+                detail.insert("posting".to_owned(), serde_json::json!(id));
+            }
+            Self::write_audit(&mut *tx, &entry, at).await?;
+        }
+        if let Some((order, status, capture_id)) = &attached.order {
+            Self::write_order_status(&mut *tx, order, *status, Some(capture_id), at).await?;
+        }
+        if let Some(event) = &attached.event {
+            Self::write_event_outcome(&mut *tx, &event.id, event.status, None, &event.outcome, at)
+                .await?;
+        }
+        let woken = match &attached.wake_waiting_for {
+            Some(capture_id) => Self::write_wake_waiting(&mut *tx, capture_id).await?,
+            None => 0,
+        };
         tx.commit().await?;
-        Ok(Ok(Posting {
-            id: PostingId(inserted.try_get("id")?),
+        let posting = Posting {
+            id,
             debit: request.debit,
             credit: request.credit,
             amount: request.amount,
@@ -296,7 +317,33 @@ where
             debit_balance_after: debit_after.map(Money::from_micros),
             credit_balance_after: credit_after.map(Money::from_micros),
             created_at: at,
+        };
+        Ok(Ok(Posted {
+            outcome: PostOutcome::Posted(posting),
+            woken,
         }))
+    }
+
+    /// Appends an audit entry (on its own, or inside a posting's transaction).
+    async fn write_audit(
+        conn: &mut DB::Connection,
+        entry: &AuditEntry,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, actor_user_id, actor_via, action, target, outcome, detail) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(at)
+        .bind(entry.actor_user.map(|user| user.0))
+        .bind(entry.via.as_str().to_owned())
+        .bind(entry.action.clone())
+        .bind(entry.target.clone())
+        .bind(entry.outcome.as_str().to_owned())
+        .bind(entry.detail.as_ref().map(|detail| detail.to_string()))
+        .execute(conn)
+        .await?;
+        Ok(())
     }
 
     /// What a rolled-back posting means, decided from the key's first posting if it exists:
@@ -694,14 +741,23 @@ where
         self.system[which as usize]
     }
 
-    async fn post(&self, request: &PostingRequest, at: DateTime<Utc>) -> Result<PostOutcome> {
+    async fn post_with(
+        &self,
+        request: &PostingRequest,
+        at: DateTime<Utc>,
+        attached: &Attached,
+    ) -> Result<Posted> {
         request.validate()?;
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match self.try_post(request, at).await {
-                Ok(Ok(posting)) => return Ok(PostOutcome::Posted(posting)),
-                Ok(Err(refusal)) => return self.settle_refusal(request, refusal).await,
+            match self.try_post(request, at, attached).await {
+                Ok(Ok(posted)) => return Ok(posted),
+                Ok(Err(refusal)) => {
+                    // Nothing attached was written: it belongs to the first posting of the key.
+                    let outcome = self.settle_refusal(request, refusal).await?;
+                    return Ok(Posted { outcome, woken: 0 });
+                }
                 Err(error) if DB::is_transient(&error) && attempt < ATTEMPTS => {
                     tracing::debug!(%error, attempt, "ledger transaction retried");
                     tokio::time::sleep(Duration::from_millis(5 << attempt.min(6))).await;
@@ -785,19 +841,8 @@ where
     }
 
     async fn record_audit(&self, entry: &AuditEntry, at: DateTime<Utc>) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit_log (at, actor_user_id, actor_via, action, target, outcome, detail) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(at)
-        .bind(entry.actor_user.map(|user| user.0))
-        .bind(entry.via.as_str().to_owned())
-        .bind(entry.action.clone())
-        .bind(entry.target.clone())
-        .bind(entry.outcome.as_str().to_owned())
-        .bind(entry.detail.as_ref().map(|detail| detail.to_string()))
-        .execute(&self.writer)
-        .await?;
+        let mut conn = self.writer.acquire().await?;
+        Self::write_audit(&mut *conn, entry, at).await?;
         Ok(())
     }
 

@@ -76,6 +76,78 @@ fn count(value: i64) -> u64 {
     u64::try_from(value).unwrap_or(0)
 }
 
+/// The writes a posting's transaction shares with the payment store's own
+/// ([`crate::ledger::Attached`]).
+impl<DB> SqlStore<DB>
+where
+    DB: Engine,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    String: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<i64>: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
+{
+    pub(super) async fn write_order_status(
+        conn: &mut DB::Connection,
+        id: &str,
+        status: OrderStatus,
+        capture_id: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(SET_ORDER_STATUS)
+            .bind(status.as_str().to_owned())
+            .bind(capture_id.map(str::to_owned))
+            .bind(at)
+            .bind(id.to_owned())
+            .execute(conn)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn write_event_outcome(
+        conn: &mut DB::Connection,
+        id: &str,
+        status: EventStatus,
+        waiting_for: Option<&str>,
+        outcome: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "UPDATE paypal_events SET status = $1, waiting_for = $2, outcome = $3, \
+             processed_at = $4, locked_until = NULL WHERE id = $5",
+        )
+        .bind(status.as_str().to_owned())
+        .bind(waiting_for.map(str::to_owned))
+        .bind(outcome.to_owned())
+        .bind(at)
+        .bind(id.to_owned())
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Puts the events waiting for `capture_id` back in the queue; how many.
+    pub(super) async fn write_wake_waiting(
+        conn: &mut DB::Connection,
+        capture_id: &str,
+    ) -> Result<u64, sqlx::Error> {
+        let woken = sqlx::query(
+            "UPDATE paypal_events SET status = 'pending', waiting_for = NULL, locked_until = NULL \
+             WHERE status = 'waiting' AND waiting_for = $1 RETURNING id",
+        )
+        .bind(capture_id.to_owned())
+        .fetch_all(conn)
+        .await?;
+        Ok(woken.len() as u64)
+    }
+}
+
 #[async_trait::async_trait]
 impl<DB> PaymentStore for SqlStore<DB>
 where
@@ -135,13 +207,8 @@ where
         capture_id: Option<&str>,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        sqlx::query(SET_ORDER_STATUS)
-            .bind(status.as_str().to_owned())
-            .bind(capture_id.map(str::to_owned))
-            .bind(at)
-            .bind(id.to_owned())
-            .execute(&self.writer)
-            .await?;
+        let mut conn = self.writer.acquire().await?;
+        Self::write_order_status(&mut *conn, id, status, capture_id, at).await?;
         Ok(())
     }
 
@@ -226,25 +293,9 @@ where
     ) -> Result<()> {
         let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
         if let Some((order, order_status, capture_id)) = order {
-            sqlx::query(SET_ORDER_STATUS)
-                .bind(order_status.as_str().to_owned())
-                .bind(capture_id.to_owned())
-                .bind(at)
-                .bind(order.to_owned())
-                .execute(&mut *tx)
-                .await?;
+            Self::write_order_status(&mut *tx, order, order_status, Some(capture_id), at).await?;
         }
-        sqlx::query(
-            "UPDATE paypal_events SET status = $1, waiting_for = $2, outcome = $3, \
-             processed_at = $4, locked_until = NULL WHERE id = $5",
-        )
-        .bind(status.as_str().to_owned())
-        .bind(waiting_for.map(str::to_owned))
-        .bind(outcome.to_owned())
-        .bind(at)
-        .bind(id.to_owned())
-        .execute(&mut *tx)
-        .await?;
+        Self::write_event_outcome(&mut *tx, id, status, waiting_for, outcome, at).await?;
         tx.commit().await?;
         Ok(())
     }
@@ -260,14 +311,8 @@ where
         if waiting.is_none() {
             return Ok(0);
         }
-        let woken = sqlx::query(
-            "UPDATE paypal_events SET status = 'pending', waiting_for = NULL, locked_until = NULL \
-             WHERE status = 'waiting' AND waiting_for = $1 RETURNING id",
-        )
-        .bind(capture_id.to_owned())
-        .fetch_all(&self.writer)
-        .await?;
-        Ok(woken.len() as u64)
+        let mut conn = self.writer.acquire().await?;
+        Ok(Self::write_wake_waiting(&mut *conn, capture_id).await?)
     }
 
     async fn count_events(&self, status: EventStatus) -> Result<u64> {
