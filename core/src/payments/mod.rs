@@ -736,41 +736,48 @@ impl Payments {
     /// Processes every pending event; returns how many were processed.
     pub async fn process_pending(&self) -> Result<usize> {
         let mut processed = 0;
+        // The events in hand are processed side by side: each posts under its own key, and a
+        // refund that decides to wait while its capture is being credited is woken again (see
+        // `process`), so their order does not matter. More are claimed whenever half of them
+        // are done, so that one slow event does not hold up the rest of its batch.
+        let mut running = tokio::task::JoinSet::new();
+        let mut drained = false;
         loop {
-            let now = self.clock.now();
-            let lease = chrono::Duration::from_std(EVENT_LEASE).unwrap_or_default();
-            let batch = self
-                .store
-                .payments()
-                .claim_events(now, now + lease, EVENT_BATCH)
-                .await?;
-            if batch.is_empty() {
-                return Ok(processed);
-            }
-            // The events of a batch are processed side by side: each posts under its own key,
-            // and a refund that decides to wait while its capture is being credited is woken
-            // again (see `process`), so their order does not matter.
-            let mut running = tokio::task::JoinSet::new();
-            for event in batch {
-                let payments = self.clone();
-                running.spawn(async move {
-                    let outcome = payments.process(&event).await;
-                    (event, outcome)
-                });
-            }
-            while let Some(joined) = running.join_next().await {
-                match joined {
-                    Ok((_, Ok(()))) => processed += 1,
-                    Ok((event, Err(error))) => {
-                        tracing::error!(event = %event.id, attempts = event.attempts, %error, "a PayPal event could not be processed");
-                        if event.attempts >= EVENT_ATTEMPTS {
-                            self.give_up(&event, &error).await?;
-                            processed += 1;
-                        }
-                        // Otherwise left leased: it is tried again when the lease runs out.
-                    }
-                    Err(error) => tracing::error!(%error, "processing a PayPal event panicked"),
+            if !drained && running.len() <= EVENT_BATCH as usize / 2 {
+                let room = EVENT_BATCH - u32::try_from(running.len()).unwrap_or(EVENT_BATCH);
+                let now = self.clock.now();
+                let lease = chrono::Duration::from_std(EVENT_LEASE).unwrap_or_default();
+                let batch = self
+                    .store
+                    .payments()
+                    .claim_events(now, now + lease, room)
+                    .await?;
+                drained = batch.is_empty();
+                for event in batch {
+                    let payments = self.clone();
+                    running.spawn(async move {
+                        let outcome = payments.process(&event).await;
+                        (event, outcome)
+                    });
                 }
+            }
+            let Some(joined) = running.join_next().await else {
+                if drained {
+                    return Ok(processed);
+                }
+                continue;
+            };
+            match joined {
+                Ok((_, Ok(()))) => processed += 1,
+                Ok((event, Err(error))) => {
+                    tracing::error!(event = %event.id, attempts = event.attempts, %error, "a PayPal event could not be processed");
+                    if event.attempts >= EVENT_ATTEMPTS {
+                        self.give_up(&event, &error).await?;
+                        processed += 1;
+                    }
+                    // Otherwise left leased: it is tried again when the lease runs out.
+                }
+                Err(error) => tracing::error!(%error, "processing a PayPal event panicked"),
             }
         }
     }
