@@ -742,28 +742,38 @@ impl Payments {
         // are done, so that one slow event does not hold up the rest of its batch.
         let mut running = tokio::task::JoinSet::new();
         let mut drained = false;
+        // A failed claim ends the round, but only once the events in hand are done.
+        let mut claim_error = None;
         loop {
             if !drained && running.len() <= EVENT_BATCH as usize / 2 {
                 let room = EVENT_BATCH - u32::try_from(running.len()).unwrap_or(EVENT_BATCH);
                 let now = self.clock.now();
                 let lease = chrono::Duration::from_std(EVENT_LEASE).unwrap_or_default();
-                let batch = self
+                match self
                     .store
                     .payments()
                     .claim_events(now, now + lease, room)
-                    .await?;
-                drained = batch.is_empty();
-                for event in batch {
-                    let payments = self.clone();
-                    running.spawn(async move {
-                        let outcome = payments.process(&event).await;
-                        (event, outcome)
-                    });
+                    .await
+                {
+                    Ok(batch) => {
+                        drained = batch.is_empty();
+                        for event in batch {
+                            let payments = self.clone();
+                            running.spawn(async move {
+                                let outcome = payments.process(&event).await;
+                                (event, outcome)
+                            });
+                        }
+                    }
+                    Err(error) => {
+                        drained = true;
+                        claim_error = Some(error);
+                    }
                 }
             }
             let Some(joined) = running.join_next().await else {
                 if drained {
-                    return Ok(processed);
+                    return claim_error.map_or(Ok(processed), Err);
                 }
                 continue;
             };
