@@ -275,8 +275,9 @@ async fn a_tick_killed_half_way_then_run_again_bills_the_same(db: TestDb) {
     if !db.url.starts_with("sqlite:") {
         // The server ends a dead client's transaction (and frees its row locks) when it sees
         // the connection gone; wait for that, as a restarted process would find it done.
+        let mut open = 1;
         for _ in 0..100 {
-            let open = scalar(
+            open = scalar(
                 &db.url,
                 "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() \
                  AND state LIKE 'idle in transaction%'",
@@ -287,6 +288,10 @@ async fn a_tick_killed_half_way_then_run_again_bills_the_same(db: TestDb) {
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
+        assert_eq!(
+            open, 0,
+            "the killed tick's transaction is still open after 5 s"
+        );
     }
     let before = usage_postings(&db).await;
     assert!(
@@ -601,7 +606,6 @@ async fn a_server_billed_elsewhere_while_a_batch_runs_is_billed_once(db: TestDb)
     other.run("COMMIT").await;
 
     let totals = tick.await.expect("the tick runs").expect("the tick");
-    eprintln!("TOTALS {totals:?}");
     let posted = integers(
         &db.url,
         "SELECT CAST(SUBSTR(reference, 8) AS BIGINT) FROM postings WHERE kind = 'usage' ORDER BY 1",

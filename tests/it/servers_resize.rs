@@ -360,6 +360,18 @@ async fn a_resize_is_checked_like_a_create_and_refused_clearly() {
         .expect_err("not enough credit");
     assert_eq!(poor.code(), ErrorCode::Conflict);
     assert!(poor.to_string().contains("Not enough credit"), "{poor}");
+    // The price shown before the confirm already says so.
+    let quote = core
+        .servers
+        .quote_resize(&actor, id, &plan("burst"))
+        .await
+        .expect("a quote");
+    assert!(quote.larger && !quote.affordable);
+    assert!(
+        quote.billing_note().contains("does not cover"),
+        "{}",
+        quote.billing_note()
+    );
 
     let stranger = core
         .servers

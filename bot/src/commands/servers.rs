@@ -269,16 +269,11 @@ pub async fn server_resize(
         .await?;
     let currency = &core.config.billing.currency;
     let hours = core.pricing.hours_per_month();
-    let this_hour = if quote.larger {
-        "This hour is charged at the new price."
-    } else {
-        "This hour stays at the current price; the new one starts with the next hour."
-    };
     let card = Card::new(format!(
         "Resize {} to {}?",
         quote.server.name, quote.to.plan
     ))
-    .description(this_hour)
+    .description(quote.billing_note())
     .field(
         "Now",
         format!(

@@ -267,7 +267,7 @@ impl Billing {
         let steps = self.apply_balance_rules(now).await?;
         Ok(TickReport {
             now,
-            billed_through: meter::hour_start(meter::hour_number(now)),
+            billed_through: meter::hour_of(now),
             usage,
             monthly_credits,
             steps,
@@ -277,7 +277,7 @@ impl Billing {
     /// Bills every complete hour before `now` not billed yet, in transactions cut by `limits`.
     pub async fn bill_hours(&self, now: DateTime<Utc>, limits: TickLimits) -> Result<TickTotals> {
         let plan = TickPlan {
-            now_hour: meter::hour_start(meter::hour_number(now)),
+            now_hour: meter::hour_of(now),
             max_catchup_hours: i64::from(self.config.billing.max_catchup_hours),
             usage_account: self.store.system_account(SystemAccount::Usage),
             at: now,
@@ -542,24 +542,22 @@ impl Billing {
                     .map_err(|error| Error::internal("writing a billing notice", error))?,
             });
         }
+        // The step, its notices and its audit entry are one transaction: a step is never
+        // taken without its record.
+        let entry = AuditEntry::new(
+            &Actor::system(),
+            format!("billing.{}", name.replace(' ', "_")),
+        )
+        .target(format!("user:{}", watch.user))
+        .detail(serde_json::json!({
+            "balance_micros": watch.balance.micros(),
+            "burn_per_hour_micros": burn.micros(),
+        }));
         if self
             .store
-            .take_balance_step(watch.user, step, now, &notices)
+            .take_balance_step(watch.user, step, now, &notices, Some(&entry))
             .await?
         {
-            self.audit
-                .record(
-                    AuditEntry::new(
-                        &Actor::system(),
-                        format!("billing.{}", name.replace(' ', "_")),
-                    )
-                    .target(format!("user:{}", watch.user))
-                    .detail(serde_json::json!({
-                        "balance_micros": watch.balance.micros(),
-                        "burn_per_hour_micros": burn.micros(),
-                    })),
-                )
-                .await?;
             steps.push(StepTaken {
                 user: watch.user,
                 step: name,
@@ -576,7 +574,7 @@ impl Billing {
         now: DateTime<Utc>,
     ) -> Result<()> {
         self.store
-            .take_balance_step(watch.user, step, now, &[])
+            .take_balance_step(watch.user, step, now, &[], None)
             .await
             .map(|_| ())
     }

@@ -742,8 +742,9 @@ impl Payments {
         // are done, so that one slow event does not hold up the rest of its batch.
         let mut running = tokio::task::JoinSet::new();
         let mut drained = false;
-        // A failed claim ends the round, but only once the events in hand are done.
-        let mut claim_error = None;
+        // A failed claim (or a failure to set an event aside) ends the round, but only once
+        // the events in hand are done.
+        let mut failure = None;
         loop {
             if !drained && running.len() <= EVENT_BATCH as usize / 2 {
                 let room = EVENT_BATCH - u32::try_from(running.len()).unwrap_or(EVENT_BATCH);
@@ -767,13 +768,13 @@ impl Payments {
                     }
                     Err(error) => {
                         drained = true;
-                        claim_error = Some(error);
+                        failure = Some(error);
                     }
                 }
             }
             let Some(joined) = running.join_next().await else {
                 if drained {
-                    return claim_error.map_or(Ok(processed), Err);
+                    return failure.map_or(Ok(processed), Err);
                 }
                 continue;
             };
@@ -782,8 +783,15 @@ impl Payments {
                 Ok((event, Err(error))) => {
                     tracing::error!(event = %event.id, attempts = event.attempts, %error, "a PayPal event could not be processed");
                     if event.attempts >= EVENT_ATTEMPTS {
-                        self.give_up(&event, &error).await?;
-                        processed += 1;
+                        match self.give_up(&event, &error).await {
+                            Ok(()) => processed += 1,
+                            // Reported once the events in hand are done, like a failed claim;
+                            // the event stays leased and comes back after its lease.
+                            Err(error) => {
+                                drained = true;
+                                failure = Some(error);
+                            }
+                        }
                     }
                     // Otherwise left leased: it is tried again when the lease runs out.
                 }

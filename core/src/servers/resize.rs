@@ -11,7 +11,6 @@
 use super::{Server, ServerStatus, Servers, suspended};
 use crate::audit::AuditEntry;
 use crate::billing::meter::posting_reference;
-use crate::burn_rate::BurnRate;
 use crate::error::{Error, Result};
 use crate::ids::ServerId;
 use crate::ledger::SystemAccount;
@@ -19,7 +18,6 @@ use crate::money::Money;
 use crate::policy::{Actor, Permission};
 use crate::pricing::{Quote, Size};
 use crate::store::billing::RateChange;
-use crate::store::servers::ServerRate;
 
 /// A resize priced, before it is done: what people confirm.
 #[derive(Debug, Clone)]
@@ -32,10 +30,29 @@ pub struct ResizeQuote {
     /// Whether the new rate is larger (then the hour of the resize costs the new rate, and
     /// the balance must cover an hour of it).
     pub larger: bool,
-    /// An hour at the new size, running (rounded up to a micro-unit, as burn rates are).
-    pub per_hour: Money,
+    /// Whether the owner's balance covers the first hour at the new size, when the new rate
+    /// is larger (always true otherwise): without it the resize is refused.
+    pub affordable: bool,
     /// A month (`hours_per_month` hours) at the new size, running.
     pub per_month: Money,
+}
+
+impl ResizeQuote {
+    /// How the switch is billed, in the words every front door shows before the confirm.
+    pub fn billing_note(&self) -> &'static str {
+        match (self.larger, self.affordable) {
+            (true, true) => {
+                "This hour is charged at the new price; the hours before it stay at the old one."
+            }
+            (true, false) => {
+                "This hour would be charged at the new price, and the balance does not cover an \
+                 hour of it: top up first, then resize."
+            }
+            (false, _) => {
+                "This hour is charged at the current price; the new price starts with the next hour."
+            }
+        }
+    }
 }
 
 /// What a resize did.
@@ -67,25 +84,31 @@ impl Servers {
                 "server.resize",
             )
             .await?;
-        self.resize_checked(server, size)
+        let mut quote = self.resize_checked(server, size)?;
+        if quote.larger {
+            quote.affordable = self.owner_balance(&quote.server).await? >= quote.to.first_hour();
+        }
+        Ok(quote)
+    }
+
+    async fn owner_balance(&self, server: &Server) -> Result<Money> {
+        let owner = self.user(server.user).await?;
+        self.store.account_balance(owner.wallet).await
     }
 
     /// Resizes a server to a plan or a custom size: see the module header for the order.
     pub async fn resize(&self, actor: &Actor, id: ServerId, size: &Size) -> Result<Resized> {
         let quote = self.quote_resize(actor, id, size).await?;
         let server = &quote.server;
-        if quote.larger {
-            let owner = self.user(server.user).await?;
+        if !quote.affordable {
             let hour = quote.to.first_hour();
-            let balance = self.store.account_balance(owner.wallet).await?;
-            if balance < hour {
-                return Err(Error::Conflict(format!(
-                    "Not enough credit: an hour of the new size costs {} and the balance is {}. \
-                     Top up, then try again.",
-                    hour.display(&self.config.billing.currency),
-                    balance.display(&self.config.billing.currency)
-                )));
-            }
+            let balance = self.owner_balance(server).await?;
+            return Err(Error::Conflict(format!(
+                "Not enough credit: an hour of the new size costs {} and the balance is {}. \
+                 Top up, then try again.",
+                hour.display(&self.config.billing.currency),
+                balance.display(&self.config.billing.currency)
+            )));
         }
         let (provider, remote) = self.on_provider(server)?;
         let entry = AuditEntry::new(actor, "server.resize")
@@ -176,20 +199,13 @@ impl Servers {
         }
         let larger = i128::from(to.running) * i128::from(from.rate_hours.max(1))
             > i128::from(from.running) * i128::from(to.rate_hours.max(1));
-        let per_hour = BurnRate::of(&[ServerRate {
-            running: true,
-            rate_running: to.running,
-            rate_stopped: to.stopped,
-            rate_hours: to.rate_hours,
-        }])
-        .per_hour();
         let per_month = to.running_for(self.pricing.hours_per_month());
         Ok(ResizeQuote {
             server,
             from,
             to,
             larger,
-            per_hour,
+            affordable: true,
             per_month,
         })
     }

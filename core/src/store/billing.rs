@@ -147,13 +147,15 @@ pub trait BillingStore: Send + Sync {
     /// One customer's below-zero steps.
     async fn billing_state_of(&self, user: UserId) -> Result<BillingState>;
 
-    /// Takes `step` for `user` if it was not taken yet, writing `notices` to the outbox in the
-    /// same transaction. `false` if another run took it first (nothing is written then).
+    /// Takes `step` for `user` if it was not taken yet, writing `notices` to the outbox and
+    /// `audit` to the audit log in the same transaction. `false` if another run took it first
+    /// (nothing is written then).
     async fn take_balance_step(
         &self,
         user: UserId,
         step: BalanceStep,
         at: DateTime<Utc>,
         notices: &[NewOutboxMessage],
+        audit: Option<&crate::audit::AuditEntry>,
     ) -> Result<bool>;
 }

@@ -1,4 +1,5 @@
-//! The PostgreSQL engine: one pool, row locks taken in account order, READ COMMITTED.
+//! The PostgreSQL engine: one pool, READ COMMITTED. The billing tick's batches (and whatever
+//! else writes many wallets at once) take the tick's advisory lock; see `sql/billing.rs`.
 
 use sqlx::Postgres;
 use sqlx::migrate::Migrator;

@@ -324,8 +324,27 @@ where
         }))
     }
 
-    /// Appends an audit entry (on its own, or inside a posting's transaction).
-    async fn write_audit(
+    /// Queues an outbox message (on its own, or inside the transaction that decided it).
+    pub(super) async fn write_outbox(
+        conn: &mut DB::Connection,
+        message: &NewOutboxMessage,
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
+        sqlx::query(
+            "INSERT INTO outbox (channel, recipient, payload, created_at, next_attempt_at) \
+             VALUES ($1, $2, $3, $4, $4)",
+        )
+        .bind(message.channel.clone())
+        .bind(message.recipient.clone())
+        .bind(message.payload.to_string())
+        .bind(at)
+        .execute(conn)
+        .await?;
+        Ok(())
+    }
+
+    /// Appends an audit entry (on its own, or inside a posting's or a step's transaction).
+    pub(super) async fn write_audit(
         conn: &mut DB::Connection,
         entry: &AuditEntry,
         at: DateTime<Utc>,
@@ -1172,15 +1191,8 @@ where
     }
 
     async fn enqueue(&self, message: &NewOutboxMessage, at: DateTime<Utc>) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO outbox (channel, recipient, payload, created_at, next_attempt_at) VALUES ($1, $2, $3, $4, $4)",
-        )
-        .bind(message.channel.clone())
-        .bind(message.recipient.clone())
-        .bind(message.payload.to_string())
-        .bind(at)
-        .execute(&self.writer)
-        .await?;
+        let mut conn = self.writer.acquire().await?;
+        Self::write_outbox(&mut conn, message, at).await?;
         Ok(())
     }
 

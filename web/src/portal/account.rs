@@ -14,7 +14,9 @@ use hostdeck_core::{Error, Role};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::context::{PageContext, PortalError, PortalForm, render, see_other, session_cookie};
+use super::context::{
+    PageContext, PortalError, PortalForm, render, see_other, session_cookie, shown,
+};
 use crate::AppState;
 use crate::auth::{Caller, ClientInfo};
 
@@ -242,14 +244,7 @@ async fn account_error(
     if matches!(error, Error::Internal { .. } | Error::Unavailable(_)) {
         return Err(PortalError(error));
     }
-    account_view(
-        state,
-        page.error(error.public_message("-")),
-        caller,
-        None,
-        None,
-    )
-    .await
+    account_view(state, page.error(shown(&error)), caller, None, None).await
 }
 
 pub async fn profile(

@@ -10,7 +10,7 @@ use hostdeck_core::{Error, Permission, Role};
 use serde::Deserialize;
 
 use super::account::{LineRow, when};
-use super::context::{PageContext, PortalError, PortalForm, render, see_other};
+use super::context::{PageContext, PortalError, PortalForm, render, see_other, shown};
 use crate::AppState;
 use crate::auth::Caller;
 
@@ -183,7 +183,7 @@ async fn user_error(
     ) {
         return Err(PortalError(error));
     }
-    user_view(state, page.error(error.public_message("-")), caller, id).await
+    user_view(state, page.error(shown(&error)), caller, id).await
 }
 
 pub async fn credits(
@@ -312,7 +312,7 @@ pub async fn maintenance(
         Err(error) if matches!(error, Error::Invalid { .. }) => {
             let current = state.core.maintenance.current().await?;
             Ok(render(&MaintenancePage {
-                page: page.error(error.public_message("-")),
+                page: page.error(shown(&error)),
                 enabled: current.enabled,
                 message: current.message,
                 since: current.since.map(when).unwrap_or_default(),

@@ -20,7 +20,7 @@ use serde::Deserialize;
 
 use super::account::{LineRow, signed_in, when};
 use super::admin::staff;
-use super::context::{MessagePage, PageContext, PortalError, PortalForm, render, see_other};
+use super::context::{MessagePage, PageContext, PortalError, PortalForm, render, see_other, shown};
 use crate::AppState;
 use crate::auth::Caller;
 
@@ -188,7 +188,7 @@ pub async fn topup(
     match created {
         Ok(order) => Ok(see_other(&order.approve_url)),
         Err(error @ (Error::Invalid { .. } | Error::Conflict(_))) => {
-            topup_view(&state, page.error(error.public_message("-")), &caller).await
+            topup_view(&state, page.error(shown(&error)), &caller).await
         }
         Err(error) => Err(PortalError(error)),
     }
@@ -251,7 +251,7 @@ pub async fn paypal_return(
             format!(
                 "{} Nothing was credited. If PayPal charged you, the credit is added automatically \
                  once PayPal confirms the payment.",
-                error.public_message("-")
+                shown(&error)
             ),
         ),
     })
@@ -579,15 +579,7 @@ pub async fn admin_refund(
             "/admin/users/{id}/payments?notice=refund-pending"
         ))),
         Err(error @ (Error::Internal { .. } | Error::Forbidden(_))) => Err(PortalError(error)),
-        Err(error) => {
-            payments_view(
-                &state,
-                page.error(error.public_message("-")),
-                &caller,
-                &customer,
-            )
-            .await
-        }
+        Err(error) => payments_view(&state, page.error(shown(&error)), &caller, &customer).await,
     }
 }
 

@@ -167,6 +167,16 @@ impl PortalError {
     }
 }
 
+/// What people may read of `error` on a page that shows it beside its own content; an
+/// internal error is logged under the reference the text gives.
+pub fn shown(error: &Error) -> String {
+    let reference = new_reference();
+    if error.code() == hostdeck_core::ErrorCode::Internal {
+        tracing::error!(reference, error = ?error, "internal error on a portal page");
+    }
+    error.public_message(&reference)
+}
+
 impl IntoResponse for PortalError {
     fn into_response(self) -> Response {
         if matches!(self.0, Error::Unauthenticated(_)) {

@@ -8,7 +8,9 @@ use hostdeck_core::accounts::SignIn;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::context::{PageContext, PortalForm, removal_cookie, render, see_other, session_cookie};
+use super::context::{
+    PageContext, PortalForm, removal_cookie, render, see_other, session_cookie, shown,
+};
 use crate::AppState;
 use crate::auth::{Caller, ClientInfo};
 
@@ -73,7 +75,7 @@ pub async fn login(
             let two_factor =
                 matches!(&error, Error::Unauthenticated(m) if m.contains("two-factor"));
             render(&LoginPage {
-                page: page.error(error.public_message("-")),
+                page: page.error(shown(&error)),
                 email,
                 two_factor,
             })
@@ -130,7 +132,7 @@ pub async fn register(
             encode(&email)
         )),
         Err(error) => render(&RegisterPage {
-            page: page.error(error.public_message("-")),
+            page: page.error(shown(&error)),
             email,
         }),
     }
@@ -164,7 +166,7 @@ pub async fn verify(
     {
         Ok(_) => see_other(&format!("/login?notice=verified&email={}", encode(&email))),
         Err(error) => render(&VerifyPage {
-            page: page.error(error.public_message("-")),
+            page: page.error(shown(&error)),
             email,
         }),
     }
@@ -179,7 +181,7 @@ pub async fn resend(
     match state.core.accounts.resend_verification(&email).await {
         Ok(()) => see_other(&format!("/verify?notice=resent&email={}", encode(&email))),
         Err(error) => render(&VerifyPage {
-            page: page.error(error.public_message("-")),
+            page: page.error(shown(&error)),
             email,
         }),
     }
@@ -207,7 +209,7 @@ pub async fn forgot(
             encode(&email)
         )),
         Err(error) => render(&ForgotPage {
-            page: page.error(error.public_message("-")),
+            page: page.error(shown(&error)),
         }),
     }
 }
@@ -250,7 +252,7 @@ pub async fn reset(State(state): State<AppState>, page: PageContext, form: Porta
                 String::new()
             };
             render(&ResetPage {
-                page: page.error(error.public_message("-")),
+                page: page.error(shown(&error)),
                 email,
                 token,
             })
@@ -296,7 +298,7 @@ pub async fn setup(State(state): State<AppState>, page: PageContext, form: Porta
             encode(&email)
         )),
         Err(error) => render(&SetupPage {
-            page: page.error(error.public_message("-")),
+            page: page.error(shown(&error)),
             token,
             email,
         }),

@@ -10,7 +10,7 @@ use hostdeck_core::pricing::Size;
 use serde::Deserialize;
 
 use super::account::signed_in;
-use super::context::{PageContext, PortalError, PortalForm, render, see_other};
+use super::context::{PageContext, PortalError, PortalForm, render, see_other, shown};
 use super::servers::{server_id, server_view};
 use crate::AppState;
 use crate::auth::Caller;
@@ -34,8 +34,7 @@ struct ResizePage {
     to_resources: String,
     to_per_hour: String,
     to_per_month: String,
-    larger: bool,
-    balance: String,
+    billing_note: &'static str,
 }
 
 /// The price of the chosen plan beside the server's, and the button that resizes. A resize
@@ -59,17 +58,12 @@ pub async fn review(
         Ok(quote) => quote,
         Err(error) if error.code() == ErrorCode::NotFound => return Err(error.into()),
         Err(error) => {
-            let (text, _) = PortalError(error).public_text();
+            let text = shown(&error);
             return server_view(&state, page.error(text), &caller, id).await;
         }
     };
     let currency = &state.core.config.billing.currency;
     let hours = state.core.pricing.hours_per_month();
-    let balance = state
-        .core
-        .ledger
-        .balance(caller.actor(), &caller.0.user)
-        .await?;
     Ok(render(&ResizePage {
         page,
         id: id.0,
@@ -81,8 +75,7 @@ pub async fn review(
         to_resources: quote.to.resources.to_string(),
         to_per_hour: format!("{} {}", quote.to.per_hour_text(), currency.code()),
         to_per_month: quote.per_month.display(currency),
-        larger: quote.larger,
-        balance: balance.display(currency),
+        billing_note: quote.billing_note(),
     }))
 }
 
@@ -100,7 +93,7 @@ pub async fn resize(
         Ok(_) => Ok(see_other(&format!("/servers/{id}?notice=server-resized"))),
         Err(error) if error.code() == ErrorCode::NotFound => Err(error.into()),
         Err(error) => {
-            let (text, _) = PortalError(error).public_text();
+            let text = shown(&error);
             server_view(&state, page.error(text), &caller, id).await
         }
     }

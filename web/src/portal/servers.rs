@@ -15,7 +15,7 @@ use hostdeck_core::servers::{
 use serde::Deserialize;
 
 use super::account::{NoticeQuery, signed_in};
-use super::context::{PageContext, PortalError, PortalForm, render, see_other};
+use super::context::{PageContext, PortalError, PortalForm, render, see_other, shown};
 use crate::AppState;
 use crate::auth::Caller;
 
@@ -208,7 +208,7 @@ pub async fn power(
         Ok(_) => Ok(see_other(&format!("/servers/{id}?notice=server-power"))),
         Err(error) if error.code() == hostdeck_core::ErrorCode::NotFound => Err(error.into()),
         Err(error) => {
-            let (text, _) = PortalError(error).public_text();
+            let text = shown(&error);
             server_view(&state, page.error(text), &caller, id).await
         }
     }

@@ -297,7 +297,6 @@ where
         // current one too unless the new rate is larger.
         let through = if change.larger { now_h } else { now_h + 1 };
         let ids_text = DB::ids_text(&[id]);
-        self.lock_wallets(tx, &ids_text).await?;
         self.fill_due(
             tx,
             &ids_text,
@@ -399,28 +398,6 @@ where
             .bind(owed - paid)
             .bind(key)
             .execute(&mut **tx)
-            .await?;
-        }
-        Ok(())
-    }
-
-    /// Locks the wallets of the owners of servers `ids_text` in account order (the ledger's
-    /// order, so nothing deadlocks). Nothing to do on SQLite, whose writer is alone.
-    async fn lock_wallets(
-        &self,
-        tx: &mut sqlx::Transaction<'_, DB>,
-        ids_text: &str,
-    ) -> Result<(), sqlx::Error> {
-        if !DB::FOR_UPDATE.is_empty() {
-            sqlx::query(&format!(
-                "SELECT a.id FROM accounts a WHERE a.id IN \
-                   (SELECT (SELECT w.id FROM accounts w WHERE w.user_id = s.user_id) FROM servers s WHERE {ids}) \
-                 ORDER BY a.id{lock}",
-                ids = DB::in_ids("s.id", "$1"),
-                lock = DB::FOR_UPDATE,
-            ))
-            .bind(ids_text.to_owned())
-            .fetch_all(&mut **tx)
             .await?;
         }
         Ok(())
@@ -539,17 +516,6 @@ where
             "SELECT u.id FROM users u WHERE {in_ids} \
                AND (SELECT p.id FROM postings p WHERE p.idempotency_key = {key}) IS NULL"
         );
-        if !DB::FOR_UPDATE.is_empty() {
-            sqlx::query(&format!(
-                "SELECT a.id FROM accounts a WHERE a.user_id IN ({owed}) ORDER BY a.id{}",
-                DB::FOR_UPDATE
-            ))
-            .bind(ids_text.clone())
-            .bind(key_prefix.to_owned())
-            .bind(key_suffix.to_owned())
-            .fetch_all(&mut *tx)
-            .await?;
-        }
         sqlx::query(&format!(
             "UPDATE accounts SET balance = balance + $4 WHERE user_id IN ({owed})"
         ))
@@ -620,7 +586,7 @@ fn watch_select() -> String {
 }
 
 /// [`UNBILLABLE_STATES`] as an SQL list: `'creating', 'failed'`.
-fn unbillable_states() -> String {
+pub(super) fn unbillable_states() -> String {
     UNBILLABLE_STATES
         .iter()
         .map(|state| format!("'{state}'"))
@@ -795,6 +761,7 @@ where
         step: BalanceStep,
         at: DateTime<Utc>,
         notices: &[NewOutboxMessage],
+        audit: Option<&crate::audit::AuditEntry>,
     ) -> Result<bool> {
         let change = match step {
             BalanceStep::LowNotice => {
@@ -838,16 +805,10 @@ where
             return Ok(false);
         }
         for notice in notices {
-            sqlx::query(
-                "INSERT INTO outbox (channel, recipient, payload, created_at, next_attempt_at) \
-                 VALUES ($1, $2, $3, $4, $4)",
-            )
-            .bind(notice.channel.clone())
-            .bind(notice.recipient.clone())
-            .bind(notice.payload.to_string())
-            .bind(at)
-            .execute(&mut *tx)
-            .await?;
+            Self::write_outbox(&mut *tx, notice, at).await?;
+        }
+        if let Some(entry) = audit {
+            Self::write_audit(&mut *tx, entry, at).await?;
         }
         tx.commit().await?;
         Ok(true)

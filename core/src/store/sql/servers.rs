@@ -134,11 +134,13 @@ where
     Option<DateTime<Utc>>: Column<DB>,
 {
     async fn server_rates(&self, user: UserId) -> Result<Vec<ServerRate>> {
-        let rows = sqlx::query(
+        // Billable as the tick reads it (`UNBILLABLE_STATES`), and not deleted.
+        let rows = sqlx::query(&format!(
             "SELECT state, suspended_at IS NULL AS unsuspended, rate_running, rate_stopped, \
              rate_hours FROM servers WHERE user_id = $1 AND deleted_at IS NULL \
-             AND state NOT IN ('deleted', 'creating', 'failed') ORDER BY id",
-        )
+             AND state NOT IN ('deleted', {}) ORDER BY id",
+            super::billing::unbillable_states()
+        ))
         .bind(user.0)
         .fetch_all(&self.reader)
         .await?;
