@@ -626,13 +626,17 @@ async fn on_each_provider_a_resize_reaches_the_platform_or_is_refused_as_unsuppo
         .await
         .expect("the VM grows");
     assert_eq!(live_size(&core, &actor, vm.id).await, medium);
+    let vmid: u32 = vm
+        .remote_id
+        .as_ref()
+        .and_then(|id| id.as_str().strip_prefix("qemu/"))
+        .and_then(|id| id.parse().ok())
+        .expect("a VM id");
     assert!(
-        cloud
-            .pve
-            .tasks()
-            .iter()
-            .any(|task| task.kind.ends_with("resize") && task.exit_status.as_deref() == Some("OK")),
-        "the resize task ran to OK"
+        cloud.pve.tasks().iter().any(|task| task.vmid == vmid
+            && task.kind.ends_with("resize")
+            && task.exit_status.as_deref() == Some("OK")),
+        "the VM's resize task ran to OK"
     );
 
     // VirtFusion: cores and memory change; its API cannot change a disk, and says so.
@@ -1082,4 +1086,39 @@ impl Platforms {
             servers,
         }
     }
+}
+
+/// On Jelastic CPU follows memory (cloudlets): a size that differs only in vCPUs would change
+/// nothing on the platform yet be billed as bigger, so it is refused and nothing changes.
+#[tokio::test]
+async fn a_jelastic_resize_of_vcpus_alone_is_refused() {
+    let Platforms {
+        _db,
+        cloud,
+        core,
+        actor,
+        servers,
+        ..
+    } = Platforms::start("cpu").await;
+    let jel = &servers[1];
+    assert_eq!(jel.provider, "jel");
+    let before = cloud.jel.environments();
+    let error = core
+        .servers
+        .resize(
+            &actor,
+            jel.id,
+            &Size::Custom(Resources {
+                vcpus: jel.resources.vcpus + 1,
+                ..jel.resources
+            }),
+        )
+        .await
+        .expect_err("vCPUs alone");
+    assert_eq!(error.code(), ErrorCode::Conflict, "{error}");
+    assert!(error.to_string().contains("CPU follows memory"), "{error}");
+    let row = core.store.server(jel.id).await.expect("read").expect("row");
+    assert_eq!(row.resources, jel.resources);
+    assert_eq!(row.rate, jel.rate);
+    assert_eq!(cloud.jel.environments(), before);
 }

@@ -466,6 +466,17 @@ impl Provider for Jelastic {
                 detail: format!("the disk has {} GiB and cannot shrink", disk_mb / 1024),
             }));
         }
+        let cloudlets = to.memory_mib.div_ceil(CLOUDLET_MIB).max(1);
+        let changed = cloudlets != node.flexible_cloudlets || cloudlets != node.fixed_cloudlets;
+        if !changed && limit_mb == disk_mb {
+            // CPU follows memory in cloudlets: a size that differs only in vCPUs would change
+            // nothing here yet be billed as bigger.
+            return Err(self.http.error(Failure::Unsupported {
+                what: "change vCPUs alone on Jelastic, where CPU follows memory (cloudlets); \
+                       choose a size with more memory"
+                    .to_owned(),
+            }));
+        }
         let set_cloudlets = async |fixed: u64, flexible: u64| {
             self.call(
                 SET_CLOUDLETS,
@@ -480,8 +491,6 @@ impl Provider for Jelastic {
             )
             .await
         };
-        let cloudlets = to.memory_mib.div_ceil(CLOUDLET_MIB).max(1);
-        let changed = cloudlets != node.flexible_cloudlets || cloudlets != node.fixed_cloudlets;
         if changed {
             set_cloudlets(cloudlets, cloudlets).await?;
         }

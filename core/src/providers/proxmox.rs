@@ -466,7 +466,6 @@ impl Proxmox {
         self.follow(&upid, what).await
     }
 
-    /// Polls a task until it stops; its exit status decides the outcome.
     /// `PUT .../config` with the guest's cores and memory (applied at once, no task).
     async fn set_cores_and_memory(
         &self,
@@ -512,6 +511,7 @@ impl Proxmox {
         Ok(())
     }
 
+    /// Polls a task until it stops; its exit status decides the outcome.
     async fn follow(&self, upid: &str, what: &str) -> Result<(), ProviderError> {
         let node = upid
             .split(':')
@@ -753,19 +753,11 @@ impl Provider for Proxmox {
         {
             // Cores and memory were changed and can be put back (a disk cannot shrink), so
             // that a failed resize leaves the guest at the size it is billed for.
-            let before = status
-                .cpus
-                .map(|cpus| cpus.round() as u64)
-                .zip(status.maxmem.map(|bytes| bytes / MIB));
-            let undone = match before {
-                Some((cores, memory_mib)) => {
-                    self.set_cores_and_memory(guest, vmid, cores, memory_mib, &what)
-                        .await
-                }
-                None => Err(self.http.error(Failure::Protocol(
-                    "the guest's cores and memory before the resize are unknown".into(),
-                ))),
-            };
+            // What the guest had before, read as every listing reads it.
+            let before = remote_server(guest, vmid, &status, None).resources;
+            let undone = self
+                .set_cores_and_memory(guest, vmid, before.vcpus.into(), before.memory_mib, &what)
+                .await;
             if let Err(undo) = undone {
                 tracing::error!(server = %id, %error, %undo,
                     "a resize failed at the disk and its new cores and memory could not be put back");

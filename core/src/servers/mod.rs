@@ -14,7 +14,9 @@
 //! provider is asked, with the key unique, so a double click, a retried request or a second
 //! replica finds the same row and never makes a second server or a second charge. The first
 //! hour is charged with the ledger key `usage:{server}:{hour}` only after the provider made the
-//! server; a create that failed is `failed` and costs nothing. A create whose answer was lost
+//! server; a create that failed is `failed` and costs nothing (creating it again under the same
+//! key goes through a normal create, priced then; the sync adopts it if the provider made it
+//! after all). A create whose answer was lost
 //! stays `creating` until the sync finds the server by its key (then it is charged) or gives
 //! up on it.
 

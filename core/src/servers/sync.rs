@@ -5,12 +5,15 @@
 //! - A create whose answer was lost (`creating`) is finished when the provider shows a server
 //!   with its key, and its first hour charged then; after [`CREATE_GRACE`] without one it is
 //!   `failed` and costs nothing.
+//! - A `failed` create whose server the provider made after all (found by its key) is
+//!   adopted: the row takes the server, and billing starts then, its first hour charged.
 //! - Drift is reported to staff (an audit entry, and the `providers.drift_webhook` channel):
 //!   a server gone from its provider (confirmed by asking for it, so a short listing never
 //!   deletes anything on its own) is marked deleted and its billing stops; a server on a
 //!   provider that hostdeck did not create is reported once.
 //!
-//! A provider that does not answer is skipped this round and changes nothing.
+//! A provider that does not answer is skipped this round and changes nothing; a failure on one
+//! server is reported in the round's errors and the rest are still brought up to date.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
