@@ -346,7 +346,10 @@ fn admin_create_takes_the_password_on_stdin() {
 }
 
 #[test]
-fn billing_tick_bills_gives_the_monthly_credit_and_prints_what_it_did() {
+/// The command's own job: it runs a tick at `--now`, prints what it did, and gives the monthly
+/// credit once. (With no servers it bills nothing; the metering itself is the billing_tick
+/// stories' subject.)
+fn billing_tick_prints_what_it_did_and_gives_the_monthly_credit_once() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let created = run(
         hostdeck(dir.path()).args([

@@ -52,7 +52,7 @@ pub const COMMANDS: &[CommandRule] = &[
         name: "server",
         // Each subcommand's own permission (control, suspend, look up) is checked by core.
         permission: Permission::ReadOwnServers,
-        help: "your servers: list, info, power, create; staff: suspend, unsuspend, lookup",
+        help: "your servers: list, info, power, create, resize; staff: suspend, unsuspend, lookup",
     },
 ];
 

@@ -20,7 +20,7 @@ use crate::errors::{BotError, stale};
 use crate::render::{Answer, Button, Card};
 use crate::{Context, Data};
 
-/// Your servers: list, details, power; staff: suspend, unsuspend, lookup.
+/// Your servers: list, details, power, create, resize; staff: suspend, unsuspend, lookup.
 #[poise::command(
     slash_command,
     subcommands(

@@ -39,7 +39,7 @@ pub use views::*;
         (name = "api-keys", description = "Personal API keys"),
         (name = "admin", description = "Staff administration"),
         (name = "billing", description = "Top-ups with PayPal, statements and exports"),
-        (name = "servers", description = "Servers: list, create, power, delete")
+        (name = "servers", description = "Servers: list, create, power, resize, delete")
     )
 )]
 struct ApiDoc;
