@@ -1122,3 +1122,62 @@ async fn a_jelastic_resize_of_vcpus_alone_is_refused() {
     assert_eq!(row.rate, jel.rate);
     assert_eq!(cloud.jel.environments(), before);
 }
+
+/// Two resizes of one server at once (two API calls, two confirm buttons): one goes through,
+/// the other is refused while it runs, so the size on the provider and the rate billed come
+/// from the same request. Once it is done, the next resize may start.
+#[tokio::test]
+async fn two_resizes_of_one_server_do_not_overlap() {
+    use hostdeck_fakes::server::Fault;
+
+    let Platforms {
+        _db,
+        cloud,
+        core,
+        actor,
+        servers,
+        ..
+    } = Platforms::start("twice").await;
+    let vf = &servers[2];
+    assert_eq!(vf.provider, "vf");
+    // The panel takes a while over the first resize's calls.
+    cloud.vf.recorder().fail_next(
+        "/modify/",
+        2,
+        Fault::Delay(std::time::Duration::from_millis(400)),
+    );
+    let size = |vcpus: u32, memory_mib: u64| {
+        Size::Custom(Resources {
+            vcpus,
+            memory_mib,
+            ..vf.resources
+        })
+    };
+    let (large, small) = (size(3, 3072), size(2, 2048));
+    let (first, second) = tokio::join!(core.servers.resize(&actor, vf.id, &large), async {
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        core.servers.resize(&actor, vf.id, &small).await
+    });
+    let first = first.expect("the first resize goes through");
+    let refused = second.expect_err("the second waits for the first");
+    assert_eq!(refused.code(), ErrorCode::Conflict, "{refused}");
+    assert!(refused.to_string().contains("being resized"), "{refused}");
+    let live = cloud
+        .vf
+        .servers()
+        .into_iter()
+        .find(|s| Some(s.id.to_string()) == vf.remote_id.as_ref().map(|id| id.to_string()))
+        .expect("on the panel");
+    assert_eq!(
+        (live.cpu_cores, live.memory_mb),
+        (3, 3072),
+        "the panel has the size that was billed"
+    );
+    assert_eq!(first.server.resources.vcpus, 3);
+
+    // Done: the next resize may start.
+    core.servers
+        .resize(&actor, vf.id, &small)
+        .await
+        .expect("a later resize");
+}

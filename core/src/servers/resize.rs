@@ -19,6 +19,9 @@ use crate::policy::{Actor, Permission};
 use crate::pricing::{Quote, Size};
 use crate::store::billing::RateChange;
 
+/// How long a resize may take on its provider before another may start.
+const RESIZE_DEADLINE: chrono::Duration = chrono::Duration::minutes(15);
+
 /// A resize priced, before it is done: what people confirm.
 #[derive(Debug, Clone)]
 pub struct ResizeQuote {
@@ -121,7 +124,23 @@ impl Servers {
                         "rate_running": quote.to.running, "rate_stopped": quote.to.stopped,
                         "rate_hours": quote.to.rate_hours },
             }));
+        // One resize of a server at a time, across replicas: otherwise two could reach the
+        // provider in one order and record their rates in the other.
+        let now = self.clock.now();
+        if !self
+            .store
+            .begin_resize(id, now, now + RESIZE_DEADLINE)
+            .await?
+        {
+            return Err(Error::Conflict(format!(
+                "{} is being resized already; try again once that is done.",
+                server.name
+            )));
+        }
         if let Err(error) = provider.resize(&remote, &quote.to.resources).await {
+            // Our call is over, whatever its answer: the next resize may start (it sends
+            // absolute sizes, so one after a lost answer puts things right).
+            self.store.end_resize(id).await?;
             return Err(self.failed(entry, error).await);
         }
         let changed = self
@@ -145,6 +164,9 @@ impl Servers {
                 // The provider has the new size; the next resize or staff can put the rate
                 // right. Said loudly, since the bill and the server now disagree.
                 tracing::error!(server = %id, error = %error, "a server was resized but its new rate was not recorded");
+                if let Err(end_error) = self.store.end_resize(id).await {
+                    tracing::error!(server = %id, error = %end_error, "the resize mark stays until its deadline");
+                }
                 let entry = entry.outcome(crate::audit::AuditOutcome::Failed);
                 if let Err(write_error) = self.audit.record(entry).await {
                     tracing::error!(error = %write_error, "could not write an audit entry for a failure");

@@ -95,6 +95,17 @@ pub trait ServerStore: Send + Sync {
         at: DateTime<Utc>,
         source: EventSource,
     ) -> Result<bool>;
+    /// Marks a resize of server `id` under way until `until`; `false` if another one is (and
+    /// has not run past its deadline). Cleared by [`Self::end_resize`] or by recording the new
+    /// rate (`BillingStore::change_rate`).
+    async fn begin_resize(
+        &self,
+        id: ServerId,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Clears the mark of a resize that did not happen.
+    async fn end_resize(&self, id: ServerId) -> Result<()>;
     /// Marks a create that did not happen `failed` (and out of billing); `false` if it was no
     /// longer `creating`.
     async fn server_failed(&self, id: ServerId, at: DateTime<Utc>) -> Result<bool>;

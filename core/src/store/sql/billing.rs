@@ -319,7 +319,7 @@ where
         sqlx::query(
             "UPDATE servers SET plan = $2, vcpus = $3, memory_mib = $4, disk_gib = $5, \
                rate_running = $6, rate_stopped = $7, rate_hours = $8, rate_since = $9, \
-               billed_until = $10 WHERE id = $1",
+               billed_until = $10, resizing_until = NULL WHERE id = $1",
         )
         .bind(id)
         .bind(change.plan.clone())

@@ -281,6 +281,32 @@ where
         Ok(true)
     }
 
+    async fn begin_resize(
+        &self,
+        id: ServerId,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let row = sqlx::query(
+            "UPDATE servers SET resizing_until = $3 \
+             WHERE id = $1 AND (resizing_until IS NULL OR resizing_until <= $2) RETURNING id",
+        )
+        .bind(id.0)
+        .bind(now)
+        .bind(until)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    async fn end_resize(&self, id: ServerId) -> Result<()> {
+        sqlx::query("UPDATE servers SET resizing_until = NULL WHERE id = $1")
+            .bind(id.0)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
     async fn server_failed(&self, id: ServerId, at: DateTime<Utc>) -> Result<bool> {
         let row = sqlx::query(
             "UPDATE servers SET state = 'failed', state_changed_at = $2, deleted_at = $2 \
