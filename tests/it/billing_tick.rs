@@ -27,6 +27,7 @@ hostdeck_e2e::on_both_engines!(
     every_hour_is_priced_as_the_rule_says,
     an_hour_posted_outside_the_tick_is_not_billed_again,
     a_server_billed_elsewhere_while_a_batch_runs_is_billed_once,
+    a_batch_takes_the_due_servers_whose_hours_fit,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -650,4 +651,51 @@ impl Writer {
         }
         .unwrap_or_else(|error| panic!("{sql}: {error}"));
     }
+}
+
+/// After downtime, a window's due servers owe more hours than one batch posts: each batch
+/// takes them in id order while their hours fit, always at least one, and skips servers that
+/// are not due.
+async fn a_batch_takes_the_due_servers_whose_hours_fit(db: TestDb) {
+    let (core, _clock) = core_at(&db, Config::default(), t0()).await;
+    let servers = seed(&db, &core, 10, 2).await;
+    execute(
+        &db.url,
+        "UPDATE servers SET state = 'creating' WHERE id = 4",
+    )
+    .await;
+    let due: Vec<SeedServer> = servers
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| *i != 3)
+        .map(|(_, s)| s.clone())
+        .collect();
+    let limits = |rows| TickLimits {
+        batch_servers: 100,
+        batch_rows: rows,
+        max_batches: None,
+    };
+    // Five hours each, twelve rows a batch: two servers a batch, the last one alone.
+    let first = core
+        .billing
+        .bill_hours(t0() + hours(5) + Duration::minutes(1), limits(12))
+        .await
+        .expect("tick");
+    assert_eq!((first.batches, first.servers, first.postings), (5, 9, 45));
+    assert_eq!(first.amount.micros(), expected_total(&due, 5));
+    // Five more hours each, three rows a batch: a server that owes more than a batch posts
+    // is still billed, alone.
+    let second = core
+        .billing
+        .bill_hours(t0() + hours(10) + Duration::minutes(1), limits(3))
+        .await
+        .expect("tick");
+    assert_eq!(
+        (second.batches, second.servers, second.postings),
+        (9, 9, 45)
+    );
+    assert_eq!(usage_total(&db).await, expected_total(&due, 10));
+    let creating = "SELECT COUNT(*) FROM postings WHERE reference = 'server:4'";
+    assert_eq!(scalar(&db.url, creating).await, 0);
+    assert_ledger_exact(&db, &core).await;
 }

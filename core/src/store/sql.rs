@@ -38,8 +38,6 @@ pub(crate) trait Engine: Database {
     // What hourly billing's set-based SQL spells differently (see `sql/billing.rs`).
     /// The number of the UTC hour a timestamp `column` falls in, as an integer (NULL stays NULL).
     fn hour_of(column: &str) -> String;
-    /// Hour number `expr` as text `YYYY-MM-DDTHH:00Z`, as in `usage:{server}:{hour}` keys.
-    fn hour_label(expr: &str) -> String;
     /// `column` is one of the ids in the text parameter `param` (written by [`Self::ids_text`]).
     fn in_ids(column: &str, param: &str) -> String;
     fn ids_text(ids: &[i64]) -> String;
@@ -49,8 +47,13 @@ pub(crate) trait Engine: Database {
     /// With `HOURS_JOIN` after `FROM claimed c`: one row per hour `HOUR` from `c.from_h` up to
     /// (not including) `c.to_h`. `HOURS_CTE` follows the `claimed` CTE.
     const HOURS_CTE: &'static str;
+    /// Written after `claimed AS`: whether the claimed servers are computed once into a table
+    /// of their own (SQLite would otherwise compute them again for each use).
+    const MATERIALIZED: &'static str;
     const HOURS_JOIN: &'static str;
     const HOUR: &'static str;
+    /// `HOUR` as text `YYYY-MM-DDTHH:00Z`, as in `usage:{server}:{hour}` keys.
+    const HOUR_LABEL: &'static str;
     /// Row locks (empty where the write transaction already excludes every other writer).
     const FOR_UPDATE: &'static str;
     /// Run first in each billing transaction (the tick's lock among them).

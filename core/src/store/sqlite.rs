@@ -30,10 +30,6 @@ impl Engine for Sqlite {
         format!("(unixepoch({column}) / 3600)")
     }
 
-    fn hour_label(expr: &str) -> String {
-        format!("strftime('%Y-%m-%dT%H:00Z', {expr} * 3600, 'unixepoch')")
-    }
-
     fn in_ids(column: &str, param: &str) -> String {
         format!("{column} IN (SELECT value FROM json_each({param}))")
     }
@@ -45,11 +41,17 @@ impl Engine for Sqlite {
 
     const GREATEST: &'static str = "MAX";
     const LEAST: &'static str = "MIN";
-    // SQLite has no generate_series outside its shell: count the hours with a recursive CTE.
-    const HOURS_CTE: &'static str = ", offsets(n) AS (SELECT 0 UNION ALL SELECT n + 1 FROM offsets \
-         WHERE n + 1 < (SELECT MAX(to_h - from_h) FROM claimed))";
-    const HOURS_JOIN: &'static str = "JOIN offsets o ON o.n < c.to_h - c.from_h";
-    const HOUR: &'static str = "(c.from_h + o.n)";
+    // SQLite has no generate_series outside its shell: the hours are counted by a recursive
+    // CTE, each with its label made once rather than once per server.
+    const HOURS_CTE: &'static str = ", hour_labels(h, label) AS (\
+           SELECT MIN(from_h), strftime('%Y-%m-%dT%H:00Z', MIN(from_h) * 3600, 'unixepoch') FROM claimed \
+           UNION ALL SELECT h + 1, strftime('%Y-%m-%dT%H:00Z', (h + 1) * 3600, 'unixepoch') FROM hour_labels \
+           WHERE h + 1 < (SELECT MAX(to_h) FROM claimed))";
+    // `claimed` is read twice (by `hour_labels` and by `hours`) and would be computed for each.
+    const MATERIALIZED: &'static str = "MATERIALIZED ";
+    const HOURS_JOIN: &'static str = "JOIN hour_labels o ON o.h >= c.from_h AND o.h < c.to_h";
+    const HOUR: &'static str = "o.h";
+    const HOUR_LABEL: &'static str = "o.label";
     fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()
     }

@@ -5,16 +5,23 @@
 //! 1. take the tick's lock, so that batches of two replicas run one after the other (on
 //!    PostgreSQL an advisory lock held until the batch ends; SQLite has one writer and
 //!    `BEGIN IMMEDIATE` does the same), each seeing what the other committed;
-//! 2. read the next `batch_servers` servers after the previous batch, in id order, and keep
-//!    those due, as many as have hours that fit in `batch_rows`;
+//! 2. sum up the next `batch_servers` servers after the previous batch, in id order, in one
+//!    row: how many are due and the hours they owe. Usually they all fit in `batch_rows`; when
+//!    they do not (catching up after downtime), the due ones are read and taken in id order
+//!    while their hours fit. Either way the batch is a range of ids, and its servers are the
+//!    due ones in it (one condition, `is_due`, asked by every statement of the batch);
 //! 3. compute the charges not posted yet into `billing_due`, a temporary table of the
 //!    connection;
-//! 4. move the servers' `billed_until` to the current hour, only where it is still before it:
-//!    a server billed meanwhile by someone else (a resize bills its own hours) is not moved,
-//!    and the batch starts again instead of posting charges computed from what it read;
+//! 4. move the servers' `billed_until` to the current hour, only where it is still before it.
+//!    The move must meet as many servers as the claim counted: a server billed meanwhile by
+//!    someone else (a resize bills its own hours) or one that became due since is a change
+//!    under the batch's feet, and the batch starts again instead of posting charges computed
+//!    from what it read;
 //! 5. take each wallet's total from its balance in one `UPDATE ... FROM`, and insert the
-//!    postings in one `INSERT ... SELECT`, each with the balance after it from a running sum per
-//!    wallet (`SUM(...) OVER`), in the order of their ids.
+//!    postings in one `INSERT ... SELECT`, each with the balance after it: the new balance plus
+//!    the wallet's charges posted after it (one `SUM(...) OVER` of the following rows). A
+//!    wallet's postings are inserted together, in hour and server order, the order the window
+//!    sorts them in, so the insert needs no sort of its own.
 //!
 //! Nothing is locked just to be read: a row lock is a write of its own on PostgreSQL (locking
 //! the servers took about a sixth of a batch's time, the wallets a tenth). The `billed_until`
@@ -53,14 +60,14 @@ const GRANT_BATCH: i64 = 1000;
 /// generic plans guess wrong): wallets and already-posted keys are looked up per row through
 /// their unique indexes, as scalar subqueries, never as joins the planner could turn into scans.
 ///
-/// The charges of the claimed servers (`$1` their ids, `$2` the current hour's number, `$3`
-/// the catch-up limit in hours), as the CTEs `claimed`, `hours`, `charges` and `due` (the
-/// charges not posted yet, with their wallet). The rule is in `crate::billing`; its Rust twin
-/// is `crate::billing::meter::ServerHistory::charges`.
+/// The charges of the due servers with ids after `$1` up to `$4` (`$2` the current hour's
+/// number, `$5` its start, `$3` the catch-up limit in hours), as the CTEs `claimed`, `hours`, `charges` and
+/// `due` (the charges not posted yet, with their wallet). The rule is in `crate::billing`; its
+/// Rust twin is `crate::billing::meter::ServerHistory::charges`.
 fn charges_cte<DB: Engine>() -> String {
     let hour = DB::HOUR;
     format!(
-        "WITH RECURSIVE claimed AS (\
+        "WITH RECURSIVE claimed AS {materialized}(\
            SELECT s.id, s.user_id, s.state, s.rate_running, s.rate_stopped, s.rate_hours, \
              {since} AS since_h, \
              {greatest}({billed}, $2 - $3, {created}) AS from_h, \
@@ -68,10 +75,10 @@ fn charges_cte<DB: Engine>() -> String {
              {suspended} AS suspended_h, \
              EXISTS (SELECT 1 FROM server_events e WHERE e.server_id = s.id AND e.at >= s.billed_until) AS changed, \
              (SELECT w.id FROM accounts w WHERE w.user_id = s.user_id) AS wallet \
-           FROM servers s WHERE {claimed_ids}\
+           FROM servers s WHERE s.id > $1 AND s.id <= $4 AND {due}\
          ){hours_cte}, \
          hours AS (\
-           SELECT c.id, c.wallet, c.rate_running, c.rate_stopped, c.rate_hours, {hour} AS h, \
+           SELECT c.id, c.wallet, c.rate_running, c.rate_stopped, c.rate_hours, {hour} AS h, {label} AS label, \
              {greatest}({hour} - c.since_h, 0) AS k, \
              CASE \
                WHEN c.suspended_h IS NOT NULL AND c.suspended_h < {hour} THEN 0 \
@@ -88,7 +95,7 @@ fn charges_cte<DB: Engine>() -> String {
              CASE WHEN hr.running = 1 \
                THEN (hr.k + 1) * hr.rate_running / hr.rate_hours - hr.k * hr.rate_running / hr.rate_hours \
                ELSE (hr.k + 1) * hr.rate_stopped / hr.rate_hours - hr.k * hr.rate_stopped / hr.rate_hours END AS amount, \
-             'usage:' || CAST(hr.id AS TEXT) || ':' || {label} AS idempotency_key \
+             'usage:' || CAST(hr.id AS TEXT) || ':' || hr.label AS idempotency_key \
            FROM hours hr\
          ), \
          due AS (\
@@ -96,6 +103,7 @@ fn charges_cte<DB: Engine>() -> String {
            WHERE c.amount > 0 \
              AND (SELECT p.id FROM postings p WHERE p.idempotency_key = c.idempotency_key) IS NULL\
          ) ",
+        materialized = DB::MATERIALIZED,
         since = DB::hour_of("s.rate_since"),
         greatest = DB::GREATEST,
         least = DB::LEAST,
@@ -103,19 +111,55 @@ fn charges_cte<DB: Engine>() -> String {
         created = DB::hour_of("s.created_at"),
         deleted = DB::hour_of("s.deleted_at"),
         suspended = DB::hour_of("s.suspended_at"),
-        claimed_ids = DB::in_ids("s.id", "$1"),
+        due = is_due("s.", "$5"),
         hours_cte = DB::HOURS_CTE,
         hours_join = DB::HOURS_JOIN,
         event_hour = DB::hour_of("e.at"),
-        label = DB::hour_label("hr.h"),
+        label = DB::HOUR_LABEL,
     )
 }
 
-/// One due server as claimed: its id and how many hours it is billed and skipped now.
+/// Whether the server row (columns prefixed by `row`, say `s.`) has hours to bill before the
+/// time `until` (a parameter, the start of an hour): not billed up to it, in a billable state,
+/// and not billed past its deletion. The claim, the charges and the move of `billed_until` all
+/// ask this, so that they agree on the servers of a batch.
+fn is_due(row: &str, until: &str) -> String {
+    format!(
+        "{row}billed_until < {until} AND {row}state NOT IN ({unbillable}) \
+         AND ({row}deleted_at IS NULL OR {row}billed_until <= {row}deleted_at)",
+        unbillable = unbillable_states(),
+    )
+}
+
+/// Per server of the next window of `$4` servers after `$1` in id order, due or not (`$2` the
+/// current hour's number, `$5` its start, `$3` the oldest hour billed): `id`, `due` (1 or 0), and the hours it
+/// is billed and skipped now. A walk of the primary key whatever the planner knows (a filter
+/// inside the LIMIT makes PostgreSQL sort the whole table when it has no statistics yet).
+fn window_sql<DB: Engine>() -> String {
+    format!(
+        "SELECT id, due, {greatest}(to_h - {greatest}(billed_h, $3), 0) AS hours, \
+           {greatest}({least}(to_h, $3) - billed_h, 0) AS skipped \
+         FROM (SELECT id, {billed} AS billed_h, \
+                 CASE WHEN deleted_at IS NULL THEN $2 ELSE {least}($2, {deleted} + 1) END AS to_h, \
+                 CAST(CASE WHEN {due} THEN 1 ELSE 0 END AS BIGINT) AS due \
+               FROM (SELECT id, billed_until, deleted_at, state FROM servers \
+                     WHERE id > $1 ORDER BY id LIMIT $4) AS w) AS s",
+        greatest = DB::GREATEST,
+        least = DB::LEAST,
+        billed = DB::hour_of("billed_until"),
+        deleted = DB::hour_of("deleted_at"),
+        due = is_due("", "$5"),
+    )
+}
+
+/// The servers one batch bills: the due ones with ids after `after` up to `last`.
 struct Claim {
-    id: i64,
-    hours: i64,
-    skipped: i64,
+    after: i64,
+    last: i64,
+    /// How many servers that is.
+    servers: u64,
+    /// Hours left unbilled because they are older than the catch-up limit.
+    skipped: u64,
 }
 
 /// How one batch went.
@@ -183,90 +227,106 @@ where
         for setup in DB::BATCH_SETUP {
             sqlx::query(setup).execute(&mut **tx).await?;
         }
-        // The next `batch_servers` servers in id order, due or not, and which of them are due:
-        // a walk of the primary key whatever the planner knows (a filter inside the LIMIT
-        // makes PostgreSQL sort the whole table when it has no statistics yet).
-        let claim_sql = format!(
-            "SELECT id, {billed} AS billed_h, \
-               CASE WHEN deleted_at IS NULL THEN $3 ELSE {least}($3, {deleted} + 1) END AS to_h, \
-               CAST(CASE WHEN billed_until < $2 AND state NOT IN ({unbillable}) \
-                 AND (deleted_at IS NULL OR billed_until <= deleted_at) THEN 1 ELSE 0 END AS BIGINT) AS due \
-             FROM (SELECT id, billed_until, deleted_at, state FROM servers \
-                   WHERE id > $1 ORDER BY id LIMIT $4) AS w ORDER BY id",
-            billed = DB::hour_of("billed_until"),
-            least = DB::LEAST,
-            deleted = DB::hour_of("deleted_at"),
-            unbillable = unbillable_states(),
-        );
-        let rows = sqlx::query(&claim_sql)
-            .bind(after)
-            .bind(plan.now_hour)
-            .bind(now_h)
-            .bind(plan.batch_servers.max(1))
-            .fetch_all(&mut **tx)
-            .await?;
-        let Some(last_row) = rows.last() else {
+        let budget = plan.batch_rows.max(1);
+        let window = plan.batch_servers.max(1);
+        // The next window of servers in one row: usually every due server in it fits the
+        // batch, and none of the window's rows need to leave the database.
+        let summary = sqlx::query(&format!(
+            "SELECT MAX(id) AS window_end, \
+               CAST(COALESCE(SUM(due), 0) AS BIGINT) AS due, \
+               CAST(COALESCE(SUM(due * hours), 0) AS BIGINT) AS hours, \
+               CAST(COALESCE(SUM(due * skipped), 0) AS BIGINT) AS skipped \
+             FROM ({}) AS ws",
+            window_sql::<DB>()
+        ))
+        .bind(after)
+        .bind(now_h)
+        .bind(oldest)
+        .bind(window)
+        .bind(plan.now_hour)
+        .fetch_one(&mut **tx)
+        .await?;
+        let Some(window_end) = summary.try_get::<Option<i64>, _>("window_end")? else {
             return Ok(Step::Done);
         };
-        // Where the next batch starts: after this window, or after the last server taken when
-        // the rows budget stops short of the window's end.
-        let mut next = last_row.try_get::<i64, _>("id")?;
-        let mut claims = Vec::with_capacity(rows.len());
-        let mut budget = plan.batch_rows.max(1);
-        for row in &rows {
-            let id: i64 = row.try_get("id")?;
-            let due: i64 = row.try_get("due")?;
-            if due == 0 {
-                continue;
-            }
-            let billed_h: i64 = row.try_get("billed_h")?;
-            let to_h: i64 = row.try_get("to_h")?;
-            let hours = (to_h - billed_h.max(oldest)).max(0);
-            if !claims.is_empty() && hours > budget {
-                // The rest are taken by the next batch.
-                next = claims.last().map_or(after, |claim: &Claim| claim.id);
-                break;
-            }
-            budget -= hours;
-            claims.push(Claim {
-                id,
-                hours,
-                skipped: (to_h.min(oldest) - billed_h).max(0),
-            });
+        let due: i64 = summary.try_get("due")?;
+        if due == 0 {
+            return Ok(Step::Passed(window_end));
         }
-        if claims.is_empty() {
-            return Ok(Step::Passed(next));
-        }
-        let ids: Vec<i64> = claims.iter().map(|claim| claim.id).collect();
-        let ids_text = DB::ids_text(&ids);
-        self.fill_due(tx, &ids_text, now_h, plan.max_catchup_hours)
+        let claim = if summary.try_get::<i64, _>("hours")? <= budget {
+            Claim {
+                after,
+                last: window_end,
+                servers: u64::try_from(due).unwrap_or(0),
+                skipped: u64::try_from(summary.try_get::<i64, _>("skipped")?).unwrap_or(0),
+            }
+        } else {
+            self.claim_within(tx, plan, after, oldest).await?
+        };
+        self.fill_due(tx, claim.after, claim.last, now_h, plan.max_catchup_hours)
             .await?;
         // Only servers nobody billed since they were read: otherwise the charges are stale.
         let moved = sqlx::query(&format!(
-            "UPDATE servers SET billed_until = $1 WHERE {} AND billed_until < $1",
-            DB::in_ids("id", "$2")
+            "UPDATE servers SET billed_until = $1 WHERE id > $2 AND id <= $3 AND {}",
+            is_due("", "$1")
         ))
         .bind(plan.now_hour)
-        .bind(ids_text.clone())
+        .bind(claim.after)
+        .bind(claim.last)
         .execute(&mut **tx)
         .await?;
         let servers = DB::rows_affected(&moved);
-        if servers != ids.len() as u64 {
+        if servers != claim.servers {
             return Ok(Step::Raced);
         }
         let (postings, amount) = self.post_due(tx, plan.usage_account, plan.at).await?;
-        let hours: i64 = claims.iter().map(|claim| claim.hours).sum();
-        tracing::debug!(servers, postings, hours, "billing batch committed");
+        tracing::debug!(servers, postings, "billing batch committed");
         Ok(Step::Billed(Batch {
-            last_id: next,
+            last_id: claim.last,
             servers,
             postings,
             amount,
-            skipped: claims
-                .iter()
-                .map(|claim| u64::try_from(claim.skipped).unwrap_or(0))
-                .sum(),
+            skipped: claim.skipped,
         }))
+    }
+
+    /// The claim of a window whose due servers owe more hours than a batch posts (catching up
+    /// after downtime): the due servers in id order while their hours fit, and always the
+    /// first of them.
+    async fn claim_within(
+        &self,
+        tx: &mut sqlx::Transaction<'_, DB>,
+        plan: &TickPlan,
+        after: i64,
+        oldest: i64,
+    ) -> Result<Claim, sqlx::Error> {
+        let rows = sqlx::query(&format!("{} WHERE due = 1 ORDER BY id", window_sql::<DB>()))
+            .bind(after)
+            .bind(hour_number(plan.now_hour))
+            .bind(oldest)
+            .bind(plan.batch_servers.max(1))
+            .bind(plan.now_hour)
+            .fetch_all(&mut **tx)
+            .await?;
+        let mut claim = Claim {
+            after,
+            last: after,
+            servers: 0,
+            skipped: 0,
+        };
+        let mut budget = plan.batch_rows.max(1);
+        for row in &rows {
+            let hours: i64 = row.try_get("hours")?;
+            if claim.servers > 0 && hours > budget {
+                // The rest are taken by the next batch.
+                break;
+            }
+            budget -= hours;
+            claim.last = row.try_get("id")?;
+            claim.servers += 1;
+            claim.skipped += u64::try_from(row.try_get::<i64, _>("skipped")?).unwrap_or(0);
+        }
+        Ok(claim)
     }
 
     /// A resize's rate switch, in the transaction `tx` (see [`BillingStore::change_rate`]).
@@ -296,10 +356,10 @@ where
         // Hours before `through` are billed now at the old rate: the complete ones, and the
         // current one too unless the new rate is larger.
         let through = if change.larger { now_h } else { now_h + 1 };
-        let ids_text = DB::ids_text(&[id]);
         self.fill_due(
             tx,
-            &ids_text,
+            id - 1,
+            id,
             through,
             change.max_catchup_hours + (through - now_h),
         )
@@ -403,12 +463,14 @@ where
         Ok(())
     }
 
-    /// Fills `billing_due` with the charges not posted yet of servers `ids_text`, for the hours
-    /// before hour number `now_h` (the one metering rule, see [`charges_cte`]).
+    /// Fills `billing_due` with the charges not posted yet of the due servers with ids after
+    /// `after` up to `last`, for the hours before hour number `now_h` (the one metering rule,
+    /// see [`charges_cte`]).
     async fn fill_due(
         &self,
         tx: &mut sqlx::Transaction<'_, DB>,
-        ids_text: &str,
+        after: i64,
+        last: i64,
         now_h: i64,
         max_catchup_hours: i64,
     ) -> Result<(), sqlx::Error> {
@@ -423,9 +485,11 @@ where
              SELECT id, wallet, h, amount, idempotency_key FROM due",
             charges = charges_cte::<DB>()
         ))
-        .bind(ids_text.to_owned())
+        .bind(after)
         .bind(now_h)
         .bind(max_catchup_hours)
+        .bind(last)
+        .bind(hour_start(now_h))
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -450,10 +514,10 @@ where
             "INSERT INTO postings (debit_account, credit_account, amount, kind, idempotency_key, \
                reference, actor_via, debit_balance_after, created_at) \
              SELECT d.wallet, $1, d.amount, '{kind}', d.idempotency_key, 'server:' || CAST(d.id AS TEXT), 'system', \
-               a.balance + CAST(SUM(d.amount) OVER (PARTITION BY d.wallet) AS BIGINT) \
-                 - CAST(SUM(d.amount) OVER (PARTITION BY d.wallet ORDER BY d.h, d.id ROWS UNBOUNDED PRECEDING) AS BIGINT), \
+               a.balance + CAST(COALESCE(SUM(d.amount) OVER (PARTITION BY d.wallet ORDER BY d.h, d.id \
+                 ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING), 0) AS BIGINT), \
                $2 \
-             FROM billing_due d JOIN accounts a ON a.id = d.wallet WHERE a.id = d.wallet ORDER BY d.h, d.id",
+             FROM billing_due d JOIN accounts a ON a.id = d.wallet WHERE a.id = d.wallet ORDER BY d.wallet, d.h, d.id",
             kind = PostingKind::Usage.as_str(),
         );
         let postings = sqlx::query(&insert_postings)
