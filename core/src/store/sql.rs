@@ -226,6 +226,52 @@ where
         attached: &Attached,
     ) -> Result<std::result::Result<Posted, Refusal>, sqlx::Error> {
         let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        match self.write_posting(&mut *tx, request, at, attached).await? {
+            Ok(posted) => {
+                tx.commit().await?;
+                Ok(Ok(posted))
+            }
+            Err(refusal) => {
+                tx.rollback().await?;
+                Ok(Err(refusal))
+            }
+        }
+    }
+
+    /// Several postings, each with what is attached to it, in one transaction: each in its
+    /// own savepoint, so a refusal (key used, not enough credit) undoes that posting alone.
+    /// `Err` when the transaction failed (nothing of it is committed).
+    async fn try_post_group(
+        &self,
+        items: &[(&PostingRequest, &Attached)],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<std::result::Result<Posted, Refusal>>, sqlx::Error> {
+        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut results = Vec::with_capacity(items.len());
+        for (request, attached) in items {
+            sqlx::query("SAVEPOINT posting").execute(&mut *tx).await?;
+            let result = self.write_posting(&mut *tx, request, at, attached).await?;
+            let end = if result.is_ok() {
+                "RELEASE SAVEPOINT posting"
+            } else {
+                "ROLLBACK TO SAVEPOINT posting"
+            };
+            sqlx::query(end).execute(&mut *tx).await?;
+            results.push(result);
+        }
+        tx.commit().await?;
+        Ok(results)
+    }
+
+    /// Writes a posting and what is attached to it on `tx`, without committing. On a refusal
+    /// the caller must roll back what was written (the transaction or its savepoint).
+    async fn write_posting(
+        &self,
+        conn: &mut DB::Connection,
+        request: &PostingRequest,
+        at: DateTime<Utc>,
+        attached: &Attached,
+    ) -> Result<std::result::Result<Posted, Refusal>, sqlx::Error> {
         let amount = request.amount.micros();
         // Wallet rows are updated in account order, so two transfers between the same two
         // wallets in opposite directions can never wait on each other.
@@ -246,10 +292,9 @@ where
             .bind(delta)
             .bind(account.0)
             .bind(overdraft == Overdraft::Allow)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?;
             let Some(row) = row else {
-                tx.rollback().await?;
                 return Ok(Err(Refusal::NoFunds(account)));
             };
             let balance: i64 = row.try_get("balance")?;
@@ -277,10 +322,9 @@ where
         .bind(debit_after)
         .bind(credit_after)
         .bind(at)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?;
         let Some(inserted) = inserted else {
-            tx.rollback().await?;
             return Ok(Err(Refusal::KeyUsed));
         };
         let id = PostingId(inserted.try_get("id")?);
@@ -289,20 +333,26 @@ where
             if let Some(serde_json::Value::Object(detail)) = &mut entry.detail {
                 detail.insert("posting".to_owned(), serde_json::json!(id));
             }
-            Self::write_audit(&mut *tx, &entry, at).await?;
+            Self::write_audit(&mut *conn, &entry, at).await?;
         }
         if let Some((order, status, capture_id)) = &attached.order {
-            Self::write_order_status(&mut *tx, order, *status, Some(capture_id), at).await?;
+            Self::write_order_status(&mut *conn, order, *status, Some(capture_id), at).await?;
         }
         if let Some(event) = &attached.event {
-            Self::write_event_outcome(&mut *tx, &event.id, event.status, None, &event.outcome, at)
-                .await?;
+            Self::write_event_outcome(
+                &mut *conn,
+                &event.id,
+                event.status,
+                None,
+                &event.outcome,
+                at,
+            )
+            .await?;
         }
         let woken = match &attached.wake_waiting_for {
-            Some(capture_id) => Self::write_wake_waiting(&mut *tx, capture_id).await?,
+            Some(capture_id) => Self::write_wake_waiting(&mut *conn, capture_id).await?,
             None => 0,
         };
-        tx.commit().await?;
         let posting = Posting {
             id,
             debit: request.debit,
@@ -784,6 +834,52 @@ where
                 Err(error) => return Err(error.into()),
             }
         }
+    }
+
+    async fn post_group(
+        &self,
+        items: &[(PostingRequest, Attached)],
+        at: DateTime<Utc>,
+    ) -> Vec<Result<Posted>> {
+        let mut results: Vec<Option<Result<Posted>>> = items
+            .iter()
+            .map(|(request, _)| request.validate().err().map(Err))
+            .collect();
+        let valid: Vec<usize> = (0..items.len())
+            .filter(|&index| results[index].is_none())
+            .collect();
+        if valid.len() > 1 {
+            let group: Vec<(&PostingRequest, &Attached)> = valid
+                .iter()
+                .map(|&index| (&items[index].0, &items[index].1))
+                .collect();
+            match self.try_post_group(&group, at).await {
+                Ok(outcomes) => {
+                    for (&index, outcome) in valid.iter().zip(outcomes) {
+                        results[index] = Some(match outcome {
+                            Ok(posted) => Ok(posted),
+                            // Read once the group is committed: the key's first posting may
+                            // be in it.
+                            Err(refusal) => self
+                                .settle_refusal(&items[index].0, refusal)
+                                .await
+                                .map(|outcome| Posted { outcome, woken: 0 }),
+                        });
+                    }
+                }
+                // Nothing of the group was committed: each goes on its own, with retries.
+                Err(error) => {
+                    tracing::warn!(%error, postings = valid.len(), "a group of postings failed; posting them one by one");
+                }
+            }
+        }
+        for (index, slot) in results.iter_mut().enumerate() {
+            if slot.is_none() {
+                let (request, attached) = &items[index];
+                *slot = Some(self.post_with(request, at, attached).await);
+            }
+        }
+        results.into_iter().flatten().collect()
     }
 
     async fn posting_by_key(&self, key: &str) -> Result<Option<Posting>> {

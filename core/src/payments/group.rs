@@ -1,0 +1,132 @@
+//! Group commit: many callers' writes, one commit.
+//!
+//! Callers hand their item to one writer task through a bounded queue and wait for its answer.
+//! The task takes whatever is queued (up to `max_group`), writes it all with one commit, and
+//! only then answers each caller, so nobody is told "done" before their write is durable. A
+//! full queue makes callers wait (backpressure), and a caller whose answer can no longer come
+//! (the task stopped) gets `None` rather than waiting for ever.
+//!
+//! The task starts with the first item, on the caller's runtime, and ends when every handle
+//! ([`Group`], shared by clones of its owner) is dropped.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::{mpsc, oneshot};
+
+type Commit<T, R> =
+    Arc<dyn Fn(Vec<T>) -> Pin<Box<dyn Future<Output = Vec<R>> + Send>> + Send + Sync>;
+
+/// A group-commit writer for items `T`, answering each with an `R`.
+pub(crate) struct Group<T, R> {
+    queue: OnceLock<mpsc::Sender<(T, oneshot::Sender<R>)>>,
+    commit: Commit<T, R>,
+    capacity: usize,
+    max_group: usize,
+}
+
+impl<T: Send + 'static, R: Send + 'static> Group<T, R> {
+    /// `commit` writes a group with one commit and returns one answer per item, in order.
+    /// `capacity` items may wait in the queue; at most `max_group` are committed together.
+    pub(crate) fn new<F, Fut>(capacity: usize, max_group: usize, commit: F) -> Self
+    where
+        F: Fn(Vec<T>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Vec<R>> + Send + 'static,
+    {
+        Self {
+            queue: OnceLock::new(),
+            commit: Arc::new(move |items| Box::pin(commit(items))),
+            capacity: capacity.max(1),
+            max_group: max_group.max(1),
+        }
+    }
+
+    /// Queues `item` (waiting while the queue is full) and waits until the group it joined is
+    /// committed: its answer, or `None` when the writer stopped before answering.
+    pub(crate) async fn submit(&self, item: T) -> Option<R> {
+        let queue = self.queue.get_or_init(|| {
+            let (sender, receiver) = mpsc::channel(self.capacity);
+            tokio::spawn(write(receiver, self.commit.clone(), self.max_group));
+            sender
+        });
+        let (answer, answered) = oneshot::channel();
+        queue.send((item, answer)).await.ok()?;
+        answered.await.ok()
+    }
+}
+
+/// The writer task: one group at a time, until every sender is gone.
+async fn write<T, R>(
+    mut queue: mpsc::Receiver<(T, oneshot::Sender<R>)>,
+    commit: Commit<T, R>,
+    max_group: usize,
+) {
+    while let Some(first) = queue.recv().await {
+        let mut items = vec![first.0];
+        let mut answers = vec![first.1];
+        while items.len() < max_group {
+            match queue.try_recv() {
+                Ok((item, answer)) => {
+                    items.push(item);
+                    answers.push(answer);
+                }
+                Err(_) => break,
+            }
+        }
+        let results = commit(items).await;
+        // A caller that gave up waiting has dropped its receiver; its write stands all the
+        // same. A missing answer (never expected) drops its sender: that caller gets `None`.
+        for (answer, result) in answers.into_iter().zip(results) {
+            let _ = answer.send(result);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn callers_waiting_together_share_a_commit_and_each_gets_its_answer() {
+        let commits = Arc::new(Mutex::new(Vec::new()));
+        let seen = commits.clone();
+        let group = Arc::new(Group::new(16, 8, move |items: Vec<u32>| {
+            let seen = seen.clone();
+            async move {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                seen.lock().expect("not poisoned").push(items.len());
+                items.into_iter().map(|item| item * 10).collect::<Vec<_>>()
+            }
+        }));
+        let mut callers = tokio::task::JoinSet::new();
+        for item in 0..40u32 {
+            let group = group.clone();
+            callers.spawn(async move { (item, group.submit(item).await) });
+        }
+        while let Some(joined) = callers.join_next().await {
+            let (item, answer) = joined.expect("a caller");
+            assert_eq!(answer, Some(item * 10));
+        }
+        let commits = commits.lock().expect("not poisoned").clone();
+        assert_eq!(commits.iter().sum::<usize>(), 40);
+        assert!(commits.iter().all(|&size| size <= 8), "{commits:?}");
+        assert!(commits.len() < 40, "callers shared commits: {commits:?}");
+    }
+
+    #[tokio::test]
+    async fn a_caller_whose_answer_cannot_come_gets_none() {
+        // A commit that answers nobody (as when the writer stops mid-group).
+        let group = Group::new(4, 4, |_: Vec<u32>| async { Vec::<u32>::new() });
+        assert_eq!(group.submit(1).await, None);
+        // One that panics: the task is gone, and later callers are not left waiting.
+        let group = Group::new(4, 4, |_: Vec<u32>| async {
+            panic!("the writer stops");
+            #[allow(unreachable_code)]
+            Vec::<u32>::new()
+        });
+        assert_eq!(group.submit(1).await, None);
+        assert_eq!(group.submit(2).await, None);
+    }
+}
