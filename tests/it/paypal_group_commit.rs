@@ -2,7 +2,9 @@
 //! with one commit, each once (a duplicate is answered `new: false`) and each answered 2xx only
 //! once its commit is durable; when a group's commit fails, every delivery in it is answered
 //! 5xx and none is stored, so PayPal delivers them again. The worker's credits share commits
-//! too, each with its own records: a group with a capture that does not match, one for an
+//! too, each with its own records (one statement per table for the group; a key used before or
+//! a refused record sends the group back to one transaction each): a group with a capture
+//! that does not match, one for an
 //! unknown order, a second event for a capture and one whose records the database refuses for
 //! a while credits every other capture exactly once, and the refused one once it is accepted.
 
@@ -408,6 +410,75 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
         vec!["a", "b"],
         "only new postings' records are written"
     );
+    assert!(
+        core.store
+            .ledger_discrepancies()
+            .await
+            .expect("a check")
+            .is_empty()
+    );
+
+    // A group that commits as one: each posting's balance after it, in order, and its own
+    // audit entry naming it.
+    let items = vec![
+        (top_up(&core, first.wallet, 7, "group:c"), audited("c")),
+        (top_up(&core, second.wallet, 1, "group:d"), audited("d")),
+        (top_up(&core, first.wallet, 3, "group:e"), audited("e")),
+    ];
+    let results = core.store.post_group(&items, Utc::now()).await;
+    let balances: Vec<Option<Money>> = results
+        .iter()
+        .map(|result| match result {
+            Ok(Posted {
+                outcome: PostOutcome::Posted(posting),
+                ..
+            }) => posting.credit_balance_after,
+            other => panic!("a new posting: {other:?}"),
+        })
+        .collect();
+    assert_eq!(balances, vec![Some(usd(17)), Some(usd(6)), Some(usd(20))]);
+    for (request, _) in &items {
+        let stored = core
+            .store
+            .posting_by_key(&request.key)
+            .await
+            .expect("a read")
+            .expect("the posting");
+        let answered = results
+            .iter()
+            .flatten()
+            .map(|posted| posted.outcome.posting())
+            .find(|posting| posting.key == request.key)
+            .expect("its answer");
+        assert_eq!(stored.id, answered.id);
+        assert_eq!(stored.credit_balance_after, answered.credit_balance_after);
+    }
+    let log = core
+        .store
+        .audit_log(Page::first(200))
+        .await
+        .expect("the audit log")
+        .items;
+    for key in ["c", "d", "e"] {
+        let entry = log
+            .iter()
+            .find(|record| {
+                record.action == "test.group"
+                    && record
+                        .detail
+                        .as_ref()
+                        .is_some_and(|d| d["key"] == json!(key))
+            })
+            .expect("its audit entry");
+        let posting = entry.detail.as_ref().expect("a detail")["posting"].clone();
+        let stored = core
+            .store
+            .posting_by_key(&format!("group:{key}"))
+            .await
+            .expect("a read")
+            .expect("the posting");
+        assert_eq!(posting, json!(stored.id), "the entry names its posting");
+    }
     assert!(
         core.store
             .ledger_discrepancies()

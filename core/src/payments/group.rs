@@ -6,6 +6,11 @@
 //! full queue makes callers wait (backpressure), and a caller whose answer can no longer come
 //! (the task stopped) gets `None` rather than waiting for ever.
 //!
+//! `writers` groups may be committing at once: 1 where the database has one writer (SQLite),
+//! a few where several connections write side by side (PostgreSQL), so that the round trips
+//! of one group's statements do not hold up the next. A new group forms only when a writer is
+//! free, so groups grow while the writers are busy.
+//!
 //! The task starts with the first item, on the caller's runtime, and ends when every handle
 //! ([`Group`], shared by clones of its owner) is dropped.
 
@@ -13,7 +18,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, OnceLock};
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 
 type Commit<T, R> =
     Arc<dyn Fn(Vec<T>) -> Pin<Box<dyn Future<Output = Vec<R>> + Send>> + Send + Sync>;
@@ -24,12 +29,14 @@ pub(crate) struct Group<T, R> {
     commit: Commit<T, R>,
     capacity: usize,
     max_group: usize,
+    writers: usize,
 }
 
 impl<T: Send + 'static, R: Send + 'static> Group<T, R> {
     /// `commit` writes a group with one commit and returns one answer per item, in order.
-    /// `capacity` items may wait in the queue; at most `max_group` are committed together.
-    pub(crate) fn new<F, Fut>(capacity: usize, max_group: usize, commit: F) -> Self
+    /// `capacity` items may wait in the queue; at most `max_group` are committed together, and
+    /// at most `writers` groups at once.
+    pub(crate) fn new<F, Fut>(capacity: usize, max_group: usize, writers: usize, commit: F) -> Self
     where
         F: Fn(Vec<T>) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Vec<R>> + Send + 'static,
@@ -39,6 +46,7 @@ impl<T: Send + 'static, R: Send + 'static> Group<T, R> {
             commit: Arc::new(move |items| Box::pin(commit(items))),
             capacity: capacity.max(1),
             max_group: max_group.max(1),
+            writers: writers.max(1),
         }
     }
 
@@ -47,7 +55,12 @@ impl<T: Send + 'static, R: Send + 'static> Group<T, R> {
     pub(crate) async fn submit(&self, item: T) -> Option<R> {
         let queue = self.queue.get_or_init(|| {
             let (sender, receiver) = mpsc::channel(self.capacity);
-            tokio::spawn(write(receiver, self.commit.clone(), self.max_group));
+            tokio::spawn(write(
+                receiver,
+                self.commit.clone(),
+                self.max_group,
+                self.writers,
+            ));
             sender
         });
         let (answer, answered) = oneshot::channel();
@@ -56,13 +69,22 @@ impl<T: Send + 'static, R: Send + 'static> Group<T, R> {
     }
 }
 
-/// The writer task: one group at a time, until every sender is gone.
-async fn write<T, R>(
+/// The writer task: forms a group whenever a writer is free, until every sender is gone. Groups
+/// already committing finish and answer their callers.
+async fn write<T: Send + 'static, R: Send + 'static>(
     mut queue: mpsc::Receiver<(T, oneshot::Sender<R>)>,
     commit: Commit<T, R>,
     max_group: usize,
+    writers: usize,
 ) {
-    while let Some(first) = queue.recv().await {
+    let free = Arc::new(Semaphore::new(writers));
+    loop {
+        let Ok(writer) = free.clone().acquire_owned().await else {
+            return;
+        };
+        let Some(first) = queue.recv().await else {
+            return;
+        };
         let mut items = vec![first.0];
         let mut answers = vec![first.1];
         while items.len() < max_group {
@@ -74,12 +96,17 @@ async fn write<T, R>(
                 Err(_) => break,
             }
         }
-        let results = commit(items).await;
-        // A caller that gave up waiting has dropped its receiver; its write stands all the
-        // same. A missing answer (never expected) drops its sender: that caller gets `None`.
-        for (answer, result) in answers.into_iter().zip(results) {
-            let _ = answer.send(result);
-        }
+        let commit = commit.clone();
+        tokio::spawn(async move {
+            let results = commit(items).await;
+            // A caller that gave up waiting has dropped its receiver; its write stands all the
+            // same. A missing answer (never expected) drops its sender: that caller gets
+            // `None`, as do all of a group whose commit panicked.
+            for (answer, result) in answers.into_iter().zip(results) {
+                let _ = answer.send(result);
+            }
+            drop(writer);
+        });
     }
 }
 
@@ -92,7 +119,7 @@ mod tests {
     async fn callers_waiting_together_share_a_commit_and_each_gets_its_answer() {
         let commits = Arc::new(Mutex::new(Vec::new()));
         let seen = commits.clone();
-        let group = Arc::new(Group::new(16, 8, move |items: Vec<u32>| {
+        let group = Arc::new(Group::new(16, 8, 1, move |items: Vec<u32>| {
             let seen = seen.clone();
             async move {
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
@@ -118,10 +145,10 @@ mod tests {
     #[tokio::test]
     async fn a_caller_whose_answer_cannot_come_gets_none() {
         // A commit that answers nobody (as when the writer stops mid-group).
-        let group = Group::new(4, 4, |_: Vec<u32>| async { Vec::<u32>::new() });
+        let group = Group::new(4, 4, 2, |_: Vec<u32>| async { Vec::<u32>::new() });
         assert_eq!(group.submit(1).await, None);
         // One that panics: the task is gone, and later callers are not left waiting.
-        let group = Group::new(4, 4, |_: Vec<u32>| async {
+        let group = Group::new(4, 4, 1, |_: Vec<u32>| async {
             panic!("the writer stops");
             #[allow(unreachable_code)]
             Vec::<u32>::new()

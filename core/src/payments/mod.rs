@@ -52,10 +52,10 @@ use crate::ledger::{
 use crate::money::Money;
 use crate::notify::{DiscordMessage, Outbox};
 use crate::policy::{Actor, Permission, Via};
-use crate::store::Store;
 use crate::store::payments::{
     EventStatus, FinishedEvent, NewEvent, OrderStatus, StoredEvent, StoredOrder,
 };
+use crate::store::{EngineKind, Store};
 use crate::users::User;
 
 pub use config::{PaypalConfig, WebhookVerification};
@@ -86,6 +86,8 @@ const DELIVERY_QUEUE: usize = 1024;
 /// Events' postings committed together at most (the events in hand), and how many may wait.
 const POSTING_GROUP: usize = EVENT_BATCH as usize;
 const POSTING_QUEUE: usize = 256;
+/// Groups committed at once where the engine has several writers (PostgreSQL).
+const PARALLEL_GROUPS: usize = 4;
 /// Tries of an event whose processing fails before it is given up and billing staff alerted.
 pub const EVENT_ATTEMPTS: i64 = 10;
 
@@ -288,10 +290,16 @@ impl Payments {
     ) -> Result<Self> {
         let client = PaypalClient::from_config(&config.paypal)?.map(Arc::new);
         let verifier = Arc::new(Verifier::new(&config.paypal, clock.clone())?);
+        // SQLite has one writer connection; PostgreSQL commits several groups side by side.
+        let writers = match store.engine() {
+            EngineKind::Sqlite => 1,
+            EngineKind::Postgres => PARALLEL_GROUPS,
+        };
         let writer = store.clone();
         let deliveries = Arc::new(group::Group::new(
             DELIVERY_QUEUE,
             DELIVERY_GROUP,
+            writers,
             move |events: Vec<NewEvent>| {
                 let store = writer.clone();
                 async move {
@@ -310,6 +318,7 @@ impl Payments {
         let postings = Arc::new(group::Group::new(
             POSTING_QUEUE,
             POSTING_GROUP,
+            writers,
             move |items: Vec<(PostingRequest, Attached)>| {
                 let ledger = poster.clone();
                 async move {
