@@ -142,6 +142,33 @@ mod tests {
         assert!(commits.len() < 40, "callers shared commits: {commits:?}");
     }
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn no_more_groups_commit_at_once_than_there_are_writers() {
+        let now = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (during, peak) = (now.clone(), most.clone());
+        let group = Arc::new(Group::new(64, 4, 2, move |items: Vec<u32>| {
+            let (during, peak) = (during.clone(), peak.clone());
+            async move {
+                let at_once = during.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                peak.fetch_max(at_once, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                during.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                items
+            }
+        }));
+        let mut callers = tokio::task::JoinSet::new();
+        for item in 0..40u32 {
+            let group = group.clone();
+            callers.spawn(async move { (item, group.submit(item).await) });
+        }
+        while let Some(joined) = callers.join_next().await {
+            let (item, answer) = joined.expect("a caller");
+            assert_eq!(answer, Some(item));
+        }
+        assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
     #[tokio::test]
     async fn a_caller_whose_answer_cannot_come_gets_none() {
         // A commit that answers nobody (as when the writer stops mid-group).
