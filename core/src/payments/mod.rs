@@ -22,9 +22,11 @@
 //! Commits are what a delivery costs (SQLite has one writer and fsyncs each), so both are
 //! shared (group commit, [`group`]): deliveries that arrive together are stored by one
 //! statement and one commit, each answered only after it; and the postings of the events the
-//! worker processes side by side (up to a claim's worth) commit together, each in its own
-//! savepoint, so one event's refusal or failure leaves the others be, and an error of the
-//! whole group posts them one by one ([`crate::store::Store::post_group`]).
+//! worker processes side by side (up to a claim's worth) commit together, one statement per
+//! table for the group. A key used before or any error rolls the group back and posts its
+//! events one transaction each, so one event's refusal or failure leaves the others be
+//! ([`crate::store::Store::post_group`]). SQLite commits one group at a time; PostgreSQL a few
+//! side by side.
 //!
 //! Not here: HTTP (the web crate reads requests and renders pages), statements
 //! ([`crate::statements`]).

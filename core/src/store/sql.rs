@@ -271,7 +271,8 @@ where
                 None => totals.push((*wallet, *delta)),
             }
         }
-        // Every wallet's balance after the whole group, then after each posting in order.
+        // Each wallet's balance before the group (read back with the group's total added),
+        // then after each of its postings in order.
         let mut balances: Vec<(AccountId, i64)> = Vec::with_capacity(totals.len());
         if !totals.is_empty() {
             let mut sql = String::from("UPDATE accounts SET balance = balance + CASE id");
@@ -550,7 +551,7 @@ where
     }
 
     /// Writes a posting and what is attached to it on `tx`, without committing. On a refusal
-    /// the caller must roll back what was written (the transaction or its savepoint).
+    /// the caller must roll back what was written.
     async fn write_posting(
         &self,
         conn: &mut DB::Connection,
