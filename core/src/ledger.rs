@@ -376,6 +376,18 @@ impl Ledger {
             .await
     }
 
+    /// Several raw entries, each with the records that belong to it, as [`Self::post_with`]
+    /// each, sharing one commit where the store can ([`Store::post_group`]). One answer per
+    /// entry, in order; one entry's refusal or failure leaves the others be.
+    pub async fn post_group(
+        &self,
+        actor: &Actor,
+        items: Vec<(PostingRequest, Attached)>,
+    ) -> Result<Vec<Result<Posted>>> {
+        actor.require(Permission::PostLedger)?;
+        Ok(self.store.post_group(&items, self.clock.now()).await)
+    }
+
     /// A billing staff correction of a customer's credit, with a reason, once per `key`.
     /// A positive amount adds credit, a negative one takes it away (never below zero).
     pub async fn adjust(

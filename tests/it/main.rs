@@ -17,6 +17,7 @@ mod ledger_concurrency;
 mod ledger_model;
 mod maintenance_bypass;
 mod paypal_browser;
+mod paypal_group_commit;
 mod paypal_webhooks;
 mod portal_browser;
 mod providers;

@@ -1,5 +1,6 @@
 //! `POST /webhooks/paypal`: verify, store, answer. The event is processed later from the
-//! store, so the answer is quick and a crash after it loses nothing.
+//! store, so the answer is quick and a crash after it loses nothing. Core stores deliveries
+//! that arrive together with one commit and returns only once that commit is durable.
 //!
 //! Answers: 200 when stored (or stored before: a duplicate), 400 when the delivery is not
 //! genuine (nothing is stored), 503 when it could not be checked now (PayPal tries again).

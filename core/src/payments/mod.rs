@@ -15,14 +15,24 @@
 //!
 //! A credit or a debit commits in one transaction with its audit entry (`paypal.credit`,
 //! `paypal.refund`) and, when a webhook event carried it, with the event's `done` and its
-//! order's status ([`crate::ledger::Attached`]): one commit per credited event, and no crash
-//! between them can leave money moved without its audit entry. An event whose key was posted
-//! before (`credited before`) is finished on its own, as is every event that posts nothing.
+//! order's status ([`crate::ledger::Attached`]): no crash between them can leave money moved
+//! without its audit entry. An event whose key was posted before (`credited before`) is
+//! finished on its own, as is every event that posts nothing.
+//!
+//! Commits are what a delivery costs (SQLite has one writer and fsyncs each), so both are
+//! shared (group commit, [`group`]): deliveries that arrive together are stored by one
+//! statement and one commit, each answered only after it; and the postings of the events the
+//! worker processes side by side (up to a claim's worth) commit together, one statement per
+//! table for the group. A key used before or any error rolls the group back and posts its
+//! events one transaction each, so one event's refusal or failure leaves the others be
+//! ([`crate::store::Store::post_group`]). SQLite commits one group at a time; PostgreSQL a few
+//! side by side.
 //!
 //! Not here: HTTP (the web crate reads requests and renders pages), statements
 //! ([`crate::statements`]).
 
 pub mod config;
+mod group;
 pub mod paypal;
 pub mod webhook;
 
@@ -38,12 +48,16 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
-use crate::ledger::{Attached, Ledger, Overdraft, PostingKind, PostingRequest, SystemAccount};
+use crate::ledger::{
+    Attached, Ledger, Overdraft, Posted, PostingKind, PostingRequest, SystemAccount,
+};
 use crate::money::Money;
 use crate::notify::{DiscordMessage, Outbox};
 use crate::policy::{Actor, Permission, Via};
-use crate::store::Store;
-use crate::store::payments::{EventStatus, FinishedEvent, OrderStatus, StoredEvent, StoredOrder};
+use crate::store::payments::{
+    EventStatus, FinishedEvent, NewEvent, OrderStatus, StoredEvent, StoredOrder,
+};
+use crate::store::{EngineKind, Store};
 use crate::users::User;
 
 pub use config::{PaypalConfig, WebhookVerification};
@@ -68,6 +82,14 @@ pub fn custom_id(user: UserId) -> String {
 /// Events leased at a time, and how long a lease lasts.
 const EVENT_BATCH: u32 = 64;
 const EVENT_LEASE: Duration = Duration::from_secs(60);
+/// Deliveries stored with one commit at most, and how many may wait for theirs.
+const DELIVERY_GROUP: usize = 128;
+const DELIVERY_QUEUE: usize = 1024;
+/// Events' postings committed together at most (the events in hand), and how many may wait.
+const POSTING_GROUP: usize = EVENT_BATCH as usize;
+const POSTING_QUEUE: usize = 256;
+/// Groups committed at once where the engine has several writers (PostgreSQL).
+const PARALLEL_GROUPS: usize = 4;
 /// Tries of an event whose processing fails before it is given up and billing staff alerted.
 pub const EVENT_ATTEMPTS: i64 = 10;
 
@@ -252,6 +274,11 @@ pub struct Payments {
     client: Option<Arc<PaypalClient>>,
     verifier: Arc<Verifier>,
     wake: Arc<Notify>,
+    /// Stores verified deliveries, those that arrive together with one commit.
+    deliveries: Arc<group::Group<NewEvent, std::result::Result<bool, String>>>,
+    /// Posts the credits and debits of events processed side by side with one commit, each
+    /// with its own records.
+    postings: Arc<group::Group<(PostingRequest, Attached), Result<Posted>>>,
 }
 
 impl Payments {
@@ -265,6 +292,51 @@ impl Payments {
     ) -> Result<Self> {
         let client = PaypalClient::from_config(&config.paypal)?.map(Arc::new);
         let verifier = Arc::new(Verifier::new(&config.paypal, clock.clone())?);
+        // SQLite has one writer connection; PostgreSQL commits several groups side by side.
+        let writers = match store.engine() {
+            EngineKind::Sqlite => 1,
+            EngineKind::Postgres => PARALLEL_GROUPS,
+        };
+        let writer = store.clone();
+        let deliveries = Arc::new(group::Group::new(
+            DELIVERY_QUEUE,
+            DELIVERY_GROUP,
+            writers,
+            move |events: Vec<NewEvent>| {
+                let store = writer.clone();
+                async move {
+                    match store.payments().insert_events(&events).await {
+                        Ok(new) => new.into_iter().map(Ok).collect(),
+                        // Nothing of the group was stored: every caller hears so.
+                        Err(error) => {
+                            let why = error.to_string();
+                            events.iter().map(|_| Err(why.clone())).collect()
+                        }
+                    }
+                }
+            },
+        ));
+        let poster = ledger.clone();
+        let postings = Arc::new(group::Group::new(
+            POSTING_QUEUE,
+            POSTING_GROUP,
+            writers,
+            move |items: Vec<(PostingRequest, Attached)>| {
+                let ledger = poster.clone();
+                async move {
+                    let count = items.len();
+                    match ledger.post_group(&Actor::system(), items).await {
+                        Ok(results) => results,
+                        Err(error) => {
+                            let why = error.to_string();
+                            (0..count)
+                                .map(|_| Err(Error::internal("posting a group", why.clone())))
+                                .collect()
+                        }
+                    }
+                }
+            },
+        ));
         Ok(Self {
             store,
             clock,
@@ -275,6 +347,8 @@ impl Payments {
             client,
             verifier,
             wake: Arc::new(Notify::new()),
+            deliveries,
+            postings,
         })
     }
 
@@ -626,11 +700,7 @@ impl Payments {
             order: Some(completed.clone()),
             wake_waiting_for: Some(capture.id.clone()),
         };
-        let posted = match self
-            .ledger
-            .post_with(&Actor::system(), request, &attached)
-            .await
-        {
+        let posted = match self.post_for(event, request, attached).await {
             Ok(posted) => posted,
             Err(Error::Conflict(why)) => {
                 return self
@@ -663,6 +733,31 @@ impl Payments {
             update: Some(completed),
             recorded: new,
         })
+    }
+
+    /// Posts for the platform. A webhook event's posting joins those of the events processed
+    /// beside it, in one commit (each with its own records, on its own); the rest is posted at
+    /// once.
+    async fn post_for(
+        &self,
+        event: Option<&StoredEvent>,
+        request: PostingRequest,
+        attached: Attached,
+    ) -> Result<Posted> {
+        if event.is_none() {
+            return self
+                .ledger
+                .post_with(&Actor::system(), request, &attached)
+                .await;
+        }
+        self.postings
+            .submit((request, attached))
+            .await
+            .unwrap_or_else(|| {
+                Err(Error::Unavailable(
+                    "The PayPal posting writer stopped.".into(),
+                ))
+            })
     }
 
     /// Credits nobody, and tells billing staff why.
@@ -718,12 +813,19 @@ impl Payments {
         }
         let text = std::str::from_utf8(body)
             .map_err(|_| Rejection::Forged("the body is not UTF-8".into()))?;
+        // Stored with the deliveries that arrive with it, in one commit; answered only once
+        // that commit is durable.
         let new = self
-            .store
-            .payments()
-            .insert_event(id, event_type, text, self.clock.now())
+            .deliveries
+            .submit(NewEvent {
+                id: id.to_owned(),
+                event_type: event_type.to_owned(),
+                body: text.to_owned(),
+                received_at: self.clock.now(),
+            })
             .await
-            .map_err(|error| Rejection::Unavailable(error.to_string()))?;
+            .unwrap_or_else(|| Err("the delivery writer stopped".to_owned()))
+            .map_err(Rejection::Unavailable)?;
         if new {
             self.wake.notify_one();
         }
@@ -1000,10 +1102,7 @@ impl Payments {
             }),
             ..Attached::nothing()
         };
-        let posted = self
-            .ledger
-            .post_with(&Actor::system(), request, &attached)
-            .await?;
+        let posted = self.post_for(event, request, attached).await?;
         let new = posted.outcome.is_new();
         Ok(EventEnd {
             recorded: new && event.is_some(),

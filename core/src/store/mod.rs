@@ -147,6 +147,20 @@ pub trait Store: servers::ServerStore + billing::BillingStore + Send + Sync + 's
         at: DateTime<Utc>,
         attached: &Attached,
     ) -> Result<Posted>;
+    /// Several postings, each as [`Self::post_with`]: each posting with its records commits or
+    /// not on its own, and one's refusal or failure does not hold up the others, but where the
+    /// engine can they share one commit (group commit). One answer per item, in order.
+    async fn post_group(
+        &self,
+        items: &[(PostingRequest, Attached)],
+        at: DateTime<Utc>,
+    ) -> Vec<Result<Posted>> {
+        let mut results = Vec::with_capacity(items.len());
+        for (request, attached) in items {
+            results.push(self.post_with(request, at, attached).await);
+        }
+        results
+    }
     async fn posting_by_key(&self, key: &str) -> Result<Option<Posting>>;
     async fn count_postings(&self) -> Result<u64>;
     async fn account_balance(&self, account: AccountId) -> Result<Money>;

@@ -117,6 +117,15 @@ pub struct FinishedEvent {
     pub outcome: String,
 }
 
+/// A verified webhook delivery to store ([`PaymentStore::insert_events`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewEvent {
+    pub id: String,
+    pub event_type: String,
+    pub body: String,
+    pub received_at: DateTime<Utc>,
+}
+
 /// A webhook event as stored, leased for processing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoredEvent {
@@ -155,6 +164,10 @@ pub trait PaymentStore: Send + Sync {
         body: &str,
         at: DateTime<Utc>,
     ) -> Result<bool>;
+    /// Stores several deliveries in one commit (group commit), each unless its id is known:
+    /// for each, in order, `true` when it is new. An id given twice is stored once, and only
+    /// its first is new. Either all of them are committed or, on an error, none.
+    async fn insert_events(&self, events: &[NewEvent]) -> Result<Vec<bool>>;
     /// Leases up to `limit` pending events until `lease_until`, oldest first.
     async fn claim_events(
         &self,

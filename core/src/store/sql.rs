@@ -2,6 +2,7 @@
 //! plain `$N` SQL that SQLite and PostgreSQL both accept.
 
 mod payments;
+mod posting_group;
 mod servers;
 
 use std::time::Duration;
@@ -229,6 +230,27 @@ where
         attached: &Attached,
     ) -> Result<std::result::Result<Posted, Refusal>, sqlx::Error> {
         let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        match self.write_posting(&mut *tx, request, at, attached).await? {
+            Ok(posted) => {
+                tx.commit().await?;
+                Ok(Ok(posted))
+            }
+            Err(refusal) => {
+                tx.rollback().await?;
+                Ok(Err(refusal))
+            }
+        }
+    }
+
+    /// Writes a posting and what is attached to it on `tx`, without committing. On a refusal
+    /// the caller must roll back what was written.
+    async fn write_posting(
+        &self,
+        conn: &mut DB::Connection,
+        request: &PostingRequest,
+        at: DateTime<Utc>,
+        attached: &Attached,
+    ) -> Result<std::result::Result<Posted, Refusal>, sqlx::Error> {
         let amount = request.amount.micros();
         // Wallet rows are updated in account order, so two transfers between the same two
         // wallets in opposite directions can never wait on each other.
@@ -249,10 +271,9 @@ where
             .bind(delta)
             .bind(account.0)
             .bind(overdraft == Overdraft::Allow)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut *conn)
             .await?;
             let Some(row) = row else {
-                tx.rollback().await?;
                 return Ok(Err(Refusal::NoFunds(account)));
             };
             let balance: i64 = row.try_get("balance")?;
@@ -280,10 +301,9 @@ where
         .bind(debit_after)
         .bind(credit_after)
         .bind(at)
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut *conn)
         .await?;
         let Some(inserted) = inserted else {
-            tx.rollback().await?;
             return Ok(Err(Refusal::KeyUsed));
         };
         let id = PostingId(inserted.try_get("id")?);
@@ -292,20 +312,26 @@ where
             if let Some(serde_json::Value::Object(detail)) = &mut entry.detail {
                 detail.insert("posting".to_owned(), serde_json::json!(id));
             }
-            Self::write_audit(&mut *tx, &entry, at).await?;
+            Self::write_audit(&mut *conn, &entry, at).await?;
         }
         if let Some((order, status, capture_id)) = &attached.order {
-            Self::write_order_status(&mut *tx, order, *status, Some(capture_id), at).await?;
+            Self::write_order_status(&mut *conn, order, *status, Some(capture_id), at).await?;
         }
         if let Some(event) = &attached.event {
-            Self::write_event_outcome(&mut *tx, &event.id, event.status, None, &event.outcome, at)
-                .await?;
+            Self::write_event_outcome(
+                &mut *conn,
+                &event.id,
+                event.status,
+                None,
+                &event.outcome,
+                at,
+            )
+            .await?;
         }
         let woken = match &attached.wake_waiting_for {
-            Some(capture_id) => Self::write_wake_waiting(&mut *tx, capture_id).await?,
+            Some(capture_id) => Self::write_wake_waiting(&mut *conn, capture_id).await?,
             None => 0,
         };
-        tx.commit().await?;
         let posting = Posting {
             id,
             debit: request.debit,
@@ -787,6 +813,14 @@ where
                 Err(error) => return Err(error.into()),
             }
         }
+    }
+
+    async fn post_group(
+        &self,
+        items: &[(PostingRequest, Attached)],
+        at: DateTime<Utc>,
+    ) -> Vec<Result<Posted>> {
+        self.post_grouped(items, at).await
     }
 
     async fn posting_by_key(&self, key: &str) -> Result<Option<Posting>> {

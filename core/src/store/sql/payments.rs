@@ -9,7 +9,7 @@ use crate::ids::{AccountId, UserId};
 use crate::ledger::{PostingKind, StatementLine};
 use crate::money::Money;
 use crate::store::payments::{
-    EventStatus, OrderStatus, PaymentStore, StatementFilter, StoredEvent, StoredOrder,
+    EventStatus, NewEvent, OrderStatus, PaymentStore, StatementFilter, StoredEvent, StoredOrder,
 };
 use crate::store::{Page, Paginated};
 
@@ -253,6 +253,55 @@ where
         .fetch_optional(&self.writer)
         .await?;
         Ok(inserted.is_some())
+    }
+
+    async fn insert_events(&self, events: &[NewEvent]) -> Result<Vec<bool>> {
+        // One multi-row statement is one commit. An id given twice is sent once: its first
+        // delivery is the new one.
+        let mut firsts: Vec<&NewEvent> = Vec::with_capacity(events.len());
+        for event in events {
+            if !firsts.iter().any(|first| first.id == event.id) {
+                firsts.push(event);
+            }
+        }
+        if firsts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut sql =
+            String::from("INSERT INTO paypal_events (id, event_type, body, received_at) VALUES ");
+        for index in 0..firsts.len() {
+            let n = index * 4;
+            if index > 0 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("(${}, ${}, ${}, ${})", n + 1, n + 2, n + 3, n + 4));
+        }
+        sql.push_str(" ON CONFLICT (id) DO NOTHING RETURNING id");
+        let mut query = sqlx::query(&sql);
+        for event in &firsts {
+            query = query
+                .bind(event.id.clone())
+                .bind(event.event_type.clone())
+                .bind(event.body.clone())
+                .bind(event.received_at);
+        }
+        let rows = query.fetch_all(&self.writer).await?;
+        let mut inserted = Vec::with_capacity(rows.len());
+        for row in &rows {
+            inserted.push(row.try_get::<String, _>("id")?);
+        }
+        // Each id is new for the first of the given events that carries it, when inserted now.
+        let mut answered: Vec<&str> = Vec::with_capacity(events.len());
+        Ok(events
+            .iter()
+            .map(|event| {
+                let first = !answered.contains(&event.id.as_str());
+                if first {
+                    answered.push(&event.id);
+                }
+                first && inserted.contains(&event.id)
+            })
+            .collect())
     }
 
     async fn claim_events(

@@ -1,0 +1,419 @@
+//! Postings written as a group ([`crate::store::Store::post_group`]): the credits of the PayPal
+//! events the worker processes side by side, with one statement per table for the whole group
+//! and one commit. A group that cannot be written so is posted one transaction each.
+
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
+
+use super::{Column, Engine, SqlStore};
+use crate::audit::AuditEntry;
+use crate::error::Result;
+use crate::ids::{AccountId, PostingId};
+use crate::ledger::{Attached, Overdraft, PostOutcome, Posted, Posting, PostingRequest};
+use crate::money::Money;
+use crate::store::Store;
+use crate::store::payments::{FinishedEvent, OrderStatus};
+
+impl<DB> SqlStore<DB>
+where
+    DB: Engine,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    String: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<i64>: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
+{
+    /// [`Store::post_group`]: see there.
+    pub(super) async fn post_grouped(
+        &self,
+        items: &[(PostingRequest, Attached)],
+        at: DateTime<Utc>,
+    ) -> Vec<Result<Posted>> {
+        let mut results: Vec<Option<Result<Posted>>> = items
+            .iter()
+            .map(|(request, _)| request.validate().err().map(Err))
+            .collect();
+        // Grouped: what cannot be refused for want of credit and changes at most one wallet,
+        // each order and event once. Whatever else is posted on its own.
+        let mut grouped: Vec<usize> = Vec::new();
+        for (index, (request, attached)) in items.iter().enumerate() {
+            let wallets = [request.debit, request.credit]
+                .into_iter()
+                .filter(|account| self.is_wallet(*account))
+                .count();
+            let clash = grouped.iter().any(|&other| {
+                let (_, before) = &items[other];
+                let same = |a: Option<&str>, b: Option<&str>| a.is_some() && a == b;
+                same(
+                    attached.order.as_ref().map(|order| order.0.as_str()),
+                    before.order.as_ref().map(|order| order.0.as_str()),
+                ) || same(
+                    attached.event.as_ref().map(|event| event.id.as_str()),
+                    before.event.as_ref().map(|event| event.id.as_str()),
+                )
+            });
+            if results[index].is_none()
+                && request.overdraft == Overdraft::Allow
+                && wallets <= 1
+                && !clash
+            {
+                grouped.push(index);
+            }
+        }
+        // In the order of the wallets they change, so that groups committing side by side
+        // (PostgreSQL) take their wallets' row locks in one order; postings of one wallet keep
+        // their order.
+        grouped.sort_by_key(|&index| {
+            let (request, _) = &items[index];
+            [request.debit, request.credit]
+                .into_iter()
+                .filter(|account| self.is_wallet(*account))
+                .min()
+        });
+        if grouped.len() > 1 {
+            let group: Vec<(&PostingRequest, &Attached)> = grouped
+                .iter()
+                .map(|&index| (&items[index].0, &items[index].1))
+                .collect();
+            match self.try_post_group(&group, at).await {
+                Ok(Some(posted)) => {
+                    for (&index, posted) in grouped.iter().zip(posted) {
+                        results[index] = Some(Ok(posted));
+                    }
+                }
+                // A key used before, or twice: nothing of the group was committed, and each
+                // on its own finds out what its key means.
+                Ok(None) => {}
+                // Nothing of the group was committed (a deadlock PostgreSQL broke, a record
+                // the database refused, ...): each on its own, with retries.
+                Err(error) => {
+                    tracing::warn!(%error, postings = grouped.len(), "a group of postings failed; posting them one by one");
+                }
+            }
+        }
+        for (index, slot) in results.iter_mut().enumerate() {
+            if slot.is_none() {
+                let (request, attached) = &items[index];
+                *slot = Some(self.post_with(request, at, attached).await);
+            }
+        }
+        results.into_iter().flatten().collect()
+    }
+
+    /// Several postings, each with what is attached to it, in one transaction, with one
+    /// statement per table for the whole group. Only postings that cannot be refused are
+    /// grouped (overdraft allowed, at most one wallet). `Ok(None)` when one of them was refused
+    /// after all (its key was used before, or twice in the group): nothing is committed and
+    /// the caller posts them one by one, as on `Err`.
+    async fn try_post_group(
+        &self,
+        items: &[(&PostingRequest, &Attached)],
+        at: DateTime<Utc>,
+    ) -> Result<Option<Vec<Posted>>, sqlx::Error> {
+        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        // The wallet each posting changes, and by how much.
+        let moves: Vec<Option<(AccountId, i64)>> = items
+            .iter()
+            .map(|(request, _)| {
+                let amount = request.amount.micros();
+                if self.is_wallet(request.debit) {
+                    Some((request.debit, -amount))
+                } else if self.is_wallet(request.credit) {
+                    Some((request.credit, amount))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        let mut totals: Vec<(AccountId, i64)> = Vec::new();
+        for (wallet, delta) in moves.iter().flatten() {
+            match totals.iter_mut().find(|(account, _)| account == wallet) {
+                Some((_, total)) => *total += delta,
+                None => totals.push((*wallet, *delta)),
+            }
+        }
+        // Each wallet's balance before the group (read back with the group's total added),
+        // then after each of its postings in order.
+        let mut balances: Vec<(AccountId, i64)> = Vec::with_capacity(totals.len());
+        if !totals.is_empty() {
+            let mut sql = String::from("UPDATE accounts SET balance = balance + CASE id");
+            for index in 0..totals.len() {
+                sql.push_str(&format!(" WHEN ${} THEN ${}", 2 * index + 1, 2 * index + 2));
+            }
+            sql.push_str(" END WHERE id IN (");
+            for index in 0..totals.len() {
+                sql.push_str(&format!(
+                    "{}${}",
+                    if index > 0 { ", " } else { "" },
+                    2 * index + 1
+                ));
+            }
+            sql.push_str(") RETURNING id, balance");
+            let mut query = sqlx::query(&sql);
+            for (account, total) in &totals {
+                query = query.bind(account.0).bind(*total);
+            }
+            for row in query.fetch_all(&mut *tx).await? {
+                let (id, balance): (i64, i64) = (row.try_get("id")?, row.try_get("balance")?);
+                let total = totals
+                    .iter()
+                    .find(|(account, _)| account.0 == id)
+                    .map_or(0, |(_, total)| *total);
+                balances.push((AccountId(id), balance - total));
+            }
+            if balances.len() != totals.len() {
+                // A wallet that is not there: each on its own says which.
+                return Ok(None);
+            }
+        }
+        let mut after: Vec<(Option<i64>, Option<i64>)> = Vec::with_capacity(items.len());
+        for ((request, _), moved) in items.iter().zip(&moves) {
+            let mut sides = (None, None);
+            if let Some((wallet, delta)) = moved
+                && let Some((_, balance)) =
+                    balances.iter_mut().find(|(account, _)| account == wallet)
+            {
+                *balance += delta;
+                if *wallet == request.debit {
+                    sides.0 = Some(*balance);
+                } else {
+                    sides.1 = Some(*balance);
+                }
+            }
+            after.push(sides);
+        }
+
+        let mut sql = String::from(
+            "INSERT INTO postings (debit_account, credit_account, amount, kind, idempotency_key, \
+             reference, memo, actor_user_id, actor_via, debit_balance_after, credit_balance_after, \
+             created_at) VALUES ",
+        );
+        for index in 0..items.len() {
+            let n = index * 12;
+            sql.push_str(if index > 0 { ", (" } else { "(" });
+            let params: Vec<String> = (1..=12).map(|k| format!("${}", n + k)).collect();
+            sql.push_str(&params.join(", "));
+            sql.push(')');
+        }
+        sql.push_str(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key");
+        let mut query = sqlx::query(&sql);
+        for ((request, _), (debit_after, credit_after)) in items.iter().zip(&after) {
+            query = query
+                .bind(request.debit.0)
+                .bind(request.credit.0)
+                .bind(request.amount.micros())
+                .bind(request.kind.as_str().to_owned())
+                .bind(request.key.clone())
+                .bind(request.reference.clone())
+                .bind(request.memo.clone())
+                .bind(request.actor_user.map(|user| user.0))
+                .bind(request.actor_via.as_str().to_owned())
+                .bind(*debit_after)
+                .bind(*credit_after)
+                .bind(at);
+        }
+        let mut ids: Vec<(String, PostingId)> = Vec::with_capacity(items.len());
+        for row in query.fetch_all(&mut *tx).await? {
+            ids.push((
+                row.try_get("idempotency_key")?,
+                PostingId(row.try_get("id")?),
+            ));
+        }
+        if ids.len() != items.len() {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        let id_of = |key: &str| ids.iter().find(|(used, _)| used == key).map(|(_, id)| *id);
+
+        // The records attached to each posting.
+        let audits: Vec<AuditEntry> = items
+            .iter()
+            .filter_map(|(request, attached)| {
+                let mut entry = attached.audit.clone()?;
+                if let (Some(serde_json::Value::Object(detail)), Some(id)) =
+                    (&mut entry.detail, id_of(&request.key))
+                {
+                    detail.insert("posting".to_owned(), serde_json::json!(id));
+                }
+                Some(entry)
+            })
+            .collect();
+        if !audits.is_empty() {
+            let mut sql = String::from(
+                "INSERT INTO audit_log (at, actor_user_id, actor_via, action, target, outcome, \
+                 detail) VALUES ",
+            );
+            for index in 0..audits.len() {
+                let n = index * 6;
+                sql.push_str(&format!(
+                    "{}($1, ${}, ${}, ${}, ${}, ${}, ${})",
+                    if index > 0 { ", " } else { "" },
+                    n + 2,
+                    n + 3,
+                    n + 4,
+                    n + 5,
+                    n + 6,
+                    n + 7
+                ));
+            }
+            let mut query = sqlx::query(&sql).bind(at);
+            for entry in &audits {
+                query = query
+                    .bind(entry.actor_user.map(|user| user.0))
+                    .bind(entry.via.as_str().to_owned())
+                    .bind(entry.action.clone())
+                    .bind(entry.target.clone())
+                    .bind(entry.outcome.as_str().to_owned())
+                    .bind(entry.detail.as_ref().map(|detail| detail.to_string()));
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let orders: Vec<&(String, OrderStatus, String)> = items
+            .iter()
+            .filter_map(|(_, attached)| attached.order.as_ref())
+            .collect();
+        if !orders.is_empty() {
+            // CASE id WHEN ... per column; $1 is the time.
+            let whens = |column: usize| {
+                (0..orders.len())
+                    .map(|index| {
+                        format!(" WHEN ${} THEN ${}", 2 + index * 3, 2 + index * 3 + column)
+                    })
+                    .collect::<String>()
+            };
+            let ids = (0..orders.len())
+                .map(|index| format!("${}", 2 + index * 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "UPDATE paypal_orders SET status = CASE id{} END, \
+                 capture_id = COALESCE(capture_id, CASE id{} END), updated_at = $1 \
+                 WHERE id IN ({ids})",
+                whens(1),
+                whens(2)
+            );
+            let mut query = sqlx::query(&sql).bind(at);
+            for (order, status, capture_id) in &orders {
+                query = query
+                    .bind(order.clone())
+                    .bind(status.as_str().to_owned())
+                    .bind(capture_id.clone());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let events: Vec<&FinishedEvent> = items
+            .iter()
+            .filter_map(|(_, attached)| attached.event.as_ref())
+            .collect();
+        if !events.is_empty() {
+            let whens = |column: usize| {
+                (0..events.len())
+                    .map(|index| {
+                        format!(" WHEN ${} THEN ${}", 2 + index * 3, 2 + index * 3 + column)
+                    })
+                    .collect::<String>()
+            };
+            let ids = (0..events.len())
+                .map(|index| format!("${}", 2 + index * 3))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "UPDATE paypal_events SET status = CASE id{} END, waiting_for = NULL, \
+                 outcome = CASE id{} END, processed_at = $1, locked_until = NULL \
+                 WHERE id IN ({ids})",
+                whens(1),
+                whens(2)
+            );
+            let mut query = sqlx::query(&sql).bind(at);
+            for event in &events {
+                query = query
+                    .bind(event.id.clone())
+                    .bind(event.status.as_str().to_owned())
+                    .bind(event.outcome.clone());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        let waking: Vec<&String> = items
+            .iter()
+            .filter_map(|(_, attached)| attached.wake_waiting_for.as_ref())
+            .collect();
+        let mut woken: Vec<String> = Vec::new();
+        if !waking.is_empty() {
+            // Which capture each woken event waited for is gone once it is woken: read first,
+            // in the same transaction (SQLite's one writer excludes any change in between).
+            woken = Self::waiting_for(&mut tx, &waking).await?;
+            let ids = (0..waking.len())
+                .map(|index| format!("${}", index + 1))
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
+                "UPDATE paypal_events SET status = 'pending', waiting_for = NULL, \
+                 locked_until = NULL WHERE status = 'waiting' AND waiting_for IN ({ids})"
+            );
+            let mut query = sqlx::query(&sql);
+            for capture_id in &waking {
+                query = query.bind((*capture_id).clone());
+            }
+            query.execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+
+        let mut posted = Vec::with_capacity(items.len());
+        for ((request, attached), (debit_after, credit_after)) in items.iter().zip(after) {
+            let id = id_of(&request.key)
+                .ok_or_else(|| sqlx::Error::Protocol("a grouped posting has no id".to_owned()))?;
+            let woken = attached.wake_waiting_for.as_ref().map_or(0, |capture_id| {
+                woken.iter().filter(|waited| *waited == capture_id).count() as u64
+            });
+            posted.push(Posted {
+                outcome: PostOutcome::Posted(Posting {
+                    id,
+                    debit: request.debit,
+                    credit: request.credit,
+                    amount: request.amount,
+                    kind: request.kind,
+                    key: request.key.clone(),
+                    reference: request.reference.clone(),
+                    memo: request.memo.clone(),
+                    actor_user: request.actor_user,
+                    actor_via: request.actor_via.as_str().to_owned(),
+                    debit_balance_after: debit_after.map(Money::from_micros),
+                    credit_balance_after: credit_after.map(Money::from_micros),
+                    created_at: at,
+                }),
+                woken,
+            });
+        }
+        Ok(Some(posted))
+    }
+
+    /// The captures the waiting events among `captures` wait for, one per waiting event.
+    async fn waiting_for(
+        tx: &mut sqlx::Transaction<'static, DB>,
+        captures: &[&String],
+    ) -> Result<Vec<String>, sqlx::Error> {
+        let ids = (0..captures.len())
+            .map(|index| format!("${}", index + 1))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let sql = format!(
+            "SELECT waiting_for FROM paypal_events WHERE status = 'waiting' \
+             AND waiting_for IN ({ids})"
+        );
+        let mut query = sqlx::query(&sql);
+        for capture_id in captures {
+            query = query.bind((*capture_id).clone());
+        }
+        let mut waiting = Vec::new();
+        for row in query.fetch_all(&mut **tx).await? {
+            waiting.push(row.try_get("waiting_for")?);
+        }
+        Ok(waiting)
+    }
+}
