@@ -169,6 +169,7 @@ where
             }
             if balances.len() != totals.len() {
                 // A wallet that is not there: each on its own says which.
+                tx.rollback().await?;
                 return Ok(None);
             }
         }
