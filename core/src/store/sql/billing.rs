@@ -6,10 +6,12 @@
 //!    PostgreSQL an advisory lock held until the batch ends; SQLite has one writer and
 //!    `BEGIN IMMEDIATE` does the same), each seeing what the other committed;
 //! 2. sum up the next `batch_servers` servers after the previous batch, in id order, in one
-//!    row: how many are due and the hours they owe. Usually they all fit in `batch_rows`; when
-//!    they do not (catching up after downtime), the due ones are read and taken in id order
-//!    while their hours fit. Either way the batch is a range of ids, and its servers are the
-//!    due ones in it (one condition, `is_due`, asked by every statement of the batch);
+//!    row: how many are due, and the oldest hour any of them is billed up to, which bounds the
+//!    hours each owes. Usually (each billed up to the last hour) that shows they all fit in
+//!    `batch_rows`; when it does not (catching up after downtime), the due ones are read and
+//!    taken in id order while their hours fit. Either way the batch is a range of ids, and
+//!    its servers are the due ones in it (one condition, `is_due`, asked by every statement
+//!    of the batch);
 //! 3. compute the charges not posted yet into `billing_due`, a temporary table of the
 //!    connection;
 //! 4. move the servers' `billed_until` to the current hour, only where it is still before it.
@@ -229,19 +231,19 @@ where
         }
         let budget = plan.batch_rows.max(1);
         let window = plan.batch_servers.max(1);
-        // The next window of servers in one row: usually every due server in it fits the
-        // batch, and none of the window's rows need to leave the database.
+        // The next window of servers in one row: how many are due, and the oldest hour any of
+        // them is billed up to, which bounds the hours each owes. Usually (every server billed
+        // up to the last hour) that bound says they all fit the batch, and no row of the window
+        // needs to leave the database; otherwise they are read and counted one by one.
         let summary = sqlx::query(&format!(
             "SELECT MAX(id) AS window_end, \
-               CAST(COALESCE(SUM(due), 0) AS BIGINT) AS due, \
-               CAST(COALESCE(SUM(due * hours), 0) AS BIGINT) AS hours, \
-               CAST(COALESCE(SUM(due * skipped), 0) AS BIGINT) AS skipped \
-             FROM ({}) AS ws",
-            window_sql::<DB>()
+               CAST(COALESCE(SUM(CASE WHEN {due} THEN 1 ELSE 0 END), 0) AS BIGINT) AS due, \
+               MIN(CASE WHEN {due} THEN billed_until END) AS oldest_billed \
+             FROM (SELECT id, billed_until, deleted_at, state FROM servers \
+                   WHERE id > $1 ORDER BY id LIMIT $2) AS w",
+            due = is_due("", "$3"),
         ))
         .bind(after)
-        .bind(now_h)
-        .bind(oldest)
         .bind(window)
         .bind(plan.now_hour)
         .fetch_one(&mut **tx)
@@ -250,18 +252,21 @@ where
             return Ok(Step::Done);
         };
         let due: i64 = summary.try_get("due")?;
-        if due == 0 {
+        let Some(oldest_billed) = summary.try_get::<Option<DateTime<Utc>>, _>("oldest_billed")?
+        else {
             return Ok(Step::Passed(window_end));
-        }
-        let claim = if summary.try_get::<i64, _>("hours")? <= budget {
+        };
+        let oldest_billed = hour_number(oldest_billed);
+        let claim = if oldest_billed >= oldest && due * (now_h - oldest_billed) <= budget {
             Claim {
                 after,
                 last: window_end,
                 servers: u64::try_from(due).unwrap_or(0),
-                skipped: u64::try_from(summary.try_get::<i64, _>("skipped")?).unwrap_or(0),
+                skipped: 0,
             }
         } else {
-            self.claim_within(tx, plan, after, oldest).await?
+            self.claim_within(tx, plan, after, oldest, window_end)
+                .await?
         };
         self.fill_due(tx, claim.after, claim.last, now_h, plan.max_catchup_hours)
             .await?;
@@ -290,15 +295,16 @@ where
         }))
     }
 
-    /// The claim of a window whose due servers owe more hours than a batch posts (catching up
-    /// after downtime): the due servers in id order while their hours fit, and always the
-    /// first of them.
+    /// The claim of a window whose due servers may owe more hours than a batch posts
+    /// (catching up after downtime), read one by one: the due servers in id order while their
+    /// hours fit, and always the first of them; the whole window when they all fit.
     async fn claim_within(
         &self,
         tx: &mut sqlx::Transaction<'_, DB>,
         plan: &TickPlan,
         after: i64,
         oldest: i64,
+        window_end: i64,
     ) -> Result<Claim, sqlx::Error> {
         let rows = sqlx::query(&format!("{} WHERE due = 1 ORDER BY id", window_sql::<DB>()))
             .bind(after)
@@ -310,19 +316,21 @@ where
             .await?;
         let mut claim = Claim {
             after,
-            last: after,
+            last: window_end,
             servers: 0,
             skipped: 0,
         };
         let mut budget = plan.batch_rows.max(1);
+        let mut taken = after;
         for row in &rows {
             let hours: i64 = row.try_get("hours")?;
             if claim.servers > 0 && hours > budget {
                 // The rest are taken by the next batch.
+                claim.last = taken;
                 break;
             }
             budget -= hours;
-            claim.last = row.try_get("id")?;
+            taken = row.try_get("id")?;
             claim.servers += 1;
             claim.skipped += u64::try_from(row.try_get::<i64, _>("skipped")?).unwrap_or(0);
         }
