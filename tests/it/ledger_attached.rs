@@ -16,9 +16,10 @@ use hostdeck_core::money::Money;
 use hostdeck_core::payments::{capture_key, custom_id, refund_key};
 use hostdeck_core::policy::{Actor, Role};
 use hostdeck_core::store::Page;
-use hostdeck_core::store::payments::{EventStatus, OrderStatus, StoredOrder};
+use hostdeck_core::store::payments::{EventStatus, OrderStatus};
 use hostdeck_core::users::{NewAccount, User};
 use hostdeck_e2e::db::TestDb;
+use hostdeck_e2e::paypal::{capture_completed, insert_order};
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -30,41 +31,14 @@ hostdeck_e2e::on_both_engines!(
     a_signup_credit_whose_audit_entry_fails_is_not_posted,
 );
 
-/// The database refuses what `when` matches on `table` (`INSERT` or `UPDATE`), until
-/// [`allow`].
-async fn refuse(db: &TestDb, operation: &str, table: &str, when: &str) {
-    let sql = if db.url.starts_with("sqlite:") {
-        format!(
-            "CREATE TRIGGER test_refusal BEFORE {operation} ON {table} WHEN {when} \
-             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
-        )
-    } else {
-        format!(
-            "CREATE FUNCTION test_refusal() RETURNS trigger LANGUAGE plpgsql AS \
-             $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
-             CREATE TRIGGER test_refusal BEFORE {operation} ON {table} FOR EACH ROW \
-             WHEN ({when}) EXECUTE FUNCTION test_refusal();"
-        )
-    };
-    db.raw(&sql).await.expect("the refusal is installed");
+/// A customer, and orders with stored capture events that the worker processes.
+pub(crate) struct Bench {
+    pub(crate) core: Core,
+    pub(crate) clock: Arc<ManualClock>,
+    pub(crate) customer: User,
 }
 
-async fn allow(db: &TestDb, table: &str) {
-    let sql = if db.url.starts_with("sqlite:") {
-        "DROP TRIGGER test_refusal;".to_owned()
-    } else {
-        format!("DROP TRIGGER test_refusal ON {table}; DROP FUNCTION test_refusal();")
-    };
-    db.raw(&sql).await.expect("the refusal is removed");
-}
-
-struct Bench {
-    core: Core,
-    clock: Arc<ManualClock>,
-    customer: User,
-}
-
-async fn open(db: &TestDb) -> Bench {
+pub(crate) async fn open(db: &TestDb) -> Bench {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
     let core = db.core_with(Config::default(), clock.clone()).await;
     let customer = core
@@ -90,34 +64,18 @@ async fn open(db: &TestDb) -> Bench {
 impl Bench {
     /// An order of 10.00 and the stored event of its completed capture `capture`.
     async fn captured(&self, order: &str, capture: &str, event: &str) {
-        let now = self.clock.now();
-        self.core
-            .store
-            .payments()
-            .insert_order(&StoredOrder {
-                id: order.to_owned(),
-                user: self.customer.id,
-                amount: usd(10),
-                currency: "USD".into(),
-                request_id: format!("req-{order}"),
-                status: OrderStatus::Created,
-                capture_id: None,
-                created_at: now,
-                updated_at: now,
-            })
-            .await
-            .expect("an order");
-        let body = json!({
-            "id": event,
-            "event_type": "PAYMENT.CAPTURE.COMPLETED",
-            "resource": {
-                "id": capture,
-                "status": "COMPLETED",
-                "amount": {"currency_code": "USD", "value": "10.00"},
-                "custom_id": custom_id(self.customer.id),
-                "supplementary_data": {"related_ids": {"order_id": order}},
-            },
-        });
+        self.order(order).await;
+        self.capture_event(event, order, capture, "10.00").await;
+    }
+
+    /// An order of 10.00.
+    pub(crate) async fn order(&self, order: &str) {
+        insert_order(&self.core, self.customer.id, order, self.clock.now()).await;
+    }
+
+    /// A stored event: a completed capture of `value` USD for `order`.
+    pub(crate) async fn capture_event(&self, event: &str, order: &str, capture: &str, value: &str) {
+        let body = capture_completed(event, order, capture, value, self.customer.id);
         self.store_event(event, "PAYMENT.CAPTURE.COMPLETED", &body)
             .await;
     }
@@ -134,7 +92,7 @@ impl Bench {
     }
 
     /// One pass of the worker, then past the lease of whatever failed.
-    async fn process(&self) -> usize {
+    pub(crate) async fn process(&self) -> usize {
         let done = self
             .core
             .payments
@@ -145,7 +103,7 @@ impl Bench {
         done
     }
 
-    async fn balance(&self) -> Money {
+    pub(crate) async fn balance(&self) -> Money {
         self.core
             .store
             .account_balance(self.customer.wallet)
@@ -157,7 +115,7 @@ impl Bench {
         self.core.store.count_postings().await.expect("a count")
     }
 
-    async fn events(&self, status: EventStatus) -> u64 {
+    pub(crate) async fn events(&self, status: EventStatus) -> u64 {
         self.core
             .store
             .payments()
@@ -167,7 +125,7 @@ impl Bench {
     }
 
     /// The audit entries of `action`: their details.
-    async fn audited(&self, action: &str) -> Vec<Value> {
+    pub(crate) async fn audited(&self, action: &str) -> Vec<Value> {
         self.core
             .store
             .audit_log(Page::first(200))
@@ -199,7 +157,8 @@ fn usd(units: i64) -> Money {
 async fn a_credit_whose_audit_entry_fails_is_not_posted_and_its_retry_credits_once(db: TestDb) {
     let bench = open(&db).await;
     bench.captured("ORDER-A1", "CAPTURE-A1", "WH-A1").await;
-    refuse(&db, "INSERT", "audit_log", "NEW.action = 'paypal.credit'").await;
+    db.refuse("INSERT", "audit_log", "NEW.action = 'paypal.credit'")
+        .await;
 
     // The audit entry is refused inside the credit's transaction: nothing of it stays.
     assert_eq!(bench.process().await, 0, "the event failed");
@@ -219,7 +178,7 @@ async fn a_credit_whose_audit_entry_fails_is_not_posted_and_its_retry_credits_on
     );
 
     // The retry, once the database accepts: one credit, with its entry and its event done.
-    allow(&db, "audit_log").await;
+    db.allow("audit_log").await;
     assert_eq!(bench.process().await, 1);
     assert_eq!(bench.postings().await, 1);
     assert_eq!(bench.balance().await, usd(10));
@@ -271,14 +230,15 @@ async fn a_credit_whose_event_cannot_be_finished_is_not_posted(db: TestDb) {
     let bench = open(&db).await;
     bench.captured("ORDER-B1", "CAPTURE-B1", "WH-B1").await;
     // The event's `done` is refused: the credit and its audit entry go with it.
-    refuse(&db, "UPDATE", "paypal_events", "NEW.status = 'done'").await;
+    db.refuse("UPDATE", "paypal_events", "NEW.status = 'done'")
+        .await;
     assert_eq!(bench.process().await, 0, "the event failed");
     assert_eq!(bench.postings().await, 0);
     assert_eq!(bench.balance().await, Money::ZERO);
     assert!(bench.audited("paypal.credit").await.is_empty());
     assert_eq!(bench.order_status("ORDER-B1").await, OrderStatus::Created);
 
-    allow(&db, "paypal_events").await;
+    db.allow("paypal_events").await;
     assert_eq!(bench.process().await, 1);
     assert_eq!(bench.postings().await, 1);
     assert_eq!(bench.balance().await, usd(10));
@@ -309,7 +269,8 @@ async fn a_refund_whose_audit_entry_fails_is_not_debited(db: TestDb) {
     bench
         .captured("ORDER-R1", "CAPTURE-R1", "WH-R1-CAPTURE")
         .await;
-    refuse(&db, "INSERT", "audit_log", "NEW.action = 'paypal.refund'").await;
+    db.refuse("INSERT", "audit_log", "NEW.action = 'paypal.refund'")
+        .await;
     // The capture is credited and wakes the refund; the refund's debit fails with its entry.
     let mut rounds = 0;
     while bench.events(EventStatus::Done).await < 1 {
@@ -332,7 +293,7 @@ async fn a_refund_whose_audit_entry_fails_is_not_debited(db: TestDb) {
     );
     assert_eq!(bench.events(EventStatus::Pending).await, 1, "the refund");
 
-    allow(&db, "audit_log").await;
+    db.allow("audit_log").await;
     assert_eq!(bench.process().await, 1);
     assert_eq!(bench.balance().await, usd(6));
     assert_eq!(bench.postings().await, 2);
@@ -346,7 +307,8 @@ async fn a_refund_whose_audit_entry_fails_is_not_debited(db: TestDb) {
 
 async fn an_adjustment_whose_audit_entry_fails_is_not_posted(db: TestDb) {
     let bench = open(&db).await;
-    refuse(&db, "INSERT", "audit_log", "NEW.action = 'credits.adjust'").await;
+    db.refuse("INSERT", "audit_log", "NEW.action = 'credits.adjust'")
+        .await;
     let adjusted = bench
         .core
         .ledger
@@ -362,7 +324,7 @@ async fn an_adjustment_whose_audit_entry_fails_is_not_posted(db: TestDb) {
     assert_eq!(bench.postings().await, 0);
     assert_eq!(bench.balance().await, Money::ZERO);
 
-    allow(&db, "audit_log").await;
+    db.allow("audit_log").await;
     for _ in 0..2 {
         bench
             .core
@@ -396,8 +358,7 @@ async fn a_signup_credit_whose_audit_entry_fails_is_not_posted(db: TestDb) {
     let bench = open(&db).await;
     let mut config = Config::default();
     config.billing.signup_credit = usd(3);
-    refuse(
-        &db,
+    db.refuse(
         "INSERT",
         "audit_log",
         "NEW.action = 'billing.signup_credit'",
@@ -414,7 +375,7 @@ async fn a_signup_credit_whose_audit_entry_fails_is_not_posted(db: TestDb) {
     assert_eq!(bench.postings().await, 0);
     assert_eq!(bench.balance().await, Money::ZERO);
 
-    allow(&db, "audit_log").await;
+    db.allow("audit_log").await;
     for _ in 0..2 {
         hostdeck_core::billing::grant_signup_credit(
             bench.core.store.as_ref(),

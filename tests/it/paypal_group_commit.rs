@@ -13,17 +13,15 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use hostdeck_core::Core;
-use hostdeck_core::clock::{Clock, ManualClock};
-use hostdeck_core::config::Config;
 use hostdeck_core::email::Email;
 use hostdeck_core::ledger::{
     Attached, Overdraft, PostOutcome, Posted, PostingKind, PostingRequest, SystemAccount,
 };
 use hostdeck_core::money::Money;
-use hostdeck_core::payments::{WebhookVerification, capture_key, custom_id};
+use hostdeck_core::payments::{WebhookVerification, capture_key};
 use hostdeck_core::policy::{Actor, Role, Via};
 use hostdeck_core::store::Page;
-use hostdeck_core::store::payments::{EventStatus, NewEvent, OrderStatus, StoredOrder};
+use hostdeck_core::store::payments::{EventStatus, NewEvent, OrderStatus};
 use hostdeck_core::users::{NewAccount, User};
 use hostdeck_core::{Error, audit::AuditEntry};
 use hostdeck_e2e::db::TestDb;
@@ -42,26 +40,8 @@ hostdeck_e2e::on_both_engines!(
 
 /// Whether the event `id` is in the database, read around the platform.
 async fn stored(url: &str, id: &str) -> bool {
-    let count: i64 = if url.starts_with("sqlite:") {
-        let pool = sqlx::SqlitePool::connect(url).await.expect("sqlite");
-        let count = sqlx::query_scalar("SELECT COUNT(*) FROM paypal_events WHERE id = $1")
-            .bind(id)
-            .fetch_one(&pool)
-            .await
-            .expect("a count");
-        pool.close().await;
-        count
-    } else {
-        let pool = sqlx::PgPool::connect(url).await.expect("postgres");
-        let count = sqlx::query_scalar("SELECT COUNT(*) FROM paypal_events WHERE id = $1")
-            .bind(id)
-            .fetch_one(&pool)
-            .await
-            .expect("a count");
-        pool.close().await;
-        count
-    };
-    count == 1
+    let sql = format!("SELECT COUNT(*) FROM paypal_events WHERE id = '{id}'");
+    hostdeck_e2e::billing::scalar(url, &sql).await == 1
 }
 
 /// A signed event the worker does not act on (so nothing is credited or alerted).
@@ -124,13 +104,9 @@ async fn a_group_whose_commit_fails_answers_every_delivery_in_it_5xx_and_stores_
     let shop = Arc::new(Shop::open(db, WebhookVerification::Offline).await);
     let mut poisoned = approval(&shop, "POISONORDER");
     poisoned["id"] = json!("WH-POISONED");
-    refuse(
-        &shop.db,
-        "INSERT",
-        "paypal_events",
-        "NEW.id = 'WH-POISONED'",
-    )
-    .await;
+    shop.db
+        .refuse("INSERT", "paypal_events", "NEW.id = 'WH-POISONED'")
+        .await;
     let mut events: Vec<Value> = (0..15)
         .map(|index| approval(&shop, &format!("BESIDEORDER{index}")))
         .collect();
@@ -168,7 +144,7 @@ async fn a_group_whose_commit_fails_answers_every_delivery_in_it_5xx_and_stores_
         "the delivery the database refuses is answered 5xx"
     );
     // Once the database takes it, every refused delivery is stored when PayPal tries again.
-    allow(&shop.db, "paypal_events").await;
+    shop.db.allow("paypal_events").await;
     for event in &refused {
         let again = shop
             .paypal
@@ -184,34 +160,6 @@ async fn a_group_whose_commit_fails_answers_every_delivery_in_it_5xx_and_stores_
     }
     shop.process().await;
     assert_eq!(shop.stored_events(EventStatus::Ignored).await, 16);
-}
-
-/// The database refuses what `when` matches on `table` (`INSERT` or `UPDATE`), until
-/// [`allow`].
-async fn refuse(db: &TestDb, operation: &str, table: &str, when: &str) {
-    let sql = if db.url.starts_with("sqlite:") {
-        format!(
-            "CREATE TRIGGER test_refusal BEFORE {operation} ON {table} WHEN {when} \
-             BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
-        )
-    } else {
-        format!(
-            "CREATE FUNCTION test_refusal() RETURNS trigger LANGUAGE plpgsql AS \
-             $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
-             CREATE TRIGGER test_refusal BEFORE {operation} ON {table} FOR EACH ROW \
-             WHEN ({when}) EXECUTE FUNCTION test_refusal();"
-        )
-    };
-    db.raw(&sql).await.expect("the refusal is installed");
-}
-
-async fn allow(db: &TestDb, table: &str) {
-    let sql = if db.url.starts_with("sqlite:") {
-        "DROP TRIGGER test_refusal;".to_owned()
-    } else {
-        format!("DROP TRIGGER test_refusal ON {table}; DROP FUNCTION test_refusal();")
-    };
-    db.raw(&sql).await.expect("the refusal is removed");
 }
 
 fn new_event(id: &str) -> NewEvent {
@@ -488,111 +436,8 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
     );
 }
 
-/// Orders and their stored capture events, processed by the worker in one pass.
-struct Worker {
-    core: Core,
-    clock: Arc<ManualClock>,
-    customer: User,
-}
-
-impl Worker {
-    async fn order(&self, order: &str) {
-        let now = self.clock.now();
-        self.core
-            .store
-            .payments()
-            .insert_order(&StoredOrder {
-                id: order.to_owned(),
-                user: self.customer.id,
-                amount: usd(10),
-                currency: "USD".into(),
-                request_id: format!("req-{order}"),
-                status: OrderStatus::Created,
-                capture_id: None,
-                created_at: now,
-                updated_at: now,
-            })
-            .await
-            .expect("an order");
-    }
-
-    /// A stored event: a completed capture of `value` USD for `order`.
-    async fn capture_event(&self, event: &str, order: &str, capture: &str, value: &str) {
-        let body = json!({
-            "id": event,
-            "event_type": "PAYMENT.CAPTURE.COMPLETED",
-            "resource": {
-                "id": capture,
-                "status": "COMPLETED",
-                "amount": {"currency_code": "USD", "value": value},
-                "custom_id": custom_id(self.customer.id),
-                "supplementary_data": {"related_ids": {"order_id": order}},
-            },
-        });
-        let new = self
-            .core
-            .store
-            .payments()
-            .insert_events(&[NewEvent {
-                id: event.to_owned(),
-                event_type: "PAYMENT.CAPTURE.COMPLETED".to_owned(),
-                body: body.to_string(),
-                received_at: self.clock.now(),
-            }])
-            .await
-            .expect("an event stored");
-        assert_eq!(new, vec![true]);
-    }
-
-    async fn process(&self) {
-        self.core
-            .payments
-            .process_pending()
-            .await
-            .expect("the worker runs");
-        self.clock.advance(chrono::Duration::seconds(61));
-    }
-
-    async fn events(&self, status: EventStatus) -> u64 {
-        self.core
-            .store
-            .payments()
-            .count_events(status)
-            .await
-            .expect("a count")
-    }
-
-    async fn balance(&self) -> Money {
-        self.core
-            .store
-            .account_balance(self.customer.wallet)
-            .await
-            .expect("a balance")
-    }
-
-    async fn audited(&self, action: &str) -> Vec<Value> {
-        self.core
-            .store
-            .audit_log(Page::first(200))
-            .await
-            .expect("the audit log")
-            .items
-            .into_iter()
-            .filter(|record| record.action == action)
-            .map(|record| record.detail.unwrap_or_default())
-            .collect()
-    }
-}
-
 async fn a_group_of_credits_with_bad_events_credits_every_good_capture_once(db: TestDb) {
-    let clock = Arc::new(ManualClock::new(Utc::now()));
-    let core = db.core_with(Config::default(), clock.clone()).await;
-    let customer = customer(&core, "group@example.test").await;
-    let worker = Worker {
-        core,
-        clock,
-        customer,
-    };
+    let worker = crate::ledger_attached::open(&db).await;
     // Eight good captures, one of them (GOOD3) with records the database refuses for now.
     for index in 0..8 {
         worker.order(&format!("GOOD{index}")).await;
@@ -617,8 +462,7 @@ async fn a_group_of_credits_with_bad_events_credits_every_good_capture_once(db: 
     worker
         .capture_event("WH-NOBODY", "NOSUCHORDER", "CAP-NOBODY", "10.00")
         .await;
-    refuse(
-        &db,
+    db.refuse(
         "UPDATE",
         "paypal_events",
         "NEW.id = 'WH-GOOD3' AND NEW.status = 'done'",
@@ -650,7 +494,7 @@ async fn a_group_of_credits_with_bad_events_credits_every_good_capture_once(db: 
     assert_eq!(worker.events(EventStatus::Pending).await, 1);
 
     // Once the database takes it, the retry credits it once.
-    allow(&db, "paypal_events").await;
+    db.allow("paypal_events").await;
     worker.process().await;
     assert_eq!(worker.balance().await, usd(80));
     assert_eq!(

@@ -112,6 +112,35 @@ impl TestDb {
     pub async fn raw(&self, sql: &str) -> Result<(), sqlx::Error> {
         raw_at(&self.url, sql).await
     }
+
+    /// Makes the database refuse what `when` matches on `table` (`operation` is `INSERT` or
+    /// `UPDATE`), as a failing write would, until [`Self::allow`]. One refusal at a time.
+    pub async fn refuse(&self, operation: &str, table: &str, when: &str) {
+        let sql = if self.url.starts_with("sqlite:") {
+            format!(
+                "CREATE TRIGGER test_refusal BEFORE {operation} ON {table} WHEN {when} \
+                 BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+            )
+        } else {
+            format!(
+                "CREATE FUNCTION test_refusal() RETURNS trigger LANGUAGE plpgsql AS \
+                 $$ BEGIN RAISE EXCEPTION 'refused by the test'; END $$; \
+                 CREATE TRIGGER test_refusal BEFORE {operation} ON {table} FOR EACH ROW \
+                 WHEN ({when}) EXECUTE FUNCTION test_refusal();"
+            )
+        };
+        self.raw(&sql).await.expect("the refusal is installed");
+    }
+
+    /// Takes back the refusal [`Self::refuse`] installed on `table`.
+    pub async fn allow(&self, table: &str) {
+        let sql = if self.url.starts_with("sqlite:") {
+            "DROP TRIGGER test_refusal;".to_owned()
+        } else {
+            format!("DROP TRIGGER test_refusal ON {table}; DROP FUNCTION test_refusal();")
+        };
+        self.raw(&sql).await.expect("the refusal is removed");
+    }
 }
 
 /// Runs SQL (one statement or several) straight on the database at `url`, either engine.

@@ -24,3 +24,50 @@ impl CertRoots {
         &self.0
     }
 }
+
+/// Stores order `order` of 10.00 USD for `user` at `at`, as the top-up page creates it.
+pub async fn insert_order(
+    core: &hostdeck_core::Core,
+    user: hostdeck_core::ids::UserId,
+    order: &str,
+    at: chrono::DateTime<chrono::Utc>,
+) {
+    use hostdeck_core::store::payments::{OrderStatus, StoredOrder};
+    core.store
+        .payments()
+        .insert_order(&StoredOrder {
+            id: order.to_owned(),
+            user,
+            amount: hostdeck_core::money::Money::from_micros(10_000_000),
+            currency: "USD".into(),
+            request_id: format!("req-{order}"),
+            status: OrderStatus::Created,
+            capture_id: None,
+            created_at: at,
+            updated_at: at,
+        })
+        .await
+        .expect("an order");
+}
+
+/// The body of webhook event `event`: capture `capture` of order `order` completed, for
+/// `value` USD paid by `user`.
+pub fn capture_completed(
+    event: &str,
+    order: &str,
+    capture: &str,
+    value: &str,
+    user: hostdeck_core::ids::UserId,
+) -> serde_json::Value {
+    serde_json::json!({
+        "id": event,
+        "event_type": "PAYMENT.CAPTURE.COMPLETED",
+        "resource": {
+            "id": capture,
+            "status": "COMPLETED",
+            "amount": {"currency_code": "USD", "value": value},
+            "custom_id": hostdeck_core::payments::custom_id(user),
+            "supplementary_data": {"related_ids": {"order_id": order}},
+        },
+    })
+}

@@ -14,6 +14,23 @@ use crate::money::Money;
 use crate::store::Store;
 use crate::store::payments::{FinishedEvent, OrderStatus};
 
+/// For an update of `rows` rows by id, each bound after the time (`$1`) as its id and two
+/// values: `CASE id WHEN $id THEN $value ... END` for value `column` (1 or 2) of each row.
+fn case_by_id(rows: usize, column: usize) -> String {
+    let whens: String = (0..rows)
+        .map(|row| format!(" WHEN ${} THEN ${}", 2 + row * 3, 2 + row * 3 + column))
+        .collect();
+    format!("CASE id{whens} END")
+}
+
+/// The id parameters of the rows of [`case_by_id`]: `$2, $5, ...`.
+fn id_params(rows: usize) -> String {
+    (0..rows)
+        .map(|row| format!("${}", 2 + row * 3))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 impl<DB> SqlStore<DB>
 where
     DB: Engine,
@@ -280,24 +297,12 @@ where
             .filter_map(|(_, attached)| attached.order.as_ref())
             .collect();
         if !orders.is_empty() {
-            // CASE id WHEN ... per column; $1 is the time.
-            let whens = |column: usize| {
-                (0..orders.len())
-                    .map(|index| {
-                        format!(" WHEN ${} THEN ${}", 2 + index * 3, 2 + index * 3 + column)
-                    })
-                    .collect::<String>()
-            };
-            let ids = (0..orders.len())
-                .map(|index| format!("${}", 2 + index * 3))
-                .collect::<Vec<_>>()
-                .join(", ");
             let sql = format!(
-                "UPDATE paypal_orders SET status = CASE id{} END, \
-                 capture_id = COALESCE(capture_id, CASE id{} END), updated_at = $1 \
-                 WHERE id IN ({ids})",
-                whens(1),
-                whens(2)
+                "UPDATE paypal_orders SET status = {}, \
+                 capture_id = COALESCE(capture_id, {}), updated_at = $1 WHERE id IN ({})",
+                case_by_id(orders.len(), 1),
+                case_by_id(orders.len(), 2),
+                id_params(orders.len()),
             );
             let mut query = sqlx::query(&sql).bind(at);
             for (order, status, capture_id) in &orders {
@@ -313,23 +318,12 @@ where
             .filter_map(|(_, attached)| attached.event.as_ref())
             .collect();
         if !events.is_empty() {
-            let whens = |column: usize| {
-                (0..events.len())
-                    .map(|index| {
-                        format!(" WHEN ${} THEN ${}", 2 + index * 3, 2 + index * 3 + column)
-                    })
-                    .collect::<String>()
-            };
-            let ids = (0..events.len())
-                .map(|index| format!("${}", 2 + index * 3))
-                .collect::<Vec<_>>()
-                .join(", ");
             let sql = format!(
-                "UPDATE paypal_events SET status = CASE id{} END, waiting_for = NULL, \
-                 outcome = CASE id{} END, processed_at = $1, locked_until = NULL \
-                 WHERE id IN ({ids})",
-                whens(1),
-                whens(2)
+                "UPDATE paypal_events SET status = {}, waiting_for = NULL, outcome = {}, \
+                 processed_at = $1, locked_until = NULL WHERE id IN ({})",
+                case_by_id(events.len(), 1),
+                case_by_id(events.len(), 2),
+                id_params(events.len()),
             );
             let mut query = sqlx::query(&sql).bind(at);
             for event in &events {
