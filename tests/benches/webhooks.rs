@@ -67,15 +67,26 @@ fn main() -> anyhow::Result<()> {
         "| engine | sink | answered 2xx/s | verified and credited/s | p50 answer | p99 answer | ratio to baseline |"
     );
     println!("|---|---|---|---|---|---|---|");
+    let mut groups = Vec::new();
     for (engine, url) in engines {
-        for row in runtime.block_on(run_engine(engine, &url, events))? {
+        let (rows, group) = runtime.block_on(run_engine(engine, &url, events))?;
+        for row in rows {
             println!("{row}");
         }
+        groups.push(group);
+    }
+    println!();
+    for group in groups {
+        println!("{group}");
     }
     Ok(())
 }
 
-async fn run_engine(engine: &str, url: &str, events: usize) -> anyhow::Result<Vec<String>> {
+async fn run_engine(
+    engine: &str,
+    url: &str,
+    events: usize,
+) -> anyhow::Result<(Vec<String>, String)> {
     let paypal = FakePaypal::start().await;
     let webhook_id = "7WHBENCH1";
     paypal.register_webhook(webhook_id);
@@ -181,6 +192,8 @@ async fn run_engine(engine: &str, url: &str, events: usize) -> anyhow::Result<Ve
         "the sink refused a genuine delivery: {}",
         warm.0
     );
+    let metrics_url = format!("http://{}/metrics", app.addr);
+    let before = group_sizes(&client, &metrics_url).await?;
     let started = Instant::now();
     let sink = blast(&client, &deliveries[1..], &sink_url).await?;
     let answered = sink.elapsed;
@@ -198,6 +211,19 @@ async fn run_engine(engine: &str, url: &str, events: usize) -> anyhow::Result<Ve
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let credited = started.elapsed();
+    let after = group_sizes(&client, &metrics_url).await?;
+    let mean = |writes: &str| {
+        let (sum, count) = (
+            after[writes].0 - before[writes].0,
+            after[writes].1 - before[writes].1,
+        );
+        if count > 0.0 { sum / count } else { 0.0 }
+    };
+    let group = format!(
+        "{engine}: {:.1} deliveries and {:.1} credits per group commit on average",
+        mean("deliveries"),
+        mean("credits")
+    );
     anyhow::ensure!(
         core.store.ledger_discrepancies().await?.is_empty(),
         "the wallets disagree with their postings"
@@ -209,20 +235,58 @@ async fn run_engine(engine: &str, url: &str, events: usize) -> anyhow::Result<Ve
     let sink_answered = (events - 1) as f64 / answered.as_secs_f64();
     let sink_credited = (events - 1) as f64 / credited.as_secs_f64();
     app.shutdown().await?;
-    Ok(vec![
-        format!(
-            "| {engine} | axum route reading the body (baseline) | {baseline_rate:.0} | | {} | {} | 1.00x |",
-            ms(baseline.quantile(0.50)),
-            ms(baseline.quantile(0.99)),
-        ),
-        format!(
-            "| {engine} | POST /webhooks/paypal, offline verification | {sink_answered:.0} | {sink_credited:.0} | {} | {} | {:.2}x answered, {:.2}x credited |",
-            ms(sink.quantile(0.50)),
-            ms(sink.quantile(0.99)),
-            sink_answered / baseline_rate,
-            sink_credited / baseline_rate,
-        ),
-    ])
+    Ok((
+        vec![
+            format!(
+                "| {engine} | axum route reading the body (baseline) | {baseline_rate:.0} | | {} | {} | 1.00x |",
+                ms(baseline.quantile(0.50)),
+                ms(baseline.quantile(0.99)),
+            ),
+            format!(
+                "| {engine} | POST /webhooks/paypal, offline verification | {sink_answered:.0} | {sink_credited:.0} | {} | {} | {:.2}x answered, {:.2}x credited |",
+                ms(sink.quantile(0.50)),
+                ms(sink.quantile(0.99)),
+                sink_answered / baseline_rate,
+                sink_credited / baseline_rate,
+            ),
+        ],
+        group,
+    ))
+}
+
+/// From `/metrics`: the sum and count of `paypal_commit_group_size` for each kind of write.
+async fn group_sizes(
+    client: &reqwest::Client,
+    url: &str,
+) -> anyhow::Result<std::collections::HashMap<String, (f64, f64)>> {
+    let text = client
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    let mut sizes: std::collections::HashMap<String, (f64, f64)> = ["deliveries", "credits"]
+        .into_iter()
+        .map(|writes| (writes.to_owned(), (0.0, 0.0)))
+        .collect();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("paypal_commit_group_size_") else {
+            continue;
+        };
+        let Some((series, value)) = rest.rsplit_once(' ') else {
+            continue;
+        };
+        let value: f64 = value.parse()?;
+        for (writes, (sum, count)) in sizes.iter_mut() {
+            if series == format!("sum{{writes=\"{writes}\"}}") {
+                *sum = value;
+            } else if series == format!("count{{writes=\"{writes}\"}}") {
+                *count = value;
+            }
+        }
+    }
+    Ok(sizes)
 }
 
 struct Run {

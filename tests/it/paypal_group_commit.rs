@@ -97,6 +97,18 @@ async fn deliveries_that_arrive_together_are_stored_once_each_and_answered_after
     shop.process().await;
     assert_eq!(shop.stored_events(EventStatus::Ignored).await, 24);
     assert_eq!(shop.postings().await, 0);
+    // How full the groups were is there for the operator to see.
+    let metrics = shop
+        .app
+        .get("/metrics")
+        .await
+        .text()
+        .await
+        .expect("the metrics");
+    assert!(
+        metrics.contains(r#"paypal_commit_group_size_count{writes="deliveries"}"#),
+        "{metrics}"
+    );
     shop.assert_paypal_clean();
 }
 

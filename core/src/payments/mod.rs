@@ -88,6 +88,8 @@ const DELIVERY_QUEUE: usize = 1024;
 /// Events' postings committed together at most (the events in hand), and how many may wait.
 const POSTING_GROUP: usize = EVENT_BATCH as usize;
 const POSTING_QUEUE: usize = 256;
+/// How many deliveries or credits each group commit held (a histogram, `writes` saying which).
+const GROUP_SIZE_METRIC: &str = "paypal_commit_group_size";
 /// Groups committed at once where the engine has several writers (PostgreSQL).
 const PARALLEL_GROUPS: usize = 4;
 /// Tries of an event whose processing fails before it is given up and billing staff alerted.
@@ -305,6 +307,8 @@ impl Payments {
             move |events: Vec<NewEvent>| {
                 let store = writer.clone();
                 async move {
+                    metrics::histogram!(GROUP_SIZE_METRIC, "writes" => "deliveries")
+                        .record(events.len() as f64);
                     match store.payments().insert_events(&events).await {
                         Ok(new) => new.into_iter().map(Ok).collect(),
                         // Nothing of the group was stored: every caller hears so.
@@ -325,6 +329,8 @@ impl Payments {
                 let ledger = poster.clone();
                 async move {
                     let count = items.len();
+                    metrics::histogram!(GROUP_SIZE_METRIC, "writes" => "credits")
+                        .record(count as f64);
                     match ledger.post_group(&Actor::system(), items).await {
                         Ok(results) => results,
                         Err(error) => {
