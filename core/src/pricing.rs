@@ -296,6 +296,8 @@ impl Pricing {
     pub fn quote(&self, size: &Size) -> Result<Quote> {
         match size {
             Size::Plan(name) => {
+                // Names are taken as typed, give or take surrounding spaces, at every door.
+                let name = name.trim();
                 let plan = self.plan(name).ok_or_else(|| {
                     Error::invalid(
                         "plan",
@@ -523,6 +525,14 @@ mod tests {
             .quote(&Size::Plan("huge".into()))
             .expect_err("unknown");
         assert!(error.to_string().contains("small"), "{error}");
+    }
+
+    #[test]
+    fn a_plan_name_is_taken_without_the_spaces_around_it() {
+        let quote = pricing()
+            .quote(&Size::Plan("  nano \t".into()))
+            .expect("the nano plan");
+        assert_eq!(quote.plan, "nano");
     }
 
     #[test]

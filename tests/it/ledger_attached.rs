@@ -13,7 +13,7 @@ use hostdeck_core::clock::{Clock, ManualClock};
 use hostdeck_core::config::Config;
 use hostdeck_core::email::Email;
 use hostdeck_core::money::Money;
-use hostdeck_core::payments::{capture_key, custom_id, refund_key};
+use hostdeck_core::payments::{capture_key, refund_key};
 use hostdeck_core::policy::{Actor, Role};
 use hostdeck_core::store::Page;
 use hostdeck_core::store::payments::{EventStatus, OrderStatus};
@@ -138,6 +138,16 @@ impl Bench {
             .collect()
     }
 
+    /// A pass of the worker in which the credit of `order`'s capture failed: nothing of it
+    /// stays, neither the posting nor its audit entry nor the order's status.
+    async fn assert_credit_failed(&self, order: &str) {
+        assert_eq!(self.process().await, 0, "the event failed");
+        assert_eq!(self.postings().await, 0);
+        assert_eq!(self.balance().await, Money::ZERO);
+        assert!(self.audited("paypal.credit").await.is_empty());
+        assert_eq!(self.order_status(order).await, OrderStatus::Created);
+    }
+
     async fn order_status(&self, order: &str) -> OrderStatus {
         self.core
             .store
@@ -161,12 +171,8 @@ async fn a_credit_whose_audit_entry_fails_is_not_posted_and_its_retry_credits_on
         .await;
 
     // The audit entry is refused inside the credit's transaction: nothing of it stays.
-    assert_eq!(bench.process().await, 0, "the event failed");
-    assert_eq!(bench.postings().await, 0);
-    assert_eq!(bench.balance().await, Money::ZERO);
-    assert!(bench.audited("paypal.credit").await.is_empty());
+    bench.assert_credit_failed("ORDER-A1").await;
     assert_eq!(bench.events(EventStatus::Pending).await, 1);
-    assert_eq!(bench.order_status("ORDER-A1").await, OrderStatus::Created);
     assert!(
         bench
             .core
@@ -199,21 +205,7 @@ async fn a_credit_whose_audit_entry_fails_is_not_posted_and_its_retry_credits_on
 
     // The same capture again (another event): credited before, the event still finished.
     bench
-        .store_event(
-            "WH-A1-AGAIN",
-            "PAYMENT.CAPTURE.COMPLETED",
-            &json!({
-                "id": "WH-A1-AGAIN",
-                "event_type": "PAYMENT.CAPTURE.COMPLETED",
-                "resource": {
-                    "id": "CAPTURE-A1",
-                    "status": "COMPLETED",
-                    "amount": {"currency_code": "USD", "value": "10.00"},
-                    "custom_id": custom_id(bench.customer.id),
-                    "supplementary_data": {"related_ids": {"order_id": "ORDER-A1"}},
-                },
-            }),
-        )
+        .capture_event("WH-A1-AGAIN", "ORDER-A1", "CAPTURE-A1", "10.00")
         .await;
     assert_eq!(bench.process().await, 1);
     assert_eq!(bench.postings().await, 1);
@@ -232,11 +224,7 @@ async fn a_credit_whose_event_cannot_be_finished_is_not_posted(db: TestDb) {
     // The event's `done` is refused: the credit and its audit entry go with it.
     db.refuse("UPDATE", "paypal_events", "NEW.status = 'done'")
         .await;
-    assert_eq!(bench.process().await, 0, "the event failed");
-    assert_eq!(bench.postings().await, 0);
-    assert_eq!(bench.balance().await, Money::ZERO);
-    assert!(bench.audited("paypal.credit").await.is_empty());
-    assert_eq!(bench.order_status("ORDER-B1").await, OrderStatus::Created);
+    bench.assert_credit_failed("ORDER-B1").await;
 
     db.allow("paypal_events").await;
     assert_eq!(bench.process().await, 1);

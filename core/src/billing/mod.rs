@@ -36,8 +36,8 @@
 //! **Exactly once.** Set-based SQL in bounded batches, each one transaction that moves its
 //! servers' `billed_until` and posts their hours together (see `store/sql/billing.rs`): two
 //! replicas ticking at once run their batches one after the other under the tick's lock, each
-//! seeing what the other committed; a server billed elsewhere while a batch ran makes that
-//! batch start again; a tick that dies loses only its open batch; and the UNIQUE
+//! seeing what the other committed; a server changed outside that lock while a batch ran (a
+//! create finishing) makes that batch start again; a tick that dies loses only its open batch; and the UNIQUE
 //! idempotency key is the backstop. Wallet balances and each posting's balance-after
 //! stay exact, so [`crate::ledger::Ledger::discrepancies`] stays empty.
 //!

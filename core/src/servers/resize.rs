@@ -1,9 +1,10 @@
 //! Resizing a server: a new plan or custom size for a server that exists, priced like a create,
 //! made on the provider first, then billed and recorded.
 //!
-//! The order is fixed: permission and ownership, the server's state, the new size (checked as
-//! a create checks it; a disk never shrinks), the price and, for a larger rate, the balance;
-//! then the provider (once, never retried: a resize whose answer was lost is for a person to
+//! The order is fixed: permission and ownership; the server's resize mark (one resize of a
+//! server at a time, across replicas, so that everything after it reads the server as it is);
+//! the server's state, the new size (checked as a create checks it; a disk never shrinks), the
+//! price and, for a larger rate, the balance; then the provider (once, never retried: a resize whose answer was lost is for a person to
 //! check); then one transaction that bills the hours owed at the old rate and switches the
 //! rate (the rule is in [`crate::billing`], "Resizes"). A provider that refuses or fails leaves
 //! the database as it was.
@@ -78,15 +79,23 @@ impl Servers {
         id: ServerId,
         size: &Size,
     ) -> Result<ResizeQuote> {
-        let server = self
-            .authorize(
-                actor,
-                id,
-                Permission::ControlOwnServers,
-                Permission::ControlAnyServer,
-                "server.resize",
-            )
-            .await?;
+        let server = self.authorize_resize(actor, id).await?;
+        self.priced(server, size).await
+    }
+
+    async fn authorize_resize(&self, actor: &Actor, id: ServerId) -> Result<Server> {
+        self.authorize(
+            actor,
+            id,
+            Permission::ControlOwnServers,
+            Permission::ControlAnyServer,
+            "server.resize",
+        )
+        .await
+    }
+
+    /// [`Self::resize_checked`], and for a larger rate whether the owner's balance covers it.
+    async fn priced(&self, server: Server, size: &Size) -> Result<ResizeQuote> {
         let mut quote = self.resize_checked(server, size)?;
         if quote.larger {
             quote.affordable = self.owner_balance(&quote.server).await? >= quote.to.first_hour();
@@ -101,31 +110,10 @@ impl Servers {
 
     /// Resizes a server to a plan or a custom size: see the module header for the order.
     pub async fn resize(&self, actor: &Actor, id: ServerId, size: &Size) -> Result<Resized> {
-        let quote = self.quote_resize(actor, id, size).await?;
-        let server = &quote.server;
-        if !quote.affordable {
-            let hour = quote.to.first_hour();
-            let balance = self.owner_balance(server).await?;
-            return Err(Error::Conflict(format!(
-                "Not enough credit: an hour of the new size costs {} and the balance is {}. \
-                 Top up, then try again.",
-                hour.display(&self.config.billing.currency),
-                balance.display(&self.config.billing.currency)
-            )));
-        }
-        let (provider, remote) = self.on_provider(server)?;
-        let entry = AuditEntry::new(actor, "server.resize")
-            .target(posting_reference(id))
-            .detail(serde_json::json!({
-                "from": { "plan": quote.from.plan, "resources": quote.from.resources,
-                          "rate_running": quote.from.running, "rate_stopped": quote.from.stopped,
-                          "rate_hours": quote.from.rate_hours },
-                "to": { "plan": quote.to.plan, "resources": quote.to.resources,
-                        "rate_running": quote.to.running, "rate_stopped": quote.to.stopped,
-                        "rate_hours": quote.to.rate_hours },
-            }));
-        // One resize of a server at a time, across replicas: otherwise two could reach the
-        // provider in one order and record their rates in the other.
+        let server = self.authorize_resize(actor, id).await?;
+        // One resize of a server at a time, across replicas, and priced under that mark: a
+        // price read before it could be the size another resize was just replacing, and two
+        // resizes could reach the provider in one order and record their rates in the other.
         let now = self.clock.now();
         if !self
             .store
@@ -137,6 +125,25 @@ impl Servers {
                 server.name
             )));
         }
+        let quote = match self.priced_to_resize(id, size).await {
+            Ok(quote) => quote,
+            Err(error) => {
+                self.store.end_resize(id).await?;
+                return Err(error);
+            }
+        };
+        let server = &quote.server;
+        let (provider, remote) = self.on_provider(server)?;
+        let entry = AuditEntry::new(actor, "server.resize")
+            .target(posting_reference(id))
+            .detail(serde_json::json!({
+                "from": { "plan": quote.from.plan, "resources": quote.from.resources,
+                          "rate_running": quote.from.running, "rate_stopped": quote.from.stopped,
+                          "rate_hours": quote.from.rate_hours },
+                "to": { "plan": quote.to.plan, "resources": quote.to.resources,
+                        "rate_running": quote.to.running, "rate_stopped": quote.to.stopped,
+                        "rate_hours": quote.to.rate_hours },
+            }));
         if let Err(error) = provider.resize(&remote, &quote.to.resources).await {
             // Our call is over, whatever its answer: the next resize may start (it sends
             // absolute sizes, so one after a lost answer puts things right).
@@ -182,6 +189,23 @@ impl Servers {
             quote,
             billed: changed.amount,
         })
+    }
+
+    /// The server as it is now, priced at `size` with everything a resize checks before it
+    /// asks the provider; refused when the balance cannot pay the first hour of a larger rate.
+    async fn priced_to_resize(&self, id: ServerId, size: &Size) -> Result<ResizeQuote> {
+        let quote = self.priced(self.existing(id).await?, size).await?;
+        if !quote.affordable {
+            let hour = quote.to.first_hour();
+            let balance = self.owner_balance(&quote.server).await?;
+            return Err(Error::Conflict(format!(
+                "Not enough credit: an hour of the new size costs {} and the balance is {}. \
+                 Top up, then try again.",
+                hour.display(&self.config.billing.currency),
+                balance.display(&self.config.billing.currency)
+            )));
+        }
+        Ok(quote)
     }
 
     /// The checks of a resize after the permission, in the order people should hear them.

@@ -1,5 +1,6 @@
-//! The PostgreSQL engine: one pool, READ COMMITTED. The billing tick's batches (and whatever
-//! else writes many wallets at once) take the tick's advisory lock; see `sql/billing.rs`.
+//! The PostgreSQL engine: one pool, READ COMMITTED. The billing tick's batches, resizes and the
+//! monthly credit take the tick's advisory lock; see `sql/billing.rs` for what else writes
+//! wallets.
 
 use sqlx::Postgres;
 use sqlx::migrate::Migrator;

@@ -48,7 +48,7 @@ pub async fn review(
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
     let id = server_id(&id)?;
-    let size = Size::Plan(choice.plan.trim().to_owned());
+    let size = Size::Plan(choice.plan.clone());
     let quote = match state
         .core
         .servers
@@ -88,7 +88,7 @@ pub async fn resize(
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
     let id = server_id(&id)?;
-    let size = Size::Plan(form.get("plan").trim().to_owned());
+    let size = Size::Plan(form.get("plan").to_owned());
     match state.core.servers.resize(caller.actor(), id, &size).await {
         Ok(_) => Ok(see_other(&format!("/servers/{id}?notice=server-resized"))),
         Err(error) if error.code() == ErrorCode::NotFound => Err(error.into()),

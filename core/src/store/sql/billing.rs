@@ -15,10 +15,12 @@
 //! 3. compute the charges not posted yet into `billing_due`, a temporary table of the
 //!    connection;
 //! 4. move the servers' `billed_until` to the current hour, only where it is still before it.
-//!    The move must meet as many servers as the claim counted: a server billed meanwhile by
-//!    someone else (a resize bills its own hours) or one that became due since is a change
-//!    under the batch's feet, and the batch starts again instead of posting charges computed
-//!    from what it read;
+//!    The move must meet as many servers as the claim counted. Resizes and the monthly credit
+//!    take the tick's lock, so what can change under a batch is a writer that does not: a
+//!    server that became due since (a create that finished), or one whose `billed_until`
+//!    moved. Then the batch starts again instead of posting charges computed from what it
+//!    read (counts, not sets, are compared: no change today makes one server leave the due
+//!    ones while another joins);
 //! 5. take each wallet's total from its balance in one `UPDATE ... FROM`, and insert the
 //!    postings in one `INSERT ... SELECT`, each with the balance after it: the new balance plus
 //!    the wallet's charges posted after it (one `SUM(...) OVER` of the following rows). A
@@ -28,12 +30,13 @@
 //! Nothing is locked just to be read: a row lock is a write of its own on PostgreSQL (locking
 //! the servers took about a sixth of a batch's time, the wallets a tenth). The `billed_until`
 //! condition in step 4 already says whether what was read still holds. The wallets are locked
-//! by their own update, in no particular order. That is safe: the only other writer of many
-//! wallets at once (the monthly free credit, [`BillingStore::grant_credit_to_all`]) takes the
-//! tick's lock too, and a single posting touches one customer wallet (its other side is a
-//! platform account); were a deadlock to happen all the same, PostgreSQL ends one of the two
-//! transactions and that batch or posting runs again (`deadlock_detected` is transient here). The wallet update and the postings read the same
-//! charges, so balances and `balance_after` stay exact. There is deliberately no
+//! by their own update, in no particular order. The monthly free credit
+//! ([`BillingStore::grant_credit_to_all`]) takes the tick's lock too; a single posting touches
+//! one customer wallet (its other side is a platform account); a group of PayPal postings
+//! (`Store::post_group`) updates several wallets without the lock, so it and a batch can
+//! deadlock. PostgreSQL then ends one of the two transactions: the batch runs again
+//! (`deadlock_detected` is transient here) or the group is posted one by one. The wallet
+//! update and the postings read the same charges, so balances and `balance_after` stay exact. There is deliberately no
 //! `ON CONFLICT DO NOTHING`: a key posted in between would make a silently skipped row and a
 //! wrong balance, so the UNIQUE constraint aborts the whole batch instead, and it runs again.
 //! A tick that dies half-way loses only its open transaction; committed batches stay billed.
@@ -172,8 +175,8 @@ enum Step {
     Billed(Batch),
     /// Nothing was due among the servers up to the given one.
     Passed(i64),
-    /// A server was billed by someone else between the batch's read and its write: rolled
-    /// back, to be run again.
+    /// A server changed by a writer outside the tick's lock between the batch's read and its
+    /// write: rolled back, to be run again.
     Raced,
 }
 
@@ -738,9 +741,14 @@ where
                 Step::Done => break,
                 Step::Passed(last) => {
                     after = last;
+                    races = 0;
                     continue;
                 }
-                Step::Billed(batch) => batch,
+                Step::Billed(batch) => {
+                    races = 0;
+                    batch
+                }
+                // A batch that keeps meeting changes gives up; each batch has its own count.
                 Step::Raced if races < BATCH_ATTEMPTS => {
                     races += 1;
                     tracing::debug!(

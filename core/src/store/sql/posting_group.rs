@@ -83,9 +83,11 @@ where
                 grouped.push(index);
             }
         }
-        // In the order of the wallets they change, so that groups committing side by side
-        // (PostgreSQL) take their wallets' row locks in one order; postings of one wallet keep
-        // their order.
+        // In the order of the wallets they change (a stable sort: postings of one wallet keep
+        // their order), so each wallet's postings are written together. The one UPDATE of the
+        // wallets locks them in the order its plan meets them, so groups side by side (and a
+        // tick batch) can still deadlock: PostgreSQL ends one, and that group is posted one by
+        // one. Items left out of the group are posted after it.
         grouped.sort_by_key(|&index| {
             let (request, _) = &items[index];
             [request.debit, request.credit]
