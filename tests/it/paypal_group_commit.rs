@@ -413,6 +413,22 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
         assert_eq!(stored.id, answered.id);
         assert_eq!(stored.credit_balance_after, answered.credit_balance_after);
     }
+    // Written as one group, which writes a wallet's postings together: one by one (the
+    // fallback when a group fails) they would be in the order given, d before e.
+    let id_of = |key: &str| {
+        results
+            .iter()
+            .flatten()
+            .map(|posted| posted.outcome.posting())
+            .find(|posting| posting.key == key)
+            .expect("its answer")
+            .id
+    };
+    assert!(first.wallet < second.wallet);
+    assert!(
+        id_of("group:e") < id_of("group:d"),
+        "the group was committed as one, not posted one by one"
+    );
     let log = core
         .store
         .audit_log(Page::first(200))

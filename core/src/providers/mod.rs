@@ -21,8 +21,9 @@
 //!   server carrying it. Retrying a create with the same key never makes a second server.
 //! - Power actions state the wanted end, not a button press: booting a running server or
 //!   stopping a stopped one succeeds without doing anything.
-//! - Resize changes vCPUs, memory and disk in place and never shrinks a disk; a platform that
-//!   cannot resize says so with [`Failure::Unsupported`] (the trait's default).
+//! - Resize changes vCPUs, memory and disk in place and never shrinks a disk; what a platform
+//!   cannot change (VirtFusion's disk, Jelastic's vCPUs alone) it refuses with
+//!   [`Failure::Unsupported`] before sending anything.
 //! - Suspend stops the server; unsuspend starts it again. The server service records the
 //!   suspension and refuses the customer's power actions meanwhile.
 //! - Secrets are never logged and never shown by `Debug`.
@@ -507,18 +508,9 @@ pub trait Provider: Send + Sync {
     async fn unsuspend(&self, id: &RemoteId) -> Result<(), ProviderError>;
 
     /// Changes the server's vCPUs, memory and disk to `to`. Disks only grow (the server
-    /// service refuses a shrink before asking). A write: sent once, never retried. A platform
-    /// that cannot resize keeps this default, which refuses with [`Failure::Unsupported`].
-    async fn resize(&self, id: &RemoteId, to: &Resources) -> Result<(), ProviderError> {
-        let _ = (id, to);
-        Err(ProviderError::new(
-            self.name(),
-            self.kind(),
-            Failure::Unsupported {
-                what: "resize servers".into(),
-            },
-        ))
-    }
+    /// service refuses a shrink before asking). A write: sent once, never retried. What the
+    /// platform cannot change is refused with [`Failure::Unsupported`] before anything is sent.
+    async fn resize(&self, id: &RemoteId, to: &Resources) -> Result<(), ProviderError>;
 
     /// Deletes the server for good. Deleting a server that is already gone succeeds.
     async fn delete(&self, id: &RemoteId) -> Result<(), ProviderError>;

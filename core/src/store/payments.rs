@@ -156,14 +156,24 @@ pub trait PaymentStore: Send + Sync {
     async fn cancel_order(&self, id: &str, at: DateTime<Utc>) -> Result<bool>;
     async fn orders_of(&self, user: UserId, limit: u32) -> Result<Vec<StoredOrder>>;
 
-    /// Stores an event unless its id is known; `true` when it is new.
+    /// Stores one event unless its id is known; `true` when it is new.
     async fn insert_event(
         &self,
         id: &str,
         event_type: &str,
         body: &str,
         at: DateTime<Utc>,
-    ) -> Result<bool>;
+    ) -> Result<bool> {
+        let new = self
+            .insert_events(&[NewEvent {
+                id: id.to_owned(),
+                event_type: event_type.to_owned(),
+                body: body.to_owned(),
+                received_at: at,
+            }])
+            .await?;
+        Ok(new.first().copied().unwrap_or(false))
+    }
     /// Stores several deliveries in one commit (group commit), each unless its id is known:
     /// for each, in order, `true` when it is new. An id given twice is stored once, and only
     /// its first is new. Either all of them are committed or, on an error, none.

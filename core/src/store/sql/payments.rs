@@ -235,26 +235,6 @@ where
         rows.iter().map(order_from_row).collect()
     }
 
-    async fn insert_event(
-        &self,
-        id: &str,
-        event_type: &str,
-        body: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool> {
-        let inserted = sqlx::query(
-            "INSERT INTO paypal_events (id, event_type, body, received_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (id) DO NOTHING RETURNING id",
-        )
-        .bind(id.to_owned())
-        .bind(event_type.to_owned())
-        .bind(body.to_owned())
-        .bind(at)
-        .fetch_optional(&self.writer)
-        .await?;
-        Ok(inserted.is_some())
-    }
-
     async fn insert_events(&self, events: &[NewEvent]) -> Result<Vec<bool>> {
         // One multi-row statement is one commit. An id given twice is sent once: its first
         // delivery is the new one.
