@@ -777,6 +777,10 @@ async fn in_the_portal_a_customer_sees_the_new_price_then_resizes() {
             .await
             .contains("This hour is charged at the new price")
     );
+    assert!(
+        browser.page_text().await.contains("A disk can only grow"),
+        "as Discord says"
+    );
     let row = stored(app.core(), id).await;
     assert_eq!(row.plan, "small", "nothing resized by looking");
     browser.submit(&resize).await;
@@ -855,6 +859,10 @@ async fn on_discord_a_customer_resizes_through_the_confirm_button_and_nobody_els
     assert!(
         text.contains("Resize web carl-resize-1 to medium?"),
         "{text}"
+    );
+    assert!(
+        text.contains("A disk can only grow"),
+        "as the portal says: {text}"
     );
     let button = question
         .custom_ids()

@@ -287,7 +287,8 @@ pub async fn server_resize(
         "Per hour",
         format!("{} {}", quote.to.per_hour_text(), currency.code()),
     )
-    .field("Per month", quote.per_month.display(currency));
+    .field("Per month", quote.per_month.display(currency))
+    .footer(quote.caveat());
     let answer = Answer::card(card)
         .ephemeral()
         .button(Button::new(

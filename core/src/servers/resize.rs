@@ -42,6 +42,12 @@ pub struct ResizeQuote {
 }
 
 impl ResizeQuote {
+    /// What every front door says beside the price: what a resize cannot do, and when it
+    /// takes effect.
+    pub fn caveat(&self) -> &'static str {
+        "A disk can only grow. Some platforms apply new vCPUs and memory at the next restart."
+    }
+
     /// How the switch is billed, in the words every front door shows before the confirm.
     pub fn billing_note(&self) -> &'static str {
         match (self.larger, self.affordable) {

@@ -159,22 +159,22 @@ impl PortalError {
     /// What people may read of the error, with the reference an internal one is logged under
     /// (for a page that shows the error beside its own content).
     pub fn public_text(&self) -> (String, String) {
-        let reference = new_reference();
-        if self.0.code() == hostdeck_core::ErrorCode::Internal {
-            tracing::error!(reference, error = ?self.0, "internal error on a portal page");
-        }
-        (self.0.public_message(&reference), reference)
+        public_text(&self.0)
     }
 }
 
 /// What people may read of `error` on a page that shows it beside its own content; an
 /// internal error is logged under the reference the text gives.
 pub fn shown(error: &Error) -> String {
+    public_text(error).0
+}
+
+fn public_text(error: &Error) -> (String, String) {
     let reference = new_reference();
     if error.code() == hostdeck_core::ErrorCode::Internal {
         tracing::error!(reference, error = ?error, "internal error on a portal page");
     }
-    error.public_message(&reference)
+    (error.public_message(&reference), reference)
 }
 
 impl IntoResponse for PortalError {

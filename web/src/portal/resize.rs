@@ -35,6 +35,7 @@ struct ResizePage {
     to_per_hour: String,
     to_per_month: String,
     billing_note: &'static str,
+    caveat: &'static str,
 }
 
 /// The price of the chosen plan beside the server's, and the button that resizes. A resize
@@ -76,6 +77,7 @@ pub async fn review(
         to_per_hour: format!("{} {}", quote.to.per_hour_text(), currency.code()),
         to_per_month: quote.per_month.display(currency),
         billing_note: quote.billing_note(),
+        caveat: quote.caveat(),
     }))
 }
 
