@@ -273,7 +273,7 @@ async fn measure_loop(
                 .bind(at)
                 .execute(&mut *tx)
                 .await?;
-                sqlx::query("UPDATE servers SET billed_until = $1 WHERE id = $2")
+                sqlx::query("UPDATE server_billing SET billed_until = $1 WHERE server_id = $2")
                     .bind(next_hour)
                     .bind(server)
                     .execute(&mut *tx)

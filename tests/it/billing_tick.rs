@@ -146,7 +146,7 @@ async fn two_replicas_bill_24_hours_of_500_servers_once(db: TestDb) {
     assert_eq!(usage_postings(&db).await, 12_000);
     assert_eq!(usage_total(&db).await, expected_total(&servers, 24));
     let done = format!(
-        "SELECT COUNT(*) FROM servers WHERE billed_until = {}",
+        "SELECT COUNT(*) FROM server_billing WHERE billed_until = {}",
         sql_time(t0() + hours(24))
     );
     assert_eq!(scalar(&db.url, &done).await, 500);
@@ -521,7 +521,8 @@ async fn every_hour_is_priced_as_the_rule_says(db: TestDb) {
 }
 
 /// An hour already posted by someone else (a first hour charged while the tick ran) is left
-/// out, and the balances stay exact.
+/// out, and the balances stay exact: the UNIQUE key refuses the batch that posts it, and the
+/// batch runs again looking for posted keys.
 async fn an_hour_posted_outside_the_tick_is_not_billed_again(db: TestDb) {
     use hostdeck_core::ledger::{Overdraft, PostingKind, PostingRequest, SystemAccount};
     use hostdeck_core::money::Money;
@@ -579,7 +580,7 @@ async fn a_server_billed_elsewhere_while_a_batch_runs_is_billed_once(db: TestDb)
     let now = t0() + hours(1) + Duration::minutes(1);
     let contested = 17;
     let move_it = format!(
-        "UPDATE servers SET billed_until = {} WHERE id = {contested}",
+        "UPDATE server_billing SET billed_until = {} WHERE server_id = {contested}",
         sql_time(t0() + hours(1))
     );
     let mut other = Writer::open(&db.url).await;

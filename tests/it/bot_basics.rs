@@ -220,10 +220,12 @@ async fn a_customer_links_with_a_portal_code_and_sees_the_real_balance() {
         .expect("credit");
     db.raw(&format!(
         "INSERT INTO servers (user_id, provider, create_key, name, hostname, plan, vcpus, memory_mib, \
-         disk_gib, image, state, rate_running, rate_stopped, rate_hours, rate_since, billed_until, \
+         disk_gib, image, state, rate_running, rate_stopped, rate_hours, rate_since, \
          created_at, state_changed_at) VALUES ({}, 'sandbox', 'k1', 'web', 'web.example', 'small', 1, \
          1024, 20, 'debian-12', 'running', 7300000, 730000, 730, '2026-01-01T00:00:00Z', \
-         '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z')",
+         '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z');\n\
+         INSERT INTO server_billing (server_id, billed_until) \
+         SELECT id, '2026-01-01T00:00:00Z' FROM servers WHERE create_key = 'k1'",
         user.id
     ))
     .await

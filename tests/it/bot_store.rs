@@ -166,10 +166,11 @@ async fn discord_links_codes_and_credit_requests(db: TestDb) {
         db.raw(&format!(
             "INSERT INTO servers (user_id, provider, create_key, name, hostname, plan, vcpus, \
              memory_mib, disk_gib, image, state, rate_running, rate_stopped, rate_hours, \
-             rate_since, billed_until, created_at, state_changed_at, deleted_at) VALUES \
+             rate_since, created_at, state_changed_at, deleted_at) VALUES \
              ({}, 'sandbox', '{key}', 'n', 'h', 'p', 1, 1, 1, 'i', '{state}', 730, 73, 730, \
-             '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', \
-             '2026-01-01T00:00:00Z', {})",
+             '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', '2026-01-01T00:00:00Z', {});\n\
+             INSERT INTO server_billing (server_id, billed_until) \
+             SELECT id, '2026-01-01T00:00:00Z' FROM servers WHERE create_key = '{key}'",
             ben.id,
             if deleted {
                 "'2026-01-02T00:00:00Z'"

@@ -69,20 +69,21 @@ fn sql_optional_time(at: Option<DateTime<Utc>>) -> String {
     at.map_or_else(|| "NULL".to_owned(), sql_time)
 }
 
-/// Writes `servers` (ids from `first_id` on) with a `running` or `stopped` event at creation,
-/// in chunks of multi-row INSERTs, and returns their ids.
+/// Writes `servers` (ids from `first_id` on) with their `server_billing` rows and a `running` or
+/// `stopped` event at creation, in chunks of multi-row INSERTs, and returns their ids.
 pub async fn insert_servers(url: &str, first_id: i64, servers: &[SeedServer]) -> Vec<ServerId> {
     let mut ids = Vec::with_capacity(servers.len());
     let mut statements = Vec::new();
     for (chunk_index, chunk) in servers.chunks(2_000).enumerate() {
         let mut rows = Vec::with_capacity(chunk.len());
         let mut events = Vec::with_capacity(chunk.len());
+        let mut marks = Vec::with_capacity(chunk.len());
         for (i, server) in chunk.iter().enumerate() {
             let id = first_id + (chunk_index * 2_000 + i) as i64;
             ids.push(ServerId(id));
             rows.push(format!(
                 "({id}, {user}, 'sandbox', 'r{id}', 'create-{id}', 'server-{id}', 'server-{id}', 'small', 1, 1024, 25, \
-                 'debian-12', '{state}', {suspended}, {running}, {stopped}, {hours}, {since}, {billed}, {created}, {created}, {deleted})",
+                 'debian-12', '{state}', {suspended}, {running}, {stopped}, {hours}, {since}, {created}, {created}, {deleted})",
                 user = server.user,
                 state = server.state,
                 suspended = sql_optional_time(server.suspended_at),
@@ -90,10 +91,10 @@ pub async fn insert_servers(url: &str, first_id: i64, servers: &[SeedServer]) ->
                 stopped = server.rate_stopped,
                 hours = server.rate_hours,
                 since = sql_time(server.rate_since),
-                billed = sql_time(server.billed_until),
                 created = sql_time(server.created_at),
                 deleted = sql_optional_time(server.deleted_at),
             ));
+            marks.push(format!("({id}, {})", sql_time(server.billed_until)));
             let first_state = if server.state == "stopped" {
                 "stopped"
             } else {
@@ -107,9 +108,11 @@ pub async fn insert_servers(url: &str, first_id: i64, servers: &[SeedServer]) ->
         statements.push(format!(
             "INSERT INTO servers (id, user_id, provider, remote_id, create_key, name, hostname, plan, vcpus, \
              memory_mib, disk_gib, image, state, suspended_at, rate_running, rate_stopped, rate_hours, rate_since, \
-             billed_until, created_at, state_changed_at, deleted_at) VALUES {};\n\
+             created_at, state_changed_at, deleted_at) VALUES {};\n\
+             INSERT INTO server_billing (server_id, billed_until) VALUES {};\n\
              INSERT INTO server_events (server_id, at, state, source) VALUES {};",
             rows.join(", "),
+            marks.join(", "),
             events.join(", ")
         ));
     }

@@ -19,7 +19,7 @@ macro_rules! server_columns {
         "id, user_id, provider, remote_id, create_key, name, hostname, plan, vcpus, memory_mib, \
          disk_gib, image, location, state, suspended_at, suspend_reason, rate_running, \
          rate_stopped, rate_hours, rate_since, billed_until, created_at, state_changed_at, \
-         deleted_at FROM servers"
+         deleted_at FROM servers JOIN server_billing ON server_billing.server_id = servers.id"
     };
 }
 
@@ -159,12 +159,13 @@ where
     }
 
     async fn insert_server(&self, new: &NewServerRow) -> Result<(Server, bool)> {
+        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
         let inserted = sqlx::query(
             "INSERT INTO servers (user_id, provider, remote_id, create_key, name, hostname, plan, \
              vcpus, memory_mib, disk_gib, image, location, state, rate_running, rate_stopped, \
-             rate_hours, rate_since, billed_until, created_at, state_changed_at) \
+             rate_hours, rate_since, created_at, state_changed_at) \
              VALUES ($1, $2, NULL, $3, $4, $5, $6, $7, $8, $9, $10, $11, 'creating', $12, $13, $14, \
-             $15, $16, $15, $15) ON CONFLICT (create_key) DO NOTHING RETURNING id",
+             $15, $15, $15) ON CONFLICT (create_key) DO NOTHING RETURNING id",
         )
         .bind(new.user.0)
         .bind(new.provider.clone())
@@ -181,9 +182,16 @@ where
         .bind(new.rate.stopped)
         .bind(new.rate.hours)
         .bind(new.rate.since)
-        .bind(new.billed_until)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *tx)
         .await?;
+        if let Some(row) = &inserted {
+            sqlx::query("INSERT INTO server_billing (server_id, billed_until) VALUES ($1, $2)")
+                .bind(row.try_get::<i64, _>("id")?)
+                .bind(new.billed_until)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
         let fresh = inserted.is_some();
         let row = sqlx::query(BY_KEY)
             .bind(new.key.as_str().to_owned())
@@ -232,11 +240,12 @@ where
     }
 
     async fn retry_failed_server(&self, id: ServerId, new: &NewServerRow) -> Result<bool> {
+        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
         let row = sqlx::query(
             "UPDATE servers SET state = 'creating', deleted_at = NULL, plan = $2, vcpus = $3, \
              memory_mib = $4, disk_gib = $5, rate_running = $6, rate_stopped = $7, \
-             rate_hours = $8, rate_since = $9, billed_until = $10, created_at = $9, \
-             state_changed_at = $9 WHERE id = $1 AND state = 'failed' RETURNING id",
+             rate_hours = $8, rate_since = $9, created_at = $9, state_changed_at = $9 \
+             WHERE id = $1 AND state = 'failed' RETURNING id",
         )
         .bind(id.0)
         .bind(new.plan.clone())
@@ -247,10 +256,19 @@ where
         .bind(new.rate.stopped)
         .bind(new.rate.hours)
         .bind(new.rate.since)
-        .bind(new.billed_until)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(row.is_some())
+        if row.is_none() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        sqlx::query("UPDATE server_billing SET billed_until = $2 WHERE server_id = $1")
+            .bind(id.0)
+            .bind(new.billed_until)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn server_created(
