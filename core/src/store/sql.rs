@@ -177,6 +177,21 @@ const STATEMENT: &str = concat!(
     " WHERE debit_account = $1 OR credit_account = $1 ORDER BY id DESC LIMIT $2 OFFSET $3"
 );
 
+impl<DB: Engine> SqlStore<DB> {
+    /// A transaction that will write, on the writer pool. `BEGIN` runs in a task of its own, so
+    /// a caller that goes away meanwhile (a request whose client hung up, an aborted task)
+    /// cannot leave the connection inside a transaction nobody ends. sqlx 0.8 counts a
+    /// transaction as open only once `BEGIN` has answered, and a future dropped before that
+    /// returns the connection to the pool still inside it: on SQLite, holding the one write
+    /// lock for good. Here `BEGIN` always finishes into a `Transaction`, whose drop rolls back.
+    pub(super) async fn begin_write(&self) -> Result<sqlx::Transaction<'static, DB>, sqlx::Error> {
+        let writer = self.writer.clone();
+        tokio::spawn(async move { writer.begin_with(DB::BEGIN_WRITE).await })
+            .await
+            .map_err(|error| sqlx::Error::Protocol(format!("BEGIN did not finish: {error}")))?
+    }
+}
+
 impl<DB> SqlStore<DB>
 where
     DB: Engine,
@@ -229,7 +244,7 @@ where
         at: DateTime<Utc>,
         attached: &Attached,
     ) -> Result<std::result::Result<Posted, Refusal>, sqlx::Error> {
-        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         match self.write_posting(&mut *tx, request, at, attached).await? {
             Ok(posted) => {
                 tx.commit().await?;
@@ -693,7 +708,7 @@ where
     }
 
     async fn insert_user(&self, user: &NewUser, at: DateTime<Utc>) -> Result<User> {
-        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO users (email, email_key, password_hash, role, status, email_verified_at, created_at) \
              VALUES ($1, $2, $3, $4, 'active', $5, $6) ON CONFLICT (email_key) DO NOTHING RETURNING id",
@@ -1087,7 +1102,7 @@ where
     }
 
     async fn insert_code(&self, code: &NewCode) -> Result<()> {
-        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE one_time_codes SET used_at = $1 WHERE purpose = $2 AND user_id = $3 AND used_at IS NULL")
             .bind(code.created_at)
             .bind(code.purpose.to_owned())
@@ -1118,7 +1133,7 @@ where
         hash: &str,
         at: DateTime<Utc>,
     ) -> Result<CodeCheck> {
-        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let live = sqlx::query(
             "SELECT code_hash FROM one_time_codes WHERE purpose = $1 AND user_id = $2 AND used_at IS NULL \
              AND expires_at > $3 AND attempts < $4",

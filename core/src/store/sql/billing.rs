@@ -194,9 +194,8 @@ fn window_sql<DB: Engine>() -> String {
     )
 }
 
-/// The servers one batch bills: the due ones with ids after `after` up to `last`.
+/// The servers one batch bills: the due ones with ids after the previous batch's up to `last`.
 struct Claim {
-    after: i64,
     last: i64,
     /// How many servers that is.
     servers: u64,
@@ -263,7 +262,7 @@ where
         after: i64,
         posted: Posted,
     ) -> Result<Step, sqlx::Error> {
-        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         match self.bill_batch_in(&mut tx, plan, after, posted).await {
             Ok(Step::Billed(batch)) => {
                 tx.commit().await?;
@@ -320,7 +319,6 @@ where
         let oldest_billed = hour_number(oldest_billed);
         let claim = if oldest_billed >= oldest && due * (now_h - oldest_billed) <= budget {
             Claim {
-                after,
                 last: window_end,
                 servers: u64::try_from(due).unwrap_or(0),
                 skipped: 0,
@@ -329,15 +327,8 @@ where
             self.claim_within(tx, plan, after, oldest, window_end)
                 .await?
         };
-        self.fill_due(
-            tx,
-            claim.after,
-            claim.last,
-            now_h,
-            plan.max_catchup_hours,
-            posted,
-        )
-        .await?;
+        self.fill_due(tx, after, claim.last, now_h, plan.max_catchup_hours, posted)
+            .await?;
         // Only servers nobody billed since they were read: otherwise the charges are stale.
         let moved = sqlx::query(&format!(
             "UPDATE server_billing AS b SET billed_until = $1 FROM servers s \
@@ -345,7 +336,7 @@ where
             is_due("s.", "b.", "$1")
         ))
         .bind(plan.now_hour)
-        .bind(claim.after)
+        .bind(after)
         .bind(claim.last)
         .execute(&mut **tx)
         .await?;
@@ -384,7 +375,6 @@ where
             .fetch_all(&mut **tx)
             .await?;
         let mut claim = Claim {
-            after,
             last: window_end,
             servers: 0,
             skipped: 0,
@@ -633,7 +623,7 @@ where
         after: i64,
     ) -> Result<Option<(i64, u64)>, sqlx::Error> {
         let key = "$2 || CAST(u.id AS TEXT) || $3";
-        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         // Under the tick's lock: the two are the only writers of many wallets at once.
         for setup in DB::BATCH_SETUP {
             sqlx::query(setup).execute(&mut *tx).await?;
@@ -787,7 +777,7 @@ where
 {
     async fn change_rate(&self, change: &RateChange) -> Result<RateChanged> {
         self.retrying("resize", || async {
-            let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+            let mut tx = self.begin_write().await?;
             match self.change_rate_in(&mut tx, change).await {
                 Ok(changed) => {
                     tx.commit().await?;
@@ -939,7 +929,7 @@ where
                  WHERE user_id = $1 AND (negative_since IS NOT NULL OR suspended_at IS NOT NULL)"
             }
         };
-        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query(
             "INSERT INTO billing_states (user_id, updated_at) VALUES ($1, $2) ON CONFLICT (user_id) DO NOTHING",
         )

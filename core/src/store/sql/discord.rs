@@ -85,7 +85,7 @@ where
         created_at: DateTime<Utc>,
         expires_at: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM discord_link_codes WHERE user_id = $1")
             .bind(user.0)
             .execute(&mut *tx)
@@ -122,7 +122,7 @@ where
 
     async fn link_discord(&self, link: &DiscordLink) -> Result<()> {
         let discord = snowflake(link.discord_user_id)?;
-        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         sqlx::query("DELETE FROM discord_links WHERE discord_user_id = $1 OR user_id = $2")
             .bind(discord)
             .bind(link.user.0)

@@ -320,7 +320,7 @@ where
         order: Option<(&str, OrderStatus, &str)>,
         at: DateTime<Utc>,
     ) -> Result<()> {
-        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         if let Some((order, order_status, capture_id)) = order {
             Self::write_order_status(&mut *tx, order, order_status, Some(capture_id), at).await?;
         }

@@ -135,7 +135,7 @@ where
         items: &[(&PostingRequest, &Attached)],
         at: DateTime<Utc>,
     ) -> Result<Option<Vec<Posted>>, sqlx::Error> {
-        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         // The wallet each posting changes, and by how much.
         let moves: Vec<Option<(AccountId, i64)>> = items
             .iter()

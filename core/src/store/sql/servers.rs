@@ -159,7 +159,7 @@ where
     }
 
     async fn insert_server(&self, new: &NewServerRow) -> Result<(Server, bool)> {
-        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO servers (user_id, provider, remote_id, create_key, name, hostname, plan, \
              vcpus, memory_mib, disk_gib, image, location, state, rate_running, rate_stopped, \
@@ -240,7 +240,7 @@ where
     }
 
     async fn retry_failed_server(&self, id: ServerId, new: &NewServerRow) -> Result<bool> {
-        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE servers SET state = 'creating', deleted_at = NULL, plan = $2, vcpus = $3, \
              memory_mib = $4, disk_gib = $5, rate_running = $6, rate_stopped = $7, \
@@ -279,7 +279,7 @@ where
         at: DateTime<Utc>,
         source: EventSource,
     ) -> Result<bool> {
-        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE servers SET remote_id = $2, state = $3, state_changed_at = $4 \
              WHERE id = $1 AND state = 'creating' RETURNING id",
@@ -346,7 +346,7 @@ where
         if changes.is_empty() {
             return Ok(0);
         }
-        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let mut changed = 0;
         for (id, state) in changes {
             let row = sqlx::query(
@@ -376,7 +376,7 @@ where
         source: EventSource,
         at: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let row =
             match reason {
                 Some(reason) => {
@@ -423,7 +423,7 @@ where
         source: EventSource,
         at: DateTime<Utc>,
     ) -> Result<bool> {
-        let mut tx = self.writer.begin_with(DB::BEGIN_WRITE).await?;
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE servers SET state = 'deleted', deleted_at = $2, state_changed_at = $2 \
              WHERE id = $1 AND deleted_at IS NULL RETURNING id",
