@@ -238,17 +238,8 @@ async fn a_balance_run_down_walks_every_step_once(db: TestDb) {
         ..SeedServer::running(carol.id.0, t0(), 730_000_000)
     };
     insert_servers(&db.url, 1, &[server]).await;
-    let top_up = |amount: &str, key: &str| PostingRequest {
-        debit: store.system_account(SystemAccount::Paypal),
-        credit: carol.wallet,
-        amount: money(amount),
-        kind: PostingKind::TopUp,
-        key: key.to_owned(),
-        reference: None,
-        memo: None,
-        actor_user: None,
-        actor_via: Via::System,
-        overdraft: Overdraft::Allow,
+    let top_up = |amount: &str, key: &str| {
+        hostdeck_e2e::paypal::top_up(store.as_ref(), carol.wallet, money(amount), key)
     };
     let system = Actor::system();
     core.ledger

@@ -113,12 +113,6 @@ async fn a_server_runs_its_balance_down_is_suspended_and_comes_back(db: TestDb) 
         );
     }
     assert_eq!(usage_postings(&core, id).await, last as u64);
-    assert!(
-        core.ledger
-            .discrepancies(&system)
-            .await
-            .expect("read")
-            .is_empty()
-    );
+    hostdeck_e2e::db::assert_ledger_exact(core.store.as_ref()).await;
     cloud.assert_clean();
 }

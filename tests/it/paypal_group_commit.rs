@@ -14,17 +14,16 @@ use std::sync::Arc;
 use chrono::Utc;
 use hostdeck_core::Core;
 use hostdeck_core::email::Email;
-use hostdeck_core::ledger::{
-    Attached, Overdraft, PostOutcome, Posted, PostingKind, PostingRequest, SystemAccount,
-};
+use hostdeck_core::ledger::{Attached, Overdraft, PostOutcome, Posted};
 use hostdeck_core::money::Money;
 use hostdeck_core::payments::{WebhookVerification, capture_key};
-use hostdeck_core::policy::{Actor, Role, Via};
+use hostdeck_core::policy::{Actor, Role};
 use hostdeck_core::store::Page;
 use hostdeck_core::store::payments::{EventStatus, NewEvent, OrderStatus};
 use hostdeck_core::users::{NewAccount, User};
 use hostdeck_core::{Error, audit::AuditEntry};
-use hostdeck_e2e::db::TestDb;
+use hostdeck_e2e::db::{TestDb, assert_ledger_exact};
+use hostdeck_e2e::paypal::top_up;
 use secrecy::SecretString;
 use serde_json::{Value, json};
 
@@ -244,26 +243,6 @@ async fn customer(core: &Core, email: &str) -> User {
         .expect("a customer")
 }
 
-fn top_up(
-    core: &Core,
-    wallet: hostdeck_core::ids::AccountId,
-    units: i64,
-    key: &str,
-) -> PostingRequest {
-    PostingRequest {
-        debit: core.store.system_account(SystemAccount::Paypal),
-        credit: wallet,
-        amount: usd(units),
-        kind: PostingKind::TopUp,
-        key: key.to_owned(),
-        reference: None,
-        memo: None,
-        actor_user: None,
-        actor_via: Via::System,
-        overdraft: Overdraft::Allow,
-    }
-}
-
 fn audited(key: &str) -> Attached {
     Attached::nothing()
         .audit(AuditEntry::new(&Actor::system(), "test.group").detail(json!({"key": key})))
@@ -274,24 +253,35 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
     let first = customer(&core, "first@example.test").await;
     let second = customer(&core, "second@example.test").await;
     let poor = customer(&core, "poor@example.test").await;
-    let mut overdrawn = top_up(&core, second.wallet, 3, "group:overdrawn");
+    let mut overdrawn = top_up(
+        core.store.as_ref(),
+        second.wallet,
+        usd(3),
+        "group:overdrawn",
+    );
     // From a wallet with nothing in it, which may not go below zero: refused.
     overdrawn.debit = poor.wallet;
     overdrawn.overdraft = Overdraft::Forbid;
-    let mut zero = top_up(&core, first.wallet, 1, "group:zero");
+    let mut zero = top_up(core.store.as_ref(), first.wallet, usd(1), "group:zero");
     zero.amount = Money::ZERO;
     let items = vec![
-        (top_up(&core, first.wallet, 10, "group:a"), audited("a")),
+        (
+            top_up(core.store.as_ref(), first.wallet, usd(10), "group:a"),
+            audited("a"),
+        ),
         // The same key for another amount: a conflict, in the same transaction as its first.
         (
-            top_up(&core, first.wallet, 99, "group:a"),
+            top_up(core.store.as_ref(), first.wallet, usd(99), "group:a"),
             audited("a again"),
         ),
         (overdrawn, audited("overdrawn")),
-        (top_up(&core, second.wallet, 5, "group:b"), audited("b")),
+        (
+            top_up(core.store.as_ref(), second.wallet, usd(5), "group:b"),
+            audited("b"),
+        ),
         // The same request again: the first posting, nothing attached written twice.
         (
-            top_up(&core, first.wallet, 10, "group:a"),
+            top_up(core.store.as_ref(), first.wallet, usd(10), "group:a"),
             audited("a replayed"),
         ),
         (zero, audited("zero")),
@@ -370,20 +360,23 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
         vec!["a", "b"],
         "only new postings' records are written"
     );
-    assert!(
-        core.store
-            .ledger_discrepancies()
-            .await
-            .expect("a check")
-            .is_empty()
-    );
+    assert_ledger_exact(core.store.as_ref()).await;
 
     // A group that commits as one: each posting's balance after it, in order, and its own
     // audit entry naming it.
     let items = vec![
-        (top_up(&core, first.wallet, 7, "group:c"), audited("c")),
-        (top_up(&core, second.wallet, 1, "group:d"), audited("d")),
-        (top_up(&core, first.wallet, 3, "group:e"), audited("e")),
+        (
+            top_up(core.store.as_ref(), first.wallet, usd(7), "group:c"),
+            audited("c"),
+        ),
+        (
+            top_up(core.store.as_ref(), second.wallet, usd(1), "group:d"),
+            audited("d"),
+        ),
+        (
+            top_up(core.store.as_ref(), first.wallet, usd(3), "group:e"),
+            audited("e"),
+        ),
     ];
     let results = core.store.post_group(&items, Utc::now()).await;
     let balances: Vec<Option<Money>> = results
@@ -455,13 +448,7 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
             .expect("the posting");
         assert_eq!(posting, json!(stored.id), "the entry names its posting");
     }
-    assert!(
-        core.store
-            .ledger_discrepancies()
-            .await
-            .expect("a check")
-            .is_empty()
-    );
+    assert_ledger_exact(core.store.as_ref()).await;
 }
 
 async fn a_group_of_credits_with_bad_events_credits_every_good_capture_once(db: TestDb) {
@@ -563,13 +550,5 @@ async fn a_group_of_credits_with_bad_events_credits_every_good_capture_once(db: 
         OrderStatus::Failed
     );
     assert_eq!(worker.audited("paypal.alert").await.len(), 2);
-    assert!(
-        worker
-            .core
-            .store
-            .ledger_discrepancies()
-            .await
-            .expect("a check")
-            .is_empty()
-    );
+    assert_ledger_exact(worker.core.store.as_ref()).await;
 }

@@ -229,13 +229,7 @@ async fn a_resize_bills_old_hours_at_the_old_rate_its_hour_at_the_larger_and_lat
             + cost(&core, "medium", 1)
     );
     assert_eq!(audited(&core, "server.resize", "ok").await, 3);
-    assert!(
-        core.ledger
-            .discrepancies(&system)
-            .await
-            .expect("read")
-            .is_empty()
-    );
+    hostdeck_e2e::db::assert_ledger_exact(core.store.as_ref()).await;
 }
 
 async fn resizes_while_the_tick_runs_bill_every_hour_once(db: TestDb) {
@@ -323,13 +317,7 @@ async fn resizes_while_the_tick_runs_bill_every_hour_once(db: TestDb) {
             "server {id}"
         );
     }
-    assert!(
-        core.ledger
-            .discrepancies(&system)
-            .await
-            .expect("read")
-            .is_empty()
-    );
+    hostdeck_e2e::db::assert_ledger_exact(core.store.as_ref()).await;
     assert_eq!(audited(&core, "server.resize", "ok").await, 12);
 }
 

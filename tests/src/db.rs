@@ -218,3 +218,15 @@ macro_rules! on_both_engines {
         }
     )*};
 }
+
+/// Fails unless every wallet's balance equals the sum of its postings.
+pub async fn assert_ledger_exact(store: &dyn Store) {
+    let discrepancies = store
+        .ledger_discrepancies()
+        .await
+        .expect("the ledger check");
+    assert!(
+        discrepancies.is_empty(),
+        "every balance equals its postings: {discrepancies:?}"
+    );
+}

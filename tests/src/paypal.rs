@@ -71,3 +71,25 @@ pub fn capture_completed(
         },
     })
 }
+
+/// A PayPal credit of `amount` to `wallet` under `key`, as a capture posts it.
+pub fn top_up(
+    store: &dyn hostdeck_core::store::Store,
+    wallet: hostdeck_core::ids::AccountId,
+    amount: hostdeck_core::money::Money,
+    key: &str,
+) -> hostdeck_core::ledger::PostingRequest {
+    use hostdeck_core::ledger::{Overdraft, PostingKind, PostingRequest, SystemAccount};
+    PostingRequest {
+        debit: store.system_account(SystemAccount::Paypal),
+        credit: wallet,
+        amount,
+        kind: PostingKind::TopUp,
+        key: key.to_owned(),
+        reference: None,
+        memo: None,
+        actor_user: None,
+        actor_via: hostdeck_core::Via::System,
+        overdraft: Overdraft::Allow,
+    }
+}

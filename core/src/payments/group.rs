@@ -115,6 +115,19 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
+    /// Items 0 to 39 submitted by 40 callers at once; each must get `answer(item)` back.
+    async fn submit_from_40_callers(group: &Arc<Group<u32, u32>>, answer: fn(u32) -> u32) {
+        let mut callers = tokio::task::JoinSet::new();
+        for item in 0..40u32 {
+            let group = group.clone();
+            callers.spawn(async move { (item, group.submit(item).await) });
+        }
+        while let Some(joined) = callers.join_next().await {
+            let (item, got) = joined.expect("a caller");
+            assert_eq!(got, Some(answer(item)));
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn callers_waiting_together_share_a_commit_and_each_gets_its_answer() {
         let commits = Arc::new(Mutex::new(Vec::new()));
@@ -127,15 +140,7 @@ mod tests {
                 items.into_iter().map(|item| item * 10).collect::<Vec<_>>()
             }
         }));
-        let mut callers = tokio::task::JoinSet::new();
-        for item in 0..40u32 {
-            let group = group.clone();
-            callers.spawn(async move { (item, group.submit(item).await) });
-        }
-        while let Some(joined) = callers.join_next().await {
-            let (item, answer) = joined.expect("a caller");
-            assert_eq!(answer, Some(item * 10));
-        }
+        submit_from_40_callers(&group, |item| item * 10).await;
         let commits = commits.lock().expect("not poisoned").clone();
         assert_eq!(commits.iter().sum::<usize>(), 40);
         assert!(commits.iter().all(|&size| size <= 8), "{commits:?}");
@@ -157,15 +162,7 @@ mod tests {
                 items
             }
         }));
-        let mut callers = tokio::task::JoinSet::new();
-        for item in 0..40u32 {
-            let group = group.clone();
-            callers.spawn(async move { (item, group.submit(item).await) });
-        }
-        while let Some(joined) = callers.join_next().await {
-            let (item, answer) = joined.expect("a caller");
-            assert_eq!(answer, Some(item));
-        }
+        submit_from_40_callers(&group, |item| item).await;
         assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 

@@ -68,8 +68,9 @@ const BATCH_ATTEMPTS: u32 = 8;
 const GRANT_BATCH: i64 = 1000;
 
 /// The plan is pinned by the shape of the SQL rather than left to statistics (fresh tables and
-/// generic plans guess wrong): wallets and already-posted keys are looked up per row through
-/// their unique indexes, as scalar subqueries, never as joins the planner could turn into scans.
+/// generic plans guess wrong): wallets, and posted keys when they are looked for, are looked up
+/// per row through their unique indexes, as scalar subqueries, never as joins the planner could
+/// turn into scans.
 ///
 /// The charges of the due servers with ids after `$1` up to `$4` (`$2` the current hour's
 /// number, `$5` its start, `$3` the catch-up limit in hours), as the CTEs `claimed`, `hours`,
