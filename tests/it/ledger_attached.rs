@@ -15,7 +15,6 @@ use hostdeck_core::email::Email;
 use hostdeck_core::money::Money;
 use hostdeck_core::payments::{capture_key, refund_key};
 use hostdeck_core::policy::{Actor, Role};
-use hostdeck_core::store::Page;
 use hostdeck_core::store::payments::{EventStatus, OrderStatus};
 use hostdeck_core::users::{NewAccount, User};
 use hostdeck_e2e::db::TestDb;
@@ -126,16 +125,7 @@ impl Bench {
 
     /// The audit entries of `action`: their details.
     pub(crate) async fn audited(&self, action: &str) -> Vec<Value> {
-        self.core
-            .store
-            .audit_log(Page::first(200))
-            .await
-            .expect("the audit log")
-            .items
-            .into_iter()
-            .filter(|record| record.action == action)
-            .map(|record| record.detail.unwrap_or_default())
-            .collect()
+        hostdeck_e2e::db::audit_details(self.core.store.as_ref(), action).await
     }
 
     /// A pass of the worker in which the credit of `order`'s capture failed: nothing of it

@@ -22,7 +22,7 @@ use hostdeck_core::store::Page;
 use hostdeck_core::store::payments::{EventStatus, NewEvent, OrderStatus};
 use hostdeck_core::users::{NewAccount, User};
 use hostdeck_core::{Error, audit::AuditEntry};
-use hostdeck_e2e::db::{TestDb, assert_ledger_exact};
+use hostdeck_e2e::db::{TestDb, assert_ledger_exact, audit_details};
 use hostdeck_e2e::paypal::top_up;
 use secrecy::SecretString;
 use serde_json::{Value, json};
@@ -339,20 +339,10 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
         Money::ZERO
     );
     assert_eq!(core.store.count_postings().await.expect("a count"), 2);
-    let mut entries: Vec<String> = core
-        .store
-        .audit_log(Page::first(200))
+    let mut entries: Vec<String> = audit_details(core.store.as_ref(), "test.group")
         .await
-        .expect("the audit log")
-        .items
-        .into_iter()
-        .filter(|record| record.action == "test.group")
-        .map(|record| {
-            record.detail.expect("a detail")["key"]
-                .as_str()
-                .expect("a key")
-                .to_owned()
-        })
+        .iter()
+        .map(|detail| detail["key"].as_str().expect("a key").to_owned())
         .collect();
     entries.sort();
     assert_eq!(

@@ -230,3 +230,16 @@ pub async fn assert_ledger_exact(store: &dyn Store) {
         "every balance equals its postings: {discrepancies:?}"
     );
 }
+
+/// The details of the audit entries of `action` among the latest 200.
+pub async fn audit_details(store: &dyn Store, action: &str) -> Vec<serde_json::Value> {
+    store
+        .audit_log(store::Page::first(200))
+        .await
+        .expect("the audit log")
+        .items
+        .into_iter()
+        .filter(|record| record.action == action)
+        .map(|record| record.detail.unwrap_or_default())
+        .collect()
+}
