@@ -35,6 +35,8 @@ pub struct Config {
     pub discord: DiscordConfig,
     pub providers: ProvidersConfig,
     pub paypal: crate::payments::PaypalConfig,
+    /// What one customer may run at once ([`crate::servers::limits`]).
+    pub customer_limits: crate::servers::limits::CustomerLimits,
     /// Prices, loaded from the file `billing.pricing` names (not part of this file's TOML).
     #[serde(skip)]
     pub pricing: std::sync::Arc<crate::pricing::Pricing>,
@@ -464,6 +466,7 @@ impl Config {
         problems.extend(self.providers.problems());
         problems.extend(self.paypal.problems(&self.billing.currency));
         problems.extend(self.billing.problems());
+        problems.extend(self.customer_limits.problems());
         if problems.is_empty() {
             Ok(())
         } else {

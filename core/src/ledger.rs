@@ -115,10 +115,13 @@ pub enum PostingKind {
     SignupCredit,
     FreeCredit,
     Transfer,
+    /// The first hour of a server (or a resize's top-up of its hour) given back because the
+    /// provider never made it: key `usage-refund:` and the rest of the usage key it refunds.
+    UsageRefund,
 }
 
 impl PostingKind {
-    pub const ALL: [PostingKind; 8] = [
+    pub const ALL: [PostingKind; 9] = [
         Self::TopUp,
         Self::Usage,
         Self::Refund,
@@ -127,6 +130,7 @@ impl PostingKind {
         Self::SignupCredit,
         Self::FreeCredit,
         Self::Transfer,
+        Self::UsageRefund,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -139,6 +143,7 @@ impl PostingKind {
             Self::SignupCredit => "signup_credit",
             Self::FreeCredit => "free_credit",
             Self::Transfer => "transfer",
+            Self::UsageRefund => "usage_refund",
         }
     }
 

@@ -23,7 +23,7 @@ use hostdeck_core::ids::UserId;
 use hostdeck_core::policy::{Actor, Role, Via};
 use hostdeck_core::providers::{CreateKey, RemoteId, Resources};
 use hostdeck_core::servers::{NewServerRow, Owners, Rate, Server, ServerStatus};
-use hostdeck_core::store::servers::EventSource;
+use hostdeck_core::store::servers::{CreateStart, EventSource};
 use hostdeck_core::users::NewAccount;
 use hostdeck_e2e::cloud::Cloud;
 use secrecy::SecretString;
@@ -42,31 +42,37 @@ fn config(cloud: &Cloud, database: &str) -> Config {
 async fn adopt(core: &Core, user: UserId, seeded: &[(&str, RemoteId)]) -> anyhow::Result<()> {
     let now = core.clock.now();
     for (index, (provider, remote)) in seeded.iter().enumerate() {
-        let (server, _) = core
+        let started = core
             .store
-            .insert_server(&NewServerRow {
-                user,
-                provider: (*provider).to_owned(),
-                key: CreateKey::parse(&format!("bench-{user}-{index:06}"))?,
-                name: format!("bench {index}"),
-                hostname: format!("bench{index}.example.test"),
-                plan: "bench".into(),
-                resources: Resources {
-                    vcpus: 1,
-                    memory_mib: 1024,
-                    disk_gib: 25,
+            .insert_server(
+                &NewServerRow {
+                    user,
+                    provider: (*provider).to_owned(),
+                    key: CreateKey::parse(&format!("bench-{user}-{index:06}"))?,
+                    name: format!("bench {index}"),
+                    hostname: format!("bench{index}.example.test"),
+                    plan: "bench".into(),
+                    resources: Resources {
+                        vcpus: 1,
+                        memory_mib: 1024,
+                        disk_gib: 25,
+                    },
+                    image: "template:11".into(),
+                    location: Some((*provider).to_owned()),
+                    rate: Rate {
+                        running: 5_000_000,
+                        stopped: 36_500,
+                        hours: 730,
+                        since: now,
+                    },
+                    billed_until: now,
                 },
-                image: "template:11".into(),
-                location: Some((*provider).to_owned()),
-                rate: Rate {
-                    running: 5_000_000,
-                    stopped: 36_500,
-                    hours: 730,
-                    since: now,
-                },
-                billed_until: now,
-            })
+                None,
+            )
             .await?;
+        let CreateStart::Started(server) = started else {
+            anyhow::bail!("bench key {index} was taken");
+        };
         core.store
             .server_created(
                 server.id,

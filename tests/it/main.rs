@@ -23,6 +23,8 @@ mod portal_browser;
 mod providers;
 mod servers;
 mod servers_api;
+mod servers_credit;
+mod servers_limits;
 mod servers_portal;
 mod servers_resize;
 mod statements_export;

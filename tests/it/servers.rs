@@ -128,6 +128,8 @@ pub async fn balance(core: &Core, user: &User) -> Money {
         .expect("a balance")
 }
 
+/// The hours charged for `server` and not given back: its usage postings less its refunds (a
+/// create the provider refused is charged up front and refunded).
 pub async fn usage_postings(core: &Core, server: ServerId) -> u64 {
     let statement = core
         .store
@@ -137,11 +139,15 @@ pub async fn usage_postings(core: &Core, server: ServerId) -> u64 {
         )
         .await
         .expect("the usage account's statement");
-    statement
-        .items
-        .iter()
-        .filter(|line| line.reference.as_deref() == Some(&format!("server:{server}")))
-        .count() as u64
+    let of = |kind: PostingKind| {
+        statement
+            .items
+            .iter()
+            .filter(|line| line.reference.as_deref() == Some(&format!("server:{server}")))
+            .filter(|line| line.kind == kind)
+            .count() as u64
+    };
+    of(PostingKind::Usage) - of(PostingKind::UsageRefund)
 }
 
 pub fn clock() -> Arc<ManualClock> {
@@ -540,7 +546,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
         "no row, not even a failed one"
     );
 
-    // VirtFusion's build fails: the row is failed, nothing is charged; the same key again
+    // VirtFusion's build fails: the row is failed, its first hour refunded; the same key again
     // tries once more and succeeds, charged once.
     cloud.vf.recorder().fail_next(
         "/build",
@@ -658,9 +664,9 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     assert_eq!(live.server.state, ServerStatus::Running);
     assert_eq!(audited(&core, "server.power", "failed").await, 3);
 
-    // A create whose answer is lost: it may have happened, so the row stays `creating` and
-    // nothing is charged; once the provider shows a server with its key (here: the create had
-    // in fact landed), the sync records it and charges its first hour, once.
+    // A create whose answer is lost: it may have happened, so the row stays `creating`, its
+    // first hour charged with the row; once the provider shows a server with its key (here: the
+    // create had in fact landed), the sync records it, charging nothing more.
     cloud
         .jel
         .recorder()
@@ -681,7 +687,11 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
         .expect("read")
         .expect("row");
     assert_eq!(lost.state, ServerStatus::Creating);
-    assert_eq!(balance(&core, &ada).await, before, "nothing charged yet");
+    assert_eq!(
+        balance(&core, &ada).await.micros(),
+        before.micros() - lost.quote().first_hour().micros(),
+        "charged once, with the row"
+    );
     let again = core
         .servers
         .create(&actor, lost_request.clone())
@@ -760,22 +770,27 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     // A create that stays lost past the grace period is given up on, uncharged.
     let ghost = core
         .store
-        .insert_server(&hostdeck_core::servers::NewServerRow {
-            user: ada.id,
-            provider: "vf".into(),
-            key: CreateKey::parse("ghost-1").expect("key"),
-            name: "ghost".into(),
-            hostname: "ghost.example.com".into(),
-            plan: "small".into(),
-            resources: row.resources,
-            image: "template:11".into(),
-            location: None,
-            rate: row.rate,
-            billed_until: row.billed_until,
-        })
+        .insert_server(
+            &hostdeck_core::servers::NewServerRow {
+                user: ada.id,
+                provider: "vf".into(),
+                key: CreateKey::parse("ghost-1").expect("key"),
+                name: "ghost".into(),
+                hostname: "ghost.example.com".into(),
+                plan: "small".into(),
+                resources: row.resources,
+                image: "template:11".into(),
+                location: None,
+                rate: row.rate,
+                billed_until: row.billed_until,
+            },
+            None,
+        )
         .await
-        .expect("insert")
-        .0;
+        .expect("insert");
+    let hostdeck_core::store::servers::CreateStart::Started(ghost) = ghost else {
+        panic!("a new row: {ghost:?}");
+    };
     core.servers.sync().await;
     assert_eq!(
         core.store

@@ -235,9 +235,11 @@ async fn a_resize_bills_old_hours_at_the_old_rate_its_hour_at_the_larger_and_lat
 async fn resizes_while_the_tick_runs_bill_every_hour_once(db: TestDb) {
     let cloud = Cloud::start().await;
     let clock = crate::servers::clock();
-    let core = db
-        .core_with(config_with_sandbox(&cloud), clock.clone())
-        .await;
+    // Twelve servers started within a minute: more than one account may have by default.
+    let mut config = config_with_sandbox(&cloud);
+    config.customer_limits.max_servers = 12;
+    config.customer_limits.creates_per_minute = 12;
+    let core = db.core_with(config, clock.clone()).await;
     let (_, actor) = customer(&core, "ada@example.com", "50.00", Via::Portal).await;
     let system = Actor::system();
     let start = hour_of(clock.now());

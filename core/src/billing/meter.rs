@@ -36,6 +36,12 @@ pub fn usage_key(id: ServerId, hour_start: DateTime<Utc>) -> String {
     format!("usage:{id}:{}", hour_start.format("%Y-%m-%dT%H:00Z"))
 }
 
+/// The ledger key that gives back the usage posting of key `key` (`usage:{server}:{hour}`, or
+/// a top-up's `...+N`): `usage-refund:{server}:{hour}`, so each charge is refunded at most once.
+pub fn refund_key(key: &str) -> String {
+    format!("usage-refund:{}", key.strip_prefix("usage:").unwrap_or(key))
+}
+
 /// What a usage posting names as its reference (`server:{id}`).
 pub fn posting_reference(id: ServerId) -> String {
     format!("server:{id}")

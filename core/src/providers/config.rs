@@ -94,6 +94,11 @@ pub struct ProviderConfig {
     pub storage: Option<String>,
     /// Jelastic: the region (hardware node group) new environments go to.
     pub region: Option<String>,
+    /// The largest server made here: vCPUs, memory (MiB) and disk (GiB) of one server
+    /// (defaults in [`crate::servers::limits`]).
+    pub max_vcpus: Option<u32>,
+    pub max_memory_mib: Option<u64>,
+    pub max_disk_gib: Option<u64>,
 }
 
 impl ProviderConfig {
@@ -122,6 +127,9 @@ impl ProviderConfig {
             ("bridge", self.bridge.is_some()),
             ("storage", self.storage.is_some()),
             ("region", self.region.is_some()),
+            ("max_vcpus", self.max_vcpus.is_some()),
+            ("max_memory_mib", self.max_memory_mib.is_some()),
+            ("max_disk_gib", self.max_disk_gib.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, set)| set.then_some(key))
@@ -139,7 +147,10 @@ pub(crate) fn required<'a, T: ?Sized>(
     value.ok_or_else(|| format!("providers.{provider}.{key}: required for this kind"))
 }
 
-/// The keys each kind requires, and the keys it may have besides `kind`.
+/// The keys every kind may have: the largest server it makes.
+const SIZE_KEYS: [&str; 3] = ["max_vcpus", "max_memory_mib", "max_disk_gib"];
+
+/// The keys each kind requires, and the keys it may have besides `kind` and [`SIZE_KEYS`].
 fn keys_of(kind: ProviderKind) -> (&'static [&'static str], &'static [&'static str]) {
     match kind {
         ProviderKind::Virtfusion => (
@@ -212,12 +223,22 @@ impl ProvidersConfig {
                 }
             }
             for key in &set {
-                if !allowed.contains(key) {
+                if !allowed.contains(key) && !SIZE_KEYS.contains(key) {
                     problems.push(format!(
-                        "{}: not a key of kind = \"{kind}\"; it has: kind, {}",
+                        "{}: not a key of kind = \"{kind}\"; it has: kind, {}, {}",
                         at(key),
-                        allowed.join(", ")
+                        allowed.join(", "),
+                        SIZE_KEYS.join(", ")
                     ));
+                }
+            }
+            for (key, value) in [
+                ("max_vcpus", provider.max_vcpus.map(u64::from)),
+                ("max_memory_mib", provider.max_memory_mib),
+                ("max_disk_gib", provider.max_disk_gib),
+            ] {
+                if value == Some(0) {
+                    problems.push(format!("{}: expected at least 1", at(key)));
                 }
             }
             if let Some(url) = &provider.base_url
@@ -463,6 +484,7 @@ mod tests {
     fn the_example_file_documents_every_provider_key() {
         let example = include_str!("../../../config/hostdeck.example.toml");
         let mut keys = vec!["kind"];
+        keys.extend(super::SIZE_KEYS);
         for kind in [
             ProviderKind::Virtfusion,
             ProviderKind::Proxmox,

@@ -12,14 +12,18 @@
 //!
 //! A create is idempotent by its [`CreateKey`]: the row is written (`creating`) before the
 //! provider is asked, with the key unique, so a double click, a retried request or a second
-//! replica finds the same row and never makes a second server or a second charge. The first
-//! hour is charged with the ledger key `usage:{server}:{hour}` only after the provider made the
-//! server; a create that failed is `failed` and costs nothing (creating it again under the same
-//! key goes through a normal create, priced then; the sync adopts it if the provider made it
-//! after all). A create whose answer was lost
-//! stays `creating` until the sync finds the server by its key (then it is charged) or gives
-//! up on it.
+//! replica finds the same row and never makes a second server or a second charge. The row, the
+//! customer's ceilings ([`limits`]) and the first hour's charge (ledger key
+//! `usage:{server}:{hour}`, refusing to overdraw) are one transaction with the customer's wallet
+//! row locked, before the provider is asked: parallel creates are counted and charged one after
+//! the other, and credit for one server buys one server. A create the provider refused is
+//! `failed` and its first hour refunded in the same transaction (`usage-refund:{server}:{hour}`),
+//! so it costs nothing (creating it again under the same key goes through a normal create,
+//! priced and charged then; the sync adopts it, charging again, if the provider made it after
+//! all). A create whose answer was lost stays `creating`, charged, until the sync finds the
+//! server by its key or gives up on it and refunds it.
 
+pub mod limits;
 mod resize;
 pub mod sync;
 
@@ -32,12 +36,12 @@ use chrono::{DateTime, Duration, Utc};
 use serde::Serialize;
 
 use crate::audit::{Audit, AuditEntry, AuditOutcome};
-use crate::billing::meter::{hour_of, posting_reference, usage_key};
+use crate::billing::meter::{hour_of, posting_reference};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ids::{ServerId, UserId};
-use crate::ledger::{Overdraft, PostingKind, PostingRequest, SystemAccount};
+use crate::ledger::Overdraft;
 use crate::money::Money;
 use crate::notify::Outbox;
 use crate::policy::{Actor, Permission};
@@ -47,7 +51,7 @@ use crate::providers::{
     Providers, RemoteId, RemoteServer, Resources, ServerState, Usage,
 };
 use crate::store::Store;
-use crate::store::servers::{EventSource, HeldCreate};
+use crate::store::servers::{CreateStart, EventSource, FirstHour, HeldCreate};
 use crate::users::User;
 
 /// The reason written on a suspension for an unpaid balance; only these are lifted by
@@ -706,9 +710,10 @@ impl Servers {
         Ok(outcome)
     }
 
-    /// Creates a server for the actor: price it, refuse it if the balance does not cover the
-    /// first hour, record it, ask the provider, charge the first hour. The same key again
-    /// returns the same server and charges nothing more.
+    /// Creates a server for the actor: price it; record it, within the customer's ceilings,
+    /// with its first hour charged (refused if the balance does not cover it); ask the
+    /// provider; refund the hour if the provider refused. The same key again returns the same
+    /// server and charges nothing more.
     pub async fn create(&self, actor: &Actor, request: CreateServer) -> Result<Created> {
         actor.require(Permission::CreateServers)?;
         let user_id = actor
@@ -734,15 +739,6 @@ impl Servers {
         } = self.checked(actor, &request.choice)?;
         let user = self.user(user_id).await?;
         let first = quote.first_hour();
-        let balance = self.store.account_balance(user.wallet).await?;
-        if balance < first {
-            return Err(Error::Conflict(format!(
-                "Not enough credit: the first hour of this server costs {} and your balance is \
-                 {}. Top up, then try again.",
-                first.display(&self.config.billing.currency),
-                balance.display(&self.config.billing.currency)
-            )));
-        }
         let now = self.clock.now();
         let row = NewServerRow {
             user: user.id,
@@ -762,23 +758,40 @@ impl Servers {
             },
             billed_until: hour_of(now) + Duration::hours(1),
         };
-        let server = match retry {
+        let charge = FirstHour {
+            wallet: user.wallet,
+            amount: first,
+            overdraft: Overdraft::Forbid,
+            limits: Some(&self.config.customer_limits),
+        };
+        let started = match retry {
             Some(id) => {
-                let retried = self.store.retry_failed_server(id, &row).await?;
-                let server = self.existing(id).await?;
-                if !retried {
-                    // Another request with the same key retried it first.
-                    return self.replay(actor, server);
-                }
-                server
+                self.store
+                    .retry_failed_server(id, &row, Some(&charge))
+                    .await
             }
-            None => {
-                let (server, fresh) = self.store.insert_server(&row).await?;
-                if !fresh {
-                    // Another request with the same key got there first.
-                    return self.replay(actor, server);
+            None => self.store.insert_server(&row, Some(&charge)).await,
+        };
+        let server = match started {
+            Ok(CreateStart::Started(server)) => server,
+            // Another request with the same key got there first.
+            Ok(CreateStart::Taken(server)) => return self.replay(actor, server),
+            Ok(CreateStart::NoFunds { balance }) => {
+                return Err(Error::Conflict(format!(
+                    "Not enough credit: the first hour of this server costs {} and your balance \
+                     is {}. Top up, then try again.",
+                    first.display(&self.config.billing.currency),
+                    balance.display(&self.config.billing.currency)
+                )));
+            }
+            Err(error) => {
+                if matches!(
+                    error.code(),
+                    crate::ErrorCode::Conflict | crate::ErrorCode::RateLimited
+                ) {
+                    return Err(self.refused(actor, "server.create", None, error).await);
                 }
-                server
+                return Err(error);
             }
         };
         self.make(actor, server, &user, &request, hostname, quote)
@@ -824,6 +837,7 @@ impl Servers {
                     Error::Unavailable("No server provider is configured.".into())
                 })?,
             };
+        limits::check_size(&self.config, provider.name(), &quote.resources)?;
         Ok(Reviewed {
             name,
             hostname,
@@ -901,7 +915,8 @@ impl Servers {
         })
     }
 
-    /// Asks the provider for the server of a `creating` row, then charges its first hour.
+    /// Asks the provider for the server of a `creating` row (its first hour charged with it),
+    /// and refunds the hour if the provider refused.
     async fn make(
         &self,
         actor: &Actor,
@@ -968,9 +983,9 @@ impl Servers {
         }
     }
 
-    /// Records a server the provider made and charges its first hour (once, by its key).
-    /// Returns `false`, charging nothing, when the row was no longer `creating` (the sync or
-    /// the create call finished it already, or it was given up on).
+    /// Records a server the provider made (its first hour was charged with its row). Returns
+    /// `false` when the row was no longer `creating` (the sync or the create call finished it
+    /// already, or it was given up on).
     pub(crate) async fn finish_create(
         &self,
         server: &Server,
@@ -991,25 +1006,6 @@ impl Servers {
         {
             return Ok(false);
         }
-        let user = self.user(server.user).await?;
-        let amount = server.quote().first_hour();
-        if !amount.is_positive() {
-            return Ok(true);
-        }
-        let request = PostingRequest {
-            debit: user.wallet,
-            credit: self.store.system_account(SystemAccount::Usage),
-            amount,
-            kind: PostingKind::Usage,
-            key: usage_key(server.id, hour_of(server.rate.since)),
-            reference: Some(posting_reference(server.id)),
-            memo: None,
-            actor_user: None,
-            actor_via: crate::policy::Via::System,
-            overdraft: Overdraft::Allow,
-        };
-        request.validate()?;
-        self.store.post(&request, self.clock.now()).await?;
         Ok(true)
     }
 

@@ -3,11 +3,15 @@
 //!
 //! The order is fixed: permission and ownership; the server's resize mark (one resize of a
 //! server at a time, across replicas, so that everything after it reads the server as it is);
-//! the server's state, the new size (checked as a create checks it; a disk never shrinks), the
-//! price and, for a larger rate, the balance; then the provider (once, never retried: a resize whose answer was lost is for a person to
-//! check); then one transaction that bills the hours owed at the old rate and switches the
-//! rate (the rule is in [`crate::billing`], "Resizes"). A provider that refuses or fails leaves
-//! the database as it was.
+//! the server's state, the new size (checked as a create checks it, within the provider's
+//! largest server; a disk never shrinks) and the price; then the hold, one transaction with the
+//! owner's wallet row locked: the customer's ceilings with the new size, and for a larger rate
+//! the balance against an hour of it, and the current hour topped up to the new rate now if it
+//! was paid already (so parallel resizes cannot all spend the same credit); then the provider
+//! (once, never retried: a resize whose answer was lost is for a person to check); then one
+//! transaction that bills the hours owed at the old rate and switches the rate (the rule is in
+//! [`crate::billing`], "Resizes"). A provider that refuses or fails leaves the database as it
+//! was: the mark cleared and the hold's top-up refunded.
 
 use super::{Server, ServerStatus, Servers, suspended};
 use crate::audit::AuditEntry;
@@ -19,6 +23,7 @@ use crate::money::Money;
 use crate::policy::{Actor, Permission};
 use crate::pricing::{Quote, Size};
 use crate::store::billing::RateChange;
+use crate::store::servers::{LargerRate, ResizeHeld, ResizeHold};
 
 /// How long a resize may take on its provider before another may start.
 const RESIZE_DEADLINE: chrono::Duration = chrono::Duration::minutes(15);
@@ -134,7 +139,14 @@ impl Servers {
         let quote = match self.priced_to_resize(id, size).await {
             Ok(quote) => quote,
             Err(error) => {
-                self.store.end_resize(id).await?;
+                self.store.end_resize(id, None, now).await?;
+                return Err(error);
+            }
+        };
+        let top_up = match self.hold(actor, &quote, now).await {
+            Ok(top_up) => top_up,
+            Err(error) => {
+                self.store.end_resize(id, None, now).await?;
                 return Err(error);
             }
         };
@@ -152,8 +164,15 @@ impl Servers {
             }));
         if let Err(error) = provider.resize(&remote, &quote.to.resources).await {
             // Our call is over, whatever its answer: the next resize may start (it sends
-            // absolute sizes, so one after a lost answer puts things right).
-            self.store.end_resize(id).await?;
+            // absolute sizes, so one after a lost answer puts things right). The rate stays
+            // the old one, so the hold's top-up is given back.
+            self.store
+                .end_resize(
+                    id,
+                    top_up.as_ref().map(|(key, _)| key.as_str()),
+                    self.clock.now(),
+                )
+                .await?;
             return Err(self.failed(entry, error).await);
         }
         let changed = self
@@ -166,7 +185,8 @@ impl Servers {
                 rate_stopped: quote.to.stopped,
                 rate_hours: quote.to.rate_hours,
                 larger: quote.larger,
-                at: self.clock.now(),
+                // The hour the hold was taken in (and paid for, when it topped the hour up).
+                at: now,
                 max_catchup_hours: i64::from(self.config.billing.max_catchup_hours),
                 usage_account: self.store.system_account(SystemAccount::Usage),
             })
@@ -177,7 +197,7 @@ impl Servers {
                 // The provider has the new size; the next resize or staff can put the rate
                 // right. Said loudly, since the bill and the server now disagree.
                 tracing::error!(server = %id, error = %error, "a server was resized but its new rate was not recorded");
-                if let Err(end_error) = self.store.end_resize(id).await {
+                if let Err(end_error) = self.store.end_resize(id, None, self.clock.now()).await {
                     tracing::error!(server = %id, error = %end_error, "the resize mark stays until its deadline");
                 }
                 let entry = entry.outcome(crate::audit::AuditOutcome::Failed);
@@ -187,14 +207,65 @@ impl Servers {
                 return Err(error);
             }
         };
+        // What the hold topped up is billed at this resize too.
+        let billed = top_up
+            .as_ref()
+            .and_then(|(_, amount)| changed.amount.checked_add(*amount))
+            .unwrap_or(changed.amount);
         let mut detail = entry.detail.clone().unwrap_or_default();
-        detail["billed_micros"] = serde_json::json!(changed.amount.micros());
+        detail["billed_micros"] = serde_json::json!(billed.micros());
         self.audit.record(entry.detail(detail)).await?;
         Ok(Resized {
             server: self.existing(id).await?,
             quote,
-            billed: changed.amount,
+            billed,
         })
+    }
+
+    /// The hold of a resize (see the module header): `Ok` with the key and amount of the
+    /// current hour's top-up, if one was posted.
+    async fn hold(
+        &self,
+        actor: &Actor,
+        quote: &ResizeQuote,
+        at: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<(String, Money)>> {
+        let owner = self.user(quote.server.user).await?;
+        let larger = quote.larger.then(|| LargerRate {
+            hour: quote.to.first_hour(),
+            rate_running: quote.to.running,
+            rate_stopped: quote.to.stopped,
+            rate_hours: quote.to.rate_hours,
+        });
+        let held = self
+            .store
+            .hold_resize(&ResizeHold {
+                server: quote.server.id,
+                wallet: owner.wallet,
+                to: quote.to.resources,
+                larger,
+                limits: &self.config.customer_limits,
+                at,
+            })
+            .await;
+        match held {
+            Ok(ResizeHeld::Held { top_up }) => Ok(top_up),
+            Ok(ResizeHeld::NoFunds { balance }) => Err(Error::Conflict(format!(
+                "Not enough credit: an hour of the new size costs {} and the balance is {}. \
+                 Top up, then try again.",
+                quote.to.first_hour().display(&self.config.billing.currency),
+                balance.display(&self.config.billing.currency)
+            ))),
+            Err(error) if error.code() == crate::ErrorCode::Conflict => Err(self
+                .refused(
+                    actor,
+                    "server.resize",
+                    Some(posting_reference(quote.server.id)),
+                    error,
+                )
+                .await),
+            Err(error) => Err(error),
+        }
     }
 
     /// The server as it is now, priced at `size` with everything a resize checks before it
@@ -232,6 +303,7 @@ impl Servers {
         }
         let to = self.pricing.quote(size)?;
         to.resources.check()?;
+        super::limits::check_size(&self.config, &server.provider, &to.resources)?;
         let from = server.quote();
         if to.resources == from.resources && to.plan == from.plan {
             return Err(Error::invalid(

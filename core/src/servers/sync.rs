@@ -2,11 +2,12 @@
 //! request per page, never one request per server), and bring the stored rows up to date.
 //!
 //! - A state that changed (running, stopped) is recorded with an event, which billing reads.
-//! - A create whose answer was lost (`creating`) is finished when the provider shows a server
-//!   with its key, and its first hour charged then; after [`CREATE_GRACE`] without one it is
-//!   `failed` and costs nothing.
+//! - A create whose answer was lost (`creating`, its first hour charged with its row) is
+//!   finished when the provider shows a server with its key; after [`CREATE_GRACE`] without one
+//!   it is `failed` and its first hour refunded, so it costs nothing.
 //! - A `failed` create whose server the provider made after all (found by its key) is
-//!   adopted: the row takes the server, and billing starts then, its first hour charged.
+//!   adopted: the row takes the server, and billing starts then, its first hour charged (even
+//!   past the customer's ceilings or balance: the server exists).
 //! - Drift is reported to staff (an audit entry, and the `providers.drift_webhook` channel):
 //!   a server gone from its provider (confirmed by asking for it, so a short listing never
 //!   deletes anything on its own) is marked deleted and its billing stops; a server on a
@@ -27,10 +28,11 @@ use super::{CREATE_GRACE, NewServerRow, Rate, Server, ServerStatus, Servers};
 use crate::audit::{AuditEntry, AuditOutcome};
 use crate::error::Result;
 use crate::ids::ServerId;
+use crate::ledger::Overdraft;
 use crate::notify::DiscordMessage;
 use crate::policy::Actor;
 use crate::providers::{self, Provider, RemoteId, RemoteServer};
-use crate::store::servers::EventSource;
+use crate::store::servers::{CreateStart, EventSource, FirstHour};
 
 /// What one sync of one provider found and did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -254,8 +256,8 @@ impl Servers {
         Ok(true)
     }
 
-    /// Gives up a `creating` row the provider shows no server for; `false` if it was no longer
-    /// `creating`.
+    /// Gives up a `creating` row the provider shows no server for, refunding its first hour;
+    /// `false` if it was no longer `creating`.
     async fn abandon_create(&self, row: &Server, now: DateTime<Utc>) -> Result<bool> {
         if !self.store.server_failed(row.id, now).await? {
             return Ok(false);
@@ -305,10 +307,21 @@ impl Servers {
             },
             billed_until: super::hour_of(now) + chrono::Duration::hours(1),
         };
-        if !self.store.retry_failed_server(row.id, &again).await? {
-            return Ok(Unknown::Taken);
-        }
-        let creating = self.existing(row.id).await?;
+        let owner = self.user(row.user).await?;
+        let first = FirstHour {
+            wallet: owner.wallet,
+            amount: row.quote().first_hour(),
+            overdraft: Overdraft::Allow,
+            limits: None,
+        };
+        let creating = match self
+            .store
+            .retry_failed_server(row.id, &again, Some(&first))
+            .await?
+        {
+            CreateStart::Started(creating) => creating,
+            CreateStart::Taken(_) | CreateStart::NoFunds { .. } => return Ok(Unknown::Taken),
+        };
         if !self
             .finish_create(&creating, remote, EventSource::Sync)
             .await?

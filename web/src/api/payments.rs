@@ -180,7 +180,8 @@ async fn capture_order(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ExportQuery {
-    /// top_up, usage, refund, reversal, adjustment, signup_credit, free_credit or transfer.
+    /// top_up, usage, refund, reversal, adjustment, signup_credit, free_credit, transfer or
+    /// usage_refund.
     pub kind: Option<String>,
     pub from: Option<String>,
     pub to: Option<String>,

@@ -98,7 +98,8 @@ impl StandingView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct TransactionView {
     pub id: i64,
-    /// top_up, usage, refund, reversal, adjustment, signup_credit, free_credit or transfer.
+    /// top_up, usage, refund, reversal, adjustment, signup_credit, free_credit, transfer or
+    /// usage_refund.
     pub kind: String,
     /// Positive when money came in.
     pub amount: MoneyView,

@@ -51,7 +51,9 @@ use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 
 use super::{Column, Engine, SqlStore};
-use crate::billing::meter::{UNBILLABLE_STATES, hour_cost, hour_number, hour_start, usage_key};
+use crate::billing::meter::{
+    UNBILLABLE_STATES, hour_cost, hour_number, hour_start, refund_key, usage_key,
+};
 use crate::error::Result;
 use crate::ids::{AccountId, UserId};
 use crate::ledger::PostingKind;
@@ -475,8 +477,7 @@ where
     }
 
     /// Adds to `billing_due` what the already billed hour `current` still owes at the new
-    /// rate: its cost at the new rate (hour 0 of it) less what its postings add up to. Its key
-    /// is the hour's usage key with `+1`, `+2`, ... for each top-up of the same hour.
+    /// rate ([`Self::hour_top_up`]).
     async fn top_up_hour(
         &self,
         tx: &mut sqlx::Transaction<'_, DB>,
@@ -485,44 +486,15 @@ where
         current: DateTime<Utc>,
     ) -> Result<(), sqlx::Error> {
         let id = change.server.0;
-        let hour_key = usage_key(change.server, current);
-        let ran: bool = sqlx::query(&format!(
-            "SELECT EXISTS (SELECT 1 FROM server_events e WHERE e.server_id = $1 \
-               AND {} = $2 AND e.state = 'running') AS ran",
-            DB::hour_of("e.at")
-        ))
-        .bind(id)
-        .bind(hour_number(current))
-        .fetch_one(&mut **tx)
-        .await?
-        .try_get("ran")?;
-        let rate = if state == "running" || ran {
-            change.rate_running
-        } else {
-            change.rate_stopped
-        };
-        let owed = hour_cost(rate, change.rate_hours, 0);
-        let mut paid = 0i64;
-        let mut next = 1u32;
-        let mut key = hour_key.clone();
-        loop {
-            let amount: Option<i64> =
-                sqlx::query("SELECT amount FROM postings WHERE idempotency_key = $1")
-                    .bind(key.clone())
-                    .fetch_optional(&mut **tx)
-                    .await?
-                    .map(|row| row.try_get("amount"))
-                    .transpose()?;
-            match amount {
-                Some(amount) => paid += amount,
-                // The first hour of a free server posted nothing: later keys may still exist.
-                None if key == hour_key => {}
-                None => break,
-            }
-            key = format!("{hour_key}+{next}");
-            next += 1;
-        }
-        if owed > paid {
+        let top_up = Self::hour_top_up(
+            &mut **tx,
+            change.server,
+            state,
+            current,
+            (change.rate_running, change.rate_stopped, change.rate_hours),
+        )
+        .await?;
+        if let Some((amount, key)) = top_up {
             sqlx::query(
                 "INSERT INTO billing_due (id, wallet, h, amount, idempotency_key) \
                  SELECT s.id, (SELECT w.id FROM accounts w WHERE w.user_id = s.user_id), $2, $3, $4 \
@@ -530,12 +502,73 @@ where
             )
             .bind(id)
             .bind(hour_number(current))
-            .bind(owed - paid)
+            .bind(amount)
             .bind(key)
             .execute(&mut **tx)
             .await?;
         }
         Ok(())
+    }
+
+    /// What the already billed hour `current` of `server` (in `state` now) still owes at the
+    /// rate `(running, stopped, hours)`: its cost at that rate (hour 0 of it) less what its
+    /// postings add up to, refunds taken off, with the key to post it under: the hour's usage
+    /// key with `+1`, `+2`, ... for each top-up of the same hour. `None` when nothing is owed.
+    pub(super) async fn hour_top_up(
+        conn: &mut DB::Connection,
+        server: crate::ids::ServerId,
+        state: &str,
+        current: DateTime<Utc>,
+        (rate_running, rate_stopped, rate_hours): (i64, i64, i64),
+    ) -> Result<Option<(i64, String)>, sqlx::Error> {
+        let hour_key = usage_key(server, current);
+        let ran: bool = sqlx::query(&format!(
+            "SELECT EXISTS (SELECT 1 FROM server_events e WHERE e.server_id = $1 \
+               AND {} = $2 AND e.state = 'running') AS ran",
+            DB::hour_of("e.at")
+        ))
+        .bind(server.0)
+        .bind(hour_number(current))
+        .fetch_one(&mut *conn)
+        .await?
+        .try_get("ran")?;
+        let rate = if state == "running" || ran {
+            rate_running
+        } else {
+            rate_stopped
+        };
+        let owed = hour_cost(rate, rate_hours, 0);
+        let mut paid = 0i64;
+        let mut next = 1u32;
+        let mut key = hour_key.clone();
+        loop {
+            let amount = Self::posted_amount(&mut *conn, &key).await?;
+            match amount {
+                Some(amount) => {
+                    let refunded = Self::posted_amount(&mut *conn, &refund_key(&key)).await?;
+                    paid += amount - refunded.unwrap_or(0);
+                }
+                // The first hour of a free server posted nothing: later keys may still exist.
+                None if key == hour_key => {}
+                None => break,
+            }
+            key = format!("{hour_key}+{next}");
+            next += 1;
+        }
+        Ok((owed > paid).then(|| (owed - paid, key)))
+    }
+
+    /// The amount of the posting of `key`, if there is one.
+    pub(super) async fn posted_amount(
+        conn: &mut DB::Connection,
+        key: &str,
+    ) -> Result<Option<i64>, sqlx::Error> {
+        sqlx::query("SELECT amount FROM postings WHERE idempotency_key = $1")
+            .bind(key.to_owned())
+            .fetch_optional(&mut *conn)
+            .await?
+            .map(|row| row.try_get("amount"))
+            .transpose()
     }
 
     /// Fills `billing_due` with the charges of the due servers with ids after `after` up to

@@ -4,14 +4,20 @@
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 
-use super::{Column, Engine, SqlStore};
+use super::{Column, Engine, Refusal, SqlStore};
+use crate::billing::meter::{hour_of, posting_reference, refund_key, usage_key};
 use crate::error::{Error, Result};
-use crate::ids::{ServerId, UserId};
+use crate::ids::{AccountId, ServerId, UserId};
+use crate::ledger::{Attached, Overdraft, PostingKind, PostingRequest, SystemAccount};
 use crate::money::Money;
+use crate::policy::Via;
 use crate::providers::{RemoteId, Resources};
+use crate::servers::limits::{CREATE_WINDOW, InUse};
 use crate::servers::{NewServerRow, Rate, Server, ServerStatus};
+use crate::store::Store;
 use crate::store::servers::{
-    EventSource, HeldCreate, SUSPENDED_EVENT, ServerEvent, ServerRate, ServerStore,
+    CreateStart, EventSource, FirstHour, HeldCreate, ResizeHeld, ResizeHold, SUSPENDED_EVENT,
+    ServerEvent, ServerRate, ServerStore,
 };
 
 macro_rules! server_columns {
@@ -102,6 +108,7 @@ where
     for<'a> &'a str: ColumnIndex<DB::Row>,
     usize: ColumnIndex<DB::Row>,
     i64: Column<DB>,
+    bool: Column<DB>,
     String: Column<DB>,
     DateTime<Utc>: Column<DB>,
     Option<i64>: Column<DB>,
@@ -114,6 +121,173 @@ where
             .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(server_from_row).transpose()
+    }
+
+    async fn server_by_key_in(conn: &mut DB::Connection, key: &str) -> Result<Server> {
+        let row = sqlx::query(BY_KEY)
+            .bind(key.to_owned())
+            .fetch_optional(&mut *conn)
+            .await?
+            .ok_or_else(|| {
+                Error::internal(
+                    "creating a server",
+                    "the create key is taken but its server cannot be read",
+                )
+            })?;
+        server_from_row(&row)
+    }
+
+    /// Locks a wallet row until the transaction ends (SQLite's write transaction already keeps
+    /// every other writer out), so that what a customer's creates and resizes count and spend
+    /// is counted and spent one after the other. Returns the balance.
+    async fn lock_wallet(conn: &mut DB::Connection, wallet: AccountId) -> Result<i64> {
+        let row = sqlx::query(&format!(
+            "SELECT balance FROM accounts WHERE id = $1{}",
+            DB::FOR_UPDATE
+        ))
+        .bind(wallet.0)
+        .fetch_optional(&mut *conn)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("There is no account {wallet}.")))?;
+        Ok(row.try_get("balance")?)
+    }
+
+    /// What `user` has now, `except` one server, for the ceilings: servers not deleted and
+    /// their sizes, and creates started since `since`.
+    async fn in_use(
+        conn: &mut DB::Connection,
+        user: UserId,
+        except: ServerId,
+        since: DateTime<Utc>,
+    ) -> Result<InUse> {
+        let row = sqlx::query(
+            "SELECT \
+               CAST(COALESCE(SUM(CASE WHEN deleted_at IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS servers, \
+               CAST(COALESCE(SUM(CASE WHEN deleted_at IS NULL THEN vcpus ELSE 0 END), 0) AS BIGINT) AS vcpus, \
+               CAST(COALESCE(SUM(CASE WHEN deleted_at IS NULL THEN memory_mib ELSE 0 END), 0) AS BIGINT) AS memory_mib, \
+               CAST(COALESCE(SUM(CASE WHEN deleted_at IS NULL THEN disk_gib ELSE 0 END), 0) AS BIGINT) AS disk_gib, \
+               CAST(COALESCE(SUM(CASE WHEN created_at > $3 THEN 1 ELSE 0 END), 0) AS BIGINT) AS recent \
+             FROM servers WHERE user_id = $1 AND id <> $2",
+        )
+        .bind(user.0)
+        .bind(except.0)
+        .bind(since)
+        .fetch_one(&mut *conn)
+        .await?;
+        let count = |column: &str| -> Result<u64> {
+            Ok(u64::try_from(row.try_get::<i64, _>(column)?).unwrap_or(0))
+        };
+        Ok(InUse {
+            servers: count("servers")?,
+            vcpus: count("vcpus")?,
+            memory_mib: count("memory_mib")?,
+            disk_gib: count("disk_gib")?,
+            recent_creates: count("recent")?,
+        })
+    }
+
+    /// After a create's row is written in `conn` (inserted, or a failed one taken back): the
+    /// customer's ceilings, then its first hour. `Err` is a ceiling passed; `Ok(Some(balance))`
+    /// that the balance does not cover the hour. Either way the caller rolls back.
+    async fn start_in(
+        &self,
+        conn: &mut DB::Connection,
+        id: ServerId,
+        new: &NewServerRow,
+        first: &FirstHour<'_>,
+    ) -> Result<Option<i64>> {
+        if let Some(limits) = first.limits {
+            let in_use =
+                Self::in_use(&mut *conn, new.user, id, new.rate.since - CREATE_WINDOW).await?;
+            limits.check_create(&in_use, &new.resources)?;
+        }
+        if !first.amount.is_positive() {
+            return Ok(None);
+        }
+        // The hour's key, or the next `+N` after keys an earlier attempt charged and refunded.
+        let hour_key = usage_key(id, hour_of(new.rate.since));
+        let mut key = hour_key.clone();
+        let mut next = 1u32;
+        while Self::posted_amount(&mut *conn, &key).await?.is_some() {
+            key = format!("{hour_key}+{next}");
+            next += 1;
+        }
+        let request = PostingRequest {
+            debit: first.wallet,
+            credit: self.system_account(SystemAccount::Usage),
+            amount: first.amount,
+            kind: PostingKind::Usage,
+            key,
+            reference: Some(posting_reference(id)),
+            memo: None,
+            actor_user: None,
+            actor_via: Via::System,
+            overdraft: first.overdraft,
+        };
+        request.validate()?;
+        match self
+            .write_posting(&mut *conn, &request, new.rate.since, &Attached::nothing())
+            .await?
+        {
+            Ok(_) => Ok(None),
+            Err(Refusal::NoFunds(_)) => {
+                Ok(Some(Self::lock_wallet(&mut *conn, first.wallet).await?))
+            }
+            Err(Refusal::KeyUsed) => Err(Error::internal(
+                "charging a server's first hour",
+                "its key was free a moment ago",
+            )),
+        }
+    }
+
+    /// Refunds the usage posting of `key` (to the wallet it came from), unless it does not
+    /// exist or was refunded already. Whether a refund was posted.
+    async fn refund_in(
+        &self,
+        conn: &mut DB::Connection,
+        key: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let Some(charge) = sqlx::query(
+            "SELECT debit_account, credit_account, amount, reference FROM postings \
+             WHERE idempotency_key = $1 AND kind = 'usage'",
+        )
+        .bind(key.to_owned())
+        .fetch_optional(&mut *conn)
+        .await?
+        else {
+            return Ok(false);
+        };
+        if Self::posted_amount(&mut *conn, &refund_key(key))
+            .await?
+            .is_some()
+        {
+            return Ok(false);
+        }
+        let request = PostingRequest {
+            debit: AccountId(charge.try_get("credit_account")?),
+            credit: AccountId(charge.try_get("debit_account")?),
+            amount: Money::from_micros(charge.try_get("amount")?),
+            kind: PostingKind::UsageRefund,
+            key: refund_key(key),
+            reference: charge.try_get("reference")?,
+            memo: None,
+            actor_user: None,
+            actor_via: Via::System,
+            overdraft: Overdraft::Allow,
+        };
+        match self
+            .write_posting(&mut *conn, &request, at, &Attached::nothing())
+            .await?
+        {
+            Ok(_) => Ok(true),
+            // Refunded meanwhile by another transaction: the caller rolls back, and the balance
+            // this one moved with it.
+            Err(_) => Err(Error::internal(
+                "refunding a server's first hour",
+                "the refund could not be posted",
+            )),
+        }
     }
 }
 
@@ -158,8 +332,15 @@ where
             .collect()
     }
 
-    async fn insert_server(&self, new: &NewServerRow) -> Result<(Server, bool)> {
+    async fn insert_server(
+        &self,
+        new: &NewServerRow,
+        first: Option<&FirstHour<'_>>,
+    ) -> Result<CreateStart> {
         let mut tx = self.begin_write().await?;
+        if let Some(first) = first {
+            Self::lock_wallet(&mut *tx, first.wallet).await?;
+        }
         let inserted = sqlx::query(
             "INSERT INTO servers (user_id, provider, remote_id, create_key, name, hostname, plan, \
              vcpus, memory_mib, disk_gib, image, location, state, rate_running, rate_stopped, \
@@ -184,26 +365,30 @@ where
         .bind(new.rate.since)
         .fetch_optional(&mut *tx)
         .await?;
-        if let Some(row) = &inserted {
-            sqlx::query("INSERT INTO server_billing (server_id, billed_until) VALUES ($1, $2)")
-                .bind(row.try_get::<i64, _>("id")?)
-                .bind(new.billed_until)
-                .execute(&mut *tx)
-                .await?;
+        let Some(inserted) = inserted else {
+            // Another request with the same key got there first.
+            let taken = Self::server_by_key_in(&mut *tx, new.key.as_str()).await;
+            tx.rollback().await?;
+            return Ok(CreateStart::Taken(taken?));
+        };
+        let id = ServerId(inserted.try_get("id")?);
+        sqlx::query("INSERT INTO server_billing (server_id, billed_until) VALUES ($1, $2)")
+            .bind(id.0)
+            .bind(new.billed_until)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(first) = first {
+            // On an error the transaction is dropped, which rolls it back.
+            if let Some(balance) = self.start_in(&mut *tx, id, new, first).await? {
+                tx.rollback().await?;
+                return Ok(CreateStart::NoFunds {
+                    balance: Money::from_micros(balance),
+                });
+            }
         }
+        let server = Self::server_by_key_in(&mut *tx, new.key.as_str()).await?;
         tx.commit().await?;
-        let fresh = inserted.is_some();
-        let row = sqlx::query(BY_KEY)
-            .bind(new.key.as_str().to_owned())
-            .fetch_optional(&self.writer)
-            .await?
-            .ok_or_else(|| {
-                Error::internal(
-                    "creating a server",
-                    "the create key is taken but its server cannot be read",
-                )
-            })?;
-        Ok((server_from_row(&row)?, fresh))
+        Ok(CreateStart::Started(server))
     }
 
     async fn server(&self, id: ServerId) -> Result<Option<Server>> {
@@ -239,8 +424,16 @@ where
         rows.iter().map(server_from_row).collect()
     }
 
-    async fn retry_failed_server(&self, id: ServerId, new: &NewServerRow) -> Result<bool> {
+    async fn retry_failed_server(
+        &self,
+        id: ServerId,
+        new: &NewServerRow,
+        first: Option<&FirstHour<'_>>,
+    ) -> Result<CreateStart> {
         let mut tx = self.begin_write().await?;
+        if let Some(first) = first {
+            Self::lock_wallet(&mut *tx, first.wallet).await?;
+        }
         let row = sqlx::query(
             "UPDATE servers SET state = 'creating', deleted_at = NULL, plan = $2, vcpus = $3, \
              memory_mib = $4, disk_gib = $5, rate_running = $6, rate_stopped = $7, \
@@ -260,15 +453,28 @@ where
         .await?;
         if row.is_none() {
             tx.rollback().await?;
-            return Ok(false);
+            let taken = self
+                .server(id)
+                .await?
+                .ok_or_else(|| Error::NotFound(format!("There is no server {id}.")))?;
+            return Ok(CreateStart::Taken(taken));
         }
         sqlx::query("UPDATE server_billing SET billed_until = $2 WHERE server_id = $1")
             .bind(id.0)
             .bind(new.billed_until)
             .execute(&mut *tx)
             .await?;
+        if let Some(first) = first
+            && let Some(balance) = self.start_in(&mut *tx, id, new, first).await?
+        {
+            tx.rollback().await?;
+            return Ok(CreateStart::NoFunds {
+                balance: Money::from_micros(balance),
+            });
+        }
+        let server = Self::server_by_key_in(&mut *tx, new.key.as_str()).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(CreateStart::Started(server))
     }
 
     async fn server_created(
@@ -317,24 +523,116 @@ where
         Ok(row.is_some())
     }
 
-    async fn end_resize(&self, id: ServerId) -> Result<()> {
+    async fn hold_resize(&self, hold: &ResizeHold<'_>) -> Result<ResizeHeld> {
+        let mut tx = self.begin_write().await?;
+        let balance = Self::lock_wallet(&mut *tx, hold.wallet).await?;
+        let row = sqlx::query(concat!("SELECT ", server_columns!(), " WHERE id = $1"))
+            .bind(hold.server.0)
+            .fetch_optional(&mut *tx)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("There is no server {}.", hold.server)))?;
+        let server = server_from_row(&row)?;
+        let in_use = Self::in_use(&mut *tx, server.user, server.id, hold.at).await?;
+        hold.limits.check_totals(&in_use, &hold.to)?;
+        let Some(larger) = hold.larger else {
+            tx.commit().await?;
+            return Ok(ResizeHeld::Held { top_up: None });
+        };
+        if balance < larger.hour.micros() {
+            tx.rollback().await?;
+            return Ok(ResizeHeld::NoFunds {
+                balance: Money::from_micros(balance),
+            });
+        }
+        let current = hour_of(hold.at);
+        let mut top_up = None;
+        if server.billed_until > current {
+            // The current hour was paid already: it is topped up to the new rate now, while
+            // the balance is known to cover it, rather than after the provider answered.
+            let owed = Self::hour_top_up(
+                &mut *tx,
+                server.id,
+                server.state.as_str(),
+                current,
+                (larger.rate_running, larger.rate_stopped, larger.rate_hours),
+            )
+            .await?;
+            if let Some((amount, key)) = owed {
+                let request = PostingRequest {
+                    debit: hold.wallet,
+                    credit: self.system_account(SystemAccount::Usage),
+                    amount: Money::from_micros(amount),
+                    kind: PostingKind::Usage,
+                    key: key.clone(),
+                    reference: Some(posting_reference(server.id)),
+                    memo: None,
+                    actor_user: None,
+                    actor_via: Via::System,
+                    overdraft: Overdraft::Forbid,
+                };
+                request.validate()?;
+                if self
+                    .write_posting(&mut *tx, &request, hold.at, &Attached::nothing())
+                    .await?
+                    .is_err()
+                {
+                    tx.rollback().await?;
+                    return Ok(ResizeHeld::NoFunds {
+                        balance: Money::from_micros(balance),
+                    });
+                }
+                top_up = Some((key, Money::from_micros(amount)));
+            }
+        }
+        tx.commit().await?;
+        Ok(ResizeHeld::Held { top_up })
+    }
+
+    async fn end_resize(
+        &self,
+        id: ServerId,
+        top_up: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        let mut tx = self.begin_write().await?;
         sqlx::query("UPDATE servers SET resizing_until = NULL WHERE id = $1")
             .bind(id.0)
-            .execute(&self.writer)
+            .execute(&mut *tx)
             .await?;
+        if let Some(key) = top_up {
+            self.refund_in(&mut *tx, key, at).await?;
+        }
+        tx.commit().await?;
         Ok(())
     }
 
     async fn server_failed(&self, id: ServerId, at: DateTime<Utc>) -> Result<bool> {
+        let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE servers SET state = 'failed', state_changed_at = $2, deleted_at = $2 \
-             WHERE id = $1 AND state = 'creating' RETURNING id",
+             WHERE id = $1 AND state = 'creating' RETURNING rate_since",
         )
         .bind(id.0)
         .bind(at)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *tx)
         .await?;
-        Ok(row.is_some())
+        let Some(row) = row else {
+            tx.rollback().await?;
+            return Ok(false);
+        };
+        // This attempt's first hour is the hour of its `rate_since`, under the hour's key or a
+        // `+N` after those of earlier attempts (refunded when they failed).
+        let since: DateTime<Utc> = row.try_get("rate_since")?;
+        let hour_key = usage_key(id, hour_of(since));
+        let mut key = hour_key.clone();
+        let mut next = 1u32;
+        while Self::posted_amount(&mut *tx, &key).await?.is_some() {
+            self.refund_in(&mut *tx, &key, at).await?;
+            key = format!("{hour_key}+{next}");
+            next += 1;
+        }
+        tx.commit().await?;
+        Ok(true)
     }
 
     async fn set_server_states(
@@ -499,8 +797,8 @@ where
 
     async fn server_charged(&self, id: ServerId) -> Result<Money> {
         let total: i64 = sqlx::query(
-            "SELECT CAST(COALESCE(SUM(amount), 0) AS BIGINT) FROM postings \
-             WHERE kind = 'usage' AND reference = $1",
+            "SELECT CAST(COALESCE(SUM(CASE WHEN kind = 'usage' THEN amount ELSE -amount END), 0) \
+             AS BIGINT) FROM postings WHERE kind IN ('usage', 'usage_refund') AND reference = $1",
         )
         .bind(crate::billing::meter::posting_reference(id))
         .fetch_one(&self.reader)
