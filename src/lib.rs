@@ -2,6 +2,7 @@
 //! library so end-to-end tests can start the very same platform in-process.
 
 pub mod cli;
+pub mod connections;
 pub mod logging;
 pub mod serve;
 

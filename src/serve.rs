@@ -77,7 +77,7 @@ pub fn start_with_mailer(
     };
     let state = hostdeck_web::AppState::new(core.clone(), hostdeck_web::metrics::recorder());
     let app = hostdeck_web::router(state);
-    let (stop, mut stopped) = watch::channel(false);
+    let (stop, _) = watch::channel(false);
     // Webhook posts go out with or without the bot; DMs wait for its token.
     let outbox = core
         .outbox
@@ -100,16 +100,12 @@ pub fn start_with_mailer(
         core.servers.clone().run_sync(stop.subscribe()),
     ));
     workers.push(tokio::spawn(billing_ticker(core.clone(), stop.subscribe())));
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stopped.wait_for(|stop| *stop).await;
-        })
-        .await
-    });
+    let server = tokio::spawn(crate::connections::serve(
+        listener,
+        app,
+        core.config.web.clone(),
+        stop.subscribe(),
+    ));
     Ok(Running {
         addr,
         core,

@@ -2,6 +2,14 @@
 //! two-factor when turned on), password reset by emailed link or code, password change, and
 //! two-factor enrolment.
 //!
+//! Guessing is throttled per client address, and per account *and* address, so a stranger
+//! hammering an account from elsewhere neither gets far nor locks its owner out; the counts are
+//! shared by every replica and each attempt is counted before its secret is checked (see
+//! `auth::throttle`). Mail sent on request (sign-up, "resend the code", "forgot my password")
+//! is limited per requesting address, and the allowance of each recipient is counted per
+//! requesting address too: a stranger can use up only their own share of someone's mail, never
+//! the share of the owner asking from their own address.
+//!
 //! Nothing here tells a stranger whether an email has an account: registering a taken address
 //! and asking a reset for an unknown one answer exactly like the real thing, and a sign-in with
 //! an unknown email checks a dummy hash so it takes as long as a wrong password.
@@ -15,7 +23,7 @@ use sha2::{Digest, Sha256};
 
 use crate::audit::{Audit, AuditEntry, AuditOutcome};
 use crate::auth::sessions::{IssuedSession, Sessions};
-use crate::auth::throttle::FixedWindow;
+use crate::auth::throttle::{Limit, SharedThrottle, Taken, minutes};
 use crate::auth::{password, totp};
 use crate::clock::Clock;
 use crate::config::Config;
@@ -32,12 +40,58 @@ const RESET_PASSWORD: &str = "reset_password";
 const VERIFY_CODE_TTL: chrono::Duration = chrono::Duration::minutes(30);
 const RESET_TTL: chrono::Duration = chrono::Duration::minutes(30);
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
-/// Failed sign-ins from one address against one account before that pair must wait.
-const FAILURES_PER_ACCOUNT_AND_ADDRESS: u32 = 5;
-/// Failed sign-ins from one address, across accounts, before it must wait.
-const FAILURES_PER_ADDRESS: u32 = 30;
-/// Emails (codes, resets) one address may be sent per hour.
-const EMAILS_PER_HOUR: u32 = 5;
+const HOUR: Duration = Duration::from_secs(3600);
+/// Sign-ins from one address against one account before that pair must wait. A right password
+/// gives its attempt back.
+const SIGN_INS_PER_ACCOUNT_AND_ADDRESS: Limit = Limit {
+    name: "sign_in.account_address",
+    max: 5,
+    window: FAILURE_WINDOW,
+};
+/// Sign-ins from one address, across accounts, before it must wait.
+const SIGN_INS_PER_ADDRESS: Limit = Limit {
+    name: "sign_in.address",
+    max: 30,
+    window: FAILURE_WINDOW,
+};
+/// Tries at an emailed code (verification, reset) from one address for one account, and from
+/// one address across accounts; each code also dies after a few wrong tries (the store's
+/// `CODE_ATTEMPTS`). A right code gives its try back.
+const CODE_TRIES_PER_ACCOUNT_AND_ADDRESS: Limit = Limit {
+    name: "code.account_address",
+    max: 5,
+    window: FAILURE_WINDOW,
+};
+const CODE_TRIES_PER_ADDRESS: Limit = Limit {
+    name: "code.address",
+    max: 30,
+    window: FAILURE_WINDOW,
+};
+/// Checks of the current password (and code) by a signed-in caller, per account and address:
+/// a stolen session must not be a way to guess the password.
+const PASSWORD_CHECKS_PER_ACCOUNT_AND_ADDRESS: Limit = Limit {
+    name: "current_password.account_address",
+    max: 5,
+    window: FAILURE_WINDOW,
+};
+/// Sign-ups from one address.
+const SIGN_UPS_PER_ADDRESS: Limit = Limit {
+    name: "sign_up.address",
+    max: 5,
+    window: HOUR,
+};
+/// Asks for mail ("resend the code", "forgot my password") from one address.
+const MAIL_ASKS_PER_ADDRESS: Limit = Limit {
+    name: "mail.address",
+    max: 10,
+    window: HOUR,
+};
+/// Emails (codes, resets) one recipient is sent at the request of one address.
+const EMAILS_PER_RECIPIENT_AND_ADDRESS: Limit = Limit {
+    name: "mail.recipient_address",
+    max: 5,
+    window: HOUR,
+};
 
 /// Where a request came from, for throttling and the session list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,9 +129,7 @@ pub struct Accounts {
     outbox: Outbox,
     sessions: Sessions,
     config: Arc<Config>,
-    failures_by_pair: Arc<FixedWindow<(String, String)>>,
-    failures_by_address: Arc<FixedWindow<String>>,
-    emails_by_address: Arc<FixedWindow<String>>,
+    throttle: SharedThrottle,
 }
 
 fn code_hash(purpose: &str, user: UserId, secret: &str) -> String {
@@ -110,21 +162,13 @@ impl Accounts {
         config: Arc<Config>,
     ) -> Self {
         Self {
+            throttle: SharedThrottle::new(store.clone(), clock.clone()),
             store,
             clock,
             audit,
             outbox,
             sessions,
             config,
-            failures_by_pair: Arc::new(FixedWindow::new(
-                FAILURES_PER_ACCOUNT_AND_ADDRESS,
-                FAILURE_WINDOW,
-            )),
-            failures_by_address: Arc::new(FixedWindow::new(FAILURES_PER_ADDRESS, FAILURE_WINDOW)),
-            emails_by_address: Arc::new(FixedWindow::new(
-                EMAILS_PER_HOUR,
-                Duration::from_secs(3600),
-            )),
         }
     }
 
@@ -140,24 +184,69 @@ impl Accounts {
         }
     }
 
-    fn throttle_email(&self, email: &Email) -> Result<()> {
-        let verdict = self.emails_by_address.hit(&email.key(), self.clock.now());
-        if verdict.allowed {
-            Ok(())
-        } else {
-            Err(Error::RateLimited {
-                message: "Too many emails to this address; wait a while and try again.".into(),
-                retry_after: verdict.reset_after,
-            })
+    /// Counts a request from `client` that sends mail to `email`: `asks` per address, and the
+    /// recipient's allowance per requesting address.
+    async fn throttle_email(&self, asks: &Limit, email: &Email, client: &Client) -> Result<()> {
+        let recipient = format!("{}|{}", email.key(), client.address);
+        self.throttle
+            .take_all(
+                &[
+                    (asks, &client.address),
+                    (&EMAILS_PER_RECIPIENT_AND_ADDRESS, &recipient),
+                ],
+                |wait| {
+                    format!(
+                        "Too many requests for email from here; try again in {}.",
+                        minutes(wait)
+                    )
+                },
+            )
+            .await
+            .map(drop)
+    }
+
+    /// Counts a try at an emailed code before it is checked.
+    async fn throttle_code(
+        &self,
+        purpose: &str,
+        email: &Email,
+        client: &Client,
+    ) -> Result<Vec<Taken>> {
+        let pair = format!("{purpose}|{}|{}", email.key(), client.address);
+        self.throttle
+            .take_all(
+                &[
+                    (&CODE_TRIES_PER_ADDRESS, &client.address),
+                    (&CODE_TRIES_PER_ACCOUNT_AND_ADDRESS, &pair),
+                ],
+                |wait| {
+                    format!(
+                        "Too many wrong codes; try again in {}, or ask for a new code.",
+                        minutes(wait)
+                    )
+                },
+            )
+            .await
+    }
+
+    async fn give_back(&self, taken: &[Taken]) {
+        for slot in taken {
+            self.throttle.give_back(slot).await;
         }
     }
 
     /// Registers a customer and emails a verification code. A taken address answers the same,
     /// and its owner gets an email saying someone tried.
-    pub async fn register(&self, email: &str, password: SecretString) -> Result<()> {
+    pub async fn register(
+        &self,
+        email: &str,
+        password: SecretString,
+        client: &Client,
+    ) -> Result<()> {
         let email = Email::parse(email)?;
         password::check_strength(&password, &[email.as_str(), self.company()])?;
-        self.throttle_email(&email)?;
+        self.throttle_email(&SIGN_UPS_PER_ADDRESS, &email, client)
+            .await?;
         let hash = password::hash(password).await?;
         let now = self.clock.now();
         let new = NewUser {
@@ -232,9 +321,10 @@ impl Accounts {
     }
 
     /// Sends a fresh code to an unverified address (and silently nothing otherwise).
-    pub async fn resend_verification(&self, email: &str) -> Result<()> {
+    pub async fn resend_verification(&self, email: &str, client: &Client) -> Result<()> {
         let email = Email::parse(email)?;
-        self.throttle_email(&email)?;
+        self.throttle_email(&MAIL_ASKS_PER_ADDRESS, &email, client)
+            .await?;
         match self.store.user_auth_by_email(&email).await? {
             Some(found) if found.user.email_verified_at.is_none() => {
                 self.send_verification(&found.user).await
@@ -244,8 +334,9 @@ impl Accounts {
     }
 
     /// Confirms the address with the emailed code.
-    pub async fn verify_email(&self, email: &str, code: &str) -> Result<User> {
+    pub async fn verify_email(&self, email: &str, code: &str, client: &Client) -> Result<User> {
         let email = Email::parse(email)?;
+        let taken = self.throttle_code(VERIFY_EMAIL, &email, client).await?;
         let Some(found) = self.store.user_auth_by_email(&email).await? else {
             return Err(wrong_code());
         };
@@ -257,6 +348,7 @@ impl Accounts {
             .await?
         {
             CodeCheck::Accepted => {
+                self.give_back(&taken).await;
                 if self
                     .store
                     .mark_email_verified(user.id, self.clock.now())
@@ -285,19 +377,6 @@ impl Accounts {
         }
     }
 
-    fn throttled(&self, pair: &(String, String), address: &String) -> Option<Duration> {
-        let now = self.clock.now();
-        self.failures_by_pair
-            .exhausted(pair, now)
-            .or_else(|| self.failures_by_address.exhausted(address, now))
-    }
-
-    fn count_failure(&self, pair: &(String, String), address: &String) {
-        let now = self.clock.now();
-        self.failures_by_pair.hit(pair, now);
-        self.failures_by_address.hit(address, now);
-    }
-
     /// Signs in. Throttled per account-and-address and per address, so someone hammering an
     /// account from elsewhere does not lock its owner out.
     pub async fn sign_in(
@@ -308,16 +387,19 @@ impl Accounts {
         client: &Client,
     ) -> Result<SignIn> {
         let email = Email::parse(email)?;
-        let pair = (email.key(), client.address.clone());
-        if let Some(wait) = self.throttled(&pair, &client.address) {
-            return Err(Error::RateLimited {
-                message: format!(
-                    "Too many failed sign-ins; try again in {} minutes.",
-                    wait.as_secs().div_ceil(60).max(1)
-                ),
-                retry_after: wait,
-            });
-        }
+        // The attempt takes its slots before the password is checked, so attempts sent at once
+        // cannot all pass a check made before any of them is counted.
+        let pair = format!("{}|{}", email.key(), client.address);
+        let taken = self
+            .throttle
+            .take_all(
+                &[
+                    (&SIGN_INS_PER_ADDRESS, &client.address),
+                    (&SIGN_INS_PER_ACCOUNT_AND_ADDRESS, &pair),
+                ],
+                |wait| format!("Too many failed sign-ins; try again in {}.", minutes(wait)),
+            )
+            .await?;
         let found = self.store.user_auth_by_email(&email).await?;
         let stored = match found.as_ref().and_then(|f| f.password_hash.clone()) {
             Some(hash) => hash,
@@ -327,7 +409,6 @@ impl Accounts {
         let user = match found {
             Some(found) if matches && found.user.status == UserStatus::Active => found,
             other => {
-                self.count_failure(&pair, &client.address);
                 if let Some(found) = other {
                     self.audit_sign_in(
                         &found.user,
@@ -340,6 +421,7 @@ impl Accounts {
             }
         };
         if user.user.email_verified_at.is_none() {
+            self.give_back(&taken).await;
             return Err(Error::Forbidden(format!(
                 "Verify your email first: enter the code we sent to {}, or ask for a new one.",
                 user.user.email
@@ -348,10 +430,10 @@ impl Accounts {
         let mut two_factor = false;
         if let Some(secret) = &user.totp_secret {
             let Some(code) = code.filter(|c| !c.trim().is_empty()) else {
+                self.give_back(&taken).await;
                 return Ok(SignIn::TwoFactorRequired);
             };
             if !self.accept_totp(&user, secret, code).await? {
-                self.count_failure(&pair, &client.address);
                 self.audit_sign_in(&user.user, AuditOutcome::Denied, "wrong two-factor code")
                     .await;
                 return Err(Error::Unauthenticated(
@@ -360,7 +442,10 @@ impl Accounts {
             }
             two_factor = true;
         }
-        self.failures_by_pair.forget(&pair);
+        self.throttle
+            .clear(&SIGN_INS_PER_ACCOUNT_AND_ADDRESS, &pair)
+            .await;
+        self.give_back(&taken[..1]).await;
         let session = self
             .sessions
             .issue(user.user.id, two_factor, &client.describe())
@@ -395,9 +480,10 @@ impl Accounts {
     }
 
     /// Emails a reset link and code if the address has an account; answers the same either way.
-    pub async fn forgot_password(&self, email: &str) -> Result<()> {
+    pub async fn forgot_password(&self, email: &str, client: &Client) -> Result<()> {
         let email = Email::parse(email)?;
-        self.throttle_email(&email)?;
+        self.throttle_email(&MAIL_ASKS_PER_ADDRESS, &email, client)
+            .await?;
         let Some(found) = self.store.user_auth_by_email(&email).await? else {
             return Ok(());
         };
@@ -447,12 +533,14 @@ impl Accounts {
         email: &str,
         secret: &str,
         new_password: SecretString,
+        client: &Client,
     ) -> Result<()> {
         let email = Email::parse(email)?;
+        password::check_strength(&new_password, &[email.as_str(), self.company()])?;
+        let taken = self.throttle_code(RESET_PASSWORD, &email, client).await?;
         let Some(found) = self.store.user_auth_by_email(&email).await? else {
             return Err(wrong_code());
         };
-        password::check_strength(&new_password, &[email.as_str(), self.company()])?;
         let user = found.user;
         let hash = code_hash(RESET_PASSWORD, user.id, secret);
         if self
@@ -463,6 +551,7 @@ impl Accounts {
         {
             return Err(wrong_code());
         }
+        self.give_back(&taken).await;
         self.replace_password(&user, new_password, None).await?;
         let actor = Actor::user(user.id, user.role, Via::Portal);
         self.audit
@@ -482,7 +571,7 @@ impl Accounts {
     ) -> Result<IssuedSession> {
         actor.require(Permission::ManageOwnSecurity)?;
         let user = self.own(actor).await?;
-        check_current_password(&user, current).await?;
+        self.check_current_password(&user, current, client).await?;
         password::check_strength(&new_password, &[user.user.email.as_str(), self.company()])?;
         self.replace_password(&user.user, new_password, None)
             .await?;
@@ -615,10 +704,16 @@ impl Accounts {
                 "Two-factor authentication is not on.".into(),
             ));
         };
-        check_current_password(&user, current).await?;
+        // One slot for the password and the code together: a right password alone gives
+        // nothing back, so the code cannot be guessed behind it.
+        let both = self
+            .take_password_check(&format!("two_factor_off|{}", user.user.id), client)
+            .await?;
+        self.check_current_password(&user, current, client).await?;
         if !self.accept_totp(&user, &secret, code).await? {
             return Err(Error::invalid("code", "that code is not right"));
         }
+        self.throttle.give_back(&both).await;
         let now = self.clock.now();
         self.store.disable_totp(user.user.id).await?;
         self.store
@@ -719,18 +814,45 @@ fn setup_hash(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-/// Checks the current password before a change that needs it (password, two-factor off).
-async fn check_current_password(user: &UserAuth, current: SecretString) -> Result<()> {
-    let stored = match &user.password_hash {
-        Some(hash) => hash.clone(),
-        None => password::dummy_hash().await?,
-    };
-    if password::verify(current, stored).await? {
-        Ok(())
-    } else {
-        Err(Error::invalid(
-            "current_password",
-            "your current password is not right",
-        ))
+impl Accounts {
+    async fn take_password_check(&self, subject: &str, client: &Client) -> Result<Taken> {
+        let subject = format!("{subject}|{}", client.address);
+        let taken = self
+            .throttle
+            .take_all(
+                &[(&PASSWORD_CHECKS_PER_ACCOUNT_AND_ADDRESS, &subject)],
+                |wait| format!("Too many wrong tries; try again in {}.", minutes(wait)),
+            )
+            .await?;
+        taken
+            .into_iter()
+            .next()
+            .ok_or_else(|| Error::internal("counting a password check", "no slot taken"))
+    }
+
+    /// Checks the current password before a change that needs it (password, two-factor off),
+    /// counted before the check like a sign-in.
+    async fn check_current_password(
+        &self,
+        user: &UserAuth,
+        current: SecretString,
+        client: &Client,
+    ) -> Result<()> {
+        let taken = self
+            .take_password_check(&format!("password|{}", user.user.id), client)
+            .await?;
+        let stored = match &user.password_hash {
+            Some(hash) => hash.clone(),
+            None => password::dummy_hash().await?,
+        };
+        if password::verify(current, stored).await? {
+            self.throttle.give_back(&taken).await;
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "current_password",
+                "your current password is not right",
+            ))
+        }
     }
 }

@@ -6,7 +6,7 @@
 //! `[redacted]` in `hostdeck config check` and in `Debug` output. `config/hostdeck.example.toml`
 //! documents every key; a test keeps it in step with these structs.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -100,8 +100,12 @@ pub struct AuthConfig {
     /// How long a sign-in lasts.
     #[serde(with = "humantime_serde")]
     pub session_ttl: Duration,
-    /// Requests per minute allowed for each API key.
+    /// Requests allowed for each API key in any minute (a sliding window, counted by each
+    /// replica for itself).
     pub api_key_requests_per_minute: u32,
+    /// Requests allowed for each signed-in session (API token or portal cookie) in any minute,
+    /// counted the same way.
+    pub session_requests_per_minute: u32,
 }
 
 impl Default for AuthConfig {
@@ -110,6 +114,7 @@ impl Default for AuthConfig {
             jwt_secret: None,
             session_ttl: Duration::from_secs(12 * 3600),
             api_key_requests_per_minute: 100,
+            session_requests_per_minute: 300,
         }
     }
 }
@@ -173,6 +178,24 @@ pub struct WebConfig {
     pub request_timeout: Duration,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Reverse proxies (addresses or CIDR networks) whose `X-Forwarded-For` is believed; the
+    /// client is the rightmost address in it that is not one of these. Empty: the peer is the
+    /// client and the header is ignored.
+    pub trusted_proxies: Vec<TrustedProxy>,
+    /// How long a connection may take to send a request's headers, counted from when it opens
+    /// and, on a kept-alive connection, from the end of the previous answer (so an idle
+    /// connection is closed after this long too).
+    #[serde(with = "humantime_serde")]
+    pub header_read_timeout: Duration,
+    /// A connection on which no byte moves either way for this long is closed (a stalled
+    /// upload, a client that stops reading its answer).
+    #[serde(with = "humantime_serde")]
+    pub idle_timeout: Duration,
+    /// The longest wait for the next part of a request body.
+    #[serde(with = "humantime_serde")]
+    pub body_read_timeout: Duration,
+    /// Connections served at once; further ones wait to be accepted.
+    pub max_connections: usize,
 }
 
 impl Default for WebConfig {
@@ -182,7 +205,126 @@ impl Default for WebConfig {
             public_url: None,
             request_timeout: Duration::from_secs(30),
             max_body_bytes: 1024 * 1024,
+            trusted_proxies: Vec::new(),
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            body_read_timeout: Duration::from_secs(20),
+            max_connections: 1024,
         }
+    }
+}
+
+impl WebConfig {
+    /// The client's address: the peer, or, when the peer is a trusted proxy, the rightmost
+    /// address in `X-Forwarded-For` (its values in order) that is not a trusted proxy. Entries
+    /// left of that are whatever the client wrote, so they are never believed.
+    pub fn client_address<'a>(
+        &self,
+        peer: IpAddr,
+        forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
+    ) -> IpAddr {
+        let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|p| p.contains(*ip));
+        let mut client = peer.to_canonical();
+        if !trusted(&client) {
+            return client;
+        }
+        let hops = forwarded_for.flat_map(|value| value.split(',')).rev();
+        for hop in hops {
+            let Some(ip) = parse_hop(hop) else {
+                break;
+            };
+            client = ip;
+            if !trusted(&client) {
+                break;
+            }
+        }
+        client
+    }
+}
+
+/// One `X-Forwarded-For` entry: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` or `[2001:db8::1]:80`.
+fn parse_hop(hop: &str) -> Option<IpAddr> {
+    let hop = hop.trim();
+    hop.parse::<IpAddr>()
+        .ok()
+        .or_else(|| hop.parse::<SocketAddr>().ok().map(|addr| addr.ip()))
+        .map(|ip| ip.to_canonical())
+}
+
+/// An address or a network, written `10.0.0.1`, `10.0.0.0/8` or `fd00::/8`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TrustedProxy {
+    network: IpAddr,
+    prefix: u8,
+}
+
+impl TrustedProxy {
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        match (self.network, ip.to_canonical()) {
+            (IpAddr::V4(net), IpAddr::V4(ip)) => {
+                let mask = u32::MAX
+                    .checked_shl(32 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u32::from(net) & mask == u32::from(ip) & mask
+            }
+            (IpAddr::V6(net), IpAddr::V6(ip)) => {
+                let mask = u128::MAX
+                    .checked_shl(128 - u32::from(self.prefix))
+                    .unwrap_or(0);
+                u128::from(net) & mask == u128::from(ip) & mask
+            }
+            _ => false,
+        }
+    }
+}
+
+impl std::str::FromStr for TrustedProxy {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let wrong = || {
+            format!(
+                "{text:?} is not an address or network; write it like \"10.0.0.1\" or \"10.0.0.0/8\""
+            )
+        };
+        let (address, prefix) = match text.trim().split_once('/') {
+            Some((address, prefix)) => (address, Some(prefix)),
+            None => (text.trim(), None),
+        };
+        let network = address
+            .parse::<IpAddr>()
+            .map_err(|_| wrong())?
+            .to_canonical();
+        let most = if network.is_ipv4() { 32 } else { 128 };
+        let prefix = match prefix {
+            Some(prefix) => prefix
+                .parse::<u8>()
+                .ok()
+                .filter(|p| *p <= most)
+                .ok_or_else(wrong)?,
+            None => most,
+        };
+        Ok(Self { network, prefix })
+    }
+}
+
+impl std::fmt::Display for TrustedProxy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.network, self.prefix)
+    }
+}
+
+impl<'de> Deserialize<'de> for TrustedProxy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        String::deserialize(deserializer)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for TrustedProxy {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -448,6 +590,28 @@ impl Config {
                 "smtp.from: expected an address such as \"Example Hosting <no-reply@example.com>\""
                     .to_owned(),
             );
+        }
+        if self.auth.session_requests_per_minute == 0 {
+            problems.push("auth.session_requests_per_minute: expected at least 1".to_owned());
+        }
+        for (key, value) in [
+            ("header_read_timeout", self.web.header_read_timeout),
+            ("idle_timeout", self.web.idle_timeout),
+            ("body_read_timeout", self.web.body_read_timeout),
+        ] {
+            if value < Duration::from_millis(100) {
+                problems.push(format!("web.{key}: expected at least 100ms"));
+            }
+        }
+        if self.web.idle_timeout <= self.web.request_timeout {
+            problems.push(
+                "web.idle_timeout: expected longer than web.request_timeout (a request being \
+                 answered moves no bytes)"
+                    .to_owned(),
+            );
+        }
+        if self.web.max_connections == 0 {
+            problems.push("web.max_connections: expected at least 1".to_owned());
         }
         if self.web.max_body_bytes < 1024 {
             problems.push("web.max_body_bytes: expected at least 1024 bytes".to_owned());

@@ -25,11 +25,10 @@ use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{Audit, AuditEntry, AuditOutcome};
-use crate::auth::throttle::FixedWindow;
+use crate::auth::throttle::{Limit, SharedThrottle};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ids::UserId;
 use crate::ledger::{Ledger, Posting, StatementLine};
 use crate::money::Money;
 use crate::notify::{DiscordMessage, Outbox};
@@ -42,9 +41,19 @@ use crate::users::{User, UserStatus};
 pub const LINK_CODE_TTL: chrono::Duration = chrono::Duration::minutes(10);
 /// Link codes one account may make per window.
 const CODES_PER_WINDOW: u32 = 5;
-/// Tries one Discord user gets per window at `/link`.
-const LINK_TRIES_PER_WINDOW: u32 = 5;
 const THROTTLE_WINDOW: Duration = Duration::from_secs(10 * 60);
+const CODES_PER_ACCOUNT: Limit = Limit {
+    name: "discord.link_code.account",
+    max: CODES_PER_WINDOW,
+    window: THROTTLE_WINDOW,
+};
+/// Tries one Discord user gets per window at `/link`, counted for the whole cluster before the
+/// code is looked up.
+const LINK_TRIES_PER_MEMBER: Limit = Limit {
+    name: "discord.link.member",
+    max: 5,
+    window: THROTTLE_WINDOW,
+};
 /// How long a `/credits` confirmation button stays good.
 pub const CREDIT_REQUEST_TTL: chrono::Duration = chrono::Duration::minutes(15);
 /// Letters that cannot be mistaken for one another.
@@ -139,8 +148,7 @@ pub struct DiscordLinks {
     ledger: Ledger,
     outbox: Outbox,
     config: Arc<Config>,
-    codes_by_user: Arc<FixedWindow<UserId>>,
-    tries_by_member: Arc<FixedWindow<u64>>,
+    throttle: SharedThrottle,
 }
 
 impl DiscordLinks {
@@ -153,14 +161,13 @@ impl DiscordLinks {
         config: Arc<Config>,
     ) -> Self {
         Self {
+            throttle: SharedThrottle::new(store.clone(), clock.clone()),
             store,
             clock,
             audit,
             ledger,
             outbox,
             config,
-            codes_by_user: Arc::new(FixedWindow::new(CODES_PER_WINDOW, THROTTLE_WINDOW)),
-            tries_by_member: Arc::new(FixedWindow::new(LINK_TRIES_PER_WINDOW, THROTTLE_WINDOW)),
         }
     }
 
@@ -256,7 +263,11 @@ impl DiscordLinks {
             .user
             .ok_or_else(|| Error::Forbidden("Sign in first.".into()))?;
         let now = self.clock.now();
-        let verdict = self.codes_by_user.hit(&user, now);
+        let verdict = self
+            .throttle
+            .take(&CODES_PER_ACCOUNT, &user.to_string())
+            .await?
+            .verdict;
         if !verdict.allowed {
             return Err(Error::RateLimited {
                 message: format!(
@@ -287,7 +298,11 @@ impl DiscordLinks {
         let anonymous = Actor::anonymous(Via::Discord);
         anonymous.require(Permission::LinkDiscord)?;
         let now = self.clock.now();
-        let verdict = self.tries_by_member.hit(&member.user_id, now);
+        let verdict = self
+            .throttle
+            .take(&LINK_TRIES_PER_MEMBER, &member.user_id.to_string())
+            .await?
+            .verdict;
         if !verdict.allowed {
             return Err(Error::RateLimited {
                 message: format!(

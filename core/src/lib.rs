@@ -174,6 +174,7 @@ impl Core {
                 api_keys,
                 clock.clone(),
                 config.auth.api_key_requests_per_minute,
+                config.auth.session_requests_per_minute,
             ),
             accounts: Accounts::new(
                 store.clone(),

@@ -49,10 +49,15 @@ fn config() -> Config {
 async fn verifying_an_email_gives_the_signup_credit_once(db: TestDb) {
     let clock = Arc::new(ManualClock::new(t0()));
     let core = db.core_with(config(), clock.clone()).await;
+    let client = hostdeck_core::accounts::Client {
+        address: "127.0.0.1".into(),
+        user_agent: "tests".into(),
+    };
     core.accounts
         .register(
             "dana@example.com",
             SecretString::from("a long and unguessable passphrase".to_owned()),
+            &client,
         )
         .await
         .expect("registered");
@@ -67,12 +72,12 @@ async fn verifying_an_email_gives_the_signup_credit_once(db: TestDb) {
         .expect("a verification code in the email");
     let dana = core
         .accounts
-        .verify_email("dana@example.com", &code)
+        .verify_email("dana@example.com", &code, &client)
         .await
         .expect("verified");
     assert!(
         core.accounts
-            .verify_email("dana@example.com", &code)
+            .verify_email("dana@example.com", &code, &client)
             .await
             .is_err()
     );

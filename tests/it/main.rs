@@ -15,6 +15,7 @@ mod bot_store;
 mod ledger_attached;
 mod ledger_concurrency;
 mod ledger_model;
+mod limits;
 mod maintenance_bypass;
 mod paypal_browser;
 mod paypal_group_commit;

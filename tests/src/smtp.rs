@@ -160,7 +160,8 @@ impl SmtpServer {
 }
 
 impl Received {
-    fn is_to(&self, address: &str) -> bool {
+    /// Whether `address` is among the envelope recipients.
+    pub fn is_to(&self, address: &str) -> bool {
         self.to
             .iter()
             .any(|recipient| recipient.eq_ignore_ascii_case(address))

@@ -1,5 +1,7 @@
 //! Who is calling: the API's `Authorization: Bearer` (a session token or an API key), rate
-//! limits for keys with `RateLimit-*` headers, and the caller's address.
+//! limits for keys and sessions with `RateLimit-*` headers (429 with `Retry-After` over them),
+//! and the caller's address (the peer, or behind `web.trusted_proxies` the address they
+//! forwarded for).
 //!
 //! The middleware resolves credentials once per request and leaves a [`Caller`] in the request
 //! for handlers. A bad token is refused with 401 before any handler runs, whatever the route,
@@ -53,14 +55,29 @@ impl<S: Send + Sync> FromRequestParts<S> for Caller {
 /// The caller's address and user agent.
 pub struct ClientInfo(pub Client);
 
-impl<S: Send + Sync> FromRequestParts<S> for ClientInfo {
+impl FromRequestParts<AppState> for ClientInfo {
     type Rejection = std::convert::Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let forwarded_for = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|value| value.to_str().ok());
         let address = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(addr)| addr.ip().to_string())
+            .map(|ConnectInfo(addr)| {
+                state
+                    .core
+                    .config
+                    .web
+                    .client_address(addr.ip(), forwarded_for)
+                    .to_string()
+            })
             .unwrap_or_else(|| "unknown".into());
         let user_agent = parts
             .headers
@@ -116,12 +133,14 @@ pub async fn authenticate(
     // Portal pages sign in with the session cookie; the API never does, so another site cannot
     // make a visitor's browser call it.
     if !request.uri().path().starts_with("/api/") {
-        if let Some(token) = session_cookie(request.headers())
-            && let Ok(Presented::Valid(authenticated)) =
-                state.core.auth.authenticate(&token, Via::Portal).await
-            && authenticated.api_key.is_none()
-        {
-            request.extensions_mut().insert(Caller(authenticated));
+        if let Some(token) = session_cookie(request.headers()) {
+            match state.core.auth.authenticate(&token, Via::Portal).await {
+                Ok(Presented::Valid(authenticated)) if authenticated.api_key.is_none() => {
+                    request.extensions_mut().insert(Caller(authenticated));
+                }
+                Ok(Presented::RateLimited(verdict)) => return too_many_requests(&verdict),
+                _ => {}
+            }
         }
         return next.run(request).await;
     }
@@ -139,19 +158,7 @@ pub async fn authenticate(
         Presented::Invalid => unauthorized(
             "This token or API key is not valid (expired, revoked or malformed); sign in again.",
         ),
-        Presented::RateLimited(verdict) => {
-            let mut response = ApiError(Error::RateLimited {
-                message: format!(
-                    "This API key made {} requests this minute, its limit; try again in {} seconds.",
-                    verdict.limit,
-                    verdict.reset_after.as_secs().max(1)
-                ),
-                retry_after: verdict.reset_after,
-            })
-            .into_response();
-            rate_limit_headers(response.headers_mut(), &verdict);
-            response
-        }
+        Presented::RateLimited(verdict) => too_many_requests(&verdict),
         Presented::Valid(authenticated) => {
             let rate = authenticated.rate;
             request.extensions_mut().insert(Caller(authenticated));
@@ -162,6 +169,21 @@ pub async fn authenticate(
             response
         }
     }
+}
+
+/// 429 for a key or session over its limit, with `Retry-After` and the `RateLimit-*` fields.
+fn too_many_requests(verdict: &Verdict) -> Response {
+    let mut response = ApiError(Error::RateLimited {
+        message: format!(
+            "Too many requests: {} in a minute is the limit; try again in {} seconds.",
+            verdict.limit,
+            verdict.reset_after.as_secs().max(1)
+        ),
+        retry_after: verdict.reset_after,
+    })
+    .into_response();
+    rate_limit_headers(response.headers_mut(), verdict);
+    response
 }
 
 /// The IETF `RateLimit-*` fields: the limit, what is left, and seconds until the window resets.

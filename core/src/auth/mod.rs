@@ -17,7 +17,7 @@ use crate::users::User;
 
 use api_keys::{ApiKeyInfo, ApiKeys};
 use sessions::Sessions;
-use throttle::{FixedWindow, Verdict};
+use throttle::{SlidingWindow, Verdict};
 
 /// Who presented a token, and how.
 #[derive(Debug, Clone)]
@@ -28,7 +28,7 @@ pub struct Authenticated {
     pub session: Option<String>,
     /// The key, when signed in with an API key.
     pub api_key: Option<ApiKeyInfo>,
-    /// The key's rate-limit state after this request.
+    /// The key's or session's rate-limit state after this request.
     pub rate: Option<Verdict>,
 }
 
@@ -38,7 +38,7 @@ pub enum Presented {
     Valid(Box<Authenticated>),
     /// Not a live session or key (expired, revoked, forged, malformed): sign in again.
     Invalid,
-    /// A live key over its limit.
+    /// A live key or session over its limit.
     RateLimited(Verdict),
 }
 
@@ -47,7 +47,9 @@ pub struct Auth {
     pub sessions: Sessions,
     pub api_keys: ApiKeys,
     clock: Arc<dyn Clock>,
-    key_limits: Arc<FixedWindow<i64>>,
+    /// Per process (see `throttle`): every request passes these.
+    key_limits: Arc<SlidingWindow<i64>>,
+    session_limits: Arc<SlidingWindow<String>>,
 }
 
 impl Auth {
@@ -55,16 +57,16 @@ impl Auth {
         sessions: Sessions,
         api_keys: ApiKeys,
         clock: Arc<dyn Clock>,
-        requests_per_minute: u32,
+        key_requests_per_minute: u32,
+        session_requests_per_minute: u32,
     ) -> Self {
+        let minute = Duration::from_secs(60);
         Self {
             sessions,
             api_keys,
             clock,
-            key_limits: Arc::new(FixedWindow::new(
-                requests_per_minute,
-                Duration::from_secs(60),
-            )),
+            key_limits: Arc::new(SlidingWindow::new(key_requests_per_minute, minute)),
+            session_limits: Arc::new(SlidingWindow::new(session_requests_per_minute, minute)),
         }
     }
 
@@ -96,6 +98,10 @@ impl Auth {
         let Some(valid) = self.sessions.validate(token).await? else {
             return Ok(Presented::Invalid);
         };
+        let verdict = self.session_limits.hit(&valid.session.id, self.clock.now());
+        if !verdict.allowed {
+            return Ok(Presented::RateLimited(verdict));
+        }
         let actor = Actor {
             user: Some(valid.user.user.id),
             roles: RoleSet::of(&[valid.user.user.role]),
@@ -108,7 +114,7 @@ impl Auth {
             user: valid.user.user,
             session: Some(valid.session.id),
             api_key: None,
-            rate: None,
+            rate: Some(verdict),
         })))
     }
 }

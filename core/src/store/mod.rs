@@ -245,6 +245,17 @@ pub trait Store: servers::ServerStore + billing::BillingStore + Send + Sync + 's
     async fn outbox_failed(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<()>;
     async fn outbox_pending(&self) -> Result<u64>;
 
+    // Throttles shared by every replica (see `auth::throttle`).
+    /// Counts one attempt for `key` in window `window` and returns the window's count with it.
+    /// One statement, so concurrent attempts each see a different count.
+    async fn throttle_hit(&self, key: &str, window: i64, expires_at: DateTime<Utc>) -> Result<i64>;
+    /// Takes back one attempt counted in `window` (one that turned out not to count).
+    async fn throttle_give_back(&self, key: &str, window: i64) -> Result<()>;
+    /// Forgets every count of `key`.
+    async fn throttle_clear(&self, key: &str) -> Result<()>;
+    /// Deletes the counts of windows that ended before `now`.
+    async fn throttle_purge(&self, now: DateTime<Utc>) -> Result<u64>;
+
     // Settings.
     async fn setting(&self, key: &str) -> Result<Option<String>>;
     async fn put_setting(&self, key: &str, value: &str, at: DateTime<Utc>) -> Result<()>;

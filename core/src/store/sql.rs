@@ -1134,9 +1134,11 @@ where
         at: DateTime<Utc>,
     ) -> Result<CodeCheck> {
         let mut tx = self.begin_write().await?;
+        // The try is counted before the code is compared, in the statement that finds the live
+        // codes: concurrent tries queue on the rows, so no more than CODE_ATTEMPTS are compared.
         let live = sqlx::query(
-            "SELECT code_hash FROM one_time_codes WHERE purpose = $1 AND user_id = $2 AND used_at IS NULL \
-             AND expires_at > $3 AND attempts < $4",
+            "UPDATE one_time_codes SET attempts = attempts + 1 WHERE purpose = $1 AND user_id = $2 \
+             AND used_at IS NULL AND expires_at > $3 AND attempts < $4 RETURNING code_hash",
         )
         .bind(purpose.to_owned())
         .bind(user.0)
@@ -1152,20 +1154,20 @@ where
             row.try_get::<String, _>("code_hash")
                 .is_ok_and(|stored| stored == hash)
         });
-        let statement = if matched {
-            "UPDATE one_time_codes SET used_at = $1 WHERE purpose = $2 AND user_id = $3 AND used_at IS NULL"
-        } else {
-            "UPDATE one_time_codes SET attempts = attempts + 1 WHERE purpose = $2 AND user_id = $3 \
-             AND used_at IS NULL AND $1 IS NOT NULL"
-        };
-        sqlx::query(statement)
+        let mut accepted = false;
+        if matched {
+            let used = sqlx::query(
+                "UPDATE one_time_codes SET used_at = $1 WHERE purpose = $2 AND user_id = $3 AND used_at IS NULL",
+            )
             .bind(at)
             .bind(purpose.to_owned())
             .bind(user.0)
             .execute(&mut *tx)
             .await?;
+            accepted = DB::rows_affected(&used) > 0;
+        }
         tx.commit().await?;
-        Ok(if matched {
+        Ok(if accepted {
             CodeCheck::Accepted
         } else {
             CodeCheck::Wrong
@@ -1352,6 +1354,46 @@ where
         .execute(&self.writer)
         .await?;
         Ok(())
+    }
+
+    async fn throttle_hit(&self, key: &str, window: i64, expires_at: DateTime<Utc>) -> Result<i64> {
+        let row = sqlx::query(
+            "INSERT INTO throttle_counts (key, window_index, hits, expires_at) VALUES ($1, $2, 1, $3) \
+             ON CONFLICT (key, window_index) DO UPDATE SET hits = throttle_counts.hits + 1 RETURNING hits",
+        )
+        .bind(key.to_owned())
+        .bind(window)
+        .bind(expires_at)
+        .fetch_one(&self.writer)
+        .await?;
+        row.try_get("hits").map_err(Error::from)
+    }
+
+    async fn throttle_give_back(&self, key: &str, window: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE throttle_counts SET hits = hits - 1 WHERE key = $1 AND window_index = $2 AND hits > 0",
+        )
+        .bind(key.to_owned())
+        .bind(window)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn throttle_clear(&self, key: &str) -> Result<()> {
+        sqlx::query("DELETE FROM throttle_counts WHERE key = $1")
+            .bind(key.to_owned())
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn throttle_purge(&self, now: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM throttle_counts WHERE expires_at < $1")
+            .bind(now)
+            .execute(&self.writer)
+            .await?;
+        Ok(DB::rows_affected(&done))
     }
 
     async fn insert_setting_if_absent(

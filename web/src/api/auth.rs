@@ -44,12 +44,13 @@ pub struct RegisterRequest {
     responses((status = 202, body = MessageView), (status = 422, body = ErrorView), (status = 429, body = ErrorView)))]
 async fn register(
     State(state): State<AppState>,
+    ClientInfo(client): ClientInfo,
     ApiJson(body): ApiJson<RegisterRequest>,
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
     state
         .core
         .accounts
-        .register(&body.email, SecretString::from(body.password))
+        .register(&body.email, SecretString::from(body.password), &client)
         .await?;
     Ok((
         StatusCode::ACCEPTED,
@@ -68,15 +69,16 @@ pub struct VerifyEmailRequest {
 
 /// Confirms the email address with the emailed code.
 #[utoipa::path(post, path = "/api/v1/auth/verify-email", tag = "auth", request_body = VerifyEmailRequest,
-    responses((status = 200, body = MessageView), (status = 422, body = ErrorView)))]
+    responses((status = 200, body = MessageView), (status = 422, body = ErrorView), (status = 429, body = ErrorView)))]
 async fn verify_email(
     State(state): State<AppState>,
+    ClientInfo(client): ClientInfo,
     ApiJson(body): ApiJson<VerifyEmailRequest>,
 ) -> Result<Json<MessageView>, ApiError> {
     state
         .core
         .accounts
-        .verify_email(&body.email, &body.code)
+        .verify_email(&body.email, &body.code, &client)
         .await?;
     Ok(Json(MessageView::new(
         "Your email is verified; you can sign in.",
@@ -93,9 +95,14 @@ pub struct EmailRequest {
     responses((status = 202, body = MessageView), (status = 422, body = ErrorView), (status = 429, body = ErrorView)))]
 async fn resend_verification(
     State(state): State<AppState>,
+    ClientInfo(client): ClientInfo,
     ApiJson(body): ApiJson<EmailRequest>,
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
-    state.core.accounts.resend_verification(&body.email).await?;
+    state
+        .core
+        .accounts
+        .resend_verification(&body.email, &client)
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(MessageView::new(
@@ -172,9 +179,14 @@ async fn logout(State(state): State<AppState>, caller: Caller) -> Result<StatusC
     responses((status = 202, body = MessageView), (status = 422, body = ErrorView), (status = 429, body = ErrorView)))]
 async fn forgot_password(
     State(state): State<AppState>,
+    ClientInfo(client): ClientInfo,
     ApiJson(body): ApiJson<EmailRequest>,
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
-    state.core.accounts.forgot_password(&body.email).await?;
+    state
+        .core
+        .accounts
+        .forgot_password(&body.email, &client)
+        .await?;
     Ok((
         StatusCode::ACCEPTED,
         Json(MessageView::new(
@@ -194,9 +206,10 @@ pub struct ResetPasswordRequest {
 
 /// Sets a new password with the emailed token or code; every session ends.
 #[utoipa::path(post, path = "/api/v1/auth/reset-password", tag = "auth", request_body = ResetPasswordRequest,
-    responses((status = 200, body = MessageView), (status = 422, body = ErrorView)))]
+    responses((status = 200, body = MessageView), (status = 422, body = ErrorView), (status = 429, body = ErrorView)))]
 async fn reset_password(
     State(state): State<AppState>,
+    ClientInfo(client): ClientInfo,
     ApiJson(body): ApiJson<ResetPasswordRequest>,
 ) -> Result<Json<MessageView>, ApiError> {
     state
@@ -206,6 +219,7 @@ async fn reset_password(
             &body.email,
             &body.code,
             SecretString::from(body.new_password),
+            &client,
         )
         .await?;
     Ok(Json(MessageView::new(

@@ -118,13 +118,18 @@ pub async fn register_page(page: PageContext) -> Response {
 pub async fn register(
     State(state): State<AppState>,
     page: PageContext,
+    ClientInfo(client): ClientInfo,
     form: PortalForm,
 ) -> Response {
     let email = form.get("email").to_owned();
     match state
         .core
         .accounts
-        .register(&email, SecretString::from(form.get("password").to_owned()))
+        .register(
+            &email,
+            SecretString::from(form.get("password").to_owned()),
+            &client,
+        )
         .await
     {
         Ok(()) => see_other(&format!(
@@ -155,13 +160,14 @@ pub async fn verify_page(page: PageContext, Query(query): Query<PageQuery>) -> R
 pub async fn verify(
     State(state): State<AppState>,
     page: PageContext,
+    ClientInfo(client): ClientInfo,
     form: PortalForm,
 ) -> Response {
     let email = form.get("email").to_owned();
     match state
         .core
         .accounts
-        .verify_email(&email, form.get("code"))
+        .verify_email(&email, form.get("code"), &client)
         .await
     {
         Ok(_) => see_other(&format!("/login?notice=verified&email={}", encode(&email))),
@@ -175,10 +181,16 @@ pub async fn verify(
 pub async fn resend(
     State(state): State<AppState>,
     page: PageContext,
+    ClientInfo(client): ClientInfo,
     form: PortalForm,
 ) -> Response {
     let email = form.get("email").to_owned();
-    match state.core.accounts.resend_verification(&email).await {
+    match state
+        .core
+        .accounts
+        .resend_verification(&email, &client)
+        .await
+    {
         Ok(()) => see_other(&format!("/verify?notice=resent&email={}", encode(&email))),
         Err(error) => render(&VerifyPage {
             page: page.error(shown(&error)),
@@ -200,10 +212,11 @@ pub async fn forgot_page(page: PageContext) -> Response {
 pub async fn forgot(
     State(state): State<AppState>,
     page: PageContext,
+    ClientInfo(client): ClientInfo,
     form: PortalForm,
 ) -> Response {
     let email = form.get("email").to_owned();
-    match state.core.accounts.forgot_password(&email).await {
+    match state.core.accounts.forgot_password(&email, &client).await {
         Ok(()) => see_other(&format!(
             "/reset?notice=reset-sent&email={}",
             encode(&email)
@@ -230,7 +243,12 @@ pub async fn reset_page(page: PageContext, Query(query): Query<PageQuery>) -> Re
     })
 }
 
-pub async fn reset(State(state): State<AppState>, page: PageContext, form: PortalForm) -> Response {
+pub async fn reset(
+    State(state): State<AppState>,
+    page: PageContext,
+    ClientInfo(client): ClientInfo,
+    form: PortalForm,
+) -> Response {
     let email = form.get("email").to_owned();
     let secret = form.get("code").to_owned();
     match state
@@ -240,6 +258,7 @@ pub async fn reset(State(state): State<AppState>, page: PageContext, form: Porta
             &email,
             &secret,
             SecretString::from(form.get("new_password").to_owned()),
+            &client,
         )
         .await
     {
