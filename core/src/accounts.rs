@@ -22,6 +22,7 @@ use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{Audit, AuditEntry, AuditOutcome};
+use crate::auth::api_keys::ApiKeys;
 use crate::auth::sessions::{IssuedSession, Sessions};
 use crate::auth::throttle::{Limit, SharedThrottle, Taken, minutes};
 use crate::auth::{password, totp};
@@ -121,8 +122,52 @@ pub struct Enrolment {
     pub otpauth_url: SecretString,
 }
 
+/// What a password change does to the account's API keys. A key is a password of its own that
+/// a new password does not change, so the person chooses; the portal's box is ticked (revoke)
+/// unless they untick it, and the API revokes unless told to keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeysOnPasswordChange {
+    Revoke,
+    Keep,
+}
+
+/// A password changed: the caller's new session and what became of sessions and keys.
+#[derive(Debug)]
+pub struct PasswordChanged {
+    /// The caller's new session; every other one ended.
+    pub session: IssuedSession,
+    /// Keys revoked by this change.
+    pub keys_revoked: u64,
+    /// Keys that still work (kept at the person's word).
+    pub keys_kept: u64,
+}
+
+impl PasswordChanged {
+    /// What happened, in the words both the portal and the API use.
+    pub fn summary(&self) -> String {
+        format!("Your password is changed. {}", self.what_else())
+    }
+
+    /// What happened to sessions and keys.
+    fn what_else(&self) -> String {
+        let keys = match (self.keys_revoked, self.keys_kept) {
+            (0, 0) => "You have no API keys.".to_owned(),
+            (1, 0) => "Your API key was revoked; create a new one for your scripts.".to_owned(),
+            (revoked, 0) => format!(
+                "All {revoked} of your API keys were revoked; create new ones for your scripts."
+            ),
+            (_, 1) => "Your API key still works: revoke it if someone else may know it.".to_owned(),
+            (_, kept) => format!(
+                "Your {kept} API keys still work: revoke any that someone else may know."
+            ),
+        };
+        format!("Every other sign-in was ended. {keys}")
+    }
+}
+
 #[derive(Clone)]
 pub struct Accounts {
+    api_keys: ApiKeys,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     audit: Audit,
@@ -159,10 +204,12 @@ impl Accounts {
         audit: Audit,
         outbox: Outbox,
         sessions: Sessions,
+        api_keys: ApiKeys,
         config: Arc<Config>,
     ) -> Self {
         Self {
             throttle: SharedThrottle::new(store.clone(), clock.clone()),
+            api_keys,
             store,
             clock,
             audit,
@@ -322,7 +369,7 @@ impl Accounts {
 
     /// Sends a fresh code to an unverified address (and silently nothing otherwise).
     pub async fn resend_verification(&self, email: &str, client: &Client) -> Result<()> {
-        let email = Email::parse(email)?;
+        let email = Email::existing(email)?;
         self.throttle_email(&MAIL_ASKS_PER_ADDRESS, &email, client)
             .await?;
         match self.store.user_auth_by_email(&email).await? {
@@ -335,7 +382,7 @@ impl Accounts {
 
     /// Confirms the address with the emailed code.
     pub async fn verify_email(&self, email: &str, code: &str, client: &Client) -> Result<User> {
-        let email = Email::parse(email)?;
+        let email = Email::existing(email)?;
         let taken = self.throttle_code(VERIFY_EMAIL, &email, client).await?;
         let Some(found) = self.store.user_auth_by_email(&email).await? else {
             return Err(wrong_code());
@@ -386,7 +433,7 @@ impl Accounts {
         code: Option<&str>,
         client: &Client,
     ) -> Result<SignIn> {
-        let email = Email::parse(email)?;
+        let email = Email::existing(email)?;
         // The attempt takes its slots before the password is checked, so attempts sent at once
         // cannot all pass a check made before any of them is counted.
         let pair = format!("{}|{}", email.key(), client.address);
@@ -481,7 +528,7 @@ impl Accounts {
 
     /// Emails a reset link and code if the address has an account; answers the same either way.
     pub async fn forgot_password(&self, email: &str, client: &Client) -> Result<()> {
-        let email = Email::parse(email)?;
+        let email = Email::existing(email)?;
         self.throttle_email(&MAIL_ASKS_PER_ADDRESS, &email, client)
             .await?;
         let Some(found) = self.store.user_auth_by_email(&email).await? else {
@@ -527,7 +574,10 @@ impl Accounts {
             .await
     }
 
-    /// Sets a new password with the emailed link token or code, and ends every session.
+    /// Sets a new password with the emailed link token or code, ends every session and revokes
+    /// every API key. A reset is how an account is taken back after its password leaked; a key
+    /// made by whoever knew the password must not outlive it, and the person is not signed in
+    /// to choose, so keys always go (the email and the page say so).
     pub async fn reset_password(
         &self,
         email: &str,
@@ -535,7 +585,7 @@ impl Accounts {
         new_password: SecretString,
         client: &Client,
     ) -> Result<()> {
-        let email = Email::parse(email)?;
+        let email = Email::existing(email)?;
         password::check_strength(&new_password, &[email.as_str(), self.company()])?;
         let taken = self.throttle_code(RESET_PASSWORD, &email, client).await?;
         let Some(found) = self.store.user_auth_by_email(&email).await? else {
@@ -552,38 +602,73 @@ impl Accounts {
             return Err(wrong_code());
         }
         self.give_back(&taken).await;
-        self.replace_password(&user, new_password, None).await?;
         let actor = Actor::user(user.id, user.role, Via::Portal);
+        self.replace_password(&user, new_password, None).await?;
+        let revoked = self
+            .api_keys
+            .revoke_all_of(&actor, user.id, "password_reset")
+            .await?;
         self.audit
             .record(
-                AuditEntry::new(&actor, "user.reset_password").target(format!("user:{}", user.id)),
+                AuditEntry::new(&actor, "user.reset_password")
+                    .target(format!("user:{}", user.id))
+                    .detail(serde_json::json!({ "api_keys_revoked": revoked })),
             )
-            .await
+            .await?;
+        self.password_email(&user, &format!(
+            "Every sign-in was ended{}.",
+            if revoked > 0 { " and every API key was revoked; create new keys for your scripts" } else { "" }
+        ))
+        .await
     }
 
-    /// Changes the actor's password. Every other session ends; the caller gets a new one.
+    /// Changes the actor's password. Every other session ends and the caller gets a new one;
+    /// the API keys are revoked or kept as `keys` says, and the answer says which.
     pub async fn change_password(
         &self,
         actor: &Actor,
         current: SecretString,
         new_password: SecretString,
+        keys: KeysOnPasswordChange,
         client: &Client,
-    ) -> Result<IssuedSession> {
+    ) -> Result<PasswordChanged> {
         actor.require(Permission::ManageOwnSecurity)?;
         let user = self.own(actor).await?;
         self.check_current_password(&user, current, client).await?;
         password::check_strength(&new_password, &[user.user.email.as_str(), self.company()])?;
         self.replace_password(&user.user, new_password, None)
             .await?;
+        let (keys_revoked, keys_kept) = match keys {
+            KeysOnPasswordChange::Revoke => (
+                self.api_keys
+                    .revoke_all_of(actor, user.user.id, "password_change")
+                    .await?,
+                0,
+            ),
+            KeysOnPasswordChange::Keep => (0, self.api_keys.live_count(user.user.id).await?),
+        };
         self.audit
             .record(
                 AuditEntry::new(actor, "user.change_password")
-                    .target(format!("user:{}", user.user.id)),
+                    .target(format!("user:{}", user.user.id))
+                    .detail(serde_json::json!({
+                        "api_keys_revoked": keys_revoked,
+                        "api_keys_kept": keys_kept,
+                    })),
             )
             .await?;
-        self.sessions
+        let session = self
+            .sessions
             .issue(user.user.id, actor.two_factor, &client.describe())
-            .await
+            .await?;
+        let changed = PasswordChanged {
+            session,
+            keys_revoked,
+            keys_kept,
+        };
+        self.password_email(&user.user, &changed.what_else())
+            .await?;
+        Ok(changed)
     }
 
     async fn replace_password(
@@ -595,16 +680,20 @@ impl Accounts {
         let hash = password::hash(new_password).await?;
         let now = self.clock.now();
         self.store.set_password(user.id, &hash, now).await?;
-        self.store.revoke_other_sessions(user.id, keep, now).await?;
+        self.store.revoke_other_sessions(user.id, keep, now).await
+    }
+
+    /// Tells the account's owner their password was changed, and what became of sessions and
+    /// keys (`what_else`).
+    async fn password_email(&self, user: &User, what_else: &str) -> Result<()> {
         self.outbox
             .email(
                 &user.email,
                 EmailMessage {
                     subject: format!("Your {} password was changed", self.company()),
                     text: format!(
-                        "Hello,\n\nThe password of your {company} account was just changed, and every other \
-                         sign-in was ended. If this was not you, reset your password at {url} and contact \
-                         support.\n\n{company}\n",
+                        "Hello,\n\nThe password of your {company} account was just changed. {what_else}\n\n\
+                         If this was not you, reset your password at {url} and contact support.\n\n{company}\n",
                         company = self.company(),
                         url = self.portal_url("/forgot"),
                     ),
@@ -734,14 +823,13 @@ impl Accounts {
     pub async fn update_profile(&self, actor: &Actor, display_name: Option<&str>) -> Result<User> {
         actor.require(Permission::UpdateOwnProfile)?;
         let user = self.own(actor).await?;
-        let name = display_name.map(str::trim).filter(|n| !n.is_empty());
-        if name.is_some_and(|n| n.chars().count() > 80 || n.chars().any(char::is_control)) {
-            return Err(Error::invalid(
-                "display_name",
-                "a name has at most 80 characters and no control characters",
-            ));
-        }
-        self.store.set_display_name(user.user.id, name).await?;
+        let name = match display_name.map(str::trim).filter(|n| !n.is_empty()) {
+            Some(name) => Some(crate::text::name("display_name", "your name", name, 80)?),
+            None => None,
+        };
+        self.store
+            .set_display_name(user.user.id, name.as_deref())
+            .await?;
         self.store
             .user(user.user.id)
             .await?

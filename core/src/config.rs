@@ -624,6 +624,10 @@ impl Config {
         {
             problems.push("web.public_url: expected an http:// or https:// address".to_owned());
         }
+        if let Err(error) = crate::text::name("name", "the company name", &self.company.name, 100)
+        {
+            problems.push(format!("company.name: {error}"));
+        }
         if self.discord.shards == Some(0) {
             problems.push("discord.shards: expected at least 1 (or leave it unset)".to_owned());
         }

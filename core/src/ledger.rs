@@ -56,12 +56,7 @@ pub fn check_adjustment_reason(reason: &str) -> Result<&str> {
     if reason.is_empty() {
         return Err(Error::invalid("reason", "say why the credit is adjusted"));
     }
-    if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(Error::invalid(
-            "reason",
-            format!("the reason has at most {MAX_REASON_CHARS} characters"),
-        ));
-    }
+    crate::text::note("reason", "the reason", reason, MAX_REASON_CHARS)?;
     Ok(reason)
 }
 

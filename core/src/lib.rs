@@ -4,7 +4,8 @@
 //! Layout, by noun:
 //! - [`config`]: the typed configuration and how it is loaded.
 //! - [`policy`]: roles, scopes, the [`Actor`] of every call, and the one permission table.
-//! - [`money`], [`email`], [`ids`]: domain types that are valid once they exist.
+//! - [`money`], [`email`], [`ids`]: domain types that are valid once they exist; [`text`]: the
+//!   rule for names and notes people type.
 //! - [`store`]: the [`store::Store`] trait over SQLite and PostgreSQL.
 //! - [`ledger`]: prepaid credit as append-only double-entry postings.
 //! - [`users`], [`audit`], [`auth`]: accounts, the audit log, passwords.
@@ -32,11 +33,13 @@ pub mod notify;
 pub mod payments;
 pub mod policy;
 pub mod pricing;
+pub mod private_files;
 pub mod providers;
 pub mod servers;
 pub mod settings;
 pub mod statements;
 pub mod store;
+pub mod text;
 pub mod users;
 
 use std::sync::Arc;
@@ -171,7 +174,7 @@ impl Core {
             billing,
             auth: Auth::new(
                 sessions.clone(),
-                api_keys,
+                api_keys.clone(),
                 clock.clone(),
                 config.auth.api_key_requests_per_minute,
                 config.auth.session_requests_per_minute,
@@ -182,6 +185,7 @@ impl Core {
                 audit.clone(),
                 outbox.clone(),
                 sessions,
+                api_keys,
                 config.clone(),
             ),
             maintenance: Maintenance::new(store.clone(), clock.clone(), audit.clone()),

@@ -81,6 +81,7 @@ impl Maintenance {
                 "say in 1 to 500 characters what is happening",
             ));
         }
+        crate::text::note("message", "the notice", message, 500)?;
         self.set(
             actor,
             MaintenanceState {

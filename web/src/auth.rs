@@ -108,9 +108,9 @@ fn bearer(headers: &HeaderMap) -> Option<Result<&str, ()>> {
 }
 
 /// The portal's session cookie, if the request carries one.
-fn session_cookie(headers: &HeaderMap) -> Option<String> {
+fn session_cookie(state: &AppState, headers: &HeaderMap) -> Option<String> {
     axum_extra::extract::cookie::CookieJar::from_headers(headers)
-        .get(crate::portal::context_cookie_name())
+        .get(&crate::portal::session_cookie_name(state))
         .map(|cookie| cookie.value().to_owned())
         .filter(|value| !value.is_empty())
 }
@@ -133,7 +133,7 @@ pub async fn authenticate(
     // Portal pages sign in with the session cookie; the API never does, so another site cannot
     // make a visitor's browser call it.
     if !request.uri().path().starts_with("/api/") {
-        if let Some(token) = session_cookie(request.headers()) {
+        if let Some(token) = session_cookie(&state, request.headers()) {
             match state.core.auth.authenticate(&token, Via::Portal).await {
                 Ok(Presented::Valid(authenticated)) if authenticated.api_key.is_none() => {
                     request.extensions_mut().insert(Caller(authenticated));

@@ -4,6 +4,7 @@
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`metrics`]: the Prometheus recorder and `/metrics`.
 //! - [`error`]: how a core error becomes an HTTP answer.
+//! - [`security_headers`]: CSP, framing, sniffing, referrer and HSTS on every answer.
 //! - [`router`]: every route and the middleware around them.
 
 pub mod api;
@@ -14,6 +15,7 @@ pub mod health;
 pub mod maintenance;
 pub mod metrics;
 pub mod portal;
+pub mod security_headers;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -104,6 +106,10 @@ pub fn router(state: AppState) -> Router {
                     timeout,
                 )),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            security_headers::apply,
+        ))
         .with_state(state)
 }
 

@@ -214,13 +214,7 @@ impl ApiKeys {
         let user = actor
             .user
             .ok_or_else(|| Error::Forbidden("Sign in to create API keys.".into()))?;
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 100 {
-            return Err(Error::invalid(
-                "name",
-                "give the key a name of 1 to 100 characters",
-            ));
-        }
+        let name = crate::text::name("name", "the key's name", name, 100)?;
         if scopes.is_empty() {
             return Err(Error::invalid("scopes", "choose at least one scope"));
         }
@@ -265,7 +259,7 @@ impl ApiKeys {
             .store
             .insert_api_key(&NewApiKey {
                 user,
-                name: name.to_owned(),
+                name,
                 prefix: text[..PREFIX.len() + 4].to_owned(),
                 last4: text[text.len() - 4..].to_owned(),
                 secret_hash: hash(text),
@@ -308,6 +302,41 @@ impl ApiKeys {
         self.audit
             .record(AuditEntry::new(actor, "api_key.revoke").target(format!("api_key:{id}")))
             .await
+    }
+
+    /// Revokes every key of `user`, at once on this replica (and on others within
+    /// [`CACHE_FOR`]); audited under `actor` with `why`. How many keys were live.
+    pub(crate) async fn revoke_all_of(
+        &self,
+        actor: &Actor,
+        user: UserId,
+        why: &'static str,
+    ) -> Result<u64> {
+        let revoked = self
+            .store
+            .revoke_api_keys_of(user, self.clock.now())
+            .await?;
+        self.cache.forget_user(user);
+        self.audit
+            .record(
+                AuditEntry::new(actor, "api_key.revoke_all")
+                    .target(format!("user:{user}"))
+                    .detail(serde_json::json!({ "revoked": revoked, "why": why })),
+            )
+            .await?;
+        Ok(revoked)
+    }
+
+    /// How many of `user`'s keys work now (not revoked, not expired).
+    pub(crate) async fn live_count(&self, user: UserId) -> Result<u64> {
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .api_keys_of(user)
+            .await?
+            .iter()
+            .filter(|key| key.revoked_at.is_none() && key.expires_at.is_none_or(|at| at > now))
+            .count() as u64)
     }
 
     /// The key and its owner, if `text` is a live key of an active user.

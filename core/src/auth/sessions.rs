@@ -6,14 +6,20 @@
 //! be ended at once (`sessions_valid_after`, set by a password change), and a disabled account
 //! stops working at once. The same token serves the portal's cookie and the API's
 //! `Authorization: Bearer`.
+//!
+//! The portal's form tokens come from here too: an HMAC, under a key derived from the signing
+//! secret, of what the browser is bound to (its session, or before signing in its visit
+//! cookie), so a token taken from one session is worthless in another.
 
 use std::sync::Arc;
 
 use base64::Engine;
 use chrono::{DateTime, Duration, Utc};
+use hmac::{Hmac, Mac};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::clock::Clock;
 use crate::error::{Error, Result};
@@ -73,7 +79,18 @@ pub struct Sessions {
     clock: Arc<dyn Clock>,
     encoding: Arc<EncodingKey>,
     decoding: Arc<DecodingKey>,
+    /// The key of form tokens, derived from the signing secret (never the secret itself).
+    form_key: Arc<[u8; 32]>,
     ttl: Duration,
+}
+
+/// What a form token is bound to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FormBinding<'a> {
+    /// A signed-in browser: its session id.
+    Session(&'a str),
+    /// A browser not signed in: the random id of its visit cookie.
+    Visit(&'a str),
 }
 
 impl Sessions {
@@ -95,9 +112,13 @@ impl Sessions {
                 kept.into_bytes()
             }
         };
+        let mut form_key = Sha256::new();
+        form_key.update(b"hostdeck form token key\0");
+        form_key.update(&secret);
         Ok(Self {
             store,
             clock,
+            form_key: Arc::new(form_key.finalize().into()),
             encoding: Arc::new(EncodingKey::from_secret(&secret)),
             decoding: Arc::new(DecodingKey::from_secret(&secret)),
             ttl: Duration::from_std(ttl)
@@ -107,6 +128,39 @@ impl Sessions {
 
     pub fn ttl(&self) -> Duration {
         self.ttl
+    }
+
+    /// The MAC of `binding`; `None` never happens (HMAC takes a key of any length).
+    fn form_mac(&self, binding: FormBinding<'_>) -> Option<Hmac<Sha256>> {
+        let (kind, id) = match binding {
+            FormBinding::Session(id) => ("session", id),
+            FormBinding::Visit(id) => ("visit", id),
+        };
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(self.form_key.as_slice()).ok()?;
+        mac.update(kind.as_bytes());
+        mac.update(b"\0");
+        mac.update(id.as_bytes());
+        Some(mac)
+    }
+
+    /// The form token of a session or a visit.
+    pub fn form_token(&self, binding: FormBinding<'_>) -> String {
+        self.form_mac(binding)
+            .map(|mac| {
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+            })
+            .unwrap_or_default()
+    }
+
+    /// Whether `presented` is the form token of `binding` (compared in constant time).
+    pub fn form_token_matches(&self, binding: FormBinding<'_>, presented: &str) -> bool {
+        let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(presented) else {
+            return false;
+        };
+        !bytes.is_empty()
+            && self
+                .form_mac(binding)
+                .is_some_and(|mac| mac.verify_slice(&bytes).is_ok())
     }
 
     /// Starts a session for `user`.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 
 use lettre::message::Mailbox;
 use lettre::message::header::ContentType;
-use lettre::{AsyncFileTransport, AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
 use super::EmailMessage;
@@ -165,18 +165,26 @@ pub struct SpoolMailer {
 impl Mailer for SpoolMailer {
     async fn send(&self, to: &str, message: &EmailMessage) -> std::result::Result<(), SendError> {
         let email = build(&self.from, to, message)?;
-        tokio::fs::create_dir_all(&self.dir)
+        // The spool holds verification and reset codes: the folder is 0700 and each message
+        // 0600, written here rather than by lettre's file transport, which leaves both to the
+        // umask.
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || crate::private_files::create_dir_all(&dir))
             .await
+            .map_err(std::io::Error::other)
+            .and_then(|created| created)
             .map_err(|error| {
                 SendError::retryable(format!("cannot create {}: {error}", self.dir.display()))
             })?;
-        let id = AsyncFileTransport::<Tokio1Executor>::new(&self.dir)
-            .send(email)
+        let id: [u8; 16] = rand::random();
+        let id: String = id.iter().map(|b| format!("{b:02x}")).collect();
+        let file = self.dir.join(format!("{id}.eml"));
+        crate::private_files::write_new(&file, email.formatted())
             .await
             .map_err(|error| {
                 SendError::retryable(format!("cannot write to {}: {error}", self.dir.display()))
             })?;
-        tracing::info!(to, subject = %message.subject, file = %self.dir.join(format!("{id}.eml")).display(), "email written to the spool");
+        tracing::info!(to, subject = %message.subject, file = %file.display(), "email written to the spool");
         Ok(())
     }
 }

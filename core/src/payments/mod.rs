@@ -1140,6 +1140,7 @@ impl Payments {
                 "say why the payment is refunded (up to 255 characters)",
             ));
         }
+        crate::text::note("reason", "the reason", reason, 255)?;
         let client = self.client()?;
         let order = self
             .store

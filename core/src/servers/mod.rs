@@ -810,13 +810,7 @@ impl Servers {
         if actor.user.is_none() {
             return Err(Error::Forbidden("To create servers, sign in first.".into()));
         }
-        let name = choice.name.trim().to_owned();
-        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-            return Err(Error::invalid(
-                "name",
-                "A server name is 1 to 64 characters, without line breaks.",
-            ));
-        }
+        let name = crate::text::name("name", "A server name", &choice.name, 64)?;
         let hostname = Hostname::parse(&choice.hostname)?;
         // Plans are checked when the pricing loads, custom sizes by the quote.
         let quote = self.pricing.quote(&choice.size)?;
@@ -946,7 +940,7 @@ impl Servers {
                         .unwrap_or("customer")
                         .to_owned()
                 }),
-                email: crate::email::Email::parse(&user.email)?,
+                email: crate::email::Email::existing(&user.email)?,
             },
             name: server.name.clone(),
             hostname,

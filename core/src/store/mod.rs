@@ -222,6 +222,8 @@ pub trait Store: servers::ServerStore + billing::BillingStore + Send + Sync + 's
     async fn api_keys_of(&self, user: UserId) -> Result<Vec<ApiKeyInfo>>;
     /// `false` if the user has no such live key.
     async fn revoke_api_key(&self, user: UserId, id: i64, at: DateTime<Utc>) -> Result<bool>;
+    /// Revokes every live key of `user`; how many.
+    async fn revoke_api_keys_of(&self, user: UserId, at: DateTime<Utc>) -> Result<u64>;
     async fn api_key_by_hash(&self, hash: &str) -> Result<Option<(ApiKeyInfo, UserAuth)>>;
     async fn touch_api_key(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
 

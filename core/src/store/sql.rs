@@ -1226,6 +1226,17 @@ where
         Ok(row.is_some())
     }
 
+    async fn revoke_api_keys_of(&self, user: UserId, at: DateTime<Utc>) -> Result<u64> {
+        let rows = sqlx::query(
+            "UPDATE api_keys SET revoked_at = $1 WHERE user_id = $2 AND revoked_at IS NULL RETURNING id",
+        )
+        .bind(at)
+        .bind(user.0)
+        .fetch_all(&self.writer)
+        .await?;
+        Ok(rows.len() as u64)
+    }
+
     async fn api_key_by_hash(&self, hash: &str) -> Result<Option<(ApiKeyInfo, UserAuth)>> {
         let row = sqlx::query(SELECT_API_KEY_BY_HASH)
             .bind(hash.to_owned())

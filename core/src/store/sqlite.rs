@@ -99,9 +99,21 @@ pub(super) async fn open(
     }
     let filename = options.get_filename().to_owned();
     if let Some(parent) = filename.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|error| {
+        crate::private_files::create_dir_all(parent).map_err(|error| {
             OpenError::Prepare(format!("cannot create {}: {error}", parent.display()))
         })?;
+    }
+    // Created here, 0600, before SQLite opens it: SQLite gives its -wal and -shm files the
+    // database file's own mode.
+    crate::private_files::create_file_if_absent(&filename).map_err(|error| {
+        OpenError::Prepare(format!("cannot create {}: {error}", filename.display()))
+    })?;
+    if crate::private_files::readable_by_others(&filename) {
+        tracing::warn!(
+            database = %filename.display(),
+            "the database file can be read by other users of this machine; make it 0600 (chmod 600) \
+             and its folder 0700"
+        );
     }
     let options = options
         .journal_mode(SqliteJournalMode::Wal)

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use hostdeck_core::accounts::SignIn;
+use hostdeck_core::accounts::{KeysOnPasswordChange, SignIn};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -204,7 +204,8 @@ pub struct ResetPasswordRequest {
     pub new_password: String,
 }
 
-/// Sets a new password with the emailed token or code; every session ends.
+/// Sets a new password with the emailed token or code; every session ends and every API key is
+/// revoked.
 #[utoipa::path(post, path = "/api/v1/auth/reset-password", tag = "auth", request_body = ResetPasswordRequest,
     responses((status = 200, body = MessageView), (status = 422, body = ErrorView), (status = 429, body = ErrorView)))]
 async fn reset_password(
@@ -223,7 +224,7 @@ async fn reset_password(
         )
         .await?;
     Ok(Json(MessageView::new(
-        "Your password is changed; sign in with it.",
+        "Your password is changed, every sign-in was ended and every API key revoked; sign in with the new password.",
     )))
 }
 
@@ -232,28 +233,64 @@ pub struct ChangePasswordRequest {
     pub current_password: String,
     #[schema(min_length = 8, max_length = 128)]
     pub new_password: String,
+    /// Whether to revoke every API key of the account too (scripts using them stop working).
+    /// Default: true. A key is a password of its own, and a new password does not change it.
+    #[serde(default = "revoke_by_default")]
+    #[schema(default = true)]
+    pub revoke_api_keys: bool,
 }
 
-/// Changes the password. Every other session ends; the answer carries a new token.
+fn revoke_by_default() -> bool {
+    true
+}
+
+/// The new session, and what the change did to sessions and keys.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PasswordChangedView {
+    /// The new session token; every other session ended.
+    pub token: String,
+    pub expires_at: chrono::DateTime<chrono::Utc>,
+    /// API keys revoked by this change.
+    pub api_keys_revoked: u64,
+    /// API keys that still work.
+    pub api_keys_kept: u64,
+    /// What happened, in words.
+    pub message: String,
+}
+
+/// Changes the password. Every other session ends; the answer carries a new token. API keys
+/// are revoked too unless `revoke_api_keys` is false; the answer says what became of them.
 #[utoipa::path(post, path = "/api/v1/auth/change-password", tag = "auth", security(("bearer" = [])), request_body = ChangePasswordRequest,
-    responses((status = 200, body = SessionView), (status = 401, body = ErrorView), (status = 403, body = ErrorView), (status = 422, body = ErrorView)))]
+    responses((status = 200, body = PasswordChangedView), (status = 401, body = ErrorView), (status = 403, body = ErrorView), (status = 422, body = ErrorView)))]
 async fn change_password(
     State(state): State<AppState>,
     caller: Caller,
     ClientInfo(client): ClientInfo,
     ApiJson(body): ApiJson<ChangePasswordRequest>,
-) -> Result<Json<SessionView>, ApiError> {
-    let session = state
+) -> Result<Json<PasswordChangedView>, ApiError> {
+    let keys = if body.revoke_api_keys {
+        KeysOnPasswordChange::Revoke
+    } else {
+        KeysOnPasswordChange::Keep
+    };
+    let changed = state
         .core
         .accounts
         .change_password(
             caller.actor(),
             SecretString::from(body.current_password),
             SecretString::from(body.new_password),
+            keys,
             &client,
         )
         .await?;
-    Ok(Json(SessionView::from(&session)))
+    Ok(Json(PasswordChangedView {
+        token: changed.session.token.expose_secret().to_owned(),
+        expires_at: changed.session.expires_at,
+        api_keys_revoked: changed.keys_revoked,
+        api_keys_kept: changed.keys_kept,
+        message: changed.summary(),
+    }))
 }
 
 #[derive(Debug, Serialize, ToSchema)]

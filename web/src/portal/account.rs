@@ -4,7 +4,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use chrono::{DateTime, NaiveDate, Utc};
-use hostdeck_core::accounts::Enrolment;
+use hostdeck_core::accounts::{Enrolment, KeysOnPasswordChange};
 use hostdeck_core::auth::sessions::IssuedSession;
 use hostdeck_core::ledger::StatementLine;
 use hostdeck_core::money::Currency;
@@ -309,6 +309,11 @@ pub async fn password(
     form: PortalForm,
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
+    let keys = if form.get("revoke_api_keys").is_empty() {
+        KeysOnPasswordChange::Keep
+    } else {
+        KeysOnPasswordChange::Revoke
+    };
     let outcome = state
         .core
         .accounts
@@ -316,10 +321,17 @@ pub async fn password(
             caller.actor(),
             SecretString::from(form.get("current_password").to_owned()),
             SecretString::from(form.get("new_password").to_owned()),
+            keys,
             &client,
         )
         .await;
-    session_replaced(&state, page, &caller, jar, outcome, "password").await
+    let notice = match &outcome {
+        Ok(changed) if changed.keys_revoked > 0 => "password-keys-revoked",
+        Ok(changed) if changed.keys_kept > 0 => "password-keys-kept",
+        _ => "password",
+    };
+    let outcome = outcome.map(|changed| changed.session);
+    session_replaced(&state, page, &caller, jar, outcome, notice).await
 }
 
 pub async fn two_factor_start(

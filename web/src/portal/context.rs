@@ -13,7 +13,19 @@ use crate::AppState;
 use crate::auth::Caller;
 
 pub const SESSION_COOKIE: &str = "hd_session";
+/// The visit cookie: a random id that binds the form tokens of a browser not signed in.
 pub const CSRF_COOKIE: &str = "hd_csrf";
+
+/// A cookie's name as the portal sets it: with the `__Host-` prefix when served over https
+/// (the browser then keeps it only if Secure, Path=/ and without Domain, and no other host or
+/// plain-http page can set it), as `base` on plain http, where browsers refuse the prefix.
+pub fn cookie_name(state: &AppState, base: &'static str) -> std::borrow::Cow<'static, str> {
+    if secure(state) {
+        format!("__Host-{base}").into()
+    } else {
+        base.into()
+    }
+}
 
 /// The signed-in person as the header shows them.
 pub struct NavUser {
@@ -103,10 +115,23 @@ fn notice_text(code: &str) -> Option<&'static str> {
             "The admin account is created. Sign in, then turn on two-factor authentication."
         }
         "reset-sent" => "If the address has an account, a reset link and code are on their way.",
-        "reset" => "Your password is changed. Sign in with it.",
+        "reset" => {
+            "Your password is changed, every sign-in was ended and every API key revoked. Sign in \
+             with the new password."
+        }
         "signed-out" => "You are signed out.",
         "profile" => "Your profile is saved.",
-        "password" => "Your password is changed; every other sign-in was ended.",
+        "password" => {
+            "Your password is changed. Every other sign-in was ended. You have no API keys."
+        }
+        "password-keys-revoked" => {
+            "Your password is changed. Every other sign-in was ended and all your API keys were \
+             revoked; create new ones for your scripts."
+        }
+        "password-keys-kept" => {
+            "Your password is changed. Every other sign-in was ended. Your API keys still work: \
+             revoke any that someone else may know."
+        }
         "2fa-on" => "Two-factor authentication is on.",
         "2fa-off" => "Two-factor authentication is off.",
         "key-revoked" => "The API key is revoked.",
@@ -272,7 +297,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// The session cookie for a new sign-in.
 pub fn session_cookie(state: &AppState, token: &str, max_age: chrono::Duration) -> Cookie<'static> {
-    Cookie::build((SESSION_COOKIE, token.to_owned()))
+    Cookie::build((cookie_name(state, SESSION_COOKIE), token.to_owned()))
         .http_only(true)
         .secure(secure(state))
         .same_site(SameSite::Lax)
@@ -283,7 +308,7 @@ pub fn session_cookie(state: &AppState, token: &str, max_age: chrono::Duration) 
 
 /// The cookie that ends the session cookie.
 pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
-    Cookie::build((SESSION_COOKIE, ""))
+    Cookie::build((cookie_name(state, SESSION_COOKIE), ""))
         .http_only(true)
         .secure(secure(state))
         .same_site(SameSite::Lax)
@@ -291,9 +316,9 @@ pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
         .build()
 }
 
-/// The CSRF cookie, SameSite=Strict so no other site's form can carry it.
-pub fn csrf_cookie(state: &AppState, token: &str) -> Cookie<'static> {
-    Cookie::build((CSRF_COOKIE, token.to_owned()))
+/// The visit cookie, SameSite=Strict so no other site's request carries it.
+pub fn csrf_cookie(state: &AppState, visit: &str) -> Cookie<'static> {
+    Cookie::build((cookie_name(state, CSRF_COOKIE), visit.to_owned()))
         .http_only(true)
         .secure(secure(state))
         .same_site(SameSite::Strict)
@@ -301,7 +326,7 @@ pub fn csrf_cookie(state: &AppState, token: &str) -> Cookie<'static> {
         .build()
 }
 
-fn secure(state: &AppState) -> bool {
+pub(crate) fn secure(state: &AppState) -> bool {
     state
         .core
         .config

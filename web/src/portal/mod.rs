@@ -1,14 +1,18 @@
 //! The customer portal: server-rendered pages (askama, escaped by default, so nothing a person
 //! typed becomes markup) that work without JavaScript.
 //!
-//! Signing in sets an HttpOnly, SameSite=Lax session cookie (Secure when `web.public_url` is
-//! https). Every form carries a CSRF token that must match a SameSite=Strict cookie (double
-//! submit); a post without it is refused before its handler runs.
+//! Signing in sets an HttpOnly, SameSite=Lax session cookie. Every browser also gets a visit
+//! cookie (HttpOnly, SameSite=Strict) with a random id. Every form carries a token bound to the
+//! session, or before signing in to the visit; a state-changing request is checked in [`csrf`]
+//! (origin, form body, token) before its handler runs. When `web.public_url` is https the
+//! cookies are Secure and named with the `__Host-` prefix (Path=/, no Domain), so no other host
+//! or plain-http page can set them.
 
 mod account;
 mod admin;
 pub mod billing;
 mod context;
+mod csrf;
 mod discord;
 mod public;
 mod resize;
@@ -18,18 +22,30 @@ use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use hostdeck_core::auth::sessions::FormBinding;
 
 use crate::AppState;
 
-pub use context::{CSRF_COOKIE, CsrfToken, PortalError, csrf_cookie};
+pub use context::{CSRF_COOKIE, CsrfToken, PortalError, cookie_name, csrf_cookie};
 
-/// The name of the session cookie.
+/// The name of the session cookie on plain http (see [`session_cookie_name`] for https).
 pub fn context_cookie_name() -> &'static str {
     context::SESSION_COOKIE
 }
 
-/// Gives every portal request a CSRF token: the one in its cookie, or a new one that the
-/// response sets.
+/// Whether the portal is served over https (`web.public_url` is https).
+pub fn served_over_https(state: &AppState) -> bool {
+    context::secure(state)
+}
+
+/// The name of the session cookie as this portal sets it.
+pub fn session_cookie_name(state: &AppState) -> std::borrow::Cow<'static, str> {
+    cookie_name(state, context::SESSION_COOKIE)
+}
+
+/// Gives every portal request its form token (bound to its session, or to its visit cookie,
+/// which the response sets when the browser has none), and refuses a state-changing request
+/// that is not a form of this site carrying that token.
 pub async fn csrf(
     axum::extract::State(state): axum::extract::State<AppState>,
     mut request: axum::extract::Request,
@@ -40,27 +56,50 @@ pub async fn csrf(
     }
     let jar = axum_extra::extract::cookie::CookieJar::from_headers(request.headers());
     let existing = jar
-        .get(CSRF_COOKIE)
+        .get(&cookie_name(&state, CSRF_COOKIE))
         .map(|c| c.value().to_owned())
         .filter(|v| v.len() >= 16);
-    let token = existing
+    let visit = existing
         .clone()
         .unwrap_or_else(hostdeck_core::auth::sessions::random_id);
+    let caller = request.extensions().get::<crate::auth::Caller>().cloned();
+    let session = caller.as_ref().and_then(|caller| caller.0.session.clone());
+    let binding = match &session {
+        Some(session) => FormBinding::Session(session),
+        None => FormBinding::Visit(&visit),
+    };
+    let token = state.core.auth.sessions.form_token(binding);
     request.extensions_mut().insert(CsrfToken(token.clone()));
     let shell = context::PageShell {
         company: state.core.config.company.name.clone(),
         support_email: state.core.config.company.support_email.clone(),
-        csrf: token.clone(),
-        signed_in: request
-            .extensions()
-            .get::<crate::auth::Caller>()
-            .map(|caller| caller.0.user.role != hostdeck_core::Role::Customer),
+        csrf: token,
+        signed_in: caller.map(|caller| caller.0.user.role != hostdeck_core::Role::Customer),
     };
-    let response = context::PAGE_SHELL.scope(shell, next.run(request)).await;
+    let checked = async {
+        if !csrf::changes_state(request.method()) {
+            return Ok(request);
+        }
+        csrf::check_origin(&state, request.headers())?;
+        csrf::check_form(&state, binding, request).await
+    };
+    let response = context::PAGE_SHELL
+        .scope(shell, async {
+            match checked.await {
+                Ok(request) => next.run(request).await,
+                Err(refusal) => {
+                    let (status, error) = refusal.into_error();
+                    let mut response = error.into_response();
+                    *response.status_mut() = status;
+                    response
+                }
+            }
+        })
+        .await;
     if existing.is_some() {
         return response;
     }
-    (jar.add(csrf_cookie(&state, &token)), response).into_response()
+    (jar.add(csrf_cookie(&state, &visit)), response).into_response()
 }
 
 pub fn routes() -> Router<AppState> {
