@@ -35,6 +35,7 @@ pub mod pricing;
 pub mod providers;
 pub mod servers;
 pub mod settings;
+pub mod ssh_keys;
 pub mod statements;
 pub mod store;
 pub mod users;
@@ -85,6 +86,8 @@ pub struct Core {
     pub servers: Servers,
     /// Discord members as actors: linking, and the core of the bot's commands.
     pub discord: DiscordLinks,
+    /// SSH public keys saved on accounts.
+    pub ssh_keys: ssh_keys::SshKeys,
 }
 
 impl Core {
@@ -184,6 +187,7 @@ impl Core {
                 config.clone(),
             ),
             maintenance: Maintenance::new(store.clone(), clock.clone(), audit.clone()),
+            ssh_keys: ssh_keys::SshKeys::new(store.clone(), clock.clone(), audit.clone()),
             servers,
             outbox,
             audit,
