@@ -37,6 +37,7 @@ pub mod private_files;
 pub mod providers;
 pub mod servers;
 pub mod settings;
+pub mod ssh_keys;
 pub mod statements;
 pub mod store;
 pub mod text;
@@ -88,6 +89,8 @@ pub struct Core {
     pub servers: Servers,
     /// Discord members as actors: linking, and the core of the bot's commands.
     pub discord: DiscordLinks,
+    /// SSH public keys saved on accounts.
+    pub ssh_keys: ssh_keys::SshKeys,
 }
 
 impl Core {
@@ -189,6 +192,7 @@ impl Core {
                 config.clone(),
             ),
             maintenance: Maintenance::new(store.clone(), clock.clone(), audit.clone()),
+            ssh_keys: ssh_keys::SshKeys::new(store.clone(), clock.clone(), audit.clone()),
             servers,
             outbox,
             audit,

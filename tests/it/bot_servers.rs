@@ -429,7 +429,7 @@ async fn a_customer_controls_their_servers_on_discord_and_nobody_elses() {
     let dora_actor = hostdeck_core::Actor::user(dora_account.user.id, Role::Customer, Via::Discord);
     let refused = core
         .servers
-        .create_held(&dora_actor, request)
+        .create_held(&dora_actor, request, &[])
         .await
         .expect_err("not Dora's");
     assert!(refused.to_string().contains("not yours"), "{refused}");

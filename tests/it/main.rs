@@ -21,6 +21,7 @@ mod paypal_browser;
 mod paypal_group_commit;
 mod paypal_webhooks;
 mod portal_browser;
+mod provider_input;
 mod providers;
 mod servers;
 mod servers_api;

@@ -78,7 +78,11 @@ fn new_server(key: &str, image: Image) -> NewServer {
         },
         image,
         plan: None,
-        ssh_keys: vec!["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHostdeckTestKey ada".into()],
+        ssh_keys: vec![
+            hostdeck_core::ssh_keys::SshPublicKey::parse(crate::provider_input::ADA_KEY)
+                .expect("a key"),
+        ],
+        root_password: None,
     }
 }
 
@@ -704,7 +708,7 @@ async fn proxmox_task_failures_locks_and_slow_tasks() {
     let (code, text) = seen(
         pve.create(&new_server(
             "pve-fault-2",
-            Image::Template("local:vztmpl/alpine.tar.xz".into()),
+            Image::Template("local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz".into()),
         ))
         .await
         .expect_err("no space"),
@@ -717,7 +721,7 @@ async fn proxmox_task_failures_locks_and_slow_tasks() {
     fake.set_task_duration(Duration::from_secs(2));
     let slow = new_server(
         "pve-slow-1",
-        Image::Template("local:vztmpl/alpine.tar.xz".into()),
+        Image::Template("local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz".into()),
     );
     let (code, text) = seen(pve.create(&slow).await.expect_err("too slow"));
     assert_eq!(code, ErrorCode::Unavailable, "{text}");

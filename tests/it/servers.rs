@@ -716,6 +716,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
             image: lost_request.choice.image.clone(),
             plan: None,
             ssh_keys: Vec::new(),
+            root_password: None,
         })
         .await
         .expect("the create lands after all");
@@ -1109,6 +1110,7 @@ async fn a_server_made_after_its_create_failed_is_adopted(provider_name: &str) {
             image: request.choice.image.clone(),
             plan: None,
             ssh_keys: Vec::new(),
+            root_password: None,
         })
         .await
         .expect("made on the provider");
@@ -1178,7 +1180,7 @@ async fn every_create_is_reviewed_by_the_same_rules_permission_first() {
         (choice("web", "web.example.com", " "), "image"),
     ] {
         for error in [
-            core.servers.review(&actor, &bad).expect_err("reviewed"),
+            core.servers.review(&actor, &bad).await.expect_err("reviewed"),
             core.servers
                 .hold_create(&actor, bad.clone())
                 .await
@@ -1213,6 +1215,7 @@ async fn every_create_is_reviewed_by_the_same_rules_permission_first() {
     let quote = core
         .servers
         .review(&actor, &choice("web", "web.example.com", "11"))
+        .await
         .expect("a price");
     let (_, held) = core
         .servers

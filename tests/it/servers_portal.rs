@@ -55,16 +55,13 @@ async fn a_customer_creates_powers_and_deletes_a_server_in_a_browser() {
             .contains("You have no servers yet")
     );
 
-    // Step 1: choose (the first plan and the first location, Jelastic, are preselected).
+    // Step 1: choose (the first plan and the first location's first operating system,
+    // Jelastic's Ubuntu VPS, are preselected from the lists).
     browser.open("/servers/new").await;
     browser
         .fill(
             "/servers/new/review",
-            &[
-                ("name", "web one"),
-                ("hostname", "web1.example.test"),
-                ("template", "ubuntu-vps"),
-            ],
+            &[("name", "web one"), ("hostname", "web1.example.test")],
         )
         .await;
     browser.submit("/servers/new/review").await;
@@ -73,6 +70,7 @@ async fn a_customer_creates_powers_and_deletes_a_server_in_a_browser() {
         "{}",
         browser.path().await
     );
+    assert_eq!(browser.text("[data-test=\"system\"]").await, "Ubuntu VPS");
     // Step 2: the price before anything is made.
     assert_eq!(
         browser.text("[data-test=\"first-hour\"]").await,

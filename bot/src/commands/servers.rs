@@ -11,6 +11,7 @@
 use hostdeck_core::ids::ServerId;
 use hostdeck_core::providers::PowerAction;
 use hostdeck_core::servers::{Owners, Server, parse_power_action};
+use hostdeck_core::ssh_keys::SshKeyId;
 use poise::serenity_prelude as serenity;
 use serenity::ButtonStyle;
 
@@ -387,6 +388,89 @@ async fn locations(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompl
     serenity::CreateAutocompleteResponse::new().set_choices(choices)
 }
 
+/// The value typed so far for another option of the same command (autocomplete of one
+/// option may depend on another: the templates on the location).
+fn typed_option(ctx: Context<'_>, name: &str) -> Option<String> {
+    fn find(options: &[serenity::CommandDataOption], name: &str) -> Option<String> {
+        for option in options {
+            match &option.value {
+                serenity::CommandDataOptionValue::SubCommand(inner)
+                | serenity::CommandDataOptionValue::SubCommandGroup(inner) => {
+                    if let Some(value) = find(inner, name) {
+                        return Some(value);
+                    }
+                }
+                serenity::CommandDataOptionValue::String(value)
+                | serenity::CommandDataOptionValue::Autocomplete { value, .. }
+                    if option.name == name =>
+                {
+                    return Some(value.clone());
+                }
+                _ => {}
+            }
+        }
+        None
+    }
+    let poise::Context::Application(app) = ctx else {
+        return None;
+    };
+    find(&app.interaction.data.options, name).filter(|value| !value.trim().is_empty())
+}
+
+/// The operating systems of the location chosen so far (every location's when none is).
+async fn templates(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    let core = &ctx.data().core;
+    let location = typed_option(ctx, "location");
+    let offered = match core.discord.access(&member_of(ctx)).await {
+        Ok(access) => core
+            .servers
+            .templates(&access.actor, location.as_deref())
+            .await
+            .unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let partial = partial.to_lowercase();
+    let choices = offered
+        .iter()
+        .filter(|os| os.kind == "template")
+        .filter(|os| {
+            os.name.to_lowercase().contains(&partial) || os.id.to_lowercase().contains(&partial)
+        })
+        // A value Discord cannot carry (over 100 characters) could not be chosen anyway.
+        .filter(|os| os.id.chars().count() <= 100)
+        .take(25)
+        .map(|os| {
+            serenity::AutocompleteChoice::new(
+                crate::render::truncate(&format!("{} ({})", os.name, os.location), 100),
+                os.id.clone(),
+            )
+        })
+        .collect();
+    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+}
+
+/// The member's saved SSH keys.
+async fn saved_ssh_keys(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+    let core = &ctx.data().core;
+    let keys = match core.discord.access(&member_of(ctx)).await {
+        Ok(access) => core.ssh_keys.list(&access.actor).await.unwrap_or_default(),
+        Err(_) => Vec::new(),
+    };
+    let partial = partial.to_lowercase();
+    let choices = keys
+        .iter()
+        .filter(|key| key.name.to_lowercase().contains(&partial))
+        .take(25)
+        .map(|key| {
+            serenity::AutocompleteChoice::new(
+                crate::render::truncate(&format!("{} ({})", key.name, key.key.kind()), 100),
+                key.id.0,
+            )
+        })
+        .collect();
+    serenity::CreateAutocompleteResponse::new().set_choices(choices)
+}
+
 /// Creates a server: shows the price, and creates it when you confirm.
 #[poise::command(slash_command, rename = "create")]
 pub async fn server_create(
@@ -396,10 +480,15 @@ pub async fn server_create(
     #[description = "The plan"]
     #[autocomplete = "plans"]
     plan: String,
-    #[description = "The OS template of the location"] template: String,
+    #[description = "The operating system (choose the location first)"]
+    #[autocomplete = "templates"]
+    template: String,
     #[description = "Where it runs"]
     #[autocomplete = "locations"]
     location: Option<String>,
+    #[description = "One of your saved SSH keys (otherwise you get a root password)"]
+    #[autocomplete = "saved_ssh_keys"]
+    ssh_key: Option<i64>,
 ) -> Result<(), BotError> {
     let access = access(ctx).await?;
     let core = &ctx.data().core;
@@ -434,10 +523,19 @@ pub async fn server_create(
             "Charged now (the first hour)",
             quote.first_hour().display(currency),
         );
+    let card = match ssh_key {
+        Some(_) => card.field("Log in with", "your SSH key"),
+        None => card.field("Log in with", "a root password, shown once after the create"),
+    };
+    // The key rides on the button; core checks it is the member's when it is pressed.
+    let button = match ssh_key {
+        Some(key) => format!("{SERVER_CREATE}{id}:{key}"),
+        None => format!("{SERVER_CREATE}{id}"),
+    };
     let answer = Answer::card(card)
         .ephemeral()
         .button(Button::new(
-            format!("{SERVER_CREATE}{id}"),
+            button,
             "Create and pay the first hour",
             ButtonStyle::Success,
         ))
@@ -446,16 +544,28 @@ pub async fn server_create(
     Ok(())
 }
 
-/// The confirm button of `/server create`: `server:create:{request}`.
+/// The confirm button of `/server create`: `server:create:{request}[:{ssh key}]`.
 pub async fn server_create_confirmed(
     data: &Data,
     invoker: &Invoker,
     rest: &str,
 ) -> Result<Answer, BotError> {
-    let id: i64 = rest.parse().map_err(|_| stale())?;
+    let (id, key) = match rest.split_once(':') {
+        Some((id, key)) => (id, Some(key)),
+        None => (rest, None),
+    };
+    let id: i64 = id.parse().map_err(|_| stale())?;
+    let keys = match key {
+        Some(key) => vec![SshKeyId(key.parse().map_err(|_| stale())?)],
+        None => Vec::new(),
+    };
     let access = data.core.discord.access(&invoker.member).await?;
-    let created = data.core.servers.create_held(&access.actor, id).await?;
-    let card = Card::new(format!("{} is created", created.server.name))
+    let created = data
+        .core
+        .servers
+        .create_held(&access.actor, id, &keys)
+        .await?;
+    let mut card = Card::new(format!("{} is created", created.server.name))
         .field("Server", format!("#{}", created.server.id))
         .field("State", created.server.shown_state())
         .field(
@@ -465,6 +575,12 @@ pub async fn server_create_confirmed(
                 .first_hour()
                 .display(&data.core.config.billing.currency),
         );
+    if let Some(password) = &created.root_password {
+        // Only in this ephemeral answer: the password is kept nowhere to show it again.
+        card = card
+            .field("Root password", format!("`{}`", password.expose()))
+            .footer("Copy the root password now: it is shown only this once.");
+    }
     Ok(Answer::card(card).ephemeral())
 }
 

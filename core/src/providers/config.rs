@@ -99,6 +99,23 @@ pub struct ProviderConfig {
     pub max_vcpus: Option<u32>,
     pub max_memory_mib: Option<u64>,
     pub max_disk_gib: Option<u64>,
+    /// The OS templates customers may choose, `[{ id, name }]`. When set, this list is the
+    /// whole allow-list; when not, the platform's own list is read (Jelastic: its VPS types).
+    pub templates: Option<Vec<ConfiguredImage>>,
+    /// Proxmox: the installer ISOs customers may choose, as `templates`.
+    pub isos: Option<Vec<ConfiguredImage>>,
+    /// Proxmox: the storage whose `vztmpl` and `iso` content is offered (default `local`).
+    pub image_storage: Option<String>,
+}
+
+/// An OS offered for new servers, as the operator lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfiguredImage {
+    /// The provider's id: a VirtFusion template id, a Proxmox volume, a Jelastic node type.
+    pub id: String,
+    /// What customers see.
+    pub name: String,
 }
 
 impl ProviderConfig {
@@ -130,6 +147,9 @@ impl ProviderConfig {
             ("max_vcpus", self.max_vcpus.is_some()),
             ("max_memory_mib", self.max_memory_mib.is_some()),
             ("max_disk_gib", self.max_disk_gib.is_some()),
+            ("templates", self.templates.is_some()),
+            ("isos", self.isos.is_some()),
+            ("image_storage", self.image_storage.is_some()),
         ]
         .into_iter()
         .filter_map(|(key, set)| set.then_some(key))
@@ -163,6 +183,7 @@ fn keys_of(kind: ProviderKind) -> (&'static [&'static str], &'static [&'static s
                 "page_size",
                 "timeout",
                 "ca_file",
+                "templates",
             ],
         ),
         ProviderKind::Proxmox => (
@@ -177,6 +198,9 @@ fn keys_of(kind: ProviderKind) -> (&'static [&'static str], &'static [&'static s
                 "timeout",
                 "task_timeout",
                 "ca_file",
+                "templates",
+                "isos",
+                "image_storage",
             ],
         ),
         ProviderKind::Jelastic => (
@@ -188,9 +212,10 @@ fn keys_of(kind: ProviderKind) -> (&'static [&'static str], &'static [&'static s
                 "timeout",
                 "task_timeout",
                 "ca_file",
+                "templates",
             ],
         ),
-        ProviderKind::Sandbox => (&[], &["page_size"]),
+        ProviderKind::Sandbox => (&[], &["page_size", "templates", "isos"]),
     }
 }
 
@@ -301,6 +326,7 @@ impl ProvidersConfig {
                 ("bridge", &provider.bridge),
                 ("storage", &provider.storage),
                 ("region", &provider.region),
+                ("image_storage", &provider.image_storage),
             ] {
                 if let Some(value) = value
                     && (value.is_empty()
@@ -314,8 +340,52 @@ impl ProvidersConfig {
                     ));
                 }
             }
+            for (key, list) in [("templates", &provider.templates), ("isos", &provider.isos)] {
+                for (index, image) in list.iter().flatten().enumerate() {
+                    if let Err(problem) = image.problem(provider.kind, key) {
+                        problems.push(format!("{}[{index}]: {problem}", at(key)));
+                    }
+                }
+            }
         }
         problems
+    }
+}
+
+impl ConfiguredImage {
+    /// What is wrong with an entry of `templates` or `isos` (`key`) of a provider of `kind`.
+    fn problem(&self, kind: ProviderKind, key: &str) -> Result<(), String> {
+        let id = self.id.as_str();
+        if id.is_empty() || id.len() > 200 || id.chars().any(|c| c.is_control() || c == ' ') {
+            return Err("id: expected 1 to 200 characters without spaces".into());
+        }
+        if self.name.trim().is_empty() || self.name.chars().count() > 100 {
+            return Err("name: expected 1 to 100 characters".into());
+        }
+        let content = if key == "isos" { "iso" } else { "vztmpl" };
+        let shaped = match kind {
+            ProviderKind::Virtfusion => id.chars().all(|c| c.is_ascii_digit()),
+            ProviderKind::Proxmox => id.split_once(':').is_some_and(|(storage, path)| {
+                !storage.is_empty()
+                    && path.starts_with(&format!("{content}/"))
+                    && !id.contains([',', '=', ';'])
+            }),
+            ProviderKind::Jelastic => id
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            ProviderKind::Sandbox => true,
+        };
+        if shaped {
+            Ok(())
+        } else {
+            Err(match kind {
+                ProviderKind::Virtfusion => "id: expected a VirtFusion OS template number".into(),
+                ProviderKind::Proxmox => {
+                    format!("id: expected a volume such as local:{content}/NAME")
+                }
+                _ => "id: expected a node type such as ubuntu-vps".into(),
+            })
+        }
     }
 }
 

@@ -17,6 +17,10 @@
 //!   (`fixedCloudlets` and `flexibleCloudlets`, both the cloudlets of the new memory, as create
 //!   reserves them) and `SetDiskLimitByGroup` (`limit` in MB) for what changed; a smaller disk
 //!   is refused before anything is sent.
+//! - images: Jelastic has no listing of node types for an account, so the operator's
+//!   `templates` list is the allow-list, and without one the platform's VPS types
+//!   ([`VPS_TYPES`]). SSH keys and root passwords are not sent: the platform's keys belong to
+//!   the account (every environment of it), and it mails root credentials to the account owner.
 //! - delete: `DeleteEnv`; usage: the platform has no per-environment traffic here (`None`).
 //! - health: `GetEnvInfo` of a name no environment can have: "does not exist" proves the
 //!   platform answers and accepts the session, without listing every environment.
@@ -44,9 +48,18 @@ use serde_json::{Value, json};
 use super::config::{ProviderConfig, required};
 use super::http::{Call, Endpoint};
 use super::{
-    CreateKey, Failure, Health, Image, NewServer, PageToken, PowerAction, Provider, ProviderError,
-    ProviderKind, RemoteId, RemoteServer, Resources, ServerPage, ServerState, Usage,
+    Access, CreateKey, Failure, Health, Image, NewServer, OsImage, PageToken, PowerAction,
+    Provider, ProviderError, ProviderKind, RemoteId, RemoteServer, Resources, ServerPage,
+    ServerState, Usage,
 };
+
+/// The VPS node types offered when the config lists no `templates`.
+pub const VPS_TYPES: [(&str, &str); 4] = [
+    ("ubuntu-vps", "Ubuntu VPS"),
+    ("debian-vps", "Debian VPS"),
+    ("almalinux-vps", "AlmaLinux VPS"),
+    ("centos-vps", "CentOS VPS"),
+];
 
 const CLOUDLET_MIB: u64 = 128;
 const CLOUDLETS_PER_VCPU: u64 = 5;
@@ -426,6 +439,23 @@ impl Provider for Jelastic {
                 Ok(remote_server(&self.info(&name).await?))
             }
             Err(error) => Err(error),
+        }
+    }
+
+    async fn images(&self) -> Result<Vec<OsImage>, ProviderError> {
+        Ok(VPS_TYPES
+            .iter()
+            .map(|(id, name)| OsImage {
+                image: Image::Template((*id).to_owned()),
+                name: (*name).to_owned(),
+            })
+            .collect())
+    }
+
+    fn access(&self) -> Access {
+        Access {
+            ssh_keys: false,
+            root_password: false,
         }
     }
 

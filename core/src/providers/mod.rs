@@ -48,6 +48,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Config, ConfigError};
 use crate::email::Email;
 use crate::ids::UserId;
+use crate::ssh_keys::SshPublicKey;
 
 pub use config::{ProviderConfig, ProvidersConfig};
 pub use error::{Failure, ProviderError};
@@ -302,6 +303,80 @@ pub enum Image {
     Iso(String),
 }
 
+impl Image {
+    /// The provider's id of it: a template id, a node type, a volume.
+    pub fn id(&self) -> &str {
+        match self {
+            Self::Template(id) | Self::Iso(id) => id,
+        }
+    }
+
+    /// `template` or `iso`.
+    pub const fn kind(&self) -> &'static str {
+        match self {
+            Self::Template(_) => "template",
+            Self::Iso(_) => "iso",
+        }
+    }
+}
+
+/// An operating system a provider offers for new servers: what the customer chooses from.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct OsImage {
+    pub image: Image,
+    /// What people see: `Debian 12 (Bookworm)`.
+    pub name: String,
+}
+
+/// How a platform lets a customer into a new server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Access {
+    /// The platform installs the customer's SSH public keys.
+    pub ssh_keys: bool,
+    /// The platform sets a root password hostdeck chose.
+    pub root_password: bool,
+}
+
+/// A root password hostdeck generated for a new server: shown to its owner once, sent to the
+/// provider in its own field, never stored, logged or shown by `Debug`.
+#[derive(Clone)]
+pub struct RootPassword(secrecy::SecretString);
+
+impl RootPassword {
+    /// Characters without look-alikes (no 0/O, 1/l/I), safe in every platform's field.
+    const ALPHABET: &'static [u8] = b"abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    /// 20 characters of 57: about 116 bits.
+    const LENGTH: usize = 20;
+
+    pub fn generate() -> Self {
+        use rand::Rng;
+        let mut rng = rand::rngs::OsRng;
+        let text: String = (0..Self::LENGTH)
+            .map(|_| char::from(Self::ALPHABET[rng.gen_range(0..Self::ALPHABET.len())]))
+            .collect();
+        Self(secrecy::SecretString::from(text))
+    }
+
+    /// The password itself, for the one answer that shows it and the provider's field.
+    pub fn expose(&self) -> &str {
+        secrecy::ExposeSecret::expose_secret(&self.0)
+    }
+}
+
+impl fmt::Debug for RootPassword {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("RootPassword([redacted])")
+    }
+}
+
+impl PartialEq for RootPassword {
+    fn eq(&self, other: &Self) -> bool {
+        self.expose() == other.expose()
+    }
+}
+
+impl Eq for RootPassword {}
+
 /// The customer a server is created for. VirtFusion keeps its own user per customer, found by
 /// hostdeck's user id and created with this name and email on their first server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -325,8 +400,11 @@ pub struct NewServer {
     /// The provider's own plan to start from (a VirtFusion package id); `None` uses the one
     /// configured for the provider. The resources above override its sizes.
     pub plan: Option<String>,
-    /// Public SSH keys, installed where the platform takes raw keys (Proxmox containers).
-    pub ssh_keys: Vec<String>,
+    /// SSH public keys to install for root, checked; only for a platform whose
+    /// [`Provider::access`] takes them.
+    pub ssh_keys: Vec<SshPublicKey>,
+    /// A root password to set; only for a platform whose [`Provider::access`] takes one.
+    pub root_password: Option<RootPassword>,
 }
 
 /// A client-chosen key that makes a create idempotent. 6 to 30 characters of lower-case
@@ -498,8 +576,17 @@ pub trait Provider: Send + Sync {
 
     async fn power(&self, id: &RemoteId, action: PowerAction) -> Result<(), ProviderError>;
 
-    /// Creates a server, or returns the one already created with `new.key`.
+    /// Creates a server, or returns the one already created with `new.key`. The server
+    /// service has checked `new.image` against [`Provider::images`] (or the configured list).
     async fn create(&self, new: &NewServer) -> Result<RemoteServer, ProviderError>;
+
+    /// The operating systems new servers can be installed from, read from the platform: its
+    /// templates and ISOs, never other volumes. `Ok(empty)` where the platform has no listing
+    /// (the list then comes from the config).
+    async fn images(&self) -> Result<Vec<OsImage>, ProviderError>;
+
+    /// What the platform takes to let the customer in: SSH keys, a root password.
+    fn access(&self) -> Access;
 
     /// Stops the server and, where the platform has it, locks it against its owner.
     async fn suspend(&self, id: &RemoteId) -> Result<(), ProviderError>;

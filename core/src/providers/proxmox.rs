@@ -19,6 +19,12 @@
 //! - create: `GET /cluster/nextid`, then `POST /nodes/{node}/lxc` for a container template or
 //!   `POST /nodes/{node}/qemu` for an ISO, started at once, and the create task followed. Two
 //!   creates can draw the same next id; the loser's refusal creates nothing, so it draws again.
+//!   A container gets the customer's SSH keys in `ssh-public-keys` and the root password in
+//!   `password`; a VM gets them through cloud-init (a `cloudinit` drive on `ide0`, `ciuser`
+//!   root, `sshkeys` URL-encoded as the schema's `urlencoded` format wants, `cipassword`).
+//! - images: `GET /nodes/{node}/storage/{image_storage}/content` with `content=vztmpl` and
+//!   `content=iso`: container templates and ISOs only, so no guest disk or backup volume is
+//!   ever offered.
 //!
 //! Where the create key lives, and why: as a Proxmox tag (`hd-KEY`). Tags are meant for
 //! exactly this, show in the web UI, and travel with the guest. A create first looks for a guest
@@ -43,8 +49,9 @@ use serde_json::{Map, Value};
 use super::config::{ProviderConfig, required};
 use super::http::{Call, Data, Endpoint, Reply, secret_header, segment};
 use super::{
-    CreateKey, Failure, Health, Image, NewServer, PageToken, PowerAction, Provider, ProviderError,
-    ProviderKind, RemoteId, RemoteServer, Resources, ServerPage, ServerState, Usage,
+    Access, CreateKey, Failure, Health, Image, NewServer, OsImage, PageToken, PowerAction,
+    Provider, ProviderError, ProviderKind, RemoteId, RemoteServer, Resources, ServerPage,
+    ServerState, Usage,
 };
 
 const MIB: u64 = 1024 * 1024;
@@ -77,6 +84,7 @@ pub struct Proxmox {
     node: String,
     bridge: String,
     storage: String,
+    image_storage: String,
     task_timeout: Duration,
 }
 
@@ -121,6 +129,13 @@ struct TaskStatus {
 #[derive(Debug, Deserialize)]
 struct Version {
     version: Option<String>,
+}
+
+/// A volume of `GET .../storage/{storage}/content`.
+#[derive(Debug, Deserialize)]
+struct Volume {
+    volid: String,
+    content: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -327,6 +342,34 @@ fn refusal(message: &str, what: &str) -> Option<Failure> {
     }
 }
 
+/// Text as Perl's `uri_escape` writes it, which the schema's `urlencoded` format reads back:
+/// every byte but letters, digits and `-._~` as `%XX`.
+fn url_encoded(text: &str) -> String {
+    text.bytes()
+        .map(|byte| {
+            if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+                char::from(byte).to_string()
+            } else {
+                format!("%{byte:02X}")
+            }
+        })
+        .collect()
+}
+
+/// The customer's keys, one a line, as `ssh-public-keys` and `sshkeys` take them.
+fn keys_text(new: &NewServer) -> String {
+    new.ssh_keys
+        .iter()
+        .map(|key| key.as_str())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// What people see of a volume: its file name (`debian-12-standard_12.7-1_amd64.tar.zst`).
+fn volume_name(volid: &str) -> String {
+    volid.rsplit('/').next().unwrap_or(volid).to_owned()
+}
+
 /// A volume id as Proxmox names one (`local:iso/debian-12.iso`): nothing that could leak into
 /// the property string it is written into.
 fn volume_ok(volume: &str) -> bool {
@@ -359,6 +402,10 @@ impl Proxmox {
                 .storage
                 .clone()
                 .unwrap_or_else(|| "local-lvm".to_owned()),
+            image_storage: config
+                .image_storage
+                .clone()
+                .unwrap_or_else(|| "local".to_owned()),
             task_timeout: config.task_timeout(),
         })
     }
@@ -625,11 +672,55 @@ impl Proxmox {
                     ("unprivileged", "1".to_owned()),
                 ]);
                 if !new.ssh_keys.is_empty() {
-                    form.push(("ssh-public-keys", new.ssh_keys.join("\n")));
+                    form.push(("ssh-public-keys", keys_text(new)));
+                }
+                if let Some(password) = &new.root_password {
+                    form.push(("password", password.expose().to_owned()));
                 }
             }
         }
+        if guest == Guest::Qemu && (!new.ssh_keys.is_empty() || new.root_password.is_some()) {
+            form.extend([
+                ("ide0", format!("{}:cloudinit", self.storage)),
+                ("ciuser", "root".to_owned()),
+            ]);
+            if !new.ssh_keys.is_empty() {
+                form.push(("sshkeys", url_encoded(&keys_text(new))));
+            }
+            if let Some(password) = &new.root_password {
+                form.push(("cipassword", password.expose().to_owned()));
+            }
+        }
         form
+    }
+
+    /// The container templates (`vztmpl`) or ISOs (`iso`) of the image storage.
+    async fn volumes(&self, content: &str) -> Result<Vec<String>, ProviderError> {
+        let path = format!(
+            "nodes/{}/storage/{}/content",
+            segment(&self.node),
+            segment(&self.image_storage)
+        );
+        let reply = self
+            .call(
+                Call::Read,
+                Method::GET,
+                &path,
+                &[("content", content.to_owned())],
+                &[],
+            )
+            .await?;
+        let volumes: Vec<Volume> = self.data(reply, &format!("storage {}", self.image_storage))?;
+        let prefix = format!("{}:{content}/", self.image_storage);
+        Ok(volumes
+            .into_iter()
+            .filter(|volume| {
+                volume.content.as_deref().is_none_or(|c| c == content)
+                    && volume.volid.starts_with(&prefix)
+                    && volume_ok(&volume.volid)
+            })
+            .map(|volume| volume.volid)
+            .collect())
     }
 }
 
@@ -689,12 +780,6 @@ impl Provider for Proxmox {
                 ),
             }));
         }
-        if let Some(key) = new.ssh_keys.iter().find(|key| key.contains(['\n', '\r'])) {
-            return Err(self.http.error(Failure::Invalid {
-                field: "ssh_keys",
-                message: format!("An SSH key is one line; {:.20}… has several.", key),
-            }));
-        }
         if let Some(vmid) = self
             .find_by_key(guest, &new.key, new.hostname.as_str())
             .await?
@@ -724,6 +809,30 @@ impl Provider for Proxmox {
                 }
                 Err(error) => return Err(error),
             }
+        }
+    }
+
+    async fn images(&self) -> Result<Vec<OsImage>, ProviderError> {
+        let mut images: Vec<OsImage> = self
+            .volumes("vztmpl")
+            .await?
+            .into_iter()
+            .map(|volid| OsImage {
+                name: volume_name(&volid),
+                image: Image::Template(volid),
+            })
+            .collect();
+        images.extend(self.volumes("iso").await?.into_iter().map(|volid| OsImage {
+            name: format!("{} (installer)", volume_name(&volid)),
+            image: Image::Iso(volid),
+        }));
+        Ok(images)
+    }
+
+    fn access(&self) -> Access {
+        Access {
+            ssh_keys: true,
+            root_password: true,
         }
     }
 
@@ -965,6 +1074,14 @@ mod tests {
             failure_of(&reply(500, None, json!({"message": "something odd\n"})), what),
             Failure::ProviderFailed { status: 500, detail } if detail == "something odd"
         ));
+    }
+
+    #[test]
+    fn keys_are_url_encoded_as_the_schema_wants() {
+        assert_eq!(
+            url_encoded("ssh-ed25519 AAAA+/= a@b\nx"),
+            "ssh-ed25519%20AAAA%2B%2F%3D%20a%40b%0Ax"
+        );
     }
 
     #[test]

@@ -16,8 +16,8 @@ use std::time::Duration;
 use async_trait::async_trait;
 
 use super::{
-    Failure, Health, NewServer, PageToken, PowerAction, Provider, ProviderError, ProviderKind,
-    RemoteId, RemoteServer, Resources, ServerPage, ServerState, Usage,
+    Access, Failure, Health, Image, NewServer, OsImage, PageToken, PowerAction, Provider,
+    ProviderError, ProviderKind, RemoteId, RemoteServer, Resources, ServerPage, ServerState, Usage,
 };
 
 /// Servers per listing page when the config says nothing.
@@ -245,6 +245,27 @@ impl Provider for Sandbox {
         Ok(server)
     }
 
+    async fn images(&self) -> Result<Vec<OsImage>, ProviderError> {
+        Ok([
+            (Image::Template("debian-12".into()), "Debian 12"),
+            (Image::Template("ubuntu-24.04".into()), "Ubuntu 24.04"),
+            (Image::Iso("debian-12.iso".into()), "Debian 12 installer"),
+        ]
+        .into_iter()
+        .map(|(image, name)| OsImage {
+            image,
+            name: name.to_owned(),
+        })
+        .collect())
+    }
+
+    fn access(&self) -> Access {
+        Access {
+            ssh_keys: true,
+            root_password: true,
+        }
+    }
+
     async fn suspend(&self, id: &RemoteId) -> Result<(), ProviderError> {
         self.with_server(id, |server| {
             server.state = ServerState::Suspended;
@@ -309,7 +330,7 @@ mod tests {
     use super::*;
     use crate::email::Email;
     use crate::ids::UserId;
-    use crate::providers::{CreateKey, Hostname, Image, Owner, Resources, list_all};
+    use crate::providers::{CreateKey, Hostname, Owner, Resources, list_all};
 
     fn new_server(key: &str) -> NewServer {
         NewServer {
@@ -329,6 +350,7 @@ mod tests {
             image: Image::Template("debian-12".into()),
             plan: None,
             ssh_keys: Vec::new(),
+            root_password: None,
         }
     }
 

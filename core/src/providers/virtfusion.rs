@@ -14,7 +14,12 @@
 //!   anything exists; the customer's VirtFusion user is found by external relation (hostdeck's
 //!   user id, `GET /users/{id}/byExtRelation`) or created (`POST /users`); then `POST /servers` from the
 //!   configured package with the plan's sizes, then `POST /servers/{id}/build` with the OS
-//!   template, the hostname and a name that ends in the create key's marker (`web [hd-KEY]`).
+//!   template, the hostname, the customer's SSH keys (as ids of the VirtFusion user's keys,
+//!   found with `GET /ssh_keys/user/{user}` or added with `POST /ssh_keys`) and a name that ends
+//!   in the create key's marker (`web [hd-KEY]`). VirtFusion chooses the root password itself
+//!   and mails it to the user, so no password is sent.
+//! - images: the OS templates of the configured package,
+//!   `GET /media/templates/fromServerPackageSpec/{package}`.
 //! - resize: `PUT /servers/{id}/modify/cpuCores` (`{"cores"}`) and
 //!   `PUT /servers/{id}/modify/memory` (`{"memory"}`, MB), each only when it changes. API v1
 //!   has no call that grows a server's disk, so a resize that needs more disk is refused as
@@ -48,10 +53,11 @@ use serde_json::{Value, json};
 use super::config::{DEFAULT_PAGE_SIZE, ProviderConfig, required};
 use super::http::{Call, Data, Endpoint, Reply, common_failure, secret_header};
 use super::{
-    CreateKey, Failure, Health, Image, NewServer, Owner, PageToken, PowerAction, Provider,
-    ProviderError, ProviderKind, RemoteId, RemoteServer, Resources, ServerPage, ServerState, Usage,
-    find_in_pages,
+    Access, CreateKey, Failure, Health, Image, NewServer, OsImage, Owner, PageToken, PowerAction,
+    Provider, ProviderError, ProviderKind, RemoteId, RemoteServer, Resources, ServerPage,
+    ServerState, Usage, find_in_pages,
 };
+use crate::ssh_keys::SshPublicKey;
 use crate::ids::UserId;
 
 pub struct VirtFusion {
@@ -155,6 +161,35 @@ struct VfTemplateGroup {
 #[derive(Debug, Deserialize)]
 struct VfTemplate {
     id: u64,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    version: Option<String>,
+    #[serde(default)]
+    variant: Option<String>,
+}
+
+impl VfTemplate {
+    /// `Debian 12 (Bookworm)`.
+    fn label(&self) -> String {
+        let mut label = self.name.clone();
+        if let Some(version) = self.version.as_deref().filter(|v| !v.is_empty()) {
+            label = format!("{label} {version}");
+        }
+        if let Some(variant) = self.variant.as_deref().filter(|v| !v.is_empty()) {
+            label = format!("{label} ({variant})");
+        }
+        label.trim().to_owned()
+    }
+}
+
+/// A VirtFusion user's SSH key.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VfSshKey {
+    id: u64,
+    #[serde(default)]
+    public_key: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -279,14 +314,11 @@ impl VirtFusion {
     /// Refuses a template the package does not offer before anything is created, so a typo in
     /// a plan does not leave an unbuilt server behind.
     async fn check_template(&self, package: u64, template: u64) -> Result<(), ProviderError> {
-        let path = format!("media/templates/fromServerPackageSpec/{package}");
-        let reply = self.call(Call::Read, Method::GET, &path, &[], None).await?;
-        let reply = self.accept(reply, &format!("package {package}"))?;
-        let groups: Data<Vec<VfTemplateGroup>> = self.read(&reply)?;
-        let offered: Vec<u64> = groups
-            .data
+        let offered: Vec<u64> = self
+            .templates(package)
+            .await?
             .iter()
-            .flat_map(|group| group.templates.iter().map(|t| t.id))
+            .map(|t| t.id)
             .collect();
         if offered.contains(&template) {
             return Ok(());
@@ -302,6 +334,53 @@ impl VirtFusion {
                 "VirtFusion package {package} does not offer operating system template {template}; it offers: {list}."
             ),
         }))
+    }
+
+    /// The OS templates a package offers.
+    async fn templates(&self, package: u64) -> Result<Vec<VfTemplate>, ProviderError> {
+        let path = format!("media/templates/fromServerPackageSpec/{package}");
+        let reply = self.call(Call::Read, Method::GET, &path, &[], None).await?;
+        let reply = self.accept(reply, &format!("package {package}"))?;
+        let groups: Data<Vec<VfTemplateGroup>> = self.read(&reply)?;
+        Ok(groups
+            .data
+            .into_iter()
+            .flat_map(|group| group.templates)
+            .collect())
+    }
+
+    /// The ids of `keys` among the VirtFusion user's SSH keys, adding the ones it lacks.
+    async fn key_ids(&self, user: u64, keys: &[SshPublicKey]) -> Result<Vec<u64>, ProviderError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let path = format!("ssh_keys/user/{user}");
+        let reply = self.call(Call::Read, Method::GET, &path, &[], None).await?;
+        let reply = self.accept(reply, &format!("user {user}"))?;
+        let known: Data<Vec<VfSshKey>> = self.read(&reply)?;
+        let mut ids = Vec::with_capacity(keys.len());
+        for key in keys {
+            // Compared without the comment, which VirtFusion may keep or drop.
+            let blob = |line: &str| line.split(' ').take(2).collect::<Vec<_>>().join(" ");
+            if let Some(found) = known
+                .data
+                .iter()
+                .find(|k| blob(&k.public_key) == blob(key.as_str()))
+            {
+                ids.push(found.id);
+                continue;
+            }
+            let body = json!({
+                "userId": user,
+                "name": format!("hostdeck {}", key.fingerprint()),
+                "publicKey": key.as_str(),
+            });
+            let reply = self
+                .write(Method::POST, "ssh_keys", Some(body), "SSH key")
+                .await?;
+            ids.push(self.read::<Data<VfSshKey>>(&reply)?.data.id);
+        }
+        Ok(ids)
     }
 
     /// The customer's VirtFusion user id, creating the user on their first server.
@@ -572,6 +651,8 @@ impl Provider for VirtFusion {
         }
         self.check_template(package, template).await?;
         let user = self.user_for(&new.owner).await?;
+        // Before the server exists, so a refused key leaves nothing behind.
+        let keys = self.key_ids(user, &new.ssh_keys).await?;
         let body = json!({
             "packageId": package,
             "userId": user,
@@ -591,11 +672,14 @@ impl Provider for VirtFusion {
             .await?;
         let id = self.read::<Data<VfServer>>(&reply)?.data.id;
         let display: String = new.name.chars().take(60).collect();
-        let build = json!({
+        let mut build = json!({
             "operatingSystemId": template,
             "name": format!("{} [{}]", display.trim(), new.key.marker()),
             "hostname": new.hostname.as_str(),
         });
+        if !keys.is_empty() {
+            build["sshKeys"] = json!(keys);
+        }
         let built = self
             .write(
                 Method::POST,
@@ -611,6 +695,25 @@ impl Provider for VirtFusion {
             };
         }
         self.fetch(id).await
+    }
+
+    async fn images(&self) -> Result<Vec<OsImage>, ProviderError> {
+        Ok(self
+            .templates(self.package_id)
+            .await?
+            .iter()
+            .map(|template| OsImage {
+                image: Image::Template(template.id.to_string()),
+                name: template.label(),
+            })
+            .collect())
+    }
+
+    fn access(&self) -> Access {
+        Access {
+            ssh_keys: true,
+            root_password: false,
+        }
     }
 
     async fn suspend(&self, id: &RemoteId) -> Result<(), ProviderError> {

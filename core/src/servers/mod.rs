@@ -23,10 +23,12 @@
 //! all). A create whose answer was lost stays `creating`, charged, until the sync finds the
 //! server by its key or gives up on it and refunds it.
 
+mod images;
 pub mod limits;
 mod resize;
 pub mod sync;
 
+pub use images::{CATALOG_TTL, Catalog, Offered};
 pub use resize::{ResizeQuote, Resized};
 
 use std::collections::BTreeSet;
@@ -48,8 +50,9 @@ use crate::policy::{Actor, Permission};
 use crate::pricing::{Pricing, Quote, Size};
 use crate::providers::{
     CreateKey, Failure, Hostname, Image, NewServer, Owner, PowerAction, Provider, ProviderError,
-    Providers, RemoteId, RemoteServer, Resources, ServerState, Usage,
+    Providers, RemoteId, RemoteServer, Resources, RootPassword, ServerState, Usage,
 };
+use crate::ssh_keys::{SshKeyId, SshPublicKey};
 use crate::store::Store;
 use crate::store::servers::{CreateStart, EventSource, FirstHour, HeldCreate};
 use crate::users::User;
@@ -239,7 +242,13 @@ pub struct CreateServer {
     /// double click is the same create.
     pub key: CreateKey,
     pub choice: CreateChoice,
-    pub ssh_keys: Vec<String>,
+    /// Keys given for this server alone (parsed, so valid).
+    pub ssh_keys: Vec<SshPublicKey>,
+    /// Keys saved on the account, by id: checked to be the creator's at the create.
+    pub saved_keys: Vec<SshKeyId>,
+    /// Whether a root password is wanted besides the keys. Without any key one is always
+    /// generated, where the platform takes one, so the customer can log in.
+    pub root_password: bool,
 }
 
 impl CreateServer {
@@ -249,8 +258,20 @@ impl CreateServer {
             key,
             choice,
             ssh_keys: Vec::new(),
+            saved_keys: Vec::new(),
+            root_password: false,
         }
     }
+}
+
+/// The most SSH keys one server gets.
+pub const MAX_SSH_KEYS: usize = 10;
+
+/// How the customer logs in to a new server: what is sent to the provider.
+#[derive(Debug, Clone, Default)]
+struct Login {
+    ssh_keys: Vec<SshPublicKey>,
+    root_password: Option<RootPassword>,
 }
 
 /// A new server as a person chose it, before anything is checked: [`Servers::review`] checks
@@ -306,6 +327,9 @@ pub struct Created {
     pub quote: Quote,
     /// `true` when this key had been used before: nothing new was made or charged.
     pub replayed: bool,
+    /// The root password set on the new server: shown to its owner in this answer only, and
+    /// kept nowhere (a replayed create has none).
+    pub root_password: Option<RootPassword>,
 }
 
 /// A server with what its provider says now.
@@ -337,6 +361,10 @@ pub enum Owners {
 pub struct Location {
     pub name: String,
     pub platform: &'static str,
+    /// Whether its servers can get SSH keys at creation.
+    pub ssh_keys: bool,
+    /// Whether its servers get a generated root password (shown once).
+    pub root_password: bool,
 }
 
 /// What a billing suspension or unsuspension did, server by server.
@@ -401,6 +429,8 @@ pub struct Servers {
     providers: Providers,
     pricing: Arc<Pricing>,
     config: Arc<Config>,
+    /// What each location offers to install.
+    catalog: Catalog,
     /// Servers found on a provider without a row, already reported (each is reported once
     /// per process, not on every sync).
     reported_strays: Arc<Mutex<BTreeSet<(String, RemoteId)>>>,
@@ -423,6 +453,7 @@ impl Servers {
             outbox,
             providers,
             pricing,
+            catalog: Catalog::new(config.clone()),
             config,
             reported_strays: Arc::default(),
         }
@@ -439,7 +470,19 @@ impl Servers {
             .map(|provider| Location {
                 name: provider.name().to_owned(),
                 platform: provider.kind().label(),
+                ssh_keys: provider.access().ssh_keys,
+                root_password: provider.access().root_password,
             })
+            .collect()
+    }
+
+    /// The plans of the price list, each priced, for a list people choose from.
+    pub fn plans(&self, actor: &Actor) -> Result<Vec<Quote>> {
+        actor.require(Permission::ReadOwnServers)?;
+        self.pricing
+            .plans()
+            .iter()
+            .map(|plan| self.pricing.quote(&Size::Plan(plan.name.clone())))
             .collect()
     }
 
@@ -736,7 +779,8 @@ impl Servers {
             quote,
             image,
             provider,
-        } = self.checked(actor, &request.choice)?;
+        } = self.checked(actor, &request.choice).await?;
+        let login = self.login(user_id, provider.as_ref(), &request).await?;
         let user = self.user(user_id).await?;
         let first = quote.first_hour();
         let now = self.clock.now();
@@ -794,18 +838,18 @@ impl Servers {
                 return Err(error);
             }
         };
-        self.make(actor, server, &user, &request, hostname, quote)
+        self.make(actor, server, &user, &request, login, hostname, quote)
             .await
     }
 
     /// Checks a create as chosen, in the order people should hear about it (permission first,
     /// then name, host name, size, image and location), and prices it. What the create, the
     /// held create and the portal's review step all ask.
-    pub fn review(&self, actor: &Actor, choice: &CreateChoice) -> Result<Quote> {
-        Ok(self.checked(actor, choice)?.quote)
+    pub async fn review(&self, actor: &Actor, choice: &CreateChoice) -> Result<Quote> {
+        Ok(self.checked(actor, choice).await?.quote)
     }
 
-    fn checked(&self, actor: &Actor, choice: &CreateChoice) -> Result<Reviewed> {
+    async fn checked(&self, actor: &Actor, choice: &CreateChoice) -> Result<Reviewed> {
         actor.require(Permission::CreateServers)?;
         if actor.user.is_none() {
             return Err(Error::Forbidden("To create servers, sign in first.".into()));
@@ -814,16 +858,12 @@ impl Servers {
         let hostname = Hostname::parse(&choice.hostname)?;
         // Plans are checked when the pricing loads, custom sizes by the quote.
         let quote = self.pricing.quote(&choice.size)?;
-        let image = match &choice.image {
-            Image::Template(id) | Image::Iso(id) if id.trim().is_empty() || id.len() > 200 => {
-                return Err(Error::invalid(
-                    "image",
-                    "Choose a template or an ISO to install from.",
-                ));
-            }
-            Image::Template(id) => format!("template:{id}"),
-            Image::Iso(volume) => format!("iso:{volume}"),
-        };
+        if choice.image.id().trim().is_empty() || choice.image.id().len() > 200 {
+            return Err(Error::invalid(
+                "image",
+                "Choose an operating system to install from.",
+            ));
+        }
         let provider =
             match &choice.location {
                 Some(location) => self.providers.require(location)?,
@@ -832,6 +872,9 @@ impl Servers {
                 })?,
             };
         limits::check_size(&self.config, provider.name(), &quote.resources)?;
+        // Only what the location lists, by exact id: never a free string to the provider.
+        let listed = self.catalog.resolve(provider.as_ref(), &choice.image).await?;
+        let image = format!("{}:{}", listed.image.kind(), listed.image.id());
         Ok(Reviewed {
             name,
             hostname,
@@ -845,7 +888,7 @@ impl Servers {
     /// creates, such as Discord's confirm button, which can only carry an id). Returns the
     /// held request's id and the price.
     pub async fn hold_create(&self, actor: &Actor, choice: CreateChoice) -> Result<(i64, Quote)> {
-        let quote = self.review(actor, &choice)?;
+        let quote = self.review(actor, &choice).await?;
         let user = actor
             .user
             .ok_or_else(|| Error::Forbidden("To create servers, sign in first.".into()))?;
@@ -871,8 +914,14 @@ impl Servers {
     }
 
     /// Creates the server of a held request: only for the person who asked, and once however
-    /// often it is confirmed (its create key comes from the request's id).
-    pub async fn create_held(&self, actor: &Actor, id: i64) -> Result<Created> {
+    /// often it is confirmed (its create key comes from the request's id). `saved_keys` are
+    /// the account's keys to install (checked to be the actor's).
+    pub async fn create_held(
+        &self,
+        actor: &Actor,
+        id: i64,
+        saved_keys: &[SshKeyId],
+    ) -> Result<Created> {
         let held = self
             .store
             .create_request(id)
@@ -888,11 +937,11 @@ impl Servers {
             &held.template,
             held.location.as_deref(),
         );
-        self.create(
-            actor,
-            CreateServer::new(client_key(held.user, &format!("held:{id}"))?, choice),
-        )
-        .await
+        let request = CreateServer {
+            saved_keys: saved_keys.to_vec(),
+            ..CreateServer::new(client_key(held.user, &format!("held:{id}"))?, choice)
+        };
+        self.create(actor, request).await
     }
 
     /// A create key seen before: its server, priced as it was charged, and nothing new done.
@@ -906,6 +955,7 @@ impl Servers {
             quote: existing.quote(),
             server: existing,
             replayed: true,
+            root_password: None,
         })
     }
 
@@ -917,6 +967,7 @@ impl Servers {
         server: Server,
         user: &User,
         request: &CreateServer,
+        login: Login,
         hostname: Hostname,
         quote: Quote,
     ) -> Result<Created> {
@@ -947,7 +998,8 @@ impl Servers {
             resources: server.resources,
             image: request.choice.image.clone(),
             plan: None,
-            ssh_keys: request.ssh_keys.clone(),
+            ssh_keys: login.ssh_keys,
+            root_password: login.root_password.clone(),
         };
         match provider.create(&new).await {
             Ok(remote) => {
@@ -962,6 +1014,7 @@ impl Servers {
                     server: self.existing(server.id).await?,
                     quote,
                     replayed: false,
+                    root_password: login.root_password,
                 })
             }
             Err(error) if maybe_done(&error) => {
@@ -1001,6 +1054,52 @@ impl Servers {
             return Ok(false);
         }
         Ok(true)
+    }
+
+    /// The keys and password a new server gets: the keys given and the saved ones chosen
+    /// (each checked to be `user`'s), and a generated root password when asked for or when
+    /// there is no key, where the platform takes them.
+    async fn login(
+        &self,
+        user: UserId,
+        provider: &dyn Provider,
+        request: &CreateServer,
+    ) -> Result<Login> {
+        let mut keys = request.ssh_keys.clone();
+        for id in &request.saved_keys {
+            let saved = self
+                .store
+                .ssh_keys()
+                .ssh_key(*id)
+                .await?
+                .filter(|saved| saved.user == user)
+                .ok_or_else(|| Error::NotFound(format!("You have no saved SSH key {id}.")))?;
+            keys.push(saved.key);
+        }
+        let mut seen = BTreeSet::new();
+        keys.retain(|key| seen.insert(key.fingerprint()));
+        if keys.len() > MAX_SSH_KEYS {
+            return Err(Error::invalid(
+                "ssh_keys",
+                format!("A server takes at most {MAX_SSH_KEYS} SSH keys."),
+            ));
+        }
+        let access = provider.access();
+        if !keys.is_empty() && !access.ssh_keys {
+            return Err(Error::invalid(
+                "ssh_keys",
+                format!(
+                    "Servers in {} cannot get SSH keys at creation; create it without a key \
+                     and add your key once you are logged in.",
+                    provider.name()
+                ),
+            ));
+        }
+        let wanted = request.root_password || keys.is_empty();
+        Ok(Login {
+            ssh_keys: keys,
+            root_password: (wanted && access.root_password).then(RootPassword::generate),
+        })
     }
 
     async fn user(&self, id: UserId) -> Result<User> {
@@ -1171,6 +1270,8 @@ fn chosen_before(server: &Server, request: CreateServer) -> Result<CreateServer>
             location: Some(server.provider.clone()),
         },
         ssh_keys: request.ssh_keys,
+        saved_keys: request.saved_keys,
+        root_password: request.root_password,
     })
 }
 

@@ -16,6 +16,7 @@ mod postgres;
 pub mod servers;
 mod sql;
 mod sqlite;
+pub mod ssh_keys;
 
 use std::sync::Arc;
 
@@ -117,6 +118,8 @@ pub trait Store: servers::ServerStore + billing::BillingStore + Send + Sync + 's
     fn payments(&self) -> &dyn payments::PaymentStore;
     /// Linked Discord accounts, link codes and pending `/credits` requests.
     fn discord(&self) -> &dyn discord::DiscordStore;
+    /// SSH public keys saved on accounts.
+    fn ssh_keys(&self) -> &dyn ssh_keys::SshKeyStore;
     /// Answers when the database does; `/readyz` uses it.
     async fn ping(&self) -> Result<()>;
     /// Closes every connection, waiting for work in flight.

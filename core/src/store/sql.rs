@@ -122,6 +122,7 @@ macro_rules! api_key_fields {
 
 // After the column macros, which it uses.
 mod discord;
+mod ssh_keys;
 
 const SELECT_USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " WHERE u.id = $1");
 const SELECT_USER_BY_EMAIL: &str = concat!("SELECT ", user_columns!(), " WHERE u.email_key = $1");
@@ -691,6 +692,10 @@ where
 
     fn engine(&self) -> EngineKind {
         DB::KIND
+    }
+
+    fn ssh_keys(&self) -> &dyn super::ssh_keys::SshKeyStore {
+        self
     }
 
     fn payments(&self) -> &dyn super::payments::PaymentStore {

@@ -7,9 +7,11 @@
 mod account;
 mod admin;
 mod auth;
+mod catalog;
 mod keys;
 mod payments;
 mod servers;
+mod ssh_keys;
 mod views;
 
 use axum::Json;
@@ -65,6 +67,8 @@ pub fn routes() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(admin::routes())
         .merge(payments::routes())
         .merge(servers::routes())
+        .merge(catalog::routes())
+        .merge(ssh_keys::routes())
         .split_for_parts()
 }
 

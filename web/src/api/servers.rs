@@ -13,6 +13,7 @@ use hostdeck_core::providers::{CreateKey, Image, Resources};
 use hostdeck_core::servers::{
     CreateChoice, CreateServer, Owners, Server, ServerView as CoreServerView,
 };
+use hostdeck_core::ssh_keys::{SshKeyId, SshPublicKey};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
@@ -151,6 +152,10 @@ pub struct CreatedServerView {
     pub price: PriceView,
     /// True when this key was used before: the first create's server, nothing new charged.
     pub replayed: bool,
+    /// The server's root password (user `root`). Shown only in this answer, stored nowhere:
+    /// keep it now. Null when keys alone were asked for, on a replay, or where the location
+    /// sets its own.
+    pub root_password: Option<String>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -201,10 +206,9 @@ pub struct CreateServerRequest {
     /// A plan name from the price list; or give `custom`.
     pub plan: Option<String>,
     pub custom: Option<CustomSize>,
-    /// An OS template (VirtFusion template id, Proxmox container template volume, Jelastic
-    /// node type); or give `iso`.
+    /// An OS template of the location, by its `id` in `GET /api/v1/templates`; or give `iso`.
     pub template: Option<String>,
-    /// An installer ISO volume (Proxmox VMs).
+    /// An installer ISO of the location (`kind` iso in `GET /api/v1/templates`).
     pub iso: Option<String>,
     /// A provider name; the first configured one if absent.
     pub location: Option<String>,
@@ -212,8 +216,17 @@ pub struct CreateServerRequest {
     /// again returns the same server and charges nothing more.
     #[schema(max_length = 200)]
     pub key: Option<String>,
+    /// SSH public key lines to install for root (ssh-ed25519, ecdsa-sha2-nistp256/384/521, or
+    /// ssh-rsa of at least 2048 bits; one line each, no options).
     #[serde(default)]
     pub ssh_keys: Vec<String>,
+    /// Saved keys of your account to install, by id (`GET /api/v1/ssh-keys`).
+    #[serde(default)]
+    pub ssh_key_ids: Vec<i64>,
+    /// Also set a generated root password (always done when no key is given, where the
+    /// location takes one). It is in this answer only.
+    #[serde(default)]
+    pub root_password: bool,
 }
 
 /// Creates a server and charges its first hour. Send an `Idempotency-Key` header (or a `key`
@@ -254,13 +267,20 @@ async fn create_server(
             return Err(Error::invalid("template", "Give either a template or an ISO.").into());
         }
     };
+    let ssh_keys = body
+        .ssh_keys
+        .iter()
+        .map(|line| SshPublicKey::parse(line))
+        .collect::<Result<Vec<_>, _>>()?;
     let created = state
         .core
         .servers
         .create(
             actor,
             CreateServer {
-                ssh_keys: body.ssh_keys,
+                ssh_keys,
+                saved_keys: body.ssh_key_ids.into_iter().map(SshKeyId).collect(),
+                root_password: body.root_password,
                 ..CreateServer::new(
                     key,
                     CreateChoice {
@@ -290,6 +310,10 @@ async fn create_server(
                 currency,
             ),
             replayed: created.replayed,
+            root_password: created
+                .root_password
+                .as_ref()
+                .map(|password| password.expose().to_owned()),
         }),
     ))
 }

@@ -147,6 +147,8 @@ struct AccountPage {
     new_key: Option<String>,
     /// The linked Discord account: name and since when.
     discord: Option<(String, String)>,
+    /// Saved SSH public keys.
+    ssh_keys: Vec<super::ssh_keys::SshKeyRow>,
 }
 
 async fn account_view(
@@ -183,7 +185,9 @@ async fn account_view(
         .linked(caller.actor())
         .await?
         .map(|link| (link.discord_name, when(link.linked_at)));
+    let ssh_keys = super::ssh_keys::rows(state, caller).await?;
     Ok(render(&AccountPage {
+        ssh_keys,
         discord,
         page,
         email: user.email.clone(),
@@ -235,7 +239,7 @@ pub async fn account_page(
 }
 
 /// Shows the account page again with an error from a form on it.
-async fn account_error(
+pub(super) async fn account_error(
     state: &AppState,
     page: PageContext,
     caller: &Caller,

@@ -147,6 +147,8 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "server-power" => "Done.",
         "server-resized" => "Resized. The new price applies as shown before you confirmed.",
         "server-deleted" => "The server is deleted; its billing stops at the hour.",
+        "ssh-key-added" => "The SSH key is saved; choose it when you create a server.",
+        "ssh-key-deleted" => "The SSH key is deleted; servers made with it keep it.",
         _ => return None,
     })
 }

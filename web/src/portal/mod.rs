@@ -17,6 +17,7 @@ mod discord;
 mod public;
 mod resize;
 mod servers;
+mod ssh_keys;
 
 use axum::Router;
 use axum::http::header;
@@ -125,6 +126,8 @@ pub fn routes() -> Router<AppState> {
         .route("/account/2fa/disable", post(account::two_factor_disable))
         .route("/account/keys", post(account::create_key))
         .route("/account/keys/{id}/revoke", post(account::revoke_key))
+        .route("/account/ssh-keys", post(ssh_keys::add))
+        .route("/account/ssh-keys/{id}/delete", post(ssh_keys::delete))
         .route("/servers", get(servers::list).post(servers::create))
         .route("/servers/new", get(servers::new_server))
         .route("/servers/new/review", get(servers::review))

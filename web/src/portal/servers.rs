@@ -8,11 +8,11 @@ use axum::response::Response;
 use hostdeck_core::Error;
 use hostdeck_core::ids::ServerId;
 use hostdeck_core::pricing::Size;
-use hostdeck_core::providers::{CreateKey, PowerAction};
+use hostdeck_core::providers::{CreateKey, Image, PowerAction};
 use hostdeck_core::servers::{
     CreateChoice, CreateServer, Location, Owners, Server, parse_power_action,
 };
-use serde::Deserialize;
+use hostdeck_core::ssh_keys::{SshKeyId, SshPublicKey};
 
 use super::account::{NoticeQuery, signed_in};
 use super::context::{PageContext, PortalError, PortalForm, render, see_other, shown};
@@ -280,15 +280,28 @@ pub struct PlanOption {
     pub label: String,
 }
 
+/// An operating system option of the create page: `location|kind|id` as its value.
+pub struct OsOption {
+    pub value: String,
+    pub name: String,
+}
+
+/// A location with its operating systems, for an `<optgroup>`.
+pub struct LocationOptions {
+    pub name: String,
+    pub platform: &'static str,
+    /// What a customer should know about logging in there.
+    pub login: &'static str,
+    pub systems: Vec<OsOption>,
+}
+
 #[derive(askama::Template)]
 #[template(path = "server_new.html")]
 struct NewServerPage {
     page: PageContext,
     plans: Vec<PlanOption>,
-    locations: Vec<Location>,
-    name: String,
-    hostname: String,
-    template: String,
+    locations: Vec<LocationOptions>,
+    ssh_keys: Vec<super::ssh_keys::SshKeyRow>,
 }
 
 pub async fn new_server(
@@ -297,28 +310,120 @@ pub async fn new_server(
     caller: Option<Caller>,
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
+    let offered = state.core.servers.templates(caller.actor(), None).await?;
+    let locations = state
+        .core
+        .servers
+        .locations()
+        .into_iter()
+        .map(|location| LocationOptions {
+            login: login_note(&location),
+            systems: offered
+                .iter()
+                .filter(|os| os.location == location.name)
+                .map(|os| OsOption {
+                    value: format!("{}|{}|{}", os.location, os.kind, os.id),
+                    name: os.name.clone(),
+                })
+                .collect(),
+            name: location.name,
+            platform: location.platform,
+        })
+        .filter(|location| !location.systems.is_empty())
+        .collect();
     Ok(render(&NewServerPage {
         page,
         plans: plan_options(&state, caller.actor())?,
-        locations: state.core.servers.locations(),
-        name: String::new(),
-        hostname: String::new(),
-        template: String::new(),
+        locations,
+        ssh_keys: super::ssh_keys::rows(&state, &caller).await?,
     }))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct Choice {
-    #[serde(default)]
-    name: String,
-    #[serde(default)]
-    hostname: String,
-    #[serde(default)]
-    plan: String,
-    #[serde(default)]
-    location: String,
-    #[serde(default)]
-    template: String,
+/// How a customer logs in to a server of `location`.
+fn login_note(location: &Location) -> &'static str {
+    match (location.ssh_keys, location.root_password) {
+        (true, true) => "SSH keys, or a root password shown once",
+        (true, false) => "SSH keys; the platform emails the root password",
+        (false, true) => "a root password shown once",
+        (false, false) => "the platform emails the access details",
+    }
+}
+
+/// What the create page sent: the choice, the keys and whether a password is wanted.
+struct Chosen {
+    choice: CreateChoice,
+    os: String,
+    ssh_keys: Vec<SshPublicKey>,
+    saved_keys: Vec<SshKeyId>,
+    root_password: bool,
+    /// The fields as sent, to carry from the review to the create.
+    fields: Vec<(String, String)>,
+}
+
+impl Chosen {
+    fn read(fields: Vec<(String, String)>) -> Result<Self, PortalError> {
+        let get = |name: &str| {
+            fields
+                .iter()
+                .find(|(key, _)| key == name)
+                .map_or("", |(_, value)| value.as_str())
+        };
+        let os = get("os").to_owned();
+        let mut parts = os.splitn(3, '|');
+        let (location, kind, id) = (
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+            parts.next().unwrap_or_default(),
+        );
+        let mut choice = CreateChoice::of_plan(
+            get("name"),
+            get("hostname"),
+            get("plan"),
+            id,
+            Some(location),
+        );
+        if kind == "iso" {
+            choice.image = Image::Iso(id.to_owned());
+        }
+        let pasted = get("ssh_key_text").trim();
+        let ssh_keys = if pasted.is_empty() {
+            Vec::new()
+        } else {
+            vec![SshPublicKey::parse(pasted)?]
+        };
+        let saved_keys = fields
+            .iter()
+            .filter(|(key, _)| key == "ssh_key")
+            .map(|(_, value)| {
+                value.parse().map(SshKeyId).map_err(|_| {
+                    PortalError(Error::NotFound("There is no such SSH key.".into()))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let root_password = get("root_password") == "on";
+        Ok(Self {
+            choice,
+            os,
+            ssh_keys,
+            saved_keys,
+            root_password,
+            fields: fields
+                .into_iter()
+                .filter(|(key, _)| {
+                    [
+                        "name",
+                        "hostname",
+                        "plan",
+                        "os",
+                        "ssh_key",
+                        "ssh_key_text",
+                        "root_password",
+                    ]
+                    .contains(&key.as_str())
+                })
+                .collect(),
+        })
+    }
 }
 
 #[derive(askama::Template)]
@@ -330,12 +435,15 @@ struct ReviewPage {
     hostname: String,
     plan: String,
     location: String,
-    template: String,
+    system: String,
+    login: String,
     resources: String,
     per_hour: String,
     per_month: String,
     first_hour: String,
     balance: String,
+    /// What the create page sent, carried to the create as hidden fields.
+    fields: Vec<(String, String)>,
 }
 
 /// The price of what was chosen, and the button that creates it. The form carries a fresh
@@ -344,28 +452,39 @@ pub async fn review(
     State(state): State<AppState>,
     page: PageContext,
     caller: Option<Caller>,
-    Query(choice): Query<Choice>,
+    Query(fields): Query<Vec<(String, String)>>,
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
     let actor = caller.actor();
     let currency = &state.core.config.billing.currency;
-    let chosen = CreateChoice::of_plan(
-        &choice.name,
-        &choice.hostname,
-        &choice.plan,
-        &choice.template,
-        Some(&choice.location),
-    );
-    let quote = state.core.servers.review(actor, &chosen)?;
+    let chosen = Chosen::read(fields)?;
+    let quote = state.core.servers.review(actor, &chosen.choice).await?;
     let balance = state.core.ledger.balance(actor, &caller.0.user).await?;
+    let location = chosen.choice.location.clone().unwrap_or_default();
+    let system = state
+        .core
+        .servers
+        .templates(actor, Some(&location))
+        .await?
+        .into_iter()
+        .find(|os| format!("{}|{}|{}", os.location, os.kind, os.id) == chosen.os)
+        .map(|os| os.name)
+        .unwrap_or_default();
+    let keys = chosen.ssh_keys.len() + chosen.saved_keys.len();
+    let login = match (keys, chosen.root_password) {
+        (0, _) => "a root password, shown once after the create".to_owned(),
+        (n, false) => format!("{n} SSH key(s)"),
+        (n, true) => format!("{n} SSH key(s) and a root password, shown once after the create"),
+    };
     Ok(render(&ReviewPage {
         page,
         key: CreateKey::random().to_string(),
-        name: chosen.name.trim().to_owned(),
-        hostname: chosen.hostname,
+        name: chosen.choice.name.trim().to_owned(),
+        hostname: chosen.choice.hostname.clone(),
         plan: quote.plan.clone(),
-        location: choice.location,
-        template: choice.template.trim().to_owned(),
+        location,
+        system,
+        login,
         resources: quote.resources.to_string(),
         per_hour: format!("{} {}", quote.per_hour_text(), currency.code()),
         per_month: quote
@@ -373,11 +492,23 @@ pub async fn review(
             .display(currency),
         first_hour: quote.first_hour().display(currency),
         balance: balance.display(currency),
+        fields: chosen.fields,
     }))
+}
+
+#[derive(askama::Template)]
+#[template(path = "server_created.html")]
+struct CreatedPage {
+    page: PageContext,
+    id: i64,
+    name: String,
+    hostname: String,
+    root_password: String,
 }
 
 pub async fn create(
     State(state): State<AppState>,
+    page: PageContext,
     caller: Option<Caller>,
     form: PortalForm,
 ) -> Result<Response, PortalError> {
@@ -386,25 +517,33 @@ pub async fn create(
     let user = actor
         .user
         .ok_or_else(|| PortalError(Error::Unauthenticated("Sign in first.".into())))?;
+    let key = hostdeck_core::servers::client_key(user, form.get("key"))?;
+    let chosen = Chosen::read(form.0)?;
     let created = state
         .core
         .servers
         .create(
             actor,
-            CreateServer::new(
-                hostdeck_core::servers::client_key(user, form.get("key"))?,
-                CreateChoice::of_plan(
-                    form.get("name"),
-                    form.get("hostname"),
-                    form.get("plan"),
-                    form.get("template"),
-                    Some(form.get("location")),
-                ),
-            ),
+            CreateServer {
+                ssh_keys: chosen.ssh_keys,
+                saved_keys: chosen.saved_keys,
+                root_password: chosen.root_password,
+                ..CreateServer::new(key, chosen.choice)
+            },
         )
         .await?;
-    Ok(see_other(&format!(
-        "/servers/{}?notice=server-created",
-        created.server.id
-    )))
+    match created.root_password {
+        // Shown on this page, once: the password is kept nowhere to show it again.
+        Some(password) => Ok(render(&CreatedPage {
+            page,
+            id: created.server.id.0,
+            name: created.server.name.clone(),
+            hostname: created.server.hostname.clone(),
+            root_password: password.expose().to_owned(),
+        })),
+        None => Ok(see_other(&format!(
+            "/servers/{}?notice=server-created",
+            created.server.id
+        ))),
+    }
 }

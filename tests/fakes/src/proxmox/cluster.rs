@@ -185,9 +185,46 @@ struct GuestRecord {
     started_at: Option<Instant>,
 }
 
+/// A volume on a storage: `local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Volume {
+    pub volid: String,
+    /// `vztmpl`, `iso`, `backup`, `images`, `rootdir`.
+    pub content: String,
+    pub size: u64,
+    /// The guest a disk or backup belongs to.
+    pub vmid: Option<u32>,
+}
+
+/// The storages of every node and what is on them: `local` (templates, ISOs, backups) and
+/// `local-lvm` (guest disks).
+pub fn default_volumes() -> Vec<Volume> {
+    let volume = |volid: &str, content: &str, size: u64, vmid: Option<u32>| Volume {
+        volid: volid.to_owned(),
+        content: content.to_owned(),
+        size,
+        vmid,
+    };
+    vec![
+        volume("local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "vztmpl", 126_000_000, None),
+        volume("local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst", "vztmpl", 141_000_000, None),
+        volume("local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz", "vztmpl", 3_000_000, None),
+        volume("local:iso/debian-12.iso", "iso", 658_505_728, None),
+        volume(
+            "local:backup/vzdump-lxc-100-2026_01_01-00_00_00.tar.zst",
+            "backup",
+            210_000_000,
+            Some(100),
+        ),
+        volume("local-lvm:vm-100-disk-0", "images", 34_359_738_368, Some(100)),
+    ]
+}
+
 #[derive(Debug)]
 pub struct Cluster {
     nodes: Vec<String>,
+    /// What is on the storages, by volume id.
+    volumes: Vec<Volume>,
     guests: BTreeMap<u32, GuestRecord>,
     tasks: Vec<Task>,
     task_duration: Duration,
@@ -208,11 +245,59 @@ impl Cluster {
     pub fn new(node: &str) -> Self {
         Self {
             nodes: vec![node.to_owned()],
+            volumes: default_volumes(),
             guests: BTreeMap::new(),
             tasks: Vec::new(),
             task_duration: Duration::from_millis(200),
             failures: VecDeque::new(),
             next_pid: 0x0001_2000,
+        }
+    }
+
+    pub fn add_volume(&mut self, volume: Volume) {
+        self.volumes.retain(|v| v.volid != volume.volid);
+        self.volumes.push(volume);
+    }
+
+    /// `GET /nodes/{node}/storage/{storage}/content`: a storage's volumes, of one content type
+    /// when `content` is given.
+    pub fn content_json(&self, storage: &str, content: Option<&str>) -> Result<Value, PveError> {
+        if !["local", "local-lvm"].contains(&storage) {
+            return Err(PveError::internal(format!(
+                "storage '{storage}' does not exist"
+            )));
+        }
+        let prefix = format!("{storage}:");
+        Ok(Value::Array(
+            self.volumes
+                .iter()
+                .filter(|v| v.volid.starts_with(&prefix))
+                .filter(|v| content.is_none_or(|c| c == v.content))
+                .map(|v| {
+                    let format = match v.content.as_str() {
+                        "iso" => "iso",
+                        "images" => "raw",
+                        _ => "tzst",
+                    };
+                    let mut entry = json!({
+                        "volid": v.volid, "content": v.content, "format": format,
+                        "size": v.size, "ctime": 1_735_689_600,
+                    });
+                    if let Some(vmid) = v.vmid {
+                        entry["vmid"] = json!(vmid);
+                    }
+                    entry
+                })
+                .collect(),
+        ))
+    }
+
+    /// Refuses a volume that is not on its storage, as pve-storage does.
+    fn volume_exists(&self, volid: &str) -> Result<(), PveError> {
+        if self.volumes.iter().any(|v| v.volid == volid) {
+            Ok(())
+        } else {
+            Err(PveError::internal(format!("volume '{volid}' does not exist")))
         }
     }
 
@@ -476,6 +561,18 @@ impl Cluster {
             }));
         }
         let text = |key: &str| params.get(key).map(value_text);
+        match kind {
+            GuestKind::Lxc => self.volume_exists(&text("ostemplate").unwrap_or_default())?,
+            GuestKind::Qemu => {
+                if let Some(cdrom) = text("ide2")
+                    && let Some(file) = cdrom.split(',').next()
+                    && file != "none"
+                    && file != "cdrom"
+                {
+                    self.volume_exists(file)?;
+                }
+            }
+        }
         let number = |key: &str, default: u64| {
             text(key)
                 .and_then(|t| {

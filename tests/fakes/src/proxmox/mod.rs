@@ -41,7 +41,10 @@
 //! `PUT .../{vmid}/resize` (a disk the guest has, `+NG` or `NG`, grown in a task; a smaller
 //! size is refused with `unable to shrink disk size`), `GET .../{vmid}/status/current`,
 //! `POST .../{vmid}/status/{start|stop|shutdown|reboot|suspend|resume}` and
-//! `GET /nodes/{node}/tasks/{upid}/status`. Any other endpoint of the schema answers 501 and is
+//! `GET /nodes/{node}/tasks/{upid}/status`, and `GET /nodes/{node}/storage/{storage}/content`
+//! (storages `local`, with container templates, ISOs and a backup, and `local-lvm`, with a guest
+//! disk; see [`default_volumes`]; a create from a template or ISO not on its storage is refused
+//! with `volume '...' does not exist`, as pve-storage refuses it). Any other endpoint of the schema answers 501 and is
 //! recorded as a problem, so a test notices hostdeck reaching for something the fake lacks.
 //! Container ids in `GET /nodes/{node}/lxc` and the answer of `GET /cluster/nextid` are strings,
 //! as real Proxmox sends them.
@@ -65,7 +68,7 @@ use percent_encoding::percent_decode_str;
 use serde_json::{Value, json};
 
 use self::cluster::{Action, Cluster, CreateRequest, PveError};
-pub use self::cluster::{Guest, GuestKind, PowerState, TaskInfo};
+pub use self::cluster::{Guest, GuestKind, PowerState, TaskInfo, Volume, default_volumes};
 use self::schema::{ApiSchema, Route};
 use crate::exchange::{Exchange, Verdict};
 use crate::server::lock;
@@ -176,6 +179,11 @@ impl FakeProxmox {
     /// applied (a failed create leaves no guest behind). Calls queue up: one failure per task.
     pub fn fail_next_task(&self, exit_status: &str) {
         self.cluster().fail_next_task(exit_status);
+    }
+
+    /// Puts a volume on a storage (`local:vztmpl/...`, `local:iso/...`).
+    pub fn add_volume(&self, volume: Volume) {
+        self.cluster().add_volume(volume);
     }
 
     /// Adds a cluster node.
@@ -491,6 +499,9 @@ fn dispatch(
                 .map(Value::String),
             None => Err(not_served(method, template)),
         },
+        ("GET", ["nodes", _, "storage", storage, "content"], _) => {
+            cluster.content_json(storage, text("content").as_deref())
+        }
         ("GET", ["nodes", _, "tasks", _, "status"], _) => {
             cluster.task_status_json(&node, &text("upid").unwrap_or_default())
         }

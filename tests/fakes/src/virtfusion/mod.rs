@@ -34,6 +34,9 @@
 //! 1024 MB, 25 GB, 1000 GB traffic), 2 "Medium" (2, 4096, 80, 2000) and 3 "Large" (4, 8192, 160,
 //! 4000); OS templates 11 Debian 12, 12 Ubuntu 24.04 and 13 AlmaLinux 9, offered by every package.
 //!
+//! SSH keys: `POST /ssh_keys` (`{userId, name, publicKey}`, a key line of a known type) and
+//! `GET /ssh_keys/user/{user}`; a build's `sshKeys` must be ids of the owner's keys (422 if not).
+//!
 //! [`crate::exchange`] holds the call log and latency knob every provider fake here shares.
 
 #[cfg(test)]
@@ -122,6 +125,15 @@ pub struct User {
     pub email: String,
 }
 
+/// An SSH public key of a VirtFusion user, installed on servers built with its id.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SshKey {
+    pub id: u64,
+    pub user_id: u64,
+    pub name: String,
+    pub public_key: String,
+}
+
 /// A package (plan) servers are created from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Package {
@@ -193,6 +205,7 @@ struct ServerRecord {
 struct Panel {
     servers: BTreeMap<u64, ServerRecord>,
     users: BTreeMap<u64, User>,
+    ssh_keys: BTreeMap<u64, SshKey>,
     packages: Vec<Package>,
     hypervisor_groups: Vec<u64>,
     maintenance: bool,
@@ -349,6 +362,11 @@ impl FakeVirtFusion {
             .collect()
     }
 
+    /// Every user's SSH keys.
+    pub fn ssh_keys(&self) -> Vec<SshKey> {
+        self.panel().ssh_keys.values().cloned().collect()
+    }
+
     pub fn user(&self, id: u64) -> Option<User> {
         self.panel().users.get(&id).cloned()
     }
@@ -395,6 +413,7 @@ impl Panel {
         Self {
             servers: BTreeMap::new(),
             users: BTreeMap::new(),
+            ssh_keys: BTreeMap::new(),
             packages: vec![
                 package(1, "Small", 1, 1024, 25, 1000),
                 package(2, "Medium", 2, 4096, 80, 2000),
@@ -531,6 +550,8 @@ fn router(world: Arc<World>) -> Router {
             get(templates),
         )
         .route("/users", post(create_user))
+        .route("/ssh_keys", post(create_ssh_key))
+        .route("/ssh_keys/user/{user}", get(ssh_keys_of_user))
         .route(
             "/users/{ext}/byExtRelation",
             get(get_user).put(update_user).delete(delete_user),
@@ -1142,6 +1163,7 @@ async fn build_server(
     let mut panel = lock(&world.panel);
     let duration = panel.build_duration;
     let packages = panel.packages.clone();
+    let keys = panel.ssh_keys.clone();
     let record = match actionable(&mut panel, &id) {
         Ok(record) => record,
         Err(not_now) => return not_now.into_response(),
@@ -1154,6 +1176,12 @@ async fn build_server(
         if !offered {
             errors.push("The selected operating system id is invalid.".to_owned());
         }
+    }
+    if ssh_keys
+        .iter()
+        .any(|key| keys.get(key).is_none_or(|k| k.user_id != record.server.owner_id))
+    {
+        errors.push("The selected ssh keys is invalid.".to_owned());
     }
     if !errors.is_empty() {
         return invalid(errors);
@@ -1461,6 +1489,74 @@ async fn create_user(State(world): State<Arc<World>>, body: Bytes) -> Response {
     let mut user = panel.users.get(&id).map_or(Value::Null, user_json);
     user["password"] = json!("Fake-Passw0rd-Only");
     data(StatusCode::CREATED, user)
+}
+
+fn ssh_key_json(key: &SshKey) -> Value {
+    json!({
+        "id": key.id, "userId": key.user_id, "name": key.name, "publicKey": key.public_key,
+        "enabled": true, "created": timestamp(), "updated": timestamp(),
+    })
+}
+
+/// `POST /ssh_keys`: a key for a user, `{userId, name, publicKey}`. The key must be one
+/// OpenSSH public key line of a known type.
+async fn create_ssh_key(State(world): State<Arc<World>>, body: Bytes) -> Response {
+    let body = match json_body(&body) {
+        Ok(body) => body,
+        Err(errors) => return invalid(errors),
+    };
+    let mut errors = Vec::new();
+    let user = integer_field(&body, "userId", true, &mut errors);
+    let name = string_field(&body, "name", true, &mut errors);
+    let public_key = string_field(&body, "publicKey", true, &mut errors);
+    let mut panel = lock(&world.panel);
+    if user.is_some_and(|user| !panel.users.contains_key(&user)) {
+        errors.push("The selected user id is invalid.".to_owned());
+    }
+    if let Some(key) = &public_key {
+        let kind = key.split(' ').next().unwrap_or_default();
+        let known = [
+            "ssh-ed25519",
+            "ssh-rsa",
+            "ecdsa-sha2-nistp256",
+            "ecdsa-sha2-nistp384",
+            "ecdsa-sha2-nistp521",
+        ];
+        if !known.contains(&kind) || key.contains(['\n', '\r']) || key.split(' ').count() < 2 {
+            errors.push("The public key must be a valid SSH public key.".to_owned());
+        }
+    }
+    let (Some(user), Some(name), Some(public_key)) = (user, name, public_key) else {
+        return invalid(errors);
+    };
+    if !errors.is_empty() {
+        return invalid(errors);
+    }
+    let id = panel.ssh_keys.keys().next_back().map_or(1, |last| last + 1);
+    let key = SshKey {
+        id,
+        user_id: user,
+        name,
+        public_key,
+    };
+    let answer = ssh_key_json(&key);
+    panel.ssh_keys.insert(id, key);
+    data(StatusCode::CREATED, answer)
+}
+
+/// `GET /ssh_keys/user/{user}`: a user's keys.
+async fn ssh_keys_of_user(State(world): State<Arc<World>>, Path(user): Path<String>) -> Response {
+    let panel = lock(&world.panel);
+    let Some(user) = user.parse::<u64>().ok().filter(|id| panel.users.contains_key(id)) else {
+        return user_not_found();
+    };
+    let keys: Vec<Value> = panel
+        .ssh_keys
+        .values()
+        .filter(|key| key.user_id == user)
+        .map(ssh_key_json)
+        .collect();
+    data(StatusCode::OK, Value::Array(keys))
 }
 
 async fn get_user(State(world): State<Arc<World>>, Path(ext): Path<String>) -> Response {
