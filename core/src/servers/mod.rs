@@ -247,6 +247,32 @@ impl CreateServer {
             ssh_keys: Vec::new(),
         }
     }
+
+    /// What the request is, for its key ([`crate::idempotency`]): the same key again must
+    /// come with the same choice.
+    pub fn fingerprint(&self) -> crate::idempotency::Fingerprint {
+        let choice = &self.choice;
+        let size = match &choice.size {
+            Size::Plan(plan) => format!("plan:{}", plan.trim()),
+            Size::Custom(size) => format!(
+                "custom:{}:{}:{}",
+                size.vcpus, size.memory_mib, size.disk_gib
+            ),
+        };
+        let image = match &choice.image {
+            Image::Template(id) => format!("template:{}", id.trim()),
+            Image::Iso(volume) => format!("iso:{}", volume.trim()),
+        };
+        let mut fields = vec![
+            choice.name.trim(),
+            choice.hostname.trim(),
+            &size,
+            &image,
+            choice.location.as_deref().map_or("", str::trim),
+        ];
+        fields.extend(self.ssh_keys.iter().map(|key| key.trim()));
+        crate::idempotency::Fingerprint::of(&fields)
+    }
 }
 
 /// A new server as a person chose it, before anything is checked: [`Servers::review`] checks
@@ -715,12 +741,17 @@ impl Servers {
             .user
             .ok_or_else(|| Error::Forbidden("To create servers, sign in first.".into()))?;
         // A key seen before is its server; a create of the actor's that failed is tried again
-        // as a new create of what it chose then (priced now, billed from now).
+        // as a new create of what it chose then (priced now, billed from now). Either only
+        // with the request the key came with first.
+        let fingerprint = request.fingerprint();
         let (request, retry) = match self.store.server_by_key(request.key.as_str()).await? {
-            Some(existing)
-                if existing.user == user_id && existing.state == ServerStatus::Failed =>
-            {
-                (chosen_before(&existing, request)?, Some(existing.id))
+            Some(existing) if existing.user == user_id => {
+                self.remember_key(&request, &fingerprint).await?;
+                if existing.state == ServerStatus::Failed {
+                    (chosen_before(&existing, request)?, Some(existing.id))
+                } else {
+                    return self.replay(actor, existing);
+                }
             }
             Some(existing) => return self.replay(actor, existing),
             None => (request, None),
@@ -742,6 +773,10 @@ impl Servers {
                 first.display(&self.config.billing.currency),
                 balance.display(&self.config.billing.currency)
             )));
+        }
+        if retry.is_none() {
+            // Remembered once the request passed its checks, before anything is made.
+            self.remember_key(&request, &fingerprint).await?;
         }
         let now = self.clock.now();
         let row = NewServerRow {
@@ -888,6 +923,23 @@ impl Servers {
     }
 
     /// A create key seen before: its server, priced as it was charged, and nothing new done.
+    /// Remembers a create's key with its request, or refuses another request under it.
+    async fn remember_key(
+        &self,
+        request: &CreateServer,
+        fingerprint: &crate::idempotency::Fingerprint,
+    ) -> Result<()> {
+        crate::idempotency::remember(
+            self.store.as_ref(),
+            "server.create",
+            request.key.as_str(),
+            fingerprint,
+            self.clock.now(),
+        )
+        .await
+        .map(|_| ())
+    }
+
     fn replay(&self, actor: &Actor, existing: Server) -> Result<Created> {
         if Some(existing.user) != actor.user {
             return Err(Error::Conflict(

@@ -113,7 +113,8 @@ async fn update_user(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreditRequest {
-    /// Decimal text; negative takes credit away, e.g. "5.00" or "-2.50".
+    /// Decimal text: digits, then at most the currency's decimals after a point; a leading
+    /// minus takes credit away, e.g. "5.00" or "-2.50". No plus sign, spaces or separators.
     pub amount: String,
     /// Why; kept in the ledger and the audit log.
     #[schema(min_length = 1, max_length = 500)]
@@ -145,7 +146,7 @@ async fn adjust_credits(
 ) -> Result<Json<CreditView>, ApiError> {
     let actor = caller.actor();
     actor.require(hostdeck_core::Permission::AdjustCredits)?;
-    let amount = Money::parse(&body.amount)?;
+    let amount = Money::parse_entered_signed(&body.amount, &state.core.config.billing.currency)?;
     let customer = state.core.users.get(actor, UserId(id)).await?;
     let key = match body.idempotency_key {
         Some(key) if !key.trim().is_empty() => format!("api:{}", key.trim()),
