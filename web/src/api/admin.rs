@@ -119,7 +119,9 @@ pub struct CreditRequest {
     /// Why; kept in the ledger and the audit log.
     #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
-    /// The same key again posts nothing new; make one per adjustment.
+    /// The same key again with the same request posts nothing new and answers with the first
+    /// result; with another customer, amount or reason it is refused (422
+    /// `idempotency_mismatch`). Make one per adjustment.
     pub idempotency_key: Option<String>,
 }
 
@@ -137,7 +139,8 @@ pub struct CreditView {
 #[utoipa::path(post, path = "/api/v1/admin/users/{id}/credits", tag = "admin", security(("bearer" = [])),
     params(("id" = i64, Path, description = "The user's id")), request_body = CreditRequest,
     responses((status = 200, body = CreditView), (status = 401, body = ErrorView), (status = 403, body = ErrorView),
-              (status = 404, body = ErrorView), (status = 409, body = ErrorView), (status = 422, body = ErrorView)))]
+              (status = 404, body = ErrorView), (status = 409, body = ErrorView),
+              (status = 422, body = ErrorView, description = "Invalid input (`invalid`), or `idempotency_key` was used before with a different request (`idempotency_mismatch`)")))]
 async fn adjust_credits(
     State(state): State<AppState>,
     caller: Caller,
