@@ -255,8 +255,8 @@ async fn amounts_follow_one_grammar_at_every_door() {
             .await,
         )
         .await;
-        // Taken as an amount; refused only for want of credit.
-        assert_eq!(status, 409, "{good}: {body}");
+        // Taken as an amount (refused, if at all, for want of credit).
+        assert!(matches!(status, 200 | 409), "{good}: {body}");
         let (status, body) = answer(
             app.post_json(
                 Some(&admin.token),
