@@ -1,7 +1,7 @@
 //! The one error type of hostdeck.
 //!
 //! Policy: every failure a core service can return is an [`Error`] whose [`Error::code`] is one
-//! of seven stable codes. Front doors map the code, never the variant: the web turns it into an
+//! of the stable codes below. Front doors map the code, never the variant: the web turns it into an
 //! HTTP status and `{"error":{"code","message"}}`, the bot into an ephemeral reply. Messages of
 //! every variant but [`Error::Internal`] are written for the person who caused them and say what
 //! to do next. An internal error carries its cause for the log only; people see a short apology
@@ -16,6 +16,9 @@ pub enum ErrorCode {
     Forbidden,
     Invalid,
     Conflict,
+    /// An idempotency key sent again with a different request (HTTP 422): the client must
+    /// use a new key for a new request.
+    IdempotencyMismatch,
     RateLimited,
     Unavailable,
     Internal,
@@ -28,6 +31,7 @@ impl ErrorCode {
             Self::Forbidden => "forbidden",
             Self::Invalid => "invalid",
             Self::Conflict => "conflict",
+            Self::IdempotencyMismatch => "idempotency_mismatch",
             Self::RateLimited => "rate_limited",
             Self::Unavailable => "unavailable",
             Self::Internal => "internal",
@@ -62,6 +66,10 @@ pub enum Error {
     /// The request clashes with the current state (a duplicate, a reused key, too little credit).
     #[error("{0}")]
     Conflict(String),
+    /// An idempotency key came again with a request other than the one it was first used for.
+    /// The message names neither the first request nor whose it was.
+    #[error("{0}")]
+    KeyReused(String),
     /// Too many requests; `retry_after` says when trying again makes sense.
     #[error("{message}")]
     RateLimited {
@@ -89,6 +97,7 @@ impl Error {
             Self::Forbidden(_) | Self::Unauthenticated(_) => ErrorCode::Forbidden,
             Self::Invalid { .. } => ErrorCode::Invalid,
             Self::Conflict(_) => ErrorCode::Conflict,
+            Self::KeyReused(_) => ErrorCode::IdempotencyMismatch,
             Self::RateLimited { .. } => ErrorCode::RateLimited,
             Self::Unavailable(_) => ErrorCode::Unavailable,
             Self::Internal { .. } => ErrorCode::Internal,

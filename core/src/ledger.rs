@@ -270,6 +270,46 @@ pub struct Attached {
     pub order: Option<(String, OrderStatus, String)>,
     /// Puts the events waiting for this capture back in the queue (refunds that came first).
     pub wake_waiting_for: Option<String>,
+    /// A limit the posting must stay within, checked and counted in its own transaction, so
+    /// that postings side by side cannot pass it together. A posting over it is refused
+    /// ([`crate::Error::Conflict`]) and nothing of it is written.
+    pub cap: Option<Cap>,
+}
+
+/// A limit on what PayPal's postings add up to ([`Attached::cap`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Cap {
+    /// The credit of capture `capture` of order `order`: the order's credits stay within its
+    /// amount, whatever captures arrive for it. The capture is recorded with what it credited,
+    /// the limit of its refunds.
+    OrderCredit { order: String, capture: String },
+    /// A refund or reversal of capture `capture`: its refunds stay within what it credited.
+    CaptureRefund { capture: String },
+}
+
+impl Cap {
+    /// What the limit is on (an order or a capture id): two postings of one group must not
+    /// share it.
+    pub fn target(&self) -> &str {
+        match self {
+            Self::OrderCredit { order, .. } => order,
+            Self::CaptureRefund { capture } => capture,
+        }
+    }
+
+    /// Why a posting over the limit was refused.
+    pub fn refusal(&self) -> String {
+        match self {
+            Self::OrderCredit { order, capture } => format!(
+                "PayPal order {order} was already credited its full amount; capture {capture} \
+                 credits nothing more."
+            ),
+            Self::CaptureRefund { capture } => format!(
+                "Refunds of PayPal capture {capture} would add up to more than it credited; \
+                 nothing was debited."
+            ),
+        }
+    }
 }
 
 impl Attached {
@@ -400,6 +440,20 @@ impl Ledger {
     ) -> Result<PostOutcome> {
         actor.require(Permission::AdjustCredits)?;
         let reason = check_adjustment(amount, reason)?;
+        // A key names one adjustment: the same key for another customer, amount or reason is
+        // refused, not answered with the first adjustment.
+        crate::idempotency::remember(
+            self.store.as_ref(),
+            "credits.adjust",
+            key,
+            &crate::idempotency::Fingerprint::of(&[
+                &customer.id.to_string(),
+                &amount.micros().to_string(),
+                reason,
+            ]),
+            self.clock.now(),
+        )
+        .await?;
         let adjustments = self.store.system_account(SystemAccount::Adjustments);
         let (debit, credit) = if amount.is_positive() {
             (adjustments, customer.wallet)

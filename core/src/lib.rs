@@ -26,6 +26,7 @@ pub mod config;
 pub mod discord_links;
 pub mod email;
 pub mod error;
+pub mod idempotency;
 pub mod ids;
 pub mod ledger;
 pub mod money;

@@ -14,6 +14,8 @@ use crate::error::{Error, Result};
 pub const MICROS_PER_UNIT: i64 = 1_000_000;
 /// Decimal places a stored amount can carry.
 const SCALE: u32 = 6;
+/// The most digits before the point of an amount people type: up to 999,999,999.
+pub const MAX_WHOLE_DIGITS: usize = 9;
 
 /// An amount of the platform currency in micro-units. Signed: a balance can be below zero.
 #[derive(
@@ -55,6 +57,40 @@ impl Money {
             )
         })?;
         Self::from_decimal(value)
+    }
+
+    /// Parses an amount as a person enters it, at every door (API, portal, Discord), in one
+    /// grammar: `^[0-9]{1,9}(\.[0-9]{1,D})?$` with D the currency's decimals
+    /// ([`Currency::decimals`]): digits, then a point and one to D digits if wanted. No sign,
+    /// spaces, thousands separators, exponents or a bare point (`1_000`, `+5`, `5.`, `.5` and
+    /// ` 5` are refused), so what is read is what was meant.
+    pub fn parse_entered(text: &str, currency: &Currency) -> Result<Self> {
+        let places = currency.decimals();
+        let (whole, fraction) = match text.split_once('.') {
+            Some((whole, fraction)) => (whole, Some(fraction)),
+            None => (text, None),
+        };
+        let digits = |part: &str, most: usize| {
+            (1..=most).contains(&part.len()) && part.bytes().all(|b| b.is_ascii_digit())
+        };
+        let valid = digits(whole, MAX_WHOLE_DIGITS)
+            && fraction.is_none_or(|fraction| digits(fraction, places as usize));
+        if !valid {
+            return Err(Error::invalid("amount", entered_form(text, currency, false)));
+        }
+        Self::parse(text)
+    }
+
+    /// [`Self::parse_entered`] with an optional leading `-`, for credit adjustments, where a
+    /// minus takes credit away. A `+` is refused as any other sign.
+    pub fn parse_entered_signed(text: &str, currency: &Currency) -> Result<Self> {
+        let (negative, size) = match text.strip_prefix('-') {
+            Some(size) => (true, size),
+            None => (false, text),
+        };
+        let amount = Self::parse_entered(size, currency)
+            .map_err(|_| Error::invalid("amount", entered_form(text, currency, true)))?;
+        Ok(if negative { Self(-amount.0) } else { amount })
     }
 
     pub fn from_decimal(value: Decimal) -> Result<Self> {
@@ -122,6 +158,43 @@ impl FromStr for Money {
     }
 }
 
+/// What an amount entered as `text` should look like, for the refusal.
+fn entered_form(text: &str, currency: &Currency, signed: bool) -> String {
+    let shown: String = text.chars().take(40).collect();
+    let places = currency.decimals();
+    let (form, example) = match places {
+        0 => ("whole digits".to_owned(), "1000".to_owned()),
+        1 => (
+            "digits, with at most 1 decimal after a point".to_owned(),
+            "10 or 10.5".to_owned(),
+        ),
+        _ => (
+            format!("digits, with at most {places} decimals after a point"),
+            format!("10 or 10.5{}", "0".repeat(places as usize - 1)),
+        ),
+    };
+    let sign = if signed {
+        " (a leading minus takes credit away)"
+    } else {
+        ""
+    };
+    format!(
+        "{shown:?} is not an amount: write {currency} amounts as {form}, such as {example}{sign}, \
+         without spaces, signs or separators"
+    )
+}
+
+/// Decimal places of the minor unit of the currency `code`, as PayPal and card schemes take
+/// it: none for the yen, forint, New Taiwan dollar and a few others, three for the dinars,
+/// two for the rest.
+pub fn decimals_of(code: &str) -> u32 {
+    match code {
+        "HUF" | "JPY" | "TWD" | "KRW" | "CLP" | "ISK" | "VND" | "XAF" | "XOF" => 0,
+        "BHD" | "JOD" | "KWD" | "OMR" | "TND" => 3,
+        _ => 2,
+    }
+}
+
 /// An ISO 4217 currency code, e.g. `USD`. The platform has exactly one, from config.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
@@ -142,6 +215,11 @@ impl Currency {
 
     pub fn code(&self) -> &str {
         &self.0
+    }
+
+    /// Decimal places of the currency's minor unit ([`decimals_of`]).
+    pub fn decimals(&self) -> u32 {
+        decimals_of(&self.0)
     }
 }
 
@@ -199,6 +277,38 @@ mod tests {
         ] {
             let err = Money::parse(bad).expect_err(bad);
             assert_eq!(err.code(), crate::ErrorCode::Invalid, "{bad}");
+        }
+    }
+
+    #[test]
+    fn people_enter_amounts_in_one_grammar() {
+        let usd = Currency::default();
+        for good in ["5", "5.5", "5.50", "0.01", "999999999.99", "0"] {
+            assert!(Money::parse_entered(good, &usd).is_ok(), "{good}");
+        }
+        assert_eq!(
+            Money::parse_entered("10.5", &usd).ok(),
+            Some(Money::from_micros(10_500_000))
+        );
+        for bad in [
+            "1_000", "+5", "5.", ".5", " 5", "5 ", "-5", "1,000", "1e3", "5.001", "", ".",
+            "1000000000", "５", "0x10", "NaN",
+        ] {
+            let error = Money::parse_entered(bad, &usd).expect_err(bad);
+            assert_eq!(error.code(), crate::ErrorCode::Invalid, "{bad}");
+            assert!(error.to_string().contains("such as 10 or 10.50"), "{error}");
+        }
+        let yen = Currency::parse("JPY").expect("a currency");
+        assert!(Money::parse_entered("1000", &yen).is_ok());
+        let error = Money::parse_entered("1000.5", &yen).expect_err("half a yen");
+        assert!(error.to_string().contains("whole digits"), "{error}");
+        assert_eq!(
+            Money::parse_entered_signed("-2.50", &usd).ok(),
+            Some(Money::from_micros(-2_500_000))
+        );
+        for bad in ["+2.50", "--2", "- 2", "-.5", "-", " -2"] {
+            let error = Money::parse_entered_signed(bad, &usd).expect_err(bad);
+            assert!(error.to_string().contains("a leading minus"), "{error}");
         }
     }
 

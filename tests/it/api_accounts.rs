@@ -122,7 +122,8 @@ async fn a_customer_registers_gets_credit_changes_password_and_signs_out(db: Tes
     assert_eq!(statement["total"], 0, "{statement}");
 
     // The admin credits her 5.00 for an outage; the same request sent twice posts once, and the
-    // same key with another amount is a conflict, not a second posting.
+    // same key with another amount is refused (the key names one request), not a second
+    // posting.
     let credits = format!("/api/v1/admin/users/{carol}/credits");
     let goodwill = json!({
         "amount": "5.00",
@@ -150,7 +151,8 @@ async fn a_customer_registers_gets_credit_changes_password_and_signs_out(db: Tes
             .await,
     )
     .await;
-    assert_eq!(status, 409, "{body}");
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "idempotency_mismatch", "{body}");
 
     let (_, balance) = get(&app, &token, "/api/v1/balance").await;
     assert_eq!(balance["micros"], 5_000_000, "{balance}");

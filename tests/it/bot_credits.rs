@@ -483,3 +483,28 @@ async fn billing_staff_posts_go_out_without_a_bot_token() {
     assert_no_problems(&discord);
     app.running.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credits_take_amounts_in_the_one_grammar() {
+    let story = story().await;
+    for bad in ["1_000", "+5", "5.", ".5", " 5", "5.001"] {
+        let answer = first_answer(
+            &story.discord,
+            &story.billing,
+            "credits",
+            json!([{"name": "add", "type": 1, "options": [
+                {"name": "member", "type": 6, "value": story.customer.user_id.to_string()},
+                {"name": "amount", "type": 3, "value": bad},
+            ]}]),
+        )
+        .await;
+        assert_eq!(answer.kind, ResponseKind::Callback(4), "{bad:?}: {answer:#?}");
+        let text = text_of(&answer);
+        assert!(text.contains("such as 10 or 10.50"), "{bad:?}: {text}");
+    }
+    assert!(adjustments(&story).await.is_empty());
+    // The good form opens the modal for the reason.
+    let confirm = ask_for_credit(&story, "5", "Goodwill").await;
+    assert!(text_of(&confirm).contains("5.00"), "{}", text_of(&confirm));
+    assert_no_problems(&story.discord);
+}

@@ -42,6 +42,15 @@ pub struct Shop {
 
 impl Shop {
     pub async fn open(db: TestDb, verification: WebhookVerification) -> Self {
+        Self::open_at(db, verification, Arc::new(SystemClock)).await
+    }
+
+    /// As [`Self::open`], with the platform's clock `clock`.
+    pub async fn open_at(
+        db: TestDb,
+        verification: WebhookVerification,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let paypal = FakePaypal::start().await;
         let webhook_id = format!("7WH{}", rand::random::<u32>());
         paypal.register_webhook(&webhook_id);
@@ -56,7 +65,7 @@ impl Shop {
         let cert_roots = CertRoots::of(&paypal);
         config.paypal.cert_roots = Some(cert_roots.path().to_owned());
         config.discord.billing_webhook = Some(SecretString::from(BILLING_WEBHOOK));
-        let core = db.core_with(config, Arc::new(SystemClock)).await;
+        let core = db.core_with(config, clock).await;
         let app = TestApp::start(core).await;
         Self {
             paypal,
@@ -280,7 +289,7 @@ async fn forged_deliveries_credit_nothing(db: TestDb) {
 }
 
 /// The headers of `delivery` as the webhook route hands them to core.
-fn headers_of(delivery: &Delivery) -> WebhookHeaders {
+pub fn headers_of(delivery: &Delivery) -> WebhookHeaders {
     let header = |name: &str| delivery.header(name).map(str::to_owned);
     WebhookHeaders {
         transmission_id: header("PAYPAL-TRANSMISSION-ID"),
@@ -509,7 +518,7 @@ async fn two_events_and_the_return_for_one_capture_credit_once(db: TestDb) {
 }
 
 /// A genuine capture event whose resource is changed by `change`, signed anew as PayPal would.
-fn altered(shop: &Shop, capture: &str, change: impl FnOnce(&mut Value)) -> Value {
+pub fn altered(shop: &Shop, capture: &str, change: impl FnOnce(&mut Value)) -> Value {
     let event = shop.paypal.capture_completed_event(capture);
     let mut resource = event["resource"].clone();
     change(&mut resource);

@@ -86,7 +86,7 @@ async fn ask_reason(
 ) -> Result<(), BotError> {
     let context = poise::Context::Application(ctx);
     let access = access(context).await?;
-    let amount = Money::parse(amount)?;
+    let amount = Money::parse_entered(amount, &ctx.data().core.config.billing.currency)?;
     let customer = ctx
         .data()
         .core

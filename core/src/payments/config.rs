@@ -41,6 +41,11 @@ pub struct PaypalConfig {
     /// A PEM file of the root certificates PayPal's webhook certificate must chain to (offline
     /// verification). Unset: the Mozilla roots that browsers trust.
     pub cert_roots: Option<PathBuf>,
+    /// How far a delivery's `PAYPAL-TRANSMISSION-TIME` may be from now, either way, for it to
+    /// be taken: an older (replayed) or a future transmission is refused. PayPal signs every
+    /// delivery, retries included, when it sends it.
+    #[serde(with = "humantime_serde")]
+    pub webhook_tolerance: Duration,
     /// The smallest and largest top-up a customer may choose.
     #[serde(with = "crate::config::amount")]
     pub min_topup: Money,
@@ -65,6 +70,7 @@ impl Default for PaypalConfig {
             webhook_verification: WebhookVerification::Api,
             cert_hosts: vec!["api.paypal.com".into()],
             cert_roots: None,
+            webhook_tolerance: Duration::from_secs(300),
             min_topup: Money::from_micros(5_000_000),
             max_topup: Money::from_micros(500_000_000),
             presets: [10, 25, 50, 100]
@@ -135,6 +141,11 @@ impl PaypalConfig {
             && let Err(problem) = super::webhook::read_roots(path)
         {
             problems.push(format!("paypal.cert_roots: {problem}"));
+        }
+        if self.webhook_tolerance < Duration::from_secs(30)
+            || self.webhook_tolerance > Duration::from_secs(86_400)
+        {
+            problems.push("paypal.webhook_tolerance: expected between 30s and 1day".to_owned());
         }
         if self.timeout < Duration::from_secs(1) {
             problems.push("paypal.timeout: expected at least 1s".to_owned());

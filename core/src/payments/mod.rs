@@ -49,7 +49,7 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::ledger::{
-    Attached, Ledger, Overdraft, Posted, PostingKind, PostingRequest, SystemAccount,
+    Attached, Cap, Ledger, Overdraft, Posted, PostingKind, PostingRequest, SystemAccount,
 };
 use crate::money::Money;
 use crate::notify::{DiscordMessage, Outbox};
@@ -244,10 +244,7 @@ pub enum RefundOutcome {
 
 /// Decimal places PayPal takes for a currency.
 fn decimals(currency: &str) -> u32 {
-    match currency {
-        "HUF" | "JPY" | "TWD" => 0,
-        _ => 2,
-    }
+    crate::money::decimals_of(currency)
 }
 
 /// An amount as PayPal writes it: exactly the currency's decimals.
@@ -632,6 +629,30 @@ impl Payments {
                 None,
             ));
         }
+        // An order credits at most its amount: once credited, another capture of it (a second
+        // capture, or one PayPal never made) credits nothing, and the order stays credited.
+        // Its own capture again is a replay, answered below by the ledger. The cap on the
+        // posting holds this against captures credited side by side.
+        if order.status == OrderStatus::Completed
+            && self
+                .store
+                .posting_by_key(&capture_key(&capture.id))
+                .await?
+                .is_none()
+        {
+            return self
+                .reject(format!(
+                    "PayPal capture {} ({} {}) is for order {}, which was already credited its \
+                     {} {}; nobody was credited again.",
+                    capture.id,
+                    capture.value,
+                    capture.currency,
+                    order.id,
+                    order.amount.amount_text(),
+                    order.currency
+                ))
+                .await;
+        }
         let failed = Some((order.id.clone(), OrderStatus::Failed, capture.id.clone()));
         if capture.custom_id.as_deref() != Some(custom_id(order.user).as_str()) {
             return self
@@ -705,13 +726,25 @@ impl Payments {
             }),
             order: Some(completed.clone()),
             wake_waiting_for: Some(capture.id.clone()),
+            cap: Some(Cap::OrderCredit {
+                order: order.id.clone(),
+                capture: capture.id.clone(),
+            }),
         };
         let posted = match self.post_for(event, request, attached).await {
             Ok(posted) => posted,
             Err(Error::Conflict(why)) => {
+                // Over the order's cap, another capture of it was credited meanwhile: the
+                // order stays as that credit left it.
+                let credited = self
+                    .store
+                    .payments()
+                    .order(&order.id)
+                    .await?
+                    .is_some_and(|order| order.status == OrderStatus::Completed);
                 return self
                     .reject_with(
-                        failed,
+                        if credited { None } else { failed },
                         format!("PayPal capture {} could not be credited: {why}", capture.id),
                     )
                     .await;
@@ -1106,9 +1139,24 @@ impl Payments {
                 status: EventStatus::Done,
                 outcome: "debited".to_owned(),
             }),
+            // The capture's refunds together stay within what it credited.
+            cap: Some(Cap::CaptureRefund {
+                capture: refund.capture_id.clone(),
+            }),
             ..Attached::nothing()
         };
-        let posted = self.post_for(event, request, attached).await?;
+        let posted = match self.post_for(event, request, attached).await {
+            Ok(posted) => posted,
+            Err(Error::Conflict(why)) => {
+                let why = format!(
+                    "PayPal refund {} ({} {}) of capture {} was not debited: {why}",
+                    refund.id, refund.value, refund.currency, refund.capture_id
+                );
+                self.alert(&why).await?;
+                return Ok(EventEnd::unrecorded(EventStatus::Rejected, None, why));
+            }
+            Err(error) => return Err(error),
+        };
         let new = posted.outcome.is_new();
         Ok(EventEnd {
             recorded: new && event.is_some(),
@@ -1167,6 +1215,46 @@ impl Payments {
                 ));
             }
             body["amount"] = json!({"currency_code": order.currency, "value": paypal_value(amount, &order.currency)?});
+        }
+        // The key names one refund: sent again with another capture, amount or reason it is
+        // refused here, before PayPal, which would answer with the first refund.
+        let first = crate::idempotency::remember(
+            self.store.as_ref(),
+            "paypal.refund",
+            key,
+            &crate::idempotency::Fingerprint::of(&[
+                &customer.id.to_string(),
+                capture_id,
+                &amount.map_or_else(|| "all".to_owned(), |amount| amount.micros().to_string()),
+                reason,
+            ]),
+            self.clock.now(),
+        )
+        .await?;
+        // What is left to refund (a retry of the same refund is PayPal's to answer).
+        if first
+            && let Some((credited, refunded)) =
+                self.store.payments().capture_refunds(capture_id).await?
+        {
+            let left = credited.checked_sub(refunded).unwrap_or(Money::ZERO);
+            if !left.is_positive() {
+                return Err(Error::Conflict(format!(
+                    "Capture {capture_id} has been refunded in full already."
+                )));
+            }
+            if let Some(amount) = amount
+                && amount > left
+            {
+                return Err(Error::invalid(
+                    "amount",
+                    format!(
+                        "refund at most {} {}: the rest of capture {capture_id} was refunded \
+                         already",
+                        left.amount_text(),
+                        order.currency
+                    ),
+                ));
+            }
         }
         let answer = client
             .call(

@@ -16,9 +16,13 @@
 //! chain is checked once per certificate URL; the cached result keeps the dates of the path and
 //! is dropped once they pass, so an expired certificate is fetched and refused again.
 //!
-//! `PAYPAL-TRANSMISSION-TIME` must be an RFC 3339 time, in both modes. Old times are accepted:
-//! PayPal retries a delivery for three days, and a replay is harmless because events are
-//! stored and credited once by their id.
+//! `PAYPAL-TRANSMISSION-TIME` must be an RFC 3339 time within `paypal.webhook_tolerance`
+//! (default 5 minutes) of now, either way, in both modes: a delivery captured and sent again
+//! later, or signed for a time yet to come, is refused before its signature is even looked at.
+//! PayPal signs each delivery, its retries for three days included, when it sends it, so a
+//! genuine one is always fresh. PayPal's own SDKs check no time at all; the window is
+//! hostdeck's (5 minutes, as webhook receivers commonly allow for clock skew). Events are
+//! still stored and credited once by their id, so a replay within the window is harmless.
 //!
 //! The checks use rustls-webpki over ring, both already in the build for TLS.
 
@@ -99,6 +103,8 @@ pub struct Verifier {
     mode: WebhookVerification,
     webhook_id: Option<String>,
     cert_hosts: Vec<String>,
+    /// How far a transmission time may be from now, either way.
+    tolerance: chrono::Duration,
     /// What PayPal's certificate must chain to: `paypal.cert_roots`, or Mozilla's roots.
     roots: Vec<TrustAnchor<'static>>,
     clock: Arc<dyn Clock>,
@@ -128,6 +134,8 @@ impl Verifier {
                 .iter()
                 .map(|host| host.trim().to_ascii_lowercase())
                 .collect(),
+            tolerance: chrono::Duration::from_std(config.webhook_tolerance)
+                .unwrap_or_else(|_| chrono::Duration::minutes(5)),
             roots,
             clock,
             http,
@@ -164,10 +172,25 @@ impl Verifier {
                 "unsupported PAYPAL-AUTH-ALGO {algo:?}"
             )));
         }
-        if DateTime::parse_from_rfc3339(&time).is_err() {
+        let Ok(sent) = DateTime::parse_from_rfc3339(&time) else {
             return Err(Rejection::Forged(
                 "PAYPAL-TRANSMISSION-TIME is not an RFC 3339 time".into(),
             ));
+        };
+        let now = self.clock.now();
+        let sent = sent.with_timezone(&Utc);
+        if sent < now - self.tolerance {
+            return Err(Rejection::Forged(format!(
+                "PAYPAL-TRANSMISSION-TIME {time} is more than {} old: a replay, or a clock out of \
+                 sync",
+                humantime_serde::re::humantime::format_duration(self.tolerance.to_std().unwrap_or_default())
+            )));
+        }
+        if sent > now + self.tolerance {
+            return Err(Rejection::Forged(format!(
+                "PAYPAL-TRANSMISSION-TIME {time} is more than {} ahead of this server's clock",
+                humantime_serde::re::humantime::format_duration(self.tolerance.to_std().unwrap_or_default())
+            )));
         }
         match self.mode {
             WebhookVerification::Offline => {
@@ -676,8 +699,11 @@ mod tests {
             webhook_verification: WebhookVerification::Offline,
             ..PaypalConfig::default()
         };
-        let verifier =
-            Verifier::new(&config, Arc::new(crate::clock::SystemClock)).expect("a verifier");
+        let now = DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
+            .expect("a time")
+            .with_timezone(&Utc);
+        let verifier = Verifier::new(&config, Arc::new(crate::clock::ManualClock::new(now)))
+            .expect("a verifier");
         let headers = |time: &str| WebhookHeaders {
             transmission_id: Some("T-1".into()),
             transmission_time: Some(time.into()),
@@ -702,13 +728,31 @@ mod tests {
                 "{bad}"
             );
         }
-        // Old times are fine (PayPal retries for days); this one fails on its URL.
-        for good in ["2019-01-01T00:00:00Z", "2026-06-01T00:00:00.123+02:00"] {
+        // Times within five minutes of now either way pass; this one fails on its URL.
+        for good in [
+            "2026-06-01T00:00:00Z",
+            "2026-06-01T02:04:59.123+02:00",
+            "2026-05-31T23:55:00Z",
+        ] {
             let outcome = verifier.verify(None, &headers(good), b"{}").await;
             let Err(Rejection::Forged(reason)) = outcome else {
                 panic!("{good}: {outcome:?}");
             };
             assert!(reason.contains("paypal.cert_hosts"), "{good}: {reason}");
+        }
+        // A transmission years or minutes old, or from the future, is refused before anything
+        // else is looked at.
+        for (stale, why) in [
+            ("2019-01-01T00:00:00Z", "more than 5m old"),
+            ("2026-05-31T23:54:59Z", "more than 5m old"),
+            ("2026-06-01T00:05:01Z", "ahead of this server's clock"),
+            ("2031-06-01T00:00:00Z", "ahead of this server's clock"),
+        ] {
+            let outcome = verifier.verify(None, &headers(stale), b"{}").await;
+            let Err(Rejection::Forged(reason)) = outcome else {
+                panic!("{stale}: {outcome:?}");
+            };
+            assert!(reason.contains(why), "{stale}: {reason}");
         }
     }
 

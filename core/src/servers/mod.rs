@@ -262,6 +262,37 @@ impl CreateServer {
             root_password: false,
         }
     }
+
+    /// What the request is, for its key ([`crate::idempotency`]): the same key again must
+    /// come with the same choice.
+    pub fn fingerprint(&self) -> crate::idempotency::Fingerprint {
+        let choice = &self.choice;
+        let size = match &choice.size {
+            Size::Plan(plan) => format!("plan:{}", plan.trim()),
+            Size::Custom(size) => format!(
+                "custom:{}:{}:{}",
+                size.vcpus, size.memory_mib, size.disk_gib
+            ),
+        };
+        let image = match &choice.image {
+            Image::Template(id) => format!("template:{}", id.trim()),
+            Image::Iso(volume) => format!("iso:{}", volume.trim()),
+        };
+        let mut fields = vec![
+            choice.name.trim(),
+            choice.hostname.trim(),
+            &size,
+            &image,
+            choice.location.as_deref().map_or("", str::trim),
+        ];
+        fields.extend(self.ssh_keys.iter().map(|key| key.trim()));
+        let saved: Vec<String> = self.saved_keys.iter().map(|id| format!("saved:{id}")).collect();
+        fields.extend(saved.iter().map(String::as_str));
+        if self.root_password {
+            fields.push("root_password");
+        }
+        crate::idempotency::Fingerprint::of(&fields)
+    }
 }
 
 /// The most SSH keys one server gets.
@@ -763,12 +794,17 @@ impl Servers {
             .user
             .ok_or_else(|| Error::Forbidden("To create servers, sign in first.".into()))?;
         // A key seen before is its server; a create of the actor's that failed is tried again
-        // as a new create of what it chose then (priced now, billed from now).
+        // as a new create of what it chose then (priced now, billed from now). Either only
+        // with the request the key came with first.
+        let fingerprint = request.fingerprint();
         let (request, retry) = match self.store.server_by_key(request.key.as_str()).await? {
-            Some(existing)
-                if existing.user == user_id && existing.state == ServerStatus::Failed =>
-            {
-                (chosen_before(&existing, request)?, Some(existing.id))
+            Some(existing) if existing.user == user_id => {
+                self.remember_key(&request, &fingerprint).await?;
+                if existing.state == ServerStatus::Failed {
+                    (chosen_before(&existing, request)?, Some(existing.id))
+                } else {
+                    return self.replay(actor, existing);
+                }
             }
             Some(existing) => return self.replay(actor, existing),
             None => (request, None),
@@ -783,6 +819,10 @@ impl Servers {
         let login = self.login(user_id, provider.as_ref(), &request).await?;
         let user = self.user(user_id).await?;
         let first = quote.first_hour();
+        if retry.is_none() {
+            // Remembered once the request passed its checks, before anything is made.
+            self.remember_key(&request, &fingerprint).await?;
+        }
         let now = self.clock.now();
         let row = NewServerRow {
             user: user.id,
@@ -945,6 +985,23 @@ impl Servers {
     }
 
     /// A create key seen before: its server, priced as it was charged, and nothing new done.
+    /// Remembers a create's key with its request, or refuses another request under it.
+    async fn remember_key(
+        &self,
+        request: &CreateServer,
+        fingerprint: &crate::idempotency::Fingerprint,
+    ) -> Result<()> {
+        crate::idempotency::remember(
+            self.store.as_ref(),
+            "server.create",
+            request.key.as_str(),
+            fingerprint,
+            self.clock.now(),
+        )
+        .await
+        .map(|_| ())
+    }
+
     fn replay(&self, actor: &Actor, existing: Server) -> Result<Created> {
         if Some(existing.user) != actor.user {
             return Err(Error::Conflict(

@@ -271,6 +271,17 @@ pub trait Store: servers::ServerStore + billing::BillingStore + Send + Sync + 's
         value: &str,
         at: DateTime<Utc>,
     ) -> Result<String>;
+
+    // Idempotency keys ([`crate::idempotency`]).
+    /// Stores `fingerprint` for `key` in `scope` unless the key is there, and returns the
+    /// fingerprint stored (the first request's) and whether it was stored now.
+    async fn remember_key(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(String, bool)>;
 }
 
 /// A one-time code to store.

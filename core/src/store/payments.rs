@@ -155,6 +155,9 @@ pub trait PaymentStore: Send + Sync {
     /// it was.
     async fn cancel_order(&self, id: &str, at: DateTime<Utc>) -> Result<bool>;
     async fn orders_of(&self, user: UserId, limit: u32) -> Result<Vec<StoredOrder>>;
+    /// What a credited capture credited and what its refunds debited so far; `None` for a
+    /// capture that credited nothing.
+    async fn capture_refunds(&self, capture_id: &str) -> Result<Option<(Money, Money)>>;
 
     /// Stores one event unless its id is known; `true` when it is new.
     async fn insert_event(

@@ -323,6 +323,11 @@ where
             return Ok(Err(Refusal::KeyUsed));
         };
         let id = PostingId(inserted.try_get("id")?);
+        if let Some(cap) = &attached.cap
+            && !Self::write_cap(&mut *conn, cap, amount).await?
+        {
+            return Ok(Err(Refusal::Capped(cap.clone())));
+        }
         if let Some(entry) = &attached.audit {
             let mut entry = entry.clone();
             if let Some(serde_json::Value::Object(detail)) = &mut entry.detail {
@@ -367,6 +372,53 @@ where
             outcome: PostOutcome::Posted(posting),
             woken,
         }))
+    }
+
+    /// Counts a posting of `amount` against its cap, if it stays within it: `false` (and
+    /// nothing counted) when it would not. The conditional update is the check, so postings in
+    /// transactions side by side cannot both pass it (PostgreSQL re-reads the row it waited
+    /// for; SQLite has one writer).
+    async fn write_cap(
+        conn: &mut DB::Connection,
+        cap: &crate::ledger::Cap,
+        amount: i64,
+    ) -> Result<bool, sqlx::Error> {
+        use crate::ledger::Cap;
+        match cap {
+            Cap::OrderCredit { order, capture } => {
+                let raised = sqlx::query(
+                    "UPDATE paypal_orders SET credited = credited + $1 \
+                     WHERE id = $2 AND credited + $1 <= amount",
+                )
+                .bind(amount)
+                .bind(order.clone())
+                .execute(&mut *conn)
+                .await?;
+                if DB::rows_affected(&raised) != 1 {
+                    return Ok(false);
+                }
+                sqlx::query(
+                    "INSERT INTO paypal_captures (id, amount) VALUES ($1, $2) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(capture.clone())
+                .bind(amount)
+                .execute(&mut *conn)
+                .await?;
+                Ok(true)
+            }
+            Cap::CaptureRefund { capture } => {
+                let raised = sqlx::query(
+                    "UPDATE paypal_captures SET refunded = refunded + $1 \
+                     WHERE id = $2 AND refunded + $1 <= amount",
+                )
+                .bind(amount)
+                .bind(capture.clone())
+                .execute(&mut *conn)
+                .await?;
+                Ok(DB::rows_affected(&raised) == 1)
+            }
+        }
     }
 
     /// Queues an outbox message (on its own, or inside the transaction that decided it).
@@ -421,12 +473,10 @@ where
             return if request.matches(&first) {
                 Ok(PostOutcome::Replayed(first))
             } else {
+                // Whose posting it was, and of what, is not for the caller to learn.
                 Err(Error::Conflict(format!(
-                    "The key {:?} was already used for a different posting ({} from account {} to {}).",
+                    "The key {:?} was already used for a different posting.",
                     request.key,
-                    first.amount.amount_text(),
-                    first.debit,
-                    first.credit
                 )))
             };
         }
@@ -435,6 +485,7 @@ where
                 "posting to the ledger",
                 "the idempotency key was taken but its posting cannot be read",
             )),
+            Refusal::Capped(cap) => Err(Error::Conflict(cap.refusal())),
             Refusal::NoFunds(account) => {
                 let balance = sqlx::query("SELECT balance FROM accounts WHERE id = $1")
                     .bind(account.0)
@@ -523,6 +574,8 @@ impl Filter {
 enum Refusal {
     KeyUsed,
     NoFunds(AccountId),
+    /// Over its [`crate::ledger::Cap`].
+    Capped(crate::ledger::Cap),
 }
 
 fn user_from_row<R: Row>(row: &R) -> Result<User>
@@ -1429,6 +1482,36 @@ where
             .fetch_one(&self.writer)
             .await?;
         row.try_get("value").map_err(Error::from)
+    }
+
+    async fn remember_key(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(String, bool)> {
+        let stored = sqlx::query(
+            "INSERT INTO idempotency_keys (scope, client_key, fingerprint, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (scope, client_key) DO NOTHING",
+        )
+        .bind(scope.to_owned())
+        .bind(key.to_owned())
+        .bind(fingerprint.to_owned())
+        .bind(at)
+        .execute(&self.writer)
+        .await?;
+        if DB::rows_affected(&stored) == 1 {
+            return Ok((fingerprint.to_owned(), true));
+        }
+        let row = sqlx::query(
+            "SELECT fingerprint FROM idempotency_keys WHERE scope = $1 AND client_key = $2",
+        )
+        .bind(scope.to_owned())
+        .bind(key.to_owned())
+        .fetch_one(&self.writer)
+        .await?;
+        Ok((row.try_get("fingerprint").map_err(Error::from)?, false))
     }
 }
 

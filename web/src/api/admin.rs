@@ -113,12 +113,15 @@ async fn update_user(
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreditRequest {
-    /// Decimal text; negative takes credit away, e.g. "5.00" or "-2.50".
+    /// Decimal text: digits, then at most the currency's decimals after a point; a leading
+    /// minus takes credit away, e.g. "5.00" or "-2.50". No plus sign, spaces or separators.
     pub amount: String,
     /// Why; kept in the ledger and the audit log.
     #[schema(min_length = 1, max_length = 500)]
     pub reason: String,
-    /// The same key again posts nothing new; make one per adjustment.
+    /// The same key again with the same request posts nothing new and answers with the first
+    /// result; with another customer, amount or reason it is refused (422
+    /// `idempotency_mismatch`). Make one per adjustment.
     pub idempotency_key: Option<String>,
 }
 
@@ -136,7 +139,8 @@ pub struct CreditView {
 #[utoipa::path(post, path = "/api/v1/admin/users/{id}/credits", tag = "admin", security(("bearer" = [])),
     params(("id" = i64, Path, description = "The user's id")), request_body = CreditRequest,
     responses((status = 200, body = CreditView), (status = 401, body = ErrorView), (status = 403, body = ErrorView),
-              (status = 404, body = ErrorView), (status = 409, body = ErrorView), (status = 422, body = ErrorView)))]
+              (status = 404, body = ErrorView), (status = 409, body = ErrorView),
+              (status = 422, body = ErrorView, description = "Invalid input (`invalid`), or `idempotency_key` was used before with a different request (`idempotency_mismatch`)")))]
 async fn adjust_credits(
     State(state): State<AppState>,
     caller: Caller,
@@ -145,7 +149,7 @@ async fn adjust_credits(
 ) -> Result<Json<CreditView>, ApiError> {
     let actor = caller.actor();
     actor.require(hostdeck_core::Permission::AdjustCredits)?;
-    let amount = Money::parse(&body.amount)?;
+    let amount = Money::parse_entered_signed(&body.amount, &state.core.config.billing.currency)?;
     let customer = state.core.users.get(actor, UserId(id)).await?;
     let key = match body.idempotency_key {
         Some(key) if !key.trim().is_empty() => format!("api:{}", key.trim()),

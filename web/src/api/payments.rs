@@ -37,7 +37,9 @@ pub fn routes() -> OpenApiRouter<AppState> {
 
 #[derive(Debug, Deserialize, ToSchema)]
 pub struct CreateOrderRequest {
-    /// The amount to top up, as decimal text in the platform's currency, e.g. "10.00".
+    /// The amount to top up, as decimal text in the platform's currency: digits, then at most
+    /// the currency's decimals after a point, e.g. "10" or "10.00". No sign, spaces or
+    /// separators.
     pub amount: String,
 }
 
@@ -109,7 +111,7 @@ async fn create_order(
 ) -> Result<Response, ApiError> {
     // Who may top up is answered before what they typed is judged.
     caller.actor().require(Permission::TopUp)?;
-    let amount = Money::parse(&body.amount)?;
+    let amount = Money::parse_entered(&body.amount, &state.core.config.billing.currency)?;
     let base = portal_base(&state, &headers);
     let created = state
         .core

@@ -231,12 +231,14 @@ pub struct CreateServerRequest {
 
 /// Creates a server and charges its first hour. Send an `Idempotency-Key` header (or a `key`
 /// field): a retried or doubled request then makes one server and one charge, and answers 200
-/// with `replayed: true`. Without either, every request is a new server.
+/// with `replayed: true`; the same key with a different request is refused (422
+/// `idempotency_mismatch`). Without either, every request is a new server.
 #[utoipa::path(post, path = "/api/v1/servers", tag = "servers", security(("bearer" = [])), request_body = CreateServerRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Any text of 1 to 200 characters, unique per intended server")),
     responses((status = 201, body = CreatedServerView), (status = 200, body = CreatedServerView, description = "The key was used before"),
               (status = 401, body = ErrorView), (status = 403, body = ErrorView), (status = 409, body = ErrorView),
-              (status = 422, body = ErrorView), (status = 503, body = ErrorView)))]
+              (status = 422, body = ErrorView, description = "Invalid input (`invalid`), or the key was used before with a different request (`idempotency_mismatch`)"),
+              (status = 503, body = ErrorView)))]
 async fn create_server(
     State(state): State<AppState>,
     caller: Caller,

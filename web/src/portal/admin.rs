@@ -197,7 +197,10 @@ pub async fn credits(
     let id = UserId(id);
     let customer = state.core.users.get(caller.actor(), id).await?;
     let key = format!("portal:{}", form.get("idempotency_key"));
-    let outcome = match Money::parse(form.get("amount")) {
+    let outcome = match Money::parse_entered_signed(
+        form.get("amount"),
+        &state.core.config.billing.currency,
+    ) {
         Ok(amount) => {
             state
                 .core

@@ -169,7 +169,7 @@ pub async fn topup(
         preset => preset,
     };
     let base = portal_base(&state, &headers);
-    let created = match Money::parse(chosen) {
+    let created = match Money::parse_entered(chosen, &state.core.config.billing.currency) {
         Ok(amount) => {
             state
                 .core
@@ -550,9 +550,9 @@ pub async fn admin_refund(
     let caller = staff(caller, Permission::RefundPayments)?;
     let customer = state.core.users.get(caller.actor(), UserId(id)).await?;
     let capture_id = form.get("capture_id");
-    let outcome = match form.get("amount").trim() {
+    let outcome = match form.get("amount") {
         "" => Ok(None),
-        text => Money::parse(text).map(Some),
+        text => Money::parse_entered(text, &state.core.config.billing.currency).map(Some),
     };
     let outcome = match outcome {
         Ok(amount) => {

@@ -235,6 +235,20 @@ where
         rows.iter().map(order_from_row).collect()
     }
 
+    async fn capture_refunds(&self, capture_id: &str) -> Result<Option<(Money, Money)>> {
+        let row = sqlx::query("SELECT amount, refunded FROM paypal_captures WHERE id = $1")
+            .bind(capture_id.to_owned())
+            .fetch_optional(&self.writer)
+            .await?;
+        row.map(|row| -> Result<(Money, Money)> {
+            Ok((
+                Money::from_micros(row.try_get("amount")?),
+                Money::from_micros(row.try_get("refunded")?),
+            ))
+        })
+        .transpose()
+    }
+
     async fn insert_events(&self, events: &[NewEvent]) -> Result<Vec<bool>> {
         // One multi-row statement is one commit. An id given twice is sent once: its first
         // delivery is the new one.

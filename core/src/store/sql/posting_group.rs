@@ -9,7 +9,7 @@ use super::{Column, Engine, SqlStore};
 use crate::audit::AuditEntry;
 use crate::error::Result;
 use crate::ids::{AccountId, PostingId};
-use crate::ledger::{Attached, Overdraft, PostOutcome, Posted, Posting, PostingRequest};
+use crate::ledger::{Attached, Cap, Overdraft, PostOutcome, Posted, Posting, PostingRequest};
 use crate::money::Money;
 use crate::store::Store;
 use crate::store::payments::{FinishedEvent, OrderStatus};
@@ -21,6 +21,22 @@ fn case_by_id(rows: usize, column: usize) -> String {
         .map(|row| format!(" WHEN ${} THEN ${}", 2 + row * 3, 2 + row * 3 + column))
         .collect();
     format!("CASE id{whens} END")
+}
+
+/// For rows bound as (id, amount) pairs from `$1`: raises `column` of each row by its amount
+/// where it stays within the row's `amount`, the caps of [`crate::ledger::Cap`] for a group.
+fn capped_update(table: &str, column: &str, rows: usize) -> String {
+    let whens: String = (0..rows)
+        .map(|row| format!(" WHEN ${} THEN ${}", 2 * row + 1, 2 * row + 2))
+        .collect();
+    let ids = (0..rows)
+        .map(|row| format!("${}", 2 * row + 1))
+        .collect::<Vec<_>>()
+        .join(", ");
+    format!(
+        "UPDATE {table} SET {column} = {column} + CASE id{whens} END \
+         WHERE id IN ({ids}) AND {column} + CASE id{whens} END <= amount"
+    )
 }
 
 /// The id parameters of the rows of [`case_by_id`]: `$2, $5, ...`.
@@ -73,6 +89,9 @@ where
                 ) || same(
                     attached.event.as_ref().map(|event| event.id.as_str()),
                     before.event.as_ref().map(|event| event.id.as_str()),
+                ) || same(
+                    attached.cap.as_ref().map(Cap::target),
+                    before.cap.as_ref().map(Cap::target),
                 )
             });
             if results[index].is_none()
@@ -250,6 +269,61 @@ where
             return Ok(None);
         }
         let id_of = |key: &str| ids.iter().find(|(used, _)| used == key).map(|(_, id)| *id);
+
+        // The caps, one statement per kind for the group; one over its cap sends the group
+        // back to be posted one by one, where it is refused on its own.
+        let mut credits: Vec<(&str, &str, i64)> = Vec::new();
+        let mut refunds: Vec<(&str, i64)> = Vec::new();
+        for (request, attached) in items {
+            match &attached.cap {
+                Some(Cap::OrderCredit { order, capture }) => {
+                    credits.push((order, capture, request.amount.micros()));
+                }
+                Some(Cap::CaptureRefund { capture }) => {
+                    refunds.push((capture, request.amount.micros()));
+                }
+                None => {}
+            }
+        }
+        if !credits.is_empty() {
+            let sql = capped_update("paypal_orders", "credited", credits.len());
+            let mut query = sqlx::query(&sql);
+            for (order, _, amount) in &credits {
+                query = query.bind((*order).to_owned()).bind(*amount);
+            }
+            let raised = query.execute(&mut *tx).await?;
+            if DB::rows_affected(&raised) != credits.len() as u64 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+            let mut sql = String::from("INSERT INTO paypal_captures (id, amount) VALUES ");
+            for index in 0..credits.len() {
+                sql.push_str(&format!(
+                    "{}(${}, ${})",
+                    if index > 0 { ", " } else { "" },
+                    2 * index + 1,
+                    2 * index + 2
+                ));
+            }
+            sql.push_str(" ON CONFLICT (id) DO NOTHING");
+            let mut query = sqlx::query(&sql);
+            for (_, capture, amount) in &credits {
+                query = query.bind((*capture).to_owned()).bind(*amount);
+            }
+            query.execute(&mut *tx).await?;
+        }
+        if !refunds.is_empty() {
+            let sql = capped_update("paypal_captures", "refunded", refunds.len());
+            let mut query = sqlx::query(&sql);
+            for (capture, amount) in &refunds {
+                query = query.bind((*capture).to_owned()).bind(*amount);
+            }
+            let raised = query.execute(&mut *tx).await?;
+            if DB::rows_affected(&raised) != refunds.len() as u64 {
+                tx.rollback().await?;
+                return Ok(None);
+            }
+        }
 
         // The records attached to each posting.
         let audits: Vec<AuditEntry> = items

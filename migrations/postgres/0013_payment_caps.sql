@@ -1,0 +1,42 @@
+-- Money checks that hold however PayPal's events arrive, and idempotency keys that remember
+-- what they were first used for.
+--
+-- An order credits at most its amount, whatever captures arrive for it: `credited` counts what
+-- its captures credited, raised in the credit's own transaction only while it stays within
+-- `amount`. A capture's refunds and reversals debit at most what it credited: `refunded`
+-- counts them the same way, in each debit's transaction.
+
+ALTER TABLE paypal_orders ADD COLUMN credited BIGINT NOT NULL DEFAULT 0;
+
+UPDATE paypal_orders SET credited = amount WHERE status = 'completed';
+
+CREATE TABLE paypal_captures (
+    -- PayPal's capture id, credited under `paypal:capture:{id}`
+    id        TEXT PRIMARY KEY,
+    -- micro-units it credited
+    amount    BIGINT NOT NULL CHECK (amount > 0),
+    -- micro-units its refunds and reversals debited so far
+    refunded  BIGINT NOT NULL DEFAULT 0,
+    CHECK (refunded >= 0 AND refunded <= amount)
+);
+
+INSERT INTO paypal_captures (id, amount, refunded)
+SELECT substr(c.idempotency_key, 16), c.amount,
+       LEAST(c.amount, COALESCE((SELECT SUM(r.amount) FROM postings r
+                               WHERE r.kind IN ('refund', 'reversal')
+                                 AND r.reference = 'PayPal ' || substr(c.idempotency_key, 16)), 0))
+FROM postings c
+WHERE c.idempotency_key LIKE 'paypal:capture:%';
+
+-- A client's idempotency key and what the request it came with was: the same key again with
+-- another request is refused instead of answered with the first one's result.
+CREATE TABLE idempotency_keys (
+    -- what kind of request: `server.create`, `credits.adjust`, `paypal.refund`
+    scope        TEXT NOT NULL,
+    -- the key as hostdeck keeps it (scoped to the customer where keys are theirs)
+    client_key   TEXT NOT NULL,
+    -- hex SHA-256 of the request, in a canonical form
+    fingerprint  TEXT NOT NULL,
+    created_at   TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (scope, client_key)
+);

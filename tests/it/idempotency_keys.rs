@@ -1,0 +1,273 @@
+//! Idempotency keys and amounts, as a careless client and a curious one would send them: the
+//! same key with another request is refused (422 `idempotency_mismatch`) at every idempotent
+//! door, never answered with the first request's result; the same key with the same request
+//! gets the same answer; a key another customer used tells nothing of them. And amounts
+//! follow one grammar at every door: `1_000`, `+5`, `5.`, `.5` and ` 5` are refused with the
+//! form to use, `5` and `5.50` are taken.
+
+use std::sync::Arc;
+
+use hostdeck_core::clock::SystemClock;
+use hostdeck_core::idempotency::MISMATCH;
+use hostdeck_core::money::Money;
+use hostdeck_core::payments::{Settlement, WebhookVerification};
+use hostdeck_core::policy::{Actor, Role, Via};
+use hostdeck_e2e::app::{TestApp, answer};
+use hostdeck_e2e::db::TestDb;
+use serde_json::{Value, json};
+
+use crate::paypal_webhooks::Shop;
+use crate::servers::give_credit;
+
+const BAD_AMOUNTS: [&str; 7] = ["1_000", "+5", "5.", ".5", " 5", "5 ", "5.001"];
+const GOOD_AMOUNTS: [&str; 3] = ["5", "5.5", "5.50"];
+
+hostdeck_e2e::on_both_engines!(
+    a_server_create_key_names_one_request,
+    a_credit_key_names_one_adjustment_and_tells_nothing_of_another_customer,
+    a_staff_refund_key_names_one_refund,
+);
+
+/// The error of a 422 for a reused key: exactly the mismatch message, nothing more.
+fn assert_mismatch(status: u16, body: &Value) {
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(body["error"]["code"], "idempotency_mismatch", "{body}");
+    assert_eq!(body["error"]["message"], MISMATCH, "{body}");
+    assert_eq!(
+        body["error"].as_object().map(serde_json::Map::len),
+        Some(2),
+        "only a code and a message: {body}"
+    );
+}
+
+async fn create(app: &TestApp, token: &str, key: &str, body: &Value) -> (u16, Value) {
+    answer(
+        app.http
+            .post(app.url("/api/v1/servers"))
+            .bearer_auth(token)
+            .header("Idempotency-Key", key)
+            .json(body)
+            .send()
+            .await
+            .expect("POST"),
+    )
+    .await
+}
+
+fn server(name: &str) -> Value {
+    json!({"name": name, "hostname": "web.example.com", "plan": "small", "template": "ubuntu-vps"})
+}
+
+async fn servers_of(app: &TestApp, token: &str) -> usize {
+    let (status, list) = answer(app.get_as(token, "/api/v1/servers").await).await;
+    assert_eq!(status, 200, "{list}");
+    list.as_array()
+        .or_else(|| list["items"].as_array())
+        .map_or(0, Vec::len)
+}
+
+async fn a_server_create_key_names_one_request(db: TestDb) {
+    let app = TestApp::start(db.core(Arc::new(SystemClock)).await).await;
+    let ada = app.user("ada@example.test", Role::Customer).await;
+    give_credit(app.core(), &ada.user, "20.00").await;
+
+    let (status, first) = create(&app, &ada.token, "create-1", &server("web")).await;
+    assert_eq!(status, 201, "{first}");
+    // The same request again: the same server, nothing more made or charged.
+    let (status, again) = create(&app, &ada.token, "create-1", &server("web")).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["server"]["id"], first["server"]["id"]);
+    // Another request under the key: refused, not answered with the first server.
+    for other in [
+        server("db"),
+        json!({"name": "web", "hostname": "web.example.com", "plan": "medium", "template": "ubuntu-vps"}),
+        json!({"name": "web", "hostname": "web.example.com", "plan": "small", "template": "ubuntu-vps", "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG0v8yJ3x6f9k2Q7m1b2c3d4e5f6a7b8c9d0e1f2a3b4c5 ada"]}),
+    ] {
+        let (status, body) = create(&app, &ada.token, "create-1", &other).await;
+        assert_mismatch(status, &body);
+    }
+    assert_eq!(servers_of(&app, &ada.token).await, 1);
+
+    // Another customer's key is theirs alone: the same text makes Bob his own server.
+    let bob = app.user("bob@example.test", Role::Customer).await;
+    give_credit(app.core(), &bob.user, "20.00").await;
+    let (status, bobs) = create(&app, &bob.token, "create-1", &server("db")).await;
+    assert_eq!(status, 201, "{bobs}");
+    assert_ne!(bobs["server"]["id"], first["server"]["id"]);
+    assert_eq!(servers_of(&app, &ada.token).await, 1);
+}
+
+async fn a_credit_key_names_one_adjustment_and_tells_nothing_of_another_customer(db: TestDb) {
+    let app = TestApp::start(db.core(Arc::new(SystemClock)).await).await;
+    let admin = app.user("admin@example.test", Role::Admin).await;
+    let carol = app.user("carol@example.test", Role::Customer).await;
+    let dave = app.user("dave@example.test", Role::Customer).await;
+    let credits = |user: &hostdeck_core::users::User| format!("/api/v1/admin/users/{}/credits", user.id);
+    let post = |path: String, body: Value| {
+        let app = &app;
+        let token = admin.token.clone();
+        async move { answer(app.post_json(Some(&token), &path, &body).await).await }
+    };
+    let goodwill = json!({"amount": "5.00", "reason": "outage", "idempotency_key": "k-1"});
+    let (status, first) = post(credits(&carol.user), goodwill.clone()).await;
+    assert_eq!(status, 200, "{first}");
+    let (status, again) = post(credits(&carol.user), goodwill.clone()).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!((again["new"].clone(), again["posting_id"].clone()), (json!(false), first["posting_id"].clone()));
+    // Another amount, another reason, another customer: each refused, and what the key was
+    // first used for (Carol's adjustment, her balance) is not told.
+    for (who, body) in [
+        (&carol.user, json!({"amount": "7.00", "reason": "outage", "idempotency_key": "k-1"})),
+        (&carol.user, json!({"amount": "5.00", "reason": "a gift", "idempotency_key": "k-1"})),
+        (&dave.user, goodwill.clone()),
+    ] {
+        let (status, body) = post(credits(who), body).await;
+        assert_mismatch(status, &body);
+    }
+    let balance = |user: &hostdeck_core::users::User| {
+        let store = app.core().store.clone();
+        let wallet = user.wallet;
+        async move { store.account_balance(wallet).await.expect("a balance") }
+    };
+    assert_eq!(balance(&carol.user).await, Money::from_micros(5_000_000));
+    assert_eq!(balance(&dave.user).await, Money::ZERO);
+
+    // The same from the portal's form and from Discord's confirm: all go through one rule in
+    // core, under their own keys.
+    let actor = Actor::user(admin.user.id, Role::Admin, Via::Portal).with_two_factor();
+    app.core()
+        .ledger
+        .adjust(&actor, &carol.user, Money::from_micros(1_000_000), "form", "portal:f-1")
+        .await
+        .expect("an adjustment");
+    let refused = app
+        .core()
+        .ledger
+        .adjust(&actor, &dave.user, Money::from_micros(1_000_000), "form", "portal:f-1")
+        .await
+        .expect_err("the form's key again, for another customer");
+    assert_eq!(refused.code(), hostdeck_core::ErrorCode::IdempotencyMismatch);
+    assert_eq!(refused.to_string(), MISMATCH);
+    hostdeck_e2e::db::assert_ledger_exact(app.core().store.as_ref()).await;
+}
+
+async fn a_staff_refund_key_names_one_refund(db: TestDb) {
+    let shop = Shop::open(db, WebhookVerification::Offline).await;
+    let customer = shop.customer("key-refund@example.test").await;
+    let order = shop.approved_order(&customer, 20).await;
+    let Settlement::Credited { capture_id, .. } = shop.capture(&customer, &order).await else {
+        panic!("credited on return");
+    };
+    let staff = shop.app.user("billing@example.test", Role::Billing).await;
+    let actor = Actor::user(staff.user.id, Role::Billing, Via::Portal).with_two_factor();
+    let refund = |amount: i64, reason: &'static str| {
+        let shop = &shop;
+        let actor = actor.clone();
+        let customer = customer.user.clone();
+        let capture_id = capture_id.clone();
+        async move {
+            shop.app
+                .core()
+                .payments
+                .refund(
+                    &actor,
+                    &customer,
+                    &capture_id,
+                    Some(Money::from_micros(amount * 1_000_000)),
+                    reason,
+                    "form-1",
+                )
+                .await
+        }
+    };
+    refund(5, "asked for it").await.expect("a refund");
+    refund(5, "asked for it").await.expect("the same refund again");
+    for (amount, reason) in [(6, "asked for it"), (5, "another reason")] {
+        let refused = refund(amount, reason).await.expect_err("another refund, same key");
+        assert_eq!(refused.code(), hostdeck_core::ErrorCode::IdempotencyMismatch);
+    }
+    assert_eq!(
+        shop.balance(&customer).await,
+        Money::from_micros(15_000_000)
+    );
+    assert_eq!(
+        shop.paypal.capture(&capture_id).map(|c| c.refund_ids.len()),
+        Some(1)
+    );
+    // PayPal never saw its request id again with another body.
+    shop.assert_paypal_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn amounts_follow_one_grammar_at_every_door() {
+    let shop = Shop::open(TestDb::sqlite().await, WebhookVerification::Offline).await;
+    let app = &shop.app;
+    let customer = shop.customer("amounts@example.test").await;
+    let admin = app.user("admin@example.test", Role::Admin).await;
+    let credits = format!("/api/v1/admin/users/{}/credits", customer.user.id);
+
+    for bad in BAD_AMOUNTS {
+        // API top-up.
+        let (status, body) = answer(
+            app.post_json(Some(&customer.token), "/api/v1/paypal/orders", &json!({"amount": bad}))
+                .await,
+        )
+        .await;
+        assert_eq!((status, &body["error"]["field"]), (422, &json!("amount")), "{bad:?}: {body}");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("such as 10 or 10.50")),
+            "{bad:?}: {body}"
+        );
+        // API credit adjustment, either way.
+        for amount in [bad.to_owned(), format!("-{bad}")] {
+            let (status, body) = answer(
+                app.post_json(
+                    Some(&admin.token),
+                    &credits,
+                    &json!({"amount": amount, "reason": "test"}),
+                )
+                .await,
+            )
+            .await;
+            assert_eq!(status, 422, "{amount:?}: {body}");
+            assert_eq!(body["error"]["field"], "amount", "{amount:?}: {body}");
+        }
+    }
+    assert!(shop.paypal.orders().is_empty(), "no bad amount reached PayPal");
+    assert_eq!(shop.postings().await, 0);
+
+    for good in GOOD_AMOUNTS {
+        let (status, body) = answer(
+            app.post_json(Some(&customer.token), "/api/v1/paypal/orders", &json!({"amount": good}))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 201, "{good}: {body}");
+        let (status, body) = answer(
+            app.post_json(
+                Some(&admin.token),
+                &credits,
+                &json!({"amount": format!("-{good}"), "reason": "test"}),
+            )
+            .await,
+        )
+        .await;
+        // Taken as an amount (refused, if at all, for want of credit).
+        assert!(matches!(status, 200 | 409), "{good}: {body}");
+        let (status, body) = answer(
+            app.post_json(
+                Some(&admin.token),
+                &credits,
+                &json!({"amount": good, "reason": "test"}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(status, 200, "{good}: {body}");
+    }
+    assert_eq!(shop.paypal.orders().len(), 3);
+    shop.assert_paypal_clean();
+}
