@@ -51,6 +51,12 @@ pub struct CompanyConfig {
     pub primary_color: HexColor,
     /// Where customers write for help; shown in emails and on error pages.
     pub support_email: Option<String>,
+    /// The registered name, when it differs from `name`; heads PDF statements.
+    pub legal_name: Option<String>,
+    /// The postal address, one line per entry; printed on PDF statements.
+    pub address: Vec<String>,
+    /// A VAT or other tax number; printed on PDF statements.
+    pub tax_id: Option<String>,
 }
 
 impl Default for CompanyConfig {
@@ -59,7 +65,35 @@ impl Default for CompanyConfig {
             name: "hostdeck".into(),
             primary_color: HexColor("#2563eb".into()),
             support_email: None,
+            legal_name: None,
+            address: Vec::new(),
+            tax_id: None,
         }
+    }
+}
+
+impl CompanyConfig {
+    /// What a statement prints under the company's name: the legal name, the address, the tax
+    /// number and the support address, each when set.
+    pub fn details(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        if let Some(legal) = self.legal_name.as_deref().filter(|l| !l.trim().is_empty()) {
+            lines.push(legal.trim().to_owned());
+        }
+        lines.extend(
+            self.address
+                .iter()
+                .map(|line| line.trim())
+                .filter(|line| !line.is_empty())
+                .map(str::to_owned),
+        );
+        if let Some(tax) = self.tax_id.as_deref().filter(|t| !t.trim().is_empty()) {
+            lines.push(format!("Tax ID: {}", tax.trim()));
+        }
+        if let Some(email) = self.support_email.as_deref() {
+            lines.push(email.to_owned());
+        }
+        lines
     }
 }
 

@@ -669,11 +669,14 @@ impl DiscordLinks {
         let change = if request.amount.is_positive() {
             format!(
                 "{} was added to your credit",
-                request.amount.display(currency)
+                request.amount.display_exact(currency)
             )
         } else {
             let taken = request.amount.checked_abs().unwrap_or(request.amount);
-            format!("{} was taken from your credit", taken.display(currency))
+            format!(
+                "{} was taken from your credit",
+                taken.display_exact(currency)
+            )
         };
         let balance = after
             .map(|after| format!(" Your balance is now {}.", after.display(currency)))
@@ -690,7 +693,7 @@ impl DiscordLinks {
             let message = DiscordMessage {
                 content: format!(
                     "Credit adjustment: {} for {} by Discord user {}. Reason: {}",
-                    request.amount.display(currency),
+                    request.amount.display_exact(currency),
                     customer.email,
                     request.requested_by,
                     request.reason

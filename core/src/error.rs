@@ -1,7 +1,7 @@
 //! The one error type of hostdeck.
 //!
 //! Policy: every failure a core service can return is an [`Error`] whose [`Error::code`] is one
-//! of the stable codes below. Front doors map the code, never the variant: the web turns it into an
+//! of the stable codes ([`ErrorCode::ALL`]). Front doors map the code, never the variant: the web turns it into an
 //! HTTP status and `{"error":{"code","message"}}`, the bot into an ephemeral reply. Messages of
 //! every variant but [`Error::Internal`] are written for the person who caused them and say what
 //! to do next. An internal error carries its cause for the log only; people see a short apology
@@ -13,6 +13,9 @@ use std::time::Duration;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ErrorCode {
     NotFound,
+    /// No valid credentials (HTTP 401): sign in, or send a valid token.
+    Unauthenticated,
+    /// Signed in, but not allowed (HTTP 403).
     Forbidden,
     Invalid,
     Conflict,
@@ -25,9 +28,23 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in the order the API documents them.
+    pub const ALL: [ErrorCode; 9] = [
+        Self::NotFound,
+        Self::Unauthenticated,
+        Self::Forbidden,
+        Self::Invalid,
+        Self::Conflict,
+        Self::IdempotencyMismatch,
+        Self::RateLimited,
+        Self::Unavailable,
+        Self::Internal,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::NotFound => "not_found",
+            Self::Unauthenticated => "unauthenticated",
             Self::Forbidden => "forbidden",
             Self::Invalid => "invalid",
             Self::Conflict => "conflict",
@@ -54,7 +71,7 @@ pub enum Error {
     #[error("{0}")]
     Forbidden(String),
     /// No valid credentials: a wrong password, or a token that is expired, revoked or forged.
-    /// Its code is `forbidden`; the web answers it with 401.
+    /// Its code is `unauthenticated`; the web answers it with 401.
     #[error("{0}")]
     Unauthenticated(String),
     /// Bad input. `field` names the offending field when there is one.
@@ -94,7 +111,8 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::NotFound(_) => ErrorCode::NotFound,
-            Self::Forbidden(_) | Self::Unauthenticated(_) => ErrorCode::Forbidden,
+            Self::Forbidden(_) => ErrorCode::Forbidden,
+            Self::Unauthenticated(_) => ErrorCode::Unauthenticated,
             Self::Invalid { .. } => ErrorCode::Invalid,
             Self::Conflict(_) => ErrorCode::Conflict,
             Self::KeyReused(_) => ErrorCode::IdempotencyMismatch,

@@ -343,12 +343,53 @@ pub struct StatementLine {
     pub reference: Option<String>,
     pub memo: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// The posting's idempotency key (for a usage line, `usage:{server}:{hour}`).
+    pub key: String,
+    /// For a usage line: the server and the hour billed, filled in by [`crate::statements`]
+    /// (which reads the servers' names).
+    pub usage: Option<UsageHour>,
+}
+
+/// The server hour a usage line charged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct UsageHour {
+    pub server: crate::ids::ServerId,
+    /// The server's name (`#id` when it cannot be read).
+    pub name: String,
+    /// The start of the UTC hour.
+    pub hour: DateTime<Utc>,
+}
+
+impl UsageHour {
+    /// `server web-1, 2026-12-07 10:00–11:00 UTC`, the name cut to `max_name` characters.
+    pub fn describe(&self, max_name: usize) -> String {
+        let name = if self.name.chars().count() > max_name {
+            let mut cut: String = self.name.chars().take(max_name.saturating_sub(1)).collect();
+            cut.push('…');
+            cut
+        } else {
+            self.name.clone()
+        };
+        let end = self.hour + chrono::Duration::hours(1);
+        format!(
+            "server {name}, {}–{} UTC",
+            self.hour.format("%Y-%m-%d %H:%M"),
+            end.format("%H:%M")
+        )
+    }
 }
 
 impl StatementLine {
+    /// What the line was for, for people: a usage line names the server and the hour.
+    pub fn description(&self) -> Option<String> {
+        self.usage.as_ref().map(|usage| usage.describe(usize::MAX))
+    }
+
     pub fn for_account(posting: &Posting, account: AccountId) -> Self {
         let incoming = posting.credit == account;
         Self {
+            key: posting.key.clone(),
+            usage: None,
             id: posting.id,
             kind: posting.kind,
             amount: if incoming {

@@ -5,7 +5,7 @@
 
 use std::str::FromStr;
 
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -145,9 +145,25 @@ impl Money {
         value.to_string()
     }
 
-    /// The amount with its currency: `10.00 USD`.
+    /// The amount as people read a balance or a charge: the currency's decimals, rounded half
+    /// away from zero, with its symbol (`$12.34`, `-€0.50`, `¥1235`, `12.34 CHF`). Exports and
+    /// the API's `micros` keep the exact amount; rates per hour use [`Money::display_exact`].
     pub fn display(self, currency: &Currency) -> String {
-        format!("{} {}", self.amount_text(), currency)
+        let mut value = self
+            .to_decimal()
+            .round_dp_with_strategy(currency.decimals(), RoundingStrategy::MidpointAwayFromZero);
+        value.rescale(currency.decimals());
+        currency.with_symbol(value)
+    }
+
+    /// The amount with every significant decimal (at least the currency's) and the currency's
+    /// symbol: for prices of an hour, where `$0.006849` is not a rounding of `$0.01`.
+    pub fn display_exact(self, currency: &Currency) -> String {
+        let mut value = self.to_decimal().normalize();
+        if value.scale() < currency.decimals() {
+            value.rescale(currency.decimals());
+        }
+        currency.with_symbol(value)
     }
 }
 
@@ -189,8 +205,9 @@ fn entered_form(text: &str, currency: &Currency, signed: bool) -> String {
 /// two for the rest.
 pub fn decimals_of(code: &str) -> u32 {
     match code {
-        "HUF" | "JPY" | "TWD" | "KRW" | "CLP" | "ISK" | "VND" | "XAF" | "XOF" => 0,
-        "BHD" | "JOD" | "KWD" | "OMR" | "TND" => 3,
+        "BIF" | "CLP" | "DJF" | "GNF" | "HUF" | "ISK" | "JPY" | "KMF" | "KRW" | "PYG" | "RWF"
+        | "TWD" | "UGX" | "VND" | "VUV" | "XAF" | "XOF" | "XPF" => 0,
+        "BHD" | "IQD" | "JOD" | "KWD" | "LYD" | "OMR" | "TND" => 3,
         _ => 2,
     }
 }
@@ -220,6 +237,24 @@ impl Currency {
     /// Decimal places of the currency's minor unit ([`decimals_of`]).
     pub fn decimals(&self) -> u32 {
         decimals_of(&self.0)
+    }
+
+    /// `value` as people write an amount of this currency: `$12.34`, `-£3.00`, `12.34 CHF`.
+    fn with_symbol(&self, value: Decimal) -> String {
+        let sign = if value.is_sign_negative() && !value.is_zero() {
+            "-"
+        } else {
+            ""
+        };
+        let digits = value.abs();
+        let symbol = match self.0.as_str() {
+            "USD" => "$",
+            "EUR" => "€",
+            "GBP" => "£",
+            "JPY" => "¥",
+            _ => return format!("{sign}{digits} {}", self.0),
+        };
+        format!("{sign}{symbol}{digits}")
     }
 }
 
@@ -319,10 +354,35 @@ mod tests {
         assert_eq!(Money::from_micros(2_739).amount_text(), "0.002739");
         assert_eq!(Money::from_micros(-1).amount_text(), "-0.000001");
         assert_eq!(Money::ZERO.amount_text(), "0.00");
+    }
+
+    #[test]
+    fn shows_balances_with_the_currencys_decimals_and_rates_exactly() {
         let usd = Currency::default();
+        assert_eq!(Money::from_micros(1_234_560_000).display(&usd), "$1234.56");
+        assert_eq!(Money::from_micros(12_344_999).display(&usd), "$12.34");
+        assert_eq!(Money::from_micros(12_345_000).display(&usd), "$12.35");
+        assert_eq!(Money::from_micros(-12_345_000).display(&usd), "-$12.35");
+        assert_eq!(Money::from_micros(-1).display(&usd), "$0.00");
+        assert_eq!(Money::ZERO.display(&usd), "$0.00");
+        assert_eq!(Money::from_micros(6_849).display_exact(&usd), "$0.006849");
+        assert_eq!(Money::from_micros(10_000_000).display_exact(&usd), "$10.00");
+        let parse = |code| Currency::parse(code).expect("a currency");
         assert_eq!(
-            Money::from_micros(1_234_560_000).display(&usd),
-            "1234.56 USD"
+            Money::from_micros(1_234_500_000).display(&parse("JPY")),
+            "¥1235"
+        );
+        assert_eq!(
+            Money::from_micros(1_234_500).display(&parse("KWD")),
+            "1.235 KWD"
+        );
+        assert_eq!(
+            Money::from_micros(-500_000).display(&parse("EUR")),
+            "-€0.50"
+        );
+        assert_eq!(
+            Money::from_micros(2_000_000).display(&parse("CHF")),
+            "2.00 CHF"
         );
     }
 

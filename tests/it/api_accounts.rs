@@ -594,7 +594,7 @@ async fn invalid_input_is_refused_naming_the_field() {
         assert!(!message.is_empty(), "{method} {path}: {answer}");
     }
 
-    // A body that is not the expected JSON is refused in the same shape.
+    // A body that is not JSON at all is refused in the same shape, as a bad request.
     let response = app
         .http
         .post(app.url("/api/v1/auth/login"))
@@ -604,7 +604,7 @@ async fn invalid_input_is_refused_naming_the_field() {
         .await
         .expect("POST");
     let (status, body) = answer(response).await;
-    assert_eq!((status, &body["error"]["code"]), (422, &json!("invalid")));
+    assert_eq!((status, &body["error"]["code"]), (400, &json!("invalid")));
 }
 
 #[tokio::test]

@@ -441,7 +441,7 @@ async fn low_is_decided_at_the_exact_rate_shown_to_the_customer(db: TestDb) {
         .collect();
     assert_eq!(texts.len(), 1, "one notice: {texts:?}");
     assert!(
-        texts[0].contains("about 0.00274 USD an hour, so this lasts about 9 more hour(s)"),
+        texts[0].contains("about $0.00274 an hour, so this lasts about 9 more hour(s)"),
         "the notice shows the figures /balance shows: {}",
         texts[0]
     );

@@ -248,8 +248,8 @@ async fn a_customer_links_with_a_portal_code_and_sees_the_real_balance() {
     let balance = first_answer(&discord, &alice, "balance", json!([])).await;
     assert!(balance.ephemeral());
     let text = text_of(&balance);
-    assert!(text.contains("Balance: 12.50 USD"), "{text}");
-    assert!(text.contains("Burn rate: 0.01 USD per hour"), "{text}");
+    assert!(text.contains("Balance: $12.50"), "{text}");
+    assert!(text.contains("Burn rate: $0.01 per hour"), "{text}");
     assert!(text.contains("about 1250 hours"), "{text}");
 
     // The portal shows the link, and the code is spent.

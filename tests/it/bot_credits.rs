@@ -129,7 +129,7 @@ async fn credit_is_added_once_through_the_modal_and_the_confirm_button() {
         .expect("a confirm button")
         .clone();
     let label = &confirm.payload()["components"][0]["components"][0]["label"];
-    assert_eq!(label, "Add 10.00 USD");
+    assert_eq!(label, "Add $10.00");
     assert!(
         adjustments(&story).await.is_empty(),
         "nothing moves before the click"
@@ -203,7 +203,7 @@ async fn credit_is_added_once_through_the_modal_and_the_confirm_button() {
     assert!(
         dm["content"]
             .as_str()
-            .is_some_and(|text| text.contains("10.00 USD was added")),
+            .is_some_and(|text| text.contains("$10.00 was added")),
         "{dm}"
     );
     // Billing staff are told in their channel, once.
@@ -413,7 +413,7 @@ async fn whois_shows_support_the_linked_customer_and_billing_staff_the_balance()
     .await;
     let text = text_of(&answer);
     assert!(text.contains("Email: carl@example.com"), "{text}");
-    assert!(text.contains("Balance: 0.00 USD"), "{text}");
+    assert!(text.contains("Balance: $0.00"), "{text}");
     assert_no_problems(&story.discord);
     story.app.running.shutdown().await.expect("shutdown");
 }
@@ -467,7 +467,7 @@ async fn billing_staff_posts_go_out_without_a_bot_token() {
     assert!(
         posts[0]["content"]
             .as_str()
-            .is_some_and(|text| text.contains("carl@example.com") && text.contains("4.00 USD")),
+            .is_some_and(|text| text.contains("carl@example.com") && text.contains("$4.00")),
         "{posts:#?}"
     );
     let pool = sqlx::SqlitePool::connect(&db.url).await.expect("sqlite");

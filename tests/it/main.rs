@@ -12,6 +12,7 @@ mod bot_credits;
 mod bot_permissions;
 mod bot_servers;
 mod bot_store;
+mod first_use;
 mod idempotency_keys;
 mod ledger_attached;
 mod ledger_concurrency;

@@ -29,7 +29,7 @@ async fn a_customer_tops_up_ten_through_paypal_in_a_browser() {
         browser
             .text("[data-test=\"balance\"]")
             .await
-            .contains("0.00 USD")
+            .contains("$0.00")
     );
 
     // The top-up page: the 10.00 preset is the first button.
@@ -55,9 +55,9 @@ async fn a_customer_tops_up_ten_through_paypal_in_a_browser() {
         "{}",
         browser.path().await
     );
-    assert_eq!(browser.text("[data-test=\"credited\"]").await, "10.00 USD");
+    assert_eq!(browser.text("[data-test=\"credited\"]").await, "$10.00");
     browser.open("/").await;
-    assert_eq!(browser.text("[data-test=\"balance\"]").await, "10.00 USD");
+    assert_eq!(browser.text("[data-test=\"balance\"]").await, "$10.00");
     browser.open("/billing/transactions").await;
     assert!(browser.page_text().await.contains("top up"));
 
@@ -87,7 +87,7 @@ async fn a_customer_tops_up_ten_through_paypal_in_a_browser() {
         .await
         .expect("PDF bytes");
     if let Some(text) = pdftotext(&pdf) {
-        assert!(text.contains("Closing balance: 10.00 USD"), "{text}");
+        assert!(text.contains("Closing balance: $10.00"), "{text}");
         assert!(text.contains("top up"), "{text}");
     }
     shop.assert_paypal_clean();

@@ -74,7 +74,7 @@ async fn a_customer_creates_powers_and_deletes_a_server_in_a_browser() {
     // Step 2: the price before anything is made.
     assert_eq!(
         browser.text("[data-test=\"first-hour\"]").await,
-        quote.first_hour().display(&currency)
+        quote.first_hour().display_exact(&currency)
     );
     assert!(cloud.jel.environments().is_empty(), "nothing made yet");
     browser.shot_at("review-phone", NARROW_WIDTH).await;

@@ -64,8 +64,8 @@ async fn a_statement_shows_the_top_up_and_usage_in_csv_pdf_and_the_chart() {
         .text()
         .await
         .expect("a page");
-    assert!(page.contains("10.00 USD"), "{page}");
-    assert!(!page.contains("-0.25 USD"), "usage is filtered out");
+    assert!(page.contains("$10.00"), "{page}");
+    assert!(!page.contains("-$0.25"), "usage is filtered out");
     let (status, usage) = answer(
         shop.app
             .get_as(token, "/api/v1/transactions?kind=usage&limit=2")
@@ -128,13 +128,13 @@ async fn a_statement_shows_the_top_up_and_usage_in_csv_pdf_and_the_chart() {
             "Example Hosting",
             "Statement of account",
             "statement@example.test",
-            "Opening balance: 0.00 USD",
-            "Closing balance: 9.25 USD",
+            "Opening balance: $0.00",
+            "Closing balance: $9.25",
             "Transactions: 4",
             "top up",
-            "10.00 USD",
-            "-0.25 USD",
-            "9.25 USD",
+            "$10.00",
+            "-$0.25",
+            "$9.25",
         ] {
             assert!(text.contains(expected), "{expected:?} in the PDF:\n{text}");
         }
@@ -148,26 +148,78 @@ async fn a_statement_shows_the_top_up_and_usage_in_csv_pdf_and_the_chart() {
         .expect("a page");
     assert!(dashboard.contains("<svg class=\"chart\""), "{dashboard}");
     assert_eq!(dashboard.matches("<rect").count(), 30);
-    assert!(dashboard.contains("0.75 USD in all"), "{dashboard}");
+    assert!(dashboard.contains("$0.75 in all"), "{dashboard}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn without_paypal_settings_the_top_up_page_says_payments_are_not_configured() {
+async fn without_paypal_settings_a_customer_reads_that_top_ups_are_not_available_yet_and_no_setting_names()
+ {
     let db = TestDb::sqlite().await;
     let app = hostdeck_e2e::app::TestApp::start(db.core_now().await).await;
     let customer = app
         .user("nopay@example.test", hostdeck_core::Role::Customer)
         .await;
+    let mut cookie = format!("hd_session={}", customer.token);
     let response = app
         .http
         .get(app.url("/billing"))
-        .header("cookie", format!("hd_session={}", customer.token))
+        .header("cookie", &cookie)
         .send()
         .await
         .expect("GET");
-    assert_eq!(response.status(), 503);
+    assert_eq!(response.status(), 200, "the billing page itself works");
+    if let Some(csrf_cookie) = response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|value| value.strip_prefix("hd_csrf="))
+        .and_then(|value| value.split(';').next())
+    {
+        cookie = format!("{cookie}; hd_csrf={csrf_cookie}");
+    }
     let page = response.text().await.expect("a page");
-    assert!(page.contains("Payments are not configured"), "{page}");
+    // The page's own form token (the sign-out form carries one).
+    let csrf = page
+        .split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .expect("a form token on the page")
+        .to_owned();
+    assert!(page.contains("Top-ups are not available yet"), "{page}");
+    assert!(
+        !page.contains("paypal."),
+        "a setting's name on a customer page: {page}"
+    );
+    for link in [
+        "href=\"/billing/transactions\"",
+        "href=\"/billing/statement.pdf\"",
+    ] {
+        assert!(page.contains(link), "{link} missing: {page}");
+    }
+    for path in ["/billing/transactions", "/billing/statement.pdf"] {
+        let reached = app
+            .http
+            .get(app.url(path))
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .expect("GET");
+        assert_eq!(reached.status(), 200, "{path} is reachable without PayPal");
+    }
+    // A top-up asked for anyway (an old form, a bookmark) says the same, with 503.
+    let refused = app
+        .http
+        .post(app.url("/billing/topup"))
+        .header("cookie", &cookie)
+        .form(&[("csrf", csrf.as_str()), ("amount", "10.00")])
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(refused.status(), 503);
+    let page = refused.text().await.expect("a page");
+    assert!(page.contains("Top-ups are not available yet"), "{page}");
+    assert!(!page.contains("paypal."), "{page}");
     let (status, body) = answer(
         app.post_json(
             Some(&customer.token),
@@ -178,12 +230,9 @@ async fn without_paypal_settings_the_top_up_page_says_payments_are_not_configure
     )
     .await;
     assert_eq!(status, 503, "{body}");
-    assert!(
-        body["error"]["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("not configured")),
-        "{body}"
-    );
+    let message = body["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains("not available yet"), "{body}");
+    assert!(!message.contains("paypal."), "{body}");
     // Webhooks are refused for PayPal to try again once configured.
     let delivery = app
         .http

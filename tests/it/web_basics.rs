@@ -44,10 +44,15 @@ async fn health_readiness_metrics_and_errors() {
         Some("case-4711")
     );
 
-    let missing = app.get("/no/such/page").await;
+    let missing = app.get("/api/v1/no/such/thing").await;
     assert_eq!(missing.status(), 404);
     let body: Value = missing.json().await.expect("json");
     assert_eq!(body["error"]["code"], "not_found");
+    // Outside the API an unknown address is a page.
+    let missing = app.get("/no/such/page").await;
+    assert_eq!(missing.status(), 404);
+    let page = missing.text().await.expect("a page");
+    assert!(page.contains("Not found"), "{page}");
 
     let too_big = app
         .http

@@ -254,6 +254,43 @@ impl Browser {
         path
     }
 
+    /// What spills out sideways when the page is laid out at `width` CSS pixels: the page
+    /// wider than the window, or a card (or `main`) whose content is wider than itself. Empty
+    /// when everything fits; a table that scrolls inside its own box is fine.
+    pub async fn overflow_at(&mut self, width: u32) -> Vec<String> {
+        let client = self.client().clone();
+        resize(&client, width, HEIGHT).await;
+        let found = client
+            .execute(
+                "const out = [];\
+                 const root = document.documentElement;\
+                 if (root.scrollWidth > window.innerWidth + 1) {\
+                   out.push('the page is ' + root.scrollWidth + 'px wide in ' + window.innerWidth);\
+                 }\
+                 document.querySelectorAll('main, .card').forEach((box) => {\
+                   if (box.scrollWidth > box.clientWidth + 1) {\
+                     const title = box.querySelector('h1, h2');\
+                     out.push((title ? title.textContent.trim() : box.tagName) + ': ' +\
+                       box.scrollWidth + 'px of content in ' + box.clientWidth);\
+                   }\
+                 });\
+                 return out;",
+                vec![],
+            )
+            .await
+            .unwrap_or_else(|error| panic!("measure the page: {error}"));
+        resize(&client, WIDTH, HEIGHT).await;
+        found
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|item| item.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// Ends the browser session, then chromedriver. (Dropping the browser kills both.)
     pub async fn close(mut self) {
         if let Some(client) = self.client.take() {

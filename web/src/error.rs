@@ -1,6 +1,10 @@
 //! From a core [`Error`] to an HTTP answer: the status from the stable code, and
 //! `{"error":{"code","message"}}` (plus `field` for invalid input). Internal errors are logged
 //! with their cause under a reference id; the body carries only the apology and the reference.
+//!
+//! Answers made outside any handler (a malformed id, a body too large or of the wrong type, an
+//! unknown method, a timeout) take the same shape through [`uniform`]: JSON under `/api/` and
+//! `/webhooks/`, a page everywhere else.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, Uri, header};
@@ -22,6 +26,7 @@ impl From<Error> for ApiError {
 pub fn status_of(code: ErrorCode) -> StatusCode {
     match code {
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::Unauthenticated => StatusCode::UNAUTHORIZED,
         ErrorCode::Forbidden => StatusCode::FORBIDDEN,
         ErrorCode::Invalid => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::Conflict => StatusCode::CONFLICT,
@@ -49,10 +54,7 @@ impl IntoResponse for ApiError {
             Error::Internal { .. } => body["reference"] = json!(reference),
             _ => {}
         }
-        let status = match &error {
-            Error::Unauthenticated(_) => StatusCode::UNAUTHORIZED,
-            _ => status_of(code),
-        };
+        let status = status_of(code);
         let mut response = (status, Json(json!({ "error": body }))).into_response();
         if let Error::RateLimited { retry_after, .. } = &error {
             let seconds = retry_after.as_secs().max(1).to_string();
@@ -72,7 +74,7 @@ where
     S: Send + Sync,
     T: serde::de::DeserializeOwned,
 {
-    type Rejection = ApiError;
+    type Rejection = Unreadable;
 
     async fn from_request(
         request: axum::extract::Request,
@@ -80,11 +82,34 @@ where
     ) -> Result<Self, Self::Rejection> {
         match Json::<T>::from_request(request, state).await {
             Ok(Json(value)) => Ok(Self(value)),
-            Err(rejection) => Err(ApiError(Error::Invalid {
-                field: None,
-                message: rejection.body_text(),
-            })),
+            // 400 for JSON that does not parse, 413 for a body too large, 415 for another
+            // content type, 422 for JSON of the wrong shape: each with code `invalid`.
+            Err(rejection) => Err(Unreadable {
+                status: rejection.status(),
+                error: Error::Invalid {
+                    field: None,
+                    message: rejection.body_text(),
+                },
+            }),
         }
+    }
+}
+
+/// A request the API could not read: the usual shape with code `invalid`, under the status
+/// that says why (400, 413, 415 or 422).
+#[derive(Debug)]
+pub struct Unreadable {
+    pub status: StatusCode,
+    pub error: Error,
+}
+
+impl IntoResponse for Unreadable {
+    fn into_response(self) -> Response {
+        let mut response = ApiError(self.error).into_response();
+        if self.status.is_client_error() {
+            *response.status_mut() = self.status;
+        }
+        response
     }
 }
 
@@ -137,11 +162,102 @@ where
     }
 }
 
-pub async fn not_found(uri: Uri) -> ApiError {
-    ApiError(Error::NotFound(format!(
-        "There is nothing at {}.",
-        uri.path()
-    )))
+/// Whether `path` is answered in JSON (the API and webhooks) rather than with pages.
+pub fn speaks_json(path: &str) -> bool {
+    path.starts_with("/api/") || path.starts_with("/webhooks/")
+}
+
+/// An address nothing answers: JSON for the API, a page on the portal.
+pub async fn not_found(uri: Uri) -> Response {
+    let error = Error::NotFound(format!("There is nothing at {}.", uri.path()));
+    if speaks_json(uri.path()) {
+        ApiError(error).into_response()
+    } else {
+        crate::portal::PortalError(error).into_response()
+    }
+}
+
+/// What an error answer without a body of its own means, by its status.
+fn error_of_status(status: StatusCode, max_body: usize) -> Error {
+    match status {
+        StatusCode::PAYLOAD_TOO_LARGE => Error::Invalid {
+            field: None,
+            message: format!(
+                "The request body is larger than the {max_body} bytes this server accepts; \
+                 send less."
+            ),
+        },
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => Error::Invalid {
+            field: None,
+            message: "This content type is not accepted here; send JSON with \
+                      Content-Type: application/json (forms on the portal)."
+                .into(),
+        },
+        StatusCode::METHOD_NOT_ALLOWED => Error::Invalid {
+            field: None,
+            message: "This address does not take that method; see the Allow header.".into(),
+        },
+        StatusCode::NOT_FOUND => Error::NotFound("There is nothing at this address.".into()),
+        StatusCode::UNAUTHORIZED => Error::Unauthenticated("Sign in first.".into()),
+        StatusCode::FORBIDDEN => Error::Forbidden("This is not allowed.".into()),
+        StatusCode::TOO_MANY_REQUESTS => Error::RateLimited {
+            message: "Too many requests; wait a moment and try again.".into(),
+            retry_after: std::time::Duration::from_secs(1),
+        },
+        StatusCode::REQUEST_TIMEOUT
+        | StatusCode::SERVICE_UNAVAILABLE
+        | StatusCode::GATEWAY_TIMEOUT => Error::Unavailable(
+            "The request took too long or could not be served now; try again in a moment.".into(),
+        ),
+        status if status.is_server_error() => Error::internal(
+            "answering a request",
+            format!("an answer with status {status} and no body"),
+        ),
+        _ => Error::Invalid {
+            field: None,
+            message: "The request could not be read; check the address, its parameters and \
+                      the body."
+                .into(),
+        },
+    }
+}
+
+/// Gives every error answer the shape of its door. An error answer with no JSON or HTML body
+/// (axum's rejections of ids, queries and forms, the body limit's 413, an unknown method's 405,
+/// the timeout's 408) becomes `{"error":{"code","message"}}` under `/api/` and `/webhooks/`,
+/// and a page elsewhere, with the same status.
+pub async fn uniform(
+    axum::extract::State(state): axum::extract::State<crate::AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let json = speaks_json(request.uri().path());
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let shaped = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|kind| kind.starts_with("application/json") || kind.starts_with("text/html"));
+    if shaped {
+        return response;
+    }
+    let error = error_of_status(status, state.core.config.web.max_body_bytes);
+    let mut shaped = if json {
+        ApiError(error).into_response()
+    } else {
+        crate::portal::page_of_error(&state, error)
+    };
+    *shaped.status_mut() = status;
+    for name in [header::ALLOW, header::RETRY_AFTER, header::WWW_AUTHENTICATE] {
+        if let Some(value) = response.headers().get(&name) {
+            shaped.headers_mut().insert(name, value.clone());
+        }
+    }
+    shaped
 }
 
 /// The answer when a handler panicked: logged, and a 500 in the usual shape.

@@ -56,8 +56,8 @@ impl AppState {
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole HTTP surface with its middleware: request ids, tracing (with credentials kept out
-/// of the log), a per-request timeout, a body size limit, metrics, and a 500 instead of a
-/// dropped connection if a handler panics.
+/// of the log), a per-request timeout, a body size limit, metrics, a 500 instead of a
+/// dropped connection if a handler panics, and every error answer in its door's shape.
 pub fn router(state: AppState) -> Router {
     let config = &state.core.config.web;
     let timeout = config.request_timeout;
@@ -106,6 +106,10 @@ pub fn router(state: AppState) -> Router {
                     timeout,
                 )),
         )
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            error::uniform,
+        ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             security_headers::apply,

@@ -84,7 +84,10 @@ fn standing_card(standing: &Standing, currency: &Currency) -> Card {
             card = card
                 .field(
                     "Burn rate",
-                    format!("{} per hour", standing.burn_per_hour.display(currency)),
+                    format!(
+                        "{} per hour",
+                        standing.burn_per_hour.display_exact(currency)
+                    ),
                 )
                 .field("Hours left", hours_text(hours));
         }

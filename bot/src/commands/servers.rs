@@ -140,7 +140,16 @@ pub async fn server_info(
             format!("{} ({})", view.server.resources, view.server.plan),
         )
         .field("Charged so far", view.charged.display(currency))
-        .field("An hour now", view.server.hourly().display(currency));
+        .field("An hour now", view.server.hourly().display_exact(currency));
+    let actions: Vec<&str> = view
+        .server
+        .power_actions()
+        .iter()
+        .map(|action| action.as_str())
+        .collect();
+    if !actions.is_empty() {
+        card = card.field("/server power", actions.join(", "));
+    }
     if let Some(live) = &view.live {
         let addresses: Vec<String> = live.ipv4.iter().map(ToString::to_string).collect();
         if !addresses.is_empty() {
@@ -209,6 +218,8 @@ pub async fn server_power(
         .get(&access.actor, ServerId(server))
         .await?
         .server;
+    // Only what its state offers gets a button (a stopped server is not shut down).
+    found.may_power(action)?;
     let word = action.label();
     let card = Card::new(format!("{word} {}?", found.name)).description(action.describe());
     let answer = Answer::card(card)
@@ -521,7 +532,7 @@ pub async fn server_create(
         )
         .field(
             "Charged now (the first hour)",
-            quote.first_hour().display(currency),
+            quote.first_hour().display_exact(currency),
         );
     let card = match ssh_key {
         Some(_) => card.field("Log in with", "your SSH key"),

@@ -106,9 +106,9 @@ async fn ask_reason(
     );
     let currency = &ctx.data().core.config.billing.currency;
     let title = if remove {
-        format!("Remove {}", amount.display(currency))
+        format!("Remove {}", amount.display_exact(currency))
     } else {
-        format!("Add {}", amount.display(currency))
+        format!("Add {}", amount.display_exact(currency))
     };
     let input = CreateInputText::new(InputTextStyle::Paragraph, "Reason", "reason")
         .placeholder(crate::render::truncate(
@@ -165,18 +165,18 @@ pub async fn credit_modal_submitted(
     let currency = &data.core.config.billing.currency;
     let size = request.amount.checked_abs().unwrap_or(request.amount);
     let (verb, label) = if request.amount.is_positive() {
-        ("add", format!("Add {}", size.display(currency)))
+        ("add", format!("Add {}", size.display_exact(currency)))
     } else {
-        ("remove", format!("Remove {}", size.display(currency)))
+        ("remove", format!("Remove {}", size.display_exact(currency)))
     };
     let card = Card::new("Confirm the credit adjustment")
         .description(format!(
             "This will {verb} {} for {}. Nothing moves until you confirm.",
-            size.display(currency),
+            size.display_exact(currency),
             customer.email
         ))
         .field("Customer", customer.email.clone())
-        .field("Amount", request.amount.display(currency))
+        .field("Amount", request.amount.display_exact(currency))
         .field("Reason", request.reason.clone());
     Ok(Answer::card(card)
         .ephemeral()
@@ -208,7 +208,7 @@ pub async fn credit_confirmed(
         "Already posted"
     })
     .field("Customer", outcome.customer.email.clone())
-    .field("Amount", outcome.request.amount.display(currency))
+    .field("Amount", outcome.request.amount.display_exact(currency))
     .field("Reason", outcome.request.reason.clone())
     .footer(format!("Posting {}", outcome.posting.id));
     if let Some(after) = outcome.balance_after {

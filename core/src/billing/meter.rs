@@ -42,6 +42,14 @@ pub fn refund_key(key: &str) -> String {
     format!("usage-refund:{}", key.strip_prefix("usage:").unwrap_or(key))
 }
 
+/// The server and hour a usage posting's key names (the inverse of [`usage_key`]; a resize's
+/// top-up of the hour, `usage:{server}:{hour}+{n}`, names the same hour).
+pub fn usage_of_key(key: &str) -> Option<(ServerId, DateTime<Utc>)> {
+    let (id, hour) = key.strip_prefix("usage:")?.split_once(':')?;
+    let hour = chrono::NaiveDateTime::parse_from_str(hour.get(..17)?, "%Y-%m-%dT%H:%MZ").ok()?;
+    Some((ServerId(id.parse().ok()?), hour.and_utc()))
+}
+
 /// What a usage posting names as its reference (`server:{id}`).
 pub fn posting_reference(id: ServerId) -> String {
     format!("server:{id}")
@@ -158,6 +166,15 @@ mod tests {
             .single()
             .expect("a time");
         assert_eq!(usage_key(ServerId(7), at), "usage:7:2026-11-21T09:00Z");
+        assert_eq!(
+            usage_of_key("usage:7:2026-11-21T09:00Z"),
+            Some((ServerId(7), at))
+        );
+        assert_eq!(
+            usage_of_key("usage:7:2026-11-21T09:00Z+1"),
+            Some((ServerId(7), at))
+        );
+        assert_eq!(usage_of_key("paypal:capture:7"), None);
         let later = at + chrono::Duration::minutes(41) + chrono::Duration::seconds(7);
         assert_eq!(
             usage_key(ServerId(12), hour_of(later)),

@@ -434,7 +434,7 @@ impl Billing {
                     let text = format!(
                         "Your balance is {shown}. Your servers use about {} an hour, so this lasts about {} more hour(s). \
                          Top up to keep them running.",
-                        burn.per_hour().display(currency),
+                        burn.per_hour().display_exact(currency),
                         burn.hours_left(balance).unwrap_or(0)
                     );
                     self.step(

@@ -366,9 +366,10 @@ impl Payments {
 
     fn client(&self) -> Result<&PaypalClient> {
         self.client.as_deref().ok_or_else(|| {
+            // Customers read this: what is missing in the config is for `config check` and the
+            // log at start, not for them.
             Error::Unavailable(
-                "Payments are not configured: an administrator must set paypal.client_id and \
-                 paypal.client_secret."
+                "Top-ups are not available yet; contact support if you need to add credit now."
                     .into(),
             )
         })

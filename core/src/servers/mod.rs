@@ -53,8 +53,8 @@ use crate::providers::{
     Providers, RemoteId, RemoteServer, Resources, RootPassword, ServerState, Usage,
 };
 use crate::ssh_keys::{SshKeyId, SshPublicKey};
-use crate::store::Store;
 use crate::store::servers::{CreateStart, EventSource, FirstHour, HeldCreate};
+use crate::store::{Page, Paginated, Store};
 use crate::users::User;
 
 /// The reason written on a suspension for an unpaid balance; only these are lifted by
@@ -134,6 +134,22 @@ impl ServerStatus {
         (self.is_on_provider() && seen != Self::Unknown && seen != self).then_some(seen)
     }
 
+    /// The power actions that make sense in this state: a running server can be shut down,
+    /// restarted or powered off, a stopped one booted; while it is being made, has failed or
+    /// is deleted, none; when the provider did not say, any.
+    pub const fn allowed_actions(self) -> &'static [PowerAction] {
+        match self {
+            Self::Running => &[
+                PowerAction::Shutdown,
+                PowerAction::Restart,
+                PowerAction::Poweroff,
+            ],
+            Self::Stopped => &[PowerAction::Boot],
+            Self::Unknown => &PowerAction::ALL,
+            Self::Creating | Self::Building | Self::Failed | Self::Deleted => &[],
+        }
+    }
+
     /// States a server the provider has made can be in (the sync and power actions may move
     /// it among these).
     pub fn is_on_provider(self) -> bool {
@@ -194,6 +210,48 @@ impl Server {
 
     pub fn is_suspended(&self) -> bool {
         self.suspended_at.is_some()
+    }
+
+    /// The power actions its owner is offered now: those of its state
+    /// ([`ServerStatus::allowed_actions`]), none while it is suspended. Every door offers these
+    /// and no others (the portal's buttons, the API's `actions`, Discord's confirm button).
+    pub fn power_actions(&self) -> &'static [PowerAction] {
+        if self.is_suspended() || self.deleted_at.is_some() {
+            &[]
+        } else {
+            self.state.allowed_actions()
+        }
+    }
+
+    /// `Ok` when `action` is one of [`Server::power_actions`]; otherwise a `conflict` that says
+    /// what can be done instead.
+    pub fn may_power(&self, action: PowerAction) -> Result<()> {
+        if self.power_actions().contains(&action) {
+            return Ok(());
+        }
+        if self.is_suspended() {
+            return Err(suspended(self, "top up your credit and it starts again."));
+        }
+        let offered: Vec<&str> = self
+            .power_actions()
+            .iter()
+            .map(|action| action.label())
+            .collect();
+        Err(Error::Conflict(if offered.is_empty() {
+            format!(
+                "{} is {}: it has no power actions now; wait until it is ready, or ask support.",
+                self.name,
+                self.shown_state()
+            )
+        } else {
+            format!(
+                "{} is {}, so there is nothing to {}; you can: {}.",
+                self.name,
+                self.shown_state(),
+                action.label().to_lowercase(),
+                offered.join(", ").to_lowercase()
+            )
+        }))
     }
 
     /// The one word people see: the state, or `suspended`.
@@ -565,6 +623,30 @@ impl Servers {
             }
         }
         self.store.servers_of(user).await
+    }
+
+    /// One page of [`Servers::list`] (in id order) and how many there are in all: what the
+    /// portal's list and `GET /api/v1/servers` show.
+    pub async fn list_page(
+        &self,
+        actor: &Actor,
+        owners: Owners,
+        page: Page,
+    ) -> Result<Paginated<Server>> {
+        let all = self.list(actor, owners).await?;
+        let total = u64::try_from(all.len()).unwrap_or(u64::MAX);
+        let skip = u64::from(page.page - 1) * u64::from(page.limit);
+        let items = all
+            .into_iter()
+            .skip(usize::try_from(skip).unwrap_or(usize::MAX))
+            .take(usize::try_from(page.limit).unwrap_or(usize::MAX))
+            .collect();
+        Ok(Paginated {
+            items,
+            page: page.page,
+            limit: page.limit,
+            total,
+        })
     }
 
     /// One server with its live state, traffic and what it has cost so far.

@@ -278,7 +278,7 @@ impl Servers {
             return Err(Error::Conflict(format!(
                 "Not enough credit: an hour of the new size costs {} and the balance is {}. \
                  Top up, then try again.",
-                hour.display(&self.config.billing.currency),
+                hour.display_exact(&self.config.billing.currency),
                 balance.display(&self.config.billing.currency)
             )));
         }

@@ -7,14 +7,17 @@
 
 mod pdf;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
 
+use crate::billing::meter::usage_of_key;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ledger::{PostingKind, StatementLine, require_own_or_any};
+use crate::ids::ServerId;
+use crate::ledger::{PostingKind, StatementLine, UsageHour, require_own_or_any};
 use crate::money::{Currency, Money};
 use crate::policy::{Actor, Permission};
 use crate::store::{Page, Paginated, Store};
@@ -85,7 +88,12 @@ pub fn period_of(
 /// A statement for a period, ready to render.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeriodStatement {
+    /// The statement's number: the same for the same customer and period, every time it is
+    /// made ([`statement_number`]).
+    pub number: String,
     pub company: String,
+    /// The company's legal name, address, tax number and support address, as configured.
+    pub company_details: Vec<String>,
     pub customer: String,
     pub currency: Currency,
     pub from: NaiveDate,
@@ -147,10 +155,41 @@ impl Statements {
     ) -> Result<Paginated<StatementLine>> {
         Self::may_read(actor, owner)?;
         check_range(filter)?;
-        self.store
+        let mut listed = self
+            .store
             .payments()
             .statement_filtered(owner.wallet, filter, page)
-            .await
+            .await?;
+        self.describe(owner, &mut listed.items).await?;
+        Ok(listed)
+    }
+
+    /// Names the server and the hour of every usage line (its key says which). A server of
+    /// someone else's is never named: it cannot be in this wallet's usage, but the check is
+    /// cheap.
+    async fn describe(&self, owner: &User, lines: &mut [StatementLine]) -> Result<()> {
+        let mut names: HashMap<ServerId, String> = HashMap::new();
+        for line in lines.iter_mut() {
+            if line.kind != PostingKind::Usage {
+                continue;
+            }
+            let Some((server, hour)) = usage_of_key(&line.key) else {
+                continue;
+            };
+            let name = match names.get(&server) {
+                Some(name) => name.clone(),
+                None => {
+                    let name = match self.store.server(server).await? {
+                        Some(found) if found.user == owner.id => found.name,
+                        _ => format!("#{server}"),
+                    };
+                    names.insert(server, name.clone());
+                    name
+                }
+            };
+            line.usage = Some(UsageHour { server, name, hour });
+        }
+        Ok(())
     }
 
     async fn all_lines(
@@ -159,7 +198,7 @@ impl Statements {
         filter: &StatementFilter,
     ) -> Result<Vec<StatementLine>> {
         check_range(filter)?;
-        let lines = self
+        let mut lines = self
             .store
             .payments()
             .statement_lines(owner.wallet, filter, EXPORT_CAP + 1)
@@ -170,6 +209,7 @@ impl Statements {
                 format!("an export holds at most {EXPORT_CAP} lines; choose a shorter period"),
             ));
         }
+        self.describe(owner, &mut lines).await?;
         Ok(lines)
     }
 
@@ -183,7 +223,9 @@ impl Statements {
         Self::may_read(actor, owner)?;
         let lines = self.all_lines(owner, filter).await?;
         let currency = self.config.billing.currency.code();
-        let mut out = String::from("id,date,kind,amount,currency,balance_after,reference,memo\r\n");
+        let mut out = String::from(
+            "id,date,kind,amount,currency,balance_after,reference,memo,description\r\n",
+        );
         for line in &lines {
             let row = [
                 line.id.to_string(),
@@ -196,6 +238,7 @@ impl Statements {
                     .unwrap_or_default(),
                 csv_text(line.reference.as_deref().unwrap_or("")),
                 csv_text(line.memo.as_deref().unwrap_or("")),
+                csv_text(&line.description().unwrap_or_default()),
             ];
             out.push_str(&row.join(","));
             out.push_str("\r\n");
@@ -225,7 +268,9 @@ impl Statements {
         let lines = self.all_lines(owner, &filter).await?;
         let payments = self.store.payments();
         Ok(PeriodStatement {
+            number: statement_number(owner, from, to),
             company: self.config.company.name.clone(),
+            company_details: self.config.company.details(),
             customer: owner.email.clone(),
             currency: self.config.billing.currency.clone(),
             from,
@@ -273,6 +318,17 @@ impl Statements {
         }
         Ok(days)
     }
+}
+
+/// A statement's number, `S-{customer}-{first day}-{last day}`: stable, so a statement made
+/// again for the same period carries the same number, and unique per customer and period.
+pub fn statement_number(owner: &User, from: NaiveDate, to: NaiveDate) -> String {
+    format!(
+        "S-{}-{}-{}",
+        owner.id,
+        from.format("%Y%m%d"),
+        to.format("%Y%m%d")
+    )
 }
 
 fn check_range(filter: &StatementFilter) -> Result<()> {

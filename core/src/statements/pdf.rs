@@ -12,7 +12,15 @@ const HEIGHT: f32 = 842.0;
 const MARGIN: f32 = 50.0;
 const LEADING: f32 = 14.0;
 /// Lines of transactions on the first page and on the others.
-const FIRST_PAGE_LINES: usize = 40;
+const FIRST_PAGE_LINES: usize = 36;
+/// Where the columns of a transaction start. Details are set a size smaller, so a usage line's
+/// server and hour fit.
+const KIND_X: f32 = MARGIN + 85.0;
+const DETAILS_X: f32 = MARGIN + 140.0;
+const AMOUNT_X: f32 = MARGIN + 360.0;
+const BALANCE_X: f32 = MARGIN + 430.0;
+/// Characters of details that fit their column at 8 points.
+const DETAILS_CHARS: usize = 46;
 const PAGE_LINES: usize = 52;
 
 /// Latin-1 bytes for WinAnsiEncoding; anything else becomes `?`.
@@ -20,6 +28,10 @@ fn latin1(text: &str) -> Vec<u8> {
     text.chars()
         .map(|c| match u32::from(c) {
             0x20..=0x7e | 0xa0..=0xff => u8::try_from(u32::from(c)).unwrap_or(b'?'),
+            // WinAnsiEncoding's en dash, ellipsis and euro sign.
+            0x2013 => 0x96,
+            0x2026 => 0x85,
+            0x20ac => 0x80,
             _ => b'?',
         })
         .collect()
@@ -65,10 +77,10 @@ fn clip(text: &str, max: usize) -> String {
 fn header_row(page: &mut Page) {
     let columns = [
         (MARGIN, "Date"),
-        (MARGIN + 95.0, "Kind"),
-        (MARGIN + 175.0, "Details"),
-        (MARGIN + 340.0, "Amount"),
-        (MARGIN + 420.0, "Balance"),
+        (KIND_X, "Kind"),
+        (DETAILS_X, "Details"),
+        (AMOUNT_X, "Amount"),
+        (BALANCE_X, "Balance"),
     ];
     for (x, title) in columns {
         page.text(x, 9.0, true, title);
@@ -82,10 +94,16 @@ pub(super) fn render(statement: &PeriodStatement, generated: DateTime<Utc>) -> V
     {
         let page = &mut first;
         page.text(MARGIN, 18.0, true, &statement.company);
-        page.down(26.0);
+        page.down(16.0);
+        for detail in &statement.company_details {
+            page.text(MARGIN, 9.0, false, &clip(detail, 90));
+            page.down(11.0);
+        }
+        page.down(10.0);
         page.text(MARGIN, 13.0, false, "Statement of account");
         page.down(20.0);
         for line in [
+            format!("Statement number: {}", statement.number),
             format!("Customer: {}", statement.customer),
             format!(
                 "Period: {} to {} (UTC)",
@@ -117,10 +135,12 @@ pub(super) fn render(statement: &PeriodStatement, generated: DateTime<Utc>) -> V
         let Some(page) = pages.last_mut() else {
             break;
         };
-        let details = match (&line.reference, &line.memo) {
-            (Some(reference), Some(memo)) => format!("{reference}: {memo}"),
-            (Some(text), None) | (None, Some(text)) => text.clone(),
-            (None, None) => String::new(),
+        let details = match (&line.usage, &line.reference, &line.memo) {
+            // The hour is what the line is for: only the name is shortened to fit.
+            (Some(usage), _, _) => usage.describe(10),
+            (None, Some(reference), Some(memo)) => format!("{reference}: {memo}"),
+            (None, Some(text), None) | (None, None, Some(text)) => text.clone(),
+            (None, None, None) => String::new(),
         };
         page.text(
             MARGIN,
@@ -128,16 +148,11 @@ pub(super) fn render(statement: &PeriodStatement, generated: DateTime<Utc>) -> V
             false,
             &line.created_at.format("%Y-%m-%d %H:%M").to_string(),
         );
+        page.text(KIND_X, 9.0, false, &line.kind.as_str().replace('_', " "));
+        page.text(DETAILS_X, 8.0, false, &clip(&details, DETAILS_CHARS));
+        page.text(AMOUNT_X, 9.0, false, &line.amount.display(currency));
         page.text(
-            MARGIN + 95.0,
-            9.0,
-            false,
-            &line.kind.as_str().replace('_', " "),
-        );
-        page.text(MARGIN + 175.0, 9.0, false, &clip(&details, 34));
-        page.text(MARGIN + 340.0, 9.0, false, &line.amount.display(currency));
-        page.text(
-            MARGIN + 420.0,
+            BALANCE_X,
             9.0,
             false,
             &line

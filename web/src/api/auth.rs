@@ -115,7 +115,9 @@ async fn resend_verification(
 pub struct LoginRequest {
     pub email: String,
     pub password: String,
-    /// The current code from the authenticator app, when two-factor is on.
+    /// The current code from the authenticator app, when two-factor is on. Also taken as
+    /// `code`, the name the two-factor endpoints use.
+    #[serde(alias = "code")]
     pub totp_code: Option<String>,
 }
 

@@ -30,9 +30,11 @@ pub use views::*;
         title = "hostdeck API",
         description = "Accounts, billing, servers and tickets of a hostdeck platform. Authenticate with \
                        `Authorization: Bearer <session token or API key>`. API keys are limited to 100 \
-                       requests a minute each (see the RateLimit-* headers). Errors are \
-                       `{\"error\":{\"code\",\"message\"}}` with code one of not_found, forbidden, invalid, \
-                       conflict, rate_limited, unavailable, internal."
+                       requests a minute each (see the RateLimit-* headers). Every error, also for a malformed \
+                       id or body, a wrong content type or a body over the size limit, is \
+                       `{\"error\":{\"code\",\"message\"}}` with a stable code: not_found (404), \
+                       unauthenticated (401), forbidden (403), invalid (400, 413, 415 or 422), conflict (409), \
+                       rate_limited (429), unavailable (503), internal (500)."
     ),
     modifiers(&BearerAuth),
     tags(

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use chrono::{DateTime, Utc};
 use hostdeck_core::Error;
 use hostdeck_core::ids::{ServerId, UserId};
@@ -53,6 +53,10 @@ pub struct ServerSummaryView {
     pub suspend_reason: Option<String>,
     /// What an hour costs in its current state.
     pub hourly: MoneyView,
+    /// The power actions that make sense now (boot, shutdown, restart, poweroff): a running
+    /// server is not booted, a stopped one not shut down; none while it is being made, has
+    /// failed or is suspended.
+    pub actions: Vec<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -71,7 +75,12 @@ impl ServerSummaryView {
             disk_gib: server.resources.disk_gib,
             image: server.image.clone(),
             suspend_reason: server.suspend_reason.clone(),
-            hourly: MoneyView::new(server.hourly(), currency),
+            hourly: MoneyView::rate(server.hourly(), currency),
+            actions: server
+                .power_actions()
+                .iter()
+                .map(|action| action.as_str().to_owned())
+                .collect(),
             created_at: server.created_at,
         }
     }
@@ -138,7 +147,7 @@ pub struct PriceView {
 impl PriceView {
     pub fn new(quote: &Quote, hours_per_month: i64, currency: &Currency) -> Self {
         Self {
-            first_hour: MoneyView::new(quote.first_hour(), currency),
+            first_hour: MoneyView::rate(quote.first_hour(), currency),
             per_hour: quote.per_hour_text(),
             per_month: MoneyView::new(quote.running_for(hours_per_month), currency),
         }
@@ -159,34 +168,79 @@ pub struct CreatedServerView {
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// Staff: one customer's servers (their account id).
     pub customer: Option<i64>,
     /// Staff: everybody's servers.
     pub all: Option<bool>,
+    /// The page, counted from 1 (default 1).
+    #[param(minimum = 1)]
+    pub page: Option<u32>,
+    /// Servers a page, 1 to 200 (default 50).
+    #[param(minimum = 1, maximum = 200)]
+    pub limit: Option<u32>,
 }
 
-/// Servers: the caller's own, or (staff) one customer's or everybody's. Answered from the
-/// states the sync keeps; read one server for its live state.
+/// Servers: the caller's own, or (staff) one customer's or everybody's, in id order, a page at
+/// a time (`page`, `limit`). The body is the page's servers; `X-Total-Count` says how many
+/// there are in all and `Link` (rel="next") where the next page is. Answered from the states
+/// the sync keeps; read one server for its live state.
 #[utoipa::path(get, path = "/api/v1/servers", tag = "servers", security(("bearer" = [])), params(ListQuery),
-    responses((status = 200, body = Vec<ServerSummaryView>), (status = 401, body = ErrorView), (status = 403, body = ErrorView)))]
+    responses((status = 200, body = Vec<ServerSummaryView>, headers(
+                  ("X-Total-Count" = u64, description = "Servers in all, over every page"),
+                  ("Link" = String, description = "`<...>; rel=\"next\"` while there is a next page"))),
+              (status = 401, body = ErrorView), (status = 403, body = ErrorView), (status = 422, body = ErrorView)))]
 async fn list_servers(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<ListQuery>,
-) -> Result<Json<Vec<ServerSummaryView>>, ApiError> {
+) -> Result<(HeaderMap, Json<Vec<ServerSummaryView>>), ApiError> {
     let owners = match (query.customer, query.all) {
         (Some(user), _) => Owners::Of(UserId(user)),
         (None, Some(true)) => Owners::Everybody,
         _ => Owners::Own,
     };
-    let servers = state.core.servers.list(caller.actor(), owners).await?;
+    let page = hostdeck_core::store::Page::new(
+        query.page.unwrap_or(1),
+        query
+            .limit
+            .unwrap_or(hostdeck_core::store::Page::DEFAULT_LIMIT),
+    )?;
+    let listed = state
+        .core
+        .servers
+        .list_page(caller.actor(), owners, page)
+        .await?;
     let currency = &state.core.config.billing.currency;
-    Ok(Json(
-        servers
-            .iter()
-            .map(|server| ServerSummaryView::new(server, currency))
-            .collect(),
+    let mut headers = HeaderMap::new();
+    headers.insert("x-total-count", HeaderValue::from(listed.total));
+    if u64::from(listed.page) < listed.pages() {
+        let mut next = url::form_urlencoded::Serializer::new(String::new());
+        if let Some(customer) = query.customer {
+            next.append_pair("customer", &customer.to_string());
+        }
+        if let Some(all) = query.all {
+            next.append_pair("all", &all.to_string());
+        }
+        next.append_pair("page", &(listed.page + 1).to_string());
+        next.append_pair("limit", &listed.limit.to_string());
+        if let Ok(link) = HeaderValue::from_str(&format!(
+            "</api/v1/servers?{}>; rel=\"next\"",
+            next.finish()
+        )) {
+            headers.insert(axum::http::header::LINK, link);
+        }
+    }
+    Ok((
+        headers,
+        Json(
+            listed
+                .items
+                .iter()
+                .map(|server| ServerSummaryView::new(server, currency))
+                .collect(),
+        ),
     ))
 }
 

@@ -45,11 +45,14 @@ impl From<&User> for UserView {
 /// An amount of money, exact and as text.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MoneyView {
-    /// Decimal text, e.g. "10.00" or "0.002739".
+    /// Exact decimal text, e.g. "10.00" or "0.002739".
     pub amount: String,
     /// Millionths of the currency unit.
     pub micros: i64,
     pub currency: String,
+    /// As people read it, with the currency's decimals and symbol, e.g. "$12.34" (rounded;
+    /// compute with `micros`).
+    pub display: String,
 }
 
 impl MoneyView {
@@ -58,6 +61,15 @@ impl MoneyView {
             amount: money.amount_text(),
             micros: money.micros(),
             currency: currency.code().into(),
+            display: money.display(currency),
+        }
+    }
+
+    /// A price of an hour: `display` keeps every significant decimal (`$0.006849`).
+    pub fn rate(money: Money, currency: &Currency) -> Self {
+        Self {
+            display: money.display_exact(currency),
+            ..Self::new(money, currency)
         }
     }
 }
@@ -106,6 +118,9 @@ pub struct TransactionView {
     pub balance_after: Option<MoneyView>,
     pub reference: Option<String>,
     pub memo: Option<String>,
+    /// What it was for, for people: a usage line names the server and the hour billed
+    /// ("server web-1, 2026-12-07 10:00–11:00 UTC").
+    pub description: Option<String>,
     pub created_at: DateTime<Utc>,
 }
 
@@ -118,6 +133,7 @@ impl TransactionView {
             balance_after: line.balance_after.map(|b| MoneyView::new(b, currency)),
             reference: line.reference.clone(),
             memo: line.memo.clone(),
+            description: line.description(),
             created_at: line.created_at,
         }
     }
@@ -236,7 +252,8 @@ pub struct ErrorView {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// not_found, forbidden, invalid, conflict, rate_limited, unavailable or internal.
+    /// not_found, unauthenticated, forbidden, invalid, conflict, rate_limited, unavailable or
+    /// internal.
     pub code: String,
     pub message: String,
     /// The offending field, for invalid input.

@@ -37,6 +37,11 @@ pub struct LineRow {
 impl LineRow {
     pub fn new(line: &StatementLine, currency: &Currency) -> Self {
         let what = match (&line.memo, &line.reference) {
+            _ if line.usage.is_some() => format!(
+                "{} — {}",
+                line.kind.as_str().replace('_', " "),
+                line.description().unwrap_or_default()
+            ),
             (Some(memo), _) => format!("{} — {memo}", line.kind.as_str().replace('_', " ")),
             (None, Some(reference)) => {
                 format!("{} ({reference})", line.kind.as_str().replace('_', " "))
@@ -93,8 +98,8 @@ pub async fn dashboard(
     let standing = state.core.billing.standing(actor, &caller.0.user).await?;
     let recent = state
         .core
-        .ledger
-        .statement(actor, &caller.0.user, Page::first(10))
+        .statements
+        .transactions(actor, &caller.0.user, &Default::default(), Page::first(10))
         .await?;
     let usage_chart = super::billing::usage_chart(&state, &caller).await?;
     Ok(render(&Dashboard {
@@ -103,7 +108,7 @@ pub async fn dashboard(
         display_name: caller.0.user.display_name.clone(),
         balance: standing.balance.display(currency),
         burn: (standing.burn_per_hour.is_positive())
-            .then(|| standing.burn_per_hour.display(currency)),
+            .then(|| standing.burn_per_hour.display_exact(currency)),
         hours_left: standing.hours_left,
         low_balance: standing.low_balance,
         suspend_at: standing

@@ -37,16 +37,20 @@ fn message(page: PageContext, status: StatusCode, heading: &str, text: String) -
         .into_response()
 }
 
-/// The page shown while PayPal is not configured.
-fn not_configured(page: PageContext) -> Response {
-    message(
-        page,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "Payments are not configured",
-        "Topping up with PayPal is not available yet: an administrator must set paypal.client_id \
-         and paypal.client_secret. Your balance and transactions are still shown on the dashboard."
-            .into(),
-    )
+/// What a customer reads while top-ups are off (PayPal is not configured): no setting names,
+/// and where their money can still be seen.
+const TOPUPS_OFF: &str = "Top-ups are not available yet. Your balance, transactions and \
+                          statements are still here; contact support if you need to add credit now.";
+
+/// A top-up asked for while PayPal is not configured: the top-up page (balance, payments, the
+/// way to transactions and statements) saying so, with 503.
+async fn not_configured(
+    state: &AppState,
+    page: PageContext,
+    caller: &Caller,
+) -> Result<Response, PortalError> {
+    let view = topup_view(state, page.error(TOPUPS_OFF), caller).await?;
+    Ok((StatusCode::SERVICE_UNAVAILABLE, view).into_response())
 }
 
 /// Where the portal is reached, for the addresses PayPal sends the customer back to:
@@ -101,6 +105,9 @@ struct TopUpPage {
     max: String,
     balance: String,
     orders: Vec<OrderRow>,
+    /// Whether top-ups are on (PayPal is configured).
+    enabled: bool,
+    off_text: &'static str,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,6 +141,8 @@ async fn topup_view(
             .iter()
             .map(|order| OrderRow::new(order, currency))
             .collect(),
+        enabled: state.core.payments.enabled(),
+        off_text: TOPUPS_OFF,
     }))
 }
 
@@ -145,9 +154,6 @@ pub async fn topup_page(
     Query(query): Query<NoticeQuery>,
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
-    if !state.core.payments.enabled() {
-        return Ok(not_configured(page));
-    }
     topup_view(&state, page.notice(query.notice.as_deref()), &caller).await
 }
 
@@ -162,7 +168,7 @@ pub async fn topup(
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
     if !state.core.payments.enabled() {
-        return Ok(not_configured(page));
+        return not_configured(&state, page, &caller).await;
     }
     let chosen = match form.get("preset") {
         "" => form.get("amount"),
@@ -208,7 +214,7 @@ pub async fn paypal_return(
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
     if !state.core.payments.enabled() {
-        return Ok(not_configured(page));
+        return not_configured(&state, page, &caller).await;
     }
     let order_id = query.token.unwrap_or_default();
     let currency = &state.core.config.billing.currency;
@@ -602,7 +608,7 @@ mod tests {
             .collect();
         let svg = chart_svg(&days, &Currency::default());
         assert_eq!(svg.matches("<rect").count(), 30);
-        assert!(svg.contains("0.435 USD in all"), "{svg}");
-        assert!(svg.contains("2026-01-30: 0.029 USD"), "{svg}");
+        assert!(svg.contains("$0.44 in all"), "{svg}");
+        assert!(svg.contains("2026-01-30: $0.03"), "{svg}");
     }
 }

@@ -29,6 +29,18 @@ use crate::AppState;
 
 pub use context::{CSRF_COOKIE, CsrfToken, PortalError, cookie_name, csrf_cookie};
 
+/// An error as a portal page, for answers made outside the portal's middleware (which gives
+/// pages their shell): the company, and no signed-in navigation.
+pub fn page_of_error(state: &AppState, error: hostdeck_core::Error) -> axum::response::Response {
+    let shell = context::PageShell {
+        company: state.core.config.company.name.clone(),
+        support_email: state.core.config.company.support_email.clone(),
+        csrf: String::new(),
+        signed_in: None,
+    };
+    context::PAGE_SHELL.sync_scope(shell, || PortalError(error).into_response())
+}
+
 /// The name of the session cookie on plain http (see [`session_cookie_name`] for https).
 pub fn context_cookie_name() -> &'static str {
     context::SESSION_COOKIE

@@ -45,7 +45,11 @@ pub async fn login(
     form: PortalForm,
 ) -> Response {
     let email = form.get("email").to_owned();
-    let code = Some(form.get("totp_code")).filter(|c| !c.is_empty());
+    // `code`, as the two-factor form on the account page names it; `totp_code` from forms
+    // rendered before the two were one name.
+    let code = [form.get("code"), form.get("totp_code")]
+        .into_iter()
+        .find(|c| !c.is_empty());
     match state
         .core
         .accounts

@@ -13,6 +13,8 @@ use hostdeck_core::servers::{
     CreateChoice, CreateServer, Location, Owners, Server, parse_power_action,
 };
 use hostdeck_core::ssh_keys::{SshKeyId, SshPublicKey};
+use hostdeck_core::store::Page;
+use serde::Deserialize;
 
 use super::account::{NoticeQuery, signed_in};
 use super::context::{PageContext, PortalError, PortalForm, render, see_other, shown};
@@ -47,7 +49,9 @@ impl ServerRow {
             vcpus: server.resources.vcpus,
             memory_mib: server.resources.memory_mib,
             disk_gib: server.resources.disk_gib,
-            hourly: server.hourly().display(&state.core.config.billing.currency),
+            hourly: server
+                .hourly()
+                .display_exact(&state.core.config.billing.currency),
         }
     }
 }
@@ -57,22 +61,46 @@ impl ServerRow {
 struct ServersPage {
     page: PageContext,
     servers: Vec<ServerRow>,
+    page_number: u32,
+    pages: u32,
+    total: u64,
+}
+
+/// Servers on a page of the list.
+const SERVERS_PER_PAGE: u32 = 25;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ListQuery {
+    notice: Option<String>,
+    page: Option<u32>,
 }
 
 pub async fn list(
     State(state): State<AppState>,
     page: PageContext,
     caller: Option<Caller>,
-    Query(query): Query<NoticeQuery>,
+    Query(query): Query<ListQuery>,
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
-    let servers = state.core.servers.list(caller.actor(), Owners::Own).await?;
+    let listed = state
+        .core
+        .servers
+        .list_page(
+            caller.actor(),
+            Owners::Own,
+            Page::new(query.page.unwrap_or(1).max(1), SERVERS_PER_PAGE)?,
+        )
+        .await?;
     Ok(render(&ServersPage {
         page: page.notice(query.notice.as_deref()),
-        servers: servers
+        servers: listed
+            .items
             .iter()
             .map(|server| ServerRow::new(server, &state))
             .collect(),
+        page_number: listed.page,
+        pages: u32::try_from(listed.pages().max(1)).unwrap_or(u32::MAX),
+        total: listed.total,
     }))
 }
 
@@ -86,9 +114,10 @@ struct ServerPage {
     ipv4: String,
     traffic: String,
     charged: String,
-    /// Whether power buttons make sense (the server exists on its provider).
+    /// Whether the server exists on its provider (delete and resize make sense).
     actions: bool,
-    confirmed_actions: Vec<(&'static str, &'static str)>,
+    /// The power buttons its state offers: (action, label, asks first).
+    power_actions: Vec<(&'static str, &'static str, bool)>,
     /// The plans a resize may choose, each with its monthly price.
     resize_plans: Vec<PlanOption>,
 }
@@ -129,10 +158,11 @@ pub(super) async fn server_view(
         charged: view.charged.display(currency),
         actions: view.server.state.is_on_provider(),
         resize_plans: plan_options(state, caller.actor())?,
-        confirmed_actions: PowerAction::ALL
-            .into_iter()
-            .filter(|action| action.needs_confirmation())
-            .map(|action| (action.as_str(), action.label()))
+        power_actions: view
+            .server
+            .power_actions()
+            .iter()
+            .map(|action| (action.as_str(), action.label(), action.needs_confirmation()))
             .collect(),
     }))
 }
@@ -183,6 +213,9 @@ pub async fn confirm_power(
     let action = parse_power_action(&action)?;
     // Reading it checks that it is the person's to see.
     let server = state.core.servers.get(caller.actor(), id).await?.server;
+    if let Err(error) = server.may_power(action) {
+        return server_view(&state, page.error(shown(&error)), &caller, id).await;
+    }
     Ok(render(&ConfirmPage {
         page,
         id: id.0,
@@ -490,7 +523,7 @@ pub async fn review(
         per_month: quote
             .running_for(state.core.pricing.hours_per_month())
             .display(currency),
-        first_hour: quote.first_hour().display(currency),
+        first_hour: quote.first_hour().display_exact(currency),
         balance: balance.display(currency),
         fields: chosen.fields,
     }))
