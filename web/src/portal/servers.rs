@@ -8,7 +8,7 @@ use axum::response::Response;
 use hostdeck_core::Error;
 use hostdeck_core::ids::ServerId;
 use hostdeck_core::pricing::Size;
-use hostdeck_core::providers::{CreateKey, Image, PowerAction};
+use hostdeck_core::providers::{CreateKey, Image};
 use hostdeck_core::servers::{
     CreateChoice, CreateServer, Location, Owners, Server, parse_power_action,
 };

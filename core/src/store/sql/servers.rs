@@ -237,6 +237,10 @@ where
                 "charging a server's first hour",
                 "its key was free a moment ago",
             )),
+            Err(Refusal::Capped(_)) => Err(Error::internal(
+                "charging a server's first hour",
+                "a first hour carries no cap",
+            )),
         }
     }
 
