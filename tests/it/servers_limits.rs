@@ -19,6 +19,7 @@ hostdeck_e2e::on_both_engines!(
     a_hundred_creates_at_once_stop_at_the_server_limit,
     a_hundred_creates_at_once_stop_at_the_creates_per_minute_limit,
     creates_at_once_stop_at_the_vcpus_in_all,
+    resizes_at_once_stop_at_the_vcpus_in_all,
 );
 
 /// A core over the in-memory sandbox provider with `limits`.
@@ -256,5 +257,64 @@ async fn a_server_of_200000_vcpus_is_refused_by_the_providers_size_limit() {
         .create(&actor, create(&core, "fits-1", "vf"))
         .await
         .expect("the first plan fits");
+    cloud.assert_clean();
+}
+
+async fn resizes_at_once_stop_at_the_vcpus_in_all(db: TestDb) {
+    let cloud = Cloud::start().await;
+    let clock = clock();
+    let config = Config {
+        customer_limits: CustomerLimits {
+            max_vcpus: 6,
+            ..CustomerLimits::default()
+        },
+        ..cloud.config("")
+    };
+    let core = db.core_with(config, clock).await;
+    let (_, actor) = customer(&core, "ada@example.com", "100.00", Via::Api).await;
+    let mut ids = Vec::new();
+    for n in 0..2 {
+        let mut request = create(&core, &format!("twin-{n}"), "pve");
+        request.choice.size = Size::Plan("medium".into());
+        ids.push(
+            core.servers
+                .create(&actor, request)
+                .await
+                .expect("made")
+                .server
+                .id,
+        );
+    }
+    // 2 + 2 vCPUs; either may grow to 4 (6 in all), not both (8). Slow answers keep both
+    // resizes in flight together.
+    cloud.pve.set_latency(std::time::Duration::from_millis(50));
+    let mut runs = tokio::task::JoinSet::new();
+    for id in ids.clone() {
+        let core = core.clone();
+        let actor = actor.clone();
+        runs.spawn(async move {
+            core.servers
+                .resize(&actor, id, &Size::Plan("large".into()))
+                .await
+        });
+    }
+    let results = runs.join_all().await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    for error in results.iter().filter_map(|r| r.as_ref().err()) {
+        assert_eq!(error.code(), ErrorCode::Conflict, "{error}");
+        assert!(error.to_string().contains("8 vCPUs"), "{error}");
+    }
+    let mut plans = Vec::new();
+    for id in ids {
+        let row = core.store.server(id).await.expect("read").expect("row");
+        plans.push(row.plan);
+    }
+    plans.sort();
+    assert_eq!(plans, ["large", "medium"]);
+    assert_ledger_exact(core.store.as_ref()).await;
     cloud.assert_clean();
 }

@@ -452,7 +452,8 @@ where
         sqlx::query(
             "UPDATE servers SET plan = $2, vcpus = $3, memory_mib = $4, disk_gib = $5, \
                rate_running = $6, rate_stopped = $7, rate_hours = $8, rate_since = $9, \
-               resizing_until = NULL WHERE id = $1",
+               resizing_until = NULL, resizing_vcpus = NULL, resizing_memory_mib = NULL, \
+               resizing_disk_gib = NULL WHERE id = $1",
         )
         .bind(id)
         .bind(change.plan.clone())

@@ -153,25 +153,36 @@ where
     }
 
     /// What `user` has now, `except` one server, for the ceilings: servers not deleted and
-    /// their sizes, and creates started since `since`.
+    /// their sizes (a server being resized at the larger of its two sizes), and creates started
+    /// after `now` less [`CREATE_WINDOW`].
     async fn in_use(
         conn: &mut DB::Connection,
         user: UserId,
         except: ServerId,
-        since: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<InUse> {
-        let row = sqlx::query(
+        let size = |column: &str| {
+            format!(
+                "CAST(COALESCE(SUM(CASE WHEN deleted_at IS NULL THEN \
+                   CASE WHEN resizing_until > $4 AND resizing_{column} > {column} \
+                     THEN resizing_{column} ELSE {column} END \
+                 ELSE 0 END), 0) AS BIGINT) AS {column}"
+            )
+        };
+        let row = sqlx::query(&format!(
             "SELECT \
                CAST(COALESCE(SUM(CASE WHEN deleted_at IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) AS servers, \
-               CAST(COALESCE(SUM(CASE WHEN deleted_at IS NULL THEN vcpus ELSE 0 END), 0) AS BIGINT) AS vcpus, \
-               CAST(COALESCE(SUM(CASE WHEN deleted_at IS NULL THEN memory_mib ELSE 0 END), 0) AS BIGINT) AS memory_mib, \
-               CAST(COALESCE(SUM(CASE WHEN deleted_at IS NULL THEN disk_gib ELSE 0 END), 0) AS BIGINT) AS disk_gib, \
+               {}, {}, {}, \
                CAST(COALESCE(SUM(CASE WHEN created_at > $3 THEN 1 ELSE 0 END), 0) AS BIGINT) AS recent \
              FROM servers WHERE user_id = $1 AND id <> $2",
-        )
+            size("vcpus"),
+            size("memory_mib"),
+            size("disk_gib"),
+        ))
         .bind(user.0)
         .bind(except.0)
-        .bind(since)
+        .bind(now - CREATE_WINDOW)
+        .bind(now)
         .fetch_one(&mut *conn)
         .await?;
         let count = |column: &str| -> Result<u64> {
@@ -197,8 +208,7 @@ where
         first: &FirstHour<'_>,
     ) -> Result<Option<i64>> {
         if let Some(limits) = first.limits {
-            let in_use =
-                Self::in_use(&mut *conn, new.user, id, new.rate.since - CREATE_WINDOW).await?;
+            let in_use = Self::in_use(&mut *conn, new.user, id, new.rate.since).await?;
             limits.check_create(&in_use, &new.resources)?;
         }
         if !first.amount.is_positive() {
@@ -538,6 +548,17 @@ where
         let server = server_from_row(&row)?;
         let in_use = Self::in_use(&mut *tx, server.user, server.id, hold.at).await?;
         hold.limits.check_totals(&in_use, &hold.to)?;
+        // Counted by the next hold or create until the resize ends, at the larger size.
+        sqlx::query(
+            "UPDATE servers SET resizing_vcpus = $2, resizing_memory_mib = $3, \
+             resizing_disk_gib = $4 WHERE id = $1",
+        )
+        .bind(server.id.0)
+        .bind(i64::from(hold.to.vcpus))
+        .bind(signed(hold.to.memory_mib, "memory_mib")?)
+        .bind(signed(hold.to.disk_gib, "disk_gib")?)
+        .execute(&mut *tx)
+        .await?;
         let Some(larger) = hold.larger else {
             tx.commit().await?;
             return Ok(ResizeHeld::Held { top_up: None });
@@ -599,10 +620,13 @@ where
         at: DateTime<Utc>,
     ) -> Result<()> {
         let mut tx = self.begin_write().await?;
-        sqlx::query("UPDATE servers SET resizing_until = NULL WHERE id = $1")
-            .bind(id.0)
-            .execute(&mut *tx)
-            .await?;
+        sqlx::query(
+            "UPDATE servers SET resizing_until = NULL, resizing_vcpus = NULL, \
+             resizing_memory_mib = NULL, resizing_disk_gib = NULL WHERE id = $1",
+        )
+        .bind(id.0)
+        .execute(&mut *tx)
+        .await?;
         if let Some(key) = top_up {
             self.refund_in(&mut *tx, key, at).await?;
         }
