@@ -447,6 +447,8 @@ const KNOWN_PROTECTED_WRITES: &[(&str, &str)] = &[
     ("delete", "/api/v1/admin/maintenance"),
     ("post", "/api/v1/paypal/orders"),
     ("post", "/api/v1/paypal/orders/{id}/capture"),
+    ("post", "/api/v1/ssh-keys"),
+    ("delete", "/api/v1/ssh-keys/{id}"),
 ];
 
 #[tokio::test]
@@ -514,6 +516,7 @@ async fn a_read_only_key_is_refused_on_every_write_route() {
             (("/api/v1/paypal/orders", "id"), 1),
             (("/api/v1/servers", "id"), 1),
             (("/api/v1/servers/{id}/power", "action"), 1),
+            (("/api/v1/ssh-keys", "id"), 1),
         ]);
         assert_eq!(app.get_as(key, "/api/v1/me").await.status(), 200, "{whose}");
         for ((method, path), operation) in &routes {

@@ -747,7 +747,8 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     };
     let config = Config::from_toml(&format!(
         "[providers.vf]\nkind = \"virtfusion\"\nbase_url = \"{down}\"\ntoken = \"t\"\n\
-         hypervisor_group_id = 1\npackage_id = 1\ntimeout = \"300ms\"\n"
+         hypervisor_group_id = 1\npackage_id = 1\ntimeout = \"300ms\"\n\
+         templates = [{{ id = \"11\", name = \"Debian 12\" }}]\n"
     ))
     .expect("config");
     let down_core = db.core_with(config, clock.clone()).await;

@@ -33,7 +33,7 @@ pub fn create_plan(key: &str, provider: &str, plan: &str) -> CreateServer {
             hostname: format!("{key}.example.com"),
             size: Size::Plan(plan.into()),
             image: if provider == "sbx" {
-                image("vf")
+                hostdeck_core::providers::Image::Template("debian-12".into())
             } else {
                 image(provider)
             },

@@ -499,9 +499,10 @@ fn dispatch(
                 .map(Value::String),
             None => Err(not_served(method, template)),
         },
-        ("GET", ["nodes", _, "storage", storage, "content"], _) => {
-            cluster.content_json(storage, text("content").as_deref())
-        }
+        ("GET", ["nodes", _, "storage", _, "content"], _) => cluster.content_json(
+            &text("storage").unwrap_or_default(),
+            text("content").as_deref(),
+        ),
         ("GET", ["nodes", _, "tasks", _, "status"], _) => {
             cluster.task_status_json(&node, &text("upid").unwrap_or_default())
         }
