@@ -318,3 +318,58 @@ async fn amounts_follow_one_grammar_at_every_door() {
     assert_eq!(shop.paypal.orders().len(), 3);
     shop.assert_paypal_clean();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_top_up_takes_amounts_in_the_one_grammar() {
+    let shop = Shop::open(TestDb::sqlite().await, WebhookVerification::Offline).await;
+    let customer = shop.customer("portal-amounts@example.test").await;
+    let page = shop
+        .app
+        .http
+        .get(shop.app.url("/billing"))
+        .header("cookie", format!("hd_session={}", customer.token))
+        .send()
+        .await
+        .expect("GET");
+    let csrf = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|value| value.strip_prefix("hd_csrf="))
+        .and_then(|value| value.split(';').next())
+        .expect("a CSRF cookie")
+        .to_owned();
+    let top_up = |amount: &str| {
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("csrf", &csrf)
+            .append_pair("amount", amount)
+            .finish();
+        shop.app
+            .http
+            .post(shop.app.url("/billing/topup"))
+            .header(
+                "cookie",
+                format!("hd_session={}; hd_csrf={csrf}", customer.token),
+            )
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+    };
+    for bad in BAD_AMOUNTS {
+        let refused = top_up(bad).await.expect("POST");
+        assert_ne!(refused.status(), 303, "{bad:?}");
+        let text = refused.text().await.expect("a page");
+        assert!(text.contains("such as 10 or 10.50"), "{bad:?}: {text}");
+    }
+    assert!(
+        shop.paypal.orders().is_empty(),
+        "no bad amount reached PayPal"
+    );
+    for good in GOOD_AMOUNTS {
+        let sent = top_up(good).await.expect("POST");
+        assert_eq!(sent.status(), 303, "{good}: {:?}", sent.text().await);
+    }
+    assert_eq!(shop.paypal.orders().len(), 3);
+    shop.assert_paypal_clean();
+}
