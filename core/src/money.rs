@@ -76,7 +76,10 @@ impl Money {
         let valid = digits(whole, MAX_WHOLE_DIGITS)
             && fraction.is_none_or(|fraction| digits(fraction, places as usize));
         if !valid {
-            return Err(Error::invalid("amount", entered_form(text, currency, false)));
+            return Err(Error::invalid(
+                "amount",
+                entered_form(text, currency, false),
+            ));
         }
         Self::parse(text)
     }
@@ -326,8 +329,22 @@ mod tests {
             Some(Money::from_micros(10_500_000))
         );
         for bad in [
-            "1_000", "+5", "5.", ".5", " 5", "5 ", "-5", "1,000", "1e3", "5.001", "", ".",
-            "1000000000", "５", "0x10", "NaN",
+            "1_000",
+            "+5",
+            "5.",
+            ".5",
+            " 5",
+            "5 ",
+            "-5",
+            "1,000",
+            "1e3",
+            "5.001",
+            "",
+            ".",
+            "1000000000",
+            "５",
+            "0x10",
+            "NaN",
         ] {
             let error = Money::parse_entered(bad, &usd).expect_err(bad);
             assert_eq!(error.code(), crate::ErrorCode::Invalid, "{bad}");

@@ -498,7 +498,11 @@ async fn credits_take_amounts_in_the_one_grammar() {
             ]}]),
         )
         .await;
-        assert_eq!(answer.kind, ResponseKind::Callback(4), "{bad:?}: {answer:#?}");
+        assert_eq!(
+            answer.kind,
+            ResponseKind::Callback(4),
+            "{bad:?}: {answer:#?}"
+        );
         let text = text_of(&answer);
         assert!(text.contains("such as 10 or 10.50"), "{bad:?}: {text}");
     }

@@ -103,7 +103,8 @@ async fn a_credit_key_names_one_adjustment_and_tells_nothing_of_another_customer
     let admin = app.user("admin@example.test", Role::Admin).await;
     let carol = app.user("carol@example.test", Role::Customer).await;
     let dave = app.user("dave@example.test", Role::Customer).await;
-    let credits = |user: &hostdeck_core::users::User| format!("/api/v1/admin/users/{}/credits", user.id);
+    let credits =
+        |user: &hostdeck_core::users::User| format!("/api/v1/admin/users/{}/credits", user.id);
     let post = |path: String, body: Value| {
         let app = &app;
         let token = admin.token.clone();
@@ -114,12 +115,21 @@ async fn a_credit_key_names_one_adjustment_and_tells_nothing_of_another_customer
     assert_eq!(status, 200, "{first}");
     let (status, again) = post(credits(&carol.user), goodwill.clone()).await;
     assert_eq!(status, 200, "{again}");
-    assert_eq!((again["new"].clone(), again["posting_id"].clone()), (json!(false), first["posting_id"].clone()));
+    assert_eq!(
+        (again["new"].clone(), again["posting_id"].clone()),
+        (json!(false), first["posting_id"].clone())
+    );
     // Another amount, another reason, another customer: each refused, and what the key was
     // first used for (Carol's adjustment, her balance) is not told.
     for (who, body) in [
-        (&carol.user, json!({"amount": "7.00", "reason": "outage", "idempotency_key": "k-1"})),
-        (&carol.user, json!({"amount": "5.00", "reason": "a gift", "idempotency_key": "k-1"})),
+        (
+            &carol.user,
+            json!({"amount": "7.00", "reason": "outage", "idempotency_key": "k-1"}),
+        ),
+        (
+            &carol.user,
+            json!({"amount": "5.00", "reason": "a gift", "idempotency_key": "k-1"}),
+        ),
         (&dave.user, goodwill.clone()),
     ] {
         let (status, body) = post(credits(who), body).await;
@@ -138,16 +148,31 @@ async fn a_credit_key_names_one_adjustment_and_tells_nothing_of_another_customer
     let actor = Actor::user(admin.user.id, Role::Admin, Via::Portal).with_two_factor();
     app.core()
         .ledger
-        .adjust(&actor, &carol.user, Money::from_micros(1_000_000), "form", "portal:f-1")
+        .adjust(
+            &actor,
+            &carol.user,
+            Money::from_micros(1_000_000),
+            "form",
+            "portal:f-1",
+        )
         .await
         .expect("an adjustment");
     let refused = app
         .core()
         .ledger
-        .adjust(&actor, &dave.user, Money::from_micros(1_000_000), "form", "portal:f-1")
+        .adjust(
+            &actor,
+            &dave.user,
+            Money::from_micros(1_000_000),
+            "form",
+            "portal:f-1",
+        )
         .await
         .expect_err("the form's key again, for another customer");
-    assert_eq!(refused.code(), hostdeck_core::ErrorCode::IdempotencyMismatch);
+    assert_eq!(
+        refused.code(),
+        hostdeck_core::ErrorCode::IdempotencyMismatch
+    );
     assert_eq!(refused.to_string(), MISMATCH);
     hostdeck_e2e::db::assert_ledger_exact(app.core().store.as_ref()).await;
 }
@@ -182,10 +207,17 @@ async fn a_staff_refund_key_names_one_refund(db: TestDb) {
         }
     };
     refund(5, "asked for it").await.expect("a refund");
-    refund(5, "asked for it").await.expect("the same refund again");
+    refund(5, "asked for it")
+        .await
+        .expect("the same refund again");
     for (amount, reason) in [(6, "asked for it"), (5, "another reason")] {
-        let refused = refund(amount, reason).await.expect_err("another refund, same key");
-        assert_eq!(refused.code(), hostdeck_core::ErrorCode::IdempotencyMismatch);
+        let refused = refund(amount, reason)
+            .await
+            .expect_err("another refund, same key");
+        assert_eq!(
+            refused.code(),
+            hostdeck_core::ErrorCode::IdempotencyMismatch
+        );
     }
     assert_eq!(
         shop.balance(&customer).await,
@@ -210,11 +242,19 @@ async fn amounts_follow_one_grammar_at_every_door() {
     for bad in BAD_AMOUNTS {
         // API top-up.
         let (status, body) = answer(
-            app.post_json(Some(&customer.token), "/api/v1/paypal/orders", &json!({"amount": bad}))
-                .await,
+            app.post_json(
+                Some(&customer.token),
+                "/api/v1/paypal/orders",
+                &json!({"amount": bad}),
+            )
+            .await,
         )
         .await;
-        assert_eq!((status, &body["error"]["field"]), (422, &json!("amount")), "{bad:?}: {body}");
+        assert_eq!(
+            (status, &body["error"]["field"]),
+            (422, &json!("amount")),
+            "{bad:?}: {body}"
+        );
         assert!(
             body["error"]["message"]
                 .as_str()
@@ -236,13 +276,20 @@ async fn amounts_follow_one_grammar_at_every_door() {
             assert_eq!(body["error"]["field"], "amount", "{amount:?}: {body}");
         }
     }
-    assert!(shop.paypal.orders().is_empty(), "no bad amount reached PayPal");
+    assert!(
+        shop.paypal.orders().is_empty(),
+        "no bad amount reached PayPal"
+    );
     assert_eq!(shop.postings().await, 0);
 
     for good in GOOD_AMOUNTS {
         let (status, body) = answer(
-            app.post_json(Some(&customer.token), "/api/v1/paypal/orders", &json!({"amount": good}))
-                .await,
+            app.post_json(
+                Some(&customer.token),
+                "/api/v1/paypal/orders",
+                &json!({"amount": good}),
+            )
+            .await,
         )
         .await;
         assert_eq!(status, 201, "{good}: {body}");
@@ -267,6 +314,61 @@ async fn amounts_follow_one_grammar_at_every_door() {
         )
         .await;
         assert_eq!(status, 200, "{good}: {body}");
+    }
+    assert_eq!(shop.paypal.orders().len(), 3);
+    shop.assert_paypal_clean();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_portal_top_up_takes_amounts_in_the_one_grammar() {
+    let shop = Shop::open(TestDb::sqlite().await, WebhookVerification::Offline).await;
+    let customer = shop.customer("portal-amounts@example.test").await;
+    let page = shop
+        .app
+        .http
+        .get(shop.app.url("/billing"))
+        .header("cookie", format!("hd_session={}", customer.token))
+        .send()
+        .await
+        .expect("GET");
+    let csrf = page
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|value| value.strip_prefix("hd_csrf="))
+        .and_then(|value| value.split(';').next())
+        .expect("a CSRF cookie")
+        .to_owned();
+    let top_up = |amount: &str| {
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .append_pair("csrf", &csrf)
+            .append_pair("amount", amount)
+            .finish();
+        shop.app
+            .http
+            .post(shop.app.url("/billing/topup"))
+            .header(
+                "cookie",
+                format!("hd_session={}; hd_csrf={csrf}", customer.token),
+            )
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+    };
+    for bad in BAD_AMOUNTS {
+        let refused = top_up(bad).await.expect("POST");
+        assert_ne!(refused.status(), 303, "{bad:?}");
+        let text = refused.text().await.expect("a page");
+        assert!(text.contains("such as 10 or 10.50"), "{bad:?}: {text}");
+    }
+    assert!(
+        shop.paypal.orders().is_empty(),
+        "no bad amount reached PayPal"
+    );
+    for good in GOOD_AMOUNTS {
+        let sent = top_up(good).await.expect("POST");
+        assert_eq!(sent.status(), 303, "{good}: {:?}", sent.text().await);
     }
     assert_eq!(shop.paypal.orders().len(), 3);
     shop.assert_paypal_clean();

@@ -250,8 +250,15 @@ async fn refunds_add_up_to_at_most_the_capture(db: TestDb) {
         .refund(&actor, &customer.user, &capture_id, None, "all of it", "s1")
         .await
         .expect_err("nothing is left");
-    assert_eq!(refused.code(), hostdeck_core::ErrorCode::Conflict, "{refused}");
-    assert!(refused.to_string().contains("refunded in full"), "{refused}");
+    assert_eq!(
+        refused.code(),
+        hostdeck_core::ErrorCode::Conflict,
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("refunded in full"),
+        "{refused}"
+    );
     assert_eq!(
         shop.paypal.capture(&capture_id).map(|c| c.refund_ids.len()),
         Some(1)
@@ -280,7 +287,10 @@ async fn refunds_add_up_to_at_most_the_capture(db: TestDb) {
         .await
         .expect_err("10 more is over");
     assert_eq!(over.code(), hostdeck_core::ErrorCode::Invalid, "{over}");
-    assert!(over.to_string().contains("refund at most 5.00 USD"), "{over}");
+    assert!(
+        over.to_string().contains("refund at most 5.00 USD"),
+        "{over}"
+    );
     refund(None, "s4").await.expect("the rest");
     assert_eq!(shop.balance(&customer).await, Money::ZERO);
     assert_eq!(debited(&shop).await, usd(30));
@@ -336,7 +346,12 @@ async fn stale_and_future_transmissions_are_refused(db: TestDb) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_transmission_years_old_is_refused_by_the_verify_api_route_too() {
     let clock = Arc::new(ManualClock::new(chrono::Utc::now()));
-    let shop = Shop::open_at(TestDb::sqlite().await, WebhookVerification::Api, clock.clone()).await;
+    let shop = Shop::open_at(
+        TestDb::sqlite().await,
+        WebhookVerification::Api,
+        clock.clone(),
+    )
+    .await;
     let customer = shop.customer("years@example.test").await;
     let capture = shop.pending_capture(&customer, 10).await;
     let event = shop.paypal.capture_completed_event(&capture);

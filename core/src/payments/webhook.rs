@@ -183,13 +183,17 @@ impl Verifier {
             return Err(Rejection::Forged(format!(
                 "PAYPAL-TRANSMISSION-TIME {time} is more than {} old: a replay, or a clock out of \
                  sync",
-                humantime_serde::re::humantime::format_duration(self.tolerance.to_std().unwrap_or_default())
+                humantime_serde::re::humantime::format_duration(
+                    self.tolerance.to_std().unwrap_or_default()
+                )
             )));
         }
         if sent > now + self.tolerance {
             return Err(Rejection::Forged(format!(
                 "PAYPAL-TRANSMISSION-TIME {time} is more than {} ahead of this server's clock",
-                humantime_serde::re::humantime::format_duration(self.tolerance.to_std().unwrap_or_default())
+                humantime_serde::re::humantime::format_duration(
+                    self.tolerance.to_std().unwrap_or_default()
+                )
             )));
         }
         match self.mode {
