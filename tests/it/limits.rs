@@ -299,14 +299,24 @@ async fn keys_and_sessions_get_no_more_than_their_limit_across_a_minute_boundary
     };
     let mut answers = Vec::new();
     answers.extend(burst(key.clone()).await.into_iter().map(|a| ("key", a)));
-    answers.extend(burst(mona.token.clone()).await.into_iter().map(|a| ("session", a)));
+    answers.extend(
+        burst(mona.token.clone())
+            .await
+            .into_iter()
+            .map(|a| ("session", a)),
+    );
     let minute = Utc::now().timestamp() / 60;
     while Utc::now().timestamp() / 60 == minute {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     tokio::time::sleep(Duration::from_millis(100)).await;
     answers.extend(burst(key.clone()).await.into_iter().map(|a| ("key", a)));
-    answers.extend(burst(mona.token.clone()).await.into_iter().map(|a| ("session", a)));
+    answers.extend(
+        burst(mona.token.clone())
+            .await
+            .into_iter()
+            .map(|a| ("session", a)),
+    );
     let took = started.elapsed();
     assert!(took < Duration::from_secs(10), "the bursts took {took:?}");
 
@@ -335,7 +345,13 @@ async fn made_up_methods_and_paths_do_not_grow_the_metrics() {
     // A matched and an unmatched path once, so the baseline has their labels.
     app.get("/healthz").await;
     app.get("/no/such/page").await;
-    let before = app.get("/metrics").await.text().await.expect("metrics").len();
+    let before = app
+        .get("/metrics")
+        .await
+        .text()
+        .await
+        .expect("metrics")
+        .len();
 
     let mut methods = BTreeSet::new();
     for n in 0..500_u32 {
@@ -376,7 +392,12 @@ async fn closed_within(stream: &mut TcpStream, patience: Duration) -> Option<Dur
     let started = Instant::now();
     let mut buffer = [0_u8; 4096];
     loop {
-        match tokio::time::timeout(patience.saturating_sub(started.elapsed()), stream.read(&mut buffer)).await {
+        match tokio::time::timeout(
+            patience.saturating_sub(started.elapsed()),
+            stream.read(&mut buffer),
+        )
+        .await
+        {
             Err(_) => return None,
             Ok(Ok(0) | Err(_)) => return Some(started.elapsed()),
             Ok(Ok(_)) => {}
@@ -396,7 +417,11 @@ fn slow_client_config() -> Config {
 #[tokio::test]
 async fn slow_headers_idle_connections_and_stalled_bodies_are_closed() {
     let db = TestDb::sqlite().await;
-    let app = TestApp::start(db.core_with(slow_client_config(), Arc::new(SystemClock)).await).await;
+    let app = TestApp::start(
+        db.core_with(slow_client_config(), Arc::new(SystemClock))
+            .await,
+    )
+    .await;
     let addr = app.running.addr;
 
     // Headers a byte at a time, past the header timeout.
@@ -485,7 +510,10 @@ async fn connections_beyond_the_cap_wait_for_one_to_close() {
         .expect("a request");
     let mut buffer = [0_u8; 4096];
     let early = tokio::time::timeout(Duration::from_millis(800), fourth.read(&mut buffer)).await;
-    assert!(early.is_err(), "the fourth connection is served only when one closes");
+    assert!(
+        early.is_err(),
+        "the fourth connection is served only when one closes"
+    );
 
     drop(held.pop());
     let read = tokio::time::timeout(Duration::from_secs(5), fourth.read(&mut buffer))

@@ -174,7 +174,10 @@ impl SharedThrottle {
         let expires_at = DateTime::<Utc>::from_timestamp_millis(ends).unwrap_or(now);
         let key = Self::key(limit, subject);
         let count = self.store.throttle_hit(&key, window, expires_at).await?;
-        if self.hits.fetch_add(1, Ordering::Relaxed) % HITS_BETWEEN_PURGES == 0
+        if self
+            .hits
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(HITS_BETWEEN_PURGES)
             && let Err(error) = self.store.throttle_purge(now).await
         {
             tracing::warn!(%error, "could not delete old throttle counts");
