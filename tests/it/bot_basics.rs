@@ -168,26 +168,10 @@ async fn a_customer_links_with_a_portal_code_and_sees_the_real_balance() {
 
     // Alice makes a code on the portal's account page.
     let signed_in = app.user("alice@example.com", Role::Customer).await;
-    let session_cookie = format!(
-        "{}={}",
-        hostdeck_web::portal::context_cookie_name(),
-        signed_in.token
-    );
-    let csrf = "csrf-token-for-the-test-0123456789";
+    let visit = app.portal_visit(Some(&signed_in.token), "/account").await;
     let page = app
-        .http
-        .post(app.url("/account/discord/code"))
-        .header(
-            "cookie",
-            format!(
-                "{session_cookie}; {}={csrf}",
-                hostdeck_web::portal::CSRF_COOKIE
-            ),
-        )
-        .form(&[("csrf", csrf)])
-        .send()
-        .await
-        .expect("POST the link form");
+        .portal_post(&visit, "/account/discord/code", &[])
+        .await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("the page");
     let code = html
@@ -256,7 +240,7 @@ async fn a_customer_links_with_a_portal_code_and_sees_the_real_balance() {
     let account = app
         .http
         .get(app.url("/account"))
-        .header("cookie", session_cookie.clone())
+        .header("cookie", visit.cookies.clone())
         .send()
         .await
         .expect("GET /account")

@@ -35,3 +35,4 @@ mod servers_resize;
 mod statements_export;
 mod store_story;
 mod web_basics;
+mod web_hygiene;

@@ -259,43 +259,43 @@ async fn billing_staff_refund_a_top_up_from_the_portal() {
     let path = format!("/admin/users/{}/payments", customer.user.id);
     let page = portal_get(&shop, &staff.token, &path).await;
     assert_eq!(page.status(), 200);
-    let csrf = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find_map(|value| value.strip_prefix("hd_csrf="))
-        .and_then(|value| value.split(';').next())
-        .expect("a CSRF cookie")
-        .to_owned();
     let html = page.text().await.expect("a page");
     assert!(html.contains(&capture_id), "{html}");
 
-    let refund = |token: &str, amount: &str| {
-        let form = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("csrf", &csrf)
-            .append_pair("idempotency_key", "form-1")
-            .append_pair("capture_id", &capture_id)
-            .append_pair("amount", amount)
-            .append_pair("reason", "asked for it back")
-            .finish();
-        shop.app
-            .http
-            .post(
-                shop.app
-                    .url(&format!("/admin/users/{}/refunds", customer.user.id)),
-            )
-            .header("cookie", format!("hd_session={token}; hd_csrf={csrf}"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
+    let app = &shop.app;
+    let refund = |visit: hostdeck_e2e::app::PortalVisit, amount: &'static str| {
+        let path = format!("/admin/users/{}/refunds", customer.user.id);
+        let capture_id = capture_id.clone();
+        async move {
+            app.portal_post(
+                    &visit,
+                    &path,
+                    &[
+                        ("idempotency_key", "form-1"),
+                        ("capture_id", &capture_id),
+                        ("amount", amount),
+                        ("reason", "asked for it back"),
+                    ],
+                )
+                .await
+        }
     };
-    // A customer cannot.
-    let refused = refund(&customer.token, "5.00").await.expect("POST");
+    // A customer cannot (with a form token of her own session).
+    let customer_visit = shop.app.portal_visit(Some(&customer.token), "/").await;
+    let refused = refund(customer_visit, "5.00").await;
     assert_eq!(refused.status(), 403);
+    assert!(
+        !refused
+            .text()
+            .await
+            .expect("a page")
+            .contains("did not come from this site"),
+        "refused by the permission, not the form check"
+    );
     // Billing staff can; the same form twice is one refund.
+    let staff_visit = shop.app.portal_visit(Some(&staff.token), &path).await;
     for _ in 0..2 {
-        let done = refund(&staff.token, "5.00").await.expect("POST");
+        let done = refund(staff_visit.clone(), "5.00").await;
         assert_eq!(done.status(), 303, "{:?}", done.text().await);
     }
     assert_eq!(

@@ -51,6 +51,36 @@ pub fn client_from(ip: std::net::IpAddr) -> reqwest::Client {
         .expect("an HTTP client")
 }
 
+/// A browser on the portal, as the server sees it: its cookies (the session when signed in, and
+/// the visit cookie) and the form token of the last page it opened.
+#[derive(Debug, Clone)]
+pub struct PortalVisit {
+    /// The `Cookie` header it sends.
+    pub cookies: String,
+    /// The `csrf` field of the forms on the page it opened.
+    pub token: String,
+}
+
+/// The value of the cookie `name` set by `response`, if it sets one.
+pub fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+    response
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .find_map(|value| value.strip_prefix(&format!("{name}=")))
+        .and_then(|value| value.split(';').next())
+        .map(str::to_owned)
+}
+
+/// The `csrf` field of the first form in `html`.
+pub fn form_token(html: &str) -> Option<String> {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .map(str::to_owned)
+}
+
 /// A signed-in test user.
 pub struct SignedIn {
     pub user: User,
@@ -156,6 +186,49 @@ impl TestApp {
             .send()
             .await
             .unwrap_or_else(|error| panic!("{method} {path}: {error}"))
+    }
+
+    /// Opens `path` on the portal as a browser would, signed in with `session` when given, and
+    /// keeps the cookies and the page's form token for [`TestApp::portal_post`].
+    pub async fn portal_visit(&self, session: Option<&str>, path: &str) -> PortalVisit {
+        let mut request = self.http.get(self.url(path));
+        if let Some(session) = session {
+            request = request.header("cookie", format!("hd_session={session}"));
+        }
+        let page = request.send().await.expect("GET a portal page");
+        assert_eq!(page.status(), 200, "GET {path}");
+        let visit = set_cookie(&page, "hd_csrf").expect("a visit cookie");
+        let html = page.text().await.expect("a page");
+        let token = form_token(&html).unwrap_or_else(|| panic!("a form on {path}: {html}"));
+        let cookies = match session {
+            Some(session) => format!("hd_session={session}; hd_csrf={visit}"),
+            None => format!("hd_csrf={visit}"),
+        };
+        PortalVisit { cookies, token }
+    }
+
+    /// Posts a portal form as the browser of `visit` would (same origin, its token added).
+    pub async fn portal_post(
+        &self,
+        visit: &PortalVisit,
+        path: &str,
+        fields: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut form = url::form_urlencoded::Serializer::new(String::new());
+        form.append_pair("csrf", &visit.token);
+        for (name, value) in fields {
+            form.append_pair(name, value);
+        }
+        self.http
+            .post(self.url(path))
+            .header("cookie", &visit.cookies)
+            .header("origin", self.url(""))
+            .header("sec-fetch-site", "same-origin")
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.finish())
+            .send()
+            .await
+            .unwrap_or_else(|error| panic!("POST {path}: {error}"))
     }
 
     /// Signs in over the API with a password and returns the session token.
