@@ -865,7 +865,10 @@ impl Servers {
                 })?,
             };
         // Only what the location lists, by exact id: never a free string to the provider.
-        let listed = self.catalog.resolve(provider.as_ref(), &choice.image).await?;
+        let listed = self
+            .catalog
+            .resolve(provider.as_ref(), &choice.image)
+            .await?;
         let image = format!("{}:{}", listed.image.kind(), listed.image.id());
         Ok(Reviewed {
             name,
