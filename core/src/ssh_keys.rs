@@ -197,7 +197,9 @@ fn check_blob(kind: &str, blob: &[u8]) -> std::result::Result<(), String> {
                 ));
             }
             if bits > MAX_RSA_BITS {
-                return Err(format!("RSA keys of more than {MAX_RSA_BITS} bits are not taken."));
+                return Err(format!(
+                    "RSA keys of more than {MAX_RSA_BITS} bits are not taken."
+                ));
             }
         }
         _ => {
@@ -352,8 +354,7 @@ fn signed_in(actor: &Actor) -> Result<UserId> {
 mod tests {
     use super::*;
 
-    const ED25519: &str =
-        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG7Yq6m3ZqS0Rk9w8b7z0o0dM8b3fJtq8XoXk2nS3yYc ana@laptop";
+    const ED25519: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG7Yq6m3ZqS0Rk9w8b7z0o0dM8b3fJtq8XoXk2nS3yYc ana@laptop";
 
     fn blob(parts: &[&[u8]]) -> String {
         let mut bytes = Vec::new();
@@ -381,7 +382,10 @@ mod tests {
             let kind = format!("ecdsa-sha2-{curve}");
             let mut point = vec![4_u8];
             point.extend(std::iter::repeat_n(7_u8, length - 1));
-            let line = format!("{kind} {}", blob(&[kind.as_bytes(), curve.as_bytes(), &point]));
+            let line = format!(
+                "{kind} {}",
+                blob(&[kind.as_bytes(), curve.as_bytes(), &point])
+            );
             assert!(SshPublicKey::parse(&line).is_ok(), "{kind}");
         }
         assert!(SshPublicKey::parse(&rsa(2048)).is_ok());

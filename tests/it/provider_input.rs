@@ -129,7 +129,9 @@ async fn an_attacker_names_volumes_that_are_not_on_the_list(db: TestDb) {
     assert!(core.servers.review(&actor, &swapped).await.is_err());
 
     // The API: the same refusal, as the API's error shape.
-    let token = app.login("mallory@example.com", hostdeck_e2e::app::PASSWORD).await;
+    let token = app
+        .login("mallory@example.com", hostdeck_e2e::app::PASSWORD)
+        .await;
     for volume in NOT_LISTED {
         for kind in ["template", "iso"] {
             let body = json!({"name": "web", "hostname": "web.example.com", "plan": "small",
@@ -142,11 +144,7 @@ async fn an_attacker_names_volumes_that_are_not_on_the_list(db: TestDb) {
     }
 
     // The portal: a hand-made form naming a guest's disk.
-    let session = format!(
-        "{}={}",
-        hostdeck_web::portal::context_cookie_name(),
-        token
-    );
+    let session = format!("{}={}", hostdeck_web::portal::context_cookie_name(), token);
     let csrf = "csrf-token-for-the-test-0123456789";
     for volume in NOT_LISTED {
         let page = app
@@ -170,7 +168,11 @@ async fn an_attacker_names_volumes_that_are_not_on_the_list(db: TestDb) {
         assert_eq!(page.status(), 422, "{volume}");
     }
 
-    assert_eq!(pve_creates(&cloud), 0, "the fake Proxmox received no create");
+    assert_eq!(
+        pve_creates(&cloud),
+        0,
+        "the fake Proxmox received no create"
+    );
     assert!(cloud.pve.guests().is_empty());
     assert!(
         core.store
@@ -205,7 +207,9 @@ async fn ssh_keys_are_checked_saved_and_reach_each_platform(db: TestDb) {
         assert_eq!(error.code(), ErrorCode::Invalid, "{error}");
         assert!(SshPublicKey::parse(bad).is_err());
     }
-    let token = app.login("ada@example.com", hostdeck_e2e::app::PASSWORD).await;
+    let token = app
+        .login("ada@example.com", hostdeck_e2e::app::PASSWORD)
+        .await;
     for bad in [&options, &newline] {
         let body = json!({"name": "web", "hostname": "web.example.com", "plan": "small",
                           "template": "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
@@ -217,7 +221,11 @@ async fn ssh_keys_are_checked_saved_and_reach_each_platform(db: TestDb) {
     assert_eq!(pve_creates(&cloud), 0);
 
     // A good key is saved once, listed, and Eve cannot use Ada's saved key.
-    let saved = core.ssh_keys.add(&ada, "laptop", ADA_KEY).await.expect("saved");
+    let saved = core
+        .ssh_keys
+        .add(&ada, "laptop", ADA_KEY)
+        .await
+        .expect("saved");
     assert!(core.ssh_keys.add(&ada, "again", ADA_KEY).await.is_err());
     assert_eq!(core.ssh_keys.list(&ada).await.expect("listed").len(), 1);
     let steal = CreateServer {
@@ -231,7 +239,11 @@ async fn ssh_keys_are_checked_saved_and_reach_each_platform(db: TestDb) {
             ),
         )
     };
-    let error = core.servers.create(&eve, steal).await.expect_err("not Eve's");
+    let error = core
+        .servers
+        .create(&eve, steal)
+        .await
+        .expect_err("not Eve's");
     assert_eq!(error.code(), ErrorCode::NotFound, "{error}");
     assert!(core.ssh_keys.delete(&eve, saved.id).await.is_err());
     assert_eq!(pve_creates(&cloud), 0);
@@ -440,8 +452,11 @@ async fn the_lists_a_create_chooses_from_answer_over_the_api() {
         .unwrap_or_default();
     assert_eq!(names, ["jel", "pve", "vf"]);
 
-    let (status, pve) =
-        answer(app.get_as(&ada.token, "/api/v1/templates?location=pve").await).await;
+    let (status, pve) = answer(
+        app.get_as(&ada.token, "/api/v1/templates?location=pve")
+            .await,
+    )
+    .await;
     assert_eq!(status, 200, "{pve}");
     let ids: Vec<&str> = pve
         .as_array()
@@ -457,7 +472,8 @@ async fn the_lists_a_create_chooses_from_answer_over_the_api() {
     let (status, all) = answer(app.get_as(&ada.token, "/api/v1/templates").await).await;
     assert_eq!(status, 200, "{all}");
     assert!(all.as_array().is_some_and(|all| {
-        all.iter().any(|t| t["location"] == json!("vf") && t["id"] == json!("11"))
+        all.iter()
+            .any(|t| t["location"] == json!("vf") && t["id"] == json!("11"))
             && all
                 .iter()
                 .any(|t| t["location"] == json!("jel") && t["id"] == json!("ubuntu-vps"))
@@ -466,7 +482,11 @@ async fn the_lists_a_create_chooses_from_answer_over_the_api() {
     let reads = cloud
         .pve
         .call_count("GET /nodes/{node}/storage/{storage}/content");
-    answer(app.get_as(&ada.token, "/api/v1/templates?location=pve").await).await;
+    answer(
+        app.get_as(&ada.token, "/api/v1/templates?location=pve")
+            .await,
+    )
+    .await;
     assert_eq!(
         cloud
             .pve
@@ -611,7 +631,9 @@ async fn discord_autocompletes_templates_and_refuses_a_volume_not_listed() {
     let answers = pressed.wait(WAIT).await;
     let text: String = answers.iter().map(text_of).collect();
     let form = last_pve_create(&cloud);
-    let password = field(&form, "password").expect("a password sent").to_owned();
+    let password = field(&form, "password")
+        .expect("a password sent")
+        .to_owned();
     assert!(text.contains(&password), "{text}");
     app.running.shutdown().await.expect("shutdown");
 }

@@ -1181,7 +1181,10 @@ async fn every_create_is_reviewed_by_the_same_rules_permission_first() {
         (choice("web", "web.example.com", " "), "image"),
     ] {
         for error in [
-            core.servers.review(&actor, &bad).await.expect_err("reviewed"),
+            core.servers
+                .review(&actor, &bad)
+                .await
+                .expect_err("reviewed"),
             core.servers
                 .hold_create(&actor, bad.clone())
                 .await

@@ -536,7 +536,10 @@ pub async fn server_create(
         );
     let card = match ssh_key {
         Some(_) => card.field("Log in with", "your SSH key"),
-        None => card.field("Log in with", "a root password, shown once after the create"),
+        None => card.field(
+            "Log in with",
+            "a root password, shown once after the create",
+        ),
     };
     // The key rides on the button; core checks it is the member's when it is pressed.
     let button = match ssh_key {

@@ -828,6 +828,16 @@ mod tests {
         );
     }
 
+    #[test]
+    fn a_root_password_is_random_and_never_shown_by_debug() {
+        let password = RootPassword::generate();
+        assert_eq!(password.expose().len(), 20);
+        assert_ne!(password, RootPassword::generate());
+        let shown = format!("{password:?}");
+        assert!(!shown.contains(password.expose()), "{shown}");
+        assert!(shown.contains("redacted"));
+    }
+
     #[tokio::test]
     async fn no_configured_provider_means_one_sandbox() {
         let providers = from_config(&Config::default()).expect("providers");

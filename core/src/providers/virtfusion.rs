@@ -57,8 +57,8 @@ use super::{
     Provider, ProviderError, ProviderKind, RemoteId, RemoteServer, Resources, ServerPage,
     ServerState, Usage, find_in_pages,
 };
-use crate::ssh_keys::SshPublicKey;
 use crate::ids::UserId;
+use crate::ssh_keys::SshPublicKey;
 
 pub struct VirtFusion {
     http: Endpoint,

@@ -995,7 +995,10 @@ impl Servers {
             };
         limits::check_size(&self.config, provider.name(), &quote.resources)?;
         // Only what the location lists, by exact id: never a free string to the provider.
-        let listed = self.catalog.resolve(provider.as_ref(), &choice.image).await?;
+        let listed = self
+            .catalog
+            .resolve(provider.as_ref(), &choice.image)
+            .await?;
         let image = format!("{}:{}", listed.image.kind(), listed.image.id());
         Ok(Reviewed {
             name,

@@ -428,9 +428,10 @@ impl Chosen {
             .iter()
             .filter(|(key, _)| key == "ssh_key")
             .map(|(_, value)| {
-                value.parse().map(SshKeyId).map_err(|_| {
-                    PortalError(Error::NotFound("There is no such SSH key.".into()))
-                })
+                value
+                    .parse()
+                    .map(SshKeyId)
+                    .map_err(|_| PortalError(Error::NotFound("There is no such SSH key.".into())))
             })
             .collect::<Result<Vec<_>, _>>()?;
         let root_password = get("root_password") == "on";

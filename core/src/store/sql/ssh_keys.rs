@@ -9,8 +9,7 @@ use crate::ids::UserId;
 use crate::ssh_keys::{NewSshKey, SavedSshKey, SshKeyId, SshPublicKey};
 use crate::store::ssh_keys::SshKeyStore;
 
-const COLUMNS: &str =
-    "SELECT id, user_id, name, public_key, fingerprint, created_at FROM ssh_keys";
+const COLUMNS: &str = "SELECT id, user_id, name, public_key, fingerprint, created_at FROM ssh_keys";
 
 fn key_from_row<R: Row>(row: &R) -> Result<SavedSshKey>
 where

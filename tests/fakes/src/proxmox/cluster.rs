@@ -206,9 +206,24 @@ pub fn default_volumes() -> Vec<Volume> {
         vmid,
     };
     vec![
-        volume("local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst", "vztmpl", 126_000_000, None),
-        volume("local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst", "vztmpl", 141_000_000, None),
-        volume("local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz", "vztmpl", 3_000_000, None),
+        volume(
+            "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst",
+            "vztmpl",
+            126_000_000,
+            None,
+        ),
+        volume(
+            "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst",
+            "vztmpl",
+            141_000_000,
+            None,
+        ),
+        volume(
+            "local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz",
+            "vztmpl",
+            3_000_000,
+            None,
+        ),
         volume("local:iso/debian-12.iso", "iso", 658_505_728, None),
         volume(
             "local:backup/vzdump-lxc-100-2026_01_01-00_00_00.tar.zst",
@@ -216,7 +231,12 @@ pub fn default_volumes() -> Vec<Volume> {
             210_000_000,
             Some(100),
         ),
-        volume("local-lvm:vm-100-disk-0", "images", 34_359_738_368, Some(100)),
+        volume(
+            "local-lvm:vm-100-disk-0",
+            "images",
+            34_359_738_368,
+            Some(100),
+        ),
     ]
 }
 
@@ -297,7 +317,9 @@ impl Cluster {
         if self.volumes.iter().any(|v| v.volid == volid) {
             Ok(())
         } else {
-            Err(PveError::internal(format!("volume '{volid}' does not exist")))
+            Err(PveError::internal(format!(
+                "volume '{volid}' does not exist"
+            )))
         }
     }
 

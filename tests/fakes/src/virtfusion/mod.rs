@@ -1177,10 +1177,10 @@ async fn build_server(
             errors.push("The selected operating system id is invalid.".to_owned());
         }
     }
-    if ssh_keys
-        .iter()
-        .any(|key| keys.get(key).is_none_or(|k| k.user_id != record.server.owner_id))
-    {
+    if ssh_keys.iter().any(|key| {
+        keys.get(key)
+            .is_none_or(|k| k.user_id != record.server.owner_id)
+    }) {
         errors.push("The selected ssh keys is invalid.".to_owned());
     }
     if !errors.is_empty() {
@@ -1547,7 +1547,11 @@ async fn create_ssh_key(State(world): State<Arc<World>>, body: Bytes) -> Respons
 /// `GET /ssh_keys/user/{user}`: a user's keys.
 async fn ssh_keys_of_user(State(world): State<Arc<World>>, Path(user): Path<String>) -> Response {
     let panel = lock(&world.panel);
-    let Some(user) = user.parse::<u64>().ok().filter(|id| panel.users.contains_key(id)) else {
+    let Some(user) = user
+        .parse::<u64>()
+        .ok()
+        .filter(|id| panel.users.contains_key(id))
+    else {
         return user_not_found();
     };
     let keys: Vec<Value> = panel
