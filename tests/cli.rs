@@ -132,6 +132,113 @@ fn serve_starts_in_an_empty_directory_with_no_config_and_stops_on_sigterm() {
     assert!(status.success(), "a graceful stop exits 0, got {status}");
 }
 
+/// The database, its WAL files, the data and mail folders and each spooled email are the
+/// service user's alone after a first run, even under a umask that would share them all.
+#[cfg(unix)]
+#[test]
+fn first_run_keeps_the_database_and_the_mail_spool_private_whatever_the_umask() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut command = Command::new("sh");
+    command
+        .args(["-c", "umask 000 && exec \"$0\" serve", BIN])
+        .current_dir(dir.path())
+        .env("RUST_LOG", "info")
+        .env("HOSTDECK_WEB__BIND", "127.0.0.1:0")
+        .env_remove("HOSTDECK_LOG_FORMAT");
+    for (key, _) in std::env::vars() {
+        if key.starts_with("HOSTDECK_") && key != "HOSTDECK_WEB__BIND" {
+            command.env_remove(key);
+        }
+    }
+    let mut server = Server(
+        command
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start hostdeck serve"),
+    );
+    let stderr = server.0.stderr.take().expect("stderr");
+    let (lines_tx, lines) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines_tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let address = loop {
+        let line = lines
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("serve says it is ready");
+        if let Some(rest) = line.split("hostdeck is ready on http://").nth(1) {
+            break rest
+                .split_whitespace()
+                .next()
+                .expect("an address")
+                .to_owned();
+        }
+    };
+    // A sign-up, so the spool gets an email.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let status = runtime.block_on(async {
+        reqwest::Client::new()
+            .post(format!("http://{address}/api/v1/auth/register"))
+            .header("content-type", "application/json")
+            .body(r#"{"email": "ada@example.com", "password": "violet kettle orbit 42"}"#)
+            .send()
+            .await
+            .expect("POST register")
+            .status()
+    });
+    assert_eq!(status, 202);
+    let spool = dir.path().join("data/mail");
+    let started = Instant::now();
+    let eml = loop {
+        let found = std::fs::read_dir(&spool).ok().and_then(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .map(|entry| entry.path())
+                .find(|path| path.extension().is_some_and(|ext| ext == "eml"))
+        });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "no email in the spool"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|error| panic!("{}: {error}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let data = dir.path().join("data");
+    for (path, expected) in [
+        (data.clone(), 0o700),
+        (spool.clone(), 0o700),
+        (data.join("hostdeck.db"), 0o600),
+        (data.join("hostdeck.db-wal"), 0o600),
+        (data.join("hostdeck.db-shm"), 0o600),
+        (eml, 0o600),
+    ] {
+        assert_eq!(
+            mode(&path),
+            expected,
+            "{} is {:o}",
+            path.display(),
+            mode(&path)
+        );
+    }
+}
+
 #[test]
 fn a_bad_config_value_exits_2_naming_the_key() {
     let dir = tempfile::tempdir().expect("a temporary directory");

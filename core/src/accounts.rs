@@ -157,9 +157,9 @@ impl PasswordChanged {
                 "All {revoked} of your API keys were revoked; create new ones for your scripts."
             ),
             (_, 1) => "Your API key still works: revoke it if someone else may know it.".to_owned(),
-            (_, kept) => format!(
-                "Your {kept} API keys still work: revoke any that someone else may know."
-            ),
+            (_, kept) => {
+                format!("Your {kept} API keys still work: revoke any that someone else may know.")
+            }
         };
         format!("Every other sign-in was ended. {keys}")
     }
@@ -615,10 +615,17 @@ impl Accounts {
                     .detail(serde_json::json!({ "api_keys_revoked": revoked })),
             )
             .await?;
-        self.password_email(&user, &format!(
-            "Every sign-in was ended{}.",
-            if revoked > 0 { " and every API key was revoked; create new keys for your scripts" } else { "" }
-        ))
+        self.password_email(
+            &user,
+            &format!(
+                "Every sign-in was ended{}.",
+                if revoked > 0 {
+                    " and every API key was revoked; create new keys for your scripts"
+                } else {
+                    ""
+                }
+            ),
+        )
         .await
     }
 

@@ -658,8 +658,7 @@ impl Config {
         {
             problems.push("web.public_url: expected an http:// or https:// address".to_owned());
         }
-        if let Err(error) = crate::text::name("name", "the company name", &self.company.name, 100)
-        {
+        if let Err(error) = crate::text::name("name", "the company name", &self.company.name, 100) {
             problems.push(format!("company.name: {error}"));
         }
         if self.discord.shards == Some(0) {

@@ -31,7 +31,9 @@ impl Email {
             .chars()
             .any(|c| c.is_whitespace() || crate::text::is_hidden(c))
         {
-            return Err(bad("an email address has no spaces or invisible characters"));
+            return Err(bad(
+                "an email address has no spaces or invisible characters",
+            ));
         }
         let Some((local, domain)) = email.rsplit_once('@') else {
             return Err(bad("an email address needs an @"));
@@ -63,7 +65,12 @@ impl Email {
     /// [`parse`]: Email::parse
     pub fn existing(text: &str) -> Result<Self> {
         let email = text.trim();
-        let bad = || Error::invalid("email", "that is not an email address; write it like name@example.com");
+        let bad = || {
+            Error::invalid(
+                "email",
+                "that is not an email address; write it like name@example.com",
+            )
+        };
         if email.is_empty()
             || email.chars().count() > MAX_ADDRESS
             || email.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -71,7 +78,9 @@ impl Email {
             return Err(bad());
         }
         match email.split_once('@') {
-            Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => {
+            Some((local, domain))
+                if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
+            {
                 Ok(Self(email.to_owned()))
             }
             _ => Err(bad()),
@@ -112,9 +121,7 @@ fn mail_domain(domain: &str) -> Option<String> {
     let labels: Vec<&str> = ascii.split('.').collect();
     let ldh = |label: &&str| {
         (1..=63).contains(&label.len())
-            && label
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-')
+            && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
             && !label.starts_with('-')
             && !label.ends_with('-')
     };

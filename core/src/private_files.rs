@@ -96,7 +96,11 @@ mod tests {
     use super::*;
 
     fn mode(path: &Path) -> u32 {
-        std::fs::metadata(path).expect("metadata").permissions().mode() & 0o777
+        std::fs::metadata(path)
+            .expect("metadata")
+            .permissions()
+            .mode()
+            & 0o777
     }
 
     #[tokio::test]
@@ -116,7 +120,10 @@ mod tests {
             .await
             .expect("written");
         assert_eq!(mode(&eml), 0o600);
-        assert!(write_new(&eml, Vec::new()).await.is_err(), "never overwritten");
+        assert!(
+            write_new(&eml, Vec::new()).await.is_err(),
+            "never overwritten"
+        );
         assert!(!readable_by_others(&eml));
     }
 

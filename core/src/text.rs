@@ -27,7 +27,10 @@ pub fn is_hidden(c: char) -> bool {
             | GeneralCategory::ParagraphSeparator
             | GeneralCategory::PrivateUse
             | GeneralCategory::Surrogate
-    ) || matches!(c, '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}')
+    ) || matches!(
+        c,
+        '\u{034F}' | '\u{115F}' | '\u{1160}' | '\u{3164}' | '\u{FFA0}'
+    )
 }
 
 /// A name, trimmed: 1 to `max_chars` characters, none hidden. `what` says what the name is in
@@ -90,9 +93,26 @@ mod tests {
 
     /// Every character the bidi and zero-width spoofing tricks use.
     const HIDDEN: [char; 20] = [
-        '\u{202A}', '\u{202B}', '\u{202C}', '\u{202D}', '\u{202E}', '\u{2066}', '\u{2067}',
-        '\u{2068}', '\u{2069}', '\u{200E}', '\u{200F}', '\u{061C}', '\u{200B}', '\u{200C}',
-        '\u{200D}', '\u{2060}', '\u{FEFF}', '\u{00AD}', '\u{E0041}', '\u{3164}',
+        '\u{202A}',
+        '\u{202B}',
+        '\u{202C}',
+        '\u{202D}',
+        '\u{202E}',
+        '\u{2066}',
+        '\u{2067}',
+        '\u{2068}',
+        '\u{2069}',
+        '\u{200E}',
+        '\u{200F}',
+        '\u{061C}',
+        '\u{200B}',
+        '\u{200C}',
+        '\u{200D}',
+        '\u{2060}',
+        '\u{FEFF}',
+        '\u{00AD}',
+        '\u{E0041}',
+        '\u{3164}',
     ];
 
     #[test]
@@ -101,13 +121,21 @@ mod tests {
             let text = format!("invoice{c}fdp.exe");
             let error = name("name", "a server name", &text, 64).expect_err(&text);
             assert!(
-                error.to_string().contains(&format!("U+{:04X}", u32::from(c))),
+                error
+                    .to_string()
+                    .contains(&format!("U+{:04X}", u32::from(c))),
                 "{error}"
             );
-            assert!(note("reason", "the reason", &text, 200).is_err(), "{text:?}");
+            assert!(
+                note("reason", "the reason", &text, 200).is_err(),
+                "{text:?}"
+            );
         }
         for c in ['\u{0007}', '\u{001B}', '\u{0085}', '\u{2028}', '\u{E000}'] {
-            assert!(name("name", "a name", &format!("a{c}b"), 64).is_err(), "{c:?}");
+            assert!(
+                name("name", "a name", &format!("a{c}b"), 64).is_err(),
+                "{c:?}"
+            );
         }
     }
 
@@ -131,7 +159,10 @@ mod tests {
             "🚀 launch",
             "A\u{0301}lvaro",
         ] {
-            assert_eq!(name("name", "a name", &format!("  {ok} "), 64).expect(ok), ok);
+            assert_eq!(
+                name("name", "a name", &format!("  {ok} "), 64).expect(ok),
+                ok
+            );
         }
     }
 

@@ -169,9 +169,7 @@ async fn a_customer_links_with_a_portal_code_and_sees_the_real_balance() {
     // Alice makes a code on the portal's account page.
     let signed_in = app.user("alice@example.com", Role::Customer).await;
     let visit = app.portal_visit(Some(&signed_in.token), "/account").await;
-    let page = app
-        .portal_post(&visit, "/account/discord/code", &[])
-        .await;
+    let page = app.portal_post(&visit, "/account/discord/code", &[]).await;
     assert_eq!(page.status(), 200);
     let html = page.text().await.expect("the page");
     let code = html

@@ -268,16 +268,16 @@ async fn billing_staff_refund_a_top_up_from_the_portal() {
         let capture_id = capture_id.clone();
         async move {
             app.portal_post(
-                    &visit,
-                    &path,
-                    &[
-                        ("idempotency_key", "form-1"),
-                        ("capture_id", &capture_id),
-                        ("amount", amount),
-                        ("reason", "asked for it back"),
-                    ],
-                )
-                .await
+                &visit,
+                &path,
+                &[
+                    ("idempotency_key", "form-1"),
+                    ("capture_id", &capture_id),
+                    ("amount", amount),
+                    ("reason", "asked for it back"),
+                ],
+            )
+            .await
         }
     };
     // A customer cannot (with a form token of her own session).

@@ -83,7 +83,11 @@ async fn an_attacker_cannot_post_portal_forms_with_another_sessions_token_or_fro
         token: anonymous.token.clone(),
     };
     let refused = post_profile(&app, &planted, &planted.token, &[], form, None).await;
-    assert_eq!(refused.status(), 403, "a planted visit cookie and its token");
+    assert_eq!(
+        refused.status(),
+        403,
+        "a planted visit cookie and its token"
+    );
     // Nor is Alice's token from an earlier session of hers (she signed in again since).
     let old_session = app.login("alice@example.com", PASSWORD).await;
     let old = app.portal_visit(Some(&old_session), "/account").await;
@@ -108,7 +112,11 @@ async fn an_attacker_cannot_post_portal_forms_with_another_sessions_token_or_fro
 
     // A cross-site <form enctype="text/plain"> (or a fetch without a preflight) sends a body
     // that looks like a form: it is not read as one.
-    for content_type in ["text/plain", "multipart/form-data; boundary=x", "application/json"] {
+    for content_type in [
+        "text/plain",
+        "multipart/form-data; boundary=x",
+        "application/json",
+    ] {
         let body = format!("csrf={}&display_name=Pwned", alices.token);
         let refused =
             post_profile(&app, &alices, &alices.token, &[], content_type, Some(body)).await;
@@ -140,7 +148,13 @@ async fn every_answer_carries_the_security_headers_and_hsts_only_on_https() {
     let app = TestApp::start(db.core_now().await).await;
     let ada = app.user("ada@example.com", Role::Customer).await;
     let mut answers = Vec::new();
-    for path in ["/login", "/assets/portal.css", "/healthz", "/api/v1/me", "/nope"] {
+    for path in [
+        "/login",
+        "/assets/portal.css",
+        "/healthz",
+        "/api/v1/me",
+        "/nope",
+    ] {
         answers.push((path, app.get(path).await));
     }
     answers.push((
@@ -230,7 +244,9 @@ async fn over_https_the_cookies_are_host_only_and_hsts_is_sent() {
             .header("cookie", cookie)
             .send()
     };
-    let planted = page(format!("hd_session={}", ada.token)).await.expect("GET");
+    let planted = page(format!("hd_session={}", ada.token))
+        .await
+        .expect("GET");
     assert_eq!(planted.status(), 303, "sent to sign in");
     let own = page(format!("__Host-hd_session={}", ada.token))
         .await
@@ -285,7 +301,10 @@ async fn password_change_deals_with_api_keys(db: TestDb) {
     assert_eq!(changed["api_keys_kept"], 0, "{changed}");
     let message = changed["message"].as_str().unwrap_or_default();
     assert!(message.contains("API key was revoked"), "{message}");
-    assert!(message.contains("Every other sign-in was ended"), "{message}");
+    assert!(
+        message.contains("Every other sign-in was ended"),
+        "{message}"
+    );
     assert_eq!(key_works(&app, &key).await, 401);
     let audited = audit_details(app.core().store.as_ref(), "api_key.revoke_all").await;
     assert_eq!(audited.len(), 1, "{audited:?}");
@@ -381,7 +400,10 @@ async fn password_change_deals_with_api_keys(db: TestDb) {
         .portal_post(
             &visit,
             "/account/password",
-            &[("current_password", PASSWORD), ("new_password", NEW_PASSWORD)],
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", NEW_PASSWORD),
+            ],
         )
         .await;
     assert_eq!(
@@ -515,7 +537,10 @@ async fn names_with_hidden_characters_are_refused_at_every_door(db: TestDb) {
         let visit = app.portal_visit(Some(&ada.token), "/account").await;
         for (path, fields) in [
             ("/account/profile", vec![("display_name", spoof.as_str())]),
-            ("/account/keys", vec![("name", spoof.as_str()), ("scopes", "read:user")]),
+            (
+                "/account/keys",
+                vec![("name", spoof.as_str()), ("scopes", "read:user")],
+            ),
             (
                 "/servers",
                 vec![

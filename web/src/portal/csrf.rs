@@ -123,12 +123,7 @@ pub async fn check_form(
         .find(|(key, _)| key == "csrf")
         .map(|(_, value)| value.into_owned())
         .unwrap_or_default();
-    if !state
-        .core
-        .auth
-        .sessions
-        .form_token_matches(binding, &sent)
-    {
+    if !state.core.auth.sessions.form_token_matches(binding, &sent) {
         return Err(Refusal(StatusCode::FORBIDDEN, EXPIRED));
     }
     Ok(Request::from_parts(parts, Body::from(bytes)))
