@@ -494,7 +494,7 @@ fn billing_tick_prints_what_it_did_and_gives_the_monthly_credit_once() {
     let stdout = text(&first.stdout);
     assert!(
         stdout.contains(
-            "Billed 0 server hour(s), 0.00 USD in all, through 2026-11-02 05:00 UTC; \
+            "Billed 0 server hour(s), $0.00 in all, through 2026-11-02 05:00 UTC; \
              0 server(s) brought up to date in 0 batch(es)."
         ),
         "{stdout}"

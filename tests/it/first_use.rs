@@ -202,6 +202,13 @@ async fn a_stranger_and_a_careless_client_get_the_apis_error_shape_and_the_porta
             "{code} in {description}"
         );
     }
+    let responses = &document["paths"]["/api/v1/servers"]["post"]["responses"];
+    for status in ["400", "401", "403", "413", "415", "422"] {
+        assert!(
+            responses[status].is_object(),
+            "{status} documented: {responses}"
+        );
+    }
 
     // On the portal the same mistakes are pages, not plain text or JSON.
     let pages = [

@@ -62,7 +62,7 @@ impl Modify for BearerAuth {
 
 /// Every `/api/v1` route, and the OpenAPI document that describes them.
 pub fn routes() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
-    OpenApiRouter::with_openapi(ApiDoc::openapi())
+    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::routes())
         .merge(account::routes())
         .merge(keys::routes())
@@ -71,7 +71,50 @@ pub fn routes() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(servers::routes())
         .merge(catalog::routes())
         .merge(ssh_keys::routes())
-        .split_for_parts()
+        .split_for_parts();
+    unreadable_bodies(&mut openapi);
+    (router, openapi)
+}
+
+/// Documents what every operation that takes a body may answer before its handler runs: 400
+/// (not JSON), 413 (too large) and 415 (not sent as JSON), in the usual error shape.
+fn unreadable_bodies(openapi: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+    for item in openapi.paths.paths.values_mut() {
+        for operation in [
+            &mut item.put,
+            &mut item.post,
+            &mut item.patch,
+            &mut item.delete,
+        ]
+        .into_iter()
+        .flatten()
+        .filter(|operation| operation.request_body.is_some())
+        {
+            for (status, description) in [
+                ("400", "The body is not JSON"),
+                ("413", "The body is larger than this server accepts"),
+                ("415", "The body is not sent as application/json"),
+            ] {
+                operation
+                    .responses
+                    .responses
+                    .entry(status.to_owned())
+                    .or_insert_with(|| {
+                        ResponseBuilder::new()
+                            .description(description)
+                            .content(
+                                "application/json",
+                                ContentBuilder::new()
+                                    .schema(Some(Ref::from_schema_name("ErrorView")))
+                                    .build(),
+                            )
+                            .build()
+                            .into()
+                    });
+            }
+        }
+    }
 }
 
 /// `GET /api/openapi.json`.
