@@ -22,6 +22,7 @@ use tokio::net::TcpStream;
 
 on_both_engines!(
     twenty_wrong_passwords_at_once_check_no_more_than_five,
+    twenty_wrong_emailed_codes_at_once_check_no_more_than_five,
     a_trusted_proxy_names_the_client_and_no_one_else_does,
     sign_up_is_throttled_per_address_and_a_stranger_cannot_silence_the_owner,
 );
@@ -105,6 +106,80 @@ async fn twenty_wrong_passwords_at_once_check_no_more_than_five(db: TestDb) {
         PASSWORD,
     )
     .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn twenty_wrong_emailed_codes_at_once_check_no_more_than_five(db: TestDb) {
+    let app = Arc::new(TestApp::start(db.core_now().await).await);
+    let ivy = client_from(address(77));
+    let response = ivy
+        .post(app.url("/api/v1/auth/register"))
+        .json(
+            &json!({ "email": "ivy@example.com", "password": "a long and unguessable passphrase" }),
+        )
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 202);
+    let mail = app
+        .mailbox
+        .wait_for("ivy@example.com", "verification code")
+        .await;
+    let code = hostdeck_e2e::mail::code_in(&mail.text, 6).expect("a code");
+
+    let attacker = client_from(address(66));
+    let mut guesses = tokio::task::JoinSet::new();
+    for guess in 0..20_u32 {
+        let (app, attacker) = (app.clone(), attacker.clone());
+        let wrong = format!(
+            "{:06}",
+            (code.parse::<u32>().unwrap_or(0) + 1 + guess) % 1_000_000
+        );
+        guesses.spawn(async move {
+            let response = attacker
+                .post(app.url("/api/v1/auth/verify-email"))
+                .json(&json!({ "email": "ivy@example.com", "code": wrong }))
+                .send()
+                .await
+                .expect("POST");
+            answer(response).await
+        });
+    }
+    let answers = guesses.join_all().await;
+    let checked = answers.iter().filter(|(status, _)| *status == 422).count();
+    let refused = answers.iter().filter(|(status, _)| *status == 429).count();
+    assert!(checked <= 5, "at most five codes are compared: {answers:?}");
+    assert_eq!(checked + refused, 20, "{answers:?}");
+
+    // The wrong tries used up that code; Ivy, from her own address, asks for a new one and
+    // verifies with it.
+    let response = ivy
+        .post(app.url("/api/v1/auth/resend-verification"))
+        .json(&json!({ "email": "ivy@example.com" }))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(response.status(), 202);
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let fresh = loop {
+        let codes: Vec<String> = app
+            .mailbox
+            .to("ivy@example.com")
+            .iter()
+            .filter_map(|mail| hostdeck_e2e::mail::code_in(&mail.text, 6))
+            .collect();
+        if codes.len() >= 2 || std::time::Instant::now() > deadline {
+            break codes.last().cloned().expect("a code");
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let response = ivy
+        .post(app.url("/api/v1/auth/verify-email"))
+        .json(&json!({ "email": "ivy@example.com", "code": fresh }))
+        .send()
+        .await
+        .expect("POST");
+    let (status, body) = answer(response).await;
     assert_eq!(status, 200, "{body}");
 }
 
