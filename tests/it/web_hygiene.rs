@@ -466,7 +466,7 @@ async fn names_with_hidden_characters_are_refused_at_every_door(db: TestDb) {
     let spoofs = [
         format!("Support Team{RLO}gnp.exe"),
         format!("ad{ZWSP}a"),
-        format!("{RLO}"),
+        RLO.to_owned(),
         "two\nlines".to_owned(),
     ];
     let refused = |status: u16, body: &Value, field: &str, what: &str| {

@@ -48,10 +48,10 @@ const NOT_A_FORM: &str =
 
 /// The `Sec-Fetch-Site` and `Origin` checks.
 pub fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal> {
-    if let Some(site) = headers.get("sec-fetch-site") {
-        if !matches!(site.as_bytes(), b"same-origin" | b"none") {
-            return Err(Refusal(StatusCode::FORBIDDEN, FOREIGN));
-        }
+    if let Some(site) = headers.get("sec-fetch-site")
+        && !matches!(site.as_bytes(), b"same-origin" | b"none")
+    {
+        return Err(Refusal(StatusCode::FORBIDDEN, FOREIGN));
     }
     let Some(origin) = headers.get(header::ORIGIN) else {
         // Not a browser that says (old browsers, scripts): the form token still decides.
