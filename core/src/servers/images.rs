@@ -23,11 +23,14 @@ use crate::providers::{Image, OsImage, Provider};
 /// How long a platform's list is kept before it is read again.
 pub const CATALOG_TTL: Duration = Duration::from_secs(300);
 
+/// Each location's list, with when it was read.
+type Lists = BTreeMap<String, (Instant, Arc<Vec<OsImage>>)>;
+
 /// The allow-lists of every location, read once per [`CATALOG_TTL`].
 #[derive(Clone)]
 pub struct Catalog {
     config: Arc<Config>,
-    cache: Arc<Mutex<BTreeMap<String, (Instant, Arc<Vec<OsImage>>)>>>,
+    cache: Arc<Mutex<Lists>>,
 }
 
 impl Catalog {
@@ -95,7 +98,7 @@ impl Catalog {
         Some(templates.chain(isos).collect())
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, (Instant, Arc<Vec<OsImage>>)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Lists> {
         self.cache
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -473,7 +473,7 @@ async fn answers_match_the_schema_and_seeding_needs_no_http() {
     let answer = cluster
         .post_json(
             "/nodes/pve/lxc",
-            json!({"vmid": 300, "ostemplate": "local:vztmpl/alpine.tar.xz", "start": 1}),
+            json!({"vmid": 300, "ostemplate": "local:vztmpl/alpine-3.20-default_20240908_amd64.tar.xz", "start": 1}),
         )
         .await;
     let upid = answer.body["data"].as_str().expect("UPID").to_owned();
