@@ -55,7 +55,7 @@ async fn create(app: &TestApp, token: &str, key: &str, body: &Value) -> (u16, Va
 }
 
 fn server(name: &str) -> Value {
-    json!({"name": name, "hostname": "web.example.com", "plan": "small", "template": "ubuntu-vps"})
+    json!({"name": name, "hostname": "web.example.com", "plan": "small", "template": "debian-12"})
 }
 
 async fn servers_of(app: &TestApp, token: &str) -> usize {
@@ -81,8 +81,8 @@ async fn a_server_create_key_names_one_request(db: TestDb) {
     // Another request under the key: refused, not answered with the first server.
     for other in [
         server("db"),
-        json!({"name": "web", "hostname": "web.example.com", "plan": "medium", "template": "ubuntu-vps"}),
-        json!({"name": "web", "hostname": "web.example.com", "plan": "small", "template": "ubuntu-vps", "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG0v8yJ3x6f9k2Q7m1b2c3d4e5f6a7b8c9d0e1f2a3b4c5 ada"]}),
+        json!({"name": "web", "hostname": "web.example.com", "plan": "medium", "template": "debian-12"}),
+        json!({"name": "web", "hostname": "web.example.com", "plan": "small", "template": "debian-12", "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG7Yq6m3ZqS0Rk9w8b7z0o0dM8b3fJtq8XoXk2nS3yYc ada@laptop"]}),
     ] {
         let (status, body) = create(&app, &ada.token, "create-1", &other).await;
         assert_mismatch(status, &body);
@@ -323,41 +323,21 @@ async fn amounts_follow_one_grammar_at_every_door() {
 async fn the_portal_top_up_takes_amounts_in_the_one_grammar() {
     let shop = Shop::open(TestDb::sqlite().await, WebhookVerification::Offline).await;
     let customer = shop.customer("portal-amounts@example.test").await;
-    let page = shop
+    let visit = shop
         .app
-        .http
-        .get(shop.app.url("/billing"))
-        .header("cookie", format!("hd_session={}", customer.token))
-        .send()
-        .await
-        .expect("GET");
-    let csrf = page
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|value| value.to_str().ok())
-        .find_map(|value| value.strip_prefix("hd_csrf="))
-        .and_then(|value| value.split(';').next())
-        .expect("a CSRF cookie")
-        .to_owned();
+        .portal_visit(Some(&customer.token), "/billing")
+        .await;
     let top_up = |amount: &str| {
-        let form = url::form_urlencoded::Serializer::new(String::new())
-            .append_pair("csrf", &csrf)
-            .append_pair("amount", amount)
-            .finish();
-        shop.app
-            .http
-            .post(shop.app.url("/billing/topup"))
-            .header(
-                "cookie",
-                format!("hd_session={}; hd_csrf={csrf}", customer.token),
-            )
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(form)
-            .send()
+        let visit = visit.clone();
+        let amount = amount.to_owned();
+        let app = &shop.app;
+        async move {
+            app.portal_post(&visit, "/billing/topup", &[("amount", &amount)])
+                .await
+        }
     };
     for bad in BAD_AMOUNTS {
-        let refused = top_up(bad).await.expect("POST");
+        let refused = top_up(bad).await;
         assert_ne!(refused.status(), 303, "{bad:?}");
         let text = refused.text().await.expect("a page");
         assert!(text.contains("such as 10 or 10.50"), "{bad:?}: {text}");
@@ -367,7 +347,7 @@ async fn the_portal_top_up_takes_amounts_in_the_one_grammar() {
         "no bad amount reached PayPal"
     );
     for good in GOOD_AMOUNTS {
-        let sent = top_up(good).await.expect("POST");
+        let sent = top_up(good).await;
         assert_eq!(sent.status(), 303, "{good}: {:?}", sent.text().await);
     }
     assert_eq!(shop.paypal.orders().len(), 3);

@@ -143,28 +143,23 @@ async fn an_attacker_names_volumes_that_are_not_on_the_list(db: TestDb) {
         }
     }
 
-    // The portal: a hand-made form naming a guest's disk.
-    let session = format!("{}={}", hostdeck_web::portal::context_cookie_name(), token);
-    let csrf = "csrf-token-for-the-test-0123456789";
+    // The portal: a hand-made form naming a guest's disk, from a page of the customer's own
+    // session, so only the image is wrong.
+    let visit = app.portal_visit(Some(&token), "/servers/new").await;
     for volume in NOT_LISTED {
         let page = app
-            .http
-            .post(app.url("/servers"))
-            .header(
-                "cookie",
-                format!("{session}; {}={csrf}", hostdeck_web::portal::CSRF_COOKIE),
+            .portal_post(
+                &visit,
+                "/servers",
+                &[
+                    ("key", "portal-attack-1"),
+                    ("name", "web"),
+                    ("hostname", "web.example.com"),
+                    ("plan", "small"),
+                    ("os", &format!("pve|template|{volume}")),
+                ],
             )
-            .form(&[
-                ("csrf", csrf),
-                ("key", "portal-attack-1"),
-                ("name", "web"),
-                ("hostname", "web.example.com"),
-                ("plan", "small"),
-                ("os", &format!("pve|template|{volume}")),
-            ])
-            .send()
-            .await
-            .expect("POST /servers");
+            .await;
         assert_eq!(page.status(), 422, "{volume}");
     }
 

@@ -210,7 +210,10 @@ async fn a_server_of_200000_vcpus_is_refused_by_the_providers_size_limit() {
         location: Some("vf".into()),
     };
     for error in [
-        core.servers.review(&actor, &huge).await.expect_err("reviewed"),
+        core.servers
+            .review(&actor, &huge)
+            .await
+            .expect_err("reviewed"),
         core.servers
             .create(&actor, CreateServer::new(CreateKey::random(), huge.clone()))
             .await

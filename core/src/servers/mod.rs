@@ -344,7 +344,11 @@ impl CreateServer {
             choice.location.as_deref().map_or("", str::trim),
         ];
         fields.extend(self.ssh_keys.iter().map(SshPublicKey::as_str));
-        let saved: Vec<String> = self.saved_keys.iter().map(|id| format!("saved:{id}")).collect();
+        let saved: Vec<String> = self
+            .saved_keys
+            .iter()
+            .map(|id| format!("saved:{id}"))
+            .collect();
         fields.extend(saved.iter().map(String::as_str));
         if self.root_password {
             fields.push("root_password");

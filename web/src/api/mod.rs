@@ -34,7 +34,7 @@ pub use views::*;
                        id or body, a wrong content type or a body over the size limit, is \
                        `{\"error\":{\"code\",\"message\"}}` with a stable code: not_found (404), \
                        unauthenticated (401), forbidden (403), invalid (400, 413, 415 or 422), conflict (409), \
-                       rate_limited (429), unavailable (503), internal (500)."
+                       idempotency_mismatch (422), rate_limited (429), unavailable (503), internal (500)."
     ),
     modifiers(&BearerAuth),
     tags(
