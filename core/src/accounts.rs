@@ -347,6 +347,7 @@ impl Accounts {
                 purpose: VERIFY_EMAIL,
                 user: user.id,
                 hashes: vec![code_hash(VERIFY_EMAIL, user.id, &code)],
+                link: None,
                 created_at: now,
                 expires_at: now + VERIFY_CODE_TTL,
             })
@@ -545,10 +546,8 @@ impl Accounts {
             .insert_code(&NewCode {
                 purpose: RESET_PASSWORD,
                 user: user.id,
-                hashes: vec![
-                    code_hash(RESET_PASSWORD, user.id, &token),
-                    code_hash(RESET_PASSWORD, user.id, &code),
-                ],
+                hashes: vec![code_hash(RESET_PASSWORD, user.id, &code)],
+                link: Some(code_hash(RESET_PASSWORD, user.id, &token)),
                 created_at: now,
                 expires_at: now + RESET_TTL,
             })

@@ -19,6 +19,7 @@ mod ledger_concurrency;
 mod ledger_model;
 mod limits;
 mod maintenance_bypass;
+mod password_reset;
 mod paypal_browser;
 mod paypal_defence;
 mod paypal_group_commit;

@@ -289,8 +289,12 @@ pub trait Store: servers::ServerStore + billing::BillingStore + Send + Sync + 's
 pub struct NewCode {
     pub purpose: &'static str,
     pub user: UserId,
-    /// Hashes of the secrets sent (a reset email carries a link and a short code).
+    /// Hashes of the short codes sent: each dies after [`CODE_ATTEMPTS`] wrong tries.
     pub hashes: Vec<String>,
+    /// The hash of a long link token sent beside them (a reset email), which cannot be
+    /// guessed and so is not put out by wrong tries at the short code: a stranger guessing at
+    /// someone's code cannot kill the link in that person's inbox.
+    pub link: Option<String>,
     pub created_at: DateTime<Utc>,
     pub expires_at: DateTime<Utc>,
 }

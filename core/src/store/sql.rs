@@ -1167,16 +1167,18 @@ where
             .bind(code.user.0)
             .execute(&mut *tx)
             .await?;
-        for hash in &code.hashes {
+        let capped = code.hashes.iter().map(|hash| (hash, true));
+        for (hash, capped) in capped.chain(code.link.iter().map(|hash| (hash, false))) {
             sqlx::query(
-                "INSERT INTO one_time_codes (purpose, user_id, code_hash, created_at, expires_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                "INSERT INTO one_time_codes (purpose, user_id, code_hash, created_at, expires_at, capped) \
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(code.purpose.to_owned())
             .bind(code.user.0)
             .bind(hash.clone())
             .bind(code.created_at)
             .bind(code.expires_at)
+            .bind(capped)
             .execute(&mut *tx)
             .await?;
         }
@@ -1192,26 +1194,44 @@ where
         at: DateTime<Utc>,
     ) -> Result<CodeCheck> {
         let mut tx = self.begin_write().await?;
-        // The try is counted before the code is compared, in the statement that finds the live
-        // codes: concurrent tries queue on the rows, so no more than CODE_ATTEMPTS are compared.
-        let live = sqlx::query(
-            "UPDATE one_time_codes SET attempts = attempts + 1 WHERE purpose = $1 AND user_id = $2 \
-             AND used_at IS NULL AND expires_at > $3 AND attempts < $4 RETURNING code_hash",
+        // A live link token is looked up by its hash: it cannot be guessed, so it is not
+        // counted, and wrong tries at the short code never put it out.
+        let link = sqlx::query(
+            "SELECT id FROM one_time_codes WHERE purpose = $1 AND user_id = $2 AND code_hash = $3 \
+             AND capped = FALSE AND used_at IS NULL AND expires_at > $4",
         )
         .bind(purpose.to_owned())
         .bind(user.0)
+        .bind(hash.to_owned())
         .bind(at)
-        .bind(CODE_ATTEMPTS)
-        .fetch_all(&mut *tx)
+        .fetch_optional(&mut *tx)
         .await?;
-        if live.is_empty() {
+        // The try at a short code is counted before the code is compared, in the statement
+        // that finds the live codes: concurrent tries queue on the rows, so no more than
+        // CODE_ATTEMPTS are compared.
+        let live = if link.is_some() {
+            Vec::new()
+        } else {
+            sqlx::query(
+                "UPDATE one_time_codes SET attempts = attempts + 1 WHERE purpose = $1 AND user_id = $2 \
+                 AND capped = TRUE AND used_at IS NULL AND expires_at > $3 AND attempts < $4 RETURNING code_hash",
+            )
+        .bind(purpose.to_owned())
+        .bind(user.0)
+        .bind(at)
+            .bind(CODE_ATTEMPTS)
+            .fetch_all(&mut *tx)
+            .await?
+        };
+        if link.is_none() && live.is_empty() {
             tx.rollback().await?;
             return Ok(CodeCheck::NoCode);
         }
-        let matched = live.iter().any(|row| {
-            row.try_get::<String, _>("code_hash")
-                .is_ok_and(|stored| stored == hash)
-        });
+        let matched = link.is_some()
+            || live.iter().any(|row| {
+                row.try_get::<String, _>("code_hash")
+                    .is_ok_and(|stored| stored == hash)
+            });
         let mut accepted = false;
         if matched {
             let used = sqlx::query(

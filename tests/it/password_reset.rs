@@ -1,0 +1,71 @@
+//! A stranger guessing at someone's reset code: the short code dies after its wrong tries, but
+//! the link in the owner's inbox still resets the password.
+
+use hostdeck_core::Role;
+use hostdeck_core::accounts::Client;
+use hostdeck_core::store::CODE_ATTEMPTS;
+use hostdeck_e2e::app::TestApp;
+use hostdeck_e2e::db::TestDb;
+use hostdeck_e2e::mail::link_param;
+use hostdeck_e2e::on_both_engines;
+use secrecy::SecretString;
+
+on_both_engines!(a_stranger_guessing_at_the_code_does_not_kill_the_owners_reset_link);
+
+const NEW_PASSWORD: &str = "copper kettle sings 41";
+
+fn client(address: &str) -> Client {
+    Client {
+        address: address.to_owned(),
+        user_agent: "test".to_owned(),
+    }
+}
+
+async fn a_stranger_guessing_at_the_code_does_not_kill_the_owners_reset_link(db: TestDb) {
+    let app = TestApp::start(db.core_now().await).await;
+    app.user("olga@example.com", Role::Customer).await;
+    let owner = client("198.51.100.7");
+    let stranger = client("203.0.113.9");
+    let accounts = &app.core().accounts;
+
+    accounts
+        .forgot_password("olga@example.com", &owner)
+        .await
+        .expect("the owner asks for a reset");
+    let mail = app.mailbox.wait_for("olga@example.com", "Reset your").await;
+    let token = link_param(&mail.text, "token").expect("a reset link with a token");
+
+    // The stranger uses up every try at the short code.
+    for guess in 0..CODE_ATTEMPTS {
+        let refused = accounts
+            .reset_password(
+                "olga@example.com",
+                &format!("{guess:06}"),
+                SecretString::from("stranger picks this 99 times"),
+                &stranger,
+            )
+            .await;
+        assert!(refused.is_err(), "guess {guess} refused");
+    }
+
+    // The link still works, once.
+    accounts
+        .reset_password(
+            "olga@example.com",
+            &token,
+            SecretString::from(NEW_PASSWORD),
+            &owner,
+        )
+        .await
+        .expect("the owner's link resets the password");
+    let again = accounts
+        .reset_password(
+            "olga@example.com",
+            &token,
+            SecretString::from(NEW_PASSWORD),
+            &owner,
+        )
+        .await;
+    assert!(again.is_err(), "a link works once");
+    app.login("olga@example.com", NEW_PASSWORD).await;
+}
