@@ -6,7 +6,7 @@ use hostdeck_core::accounts::Client;
 use hostdeck_core::store::CODE_ATTEMPTS;
 use hostdeck_e2e::app::TestApp;
 use hostdeck_e2e::db::TestDb;
-use hostdeck_e2e::mail::link_param;
+use hostdeck_e2e::mail::{code_in, link_param};
 use hostdeck_e2e::on_both_engines;
 use secrecy::SecretString;
 
@@ -34,6 +34,7 @@ async fn a_stranger_guessing_at_the_code_does_not_kill_the_owners_reset_link(db:
         .expect("the owner asks for a reset");
     let mail = app.mailbox.wait_for("olga@example.com", "Reset your").await;
     let token = link_param(&mail.text, "token").expect("a reset link with a token");
+    let code = code_in(mail.text.split("code").last().expect("text"), 6).expect("a reset code");
 
     // The stranger uses up every try at the short code.
     for guess in 0..CODE_ATTEMPTS {
@@ -48,7 +49,21 @@ async fn a_stranger_guessing_at_the_code_does_not_kill_the_owners_reset_link(db:
         assert!(refused.is_err(), "guess {guess} refused");
     }
 
-    // The link still works, once.
+    // The short code is out of tries, even for its owner...
+    let dead = accounts
+        .reset_password(
+            "olga@example.com",
+            &code,
+            SecretString::from(NEW_PASSWORD),
+            &owner,
+        )
+        .await;
+    assert!(
+        dead.is_err(),
+        "the code died after {CODE_ATTEMPTS} wrong tries"
+    );
+
+    // ...but the link still works, once.
     accounts
         .reset_password(
             "olga@example.com",
