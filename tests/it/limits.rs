@@ -24,6 +24,7 @@ on_both_engines!(
     twenty_wrong_passwords_at_once_check_no_more_than_five,
     twenty_wrong_emailed_codes_at_once_check_no_more_than_five,
     a_trusted_proxy_names_the_client_and_no_one_else_does,
+    an_ipv6_client_counts_by_its_network_not_each_address,
     sign_up_is_throttled_per_address_and_a_stranger_cannot_silence_the_owner,
 );
 
@@ -242,6 +243,76 @@ async fn a_trusted_proxy_names_the_client_and_no_one_else_does(db: TestDb) {
         &app,
         &proxy,
         Some("198.51.100.8"),
+        "gina@example.com",
+        PASSWORD,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+async fn an_ipv6_client_counts_by_its_network_not_each_address(db: TestDb) {
+    let mut config = Config::default();
+    config.web.trusted_proxies = vec!["127.0.0.10".parse().expect("an address")];
+    let app = TestApp::start(db.core_with(config, Arc::new(SystemClock)).await).await;
+    app.user("gina@example.com", Role::Customer).await;
+    let proxy = client_from(address(10));
+
+    // An attacker holding a /64 guesses from a fresh address each time: still one client.
+    for host in 1..=5 {
+        let forged = format!("2001:db8:1:2::{host:x}");
+        let (status, body) = login_from(
+            &app,
+            &proxy,
+            Some(&forged),
+            "gina@example.com",
+            "not her password",
+        )
+        .await;
+        assert_eq!(status, 401, "{body}");
+    }
+    let (status, _) = login_from(
+        &app,
+        &proxy,
+        Some("2001:db8:1:2:ffff:ffff:ffff:fffe"),
+        "gina@example.com",
+        PASSWORD,
+    )
+    .await;
+    assert_eq!(
+        status, 429,
+        "another address in the same /64 is the same client"
+    );
+
+    // An IPv4-mapped address is the IPv4 address it maps.
+    for _ in 1..=5 {
+        let (status, _) = login_from(
+            &app,
+            &proxy,
+            Some("::ffff:198.51.100.9"),
+            "gina@example.com",
+            "not her password",
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    let (status, _) = login_from(
+        &app,
+        &proxy,
+        Some("198.51.100.9"),
+        "gina@example.com",
+        PASSWORD,
+    )
+    .await;
+    assert_eq!(
+        status, 429,
+        "the mapped and the plain address are one client"
+    );
+
+    // Another /64 is someone else: Gina signs in from hers.
+    let (status, body) = login_from(
+        &app,
+        &proxy,
+        Some("2001:db8:1:3::1"),
         "gina@example.com",
         PASSWORD,
     )
