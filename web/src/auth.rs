@@ -66,7 +66,7 @@ impl FromRequestParts<AppState> for ClientInfo {
             .headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|value| value.to_str().ok());
+            .map(HeaderValue::as_bytes);
         let address = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -76,7 +76,6 @@ impl FromRequestParts<AppState> for ClientInfo {
                     .config
                     .web
                     .client_address(addr.ip(), forwarded_for)
-                    .to_string()
             })
             .unwrap_or_else(|| "unknown".into());
         let user_agent = parts
