@@ -397,6 +397,49 @@ async fn sign_up_is_throttled_per_address_and_a_stranger_cannot_silence_the_owne
     assert_eq!(resets, 6, "Hana's own reset arrives");
 }
 
+#[tokio::test]
+async fn a_portal_session_over_its_limit_gets_a_page_that_says_when_to_come_back() {
+    let db = TestDb::sqlite().await;
+    let mut config = Config::default();
+    config.auth.session_requests_per_minute = 2;
+    let app = TestApp::start(db.core_with(config, Arc::new(SystemClock)).await).await;
+    let mona = app.user("mona@example.com", Role::Customer).await;
+    let mut last = None;
+    for _ in 0..4 {
+        let response = app
+            .http
+            .get(app.url("/account"))
+            .header("cookie", format!("hd_session={}", mona.token))
+            .send()
+            .await
+            .expect("GET");
+        if response.status() == 429 {
+            last = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), 200);
+    }
+    let refused = last.expect("the session is limited");
+    let content_type = refused
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let retry_after = refused
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    assert!(
+        retry_after.is_some_and(|s| (1..=60).contains(&s)),
+        "{retry_after:?}"
+    );
+    let page = refused.text().await.expect("a page");
+    assert!(page.contains("Slow down"), "{page}");
+    assert!(page.contains("try again in"), "{page}");
+}
+
 /// Waits until `before` is left in the current UTC minute.
 async fn wait_until_before_the_minute(before: Duration) {
     let now = Utc::now();
