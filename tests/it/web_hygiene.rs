@@ -188,7 +188,25 @@ async fn every_answer_carries_the_security_headers_and_hsts_only_on_https() {
             None,
             "{path}: no HSTS over plain http"
         );
+        // A page can show a secret (a two-factor secret, a new API key, a root password):
+        // no portal page is kept in a cache.
+        let html = header(response, "content-type").is_some_and(|t| t.starts_with("text/html"));
+        if html {
+            assert_eq!(
+                header(response, "cache-control"),
+                Some("no-store"),
+                "{path}"
+            );
+        }
     }
+    assert!(
+        answers
+            .iter()
+            .filter(|(_, r)| header(r, "cache-control") == Some("no-store"))
+            .count()
+            >= 3,
+        "the sign-in page, a signed-in page and the not-found page are pages"
+    );
     // The portal's pages need nothing the policy forbids: no inline script, handler or style.
     let html = app
         .http
