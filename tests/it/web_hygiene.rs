@@ -414,7 +414,27 @@ async fn password_change_deals_with_api_keys(db: TestDb) {
     );
     assert_eq!(key_works(&app, &key).await, 401);
 
-    // Unticked: the keys keep working, and the page says that too.
+    // A form without the choice (an old cached page, a script) revokes them, as the API does.
+    let hal = app.user("hal@example.com", Role::Customer).await;
+    let key = app.api_key(&hal, &[Scope::ReadUser]).await;
+    let visit = app.portal_visit(Some(&hal.token), "/account").await;
+    let done = app
+        .portal_post(
+            &visit,
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        header(&done, "location"),
+        Some("/account?notice=password-keys-revoked")
+    );
+    assert_eq!(key_works(&app, &key).await, 401);
+
+    // Told to keep them: the keys keep working, and the page says that too.
     let fay = app.user("fay@example.com", Role::Customer).await;
     let key = app.api_key(&fay, &[Scope::ReadUser]).await;
     let visit = app.portal_visit(Some(&fay.token), "/account").await;
@@ -425,6 +445,7 @@ async fn password_change_deals_with_api_keys(db: TestDb) {
             &[
                 ("current_password", PASSWORD),
                 ("new_password", NEW_PASSWORD),
+                ("revoke_api_keys", "no"),
             ],
         )
         .await;
