@@ -897,8 +897,10 @@ pub fn redact_url_password(text: &str) -> String {
 mod tests {
     #[test]
     fn a_forwarded_entry_that_is_no_address_never_makes_the_proxy_the_client() {
-        let mut web = super::WebConfig::default();
-        web.trusted_proxies = vec!["10.0.0.1".parse().expect("a proxy")];
+        let web = super::WebConfig {
+            trusted_proxies: vec!["10.0.0.1".parse().expect("a proxy")],
+            ..Default::default()
+        };
         let proxy = "10.0.0.1".parse().expect("an address");
         let ask = |values: &[&[u8]]| web.client_address(proxy, values.iter().copied());
         assert_eq!(ask(&[b"198.51.100.7"]), "198.51.100.7");
