@@ -25,18 +25,26 @@ impl Running {
     /// closes the database.
     pub async fn shutdown(self) -> std::io::Result<()> {
         let _ = self.stop.send(true);
-        for worker in self.workers {
-            if tokio::time::timeout(hostdeck_web::SHUTDOWN_GRACE, worker)
+        // What has not stopped within the grace period is aborted and awaited, never left
+        // running detached past the store's close.
+        for mut worker in self.workers {
+            if tokio::time::timeout(hostdeck_web::SHUTDOWN_GRACE, &mut worker)
                 .await
                 .is_err()
             {
                 tracing::warn!("a background worker did not stop within the grace period");
+                worker.abort();
+                let _ = worker.await;
             }
         }
-        let outcome = match tokio::time::timeout(hostdeck_web::SHUTDOWN_GRACE, self.server).await {
+        let mut server = self.server;
+        let outcome = match tokio::time::timeout(hostdeck_web::SHUTDOWN_GRACE, &mut server).await {
             Ok(joined) => joined.unwrap_or_else(|error| Err(std::io::Error::other(error))),
             Err(_) => {
                 tracing::warn!("requests still running after the grace period were dropped");
+                // Dropping the server drops its connections with it.
+                server.abort();
+                let _ = server.await;
                 Ok(())
             }
         };

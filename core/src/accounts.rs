@@ -105,6 +105,24 @@ impl Client {
     pub fn describe(&self) -> String {
         format!("{} {}", self.address, self.user_agent)
     }
+
+    /// The address as a throttle subject. An IPv6 client counts by its /64 (one subscriber
+    /// is given a whole /64, so its single addresses would be endless fresh subjects); an
+    /// IPv4-mapped IPv6 address counts as the IPv4 address. Anything else counts as written.
+    pub fn throttle_key(&self) -> String {
+        match self
+            .address
+            .parse::<std::net::IpAddr>()
+            .map(|ip| ip.to_canonical())
+        {
+            Ok(std::net::IpAddr::V6(ip)) => {
+                let network = u128::from(ip) & (u128::MAX << 64);
+                format!("{}/64", std::net::Ipv6Addr::from(network))
+            }
+            Ok(ip) => ip.to_string(),
+            Err(_) => self.address.clone(),
+        }
+    }
 }
 
 /// The answer to a sign-in with a right password.
@@ -234,11 +252,12 @@ impl Accounts {
     /// Counts a request from `client` that sends mail to `email`: `asks` per address, and the
     /// recipient's allowance per requesting address.
     async fn throttle_email(&self, asks: &Limit, email: &Email, client: &Client) -> Result<()> {
-        let recipient = format!("{}|{}", email.key(), client.address);
+        let address = client.throttle_key();
+        let recipient = format!("{}|{address}", email.key());
         self.throttle
             .take_all(
                 &[
-                    (asks, &client.address),
+                    (asks, &address),
                     (&EMAILS_PER_RECIPIENT_AND_ADDRESS, &recipient),
                 ],
                 |wait| {
@@ -259,11 +278,12 @@ impl Accounts {
         email: &Email,
         client: &Client,
     ) -> Result<Vec<Taken>> {
-        let pair = format!("{purpose}|{}|{}", email.key(), client.address);
+        let address = client.throttle_key();
+        let pair = format!("{purpose}|{}|{address}", email.key());
         self.throttle
             .take_all(
                 &[
-                    (&CODE_TRIES_PER_ADDRESS, &client.address),
+                    (&CODE_TRIES_PER_ADDRESS, &address),
                     (&CODE_TRIES_PER_ACCOUNT_AND_ADDRESS, &pair),
                 ],
                 |wait| {
@@ -437,12 +457,13 @@ impl Accounts {
         let email = Email::existing(email)?;
         // The attempt takes its slots before the password is checked, so attempts sent at once
         // cannot all pass a check made before any of them is counted.
-        let pair = format!("{}|{}", email.key(), client.address);
+        let address = client.throttle_key();
+        let pair = format!("{}|{address}", email.key());
         let taken = self
             .throttle
             .take_all(
                 &[
-                    (&SIGN_INS_PER_ADDRESS, &client.address),
+                    (&SIGN_INS_PER_ADDRESS, &address),
                     (&SIGN_INS_PER_ACCOUNT_AND_ADDRESS, &pair),
                 ],
                 |wait| format!("Too many failed sign-ins; try again in {}.", minutes(wait)),
@@ -910,7 +931,7 @@ fn setup_hash(token: &str) -> String {
 
 impl Accounts {
     async fn take_password_check(&self, subject: &str, client: &Client) -> Result<Taken> {
-        let subject = format!("{subject}|{}", client.address);
+        let subject = format!("{subject}|{}", client.throttle_key());
         let taken = self
             .throttle
             .take_all(

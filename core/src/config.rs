@@ -250,39 +250,52 @@ impl Default for WebConfig {
 
 impl WebConfig {
     /// The client's address: the peer, or, when the peer is a trusted proxy, the rightmost
-    /// address in `X-Forwarded-For` (its values in order) that is not a trusted proxy. Entries
-    /// left of that are whatever the client wrote, so they are never believed.
+    /// address in `X-Forwarded-For` (its values in order, as bytes) that is not a trusted proxy.
+    /// Entries left of that are whatever the client wrote, so they are never believed. An entry
+    /// that is no address (not UTF-8, garbage) where the client should be names the client by
+    /// an opaque `xff:` id of its text: never the proxy, which would make every client behind
+    /// it one.
     pub fn client_address<'a>(
         &self,
         peer: IpAddr,
-        forwarded_for: impl DoubleEndedIterator<Item = &'a str>,
-    ) -> IpAddr {
+        forwarded_for: impl DoubleEndedIterator<Item = &'a [u8]>,
+    ) -> String {
         let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|p| p.contains(*ip));
         let mut client = peer.to_canonical();
         if !trusted(&client) {
-            return client;
+            return client.to_string();
         }
-        let hops = forwarded_for.flat_map(|value| value.split(',')).rev();
+        let hops = forwarded_for
+            .flat_map(|value| value.split(|b| *b == b','))
+            .rev();
         for hop in hops {
             let Some(ip) = parse_hop(hop) else {
-                break;
+                return opaque_hop(hop);
             };
             client = ip;
             if !trusted(&client) {
                 break;
             }
         }
-        client
+        client.to_string()
     }
 }
 
 /// One `X-Forwarded-For` entry: `1.2.3.4`, `1.2.3.4:5678`, `2001:db8::1` or `[2001:db8::1]:80`.
-fn parse_hop(hop: &str) -> Option<IpAddr> {
-    let hop = hop.trim();
+fn parse_hop(hop: &[u8]) -> Option<IpAddr> {
+    let hop = std::str::from_utf8(hop).ok()?.trim();
     hop.parse::<IpAddr>()
         .ok()
         .or_else(|| hop.parse::<SocketAddr>().ok().map(|addr| addr.ip()))
         .map(|ip| ip.to_canonical())
+}
+
+/// A client known only by an `X-Forwarded-For` entry that is no address.
+fn opaque_hop(hop: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(hop.trim_ascii());
+    let short: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+    format!("xff:{short}")
 }
 
 /// An address or a network, written `10.0.0.1`, `10.0.0.0/8` or `fd00::/8`.
@@ -882,6 +895,34 @@ pub fn redact_url_password(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_forwarded_entry_that_is_no_address_never_makes_the_proxy_the_client() {
+        let web = super::WebConfig {
+            trusted_proxies: vec!["10.0.0.1".parse().expect("a proxy")],
+            ..Default::default()
+        };
+        let proxy = "10.0.0.1".parse().expect("an address");
+        let ask = |values: &[&[u8]]| web.client_address(proxy, values.iter().copied());
+        assert_eq!(ask(&[b"198.51.100.7"]), "198.51.100.7");
+        assert_eq!(ask(&[b"198.51.100.7, 10.0.0.1"]), "198.51.100.7");
+        for garbage in [
+            &b"\xff\xfe"[..],
+            b"198.51.100.7, not-an-address",
+            b"caf\xc3\xa9",
+        ] {
+            let client = ask(&[garbage]);
+            assert!(client.starts_with("xff:"), "{client}");
+            assert_ne!(client, "10.0.0.1");
+        }
+        assert_ne!(
+            ask(&[b"one"]),
+            ask(&[b"two"]),
+            "different clients stay apart"
+        );
+        // Not UTF-8 in the header is still read: the entry to the right is believed.
+        assert_eq!(ask(&[b"\xff, 203.0.113.5"]), "203.0.113.5");
+    }
+
     use super::*;
 
     #[test]

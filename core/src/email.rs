@@ -4,10 +4,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-/// An email address a mail server accepts, as the person typed it (trimmed).
+/// An email address a mail server accepts: the local part as the person typed it, the domain
+/// in its ASCII (IDNA) form, lowercased, so `x@bücher.de` and `x@xn--bcher-kva.de` are one
+/// address and one account.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
-pub struct Email(String);
+pub struct Email(String, #[serde(skip)] Option<String>);
 
 /// The longest local part (before the @) and the longest address, in octets (RFC 5321 4.5.3.1).
 const MAX_LOCAL: usize = 64;
@@ -55,12 +57,14 @@ impl Email {
         if local.len() + 1 + ascii_domain.len() > MAX_ADDRESS {
             return Err(bad("the email address is longer than 254 characters"));
         }
-        Ok(Self(email.to_owned()))
+        Ok(Self(format!("{local}@{ascii_domain}"), None))
     }
 
     /// An address already on an account, checked only for its shape as it was before [`parse`]
     /// became strict, so its owner can still sign in, verify and reset. Never used to make an
-    /// account or to take a new address.
+    /// account or to take a new address. An address [`parse`] accepts is taken in its form; the
+    /// text as typed stays a [`former_key`](Email::former_key), for accounts made before
+    /// domains were stored in their ASCII form.
     ///
     /// [`parse`]: Email::parse
     pub fn existing(text: &str) -> Result<Self> {
@@ -77,11 +81,16 @@ impl Email {
         {
             return Err(bad());
         }
+        if let Ok(Self(parsed, _)) = Self::parse(email) {
+            let typed = email.to_lowercase();
+            let former = (typed != parsed.to_lowercase()).then_some(typed);
+            return Ok(Self(parsed, former));
+        }
         match email.split_once('@') {
             Some((local, domain))
                 if !local.is_empty() && !domain.is_empty() && !domain.contains('@') =>
             {
-                Ok(Self(email.to_owned()))
+                Ok(Self(email.to_owned(), None))
             }
             _ => Err(bad()),
         }
@@ -95,6 +104,12 @@ impl Email {
     /// `alice@example.com` are one person.
     pub fn key(&self) -> String {
         self.0.to_lowercase()
+    }
+
+    /// The key the same address had when it was stored as typed (an internationalised domain
+    /// not yet in its ASCII form), if that differs from [`key`](Email::key).
+    pub fn former_key(&self) -> Option<&str> {
+        self.1.as_deref()
     }
 }
 
@@ -218,6 +233,9 @@ mod tests {
         assert!(Email::parse("<script>@example.com").is_err());
         let kept = Email::existing(" <script>@example.com ").expect("the old shape");
         assert_eq!(kept.as_str(), "<script>@example.com");
+        let old = Email::existing("X@Bücher.de").expect("an address");
+        assert_eq!(old.key(), "x@xn--bcher-kva.de");
+        assert_eq!(old.former_key(), Some("x@bücher.de"));
         assert!(Email::existing("no-at-sign").is_err());
     }
 
@@ -226,6 +244,21 @@ mod tests {
         let a = Email::parse("Alice@Example.COM").expect("valid");
         let b = Email::parse("alice@example.com").expect("valid");
         assert_eq!(a.key(), b.key());
-        assert_eq!(a.as_str(), "Alice@Example.COM");
+        assert_eq!(a.as_str(), "Alice@example.com");
+    }
+
+    #[test]
+    fn an_internationalised_domain_is_one_account_however_it_is_written() {
+        let ascii = Email::parse("x@xn--bcher-kva.de").expect("valid");
+        for same in [
+            "x@bücher.de",
+            "x@BÜCHER.de",
+            "x@ｂüｃｈｅｒ.ｄｅ",
+            "x@XN--BCHER-KVA.DE",
+        ] {
+            let email = Email::parse(same).expect("valid");
+            assert_eq!(email.as_str(), "x@xn--bcher-kva.de", "{same}");
+            assert_eq!(email.key(), ascii.key(), "{same}");
+        }
     }
 }

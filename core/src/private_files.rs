@@ -64,7 +64,10 @@ fn open_new(path: &Path) -> io::Result<std::fs::File> {
     #[cfg(unix)]
     options.mode(FILE_MODE);
     let file = options.open(path)?;
-    set_mode(path, FILE_MODE)?;
+    // On the open handle, not by path: the path could be swapped for a link to another file
+    // between the open and here, and that file's mode would change instead.
+    #[cfg(unix)]
+    file.set_permissions(std::fs::Permissions::from_mode(FILE_MODE))?;
     Ok(file)
 }
 

@@ -24,6 +24,7 @@ on_both_engines!(
     twenty_wrong_passwords_at_once_check_no_more_than_five,
     twenty_wrong_emailed_codes_at_once_check_no_more_than_five,
     a_trusted_proxy_names_the_client_and_no_one_else_does,
+    an_ipv6_client_counts_by_its_network_not_each_address,
     sign_up_is_throttled_per_address_and_a_stranger_cannot_silence_the_owner,
 );
 
@@ -249,6 +250,76 @@ async fn a_trusted_proxy_names_the_client_and_no_one_else_does(db: TestDb) {
     assert_eq!(status, 200, "{body}");
 }
 
+async fn an_ipv6_client_counts_by_its_network_not_each_address(db: TestDb) {
+    let mut config = Config::default();
+    config.web.trusted_proxies = vec!["127.0.0.10".parse().expect("an address")];
+    let app = TestApp::start(db.core_with(config, Arc::new(SystemClock)).await).await;
+    app.user("gina@example.com", Role::Customer).await;
+    let proxy = client_from(address(10));
+
+    // An attacker holding a /64 guesses from a fresh address each time: still one client.
+    for host in 1..=5 {
+        let forged = format!("2001:db8:1:2::{host:x}");
+        let (status, body) = login_from(
+            &app,
+            &proxy,
+            Some(&forged),
+            "gina@example.com",
+            "not her password",
+        )
+        .await;
+        assert_eq!(status, 401, "{body}");
+    }
+    let (status, _) = login_from(
+        &app,
+        &proxy,
+        Some("2001:db8:1:2:ffff:ffff:ffff:fffe"),
+        "gina@example.com",
+        PASSWORD,
+    )
+    .await;
+    assert_eq!(
+        status, 429,
+        "another address in the same /64 is the same client"
+    );
+
+    // An IPv4-mapped address is the IPv4 address it maps.
+    for _ in 1..=5 {
+        let (status, _) = login_from(
+            &app,
+            &proxy,
+            Some("::ffff:198.51.100.9"),
+            "gina@example.com",
+            "not her password",
+        )
+        .await;
+        assert_eq!(status, 401);
+    }
+    let (status, _) = login_from(
+        &app,
+        &proxy,
+        Some("198.51.100.9"),
+        "gina@example.com",
+        PASSWORD,
+    )
+    .await;
+    assert_eq!(
+        status, 429,
+        "the mapped and the plain address are one client"
+    );
+
+    // Another /64 is someone else: Gina signs in from hers.
+    let (status, body) = login_from(
+        &app,
+        &proxy,
+        Some("2001:db8:1:3::1"),
+        "gina@example.com",
+        PASSWORD,
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
 async fn sign_up_is_throttled_per_address_and_a_stranger_cannot_silence_the_owner(db: TestDb) {
     let Some(smtp) = SmtpServer::start().await else {
         return;
@@ -324,6 +395,49 @@ async fn sign_up_is_throttled_per_address_and_a_stranger_cannot_silence_the_owne
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(resets, 6, "Hana's own reset arrives");
+}
+
+#[tokio::test]
+async fn a_portal_session_over_its_limit_gets_a_page_that_says_when_to_come_back() {
+    let db = TestDb::sqlite().await;
+    let mut config = Config::default();
+    config.auth.session_requests_per_minute = 2;
+    let app = TestApp::start(db.core_with(config, Arc::new(SystemClock)).await).await;
+    let mona = app.user("mona@example.com", Role::Customer).await;
+    let mut last = None;
+    for _ in 0..4 {
+        let response = app
+            .http
+            .get(app.url("/account"))
+            .header("cookie", format!("hd_session={}", mona.token))
+            .send()
+            .await
+            .expect("GET");
+        if response.status() == 429 {
+            last = Some(response);
+            break;
+        }
+        assert_eq!(response.status(), 200);
+    }
+    let refused = last.expect("the session is limited");
+    let content_type = refused
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    assert!(content_type.starts_with("text/html"), "{content_type}");
+    let retry_after = refused
+        .headers()
+        .get("retry-after")
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    assert!(
+        retry_after.is_some_and(|s| (1..=60).contains(&s)),
+        "{retry_after:?}"
+    );
+    let page = refused.text().await.expect("a page");
+    assert!(page.contains("Slow down"), "{page}");
+    assert!(page.contains("try again in"), "{page}");
 }
 
 /// Waits until `before` is left in the current UTC minute.

@@ -188,7 +188,25 @@ async fn every_answer_carries_the_security_headers_and_hsts_only_on_https() {
             None,
             "{path}: no HSTS over plain http"
         );
+        // A page can show a secret (a two-factor secret, a new API key, a root password):
+        // no portal page is kept in a cache.
+        let html = header(response, "content-type").is_some_and(|t| t.starts_with("text/html"));
+        if html {
+            assert_eq!(
+                header(response, "cache-control"),
+                Some("no-store"),
+                "{path}"
+            );
+        }
     }
+    assert!(
+        answers
+            .iter()
+            .filter(|(_, r)| header(r, "cache-control") == Some("no-store"))
+            .count()
+            >= 3,
+        "the sign-in page, a signed-in page and the not-found page are pages"
+    );
     // The portal's pages need nothing the policy forbids: no inline script, handler or style.
     let html = app
         .http
@@ -253,11 +271,15 @@ async fn over_https_the_cookies_are_host_only_and_hsts_is_sent() {
         .expect("GET");
     assert_eq!(own.status(), 200);
 
-    // Forms from the public origin are accepted, from the bare address too (the Host header).
+    // Forms from the public origin are accepted. From any other origin they are not, even one
+    // that matches the Host header: a rebinding DNS name pointed here makes those agree.
     let visit_id = set_cookie(&own, "__Host-hd_csrf").expect("a visit cookie");
     let html = own.text().await.expect("a page");
     let token = hostdeck_e2e::app::form_token(&html).expect("a token");
-    for origin in ["https://portal.example.test".to_owned(), app.url("")] {
+    for (origin, status) in [
+        ("https://portal.example.test".to_owned(), 303),
+        (app.url(""), 403),
+    ] {
         let done = app
             .http
             .post(app.url("/account/profile"))
@@ -271,7 +293,7 @@ async fn over_https_the_cookies_are_host_only_and_hsts_is_sent() {
             .send()
             .await
             .expect("POST");
-        assert_eq!(done.status(), 303, "{origin}");
+        assert_eq!(done.status(), status, "{origin}");
     }
 }
 
@@ -392,7 +414,27 @@ async fn password_change_deals_with_api_keys(db: TestDb) {
     );
     assert_eq!(key_works(&app, &key).await, 401);
 
-    // Unticked: the keys keep working, and the page says that too.
+    // A form without the choice (an old cached page, a script) revokes them, as the API does.
+    let hal = app.user("hal@example.com", Role::Customer).await;
+    let key = app.api_key(&hal, &[Scope::ReadUser]).await;
+    let visit = app.portal_visit(Some(&hal.token), "/account").await;
+    let done = app
+        .portal_post(
+            &visit,
+            "/account/password",
+            &[
+                ("current_password", PASSWORD),
+                ("new_password", NEW_PASSWORD),
+            ],
+        )
+        .await;
+    assert_eq!(
+        header(&done, "location"),
+        Some("/account?notice=password-keys-revoked")
+    );
+    assert_eq!(key_works(&app, &key).await, 401);
+
+    // Told to keep them: the keys keep working, and the page says that too.
     let fay = app.user("fay@example.com", Role::Customer).await;
     let key = app.api_key(&fay, &[Scope::ReadUser]).await;
     let visit = app.portal_visit(Some(&fay.token), "/account").await;
@@ -403,6 +445,7 @@ async fn password_change_deals_with_api_keys(db: TestDb) {
             &[
                 ("current_password", PASSWORD),
                 ("new_password", NEW_PASSWORD),
+                ("revoke_api_keys", "no"),
             ],
         )
         .await;
@@ -642,16 +685,34 @@ async fn addresses_a_mail_server_would_refuse_are_refused_at_sign_up(db: TestDb)
     assert!(app.mailbox.all().is_empty(), "no mail to a bad address");
 
     // Ordinary addresses: plus addressing, subdomains, an apostrophe, an IDN domain.
-    for good in [
-        "ada+vps@mail.example.co.uk",
-        "o'brien@eu.example.ie",
-        "first.last@sub-domain.example.org",
-        "zoe@bücher.example",
+    // The IDN domain is kept in its ASCII form, the one mail is sent to.
+    for (good, to) in [
+        ("ada+vps@mail.example.co.uk", "ada+vps@mail.example.co.uk"),
+        ("o'brien@eu.example.ie", "o'brien@eu.example.ie"),
+        (
+            "first.last@sub-domain.example.org",
+            "first.last@sub-domain.example.org",
+        ),
+        ("zoe@bücher.example", "zoe@xn--bcher-kva.example"),
     ] {
         let (status, body) = register(good).await;
         assert_eq!(status, 202, "{good}: {body}");
-        app.mailbox.wait_for(good, "verification code").await;
+        app.mailbox.wait_for(to, "verification code").await;
     }
+    // The same address spelt another way is the same account, not a second sign-up.
+    let (status, body) = register("zoe@ＢÜＣＨＥＲ.example").await;
+    assert_eq!(status, 202, "{body}");
+    let zoes = app
+        .core()
+        .store
+        .list_users(Some("zoe@"), hostdeck_core::store::Page::first(10))
+        .await
+        .expect("users");
+    assert_eq!(
+        zoes.total, 1,
+        "one account for one address: {:?}",
+        zoes.items
+    );
 
     // An account made before the rule with an address it now refuses can still sign in.
     let old = app.user("legacy@example.com", Role::Customer).await;
@@ -663,6 +724,17 @@ async fn addresses_a_mail_server_would_refuse_are_refused_at_sign_up(db: TestDb)
     .await
     .expect("an old address");
     app.login("<b>legacy@example.com", PASSWORD).await;
+
+    // One made when domains were stored as typed is still found as its owner types it.
+    let old = app.user("old@example.com", Role::Customer).await;
+    db.raw(&format!(
+        "UPDATE users SET email = 'old@bücher.example', email_key = 'old@bücher.example' \
+         WHERE id = {}",
+        old.user.id.0
+    ))
+    .await
+    .expect("an old address");
+    app.login("old@bücher.example", PASSWORD).await;
 }
 
 on_both_engines!(

@@ -66,7 +66,7 @@ impl FromRequestParts<AppState> for ClientInfo {
             .headers
             .get_all("x-forwarded-for")
             .iter()
-            .filter_map(|value| value.to_str().ok());
+            .map(HeaderValue::as_bytes);
         let address = parts
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
@@ -76,7 +76,6 @@ impl FromRequestParts<AppState> for ClientInfo {
                     .config
                     .web
                     .client_address(addr.ip(), forwarded_for)
-                    .to_string()
             })
             .unwrap_or_else(|| "unknown".into());
         let user_agent = parts
@@ -138,7 +137,11 @@ pub async fn authenticate(
                 Ok(Presented::Valid(authenticated)) if authenticated.api_key.is_none() => {
                     request.extensions_mut().insert(Caller(authenticated));
                 }
-                Ok(Presented::RateLimited(verdict)) => return too_many_requests(&verdict),
+                Ok(Presented::RateLimited(verdict)) => {
+                    let mut response = crate::portal::page_of_error(&state, over_limit(&verdict));
+                    rate_limit_headers(response.headers_mut(), &verdict);
+                    return response;
+                }
                 _ => {}
             }
         }
@@ -173,17 +176,20 @@ pub async fn authenticate(
 
 /// 429 for a key or session over its limit, with `Retry-After` and the `RateLimit-*` fields.
 fn too_many_requests(verdict: &Verdict) -> Response {
-    let mut response = ApiError(Error::RateLimited {
+    let mut response = ApiError(over_limit(verdict)).into_response();
+    rate_limit_headers(response.headers_mut(), verdict);
+    response
+}
+
+fn over_limit(verdict: &Verdict) -> Error {
+    Error::RateLimited {
         message: format!(
             "Too many requests: {} in a minute is the limit; try again in {} seconds.",
             verdict.limit,
             verdict.reset_after.as_secs().max(1)
         ),
         retry_after: verdict.reset_after,
-    })
-    .into_response();
-    rate_limit_headers(response.headers_mut(), verdict);
-    response
+    }
 }
 
 /// The IETF `RateLimit-*` fields: the limit, what is left, and seconds until the window resets.

@@ -7,6 +7,9 @@
 //! - `X-Frame-Options: DENY` for browsers that predate `frame-ancestors`.
 //! - `X-Content-Type-Options: nosniff`: a download or a JSON answer is never run as a script.
 //! - `Referrer-Policy: same-origin`: links to other sites do not carry the portal's URLs.
+//! - `Cache-Control: no-store` on every HTML answer: portal pages can show secrets (a
+//!   two-factor secret, a new API key, a server's root password) and are never kept by a
+//!   browser's or a proxy's cache.
 //! - `Strict-Transport-Security` only when `web.public_url` is https (sent over plain http it
 //!   would mean nothing, and it must never pin a site that is not on https).
 //!
@@ -39,6 +42,13 @@ pub async fn apply(State(state): State<AppState>, request: Request, next: Next) 
     set(header::REFERRER_POLICY, "same-origin");
     if crate::portal::served_over_https(&state) {
         set(header::STRICT_TRANSPORT_SECURITY, STRICT_TRANSPORT_SECURITY);
+    }
+    let html = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.starts_with("text/html"));
+    if html {
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
     response
 }

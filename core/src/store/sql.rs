@@ -125,7 +125,13 @@ mod discord;
 mod ssh_keys;
 
 const SELECT_USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " WHERE u.id = $1");
-const SELECT_USER_BY_EMAIL: &str = concat!("SELECT ", user_columns!(), " WHERE u.email_key = $1");
+/// `$1` the address's key, `$2` its former key (or the key again): an account stored before
+/// domains were kept in their ASCII form is still found, and the current form wins.
+const SELECT_USER_BY_EMAIL: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " WHERE u.email_key IN ($1, $2) ORDER BY (u.email_key = $1) DESC LIMIT 1"
+);
 const LIST_USERS: &str = concat!(
     "SELECT ",
     user_columns!(),
@@ -145,7 +151,8 @@ const SELECT_AUTH_BY_EMAIL: &str = concat!(
     user_fields!(),
     ", ",
     auth_fields!(),
-    " FROM users u JOIN accounts a ON a.user_id = u.id WHERE u.email_key = $1"
+    " FROM users u JOIN accounts a ON a.user_id = u.id WHERE u.email_key IN ($1, $2) \
+     ORDER BY (u.email_key = $1) DESC LIMIT 1"
 );
 const SELECT_SESSION: &str = concat!(
     "SELECT s.id AS session_id, s.user_id AS session_user, s.two_factor, s.created_at AS session_created_at, \
@@ -820,6 +827,11 @@ where
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
         let row = sqlx::query(SELECT_USER_BY_EMAIL)
             .bind(email.key())
+            .bind(
+                email
+                    .former_key()
+                    .map_or_else(|| email.key(), str::to_owned),
+            )
             .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(user_from_row).transpose()
@@ -998,6 +1010,11 @@ where
     async fn user_auth_by_email(&self, email: &Email) -> Result<Option<UserAuth>> {
         let row = sqlx::query(SELECT_AUTH_BY_EMAIL)
             .bind(email.key())
+            .bind(
+                email
+                    .former_key()
+                    .map_or_else(|| email.key(), str::to_owned),
+            )
             .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(user_auth_from_row).transpose()

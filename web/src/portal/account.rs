@@ -318,7 +318,9 @@ pub async fn password(
     form: PortalForm,
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
-    let keys = if form.get("revoke_api_keys").is_empty() {
+    // Keys are kept only when asked: a form without the choice (an old cached page, a
+    // script) revokes them, as the API does.
+    let keys = if form.get("revoke_api_keys") == "no" {
         KeysOnPasswordChange::Keep
     } else {
         KeysOnPasswordChange::Revoke

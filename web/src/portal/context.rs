@@ -238,7 +238,16 @@ impl IntoResponse for PortalError {
             text,
             reference: internal.then_some(reference),
         };
-        (status, render(&body)).into_response()
+        let mut response = (status, render(&body)).into_response();
+        if let Error::RateLimited { retry_after, .. } = &self.0 {
+            let seconds = retry_after.as_secs().max(1).to_string();
+            if let Ok(value) = axum::http::HeaderValue::from_str(&seconds) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::RETRY_AFTER, value);
+            }
+        }
+        response
     }
 }
 

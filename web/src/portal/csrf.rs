@@ -61,13 +61,15 @@ pub fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal
     let Ok(url) = url::Url::parse(origin) else {
         return Err(Refusal(StatusCode::FORBIDDEN, FOREIGN));
     };
-    let public = state
-        .core
-        .config
-        .web
-        .public_url
-        .as_ref()
-        .is_some_and(|public| public.origin() == url.origin());
+    // With a public address configured, only its origin is the portal's: the Host header can
+    // be any name a rebinding DNS points here.
+    if let Some(public) = &state.core.config.web.public_url {
+        return if public.origin() == url.origin() {
+            Ok(())
+        } else {
+            Err(Refusal(StatusCode::FORBIDDEN, FOREIGN))
+        };
+    }
     // The host the browser addressed; a browser never lets a page choose it.
     let addressed = headers
         .get(header::HOST)
@@ -77,7 +79,7 @@ pub fn check_origin(state: &AppState, headers: &HeaderMap) -> Result<(), Refusal
                 && url.path() == "/"
                 && authority(&url).eq_ignore_ascii_case(host)
         });
-    if public || addressed {
+    if addressed {
         Ok(())
     } else {
         Err(Refusal(StatusCode::FORBIDDEN, FOREIGN))
