@@ -96,6 +96,19 @@ async fn a_server_create_key_names_one_request(db: TestDb) {
     assert_eq!(status, 201, "{bobs}");
     assert_ne!(bobs["server"]["id"], first["server"]["id"]);
     assert_eq!(servers_of(&app, &ada.token).await, 1);
+
+    // A create refused for credit leaves its key free: the corrected form (the portal's Back
+    // button keeps its key) goes through once the customer topped up.
+    let carol = app.user("carol@example.test", Role::Customer).await;
+    let (status, refused) = create(&app, &carol.token, "form-back", &server("web")).await;
+    assert_eq!(status, 409, "{refused}");
+    give_credit(app.core(), &carol.user, "20.00").await;
+    let (status, made) = create(&app, &carol.token, "form-back", &server("web-2")).await;
+    assert_eq!(
+        status, 201,
+        "the corrected create under the refused one's key: {made}"
+    );
+    assert_eq!(servers_of(&app, &carol.token).await, 1);
 }
 
 async fn a_credit_key_names_one_adjustment_and_tells_nothing_of_another_customer(db: TestDb) {
@@ -226,6 +239,43 @@ async fn a_staff_refund_key_names_one_refund(db: TestDb) {
     assert_eq!(
         shop.paypal.capture(&capture_id).map(|c| c.refund_ids.len()),
         Some(1)
+    );
+    // A refund refused for more than is left leaves its key free for the corrected amount.
+    let refund_as = |amount: i64, key: &'static str| {
+        let shop = &shop;
+        let actor = actor.clone();
+        let customer = customer.user.clone();
+        let capture_id = capture_id.clone();
+        async move {
+            shop.app
+                .core()
+                .payments
+                .refund(
+                    &actor,
+                    &customer,
+                    &capture_id,
+                    Some(Money::from_micros(amount * 1_000_000)),
+                    "the rest",
+                    key,
+                )
+                .await
+        }
+    };
+    let refused = refund_as(16, "form-2")
+        .await
+        .expect_err("more than is left");
+    assert_eq!(
+        refused.code(),
+        hostdeck_core::ErrorCode::Invalid,
+        "{refused}"
+    );
+    refund_as(15, "form-2")
+        .await
+        .expect("the corrected refund under the refused one's key");
+    assert_eq!(shop.balance(&customer).await, Money::ZERO);
+    assert_eq!(
+        shop.paypal.capture(&capture_id).map(|c| c.refund_ids.len()),
+        Some(2)
     );
     // PayPal never saw its request id again with another body.
     shop.assert_paypal_clean();

@@ -885,7 +885,7 @@ impl Servers {
         let fingerprint = request.fingerprint();
         let (request, retry) = match self.store.server_by_key(request.key.as_str()).await? {
             Some(existing) if existing.user == user_id => {
-                self.remember_key(&request, &fingerprint).await?;
+                let _ = self.remember_key(&request, &fingerprint).await?;
                 if existing.state == ServerStatus::Failed {
                     (chosen_before(&existing, request)?, Some(existing.id))
                 } else {
@@ -905,10 +905,10 @@ impl Servers {
         let login = self.login(user_id, provider.as_ref(), &request).await?;
         let user = self.user(user_id).await?;
         let first = quote.first_hour();
-        if retry.is_none() {
-            // Remembered once the request passed its checks, before anything is made.
-            self.remember_key(&request, &fingerprint).await?;
-        }
+        // Remembered once the request passed its checks, before anything is made; forgotten
+        // again if the store refuses the create (credit, a ceiling, the rate), so that the
+        // corrected request may use the key.
+        let remembered_now = retry.is_none() && self.remember_key(&request, &fingerprint).await?;
         let now = self.clock.now();
         let row = NewServerRow {
             user: user.id,
@@ -942,6 +942,16 @@ impl Servers {
             }
             None => self.store.insert_server(&row, Some(&charge)).await,
         };
+        if remembered_now && !matches!(started, Ok(CreateStart::Started(_) | CreateStart::Taken(_)))
+        {
+            crate::idempotency::forget(
+                self.store.as_ref(),
+                "server.create",
+                request.key.as_str(),
+                &fingerprint,
+            )
+            .await?;
+        }
         let server = match started {
             Ok(CreateStart::Started(server)) => server,
             // Another request with the same key got there first.
@@ -1079,7 +1089,7 @@ impl Servers {
         &self,
         request: &CreateServer,
         fingerprint: &crate::idempotency::Fingerprint,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         crate::idempotency::remember(
             self.store.as_ref(),
             "server.create",
@@ -1088,7 +1098,6 @@ impl Servers {
             self.clock.now(),
         )
         .await
-        .map(|_| ())
     }
 
     fn replay(&self, actor: &Actor, existing: Server) -> Result<Created> {
