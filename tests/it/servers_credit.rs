@@ -21,6 +21,7 @@ hostdeck_e2e::on_both_engines!(
     ten_creates_at_once_with_credit_for_one_make_one_server,
     a_create_the_provider_refuses_is_refunded_and_its_retry_charged_again,
     a_lost_create_the_sync_gives_up_on_is_refunded_once,
+    retries_of_a_failed_create_count_against_the_creates_per_minute,
     resizes_at_once_with_credit_for_one_resize_one_server,
 );
 
@@ -176,6 +177,48 @@ async fn a_create_the_provider_refuses_is_refunded_and_its_retry_charged_again(d
     );
     assert_ledger_exact(core.store.as_ref()).await;
     cloud.assert_clean();
+}
+
+async fn retries_of_a_failed_create_count_against_the_creates_per_minute(db: TestDb) {
+    let cloud = Cloud::start().await;
+    let clock = crate::servers::clock();
+    let mut config = cloud.config("");
+    config.customer_limits.creates_per_minute = 3;
+    let core = db.core_with(config, clock.clone()).await;
+    let (_, actor) = customer(&core, "ada@example.com", "10.00", Via::Api).await;
+    cloud.vf.recorder().fail_next(
+        "/build",
+        3,
+        Fault::Status(
+            reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"msg": "build queue full"}),
+        ),
+    );
+    // One key, failing at the provider, sent again and again within a minute: each attempt
+    // asks the provider, so each is a create the per-minute ceiling counts.
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        let error = core
+            .servers
+            .create(&actor, create(&core, "again-1", "vf"))
+            .await
+            .expect_err("the build fails, or the rate is reached");
+        codes.push(error.code());
+    }
+    assert_eq!(
+        codes
+            .iter()
+            .filter(|code| **code == ErrorCode::RateLimited)
+            .count(),
+        3,
+        "three attempts in a minute, then refused: {codes:?}"
+    );
+    clock.advance(chrono::Duration::seconds(61));
+    core.servers
+        .create(&actor, create(&core, "again-1", "vf"))
+        .await
+        .expect("a minute later the retry goes through");
+    assert_ledger_exact(core.store.as_ref()).await;
 }
 
 async fn a_lost_create_the_sync_gives_up_on_is_refunded_once(db: TestDb) {

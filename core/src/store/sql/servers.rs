@@ -208,7 +208,22 @@ where
         first: &FirstHour<'_>,
     ) -> Result<Option<i64>> {
         if let Some(limits) = first.limits {
-            let in_use = Self::in_use(&mut *conn, new.user, id, new.rate.since).await?;
+            let mut in_use = Self::in_use(&mut *conn, new.user, id, new.rate.since).await?;
+            // A failed create taken back keeps one row whose `created_at` is rewritten: its
+            // earlier attempts in the window are its first hours charged then (each attempt
+            // charges one, refunded when it failed), so retrying one key is no way around the
+            // rate.
+            let earlier = sqlx::query(
+                "SELECT COUNT(*) AS attempts FROM postings \
+                 WHERE reference = $1 AND kind = $2 AND created_at > $3",
+            )
+            .bind(posting_reference(id))
+            .bind(PostingKind::Usage.as_str().to_owned())
+            .bind(new.rate.since - CREATE_WINDOW)
+            .fetch_one(&mut *conn)
+            .await?;
+            in_use.recent_creates +=
+                u64::try_from(earlier.try_get::<i64, _>("attempts")?).unwrap_or(0);
             limits.check_create(&in_use, &new.resources)?;
         }
         if !first.amount.is_positive() {
