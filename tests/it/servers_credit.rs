@@ -266,6 +266,45 @@ async fn a_lost_create_the_sync_gives_up_on_is_refunded_once(db: TestDb) {
             .is_some()
     );
     assert_ledger_exact(core.store.as_ref()).await;
+
+    // The customer tries again, and that answer is lost too; a sync pass that read the row
+    // before the retry (its first attempt, long past the grace) gives up late: the retry is
+    // not its to fail or refund.
+    cloud
+        .jel
+        .recorder()
+        .fail_next("createenvironment", 1, Fault::Drop);
+    core.servers
+        .create(&actor, create(&core, "lost-1", "jel"))
+        .await
+        .expect_err("no answer again");
+    let held = full.micros() - first.micros();
+    assert_eq!(
+        balance(&core, &ada).await.micros(),
+        held,
+        "the retry is held"
+    );
+    assert!(
+        !core
+            .store
+            .server_failed(lost.id, lost.created_at, clock.now())
+            .await
+            .expect("the stale pass"),
+        "a stale pass leaves the retry alone"
+    );
+    let retry = core
+        .store
+        .server_by_key("lost-1")
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(retry.state, ServerStatus::Creating);
+    assert_eq!(balance(&core, &ada).await.micros(), held, "still held");
+    // Its own pass, after its own grace, gives it up.
+    clock.advance(chrono::Duration::minutes(31));
+    core.servers.sync().await;
+    assert_eq!(balance(&core, &ada).await, full, "given back once more");
+    assert_ledger_exact(core.store.as_ref()).await;
     cloud.assert_clean();
 }
 

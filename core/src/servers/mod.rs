@@ -1180,7 +1180,7 @@ impl Servers {
             }
             Err(error) => {
                 self.store
-                    .server_failed(server.id, self.clock.now())
+                    .server_failed(server.id, server.created_at, self.clock.now())
                     .await?;
                 Err(self.failed(entry, error).await)
             }

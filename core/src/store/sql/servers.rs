@@ -649,14 +649,20 @@ where
         Ok(())
     }
 
-    async fn server_failed(&self, id: ServerId, at: DateTime<Utc>) -> Result<bool> {
+    async fn server_failed(
+        &self,
+        id: ServerId,
+        attempt: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE servers SET state = 'failed', state_changed_at = $2, deleted_at = $2 \
-             WHERE id = $1 AND state = 'creating' RETURNING rate_since",
+             WHERE id = $1 AND state = 'creating' AND created_at <= $3 RETURNING rate_since",
         )
         .bind(id.0)
         .bind(at)
+        .bind(attempt)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
