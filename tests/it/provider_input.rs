@@ -23,6 +23,8 @@ use crate::bot_basics::{WAIT, fake_discord, first_answer, text_of};
 use crate::servers::{Cloud, customer, give_credit, plan};
 
 /// A good ed25519 key.
+const DESK_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILayXN8GAk6PGMfvIIzZCPRbJdGqAhYsnd61dcdcYcD2 ada@desk";
 pub const ADA_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG7Yq6m3ZqS0Rk9w8b7z0o0dM8b3fJtq8XoXk2nS3yYc ada@laptop";
 
@@ -242,6 +244,43 @@ async fn ssh_keys_are_checked_saved_and_reach_each_platform(db: TestDb) {
     assert_eq!(error.code(), ErrorCode::NotFound, "{error}");
     assert!(core.ssh_keys.delete(&eve, saved.id).await.is_err());
     assert_eq!(pve_creates(&cloud), 0);
+
+    // A thousand saved ids are refused by the count, before one is looked up.
+    let many = CreateServer {
+        saved_keys: (1..=1000).map(SshKeyId).collect(),
+        ..CreateServer::new(
+            CreateKey::random(),
+            choice(core, Image::Template("11".into()), "vf"),
+        )
+    };
+    let error = core
+        .servers
+        .create(&ada, many)
+        .await
+        .expect_err("too many keys");
+    assert_eq!(error.code(), ErrorCode::Invalid, "{error}");
+    assert!(error.to_string().contains("at most 10"), "{error}");
+
+    // Keys are a set: the same keys in another order, or one twice, are the same request.
+    let desk = SshPublicKey::parse(DESK_KEY).expect("a key");
+    let laptop = SshPublicKey::parse(ADA_KEY).expect("a key");
+    let ordered = |keys: Vec<SshPublicKey>, ids: Vec<SshKeyId>| CreateServer {
+        ssh_keys: keys,
+        saved_keys: ids,
+        ..CreateServer::new(
+            CreateKey::parse("two-keys").expect("a key"),
+            choice(core, Image::Template("11".into()), "vf"),
+        )
+    };
+    let first = ordered(
+        vec![laptop.clone(), desk.clone()],
+        vec![SshKeyId(7), SshKeyId(3)],
+    );
+    let again = ordered(
+        vec![desk, laptop.clone(), laptop],
+        vec![SshKeyId(3), SshKeyId(7), SshKeyId(3)],
+    );
+    assert_eq!(first.fingerprint(), again.fingerprint());
 
     // A container gets it in `ssh-public-keys`.
     let created = core

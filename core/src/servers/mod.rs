@@ -343,12 +343,11 @@ impl CreateServer {
             &image,
             choice.location.as_deref().map_or("", str::trim),
         ];
-        fields.extend(self.ssh_keys.iter().map(SshPublicKey::as_str));
-        let saved: Vec<String> = self
-            .saved_keys
-            .iter()
-            .map(|id| format!("saved:{id}"))
-            .collect();
+        // Keys and saved ids are sets: their order (and a repeat) is not another request.
+        let given: BTreeSet<&str> = self.ssh_keys.iter().map(SshPublicKey::as_str).collect();
+        fields.extend(given);
+        let saved: BTreeSet<SshKeyId> = self.saved_keys.iter().copied().collect();
+        let saved: Vec<String> = saved.iter().map(|id| format!("saved:{id}")).collect();
         fields.extend(saved.iter().map(String::as_str));
         if self.root_password {
             fields.push("root_password");
@@ -1222,8 +1221,21 @@ impl Servers {
         provider: &dyn Provider,
         request: &CreateServer,
     ) -> Result<Login> {
+        // Bounded before any lookup: each saved id is one read.
+        let saved: BTreeSet<SshKeyId> = request.saved_keys.iter().copied().collect();
+        let given: BTreeSet<String> = request
+            .ssh_keys
+            .iter()
+            .map(SshPublicKey::fingerprint)
+            .collect();
+        if saved.len() + given.len() > MAX_SSH_KEYS {
+            return Err(Error::invalid(
+                "ssh_keys",
+                format!("A server takes at most {MAX_SSH_KEYS} SSH keys."),
+            ));
+        }
         let mut keys = request.ssh_keys.clone();
-        for id in &request.saved_keys {
+        for id in &saved {
             let saved = self
                 .store
                 .ssh_keys()
