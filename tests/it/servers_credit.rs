@@ -22,6 +22,7 @@ hostdeck_e2e::on_both_engines!(
     a_create_the_provider_refuses_is_refunded_and_its_retry_charged_again,
     a_lost_create_the_sync_gives_up_on_is_refunded_once,
     retries_of_a_failed_create_count_against_the_creates_per_minute,
+    a_create_that_cannot_reach_the_provider_is_refused_before_it_is_charged,
     resizes_at_once_with_credit_for_one_resize_one_server,
 );
 
@@ -218,6 +219,37 @@ async fn retries_of_a_failed_create_count_against_the_creates_per_minute(db: Tes
         .create(&actor, create(&core, "again-1", "vf"))
         .await
         .expect("a minute later the retry goes through");
+    assert_ledger_exact(core.store.as_ref()).await;
+}
+
+async fn a_create_that_cannot_reach_the_provider_is_refused_before_it_is_charged(db: TestDb) {
+    let cloud = Cloud::start().await;
+    let (core, _) = cloud_core(&db, &cloud, "").await;
+    let (ada, actor) = customer(&core, "ada@example.com", "10.00", Via::Api).await;
+    let full = balance(&core, &ada).await;
+    // An account from before addresses were checked, whose address no provider can be sent.
+    db.raw(&format!(
+        "UPDATE users SET email = 'no-at-sign' WHERE id = {}",
+        ada.id
+    ))
+    .await
+    .expect("an old address");
+    let error = core
+        .servers
+        .create(&actor, create(&core, "old-address", "vf"))
+        .await
+        .expect_err("the owner's address cannot be sent");
+    assert_eq!(error.code(), ErrorCode::Invalid, "{error}");
+    assert!(
+        core.store
+            .server_by_key("old-address")
+            .await
+            .expect("read")
+            .is_none(),
+        "no row"
+    );
+    assert_eq!(balance(&core, &ada).await, full, "nothing charged");
+    assert_eq!(cloud.count("vf"), 0);
     assert_ledger_exact(core.store.as_ref()).await;
 }
 

@@ -277,6 +277,22 @@ impl Server {
     }
 }
 
+/// The server's owner as its provider is told: refused (before anything is charged) if the
+/// account's address cannot be sent.
+fn owner_of(user: &User) -> Result<Owner> {
+    Ok(Owner {
+        user: user.id,
+        name: user.display_name.clone().unwrap_or_else(|| {
+            user.email
+                .split('@')
+                .next()
+                .unwrap_or("customer")
+                .to_owned()
+        }),
+        email: crate::email::Email::existing(&user.email)?,
+    })
+}
+
 /// A row to insert for a new server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewServerRow {
@@ -903,6 +919,9 @@ impl Servers {
         } = self.checked(actor, &request.choice).await?;
         let login = self.login(user_id, provider.as_ref(), &request).await?;
         let user = self.user(user_id).await?;
+        // Everything the provider is sent is ready before the row is charged: nothing after
+        // the charge but the provider's answer may fail the create.
+        let owner = owner_of(&user)?;
         let first = quote.first_hour();
         // Remembered once the request passed its checks, before anything is made; forgotten
         // again if the store refuses the create (credit, a ceiling, the rate), so that the
@@ -973,8 +992,10 @@ impl Servers {
                 return Err(error);
             }
         };
-        self.make(actor, server, &user, &request, login, hostname, quote)
-            .await
+        self.make(
+            actor, server, provider, owner, &request, login, hostname, quote,
+        )
+        .await
     }
 
     /// Checks a create as chosen, in the order people should hear about it (permission first,
@@ -1121,13 +1142,13 @@ impl Servers {
         &self,
         actor: &Actor,
         server: Server,
-        user: &User,
+        provider: Arc<dyn Provider>,
+        owner: Owner,
         request: &CreateServer,
         login: Login,
         hostname: Hostname,
         quote: Quote,
     ) -> Result<Created> {
-        let provider = self.providers.require(&server.provider)?;
         let entry = AuditEntry::new(actor, "server.create")
             .target(posting_reference(server.id))
             .detail(serde_json::json!({
@@ -1138,17 +1159,7 @@ impl Servers {
             }));
         let new = NewServer {
             key: request.key.clone(),
-            owner: Owner {
-                user: user.id,
-                name: user.display_name.clone().unwrap_or_else(|| {
-                    user.email
-                        .split('@')
-                        .next()
-                        .unwrap_or("customer")
-                        .to_owned()
-                }),
-                email: crate::email::Email::existing(&user.email)?,
-            },
+            owner,
             name: server.name.clone(),
             hostname,
             resources: server.resources,
