@@ -1342,14 +1342,8 @@ impl Servers {
         if let Err(error) = actor.require(Permission::SuspendServers) {
             return Err(self.refused(actor, action, None, error).await);
         }
-        let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > 500 {
-            return Err(Error::invalid(
-                "reason",
-                "Say why, in at most 500 characters.",
-            ));
-        }
-        Ok(reason.to_owned())
+        // Shown to the customer and staff later: a note, without hidden characters.
+        crate::text::note("reason", "The reason", reason, 500)
     }
 
     /// The provider and remote id of a server that exists there, or why it cannot be acted on.
