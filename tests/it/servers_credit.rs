@@ -130,6 +130,41 @@ async fn a_create_the_provider_refuses_is_refunded_and_its_retry_charged_again(d
     assert_eq!(refund.kind, PostingKind::UsageRefund);
     assert_eq!(refund.amount, charge.amount);
     assert_eq!(refund.credit, ada.wallet);
+    // The usage chart counts the refund off the day's usage, and the statement names the
+    // refund's server and hour as it names the charge's.
+    let days = core
+        .statements
+        .daily_usage(&actor, &ada)
+        .await
+        .expect("the chart");
+    assert_eq!(
+        days.last().map(|(_, total)| *total),
+        Some(Money::ZERO),
+        "a refused create used nothing: {days:?}"
+    );
+    let lines = core
+        .statements
+        .transactions(
+            &actor,
+            &ada,
+            &hostdeck_core::statements::StatementFilter::default(),
+            hostdeck_core::store::Page::first(50),
+        )
+        .await
+        .expect("the statement")
+        .items;
+    let named = |kind: PostingKind| {
+        lines
+            .iter()
+            .find(|line| line.kind == kind)
+            .and_then(|line| line.usage.as_ref())
+            .map(|usage| (usage.server, usage.hour))
+    };
+    assert_eq!(
+        named(PostingKind::UsageRefund),
+        Some((failed.id, hour_of(clock.now())))
+    );
+    assert_eq!(named(PostingKind::UsageRefund), named(PostingKind::Usage));
     assert_eq!(
         core.servers
             .get(&actor, failed.id)
