@@ -26,6 +26,7 @@ hostdeck_e2e::on_both_engines!(
     a_server_create_key_names_one_request,
     a_credit_key_names_one_adjustment_and_tells_nothing_of_another_customer,
     a_staff_refund_key_names_one_refund,
+    an_orders_credited_is_backfilled_from_the_credits_posted,
 );
 
 /// The error of a 422 for a reused key: exactly the mismatch message, nothing more.
@@ -279,6 +280,54 @@ async fn a_staff_refund_key_names_one_refund(db: TestDb) {
     );
     // PayPal never saw its request id again with another body.
     shop.assert_paypal_clean();
+}
+
+/// The backfill of `paypal_orders.credited` in the migration that added it, run again on rows
+/// whose status and postings disagree: what counts is the credit posted.
+async fn an_orders_credited_is_backfilled_from_the_credits_posted(db: TestDb) {
+    let engine = if db.url.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let shop = Shop::open(db, WebhookVerification::Offline).await;
+    let customer = shop.customer("backfill@example.test").await;
+    // Credited on capture, then left marked pending by an old bug: it credited its amount.
+    let credited = shop.approved_order(&customer, 20).await;
+    let Settlement::Credited { .. } = shop.capture(&customer, &credited).await else {
+        panic!("credited on return");
+    };
+    // Marked completed with a capture whose credit was never posted: it credited nothing.
+    let never = shop.approved_order(&customer, 30).await;
+    shop.db
+        .raw(&format!(
+            "UPDATE paypal_orders SET status = 'pending' WHERE id = '{credited}'; \
+             UPDATE paypal_orders SET status = 'completed', capture_id = 'CAP-NEVER-POSTED' \
+             WHERE id = '{never}'; \
+             UPDATE paypal_orders SET credited = 0;"
+        ))
+        .await
+        .expect("rows as an older release left them");
+    let path = format!(
+        "{}/../migrations/{engine}/0013_payment_caps.sql",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let migration = std::fs::read_to_string(&path).expect("the migration");
+    let start = migration
+        .find("UPDATE paypal_orders SET credited")
+        .expect("the backfill");
+    let end = start + migration[start..].find(';').expect("its end");
+    shop.db
+        .raw(&migration[start..=end])
+        .await
+        .expect("the backfill runs");
+    let credited_of = |order: &str| {
+        let url = shop.db.url.clone();
+        let sql = format!("SELECT credited FROM paypal_orders WHERE id = '{order}'");
+        async move { hostdeck_e2e::billing::scalar(&url, &sql).await }
+    };
+    assert_eq!(credited_of(&credited).await, 20_000_000);
+    assert_eq!(credited_of(&never).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
