@@ -72,6 +72,17 @@ pub async fn remember(
     }
 }
 
+/// Frees `key` in `scope` again after the request it was remembered for (by [`remember`],
+/// answering `Ok(true)`) was refused, so that a corrected request may use it.
+pub async fn forget(
+    store: &dyn Store,
+    scope: &str,
+    key: &str,
+    fingerprint: &Fingerprint,
+) -> Result<()> {
+    store.forget_key(scope, key, fingerprint.as_str()).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

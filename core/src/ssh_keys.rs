@@ -289,13 +289,7 @@ impl SshKeys {
     pub async fn add(&self, actor: &Actor, name: &str, key: &str) -> Result<SavedSshKey> {
         actor.require(Permission::UpdateOwnProfile)?;
         let user = signed_in(actor)?;
-        let name = name.trim();
-        if name.is_empty() || name.chars().count() > 64 || name.chars().any(char::is_control) {
-            return Err(Error::invalid(
-                "name",
-                "Name the key in 1 to 64 characters, such as laptop.",
-            ));
-        }
+        let name = crate::text::name("name", "The key's name (such as laptop)", name, 64)?;
         let key = SshPublicKey::parse(key)?;
         let fingerprint = key.fingerprint();
         let saved = self.store.ssh_keys().ssh_keys_of(user).await?;
@@ -304,6 +298,7 @@ impl SshKeys {
                 "That key is already saved on your account.".into(),
             ));
         }
+        // A first answer for the common case; the store counts again with the insert.
         if saved.len() >= MAX_SAVED {
             return Err(Error::Conflict(format!(
                 "An account keeps at most {MAX_SAVED} keys; delete one you no longer use first."
@@ -311,12 +306,16 @@ impl SshKeys {
         }
         let new = NewSshKey {
             user,
-            name: name.to_owned(),
+            name,
             key,
             fingerprint: fingerprint.clone(),
             created_at: self.clock.now(),
         };
-        let saved = self.store.ssh_keys().insert_ssh_key(&new).await?;
+        let saved = self
+            .store
+            .ssh_keys()
+            .insert_ssh_key(&new, MAX_SAVED)
+            .await?;
         self.audit
             .record(
                 AuditEntry::new(actor, "ssh_key.add")

@@ -8,7 +8,12 @@
 
 ALTER TABLE paypal_orders ADD COLUMN credited INTEGER NOT NULL DEFAULT 0;
 
-UPDATE paypal_orders SET credited = amount WHERE status = 'completed';
+-- What each order's capture actually credited (its `paypal:capture:` posting), whatever the
+-- order's status says: a completed order whose credit was never posted credited nothing, and
+-- a credit posted for an order still marked otherwise counts.
+UPDATE paypal_orders SET credited = COALESCE((SELECT SUM(p.amount) FROM postings p
+                                              WHERE p.idempotency_key = 'paypal:capture:' || paypal_orders.capture_id), 0)
+WHERE capture_id IS NOT NULL;
 
 CREATE TABLE paypal_captures (
     -- PayPal's capture id, credited under `paypal:capture:{id}`

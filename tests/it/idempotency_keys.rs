@@ -26,6 +26,7 @@ hostdeck_e2e::on_both_engines!(
     a_server_create_key_names_one_request,
     a_credit_key_names_one_adjustment_and_tells_nothing_of_another_customer,
     a_staff_refund_key_names_one_refund,
+    an_orders_credited_is_backfilled_from_the_credits_posted,
 );
 
 /// The error of a 422 for a reused key: exactly the mismatch message, nothing more.
@@ -96,6 +97,19 @@ async fn a_server_create_key_names_one_request(db: TestDb) {
     assert_eq!(status, 201, "{bobs}");
     assert_ne!(bobs["server"]["id"], first["server"]["id"]);
     assert_eq!(servers_of(&app, &ada.token).await, 1);
+
+    // A create refused for credit leaves its key free: the corrected form (the portal's Back
+    // button keeps its key) goes through once the customer topped up.
+    let carol = app.user("carol@example.test", Role::Customer).await;
+    let (status, refused) = create(&app, &carol.token, "form-back", &server("web")).await;
+    assert_eq!(status, 409, "{refused}");
+    give_credit(app.core(), &carol.user, "20.00").await;
+    let (status, made) = create(&app, &carol.token, "form-back", &server("web-2")).await;
+    assert_eq!(
+        status, 201,
+        "the corrected create under the refused one's key: {made}"
+    );
+    assert_eq!(servers_of(&app, &carol.token).await, 1);
 }
 
 async fn a_credit_key_names_one_adjustment_and_tells_nothing_of_another_customer(db: TestDb) {
@@ -227,8 +241,93 @@ async fn a_staff_refund_key_names_one_refund(db: TestDb) {
         shop.paypal.capture(&capture_id).map(|c| c.refund_ids.len()),
         Some(1)
     );
+    // A refund refused for more than is left leaves its key free for the corrected amount.
+    let refund_as = |amount: i64, key: &'static str| {
+        let shop = &shop;
+        let actor = actor.clone();
+        let customer = customer.user.clone();
+        let capture_id = capture_id.clone();
+        async move {
+            shop.app
+                .core()
+                .payments
+                .refund(
+                    &actor,
+                    &customer,
+                    &capture_id,
+                    Some(Money::from_micros(amount * 1_000_000)),
+                    "the rest",
+                    key,
+                )
+                .await
+        }
+    };
+    let refused = refund_as(16, "form-2")
+        .await
+        .expect_err("more than is left");
+    assert_eq!(
+        refused.code(),
+        hostdeck_core::ErrorCode::Invalid,
+        "{refused}"
+    );
+    refund_as(15, "form-2")
+        .await
+        .expect("the corrected refund under the refused one's key");
+    assert_eq!(shop.balance(&customer).await, Money::ZERO);
+    assert_eq!(
+        shop.paypal.capture(&capture_id).map(|c| c.refund_ids.len()),
+        Some(2)
+    );
     // PayPal never saw its request id again with another body.
     shop.assert_paypal_clean();
+}
+
+/// The backfill of `paypal_orders.credited` in the migration that added it, run again on rows
+/// whose status and postings disagree: what counts is the credit posted.
+async fn an_orders_credited_is_backfilled_from_the_credits_posted(db: TestDb) {
+    let engine = if db.url.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    };
+    let shop = Shop::open(db, WebhookVerification::Offline).await;
+    let customer = shop.customer("backfill@example.test").await;
+    // Credited on capture, then left marked pending by an old bug: it credited its amount.
+    let credited = shop.approved_order(&customer, 20).await;
+    let Settlement::Credited { .. } = shop.capture(&customer, &credited).await else {
+        panic!("credited on return");
+    };
+    // Marked completed with a capture whose credit was never posted: it credited nothing.
+    let never = shop.approved_order(&customer, 30).await;
+    shop.db
+        .raw(&format!(
+            "UPDATE paypal_orders SET status = 'pending' WHERE id = '{credited}'; \
+             UPDATE paypal_orders SET status = 'completed', capture_id = 'CAP-NEVER-POSTED' \
+             WHERE id = '{never}'; \
+             UPDATE paypal_orders SET credited = 0;"
+        ))
+        .await
+        .expect("rows as an older release left them");
+    let path = format!(
+        "{}/../migrations/{engine}/0013_payment_caps.sql",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let migration = std::fs::read_to_string(&path).expect("the migration");
+    let start = migration
+        .find("UPDATE paypal_orders SET credited")
+        .expect("the backfill");
+    let end = start + migration[start..].find(';').expect("its end");
+    shop.db
+        .raw(&migration[start..=end])
+        .await
+        .expect("the backfill runs");
+    let credited_of = |order: &str| {
+        let url = shop.db.url.clone();
+        let sql = format!("SELECT credited FROM paypal_orders WHERE id = '{order}'");
+        async move { hostdeck_e2e::billing::scalar(&url, &sql).await }
+    };
+    assert_eq!(credited_of(&credited).await, 20_000_000);
+    assert_eq!(credited_of(&never).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

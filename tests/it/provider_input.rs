@@ -25,6 +25,23 @@ use crate::servers::{Cloud, customer, give_credit, plan};
 /// A good ed25519 key.
 pub const ADA_KEY: &str =
     "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIG7Yq6m3ZqS0Rk9w8b7z0o0dM8b3fJtq8XoXk2nS3yYc ada@laptop";
+/// Another.
+const DESK_KEY: &str =
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAILayXN8GAk6PGMfvIIzZCPRbJdGqAhYsnd61dcdcYcD2 ada@desk";
+
+/// The `n`th of many distinct ed25519 key lines (the blob's shape is all the parser checks).
+fn nth_key(n: u8) -> String {
+    use base64::Engine;
+    let mut blob = Vec::new();
+    blob.extend_from_slice(&11u32.to_be_bytes());
+    blob.extend_from_slice(b"ssh-ed25519");
+    blob.extend_from_slice(&32u32.to_be_bytes());
+    blob.extend_from_slice(&[n; 32]);
+    format!(
+        "ssh-ed25519 {} key{n}@box",
+        base64::engine::general_purpose::STANDARD.encode(blob)
+    )
+}
 
 /// What an attacker names instead of a listed template or ISO.
 const NOT_LISTED: [&str; 7] = [
@@ -243,6 +260,43 @@ async fn ssh_keys_are_checked_saved_and_reach_each_platform(db: TestDb) {
     assert!(core.ssh_keys.delete(&eve, saved.id).await.is_err());
     assert_eq!(pve_creates(&cloud), 0);
 
+    // A thousand saved ids are refused by the count, before one is looked up.
+    let many = CreateServer {
+        saved_keys: (1..=1000).map(SshKeyId).collect(),
+        ..CreateServer::new(
+            CreateKey::random(),
+            choice(core, Image::Template("11".into()), "vf"),
+        )
+    };
+    let error = core
+        .servers
+        .create(&ada, many)
+        .await
+        .expect_err("too many keys");
+    assert_eq!(error.code(), ErrorCode::Invalid, "{error}");
+    assert!(error.to_string().contains("at most 10"), "{error}");
+
+    // Keys are a set: the same keys in another order, or one twice, are the same request.
+    let desk = SshPublicKey::parse(DESK_KEY).expect("a key");
+    let laptop = SshPublicKey::parse(ADA_KEY).expect("a key");
+    let ordered = |keys: Vec<SshPublicKey>, ids: Vec<SshKeyId>| CreateServer {
+        ssh_keys: keys,
+        saved_keys: ids,
+        ..CreateServer::new(
+            CreateKey::parse("two-keys").expect("a key"),
+            choice(core, Image::Template("11".into()), "vf"),
+        )
+    };
+    let first = ordered(
+        vec![laptop.clone(), desk.clone()],
+        vec![SshKeyId(7), SshKeyId(3)],
+    );
+    let again = ordered(
+        vec![desk, laptop.clone(), laptop],
+        vec![SshKeyId(3), SshKeyId(7), SshKeyId(3)],
+    );
+    assert_eq!(first.fingerprint(), again.fingerprint());
+
     // A container gets it in `ssh-public-keys`.
     let created = core
         .servers
@@ -418,7 +472,41 @@ async fn the_root_password_is_shown_once_and_kept_nowhere(db: TestDb) {
     cloud.assert_clean();
 }
 
+async fn keys_saved_at_once_stop_at_twenty_and_names_hide_nothing(db: TestDb) {
+    let core = db.core(Arc::new(SystemClock)).await;
+    let (ada, actor) = customer(&core, "ada@example.com", "1.00", Via::Api).await;
+    // A name that reads backwards or hides a character is refused.
+    for name in ["laptop\u{202E}gpj.exe", "lap\u{200B}top"] {
+        let error = core
+            .ssh_keys
+            .add(&actor, name, ADA_KEY)
+            .await
+            .expect_err("a hidden character");
+        assert_eq!(error.code(), ErrorCode::Invalid, "{error}");
+    }
+    // Thirty keys at once: the ceiling of twenty holds.
+    let mut runs = tokio::task::JoinSet::new();
+    for n in 0..30u8 {
+        let core = core.clone();
+        let actor = actor.clone();
+        runs.spawn(async move {
+            core.ssh_keys
+                .add(&actor, &format!("key {n}"), &nth_key(n))
+                .await
+        });
+    }
+    let results = runs.join_all().await;
+    let saved = results.iter().filter(|result| result.is_ok()).count();
+    assert_eq!(saved, 20, "thirty keys added at once");
+    for error in results.iter().filter_map(|result| result.as_ref().err()) {
+        assert_eq!(error.code(), ErrorCode::Conflict, "{error}");
+    }
+    assert_eq!(core.ssh_keys.list(&actor).await.expect("listed").len(), 20);
+    let _ = ada;
+}
+
 hostdeck_e2e::on_both_engines!(
+    keys_saved_at_once_stop_at_twenty_and_names_hide_nothing,
     an_attacker_names_volumes_that_are_not_on_the_list,
     ssh_keys_are_checked_saved_and_reach_each_platform,
     the_root_password_is_shown_once_and_kept_nowhere,

@@ -265,6 +265,15 @@ async fn on_each_provider_a_server_lives_from_create_to_delete_and_its_first_hou
             );
         }
 
+        // A reason is a note: one that hides text or reads backwards is refused.
+        for hidden in ["charge\u{200B}back", "paid \u{202E}ton", ""] {
+            let refused = core
+                .servers
+                .suspend(&clerk, id, hidden)
+                .await
+                .expect_err("a reason with hidden characters");
+            assert_eq!(refused.code(), ErrorCode::Invalid, "{refused}");
+        }
         let suspended = core
             .servers
             .suspend(&clerk, id, "chargeback under review")

@@ -21,6 +21,8 @@ hostdeck_e2e::on_both_engines!(
     ten_creates_at_once_with_credit_for_one_make_one_server,
     a_create_the_provider_refuses_is_refunded_and_its_retry_charged_again,
     a_lost_create_the_sync_gives_up_on_is_refunded_once,
+    retries_of_a_failed_create_count_against_the_creates_per_minute,
+    a_create_that_cannot_reach_the_provider_is_refused_before_it_is_charged,
     resizes_at_once_with_credit_for_one_resize_one_server,
 );
 
@@ -128,6 +130,41 @@ async fn a_create_the_provider_refuses_is_refunded_and_its_retry_charged_again(d
     assert_eq!(refund.kind, PostingKind::UsageRefund);
     assert_eq!(refund.amount, charge.amount);
     assert_eq!(refund.credit, ada.wallet);
+    // The usage chart counts the refund off the day's usage, and the statement names the
+    // refund's server and hour as it names the charge's.
+    let days = core
+        .statements
+        .daily_usage(&actor, &ada)
+        .await
+        .expect("the chart");
+    assert_eq!(
+        days.last().map(|(_, total)| *total),
+        Some(Money::ZERO),
+        "a refused create used nothing: {days:?}"
+    );
+    let lines = core
+        .statements
+        .transactions(
+            &actor,
+            &ada,
+            &hostdeck_core::statements::StatementFilter::default(),
+            hostdeck_core::store::Page::first(50),
+        )
+        .await
+        .expect("the statement")
+        .items;
+    let named = |kind: PostingKind| {
+        lines
+            .iter()
+            .find(|line| line.kind == kind)
+            .and_then(|line| line.usage.as_ref())
+            .map(|usage| (usage.server, usage.hour))
+    };
+    assert_eq!(
+        named(PostingKind::UsageRefund),
+        Some((failed.id, hour_of(clock.now())))
+    );
+    assert_eq!(named(PostingKind::UsageRefund), named(PostingKind::Usage));
     assert_eq!(
         core.servers
             .get(&actor, failed.id)
@@ -178,6 +215,79 @@ async fn a_create_the_provider_refuses_is_refunded_and_its_retry_charged_again(d
     cloud.assert_clean();
 }
 
+async fn retries_of_a_failed_create_count_against_the_creates_per_minute(db: TestDb) {
+    let cloud = Cloud::start().await;
+    let clock = crate::servers::clock();
+    let mut config = cloud.config("");
+    config.customer_limits.creates_per_minute = 3;
+    let core = db.core_with(config, clock.clone()).await;
+    let (_, actor) = customer(&core, "ada@example.com", "10.00", Via::Api).await;
+    cloud.vf.recorder().fail_next(
+        "/build",
+        3,
+        Fault::Status(
+            reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"msg": "build queue full"}),
+        ),
+    );
+    // One key, failing at the provider, sent again and again within a minute: each attempt
+    // asks the provider, so each is a create the per-minute ceiling counts.
+    let mut codes = Vec::new();
+    for _ in 0..6 {
+        let error = core
+            .servers
+            .create(&actor, create(&core, "again-1", "vf"))
+            .await
+            .expect_err("the build fails, or the rate is reached");
+        codes.push(error.code());
+    }
+    assert_eq!(
+        codes
+            .iter()
+            .filter(|code| **code == ErrorCode::RateLimited)
+            .count(),
+        3,
+        "three attempts in a minute, then refused: {codes:?}"
+    );
+    clock.advance(chrono::Duration::seconds(61));
+    core.servers
+        .create(&actor, create(&core, "again-1", "vf"))
+        .await
+        .expect("a minute later the retry goes through");
+    assert_ledger_exact(core.store.as_ref()).await;
+}
+
+async fn a_create_that_cannot_reach_the_provider_is_refused_before_it_is_charged(db: TestDb) {
+    let cloud = Cloud::start().await;
+    let (core, _) = cloud_core(&db, &cloud, "").await;
+    let (ada, actor) = customer(&core, "ada@example.com", "10.00", Via::Api).await;
+    let full = balance(&core, &ada).await;
+    // An account from before addresses were checked, whose address no provider can be sent.
+    db.raw(&format!(
+        "UPDATE users SET email = 'no-at-sign' WHERE id = {}",
+        ada.id
+    ))
+    .await
+    .expect("an old address");
+    let error = core
+        .servers
+        .create(&actor, create(&core, "old-address", "vf"))
+        .await
+        .expect_err("the owner's address cannot be sent");
+    assert_eq!(error.code(), ErrorCode::Invalid, "{error}");
+    assert!(
+        core.store
+            .server_by_key("old-address")
+            .await
+            .expect("read")
+            .is_none(),
+        "no row"
+    );
+    assert_eq!(balance(&core, &ada).await, full, "nothing charged");
+    assert_eq!(cloud.count("vf"), 0);
+    assert_ledger_exact(core.store.as_ref()).await;
+}
+
 async fn a_lost_create_the_sync_gives_up_on_is_refunded_once(db: TestDb) {
     let cloud = Cloud::start().await;
     let (core, clock) = cloud_core(&db, &cloud, "").await;
@@ -222,6 +332,45 @@ async fn a_lost_create_the_sync_gives_up_on_is_refunded_once(db: TestDb) {
             .expect("read")
             .is_some()
     );
+    assert_ledger_exact(core.store.as_ref()).await;
+
+    // The customer tries again, and that answer is lost too; a sync pass that read the row
+    // before the retry (its first attempt, long past the grace) gives up late: the retry is
+    // not its to fail or refund.
+    cloud
+        .jel
+        .recorder()
+        .fail_next("createenvironment", 1, Fault::Drop);
+    core.servers
+        .create(&actor, create(&core, "lost-1", "jel"))
+        .await
+        .expect_err("no answer again");
+    let held = full.micros() - first.micros();
+    assert_eq!(
+        balance(&core, &ada).await.micros(),
+        held,
+        "the retry is held"
+    );
+    assert!(
+        !core
+            .store
+            .server_failed(lost.id, lost.created_at, clock.now())
+            .await
+            .expect("the stale pass"),
+        "a stale pass leaves the retry alone"
+    );
+    let retry = core
+        .store
+        .server_by_key("lost-1")
+        .await
+        .expect("read")
+        .expect("row");
+    assert_eq!(retry.state, ServerStatus::Creating);
+    assert_eq!(balance(&core, &ada).await.micros(), held, "still held");
+    // Its own pass, after its own grace, gives it up.
+    clock.advance(chrono::Duration::minutes(31));
+    core.servers.sync().await;
+    assert_eq!(balance(&core, &ada).await, full, "given back once more");
     assert_ledger_exact(core.store.as_ref()).await;
     cloud.assert_clean();
 }

@@ -1219,34 +1219,35 @@ impl Payments {
         }
         // The key names one refund: sent again with another capture, amount or reason it is
         // refused here, before PayPal, which would answer with the first refund.
+        let fingerprint = crate::idempotency::Fingerprint::of(&[
+            &customer.id.to_string(),
+            capture_id,
+            &amount.map_or_else(|| "all".to_owned(), |amount| amount.micros().to_string()),
+            reason,
+        ]);
         let first = crate::idempotency::remember(
             self.store.as_ref(),
             "paypal.refund",
             key,
-            &crate::idempotency::Fingerprint::of(&[
-                &customer.id.to_string(),
-                capture_id,
-                &amount.map_or_else(|| "all".to_owned(), |amount| amount.micros().to_string()),
-                reason,
-            ]),
+            &fingerprint,
             self.clock.now(),
         )
         .await?;
-        // What is left to refund (a retry of the same refund is PayPal's to answer).
+        // What is left to refund (a retry of the same refund is PayPal's to answer). A refund
+        // refused here leaves its key free again for a corrected one.
         if first
             && let Some((credited, refunded)) =
                 self.store.payments().capture_refunds(capture_id).await?
         {
             let left = credited.checked_sub(refunded).unwrap_or(Money::ZERO);
-            if !left.is_positive() {
-                return Err(Error::Conflict(format!(
+            let refused = if !left.is_positive() {
+                Some(Error::Conflict(format!(
                     "Capture {capture_id} has been refunded in full already."
-                )));
-            }
-            if let Some(amount) = amount
+                )))
+            } else if let Some(amount) = amount
                 && amount > left
             {
-                return Err(Error::invalid(
+                Some(Error::invalid(
                     "amount",
                     format!(
                         "refund at most {} {}: the rest of capture {capture_id} was refunded \
@@ -1254,7 +1255,14 @@ impl Payments {
                         left.amount_text(),
                         order.currency
                     ),
-                ));
+                ))
+            } else {
+                None
+            };
+            if let Some(refused) = refused {
+                crate::idempotency::forget(self.store.as_ref(), "paypal.refund", key, &fingerprint)
+                    .await?;
+                return Err(refused);
             }
         }
         let answer = client

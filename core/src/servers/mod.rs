@@ -277,6 +277,22 @@ impl Server {
     }
 }
 
+/// The server's owner as its provider is told: refused (before anything is charged) if the
+/// account's address cannot be sent.
+fn owner_of(user: &User) -> Result<Owner> {
+    Ok(Owner {
+        user: user.id,
+        name: user.display_name.clone().unwrap_or_else(|| {
+            user.email
+                .split('@')
+                .next()
+                .unwrap_or("customer")
+                .to_owned()
+        }),
+        email: crate::email::Email::existing(&user.email)?,
+    })
+}
+
 /// A row to insert for a new server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewServerRow {
@@ -343,12 +359,11 @@ impl CreateServer {
             &image,
             choice.location.as_deref().map_or("", str::trim),
         ];
-        fields.extend(self.ssh_keys.iter().map(SshPublicKey::as_str));
-        let saved: Vec<String> = self
-            .saved_keys
-            .iter()
-            .map(|id| format!("saved:{id}"))
-            .collect();
+        // Keys and saved ids are sets: their order (and a repeat) is not another request.
+        let given: BTreeSet<&str> = self.ssh_keys.iter().map(SshPublicKey::as_str).collect();
+        fields.extend(given);
+        let saved: BTreeSet<SshKeyId> = self.saved_keys.iter().copied().collect();
+        let saved: Vec<String> = saved.iter().map(|id| format!("saved:{id}")).collect();
         fields.extend(saved.iter().map(String::as_str));
         if self.root_password {
             fields.push("root_password");
@@ -885,7 +900,7 @@ impl Servers {
         let fingerprint = request.fingerprint();
         let (request, retry) = match self.store.server_by_key(request.key.as_str()).await? {
             Some(existing) if existing.user == user_id => {
-                self.remember_key(&request, &fingerprint).await?;
+                let _ = self.remember_key(&request, &fingerprint).await?;
                 if existing.state == ServerStatus::Failed {
                     (chosen_before(&existing, request)?, Some(existing.id))
                 } else {
@@ -904,11 +919,14 @@ impl Servers {
         } = self.checked(actor, &request.choice).await?;
         let login = self.login(user_id, provider.as_ref(), &request).await?;
         let user = self.user(user_id).await?;
+        // Everything the provider is sent is ready before the row is charged: nothing after
+        // the charge but the provider's answer may fail the create.
+        let owner = owner_of(&user)?;
         let first = quote.first_hour();
-        if retry.is_none() {
-            // Remembered once the request passed its checks, before anything is made.
-            self.remember_key(&request, &fingerprint).await?;
-        }
+        // Remembered once the request passed its checks, before anything is made; forgotten
+        // again if the store refuses the create (credit, a ceiling, the rate), so that the
+        // corrected request may use the key.
+        let remembered_now = retry.is_none() && self.remember_key(&request, &fingerprint).await?;
         let now = self.clock.now();
         let row = NewServerRow {
             user: user.id,
@@ -942,6 +960,16 @@ impl Servers {
             }
             None => self.store.insert_server(&row, Some(&charge)).await,
         };
+        if remembered_now && !matches!(started, Ok(CreateStart::Started(_) | CreateStart::Taken(_)))
+        {
+            crate::idempotency::forget(
+                self.store.as_ref(),
+                "server.create",
+                request.key.as_str(),
+                &fingerprint,
+            )
+            .await?;
+        }
         let server = match started {
             Ok(CreateStart::Started(server)) => server,
             // Another request with the same key got there first.
@@ -964,8 +992,10 @@ impl Servers {
                 return Err(error);
             }
         };
-        self.make(actor, server, &user, &request, login, hostname, quote)
-            .await
+        self.make(
+            actor, server, provider, owner, &request, login, hostname, quote,
+        )
+        .await
     }
 
     /// Checks a create as chosen, in the order people should hear about it (permission first,
@@ -1079,7 +1109,7 @@ impl Servers {
         &self,
         request: &CreateServer,
         fingerprint: &crate::idempotency::Fingerprint,
-    ) -> Result<()> {
+    ) -> Result<bool> {
         crate::idempotency::remember(
             self.store.as_ref(),
             "server.create",
@@ -1088,7 +1118,6 @@ impl Servers {
             self.clock.now(),
         )
         .await
-        .map(|_| ())
     }
 
     fn replay(&self, actor: &Actor, existing: Server) -> Result<Created> {
@@ -1113,13 +1142,13 @@ impl Servers {
         &self,
         actor: &Actor,
         server: Server,
-        user: &User,
+        provider: Arc<dyn Provider>,
+        owner: Owner,
         request: &CreateServer,
         login: Login,
         hostname: Hostname,
         quote: Quote,
     ) -> Result<Created> {
-        let provider = self.providers.require(&server.provider)?;
         let entry = AuditEntry::new(actor, "server.create")
             .target(posting_reference(server.id))
             .detail(serde_json::json!({
@@ -1130,17 +1159,7 @@ impl Servers {
             }));
         let new = NewServer {
             key: request.key.clone(),
-            owner: Owner {
-                user: user.id,
-                name: user.display_name.clone().unwrap_or_else(|| {
-                    user.email
-                        .split('@')
-                        .next()
-                        .unwrap_or("customer")
-                        .to_owned()
-                }),
-                email: crate::email::Email::existing(&user.email)?,
-            },
+            owner,
             name: server.name.clone(),
             hostname,
             resources: server.resources,
@@ -1171,7 +1190,7 @@ impl Servers {
             }
             Err(error) => {
                 self.store
-                    .server_failed(server.id, self.clock.now())
+                    .server_failed(server.id, server.created_at, self.clock.now())
                     .await?;
                 Err(self.failed(entry, error).await)
             }
@@ -1213,8 +1232,21 @@ impl Servers {
         provider: &dyn Provider,
         request: &CreateServer,
     ) -> Result<Login> {
+        // Bounded before any lookup: each saved id is one read.
+        let saved: BTreeSet<SshKeyId> = request.saved_keys.iter().copied().collect();
+        let given: BTreeSet<String> = request
+            .ssh_keys
+            .iter()
+            .map(SshPublicKey::fingerprint)
+            .collect();
+        if saved.len() + given.len() > MAX_SSH_KEYS {
+            return Err(Error::invalid(
+                "ssh_keys",
+                format!("A server takes at most {MAX_SSH_KEYS} SSH keys."),
+            ));
+        }
         let mut keys = request.ssh_keys.clone();
-        for id in &request.saved_keys {
+        for id in &saved {
             let saved = self
                 .store
                 .ssh_keys()
@@ -1310,14 +1342,8 @@ impl Servers {
         if let Err(error) = actor.require(Permission::SuspendServers) {
             return Err(self.refused(actor, action, None, error).await);
         }
-        let reason = reason.trim();
-        if reason.is_empty() || reason.chars().count() > 500 {
-            return Err(Error::invalid(
-                "reason",
-                "Say why, in at most 500 characters.",
-            ));
-        }
-        Ok(reason.to_owned())
+        // Shown to the customer and staff later: a note, without hidden characters.
+        crate::text::note("reason", "The reason", reason, 500)
     }
 
     /// The provider and remote id of a server that exists there, or why it cannot be acted on.

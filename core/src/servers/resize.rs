@@ -143,6 +143,15 @@ impl Servers {
                 return Err(error);
             }
         };
+        // The provider is resolved before the hold posts anything, so that nothing after the
+        // hold can fail without giving its top-up back.
+        let (provider, remote) = match self.on_provider(&quote.server) {
+            Ok(found) => found,
+            Err(error) => {
+                self.store.end_resize(id, None, now).await?;
+                return Err(error);
+            }
+        };
         let top_up = match self.hold(actor, &quote, now).await {
             Ok(top_up) => top_up,
             Err(error) => {
@@ -150,8 +159,6 @@ impl Servers {
                 return Err(error);
             }
         };
-        let server = &quote.server;
-        let (provider, remote) = self.on_provider(server)?;
         let entry = AuditEntry::new(actor, "server.resize")
             .target(posting_reference(id))
             .detail(serde_json::json!({

@@ -259,7 +259,12 @@ impl Servers {
     /// Gives up a `creating` row the provider shows no server for, refunding its first hour;
     /// `false` if it was no longer `creating`.
     async fn abandon_create(&self, row: &Server, now: DateTime<Utc>) -> Result<bool> {
-        if !self.store.server_failed(row.id, now).await? {
+        // Only the attempt this pass saw: a retry the customer started since is its own.
+        if !self
+            .store
+            .server_failed(row.id, row.created_at, now)
+            .await?
+        {
             return Ok(false);
         }
         self.audit

@@ -164,16 +164,22 @@ impl Statements {
         Ok(listed)
     }
 
-    /// Names the server and the hour of every usage line (its key says which). A server of
-    /// someone else's is never named: it cannot be in this wallet's usage, but the check is
-    /// cheap.
+    /// Names the server and the hour of every usage line and usage refund (its key says
+    /// which). A server of someone else's is never named: it cannot be in this wallet's usage,
+    /// but the check is cheap.
     async fn describe(&self, owner: &User, lines: &mut [StatementLine]) -> Result<()> {
         let mut names: HashMap<ServerId, String> = HashMap::new();
         for line in lines.iter_mut() {
-            if line.kind != PostingKind::Usage {
-                continue;
-            }
-            let Some((server, hour)) = usage_of_key(&line.key) else {
+            // A refund's key is its charge's under `usage-refund:`: the same server and hour.
+            let named = match line.kind {
+                PostingKind::Usage => usage_of_key(&line.key),
+                PostingKind::UsageRefund => line
+                    .key
+                    .strip_prefix("usage-refund:")
+                    .and_then(|rest| usage_of_key(&format!("usage:{rest}"))),
+                _ => None,
+            };
+            let Some((server, hour)) = named else {
                 continue;
             };
             let name = match names.get(&server) {

@@ -282,6 +282,10 @@ pub trait Store: servers::ServerStore + billing::BillingStore + Send + Sync + 's
         fingerprint: &str,
         at: DateTime<Utc>,
     ) -> Result<(String, bool)>;
+
+    /// Forgets `key` in `scope` if it is still stored with `fingerprint`: the request it was
+    /// remembered for was refused, so the key is free again for a corrected one.
+    async fn forget_key(&self, scope: &str, key: &str, fingerprint: &str) -> Result<()>;
 }
 
 /// A one-time code to store.

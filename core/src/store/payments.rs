@@ -219,7 +219,8 @@ pub trait PaymentStore: Send + Sync {
     ) -> Result<Vec<StatementLine>>;
     /// The wallet's balance just before `at` (zero before its first posting).
     async fn balance_before(&self, account: AccountId, at: DateTime<Utc>) -> Result<Money>;
-    /// Usage charges to a wallet since `since`: (when, amount) of each, oldest first.
+    /// Usage charges to a wallet since `since`: (when, amount) of each, oldest first, with
+    /// usage refunds to it as negative amounts (a create that failed cost nothing).
     async fn usage_since(
         &self,
         account: AccountId,

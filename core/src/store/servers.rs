@@ -188,8 +188,15 @@ pub trait ServerStore: Send + Sync {
     -> Result<()>;
     /// Marks a create that did not happen `failed` (and out of billing) and refunds its first
     /// hour (`usage-refund:{server}:{hour}`, once) in one transaction; `false`, changing
-    /// nothing, if it was no longer `creating`.
-    async fn server_failed(&self, id: ServerId, at: DateTime<Utc>) -> Result<bool>;
+    /// nothing, if it was no longer `creating` or is a later attempt than the one seen
+    /// (`attempt`, the `created_at` the caller read: a failed create retried since is the
+    /// retry's to finish).
+    async fn server_failed(
+        &self,
+        id: ServerId,
+        attempt: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
     /// Sets each server's state in one transaction, with an event for each one that changed.
     /// Returns how many changed.
     async fn set_server_states(

@@ -1550,6 +1550,19 @@ where
         .await?;
         Ok((row.try_get("fingerprint").map_err(Error::from)?, false))
     }
+
+    async fn forget_key(&self, scope: &str, key: &str, fingerprint: &str) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys \
+             WHERE scope = $1 AND client_key = $2 AND fingerprint = $3",
+        )
+        .bind(scope.to_owned())
+        .bind(key.to_owned())
+        .bind(fingerprint.to_owned())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -8,8 +8,10 @@ use crate::ssh_keys::{NewSshKey, SavedSshKey, SshKeyId};
 
 #[async_trait::async_trait]
 pub trait SshKeyStore: Send + Sync {
-    /// Saves a key. The same fingerprint twice on one account is a `conflict`.
-    async fn insert_ssh_key(&self, key: &NewSshKey) -> Result<SavedSshKey>;
+    /// Saves a key, if the account keeps fewer than `max` (counted and inserted in one write
+    /// transaction, the account's row locked, so that keys added at once cannot pass it). The
+    /// same fingerprint twice on one account, or a full account, is a `conflict`.
+    async fn insert_ssh_key(&self, key: &NewSshKey, max: usize) -> Result<SavedSshKey>;
     /// The keys of `user`, oldest first.
     async fn ssh_keys_of(&self, user: UserId) -> Result<Vec<SavedSshKey>>;
     /// One key, whoever owns it (the caller checks the owner).

@@ -454,12 +454,15 @@ where
         since: DateTime<Utc>,
     ) -> Result<Vec<(DateTime<Utc>, Money)>> {
         let rows = sqlx::query(
-            "SELECT created_at, amount FROM postings \
-             WHERE debit_account = $1 AND kind = $2 AND created_at >= $3 ORDER BY id",
+            "SELECT created_at, CASE WHEN kind = $4 THEN -amount ELSE amount END AS amount \
+             FROM postings \
+             WHERE ((debit_account = $1 AND kind = $2) OR (credit_account = $1 AND kind = $4)) \
+             AND created_at >= $3 ORDER BY id",
         )
         .bind(account.0)
         .bind(PostingKind::Usage.as_str().to_owned())
         .bind(since)
+        .bind(PostingKind::UsageRefund.as_str().to_owned())
         .fetch_all(&self.reader)
         .await?;
         rows.iter()

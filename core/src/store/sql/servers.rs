@@ -208,7 +208,22 @@ where
         first: &FirstHour<'_>,
     ) -> Result<Option<i64>> {
         if let Some(limits) = first.limits {
-            let in_use = Self::in_use(&mut *conn, new.user, id, new.rate.since).await?;
+            let mut in_use = Self::in_use(&mut *conn, new.user, id, new.rate.since).await?;
+            // A failed create taken back keeps one row whose `created_at` is rewritten: its
+            // earlier attempts in the window are its first hours charged then (each attempt
+            // charges one, refunded when it failed), so retrying one key is no way around the
+            // rate.
+            let earlier = sqlx::query(
+                "SELECT COUNT(*) AS attempts FROM postings \
+                 WHERE reference = $1 AND kind = $2 AND created_at > $3",
+            )
+            .bind(posting_reference(id))
+            .bind(PostingKind::Usage.as_str().to_owned())
+            .bind(new.rate.since - CREATE_WINDOW)
+            .fetch_one(&mut *conn)
+            .await?;
+            in_use.recent_creates +=
+                u64::try_from(earlier.try_get::<i64, _>("attempts")?).unwrap_or(0);
             limits.check_create(&in_use, &new.resources)?;
         }
         if !first.amount.is_positive() {
@@ -634,14 +649,20 @@ where
         Ok(())
     }
 
-    async fn server_failed(&self, id: ServerId, at: DateTime<Utc>) -> Result<bool> {
+    async fn server_failed(
+        &self,
+        id: ServerId,
+        attempt: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(
             "UPDATE servers SET state = 'failed', state_changed_at = $2, deleted_at = $2 \
-             WHERE id = $1 AND state = 'creating' RETURNING rate_since",
+             WHERE id = $1 AND state = 'creating' AND created_at <= $3 RETURNING rate_since",
         )
         .bind(id.0)
         .bind(at)
+        .bind(attempt)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {

@@ -46,7 +46,27 @@ where
     Option<String>: Column<DB>,
     Option<DateTime<Utc>>: Column<DB>,
 {
-    async fn insert_ssh_key(&self, key: &NewSshKey) -> Result<SavedSshKey> {
+    async fn insert_ssh_key(&self, key: &NewSshKey, max: usize) -> Result<SavedSshKey> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query(&format!(
+            "SELECT id FROM users WHERE id = $1{}",
+            DB::FOR_UPDATE
+        ))
+        .bind(key.user.0)
+        .fetch_optional(&mut *tx)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("There is no user {}.", key.user)))?;
+        let count: i64 = sqlx::query("SELECT COUNT(*) AS saved FROM ssh_keys WHERE user_id = $1")
+            .bind(key.user.0)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get("saved")?;
+        if usize::try_from(count).unwrap_or(usize::MAX) >= max {
+            tx.rollback().await?;
+            return Err(Error::Conflict(format!(
+                "An account keeps at most {max} keys; delete one you no longer use first."
+            )));
+        }
         let row = sqlx::query(
             "INSERT INTO ssh_keys (user_id, name, public_key, fingerprint, created_at) \
              VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, fingerprint) DO NOTHING RETURNING id",
@@ -56,13 +76,15 @@ where
         .bind(key.key.as_str().to_owned())
         .bind(key.fingerprint.clone())
         .bind(key.created_at)
-        .fetch_optional(&self.writer)
+        .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
+            tx.rollback().await?;
             return Err(Error::Conflict(
                 "That key is already saved on your account.".into(),
             ));
         };
+        tx.commit().await?;
         Ok(SavedSshKey {
             id: SshKeyId(row.try_get("id")?),
             user: key.user,
