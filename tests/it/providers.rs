@@ -14,6 +14,7 @@ use hostdeck_core::providers::{
     RemoteId, Resources, ServerState,
 };
 use hostdeck_core::{Error, ErrorCode};
+use hostdeck_e2e::cloud::fail_builds;
 use hostdeck_fakes::jelastic::{FakeJelastic, result};
 use hostdeck_fakes::proxmox::{FakeProxmox, PowerState};
 use hostdeck_fakes::server::{Fault, Recorder};
@@ -745,14 +746,7 @@ async fn a_virtfusion_build_that_fails_leaves_nothing_and_the_retry_makes_one_se
     let fake = FakeVirtFusion::start().await;
     let vf = virtfusion(&fake, "");
     let new = new_server("vf-retry-1", Image::Template("11".into()));
-    fake.recorder().fail_next(
-        "/build",
-        1,
-        Fault::Status(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            json!({"msg": "build queue full"}),
-        ),
-    );
+    fail_builds(&fake, 1);
     let (code, text) = seen(vf.create(&new).await.expect_err("the build fails"));
     assert_eq!(code, ErrorCode::Unavailable, "{text}");
     assert!(fake.servers().is_empty(), "the unbuilt server was removed");

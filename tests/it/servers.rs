@@ -33,7 +33,7 @@ use hostdeck_fakes::server::Fault;
 use hostdeck_fakes::virtfusion::Power;
 use secrecy::SecretString;
 
-pub use hostdeck_e2e::cloud::{Cloud, PROVIDERS};
+pub use hostdeck_e2e::cloud::{Cloud, PROVIDERS, fail_builds};
 
 /// What each provider installs from.
 pub fn image(provider: &str) -> Image {
@@ -60,6 +60,21 @@ pub fn create(core: &Core, key: &str, provider: &str) -> CreateServer {
             location: Some(provider.to_owned()),
         },
     )
+}
+
+/// Sends a create under `key` on VirtFusion whose build fails once ("build queue full"): the
+/// error the create ends in.
+pub async fn create_whose_build_fails(
+    core: &Core,
+    cloud: &Cloud,
+    actor: &Actor,
+    key: &str,
+) -> Error {
+    fail_builds(&cloud.vf, 1);
+    core.servers
+        .create(actor, create(core, key, "vf"))
+        .await
+        .expect_err("the build fails")
 }
 
 pub fn usd(text: &str) -> Money {
@@ -466,18 +481,7 @@ async fn a_failed_create_retried_hours_later_is_billed_from_the_retry(db: TestDb
     let (core, clock) = cloud_core(&db, &cloud, "").await;
     let (ada, actor) = customer(&core, "ada@example.com", "10.00", Via::Portal).await;
     let full = balance(&core, &ada).await;
-    cloud.vf.recorder().fail_next(
-        "/build",
-        1,
-        Fault::Status(
-            reqwest::StatusCode::INTERNAL_SERVER_ERROR,
-            serde_json::json!({"msg": "build queue full"}),
-        ),
-    );
-    core.servers
-        .create(&actor, create(&core, "late-1", "vf"))
-        .await
-        .expect_err("the build fails");
+    create_whose_build_fails(&core, &cloud, &actor, "late-1").await;
 
     // Three hours later the same key is tried again, and works.
     clock.advance(chrono::Duration::hours(3));
@@ -557,19 +561,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
 
     // VirtFusion's build fails: the row is failed, its first hour refunded; the same key again
     // tries once more and succeeds, charged once.
-    cloud.vf.recorder().fail_next(
-        "/build",
-        1,
-        Fault::Status(
-            reqwest::StatusCode::INTERNAL_SERVER_ERROR,
-            serde_json::json!({"msg": "build queue full"}),
-        ),
-    );
-    let error = core
-        .servers
-        .create(&actor, create(&core, "vf-fails-1", "vf"))
-        .await
-        .expect_err("the build fails");
+    let error = create_whose_build_fails(&core, &cloud, &actor, "vf-fails-1").await;
     assert_eq!(error.code(), ErrorCode::Unavailable, "{error}");
     let failed = core
         .store

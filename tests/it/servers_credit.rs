@@ -14,7 +14,8 @@ use hostdeck_e2e::db::{TestDb, assert_ledger_exact};
 use hostdeck_fakes::server::Fault;
 
 use crate::servers::{
-    Cloud, balance, cloud_core, create, customer, give_credit, plan, usage_postings,
+    Cloud, balance, cloud_core, create, create_whose_build_fails, customer, fail_builds,
+    give_credit, plan, usage_postings,
 };
 
 hostdeck_e2e::on_both_engines!(
@@ -94,18 +95,7 @@ async fn a_create_the_provider_refuses_is_refunded_and_its_retry_charged_again(d
     let (core, clock) = cloud_core(&db, &cloud, "").await;
     let (ada, actor) = customer(&core, "ada@example.com", "10.00", Via::Portal).await;
     let full = balance(&core, &ada).await;
-    cloud.vf.recorder().fail_next(
-        "/build",
-        1,
-        Fault::Status(
-            reqwest::StatusCode::INTERNAL_SERVER_ERROR,
-            serde_json::json!({"msg": "build queue full"}),
-        ),
-    );
-    core.servers
-        .create(&actor, create(&core, "refund-1", "vf"))
-        .await
-        .expect_err("the build fails");
+    create_whose_build_fails(&core, &cloud, &actor, "refund-1").await;
     let failed = core
         .store
         .server_by_key("refund-1")
@@ -222,14 +212,7 @@ async fn retries_of_a_failed_create_count_against_the_creates_per_minute(db: Tes
     config.customer_limits.creates_per_minute = 3;
     let core = db.core_with(config, clock.clone()).await;
     let (_, actor) = customer(&core, "ada@example.com", "10.00", Via::Api).await;
-    cloud.vf.recorder().fail_next(
-        "/build",
-        3,
-        Fault::Status(
-            reqwest::StatusCode::INTERNAL_SERVER_ERROR,
-            serde_json::json!({"msg": "build queue full"}),
-        ),
-    );
+    fail_builds(&cloud.vf, 3);
     // One key, failing at the provider, sent again and again within a minute: each attempt
     // asks the provider, so each is a create the per-minute ceiling counts.
     let mut codes = Vec::new();

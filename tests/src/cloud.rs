@@ -8,6 +8,7 @@ use hostdeck_core::config::Config;
 use hostdeck_core::providers::RemoteId;
 use hostdeck_fakes::jelastic::FakeJelastic;
 use hostdeck_fakes::proxmox::FakeProxmox;
+use hostdeck_fakes::server::Fault;
 use hostdeck_fakes::virtfusion::FakeVirtFusion;
 
 /// The three provider fakes, each configured as `vf`, `pve` and `jel`.
@@ -18,6 +19,18 @@ pub struct Cloud {
 }
 
 pub const PROVIDERS: [&str; 3] = ["vf", "pve", "jel"];
+
+/// Makes VirtFusion's next `times` builds fail as a full build queue does: a 500 on `/build`.
+pub fn fail_builds(vf: &FakeVirtFusion, times: usize) {
+    vf.recorder().fail_next(
+        "/build",
+        times,
+        Fault::Status(
+            reqwest::StatusCode::INTERNAL_SERVER_ERROR,
+            serde_json::json!({"msg": "build queue full"}),
+        ),
+    );
+}
 
 impl Cloud {
     pub async fn start() -> Self {
