@@ -184,139 +184,83 @@ async fn twenty_wrong_emailed_codes_at_once_check_no_more_than_five(db: TestDb) 
     assert_eq!(status, 200, "{body}");
 }
 
-async fn a_trusted_proxy_names_the_client_and_no_one_else_does(db: TestDb) {
+/// An app that believes the proxy at 127.0.0.10, with Gina as a customer.
+async fn app_behind_a_proxy(db: &TestDb) -> TestApp {
     let mut config = Config::default();
     config.web.trusted_proxies = vec!["127.0.0.10".parse().expect("an address")];
     let app = TestApp::start(db.core_with(config, Arc::new(SystemClock)).await).await;
     app.user("gina@example.com", Role::Customer).await;
+    app
+}
 
-    // An untrusted peer cannot make itself someone new by writing X-Forwarded-For.
-    let untrusted = client_from(address(66));
-    for guess in 1..=5 {
-        let forged = format!("203.0.113.{guess}");
+/// Five wrong passwords for Gina from `client`, try `n` (1 to 5) naming `forwarded(n)` in
+/// `X-Forwarded-For`: each is refused as wrong (401), none yet as too many.
+async fn five_wrong_passwords(
+    app: &TestApp,
+    client: &reqwest::Client,
+    forwarded: impl Fn(u32) -> String,
+) {
+    for n in 1..=5 {
         let (status, body) = login_from(
-            &app,
-            &untrusted,
-            Some(&forged),
+            app,
+            client,
+            Some(&forwarded(n)),
             "gina@example.com",
             "not her password",
         )
         .await;
         assert_eq!(status, 401, "{body}");
     }
-    let (status, _) = login_from(
-        &app,
-        &untrusted,
-        Some("203.0.113.99"),
-        "gina@example.com",
-        PASSWORD,
-    )
-    .await;
+}
+
+/// Gina's right password from `client`, naming `forwarded` in `X-Forwarded-For`.
+async fn gina_signs_in(app: &TestApp, client: &reqwest::Client, forwarded: &str) -> (u16, Value) {
+    login_from(app, client, Some(forwarded), "gina@example.com", PASSWORD).await
+}
+
+async fn a_trusted_proxy_names_the_client_and_no_one_else_does(db: TestDb) {
+    let app = app_behind_a_proxy(&db).await;
+
+    // An untrusted peer cannot make itself someone new by writing X-Forwarded-For.
+    let untrusted = client_from(address(66));
+    five_wrong_passwords(&app, &untrusted, |guess| format!("203.0.113.{guess}")).await;
+    let (status, _) = gina_signs_in(&app, &untrusted, "203.0.113.99").await;
     assert_eq!(status, 429, "the peer's own address is the one throttled");
 
     // Behind the proxy, each client is counted by the address the proxy saw.
     let proxy = client_from(address(10));
-    for _ in 1..=5 {
-        let (status, _) = login_from(
-            &app,
-            &proxy,
-            Some("198.51.100.7"),
-            "gina@example.com",
-            "not her password",
-        )
-        .await;
-        assert_eq!(status, 401);
-    }
+    five_wrong_passwords(&app, &proxy, |_| "198.51.100.7".to_owned()).await;
     // The attacker names Gina's address in the header; the proxy appends the real one, and the
     // rightmost address the proxy did not add is the one believed.
-    let (status, _) = login_from(
-        &app,
-        &proxy,
-        Some("198.51.100.8, 198.51.100.7"),
-        "gina@example.com",
-        PASSWORD,
-    )
-    .await;
+    let (status, _) = gina_signs_in(&app, &proxy, "198.51.100.8, 198.51.100.7").await;
     assert_eq!(status, 429, "the attacker stays throttled");
     // Gina comes through the same proxy from her own address and signs in.
-    let (status, body) = login_from(
-        &app,
-        &proxy,
-        Some("198.51.100.8"),
-        "gina@example.com",
-        PASSWORD,
-    )
-    .await;
+    let (status, body) = gina_signs_in(&app, &proxy, "198.51.100.8").await;
     assert_eq!(status, 200, "{body}");
 }
 
 async fn an_ipv6_client_counts_by_its_network_not_each_address(db: TestDb) {
-    let mut config = Config::default();
-    config.web.trusted_proxies = vec!["127.0.0.10".parse().expect("an address")];
-    let app = TestApp::start(db.core_with(config, Arc::new(SystemClock)).await).await;
-    app.user("gina@example.com", Role::Customer).await;
+    let app = app_behind_a_proxy(&db).await;
     let proxy = client_from(address(10));
 
     // An attacker holding a /64 guesses from a fresh address each time: still one client.
-    for host in 1..=5 {
-        let forged = format!("2001:db8:1:2::{host:x}");
-        let (status, body) = login_from(
-            &app,
-            &proxy,
-            Some(&forged),
-            "gina@example.com",
-            "not her password",
-        )
-        .await;
-        assert_eq!(status, 401, "{body}");
-    }
-    let (status, _) = login_from(
-        &app,
-        &proxy,
-        Some("2001:db8:1:2:ffff:ffff:ffff:fffe"),
-        "gina@example.com",
-        PASSWORD,
-    )
-    .await;
+    five_wrong_passwords(&app, &proxy, |host| format!("2001:db8:1:2::{host:x}")).await;
+    let (status, _) = gina_signs_in(&app, &proxy, "2001:db8:1:2:ffff:ffff:ffff:fffe").await;
     assert_eq!(
         status, 429,
         "another address in the same /64 is the same client"
     );
 
     // An IPv4-mapped address is the IPv4 address it maps.
-    for _ in 1..=5 {
-        let (status, _) = login_from(
-            &app,
-            &proxy,
-            Some("::ffff:198.51.100.9"),
-            "gina@example.com",
-            "not her password",
-        )
-        .await;
-        assert_eq!(status, 401);
-    }
-    let (status, _) = login_from(
-        &app,
-        &proxy,
-        Some("198.51.100.9"),
-        "gina@example.com",
-        PASSWORD,
-    )
-    .await;
+    five_wrong_passwords(&app, &proxy, |_| "::ffff:198.51.100.9".to_owned()).await;
+    let (status, _) = gina_signs_in(&app, &proxy, "198.51.100.9").await;
     assert_eq!(
         status, 429,
         "the mapped and the plain address are one client"
     );
 
     // Another /64 is someone else: Gina signs in from hers.
-    let (status, body) = login_from(
-        &app,
-        &proxy,
-        Some("2001:db8:1:3::1"),
-        "gina@example.com",
-        PASSWORD,
-    )
-    .await;
+    let (status, body) = gina_signs_in(&app, &proxy, "2001:db8:1:3::1").await;
     assert_eq!(status, 200, "{body}");
 }
 
