@@ -298,6 +298,40 @@ async fn over_https_the_cookies_are_host_only_and_hsts_is_sent() {
 }
 
 /// What the API says about `key`: 200 when it works.
+/// Changes the password on the portal's account page, from `PASSWORD` to `NEW_PASSWORD`, with
+/// `revoke_api_keys` set to `revoke` (or left out of the form when `None`).
+async fn change_password_on_portal(
+    app: &TestApp,
+    visit: &PortalVisit,
+    revoke: Option<&str>,
+) -> reqwest::Response {
+    let mut fields = vec![
+        ("current_password", PASSWORD),
+        ("new_password", NEW_PASSWORD),
+    ];
+    if let Some(revoke) = revoke {
+        fields.push(("revoke_api_keys", revoke));
+    }
+    app.portal_post(visit, "/account/password", &fields).await
+}
+
+/// After a password change on the portal: `done` sends the browser to the account page with
+/// `notice`, under a new session; the page it lands on.
+async fn notice_page(app: &TestApp, done: &reqwest::Response, notice: &str) -> String {
+    let location = format!("/account?notice={notice}");
+    assert_eq!(header(done, "location"), Some(location.as_str()));
+    let new_session = set_cookie(done, "hd_session").expect("a new session");
+    app.http
+        .get(app.url(&location))
+        .header("cookie", format!("hd_session={new_session}"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("a page")
+}
+
 async fn key_works(app: &TestApp, key: &str) -> u16 {
     app.get_as(key, "/api/v1/me").await.status().as_u16()
 }
@@ -381,33 +415,9 @@ async fn password_change_deals_with_api_keys(db: TestDb) {
         page.contains(r#"name="revoke_api_keys" value="yes" checked"#),
         "the box is ticked: {page}"
     );
-    let done = app
-        .portal_post(
-            &visit,
-            "/account/password",
-            &[
-                ("current_password", PASSWORD),
-                ("new_password", NEW_PASSWORD),
-                ("revoke_api_keys", "yes"),
-            ],
-        )
-        .await;
+    let done = change_password_on_portal(&app, &visit, Some("yes")).await;
     assert_eq!(done.status(), 303);
-    assert_eq!(
-        header(&done, "location"),
-        Some("/account?notice=password-keys-revoked")
-    );
-    let new_session = set_cookie(&done, "hd_session").expect("a new session");
-    let notice = app
-        .http
-        .get(app.url("/account?notice=password-keys-revoked"))
-        .header("cookie", format!("hd_session={new_session}"))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("a page");
+    let notice = notice_page(&app, &done, "password-keys-revoked").await;
     assert!(
         notice.contains("all your API keys were revoked"),
         "{notice}"
@@ -418,16 +428,7 @@ async fn password_change_deals_with_api_keys(db: TestDb) {
     let hal = app.user("hal@example.com", Role::Customer).await;
     let key = app.api_key(&hal, &[Scope::ReadUser]).await;
     let visit = app.portal_visit(Some(&hal.token), "/account").await;
-    let done = app
-        .portal_post(
-            &visit,
-            "/account/password",
-            &[
-                ("current_password", PASSWORD),
-                ("new_password", NEW_PASSWORD),
-            ],
-        )
-        .await;
+    let done = change_password_on_portal(&app, &visit, None).await;
     assert_eq!(
         header(&done, "location"),
         Some("/account?notice=password-keys-revoked")
@@ -438,32 +439,8 @@ async fn password_change_deals_with_api_keys(db: TestDb) {
     let fay = app.user("fay@example.com", Role::Customer).await;
     let key = app.api_key(&fay, &[Scope::ReadUser]).await;
     let visit = app.portal_visit(Some(&fay.token), "/account").await;
-    let done = app
-        .portal_post(
-            &visit,
-            "/account/password",
-            &[
-                ("current_password", PASSWORD),
-                ("new_password", NEW_PASSWORD),
-                ("revoke_api_keys", "no"),
-            ],
-        )
-        .await;
-    assert_eq!(
-        header(&done, "location"),
-        Some("/account?notice=password-keys-kept")
-    );
-    let new_session = set_cookie(&done, "hd_session").expect("a new session");
-    let notice = app
-        .http
-        .get(app.url("/account?notice=password-keys-kept"))
-        .header("cookie", format!("hd_session={new_session}"))
-        .send()
-        .await
-        .expect("GET")
-        .text()
-        .await
-        .expect("a page");
+    let done = change_password_on_portal(&app, &visit, Some("no")).await;
+    let notice = notice_page(&app, &done, "password-keys-kept").await;
     assert!(notice.contains("Your API keys still work"), "{notice}");
     assert_eq!(key_works(&app, &key).await, 200);
 
