@@ -76,6 +76,22 @@ impl Shop {
         }
     }
 
+    /// `delivery` was refused by the webhook route (400), and core, handed it as that route
+    /// hands it, refuses it as forged for a reason containing `reason`; `case` names the try.
+    pub async fn assert_refused_as_forged(&self, delivery: &Delivery, reason: &str, case: &str) {
+        assert_eq!(delivery.status, 400, "{case}: {}", delivery.answer);
+        let outcome = self
+            .app
+            .core()
+            .payments
+            .receive_webhook(&headers_of(delivery), &delivery.body)
+            .await;
+        match outcome {
+            Err(Rejection::Forged(why)) => assert!(why.contains(reason), "{case}: {why}"),
+            other => panic!("{case} must be refused as forged: {other:?}"),
+        }
+    }
+
     pub fn webhook_url(&self) -> String {
         self.app.url("/webhooks/paypal")
     }
@@ -321,17 +337,8 @@ async fn only_a_current_certificate_from_a_trusted_ca_vouches_for_a_delivery() {
             .paypal
             .deliver_forged(forgery, &event, &shop.webhook_url(), &shop.webhook_id)
             .await;
-        assert_eq!(delivery.status, 400, "{forgery:?}: {}", delivery.answer);
-        let outcome = shop
-            .app
-            .core()
-            .payments
-            .receive_webhook(&headers_of(&delivery), &delivery.body)
+        shop.assert_refused_as_forged(&delivery, reason, &format!("{forgery:?}"))
             .await;
-        match outcome {
-            Err(Rejection::Forged(why)) => assert!(why.contains(reason), "{forgery:?}: {why}"),
-            other => panic!("{forgery:?} must be refused as forged: {other:?}"),
-        }
     }
     shop.process().await;
     assert_eq!(shop.stored_events(EventStatus::Pending).await, 0);
