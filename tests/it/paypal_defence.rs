@@ -15,11 +15,7 @@ use hostdeck_core::store::payments::{EventStatus, OrderStatus};
 use hostdeck_e2e::db::TestDb;
 use serde_json::{Value, json};
 
-use crate::paypal_webhooks::{Shop, altered};
-
-fn usd(units: i64) -> Money {
-    Money::from_micros(units * 1_000_000)
-}
+use crate::paypal_webhooks::{Shop, altered, usd};
 
 hostdeck_e2e::on_both_engines!(
     a_second_capture_of_a_credited_order_credits_nothing_more,

@@ -251,7 +251,8 @@ impl Shop {
     }
 }
 
-fn usd(units: i64) -> Money {
+/// `units` whole dollars.
+pub fn usd(units: i64) -> Money {
     Money::from_micros(units * 1_000_000)
 }
 
