@@ -84,3 +84,43 @@ async fn a_stranger_guessing_at_the_code_does_not_kill_the_owners_reset_link(db:
     assert!(again.is_err(), "a link works once");
     app.login("olga@example.com", NEW_PASSWORD).await;
 }
+
+on_both_engines!(guesses_either_side_of_a_quarter_hour_share_one_window);
+
+/// Throttle windows start at the first attempt, not at the clock's quarter hours: five wrong
+/// passwords just before 10:15 and a sixth just after are still one window.
+async fn guesses_either_side_of_a_quarter_hour_share_one_window(db: TestDb) {
+    use chrono::TimeZone;
+    let start = chrono::Utc
+        .with_ymd_and_hms(2026, 12, 7, 10, 14, 59)
+        .single()
+        .expect("a time");
+    let clock = std::sync::Arc::new(hostdeck_core::clock::ManualClock::new(start));
+    let app = TestApp::start(db.core(clock.clone()).await).await;
+    app.user("pia@example.com", Role::Customer).await;
+    let attacker = client("203.0.113.50");
+    let accounts = &app.core().accounts;
+    for guess in 0..5 {
+        let refused = accounts
+            .sign_in(
+                "pia@example.com",
+                SecretString::from(format!("wrong guess {guess}")),
+                None,
+                &attacker,
+            )
+            .await
+            .expect_err("a wrong password");
+        assert_eq!(refused.code(), hostdeck_core::ErrorCode::Unauthenticated);
+    }
+    clock.advance(chrono::Duration::seconds(2));
+    let sixth = accounts
+        .sign_in(
+            "pia@example.com",
+            SecretString::from(hostdeck_e2e::app::PASSWORD),
+            None,
+            &attacker,
+        )
+        .await
+        .expect_err("the sixth try waits, even with the right password");
+    assert_eq!(sixth.code(), hostdeck_core::ErrorCode::RateLimited);
+}

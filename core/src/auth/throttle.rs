@@ -9,7 +9,8 @@
 //!   code" and "forgot my password" send are counted here. Each attempt takes its slot *before*
 //!   the secret is checked, in one atomic statement, so twenty attempts sent at once against a
 //!   limit of five check five secrets and refuse the rest; an attempt that turns out not to
-//!   count (a right password) gives its slot back. Windows are fixed (a burst can straddle two).
+//!   count (a right password) gives its slot back. A key's window starts at its first attempt and
+//!   runs for the limit's length, so no clock-aligned boundary splits a burst in two.
 //! - [`SlidingWindow`] counts in this process: the per-minute limits of API keys and sessions,
 //!   which every request passes and which would otherwise cost a database write each. A window
 //!   slides (at most `limit` requests in any `window`, whenever it starts), so no burst fits
@@ -111,7 +112,8 @@ impl<K: Eq + Hash + Clone> SlidingWindow<K> {
     }
 }
 
-/// A limit counted for the whole cluster: at most `max` attempts per key in each `window`.
+/// A limit counted for the whole cluster: at most `max` attempts per key in a `window` that
+/// starts at the key's first attempt.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limit {
     /// Names the counter, so equal keys of different limits are counted apart.
@@ -164,16 +166,13 @@ impl SharedThrottle {
     /// keeps the door shut.
     pub async fn take(&self, limit: &Limit, subject: &str) -> Result<Taken> {
         let now = self.clock.now();
-        let size = i64::try_from(limit.window.as_millis())
-            .unwrap_or(i64::MAX)
-            .max(1);
-        let at = now.timestamp_millis();
-        let window = at.div_euclid(size);
-        let ends = window.saturating_add(1).saturating_mul(size);
-        let reset_after = Duration::from_millis(u64::try_from(ends - at).unwrap_or(0));
-        let expires_at = DateTime::<Utc>::from_timestamp_millis(ends).unwrap_or(now);
+        let ends =
+            now + chrono::Duration::from_std(limit.window).unwrap_or(chrono::Duration::MAX / 2);
         let key = Self::key(limit, subject);
-        let count = self.store.throttle_hit(&key, window, expires_at).await?;
+        let (count, ends) = self.store.throttle_hit(&key, now, ends).await?;
+        let reset_after = (ends - now).to_std().unwrap_or(Duration::ZERO);
+        // Counts live in one row per key; `window` names it for give-backs.
+        let window = 0;
         if self
             .hits
             .fetch_add(1, Ordering::Relaxed)

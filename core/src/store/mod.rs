@@ -251,9 +251,16 @@ pub trait Store: servers::ServerStore + billing::BillingStore + Send + Sync + 's
     async fn outbox_pending(&self) -> Result<u64>;
 
     // Throttles shared by every replica (see `auth::throttle`).
-    /// Counts one attempt for `key` in window `window` and returns the window's count with it.
-    /// One statement, so concurrent attempts each see a different count.
-    async fn throttle_hit(&self, key: &str, window: i64, expires_at: DateTime<Utc>) -> Result<i64>;
+    /// Counts one attempt for `key` at `now` and returns the count of its window with the
+    /// window's end. A window starts at the first attempt after the last one ended and lasts
+    /// until `ends` (given for a new window), so no clock-aligned boundary splits a burst. One
+    /// statement, so concurrent attempts each see a different count.
+    async fn throttle_hit(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        ends: DateTime<Utc>,
+    ) -> Result<(i64, DateTime<Utc>)>;
     /// Takes back one attempt counted in `window` (one that turned out not to count).
     async fn throttle_give_back(&self, key: &str, window: i64) -> Result<()>;
     /// Forgets every count of `key`.

@@ -1462,17 +1462,26 @@ where
         Ok(())
     }
 
-    async fn throttle_hit(&self, key: &str, window: i64, expires_at: DateTime<Utc>) -> Result<i64> {
+    async fn throttle_hit(
+        &self,
+        key: &str,
+        now: DateTime<Utc>,
+        ends: DateTime<Utc>,
+    ) -> Result<(i64, DateTime<Utc>)> {
+        // One row per key (window_index 0): a window that is over starts again at this attempt.
         let row = sqlx::query(
-            "INSERT INTO throttle_counts (key, window_index, hits, expires_at) VALUES ($1, $2, 1, $3) \
-             ON CONFLICT (key, window_index) DO UPDATE SET hits = throttle_counts.hits + 1 RETURNING hits",
+            "INSERT INTO throttle_counts (key, window_index, hits, expires_at) VALUES ($1, 0, 1, $2) \
+             ON CONFLICT (key, window_index) DO UPDATE SET \
+             hits = CASE WHEN throttle_counts.expires_at <= $3 THEN 1 ELSE throttle_counts.hits + 1 END, \
+             expires_at = CASE WHEN throttle_counts.expires_at <= $3 THEN $2 ELSE throttle_counts.expires_at END \
+             RETURNING hits, expires_at",
         )
         .bind(key.to_owned())
-        .bind(window)
-        .bind(expires_at)
+        .bind(ends)
+        .bind(now)
         .fetch_one(&self.writer)
         .await?;
-        row.try_get("hits").map_err(Error::from)
+        Ok((row.try_get("hits")?, row.try_get("expires_at")?))
     }
 
     async fn throttle_give_back(&self, key: &str, window: i64) -> Result<()> {
