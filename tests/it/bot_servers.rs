@@ -86,10 +86,7 @@ async fn a_customer_controls_their_servers_on_discord_and_nobody_elses() {
         .await;
     let answers = typed.wait(WAIT).await;
     assert_eq!(answers[0].kind, ResponseKind::Callback(8), "{answers:#?}");
-    let choices = answers[0].payload()["choices"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let choices = answers[0].choices();
     assert_eq!(choices.len(), 2, "{choices:#?}");
     assert!(choices.iter().any(|choice| {
         choice["name"]
@@ -337,10 +334,7 @@ async fn a_customer_controls_their_servers_on_discord_and_nobody_elses() {
         )
         .await;
     let answers = typed.wait(WAIT).await;
-    let choices = answers[0].payload()["choices"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let choices = answers[0].choices();
     assert!(
         choices
             .iter()

@@ -654,10 +654,7 @@ async fn discord_autocompletes_templates_and_refuses_a_volume_not_listed() {
         )
         .await;
     let answers = typed.wait(WAIT).await;
-    let choices = answers[0].payload()["choices"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
+    let choices = answers[0].choices();
     assert!(
         choices.iter().any(|choice| choice["value"]
             == json!("local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst")),

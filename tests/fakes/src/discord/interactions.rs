@@ -186,6 +186,17 @@ impl Response {
         ids
     }
 
+    /// The choices of an autocomplete answer (a type-8 callback); none for any other answer.
+    pub fn choices(&self) -> Vec<Value> {
+        if self.callback_type() != Some(8) {
+            return Vec::new();
+        }
+        self.payload()["choices"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// The `custom_id` of the modal a type-9 callback opened.
     pub fn modal_custom_id(&self) -> Option<&str> {
         (self.callback_type() == Some(9))
