@@ -388,6 +388,18 @@ async fn a_customer_controls_their_servers_on_discord_and_nobody_elses() {
         "{}",
         text_of(edit)
     );
+    // What it charged, to the micro, as the confirm card said it would.
+    let first_hour = core
+        .pricing
+        .quote(&hostdeck_core::pricing::Size::Plan("small".into()))
+        .expect("the small plan")
+        .first_hour()
+        .display_exact(&core.config.billing.currency);
+    assert!(
+        text_of(edit).contains(&first_hour),
+        "{first_hour} in {}",
+        text_of(edit)
+    );
     assert!(edit.custom_ids().is_empty(), "the buttons are gone");
     // The second press: the same server, nothing more.
     let answers = pressed_again.wait(WAIT).await;

@@ -587,7 +587,7 @@ pub async fn server_create_confirmed(
             created
                 .quote
                 .first_hour()
-                .display(&data.core.config.billing.currency),
+                .display_exact(&data.core.config.billing.currency),
         );
     if let Some(password) = &created.root_password {
         // Only in this ephemeral answer: the password is kept nowhere to show it again.
