@@ -17,6 +17,8 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use crate::money::{Currency, Money};
 use crate::providers::ProvidersConfig;
+use crate::store::config::REDACTED;
+pub use crate::store::config::{DatabaseConfig, redact_url_password};
 
 /// Where the config file is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/hostdeck.toml";
@@ -172,29 +174,6 @@ impl Default for SmtpConfig {
             url: None,
             from: "hostdeck <no-reply@localhost>".into(),
             spool_dir: PathBuf::from("data/mail"),
-        }
-    }
-}
-
-#[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DatabaseConfig {
-    /// `sqlite://path` (created on first run) or `postgres://user:password@host/db`.
-    #[serde(serialize_with = "serialize_database_url")]
-    pub url: SecretString,
-    /// Connections kept open to PostgreSQL (SQLite uses one writer and this many readers).
-    pub max_connections: u32,
-    /// How long to wait for a connection before answering "the database is not answering".
-    #[serde(with = "humantime_serde")]
-    pub connect_timeout: Duration,
-}
-
-impl Default for DatabaseConfig {
-    fn default() -> Self {
-        Self {
-            url: SecretString::from("sqlite://data/hostdeck.db"),
-            max_connections: 16,
-            connect_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -851,8 +830,6 @@ fn expectation(key: &str) -> Option<&'static str> {
     }
 }
 
-const REDACTED: &str = "[redacted]";
-
 pub(crate) fn serialize_secret<S: Serializer>(
     secret: &Option<SecretString>,
     serializer: S,
@@ -870,26 +847,6 @@ fn serialize_optional_url<S: Serializer>(
     match url {
         Some(url) => serializer.serialize_str(&redact_url_password(url.expose_secret())),
         None => serializer.serialize_none(),
-    }
-}
-
-/// Shows the database URL with its password, if any, redacted.
-fn serialize_database_url<S: Serializer>(
-    url: &SecretString,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&redact_url_password(url.expose_secret()))
-}
-
-/// `postgres://app:hunter2@db/x` becomes `postgres://app:[redacted]@db/x`.
-pub fn redact_url_password(text: &str) -> String {
-    match url::Url::parse(text) {
-        Ok(mut url) if url.password().is_some() => {
-            let _ = url.set_password(Some(REDACTED));
-            url.to_string().replace("%5Bredacted%5D", REDACTED)
-        }
-        Ok(_) => text.to_owned(),
-        Err(_) => REDACTED.to_owned(),
     }
 }
 

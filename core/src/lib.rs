@@ -6,7 +6,10 @@
 //! - [`policy`]: roles, scopes, the [`Actor`] of every call, and the one permission table.
 //! - [`money`], [`email`], [`ids`]: domain types that are valid once they exist; [`text`]: the
 //!   rule for names and notes people type.
-//! - [`store`]: the [`store::Store`] trait over SQLite and PostgreSQL.
+//! - [`records`]: the plain types the store reads and writes (a user, a posting, a server...)
+//!   and the pure rules on them both sides need; they import nothing above them.
+//! - [`store`]: the [`store::Store`] trait over SQLite and PostgreSQL; it imports records,
+//!   never a service.
 //! - [`ledger`]: prepaid credit as append-only double-entry postings.
 //! - [`users`], [`audit`], [`auth`]: accounts, the audit log, passwords.
 //! - [`clock`]: the one source of "now".
@@ -36,6 +39,7 @@ pub mod policy;
 pub mod pricing;
 pub mod private_files;
 pub mod providers;
+pub mod records;
 pub mod servers;
 pub mod settings;
 pub mod ssh_keys;

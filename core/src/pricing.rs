@@ -20,21 +20,13 @@ use crate::config::ConfigError;
 use crate::error::{Error, Result};
 use crate::money::Money;
 use crate::providers::Resources;
+/// The cost of hour `k` of a rate; the tick's SQL repeats it.
+pub use crate::records::meter::hour_cost;
 
 /// The pricing shipped with hostdeck, used when no pricing file exists.
 pub const BUILT_IN: &str = include_str!("../../config/pricing.toml");
 /// Where the pricing file is looked for when `billing.pricing` is not set.
 pub const DEFAULT_PATH: &str = "config/pricing.toml";
-
-/// The cost of hour `k` (0-based, counted from the rate's start) of a rate of `rate`
-/// micro-units per `rate_hours` hours. The sum over hours 0..n is `floor(n·rate/rate_hours)`.
-pub fn hour_cost(rate: i64, rate_hours: i64, k: i64) -> i64 {
-    let rate = i128::from(rate);
-    let hours = i128::from(rate_hours.max(1));
-    let k = i128::from(k.max(0));
-    let cost = (k + 1) * rate / hours - k * rate / hours;
-    i64::try_from(cost).unwrap_or(i64::MAX)
-}
 
 /// What a server is asked for: a plan by name, or a custom size.
 #[derive(Debug, Clone, PartialEq, Eq)]

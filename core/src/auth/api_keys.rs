@@ -10,7 +10,6 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::audit::{Audit, AuditEntry};
@@ -18,6 +17,7 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::policy::{Actor, Permission, Scope, Scopes};
+pub use crate::records::auth::{ApiKeyInfo, NewApiKey};
 use crate::store::Store;
 use crate::users::UserAuth;
 
@@ -30,43 +30,6 @@ const CHECK_LEN: usize = 6;
 pub const KEY_LEN: usize = PREFIX.len() + BODY_LEN + CHECK_LEN;
 /// Keys a user may hold at once.
 const MAX_KEYS_PER_USER: usize = 25;
-
-/// A key as listed: never the key itself.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct ApiKeyInfo {
-    pub id: i64,
-    pub user: UserId,
-    pub name: String,
-    /// The first characters of the key, e.g. `hd_4kZ9`.
-    pub prefix: String,
-    pub last4: String,
-    #[serde(serialize_with = "serialize_scopes")]
-    pub scopes: Scopes,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-fn serialize_scopes<S: serde::Serializer>(
-    scopes: &Scopes,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.collect_seq(scopes.iter().map(Scope::as_str))
-}
-
-/// What the store keeps for a new key.
-#[derive(Debug, Clone)]
-pub struct NewApiKey {
-    pub user: UserId,
-    pub name: String,
-    pub prefix: String,
-    pub last4: String,
-    pub secret_hash: String,
-    pub scopes: Scopes,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: Option<DateTime<Utc>>,
-}
 
 /// A key just created: the only time its secret is seen.
 #[derive(Debug)]

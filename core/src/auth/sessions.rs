@@ -24,6 +24,7 @@ use sha2::{Digest, Sha256};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
+pub use crate::records::auth::SessionRecord;
 use crate::store::Store;
 use crate::users::{UserAuth, UserStatus};
 
@@ -45,17 +46,6 @@ pub struct Claims {
     pub exp: i64,
     /// Whether this sign-in passed two-factor authentication.
     pub mfa: bool,
-}
-
-/// A session row as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRecord {
-    pub id: String,
-    pub user: UserId,
-    pub two_factor: bool,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
 }
 
 /// A token just issued.

@@ -10,7 +10,7 @@ mod pdf;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, Utc};
+use chrono::{Duration, NaiveDate};
 
 use crate::billing::meter::usage_of_key;
 use crate::clock::Clock;
@@ -20,6 +20,8 @@ use crate::ids::ServerId;
 use crate::ledger::{PostingKind, StatementLine, UsageHour, require_own_or_any};
 use crate::money::{Currency, Money};
 use crate::policy::{Actor, Permission};
+use crate::records::statements::parse_date;
+pub use crate::records::statements::{StatementFilter, day_start};
 use crate::store::{Page, Paginated, Store};
 use crate::users::User;
 
@@ -30,48 +32,6 @@ pub const EXPORT_CAP: u32 = 20_000;
 pub const PERIOD_DAYS: i64 = 30;
 /// Days in the usage chart.
 pub const CHART_DAYS: i64 = PERIOD_DAYS;
-
-/// Which postings of a wallet a statement shows.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StatementFilter {
-    pub kind: Option<PostingKind>,
-    /// From this instant, inclusive.
-    pub from: Option<DateTime<Utc>>,
-    /// Until this instant, exclusive.
-    pub until: Option<DateTime<Utc>>,
-}
-
-impl StatementFilter {
-    /// A filter from the text of `kind`, `from` and `to` (whole UTC days, `to` included);
-    /// empty text filters nothing.
-    pub fn parse(kind: Option<&str>, from: Option<&str>, to: Option<&str>) -> Result<Self> {
-        let kind = match kind.map(str::trim).filter(|kind| !kind.is_empty()) {
-            None => None,
-            Some(kind) => Some(PostingKind::parse(kind)?),
-        };
-        Ok(Self {
-            kind,
-            from: parse_date("from", from)?.map(day_start),
-            until: parse_date("to", to)?.map(|day| day_start(day) + Duration::days(1)),
-        })
-    }
-}
-
-/// A date typed in a filter (`YYYY-MM-DD`), or nothing when left empty.
-fn parse_date(field: &'static str, text: Option<&str>) -> Result<Option<NaiveDate>> {
-    match text.map(str::trim).filter(|text| !text.is_empty()) {
-        None => Ok(None),
-        // Years 1970 to 9999: anything else is no date of a transaction, and keeps the day
-        // arithmetic far from chrono's limits.
-        Some(text) => NaiveDate::parse_from_str(text, "%Y-%m-%d")
-            .ok()
-            .filter(|day| (1970..=9999).contains(&day.year()))
-            .map(Some)
-            .ok_or_else(|| {
-                Error::invalid(field, format!("{text:?} is not a date like 2026-01-31"))
-            }),
-    }
-}
 
 /// The statement period from the text of `from` and `to`: `to` defaults to `today`, `from` to
 /// [`PERIOD_DAYS`] days ending with `to`.
@@ -110,11 +70,6 @@ pub struct Statements {
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
     config: Arc<Config>,
-}
-
-/// The first instant of a UTC day.
-pub fn day_start(day: NaiveDate) -> DateTime<Utc> {
-    day.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()
 }
 
 impl Statements {

@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 use crate::ids::{AccountId, ServerId, UserId};
-use crate::ledger::PostingKind;
 use crate::money::Money;
-use crate::providers::Resources;
+use crate::records::ledger::PostingKind;
+use crate::records::providers::Resources;
 use crate::store::NewOutboxMessage;
 
 /// How one run of the tick is cut up.
@@ -156,6 +156,6 @@ pub trait BillingStore: Send + Sync {
         step: BalanceStep,
         at: DateTime<Utc>,
         notices: &[NewOutboxMessage],
-        audit: Option<&crate::audit::AuditEntry>,
+        audit: Option<&crate::records::audit::AuditEntry>,
     ) -> Result<bool>;
 }

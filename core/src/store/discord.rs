@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::error::Result;
 use crate::ids::UserId;
 use crate::money::Money;
-use crate::users::User;
+use crate::records::users::User;
 
 /// A Discord user bound to an account.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,6 +10,7 @@
 //! The store checks no permissions: services do that before they call it.
 
 pub mod billing;
+pub mod config;
 pub mod discord;
 pub mod payments;
 mod postgres;
@@ -24,20 +25,21 @@ use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use crate::audit::{AuditEntry, AuditRecord};
-use crate::auth::api_keys::{ApiKeyInfo, NewApiKey};
-use crate::auth::sessions::SessionRecord;
-use crate::config::{DatabaseConfig, redact_url_password};
 use crate::email::Email;
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, UserId};
-use crate::ledger::{
+use crate::money::Money;
+use crate::policy::Role;
+use crate::records::audit::{AuditEntry, AuditRecord};
+use crate::records::auth::SessionRecord;
+use crate::records::auth::{ApiKeyInfo, NewApiKey};
+use crate::records::ledger::{
     Attached, Discrepancy, PostOutcome, Posted, Posting, PostingRequest, StatementLine,
     SystemAccount,
 };
-use crate::money::Money;
-use crate::policy::Role;
-use crate::users::{NewUser, User, UserAuth, UserStatus};
+pub use crate::records::outbox::{NewOutboxMessage, OutboxMessage};
+use crate::records::users::{NewUser, User, UserAuth, UserStatus};
+use config::{DatabaseConfig, redact_url_password};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EngineKind {
@@ -321,24 +323,6 @@ pub enum CodeCheck {
 
 /// Wrong tries a code survives.
 pub const CODE_ATTEMPTS: i64 = 5;
-
-/// A message for the outbox.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NewOutboxMessage {
-    pub channel: String,
-    pub recipient: String,
-    pub payload: serde_json::Value,
-}
-
-/// A message leased for sending.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxMessage {
-    pub id: i64,
-    pub channel: String,
-    pub recipient: String,
-    pub payload: serde_json::Value,
-    pub attempts: i64,
-}
 
 /// Connects to the database named by `config.url`, creates it if it is a new SQLite file, and
 /// brings its schema up to date. Errors say what to check and never print the password.

@@ -6,9 +6,9 @@ use sqlx::Postgres;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::PgPoolOptions;
 
+use super::config::DatabaseConfig;
 use super::sql::{Engine, SqlStore};
 use super::{EngineKind, OpenError};
-use crate::config::DatabaseConfig;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/postgres");
 

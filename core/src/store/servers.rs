@@ -8,11 +8,11 @@ use chrono::{DateTime, Utc};
 
 use crate::error::Result;
 use crate::ids::{AccountId, ServerId, UserId};
-use crate::ledger::Overdraft;
 use crate::money::Money;
-use crate::providers::{RemoteId, Resources};
-use crate::servers::limits::CustomerLimits;
-use crate::servers::{NewServerRow, Server, ServerStatus};
+use crate::records::ledger::Overdraft;
+use crate::records::limits::CustomerLimits;
+use crate::records::providers::{RemoteId, Resources};
+use crate::records::servers::{NewServerRow, Server, ServerStatus};
 
 /// Who saw a state change, as `server_events.source` records it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -14,19 +14,19 @@ mod billing;
 
 use super::{CODE_ATTEMPTS, CodeCheck, NewCode, NewOutboxMessage, OutboxMessage};
 use super::{EngineKind, Page, Paginated, Store};
-use crate::audit::{AuditEntry, AuditRecord};
-use crate::auth::api_keys::{ApiKeyInfo, NewApiKey};
-use crate::auth::sessions::SessionRecord;
 use crate::email::Email;
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, AuditId, PostingId, UserId};
-use crate::ledger::{
+use crate::money::Money;
+use crate::policy::{Role, Scope, Scopes};
+use crate::records::audit::{AuditEntry, AuditRecord};
+use crate::records::auth::SessionRecord;
+use crate::records::auth::{ApiKeyInfo, NewApiKey};
+use crate::records::ledger::{
     Attached, Discrepancy, Overdraft, PostOutcome, Posted, Posting, PostingKind, PostingRequest,
     StatementLine, SystemAccount,
 };
-use crate::money::Money;
-use crate::policy::{Role, Scope, Scopes};
-use crate::users::{NewUser, User, UserAuth, UserStatus};
+use crate::records::users::{NewUser, User, UserAuth, UserStatus};
 
 /// What differs between engines.
 pub(crate) trait Engine: Database {
@@ -387,10 +387,10 @@ where
     /// for; SQLite has one writer).
     async fn write_cap(
         conn: &mut DB::Connection,
-        cap: &crate::ledger::Cap,
+        cap: &crate::records::ledger::Cap,
         amount: i64,
     ) -> Result<bool, sqlx::Error> {
-        use crate::ledger::Cap;
+        use crate::records::ledger::Cap;
         match cap {
             Cap::OrderCredit { order, capture } => {
                 let raised = sqlx::query(
@@ -581,8 +581,8 @@ impl Filter {
 enum Refusal {
     KeyUsed,
     NoFunds(AccountId),
-    /// Over its [`crate::ledger::Cap`].
-    Capped(crate::ledger::Cap),
+    /// Over its [`crate::records::ledger::Cap`].
+    Capped(crate::records::ledger::Cap),
 }
 
 fn user_from_row<R: Row>(row: &R) -> Result<User>

@@ -8,9 +8,9 @@ use sqlx::Sqlite;
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 
+use super::config::DatabaseConfig;
 use super::sql::{Engine, SqlStore};
 use super::{EngineKind, OpenError};
-use crate::config::DatabaseConfig;
 
 static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
 

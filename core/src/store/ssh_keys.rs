@@ -4,7 +4,7 @@
 
 use crate::error::Result;
 use crate::ids::UserId;
-use crate::ssh_keys::{NewSshKey, SavedSshKey, SshKeyId};
+use crate::records::ssh_keys::{NewSshKey, SavedSshKey, SshKeyId};
 
 #[async_trait::async_trait]
 pub trait SshKeyStore: Send + Sync {

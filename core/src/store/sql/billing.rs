@@ -51,13 +51,13 @@ use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 
 use super::{Column, Engine, SqlStore};
-use crate::billing::meter::{
-    UNBILLABLE_STATES, hour_cost, hour_number, hour_start, refund_key, usage_key,
-};
 use crate::error::Result;
 use crate::ids::{AccountId, UserId};
-use crate::ledger::PostingKind;
 use crate::money::Money;
+use crate::records::ledger::PostingKind;
+use crate::records::meter::{
+    UNBILLABLE_STATES, hour_cost, hour_number, hour_start, refund_key, usage_key,
+};
 use crate::store::NewOutboxMessage;
 use crate::store::billing::{
     BalanceStep, BalanceWatch, BillingState, BillingStore, RateChange, RateChanged, TickPlan,
@@ -78,7 +78,7 @@ const GRANT_BATCH: i64 = 1000;
 /// number, `$5` its start, `$3` the catch-up limit in hours), as the CTEs `claimed`, `hours`,
 /// `charges` and `due` (the charges to post, with their wallet; `posted` says whether keys
 /// posted already are looked for). The rule is in `crate::billing`; its Rust twin is
-/// `crate::billing::meter::ServerHistory::charges`.
+/// `crate::records::meter::ServerHistory::charges`.
 fn charges_cte<DB: Engine>(posted: Posted) -> String {
     let hour = DB::HOUR;
     format!(
@@ -858,7 +858,7 @@ where
                     continue;
                 }
                 Step::Raced => {
-                    return Err(crate::Error::Unavailable(
+                    return Err(crate::error::Error::Unavailable(
                         "servers kept being billed elsewhere while the billing tick ran; \
                          the next tick carries on"
                             .to_owned(),
@@ -940,7 +940,7 @@ where
         step: BalanceStep,
         at: DateTime<Utc>,
         notices: &[NewOutboxMessage],
-        audit: Option<&crate::audit::AuditEntry>,
+        audit: Option<&crate::records::audit::AuditEntry>,
     ) -> Result<bool> {
         let change = match step {
             BalanceStep::LowNotice => {

@@ -7,10 +7,10 @@ use super::{Column, Engine, SqlStore, user_from_row};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::money::Money;
+use crate::records::users::User;
 use crate::store::discord::{
     CreditDecision, CreditRequest, DiscordLink, DiscordStore, NewCreditRequest,
 };
-use crate::users::User;
 
 /// Discord ids are below 2^63 for centuries yet; stored as BIGINT.
 fn snowflake(id: u64) -> Result<i64> {

@@ -6,8 +6,8 @@ use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 use super::{Column, Engine, SqlStore, posting_from_row};
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, UserId};
-use crate::ledger::{PostingKind, StatementLine};
 use crate::money::Money;
+use crate::records::ledger::{PostingKind, StatementLine};
 use crate::store::payments::{
     EventStatus, NewEvent, OrderStatus, PaymentStore, StatementFilter, StoredEvent, StoredOrder,
 };
@@ -77,7 +77,7 @@ fn count(value: i64) -> u64 {
 }
 
 /// The writes a posting's transaction shares with the payment store's own
-/// ([`crate::ledger::Attached`]).
+/// ([`crate::records::ledger::Attached`]).
 impl<DB> SqlStore<DB>
 where
     DB: Engine,

@@ -6,11 +6,13 @@ use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 
 use super::{Column, Engine, SqlStore};
-use crate::audit::AuditEntry;
 use crate::error::Result;
 use crate::ids::{AccountId, PostingId};
-use crate::ledger::{Attached, Cap, Overdraft, PostOutcome, Posted, Posting, PostingRequest};
 use crate::money::Money;
+use crate::records::audit::AuditEntry;
+use crate::records::ledger::{
+    Attached, Cap, Overdraft, PostOutcome, Posted, Posting, PostingRequest,
+};
 use crate::store::Store;
 use crate::store::payments::{FinishedEvent, OrderStatus};
 
@@ -24,7 +26,7 @@ fn case_by_id(rows: usize, column: usize) -> String {
 }
 
 /// For rows bound as (id, amount) pairs from `$1`: raises `column` of each row by its amount
-/// where it stays within the row's `amount`, the caps of [`crate::ledger::Cap`] for a group.
+/// where it stays within the row's `amount`, the caps of [`crate::records::ledger::Cap`] for a group.
 fn capped_update(table: &str, column: &str, rows: usize) -> String {
     let whens: String = (0..rows)
         .map(|row| format!(" WHEN ${} THEN ${}", 2 * row + 1, 2 * row + 2))

@@ -5,15 +5,15 @@ use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 
 use super::{Column, Engine, Refusal, SqlStore};
-use crate::billing::meter::{hour_of, posting_reference, refund_key, usage_key};
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, ServerId, UserId};
-use crate::ledger::{Attached, Overdraft, PostingKind, PostingRequest, SystemAccount};
 use crate::money::Money;
 use crate::policy::Via;
-use crate::providers::{RemoteId, Resources};
-use crate::servers::limits::{CREATE_WINDOW, InUse};
-use crate::servers::{NewServerRow, Rate, Server, ServerStatus};
+use crate::records::ledger::{Attached, Overdraft, PostingKind, PostingRequest, SystemAccount};
+use crate::records::limits::{CREATE_WINDOW, InUse};
+use crate::records::meter::{hour_of, posting_reference, refund_key, usage_key};
+use crate::records::providers::{RemoteId, Resources};
+use crate::records::servers::{NewServerRow, Rate, Server, ServerStatus};
 use crate::store::Store;
 use crate::store::servers::{
     CreateStart, EventSource, FirstHour, HeldCreate, ResizeHeld, ResizeHold, SUSPENDED_EVENT,
@@ -849,7 +849,7 @@ where
             "SELECT CAST(COALESCE(SUM(CASE WHEN kind = 'usage' THEN amount ELSE -amount END), 0) \
              AS BIGINT) FROM postings WHERE kind IN ('usage', 'usage_refund') AND reference = $1",
         )
-        .bind(crate::billing::meter::posting_reference(id))
+        .bind(crate::records::meter::posting_reference(id))
         .fetch_one(&self.reader)
         .await?
         .try_get(0usize)?;

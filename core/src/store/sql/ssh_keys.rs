@@ -6,7 +6,7 @@ use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 use super::{Column, Engine, SqlStore};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
-use crate::ssh_keys::{NewSshKey, SavedSshKey, SshKeyId, SshPublicKey};
+use crate::records::ssh_keys::{NewSshKey, SavedSshKey, SshKeyId, SshPublicKey};
 use crate::store::ssh_keys::SshKeyStore;
 
 const COLUMNS: &str = "SELECT id, user_id, name, public_key, fingerprint, created_at FROM ssh_keys";
