@@ -54,3 +54,30 @@ pub struct SessionRecord {
     pub expires_at: DateTime<Utc>,
     pub revoked_at: Option<DateTime<Utc>>,
 }
+
+/// A one-time code to store.
+#[derive(Debug, Clone)]
+pub struct NewCode {
+    pub purpose: &'static str,
+    pub user: UserId,
+    /// Hashes of the short codes sent: each dies after [`CODE_ATTEMPTS`] wrong tries.
+    pub hashes: Vec<String>,
+    /// The hash of a long link token sent beside them (a reset email), which cannot be
+    /// guessed and so is not put out by wrong tries at the short code: a stranger guessing at
+    /// someone's code cannot kill the link in that person's inbox.
+    pub link: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The result of checking a one-time code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CodeCheck {
+    Accepted,
+    Wrong,
+    /// No live code (none sent, expired, used, or too many wrong tries).
+    NoCode,
+}
+
+/// Wrong tries a code survives.
+pub const CODE_ATTEMPTS: i64 = 5;

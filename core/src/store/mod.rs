@@ -9,15 +9,23 @@
 //!
 //! The store checks no permissions: services do that before they call it.
 
+pub mod audit;
+pub mod auth;
 pub mod billing;
 pub mod config;
 pub mod discord;
+pub mod idempotency;
+pub mod ledger;
+pub mod outbox;
 pub mod payments;
 mod postgres;
 pub mod servers;
+pub mod settings;
 mod sql;
 mod sqlite;
 pub mod ssh_keys;
+pub mod throttle;
+pub mod users;
 
 use std::sync::Arc;
 
@@ -37,6 +45,7 @@ use crate::records::ledger::{
     Attached, Discrepancy, PostOutcome, Posted, Posting, PostingRequest, StatementLine,
     SystemAccount,
 };
+pub use crate::records::auth::{CODE_ATTEMPTS, CodeCheck, NewCode};
 pub use crate::records::outbox::{NewOutboxMessage, OutboxMessage};
 use crate::records::users::{NewUser, User, UserAuth, UserStatus};
 use config::{DatabaseConfig, redact_url_password};
@@ -114,8 +123,28 @@ impl<T> Paginated<T> {
 }
 
 #[async_trait::async_trait]
-pub trait Store: servers::ServerStore + billing::BillingStore + Send + Sync + 'static {
+pub trait Store: Send + Sync + 'static {
     fn engine(&self) -> EngineKind;
+    /// Accounts ([`users`]).
+    fn users(&self) -> &dyn users::UserStore;
+    /// Passwords, two-factor, sessions, one-time codes and API keys ([`auth`]).
+    fn auth(&self) -> &dyn auth::AuthStore;
+    /// Postings, balances and statements ([`ledger`]).
+    fn ledger(&self) -> &dyn ledger::LedgerStore;
+    /// The audit log ([`audit`]).
+    fn audit(&self) -> &dyn audit::AuditStore;
+    /// Messages waiting to be sent ([`outbox`]).
+    fn outbox(&self) -> &dyn outbox::OutboxStore;
+    /// Settings kept in the database ([`settings`]).
+    fn settings(&self) -> &dyn settings::SettingStore;
+    /// Attempt counts shared by every replica ([`throttle`]).
+    fn throttle(&self) -> &dyn throttle::ThrottleStore;
+    /// Idempotency keys of requests ([`idempotency`]).
+    fn idempotency(&self) -> &dyn idempotency::IdempotencyStore;
+    /// Servers and their state history ([`servers`]).
+    fn servers(&self) -> &dyn servers::ServerStore;
+    /// Hourly billing's set-based steps ([`billing`]).
+    fn billing(&self) -> &dyn billing::BillingStore;
     /// PayPal orders, webhook events and filtered statements ([`payments`]).
     fn payments(&self) -> &dyn payments::PaymentStore;
     /// Linked Discord accounts, link codes and pending `/credits` requests.
@@ -126,203 +155,7 @@ pub trait Store: servers::ServerStore + billing::BillingStore + Send + Sync + 's
     async fn ping(&self) -> Result<()>;
     /// Closes every connection, waiting for work in flight.
     async fn close(&self);
-
-    /// Creates an account and its wallet in one transaction. A taken email is a `conflict`.
-    async fn insert_user(&self, user: &NewUser, at: DateTime<Utc>) -> Result<User>;
-    async fn user(&self, id: UserId) -> Result<Option<User>>;
-    async fn user_by_email(&self, email: &Email) -> Result<Option<User>>;
-    async fn list_users(&self, search: Option<&str>, page: Page) -> Result<Paginated<User>>;
-    async fn set_user_role(&self, id: UserId, role: Role) -> Result<()>;
-    async fn count_users_with_role(&self, role: Role) -> Result<u64>;
-
-    fn system_account(&self, which: SystemAccount) -> AccountId;
-    /// Posts once per key; see [`crate::ledger`] for the rules. [`Self::post_with`] with
-    /// nothing attached.
-    async fn post(&self, request: &PostingRequest, at: DateTime<Utc>) -> Result<PostOutcome> {
-        Ok(self
-            .post_with(request, at, &Attached::nothing())
-            .await?
-            .outcome)
-    }
-    /// Posts once per key and, in the same transaction and only when the posting is new, writes
-    /// what is `attached` (its audit entry, its webhook event's outcome, ...).
-    async fn post_with(
-        &self,
-        request: &PostingRequest,
-        at: DateTime<Utc>,
-        attached: &Attached,
-    ) -> Result<Posted>;
-    /// Several postings, each as [`Self::post_with`]: each posting with its records commits or
-    /// not on its own, and one's refusal or failure does not hold up the others, but where the
-    /// engine can they share one commit (group commit). One answer per item, in order.
-    async fn post_group(
-        &self,
-        items: &[(PostingRequest, Attached)],
-        at: DateTime<Utc>,
-    ) -> Vec<Result<Posted>> {
-        let mut results = Vec::with_capacity(items.len());
-        for (request, attached) in items {
-            results.push(self.post_with(request, at, attached).await);
-        }
-        results
-    }
-    async fn posting_by_key(&self, key: &str) -> Result<Option<Posting>>;
-    async fn count_postings(&self) -> Result<u64>;
-    async fn account_balance(&self, account: AccountId) -> Result<Money>;
-    async fn statement(&self, account: AccountId, page: Page) -> Result<Paginated<StatementLine>>;
-    async fn ledger_discrepancies(&self) -> Result<Vec<Discrepancy>>;
-
-    async fn record_audit(&self, entry: &AuditEntry, at: DateTime<Utc>) -> Result<()>;
-    async fn audit_log(&self, page: Page) -> Result<Paginated<AuditRecord>>;
-
-    // Sign-in.
-    async fn user_auth(&self, id: UserId) -> Result<Option<UserAuth>>;
-    async fn user_auth_by_email(&self, email: &Email) -> Result<Option<UserAuth>>;
-    /// Sets the password and ends every session started before `valid_after`.
-    async fn set_password(
-        &self,
-        user: UserId,
-        hash: &str,
-        valid_after: DateTime<Utc>,
-    ) -> Result<()>;
-    /// Marks the email verified; `false` if it already was.
-    async fn mark_email_verified(&self, user: UserId, at: DateTime<Utc>) -> Result<bool>;
-    async fn set_display_name(&self, user: UserId, name: Option<&str>) -> Result<()>;
-    async fn set_user_status(
-        &self,
-        user: UserId,
-        status: UserStatus,
-        at: DateTime<Utc>,
-    ) -> Result<()>;
-    async fn set_totp_pending(&self, user: UserId, secret: Option<&str>) -> Result<()>;
-    /// Turns two-factor on with the pending secret; `false` if none was pending.
-    async fn confirm_totp(&self, user: UserId, at: DateTime<Utc>) -> Result<bool>;
-    async fn disable_totp(&self, user: UserId) -> Result<()>;
-    /// Records `step` as used; `false` if it (or a later one) already was, so a code works once.
-    async fn use_totp_step(&self, user: UserId, step: i64) -> Result<bool>;
-
-    async fn insert_session(&self, session: &SessionRecord, client: &str) -> Result<()>;
-    async fn session_with_user(&self, id: &str) -> Result<Option<(SessionRecord, UserAuth)>>;
-    async fn revoke_session(&self, id: &str, at: DateTime<Utc>) -> Result<()>;
-    /// Ends every session of `user` but `keep`.
-    async fn revoke_other_sessions(
-        &self,
-        user: UserId,
-        keep: Option<&str>,
-        at: DateTime<Utc>,
-    ) -> Result<()>;
-
-    /// Stores a one-time code's hash; earlier unused codes of the same purpose stop working.
-    async fn insert_code(&self, code: &NewCode) -> Result<()>;
-    /// Checks a code and uses it up if it matches.
-    async fn use_code(
-        &self,
-        purpose: &str,
-        user: UserId,
-        hash: &str,
-        at: DateTime<Utc>,
-    ) -> Result<CodeCheck>;
-
-    async fn insert_api_key(&self, key: &NewApiKey) -> Result<ApiKeyInfo>;
-    async fn api_keys_of(&self, user: UserId) -> Result<Vec<ApiKeyInfo>>;
-    /// `false` if the user has no such live key.
-    async fn revoke_api_key(&self, user: UserId, id: i64, at: DateTime<Utc>) -> Result<bool>;
-    /// Revokes every live key of `user`; how many.
-    async fn revoke_api_keys_of(&self, user: UserId, at: DateTime<Utc>) -> Result<u64>;
-    async fn api_key_by_hash(&self, hash: &str) -> Result<Option<(ApiKeyInfo, UserAuth)>>;
-    async fn touch_api_key(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
-
-    // The outbox.
-    async fn enqueue(&self, message: &NewOutboxMessage, at: DateTime<Utc>) -> Result<()>;
-    /// Leases up to `limit` due messages until `lease_until`; a crashed sender's lease runs out
-    /// and another picks the message up.
-    async fn claim_outbox(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: u32,
-    ) -> Result<Vec<OutboxMessage>>;
-    async fn outbox_sent(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
-    async fn outbox_retry(
-        &self,
-        id: i64,
-        next_attempt_at: DateTime<Utc>,
-        error: &str,
-    ) -> Result<()>;
-    async fn outbox_failed(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<()>;
-    async fn outbox_pending(&self) -> Result<u64>;
-
-    // Throttles shared by every replica (see `auth::throttle`).
-    /// Counts one attempt for `key` at `now` and returns the count of its window with the
-    /// window's end. A window starts at the first attempt after the last one ended and lasts
-    /// until `ends` (given for a new window), so no clock-aligned boundary splits a burst. One
-    /// statement, so concurrent attempts each see a different count.
-    async fn throttle_hit(
-        &self,
-        key: &str,
-        now: DateTime<Utc>,
-        ends: DateTime<Utc>,
-    ) -> Result<(i64, DateTime<Utc>)>;
-    /// Takes back one attempt counted in `window` (one that turned out not to count).
-    async fn throttle_give_back(&self, key: &str, window: i64) -> Result<()>;
-    /// Forgets every count of `key`.
-    async fn throttle_clear(&self, key: &str) -> Result<()>;
-    /// Deletes the counts of windows that ended before `now`.
-    async fn throttle_purge(&self, now: DateTime<Utc>) -> Result<u64>;
-
-    // Settings.
-    async fn setting(&self, key: &str) -> Result<Option<String>>;
-    async fn put_setting(&self, key: &str, value: &str, at: DateTime<Utc>) -> Result<()>;
-    /// Stores `value` unless the key exists, and returns what is stored.
-    async fn insert_setting_if_absent(
-        &self,
-        key: &str,
-        value: &str,
-        at: DateTime<Utc>,
-    ) -> Result<String>;
-
-    // Idempotency keys ([`crate::idempotency`]).
-    /// Stores `fingerprint` for `key` in `scope` unless the key is there, and returns the
-    /// fingerprint stored (the first request's) and whether it was stored now.
-    async fn remember_key(
-        &self,
-        scope: &str,
-        key: &str,
-        fingerprint: &str,
-        at: DateTime<Utc>,
-    ) -> Result<(String, bool)>;
-
-    /// Forgets `key` in `scope` if it is still stored with `fingerprint`: the request it was
-    /// remembered for was refused, so the key is free again for a corrected one.
-    async fn forget_key(&self, scope: &str, key: &str, fingerprint: &str) -> Result<()>;
 }
-
-/// A one-time code to store.
-#[derive(Debug, Clone)]
-pub struct NewCode {
-    pub purpose: &'static str,
-    pub user: UserId,
-    /// Hashes of the short codes sent: each dies after [`CODE_ATTEMPTS`] wrong tries.
-    pub hashes: Vec<String>,
-    /// The hash of a long link token sent beside them (a reset email), which cannot be
-    /// guessed and so is not put out by wrong tries at the short code: a stranger guessing at
-    /// someone's code cannot kill the link in that person's inbox.
-    pub link: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-}
-
-/// The result of checking a one-time code.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CodeCheck {
-    Accepted,
-    Wrong,
-    /// No live code (none sent, expired, used, or too many wrong tries).
-    NoCode,
-}
-
-/// Wrong tries a code survives.
-pub const CODE_ATTEMPTS: i64 = 5;
 
 /// Connects to the database named by `config.url`, creates it if it is a new SQLite file, and
 /// brings its schema up to date. Errors say what to check and never print the password.

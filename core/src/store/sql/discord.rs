@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 
-use super::{Column, Engine, SqlStore, user_from_row};
+use super::users::user_from_row;
+use super::{Column, Engine, SqlStore};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::money::Money;

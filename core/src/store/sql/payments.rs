@@ -3,7 +3,8 @@
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 
-use super::{Column, Engine, SqlStore, posting_from_row};
+use super::ledger::posting_from_row;
+use super::{Column, Engine, SqlStore};
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, UserId};
 use crate::money::Money;
@@ -377,7 +378,7 @@ where
         let kind = filter.kind.map(|kind| kind.as_str().to_owned());
         let rows = sqlx::query(&format!(
             "SELECT {} WHERE {FILTERED} ORDER BY id DESC LIMIT $5 OFFSET $6",
-            super::POSTING_COLUMNS
+            super::ledger::POSTING_COLUMNS
         ))
         .bind(account.0)
         .bind(kind.clone())
@@ -416,7 +417,7 @@ where
     ) -> Result<Vec<StatementLine>> {
         let rows = sqlx::query(&format!(
             "SELECT {} WHERE {FILTERED} ORDER BY id LIMIT $5",
-            super::POSTING_COLUMNS
+            super::ledger::POSTING_COLUMNS
         ))
         .bind(account.0)
         .bind(filter.kind.map(|kind| kind.as_str().to_owned()))

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 
 use super::{Column, Engine, SqlStore};
+use crate::store::ledger::LedgerStore;
 use crate::error::Result;
 use crate::ids::{AccountId, PostingId};
 use crate::money::Money;

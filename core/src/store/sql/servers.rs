@@ -4,7 +4,9 @@
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 
-use super::{Column, Engine, Refusal, SqlStore};
+use super::ledger::Refusal;
+use super::{Column, Engine, SqlStore};
+use crate::store::ledger::LedgerStore;
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, ServerId, UserId};
 use crate::money::Money;

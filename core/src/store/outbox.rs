@@ -1,0 +1,45 @@
+//! The outbox: every email and Discord message is a row first, leased by the sender.
+
+use chrono::{DateTime, Utc};
+
+use super::{Page, Paginated};
+use crate::email::Email;
+use crate::error::Result;
+use crate::ids::{AccountId, UserId};
+use crate::money::Money;
+use crate::policy::Role;
+use crate::records::audit::{AuditEntry, AuditRecord};
+use crate::records::auth::{ApiKeyInfo, CodeCheck, NewApiKey, NewCode, SessionRecord};
+use crate::records::ledger::{
+    Attached, Discrepancy, PostOutcome, Posted, Posting, PostingRequest, StatementLine,
+    SystemAccount,
+};
+use crate::records::outbox::{NewOutboxMessage, OutboxMessage};
+use crate::records::users::{NewUser, User, UserAuth, UserStatus};
+
+#[async_trait::async_trait]
+pub trait OutboxStore: Send + Sync {
+    async fn enqueue(&self, message: &NewOutboxMessage, at: DateTime<Utc>) -> Result<()>;
+
+    /// Leases up to `limit` due messages until `lease_until`; a crashed sender's lease runs out
+    /// and another picks the message up.
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>>;
+
+    async fn outbox_sent(&self, id: i64, at: DateTime<Utc>) -> Result<()>;
+
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<()>;
+
+    async fn outbox_failed(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<()>;
+
+    async fn outbox_pending(&self) -> Result<u64>;
+}

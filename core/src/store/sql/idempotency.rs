@@ -1,0 +1,85 @@
+//! Idempotency keys of requests ([`crate::idempotency`]).
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+
+
+use crate::store::{CODE_ATTEMPTS, CodeCheck, NewCode, NewOutboxMessage, OutboxMessage};
+use crate::store::{EngineKind, Page, Paginated, Store};
+use crate::email::Email;
+use crate::error::{Error, Result};
+use crate::ids::{AccountId, AuditId, PostingId, UserId};
+use crate::money::Money;
+use crate::policy::{Role, Scope, Scopes};
+use crate::records::audit::{AuditEntry, AuditRecord};
+use crate::records::auth::SessionRecord;
+use crate::records::auth::{ApiKeyInfo, NewApiKey};
+use crate::records::ledger::{
+    Attached, Discrepancy, Overdraft, PostOutcome, Posted, Posting, PostingKind, PostingRequest,
+    StatementLine, SystemAccount,
+};
+use crate::records::users::{NewUser, User, UserAuth, UserStatus};
+use super::{Column, Engine, SqlStore};
+use crate::store::idempotency::IdempotencyStore;
+
+#[async_trait::async_trait]
+impl<DB> IdempotencyStore for SqlStore<DB>
+where
+    DB: Engine,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    String: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<i64>: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
+{
+    async fn remember_key(
+        &self,
+        scope: &str,
+        key: &str,
+        fingerprint: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(String, bool)> {
+        let stored = sqlx::query(
+            "INSERT INTO idempotency_keys (scope, client_key, fingerprint, created_at) \
+             VALUES ($1, $2, $3, $4) ON CONFLICT (scope, client_key) DO NOTHING",
+        )
+        .bind(scope.to_owned())
+        .bind(key.to_owned())
+        .bind(fingerprint.to_owned())
+        .bind(at)
+        .execute(&self.writer)
+        .await?;
+        if DB::rows_affected(&stored) == 1 {
+            return Ok((fingerprint.to_owned(), true));
+        }
+        let row = sqlx::query(
+            "SELECT fingerprint FROM idempotency_keys WHERE scope = $1 AND client_key = $2",
+        )
+        .bind(scope.to_owned())
+        .bind(key.to_owned())
+        .fetch_one(&self.writer)
+        .await?;
+        Ok((row.try_get("fingerprint").map_err(Error::from)?, false))
+    }
+
+    async fn forget_key(&self, scope: &str, key: &str, fingerprint: &str) -> Result<()> {
+        sqlx::query(
+            "DELETE FROM idempotency_keys \
+             WHERE scope = $1 AND client_key = $2 AND fingerprint = $3",
+        )
+        .bind(scope.to_owned())
+        .bind(key.to_owned())
+        .bind(fingerprint.to_owned())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,132 @@
+//! The outbox: every email and Discord message is a row first, leased by the sender.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+
+
+use crate::store::{CODE_ATTEMPTS, CodeCheck, NewCode, NewOutboxMessage, OutboxMessage};
+use crate::store::{EngineKind, Page, Paginated, Store};
+use crate::email::Email;
+use crate::error::{Error, Result};
+use crate::ids::{AccountId, AuditId, PostingId, UserId};
+use crate::money::Money;
+use crate::policy::{Role, Scope, Scopes};
+use crate::records::audit::{AuditEntry, AuditRecord};
+use crate::records::auth::SessionRecord;
+use crate::records::auth::{ApiKeyInfo, NewApiKey};
+use crate::records::ledger::{
+    Attached, Discrepancy, Overdraft, PostOutcome, Posted, Posting, PostingKind, PostingRequest,
+    StatementLine, SystemAccount,
+};
+use crate::records::users::{NewUser, User, UserAuth, UserStatus};
+use super::{Column, Engine, SqlStore};
+use crate::store::outbox::OutboxStore;
+
+#[async_trait::async_trait]
+impl<DB> OutboxStore for SqlStore<DB>
+where
+    DB: Engine,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    String: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<i64>: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
+{
+    async fn enqueue(&self, message: &NewOutboxMessage, at: DateTime<Utc>) -> Result<()> {
+        let mut conn = self.writer.acquire().await?;
+        Self::write_outbox(&mut conn, message, at).await?;
+        Ok(())
+    }
+
+    async fn claim_outbox(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<OutboxMessage>> {
+        // The conditions stand in the outer WHERE too: on PostgreSQL a row another sender
+        // claimed meanwhile is re-checked after its lock is released, and skipped.
+        let rows = sqlx::query(
+            "UPDATE outbox SET locked_until = $1, attempts = attempts + 1 \
+             WHERE id IN (SELECT id FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL \
+                            AND next_attempt_at <= $2 AND (locked_until IS NULL OR locked_until <= $2) \
+                          ORDER BY id LIMIT $3) \
+               AND sent_at IS NULL AND failed_at IS NULL AND (locked_until IS NULL OR locked_until <= $2) \
+             RETURNING id, channel, recipient, payload, attempts",
+        )
+        .bind(lease_until)
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.writer)
+        .await?;
+        rows.iter()
+            .map(|row| {
+                let payload: String = row.try_get("payload")?;
+                Ok(OutboxMessage {
+                    id: row.try_get("id")?,
+                    channel: row.try_get("channel")?,
+                    recipient: row.try_get("recipient")?,
+                    payload: serde_json::from_str(&payload)
+                        .map_err(|error| Error::internal("reading an outbox message", error))?,
+                    attempts: row.try_get("attempts")?,
+                })
+            })
+            .collect()
+    }
+
+    async fn outbox_sent(&self, id: i64, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET sent_at = $1, locked_until = NULL, last_error = NULL WHERE id = $2",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_retry(
+        &self,
+        id: i64,
+        next_attempt_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<()> {
+        sqlx::query("UPDATE outbox SET next_attempt_at = $1, locked_until = NULL, last_error = $2 WHERE id = $3")
+            .bind(next_attempt_at)
+            .bind(error.to_owned())
+            .bind(id)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn outbox_failed(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET failed_at = $1, locked_until = NULL, last_error = $2 WHERE id = $3",
+        )
+        .bind(at)
+        .bind(error.to_owned())
+        .bind(id)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn outbox_pending(&self) -> Result<u64> {
+        let count: i64 =
+            sqlx::query("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL")
+                .fetch_one(&self.writer)
+                .await?
+                .try_get(0usize)
+                .map_err(Error::from)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+}

@@ -1,0 +1,266 @@
+//! Accounts: `users` and the wallet each one gets.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+
+
+use crate::store::{CODE_ATTEMPTS, CodeCheck, NewCode, NewOutboxMessage, OutboxMessage};
+use crate::store::{EngineKind, Page, Paginated, Store};
+use crate::email::Email;
+use crate::error::{Error, Result};
+use crate::ids::{AccountId, AuditId, PostingId, UserId};
+use crate::money::Money;
+use crate::policy::{Role, Scope, Scopes};
+use crate::records::audit::{AuditEntry, AuditRecord};
+use crate::records::auth::SessionRecord;
+use crate::records::auth::{ApiKeyInfo, NewApiKey};
+use crate::records::ledger::{
+    Attached, Discrepancy, Overdraft, PostOutcome, Posted, Posting, PostingKind, PostingRequest,
+    StatementLine, SystemAccount,
+};
+use crate::records::users::{NewUser, User, UserAuth, UserStatus};
+use super::{Column, Engine, Filter, SqlStore, like_pattern};
+use crate::store::users::UserStore;
+
+#[async_trait::async_trait]
+impl<DB> UserStore for SqlStore<DB>
+where
+    DB: Engine,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    String: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<i64>: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
+{
+    async fn insert_user(&self, user: &NewUser, at: DateTime<Utc>) -> Result<User> {
+        let mut tx = self.begin_write().await?;
+        let inserted = sqlx::query(
+            "INSERT INTO users (email, email_key, password_hash, role, status, email_verified_at, created_at) \
+             VALUES ($1, $2, $3, $4, 'active', $5, $6) ON CONFLICT (email_key) DO NOTHING RETURNING id",
+        )
+        .bind(user.email.as_str().to_owned())
+        .bind(user.email.key())
+        .bind(user.password_hash.clone())
+        .bind(user.role.as_str().to_owned())
+        .bind(user.email_verified.then_some(at))
+        .bind(at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(inserted) = inserted else {
+            return Err(Error::Conflict(format!(
+                "An account with the email {} already exists.",
+                user.email
+            )));
+        };
+        let id: i64 = inserted.try_get("id").map_err(Error::from)?;
+        let wallet: i64 = sqlx::query(
+            "INSERT INTO accounts (kind, user_id, balance, created_at) VALUES ('wallet', $1, 0, $2) RETURNING id",
+        )
+        .bind(id)
+        .bind(at)
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("id")
+        .map_err(Error::from)?;
+        tx.commit().await?;
+        Ok(User {
+            id: UserId(id),
+            email: user.email.as_str().to_owned(),
+            role: user.role,
+            status: UserStatus::Active,
+            wallet: AccountId(wallet),
+            email_verified_at: user.email_verified.then_some(at),
+            created_at: at,
+            display_name: None,
+            two_factor: false,
+        })
+    }
+
+    async fn user(&self, id: UserId) -> Result<Option<User>> {
+        let row = sqlx::query(SELECT_USER_BY_ID)
+            .bind(id.0)
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
+        let row = sqlx::query(SELECT_USER_BY_EMAIL)
+            .bind(email.key())
+            .bind(
+                email
+                    .former_key()
+                    .map_or_else(|| email.key(), str::to_owned),
+            )
+            .fetch_optional(&self.reader)
+            .await?;
+        row.as_ref().map(user_from_row).transpose()
+    }
+
+    async fn list_users(&self, search: Option<&str>, page: Page) -> Result<Paginated<User>> {
+        self.page_of(
+            LIST_USERS,
+            "SELECT COUNT(*) FROM users WHERE email_key LIKE $1 ESCAPE '\\'",
+            Filter::Text(like_pattern(search)),
+            page,
+            user_from_row,
+        )
+        .await
+    }
+
+    async fn set_user_role(&self, id: UserId, role: Role) -> Result<()> {
+        let updated = sqlx::query("UPDATE users SET role = $1 WHERE id = $2 RETURNING id")
+            .bind(role.as_str().to_owned())
+            .bind(id.0)
+            .fetch_optional(&self.writer)
+            .await?;
+        if updated.is_none() {
+            return Err(Error::NotFound(format!("There is no user {id}.")));
+        }
+        Ok(())
+    }
+
+    async fn count_users_with_role(&self, role: Role) -> Result<u64> {
+        let count: i64 = sqlx::query("SELECT COUNT(*) FROM users WHERE role = $1")
+            .bind(role.as_str().to_owned())
+            .fetch_one(&self.reader)
+            .await?
+            .try_get(0usize)
+            .map_err(Error::from)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn mark_email_verified(&self, user: UserId, at: DateTime<Utc>) -> Result<bool> {
+        let row = sqlx::query(
+            "UPDATE users SET email_verified_at = $1 WHERE id = $2 AND email_verified_at IS NULL RETURNING id",
+        )
+        .bind(at)
+        .bind(user.0)
+        .fetch_optional(&self.writer)
+        .await?;
+        Ok(row.is_some())
+    }
+
+    async fn set_display_name(&self, user: UserId, name: Option<&str>) -> Result<()> {
+        self.update_user(
+            sqlx::query("UPDATE users SET display_name = $1 WHERE id = $2 RETURNING id")
+                .bind(name.map(str::to_owned))
+                .bind(user.0),
+            user,
+        )
+        .await
+    }
+
+    async fn set_user_status(
+        &self,
+        user: UserId,
+        status: UserStatus,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
+        self.update_user(
+            sqlx::query("UPDATE users SET status = $1, sessions_valid_after = $2 WHERE id = $3 RETURNING id")
+                .bind(status.as_str().to_owned())
+                .bind(at)
+                .bind(user.0),
+            user,
+        )
+        .await
+    }
+}
+
+const SELECT_USER_BY_ID: &str = concat!("SELECT ", user_columns!(), " WHERE u.id = $1");
+
+/// `$1` the address's key, `$2` its former key (or the key again): an account stored before
+/// domains were kept in their ASCII form is still found, and the current form wins.
+const SELECT_USER_BY_EMAIL: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " WHERE u.email_key IN ($1, $2) ORDER BY (u.email_key = $1) DESC LIMIT 1"
+);
+
+const LIST_USERS: &str = concat!(
+    "SELECT ",
+    user_columns!(),
+    " WHERE u.email_key LIKE $1 ESCAPE '\\' ORDER BY u.id LIMIT $2 OFFSET $3"
+);
+
+pub(super) fn user_from_row<R: Row>(row: &R) -> Result<User>
+where
+    for<'a> &'a str: ColumnIndex<R>,
+    i64: Column<R::Database>,
+    String: Column<R::Database>,
+    DateTime<Utc>: Column<R::Database>,
+    Option<i64>: Column<R::Database>,
+    Option<String>: Column<R::Database>,
+    Option<DateTime<Utc>>: Column<R::Database>,
+{
+    Ok(User {
+        id: UserId(row.try_get("id")?),
+        email: row.try_get("email")?,
+        role: Role::parse(&row.try_get::<String, _>("role")?)?,
+        status: UserStatus::parse(&row.try_get::<String, _>("status")?)?,
+        wallet: AccountId(row.try_get("wallet")?),
+        email_verified_at: row.try_get("email_verified_at")?,
+        created_at: row.try_get("created_at")?,
+        display_name: row.try_get("display_name")?,
+        two_factor: row
+            .try_get::<Option<DateTime<Utc>>, _>("totp_enabled_at")?
+            .is_some(),
+    })
+}
+
+pub(super) fn user_auth_from_row<R: Row>(row: &R) -> Result<UserAuth>
+where
+    for<'a> &'a str: ColumnIndex<R>,
+    i64: Column<R::Database>,
+    String: Column<R::Database>,
+    DateTime<Utc>: Column<R::Database>,
+    Option<i64>: Column<R::Database>,
+    Option<String>: Column<R::Database>,
+    Option<DateTime<Utc>>: Column<R::Database>,
+{
+    Ok(UserAuth {
+        user: user_from_row(row)?,
+        password_hash: row.try_get("password_hash")?,
+        sessions_valid_after: row.try_get("sessions_valid_after")?,
+        totp_secret: row.try_get("totp_secret")?,
+        totp_pending_secret: row.try_get("totp_pending_secret")?,
+        totp_last_step: row.try_get("totp_last_step")?,
+    })
+}
+
+impl<DB> SqlStore<DB>
+where
+    DB: Engine,
+    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
+    for<'a> &'a str: ColumnIndex<DB::Row>,
+    usize: ColumnIndex<DB::Row>,
+    i64: Column<DB>,
+    bool: Column<DB>,
+    String: Column<DB>,
+    DateTime<Utc>: Column<DB>,
+    Option<i64>: Column<DB>,
+    Option<String>: Column<DB>,
+    Option<DateTime<Utc>>: Column<DB>,
+{
+    /// Runs an `UPDATE users ... RETURNING id`; no row means no such user.
+    pub(super) async fn update_user<'q>(
+        &self,
+        query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
+        user: UserId,
+    ) -> Result<()> {
+        match query.fetch_optional(&self.writer).await? {
+            Some(_) => Ok(()),
+            None => Err(Error::NotFound(format!("There is no user {user}."))),
+        }
+    }
+}
