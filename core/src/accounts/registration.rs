@@ -1,0 +1,165 @@
+//! Registration: an account made inactive, verified by a code sent to its address; a taken
+//! address answers exactly like a free one.
+
+use secrecy::SecretString;
+
+use super::codes::{code_hash, six_digits, wrong_code};
+use super::throttles::{MAIL_ASKS_PER_ADDRESS, SIGN_UPS_PER_ADDRESS};
+use super::{Accounts, Client};
+use crate::audit::AuditEntry;
+use crate::auth::password;
+use crate::email::Email;
+use crate::error::{Error, Result};
+use crate::notify::EmailMessage;
+use crate::policy::{Actor, Role, Via};
+use crate::store::{CodeCheck, NewCode};
+use crate::users::{NewUser, User};
+
+const VERIFY_EMAIL: &str = "verify_email";
+
+const VERIFY_CODE_TTL: chrono::Duration = chrono::Duration::minutes(30);
+
+impl Accounts {
+    /// Registers a customer and emails a verification code. A taken address answers the same,
+    /// and its owner gets an email saying someone tried.
+    pub async fn register(
+        &self,
+        email: &str,
+        password: SecretString,
+        client: &Client,
+    ) -> Result<()> {
+        let email = Email::parse(email)?;
+        password::check_strength(&password, &[email.as_str(), self.company()])?;
+        self.throttle_email(&SIGN_UPS_PER_ADDRESS, &email, client)
+            .await?;
+        let hash = password::hash(password).await?;
+        let now = self.clock.now();
+        let new = NewUser {
+            email: email.clone(),
+            role: Role::Customer,
+            password_hash: Some(hash),
+            email_verified: false,
+        };
+        match self.store.insert_user(&new, now).await {
+            Ok(user) => {
+                self.audit
+                    .record(
+                        AuditEntry::new(&Actor::anonymous(Via::Portal), "user.register")
+                            .target(format!("user:{}", user.id)),
+                    )
+                    .await?;
+                self.send_verification(&user).await
+            }
+            Err(Error::Conflict(_)) => {
+                let Some(existing) = self.store.user_auth_by_email(&email).await? else {
+                    return Ok(());
+                };
+                if existing.user.email_verified_at.is_none() {
+                    return self.send_verification(&existing.user).await;
+                }
+                self.outbox
+                    .email(
+                        &existing.user.email,
+                        EmailMessage {
+                            subject: format!("Someone tried to register with your email at {}", self.company()),
+                            text: format!(
+                                "Hello,\n\nSomeone tried to create a {company} account with this email address, \
+                                 which already has one. If it was you, sign in at {url} or reset your password \
+                                 there. If not, you can ignore this email.\n\n{company}\n",
+                                company = self.company(),
+                                url = self.portal_url("/login"),
+                            ),
+                        },
+                    )
+                    .await
+            }
+            Err(other) => Err(other),
+        }
+    }
+
+    async fn send_verification(&self, user: &User) -> Result<()> {
+        let code = six_digits();
+        let now = self.clock.now();
+        self.store
+            .insert_code(&NewCode {
+                purpose: VERIFY_EMAIL,
+                user: user.id,
+                hashes: vec![code_hash(VERIFY_EMAIL, user.id, &code)],
+                link: None,
+                created_at: now,
+                expires_at: now + VERIFY_CODE_TTL,
+            })
+            .await?;
+        self.outbox
+            .email(
+                &user.email,
+                EmailMessage {
+                    subject: format!("Your {} verification code: {code}", self.company()),
+                    text: format!(
+                        "Hello,\n\nYour verification code is {code}\n\nEnter it at {url} within 30 minutes \
+                         to finish creating your {company} account. If you did not sign up, ignore this email.\n\n{company}\n",
+                        company = self.company(),
+                        url = self.portal_url("/verify"),
+                    ),
+                },
+            )
+            .await
+    }
+
+    /// Sends a fresh code to an unverified address (and silently nothing otherwise).
+    pub async fn resend_verification(&self, email: &str, client: &Client) -> Result<()> {
+        let email = Email::existing(email)?;
+        self.throttle_email(&MAIL_ASKS_PER_ADDRESS, &email, client)
+            .await?;
+        match self.store.user_auth_by_email(&email).await? {
+            Some(found) if found.user.email_verified_at.is_none() => {
+                self.send_verification(&found.user).await
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Confirms the address with the emailed code.
+    pub async fn verify_email(&self, email: &str, code: &str, client: &Client) -> Result<User> {
+        let email = Email::existing(email)?;
+        let taken = self.throttle_code(VERIFY_EMAIL, &email, client).await?;
+        let Some(found) = self.store.user_auth_by_email(&email).await? else {
+            return Err(wrong_code());
+        };
+        let user = found.user;
+        let hash = code_hash(VERIFY_EMAIL, user.id, code);
+        match self
+            .store
+            .use_code(VERIFY_EMAIL, user.id, &hash, self.clock.now())
+            .await?
+        {
+            CodeCheck::Accepted => {
+                self.give_back(&taken).await;
+                if self
+                    .store
+                    .mark_email_verified(user.id, self.clock.now())
+                    .await?
+                {
+                    self.audit
+                        .record(
+                            AuditEntry::new(&Actor::anonymous(Via::Portal), "user.verify_email")
+                                .target(format!("user:{}", user.id)),
+                        )
+                        .await?;
+                    crate::billing::grant_signup_credit(
+                        self.store.as_ref(),
+                        &self.config,
+                        &user,
+                        self.clock.now(),
+                    )
+                    .await?;
+                }
+                self.store
+                    .user(user.id)
+                    .await?
+                    .ok_or_else(|| Error::NotFound("The account is gone.".into()))
+            }
+            CodeCheck::Wrong | CodeCheck::NoCode => Err(wrong_code()),
+        }
+    }
+}

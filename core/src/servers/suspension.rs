@@ -1,0 +1,132 @@
+//! Suspension: by staff, with a reason, or by billing for an unpaid balance (only billing's
+//! own suspensions are lifted by billing).
+
+use super::access::source_of;
+use super::{BILLING_REASON, BulkOutcome, Server, ServerStatus, Servers};
+use crate::audit::AuditEntry;
+use crate::billing::meter::posting_reference;
+use crate::error::{Error, Result};
+use crate::ids::{ServerId, UserId};
+use crate::policy::{Actor, Permission};
+
+impl Servers {
+    /// Suspends a server (staff, or the platform for billing): stopped on the provider, and
+    /// its owner's power actions refused until it is unsuspended.
+    pub async fn suspend(&self, actor: &Actor, id: ServerId, reason: &str) -> Result<Server> {
+        let reason = self
+            .check_suspension(actor, "server.suspend", reason)
+            .await?;
+        let server = self.existing(id).await?;
+        if server.is_suspended() {
+            return Err(Error::Conflict(format!(
+                "{} is already suspended ({}).",
+                server.name,
+                server
+                    .suspend_reason
+                    .as_deref()
+                    .unwrap_or("no reason given")
+            )));
+        }
+        let entry = AuditEntry::new(actor, "server.suspend")
+            .target(posting_reference(id))
+            .detail(serde_json::json!({ "reason": reason }));
+        if let Some(remote) = &server.remote_id {
+            let provider = self.providers.require(&server.provider)?;
+            if let Err(error) = provider.suspend(remote).await {
+                return Err(self.failed(entry, error).await);
+            }
+        }
+        let state = if server.state.is_on_provider() {
+            ServerStatus::Stopped
+        } else {
+            server.state
+        };
+        self.store
+            .set_server_suspension(id, Some(&reason), state, source_of(actor), self.clock.now())
+            .await?;
+        self.audit.record(entry).await?;
+        self.existing(id).await
+    }
+
+    /// Lifts a suspension and starts the server again.
+    pub async fn unsuspend(&self, actor: &Actor, id: ServerId, reason: &str) -> Result<Server> {
+        let reason = self
+            .check_suspension(actor, "server.unsuspend", reason)
+            .await?;
+        let server = self.existing(id).await?;
+        if !server.is_suspended() {
+            return Err(Error::Conflict(format!(
+                "{} is not suspended.",
+                server.name
+            )));
+        }
+        let entry = AuditEntry::new(actor, "server.unsuspend")
+            .target(posting_reference(id))
+            .detail(serde_json::json!({ "reason": reason }));
+        if let Some(remote) = &server.remote_id {
+            let provider = self.providers.require(&server.provider)?;
+            if let Err(error) = provider.unsuspend(remote).await {
+                return Err(self.failed(entry, error).await);
+            }
+        }
+        let state = if server.state.is_on_provider() {
+            ServerStatus::Running
+        } else {
+            server.state
+        };
+        self.store
+            .set_server_suspension(id, None, state, source_of(actor), self.clock.now())
+            .await?;
+        self.audit.record(entry).await?;
+        self.existing(id).await
+    }
+
+    /// Suspends every server of `user` that is not suspended yet, for an unpaid balance. For
+    /// the billing tick; a server its provider refused is tried again on the next call.
+    pub async fn suspend_all_for_billing(&self, user: UserId) -> Result<BulkOutcome> {
+        let system = Actor::system();
+        let mut outcome = BulkOutcome::default();
+        for server in self.store.servers_of(Some(user)).await? {
+            if server.is_suspended() || !server.state.is_on_provider() {
+                continue;
+            }
+            match self.suspend(&system, server.id, BILLING_REASON).await {
+                Ok(_) => outcome.done.push(server.id),
+                Err(error) => outcome.failed.push((server.id, error.to_string())),
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// Lifts every billing suspension of `user` (never one staff made), after a top-up.
+    pub async fn unsuspend_billing(&self, user: UserId) -> Result<BulkOutcome> {
+        let system = Actor::system();
+        let mut outcome = BulkOutcome::default();
+        for server in self.store.servers_of(Some(user)).await? {
+            if server.suspend_reason.as_deref() != Some(BILLING_REASON) {
+                continue;
+            }
+            match self
+                .unsuspend(&system, server.id, "the balance was topped up")
+                .await
+            {
+                Ok(_) => outcome.done.push(server.id),
+                Err(error) => outcome.failed.push((server.id, error.to_string())),
+            }
+        }
+        Ok(outcome)
+    }
+
+    pub(super) async fn check_suspension(
+        &self,
+        actor: &Actor,
+        action: &str,
+        reason: &str,
+    ) -> Result<String> {
+        if let Err(error) = actor.require(Permission::SuspendServers) {
+            return Err(self.refused(actor, action, None, error).await);
+        }
+        // Shown to the customer and staff later: a note, without hidden characters.
+        crate::text::note("reason", "The reason", reason, 500)
+    }
+}
