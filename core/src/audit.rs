@@ -24,7 +24,10 @@ impl Audit {
     }
 
     pub async fn record(&self, entry: AuditEntry) -> Result<()> {
-        self.store.record_audit(&entry, self.clock.now()).await
+        self.store
+            .audit()
+            .record_audit(&entry, self.clock.now())
+            .await
     }
 
     /// Records a refusal and hands the error back, so a caller can `return Err(audit.denied(..))`.
@@ -40,6 +43,6 @@ impl Audit {
 
     pub async fn list(&self, actor: &Actor, page: Page) -> Result<Paginated<AuditRecord>> {
         actor.require(Permission::ReadAudit)?;
-        self.store.audit_log(page).await
+        self.store.audit().audit_log(page).await
     }
 }

@@ -68,7 +68,7 @@ pub fn is_low(balance: Money, burn: &BurnRate, low_balance_hours: i64) -> bool {
 
 /// The burn rate of `user`'s servers that are not deleted.
 pub async fn burn_rate_of(store: &dyn Store, user: UserId) -> Result<BurnRate> {
-    Ok(BurnRate::of(&store.server_rates(user).await?))
+    Ok(BurnRate::of(&store.servers().server_rates(user).await?))
 }
 
 #[cfg(test)]

@@ -335,6 +335,7 @@ impl DiscordLinks {
         };
         let user = self
             .store
+            .users()
             .user(user_id)
             .await?
             .filter(|user| user.status == UserStatus::Active)
@@ -455,7 +456,7 @@ impl DiscordLinks {
             Err(Error::Forbidden(_)) => None,
             Err(error) => return Err(error),
         };
-        let servers = self.store.server_rates(user.id).await?.len();
+        let servers = self.store.servers().server_rates(user.id).await?.len();
         self.audit
             .record(
                 AuditEntry::new(&access.actor, "discord.whois").target(format!("user:{}", user.id)),
@@ -578,6 +579,7 @@ impl DiscordLinks {
         }
         let customer = self
             .store
+            .users()
             .user(request.customer)
             .await?
             .ok_or_else(|| Error::NotFound("The customer's account is gone.".into()))?;

@@ -63,6 +63,7 @@ pub async fn remember(
     at: DateTime<Utc>,
 ) -> Result<bool> {
     let (first, new) = store
+        .idempotency()
         .remember_key(scope, key, fingerprint.as_str(), at)
         .await?;
     if first == fingerprint.as_str() {
@@ -80,7 +81,10 @@ pub async fn forget(
     key: &str,
     fingerprint: &Fingerprint,
 ) -> Result<()> {
-    store.forget_key(scope, key, fingerprint.as_str()).await
+    store
+        .idempotency()
+        .forget_key(scope, key, fingerprint.as_str())
+        .await
 }
 
 #[cfg(test)]

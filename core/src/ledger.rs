@@ -77,7 +77,7 @@ impl Ledger {
     }
 
     pub fn system_account(&self, which: SystemAccount) -> AccountId {
-        self.store.system_account(which)
+        self.store.ledger().system_account(which)
     }
 
     /// Posts a raw entry. Only the platform does this directly; people move money through the
@@ -85,7 +85,7 @@ impl Ledger {
     pub async fn post(&self, actor: &Actor, request: PostingRequest) -> Result<PostOutcome> {
         actor.require(Permission::PostLedger)?;
         request.validate()?;
-        self.store.post(&request, self.clock.now()).await
+        self.store.ledger().post(&request, self.clock.now()).await
     }
 
     /// Posts a raw entry with the records that belong to it, all in one transaction (see
@@ -99,6 +99,7 @@ impl Ledger {
         actor.require(Permission::PostLedger)?;
         request.validate()?;
         self.store
+            .ledger()
             .post_with(&request, self.clock.now(), attached)
             .await
     }
@@ -112,7 +113,11 @@ impl Ledger {
         items: Vec<(PostingRequest, Attached)>,
     ) -> Result<Vec<Result<Posted>>> {
         actor.require(Permission::PostLedger)?;
-        Ok(self.store.post_group(&items, self.clock.now()).await)
+        Ok(self
+            .store
+            .ledger()
+            .post_group(&items, self.clock.now())
+            .await)
     }
 
     /// A billing staff correction of a customer's credit, with a reason, once per `key`.
@@ -141,7 +146,10 @@ impl Ledger {
             self.clock.now(),
         )
         .await?;
-        let adjustments = self.store.system_account(SystemAccount::Adjustments);
+        let adjustments = self
+            .store
+            .ledger()
+            .system_account(SystemAccount::Adjustments);
         let (debit, credit) = if amount.is_positive() {
             (adjustments, customer.wallet)
         } else {
@@ -171,6 +179,7 @@ impl Ledger {
             }));
         let posted = self
             .store
+            .ledger()
             .post_with(
                 &request,
                 self.clock.now(),
@@ -188,7 +197,7 @@ impl Ledger {
             Permission::ReadOwnBilling,
             Permission::ReadAnyBilling,
         )?;
-        self.store.account_balance(owner.wallet).await
+        self.store.ledger().account_balance(owner.wallet).await
     }
 
     /// A wallet's postings, newest first, each with the balance after it.
@@ -204,13 +213,13 @@ impl Ledger {
             Permission::ReadOwnBilling,
             Permission::ReadAnyBilling,
         )?;
-        self.store.statement(owner.wallet, page).await
+        self.store.ledger().statement(owner.wallet, page).await
     }
 
     /// Wallets whose stored balance disagrees with their postings (should be none).
     pub async fn discrepancies(&self, actor: &Actor) -> Result<Vec<Discrepancy>> {
         actor.require(Permission::ReadAnyBilling)?;
-        self.store.ledger_discrepancies().await
+        self.store.ledger().ledger_discrepancies().await
     }
 }
 

@@ -56,7 +56,7 @@ impl Maintenance {
         {
             return Ok(state.clone());
         }
-        let state = match self.store.setting(MAINTENANCE).await? {
+        let state = match self.store.settings().setting(MAINTENANCE).await? {
             Some(text) => serde_json::from_str(&text)
                 .map_err(|error| Error::internal("reading maintenance mode", error))?,
             None => MaintenanceState::default(),
@@ -102,6 +102,7 @@ impl Maintenance {
         let text = serde_json::to_string(&state)
             .map_err(|error| Error::internal("saving maintenance mode", error))?;
         self.store
+            .settings()
             .put_setting(MAINTENANCE, &text, self.clock.now())
             .await?;
         *self.cache.write().unwrap_or_else(|p| p.into_inner()) =

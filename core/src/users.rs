@@ -52,6 +52,7 @@ impl Users {
         let hash = password::hash(account.password).await?;
         let user = self
             .store
+            .users()
             .insert_user(
                 &NewUser {
                     email: account.email,
@@ -87,6 +88,7 @@ impl Users {
             actor.require(Permission::ReadAnyUser)?;
         }
         self.store
+            .users()
             .user(id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("There is no user {id}.")))
@@ -100,7 +102,7 @@ impl Users {
         page: Page,
     ) -> Result<Paginated<User>> {
         actor.require(Permission::ReadAnyUser)?;
-        self.store.list_users(search, page).await
+        self.store.users().list_users(search, page).await
     }
 
     /// Changes an account's role. An admin cannot demote themselves, so the platform is never
@@ -113,7 +115,7 @@ impl Users {
             ));
         }
         let before = self.get(actor, id).await?;
-        self.store.set_user_role(id, role).await?;
+        self.store.users().set_user_role(id, role).await?;
         self.keys.forget_user(id);
         self.audit
             .record(
@@ -136,6 +138,7 @@ impl Users {
         }
         let before = self.get(actor, id).await?;
         self.store
+            .users()
             .set_user_status(id, status, self.clock.now())
             .await?;
         self.keys.forget_user(id);
@@ -150,6 +153,6 @@ impl Users {
     }
 
     pub async fn count_with_role(&self, role: Role) -> Result<u64> {
-        self.store.count_users_with_role(role).await
+        self.store.users().count_users_with_role(role).await
     }
 }

@@ -68,10 +68,11 @@ fn rss_mib() -> anyhow::Result<f64> {
 /// Creates `count` customers with credit and a Discord link each, straight in the store.
 async fn link_customers(core: &Core, from: u64, count: u64) -> anyhow::Result<()> {
     let store = core.store.clone();
-    let promotions = store.system_account(SystemAccount::Promotions);
+    let promotions = store.ledger().system_account(SystemAccount::Promotions);
     let now = chrono::Utc::now();
     for index in from..from + count {
         let user = store
+            .users()
             .insert_user(
                 &NewUser {
                     email: Email::parse(&format!("m{index}@example.com"))?,
@@ -83,6 +84,7 @@ async fn link_customers(core: &Core, from: u64, count: u64) -> anyhow::Result<()
             )
             .await?;
         store
+            .ledger()
             .post(
                 &PostingRequest {
                     debit: promotions,

@@ -176,7 +176,7 @@ async fn measure(url: &str, writers: usize, duration: Duration) -> anyhow::Resul
                     overdraft: Overdraft::Forbid,
                 };
                 let at = Instant::now();
-                store.post(&request, Utc::now()).await?;
+                store.ledger().post(&request, Utc::now()).await?;
                 latencies.push(at.elapsed());
             }
             Ok::<_, hostdeck_core::Error>(latencies)
@@ -187,7 +187,7 @@ async fn measure(url: &str, writers: usize, duration: Duration) -> anyhow::Resul
         latencies.extend(task.await??);
     }
     let elapsed = started.elapsed();
-    let discrepancies = store.ledger_discrepancies().await?;
+    let discrepancies = store.ledger().ledger_discrepancies().await?;
     if !discrepancies.is_empty() {
         bail!("the ledger does not balance after the run: {discrepancies:?}");
     }
@@ -201,10 +201,11 @@ async fn measure(url: &str, writers: usize, duration: Duration) -> anyhow::Resul
 }
 
 async fn fund_wallets(store: &Arc<dyn Store>) -> anyhow::Result<Vec<AccountId>> {
-    let funding = store.system_account(SystemAccount::Promotions);
+    let funding = store.ledger().system_account(SystemAccount::Promotions);
     let mut wallets = Vec::with_capacity(WALLETS);
     for index in 0..WALLETS {
         let user = store
+            .users()
             .insert_user(
                 &NewUser {
                     email: Email::parse(&format!("bench{index}@example.com"))?,
@@ -216,6 +217,7 @@ async fn fund_wallets(store: &Arc<dyn Store>) -> anyhow::Result<Vec<AccountId>> 
             )
             .await?;
         store
+            .ledger()
             .post(
                 &PostingRequest {
                     debit: funding,

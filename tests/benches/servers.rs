@@ -44,6 +44,7 @@ async fn adopt(core: &Core, user: UserId, seeded: &[(&str, RemoteId)]) -> anyhow
     for (index, (provider, remote)) in seeded.iter().enumerate() {
         let started = core
             .store
+            .servers()
             .insert_server(
                 &NewServerRow {
                     user,
@@ -74,6 +75,7 @@ async fn adopt(core: &Core, user: UserId, seeded: &[(&str, RemoteId)]) -> anyhow
             anyhow::bail!("bench key {index} was taken");
         };
         core.store
+            .servers()
             .server_created(
                 server.id,
                 remote,
@@ -337,6 +339,7 @@ async fn list_live(core: &Core, actor: &Actor) -> anyhow::Result<Vec<Server>> {
         }
     }
     core.store
+        .servers()
         .set_server_states(&changes, EventSource::Sync, core.clock.now())
         .await?;
     Ok(servers)

@@ -806,6 +806,7 @@ async fn secrets_never_leave_through_the_api() {
     let stored = app
         .core()
         .store
+        .auth()
         .user_auth(mia.user.id)
         .await
         .expect("read")
@@ -817,6 +818,7 @@ async fn secrets_never_leave_through_the_api() {
     assert!(
         app.core()
             .store
+            .auth()
             .api_key_by_hash(&key_hash)
             .await
             .expect("read")

@@ -63,6 +63,7 @@ async fn verifying_an_email_gives_the_signup_credit_once(db: TestDb) {
         .expect("registered");
     let sent = core
         .store
+        .outbox()
         .claim_outbox(t0(), t0() + Duration::minutes(1), 10)
         .await
         .expect("the outbox");
@@ -83,6 +84,7 @@ async fn verifying_an_email_gives_the_signup_credit_once(db: TestDb) {
     );
     assert_eq!(
         core.store
+            .ledger()
             .account_balance(dana.wallet)
             .await
             .expect("balance"),
@@ -90,6 +92,7 @@ async fn verifying_an_email_gives_the_signup_credit_once(db: TestDb) {
     );
     let credit = core
         .store
+        .ledger()
         .posting_by_key(&format!("signup:{}", dana.id))
         .await
         .expect("read")
@@ -103,6 +106,7 @@ async fn free_credit_is_given_once_per_customer_and_month(db: TestDb) {
     let store = core.store.as_ref();
     let alice = customer(store, 0, t0()).await;
     let unverified = store
+        .users()
         .insert_user(
             &NewUser {
                 email: Email::parse("new@example.com").expect("email"),
@@ -115,6 +119,7 @@ async fn free_credit_is_given_once_per_customer_and_month(db: TestDb) {
         .await
         .expect("user");
     let staff = store
+        .users()
         .insert_user(
             &NewUser {
                 email: Email::parse("support@example.com").expect("email"),
@@ -140,6 +145,7 @@ async fn free_credit_is_given_once_per_customer_and_month(db: TestDb) {
         .expect("no sign-up credit for staff");
     assert!(none.is_none());
     let signup = store
+        .ledger()
         .posting_by_key(&format!("signup:{}", alice.id))
         .await
         .expect("read")
@@ -181,18 +187,41 @@ async fn free_credit_is_given_once_per_customer_and_month(db: TestDb) {
 
     for month in ["2026-11", "2026-12"] {
         let key = format!("free:{}:{month}", alice.id);
-        let posting = store.posting_by_key(&key).await.expect("read").expect(&key);
+        let posting = store
+            .ledger()
+            .posting_by_key(&key)
+            .await
+            .expect("read")
+            .expect(&key);
         assert_eq!(posting.kind, PostingKind::FreeCredit);
         assert!(posting.credit_balance_after.is_some());
     }
     for nobody in [unverified.id, staff.id] {
         let key = format!("free:{nobody}:2026-11");
-        assert!(store.posting_by_key(&key).await.expect("read").is_none());
+        assert!(
+            store
+                .ledger()
+                .posting_by_key(&key)
+                .await
+                .expect("read")
+                .is_none()
+        );
     }
     let key = format!("signup:{}", staff.id);
-    assert!(store.posting_by_key(&key).await.expect("read").is_none());
+    assert!(
+        store
+            .ledger()
+            .posting_by_key(&key)
+            .await
+            .expect("read")
+            .is_none()
+    );
     assert_eq!(
-        store.account_balance(alice.wallet).await.expect("balance"),
+        store
+            .ledger()
+            .account_balance(alice.wallet)
+            .await
+            .expect("balance"),
         money("4.50")
     );
     assert!(
@@ -314,7 +343,7 @@ async fn a_balance_run_down_walks_every_step_once(db: TestDb) {
     assert!(!standing.suspended && standing.negative_since.is_none());
 
     // One email per step, to her.
-    assert_eq!(store.outbox_pending().await.expect("outbox"), 5);
+    assert_eq!(store.outbox().outbox_pending().await.expect("outbox"), 5);
     let audit = core
         .audit
         .list(&system, Page::first(100))
@@ -379,7 +408,7 @@ async fn low_is_decided_at_the_exact_rate_shown_to_the_customer(db: TestDb) {
             .post(
                 &system,
                 PostingRequest {
-                    debit: store.system_account(SystemAccount::Promotions),
+                    debit: store.ledger().system_account(SystemAccount::Promotions),
                     credit: user.wallet,
                     amount: money(amount),
                     kind: PostingKind::Adjustment,
@@ -432,6 +461,7 @@ async fn low_is_decided_at_the_exact_rate_shown_to_the_customer(db: TestDb) {
     );
 
     let sent = store
+        .outbox()
         .claim_outbox(now, now + Duration::minutes(1), 10)
         .await
         .expect("the outbox");

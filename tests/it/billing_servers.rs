@@ -30,6 +30,7 @@ async fn a_server_runs_its_balance_down_is_suspended_and_comes_back(db: TestDb) 
     let start = hour_of(hostdeck_core::clock::Clock::now(clock.as_ref()));
     let rate = core
         .store
+        .servers()
         .server(id)
         .await
         .expect("read")
@@ -70,7 +71,13 @@ async fn a_server_runs_its_balance_down_is_suspended_and_comes_back(db: TestDb) 
             "servers suspended"
         ]
     );
-    let row = core.store.server(id).await.expect("read").expect("the row");
+    let row = core
+        .store
+        .servers()
+        .server(id)
+        .await
+        .expect("read")
+        .expect("the row");
     assert!(row.suspended_at.is_some(), "suspended in hostdeck");
     assert_eq!(audited(&core, "server.suspend", "ok").await, 1);
     // The hours that start after the suspension pay the stopped rate.
@@ -79,6 +86,7 @@ async fn a_server_runs_its_balance_down_is_suspended_and_comes_back(db: TestDb) 
     let after = start + Duration::hours(suspended_in + 1);
     let posting = core
         .store
+        .ledger()
         .posting_by_key(&usage_key(id, after))
         .await
         .expect("read")
@@ -96,7 +104,13 @@ async fn a_server_runs_its_balance_down_is_suspended_and_comes_back(db: TestDb) 
     let report = core.billing.run_once(&system, None).await.expect("tick");
     assert_eq!(report.steps.len(), 1);
     assert_eq!(report.steps[0].step, "recovered");
-    let row = core.store.server(id).await.expect("read").expect("the row");
+    let row = core
+        .store
+        .servers()
+        .server(id)
+        .await
+        .expect("read")
+        .expect("the row");
     assert!(row.suspended_at.is_none(), "unsuspended");
     assert_eq!(audited(&core, "server.unsuspend", "ok").await, 1);
 
@@ -105,6 +119,7 @@ async fn a_server_runs_its_balance_down_is_suspended_and_comes_back(db: TestDb) 
         let key = usage_key(id, start + Duration::hours(hour));
         assert!(
             core.store
+                .ledger()
                 .posting_by_key(&key)
                 .await
                 .expect("read")

@@ -178,6 +178,7 @@ async fn five_hours_down_are_billed_once_on_restart(db: TestDb) {
             let key = usage_key(ServerId(id), t0() + hours(hour));
             assert!(
                 core.store
+                    .ledger()
                     .posting_by_key(&key)
                     .await
                     .expect("read")
@@ -218,6 +219,7 @@ async fn catch_up_stops_at_the_limit(db: TestDb) {
     let skipped = usage_key(ServerId(1), t0() + hours(6));
     assert!(
         core.store
+            .ledger()
             .posting_by_key(&oldest_billed)
             .await
             .expect("read")
@@ -225,6 +227,7 @@ async fn catch_up_stops_at_the_limit(db: TestDb) {
     );
     assert!(
         core.store
+            .ledger()
             .posting_by_key(&skipped)
             .await
             .expect("read")
@@ -369,6 +372,7 @@ async fn the_clock_moved_back_makes_no_gap_and_no_duplicate(db: TestDb) {
             let key = usage_key(ServerId(id), t0() + hours(hour));
             assert!(
                 core.store
+                    .ledger()
                     .posting_by_key(&key)
                     .await
                     .expect("read")
@@ -518,6 +522,7 @@ async fn every_hour_is_priced_as_the_rule_says(db: TestDb) {
                 let key = usage_key(*id, charge.hour);
                 let posting = core
                     .store
+                    .ledger()
                     .posting_by_key(&key)
                     .await
                     .expect("read")
@@ -552,6 +557,7 @@ async fn an_hour_posted_outside_the_tick_is_not_billed_again(db: TestDb) {
     let servers = seed(&db, &core, 6, 3).await;
     let owner = core
         .store
+        .users()
         .user(hostdeck_core::ids::UserId(servers[3].user))
         .await
         .expect("read")
@@ -563,7 +569,7 @@ async fn an_hour_posted_outside_the_tick_is_not_billed_again(db: TestDb) {
             &Actor::system(),
             PostingRequest {
                 debit: owner,
-                credit: core.store.system_account(SystemAccount::Usage),
+                credit: core.store.ledger().system_account(SystemAccount::Usage),
                 amount: Money::from_micros(early),
                 kind: PostingKind::Usage,
                 key: usage_key(ServerId(4), t0() + hours(1)),

@@ -185,6 +185,7 @@ async fn a_customer_links_with_a_portal_code_and_sees_the_real_balance() {
     let user = app
         .core()
         .store
+        .users()
         .user(signed_in.user.id)
         .await
         .expect("read")

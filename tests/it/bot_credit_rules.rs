@@ -54,6 +54,7 @@ async fn story(db: &TestDb) -> Story {
 async fn link(core: &Core, email: &str, role: Role, discord_user_id: u64) -> User {
     let user = core
         .store
+        .users()
         .insert_user(
             &NewUser {
                 email: Email::parse(email).expect("email"),
@@ -98,6 +99,7 @@ async fn adjustments(story: &Story) -> Vec<Money> {
     story
         .core
         .store
+        .ledger()
         .statement(story.customer.wallet, Page::first(100))
         .await
         .expect("the statement")

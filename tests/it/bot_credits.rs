@@ -93,6 +93,7 @@ async fn adjustments(story: &Story) -> Vec<hostdeck_core::ledger::StatementLine>
         .app
         .core()
         .store
+        .ledger()
         .statement(story.customer_account.user.wallet, Page::first(50))
         .await
         .expect("the statement");
@@ -106,6 +107,7 @@ async fn adjustments(story: &Story) -> Vec<hostdeck_core::ledger::StatementLine>
 async fn audit(app: &TestApp) -> Vec<AuditRecord> {
     app.core()
         .store
+        .audit()
         .audit_log(Page::first(200))
         .await
         .expect("the audit log")
@@ -265,6 +267,7 @@ async fn the_confirm_button_works_after_a_restart() {
     let balance = app
         .core()
         .store
+        .ledger()
         .account_balance(customer_account.user.wallet)
         .await
         .expect("balance");

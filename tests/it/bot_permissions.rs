@@ -154,6 +154,7 @@ fn rows() -> Vec<Row> {
 async fn refusals(app: &hostdeck_e2e::app::TestApp, user: u64, command: &str) -> usize {
     app.core()
         .store
+        .audit()
         .audit_log(Page::first(200))
         .await
         .expect("the audit log")

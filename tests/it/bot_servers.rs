@@ -134,6 +134,7 @@ async fn a_customer_controls_their_servers_on_discord_and_nobody_elses() {
         .expect("a confirm button");
     assert_eq!(
         core.store
+            .servers()
             .server(carl_web)
             .await
             .expect("read")
@@ -159,6 +160,7 @@ async fn a_customer_controls_their_servers_on_discord_and_nobody_elses() {
     assert!(edit.custom_ids().is_empty(), "the buttons are gone");
     assert_eq!(
         core.store
+            .servers()
             .server(carl_web)
             .await
             .expect("read")
@@ -229,6 +231,7 @@ async fn a_customer_controls_their_servers_on_discord_and_nobody_elses() {
     assert_eq!(cloud.jel.environments().len(), 1);
     assert_eq!(
         core.store
+            .servers()
             .server(dora_web)
             .await
             .expect("read")
@@ -415,6 +418,7 @@ async fn a_customer_controls_their_servers_on_discord_and_nobody_elses() {
     assert_eq!(cloud.vf.servers().len(), before + 1, "one server");
     let api: Vec<_> = core
         .store
+        .servers()
         .servers_of(Some(carl_account.user.id))
         .await
         .expect("Carl's servers")

@@ -23,10 +23,12 @@ async fn discord_links_codes_and_credit_requests(db: TestDb) {
         email_verified: true,
     };
     let ann = store
+        .users()
         .insert_user(&new_user("ann@example.com"), now)
         .await
         .expect("ann");
     let ben = store
+        .users()
         .insert_user(&new_user("ben@example.com"), now)
         .await
         .expect("ben");

@@ -152,7 +152,13 @@ async fn a_credit_key_names_one_adjustment_and_tells_nothing_of_another_customer
     let balance = |user: &hostdeck_core::users::User| {
         let store = app.core().store.clone();
         let wallet = user.wallet;
-        async move { store.account_balance(wallet).await.expect("a balance") }
+        async move {
+            store
+                .ledger()
+                .account_balance(wallet)
+                .await
+                .expect("a balance")
+        }
     };
     assert_eq!(balance(&carol.user).await, Money::from_micros(5_000_000));
     assert_eq!(balance(&dave.user).await, Money::ZERO);

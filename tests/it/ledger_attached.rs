@@ -105,13 +105,19 @@ impl Bench {
     pub(crate) async fn balance(&self) -> Money {
         self.core
             .store
+            .ledger()
             .account_balance(self.customer.wallet)
             .await
             .expect("a balance")
     }
 
     async fn postings(&self) -> u64 {
-        self.core.store.count_postings().await.expect("a count")
+        self.core
+            .store
+            .ledger()
+            .count_postings()
+            .await
+            .expect("a count")
     }
 
     pub(crate) async fn events(&self, status: EventStatus) -> u64 {
@@ -167,6 +173,7 @@ async fn a_credit_whose_audit_entry_fails_is_not_posted_and_its_retry_credits_on
         bench
             .core
             .store
+            .ledger()
             .posting_by_key(&capture_key("CAPTURE-A1"))
             .await
             .expect("a read")
@@ -181,6 +188,7 @@ async fn a_credit_whose_audit_entry_fails_is_not_posted_and_its_retry_credits_on
     let posting = bench
         .core
         .store
+        .ledger()
         .posting_by_key(&capture_key("CAPTURE-A1"))
         .await
         .expect("a read")
@@ -264,6 +272,7 @@ async fn a_refund_whose_audit_entry_fails_is_not_debited(db: TestDb) {
         bench
             .core
             .store
+            .ledger()
             .posting_by_key(&refund_key("REFUND-R1"))
             .await
             .expect("a read")
@@ -324,6 +333,7 @@ async fn an_adjustment_whose_audit_entry_fails_is_not_posted(db: TestDb) {
     let posting = bench
         .core
         .store
+        .ledger()
         .posting_by_key("adjust:atomic-1")
         .await
         .expect("a read")
@@ -371,6 +381,7 @@ async fn a_signup_credit_whose_audit_entry_fails_is_not_posted(db: TestDb) {
     let posting = bench
         .core
         .store
+        .ledger()
         .posting_by_key(&format!("signup:{}", bench.customer.id))
         .await
         .expect("a read")

@@ -93,6 +93,7 @@ async fn thirty_two_writers(db: TestDb) {
     let mut wallets = Vec::with_capacity(WALLETS);
     for index in 0..WALLETS {
         let user = store
+            .users()
             .insert_user(
                 &NewUser {
                     email: Email::parse(&format!("wallet{index}@example.com")).expect("email"),
@@ -107,8 +108,8 @@ async fn thirty_two_writers(db: TestDb) {
         wallets.push(user.wallet);
     }
     let wallets = Arc::new(wallets);
-    let funding = store.system_account(SystemAccount::Paypal);
-    let revenue = store.system_account(SystemAccount::Usage);
+    let funding = store.ledger().system_account(SystemAccount::Paypal);
+    let revenue = store.ledger().system_account(SystemAccount::Usage);
 
     let mut tasks = Vec::with_capacity(TASKS);
     for task in 0..TASKS {
@@ -121,6 +122,7 @@ async fn thirty_two_writers(db: TestDb) {
                 let tampered = (h >> 20).is_multiple_of(33);
                 let request = request_for(key, tampered, &wallets, funding, revenue);
                 let outcome = store
+                    .ledger()
                     .post(&request, Utc::now())
                     .await
                     .map(|outcome| (outcome.is_new(), outcome.posting().id))
@@ -168,20 +170,21 @@ async fn thirty_two_writers(db: TestDb) {
         );
     }
     assert_eq!(
-        store.count_postings().await.expect("count"),
+        store.ledger().count_postings().await.expect("count"),
         posted.len() as u64,
         "each key posts once"
     );
     let keys: HashSet<_> = posted.keys().collect();
     for key in keys.iter().take(200) {
         let stored = store
+            .ledger()
             .posting_by_key(key)
             .await
             .expect("read")
             .expect("stored");
         assert_eq!(Some(&stored.id), posted.get(*key));
     }
-    let discrepancies = store.ledger_discrepancies().await.expect("check");
+    let discrepancies = store.ledger().ledger_discrepancies().await.expect("check");
     assert!(
         discrepancies.is_empty(),
         "every balance equals its postings: {discrepancies:?}"

@@ -160,6 +160,7 @@ async fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
     let mut wallets = Vec::new();
     for index in 0..WALLETS {
         let user = store
+            .users()
             .insert_user(
                 &NewUser {
                     email: Email::parse(&format!("user{index}@example.com"))
@@ -174,13 +175,13 @@ async fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
         wallets.push(user.wallet);
     }
-    let revenue = store.system_account(SystemAccount::Usage);
-    let funding = store.system_account(SystemAccount::Paypal);
+    let revenue = store.ledger().system_account(SystemAccount::Usage);
+    let funding = store.ledger().system_account(SystemAccount::Paypal);
     let mut model = Model::default();
     for op in ops {
         let request = request(op, &wallets, revenue, funding);
         let expected = model.apply(&request, &wallets);
-        let actual = match store.post(&request, Utc::now()).await {
+        let actual = match store.ledger().post(&request, Utc::now()).await {
             Ok(PostOutcome::Posted(_)) => Outcome::Posted,
             Ok(PostOutcome::Replayed(_)) => Outcome::Replayed,
             Err(error) => Outcome::Refused(error.code()),
@@ -189,6 +190,7 @@ async fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
     }
     for wallet in &wallets {
         let balance = store
+            .ledger()
             .account_balance(*wallet)
             .await
             .map_err(|e| TestCaseError::fail(e.to_string()))?;
@@ -198,11 +200,13 @@ async fn run_case(ops: &[Op]) -> Result<(), TestCaseError> {
         );
     }
     let postings = store
+        .ledger()
         .count_postings()
         .await
         .map_err(|e| TestCaseError::fail(e.to_string()))?;
     prop_assert_eq!(postings, model.keys.len() as u64);
     let discrepancies = store
+        .ledger()
         .ledger_discrepancies()
         .await
         .map_err(|e| TestCaseError::fail(e.to_string()))?;

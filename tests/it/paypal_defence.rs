@@ -162,10 +162,12 @@ async fn debited(shop: &Shop) -> Money {
         .app
         .core()
         .store
+        .ledger()
         .statement(
             shop.app
                 .core()
                 .store
+                .ledger()
                 .system_account(hostdeck_core::ledger::SystemAccount::Paypal),
             hostdeck_core::store::Page::first(200),
         )

@@ -286,7 +286,7 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
         ),
         (zero, audited("zero")),
     ];
-    let results = core.store.post_group(&items, Utc::now()).await;
+    let results = core.store.ledger().post_group(&items, Utc::now()).await;
     assert_eq!(results.len(), 6);
     let a = match &results[0] {
         Ok(posted) => match &posted.outcome {
@@ -319,6 +319,7 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
     assert!(results[5].is_err(), "a zero amount is invalid");
     assert_eq!(
         core.store
+            .ledger()
             .account_balance(first.wallet)
             .await
             .expect("a balance"),
@@ -326,6 +327,7 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
     );
     assert_eq!(
         core.store
+            .ledger()
             .account_balance(second.wallet)
             .await
             .expect("a balance"),
@@ -333,12 +335,16 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
     );
     assert_eq!(
         core.store
+            .ledger()
             .account_balance(poor.wallet)
             .await
             .expect("a balance"),
         Money::ZERO
     );
-    assert_eq!(core.store.count_postings().await.expect("a count"), 2);
+    assert_eq!(
+        core.store.ledger().count_postings().await.expect("a count"),
+        2
+    );
     let mut entries: Vec<String> = audit_details(core.store.as_ref(), "test.group")
         .await
         .iter()
@@ -368,7 +374,7 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
             audited("e"),
         ),
     ];
-    let results = core.store.post_group(&items, Utc::now()).await;
+    let results = core.store.ledger().post_group(&items, Utc::now()).await;
     let balances: Vec<Option<Money>> = results
         .iter()
         .map(|result| match result {
@@ -383,6 +389,7 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
     for (request, _) in &items {
         let stored = core
             .store
+            .ledger()
             .posting_by_key(&request.key)
             .await
             .expect("a read")
@@ -414,6 +421,7 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
     );
     let log = core
         .store
+        .audit()
         .audit_log(Page::first(200))
         .await
         .expect("the audit log")
@@ -432,6 +440,7 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
         let posting = entry.detail.as_ref().expect("a detail")["posting"].clone();
         let stored = core
             .store
+            .ledger()
             .posting_by_key(&format!("group:{key}"))
             .await
             .expect("a read")
@@ -481,13 +490,20 @@ async fn a_group_of_credits_with_bad_events_credits_every_good_capture_once(db: 
         "every good capture but the refused one is credited, once"
     );
     assert_eq!(
-        worker.core.store.count_postings().await.expect("a count"),
+        worker
+            .core
+            .store
+            .ledger()
+            .count_postings()
+            .await
+            .expect("a count"),
         7
     );
     assert!(
         worker
             .core
             .store
+            .ledger()
             .posting_by_key(&capture_key("CAP-GOOD3"))
             .await
             .expect("a read")
@@ -503,7 +519,13 @@ async fn a_group_of_credits_with_bad_events_credits_every_good_capture_once(db: 
     worker.process().await;
     assert_eq!(worker.balance().await, usd(80));
     assert_eq!(
-        worker.core.store.count_postings().await.expect("a count"),
+        worker
+            .core
+            .store
+            .ledger()
+            .count_postings()
+            .await
+            .expect("a count"),
         8
     );
     assert_eq!(worker.events(EventStatus::Done).await, 9);

@@ -172,6 +172,7 @@ impl Shop {
         self.app
             .core()
             .store
+            .ledger()
             .account_balance(customer.user.wallet)
             .await
             .expect("a balance")
@@ -181,6 +182,7 @@ impl Shop {
         self.app
             .core()
             .store
+            .ledger()
             .count_postings()
             .await
             .expect("a count")
@@ -192,6 +194,7 @@ impl Shop {
             .app
             .core()
             .store
+            .audit()
             .audit_log(Page::first(200))
             .await
             .expect("the audit log");
@@ -468,6 +471,7 @@ async fn one_event_a_thousand_times_credits_once(db: TestDb) {
         .app
         .core()
         .store
+        .ledger()
         .posting_by_key(&capture_key(&capture))
         .await
         .expect("a read")
@@ -676,6 +680,7 @@ async fn a_refund_before_its_capture_waits_and_applies_once(db: TestDb) {
         .app
         .core()
         .store
+        .ledger()
         .posting_by_key(&refund_key(&refund.id))
         .await
         .expect("a read")
@@ -755,6 +760,7 @@ async fn a_chargeback_debits_and_staff_refunds_debit_once() {
         .app
         .core()
         .store
+        .ledger()
         .posting_by_key(&refund_key(&reversal.id))
         .await
         .expect("a read")
@@ -1063,6 +1069,7 @@ async fn a_cancelled_order_is_marked_once_audited_and_only_while_created() {
         shop.app
             .core()
             .store
+            .audit()
             .audit_log(Page::first(200))
             .await
             .expect("the audit log")

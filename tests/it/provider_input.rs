@@ -188,6 +188,7 @@ async fn an_attacker_names_volumes_that_are_not_on_the_list(db: TestDb) {
     assert!(cloud.pve.guests().is_empty());
     assert!(
         core.store
+            .servers()
             .servers_of(Some(user.id))
             .await
             .expect("servers")
@@ -450,6 +451,7 @@ async fn the_root_password_is_shown_once_and_kept_nowhere(db: TestDb) {
     // Not in the audit log, not in any stored server field.
     let store = app.core().store.clone();
     let audit = store
+        .audit()
         .audit_log(hostdeck_core::store::Page::first(200))
         .await
         .expect("the audit log");
@@ -457,7 +459,7 @@ async fn the_root_password_is_shown_once_and_kept_nowhere(db: TestDb) {
         let detail = record.detail.map(|d| d.to_string()).unwrap_or_default();
         assert!(!detail.contains(&password), "{}: {detail}", record.action);
     }
-    for server in store.servers_of(None).await.expect("servers") {
+    for server in store.servers().servers_of(None).await.expect("servers") {
         let stored = format!("{server:?}");
         assert!(!stored.contains(&password), "{stored}");
     }

@@ -138,6 +138,7 @@ pub async fn staff(core: &Core, email: &str, role: Role, via: Via) -> Actor {
 
 pub async fn balance(core: &Core, user: &User) -> Money {
     core.store
+        .ledger()
         .account_balance(user.wallet)
         .await
         .expect("a balance")
@@ -148,6 +149,7 @@ pub async fn balance(core: &Core, user: &User) -> Money {
 pub async fn usage_postings(core: &Core, server: ServerId) -> u64 {
     let statement = core
         .store
+        .ledger()
         .statement(
             core.ledger.system_account(SystemAccount::Usage),
             Page::first(200),
@@ -182,6 +184,7 @@ pub async fn cloud_core(db: &TestDb, cloud: &Cloud, extra: &str) -> (Core, Arc<M
 /// Audit entries of `action` with `outcome`.
 pub async fn audited(core: &Core, action: &str, outcome: &str) -> usize {
     core.store
+        .audit()
         .audit_log(Page::first(200))
         .await
         .expect("the audit log")
@@ -248,6 +251,7 @@ async fn on_each_provider_a_server_lives_from_create_to_delete_and_its_first_hou
         );
         let first = core
             .store
+            .ledger()
             .posting_by_key(&usage_key(id, hour_of(clock.now())))
             .await
             .expect("read")
@@ -335,6 +339,7 @@ async fn on_each_provider_a_server_lives_from_create_to_delete_and_its_first_hou
 
         let history: Vec<String> = core
             .store
+            .servers()
             .server_events(id)
             .await
             .expect("events")
@@ -453,6 +458,7 @@ async fn a_double_submitted_create_makes_one_server_and_one_charge(db: TestDb) {
     assert_eq!(cloud.vf.servers().len(), 1);
     assert_eq!(
         core.store
+            .servers()
             .servers_of(Some(ada.id))
             .await
             .expect("rows")
@@ -523,6 +529,7 @@ async fn a_failed_create_retried_hours_later_is_billed_from_the_retry(db: TestDb
     ] {
         assert!(
             core.store
+                .ledger()
                 .posting_by_key(&usage_key(server.id, hour))
                 .await
                 .expect("read")
@@ -552,6 +559,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     assert!(error.to_string().contains("Top up"), "{error}");
     assert!(
         core.store
+            .servers()
             .server_by_key("poor-1")
             .await
             .expect("read")
@@ -565,6 +573,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     assert_eq!(error.code(), ErrorCode::Unavailable, "{error}");
     let failed = core
         .store
+        .servers()
         .server_by_key("vf-fails-1")
         .await
         .expect("read")
@@ -596,6 +605,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     assert_eq!(cloud.pve.guests().len(), 0);
     let pve_failed = core
         .store
+        .servers()
         .server_by_key("pve-fails-1")
         .await
         .expect("read")
@@ -633,7 +643,13 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     assert_eq!(error.code(), ErrorCode::Unavailable);
     assert!(error.to_string().contains("maintenance"), "{error}");
     cloud.vf.set_maintenance(false);
-    let row = core.store.server(vf_id).await.expect("read").expect("row");
+    let row = core
+        .store
+        .servers()
+        .server(vf_id)
+        .await
+        .expect("read")
+        .expect("row");
     assert_eq!(
         row.state,
         ServerStatus::Running,
@@ -683,6 +699,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     assert!(error.to_string().contains("check the server"), "{error}");
     let lost = core
         .store
+        .servers()
         .server_by_key("jel-lost-1")
         .await
         .expect("read")
@@ -726,6 +743,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     assert_eq!(jel.finished_creates, 1, "{jel:?}");
     let found = core
         .store
+        .servers()
         .server(lost.id)
         .await
         .expect("read")
@@ -763,6 +781,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     assert!(error.to_string().contains("cannot be reached"), "{error}");
     let row = core
         .store
+        .servers()
         .server_by_key("down-1")
         .await
         .expect("read")
@@ -773,6 +792,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     // A create that stays lost past the grace period is given up on, uncharged.
     let ghost = core
         .store
+        .servers()
         .insert_server(
             &hostdeck_core::servers::NewServerRow {
                 user: ada.id,
@@ -797,6 +817,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     core.servers.sync().await;
     assert_eq!(
         core.store
+            .servers()
             .server(ghost.id)
             .await
             .expect("read")
@@ -811,6 +832,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     assert_eq!(vf.abandoned_creates, 1, "{vf:?}");
     assert_eq!(
         core.store
+            .servers()
             .server(ghost.id)
             .await
             .expect("read")
@@ -865,6 +887,7 @@ async fn the_sync_records_changed_states_and_reports_drift_once() {
     // Stopped, and deleted, behind hostdeck's back.
     let vf_number: u64 = core
         .store
+        .servers()
         .server(ids[0])
         .await
         .expect("read")
@@ -879,6 +902,7 @@ async fn the_sync_records_changed_states_and_reports_drift_once() {
         .set_power_behind_hostdecks_back(vf_number, Power::Shutoff);
     let pve_vmid: u32 = core
         .store
+        .servers()
         .server(ids[1])
         .await
         .expect("read")
@@ -919,10 +943,17 @@ async fn the_sync_records_changed_states_and_reports_drift_once() {
     assert_eq!(by("pve").changed, 1);
     assert_eq!(by("jel").vanished, vec![ids[2]]);
     for id in &ids[..2] {
-        let row = core.store.server(*id).await.expect("read").expect("row");
+        let row = core
+            .store
+            .servers()
+            .server(*id)
+            .await
+            .expect("read")
+            .expect("row");
         assert_eq!(row.state, ServerStatus::Stopped);
         let last = core
             .store
+            .servers()
             .server_events(*id)
             .await
             .expect("events")
@@ -934,13 +965,20 @@ async fn the_sync_records_changed_states_and_reports_drift_once() {
         );
         assert_eq!(last.at, clock.now());
     }
-    let gone = core.store.server(ids[2]).await.expect("read").expect("row");
+    let gone = core
+        .store
+        .servers()
+        .server(ids[2])
+        .await
+        .expect("read")
+        .expect("row");
     assert_eq!(gone.state, ServerStatus::Deleted);
     assert!(gone.deleted_at.is_some(), "billing stops");
 
     assert_eq!(audited(&core, "servers.drift", "ok").await, 2);
     let outbox = core
         .store
+        .outbox()
         .claim_outbox(clock.now(), clock.now() + chrono::Duration::minutes(1), 10)
         .await
         .expect("the outbox");
@@ -1028,6 +1066,7 @@ async fn a_sync_that_cannot_ask_for_one_server_still_handles_and_reports_the_res
     assert_eq!(audited(&core, "servers.drift", "ok").await, 1);
     let kept = core
         .store
+        .servers()
         .server(rows[0].0)
         .await
         .expect("read")
@@ -1085,6 +1124,7 @@ async fn a_server_made_after_its_create_failed_is_adopted(provider_name: &str) {
         .expect_err("the provider fails");
     let failed = core
         .store
+        .servers()
         .server_by_key(&key)
         .await
         .expect("read")
@@ -1126,6 +1166,7 @@ async fn a_server_made_after_its_create_failed_is_adopted(provider_name: &str) {
     assert!(vf.strays.is_empty(), "not reported as a stray: {vf:?}");
     let adopted = core
         .store
+        .servers()
         .server(failed.id)
         .await
         .expect("read")
@@ -1146,6 +1187,7 @@ async fn a_server_made_after_its_create_failed_is_adopted(provider_name: &str) {
     );
     assert!(
         core.store
+            .ledger()
             .posting_by_key(&usage_key(failed.id, hour_of(clock.now())))
             .await
             .expect("read")

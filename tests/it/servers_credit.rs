@@ -81,7 +81,12 @@ async fn ten_creates_at_once_with_credit_for_one_make_one_server(db: TestDb) {
         );
     }
     assert_eq!(cloud.count("vf"), 1, "one server on the provider");
-    let rows = core.store.servers_of(Some(mallory.id)).await.expect("rows");
+    let rows = core
+        .store
+        .servers()
+        .servers_of(Some(mallory.id))
+        .await
+        .expect("rows");
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(balance(&core, &mallory).await, Money::ZERO);
     assert!(lowest_balance(&db, mallory.wallet.0).await >= 0);
@@ -98,6 +103,7 @@ async fn a_create_the_provider_refuses_is_refunded_and_its_retry_charged_again(d
     create_whose_build_fails(&core, &cloud, &actor, "refund-1").await;
     let failed = core
         .store
+        .servers()
         .server_by_key("refund-1")
         .await
         .expect("read")
@@ -107,12 +113,14 @@ async fn a_create_the_provider_refuses_is_refunded_and_its_retry_charged_again(d
     let hour_key = usage_key(failed.id, hour_of(clock.now()));
     let charge = core
         .store
+        .ledger()
         .posting_by_key(&hour_key)
         .await
         .expect("read")
         .expect("charged before the provider was asked");
     let refund = core
         .store
+        .ledger()
         .posting_by_key(&refund_key(&hour_key))
         .await
         .expect("read")
@@ -179,6 +187,7 @@ async fn a_create_the_provider_refuses_is_refunded_and_its_retry_charged_again(d
     );
     assert!(
         core.store
+            .ledger()
             .posting_by_key(&format!("{hour_key}+1"))
             .await
             .expect("read")
@@ -260,6 +269,7 @@ async fn a_create_that_cannot_reach_the_provider_is_refused_before_it_is_charged
     assert_eq!(error.code(), ErrorCode::Invalid, "{error}");
     assert!(
         core.store
+            .servers()
             .server_by_key("old-address")
             .await
             .expect("read")
@@ -288,6 +298,7 @@ async fn a_lost_create_the_sync_gives_up_on_is_refunded_once(db: TestDb) {
     assert_eq!(error.code(), ErrorCode::Unavailable, "{error}");
     let lost = core
         .store
+        .servers()
         .server_by_key("lost-1")
         .await
         .expect("read")
@@ -310,6 +321,7 @@ async fn a_lost_create_the_sync_gives_up_on_is_refunded_once(db: TestDb) {
     assert_eq!(balance(&core, &ada).await, full, "once");
     assert!(
         core.store
+            .ledger()
             .posting_by_key(&refund_key(&usage_key(lost.id, hour_of(lost.rate.since))))
             .await
             .expect("read")
@@ -337,6 +349,7 @@ async fn a_lost_create_the_sync_gives_up_on_is_refunded_once(db: TestDb) {
     assert!(
         !core
             .store
+            .servers()
             .server_failed(lost.id, lost.created_at, clock.now())
             .await
             .expect("the stale pass"),
@@ -344,6 +357,7 @@ async fn a_lost_create_the_sync_gives_up_on_is_refunded_once(db: TestDb) {
     );
     let retry = core
         .store
+        .servers()
         .server_by_key("lost-1")
         .await
         .expect("read")

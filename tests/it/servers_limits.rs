@@ -88,7 +88,12 @@ async fn a_hundred_creates_at_once_stop_at_the_server_limit(db: TestDb) {
             "{text}"
         );
     }
-    let rows = core.store.servers_of(Some(ada.id)).await.expect("rows");
+    let rows = core
+        .store
+        .servers()
+        .servers_of(Some(ada.id))
+        .await
+        .expect("rows");
     assert_eq!(rows.len(), 10, "no row left behind by a refusal");
     let hour = made[0].quote.first_hour();
     assert_eq!(
@@ -128,6 +133,7 @@ async fn a_hundred_creates_at_once_stop_at_the_creates_per_minute_limit(db: Test
     }
     assert_eq!(
         core.store
+            .servers()
             .servers_of(Some(ada.id))
             .await
             .expect("rows")
@@ -179,6 +185,7 @@ async fn creates_at_once_stop_at_the_vcpus_in_all(db: TestDb) {
     assert!(refused.to_string().contains("vCPUs"), "{refused}");
     assert_eq!(
         core.store
+            .servers()
             .server(made[0].server.id)
             .await
             .expect("read")
@@ -313,7 +320,13 @@ async fn resizes_at_once_stop_at_the_vcpus_in_all(db: TestDb) {
     }
     let mut plans = Vec::new();
     for id in ids {
-        let row = core.store.server(id).await.expect("read").expect("row");
+        let row = core
+            .store
+            .servers()
+            .server(id)
+            .await
+            .expect("read")
+            .expect("row");
         plans.push(row.plan);
     }
     plans.sort();

@@ -55,6 +55,7 @@ async fn created(core: &Core, actor: &Actor, name: &str, provider: &str, plan: &
 /// The server's row as stored.
 async fn stored(core: &Core, id: ServerId) -> Server {
     core.store
+        .servers()
         .server(id)
         .await
         .expect("read")
@@ -101,6 +102,7 @@ fn cost(core: &Core, size: &str, k: i64) -> i64 {
 /// The usage posting of one hour of a server (`+n` for a top-up), if any.
 async fn charged(core: &Core, id: ServerId, hour: DateTime<Utc>, suffix: &str) -> Option<i64> {
     core.store
+        .ledger()
         .posting_by_key(&format!("{}{suffix}", usage_key(id, hour)))
         .await
         .expect("read")

@@ -70,6 +70,7 @@ async fn accounts_wallets_postings_and_audit(db: TestDb) {
         .expect("create the clerk");
     let alice = core
         .store
+        .users()
         .insert_user(
             &NewUser {
                 email: Email::parse("alice@example.com").expect("email"),
@@ -87,6 +88,7 @@ async fn accounts_wallets_postings_and_audit(db: TestDb) {
     // The same address in another case is the same person.
     let again = core
         .store
+        .users()
         .insert_user(
             &NewUser {
                 email: Email::parse("ALICE@Example.COM").expect("email"),
@@ -101,6 +103,7 @@ async fn accounts_wallets_postings_and_audit(db: TestDb) {
     assert_eq!(again.code(), ErrorCode::Conflict);
     let found = core
         .store
+        .users()
         .user_by_email(&Email::parse("Alice@EXAMPLE.com").expect("email"))
         .await
         .expect("look up")
@@ -272,9 +275,13 @@ async fn accounts_wallets_postings_and_audit(db: TestDb) {
             .expect("check")
             .is_empty()
     );
-    assert_eq!(core.store.count_postings().await.expect("count"), 5);
+    assert_eq!(
+        core.store.ledger().count_postings().await.expect("count"),
+        5
+    );
     let by_key = core
         .store
+        .ledger()
         .posting_by_key("cap-1")
         .await
         .expect("read")
@@ -343,6 +350,7 @@ async fn ledger_rules_hold_in_the_schema(db: TestDb) {
     let core = db.core_now().await;
     let alice = core
         .store
+        .users()
         .insert_user(
             &NewUser {
                 email: Email::parse("alice@example.com").expect("email"),
@@ -370,7 +378,10 @@ async fn ledger_rules_hold_in_the_schema(db: TestDb) {
         "postings cannot be deleted"
     );
     assert!(db.raw("INSERT INTO postings (debit_account, credit_account, amount, kind, idempotency_key, actor_via, created_at) VALUES (1, 1, 5, 'x', 'y', 'system', '2026-01-01T00:00:00Z')").await.is_err(), "no posting from an account to itself");
-    assert_eq!(core.store.count_postings().await.expect("count"), 1);
+    assert_eq!(
+        core.store.ledger().count_postings().await.expect("count"),
+        1
+    );
 
     // Bad requests never reach the database.
     for (request, field) in [

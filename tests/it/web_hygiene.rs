@@ -682,6 +682,7 @@ async fn addresses_a_mail_server_would_refuse_are_refused_at_sign_up(db: TestDb)
     let zoes = app
         .core()
         .store
+        .users()
         .list_users(Some("zoe@"), hostdeck_core::store::Page::first(10))
         .await
         .expect("users");

@@ -11,6 +11,7 @@ use sqlx::{Connection, Row};
 /// A verified customer `n`.
 pub async fn customer(store: &dyn Store, n: usize, at: DateTime<Utc>) -> User {
     store
+        .users()
         .insert_user(
             &NewUser {
                 email: Email::parse(&format!("customer{n}@example.com")).expect("an email"),

@@ -222,6 +222,7 @@ macro_rules! on_both_engines {
 /// Fails unless every wallet's balance equals the sum of its postings.
 pub async fn assert_ledger_exact(store: &dyn Store) {
     let discrepancies = store
+        .ledger()
         .ledger_discrepancies()
         .await
         .expect("the ledger check");
@@ -234,6 +235,7 @@ pub async fn assert_ledger_exact(store: &dyn Store) {
 /// The details of the audit entries of `action` among the latest 200.
 pub async fn audit_details(store: &dyn Store, action: &str) -> Vec<serde_json::Value> {
     store
+        .audit()
         .audit_log(store::Page::first(200))
         .await
         .expect("the audit log")

@@ -81,7 +81,7 @@ pub fn top_up(
 ) -> hostdeck_core::ledger::PostingRequest {
     use hostdeck_core::ledger::{Overdraft, PostingKind, PostingRequest, SystemAccount};
     PostingRequest {
-        debit: store.system_account(SystemAccount::Paypal),
+        debit: store.ledger().system_account(SystemAccount::Paypal),
         credit: wallet,
         amount,
         kind: PostingKind::TopUp,

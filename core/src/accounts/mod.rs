@@ -122,6 +122,7 @@ impl Accounts {
             .user
             .ok_or_else(|| Error::Unauthenticated("Sign in first.".into()))?;
         self.store
+            .auth()
             .user_auth(id)
             .await?
             .ok_or_else(|| Error::NotFound("Your account is gone.".into()))
@@ -136,9 +137,11 @@ impl Accounts {
             None => None,
         };
         self.store
+            .users()
             .set_display_name(user.user.id, name.as_deref())
             .await?;
         self.store
+            .users()
             .user(user.user.id)
             .await?
             .ok_or_else(|| Error::NotFound("Your account is gone.".into()))

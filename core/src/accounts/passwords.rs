@@ -69,7 +69,7 @@ impl Accounts {
         let email = Email::existing(email)?;
         self.throttle_email(&MAIL_ASKS_PER_ADDRESS, &email, client)
             .await?;
-        let Some(found) = self.store.user_auth_by_email(&email).await? else {
+        let Some(found) = self.store.auth().user_auth_by_email(&email).await? else {
             return Ok(());
         };
         if found.user.status != UserStatus::Active {
@@ -80,6 +80,7 @@ impl Accounts {
         let code = six_digits();
         let now = self.clock.now();
         self.store
+            .auth()
             .insert_code(&NewCode {
                 purpose: RESET_PASSWORD,
                 user: user.id,
@@ -124,13 +125,14 @@ impl Accounts {
         let email = Email::existing(email)?;
         password::check_strength(&new_password, &[email.as_str(), self.company()])?;
         let taken = self.throttle_code(RESET_PASSWORD, &email, client).await?;
-        let Some(found) = self.store.user_auth_by_email(&email).await? else {
+        let Some(found) = self.store.auth().user_auth_by_email(&email).await? else {
             return Err(wrong_code());
         };
         let user = found.user;
         let hash = code_hash(RESET_PASSWORD, user.id, secret);
         if self
             .store
+            .auth()
             .use_code(RESET_PASSWORD, user.id, &hash, self.clock.now())
             .await?
             != CodeCheck::Accepted
@@ -222,8 +224,11 @@ impl Accounts {
     ) -> Result<()> {
         let hash = password::hash(new_password).await?;
         let now = self.clock.now();
-        self.store.set_password(user.id, &hash, now).await?;
-        self.store.revoke_other_sessions(user.id, keep, now).await
+        self.store.auth().set_password(user.id, &hash, now).await?;
+        self.store
+            .auth()
+            .revoke_other_sessions(user.id, keep, now)
+            .await
     }
 
     /// Tells the account's owner their password was changed, and what became of sessions and

@@ -40,7 +40,7 @@ impl Accounts {
             password_hash: Some(hash),
             email_verified: false,
         };
-        match self.store.insert_user(&new, now).await {
+        match self.store.users().insert_user(&new, now).await {
             Ok(user) => {
                 self.audit
                     .record(
@@ -51,7 +51,7 @@ impl Accounts {
                 self.send_verification(&user).await
             }
             Err(Error::Conflict(_)) => {
-                let Some(existing) = self.store.user_auth_by_email(&email).await? else {
+                let Some(existing) = self.store.auth().user_auth_by_email(&email).await? else {
                     return Ok(());
                 };
                 if existing.user.email_verified_at.is_none() {
@@ -81,6 +81,7 @@ impl Accounts {
         let code = six_digits();
         let now = self.clock.now();
         self.store
+            .auth()
             .insert_code(&NewCode {
                 purpose: VERIFY_EMAIL,
                 user: user.id,
@@ -111,7 +112,7 @@ impl Accounts {
         let email = Email::existing(email)?;
         self.throttle_email(&MAIL_ASKS_PER_ADDRESS, &email, client)
             .await?;
-        match self.store.user_auth_by_email(&email).await? {
+        match self.store.auth().user_auth_by_email(&email).await? {
             Some(found) if found.user.email_verified_at.is_none() => {
                 self.send_verification(&found.user).await
             }
@@ -123,13 +124,14 @@ impl Accounts {
     pub async fn verify_email(&self, email: &str, code: &str, client: &Client) -> Result<User> {
         let email = Email::existing(email)?;
         let taken = self.throttle_code(VERIFY_EMAIL, &email, client).await?;
-        let Some(found) = self.store.user_auth_by_email(&email).await? else {
+        let Some(found) = self.store.auth().user_auth_by_email(&email).await? else {
             return Err(wrong_code());
         };
         let user = found.user;
         let hash = code_hash(VERIFY_EMAIL, user.id, code);
         match self
             .store
+            .auth()
             .use_code(VERIFY_EMAIL, user.id, &hash, self.clock.now())
             .await?
         {
@@ -137,6 +139,7 @@ impl Accounts {
                 self.give_back(&taken).await;
                 if self
                     .store
+                    .users()
                     .mark_email_verified(user.id, self.clock.now())
                     .await?
                 {
@@ -155,6 +158,7 @@ impl Accounts {
                     .await?;
                 }
                 self.store
+                    .users()
                     .user(user.id)
                     .await?
                     .ok_or_else(|| Error::NotFound("The account is gone.".into()))

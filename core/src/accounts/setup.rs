@@ -23,11 +23,18 @@ impl Accounts {
     /// is kept, so a restart makes a new link and the old one stops working). `None` once an
     /// admin exists.
     pub async fn first_admin_setup(&self) -> Result<Option<SecretString>> {
-        if self.store.count_users_with_role(Role::Admin).await? > 0 {
+        if self
+            .store
+            .users()
+            .count_users_with_role(Role::Admin)
+            .await?
+            > 0
+        {
             return Ok(None);
         }
         let token = crate::auth::sessions::random_id();
         self.store
+            .settings()
             .put_setting(SETUP_SETTING, &setup_hash(&token), self.clock.now())
             .await?;
         Ok(Some(SecretString::from(token)))
@@ -43,10 +50,21 @@ impl Accounts {
         let refused = || {
             Error::Forbidden("This setup link is not valid (an admin may already exist). Use `hostdeck admin create`.".into())
         };
-        if self.store.count_users_with_role(Role::Admin).await? > 0 {
+        if self
+            .store
+            .users()
+            .count_users_with_role(Role::Admin)
+            .await?
+            > 0
+        {
             return Err(refused());
         }
-        let stored = self.store.setting(SETUP_SETTING).await?.unwrap_or_default();
+        let stored = self
+            .store
+            .settings()
+            .setting(SETUP_SETTING)
+            .await?
+            .unwrap_or_default();
         if stored.is_empty() || stored != setup_hash(token) {
             return Err(refused());
         }
@@ -55,6 +73,7 @@ impl Accounts {
         let hash = password::hash(password).await?;
         let user = self
             .store
+            .users()
             .insert_user(
                 &NewUser {
                     email,
@@ -66,6 +85,7 @@ impl Accounts {
             )
             .await?;
         self.store
+            .settings()
             .put_setting(SETUP_SETTING, "", self.clock.now())
             .await?;
         self.audit

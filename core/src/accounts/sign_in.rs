@@ -51,7 +51,7 @@ impl Accounts {
                 |wait| format!("Too many failed sign-ins; try again in {}.", minutes(wait)),
             )
             .await?;
-        let found = self.store.user_auth_by_email(&email).await?;
+        let found = self.store.auth().user_auth_by_email(&email).await?;
         let stored = match found.as_ref().and_then(|f| f.password_hash.clone()) {
             Some(hash) => hash,
             None => password::dummy_hash().await?,
@@ -114,7 +114,7 @@ impl Accounts {
         let Some(step) = totp::matching_step(secret, code, self.clock.now().timestamp())? else {
             return Ok(false);
         };
-        self.store.use_totp_step(user.user.id, step).await
+        self.store.auth().use_totp_step(user.user.id, step).await
     }
 
     async fn audit_sign_in(&self, user: &User, outcome: AuditOutcome, why: &str) {

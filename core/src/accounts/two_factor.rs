@@ -29,6 +29,7 @@ impl Accounts {
         }
         let secret = totp::new_secret();
         self.store
+            .auth()
             .set_totp_pending(user.user.id, Some(&secret))
             .await?;
         let url = totp::provisioning_url(&secret, self.company(), &user.user.email)?;
@@ -59,14 +60,15 @@ impl Accounts {
                 "that code is not right; check the time on your phone and try the next one",
             ));
         };
-        if !self.store.confirm_totp(user.user.id, now).await?
-            || !self.store.use_totp_step(user.user.id, step).await?
+        if !self.store.auth().confirm_totp(user.user.id, now).await?
+            || !self.store.auth().use_totp_step(user.user.id, step).await?
         {
             return Err(Error::Conflict(
                 "Two-factor setup changed meanwhile; start again.".into(),
             ));
         }
         self.store
+            .auth()
             .revoke_other_sessions(user.user.id, None, now)
             .await?;
         if let Some(session) = session {
@@ -110,8 +112,9 @@ impl Accounts {
         }
         self.throttle.give_back(&both).await;
         let now = self.clock.now();
-        self.store.disable_totp(user.user.id).await?;
+        self.store.auth().disable_totp(user.user.id).await?;
         self.store
+            .auth()
             .revoke_other_sessions(user.user.id, None, now)
             .await?;
         self.audit

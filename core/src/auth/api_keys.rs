@@ -146,7 +146,7 @@ impl ApiKeys {
         {
             return Ok(Some((cached.info.clone(), cached.owner.clone())));
         }
-        let found = self.store.api_key_by_hash(digest).await?;
+        let found = self.store.auth().api_key_by_hash(digest).await?;
         if let Some((info, owner)) = &found {
             let mut cache = self.cache();
             if cache.len() >= CACHE_SIZE {
@@ -205,6 +205,7 @@ impl ApiKeys {
         }
         if self
             .store
+            .auth()
             .api_keys_of(user)
             .await?
             .iter()
@@ -220,6 +221,7 @@ impl ApiKeys {
         let text = key.expose_secret();
         let info = self
             .store
+            .auth()
             .insert_api_key(&NewApiKey {
                 user,
                 name,
@@ -246,7 +248,7 @@ impl ApiKeys {
         let user = actor
             .user
             .ok_or_else(|| Error::Forbidden("Sign in to see your API keys.".into()))?;
-        self.store.api_keys_of(user).await
+        self.store.auth().api_keys_of(user).await
     }
 
     pub async fn revoke(&self, actor: &Actor, id: i64) -> Result<()> {
@@ -256,6 +258,7 @@ impl ApiKeys {
             .ok_or_else(|| Error::Forbidden("Sign in to revoke API keys.".into()))?;
         if !self
             .store
+            .auth()
             .revoke_api_key(user, id, self.clock.now())
             .await?
         {
@@ -277,6 +280,7 @@ impl ApiKeys {
     ) -> Result<u64> {
         let revoked = self
             .store
+            .auth()
             .revoke_api_keys_of(user, self.clock.now())
             .await?;
         self.cache.forget_user(user);
@@ -295,6 +299,7 @@ impl ApiKeys {
         let now = self.clock.now();
         Ok(self
             .store
+            .auth()
             .api_keys_of(user)
             .await?
             .iter()
@@ -324,7 +329,7 @@ impl ApiKeys {
             .last_used_at
             .is_none_or(|at| now - at > chrono::Duration::seconds(60))
         {
-            self.store.touch_api_key(info.id, now).await?;
+            self.store.auth().touch_api_key(info.id, now).await?;
             if let Some(cached) = self.cache().get_mut(&digest) {
                 cached.info.last_used_at = Some(now);
             }

@@ -97,6 +97,7 @@ impl Sessions {
                 let fresh: [u8; 32] = rand::random();
                 let fresh = base64::engine::general_purpose::STANDARD.encode(fresh);
                 let kept = store
+                    .settings()
                     .insert_setting_if_absent(SECRET_SETTING, &fresh, clock.now())
                     .await?;
                 kept.into_bytes()
@@ -171,7 +172,7 @@ impl Sessions {
             expires_at,
             revoked_at: None,
         };
-        self.store.insert_session(&record, client).await?;
+        self.store.auth().insert_session(&record, client).await?;
         let claims = Claims {
             sub: user.to_string(),
             sid: id.clone(),
@@ -197,7 +198,7 @@ impl Sessions {
         let Some(claims) = self.claims(token) else {
             return Ok(None);
         };
-        let Some((session, user)) = self.store.session_with_user(&claims.sid).await? else {
+        let Some((session, user)) = self.store.auth().session_with_user(&claims.sid).await? else {
             return Ok(None);
         };
         let now = self.clock.now();
@@ -233,6 +234,7 @@ impl Sessions {
     /// Ends one session (logout).
     pub async fn end(&self, session_id: &str) -> Result<()> {
         self.store
+            .auth()
             .revoke_session(session_id, self.clock.now())
             .await
     }

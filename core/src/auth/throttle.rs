@@ -169,7 +169,7 @@ impl SharedThrottle {
         let ends =
             now + chrono::Duration::from_std(limit.window).unwrap_or(chrono::Duration::MAX / 2);
         let key = Self::key(limit, subject);
-        let (count, ends) = self.store.throttle_hit(&key, now, ends).await?;
+        let (count, ends) = self.store.throttle().throttle_hit(&key, now, ends).await?;
         let reset_after = (ends - now).to_std().unwrap_or(Duration::ZERO);
         // Counts live in one row per key; `window` names it for give-backs.
         let window = 0;
@@ -177,7 +177,7 @@ impl SharedThrottle {
             .hits
             .fetch_add(1, Ordering::Relaxed)
             .is_multiple_of(HITS_BETWEEN_PURGES)
-            && let Err(error) = self.store.throttle_purge(now).await
+            && let Err(error) = self.store.throttle().throttle_purge(now).await
         {
             tracing::warn!(%error, "could not delete old throttle counts");
         }
@@ -223,6 +223,7 @@ impl SharedThrottle {
     pub async fn give_back(&self, taken: &Taken) {
         if let Err(error) = self
             .store
+            .throttle()
             .throttle_give_back(&taken.key, taken.window)
             .await
         {
@@ -232,7 +233,12 @@ impl SharedThrottle {
 
     /// Forgets every attempt at `subject` against `limit`.
     pub async fn clear(&self, limit: &Limit, subject: &str) {
-        if let Err(error) = self.store.throttle_clear(&Self::key(limit, subject)).await {
+        if let Err(error) = self
+            .store
+            .throttle()
+            .throttle_clear(&Self::key(limit, subject))
+            .await
+        {
             tracing::warn!(%error, "could not clear a throttle");
         }
     }

@@ -279,13 +279,13 @@ impl Billing {
         let plan = TickPlan {
             now_hour: meter::hour_of(now),
             max_catchup_hours: i64::from(self.config.billing.max_catchup_hours),
-            usage_account: self.store.system_account(SystemAccount::Usage),
+            usage_account: self.store.ledger().system_account(SystemAccount::Usage),
             at: now,
             batch_servers: limits.batch_servers,
             batch_rows: limits.batch_rows,
             max_batches: limits.max_batches,
         };
-        let totals = self.store.bill_hours(&plan).await?;
+        let totals = self.store.billing().bill_hours(&plan).await?;
         if totals.postings > 0 || totals.skipped_hours > 0 {
             tracing::info!(
                 servers = totals.servers,
@@ -318,8 +318,11 @@ impl Billing {
         let month = now.format("%Y-%m").to_string();
         let given = self
             .store
+            .billing()
             .grant_credit_to_all(
-                self.store.system_account(SystemAccount::Promotions),
+                self.store
+                    .ledger()
+                    .system_account(SystemAccount::Promotions),
                 amount,
                 PostingKind::FreeCredit,
                 "free:",
@@ -352,8 +355,8 @@ impl Billing {
             Permission::ReadAnyBilling,
         )?;
         let burn = burn_rate_of(self.store.as_ref(), owner.id).await?;
-        let state = self.store.billing_state_of(owner.id).await?;
-        let balance = self.store.account_balance(owner.wallet).await?;
+        let state = self.store.billing().billing_state_of(owner.id).await?;
+        let balance = self.store.ledger().account_balance(owner.wallet).await?;
         let negative_since = state.negative_since;
         let suspended_at = state.suspended_at;
         Ok(Standing {
@@ -380,6 +383,7 @@ impl Billing {
         let mut steps = Vec::new();
         for watch in self
             .store
+            .billing()
             .balances_to_watch(self.low_balance_hours())
             .await?
         {
@@ -555,6 +559,7 @@ impl Billing {
         }));
         if self
             .store
+            .billing()
             .take_balance_step(watch.user, step, now, &notices, Some(&entry))
             .await?
         {
@@ -574,6 +579,7 @@ impl Billing {
         now: DateTime<Utc>,
     ) -> Result<()> {
         self.store
+            .billing()
             .take_balance_step(watch.user, step, now, &[], None)
             .await
             .map(|_| ())
@@ -593,7 +599,7 @@ pub async fn grant_signup_credit(
         return Ok(None);
     }
     let request = PostingRequest {
-        debit: store.system_account(SystemAccount::Promotions),
+        debit: store.ledger().system_account(SystemAccount::Promotions),
         credit: user.wallet,
         amount,
         kind: PostingKind::SignupCredit,
@@ -609,6 +615,7 @@ pub async fn grant_signup_credit(
         .target(format!("user:{}", user.id))
         .detail(serde_json::json!({ "amount_micros": amount.micros() }));
     let posted = store
+        .ledger()
         .post_with(&request, at, &Attached::nothing().audit(audit))
         .await?;
     Ok(Some(posted.outcome))

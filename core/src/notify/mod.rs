@@ -114,6 +114,7 @@ impl Outbox {
             crate::Error::internal(format!("writing a {channel} message to the outbox"), error)
         })?;
         self.store
+            .outbox()
             .enqueue(
                 &NewOutboxMessage {
                     channel: channel.into(),
@@ -200,7 +201,11 @@ impl OutboxWorker {
     pub async fn run_once(&self) -> Result<usize> {
         let now = self.clock.now();
         let lease = chrono::Duration::from_std(LEASE).unwrap_or_default();
-        let batch = self.store.claim_outbox(now, now + lease, BATCH).await?;
+        let batch = self
+            .store
+            .outbox()
+            .claim_outbox(now, now + lease, BATCH)
+            .await?;
         let mut sent = 0;
         for message in batch {
             if self.deliver(&message).await? {
@@ -224,7 +229,7 @@ impl OutboxWorker {
         let now = self.clock.now();
         match outcome {
             Ok(()) => {
-                self.store.outbox_sent(message.id, now).await?;
+                self.store.outbox().outbox_sent(message.id, now).await?;
                 metrics::counter!("outbox_sent_total", "channel" => message.channel.clone())
                     .increment(1);
                 Ok(true)
@@ -238,6 +243,7 @@ impl OutboxWorker {
                 .unwrap_or_default();
                 tracing::warn!(id = message.id, attempts = message.attempts, error = %error.message, "sending failed; will retry");
                 self.store
+                    .outbox()
                     .outbox_retry(message.id, now + wait, &error.message)
                     .await?;
                 Ok(false)
@@ -245,6 +251,7 @@ impl OutboxWorker {
             Err(error) => {
                 tracing::error!(id = message.id, attempts = message.attempts, error = %error.message, "sending failed for good");
                 self.store
+                    .outbox()
                     .outbox_failed(message.id, now, &error.message)
                     .await?;
                 metrics::counter!("outbox_failed_total", "channel" => message.channel.clone())

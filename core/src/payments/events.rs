@@ -205,6 +205,7 @@ impl Payments {
             // The capture may have been credited while this refund was deciding to wait.
             if self
                 .store
+                .ledger()
                 .posting_by_key(&capture_key(&capture_id))
                 .await?
                 .is_some()

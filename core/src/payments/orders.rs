@@ -330,6 +330,7 @@ impl Payments {
         if order.status == OrderStatus::Completed
             && self
                 .store
+                .ledger()
                 .posting_by_key(&capture_key(&capture.id))
                 .await?
                 .is_none()
@@ -389,6 +390,7 @@ impl Payments {
         }
         let customer = self
             .store
+            .users()
             .user(order.user)
             .await?
             .ok_or_else(|| Error::NotFound(format!("There is no user {}.", order.user)))?;

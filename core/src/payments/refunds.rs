@@ -73,6 +73,7 @@ impl Payments {
     ) -> Result<EventEnd> {
         let Some(credit) = self
             .store
+            .ledger()
             .posting_by_key(&capture_key(&refund.capture_id))
             .await?
         else {

@@ -16,6 +16,7 @@ use crate::users::User;
 impl Servers {
     pub(super) async fn user(&self, id: UserId) -> Result<User> {
         self.store
+            .users()
             .user(id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("There is no user {id}.")))
@@ -23,6 +24,7 @@ impl Servers {
 
     pub(super) async fn existing(&self, id: ServerId) -> Result<Server> {
         self.store
+            .servers()
             .server(id)
             .await?
             .ok_or_else(|| Error::NotFound(format!("There is no server {id}.")))
@@ -49,7 +51,7 @@ impl Servers {
                 .refused(actor, action, Some(posting_reference(id)), error)
                 .await);
         }
-        let server = self.store.server(id).await?;
+        let server = self.store.servers().server(id).await?;
         match server {
             Some(server) if actor.user.is_some() && actor.user == Some(server.user) => {
                 if let Err(error) = actor.require(own) {

@@ -206,7 +206,12 @@ impl Servers {
         // as a new create of what it chose then (priced now, billed from now). Either only
         // with the request the key came with first.
         let fingerprint = request.fingerprint();
-        let (request, retry) = match self.store.server_by_key(request.key.as_str()).await? {
+        let (request, retry) = match self
+            .store
+            .servers()
+            .server_by_key(request.key.as_str())
+            .await?
+        {
             Some(existing) if existing.user == user_id => {
                 let _ = self.remember_key(&request, &fingerprint).await?;
                 if existing.state == ServerStatus::Failed {
@@ -263,10 +268,16 @@ impl Servers {
         let started = match retry {
             Some(id) => {
                 self.store
+                    .servers()
                     .retry_failed_server(id, &row, Some(&charge))
                     .await
             }
-            None => self.store.insert_server(&row, Some(&charge)).await,
+            None => {
+                self.store
+                    .servers()
+                    .insert_server(&row, Some(&charge))
+                    .await
+            }
         };
         if remembered_now && !matches!(started, Ok(CreateStart::Started(_) | CreateStart::Taken(_)))
         {
@@ -375,6 +386,7 @@ impl Servers {
         };
         let id = self
             .store
+            .servers()
             .insert_create_request(&held, self.clock.now())
             .await?;
         Ok((id, quote))
@@ -391,6 +403,7 @@ impl Servers {
     ) -> Result<Created> {
         let held = self
             .store
+            .servers()
             .create_request(id)
             .await?
             .filter(|held| Some(held.user) == actor.user)
@@ -498,6 +511,7 @@ impl Servers {
             }
             Err(error) => {
                 self.store
+                    .servers()
                     .server_failed(server.id, server.created_at, self.clock.now())
                     .await?;
                 Err(self.failed(entry, error).await)
@@ -517,6 +531,7 @@ impl Servers {
         let state = ServerStatus::from_remote(remote.state);
         if !self
             .store
+            .servers()
             .server_created(
                 server.id,
                 &remote.remote_id,

@@ -67,7 +67,7 @@ impl Servers {
                 }
             }
         }
-        self.store.servers_of(user).await
+        self.store.servers().servers_of(user).await
     }
 
     /// One page of [`Servers::list`] (in id order) and how many there are in all: what the
@@ -114,6 +114,7 @@ impl Servers {
                 Ok(live) => {
                     if let Some(state) = server.state.observed(live.state) {
                         self.store
+                            .servers()
                             .set_server_states(
                                 &[(server.id, state)],
                                 EventSource::Sync,
@@ -128,7 +129,7 @@ impl Servers {
                 Err(error) => live_error = Some(shown(Error::from(error))),
             }
         }
-        let charged = self.store.server_charged(server.id).await?;
+        let charged = self.store.servers().server_charged(server.id).await?;
         Ok(ServerView {
             server,
             live: view_live,

@@ -42,7 +42,7 @@ pub use resize::{ResizeQuote, Resized};
 use std::collections::BTreeSet;
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::Duration;
 use serde::Serialize;
 
 use crate::audit::Audit;
@@ -50,12 +50,12 @@ use crate::billing::meter::{hour_of, posting_reference};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
-use crate::ids::{ServerId, UserId};
+use crate::ids::ServerId;
 use crate::money::Money;
 use crate::notify::Outbox;
 use crate::policy::{Actor, Permission};
 use crate::pricing::{Pricing, Quote, Size};
-use crate::providers::{CreateKey, PowerAction, Providers, RemoteId, Resources, ServerState};
+use crate::providers::{PowerAction, Providers, RemoteId};
 pub use crate::records::servers::{NewServerRow, Rate, Server, ServerStatus};
 use crate::store::Store;
 

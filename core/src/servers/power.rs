@@ -57,6 +57,7 @@ impl Servers {
             PowerAction::Shutdown | PowerAction::Poweroff => ServerStatus::Stopped,
         };
         self.store
+            .servers()
             .set_server_states(&[(id, state)], EventSource::Action, self.clock.now())
             .await?;
         self.audit.record(entry).await?;
@@ -88,6 +89,7 @@ impl Servers {
             }
         }
         self.store
+            .servers()
             .server_deleted(id, EventSource::Action, self.clock.now())
             .await?;
         self.audit.record(entry).await?;

@@ -116,7 +116,7 @@ impl Servers {
 
     async fn owner_balance(&self, server: &Server) -> Result<Money> {
         let owner = self.user(server.user).await?;
-        self.store.account_balance(owner.wallet).await
+        self.store.ledger().account_balance(owner.wallet).await
     }
 
     /// Resizes a server to a plan or a custom size: see the module header for the order.
@@ -128,6 +128,7 @@ impl Servers {
         let now = self.clock.now();
         if !self
             .store
+            .servers()
             .begin_resize(id, now, now + RESIZE_DEADLINE)
             .await?
         {
@@ -139,7 +140,7 @@ impl Servers {
         let quote = match self.priced_to_resize(id, size).await {
             Ok(quote) => quote,
             Err(error) => {
-                self.store.end_resize(id, None, now).await?;
+                self.store.servers().end_resize(id, None, now).await?;
                 return Err(error);
             }
         };
@@ -148,14 +149,14 @@ impl Servers {
         let (provider, remote) = match self.on_provider(&quote.server) {
             Ok(found) => found,
             Err(error) => {
-                self.store.end_resize(id, None, now).await?;
+                self.store.servers().end_resize(id, None, now).await?;
                 return Err(error);
             }
         };
         let top_up = match self.hold(actor, &quote, now).await {
             Ok(top_up) => top_up,
             Err(error) => {
-                self.store.end_resize(id, None, now).await?;
+                self.store.servers().end_resize(id, None, now).await?;
                 return Err(error);
             }
         };
@@ -174,6 +175,7 @@ impl Servers {
             // absolute sizes, so one after a lost answer puts things right). The rate stays
             // the old one, so the hold's top-up is given back.
             self.store
+                .servers()
                 .end_resize(
                     id,
                     top_up.as_ref().map(|(key, _)| key.as_str()),
@@ -184,6 +186,7 @@ impl Servers {
         }
         let changed = self
             .store
+            .billing()
             .change_rate(&RateChange {
                 server: id,
                 plan: quote.to.plan.clone(),
@@ -195,7 +198,7 @@ impl Servers {
                 // The hour the hold was taken in (and paid for, when it topped the hour up).
                 at: now,
                 max_catchup_hours: i64::from(self.config.billing.max_catchup_hours),
-                usage_account: self.store.system_account(SystemAccount::Usage),
+                usage_account: self.store.ledger().system_account(SystemAccount::Usage),
             })
             .await;
         let changed = match changed {
@@ -204,7 +207,12 @@ impl Servers {
                 // The provider has the new size; the next resize or staff can put the rate
                 // right. Said loudly, since the bill and the server now disagree.
                 tracing::error!(server = %id, error = %error, "a server was resized but its new rate was not recorded");
-                if let Err(end_error) = self.store.end_resize(id, None, self.clock.now()).await {
+                if let Err(end_error) = self
+                    .store
+                    .servers()
+                    .end_resize(id, None, self.clock.now())
+                    .await
+                {
                     tracing::error!(server = %id, error = %end_error, "the resize mark stays until its deadline");
                 }
                 let entry = entry.outcome(crate::audit::AuditOutcome::Failed);
@@ -246,6 +254,7 @@ impl Servers {
         });
         let held = self
             .store
+            .servers()
             .hold_resize(&ResizeHold {
                 server: quote.server.id,
                 wallet: owner.wallet,

@@ -42,6 +42,7 @@ impl Servers {
             server.state
         };
         self.store
+            .servers()
             .set_server_suspension(id, Some(&reason), state, source_of(actor), self.clock.now())
             .await?;
         self.audit.record(entry).await?;
@@ -75,6 +76,7 @@ impl Servers {
             server.state
         };
         self.store
+            .servers()
             .set_server_suspension(id, None, state, source_of(actor), self.clock.now())
             .await?;
         self.audit.record(entry).await?;
@@ -86,7 +88,7 @@ impl Servers {
     pub async fn suspend_all_for_billing(&self, user: UserId) -> Result<BulkOutcome> {
         let system = Actor::system();
         let mut outcome = BulkOutcome::default();
-        for server in self.store.servers_of(Some(user)).await? {
+        for server in self.store.servers().servers_of(Some(user)).await? {
             if server.is_suspended() || !server.state.is_on_provider() {
                 continue;
             }
@@ -102,7 +104,7 @@ impl Servers {
     pub async fn unsuspend_billing(&self, user: UserId) -> Result<BulkOutcome> {
         let system = Actor::system();
         let mut outcome = BulkOutcome::default();
-        for server in self.store.servers_of(Some(user)).await? {
+        for server in self.store.servers().servers_of(Some(user)).await? {
             if server.suspend_reason.as_deref() != Some(BILLING_REASON) {
                 continue;
             }

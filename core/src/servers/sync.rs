@@ -107,7 +107,7 @@ impl Servers {
     async fn try_sync(&self, provider: &dyn Provider, report: &mut SyncReport) -> Result<()> {
         let remote = providers::list_all(provider).await?;
         report.listed = remote.len();
-        let rows = self.store.servers_on(provider.name()).await?;
+        let rows = self.store.servers().servers_on(provider.name()).await?;
         let by_id: BTreeMap<&RemoteId, &RemoteServer> = remote
             .iter()
             .map(|server| (&server.remote_id, server))
@@ -159,6 +159,7 @@ impl Servers {
         }
         match self
             .store
+            .servers()
             .set_server_states(&changes, EventSource::Sync, now)
             .await
         {
@@ -178,6 +179,7 @@ impl Servers {
                 Err(error) if error.is_not_found() => {
                     match self
                         .store
+                        .servers()
                         .server_deleted(row.id, EventSource::Sync, self.clock.now())
                         .await
                     {
@@ -262,6 +264,7 @@ impl Servers {
         // Only the attempt this pass saw: a retry the customer started since is its own.
         if !self
             .store
+            .servers()
             .server_failed(row.id, row.created_at, now)
             .await?
         {
@@ -289,7 +292,7 @@ impl Servers {
         let Some(key) = &remote.key else {
             return Ok(Unknown::Stray);
         };
-        let Some(row) = self.store.server_by_key(key.as_str()).await? else {
+        let Some(row) = self.store.servers().server_by_key(key.as_str()).await? else {
             return Ok(Unknown::Stray);
         };
         if row.state != ServerStatus::Failed || row.provider != provider.name() {
@@ -321,6 +324,7 @@ impl Servers {
         };
         let creating = match self
             .store
+            .servers()
             .retry_failed_server(row.id, &again, Some(&first))
             .await?
         {

@@ -1,4 +1,8 @@
+use chrono::Utc;
+
 use super::*;
+use crate::ids::UserId;
+use crate::providers::{Resources, ServerState};
 
 #[test]
 fn client_keys_are_per_user_and_stable() {

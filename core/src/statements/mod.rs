@@ -140,7 +140,7 @@ impl Statements {
             let name = match names.get(&server) {
                 Some(name) => name.clone(),
                 None => {
-                    let name = match self.store.server(server).await? {
+                    let name = match self.store.servers().server(server).await? {
                         Some(found) if found.user == owner.id => found.name,
                         _ => format!("#{server}"),
                     };

@@ -3,19 +3,13 @@
 use chrono::{DateTime, Utc};
 
 use super::{Page, Paginated};
-use crate::email::Email;
 use crate::error::Result;
-use crate::ids::{AccountId, UserId};
+use crate::ids::AccountId;
 use crate::money::Money;
-use crate::policy::Role;
-use crate::records::audit::{AuditEntry, AuditRecord};
-use crate::records::auth::{ApiKeyInfo, CodeCheck, NewApiKey, NewCode, SessionRecord};
 use crate::records::ledger::{
     Attached, Discrepancy, PostOutcome, Posted, Posting, PostingRequest, StatementLine,
     SystemAccount,
 };
-use crate::records::outbox::{NewOutboxMessage, OutboxMessage};
-use crate::records::users::{NewUser, User, UserAuth, UserStatus};
 
 #[async_trait::async_trait]
 pub trait LedgerStore: Send + Sync {

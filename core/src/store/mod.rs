@@ -29,25 +29,12 @@ pub mod users;
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use secrecy::ExposeSecret;
 use serde::Serialize;
 
-use crate::email::Email;
 use crate::error::{Error, Result};
-use crate::ids::{AccountId, UserId};
-use crate::money::Money;
-use crate::policy::Role;
-use crate::records::audit::{AuditEntry, AuditRecord};
-use crate::records::auth::SessionRecord;
-use crate::records::auth::{ApiKeyInfo, NewApiKey};
-use crate::records::ledger::{
-    Attached, Discrepancy, PostOutcome, Posted, Posting, PostingRequest, StatementLine,
-    SystemAccount,
-};
 pub use crate::records::auth::{CODE_ATTEMPTS, CodeCheck, NewCode};
 pub use crate::records::outbox::{NewOutboxMessage, OutboxMessage};
-use crate::records::users::{NewUser, User, UserAuth, UserStatus};
 use config::{DatabaseConfig, redact_url_password};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,28 +5,17 @@ mod payments;
 mod posting_group;
 mod servers;
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
 mod billing;
 
-use super::{CODE_ATTEMPTS, CodeCheck, NewCode, NewOutboxMessage, OutboxMessage};
+use super::NewOutboxMessage;
 use super::{EngineKind, Page, Paginated, Store};
-use crate::email::Email;
 use crate::error::{Error, Result};
-use crate::ids::{AccountId, AuditId, PostingId, UserId};
-use crate::money::Money;
-use crate::policy::{Role, Scope, Scopes};
-use crate::records::audit::{AuditEntry, AuditRecord};
-use crate::records::auth::SessionRecord;
-use crate::records::auth::{ApiKeyInfo, NewApiKey};
-use crate::records::ledger::{
-    Attached, Discrepancy, Overdraft, PostOutcome, Posted, Posting, PostingKind, PostingRequest,
-    StatementLine, SystemAccount,
-};
-use crate::records::users::{NewUser, User, UserAuth, UserStatus};
+use crate::ids::AccountId;
+use crate::records::audit::AuditEntry;
+use crate::records::ledger::SystemAccount;
 
 /// What differs between engines.
 pub(crate) trait Engine: Database {

@@ -166,6 +166,7 @@ async fn account_view(
     let user = state
         .core
         .store
+        .users()
         .user(caller.0.user.id)
         .await?
         .ok_or_else(|| PortalError(Error::NotFound("Your account is gone.".into())))?;

@@ -1,30 +1,20 @@
 //! What sign-in reads and writes: password hashes, two-factor secrets, sessions, one-time
 //! codes and API keys.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 
-
-use crate::store::{CODE_ATTEMPTS, CodeCheck, NewCode, NewOutboxMessage, OutboxMessage};
-use crate::store::{EngineKind, Page, Paginated, Store};
-use crate::email::Email;
-use crate::error::{Error, Result};
-use crate::ids::{AccountId, AuditId, PostingId, UserId};
-use crate::money::Money;
-use crate::policy::{Role, Scope, Scopes};
-use crate::records::audit::{AuditEntry, AuditRecord};
-use crate::records::auth::SessionRecord;
-use crate::records::auth::{ApiKeyInfo, NewApiKey};
-use crate::records::ledger::{
-    Attached, Discrepancy, Overdraft, PostOutcome, Posted, Posting, PostingKind, PostingRequest,
-    StatementLine, SystemAccount,
-};
-use crate::records::users::{NewUser, User, UserAuth, UserStatus};
 use super::users::user_auth_from_row;
 use super::{Column, Engine, SqlStore};
+use crate::email::Email;
+use crate::error::{Error, Result};
+use crate::ids::UserId;
+use crate::policy::{Scope, Scopes};
+use crate::records::auth::SessionRecord;
+use crate::records::auth::{ApiKeyInfo, NewApiKey};
+use crate::records::users::UserAuth;
 use crate::store::auth::AuthStore;
+use crate::store::{CODE_ATTEMPTS, CodeCheck, NewCode};
 
 #[async_trait::async_trait]
 impl<DB> AuthStore for SqlStore<DB>

@@ -1,28 +1,12 @@
 //! The outbox: every email and Discord message is a row first, leased by the sender.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 
-
-use crate::store::{CODE_ATTEMPTS, CodeCheck, NewCode, NewOutboxMessage, OutboxMessage};
-use crate::store::{EngineKind, Page, Paginated, Store};
-use crate::email::Email;
-use crate::error::{Error, Result};
-use crate::ids::{AccountId, AuditId, PostingId, UserId};
-use crate::money::Money;
-use crate::policy::{Role, Scope, Scopes};
-use crate::records::audit::{AuditEntry, AuditRecord};
-use crate::records::auth::SessionRecord;
-use crate::records::auth::{ApiKeyInfo, NewApiKey};
-use crate::records::ledger::{
-    Attached, Discrepancy, Overdraft, PostOutcome, Posted, Posting, PostingKind, PostingRequest,
-    StatementLine, SystemAccount,
-};
-use crate::records::users::{NewUser, User, UserAuth, UserStatus};
 use super::{Column, Engine, SqlStore};
+use crate::error::{Error, Result};
 use crate::store::outbox::OutboxStore;
+use crate::store::{NewOutboxMessage, OutboxMessage};
 
 #[async_trait::async_trait]
 impl<DB> OutboxStore for SqlStore<DB>

@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 
 use super::{Column, Engine, SqlStore};
-use crate::store::ledger::LedgerStore;
 use crate::error::Result;
 use crate::ids::{AccountId, PostingId};
 use crate::money::Money;
@@ -14,7 +13,7 @@ use crate::records::audit::AuditEntry;
 use crate::records::ledger::{
     Attached, Cap, Overdraft, PostOutcome, Posted, Posting, PostingRequest,
 };
-use crate::store::Store;
+use crate::store::ledger::LedgerStore;
 use crate::store::payments::{FinishedEvent, OrderStatus};
 
 /// For an update of `rows` rows by id, each bound after the time (`$1`) as its id and two

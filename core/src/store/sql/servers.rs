@@ -6,7 +6,6 @@ use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 
 use super::ledger::Refusal;
 use super::{Column, Engine, SqlStore};
-use crate::store::ledger::LedgerStore;
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, ServerId, UserId};
 use crate::money::Money;
@@ -16,7 +15,7 @@ use crate::records::limits::{CREATE_WINDOW, InUse};
 use crate::records::meter::{hour_of, posting_reference, refund_key, usage_key};
 use crate::records::providers::{RemoteId, Resources};
 use crate::records::servers::{NewServerRow, Rate, Server, ServerStatus};
-use crate::store::Store;
+use crate::store::ledger::LedgerStore;
 use crate::store::servers::{
     CreateStart, EventSource, FirstHour, HeldCreate, ResizeHeld, ResizeHold, SUSPENDED_EVENT,
     ServerEvent, ServerRate, ServerStore,

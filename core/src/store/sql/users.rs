@@ -1,28 +1,16 @@
 //! Accounts: `users` and the wallet each one gets.
 
-use std::time::Duration;
-
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
 
-
-use crate::store::{CODE_ATTEMPTS, CodeCheck, NewCode, NewOutboxMessage, OutboxMessage};
-use crate::store::{EngineKind, Page, Paginated, Store};
+use super::{Column, Engine, Filter, SqlStore, like_pattern};
 use crate::email::Email;
 use crate::error::{Error, Result};
-use crate::ids::{AccountId, AuditId, PostingId, UserId};
-use crate::money::Money;
-use crate::policy::{Role, Scope, Scopes};
-use crate::records::audit::{AuditEntry, AuditRecord};
-use crate::records::auth::SessionRecord;
-use crate::records::auth::{ApiKeyInfo, NewApiKey};
-use crate::records::ledger::{
-    Attached, Discrepancy, Overdraft, PostOutcome, Posted, Posting, PostingKind, PostingRequest,
-    StatementLine, SystemAccount,
-};
+use crate::ids::{AccountId, UserId};
+use crate::policy::Role;
 use crate::records::users::{NewUser, User, UserAuth, UserStatus};
-use super::{Column, Engine, Filter, SqlStore, like_pattern};
 use crate::store::users::UserStore;
+use crate::store::{Page, Paginated};
 
 #[async_trait::async_trait]
 impl<DB> UserStore for SqlStore<DB>
