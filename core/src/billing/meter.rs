@@ -1,7 +1,7 @@
 //! The metering rules in plain Rust: what one hour of one server costs, and its ledger key.
 //!
 //! The tick does the same arithmetic in SQL over every server at once
-//! (`store/sql/billing.rs`); this is its twin, which tests hold the SQL to, hour by hour.
+//! (`store/sql/billing/`); this is its twin, which tests hold the SQL to, hour by hour.
 
 use chrono::{DateTime, Utc};
 

@@ -34,7 +34,7 @@
 //! twice or skipped.
 //!
 //! **Exactly once.** Set-based SQL in bounded batches, each one transaction that moves its
-//! servers' `billed_until` and posts their hours together (see `store/sql/billing.rs`): two
+//! servers' `billed_until` and posts their hours together (see `store/sql/billing/`): two
 //! replicas ticking at once run their batches one after the other under the tick's lock, each
 //! seeing what the other committed; a server changed outside that lock while a batch ran (a
 //! create finishing) makes that batch start again; a tick that dies loses only its open batch; and the UNIQUE

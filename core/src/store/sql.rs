@@ -10,6 +10,8 @@ use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool,
 
 mod billing;
 
+use billing::BillingDialect;
+
 use super::NewOutboxMessage;
 use super::{EngineKind, Page, Paginated, Store};
 use crate::error::{Error, Result};
@@ -20,37 +22,19 @@ use crate::records::ledger::SystemAccount;
 /// What differs between engines.
 pub(crate) trait Engine: Database {
     const KIND: EngineKind;
+
     /// The statement that opens a transaction that will write.
     const BEGIN_WRITE: &'static str;
+
     /// Whether running the same transaction again may succeed.
     fn is_transient(error: &sqlx::Error) -> bool;
-
-    // What hourly billing's set-based SQL spells differently (see `sql/billing.rs`).
-    /// The number of the UTC hour a timestamp `column` falls in, as an integer (NULL stays NULL).
+    /// The number of the UTC hour a timestamp `column` falls in, as an integer (NULL stays
+    /// NULL).
     fn hour_of(column: &str) -> String;
-    /// `column` is one of the ids in the text parameter `param` (written by [`Self::ids_text`]).
-    fn in_ids(column: &str, param: &str) -> String;
-    fn ids_text(ids: &[i64]) -> String;
-    /// The largest and smallest of several values.
-    const GREATEST: &'static str;
-    const LEAST: &'static str;
-    /// With `HOURS_JOIN` after `FROM claimed c`: one row per hour `HOUR` from `c.from_h` up to
-    /// (not including) `c.to_h`. `HOURS_CTE` follows the `claimed` CTE.
-    const HOURS_CTE: &'static str;
-    /// Written after `claimed AS`: whether the claimed servers are computed once into a table
-    /// of their own (SQLite would otherwise compute them again for each use).
-    const MATERIALIZED: &'static str;
-    const HOURS_JOIN: &'static str;
-    const HOUR: &'static str;
-    /// `HOUR` as text `YYYY-MM-DDTHH:00Z`, as in `usage:{server}:{hour}` keys.
-    const HOUR_LABEL: &'static str;
+
     /// Row locks (empty where the write transaction already excludes every other writer).
     const FOR_UPDATE: &'static str;
-    /// Run first in each billing transaction (the tick's lock among them).
-    const BATCH_SETUP: &'static [&'static str];
-    /// Creates (if need be) the connection's temporary table `billing_due`
-    /// (id, wallet, h, amount, idempotency_key), empty at the start of each transaction.
-    const DUE_TABLE: &'static str;
+
     /// Rows a statement wrote.
     fn rows_affected(result: &Self::QueryResult) -> u64;
 }
@@ -289,7 +273,7 @@ fn like_pattern(search: Option<&str>) -> String {
 #[async_trait::async_trait]
 impl<DB> Store for SqlStore<DB>
 where
-    DB: Engine,
+    DB: BillingDialect,
     for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
     for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
     for<'a> &'a str: ColumnIndex<DB::Row>,

@@ -16,6 +16,7 @@ static MIGRATOR: Migrator = sqlx::migrate!("../migrations/sqlite");
 
 impl Engine for Sqlite {
     const KIND: EngineKind = EngineKind::Sqlite;
+
     // Takes the write lock at BEGIN, so a transaction never fails half-way on a busy database.
     const BEGIN_WRITE: &'static str = "BEGIN IMMEDIATE";
 
@@ -30,37 +31,12 @@ impl Engine for Sqlite {
         format!("(unixepoch({column}) / 3600)")
     }
 
-    fn in_ids(column: &str, param: &str) -> String {
-        format!("{column} IN (SELECT value FROM json_each({param}))")
-    }
-
-    fn ids_text(ids: &[i64]) -> String {
-        let list: Vec<String> = ids.iter().map(i64::to_string).collect();
-        format!("[{}]", list.join(","))
-    }
-
-    const GREATEST: &'static str = "MAX";
-    const LEAST: &'static str = "MIN";
-    // SQLite has no generate_series outside its shell: the hours are counted by a recursive
-    // CTE, each with its label made once rather than once per server.
-    const HOURS_CTE: &'static str = ", hour_labels(h, label) AS (\
-           SELECT MIN(from_h), strftime('%Y-%m-%dT%H:00Z', MIN(from_h) * 3600, 'unixepoch') FROM claimed \
-           UNION ALL SELECT h + 1, strftime('%Y-%m-%dT%H:00Z', (h + 1) * 3600, 'unixepoch') FROM hour_labels \
-           WHERE h + 1 < (SELECT MAX(to_h) FROM claimed))";
-    // `claimed` is read twice (by `hour_labels` and by `hours`) and would be computed for each.
-    const MATERIALIZED: &'static str = "MATERIALIZED ";
-    const HOURS_JOIN: &'static str = "JOIN hour_labels o ON o.h >= c.from_h AND o.h < c.to_h";
-    const HOUR: &'static str = "o.h";
-    const HOUR_LABEL: &'static str = "o.label";
     fn rows_affected(result: &sqlx::sqlite::SqliteQueryResult) -> u64 {
         result.rows_affected()
     }
 
     // One writer: `BEGIN IMMEDIATE` already keeps every other writer out.
     const FOR_UPDATE: &'static str = "";
-    const BATCH_SETUP: &'static [&'static str] = &[];
-    const DUE_TABLE: &'static str = "CREATE TEMP TABLE IF NOT EXISTS billing_due \
-         (id INTEGER, wallet INTEGER, h INTEGER, amount INTEGER, idempotency_key TEXT)";
 }
 
 fn database_code(error: &sqlx::Error) -> Option<String> {
