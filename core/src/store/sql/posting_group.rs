@@ -157,8 +157,34 @@ where
         at: DateTime<Utc>,
     ) -> Result<Option<Vec<Posted>>, sqlx::Error> {
         let mut tx = self.begin_write().await?;
-        // The wallet each posting changes, and by how much.
-        let moves: Vec<Option<(AccountId, i64)>> = items
+        let moves = self.wallet_moves(items);
+        // A wallet that is not there, a key used before, or a cap passed: each on its own says
+        // which.
+        let Some(after) = Self::move_wallets(&mut tx, items, &moves).await? else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        let Some(ids) = Self::insert_group(&mut tx, items, &after, at).await? else {
+            tx.rollback().await?;
+            return Ok(None);
+        };
+        if !Self::raise_group_caps(&mut tx, items).await? {
+            tx.rollback().await?;
+            return Ok(None);
+        }
+        // The records attached to each posting.
+        Self::write_group_audits(&mut tx, items, &ids, at).await?;
+        let woken = Self::write_group_payments(&mut tx, items, at).await?;
+        tx.commit().await?;
+        group_outcome(items, after, &ids, &woken, at).map(Some)
+    }
+
+    /// The wallet each posting changes, and by how much (`None` between system accounts).
+    fn wallet_moves(
+        &self,
+        items: &[(&PostingRequest, &Attached)],
+    ) -> Vec<Option<(AccountId, i64)>> {
+        items
             .iter()
             .map(|(request, _)| {
                 let amount = request.amount.micros();
@@ -170,7 +196,16 @@ where
                     None
                 }
             })
-            .collect();
+            .collect()
+    }
+
+    /// Adds the group's total to each wallet in one statement; each posting's balances after
+    /// it (debit side, credit side), or `None` when a wallet is not there.
+    async fn move_wallets(
+        tx: &mut sqlx::Transaction<'static, DB>,
+        items: &[(&PostingRequest, &Attached)],
+        moves: &[Option<(AccountId, i64)>],
+    ) -> Result<Option<Vec<Sides>>, sqlx::Error> {
         let mut totals: Vec<(AccountId, i64)> = Vec::new();
         for (wallet, delta) in moves.iter().flatten() {
             match totals.iter_mut().find(|(account, _)| account == wallet) {
@@ -199,7 +234,7 @@ where
             for (account, total) in &totals {
                 query = query.bind(account.0).bind(*total);
             }
-            for row in query.fetch_all(&mut *tx).await? {
+            for row in query.fetch_all(&mut **tx).await? {
                 let (id, balance): (i64, i64) = (row.try_get("id")?, row.try_get("balance")?);
                 let total = totals
                     .iter()
@@ -208,13 +243,11 @@ where
                 balances.push((AccountId(id), balance - total));
             }
             if balances.len() != totals.len() {
-                // A wallet that is not there: each on its own says which.
-                tx.rollback().await?;
                 return Ok(None);
             }
         }
-        let mut after: Vec<(Option<i64>, Option<i64>)> = Vec::with_capacity(items.len());
-        for ((request, _), moved) in items.iter().zip(&moves) {
+        let mut after: Vec<Sides> = Vec::with_capacity(items.len());
+        for ((request, _), moved) in items.iter().zip(moves) {
             let mut sides = (None, None);
             if let Some((wallet, delta)) = moved
                 && let Some((_, balance)) =
@@ -229,7 +262,17 @@ where
             }
             after.push(sides);
         }
+        Ok(Some(after))
+    }
 
+    /// Inserts the group's postings in one statement: their ids by key, or `None` when a key
+    /// was used before (or twice in the group).
+    async fn insert_group(
+        tx: &mut sqlx::Transaction<'static, DB>,
+        items: &[(&PostingRequest, &Attached)],
+        after: &[Sides],
+        at: DateTime<Utc>,
+    ) -> Result<Option<Vec<(String, PostingId)>>, sqlx::Error> {
         let mut sql = String::from(
             "INSERT INTO postings (debit_account, credit_account, amount, kind, idempotency_key, \
              reference, memo, actor_user_id, actor_via, debit_balance_after, credit_balance_after, \
@@ -244,7 +287,7 @@ where
         }
         sql.push_str(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key");
         let mut query = sqlx::query(&sql);
-        for ((request, _), (debit_after, credit_after)) in items.iter().zip(&after) {
+        for ((request, _), (debit_after, credit_after)) in items.iter().zip(after) {
             query = query
                 .bind(request.debit.0)
                 .bind(request.credit.0)
@@ -260,20 +303,24 @@ where
                 .bind(at);
         }
         let mut ids: Vec<(String, PostingId)> = Vec::with_capacity(items.len());
-        for row in query.fetch_all(&mut *tx).await? {
+        for row in query.fetch_all(&mut **tx).await? {
             ids.push((
                 row.try_get("idempotency_key")?,
                 PostingId(row.try_get("id")?),
             ));
         }
         if ids.len() != items.len() {
-            tx.rollback().await?;
             return Ok(None);
         }
-        let id_of = |key: &str| ids.iter().find(|(used, _)| used == key).map(|(_, id)| *id);
+        Ok(Some(ids))
+    }
 
-        // The caps, one statement per kind for the group; one over its cap sends the group
-        // back to be posted one by one, where it is refused on its own.
+    /// The caps, one statement per kind for the group; `false` when one is over its cap, which
+    /// sends the group back to be posted one by one, where it is refused on its own.
+    async fn raise_group_caps(
+        tx: &mut sqlx::Transaction<'static, DB>,
+        items: &[(&PostingRequest, &Attached)],
+    ) -> Result<bool, sqlx::Error> {
         let mut credits: Vec<(&str, &str, i64)> = Vec::new();
         let mut refunds: Vec<(&str, i64)> = Vec::new();
         for (request, attached) in items {
@@ -293,10 +340,9 @@ where
             for (order, _, amount) in &credits {
                 query = query.bind((*order).to_owned()).bind(*amount);
             }
-            let raised = query.execute(&mut *tx).await?;
+            let raised = query.execute(&mut **tx).await?;
             if DB::rows_affected(&raised) != credits.len() as u64 {
-                tx.rollback().await?;
-                return Ok(None);
+                return Ok(false);
             }
             let mut sql = String::from("INSERT INTO paypal_captures (id, amount) VALUES ");
             for index in 0..credits.len() {
@@ -312,7 +358,7 @@ where
             for (_, capture, amount) in &credits {
                 query = query.bind((*capture).to_owned()).bind(*amount);
             }
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
         }
         if !refunds.is_empty() {
             let sql = capped_update("paypal_captures", "refunded", refunds.len());
@@ -320,20 +366,27 @@ where
             for (capture, amount) in &refunds {
                 query = query.bind((*capture).to_owned()).bind(*amount);
             }
-            let raised = query.execute(&mut *tx).await?;
+            let raised = query.execute(&mut **tx).await?;
             if DB::rows_affected(&raised) != refunds.len() as u64 {
-                tx.rollback().await?;
-                return Ok(None);
+                return Ok(false);
             }
         }
+        Ok(true)
+    }
 
-        // The records attached to each posting.
+    /// The audit entries of the group, each naming its posting, in one statement.
+    async fn write_group_audits(
+        tx: &mut sqlx::Transaction<'static, DB>,
+        items: &[(&PostingRequest, &Attached)],
+        ids: &[(String, PostingId)],
+        at: DateTime<Utc>,
+    ) -> Result<(), sqlx::Error> {
         let audits: Vec<AuditEntry> = items
             .iter()
             .filter_map(|(request, attached)| {
                 let mut entry = attached.audit.clone()?;
                 if let (Some(serde_json::Value::Object(detail)), Some(id)) =
-                    (&mut entry.detail, id_of(&request.key))
+                    (&mut entry.detail, id_of(ids, &request.key))
                 {
                     detail.insert("posting".to_owned(), serde_json::json!(id));
                 }
@@ -368,8 +421,18 @@ where
                     .bind(entry.outcome.as_str().to_owned())
                     .bind(entry.detail.as_ref().map(|detail| detail.to_string()));
             }
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
         }
+        Ok(())
+    }
+
+    /// What the group's postings settle of PayPal's orders and events, and the events they
+    /// wake; the captures the woken events waited for, one per event.
+    async fn write_group_payments(
+        tx: &mut sqlx::Transaction<'static, DB>,
+        items: &[(&PostingRequest, &Attached)],
+        at: DateTime<Utc>,
+    ) -> Result<Vec<String>, sqlx::Error> {
         let orders: Vec<&(String, OrderStatus, String)> = items
             .iter()
             .filter_map(|(_, attached)| attached.order.as_ref())
@@ -389,7 +452,7 @@ where
                     .bind(status.as_str().to_owned())
                     .bind(capture_id.clone());
             }
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
         }
         let events: Vec<&FinishedEvent> = items
             .iter()
@@ -410,7 +473,7 @@ where
                     .bind(event.status.as_str().to_owned())
                     .bind(event.outcome.clone());
             }
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
         }
         let waking: Vec<&String> = items
             .iter()
@@ -420,7 +483,7 @@ where
         if !waking.is_empty() {
             // Which capture each woken event waited for is gone once it is woken: read first,
             // in the same transaction (SQLite's one writer excludes any change in between).
-            woken = Self::waiting_for(&mut tx, &waking).await?;
+            woken = Self::waiting_for(tx, &waking).await?;
             let ids = (0..waking.len())
                 .map(|index| format!("${}", index + 1))
                 .collect::<Vec<_>>()
@@ -433,37 +496,9 @@ where
             for capture_id in &waking {
                 query = query.bind((*capture_id).clone());
             }
-            query.execute(&mut *tx).await?;
+            query.execute(&mut **tx).await?;
         }
-        tx.commit().await?;
-
-        let mut posted = Vec::with_capacity(items.len());
-        for ((request, attached), (debit_after, credit_after)) in items.iter().zip(after) {
-            let id = id_of(&request.key)
-                .ok_or_else(|| sqlx::Error::Protocol("a grouped posting has no id".to_owned()))?;
-            let woken = attached.wake_waiting_for.as_ref().map_or(0, |capture_id| {
-                woken.iter().filter(|waited| *waited == capture_id).count() as u64
-            });
-            posted.push(Posted {
-                outcome: PostOutcome::Posted(Posting {
-                    id,
-                    debit: request.debit,
-                    credit: request.credit,
-                    amount: request.amount,
-                    kind: request.kind,
-                    key: request.key.clone(),
-                    reference: request.reference.clone(),
-                    memo: request.memo.clone(),
-                    actor_user: request.actor_user,
-                    actor_via: request.actor_via.as_str().to_owned(),
-                    debit_balance_after: debit_after.map(Money::from_micros),
-                    credit_balance_after: credit_after.map(Money::from_micros),
-                    created_at: at,
-                }),
-                woken,
-            });
-        }
-        Ok(Some(posted))
+        Ok(woken)
     }
 
     /// The captures the waiting events among `captures` wait for, one per waiting event.
@@ -489,4 +524,50 @@ where
         }
         Ok(waiting)
     }
+}
+
+/// A posting's balances after it: the debit side's and the credit side's (`None` for a system
+/// account).
+type Sides = (Option<i64>, Option<i64>);
+
+/// The id the group's insert gave the posting of `key`.
+fn id_of(ids: &[(String, PostingId)], key: &str) -> Option<PostingId> {
+    ids.iter().find(|(used, _)| used == key).map(|(_, id)| *id)
+}
+
+/// What each posting of a committed group became.
+fn group_outcome(
+    items: &[(&PostingRequest, &Attached)],
+    after: Vec<Sides>,
+    ids: &[(String, PostingId)],
+    woken: &[String],
+    at: DateTime<Utc>,
+) -> Result<Vec<Posted>, sqlx::Error> {
+    let mut posted = Vec::with_capacity(items.len());
+    for ((request, attached), (debit_after, credit_after)) in items.iter().zip(after) {
+        let id = id_of(ids, &request.key)
+            .ok_or_else(|| sqlx::Error::Protocol("a grouped posting has no id".to_owned()))?;
+        let woken = attached.wake_waiting_for.as_ref().map_or(0, |capture_id| {
+            woken.iter().filter(|waited| *waited == capture_id).count() as u64
+        });
+        posted.push(Posted {
+            outcome: PostOutcome::Posted(Posting {
+                id,
+                debit: request.debit,
+                credit: request.credit,
+                amount: request.amount,
+                kind: request.kind,
+                key: request.key.clone(),
+                reference: request.reference.clone(),
+                memo: request.memo.clone(),
+                actor_user: request.actor_user,
+                actor_via: request.actor_via.as_str().to_owned(),
+                debit_balance_after: debit_after.map(Money::from_micros),
+                credit_balance_after: credit_after.map(Money::from_micros),
+                created_at: at,
+            }),
+            woken,
+        });
+    }
+    Ok(posted)
 }
