@@ -58,7 +58,7 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
         Command::Serve => serve::run(config, started).await,
         Command::Migrate => {
             let core = Core::open(config).await?;
-            core.store.close().await;
+            core.close().await;
             println!("The database is up to date.");
             Ok(())
         }
@@ -91,7 +91,7 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
                 email_verified: true,
             };
             let created = core.users.create(&Actor::cli(), account).await;
-            core.store.close().await;
+            core.close().await;
             let user = created?;
             println!(
                 "Created {} account {} for {}.",
@@ -103,7 +103,7 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
             let core = Core::open(config).await?;
             let now = tick.now.map(|now| now.with_timezone(&chrono::Utc));
             let report = core.billing.run_once(&Actor::cli(), now).await;
-            core.store.close().await;
+            core.close().await;
             println!("{}", report?.describe(&core.config.billing.currency));
             Ok(())
         }

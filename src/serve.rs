@@ -48,7 +48,7 @@ impl Running {
                 Ok(())
             }
         };
-        self.core.store.close().await;
+        self.core.close().await;
         outcome
     }
 

@@ -76,7 +76,8 @@ use users::Users;
 #[derive(Clone)]
 pub struct Core {
     pub config: Arc<Config>,
-    pub store: Arc<dyn Store>,
+    /// Reached only through the services (and [`Core::ping`], [`Core::close`]).
+    store: Arc<dyn Store>,
     pub clock: Arc<dyn Clock>,
     pub audit: Audit,
     pub users: Users,
@@ -99,6 +100,23 @@ pub struct Core {
 }
 
 impl Core {
+    /// Answers when the database does; `/readyz` uses it.
+    pub async fn ping(&self) -> Result<()> {
+        self.store.ping().await
+    }
+
+    /// Closes the database's connections, waiting for work in flight.
+    pub async fn close(&self) {
+        self.store.close().await;
+    }
+
+    /// The store under the services, for tests that set up or check rows directly. Only with
+    /// the `testing` feature, which the end-to-end tests enable and no product crate does.
+    #[cfg(feature = "testing")]
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
     /// Opens the database named in the config (migrating it) on the wall clock.
     pub async fn open(config: Config) -> Result<Self> {
         let store = store::open(&config.database).await?;

@@ -167,7 +167,7 @@ async fn measure_tick(url: &str, count: usize) -> anyhow::Result<Duration> {
     {
         bail!("the tick left wallet balances that disagree with their postings");
     }
-    core.store.close().await;
+    core.store().close().await;
     Ok(took)
 }
 

@@ -67,7 +67,7 @@ fn rss_mib() -> anyhow::Result<f64> {
 
 /// Creates `count` customers with credit and a Discord link each, straight in the store.
 async fn link_customers(core: &Core, from: u64, count: u64) -> anyhow::Result<()> {
-    let store = core.store.clone();
+    let store = core.store().clone();
     let promotions = store.ledger().system_account(SystemAccount::Promotions);
     let now = chrono::Utc::now();
     for index in from..from + count {

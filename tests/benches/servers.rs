@@ -43,7 +43,7 @@ async fn adopt(core: &Core, user: UserId, seeded: &[(&str, RemoteId)]) -> anyhow
     let now = core.clock.now();
     for (index, (provider, remote)) in seeded.iter().enumerate() {
         let started = core
-            .store
+            .store()
             .servers()
             .insert_server(
                 &NewServerRow {
@@ -74,7 +74,7 @@ async fn adopt(core: &Core, user: UserId, seeded: &[(&str, RemoteId)]) -> anyhow
         let CreateStart::Started(server) = started else {
             anyhow::bail!("bench key {index} was taken");
         };
-        core.store
+        core.store()
             .servers()
             .server_created(
                 server.id,
@@ -243,7 +243,7 @@ async fn sync_benchmark(count: usize) -> anyhow::Result<()> {
     ] {
         println!("{name} calls over the whole run: {counts:?}");
     }
-    core.store.close().await;
+    core.store().close().await;
     Ok(())
 }
 
@@ -306,7 +306,7 @@ async fn list_benchmark(runs: usize) -> anyhow::Result<()> {
         "\ncached / live p99: **{:.4}x**",
         percentile(&cached, 99.0).as_secs_f64() / percentile(&live, 99.0).as_secs_f64().max(1e-9)
     );
-    core.store.close().await;
+    core.store().close().await;
     Ok(())
 }
 
@@ -338,7 +338,7 @@ async fn list_live(core: &Core, actor: &Actor) -> anyhow::Result<Vec<Server>> {
             changes.push((server.id, state));
         }
     }
-    core.store
+    core.store()
         .servers()
         .set_server_states(&changes, EventSource::Sync, core.clock.now())
         .await?;

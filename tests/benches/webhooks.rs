@@ -131,7 +131,7 @@ async fn run_engine(
     for index in 0..events {
         let customer = &customers[index % CUSTOMERS];
         let order_id = format!("BENCHORDER{index:07}");
-        core.store
+        core.store()
             .payments()
             .insert_order(&StoredOrder {
                 id: order_id.clone(),
@@ -200,7 +200,7 @@ async fn run_engine(
     // Credited: every capture's posting exists.
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let postings = core.store.ledger().count_postings().await?;
+        let postings = core.store().ledger().count_postings().await?;
         if postings as usize >= events {
             break;
         }
@@ -225,7 +225,11 @@ async fn run_engine(
         mean("credits")
     );
     anyhow::ensure!(
-        core.store.ledger().ledger_discrepancies().await?.is_empty(),
+        core.store()
+            .ledger()
+            .ledger_discrepancies()
+            .await?
+            .is_empty(),
         "the wallets disagree with their postings"
     );
     anyhow::ensure!(

@@ -805,7 +805,7 @@ async fn secrets_never_leave_through_the_api() {
     // The platform does keep them, so looking for them below means something.
     let stored = app
         .core()
-        .store
+        .store()
         .auth()
         .user_auth(mia.user.id)
         .await
@@ -817,7 +817,7 @@ async fn secrets_never_leave_through_the_api() {
     let key_hash = api_keys::hash(&key);
     assert!(
         app.core()
-            .store
+            .store()
             .auth()
             .api_key_by_hash(&key_hash)
             .await

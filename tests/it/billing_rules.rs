@@ -62,7 +62,7 @@ async fn verifying_an_email_gives_the_signup_credit_once(db: TestDb) {
         .await
         .expect("registered");
     let sent = core
-        .store
+        .store()
         .outbox()
         .claim_outbox(t0(), t0() + Duration::minutes(1), 10)
         .await
@@ -83,7 +83,7 @@ async fn verifying_an_email_gives_the_signup_credit_once(db: TestDb) {
             .is_err()
     );
     assert_eq!(
-        core.store
+        core.store()
             .ledger()
             .account_balance(dana.wallet)
             .await
@@ -91,7 +91,7 @@ async fn verifying_an_email_gives_the_signup_credit_once(db: TestDb) {
         money("2.50")
     );
     let credit = core
-        .store
+        .store()
         .ledger()
         .posting_by_key(&format!("signup:{}", dana.id))
         .await
@@ -103,7 +103,7 @@ async fn verifying_an_email_gives_the_signup_credit_once(db: TestDb) {
 async fn free_credit_is_given_once_per_customer_and_month(db: TestDb) {
     let clock = Arc::new(ManualClock::new(t0()));
     let core = db.core_with(config(), clock.clone()).await;
-    let store = core.store.as_ref();
+    let store = core.store().as_ref();
     let alice = customer(store, 0, t0()).await;
     let unverified = store
         .users()
@@ -232,7 +232,7 @@ async fn free_credit_is_given_once_per_customer_and_month(db: TestDb) {
             .is_empty()
     );
     assert_balance_after_chains(&db.url).await;
-    replica.store.close().await;
+    replica.store().close().await;
 }
 
 /// Records what billing asked the server service to do.
@@ -263,7 +263,7 @@ async fn a_balance_run_down_walks_every_step_once(db: TestDb) {
     let mut config = config();
     config.billing.monthly_free_credit = Money::ZERO;
     let core = db.core_with(config, clock.clone()).await;
-    let store = core.store.clone();
+    let store = core.store().clone();
     let carol = customer(store.as_ref(), 0, t0()).await;
     let other = customer(store.as_ref(), 1, t0()).await;
     // 1.00 an hour, exactly.
@@ -386,7 +386,7 @@ async fn low_is_decided_at_the_exact_rate_shown_to_the_customer(db: TestDb) {
     let mut config = config();
     config.billing.monthly_free_credit = Money::ZERO;
     let core = db.core_with(config, clock.clone()).await;
-    let store = core.store.clone();
+    let store = core.store().clone();
     let low = customer(store.as_ref(), 0, t0()).await;
     let enough = customer(store.as_ref(), 1, t0()).await;
     let two_dollars = |user: i64| SeedServer {

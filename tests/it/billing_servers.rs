@@ -29,7 +29,7 @@ async fn a_server_runs_its_balance_down_is_suspended_and_comes_back(db: TestDb) 
     let id = created.server.id;
     let start = hour_of(hostdeck_core::clock::Clock::now(clock.as_ref()));
     let rate = core
-        .store
+        .store()
         .servers()
         .server(id)
         .await
@@ -72,7 +72,7 @@ async fn a_server_runs_its_balance_down_is_suspended_and_comes_back(db: TestDb) 
         ]
     );
     let row = core
-        .store
+        .store()
         .servers()
         .server(id)
         .await
@@ -85,7 +85,7 @@ async fn a_server_runs_its_balance_down_is_suspended_and_comes_back(db: TestDb) 
     let k = |at: chrono::DateTime<chrono::Utc>| (hour_of(at) - hour_of(rate.since)).num_hours();
     let after = start + Duration::hours(suspended_in + 1);
     let posting = core
-        .store
+        .store()
         .ledger()
         .posting_by_key(&usage_key(id, after))
         .await
@@ -105,7 +105,7 @@ async fn a_server_runs_its_balance_down_is_suspended_and_comes_back(db: TestDb) 
     assert_eq!(report.steps.len(), 1);
     assert_eq!(report.steps[0].step, "recovered");
     let row = core
-        .store
+        .store()
         .servers()
         .server(id)
         .await
@@ -118,7 +118,7 @@ async fn a_server_runs_its_balance_down_is_suspended_and_comes_back(db: TestDb) 
     for hour in 0..last {
         let key = usage_key(id, start + Duration::hours(hour));
         assert!(
-            core.store
+            core.store()
                 .ledger()
                 .posting_by_key(&key)
                 .await
@@ -128,6 +128,6 @@ async fn a_server_runs_its_balance_down_is_suspended_and_comes_back(db: TestDb) 
         );
     }
     assert_eq!(usage_postings(&core, id).await, last as u64);
-    hostdeck_e2e::db::assert_ledger_exact(core.store.as_ref()).await;
+    hostdeck_e2e::db::assert_ledger_exact(core.store().as_ref()).await;
     cloud.assert_clean();
 }

@@ -70,7 +70,7 @@ async fn replica_at(url: &str, at: DateTime<Utc>) -> (Core, Arc<ManualClock>) {
 async fn seed(db: &TestDb, core: &Core, count: usize, per_customer: usize) -> Vec<SeedServer> {
     let mut users = Vec::new();
     for n in 0..count.div_ceil(per_customer) {
-        users.push(customer(core.store.as_ref(), n, t0()).await.id.0);
+        users.push(customer(core.store().as_ref(), n, t0()).await.id.0);
     }
     let servers: Vec<SeedServer> = (0..count)
         .map(|i| SeedServer::running(users[i / per_customer], t0(), 5_000_000 + 7_919 * i as i64))
@@ -156,7 +156,7 @@ async fn two_replicas_bill_24_hours_of_500_servers_once(db: TestDb) {
     );
     assert_eq!(scalar(&db.url, &done).await, 500);
     assert_ledger_exact(&db, &a).await;
-    b.store.close().await;
+    b.store().close().await;
 }
 
 async fn five_hours_down_are_billed_once_on_restart(db: TestDb) {
@@ -177,7 +177,7 @@ async fn five_hours_down_are_billed_once_on_restart(db: TestDb) {
         for hour in 0..6 {
             let key = usage_key(ServerId(id), t0() + hours(hour));
             assert!(
-                core.store
+                core.store()
                     .ledger()
                     .posting_by_key(&key)
                     .await
@@ -218,7 +218,7 @@ async fn catch_up_stops_at_the_limit(db: TestDb) {
     let oldest_billed = usage_key(ServerId(1), t0() + hours(7));
     let skipped = usage_key(ServerId(1), t0() + hours(6));
     assert!(
-        core.store
+        core.store()
             .ledger()
             .posting_by_key(&oldest_billed)
             .await
@@ -226,7 +226,7 @@ async fn catch_up_stops_at_the_limit(db: TestDb) {
             .is_some()
     );
     assert!(
-        core.store
+        core.store()
             .ledger()
             .posting_by_key(&skipped)
             .await
@@ -289,7 +289,7 @@ async fn a_tick_killed_half_way_then_run_again_bills_the_same(db: TestDb) {
         outcome.as_ref().is_err_and(|error| error.is_cancelled()),
         "the tick is killed before it is done: {outcome:?}"
     );
-    crashing.store.close().await;
+    crashing.store().close().await;
     drop(crashing);
     // A process that dies takes its transaction with it. Here its connections are closed and
     // dropped instead, which on PostgreSQL may leave what it sent last (a COMMIT) still to
@@ -371,7 +371,7 @@ async fn the_clock_moved_back_makes_no_gap_and_no_duplicate(db: TestDb) {
         for hour in 0..4 {
             let key = usage_key(ServerId(id), t0() + hours(hour));
             assert!(
-                core.store
+                core.store()
                     .ledger()
                     .posting_by_key(&key)
                     .await
@@ -387,7 +387,7 @@ async fn the_clock_moved_back_makes_no_gap_and_no_duplicate(db: TestDb) {
 
 async fn every_hour_is_priced_as_the_rule_says(db: TestDb) {
     let (core, _clock) = core_at(&db, Config::default(), t0()).await;
-    let owner = customer(core.store.as_ref(), 1, t0()).await.id.0;
+    let owner = customer(core.store().as_ref(), 1, t0()).await.id.0;
     let at = |h: i64, m: i64| t0() + hours(h) + Duration::minutes(m);
     let base = SeedServer {
         rate_running: 2_000_000,
@@ -521,7 +521,7 @@ async fn every_hour_is_priced_as_the_rule_says(db: TestDb) {
             for charge in history(i, billed_until).charges(now, catch_up) {
                 let key = usage_key(*id, charge.hour);
                 let posting = core
-                    .store
+                    .store()
                     .ledger()
                     .posting_by_key(&key)
                     .await
@@ -556,7 +556,7 @@ async fn an_hour_posted_outside_the_tick_is_not_billed_again(db: TestDb) {
     let (core, clock) = core_at(&db, Config::default(), t0()).await;
     let servers = seed(&db, &core, 6, 3).await;
     let owner = core
-        .store
+        .store()
         .users()
         .user(hostdeck_core::ids::UserId(servers[3].user))
         .await
@@ -569,7 +569,7 @@ async fn an_hour_posted_outside_the_tick_is_not_billed_again(db: TestDb) {
             &Actor::system(),
             PostingRequest {
                 debit: owner,
-                credit: core.store.ledger().system_account(SystemAccount::Usage),
+                credit: core.store().ledger().system_account(SystemAccount::Usage),
                 amount: Money::from_micros(early),
                 kind: PostingKind::Usage,
                 key: usage_key(ServerId(4), t0() + hours(1)),

@@ -184,7 +184,7 @@ async fn a_customer_links_with_a_portal_code_and_sees_the_real_balance() {
     let admin = hostdeck_core::Actor::cli();
     let user = app
         .core()
-        .store
+        .store()
         .users()
         .user(signed_in.user.id)
         .await

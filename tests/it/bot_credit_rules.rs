@@ -53,7 +53,7 @@ async fn story(db: &TestDb) -> Story {
 /// An account linked to the Discord user `discord_user_id` through a code.
 async fn link(core: &Core, email: &str, role: Role, discord_user_id: u64) -> User {
     let user = core
-        .store
+        .store()
         .users()
         .insert_user(
             &NewUser {
@@ -98,7 +98,7 @@ async fn billing(core: &Core, discord_user_id: u64) -> MemberAccess {
 async fn adjustments(story: &Story) -> Vec<Money> {
     story
         .core
-        .store
+        .store()
         .ledger()
         .statement(story.customer.wallet, Page::first(100))
         .await
@@ -132,7 +132,7 @@ async fn confirm_and_cancel_end_one_way(db: TestDb) {
         );
         let stored = story
             .core
-            .store
+            .store()
             .discord()
             .credit_request(request.id)
             .await
@@ -235,7 +235,7 @@ async fn credit_requests_are_decided_by_their_rules(db: TestDb) {
     );
     let stored = story
         .core
-        .store
+        .store()
         .discord()
         .credit_request(request.id)
         .await

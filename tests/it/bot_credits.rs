@@ -92,7 +92,7 @@ async fn adjustments(story: &Story) -> Vec<hostdeck_core::ledger::StatementLine>
     let statement = story
         .app
         .core()
-        .store
+        .store()
         .ledger()
         .statement(story.customer_account.user.wallet, Page::first(50))
         .await
@@ -106,7 +106,7 @@ async fn adjustments(story: &Story) -> Vec<hostdeck_core::ledger::StatementLine>
 
 async fn audit(app: &TestApp) -> Vec<AuditRecord> {
     app.core()
-        .store
+        .store()
         .audit()
         .audit_log(Page::first(200))
         .await
@@ -266,7 +266,7 @@ async fn the_confirm_button_works_after_a_restart() {
     assert!(text_of(&responses[0]).contains("Credit adjusted"));
     let balance = app
         .core()
-        .store
+        .store()
         .ledger()
         .account_balance(customer_account.user.wallet)
         .await

@@ -153,7 +153,7 @@ fn rows() -> Vec<Row> {
 /// Refusals of `command` for the Discord user `user` in the audit log.
 async fn refusals(app: &hostdeck_e2e::app::TestApp, user: u64, command: &str) -> usize {
     app.core()
-        .store
+        .store()
         .audit()
         .audit_log(Page::first(200))
         .await

@@ -133,7 +133,7 @@ async fn a_customer_controls_their_servers_on_discord_and_nobody_elses() {
         .find(|id| id.starts_with("server:power:"))
         .expect("a confirm button");
     assert_eq!(
-        core.store
+        core.store()
             .servers()
             .server(carl_web)
             .await
@@ -159,7 +159,7 @@ async fn a_customer_controls_their_servers_on_discord_and_nobody_elses() {
     );
     assert!(edit.custom_ids().is_empty(), "the buttons are gone");
     assert_eq!(
-        core.store
+        core.store()
             .servers()
             .server(carl_web)
             .await
@@ -230,7 +230,7 @@ async fn a_customer_controls_their_servers_on_discord_and_nobody_elses() {
     assert_eq!(audited(core, "server.power", "denied").await, 1);
     assert_eq!(cloud.jel.environments().len(), 1);
     assert_eq!(
-        core.store
+        core.store()
             .servers()
             .server(dora_web)
             .await
@@ -417,7 +417,7 @@ async fn a_customer_controls_their_servers_on_discord_and_nobody_elses() {
     );
     assert_eq!(cloud.vf.servers().len(), before + 1, "one server");
     let api: Vec<_> = core
-        .store
+        .store()
         .servers()
         .servers_of(Some(carl_account.user.id))
         .await

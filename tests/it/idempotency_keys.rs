@@ -150,7 +150,7 @@ async fn a_credit_key_names_one_adjustment_and_tells_nothing_of_another_customer
         assert_mismatch(status, &body);
     }
     let balance = |user: &hostdeck_core::users::User| {
-        let store = app.core().store.clone();
+        let store = app.core().store().clone();
         let wallet = user.wallet;
         async move {
             store
@@ -194,7 +194,7 @@ async fn a_credit_key_names_one_adjustment_and_tells_nothing_of_another_customer
         hostdeck_core::ErrorCode::IdempotencyMismatch
     );
     assert_eq!(refused.to_string(), MISMATCH);
-    hostdeck_e2e::db::assert_ledger_exact(app.core().store.as_ref()).await;
+    hostdeck_e2e::db::assert_ledger_exact(app.core().store().as_ref()).await;
 }
 
 async fn a_staff_refund_key_names_one_refund(db: TestDb) {

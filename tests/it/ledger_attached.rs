@@ -82,7 +82,7 @@ impl Bench {
     async fn store_event(&self, id: &str, event_type: &str, body: &Value) {
         let new = self
             .core
-            .store
+            .store()
             .payments()
             .insert_event(id, event_type, &body.to_string(), self.clock.now())
             .await
@@ -104,7 +104,7 @@ impl Bench {
 
     pub(crate) async fn balance(&self) -> Money {
         self.core
-            .store
+            .store()
             .ledger()
             .account_balance(self.customer.wallet)
             .await
@@ -113,7 +113,7 @@ impl Bench {
 
     async fn postings(&self) -> u64 {
         self.core
-            .store
+            .store()
             .ledger()
             .count_postings()
             .await
@@ -122,7 +122,7 @@ impl Bench {
 
     pub(crate) async fn events(&self, status: EventStatus) -> u64 {
         self.core
-            .store
+            .store()
             .payments()
             .count_events(status)
             .await
@@ -131,7 +131,7 @@ impl Bench {
 
     /// The audit entries of `action`: their details.
     pub(crate) async fn audited(&self, action: &str) -> Vec<Value> {
-        hostdeck_e2e::db::audit_details(self.core.store.as_ref(), action).await
+        hostdeck_e2e::db::audit_details(self.core.store().as_ref(), action).await
     }
 
     /// A pass of the worker in which the credit of `order`'s capture failed: nothing of it
@@ -146,7 +146,7 @@ impl Bench {
 
     async fn order_status(&self, order: &str) -> OrderStatus {
         self.core
-            .store
+            .store()
             .payments()
             .order(order)
             .await
@@ -172,7 +172,7 @@ async fn a_credit_whose_audit_entry_fails_is_not_posted_and_its_retry_credits_on
     assert!(
         bench
             .core
-            .store
+            .store()
             .ledger()
             .posting_by_key(&capture_key("CAPTURE-A1"))
             .await
@@ -187,7 +187,7 @@ async fn a_credit_whose_audit_entry_fails_is_not_posted_and_its_retry_credits_on
     assert_eq!(bench.balance().await, usd(10));
     let posting = bench
         .core
-        .store
+        .store()
         .ledger()
         .posting_by_key(&capture_key("CAPTURE-A1"))
         .await
@@ -271,7 +271,7 @@ async fn a_refund_whose_audit_entry_fails_is_not_debited(db: TestDb) {
     assert!(
         bench
             .core
-            .store
+            .store()
             .ledger()
             .posting_by_key(&refund_key("REFUND-R1"))
             .await
@@ -332,7 +332,7 @@ async fn an_adjustment_whose_audit_entry_fails_is_not_posted(db: TestDb) {
     assert_eq!(audited.len(), 1, "{audited:?}");
     let posting = bench
         .core
-        .store
+        .store()
         .ledger()
         .posting_by_key("adjust:atomic-1")
         .await
@@ -353,7 +353,7 @@ async fn a_signup_credit_whose_audit_entry_fails_is_not_posted(db: TestDb) {
     )
     .await;
     let granted = hostdeck_core::billing::grant_signup_credit(
-        bench.core.store.as_ref(),
+        bench.core.store().as_ref(),
         &config,
         &bench.customer,
         bench.clock.now(),
@@ -366,7 +366,7 @@ async fn a_signup_credit_whose_audit_entry_fails_is_not_posted(db: TestDb) {
     db.allow("audit_log").await;
     for _ in 0..2 {
         hostdeck_core::billing::grant_signup_credit(
-            bench.core.store.as_ref(),
+            bench.core.store().as_ref(),
             &config,
             &bench.customer,
             bench.clock.now(),
@@ -380,7 +380,7 @@ async fn a_signup_credit_whose_audit_entry_fails_is_not_posted(db: TestDb) {
     assert_eq!(audited.len(), 1, "{audited:?}");
     let posting = bench
         .core
-        .store
+        .store()
         .ledger()
         .posting_by_key(&format!("signup:{}", bench.customer.id))
         .await

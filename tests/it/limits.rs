@@ -91,7 +91,7 @@ async fn twenty_wrong_passwords_at_once_check_no_more_than_five(db: TestDb) {
             .all(|(_, body)| body["error"]["code"] == "rate_limited")
     );
     // Each checked password left an audit entry; the refused ones were never checked.
-    let denied = hostdeck_e2e::db::audit_details(app.core().store.as_ref(), "user.sign_in")
+    let denied = hostdeck_e2e::db::audit_details(app.core().store().as_ref(), "user.sign_in")
         .await
         .into_iter()
         .filter(|detail| detail["reason"] == "wrong password or disabled")

@@ -49,7 +49,7 @@ fn signed_capture(
 async fn order_status(shop: &Shop, order: &str) -> OrderStatus {
     shop.app
         .core()
-        .store
+        .store()
         .payments()
         .order(order)
         .await
@@ -107,7 +107,7 @@ async fn a_second_capture_of_a_credited_order_credits_nothing_more(db: TestDb) {
         "{again:?}"
     );
     assert_eq!(shop.postings().await, 2);
-    hostdeck_e2e::db::assert_ledger_exact(shop.app.core().store.as_ref()).await;
+    hostdeck_e2e::db::assert_ledger_exact(shop.app.core().store().as_ref()).await;
     shop.assert_paypal_clean();
 }
 
@@ -145,7 +145,7 @@ async fn captures_of_one_order_at_once_credit_it_once(db: TestDb) {
     assert_eq!(shop.stored_events(EventStatus::Done).await, 1);
     assert_eq!(shop.stored_events(EventStatus::Rejected).await, 7);
     assert_eq!(order_status(&shop, order).await, OrderStatus::Completed);
-    hostdeck_e2e::db::assert_ledger_exact(shop.app.core().store.as_ref()).await;
+    hostdeck_e2e::db::assert_ledger_exact(shop.app.core().store().as_ref()).await;
 }
 
 /// A refund event of `capture` PayPal never made, signed all the same: `value` USD.
@@ -161,12 +161,12 @@ async fn debited(shop: &Shop) -> Money {
     let statement = shop
         .app
         .core()
-        .store
+        .store()
         .ledger()
         .statement(
             shop.app
                 .core()
-                .store
+                .store()
                 .ledger()
                 .system_account(hostdeck_core::ledger::SystemAccount::Paypal),
             hostdeck_core::store::Page::first(200),
@@ -292,7 +292,7 @@ async fn refunds_add_up_to_at_most_the_capture(db: TestDb) {
     refund(None, "s4").await.expect("the rest");
     assert_eq!(shop.balance(&customer).await, Money::ZERO);
     assert_eq!(debited(&shop).await, usd(30));
-    hostdeck_e2e::db::assert_ledger_exact(shop.app.core().store.as_ref()).await;
+    hostdeck_e2e::db::assert_ledger_exact(shop.app.core().store().as_ref()).await;
     shop.assert_paypal_clean();
 }
 

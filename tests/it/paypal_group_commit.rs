@@ -254,7 +254,7 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
     let second = customer(&core, "second@example.test").await;
     let poor = customer(&core, "poor@example.test").await;
     let mut overdrawn = top_up(
-        core.store.as_ref(),
+        core.store().as_ref(),
         second.wallet,
         usd(3),
         "group:overdrawn",
@@ -262,31 +262,31 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
     // From a wallet with nothing in it, which may not go below zero: refused.
     overdrawn.debit = poor.wallet;
     overdrawn.overdraft = Overdraft::Forbid;
-    let mut zero = top_up(core.store.as_ref(), first.wallet, usd(1), "group:zero");
+    let mut zero = top_up(core.store().as_ref(), first.wallet, usd(1), "group:zero");
     zero.amount = Money::ZERO;
     let items = vec![
         (
-            top_up(core.store.as_ref(), first.wallet, usd(10), "group:a"),
+            top_up(core.store().as_ref(), first.wallet, usd(10), "group:a"),
             audited("a"),
         ),
         // The same key for another amount: a conflict, in the same transaction as its first.
         (
-            top_up(core.store.as_ref(), first.wallet, usd(99), "group:a"),
+            top_up(core.store().as_ref(), first.wallet, usd(99), "group:a"),
             audited("a again"),
         ),
         (overdrawn, audited("overdrawn")),
         (
-            top_up(core.store.as_ref(), second.wallet, usd(5), "group:b"),
+            top_up(core.store().as_ref(), second.wallet, usd(5), "group:b"),
             audited("b"),
         ),
         // The same request again: the first posting, nothing attached written twice.
         (
-            top_up(core.store.as_ref(), first.wallet, usd(10), "group:a"),
+            top_up(core.store().as_ref(), first.wallet, usd(10), "group:a"),
             audited("a replayed"),
         ),
         (zero, audited("zero")),
     ];
-    let results = core.store.ledger().post_group(&items, Utc::now()).await;
+    let results = core.store().ledger().post_group(&items, Utc::now()).await;
     assert_eq!(results.len(), 6);
     let a = match &results[0] {
         Ok(posted) => match &posted.outcome {
@@ -318,7 +318,7 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
     );
     assert!(results[5].is_err(), "a zero amount is invalid");
     assert_eq!(
-        core.store
+        core.store()
             .ledger()
             .account_balance(first.wallet)
             .await
@@ -326,7 +326,7 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
         usd(10)
     );
     assert_eq!(
-        core.store
+        core.store()
             .ledger()
             .account_balance(second.wallet)
             .await
@@ -334,7 +334,7 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
         usd(5)
     );
     assert_eq!(
-        core.store
+        core.store()
             .ledger()
             .account_balance(poor.wallet)
             .await
@@ -342,10 +342,14 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
         Money::ZERO
     );
     assert_eq!(
-        core.store.ledger().count_postings().await.expect("a count"),
+        core.store()
+            .ledger()
+            .count_postings()
+            .await
+            .expect("a count"),
         2
     );
-    let mut entries: Vec<String> = audit_details(core.store.as_ref(), "test.group")
+    let mut entries: Vec<String> = audit_details(core.store().as_ref(), "test.group")
         .await
         .iter()
         .map(|detail| detail["key"].as_str().expect("a key").to_owned())
@@ -356,25 +360,25 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
         vec!["a", "b"],
         "only new postings' records are written"
     );
-    assert_ledger_exact(core.store.as_ref()).await;
+    assert_ledger_exact(core.store().as_ref()).await;
 
     // A group that commits as one: each posting's balance after it, in order, and its own
     // audit entry naming it.
     let items = vec![
         (
-            top_up(core.store.as_ref(), first.wallet, usd(7), "group:c"),
+            top_up(core.store().as_ref(), first.wallet, usd(7), "group:c"),
             audited("c"),
         ),
         (
-            top_up(core.store.as_ref(), second.wallet, usd(1), "group:d"),
+            top_up(core.store().as_ref(), second.wallet, usd(1), "group:d"),
             audited("d"),
         ),
         (
-            top_up(core.store.as_ref(), first.wallet, usd(3), "group:e"),
+            top_up(core.store().as_ref(), first.wallet, usd(3), "group:e"),
             audited("e"),
         ),
     ];
-    let results = core.store.ledger().post_group(&items, Utc::now()).await;
+    let results = core.store().ledger().post_group(&items, Utc::now()).await;
     let balances: Vec<Option<Money>> = results
         .iter()
         .map(|result| match result {
@@ -388,7 +392,7 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
     assert_eq!(balances, vec![Some(usd(17)), Some(usd(6)), Some(usd(20))]);
     for (request, _) in &items {
         let stored = core
-            .store
+            .store()
             .ledger()
             .posting_by_key(&request.key)
             .await
@@ -420,7 +424,7 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
         "the group was committed as one, not posted one by one"
     );
     let log = core
-        .store
+        .store()
         .audit()
         .audit_log(Page::first(200))
         .await
@@ -439,7 +443,7 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
             .expect("its audit entry");
         let posting = entry.detail.as_ref().expect("a detail")["posting"].clone();
         let stored = core
-            .store
+            .store()
             .ledger()
             .posting_by_key(&format!("group:{key}"))
             .await
@@ -447,7 +451,7 @@ async fn postings_committed_together_are_each_atomic_and_one_refusal_spoils_none
             .expect("the posting");
         assert_eq!(posting, json!(stored.id), "the entry names its posting");
     }
-    assert_ledger_exact(core.store.as_ref()).await;
+    assert_ledger_exact(core.store().as_ref()).await;
 }
 
 async fn a_group_of_credits_with_bad_events_credits_every_good_capture_once(db: TestDb) {
@@ -492,7 +496,7 @@ async fn a_group_of_credits_with_bad_events_credits_every_good_capture_once(db: 
     assert_eq!(
         worker
             .core
-            .store
+            .store()
             .ledger()
             .count_postings()
             .await
@@ -502,7 +506,7 @@ async fn a_group_of_credits_with_bad_events_credits_every_good_capture_once(db: 
     assert!(
         worker
             .core
-            .store
+            .store()
             .ledger()
             .posting_by_key(&capture_key("CAP-GOOD3"))
             .await
@@ -521,7 +525,7 @@ async fn a_group_of_credits_with_bad_events_credits_every_good_capture_once(db: 
     assert_eq!(
         worker
             .core
-            .store
+            .store()
             .ledger()
             .count_postings()
             .await
@@ -540,7 +544,7 @@ async fn a_group_of_credits_with_bad_events_credits_every_good_capture_once(db: 
     for index in 0..8 {
         let order = worker
             .core
-            .store
+            .store()
             .payments()
             .order(&format!("GOOD{index}"))
             .await
@@ -552,7 +556,7 @@ async fn a_group_of_credits_with_bad_events_credits_every_good_capture_once(db: 
     assert_eq!(
         worker
             .core
-            .store
+            .store()
             .payments()
             .order("WRONG")
             .await
@@ -562,5 +566,5 @@ async fn a_group_of_credits_with_bad_events_credits_every_good_capture_once(db: 
         OrderStatus::Failed
     );
     assert_eq!(worker.audited("paypal.alert").await.len(), 2);
-    assert_ledger_exact(worker.core.store.as_ref()).await;
+    assert_ledger_exact(worker.core.store().as_ref()).await;
 }

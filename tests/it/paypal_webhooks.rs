@@ -171,7 +171,7 @@ impl Shop {
     pub async fn balance(&self, customer: &SignedIn) -> Money {
         self.app
             .core()
-            .store
+            .store()
             .ledger()
             .account_balance(customer.user.wallet)
             .await
@@ -181,7 +181,7 @@ impl Shop {
     pub async fn postings(&self) -> u64 {
         self.app
             .core()
-            .store
+            .store()
             .ledger()
             .count_postings()
             .await
@@ -193,7 +193,7 @@ impl Shop {
         let log = self
             .app
             .core()
-            .store
+            .store()
             .audit()
             .audit_log(Page::first(200))
             .await
@@ -238,7 +238,7 @@ impl Shop {
     pub async fn stored_events(&self, status: EventStatus) -> u64 {
         self.app
             .core()
-            .store
+            .store()
             .payments()
             .count_events(status)
             .await
@@ -470,7 +470,7 @@ async fn one_event_a_thousand_times_credits_once(db: TestDb) {
     let posting = shop
         .app
         .core()
-        .store
+        .store()
         .ledger()
         .posting_by_key(&capture_key(&capture))
         .await
@@ -679,7 +679,7 @@ async fn a_refund_before_its_capture_waits_and_applies_once(db: TestDb) {
     let debit = shop
         .app
         .core()
-        .store
+        .store()
         .ledger()
         .posting_by_key(&refund_key(&refund.id))
         .await
@@ -759,7 +759,7 @@ async fn a_chargeback_debits_and_staff_refunds_debit_once() {
     let debit = shop
         .app
         .core()
-        .store
+        .store()
         .ledger()
         .posting_by_key(&refund_key(&reversal.id))
         .await
@@ -784,7 +784,7 @@ async fn staff_refund_an_old_capture_of_the_customer_and_no_other() {
         let at = start + chrono::Duration::seconds(n + 1);
         shop.app
             .core()
-            .store
+            .store()
             .payments()
             .insert_order(&StoredOrder {
                 id: format!("NEWER{n}"),
@@ -949,7 +949,7 @@ async fn an_event_that_keeps_failing_is_given_up_and_staff_alerted(db: TestDb) {
     let new = shop
         .app
         .core()
-        .store
+        .store()
         .payments()
         .insert_event(
             "WH-BROKEN",
@@ -1057,7 +1057,7 @@ async fn a_cancelled_order_is_marked_once_audited_and_only_while_created() {
     let status = |id: String| async move {
         shop.app
             .core()
-            .store
+            .store()
             .payments()
             .order(&id)
             .await
@@ -1068,7 +1068,7 @@ async fn a_cancelled_order_is_marked_once_audited_and_only_while_created() {
     let cancels = || async {
         shop.app
             .core()
-            .store
+            .store()
             .audit()
             .audit_log(Page::first(200))
             .await

@@ -187,7 +187,7 @@ async fn an_attacker_names_volumes_that_are_not_on_the_list(db: TestDb) {
     );
     assert!(cloud.pve.guests().is_empty());
     assert!(
-        core.store
+        core.store()
             .servers()
             .servers_of(Some(user.id))
             .await
@@ -449,7 +449,7 @@ async fn the_root_password_is_shown_once_and_kept_nowhere(db: TestDb) {
     assert!(!listed.contains(&password));
 
     // Not in the audit log, not in any stored server field.
-    let store = app.core().store.clone();
+    let store = app.core().store().clone();
     let audit = store
         .audit()
         .audit_log(hostdeck_core::store::Page::first(200))

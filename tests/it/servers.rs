@@ -137,7 +137,7 @@ pub async fn staff(core: &Core, email: &str, role: Role, via: Via) -> Actor {
 }
 
 pub async fn balance(core: &Core, user: &User) -> Money {
-    core.store
+    core.store()
         .ledger()
         .account_balance(user.wallet)
         .await
@@ -148,7 +148,7 @@ pub async fn balance(core: &Core, user: &User) -> Money {
 /// create the provider refused is charged up front and refunded).
 pub async fn usage_postings(core: &Core, server: ServerId) -> u64 {
     let statement = core
-        .store
+        .store()
         .ledger()
         .statement(
             core.ledger.system_account(SystemAccount::Usage),
@@ -183,7 +183,7 @@ pub async fn cloud_core(db: &TestDb, cloud: &Cloud, extra: &str) -> (Core, Arc<M
 
 /// Audit entries of `action` with `outcome`.
 pub async fn audited(core: &Core, action: &str, outcome: &str) -> usize {
-    core.store
+    core.store()
         .audit()
         .audit_log(Page::first(200))
         .await
@@ -250,7 +250,7 @@ async fn on_each_provider_a_server_lives_from_create_to_delete_and_its_first_hou
             hour_of(clock.now()) + chrono::Duration::hours(1)
         );
         let first = core
-            .store
+            .store()
             .ledger()
             .posting_by_key(&usage_key(id, hour_of(clock.now())))
             .await
@@ -338,7 +338,7 @@ async fn on_each_provider_a_server_lives_from_create_to_delete_and_its_first_hou
         assert_eq!(usage_postings(&core, id).await, 1, "{provider}: one charge");
 
         let history: Vec<String> = core
-            .store
+            .store()
             .servers()
             .server_events(id)
             .await
@@ -457,7 +457,7 @@ async fn a_double_submitted_create_makes_one_server_and_one_charge(db: TestDb) {
 
     assert_eq!(cloud.vf.servers().len(), 1);
     assert_eq!(
-        core.store
+        core.store()
             .servers()
             .servers_of(Some(ada.id))
             .await
@@ -528,7 +528,7 @@ async fn a_failed_create_retried_hours_later_is_billed_from_the_retry(db: TestDb
         hour_of(retried_at) + chrono::Duration::hours(1),
     ] {
         assert!(
-            core.store
+            core.store()
                 .ledger()
                 .posting_by_key(&usage_key(server.id, hour))
                 .await
@@ -558,7 +558,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     assert_eq!(error.code(), ErrorCode::Conflict);
     assert!(error.to_string().contains("Top up"), "{error}");
     assert!(
-        core.store
+        core.store()
             .servers()
             .server_by_key("poor-1")
             .await
@@ -572,7 +572,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     let error = create_whose_build_fails(&core, &cloud, &actor, "vf-fails-1").await;
     assert_eq!(error.code(), ErrorCode::Unavailable, "{error}");
     let failed = core
-        .store
+        .store()
         .servers()
         .server_by_key("vf-fails-1")
         .await
@@ -604,7 +604,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     assert!(error.to_string().contains("smaller plan"), "{error}");
     assert_eq!(cloud.pve.guests().len(), 0);
     let pve_failed = core
-        .store
+        .store()
         .servers()
         .server_by_key("pve-fails-1")
         .await
@@ -644,7 +644,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     assert!(error.to_string().contains("maintenance"), "{error}");
     cloud.vf.set_maintenance(false);
     let row = core
-        .store
+        .store()
         .servers()
         .server(vf_id)
         .await
@@ -698,7 +698,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     assert_eq!(error.code(), ErrorCode::Unavailable, "{error}");
     assert!(error.to_string().contains("check the server"), "{error}");
     let lost = core
-        .store
+        .store()
         .servers()
         .server_by_key("jel-lost-1")
         .await
@@ -742,7 +742,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     let jel = reports.iter().find(|r| r.provider == "jel").expect("jel");
     assert_eq!(jel.finished_creates, 1, "{jel:?}");
     let found = core
-        .store
+        .store()
         .servers()
         .server(lost.id)
         .await
@@ -780,7 +780,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     assert_eq!(error.code(), ErrorCode::Unavailable, "{error}");
     assert!(error.to_string().contains("cannot be reached"), "{error}");
     let row = core
-        .store
+        .store()
         .servers()
         .server_by_key("down-1")
         .await
@@ -791,7 +791,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
 
     // A create that stays lost past the grace period is given up on, uncharged.
     let ghost = core
-        .store
+        .store()
         .servers()
         .insert_server(
             &hostdeck_core::servers::NewServerRow {
@@ -816,7 +816,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     };
     core.servers.sync().await;
     assert_eq!(
-        core.store
+        core.store()
             .servers()
             .server(ghost.id)
             .await
@@ -831,7 +831,7 @@ async fn provider_failures_say_what_happened_and_charge_nothing_for_a_server_nev
     let vf = reports.iter().find(|r| r.provider == "vf").expect("vf");
     assert_eq!(vf.abandoned_creates, 1, "{vf:?}");
     assert_eq!(
-        core.store
+        core.store()
             .servers()
             .server(ghost.id)
             .await
@@ -886,7 +886,7 @@ async fn the_sync_records_changed_states_and_reports_drift_once() {
 
     // Stopped, and deleted, behind hostdeck's back.
     let vf_number: u64 = core
-        .store
+        .store()
         .servers()
         .server(ids[0])
         .await
@@ -901,7 +901,7 @@ async fn the_sync_records_changed_states_and_reports_drift_once() {
         .vf
         .set_power_behind_hostdecks_back(vf_number, Power::Shutoff);
     let pve_vmid: u32 = core
-        .store
+        .store()
         .servers()
         .server(ids[1])
         .await
@@ -944,7 +944,7 @@ async fn the_sync_records_changed_states_and_reports_drift_once() {
     assert_eq!(by("jel").vanished, vec![ids[2]]);
     for id in &ids[..2] {
         let row = core
-            .store
+            .store()
             .servers()
             .server(*id)
             .await
@@ -952,7 +952,7 @@ async fn the_sync_records_changed_states_and_reports_drift_once() {
             .expect("row");
         assert_eq!(row.state, ServerStatus::Stopped);
         let last = core
-            .store
+            .store()
             .servers()
             .server_events(*id)
             .await
@@ -966,7 +966,7 @@ async fn the_sync_records_changed_states_and_reports_drift_once() {
         assert_eq!(last.at, clock.now());
     }
     let gone = core
-        .store
+        .store()
         .servers()
         .server(ids[2])
         .await
@@ -977,7 +977,7 @@ async fn the_sync_records_changed_states_and_reports_drift_once() {
 
     assert_eq!(audited(&core, "servers.drift", "ok").await, 2);
     let outbox = core
-        .store
+        .store()
         .outbox()
         .claim_outbox(clock.now(), clock.now() + chrono::Duration::minutes(1), 10)
         .await
@@ -1065,7 +1065,7 @@ async fn a_sync_that_cannot_ask_for_one_server_still_handles_and_reports_the_res
     assert_eq!(vf.strays[0].as_str(), seeded[0].to_string());
     assert_eq!(audited(&core, "servers.drift", "ok").await, 1);
     let kept = core
-        .store
+        .store()
         .servers()
         .server(rows[0].0)
         .await
@@ -1123,7 +1123,7 @@ async fn a_server_made_after_its_create_failed_is_adopted(provider_name: &str) {
         .await
         .expect_err("the provider fails");
     let failed = core
-        .store
+        .store()
         .servers()
         .server_by_key(&key)
         .await
@@ -1165,7 +1165,7 @@ async fn a_server_made_after_its_create_failed_is_adopted(provider_name: &str) {
     assert_eq!(vf.adopted, vec![failed.id], "{vf:?}");
     assert!(vf.strays.is_empty(), "not reported as a stray: {vf:?}");
     let adopted = core
-        .store
+        .store()
         .servers()
         .server(failed.id)
         .await
@@ -1186,7 +1186,7 @@ async fn a_server_made_after_its_create_failed_is_adopted(provider_name: &str) {
         full.micros() - failed.quote().first_hour().micros()
     );
     assert!(
-        core.store
+        core.store()
             .ledger()
             .posting_by_key(&usage_key(failed.id, hour_of(clock.now())))
             .await

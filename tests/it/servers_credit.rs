@@ -82,7 +82,7 @@ async fn ten_creates_at_once_with_credit_for_one_make_one_server(db: TestDb) {
     }
     assert_eq!(cloud.count("vf"), 1, "one server on the provider");
     let rows = core
-        .store
+        .store()
         .servers()
         .servers_of(Some(mallory.id))
         .await
@@ -91,7 +91,7 @@ async fn ten_creates_at_once_with_credit_for_one_make_one_server(db: TestDb) {
     assert_eq!(balance(&core, &mallory).await, Money::ZERO);
     assert!(lowest_balance(&db, mallory.wallet.0).await >= 0);
     assert_eq!(usage_postings(&core, made[0].server.id).await, 1);
-    assert_ledger_exact(core.store.as_ref()).await;
+    assert_ledger_exact(core.store().as_ref()).await;
     cloud.assert_clean();
 }
 
@@ -102,7 +102,7 @@ async fn a_create_the_provider_refuses_is_refunded_and_its_retry_charged_again(d
     let full = balance(&core, &ada).await;
     create_whose_build_fails(&core, &cloud, &actor, "refund-1").await;
     let failed = core
-        .store
+        .store()
         .servers()
         .server_by_key("refund-1")
         .await
@@ -112,14 +112,14 @@ async fn a_create_the_provider_refuses_is_refunded_and_its_retry_charged_again(d
     assert_eq!(balance(&core, &ada).await, full, "the first hour is back");
     let hour_key = usage_key(failed.id, hour_of(clock.now()));
     let charge = core
-        .store
+        .store()
         .ledger()
         .posting_by_key(&hour_key)
         .await
         .expect("read")
         .expect("charged before the provider was asked");
     let refund = core
-        .store
+        .store()
         .ledger()
         .posting_by_key(&refund_key(&hour_key))
         .await
@@ -171,7 +171,7 @@ async fn a_create_the_provider_refuses_is_refunded_and_its_retry_charged_again(d
             .charged,
         Money::ZERO
     );
-    assert_ledger_exact(core.store.as_ref()).await;
+    assert_ledger_exact(core.store().as_ref()).await;
 
     // Tried again in the same hour: charged again, under the next key of that hour, once.
     let retried = core
@@ -186,7 +186,7 @@ async fn a_create_the_provider_refuses_is_refunded_and_its_retry_charged_again(d
         full.micros() - first.micros()
     );
     assert!(
-        core.store
+        core.store()
             .ledger()
             .posting_by_key(&format!("{hour_key}+1"))
             .await
@@ -210,7 +210,7 @@ async fn a_create_the_provider_refuses_is_refunded_and_its_retry_charged_again(d
         balance(&core, &ada).await.micros(),
         full.micros() - first.micros() - retried.quote.hour_cost(true, 1).micros()
     );
-    assert_ledger_exact(core.store.as_ref()).await;
+    assert_ledger_exact(core.store().as_ref()).await;
     cloud.assert_clean();
 }
 
@@ -246,7 +246,7 @@ async fn retries_of_a_failed_create_count_against_the_creates_per_minute(db: Tes
         .create(&actor, create(&core, "again-1", "vf"))
         .await
         .expect("a minute later the retry goes through");
-    assert_ledger_exact(core.store.as_ref()).await;
+    assert_ledger_exact(core.store().as_ref()).await;
 }
 
 async fn a_create_that_cannot_reach_the_provider_is_refused_before_it_is_charged(db: TestDb) {
@@ -268,7 +268,7 @@ async fn a_create_that_cannot_reach_the_provider_is_refused_before_it_is_charged
         .expect_err("the owner's address cannot be sent");
     assert_eq!(error.code(), ErrorCode::Invalid, "{error}");
     assert!(
-        core.store
+        core.store()
             .servers()
             .server_by_key("old-address")
             .await
@@ -278,7 +278,7 @@ async fn a_create_that_cannot_reach_the_provider_is_refused_before_it_is_charged
     );
     assert_eq!(balance(&core, &ada).await, full, "nothing charged");
     assert_eq!(cloud.count("vf"), 0);
-    assert_ledger_exact(core.store.as_ref()).await;
+    assert_ledger_exact(core.store().as_ref()).await;
 }
 
 async fn a_lost_create_the_sync_gives_up_on_is_refunded_once(db: TestDb) {
@@ -297,7 +297,7 @@ async fn a_lost_create_the_sync_gives_up_on_is_refunded_once(db: TestDb) {
         .expect_err("no answer");
     assert_eq!(error.code(), ErrorCode::Unavailable, "{error}");
     let lost = core
-        .store
+        .store()
         .servers()
         .server_by_key("lost-1")
         .await
@@ -320,14 +320,14 @@ async fn a_lost_create_the_sync_gives_up_on_is_refunded_once(db: TestDb) {
     core.servers.sync().await;
     assert_eq!(balance(&core, &ada).await, full, "once");
     assert!(
-        core.store
+        core.store()
             .ledger()
             .posting_by_key(&refund_key(&usage_key(lost.id, hour_of(lost.rate.since))))
             .await
             .expect("read")
             .is_some()
     );
-    assert_ledger_exact(core.store.as_ref()).await;
+    assert_ledger_exact(core.store().as_ref()).await;
 
     // The customer tries again, and that answer is lost too; a sync pass that read the row
     // before the retry (its first attempt, long past the grace) gives up late: the retry is
@@ -348,7 +348,7 @@ async fn a_lost_create_the_sync_gives_up_on_is_refunded_once(db: TestDb) {
     );
     assert!(
         !core
-            .store
+            .store()
             .servers()
             .server_failed(lost.id, lost.created_at, clock.now())
             .await
@@ -356,7 +356,7 @@ async fn a_lost_create_the_sync_gives_up_on_is_refunded_once(db: TestDb) {
         "a stale pass leaves the retry alone"
     );
     let retry = core
-        .store
+        .store()
         .servers()
         .server_by_key("lost-1")
         .await
@@ -368,7 +368,7 @@ async fn a_lost_create_the_sync_gives_up_on_is_refunded_once(db: TestDb) {
     clock.advance(chrono::Duration::minutes(31));
     core.servers.sync().await;
     assert_eq!(balance(&core, &ada).await, full, "given back once more");
-    assert_ledger_exact(core.store.as_ref()).await;
+    assert_ledger_exact(core.store().as_ref()).await;
     cloud.assert_clean();
 }
 
@@ -417,6 +417,6 @@ async fn resizes_at_once_with_credit_for_one_resize_one_server(db: TestDb) {
     }
     assert!(balance(&core, &mallory).await >= Money::ZERO);
     assert!(lowest_balance(&db, mallory.wallet.0).await >= 0);
-    assert_ledger_exact(core.store.as_ref()).await;
+    assert_ledger_exact(core.store().as_ref()).await;
     cloud.assert_clean();
 }

@@ -89,7 +89,7 @@ async fn a_hundred_creates_at_once_stop_at_the_server_limit(db: TestDb) {
         );
     }
     let rows = core
-        .store
+        .store()
         .servers()
         .servers_of(Some(ada.id))
         .await
@@ -101,7 +101,7 @@ async fn a_hundred_creates_at_once_stop_at_the_server_limit(db: TestDb) {
         usd("100.00").micros() - 10 * hour.micros(),
         "only the servers made are charged"
     );
-    assert_ledger_exact(core.store.as_ref()).await;
+    assert_ledger_exact(core.store().as_ref()).await;
 
     // Deleting one makes room for one.
     core.servers
@@ -132,7 +132,7 @@ async fn a_hundred_creates_at_once_stop_at_the_creates_per_minute_limit(db: Test
         assert!(error.to_string().contains("Wait a minute"), "{error}");
     }
     assert_eq!(
-        core.store
+        core.store()
             .servers()
             .servers_of(Some(ada.id))
             .await
@@ -153,7 +153,7 @@ async fn a_hundred_creates_at_once_stop_at_the_creates_per_minute_limit(db: Test
         .create(&actor, sandbox_create("a-minute-later", "nano"))
         .await
         .expect("a minute later there is room");
-    assert_ledger_exact(core.store.as_ref()).await;
+    assert_ledger_exact(core.store().as_ref()).await;
 }
 
 async fn creates_at_once_stop_at_the_vcpus_in_all(db: TestDb) {
@@ -184,7 +184,7 @@ async fn creates_at_once_stop_at_the_vcpus_in_all(db: TestDb) {
     assert_eq!(refused.code(), ErrorCode::Conflict, "{refused}");
     assert!(refused.to_string().contains("vCPUs"), "{refused}");
     assert_eq!(
-        core.store
+        core.store()
             .servers()
             .server(made[0].server.id)
             .await
@@ -195,7 +195,7 @@ async fn creates_at_once_stop_at_the_vcpus_in_all(db: TestDb) {
         "unchanged"
     );
     let _ = ada;
-    assert_ledger_exact(core.store.as_ref()).await;
+    assert_ledger_exact(core.store().as_ref()).await;
 }
 
 #[tokio::test]
@@ -321,7 +321,7 @@ async fn resizes_at_once_stop_at_the_vcpus_in_all(db: TestDb) {
     let mut plans = Vec::new();
     for id in ids {
         let row = core
-            .store
+            .store()
             .servers()
             .server(id)
             .await
@@ -331,6 +331,6 @@ async fn resizes_at_once_stop_at_the_vcpus_in_all(db: TestDb) {
     }
     plans.sort();
     assert_eq!(plans, ["large", "medium"]);
-    assert_ledger_exact(core.store.as_ref()).await;
+    assert_ledger_exact(core.store().as_ref()).await;
     cloud.assert_clean();
 }

@@ -54,7 +54,7 @@ async fn created(core: &Core, actor: &Actor, name: &str, provider: &str, plan: &
 
 /// The server's row as stored.
 async fn stored(core: &Core, id: ServerId) -> Server {
-    core.store
+    core.store()
         .servers()
         .server(id)
         .await
@@ -101,7 +101,7 @@ fn cost(core: &Core, size: &str, k: i64) -> i64 {
 
 /// The usage posting of one hour of a server (`+n` for a top-up), if any.
 async fn charged(core: &Core, id: ServerId, hour: DateTime<Utc>, suffix: &str) -> Option<i64> {
-    core.store
+    core.store()
         .ledger()
         .posting_by_key(&format!("{}{suffix}", usage_key(id, hour)))
         .await
@@ -231,7 +231,7 @@ async fn a_resize_bills_old_hours_at_the_old_rate_its_hour_at_the_larger_and_lat
             + cost(&core, "medium", 1)
     );
     assert_eq!(audited(&core, "server.resize", "ok").await, 3);
-    hostdeck_e2e::db::assert_ledger_exact(core.store.as_ref()).await;
+    hostdeck_e2e::db::assert_ledger_exact(core.store().as_ref()).await;
 }
 
 async fn resizes_while_the_tick_runs_bill_every_hour_once(db: TestDb) {
@@ -321,7 +321,7 @@ async fn resizes_while_the_tick_runs_bill_every_hour_once(db: TestDb) {
             "server {id}"
         );
     }
-    hostdeck_e2e::db::assert_ledger_exact(core.store.as_ref()).await;
+    hostdeck_e2e::db::assert_ledger_exact(core.store().as_ref()).await;
     assert_eq!(audited(&core, "server.resize", "ok").await, 12);
 }
 

@@ -69,7 +69,7 @@ async fn accounts_wallets_postings_and_audit(db: TestDb) {
         .await
         .expect("create the clerk");
     let alice = core
-        .store
+        .store()
         .users()
         .insert_user(
             &NewUser {
@@ -87,7 +87,7 @@ async fn accounts_wallets_postings_and_audit(db: TestDb) {
 
     // The same address in another case is the same person.
     let again = core
-        .store
+        .store()
         .users()
         .insert_user(
             &NewUser {
@@ -102,7 +102,7 @@ async fn accounts_wallets_postings_and_audit(db: TestDb) {
         .expect_err("a second account for alice");
     assert_eq!(again.code(), ErrorCode::Conflict);
     let found = core
-        .store
+        .store()
         .users()
         .user_by_email(&Email::parse("Alice@EXAMPLE.com").expect("email"))
         .await
@@ -276,11 +276,11 @@ async fn accounts_wallets_postings_and_audit(db: TestDb) {
             .is_empty()
     );
     assert_eq!(
-        core.store.ledger().count_postings().await.expect("count"),
+        core.store().ledger().count_postings().await.expect("count"),
         5
     );
     let by_key = core
-        .store
+        .store()
         .ledger()
         .posting_by_key("cap-1")
         .await
@@ -349,7 +349,7 @@ async fn accounts_wallets_postings_and_audit(db: TestDb) {
 async fn ledger_rules_hold_in_the_schema(db: TestDb) {
     let core = db.core_now().await;
     let alice = core
-        .store
+        .store()
         .users()
         .insert_user(
             &NewUser {
@@ -379,7 +379,7 @@ async fn ledger_rules_hold_in_the_schema(db: TestDb) {
     );
     assert!(db.raw("INSERT INTO postings (debit_account, credit_account, amount, kind, idempotency_key, actor_via, created_at) VALUES (1, 1, 5, 'x', 'y', 'system', '2026-01-01T00:00:00Z')").await.is_err(), "no posting from an account to itself");
     assert_eq!(
-        core.store.ledger().count_postings().await.expect("count"),
+        core.store().ledger().count_postings().await.expect("count"),
         1
     );
 

@@ -81,7 +81,7 @@ async fn health_readiness_metrics_and_errors() {
     );
 
     // When the database stops answering, the process stays live but is no longer ready.
-    app.core().store.close().await;
+    app.core().store().close().await;
     assert_eq!(app.get("/healthz").await.status(), 200);
     let not_ready = app.get("/readyz").await;
     assert_eq!(not_ready.status(), 503);

@@ -362,7 +362,7 @@ async fn password_change_deals_with_api_keys(db: TestDb) {
         "{message}"
     );
     assert_eq!(key_works(&app, &key).await, 401);
-    let audited = audit_details(app.core().store.as_ref(), "api_key.revoke_all").await;
+    let audited = audit_details(app.core().store().as_ref(), "api_key.revoke_all").await;
     assert_eq!(audited.len(), 1, "{audited:?}");
     assert_eq!(audited[0]["revoked"], 1);
     let mail = app
@@ -681,7 +681,7 @@ async fn addresses_a_mail_server_would_refuse_are_refused_at_sign_up(db: TestDb)
     assert_eq!(status, 202, "{body}");
     let zoes = app
         .core()
-        .store
+        .store()
         .users()
         .list_users(Some("zoe@"), hostdeck_core::store::Page::first(10))
         .await

@@ -33,7 +33,7 @@ pub async fn insert_order(
     at: chrono::DateTime<chrono::Utc>,
 ) {
     use hostdeck_core::store::payments::{OrderStatus, StoredOrder};
-    core.store
+    core.store()
         .payments()
         .insert_order(&StoredOrder {
             id: order.to_owned(),

@@ -15,7 +15,7 @@ pub async fn healthz() -> Json<Value> {
 
 /// Ready for traffic: the database answers. 503 otherwise, so a load balancer routes around it.
 pub async fn readyz(State(state): State<AppState>) -> (StatusCode, Json<Value>) {
-    match state.core.store.ping().await {
+    match state.core.ping().await {
         Ok(()) => (
             StatusCode::OK,
             Json(json!({ "status": "ready", "checks": { "database": "ok" } })),

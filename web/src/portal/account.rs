@@ -165,11 +165,13 @@ async fn account_view(
 ) -> Result<Response, PortalError> {
     let user = state
         .core
-        .store
-        .users()
-        .user(caller.0.user.id)
-        .await?
-        .ok_or_else(|| PortalError(Error::NotFound("Your account is gone.".into())))?;
+        .users
+        .get(caller.actor(), caller.0.user.id)
+        .await
+        .map_err(|error| match error {
+            Error::NotFound(_) => PortalError(Error::NotFound("Your account is gone.".into())),
+            other => PortalError(other),
+        })?;
     let keys = state.core.auth.api_keys.list(caller.actor()).await?;
     let usable: Vec<&'static str> = Scope::ALL
         .into_iter()
