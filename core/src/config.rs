@@ -15,8 +15,12 @@ use figment::providers::{Env, Format, Toml};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize, Serializer};
 
+pub mod values;
+
+pub use values::{ConfigError, REDACTED, amount, amounts, serialize_secret};
+
 use crate::money::{Currency, Money};
-use crate::providers::ProvidersConfig;
+use crate::providers::config::ProvidersConfig;
 
 /// Where the config file is looked for when `--config` is not given.
 pub const DEFAULT_CONFIG_PATH: &str = "config/hostdeck.toml";
@@ -34,7 +38,7 @@ pub struct Config {
     pub billing: BillingConfig,
     pub discord: DiscordConfig,
     pub providers: ProvidersConfig,
-    pub paypal: crate::payments::PaypalConfig,
+    pub paypal: crate::payments::config::PaypalConfig,
     /// What one customer may run at once ([`crate::servers::limits`]).
     pub customer_limits: crate::servers::limits::CustomerLimits,
     /// Prices, loaded from the file `billing.pricing` names (not part of this file's TOML).
@@ -440,71 +444,6 @@ impl Default for BillingConfig {
     }
 }
 
-/// An amount in the config, written as people write it: text (`"5.00"`) or a whole number
-/// (`5`). A TOML float (`5.5`) would pass through binary floating point, so it is refused with a
-/// hint to quote it; so is an amount below zero.
-pub(crate) mod amount {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use crate::money::Money;
-
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    pub(super) enum Written {
-        Text(String),
-        Whole(i64),
-        Float(f64),
-    }
-
-    impl Written {
-        pub(super) fn money<E: serde::de::Error>(self) -> Result<Money, E> {
-            let text = match self {
-                Written::Text(text) => text,
-                Written::Whole(units) => units.to_string(),
-                Written::Float(value) => {
-                    return Err(E::custom(format!(
-                        "write amounts as text, such as \"{value}\", not as a number with a point"
-                    )));
-                }
-            };
-            let money = Money::parse(&text).map_err(|error| E::custom(error.to_string()))?;
-            if money.is_negative() {
-                return Err(E::custom(format!(
-                    "{text:?} is below zero; write an amount of zero or more, like \"1.00\""
-                )));
-            }
-            Ok(money)
-        }
-    }
-
-    pub fn serialize<S: Serializer>(money: &Money, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&money.amount_text())
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Money, D::Error> {
-        Written::deserialize(deserializer)?.money()
-    }
-}
-
-/// A list of config amounts, each read like [`amount`].
-pub(crate) mod amounts {
-    use serde::{Deserialize, Deserializer, Serializer};
-
-    use super::amount::Written;
-    use crate::money::Money;
-
-    pub fn serialize<S: Serializer>(list: &[Money], serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq(list.iter().map(|money| money.amount_text()))
-    }
-
-    pub fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<Money>, D::Error> {
-        Vec::<Written>::deserialize(deserializer)?
-            .into_iter()
-            .map(Written::money)
-            .collect()
-    }
-}
-
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DiscordConfig {
@@ -755,10 +694,6 @@ impl figment::Provider for EnvDecimals {
     }
 }
 
-/// What is wrong with the config, one line per problem, each naming its key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError(pub Vec<String>);
-
 impl ConfigError {
     fn from_figment(error: figment::Error) -> Self {
         Self(error.into_iter().map(|error| describe(&error)).collect())
@@ -822,20 +757,6 @@ fn describe(error: &figment::Error) -> String {
     }
 }
 
-impl std::fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for (index, line) in self.0.iter().enumerate() {
-            if index > 0 {
-                f.write_str("\n")?;
-            }
-            write!(f, "config error: {line}")?;
-        }
-        Ok(())
-    }
-}
-
-impl std::error::Error for ConfigError {}
-
 /// What a key's value should look like, for keys whose type error alone would not say.
 fn expectation(key: &str) -> Option<&'static str> {
     let last = key.rsplit('.').next().unwrap_or(key);
@@ -848,18 +769,6 @@ fn expectation(key: &str) -> Option<&'static str> {
             Some("a duration such as \"30s\" or \"5m\"")
         }
         _ => None,
-    }
-}
-
-const REDACTED: &str = "[redacted]";
-
-pub(crate) fn serialize_secret<S: Serializer>(
-    secret: &Option<SecretString>,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    match secret {
-        Some(_) => serializer.serialize_str(REDACTED),
-        None => serializer.serialize_none(),
     }
 }
 

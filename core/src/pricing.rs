@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::config::ConfigError;
+use crate::config::values::ConfigError;
 use crate::error::{Error, Result};
 use crate::money::Money;
 use crate::providers::Resources;

@@ -24,7 +24,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use url::Url;
 
 use super::ProviderKind;
-use crate::config::serialize_secret;
+use crate::config::values::serialize_secret;
 
 /// How long an ordinary provider call may take, unless `timeout` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);

@@ -18,9 +18,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::providers::Resources;
+use crate::providers::config::ProvidersConfig;
 
 /// The largest server a provider makes when its table does not say.
 pub const DEFAULT_MAX_VCPUS: u32 = 32;
@@ -143,8 +143,8 @@ impl CustomerLimits {
 }
 
 /// Whether one server of `size` is within what the provider called `provider` may make.
-pub fn check_size(config: &Config, provider: &str, size: &Resources) -> Result<()> {
-    let table = config.providers.named.get(provider);
+pub fn check_size(providers: &ProvidersConfig, provider: &str, size: &Resources) -> Result<()> {
+    let table = providers.named.get(provider);
     let most = Resources {
         vcpus: table
             .and_then(|table| table.max_vcpus)
@@ -221,9 +221,9 @@ mod tests {
 
     #[test]
     fn a_provider_without_sizes_makes_the_default_largest_server() {
-        let config = Config::default();
-        assert!(check_size(&config, "sandbox", &size(32, 1024, 25)).is_ok());
-        let error = check_size(&config, "sandbox", &size(200_000, 1024, 25)).expect_err("huge");
+        let providers = ProvidersConfig::default();
+        assert!(check_size(&providers, "sandbox", &size(32, 1024, 25)).is_ok());
+        let error = check_size(&providers, "sandbox", &size(200_000, 1024, 25)).expect_err("huge");
         assert!(
             matches!(
                 &error,
