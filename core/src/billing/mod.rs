@@ -54,6 +54,7 @@
 //! Not here: prices (`pricing`), charging the first hour at create and talking to providers
 //! (`servers`), top-ups (`payments`).
 
+pub mod config;
 pub mod meter;
 
 use std::sync::Arc;
