@@ -339,8 +339,8 @@ impl Payments {
         }
         // An order credits at most its amount: once credited, another capture of it (a second
         // capture, or one PayPal never made) credits nothing, and the order stays credited.
-        // Its own capture again is a replay, answered by the ledger when it is credited. The cap on the
-        // posting holds this against captures credited side by side.
+        // Its own capture again is a replay, answered by the ledger when it is credited. The
+        // cap on the posting holds this against captures credited side by side.
         if order.status == OrderStatus::Completed
             && self
                 .store
