@@ -124,7 +124,7 @@ impl Core {
     }
 
     pub async fn new(config: Config, store: Arc<dyn Store>, clock: Arc<dyn Clock>) -> Result<Self> {
-        let providers = providers::from_config(&config).map_err(|problems| {
+        let providers = providers::from_config(&config.providers).map_err(|problems| {
             Error::invalid(
                 "providers",
                 format!("the provider configuration is wrong: {problems}"),

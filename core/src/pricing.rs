@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::config::ConfigError;
+use crate::config::values::ConfigError;
 use crate::error::{Error, Result};
 use crate::money::Money;
 use crate::providers::Resources;
@@ -173,60 +173,7 @@ impl Pricing {
             );
         }
 
-        let mut plans = Vec::new();
-        for entry in &file.plans {
-            let span = entry.span();
-            let entry = entry.get_ref();
-            let name = entry.name.get_ref().trim().to_owned();
-            let name_ok = !name.is_empty()
-                && name.len() <= 32
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
-            if !name_ok || name == "custom" {
-                problem(
-                    entry.name.span(),
-                    format!(
-                        "plan name {name:?}: use 1 to 32 lower-case letters, digits or hyphens \
-                         (and not \"custom\", which names custom sizes)"
-                    ),
-                );
-                continue;
-            }
-            if plans.iter().any(|plan: &Plan| plan.name == name) {
-                problem(entry.name.span(), format!("plan {name:?} is defined twice"));
-                continue;
-            }
-            let resources = Resources {
-                vcpus: entry.vcpus,
-                memory_mib: entry.memory_mib,
-                disk_gib: entry.disk_gib,
-            };
-            if let Err(error) = resources.check() {
-                problem(span.clone(), format!("plan {name:?}: {error}"));
-                continue;
-            }
-            let price = match (&entry.monthly, &entry.hourly) {
-                (Some(monthly), None) => positive(monthly).map(PlanPrice::Monthly),
-                (None, Some(hourly)) => positive(hourly).map(PlanPrice::Hourly),
-                (Some(_), Some(_)) => Err((
-                    span.clone(),
-                    "give either monthly or hourly, not both".to_owned(),
-                )),
-                (None, None) => Err((
-                    span.clone(),
-                    "give a price: monthly = \"5.00\" or hourly = \"0.007\"".to_owned(),
-                )),
-            };
-            match price {
-                Ok(price) => plans.push(Plan {
-                    name,
-                    resources,
-                    price,
-                }),
-                Err((span, message)) => problem(span, format!("plan {name:?}: {message}")),
-            }
-        }
+        let plans = plans_of(&file.plans, &mut problem);
 
         let custom = match &file.custom {
             None => None,
@@ -364,6 +311,69 @@ impl Pricing {
             }
         }
     }
+}
+
+/// The plans of a price list, each checked; a plan with a problem is reported through
+/// `problem` and left out.
+fn plans_of(
+    entries: &[Spanned<PlanEntry>],
+    problem: &mut impl FnMut(std::ops::Range<usize>, String),
+) -> Vec<Plan> {
+    let mut plans = Vec::new();
+    for entry in entries {
+        let span = entry.span();
+        let entry = entry.get_ref();
+        let name = entry.name.get_ref().trim().to_owned();
+        let name_ok = !name.is_empty()
+            && name.len() <= 32
+            && name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        if !name_ok || name == "custom" {
+            problem(
+                entry.name.span(),
+                format!(
+                    "plan name {name:?}: use 1 to 32 lower-case letters, digits or hyphens \
+                     (and not \"custom\", which names custom sizes)"
+                ),
+            );
+            continue;
+        }
+        if plans.iter().any(|plan: &Plan| plan.name == name) {
+            problem(entry.name.span(), format!("plan {name:?} is defined twice"));
+            continue;
+        }
+        let resources = Resources {
+            vcpus: entry.vcpus,
+            memory_mib: entry.memory_mib,
+            disk_gib: entry.disk_gib,
+        };
+        if let Err(error) = resources.check() {
+            problem(span.clone(), format!("plan {name:?}: {error}"));
+            continue;
+        }
+        let price = match (&entry.monthly, &entry.hourly) {
+            (Some(monthly), None) => positive(monthly).map(PlanPrice::Monthly),
+            (None, Some(hourly)) => positive(hourly).map(PlanPrice::Hourly),
+            (Some(_), Some(_)) => Err((
+                span.clone(),
+                "give either monthly or hourly, not both".to_owned(),
+            )),
+            (None, None) => Err((
+                span.clone(),
+                "give a price: monthly = \"5.00\" or hourly = \"0.007\"".to_owned(),
+            )),
+        };
+        match price {
+            Ok(price) => plans.push(Plan {
+                name,
+                resources,
+                price,
+            }),
+            Err((span, message)) => problem(span, format!("plan {name:?}: {message}")),
+        }
+    }
+    plans
 }
 
 fn line_of(text: &str, offset: usize) -> usize {

@@ -25,7 +25,7 @@ use serde_json::json;
 /// The provider `name` out of a config written as an operator would write it.
 fn provider(toml: &str, name: &str) -> Arc<dyn Provider> {
     let config = Config::from_toml(toml).unwrap_or_else(|error| panic!("{error}\n{toml}"));
-    providers::from_config(&config)
+    providers::from_config(&config.providers)
         .unwrap_or_else(|error| panic!("{error}"))
         .require(name)
         .expect("the provider is configured")
@@ -830,7 +830,7 @@ async fn provider_clients_never_show_their_secrets() {
     );
     let config = Config::from_toml(&toml).expect("config");
     let secrets = [vf_fake.token(), pve_fake.token_secret(), jel_fake.token()];
-    let built = providers::from_config(&config).expect("providers");
+    let built = providers::from_config(&config.providers).expect("providers");
     assert_eq!(built.names().collect::<Vec<_>>(), vec!["jel", "pve", "vf"]);
     let shown = [
         format!("{config:?}"),

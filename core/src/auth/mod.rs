@@ -2,6 +2,7 @@
 //! down guessing. [`Auth`] turns a presented token into the [`Actor`] core checks.
 
 pub mod api_keys;
+pub mod config;
 pub mod password;
 pub mod sessions;
 pub mod throttle;

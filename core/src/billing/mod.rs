@@ -54,6 +54,7 @@
 //! Not here: prices (`pricing`), charging the first hour at create and talking to providers
 //! (`servers`), top-ups (`payments`).
 
+pub mod config;
 pub mod meter;
 
 use std::sync::Arc;
@@ -107,37 +108,6 @@ pub trait BillingSuspension: Send + Sync {
     async fn suspend_all_for_billing(&self, user: UserId) -> Result<usize>;
     /// Lifts the suspensions billing made; returns how many were lifted.
     async fn unsuspend_billing(&self, user: UserId) -> Result<usize>;
-}
-
-#[async_trait::async_trait]
-impl BillingSuspension for crate::servers::Servers {
-    /// Suspends what it can; if a provider refused any server, the step is not taken, and the
-    /// next run tries the rest again (the ones done are skipped then).
-    async fn suspend_all_for_billing(&self, user: UserId) -> Result<usize> {
-        let outcome = crate::servers::Servers::suspend_all_for_billing(self, user).await?;
-        bulk_result("suspended", outcome)
-    }
-
-    async fn unsuspend_billing(&self, user: UserId) -> Result<usize> {
-        let outcome = crate::servers::Servers::unsuspend_billing(self, user).await?;
-        bulk_result("unsuspended", outcome)
-    }
-}
-
-fn bulk_result(what: &str, outcome: crate::servers::BulkOutcome) -> Result<usize> {
-    if outcome.failed.is_empty() {
-        return Ok(outcome.done.len());
-    }
-    let failed: Vec<String> = outcome
-        .failed
-        .iter()
-        .map(|(server, why)| format!("server {server}: {why}"))
-        .collect();
-    Err(Error::Unavailable(format!(
-        "{} server(s) {what}, but not {}; tried again on the next tick",
-        outcome.done.len(),
-        failed.join("; ")
-    )))
 }
 
 /// One balance step taken for a customer during a run.

@@ -2,13 +2,15 @@
 //! top-up amounts the portal offers. Without `client_id` and `client_secret` payments are off
 //! and the portal says so.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, TrustAnchor};
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
-use crate::config::serialize_secret;
+use crate::config::values::serialize_secret;
 use crate::money::{Currency, Money};
 
 /// How a webhook's signature is checked.
@@ -47,12 +49,12 @@ pub struct PaypalConfig {
     #[serde(with = "humantime_serde")]
     pub webhook_tolerance: Duration,
     /// The smallest and largest top-up a customer may choose.
-    #[serde(with = "crate::config::amount")]
+    #[serde(with = "crate::config::values::amount")]
     pub min_topup: Money,
-    #[serde(with = "crate::config::amount")]
+    #[serde(with = "crate::config::values::amount")]
     pub max_topup: Money,
     /// The amounts offered as buttons on the top-up page.
-    #[serde(with = "crate::config::amounts")]
+    #[serde(with = "crate::config::values::amounts")]
     pub presets: Vec<Money>,
     /// How long one call to PayPal may take.
     #[serde(with = "humantime_serde")]
@@ -138,7 +140,7 @@ impl PaypalConfig {
             problems.push("paypal.cert_hosts: expected host names such as api.paypal.com".into());
         }
         if let Some(path) = &self.cert_roots
-            && let Err(problem) = super::webhook::read_roots(path)
+            && let Err(problem) = read_roots(path)
         {
             problems.push(format!("paypal.cert_roots: {problem}"));
         }
@@ -152,6 +154,26 @@ impl PaypalConfig {
         }
         problems
     }
+}
+
+/// The root certificates in the PEM file at `path` (`paypal.cert_roots`).
+pub(super) fn read_roots(path: &Path) -> Result<Vec<TrustAnchor<'static>>, String> {
+    let shown = path.display();
+    let file = std::fs::read(path).map_err(|error| format!("cannot read {shown}: {error}"))?;
+    let mut roots = Vec::new();
+    for der in CertificateDer::pem_slice_iter(&file) {
+        let der = der.map_err(|_| format!("{shown} is not a PEM file of certificates"))?;
+        let anchor = webpki::anchor_from_trusted_cert(&der)
+            .map_err(|error| format!("{shown} holds a certificate that cannot be read: {error}"))?;
+        roots.push(anchor.to_owned());
+    }
+    if roots.is_empty() {
+        return Err(format!(
+            "{shown} holds no certificate; expected root certificates as PEM \
+             (-----BEGIN CERTIFICATE-----)"
+        ));
+    }
+    Ok(roots)
 }
 
 #[cfg(test)]

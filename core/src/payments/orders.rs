@@ -310,23 +310,37 @@ impl Payments {
                 ))
                 .await;
         };
+        if let Some(settled) = self.settled_without_credit(&order, capture).await? {
+            return Ok(settled);
+        }
+        self.credit(&order, capture, event).await
+    }
+
+    /// The settlement of a capture that credits nobody: refused (no match with its order, or
+    /// its order already credited), judged before, pending or declined; `None` when it is to
+    /// be credited.
+    async fn settled_without_credit(
+        &self,
+        order: &StoredOrder,
+        capture: &CaptureFacts,
+    ) -> Result<Option<Settled>> {
         // Judged before (a reload of the return page, another event for the same capture):
         // the stored outcome stands, and billing staff were alerted the first time.
         if order.status == OrderStatus::Failed
             && order.capture_id.as_deref() == Some(capture.id.as_str())
         {
-            return Ok(Settled::unrecorded(
+            return Ok(Some(Settled::unrecorded(
                 Settlement::Rejected(format!(
                     "PayPal capture {} of order {} did not match its order; nobody was credited.",
                     capture.id, order.id
                 )),
                 None,
-            ));
+            )));
         }
         // An order credits at most its amount: once credited, another capture of it (a second
         // capture, or one PayPal never made) credits nothing, and the order stays credited.
-        // Its own capture again is a replay, answered below by the ledger. The cap on the
-        // posting holds this against captures credited side by side.
+        // Its own capture again is a replay, answered by the ledger when it is credited. The
+        // cap on the posting holds this against captures credited side by side.
         if order.status == OrderStatus::Completed
             && self
                 .store
@@ -346,7 +360,8 @@ impl Payments {
                     order.amount.amount_text(),
                     order.currency
                 ))
-                .await;
+                .await
+                .map(Some);
         }
         let failed = Some((order.id.clone(), OrderStatus::Failed, capture.id.clone()));
         if capture.custom_id.as_deref() != Some(custom_id(order.user).as_str()) {
@@ -355,7 +370,8 @@ impl Payments {
                     "PayPal capture {} of order {} names customer {:?}, but the order is user {}'s; nobody was credited.",
                     capture.id, order.id, capture.custom_id.as_deref().unwrap_or("nobody"), order.user
                 ))
-                .await;
+                .await
+                .map(Some);
         }
         let captured = Money::parse(&capture.value).ok();
         if capture.currency != order.currency || captured != Some(order.amount) {
@@ -369,25 +385,33 @@ impl Payments {
                     order.amount.amount_text(),
                     order.currency
                 ))
-                .await;
+                .await
+                .map(Some);
         }
         match capture.status.as_str() {
             // A capture read after a refund says so, but it completed all the same; the
             // refund's own event debits what went back.
-            "COMPLETED" | "PARTIALLY_REFUNDED" | "REFUNDED" => {}
-            "PENDING" => {
-                return Ok(Settled::unrecorded(
-                    Settlement::Pending,
-                    Some((order.id.clone(), OrderStatus::Pending, capture.id.clone())),
-                ));
-            }
-            _ => {
-                return Ok(Settled::unrecorded(
-                    Settlement::Declined,
-                    Some((order.id.clone(), OrderStatus::Declined, capture.id.clone())),
-                ));
-            }
+            "COMPLETED" | "PARTIALLY_REFUNDED" | "REFUNDED" => Ok(None),
+            "PENDING" => Ok(Some(Settled::unrecorded(
+                Settlement::Pending,
+                Some((order.id.clone(), OrderStatus::Pending, capture.id.clone())),
+            ))),
+            _ => Ok(Some(Settled::unrecorded(
+                Settlement::Declined,
+                Some((order.id.clone(), OrderStatus::Declined, capture.id.clone())),
+            ))),
         }
+    }
+
+    /// Credits a capture that matched its order: the posting, its audit entry, the order's and
+    /// the event's outcome in one transaction, capped at the order's amount.
+    async fn credit(
+        &self,
+        order: &StoredOrder,
+        capture: &CaptureFacts,
+        event: Option<&StoredEvent>,
+    ) -> Result<Settled> {
+        let failed = (order.id.clone(), OrderStatus::Failed, capture.id.clone());
         let customer = self
             .store
             .users()
@@ -440,7 +464,7 @@ impl Payments {
                     .is_some_and(|order| order.status == OrderStatus::Completed);
                 return self
                     .reject_with(
-                        if credited { None } else { failed },
+                        if credited { None } else { Some(failed) },
                         format!("PayPal capture {} could not be credited: {why}", capture.id),
                     )
                     .await;

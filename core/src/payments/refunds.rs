@@ -241,34 +241,13 @@ impl Payments {
         // What is left to refund (a retry of the same refund is PayPal's to answer). A refund
         // refused here leaves its key free again for a corrected one.
         if first
-            && let Some((credited, refunded)) =
-                self.store.payments().capture_refunds(capture_id).await?
+            && let Some(refused) = self
+                .beyond_what_is_left(capture_id, amount, &order.currency)
+                .await?
         {
-            let left = credited.checked_sub(refunded).unwrap_or(Money::ZERO);
-            let refused = if !left.is_positive() {
-                Some(Error::Conflict(format!(
-                    "Capture {capture_id} has been refunded in full already."
-                )))
-            } else if let Some(amount) = amount
-                && amount > left
-            {
-                Some(Error::invalid(
-                    "amount",
-                    format!(
-                        "refund at most {} {}: the rest of capture {capture_id} was refunded \
-                         already",
-                        left.amount_text(),
-                        order.currency
-                    ),
-                ))
-            } else {
-                None
-            };
-            if let Some(refused) = refused {
-                crate::idempotency::forget(self.store.as_ref(), "paypal.refund", key, &fingerprint)
-                    .await?;
-                return Err(refused);
-            }
+            crate::idempotency::forget(self.store.as_ref(), "paypal.refund", key, &fingerprint)
+                .await?;
+            return Err(refused);
         }
         let answer = client
             .call(
@@ -308,5 +287,40 @@ impl Payments {
             }),
             EventEnd { outcome: why, .. } => Err(Error::Conflict(why)),
         }
+    }
+
+    /// Why a refund of `amount` (all when `None`) of a capture is refused by what is left of
+    /// it: refunded in full already, or more than the rest. `None` when it may go to PayPal, or
+    /// when the capture was never credited (PayPal answers that).
+    async fn beyond_what_is_left(
+        &self,
+        capture_id: &str,
+        amount: Option<Money>,
+        currency: &str,
+    ) -> Result<Option<Error>> {
+        let Some((credited, refunded)) = self.store.payments().capture_refunds(capture_id).await?
+        else {
+            return Ok(None);
+        };
+        let left = credited.checked_sub(refunded).unwrap_or(Money::ZERO);
+        Ok(if !left.is_positive() {
+            Some(Error::Conflict(format!(
+                "Capture {capture_id} has been refunded in full already."
+            )))
+        } else if let Some(amount) = amount
+            && amount > left
+        {
+            Some(Error::invalid(
+                "amount",
+                format!(
+                    "refund at most {} {}: the rest of capture {capture_id} was refunded \
+                     already",
+                    left.amount_text(),
+                    currency
+                ),
+            ))
+        } else {
+            None
+        })
     }
 }

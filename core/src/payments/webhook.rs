@@ -27,7 +27,6 @@
 //! The checks use rustls-webpki over ring, both already in the build for TLS.
 
 use std::collections::HashMap;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -40,7 +39,7 @@ use rustls_pki_types::{CertificateDer, SignatureVerificationAlgorithm, TrustAnch
 use serde_json::{Value, json};
 use x509_cert::der::Decode;
 
-use super::config::{PaypalConfig, WebhookVerification};
+use super::config::{PaypalConfig, WebhookVerification, read_roots};
 use super::paypal::{PaypalClient, PaypalError};
 use crate::clock::Clock;
 
@@ -405,26 +404,6 @@ impl Verifier {
     }
 }
 
-/// The root certificates in the PEM file at `path` (`paypal.cert_roots`).
-pub(crate) fn read_roots(path: &Path) -> Result<Vec<TrustAnchor<'static>>, String> {
-    let shown = path.display();
-    let file = std::fs::read(path).map_err(|error| format!("cannot read {shown}: {error}"))?;
-    let mut roots = Vec::new();
-    for der in CertificateDer::pem_slice_iter(&file) {
-        let der = der.map_err(|_| format!("{shown} is not a PEM file of certificates"))?;
-        let anchor = webpki::anchor_from_trusted_cert(&der)
-            .map_err(|error| format!("{shown} holds a certificate that cannot be read: {error}"))?;
-        roots.push(anchor.to_owned());
-    }
-    if roots.is_empty() {
-        return Err(format!(
-            "{shown} holds no certificate; expected root certificates as PEM \
-             (-----BEGIN CERTIFICATE-----)"
-        ));
-    }
-    Ok(roots)
-}
-
 /// Why a chain is not trusted, for the log of refused deliveries.
 fn untrusted(error: webpki::Error) -> Rejection {
     let at = |time: UnixTime| {
@@ -504,6 +483,8 @@ fn check_signature(
 
 #[cfg(test)]
 mod tests {
+    use std::path::Path;
+
     use super::*;
 
     use crate::clock::ManualClock;

@@ -24,7 +24,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use url::Url;
 
 use super::ProviderKind;
-use crate::config::serialize_secret;
+use crate::config::values::serialize_secret;
 
 /// How long an ordinary provider call may take, unless `timeout` says otherwise.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(15);
@@ -227,128 +227,129 @@ impl ProvidersConfig {
             problems.push("providers.sync_interval: expected at least 10s".to_owned());
         }
         for (name, provider) in &self.named {
-            let at = |key: &str| format!("providers.{name}.{key}");
-            let name_ok = !name.is_empty()
-                && name.len() <= 40
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
-            if !name_ok {
-                problems.push(format!(
-                    "providers.{name}: a provider name is 1-40 lower-case letters, digits or _ \
-                     (it is also used in environment variables)"
-                ));
-            }
-            let kind = provider.kind.as_str();
-            let (required, allowed) = keys_of(provider.kind);
-            let set = provider.keys_set();
-            for key in required {
-                if !set.contains(key) {
-                    problems.push(format!("{}: required for kind = \"{kind}\"", at(key)));
-                }
-            }
-            for key in &set {
-                if !allowed.contains(key) && !SIZE_KEYS.contains(key) {
-                    problems.push(format!(
-                        "{}: not a key of kind = \"{kind}\"; it has: kind, {}, {}",
-                        at(key),
-                        allowed.join(", "),
-                        SIZE_KEYS.join(", ")
-                    ));
-                }
-            }
-            for (key, value) in [
-                ("max_vcpus", provider.max_vcpus.map(u64::from)),
-                ("max_memory_mib", provider.max_memory_mib),
-                ("max_disk_gib", provider.max_disk_gib),
-            ] {
-                if value == Some(0) {
-                    problems.push(format!("{}: expected at least 1", at(key)));
-                }
-            }
-            if let Some(url) = &provider.base_url
-                && !matches!(url.scheme(), "http" | "https")
-            {
-                problems.push(format!(
-                    "{}: expected an http:// or https:// address",
-                    at("base_url")
-                ));
-            }
-            for (key, secret) in [
-                ("token", &provider.token),
-                ("token_secret", &provider.token_secret),
-            ] {
-                if secret
-                    .as_ref()
-                    .is_some_and(|secret| secret.expose_secret().trim().is_empty())
-                {
-                    problems.push(format!("{}: must not be empty", at(key)));
-                }
-            }
-            if let Some(token_id) = &provider.token_id {
-                let shaped = token_id
-                    .split_once('@')
-                    .and_then(|(user, rest)| {
-                        rest.split_once('!').map(|(realm, id)| (user, realm, id))
-                    })
-                    .is_some_and(|(user, realm, id)| {
-                        !user.is_empty() && !realm.is_empty() && !id.is_empty()
-                    });
-                if !shaped {
-                    problems.push(format!(
-                        "{}: expected USER@REALM!TOKENID, such as \"hostdeck@pve!api\"",
-                        at("token_id")
-                    ));
-                }
-            }
-            for (key, timeout) in [
-                ("timeout", provider.timeout),
-                ("task_timeout", provider.task_timeout),
-            ] {
-                if timeout
-                    .is_some_and(|t| t < Duration::from_millis(50) || t > Duration::from_secs(3600))
-                {
-                    problems.push(format!("{}: expected between 50ms and 1h", at(key)));
-                }
-            }
-            if let Some(size) = provider.page_size {
-                let most = if provider.kind == ProviderKind::Virtfusion {
-                    200
-                } else {
-                    10_000
-                };
-                if size == 0 || size > most {
-                    problems.push(format!("{}: expected 1 to {most}", at("page_size")));
-                }
-            }
-            for (key, value) in [
-                ("node", &provider.node),
-                ("bridge", &provider.bridge),
-                ("storage", &provider.storage),
-                ("region", &provider.region),
-                ("image_storage", &provider.image_storage),
-            ] {
-                if let Some(value) = value
-                    && (value.is_empty()
-                        || !value
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
-                {
-                    problems.push(format!(
-                        "{}: expected a name of letters, digits, -, _ or .",
-                        at(key)
-                    ));
-                }
-            }
-            for (key, list) in [("templates", &provider.templates), ("isos", &provider.isos)] {
-                for (index, image) in list.iter().flatten().enumerate() {
-                    if let Err(problem) = image.problem(provider.kind, key) {
-                        problems.push(format!("{}[{index}]: {problem}", at(key)));
-                    }
-                }
-            }
+            provider_problems(name, provider, &mut problems);
         }
         problems
+    }
+}
+
+/// What is wrong with one provider's section, one line per problem, each naming its key.
+fn provider_problems(name: &str, provider: &ProviderConfig, problems: &mut Vec<String>) {
+    let at = |key: &str| format!("providers.{name}.{key}");
+    let name_ok = !name.is_empty()
+        && name.len() <= 40
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    if !name_ok {
+        problems.push(format!(
+            "providers.{name}: a provider name is 1-40 lower-case letters, digits or _ \
+                 (it is also used in environment variables)"
+        ));
+    }
+    let kind = provider.kind.as_str();
+    let (required, allowed) = keys_of(provider.kind);
+    let set = provider.keys_set();
+    for key in required {
+        if !set.contains(key) {
+            problems.push(format!("{}: required for kind = \"{kind}\"", at(key)));
+        }
+    }
+    for key in &set {
+        if !allowed.contains(key) && !SIZE_KEYS.contains(key) {
+            problems.push(format!(
+                "{}: not a key of kind = \"{kind}\"; it has: kind, {}, {}",
+                at(key),
+                allowed.join(", "),
+                SIZE_KEYS.join(", ")
+            ));
+        }
+    }
+    for (key, value) in [
+        ("max_vcpus", provider.max_vcpus.map(u64::from)),
+        ("max_memory_mib", provider.max_memory_mib),
+        ("max_disk_gib", provider.max_disk_gib),
+    ] {
+        if value == Some(0) {
+            problems.push(format!("{}: expected at least 1", at(key)));
+        }
+    }
+    if let Some(url) = &provider.base_url
+        && !matches!(url.scheme(), "http" | "https")
+    {
+        problems.push(format!(
+            "{}: expected an http:// or https:// address",
+            at("base_url")
+        ));
+    }
+    for (key, secret) in [
+        ("token", &provider.token),
+        ("token_secret", &provider.token_secret),
+    ] {
+        if secret
+            .as_ref()
+            .is_some_and(|secret| secret.expose_secret().trim().is_empty())
+        {
+            problems.push(format!("{}: must not be empty", at(key)));
+        }
+    }
+    if let Some(token_id) = &provider.token_id {
+        let shaped = token_id
+            .split_once('@')
+            .and_then(|(user, rest)| rest.split_once('!').map(|(realm, id)| (user, realm, id)))
+            .is_some_and(|(user, realm, id)| {
+                !user.is_empty() && !realm.is_empty() && !id.is_empty()
+            });
+        if !shaped {
+            problems.push(format!(
+                "{}: expected USER@REALM!TOKENID, such as \"hostdeck@pve!api\"",
+                at("token_id")
+            ));
+        }
+    }
+    for (key, timeout) in [
+        ("timeout", provider.timeout),
+        ("task_timeout", provider.task_timeout),
+    ] {
+        if timeout.is_some_and(|t| t < Duration::from_millis(50) || t > Duration::from_secs(3600)) {
+            problems.push(format!("{}: expected between 50ms and 1h", at(key)));
+        }
+    }
+    if let Some(size) = provider.page_size {
+        let most = if provider.kind == ProviderKind::Virtfusion {
+            200
+        } else {
+            10_000
+        };
+        if size == 0 || size > most {
+            problems.push(format!("{}: expected 1 to {most}", at("page_size")));
+        }
+    }
+    for (key, value) in [
+        ("node", &provider.node),
+        ("bridge", &provider.bridge),
+        ("storage", &provider.storage),
+        ("region", &provider.region),
+        ("image_storage", &provider.image_storage),
+    ] {
+        if let Some(value) = value
+            && (value.is_empty()
+                || !value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        {
+            problems.push(format!(
+                "{}: expected a name of letters, digits, -, _ or .",
+                at(key)
+            ));
+        }
+    }
+    for (key, list) in [("templates", &provider.templates), ("isos", &provider.isos)] {
+        for (index, image) in list.iter().flatten().enumerate() {
+            if let Err(problem) = image.problem(provider.kind, key) {
+                problems.push(format!("{}[{index}]: {problem}", at(key)));
+            }
+        }
     }
 }
 

@@ -45,7 +45,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Config, ConfigError};
+use crate::config::values::ConfigError;
 use crate::email::Email;
 use crate::ids::UserId;
 use crate::ssh_keys::SshPublicKey;
@@ -498,10 +498,10 @@ pub const DEFAULT_SANDBOX: &str = "sandbox";
 
 /// Builds every provider of `[providers]`, each with its own HTTP client; with none configured,
 /// one sandbox provider called `sandbox`, so a first run has somewhere to create servers.
-pub fn from_config(config: &Config) -> Result<Providers, ConfigError> {
+pub fn from_config(config: &ProvidersConfig) -> Result<Providers, ConfigError> {
     let mut providers = Providers::default();
     let mut problems = Vec::new();
-    for (name, entry) in &config.providers.named {
+    for (name, entry) in &config.named {
         let built: Result<Arc<dyn Provider>, String> = match entry.kind {
             ProviderKind::Virtfusion => virtfusion::VirtFusion::new(name, entry)
                 .map(|provider| Arc::new(provider) as Arc<dyn Provider>),
@@ -615,7 +615,7 @@ mod tests {
 
     #[tokio::test]
     async fn no_configured_provider_means_one_sandbox() {
-        let providers = from_config(&Config::default()).expect("providers");
+        let providers = from_config(&ProvidersConfig::default()).expect("providers");
         assert_eq!(providers.names().collect::<Vec<_>>(), vec!["sandbox"]);
         let sandbox = providers.require("sandbox").expect("sandbox");
         assert_eq!(sandbox.kind(), ProviderKind::Sandbox);

@@ -346,7 +346,7 @@ impl Servers {
                     Error::Unavailable("No server provider is configured.".into())
                 })?,
             };
-        limits::check_size(&self.config, provider.name(), &quote.resources)?;
+        limits::check_size(&self.config.providers, provider.name(), &quote.resources)?;
         // Only what the location lists, by exact id: never a free string to the provider.
         let listed = self
             .catalog

@@ -16,9 +16,9 @@
 //! server, wait a minute, or ask support (an operator raises a ceiling in the config). No
 //! config key names reach customers.
 
-use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::providers::Resources;
+use crate::providers::config::ProvidersConfig;
 pub use crate::records::limits::{CREATE_WINDOW, CustomerLimits, InUse};
 
 /// The largest server a provider makes when its table does not say.
@@ -27,8 +27,8 @@ pub const DEFAULT_MAX_MEMORY_MIB: u64 = 128 * 1024;
 pub const DEFAULT_MAX_DISK_GIB: u64 = 2048;
 
 /// Whether one server of `size` is within what the provider called `provider` may make.
-pub fn check_size(config: &Config, provider: &str, size: &Resources) -> Result<()> {
-    let table = config.providers.named.get(provider);
+pub fn check_size(providers: &ProvidersConfig, provider: &str, size: &Resources) -> Result<()> {
+    let table = providers.named.get(provider);
     let most = Resources {
         vcpus: table
             .and_then(|table| table.max_vcpus)
@@ -105,9 +105,9 @@ mod tests {
 
     #[test]
     fn a_provider_without_sizes_makes_the_default_largest_server() {
-        let config = Config::default();
-        assert!(check_size(&config, "sandbox", &size(32, 1024, 25)).is_ok());
-        let error = check_size(&config, "sandbox", &size(200_000, 1024, 25)).expect_err("huge");
+        let providers = ProvidersConfig::default();
+        assert!(check_size(&providers, "sandbox", &size(32, 1024, 25)).is_ok());
+        let error = check_size(&providers, "sandbox", &size(200_000, 1024, 25)).expect_err("huge");
         assert!(
             matches!(
                 &error,

@@ -319,7 +319,7 @@ impl Servers {
         }
         let to = self.pricing.quote(size)?;
         to.resources.check()?;
-        super::limits::check_size(&self.config, &server.provider, &to.resources)?;
+        super::limits::check_size(&self.config.providers, &server.provider, &to.resources)?;
         let from = server.quote();
         if to.resources == from.resources && to.plan == from.plan {
             return Err(Error::invalid(

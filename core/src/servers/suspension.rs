@@ -4,6 +4,7 @@
 use super::access::source_of;
 use super::{BILLING_REASON, BulkOutcome, Server, ServerStatus, Servers};
 use crate::audit::AuditEntry;
+use crate::billing::BillingSuspension;
 use crate::billing::meter::posting_reference;
 use crate::error::{Error, Result};
 use crate::ids::{ServerId, UserId};
@@ -131,4 +132,36 @@ impl Servers {
         // Shown to the customer and staff later: a note, without hidden characters.
         crate::text::note("reason", "The reason", reason, 500)
     }
+}
+
+/// Billing suspends and unsuspends through this seam, so billing needs no server service.
+#[async_trait::async_trait]
+impl BillingSuspension for Servers {
+    /// Suspends what it can; if a provider refused any server, the step is not taken, and the
+    /// next run tries the rest again (the ones done are skipped then).
+    async fn suspend_all_for_billing(&self, user: UserId) -> Result<usize> {
+        let outcome = Servers::suspend_all_for_billing(self, user).await?;
+        bulk_result("suspended", outcome)
+    }
+
+    async fn unsuspend_billing(&self, user: UserId) -> Result<usize> {
+        let outcome = Servers::unsuspend_billing(self, user).await?;
+        bulk_result("unsuspended", outcome)
+    }
+}
+
+fn bulk_result(what: &str, outcome: BulkOutcome) -> Result<usize> {
+    if outcome.failed.is_empty() {
+        return Ok(outcome.done.len());
+    }
+    let failed: Vec<String> = outcome
+        .failed
+        .iter()
+        .map(|(server, why)| format!("server {server}: {why}"))
+        .collect();
+    Err(Error::Unavailable(format!(
+        "{} server(s) {what}, but not {}; tried again on the next tick",
+        outcome.done.len(),
+        failed.join("; ")
+    )))
 }

@@ -171,31 +171,7 @@ impl Servers {
         }
 
         // Gone from the listing: ask for each one before believing it.
-        for row in missing {
-            let Some(remote_id) = &row.remote_id else {
-                continue;
-            };
-            match provider.server(remote_id).await {
-                Err(error) if error.is_not_found() => {
-                    match self
-                        .store
-                        .servers()
-                        .server_deleted(row.id, EventSource::Sync, self.clock.now())
-                        .await
-                    {
-                        Ok(true) => report.vanished.push(row.id),
-                        Ok(false) => {}
-                        Err(error) => report
-                            .errors
-                            .push(format!("recording server {} as deleted: {error}", row.id)),
-                    }
-                }
-                Err(error) => report
-                    .errors
-                    .push(format!("asking for server {}: {error}", row.id)),
-                Ok(_) => {}
-            }
-        }
+        self.confirm_gone(provider, missing, report).await;
 
         // Not known here: a create recorded as failed that the provider made after all is
         // adopted; anything else is a stray, reported once.
@@ -237,6 +213,41 @@ impl Servers {
             tracing::warn!(provider = provider.name(), %error, "the server sync could not sync a server");
         }
         Ok(())
+    }
+
+    /// Rows whose server is gone from the provider's listing: each asked for by its id, and
+    /// recorded as deleted only when the provider says it does not exist.
+    async fn confirm_gone(
+        &self,
+        provider: &dyn Provider,
+        missing: Vec<&Server>,
+        report: &mut SyncReport,
+    ) {
+        for row in missing {
+            let Some(remote_id) = &row.remote_id else {
+                continue;
+            };
+            match provider.server(remote_id).await {
+                Err(error) if error.is_not_found() => {
+                    match self
+                        .store
+                        .servers()
+                        .server_deleted(row.id, EventSource::Sync, self.clock.now())
+                        .await
+                    {
+                        Ok(true) => report.vanished.push(row.id),
+                        Ok(false) => {}
+                        Err(error) => report
+                            .errors
+                            .push(format!("recording server {} as deleted: {error}", row.id)),
+                    }
+                }
+                Err(error) => report
+                    .errors
+                    .push(format!("asking for server {}: {error}", row.id)),
+                Ok(_) => {}
+            }
+        }
     }
 
     /// Finishes a `creating` row the provider shows by its key; `false` if it was finished

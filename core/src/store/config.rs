@@ -29,7 +29,8 @@ impl Default for DatabaseConfig {
     }
 }
 
-pub(crate) const REDACTED: &str = "[redacted]";
+/// What a secret is shown as.
+pub const REDACTED: &str = "[redacted]";
 
 /// Shows the database URL with its password, if any, redacted.
 fn serialize_database_url<S: Serializer>(
