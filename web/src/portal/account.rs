@@ -4,13 +4,13 @@ use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use chrono::{DateTime, NaiveDate, Utc};
+use hostdeck_core::Error;
 use hostdeck_core::accounts::{Enrolment, KeysOnPasswordChange};
 use hostdeck_core::auth::sessions::IssuedSession;
 use hostdeck_core::ledger::StatementLine;
 use hostdeck_core::money::Currency;
 use hostdeck_core::policy::Scope;
 use hostdeck_core::store::Page;
-use hostdeck_core::{Error, Role};
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -170,18 +170,10 @@ async fn account_view(
         .await?
         .ok_or_else(|| PortalError(Error::NotFound("Your account is gone.".into())))?;
     let keys = state.core.auth.api_keys.list(caller.actor()).await?;
-    let usable: Vec<&'static str> = Scope::ALL
+    let usable: Vec<&'static str> = caller
+        .actor()
+        .grantable_scopes()
         .into_iter()
-        .filter(|scope| {
-            let unscoped = hostdeck_core::Actor {
-                scopes: None,
-                two_factor: true,
-                ..caller.actor().clone()
-            };
-            hostdeck_core::policy::POLICY
-                .iter()
-                .any(|rule| rule.scope == Some(*scope) && unscoped.can(rule.permission))
-        })
         .map(Scope::as_str)
         .collect();
     let discord = state
@@ -198,7 +190,7 @@ async fn account_view(
         email: user.email.clone(),
         display_name: user.display_name.clone().unwrap_or_default(),
         two_factor: user.two_factor,
-        staff: user.role != Role::Customer,
+        staff: user.role.is_staff(),
         enrolment: enrolment.map(|e| EnrolmentView {
             secret: e.secret.expose_secret().to_owned(),
             url: e.otpauth_url.expose_secret().to_owned(),

@@ -534,7 +534,7 @@ pub async fn admin_payments(
     Path(id): Path<i64>,
     Query(query): Query<NoticeQuery>,
 ) -> Result<Response, PortalError> {
-    let caller = staff(caller, Permission::ReadAnyBilling)?;
+    let caller = staff(&state, caller, Permission::ReadAnyBilling).await?;
     let customer = state.core.users.get(caller.actor(), UserId(id)).await?;
     payments_view(
         &state,
@@ -553,7 +553,7 @@ pub async fn admin_refund(
     Path(id): Path<i64>,
     form: PortalForm,
 ) -> Result<Response, PortalError> {
-    let caller = staff(caller, Permission::RefundPayments)?;
+    let caller = staff(&state, caller, Permission::RefundPayments).await?;
     let customer = state.core.users.get(caller.actor(), UserId(id)).await?;
     let capture_id = form.get("capture_id");
     let outcome = match form.get("amount") {

@@ -75,7 +75,7 @@ impl PageContext {
                 .map(|t| t.0.clone())
                 .unwrap_or_default(),
             user: caller.map(|caller| NavUser {
-                staff: caller.0.user.role != hostdeck_core::Role::Customer,
+                staff: caller.0.user.role.is_staff(),
             }),
             notice: None,
             error: None,

@@ -64,7 +64,6 @@ pub async fn review(
         }
     };
     let currency = &state.core.config.billing.currency;
-    let hours = state.core.pricing.hours_per_month();
     Ok(render(&ResizePage {
         page,
         id: id.0,
@@ -72,7 +71,11 @@ pub async fn review(
         plan: quote.to.plan.clone(),
         from_resources: quote.from.resources.to_string(),
         from_per_hour: format!("{} {}", quote.from.per_hour_text(), currency.code()),
-        from_per_month: quote.from.running_for(hours).display(currency),
+        from_per_month: state
+            .core
+            .pricing
+            .monthly_price(&quote.from)
+            .display(currency),
         to_resources: quote.to.resources.to_string(),
         to_per_hour: format!("{} {}", quote.to.per_hour_text(), currency.code()),
         to_per_month: quote.per_month.display(currency),

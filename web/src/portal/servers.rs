@@ -288,7 +288,6 @@ fn plan_options(
     actor: &hostdeck_core::Actor,
 ) -> Result<Vec<PlanOption>, PortalError> {
     let currency = &state.core.config.billing.currency;
-    let hours = state.core.pricing.hours_per_month();
     let mut plans = Vec::new();
     for plan in state.core.pricing.plans() {
         let quote = state
@@ -301,7 +300,7 @@ fn plan_options(
                 "{} — {} — {} a month",
                 plan.name,
                 plan.resources,
-                quote.running_for(hours).display(currency)
+                state.core.pricing.monthly_price(&quote).display(currency)
             ),
         });
     }
@@ -521,9 +520,7 @@ pub async fn review(
         login,
         resources: quote.resources.to_string(),
         per_hour: format!("{} {}", quote.per_hour_text(), currency.code()),
-        per_month: quote
-            .running_for(state.core.pricing.hours_per_month())
-            .display(currency),
+        per_month: state.core.pricing.monthly_price(&quote).display(currency),
         first_hour: quote.first_hour().display_exact(currency),
         balance: balance.display(currency),
         fields: chosen.fields,
