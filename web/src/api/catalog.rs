@@ -8,8 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::ErrorView;
-use super::servers::PriceView;
+use super::{ErrorView, PriceView};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiQuery};

@@ -24,7 +24,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::download::download;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
-use crate::portal::billing::portal_base;
+use crate::public_url::portal_base;
 use hostdeck_core::statements::StatementFilter;
 
 pub fn routes() -> OpenApiRouter<AppState> {

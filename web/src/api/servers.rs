@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use hostdeck_core::Error;
 use hostdeck_core::ids::{ServerId, UserId};
 use hostdeck_core::money::Currency;
-use hostdeck_core::pricing::{Pricing, Quote, Size};
+use hostdeck_core::pricing::Size;
 use hostdeck_core::providers::{CreateKey, Image, Resources};
 use hostdeck_core::servers::{
     CreateChoice, CreateServer, Owners, Server, ServerView as CoreServerView,
@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ErrorView, MoneyView};
+use super::{ErrorView, MoneyView, PriceView};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
@@ -131,25 +131,6 @@ impl ServerDetailView {
             }),
             live_error: view.live_error.clone(),
             charged: MoneyView::new(view.charged, currency),
-        }
-    }
-}
-
-/// What a server costs.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PriceView {
-    pub first_hour: MoneyView,
-    /// The average hourly price while running, as decimal text.
-    pub per_hour: String,
-    pub per_month: MoneyView,
-}
-
-impl PriceView {
-    pub fn new(quote: &Quote, pricing: &Pricing, currency: &Currency) -> Self {
-        Self {
-            first_hour: MoneyView::rate(quote.first_hour(), currency),
-            per_hour: quote.per_hour_text(),
-            per_month: MoneyView::new(pricing.monthly_price(quote), currency),
         }
     }
 }

@@ -9,21 +9,11 @@ use hostdeck_core::users::UserStatus;
 use hostdeck_core::{Error, Permission, Role};
 use serde::Deserialize;
 
-use super::account::{LineRow, when};
-use super::context::{PageContext, PortalError, PortalForm, render, see_other, shown};
+use super::context::{
+    LineRow, PageContext, PortalError, PortalForm, render, see_other, shown, staff, when,
+};
 use crate::AppState;
 use crate::auth::Caller;
-
-pub(super) async fn staff(
-    state: &AppState,
-    caller: Option<Caller>,
-    permission: Permission,
-) -> Result<Caller, PortalError> {
-    let caller =
-        caller.ok_or_else(|| PortalError(Error::Unauthenticated("Sign in first.".into())))?;
-    state.core.audit.require(caller.actor(), permission).await?;
-    Ok(caller)
-}
 
 #[derive(Debug, Default, Deserialize)]
 pub struct UsersQuery {
