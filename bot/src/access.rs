@@ -1,84 +1,19 @@
-//! Who is invoking, and may they: the member from the interaction, their actor from core, and
-//! the one table of which permission each command needs. The global check runs before every
-//! command; core checks again inside every service call.
+//! Who is invoking, and may they: the member from the interaction and their actor from core.
+//! The global check runs before every command: maintenance first, then the permission core's
+//! table ([`hostdeck_core::discord_commands`]) says the command needs; core checks again inside
+//! every service call. Buttons and modals pass the same maintenance check ([`admit`]).
 
-use hostdeck_core::Permission;
+use hostdeck_core::Core;
+use hostdeck_core::discord_commands::{rule_for, subcommand_permission};
 use hostdeck_core::discord_links::{DiscordMember, MemberAccess};
 use poise::serenity_prelude as serenity;
 
 use crate::errors::BotError;
 use crate::{Context, Data};
 
-/// A command of this bot, what it needs, and how `/help` describes it.
-pub struct CommandRule {
-    pub name: &'static str,
-    pub permission: Permission,
-    pub help: &'static str,
-}
-
-/// Every command, in the order `/help` lists them.
-pub const COMMANDS: &[CommandRule] = &[
-    CommandRule {
-        name: "help",
-        permission: Permission::ViewHelp,
-        help: "the commands you may use here",
-    },
-    CommandRule {
-        name: "link",
-        permission: Permission::LinkDiscord,
-        help: "link your Discord account with a code from your account page",
-    },
-    CommandRule {
-        name: "unlink",
-        permission: Permission::UpdateOwnProfile,
-        help: "unlink your Discord account",
-    },
-    CommandRule {
-        name: "balance",
-        permission: Permission::ReadOwnBilling,
-        help: "your balance, what your servers cost an hour, and how long it lasts",
-    },
-    CommandRule {
-        name: "whois",
-        permission: Permission::ReadAnyUser,
-        help: "a member's linked customer account (staff)",
-    },
-    CommandRule {
-        name: "credits",
-        permission: Permission::AdjustCredits,
-        help: "add or remove a customer's credit, with a reason (billing staff)",
-    },
-    CommandRule {
-        name: "server",
-        // Each subcommand's own permission (control, suspend, look up) is checked by core.
-        permission: Permission::ReadOwnServers,
-        help: "your servers: list, info, power, create, resize; staff: suspend, unsuspend, lookup",
-    },
-];
-
-/// Subcommands that need more than their command: checked, and a refusal audited, before the
-/// subcommand runs, like every command's own rule (core checks again inside the call).
-pub const SUBCOMMANDS: &[(&str, Permission)] = &[
-    ("server power", Permission::ControlOwnServers),
-    ("server resize", Permission::ControlOwnServers),
-    ("server create", Permission::CreateServers),
-    ("server suspend", Permission::SuspendServers),
-    ("server unsuspend", Permission::SuspendServers),
-    ("server lookup", Permission::ReadAnyServer),
-];
-
-/// The extra permission a subcommand needs, by its qualified name (`server suspend`).
-pub fn subcommand_permission(qualified_name: &str) -> Option<Permission> {
-    SUBCOMMANDS
-        .iter()
-        .find(|(name, _)| *name == qualified_name)
-        .map(|(_, permission)| *permission)
-}
-
-/// The rule of a command by its top-level name.
-pub fn rule_for(qualified_name: &str) -> Option<&'static CommandRule> {
-    let root = qualified_name.split(' ').next().unwrap_or_default();
-    COMMANDS.iter().find(|rule| rule.name == root)
+/// Who pressed a button or submitted a modal.
+pub struct Invoker {
+    pub member: DiscordMember,
 }
 
 /// The member behind an interaction: user, guild, and role ids (none in a DM).
@@ -118,13 +53,24 @@ pub async fn access(ctx: Context<'_>) -> Result<MemberAccess, BotError> {
     Ok(ctx.data().core.discord.access(&member_of(ctx)).await?)
 }
 
-/// The check before every command: resolve the member, require the command's permission (a
-/// refusal is audited by core and answered by `on_error`), keep the access for the command.
+/// Whether maintenance lets the member in (core decides: while it is on, only admins); a
+/// refusal is the notice the web shows.
+pub async fn admit(core: &Core, access: &MemberAccess) -> Result<(), BotError> {
+    core.maintenance
+        .admit(Some(&access.actor), &core.config.company.name)
+        .await?;
+    Ok(())
+}
+
+/// The check before every command: resolve the member, let maintenance refuse them, require
+/// the command's permission (a refusal is audited by core and answered by `on_error`), keep the
+/// access for the command.
 pub fn check(ctx: Context<'_>) -> poise::BoxFuture<'_, Result<bool, BotError>> {
     Box::pin(async move {
         let data: &Data = ctx.data();
         let name = ctx.command().qualified_name.clone();
         let access = data.core.discord.access(&member_of(ctx)).await?;
+        admit(&data.core, &access).await?;
         let Some(rule) = rule_for(&name) else {
             let error = hostdeck_core::Error::Forbidden(format!("/{name} is not a command here."));
             data.core
@@ -150,7 +96,7 @@ pub fn check(ctx: Context<'_>) -> poise::BoxFuture<'_, Result<bool, BotError>> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use hostdeck_core::discord_commands::{COMMANDS, SUBCOMMANDS, rule_for};
 
     #[test]
     fn every_command_has_exactly_one_rule() {

@@ -2,10 +2,14 @@
 //! interaction, call core with the member's access, render the reply.
 //!
 //! Layout:
-//! - [`access`]: the member behind an interaction, the permission each command needs, and the
-//!   check that runs before every command (core checks again in every call).
-//! - `commands/`: the slash commands, one file per area.
-//! - [`components`]: the one handler of buttons and modals, routed by `custom_id` prefix.
+//! - [`access`]: the member behind an interaction, and the check that runs before every
+//!   command: maintenance, then the permission core's command table names (core checks again
+//!   in every call).
+//! - `commands/`: the slash commands, one file per area (`member.rs`: `/help`, `/link`,
+//!   `/unlink`, `/balance`; `servers.rs`; `staff.rs`), each with its buttons' `custom_id`
+//!   prefixes and handlers.
+//! - [`components`]: the one router of buttons and modals, by `custom_id` prefix, after the
+//!   same maintenance check.
 //! - [`render`]: every message is built there (limits, inert text, no mentions).
 //! - [`errors`]: the error type and the one `on_error`.
 //! - [`sender`]: the outbox's Discord sender (DMs, webhook posts).

@@ -41,6 +41,15 @@ impl Audit {
         error
     }
 
+    /// The guard a door calls before it reads the rest of a request: `Ok` when the policy lets
+    /// `actor` use `permission`; otherwise the refusal, audited as every refusal is.
+    pub async fn require(&self, actor: &Actor, permission: Permission) -> Result<()> {
+        match actor.require(permission) {
+            Ok(()) => Ok(()),
+            Err(error) => Err(self.denied(actor, "permission.check", error).await),
+        }
+    }
+
     pub async fn list(&self, actor: &Actor, page: Page) -> Result<Paginated<AuditRecord>> {
         actor.require(Permission::ReadAudit)?;
         self.store.audit().audit_log(page).await

@@ -3,7 +3,8 @@
 //!
 //! Layout, by noun:
 //! - [`config`]: the typed configuration and how it is loaded.
-//! - [`policy`]: roles, scopes, the [`Actor`] of every call, and the one permission table.
+//! - [`policy`]: roles, scopes, the [`Actor`] of every call, and the one permission table;
+//!   [`discord_commands`]: the permission each Discord command needs.
 //! - [`money`], [`email`], [`ids`]: domain types that are valid once they exist; [`text`]: the
 //!   rule for names and notes people type.
 //! - [`records`]: the plain types the store reads and writes (a user, a posting, a server...)
@@ -26,6 +27,7 @@ pub mod billing;
 pub mod burn_rate;
 pub mod clock;
 pub mod config;
+pub mod discord_commands;
 pub mod discord_links;
 pub mod email;
 pub mod error;

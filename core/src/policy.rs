@@ -46,6 +46,11 @@ impl Role {
             })
     }
 
+    /// Staff are support, billing or admin: everyone but customers.
+    pub const fn is_staff(self) -> bool {
+        !matches!(self, Role::Customer)
+    }
+
     const fn bit(self) -> u8 {
         1 << self as u8
     }
@@ -86,9 +91,9 @@ impl RoleSet {
             .filter(move |role| self.contains(*role))
     }
 
-    /// Staff are support, billing or admin.
+    /// Whether any of the roles is a staff role ([`Role::is_staff`]).
     pub fn is_staff(self) -> bool {
-        self.iter().any(|role| role != Role::Customer)
+        self.iter().any(Role::is_staff)
     }
 }
 
@@ -270,7 +275,33 @@ impl Actor {
         }
     }
 
-    fn is_trusted(&self) -> bool {
+    /// Whether the actor holds a staff role ([`Role::is_staff`]).
+    pub fn is_staff(&self) -> bool {
+        self.roles.is_staff()
+    }
+
+    /// Whether this actor may give an API key `scope`: some permission the actor's own roles
+    /// allow (without any key's narrowing) needs that scope. A key never looks more powerful
+    /// than its owner.
+    pub fn may_grant(&self, scope: Scope) -> bool {
+        let unscoped = Actor {
+            scopes: None,
+            ..self.clone()
+        };
+        POLICY
+            .iter()
+            .any(|rule| rule.scope == Some(scope) && unscoped.can(rule.permission))
+    }
+
+    /// Every scope this actor may give an API key, in [`Scope::ALL`] order.
+    pub fn grantable_scopes(&self) -> Vec<Scope> {
+        Scope::ALL
+            .into_iter()
+            .filter(|scope| self.may_grant(*scope))
+            .collect()
+    }
+
+    pub(crate) fn is_trusted(&self) -> bool {
         matches!(self.via, Via::System | Via::Cli)
     }
 

@@ -311,6 +311,12 @@ impl Pricing {
             }
         }
     }
+
+    /// What a month (`hours_per_month` hours) of running at `quote` costs: the monthly price
+    /// every door shows.
+    pub fn monthly_price(&self, quote: &Quote) -> Money {
+        quote.running_for(self.hours_per_month)
+    }
 }
 
 /// The plans of a price list, each checked; a plan with a problem is reported through

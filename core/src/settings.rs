@@ -1,8 +1,9 @@
 //! Platform settings kept in the database, so every replica sees the same: maintenance mode.
 //!
-//! Maintenance mode shows everyone but admins a maintenance page. It is read on every portal
-//! request, so each process caches it for two seconds; a change made here takes effect in this
-//! process at once and in the others within that time.
+//! Maintenance mode shows everyone but admins a maintenance notice, at every door: who it lets
+//! in is decided here ([`MaintenanceState::admits`], [`Maintenance::admit`]), the doors only
+//! ask. It is read on every request, so each process caches it for two seconds; a change made
+//! here takes effect in this process at once and in the others within that time.
 
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::audit::{Audit, AuditEntry};
 use crate::clock::Clock;
 use crate::error::{Error, Result};
-use crate::policy::{Actor, Permission};
+use crate::policy::{Actor, Permission, Role};
 use crate::store::Store;
 
 const MAINTENANCE: &str = "maintenance";
@@ -25,6 +26,23 @@ pub struct MaintenanceState {
     /// What people see while it is on.
     pub message: String,
     pub since: Option<DateTime<Utc>>,
+}
+
+impl MaintenanceState {
+    /// Whether `actor` (`None`: nobody signed in) may go on in this state: anyone while
+    /// maintenance is off; while it is on, only a signed-in admin (who must be able to turn it
+    /// off again) and the platform itself.
+    pub fn admits(&self, actor: Option<&Actor>) -> bool {
+        !self.enabled
+            || actor.is_some_and(|actor| {
+                actor.is_trusted() || (actor.user.is_some() && actor.roles.contains(Role::Admin))
+            })
+    }
+
+    /// The refusal people see while maintenance keeps them out.
+    pub fn refusal(&self, company: &str) -> Error {
+        Error::Unavailable(format!("{company} is under maintenance: {}", self.message))
+    }
 }
 
 #[derive(Clone)]
@@ -64,6 +82,16 @@ impl Maintenance {
         *self.cache.write().unwrap_or_else(|p| p.into_inner()) =
             Some((Instant::now(), state.clone()));
         Ok(state)
+    }
+
+    /// `Ok` when maintenance lets `actor` in ([`MaintenanceState::admits`]), otherwise
+    /// `unavailable` saying that `company` is under maintenance and why. When the state cannot
+    /// be read, the request goes on: without the database it fails on its own.
+    pub async fn admit(&self, actor: Option<&Actor>, company: &str) -> Result<()> {
+        match self.current().await {
+            Ok(state) if !state.admits(actor) => Err(state.refusal(company)),
+            _ => Ok(()),
+        }
     }
 
     /// The state as the admin pages show it: for those who may change it.
@@ -119,5 +147,42 @@ impl Maintenance {
             )
             .await?;
         Ok(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ids::UserId;
+    use crate::policy::{RoleSet, Via};
+
+    #[test]
+    fn maintenance_admits_only_signed_in_admins_and_the_platform() {
+        let on = MaintenanceState {
+            enabled: true,
+            message: "Upgrading".into(),
+            since: None,
+        };
+        let off = MaintenanceState::default();
+        for role in Role::ALL {
+            let actor = Actor::user(UserId(1), role, Via::Portal);
+            assert!(off.admits(Some(&actor)));
+            assert_eq!(on.admits(Some(&actor)), role == Role::Admin, "{role}");
+        }
+        assert!(off.admits(None));
+        assert!(!on.admits(None));
+        assert!(on.admits(Some(&Actor::system())));
+        assert!(on.admits(Some(&Actor::cli())));
+        // A Discord admin role without a linked account is nobody in particular.
+        let unlinked = Actor {
+            roles: RoleSet::of(&[Role::Admin]),
+            ..Actor::anonymous(Via::Discord)
+        };
+        assert!(!on.admits(Some(&unlinked)));
+        let refusal = on.refusal("Acme").to_string();
+        assert!(
+            refusal.contains("Acme is under maintenance: Upgrading"),
+            "{refusal}"
+        );
     }
 }

@@ -9,6 +9,7 @@ mod billing_tick;
 mod bot_basics;
 mod bot_credit_rules;
 mod bot_credits;
+mod bot_maintenance;
 mod bot_permissions;
 mod bot_servers;
 mod bot_store;

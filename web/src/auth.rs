@@ -106,14 +106,6 @@ fn bearer(headers: &HeaderMap) -> Option<Result<&str, ()>> {
     }))
 }
 
-/// The portal's session cookie, if the request carries one.
-fn session_cookie(state: &AppState, headers: &HeaderMap) -> Option<String> {
-    axum_extra::extract::cookie::CookieJar::from_headers(headers)
-        .get(&crate::portal::session_cookie_name(state))
-        .map(|cookie| cookie.value().to_owned())
-        .filter(|value| !value.is_empty())
-}
-
 fn unauthorized(message: &str) -> Response {
     let mut response = ApiError(Error::Unauthenticated(message.into())).into_response();
     response.headers_mut().insert(
@@ -129,22 +121,9 @@ pub async fn authenticate(
     mut request: Request,
     next: Next,
 ) -> Response {
-    // Portal pages sign in with the session cookie; the API never does, so another site cannot
-    // make a visitor's browser call it.
+    // Only the API takes bearer tokens; portal pages sign in with the session cookie
+    // (`portal::session`).
     if !request.uri().path().starts_with("/api/") {
-        if let Some(token) = session_cookie(&state, request.headers()) {
-            match state.core.auth.authenticate(&token, Via::Portal).await {
-                Ok(Presented::Valid(authenticated)) if authenticated.api_key.is_none() => {
-                    request.extensions_mut().insert(Caller(authenticated));
-                }
-                Ok(Presented::RateLimited(verdict)) => {
-                    let mut response = crate::portal::page_of_error(&state, over_limit(&verdict));
-                    rate_limit_headers(response.headers_mut(), &verdict);
-                    return response;
-                }
-                _ => {}
-            }
-        }
         return next.run(request).await;
     }
     let Some(presented) = bearer(request.headers()) else {
@@ -181,7 +160,8 @@ fn too_many_requests(verdict: &Verdict) -> Response {
     response
 }
 
-fn over_limit(verdict: &Verdict) -> Error {
+/// The refusal of a key or session over its per-minute limit.
+pub fn over_limit(verdict: &Verdict) -> Error {
     Error::RateLimited {
         message: format!(
             "Too many requests: {} in a minute is the limit; try again in {} seconds.",
@@ -193,7 +173,7 @@ fn over_limit(verdict: &Verdict) -> Error {
 }
 
 /// The IETF `RateLimit-*` fields: the limit, what is left, and seconds until the window resets.
-fn rate_limit_headers(headers: &mut HeaderMap, verdict: &Verdict) {
+pub fn rate_limit_headers(headers: &mut HeaderMap, verdict: &Verdict) {
     let reset = verdict.reset_after.as_secs().max(1);
     for (name, value) in [
         ("ratelimit-limit", verdict.limit.to_string()),

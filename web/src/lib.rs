@@ -3,18 +3,25 @@
 //!
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`metrics`]: the Prometheus recorder and `/metrics`.
-//! - [`error`]: how a core error becomes an HTTP answer.
+//! - [`error`]: how a core error becomes a JSON answer; [`error_shape`]: every error answer in
+//!   its door's shape (JSON or a page).
+//! - [`auth`]: bearer tokens and API keys, rate limits, the client's address; [`cookies`]: the
+//!   portal's cookies; [`public_url`]: where the platform is reached.
+//! - [`portal`], [`api`], [`webhooks`]: the doors.
 //! - [`security_headers`]: CSP, framing, sniffing, referrer and HSTS on every answer.
 //! - [`router`]: every route and the middleware around them.
 
 pub mod api;
 pub mod auth;
+pub mod cookies;
 pub mod download;
 pub mod error;
+pub mod error_shape;
 pub mod health;
 pub mod maintenance;
 pub mod metrics;
 pub mod portal;
+pub mod public_url;
 pub mod security_headers;
 pub mod webhooks;
 
@@ -71,7 +78,7 @@ pub fn router(state: AppState) -> Router {
         .route("/webhooks/paypal", axum::routing::post(webhooks::paypal))
         .merge(api)
         .merge(portal::routes())
-        .fallback(error::not_found)
+        .fallback(error_shape::not_found)
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             maintenance::gate,
@@ -83,6 +90,10 @@ pub fn router(state: AppState) -> Router {
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
             auth::authenticate,
+        ))
+        .layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            portal::session,
         ))
         .layer(axum::middleware::from_fn(metrics::track))
         .layer(
@@ -108,7 +119,7 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),
-            error::uniform,
+            error_shape::uniform,
         ))
         .layer(axum::middleware::from_fn_with_state(
             state.clone(),

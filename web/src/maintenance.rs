@@ -1,13 +1,12 @@
-//! Maintenance mode at the door: while it is on, everyone but admins gets a maintenance answer.
-//! Health checks, metrics, webhooks and signing in stay open (an admin must be able to sign in
-//! to turn it off). Admin is decided from the verified session or key, never from anything
-//! the client could set, and paths are matched exactly as routed.
+//! Maintenance mode at the door: core decides whom it admits (while it is on, only admins); the
+//! refused get its notice. Health checks, metrics, webhooks and signing in stay open (an admin
+//! must be able to sign in to turn it off). The actor comes from the verified session or key,
+//! never from anything the client could set, and paths are matched exactly as routed.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use hostdeck_core::{Error, Role};
 
 use crate::AppState;
 use crate::auth::Caller;
@@ -31,29 +30,22 @@ pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -
     if OPEN_PATHS.contains(&path) || OPEN_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
         return next.run(request).await;
     }
-    let maintenance = match state.core.maintenance.current().await {
-        Ok(maintenance) => maintenance,
-        // Without the database nothing works anyway; let the request fail on its own.
-        Err(_) => return next.run(request).await,
-    };
-    if !maintenance.enabled {
-        return next.run(request).await;
-    }
-    let admin = request
+    let actor = request
         .extensions()
         .get::<Caller>()
-        .is_some_and(|caller| caller.0.user.role == Role::Admin);
-    if admin {
+        .map(|caller| caller.actor().clone());
+    let admitted = state
+        .core
+        .maintenance
+        .admit(actor.as_ref(), &state.core.config.company.name)
+        .await;
+    let Err(refusal) = admitted else {
         return next.run(request).await;
-    }
-    let message = format!(
-        "{} is under maintenance: {}",
-        state.core.config.company.name, maintenance.message
-    );
+    };
     let mut response = if path.starts_with("/api/") {
-        ApiError(Error::Unavailable(message)).into_response()
+        ApiError(refusal).into_response()
     } else {
-        crate::portal::PortalError(Error::Unavailable(message)).into_response()
+        crate::portal::PortalError(refusal).into_response()
     };
     response
         .headers_mut()

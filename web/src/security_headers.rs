@@ -40,7 +40,7 @@ pub async fn apply(State(state): State<AppState>, request: Request, next: Next) 
     set(header::X_FRAME_OPTIONS, "DENY");
     set(header::X_CONTENT_TYPE_OPTIONS, "nosniff");
     set(header::REFERRER_POLICY, "same-origin");
-    if crate::portal::served_over_https(&state) {
+    if crate::public_url::served_over_https(&state) {
         set(header::STRICT_TRANSPORT_SECURITY, STRICT_TRANSPORT_SECURITY);
     }
     let html = headers

@@ -1,7 +1,8 @@
 //! The slash commands, one file per area. Each is a few lines: parse, call core with the
-//! member's access, render.
+//! member's access, render. Each area also owns the `custom_id` prefixes of its buttons and
+//! modals and their handlers, which `components` routes to.
 
-mod account;
+mod member;
 mod servers;
 mod staff;
 
@@ -11,16 +12,21 @@ use crate::errors::BotError;
 /// Every command the bot registers.
 pub fn all() -> Vec<poise::Command<Data, BotError>> {
     vec![
-        account::help(),
-        account::link(),
-        account::unlink(),
-        account::balance(),
+        member::help(),
+        member::link(),
+        member::unlink(),
+        member::balance(),
         staff::whois(),
         staff::credits(),
         servers::server(),
     ]
 }
 
-pub use servers::{server_create_confirmed, server_power_confirmed, server_resize_confirmed};
-pub use staff::credit_modal_submitted;
-pub use staff::{credit_cancelled, credit_confirmed};
+pub use servers::{
+    SERVER_CANCEL, SERVER_CREATE, SERVER_POWER, SERVER_RESIZE, server_create_confirmed,
+    server_power_confirmed, server_resize_confirmed,
+};
+pub use staff::{
+    CREDITS_CANCEL, CREDITS_CONFIRM, CREDITS_REASON, credit_cancelled, credit_confirmed,
+    credit_modal_submitted,
+};

@@ -15,11 +15,19 @@ use hostdeck_core::ssh_keys::SshKeyId;
 use poise::serenity_prelude as serenity;
 use serenity::ButtonStyle;
 
-use crate::access::{access, member_of};
-use crate::components::{Invoker, SERVER_CANCEL, SERVER_CREATE, SERVER_POWER, SERVER_RESIZE};
+use crate::access::{Invoker, access, member_of};
 use crate::errors::{BotError, stale};
 use crate::render::{Answer, Button, Card};
 use crate::{Context, Data};
+
+/// The confirm button of `/server power`: `server:power:{server}:{action}`.
+pub const SERVER_POWER: &str = "server:power:";
+/// The confirm button of `/server create`: `server:create:{request}`.
+pub const SERVER_CREATE: &str = "server:create:";
+/// The confirm button of `/server resize`: `server:resize:{server}:{plan}`.
+pub const SERVER_RESIZE: &str = "server:resize:";
+/// The cancel button of `/server power`, `/server create` and `/server resize`.
+pub const SERVER_CANCEL: &str = "server:cancel";
 
 /// Your servers: list, details, power, create, resize; staff: suspend, unsuspend, lookup.
 #[poise::command(
@@ -280,7 +288,6 @@ pub async fn server_resize(
         )
         .await?;
     let currency = &core.config.billing.currency;
-    let hours = core.pricing.hours_per_month();
     let card = Card::new(format!(
         "Resize {} to {}?",
         quote.server.name, quote.to.plan
@@ -291,7 +298,7 @@ pub async fn server_resize(
         format!(
             "{}, {} a month",
             quote.from.resources,
-            quote.from.running_for(hours).display(currency)
+            core.pricing.monthly_price(&quote.from).display(currency)
         ),
     )
     .field("New size", quote.to.resources.to_string())
@@ -365,9 +372,7 @@ async fn plans(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteR
                         "{}: {}, {} a month",
                         plan.name,
                         plan.resources,
-                        quote
-                            .running_for(core.pricing.hours_per_month())
-                            .display(currency)
+                        core.pricing.monthly_price(&quote).display(currency)
                     ),
                     100,
                 ),
@@ -526,9 +531,7 @@ pub async fn server_create(
         )
         .field(
             "Per month",
-            quote
-                .running_for(core.pricing.hours_per_month())
-                .display(currency),
+            core.pricing.monthly_price(&quote).display(currency),
         )
         .field(
             "Charged now (the first hour)",

@@ -12,11 +12,17 @@ use serenity::{
     InputTextStyle,
 };
 
-use crate::access::access;
-use crate::components::{CREDITS_CANCEL, CREDITS_CONFIRM, CREDITS_REASON, Invoker};
+use crate::access::{Invoker, access};
 use crate::errors::BotError;
 use crate::render::{Answer, Button, Card};
 use crate::{ApplicationContext, Context, Data};
+
+/// The reason modal of `/credits`: `credits:reason:{member}:{signed micros}:{interaction}`.
+pub const CREDITS_REASON: &str = "credits:reason:";
+/// The confirm button of `/credits`: `credits:confirm:{request}`.
+pub const CREDITS_CONFIRM: &str = "credits:confirm:";
+/// The cancel button of `/credits`: `credits:cancel:{request}`.
+pub const CREDITS_CANCEL: &str = "credits:cancel:";
 
 /// Looks up a member's linked customer account.
 #[poise::command(slash_command, default_member_permissions = "MANAGE_MESSAGES")]

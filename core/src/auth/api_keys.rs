@@ -188,15 +188,8 @@ impl ApiKeys {
                 "the expiry must be in the future",
             ));
         }
-        let unscoped = Actor {
-            scopes: None,
-            ..actor.clone()
-        };
         for scope in scopes {
-            let usable = crate::policy::POLICY
-                .iter()
-                .any(|rule| rule.scope == Some(*scope) && unscoped.can(rule.permission));
-            if !usable {
+            if !actor.may_grant(*scope) {
                 return Err(Error::invalid(
                     "scopes",
                     format!("your role cannot use the {scope} scope"),

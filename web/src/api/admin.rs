@@ -67,7 +67,11 @@ async fn get_user(
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<UserView>, ApiError> {
     let actor = caller.actor();
-    actor.require(hostdeck_core::Permission::ReadAnyUser)?;
+    state
+        .core
+        .audit
+        .require(actor, hostdeck_core::Permission::ReadAnyUser)
+        .await?;
     let user = state.core.users.get(actor, UserId(id)).await?;
     Ok(Json(UserView::from(&user)))
 }
@@ -92,7 +96,11 @@ async fn update_user(
     ApiJson(body): ApiJson<UpdateUserRequest>,
 ) -> Result<Json<UserView>, ApiError> {
     let actor = caller.actor();
-    actor.require(hostdeck_core::Permission::ManageUsers)?;
+    state
+        .core
+        .audit
+        .require(actor, hostdeck_core::Permission::ManageUsers)
+        .await?;
     let mut user = state.core.users.get(actor, UserId(id)).await?;
     if let Some(role) = &body.role {
         user = state
@@ -148,7 +156,11 @@ async fn adjust_credits(
     ApiJson(body): ApiJson<CreditRequest>,
 ) -> Result<Json<CreditView>, ApiError> {
     let actor = caller.actor();
-    actor.require(hostdeck_core::Permission::AdjustCredits)?;
+    state
+        .core
+        .audit
+        .require(actor, hostdeck_core::Permission::AdjustCredits)
+        .await?;
     let amount = Money::parse_entered_signed(&body.amount, &state.core.config.billing.currency)?;
     let customer = state.core.users.get(actor, UserId(id)).await?;
     let key = match body.idempotency_key {

@@ -8,8 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::ErrorView;
-use super::servers::PriceView;
+use super::{ErrorView, PriceView};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiQuery};
@@ -40,7 +39,6 @@ async fn list_plans(
     caller: Caller,
 ) -> Result<Json<Vec<PlanView>>, ApiError> {
     let currency = &state.core.config.billing.currency;
-    let hours = state.core.pricing.hours_per_month();
     let plans = state.core.servers.plans(caller.actor())?;
     Ok(Json(
         plans
@@ -50,7 +48,7 @@ async fn list_plans(
                 vcpus: quote.resources.vcpus,
                 memory_mib: quote.resources.memory_mib,
                 disk_gib: quote.resources.disk_gib,
-                price: PriceView::new(quote, hours, currency),
+                price: PriceView::new(quote, &state.core.pricing, currency),
             })
             .collect(),
     ))

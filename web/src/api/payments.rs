@@ -24,7 +24,7 @@ use crate::AppState;
 use crate::auth::Caller;
 use crate::download::download;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
-use crate::portal::billing::portal_base;
+use crate::public_url::portal_base;
 use hostdeck_core::statements::StatementFilter;
 
 pub fn routes() -> OpenApiRouter<AppState> {
@@ -110,7 +110,11 @@ async fn create_order(
     ApiJson(body): ApiJson<CreateOrderRequest>,
 ) -> Result<Response, ApiError> {
     // Who may top up is answered before what they typed is judged.
-    caller.actor().require(Permission::TopUp)?;
+    state
+        .core
+        .audit
+        .require(caller.actor(), Permission::TopUp)
+        .await?;
     let amount = Money::parse_entered(&body.amount, &state.core.config.billing.currency)?;
     let base = portal_base(&state, &headers);
     let created = state

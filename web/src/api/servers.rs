@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use hostdeck_core::Error;
 use hostdeck_core::ids::{ServerId, UserId};
 use hostdeck_core::money::Currency;
-use hostdeck_core::pricing::{Quote, Size};
+use hostdeck_core::pricing::Size;
 use hostdeck_core::providers::{CreateKey, Image, Resources};
 use hostdeck_core::servers::{
     CreateChoice, CreateServer, Owners, Server, ServerView as CoreServerView,
@@ -19,7 +19,7 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::{ErrorView, MoneyView};
+use super::{ErrorView, MoneyView, PriceView};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
@@ -131,25 +131,6 @@ impl ServerDetailView {
             }),
             live_error: view.live_error.clone(),
             charged: MoneyView::new(view.charged, currency),
-        }
-    }
-}
-
-/// What a server costs.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PriceView {
-    pub first_hour: MoneyView,
-    /// The average hourly price while running, as decimal text.
-    pub per_hour: String,
-    pub per_month: MoneyView,
-}
-
-impl PriceView {
-    pub fn new(quote: &Quote, hours_per_month: i64, currency: &Currency) -> Self {
-        Self {
-            first_hour: MoneyView::rate(quote.first_hour(), currency),
-            per_hour: quote.per_hour_text(),
-            per_month: MoneyView::new(quote.running_for(hours_per_month), currency),
         }
     }
 }
@@ -360,11 +341,7 @@ async fn create_server(
         status,
         Json(CreatedServerView {
             server: ServerSummaryView::new(&created.server, currency),
-            price: PriceView::new(
-                &created.quote,
-                state.core.pricing.hours_per_month(),
-                currency,
-            ),
+            price: PriceView::new(&created.quote, &state.core.pricing, currency),
             replayed: created.replayed,
             root_password: created
                 .root_password
@@ -481,11 +458,7 @@ async fn resize_server(
     let currency = &state.core.config.billing.currency;
     Ok(Json(ResizedServerView {
         server: ServerSummaryView::new(&resized.server, currency),
-        price: PriceView::new(
-            &resized.quote.to,
-            state.core.pricing.hours_per_month(),
-            currency,
-        ),
+        price: PriceView::new(&resized.quote.to, &state.core.pricing, currency),
         billed: MoneyView::new(resized.billed, currency),
     }))
 }

@@ -6,6 +6,7 @@ use hostdeck_core::auth::sessions::IssuedSession;
 use hostdeck_core::ledger::StatementLine;
 use hostdeck_core::money::{Currency, Money};
 use hostdeck_core::policy::Scope;
+use hostdeck_core::pricing::{Pricing, Quote};
 use hostdeck_core::store::Paginated;
 use hostdeck_core::users::User;
 use secrecy::ExposeSecret;
@@ -260,4 +261,23 @@ pub struct ErrorBody {
     pub field: Option<String>,
     /// For internal errors: quote it to support.
     pub reference: Option<String>,
+}
+
+/// What a server costs.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PriceView {
+    pub first_hour: MoneyView,
+    /// The average hourly price while running, as decimal text.
+    pub per_hour: String,
+    pub per_month: MoneyView,
+}
+
+impl PriceView {
+    pub fn new(quote: &Quote, pricing: &Pricing, currency: &Currency) -> Self {
+        Self {
+            first_hour: MoneyView::rate(quote.first_hour(), currency),
+            per_hour: quote.per_hour_text(),
+            per_month: MoneyView::new(pricing.monthly_price(quote), currency),
+        }
+    }
 }

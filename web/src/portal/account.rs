@@ -1,73 +1,27 @@
-//! The signed-in customer's pages: dashboard and account.
+//! The signed-in customer's pages: the dashboard (with the last 30 days of usage as a chart)
+//! and the account page (profile, password, two-factor, API keys, saved SSH keys).
 
 use axum::extract::{Path, Query, State};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
-use chrono::{DateTime, NaiveDate, Utc};
+use chrono::NaiveDate;
+use hostdeck_core::Error;
 use hostdeck_core::accounts::{Enrolment, KeysOnPasswordChange};
 use hostdeck_core::auth::sessions::IssuedSession;
-use hostdeck_core::ledger::StatementLine;
-use hostdeck_core::money::Currency;
+use hostdeck_core::money::{Currency, Money};
 use hostdeck_core::policy::Scope;
+use hostdeck_core::ssh_keys::SshKeyId;
+use hostdeck_core::statements::CHART_DAYS;
 use hostdeck_core::store::Page;
-use hostdeck_core::{Error, Role};
 use secrecy::{ExposeSecret, SecretString};
-use serde::Deserialize;
 
 use super::context::{
-    PageContext, PortalError, PortalForm, render, see_other, session_cookie, shown,
+    LineRow, NoticeQuery, PageContext, PortalError, PortalForm, SshKeyRow, render, see_other,
+    shown, signed_in, ssh_key_rows, when,
 };
 use crate::AppState;
 use crate::auth::{Caller, ClientInfo};
-
-#[derive(Debug, Default, Deserialize)]
-pub struct NoticeQuery {
-    pub notice: Option<String>,
-}
-
-/// A statement line as the tables show it.
-pub struct LineRow {
-    pub when: String,
-    pub what: String,
-    pub amount: String,
-    pub balance_after: String,
-    pub negative: bool,
-}
-
-impl LineRow {
-    pub fn new(line: &StatementLine, currency: &Currency) -> Self {
-        let what = match (&line.memo, &line.reference) {
-            _ if line.usage.is_some() => format!(
-                "{} — {}",
-                line.kind.as_str().replace('_', " "),
-                line.description().unwrap_or_default()
-            ),
-            (Some(memo), _) => format!("{} — {memo}", line.kind.as_str().replace('_', " ")),
-            (None, Some(reference)) => {
-                format!("{} ({reference})", line.kind.as_str().replace('_', " "))
-            }
-            (None, None) => line.kind.as_str().replace('_', " "),
-        };
-        Self {
-            when: when(line.created_at),
-            what,
-            amount: line.amount.display(currency),
-            balance_after: line
-                .balance_after
-                .map(|b| b.display(currency))
-                .unwrap_or_default(),
-            negative: line.amount.is_negative(),
-        }
-    }
-}
-
-pub fn when(at: DateTime<Utc>) -> String {
-    at.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
-pub(super) fn signed_in(caller: Option<Caller>) -> Result<Caller, PortalError> {
-    caller.ok_or_else(|| PortalError(Error::Unauthenticated("Sign in first.".into())))
-}
+use crate::cookies::sign_in_cookie;
 
 #[derive(askama::Template)]
 #[template(path = "dashboard.html")]
@@ -101,7 +55,7 @@ pub async fn dashboard(
         .statements
         .transactions(actor, &caller.0.user, &Default::default(), Page::first(10))
         .await?;
-    let usage_chart = super::billing::usage_chart(&state, &caller).await?;
+    let usage_chart = usage_chart(&state, &caller).await?;
     Ok(render(&Dashboard {
         usage_chart,
         page,
@@ -153,7 +107,7 @@ struct AccountPage {
     /// The linked Discord account: name and since when.
     discord: Option<(String, String)>,
     /// Saved SSH public keys.
-    ssh_keys: Vec<super::ssh_keys::SshKeyRow>,
+    ssh_keys: Vec<SshKeyRow>,
 }
 
 async fn account_view(
@@ -173,18 +127,10 @@ async fn account_view(
             other => PortalError(other),
         })?;
     let keys = state.core.auth.api_keys.list(caller.actor()).await?;
-    let usable: Vec<&'static str> = Scope::ALL
+    let usable: Vec<&'static str> = caller
+        .actor()
+        .grantable_scopes()
         .into_iter()
-        .filter(|scope| {
-            let unscoped = hostdeck_core::Actor {
-                scopes: None,
-                two_factor: true,
-                ..caller.actor().clone()
-            };
-            hostdeck_core::policy::POLICY
-                .iter()
-                .any(|rule| rule.scope == Some(*scope) && unscoped.can(rule.permission))
-        })
         .map(Scope::as_str)
         .collect();
     let discord = state
@@ -193,7 +139,7 @@ async fn account_view(
         .linked(caller.actor())
         .await?
         .map(|link| (link.discord_name, when(link.linked_at)));
-    let ssh_keys = super::ssh_keys::rows(state, caller).await?;
+    let ssh_keys = ssh_key_rows(state, caller).await?;
     Ok(render(&AccountPage {
         ssh_keys,
         discord,
@@ -201,7 +147,7 @@ async fn account_view(
         email: user.email.clone(),
         display_name: user.display_name.clone().unwrap_or_default(),
         two_factor: user.two_factor,
-        staff: user.role != Role::Customer,
+        staff: user.role.is_staff(),
         enrolment: enrolment.map(|e| EnrolmentView {
             secret: e.secret.expose_secret().to_owned(),
             url: e.otpauth_url.expose_secret().to_owned(),
@@ -247,7 +193,7 @@ pub async fn account_page(
 }
 
 /// Shows the account page again with an error from a form on it.
-pub(super) async fn account_error(
+async fn account_error(
     state: &AppState,
     page: PageContext,
     caller: &Caller,
@@ -304,7 +250,7 @@ fn with_new_session(
     session: &IssuedSession,
     to: &str,
 ) -> Response {
-    let cookie = session_cookie(
+    let cookie = sign_in_cookie(
         state,
         session.token.expose_secret(),
         state.core.auth.sessions.ttl(),
@@ -462,5 +408,129 @@ pub async fn revoke_key(
     match state.core.auth.api_keys.revoke(caller.actor(), id).await {
         Ok(()) => Ok(see_other("/account?notice=key-revoked")),
         Err(error) => account_error(&state, page, &caller, error).await,
+    }
+}
+
+/// Saves an SSH public key from the account page.
+pub async fn add_ssh_key(
+    State(state): State<AppState>,
+    page: PageContext,
+    caller: Option<Caller>,
+    form: PortalForm,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    match state
+        .core
+        .ssh_keys
+        .add(caller.actor(), form.get("name"), form.get("public_key"))
+        .await
+    {
+        Ok(_) => Ok(see_other("/account?notice=ssh-key-added")),
+        Err(error) => account_error(&state, page, &caller, error).await,
+    }
+}
+
+/// Deletes a saved SSH key; servers made with it keep it.
+pub async fn delete_ssh_key(
+    State(state): State<AppState>,
+    caller: Option<Caller>,
+    Path(id): Path<String>,
+    _form: PortalForm,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    let id: i64 = id
+        .parse()
+        .map_err(|_| PortalError(Error::NotFound("There is no such key.".into())))?;
+    state
+        .core
+        .ssh_keys
+        .delete(caller.actor(), SshKeyId(id))
+        .await?;
+    Ok(see_other("/account?notice=ssh-key-deleted"))
+}
+
+/// The usage of the last 30 days as an inline SVG bar chart (no script, no outside file).
+pub async fn usage_chart(state: &AppState, caller: &Caller) -> Result<String, Error> {
+    let days = state
+        .core
+        .statements
+        .daily_usage(caller.actor(), &caller.0.user)
+        .await?;
+    Ok(chart_svg(&days, &state.core.config.billing.currency))
+}
+
+fn chart_svg(days: &[(NaiveDate, Money)], currency: &Currency) -> String {
+    const WIDTH: i64 = 600;
+    const HEIGHT: i64 = 180;
+    const BOTTOM: i64 = 24;
+    let peak = days
+        .iter()
+        .map(|(_, amount)| amount.micros())
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let slot = WIDTH / CHART_DAYS;
+    let total = days.iter().fold(Money::ZERO, |sum, (_, amount)| {
+        sum.checked_add(*amount).unwrap_or(sum)
+    });
+    let mut svg = format!(
+        "<svg class=\"chart\" role=\"img\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" \
+         xmlns=\"http://www.w3.org/2000/svg\" aria-label=\"Usage per day over the last {CHART_DAYS} days: {} in all\">",
+        total.display(currency)
+    );
+    for (index, (day, amount)) in days.iter().enumerate() {
+        let height = i64::try_from(
+            i128::from(amount.micros()) * i128::from(HEIGHT - BOTTOM - 10) / i128::from(peak),
+        )
+        .unwrap_or(0);
+        let x = i64::try_from(index).unwrap_or(0) * slot;
+        let y = HEIGHT - BOTTOM - height;
+        svg.push_str(&format!(
+            "<rect x=\"{}\" y=\"{y}\" width=\"{}\" height=\"{height}\" fill=\"currentColor\"><title>{}: {}</title></rect>",
+            x + 2,
+            slot - 4,
+            day.format("%Y-%m-%d"),
+            amount.display(currency)
+        ));
+    }
+    svg.push_str(&format!(
+        "<line x1=\"0\" y1=\"{0}\" x2=\"{WIDTH}\" y2=\"{0}\" stroke=\"#cbd5e1\"/>",
+        HEIGHT - BOTTOM
+    ));
+    if let (Some((first, _)), Some((last, _))) = (days.first(), days.last()) {
+        svg.push_str(&format!(
+            "<text x=\"0\" y=\"{}\" font-size=\"16\" fill=\"#6b7280\">{}</text>\
+             <text x=\"{WIDTH}\" y=\"{}\" font-size=\"16\" fill=\"#6b7280\" text-anchor=\"end\">{}</text>",
+            HEIGHT - 4,
+            first.format("%b %d"),
+            HEIGHT - 4,
+            last.format("%b %d")
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::Duration;
+
+    use super::*;
+
+    #[test]
+    fn the_chart_has_a_bar_per_day_and_says_the_total() {
+        let first = NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date");
+        let days: Vec<_> = (0..CHART_DAYS)
+            .map(|offset| {
+                (
+                    first + Duration::days(offset),
+                    Money::from_micros(offset * 1_000),
+                )
+            })
+            .collect();
+        let svg = chart_svg(&days, &Currency::default());
+        assert_eq!(svg.matches("<rect").count(), 30);
+        assert!(svg.contains("$0.44 in all"), "{svg}");
+        assert!(svg.contains("2026-01-30: $0.03"), "{svg}");
     }
 }

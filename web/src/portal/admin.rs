@@ -9,17 +9,11 @@ use hostdeck_core::users::UserStatus;
 use hostdeck_core::{Error, Permission, Role};
 use serde::Deserialize;
 
-use super::account::{LineRow, when};
-use super::context::{PageContext, PortalError, PortalForm, render, see_other, shown};
+use super::context::{
+    LineRow, PageContext, PortalError, PortalForm, render, see_other, shown, staff, when,
+};
 use crate::AppState;
 use crate::auth::Caller;
-
-pub(super) fn staff(caller: Option<Caller>, permission: Permission) -> Result<Caller, PortalError> {
-    let caller =
-        caller.ok_or_else(|| PortalError(Error::Unauthenticated("Sign in first.".into())))?;
-    caller.actor().require(permission)?;
-    Ok(caller)
-}
 
 #[derive(Debug, Default, Deserialize)]
 pub struct UsersQuery {
@@ -54,7 +48,7 @@ pub async fn users(
     caller: Option<Caller>,
     Query(query): Query<UsersQuery>,
 ) -> Result<Response, PortalError> {
-    let caller = staff(caller, Permission::ReadAnyUser)?;
+    let caller = staff(&state, caller, Permission::ReadAnyUser).await?;
     let search = query.search.unwrap_or_default();
     let listed = state
         .core
@@ -160,7 +154,7 @@ pub async fn user(
     Path(id): Path<i64>,
     Query(query): Query<UsersQuery>,
 ) -> Result<Response, PortalError> {
-    let caller = staff(caller, Permission::ReadAnyUser)?;
+    let caller = staff(&state, caller, Permission::ReadAnyUser).await?;
     user_view(
         &state,
         page.notice(query.notice.as_deref()),
@@ -193,7 +187,7 @@ pub async fn credits(
     Path(id): Path<i64>,
     form: PortalForm,
 ) -> Result<Response, PortalError> {
-    let caller = staff(caller, Permission::AdjustCredits)?;
+    let caller = staff(&state, caller, Permission::AdjustCredits).await?;
     let id = UserId(id);
     let customer = state.core.users.get(caller.actor(), id).await?;
     let key = format!("portal:{}", form.get("idempotency_key"));
@@ -237,7 +231,7 @@ pub async fn role(
     Path(id): Path<i64>,
     form: PortalForm,
 ) -> Result<Response, PortalError> {
-    let caller = staff(caller, Permission::ManageUsers)?;
+    let caller = staff(&state, caller, Permission::ManageUsers).await?;
     let id = UserId(id);
     let outcome = match Role::parse(form.get("role")) {
         Ok(role) => state.core.users.set_role(caller.actor(), id, role).await,
@@ -253,7 +247,7 @@ pub async fn status(
     Path(id): Path<i64>,
     form: PortalForm,
 ) -> Result<Response, PortalError> {
-    let caller = staff(caller, Permission::ManageUsers)?;
+    let caller = staff(&state, caller, Permission::ManageUsers).await?;
     let id = UserId(id);
     let outcome = match UserStatus::parse(form.get("status")) {
         Ok(status) => {
@@ -283,7 +277,7 @@ pub async fn maintenance_page(
     caller: Option<Caller>,
     Query(query): Query<UsersQuery>,
 ) -> Result<Response, PortalError> {
-    let caller = staff(caller, Permission::ManageMaintenance)?;
+    let caller = staff(&state, caller, Permission::ManageMaintenance).await?;
     let current = state.core.maintenance.status(caller.actor()).await?;
     Ok(render(&MaintenancePage {
         page: page.notice(query.notice.as_deref()),
@@ -299,7 +293,7 @@ pub async fn maintenance(
     caller: Option<Caller>,
     form: PortalForm,
 ) -> Result<Response, PortalError> {
-    let caller = staff(caller, Permission::ManageMaintenance)?;
+    let caller = staff(&state, caller, Permission::ManageMaintenance).await?;
     let outcome = match form.get("action") {
         "enable" => {
             state

@@ -1,16 +1,14 @@
 //! Billing pages: top up with PayPal (and the pages PayPal sends the customer back to), the
-//! transactions list with filters, CSV and PDF exports, the usage chart, and for billing staff
+//! transactions list with filters, CSV and PDF exports, and for billing staff
 //! a customer's PayPal payments with refunds.
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use chrono::NaiveDate;
 use hostdeck_core::ids::UserId;
 use hostdeck_core::ledger::PostingKind;
 use hostdeck_core::money::{Currency, Money};
 use hostdeck_core::payments::{RefundOutcome, Settlement};
-use hostdeck_core::statements::CHART_DAYS;
 use hostdeck_core::statements::StatementFilter;
 use hostdeck_core::store::Page;
 use hostdeck_core::store::payments::{OrderStatus, StoredOrder};
@@ -18,11 +16,13 @@ use hostdeck_core::users::User;
 use hostdeck_core::{Error, Permission};
 use serde::Deserialize;
 
-use super::account::{LineRow, signed_in, when};
-use super::admin::staff;
-use super::context::{MessagePage, PageContext, PortalError, PortalForm, render, see_other, shown};
+use super::context::{
+    LineRow, MessagePage, NoticeQuery, PageContext, PortalError, PortalForm, render, see_other,
+    shown, signed_in, staff, when,
+};
 use crate::AppState;
 use crate::auth::Caller;
+use crate::public_url::portal_base;
 
 fn message(page: PageContext, status: StatusCode, heading: &str, text: String) -> Response {
     (
@@ -51,26 +51,6 @@ async fn not_configured(
 ) -> Result<Response, PortalError> {
     let view = topup_view(state, page.error(TOPUPS_OFF), caller).await?;
     Ok((StatusCode::SERVICE_UNAVAILABLE, view).into_response())
-}
-
-/// Where the portal is reached, for the addresses PayPal sends the customer back to:
-/// `web.public_url`, or else the address this request came to.
-pub fn portal_base(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(url) = &state.core.config.web.public_url {
-        return url.as_str().trim_end_matches('/').to_owned();
-    }
-    let host = headers
-        .get(header::HOST)
-        .and_then(|value| value.to_str().ok())
-        .filter(|host| {
-            !host.is_empty()
-                && host
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | ':' | '-' | '[' | ']'))
-        })
-        .map(str::to_owned)
-        .unwrap_or_else(|| state.core.config.web.bind.to_string());
-    format!("http://{host}")
 }
 
 pub struct OrderRow {
@@ -108,11 +88,6 @@ struct TopUpPage {
     /// Whether top-ups are on (PayPal is configured).
     enabled: bool,
     off_text: &'static str,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct NoticeQuery {
-    notice: Option<String>,
 }
 
 async fn topup_view(
@@ -429,68 +404,6 @@ pub async fn statement_pdf(
     ))
 }
 
-/// The usage of the last 30 days as an inline SVG bar chart (no script, no outside file).
-pub async fn usage_chart(state: &AppState, caller: &Caller) -> Result<String, Error> {
-    let days = state
-        .core
-        .statements
-        .daily_usage(caller.actor(), &caller.0.user)
-        .await?;
-    Ok(chart_svg(&days, &state.core.config.billing.currency))
-}
-
-fn chart_svg(days: &[(NaiveDate, Money)], currency: &Currency) -> String {
-    const WIDTH: i64 = 600;
-    const HEIGHT: i64 = 180;
-    const BOTTOM: i64 = 24;
-    let peak = days
-        .iter()
-        .map(|(_, amount)| amount.micros())
-        .max()
-        .unwrap_or(0)
-        .max(1);
-    let slot = WIDTH / CHART_DAYS;
-    let total = days.iter().fold(Money::ZERO, |sum, (_, amount)| {
-        sum.checked_add(*amount).unwrap_or(sum)
-    });
-    let mut svg = format!(
-        "<svg class=\"chart\" role=\"img\" viewBox=\"0 0 {WIDTH} {HEIGHT}\" \
-         xmlns=\"http://www.w3.org/2000/svg\" aria-label=\"Usage per day over the last {CHART_DAYS} days: {} in all\">",
-        total.display(currency)
-    );
-    for (index, (day, amount)) in days.iter().enumerate() {
-        let height = i64::try_from(
-            i128::from(amount.micros()) * i128::from(HEIGHT - BOTTOM - 10) / i128::from(peak),
-        )
-        .unwrap_or(0);
-        let x = i64::try_from(index).unwrap_or(0) * slot;
-        let y = HEIGHT - BOTTOM - height;
-        svg.push_str(&format!(
-            "<rect x=\"{}\" y=\"{y}\" width=\"{}\" height=\"{height}\" fill=\"currentColor\"><title>{}: {}</title></rect>",
-            x + 2,
-            slot - 4,
-            day.format("%Y-%m-%d"),
-            amount.display(currency)
-        ));
-    }
-    svg.push_str(&format!(
-        "<line x1=\"0\" y1=\"{0}\" x2=\"{WIDTH}\" y2=\"{0}\" stroke=\"#cbd5e1\"/>",
-        HEIGHT - BOTTOM
-    ));
-    if let (Some((first, _)), Some((last, _))) = (days.first(), days.last()) {
-        svg.push_str(&format!(
-            "<text x=\"0\" y=\"{}\" font-size=\"16\" fill=\"#6b7280\">{}</text>\
-             <text x=\"{WIDTH}\" y=\"{}\" font-size=\"16\" fill=\"#6b7280\" text-anchor=\"end\">{}</text>",
-            HEIGHT - 4,
-            first.format("%b %d"),
-            HEIGHT - 4,
-            last.format("%b %d")
-        ));
-    }
-    svg.push_str("</svg>");
-    svg
-}
-
 #[derive(askama::Template)]
 #[template(path = "admin/payments.html")]
 struct PaymentsPage {
@@ -534,7 +447,7 @@ pub async fn admin_payments(
     Path(id): Path<i64>,
     Query(query): Query<NoticeQuery>,
 ) -> Result<Response, PortalError> {
-    let caller = staff(caller, Permission::ReadAnyBilling)?;
+    let caller = staff(&state, caller, Permission::ReadAnyBilling).await?;
     let customer = state.core.users.get(caller.actor(), UserId(id)).await?;
     payments_view(
         &state,
@@ -553,7 +466,7 @@ pub async fn admin_refund(
     Path(id): Path<i64>,
     form: PortalForm,
 ) -> Result<Response, PortalError> {
-    let caller = staff(caller, Permission::RefundPayments)?;
+    let caller = staff(&state, caller, Permission::RefundPayments).await?;
     let customer = state.core.users.get(caller.actor(), UserId(id)).await?;
     let capture_id = form.get("capture_id");
     let outcome = match form.get("amount") {
@@ -586,29 +499,5 @@ pub async fn admin_refund(
         ))),
         Err(error @ (Error::Internal { .. } | Error::Forbidden(_))) => Err(PortalError(error)),
         Err(error) => payments_view(&state, page.error(shown(&error)), &caller, &customer).await,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use chrono::Duration;
-
-    use super::*;
-
-    #[test]
-    fn the_chart_has_a_bar_per_day_and_says_the_total() {
-        let first = NaiveDate::from_ymd_opt(2026, 1, 1).expect("a date");
-        let days: Vec<_> = (0..CHART_DAYS)
-            .map(|offset| {
-                (
-                    first + Duration::days(offset),
-                    Money::from_micros(offset * 1_000),
-                )
-            })
-            .collect();
-        let svg = chart_svg(&days, &Currency::default());
-        assert_eq!(svg.matches("<rect").count(), 30);
-        assert!(svg.contains("$0.44 in all"), "{svg}");
-        assert!(svg.contains("2026-01-30: $0.03"), "{svg}");
     }
 }

@@ -1,31 +1,21 @@
-//! What every page shares: the company, the signed-in person, the CSRF token, a notice; and how
-//! a failure becomes a page.
+//! What every page shares: the company, the signed-in person, the CSRF token, a notice; how a
+//! failure becomes a page; and the helpers of every page module (who is signed in, how times
+//! and statement lines read, the saved SSH keys). Page modules import from here, never from
+//! each other.
 
 use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
-use axum_extra::extract::cookie::{Cookie, SameSite};
-use hostdeck_core::Error;
+use chrono::{DateTime, Utc};
 use hostdeck_core::error::new_reference;
+use hostdeck_core::ledger::StatementLine;
+use hostdeck_core::money::Currency;
+use hostdeck_core::{Error, Permission};
+use serde::Deserialize;
 
 use crate::AppState;
 use crate::auth::Caller;
-
-pub const SESSION_COOKIE: &str = "hd_session";
-/// The visit cookie: a random id that binds the form tokens of a browser not signed in.
-pub const CSRF_COOKIE: &str = "hd_csrf";
-
-/// A cookie's name as the portal sets it: with the `__Host-` prefix when served over https
-/// (the browser then keeps it only if Secure, Path=/ and without Domain, and no other host or
-/// plain-http page can set it), as `base` on plain http, where browsers refuse the prefix.
-pub fn cookie_name(state: &AppState, base: &'static str) -> std::borrow::Cow<'static, str> {
-    if secure(state) {
-        format!("__Host-{base}").into()
-    } else {
-        base.into()
-    }
-}
 
 /// The signed-in person as the header shows them.
 pub struct NavUser {
@@ -75,7 +65,7 @@ impl PageContext {
                 .map(|t| t.0.clone())
                 .unwrap_or_default(),
             user: caller.map(|caller| NavUser {
-                staff: caller.0.user.role != hostdeck_core::Role::Customer,
+                staff: caller.0.user.role.is_staff(),
             }),
             notice: None,
             error: None,
@@ -306,52 +296,112 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// The session cookie for a new sign-in.
-pub fn session_cookie(state: &AppState, token: &str, max_age: chrono::Duration) -> Cookie<'static> {
-    Cookie::build((cookie_name(state, SESSION_COOKIE), token.to_owned()))
-        .http_only(true)
-        .secure(secure(state))
-        .same_site(SameSite::Lax)
-        .path("/")
-        .max_age(time_duration(max_age))
-        .build()
-}
-
-/// The cookie that ends the session cookie.
-pub fn removal_cookie(state: &AppState) -> Cookie<'static> {
-    Cookie::build((cookie_name(state, SESSION_COOKIE), ""))
-        .http_only(true)
-        .secure(secure(state))
-        .same_site(SameSite::Lax)
-        .path("/")
-        .build()
-}
-
-/// The visit cookie, SameSite=Strict so no other site's request carries it.
-pub fn csrf_cookie(state: &AppState, visit: &str) -> Cookie<'static> {
-    Cookie::build((cookie_name(state, CSRF_COOKIE), visit.to_owned()))
-        .http_only(true)
-        .secure(secure(state))
-        .same_site(SameSite::Strict)
-        .path("/")
-        .build()
-}
-
-pub(crate) fn secure(state: &AppState) -> bool {
-    state
-        .core
-        .config
-        .web
-        .public_url
-        .as_ref()
-        .is_some_and(|url| url.scheme() == "https")
-}
-
-fn time_duration(duration: chrono::Duration) -> cookie::time::Duration {
-    cookie::time::Duration::seconds(duration.num_seconds())
-}
-
 /// Sends the browser on with 303 See Other (so a reload does not post again).
 pub fn see_other(path: &str) -> Response {
     (StatusCode::SEE_OTHER, [(header::LOCATION, path.to_owned())]).into_response()
+}
+
+// --- What page modules share ---
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NoticeQuery {
+    pub notice: Option<String>,
+}
+
+/// A statement line as the tables show it.
+pub struct LineRow {
+    pub when: String,
+    pub what: String,
+    pub amount: String,
+    pub balance_after: String,
+    pub negative: bool,
+}
+
+impl LineRow {
+    pub fn new(line: &StatementLine, currency: &Currency) -> Self {
+        let what = match (&line.memo, &line.reference) {
+            _ if line.usage.is_some() => format!(
+                "{} — {}",
+                line.kind.as_str().replace('_', " "),
+                line.description().unwrap_or_default()
+            ),
+            (Some(memo), _) => format!("{} — {memo}", line.kind.as_str().replace('_', " ")),
+            (None, Some(reference)) => {
+                format!("{} ({reference})", line.kind.as_str().replace('_', " "))
+            }
+            (None, None) => line.kind.as_str().replace('_', " "),
+        };
+        Self {
+            when: when(line.created_at),
+            what,
+            amount: line.amount.display(currency),
+            balance_after: line
+                .balance_after
+                .map(|b| b.display(currency))
+                .unwrap_or_default(),
+            negative: line.amount.is_negative(),
+        }
+    }
+}
+
+pub fn when(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+pub fn signed_in(caller: Option<Caller>) -> Result<Caller, PortalError> {
+    caller.ok_or_else(|| PortalError(Error::Unauthenticated("Sign in first.".into())))
+}
+
+/// The signed-in caller, if `permission` lets them in; a refusal is audited by core.
+pub async fn staff(
+    state: &AppState,
+    caller: Option<Caller>,
+    permission: Permission,
+) -> Result<Caller, PortalError> {
+    let caller =
+        caller.ok_or_else(|| PortalError(Error::Unauthenticated("Sign in first.".into())))?;
+    state.core.audit.require(caller.actor(), permission).await?;
+    Ok(caller)
+}
+
+/// A saved key as the account and create pages show it.
+pub struct SshKeyRow {
+    pub id: i64,
+    pub name: String,
+    pub kind: String,
+    pub fingerprint: String,
+    pub created: String,
+}
+
+/// The caller's saved keys, oldest first.
+pub async fn ssh_key_rows(
+    state: &AppState,
+    caller: &Caller,
+) -> Result<Vec<SshKeyRow>, PortalError> {
+    Ok(state
+        .core
+        .ssh_keys
+        .list(caller.actor())
+        .await?
+        .iter()
+        .map(|key| SshKeyRow {
+            id: key.id.0,
+            name: key.name.clone(),
+            kind: key.key.kind().to_owned(),
+            fingerprint: key.fingerprint.clone(),
+            created: when(key.created_at),
+        })
+        .collect())
+}
+
+/// An error as a portal page, for answers made outside the portal's middleware (which gives
+/// pages their shell): the company, and no signed-in navigation.
+pub fn page_of_error(state: &AppState, error: hostdeck_core::Error) -> axum::response::Response {
+    let shell = PageShell {
+        company: state.core.config.company.name.clone(),
+        support_email: state.core.config.company.support_email.clone(),
+        csrf: String::new(),
+        signed_in: None,
+    };
+    PAGE_SHELL.sync_scope(shell, || PortalError(error).into_response())
 }

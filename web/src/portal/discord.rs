@@ -4,8 +4,7 @@
 use axum::extract::State;
 use axum::response::Response;
 
-use super::account::{signed_in, when};
-use super::context::{PageContext, PortalError, PortalForm, render, see_other};
+use super::context::{PageContext, PortalError, PortalForm, render, see_other, signed_in, when};
 use crate::AppState;
 use crate::auth::Caller;
 

@@ -10,50 +10,63 @@
 
 mod account;
 mod admin;
-pub mod billing;
+mod billing;
 mod context;
 mod csrf;
 mod discord;
 mod public;
-mod resize;
 mod servers;
-mod ssh_keys;
 
 use axum::Router;
 use axum::http::header;
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use hostdeck_core::Via;
+use hostdeck_core::auth::Presented;
 use hostdeck_core::auth::sessions::FormBinding;
 
 use crate::AppState;
 
-pub use context::{CSRF_COOKIE, CsrfToken, PortalError, cookie_name, csrf_cookie};
+pub use context::{CsrfToken, PortalError, page_of_error};
 
-/// An error as a portal page, for answers made outside the portal's middleware (which gives
-/// pages their shell): the company, and no signed-in navigation.
-pub fn page_of_error(state: &AppState, error: hostdeck_core::Error) -> axum::response::Response {
-    let shell = context::PageShell {
-        company: state.core.config.company.name.clone(),
-        support_email: state.core.config.company.support_email.clone(),
-        csrf: String::new(),
-        signed_in: None,
-    };
-    context::PAGE_SHELL.sync_scope(shell, || PortalError(error).into_response())
+use crate::auth::{over_limit, rate_limit_headers};
+use crate::cookies::{CSRF_COOKIE, cookie_name, csrf_cookie, session_cookie_name};
+
+/// Signs portal pages in with the session cookie (the API never does, so another site cannot
+/// make a visitor's browser call it): a valid session leaves a [`crate::auth::Caller`] in the
+/// request; a session over its per-minute limit gets the rate-limit page.
+pub async fn session(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    mut request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if request.uri().path().starts_with("/api/") {
+        return next.run(request).await;
+    }
+    if let Some(token) = presented_session(&state, request.headers()) {
+        match state.core.auth.authenticate(&token, Via::Portal).await {
+            Ok(Presented::Valid(authenticated)) if authenticated.api_key.is_none() => {
+                request
+                    .extensions_mut()
+                    .insert(crate::auth::Caller(authenticated));
+            }
+            Ok(Presented::RateLimited(verdict)) => {
+                let mut response = page_of_error(&state, over_limit(&verdict));
+                rate_limit_headers(response.headers_mut(), &verdict);
+                return response;
+            }
+            _ => {}
+        }
+    }
+    next.run(request).await
 }
 
-/// The name of the session cookie on plain http (see [`session_cookie_name`] for https).
-pub fn context_cookie_name() -> &'static str {
-    context::SESSION_COOKIE
-}
-
-/// Whether the portal is served over https (`web.public_url` is https).
-pub fn served_over_https(state: &AppState) -> bool {
-    context::secure(state)
-}
-
-/// The name of the session cookie as this portal sets it.
-pub fn session_cookie_name(state: &AppState) -> std::borrow::Cow<'static, str> {
-    cookie_name(state, context::SESSION_COOKIE)
+/// The session token the browser presented in the portal's session cookie, if any.
+fn presented_session(state: &AppState, headers: &axum::http::HeaderMap) -> Option<String> {
+    axum_extra::extract::cookie::CookieJar::from_headers(headers)
+        .get(&session_cookie_name(state))
+        .map(|cookie| cookie.value().to_owned())
+        .filter(|value| !value.is_empty())
 }
 
 /// Gives every portal request its form token (bound to its session, or to its visit cookie,
@@ -87,7 +100,7 @@ pub async fn csrf(
         company: state.core.config.company.name.clone(),
         support_email: state.core.config.company.support_email.clone(),
         csrf: token,
-        signed_in: caller.map(|caller| caller.0.user.role != hostdeck_core::Role::Customer),
+        signed_in: caller.map(|caller| caller.0.user.role.is_staff()),
     };
     let checked = async {
         if !csrf::changes_state(request.method()) {
@@ -138,8 +151,11 @@ pub fn routes() -> Router<AppState> {
         .route("/account/2fa/disable", post(account::two_factor_disable))
         .route("/account/keys", post(account::create_key))
         .route("/account/keys/{id}/revoke", post(account::revoke_key))
-        .route("/account/ssh-keys", post(ssh_keys::add))
-        .route("/account/ssh-keys/{id}/delete", post(ssh_keys::delete))
+        .route("/account/ssh-keys", post(account::add_ssh_key))
+        .route(
+            "/account/ssh-keys/{id}/delete",
+            post(account::delete_ssh_key),
+        )
         .route("/servers", get(servers::list).post(servers::create))
         .route("/servers/new", get(servers::new_server))
         .route("/servers/new/review", get(servers::review))
@@ -154,7 +170,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             "/servers/{id}/resize",
-            get(resize::review).post(resize::resize),
+            get(servers::resize_review).post(servers::resize),
         )
         .route("/account/discord/code", post(discord::link_code))
         .route("/account/discord/unlink", post(discord::unlink))

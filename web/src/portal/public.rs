@@ -8,11 +8,10 @@ use hostdeck_core::accounts::SignIn;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
-use super::context::{
-    PageContext, PortalForm, removal_cookie, render, see_other, session_cookie, shown,
-};
+use super::context::{PageContext, PortalError, PortalForm, render, see_other, shown};
 use crate::AppState;
 use crate::auth::{Caller, ClientInfo};
+use crate::cookies::{sign_in_cookie, sign_out_cookie};
 
 #[derive(Debug, Default, Deserialize)]
 pub struct PageQuery {
@@ -62,7 +61,7 @@ pub async fn login(
         .await
     {
         Ok(SignIn::Session(session)) => {
-            let cookie = session_cookie(
+            let cookie = sign_in_cookie(
                 &state,
                 session.token.expose_secret(),
                 state.core.auth.sessions.ttl(),
@@ -96,10 +95,10 @@ pub async fn logout(
     if let Some(session) = caller.as_ref().and_then(|c| c.0.session.clone())
         && let Err(error) = state.core.accounts.sign_out(&session).await
     {
-        return super::PortalError(error).into_response();
+        return PortalError(error).into_response();
     }
     (
-        jar.remove(removal_cookie(&state)),
+        jar.remove(sign_out_cookie(&state)),
         see_other("/login?notice=signed-out"),
     )
         .into_response()

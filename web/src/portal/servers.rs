@@ -1,11 +1,10 @@
 //! The customer's servers in the portal: the list with state badges, a server's page (live
 //! state, resources, addresses, traffic, what it has cost, power buttons that ask first, a
-//! resize form whose price is shown by `resize.rs` before it is confirmed), and the create
+//! resize form whose new price is shown beside the current one before it is confirmed), and the create
 //! wizard that shows the price before anything is made.
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use hostdeck_core::Error;
 use hostdeck_core::ids::ServerId;
 use hostdeck_core::pricing::Size;
 use hostdeck_core::providers::{CreateKey, Image};
@@ -14,10 +13,13 @@ use hostdeck_core::servers::{
 };
 use hostdeck_core::ssh_keys::{SshKeyId, SshPublicKey};
 use hostdeck_core::store::Page;
+use hostdeck_core::{Error, ErrorCode};
 use serde::Deserialize;
 
-use super::account::{NoticeQuery, signed_in};
-use super::context::{PageContext, PortalError, PortalForm, render, see_other, shown};
+use super::context::{
+    NoticeQuery, PageContext, PortalError, PortalForm, SshKeyRow, render, see_other, shown,
+    signed_in, ssh_key_rows,
+};
 use crate::AppState;
 use crate::auth::Caller;
 
@@ -122,7 +124,7 @@ struct ServerPage {
     resize_plans: Vec<PlanOption>,
 }
 
-pub(super) async fn server_view(
+async fn server_view(
     state: &AppState,
     page: PageContext,
     caller: &Caller,
@@ -167,7 +169,7 @@ pub(super) async fn server_view(
     }))
 }
 
-pub(super) fn server_id(text: &str) -> Result<ServerId, PortalError> {
+fn server_id(text: &str) -> Result<ServerId, PortalError> {
     text.parse()
         .map_err(|_| PortalError(Error::NotFound("There is no such server.".into())))
 }
@@ -288,7 +290,6 @@ fn plan_options(
     actor: &hostdeck_core::Actor,
 ) -> Result<Vec<PlanOption>, PortalError> {
     let currency = &state.core.config.billing.currency;
-    let hours = state.core.pricing.hours_per_month();
     let mut plans = Vec::new();
     for plan in state.core.pricing.plans() {
         let quote = state
@@ -301,7 +302,7 @@ fn plan_options(
                 "{} — {} — {} a month",
                 plan.name,
                 plan.resources,
-                quote.running_for(hours).display(currency)
+                state.core.pricing.monthly_price(&quote).display(currency)
             ),
         });
     }
@@ -334,7 +335,7 @@ struct NewServerPage {
     page: PageContext,
     plans: Vec<PlanOption>,
     locations: Vec<LocationOptions>,
-    ssh_keys: Vec<super::ssh_keys::SshKeyRow>,
+    ssh_keys: Vec<SshKeyRow>,
 }
 
 pub async fn new_server(
@@ -368,7 +369,7 @@ pub async fn new_server(
         page,
         plans: plan_options(&state, caller.actor())?,
         locations,
-        ssh_keys: super::ssh_keys::rows(&state, &caller).await?,
+        ssh_keys: ssh_key_rows(&state, &caller).await?,
     }))
 }
 
@@ -521,9 +522,7 @@ pub async fn review(
         login,
         resources: quote.resources.to_string(),
         per_hour: format!("{} {}", quote.per_hour_text(), currency.code()),
-        per_month: quote
-            .running_for(state.core.pricing.hours_per_month())
-            .display(currency),
+        per_month: state.core.pricing.monthly_price(&quote).display(currency),
         first_hour: quote.first_hour().display_exact(currency),
         balance: balance.display(currency),
         fields: chosen.fields,
@@ -579,5 +578,97 @@ pub async fn create(
             "/servers/{}?notice=server-created",
             created.server.id
         ))),
+    }
+}
+
+// --- Resizing: the new price beside the current one, then the resize once confirmed (the
+// rules, checks and billing are core's: `Servers::quote_resize`, `Servers::resize`). ---
+
+#[derive(Debug, Deserialize)]
+pub struct ResizeChoice {
+    #[serde(default)]
+    plan: String,
+}
+
+#[derive(askama::Template)]
+#[template(path = "server_resize.html")]
+struct ResizePage {
+    page: PageContext,
+    id: i64,
+    name: String,
+    plan: String,
+    from_resources: String,
+    from_per_hour: String,
+    from_per_month: String,
+    to_resources: String,
+    to_per_hour: String,
+    to_per_month: String,
+    billing_note: &'static str,
+    caveat: &'static str,
+}
+
+/// The price of the chosen plan beside the server's, and the button that resizes. A resize
+/// core refuses (a shrinking disk, a suspended server) is shown on the server's page.
+pub async fn resize_review(
+    State(state): State<AppState>,
+    page: PageContext,
+    caller: Option<Caller>,
+    Path(id): Path<String>,
+    Query(choice): Query<ResizeChoice>,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    let id = server_id(&id)?;
+    let size = Size::Plan(choice.plan.clone());
+    let quote = match state
+        .core
+        .servers
+        .quote_resize(caller.actor(), id, &size)
+        .await
+    {
+        Ok(quote) => quote,
+        Err(error) if error.code() == ErrorCode::NotFound => return Err(error.into()),
+        Err(error) => {
+            let text = shown(&error);
+            return server_view(&state, page.error(text), &caller, id).await;
+        }
+    };
+    let currency = &state.core.config.billing.currency;
+    Ok(render(&ResizePage {
+        page,
+        id: id.0,
+        name: quote.server.name.clone(),
+        plan: quote.to.plan.clone(),
+        from_resources: quote.from.resources.to_string(),
+        from_per_hour: format!("{} {}", quote.from.per_hour_text(), currency.code()),
+        from_per_month: state
+            .core
+            .pricing
+            .monthly_price(&quote.from)
+            .display(currency),
+        to_resources: quote.to.resources.to_string(),
+        to_per_hour: format!("{} {}", quote.to.per_hour_text(), currency.code()),
+        to_per_month: quote.per_month.display(currency),
+        billing_note: quote.billing_note(),
+        caveat: quote.caveat(),
+    }))
+}
+
+pub async fn resize(
+    State(state): State<AppState>,
+    page: PageContext,
+    caller: Option<Caller>,
+    Path(id): Path<String>,
+    form: PortalForm,
+) -> Result<Response, PortalError> {
+    let caller = signed_in(caller)?;
+    let id = server_id(&id)?;
+    let size = Size::Plan(form.get("plan").to_owned());
+    match state.core.servers.resize(caller.actor(), id, &size).await {
+        Ok(_) => Ok(see_other(&format!("/servers/{id}?notice=server-resized"))),
+        Err(error) if error.code() == ErrorCode::NotFound => Err(error.into()),
+        Err(error) => {
+            let text = shown(&error);
+            server_view(&state, page.error(text), &caller, id).await
+        }
     }
 }

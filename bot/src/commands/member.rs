@@ -5,7 +5,9 @@ use hostdeck_core::billing::Standing;
 use hostdeck_core::money::Currency;
 
 use crate::Context;
-use crate::access::{COMMANDS, access, member_of};
+use hostdeck_core::discord_commands::offered_to;
+
+use crate::access::{access, member_of};
 use crate::errors::BotError;
 use crate::render::{Answer, Card};
 
@@ -13,9 +15,7 @@ use crate::render::{Answer, Card};
 #[poise::command(slash_command)]
 pub async fn help(ctx: Context<'_>) -> Result<(), BotError> {
     let access = access(ctx).await?;
-    let lines: Vec<String> = COMMANDS
-        .iter()
-        .filter(|rule| access.actor.can(rule.permission))
+    let lines: Vec<String> = offered_to(&access.actor)
         .map(|rule| format!("`/{}`: {}", rule.name, rule.help))
         .collect();
     let mut card = Card::new("What you can do here").description(lines.join("\n"));
