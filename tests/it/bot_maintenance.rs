@@ -13,7 +13,8 @@ use crate::bot_basics::{WAIT, assert_no_problems, fake_discord, first_answer, te
 
 async fn balance_of(app: &TestApp, linked: &Linked) -> Money {
     app.core()
-        .store
+        .store()
+        .ledger()
         .account_balance(linked.user.wallet)
         .await
         .expect("balance")
