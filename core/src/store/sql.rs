@@ -1,19 +1,13 @@
-//! The one implementation of [`Store`], generic over the engine. Every statement here is
-//! plain `$N` SQL that SQLite and PostgreSQL both accept.
-
-mod payments;
-mod posting_group;
-mod servers;
+//! The one implementation of [`Store`](super::Store), generic over the engine: here the engine
+//! seam, the pools, retries and paging; each area's statements in a file of its own beside
+//! this one, and the accessors in `areas.rs`. Every statement is plain `$N` SQL that SQLite
+//! and PostgreSQL both accept, unless an engine's own trait says otherwise.
 
 use chrono::{DateTime, Utc};
 use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
 
-mod billing;
-
-use billing::BillingDialect;
-
 use super::NewOutboxMessage;
-use super::{EngineKind, Page, Paginated, Store};
+use super::{EngineKind, Page, Paginated};
 use crate::error::{Error, Result};
 use crate::ids::AccountId;
 use crate::records::audit::AuditEntry;
@@ -93,13 +87,18 @@ macro_rules! api_key_fields {
     };
 }
 
-// After the column macros, which they use.
+// The areas come after the column macros above, which they use.
+mod areas;
 mod audit;
 mod auth;
+mod billing;
 mod discord;
 mod idempotency;
 mod ledger;
 mod outbox;
+mod payments;
+mod posting_group;
+mod servers;
 mod settings;
 mod ssh_keys;
 mod throttle;
@@ -268,88 +267,6 @@ fn like_pattern(search: Option<&str>) -> String {
     }
     pattern.push('%');
     pattern
-}
-
-#[async_trait::async_trait]
-impl<DB> Store for SqlStore<DB>
-where
-    DB: BillingDialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
-    fn engine(&self) -> EngineKind {
-        DB::KIND
-    }
-    fn users(&self) -> &dyn super::users::UserStore {
-        self
-    }
-
-    fn auth(&self) -> &dyn super::auth::AuthStore {
-        self
-    }
-
-    fn ledger(&self) -> &dyn super::ledger::LedgerStore {
-        self
-    }
-
-    fn audit(&self) -> &dyn super::audit::AuditStore {
-        self
-    }
-
-    fn outbox(&self) -> &dyn super::outbox::OutboxStore {
-        self
-    }
-
-    fn settings(&self) -> &dyn super::settings::SettingStore {
-        self
-    }
-
-    fn throttle(&self) -> &dyn super::throttle::ThrottleStore {
-        self
-    }
-
-    fn idempotency(&self) -> &dyn super::idempotency::IdempotencyStore {
-        self
-    }
-
-    fn servers(&self) -> &dyn super::servers::ServerStore {
-        self
-    }
-
-    fn billing(&self) -> &dyn super::billing::BillingStore {
-        self
-    }
-
-    fn payments(&self) -> &dyn super::payments::PaymentStore {
-        self
-    }
-
-    fn discord(&self) -> &dyn super::discord::DiscordStore {
-        self
-    }
-
-    fn ssh_keys(&self) -> &dyn super::ssh_keys::SshKeyStore {
-        self
-    }
-
-    async fn ping(&self) -> Result<()> {
-        sqlx::query("SELECT 1").fetch_one(&self.reader).await?;
-        Ok(())
-    }
-
-    async fn close(&self) {
-        self.writer.close().await;
-        self.reader.close().await;
-    }
 }
 
 #[cfg(test)]
