@@ -93,8 +93,8 @@ impl PaypalConfig {
     /// What is wrong, one line per problem, each naming its key. Amounts are checked against
     /// the decimals PayPal takes for `currency` (the billing currency).
     pub fn problems(&self, currency: &Currency) -> Vec<String> {
-        let payable = |amount: Money| super::paypal_value(amount, currency.code()).is_ok();
-        let places = super::decimals(currency.code());
+        let payable = |amount: Money| super::amounts::paypal_value(amount, currency.code()).is_ok();
+        let places = super::amounts::decimals(currency.code());
         let mut problems = Vec::new();
         if !matches!(self.base_url.scheme(), "http" | "https") {
             problems.push("paypal.base_url: expected an https:// address".to_owned());

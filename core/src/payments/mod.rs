@@ -31,6 +31,7 @@
 //! Not here: HTTP (the web crate reads requests and renders pages), statements
 //! ([`crate::statements`]).
 
+mod amounts;
 pub mod config;
 mod group;
 pub mod paypal;
@@ -57,6 +58,7 @@ use crate::notify::{DiscordMessage, Outbox};
 use crate::policy::Actor;
 use crate::store::payments::{EventStatus, NewEvent, StoredEvent};
 use crate::store::{EngineKind, Store};
+use amounts::paypal_value;
 
 pub use config::{PaypalConfig, WebhookVerification};
 pub use events::Received;
@@ -114,26 +116,6 @@ impl EventEnd {
             recorded: false,
         }
     }
-}
-
-/// Decimal places PayPal takes for a currency.
-fn decimals(currency: &str) -> u32 {
-    crate::money::decimals_of(currency)
-}
-
-/// An amount as PayPal writes it: exactly the currency's decimals.
-fn paypal_value(amount: Money, currency: &str) -> Result<String> {
-    let places = decimals(currency);
-    let unit = 10i64.pow(6 - places);
-    if amount.micros() % unit != 0 {
-        return Err(Error::invalid(
-            "amount",
-            format!("{currency} amounts have at most {places} decimal places"),
-        ));
-    }
-    let mut value = amount.to_decimal();
-    value.rescale(places);
-    Ok(value.to_string())
 }
 
 #[derive(Clone)]

@@ -5,14 +5,15 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{Payments, capture_key, custom_id, paypal_value};
+use super::amounts::paypal_value;
+use super::{Payments, capture_key, custom_id};
 use crate::audit::AuditEntry;
 use crate::error::{Error, Result};
 use crate::ledger::{Attached, Cap, Overdraft, PostingKind, PostingRequest, SystemAccount};
 use crate::money::Money;
 use crate::policy::{Actor, Permission, Via};
+use crate::records::users::User;
 use crate::store::payments::{EventStatus, FinishedEvent, OrderStatus, StoredEvent, StoredOrder};
-use crate::users::User;
 
 /// An order's new status and its capture, recorded after a settlement.
 pub(super) type OrderUpdate = (String, OrderStatus, String);

@@ -4,14 +4,15 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::{EventEnd, Payments, capture_key, paypal_value, refund_key};
+use super::amounts::paypal_value;
+use super::{EventEnd, Payments, capture_key, refund_key};
 use crate::audit::AuditEntry;
 use crate::error::{Error, Result};
 use crate::ledger::{Attached, Cap, Overdraft, PostingKind, PostingRequest, SystemAccount};
 use crate::money::Money;
 use crate::policy::{Actor, Permission, Via};
+use crate::records::users::User;
 use crate::store::payments::{EventStatus, FinishedEvent, OrderStatus, StoredEvent};
-use crate::users::User;
 
 /// A refund that reached hostdeck, from the refund API or a webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]

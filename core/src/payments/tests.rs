@@ -1,3 +1,4 @@
+use super::amounts::paypal_value;
 use super::refunds::RefundFacts;
 use super::*;
 

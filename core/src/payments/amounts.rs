@@ -1,0 +1,25 @@
+//! Amounts as PayPal writes them. A leaf: the `[paypal]` section checks its amounts with it,
+//! and the orders and refunds send them.
+
+use crate::error::{Error, Result};
+use crate::money::Money;
+
+/// Decimal places PayPal takes for a currency.
+pub(super) fn decimals(currency: &str) -> u32 {
+    crate::money::decimals_of(currency)
+}
+
+/// An amount as PayPal writes it: exactly the currency's decimals.
+pub(super) fn paypal_value(amount: Money, currency: &str) -> Result<String> {
+    let places = decimals(currency);
+    let unit = 10i64.pow(6 - places);
+    if amount.micros() % unit != 0 {
+        return Err(Error::invalid(
+            "amount",
+            format!("{currency} amounts have at most {places} decimal places"),
+        ));
+    }
+    let mut value = amount.to_decimal();
+    value.rescale(places);
+    Ok(value.to_string())
+}
