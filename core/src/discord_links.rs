@@ -33,9 +33,9 @@ use crate::ledger::{Ledger, Posting, StatementLine};
 use crate::money::Money;
 use crate::notify::{DiscordMessage, Outbox};
 use crate::policy::{Actor, Permission, Role, RoleSet, Via};
+use crate::records::users::{User, UserStatus};
 use crate::store::Store;
 use crate::store::discord::{CreditDecision, CreditRequest, DiscordLink, NewCreditRequest};
-use crate::users::{User, UserStatus};
 
 /// How long a link code works.
 pub const LINK_CODE_TTL: chrono::Duration = chrono::Duration::minutes(10);

@@ -30,8 +30,8 @@ pub use crate::records::ledger::{
     Attached, Cap, Discrepancy, MAX_POSTING, Overdraft, PostOutcome, Posted, Posting, PostingKind,
     PostingRequest, StatementLine, SystemAccount, UsageHour,
 };
+use crate::records::users::User;
 use crate::store::{Page, Paginated, Store};
-use crate::users::User;
 
 /// The most characters a credit adjustment's reason may have.
 pub const MAX_REASON_CHARS: usize = 500;

@@ -37,8 +37,8 @@ use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::notify::Outbox;
 use crate::policy::{Actor, Permission};
+use crate::records::users::{User, UserAuth};
 use crate::store::Store;
-use crate::users::{User, UserAuth};
 
 /// Where a request came from, for throttling and the session list.
 #[derive(Debug, Clone, PartialEq, Eq)]

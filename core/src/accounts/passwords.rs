@@ -13,8 +13,8 @@ use crate::email::Email;
 use crate::error::Result;
 use crate::notify::EmailMessage;
 use crate::policy::{Actor, Permission, Via};
+use crate::records::users::{User, UserStatus};
 use crate::store::{CodeCheck, NewCode};
-use crate::users::{User, UserStatus};
 
 const RESET_PASSWORD: &str = "reset_password";
 

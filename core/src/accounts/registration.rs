@@ -12,8 +12,8 @@ use crate::email::Email;
 use crate::error::{Error, Result};
 use crate::notify::EmailMessage;
 use crate::policy::{Actor, Role, Via};
+use crate::records::users::{NewUser, User};
 use crate::store::{CodeCheck, NewCode};
-use crate::users::{NewUser, User};
 
 const VERIFY_EMAIL: &str = "verify_email";
 

@@ -9,7 +9,7 @@ use crate::auth::password;
 use crate::email::Email;
 use crate::error::{Error, Result};
 use crate::policy::{Actor, Role, Via};
-use crate::users::{NewUser, User};
+use crate::records::users::{NewUser, User};
 
 const SETUP_SETTING: &str = "setup.first_admin";
 

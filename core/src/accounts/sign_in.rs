@@ -12,7 +12,7 @@ use crate::auth::{password, totp};
 use crate::email::Email;
 use crate::error::{Error, Result};
 use crate::policy::{Actor, Via};
-use crate::users::{User, UserAuth, UserStatus};
+use crate::records::users::{User, UserAuth, UserStatus};
 
 /// The answer to a sign-in with a right password.
 #[derive(Debug)]

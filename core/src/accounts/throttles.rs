@@ -10,7 +10,7 @@ use crate::auth::password;
 use crate::auth::throttle::{Limit, Taken, minutes};
 use crate::email::Email;
 use crate::error::{Error, Result};
-use crate::users::UserAuth;
+use crate::records::users::UserAuth;
 
 const FAILURE_WINDOW: Duration = Duration::from_secs(15 * 60);
 const HOUR: Duration = Duration::from_secs(3600);

@@ -18,8 +18,8 @@ use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::policy::{Actor, Permission, Scope, Scopes};
 pub use crate::records::auth::{ApiKeyInfo, NewApiKey};
+use crate::records::users::UserAuth;
 use crate::store::Store;
-use crate::users::UserAuth;
 
 pub const PREFIX: &str = "hd_";
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -312,7 +312,7 @@ impl ApiKeys {
         let now = self.clock.now();
         let live = info.revoked_at.is_none()
             && info.expires_at.is_none_or(|at| at > now)
-            && owner.user.status == crate::users::UserStatus::Active;
+            && owner.user.status == crate::records::users::UserStatus::Active;
         if !live {
             return Ok(None);
         }

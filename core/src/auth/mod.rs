@@ -14,7 +14,7 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::error::Result;
 use crate::policy::{Actor, RoleSet, Via};
-use crate::users::User;
+use crate::records::users::User;
 
 use api_keys::{ApiKeyInfo, ApiKeys};
 use sessions::Sessions;

@@ -25,8 +25,8 @@ use crate::clock::Clock;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 pub use crate::records::auth::SessionRecord;
+use crate::records::users::{UserAuth, UserStatus};
 use crate::store::Store;
-use crate::users::{UserAuth, UserStatus};
 
 pub const ISSUER: &str = "hostdeck";
 pub const AUDIENCE: &str = "hostdeck";

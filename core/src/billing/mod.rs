@@ -75,9 +75,9 @@ use crate::ledger::{
 use crate::money::Money;
 use crate::notify::{DISCORD_DM, DiscordMessage, EMAIL, EmailMessage};
 use crate::policy::{Actor, Permission, Via};
+use crate::records::users::User;
 use crate::store::billing::{BalanceStep, BalanceWatch, TickPlan, TickTotals};
 use crate::store::{NewOutboxMessage, Store};
-use crate::users::User;
 
 /// How a run of the tick is cut into transactions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -10,8 +10,8 @@ use crate::error::{Error, Result};
 use crate::ids::{ServerId, UserId};
 use crate::policy::{Actor, Permission};
 use crate::providers::{Provider, ProviderError, RemoteId};
+use crate::records::users::User;
 use crate::store::servers::EventSource;
-use crate::users::User;
 
 impl Servers {
     pub(super) async fn user(&self, id: UserId) -> Result<User> {

@@ -20,9 +20,9 @@ use crate::providers::{
     CreateKey, Failure, Hostname, Image, NewServer, Owner, Provider, ProviderError, RemoteServer,
     RootPassword,
 };
+use crate::records::users::User;
 use crate::ssh_keys::{SshKeyId, SshPublicKey};
 use crate::store::servers::{CreateStart, EventSource, FirstHour, HeldCreate};
-use crate::users::User;
 
 /// The server's owner as its provider is told: refused (before anything is charged) if the
 /// account's address cannot be sent.

@@ -22,8 +22,8 @@ use crate::money::{Currency, Money};
 use crate::policy::{Actor, Permission};
 use crate::records::statements::parse_date;
 pub use crate::records::statements::{StatementFilter, day_start};
+use crate::records::users::User;
 use crate::store::{Page, Paginated, Store};
-use crate::users::User;
 
 /// Lines an export holds at most; a longer period is refused with a hint to narrow it.
 pub const EXPORT_CAP: u32 = 20_000;
