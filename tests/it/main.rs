@@ -14,6 +14,7 @@ mod bot_permissions;
 mod bot_servers;
 mod bot_store;
 mod first_use;
+mod house;
 mod idempotency_keys;
 mod ledger_attached;
 mod ledger_concurrency;
