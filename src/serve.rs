@@ -156,7 +156,7 @@ pub async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {bind} (web.bind): {error}"))?;
     let running = start(core, listener)?;
-    if let Some(token) = running.core.accounts.first_admin_setup().await? {
+    if let Some(token) = running.core.identity.first_admin_setup().await? {
         let base = running
             .core
             .config

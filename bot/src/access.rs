@@ -50,7 +50,12 @@ pub async fn access(ctx: Context<'_>) -> Result<MemberAccess, BotError> {
     if let Some(access) = ctx.invocation_data::<MemberAccess>().await {
         return Ok(access.clone());
     }
-    Ok(ctx.data().core.discord.access(&member_of(ctx)).await?)
+    Ok(ctx
+        .data()
+        .core
+        .discord_links
+        .access(&member_of(ctx))
+        .await?)
 }
 
 /// Whether maintenance lets the member in (core decides: while it is on, only admins); a
@@ -69,23 +74,23 @@ pub fn check(ctx: Context<'_>) -> poise::BoxFuture<'_, Result<bool, BotError>> {
     Box::pin(async move {
         let data: &Data = ctx.data();
         let name = ctx.command().qualified_name.clone();
-        let access = data.core.discord.access(&member_of(ctx)).await?;
+        let access = data.core.discord_links.access(&member_of(ctx)).await?;
         admit(&data.core, &access).await?;
         let Some(rule) = rule_for(&name) else {
             let error = hostdeck_core::Error::Forbidden(format!("/{name} is not a command here."));
             data.core
-                .discord
+                .discord_links
                 .record_refusal(&access, &name, &error)
                 .await;
             return Err(error.into());
         };
         data.core
-            .discord
+            .discord_links
             .require(&access, rule.permission, &name)
             .await?;
         if let Some(permission) = subcommand_permission(&name) {
             data.core
-                .discord
+                .discord_links
                 .require(&access, permission, &name)
                 .await?;
         }

@@ -28,7 +28,7 @@ pub async fn handle(ctx: &serenity::Context, data: &Data, interaction: &Interact
 
 /// Whether maintenance lets the invoker in, as it does before every command.
 async fn admitted(data: &Data, invoker: &Invoker) -> Result<(), BotError> {
-    let access = data.core.discord.access(&invoker.member).await?;
+    let access = data.core.discord_links.access(&invoker.member).await?;
     admit(&data.core, &access).await
 }
 

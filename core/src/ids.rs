@@ -25,7 +25,7 @@ macro_rules! id_type {
 }
 
 id_type!(
-    /// A person with an account: customer or staff.
+    /// A person: customer or staff.
     UserId
 );
 id_type!(

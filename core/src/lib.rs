@@ -1,26 +1,30 @@
 //! hostdeck-core: every rule of the platform, shared by the Discord bot, the web portal, the
 //! JSON API and the scheduler. It knows nothing of Discord or HTTP.
 //!
-//! Layout, by noun:
-//! - [`config`]: the typed configuration and how it is loaded.
-//! - [`policy`]: roles, scopes, the [`Actor`] of every call, and the one permission table;
+//! Every module, from the bottom floor up (a module imports only from floors below it):
+//! - Values valid once they exist: [`error`] (the one error and its codes), [`ids`], [`money`],
+//!   [`email`], [`text`] (names and notes people type), [`clock`] (the one source of "now"),
+//!   [`private_files`] (files only the platform's user may read).
+//! - [`policy`]: roles, scopes, the [`Actor`] of every call and the one permission table;
 //!   [`discord_commands`]: the permission each Discord command needs.
-//! - [`money`], [`email`], [`ids`]: domain types that are valid once they exist; [`text`]: the
-//!   rule for names and notes people type.
 //! - [`records`]: the plain types the store reads and writes (a user, a posting, a server...)
-//!   and the pure rules on them both sides need; they import nothing above them.
-//! - [`store`]: the [`store::Store`] trait over SQLite and PostgreSQL; it imports records,
-//!   never a service.
-//! - [`ledger`]: prepaid credit as append-only double-entry postings.
-//! - [`users`], [`audit`], [`auth`]: accounts, the audit log, passwords.
-//! - [`clock`]: the one source of "now".
-//! - [`pricing`]: what servers cost, kept as exact fractions of micro-units per hour.
-//! - [`providers`]: the platforms servers run on.
+//!   and the pure rules on them that both sides need.
+//! - [`store`]: the [`store::Store`] trait over SQLite and PostgreSQL, one accessor per area;
+//!   it imports records, never a service.
+//! - [`config`]: assembles the sections each area owns, and loads them.
+//! - Services, each with its rules and permission checks: [`audit`] (the append-only log),
+//!   [`users`] (people and their one role), [`auth`] (passwords, sessions, API keys, two-factor
+//!   codes, throttles), [`identity`] (registration, sign-in, resets, two-factor enrolment, the
+//!   first admin), [`ledger`] (prepaid credit as double-entry postings), [`idempotency`]
+//!   (client keys), [`maintenance`] (maintenance mode and whom it admits), [`notify`] (the
+//!   outbox, mail, Discord messages), [`pricing`] (exact prices), [`burn_rate`], [`providers`]
+//!   (the platforms servers run on), [`ssh_keys`], [`servers`], [`billing`] (the hourly tick,
+//!   free credit, suspension), [`payments`] (PayPal), [`statements`] (exports and PDFs),
+//!   [`discord_links`] (Discord members as actors).
 //!
 //! [`Core`] ties them together; front doors hold an `Arc<Core>` and call its services with an
 //! [`Actor`] they built from a session, an API key or a Discord member.
 
-pub mod accounts;
 pub mod audit;
 pub mod auth;
 pub mod billing;
@@ -32,8 +36,10 @@ pub mod discord_links;
 pub mod email;
 pub mod error;
 pub mod idempotency;
+pub mod identity;
 pub mod ids;
 pub mod ledger;
+pub mod maintenance;
 pub mod money;
 pub mod notify;
 pub mod payments;
@@ -43,7 +49,6 @@ pub mod private_files;
 pub mod providers;
 pub mod records;
 pub mod servers;
-pub mod settings;
 pub mod ssh_keys;
 pub mod statements;
 pub mod store;
@@ -55,7 +60,6 @@ use std::sync::Arc;
 pub use error::{Error, ErrorCode, Result};
 pub use policy::{Actor, Permission, Role, Via};
 
-use accounts::Accounts;
 use audit::Audit;
 use auth::Auth;
 use auth::api_keys::{ApiKeys, KeyCache};
@@ -64,12 +68,13 @@ use billing::Billing;
 use clock::{Clock, SystemClock};
 use config::Config;
 use discord_links::DiscordLinks;
+use identity::Identity;
 use ledger::Ledger;
+use maintenance::Maintenance;
 use notify::Outbox;
 use payments::Payments;
 use providers::Providers;
 use servers::Servers;
-use settings::Maintenance;
 use statements::Statements;
 use store::Store;
 use users::Users;
@@ -86,7 +91,7 @@ pub struct Core {
     pub ledger: Ledger,
     pub billing: Billing,
     pub auth: Auth,
-    pub accounts: Accounts,
+    pub identity: Identity,
     pub outbox: Outbox,
     pub maintenance: Maintenance,
     pub payments: Payments,
@@ -96,7 +101,7 @@ pub struct Core {
     /// Customers' servers on the configured providers.
     pub servers: Servers,
     /// Discord members as actors: linking, and the core of the bot's commands.
-    pub discord: DiscordLinks,
+    pub discord_links: DiscordLinks,
     /// SSH public keys saved on accounts.
     pub ssh_keys: ssh_keys::SshKeys,
 }
@@ -189,7 +194,7 @@ impl Core {
         Ok(Self {
             payments,
             statements,
-            discord: DiscordLinks::new(
+            discord_links: DiscordLinks::new(
                 store.clone(),
                 clock.clone(),
                 audit.clone(),
@@ -207,7 +212,7 @@ impl Core {
                 config.auth.api_key_requests_per_minute,
                 config.auth.session_requests_per_minute,
             ),
-            accounts: Accounts::new(
+            identity: Identity::new(
                 store.clone(),
                 clock.clone(),
                 audit.clone(),

@@ -1,4 +1,4 @@
-//! Accounts: customers and staff, one role each, email unique without regard to case.
+//! Users: customers and staff, one role each, email unique without regard to case.
 
 use std::sync::Arc;
 

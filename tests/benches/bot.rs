@@ -217,7 +217,7 @@ async fn run(rounds: usize) -> anyhow::Result<()> {
     );
     println!(
         "\n| linked users | process RSS (fake Discord, platform and bot together) |\n|---|---|\n| 1 | {rss_one:.1} MiB |\n| {} | {rss_many:.1} MiB (after a burst of /balance, p99 {}) |",
-        app.core().discord.count_links().await?,
+        app.core().discord_links.count_links().await?,
         ms(percentile(&many.latencies, 0.99))
     );
     let problems = discord.recorder().problems();

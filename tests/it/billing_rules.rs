@@ -49,11 +49,11 @@ fn config() -> Config {
 async fn verifying_an_email_gives_the_signup_credit_once(db: TestDb) {
     let clock = Arc::new(ManualClock::new(t0()));
     let core = db.core_with(config(), clock.clone()).await;
-    let client = hostdeck_core::accounts::Client {
+    let client = hostdeck_core::identity::Client {
         address: "127.0.0.1".into(),
         user_agent: "tests".into(),
     };
-    core.accounts
+    core.identity
         .register(
             "dana@example.com",
             SecretString::from("a long and unguessable passphrase".to_owned()),
@@ -72,12 +72,12 @@ async fn verifying_an_email_gives_the_signup_credit_once(db: TestDb) {
         .find_map(|message| hostdeck_e2e::mail::code_in(message.payload["text"].as_str()?, 6))
         .expect("a verification code in the email");
     let dana = core
-        .accounts
+        .identity
         .verify_email("dana@example.com", &code, &client)
         .await
         .expect("verified");
     assert!(
-        core.accounts
+        core.identity
             .verify_email("dana@example.com", &code, &client)
             .await
             .is_err()

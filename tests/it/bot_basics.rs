@@ -273,7 +273,12 @@ async fn a_customer_links_with_a_portal_code_and_sees_the_real_balance() {
         Role::Customer,
         hostdeck_core::Via::Portal,
     );
-    let expired = app.core().discord.issue_code(&actor).await.expect("a code");
+    let expired = app
+        .core()
+        .discord_links
+        .issue_code(&actor)
+        .await
+        .expect("a code");
     db.raw("UPDATE discord_link_codes SET expires_at = '2020-01-01T00:00:00Z'")
         .await
         .expect("age the code");

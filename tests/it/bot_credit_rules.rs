@@ -67,8 +67,8 @@ async fn link(core: &Core, email: &str, role: Role, discord_user_id: u64) -> Use
         .await
         .expect("a user");
     let actor = Actor::user(user.id, role, Via::Portal);
-    let code = core.discord.issue_code(&actor).await.expect("a code");
-    core.discord
+    let code = core.discord_links.issue_code(&actor).await.expect("a code");
+    core.discord_links
         .link(&member(discord_user_id, &[]), code.code.expose_secret())
         .await
         .expect("linked");
@@ -87,7 +87,7 @@ fn member(user_id: u64, roles: &[u64]) -> DiscordMember {
 /// A billing staff member in the guild, signed in with two factors.
 async fn billing(core: &Core, discord_user_id: u64) -> MemberAccess {
     let mut access = core
-        .discord
+        .discord_links
         .access(&member(discord_user_id, &[BILLING_ROLE]))
         .await
         .expect("access");
@@ -113,7 +113,7 @@ async fn adjustments(story: &Story) -> Vec<Money> {
 async fn confirm_and_cancel_end_one_way(db: TestDb) {
     let story = story(&db).await;
     let bea = billing(&story.core, 3100).await;
-    let discord = &story.core.discord;
+    let discord = &story.core.discord_links;
     let mut posted = 0;
     for round in 0..8 {
         let (request, _) = discord
@@ -160,7 +160,7 @@ async fn credit_requests_are_decided_by_their_rules(db: TestDb) {
     let story = story(&db).await;
     let bea = billing(&story.core, 3100).await;
     let bob = billing(&story.core, 3101).await;
-    let discord = &story.core.discord;
+    let discord = &story.core.discord_links;
     let ask = |key: &'static str, micros: i64| {
         let bea = bea.clone();
         async move {

@@ -165,7 +165,7 @@ async fn credit_is_added_once_through_the_modal_and_the_confirm_button() {
     let access = story
         .app
         .core()
-        .discord
+        .discord_links
         .access(&hostdeck_core::discord_links::DiscordMember {
             user_id: story.billing.user_id,
             name: "bea".into(),
@@ -177,7 +177,7 @@ async fn credit_is_added_once_through_the_modal_and_the_confirm_button() {
     let replay = story
         .app
         .core()
-        .discord
+        .discord_links
         .confirm_credit(&access, request_id)
         .await
         .expect("a replay is answered");
@@ -434,7 +434,7 @@ async fn billing_staff_posts_go_out_without_a_bot_token() {
     let app = bot::start(&db, config).await;
     bot::linked_account(&app, "bea@example.com", Role::Billing, 3100, "bea").await;
     bot::linked_account(&app, "carl@example.com", Role::Customer, 3200, "carl").await;
-    let discord_links = &app.core().discord;
+    let discord_links = &app.core().discord_links;
     let mut access = discord_links
         .access(&hostdeck_core::discord_links::DiscordMember {
             user_id: 3100,

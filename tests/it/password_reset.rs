@@ -2,7 +2,7 @@
 //! the link in the owner's inbox still resets the password.
 
 use hostdeck_core::Role;
-use hostdeck_core::accounts::Client;
+use hostdeck_core::identity::Client;
 use hostdeck_core::store::CODE_ATTEMPTS;
 use hostdeck_e2e::app::TestApp;
 use hostdeck_e2e::db::TestDb;
@@ -26,7 +26,7 @@ async fn a_stranger_guessing_at_the_code_does_not_kill_the_owners_reset_link(db:
     app.user("olga@example.com", Role::Customer).await;
     let owner = client("198.51.100.7");
     let stranger = client("203.0.113.9");
-    let accounts = &app.core().accounts;
+    let accounts = &app.core().identity;
 
     accounts
         .forgot_password("olga@example.com", &owner)
@@ -99,7 +99,7 @@ async fn guesses_either_side_of_a_quarter_hour_share_one_window(db: TestDb) {
     let app = TestApp::start(db.core(clock.clone()).await).await;
     app.user("pia@example.com", Role::Customer).await;
     let attacker = client("203.0.113.50");
-    let accounts = &app.core().accounts;
+    let accounts = &app.core().identity;
     for guess in 0..5 {
         let refused = accounts
             .sign_in(

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use hostdeck::serve::{Running, start_with_mailer};
 use hostdeck_core::Core;
-use hostdeck_core::accounts::{Client, SignIn};
 use hostdeck_core::email::Email;
+use hostdeck_core::identity::{Client, SignIn};
 use hostdeck_core::policy::{Actor, Role, Scope, Via};
 use hostdeck_core::users::{NewAccount, User};
 use secrecy::{ExposeSecret, SecretString};
@@ -305,7 +305,7 @@ impl TestApp {
         };
         let session = if role == Role::Customer {
             match core
-                .accounts
+                .identity
                 .sign_in(email, SecretString::from(PASSWORD), None, &client)
                 .await
                 .expect("sign in")

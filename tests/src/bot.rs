@@ -71,7 +71,11 @@ pub async fn linked_account(
     }
     let core = app.core();
     let actor = hostdeck_core::Actor::user(signed_in.user.id, role, hostdeck_core::Via::Portal);
-    let code = core.discord.issue_code(&actor).await.expect("a link code");
+    let code = core
+        .discord_links
+        .issue_code(&actor)
+        .await
+        .expect("a link code");
     let member = DiscordMember {
         user_id: discord_user_id,
         name: name.to_owned(),
@@ -79,7 +83,7 @@ pub async fn linked_account(
         role_ids: Vec::new(),
     };
     let user = core
-        .discord
+        .discord_links
         .link(&member, code.code.expose_secret())
         .await
         .expect("the code links");

@@ -14,9 +14,9 @@ use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use hostdeck_core::accounts::Client;
 use hostdeck_core::auth::throttle::Verdict;
 use hostdeck_core::auth::{Authenticated, Presented};
+use hostdeck_core::identity::Client;
 use hostdeck_core::{Actor, Error, Via};
 
 use crate::AppState;

@@ -35,7 +35,7 @@ pub async fn link(
     code: String,
 ) -> Result<(), BotError> {
     let member = member_of(ctx);
-    let user = ctx.data().core.discord.link(&member, &code).await?;
+    let user = ctx.data().core.discord_links.link(&member, &code).await?;
     let card = Card::new("Linked").description(format!(
         "Your Discord account now acts as {}. Use /unlink to undo it.",
         user.email
@@ -48,7 +48,7 @@ pub async fn link(
 #[poise::command(slash_command)]
 pub async fn unlink(ctx: Context<'_>) -> Result<(), BotError> {
     let access = access(ctx).await?;
-    ctx.data().core.discord.unlink(&access).await?;
+    ctx.data().core.discord_links.unlink(&access).await?;
     let card = Card::new("Unlinked")
         .description("Your Discord account is no longer linked. /link links it again.");
     ctx.send(Answer::card(card).ephemeral().reply()).await?;
@@ -60,7 +60,7 @@ pub async fn unlink(ctx: Context<'_>) -> Result<(), BotError> {
 pub async fn balance(ctx: Context<'_>) -> Result<(), BotError> {
     let access = access(ctx).await?;
     let core = &ctx.data().core;
-    core.discord
+    core.discord_links
         .require(&access, Permission::ReadOwnBilling, "balance")
         .await?;
     let standing = core

@@ -52,7 +52,7 @@ pub async fn server(_ctx: Context<'_>) -> Result<(), BotError> {
 /// provider, so it is quick whatever the providers' latency.
 async fn own_servers(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
     let core = &ctx.data().core;
-    let choices = match core.discord.access(&member_of(ctx)).await {
+    let choices = match core.discord_links.access(&member_of(ctx)).await {
         Ok(access) => core
             .servers
             .list(&access.actor, Owners::Own)
@@ -256,7 +256,7 @@ pub async fn server_power_confirmed(
     let (id, action) = rest.split_once(':').ok_or_else(stale)?;
     let id: i64 = id.parse().map_err(|_| stale())?;
     let action = parse_power_action(action)?;
-    let access = data.core.discord.access(&invoker.member).await?;
+    let access = data.core.discord_links.access(&invoker.member).await?;
     let server = data
         .core
         .servers
@@ -328,7 +328,7 @@ pub async fn server_resize_confirmed(
 ) -> Result<Answer, BotError> {
     let (id, plan) = rest.split_once(':').ok_or_else(stale)?;
     let id: i64 = id.parse().map_err(|_| stale())?;
-    let access = data.core.discord.access(&invoker.member).await?;
+    let access = data.core.discord_links.access(&invoker.member).await?;
     let resized = data
         .core
         .servers
@@ -437,7 +437,7 @@ fn typed_option(ctx: Context<'_>, name: &str) -> Option<String> {
 async fn templates(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
     let core = &ctx.data().core;
     let location = typed_option(ctx, "location");
-    let offered = match core.discord.access(&member_of(ctx)).await {
+    let offered = match core.discord_links.access(&member_of(ctx)).await {
         Ok(access) => core
             .servers
             .templates(&access.actor, location.as_deref())
@@ -468,7 +468,7 @@ async fn templates(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompl
 /// The member's saved SSH keys.
 async fn saved_ssh_keys(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
     let core = &ctx.data().core;
-    let keys = match core.discord.access(&member_of(ctx)).await {
+    let keys = match core.discord_links.access(&member_of(ctx)).await {
         Ok(access) => core.ssh_keys.list(&access.actor).await.unwrap_or_default(),
         Err(_) => Vec::new(),
     };
@@ -576,7 +576,7 @@ pub async fn server_create_confirmed(
         Some(key) => vec![SshKeyId(key.parse().map_err(|_| stale())?)],
         None => Vec::new(),
     };
-    let access = data.core.discord.access(&invoker.member).await?;
+    let access = data.core.discord_links.access(&invoker.member).await?;
     let created = data
         .core
         .servers
@@ -652,7 +652,10 @@ pub async fn server_lookup(
     ctx.defer_ephemeral().await?;
     let access = access(ctx).await?;
     let core = &ctx.data().core;
-    let customer = core.discord.linked_customer(&access, member.get()).await?;
+    let customer = core
+        .discord_links
+        .linked_customer(&access, member.get())
+        .await?;
     let servers = core
         .servers
         .list(&access.actor, Owners::Of(customer.id))

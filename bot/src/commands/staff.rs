@@ -32,7 +32,12 @@ pub async fn whois(
 ) -> Result<(), BotError> {
     ctx.defer_ephemeral().await?;
     let access = access(ctx).await?;
-    let summary = ctx.data().core.discord.whois(&access, member.get()).await?;
+    let summary = ctx
+        .data()
+        .core
+        .discord_links
+        .whois(&access, member.get())
+        .await?;
     let currency = &ctx.data().core.config.billing.currency;
     let mut card = Card::new(format!("Who is {}", summary.user.email))
         .field("Email", summary.user.email.clone());
@@ -96,7 +101,7 @@ async fn ask_reason(
     let customer = ctx
         .data()
         .core
-        .discord
+        .discord_links
         .credit_target(&access, member.get(), amount)
         .await?;
     let signed = if remove {
@@ -156,10 +161,10 @@ pub async fn credit_modal_submitted(
     ) else {
         return Err(crate::errors::stale());
     };
-    let access = data.core.discord.access(&invoker.member).await?;
+    let access = data.core.discord_links.access(&invoker.member).await?;
     let (request, customer) = data
         .core
-        .discord
+        .discord_links
         .request_credit(
             &access,
             &format!("discord:{origin}"),
@@ -205,8 +210,8 @@ pub async fn credit_confirmed(
     rest: &str,
 ) -> Result<Answer, BotError> {
     let id = rest.parse::<i64>().map_err(|_| crate::errors::stale())?;
-    let access = data.core.discord.access(&invoker.member).await?;
-    let outcome = data.core.discord.confirm_credit(&access, id).await?;
+    let access = data.core.discord_links.access(&invoker.member).await?;
+    let outcome = data.core.discord_links.confirm_credit(&access, id).await?;
     let currency = &data.core.config.billing.currency;
     let mut card = Card::new(if outcome.new {
         "Credit adjusted"
@@ -230,7 +235,7 @@ pub async fn credit_cancelled(
     rest: &str,
 ) -> Result<Answer, BotError> {
     let id = rest.parse::<i64>().map_err(|_| crate::errors::stale())?;
-    let access = data.core.discord.access(&invoker.member).await?;
-    data.core.discord.cancel_credit(&access, id).await?;
+    let access = data.core.discord_links.access(&invoker.member).await?;
+    data.core.discord_links.cancel_credit(&access, id).await?;
     Ok(Answer::card(Card::new("Cancelled").description("No credit was changed.")).ephemeral())
 }

@@ -1,5 +1,5 @@
-//! Accounts as stored: a user, what sign-in reads, and what creating one writes.
-//! The rules for accounts are in [`crate::users`].
+//! Users as stored: a user, what sign-in reads, and what creating one writes.
+//! The rules for users are in [`crate::users`].
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;

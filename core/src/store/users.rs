@@ -1,4 +1,4 @@
-//! Accounts: `users` and the wallet each one gets.
+//! Users: `users` and the wallet (their ledger account) each one gets.
 
 use chrono::{DateTime, Utc};
 

@@ -48,7 +48,7 @@ async fn update_me(
 ) -> Result<Json<UserView>, ApiError> {
     let user = state
         .core
-        .accounts
+        .identity
         .update_profile(caller.actor(), body.display_name.as_deref())
         .await?;
     Ok(Json(UserView::from(&user)))

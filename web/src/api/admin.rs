@@ -192,8 +192,8 @@ pub struct MaintenanceView {
     pub since: Option<DateTime<Utc>>,
 }
 
-impl From<hostdeck_core::settings::MaintenanceState> for MaintenanceView {
-    fn from(state: hostdeck_core::settings::MaintenanceState) -> Self {
+impl From<hostdeck_core::maintenance::MaintenanceState> for MaintenanceView {
+    fn from(state: hostdeck_core::maintenance::MaintenanceState) -> Self {
         Self {
             enabled: state.enabled,
             message: state.message,

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use hostdeck_core::accounts::{KeysOnPasswordChange, SignIn};
+use hostdeck_core::identity::{KeysOnPasswordChange, SignIn};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -49,7 +49,7 @@ async fn register(
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
     state
         .core
-        .accounts
+        .identity
         .register(&body.email, SecretString::from(body.password), &client)
         .await?;
     Ok((
@@ -77,7 +77,7 @@ async fn verify_email(
 ) -> Result<Json<MessageView>, ApiError> {
     state
         .core
-        .accounts
+        .identity
         .verify_email(&body.email, &body.code, &client)
         .await?;
     Ok(Json(MessageView::new(
@@ -100,7 +100,7 @@ async fn resend_verification(
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
     state
         .core
-        .accounts
+        .identity
         .resend_verification(&body.email, &client)
         .await?;
     Ok((
@@ -141,7 +141,7 @@ async fn login(
 ) -> Result<Json<LoginResponse>, ApiError> {
     let outcome = state
         .core
-        .accounts
+        .identity
         .sign_in(
             &body.email,
             SecretString::from(body.password),
@@ -172,7 +172,7 @@ async fn logout(State(state): State<AppState>, caller: Caller) -> Result<StatusC
             "An API key cannot sign out; revoke the key under API keys to stop it working.".into(),
         )));
     };
-    state.core.accounts.sign_out(session).await?;
+    state.core.identity.sign_out(session).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -186,7 +186,7 @@ async fn forgot_password(
 ) -> Result<(StatusCode, Json<MessageView>), ApiError> {
     state
         .core
-        .accounts
+        .identity
         .forgot_password(&body.email, &client)
         .await?;
     Ok((
@@ -217,7 +217,7 @@ async fn reset_password(
 ) -> Result<Json<MessageView>, ApiError> {
     state
         .core
-        .accounts
+        .identity
         .reset_password(
             &body.email,
             &body.code,
@@ -277,7 +277,7 @@ async fn change_password(
     };
     let changed = state
         .core
-        .accounts
+        .identity
         .change_password(
             caller.actor(),
             SecretString::from(body.current_password),
@@ -310,7 +310,7 @@ async fn two_factor_enroll(
     State(state): State<AppState>,
     caller: Caller,
 ) -> Result<Json<EnrolmentView>, ApiError> {
-    let enrolment = state.core.accounts.start_two_factor(caller.actor()).await?;
+    let enrolment = state.core.identity.start_two_factor(caller.actor()).await?;
     Ok(Json(EnrolmentView {
         secret: enrolment.secret.expose_secret().to_owned(),
         otpauth_url: enrolment.otpauth_url.expose_secret().to_owned(),
@@ -334,7 +334,7 @@ async fn two_factor_confirm(
 ) -> Result<Json<SessionView>, ApiError> {
     let session = state
         .core
-        .accounts
+        .identity
         .confirm_two_factor(
             caller.actor(),
             caller.0.session.as_deref(),
@@ -362,7 +362,7 @@ async fn two_factor_disable(
 ) -> Result<Json<SessionView>, ApiError> {
     let session = state
         .core
-        .accounts
+        .identity
         .disable_two_factor(
             caller.actor(),
             SecretString::from(body.current_password),

@@ -6,8 +6,8 @@ use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use chrono::NaiveDate;
 use hostdeck_core::Error;
-use hostdeck_core::accounts::{Enrolment, KeysOnPasswordChange};
 use hostdeck_core::auth::sessions::IssuedSession;
+use hostdeck_core::identity::{Enrolment, KeysOnPasswordChange};
 use hostdeck_core::money::{Currency, Money};
 use hostdeck_core::policy::Scope;
 use hostdeck_core::ssh_keys::SshKeyId;
@@ -135,7 +135,7 @@ async fn account_view(
         .collect();
     let discord = state
         .core
-        .discord
+        .discord_links
         .linked(caller.actor())
         .await?
         .map(|link| (link.discord_name, when(link.linked_at)));
@@ -214,7 +214,7 @@ pub async fn profile(
     let caller = signed_in(caller)?;
     match state
         .core
-        .accounts
+        .identity
         .update_profile(caller.actor(), Some(form.get("display_name")))
         .await
     {
@@ -276,7 +276,7 @@ pub async fn password(
     };
     let outcome = state
         .core
-        .accounts
+        .identity
         .change_password(
             caller.actor(),
             SecretString::from(form.get("current_password").to_owned()),
@@ -301,7 +301,7 @@ pub async fn two_factor_start(
     _form: PortalForm,
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
-    match state.core.accounts.start_two_factor(caller.actor()).await {
+    match state.core.identity.start_two_factor(caller.actor()).await {
         Ok(enrolment) => account_view(&state, page, &caller, Some(enrolment), None).await,
         Err(error) => account_error(&state, page, &caller, error).await,
     }
@@ -318,7 +318,7 @@ pub async fn two_factor_confirm(
     let caller = signed_in(caller)?;
     let outcome = state
         .core
-        .accounts
+        .identity
         .confirm_two_factor(
             caller.actor(),
             caller.0.session.as_deref(),
@@ -340,7 +340,7 @@ pub async fn two_factor_disable(
     let caller = signed_in(caller)?;
     let outcome = state
         .core
-        .accounts
+        .identity
         .disable_two_factor(
             caller.actor(),
             SecretString::from(form.get("current_password").to_owned()),

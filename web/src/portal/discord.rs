@@ -23,7 +23,7 @@ pub async fn link_code(
     _form: PortalForm,
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
-    let code = state.core.discord.issue_code(caller.actor()).await?;
+    let code = state.core.discord_links.issue_code(caller.actor()).await?;
     Ok(render(&CodePage {
         page,
         code: secrecy::ExposeSecret::expose_secret(&code.code).to_owned(),
@@ -37,6 +37,10 @@ pub async fn unlink(
     _form: PortalForm,
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
-    state.core.discord.unlink_account(caller.actor()).await?;
+    state
+        .core
+        .discord_links
+        .unlink_account(caller.actor())
+        .await?;
     Ok(see_other("/account?notice=discord-unlinked"))
 }

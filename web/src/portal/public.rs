@@ -4,7 +4,7 @@ use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
 use axum_extra::extract::cookie::CookieJar;
 use hostdeck_core::Error;
-use hostdeck_core::accounts::SignIn;
+use hostdeck_core::identity::SignIn;
 use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 
@@ -51,7 +51,7 @@ pub async fn login(
         .find(|c| !c.is_empty());
     match state
         .core
-        .accounts
+        .identity
         .sign_in(
             &email,
             SecretString::from(form.get("password").to_owned()),
@@ -93,7 +93,7 @@ pub async fn logout(
     _form: PortalForm,
 ) -> Response {
     if let Some(session) = caller.as_ref().and_then(|c| c.0.session.clone())
-        && let Err(error) = state.core.accounts.sign_out(&session).await
+        && let Err(error) = state.core.identity.sign_out(&session).await
     {
         return PortalError(error).into_response();
     }
@@ -127,7 +127,7 @@ pub async fn register(
     let email = form.get("email").to_owned();
     match state
         .core
-        .accounts
+        .identity
         .register(
             &email,
             SecretString::from(form.get("password").to_owned()),
@@ -169,7 +169,7 @@ pub async fn verify(
     let email = form.get("email").to_owned();
     match state
         .core
-        .accounts
+        .identity
         .verify_email(&email, form.get("code"), &client)
         .await
     {
@@ -190,7 +190,7 @@ pub async fn resend(
     let email = form.get("email").to_owned();
     match state
         .core
-        .accounts
+        .identity
         .resend_verification(&email, &client)
         .await
     {
@@ -219,7 +219,7 @@ pub async fn forgot(
     form: PortalForm,
 ) -> Response {
     let email = form.get("email").to_owned();
-    match state.core.accounts.forgot_password(&email, &client).await {
+    match state.core.identity.forgot_password(&email, &client).await {
         Ok(()) => see_other(&format!(
             "/reset?notice=reset-sent&email={}",
             encode(&email)
@@ -256,7 +256,7 @@ pub async fn reset(
     let secret = form.get("code").to_owned();
     match state
         .core
-        .accounts
+        .identity
         .reset_password(
             &email,
             &secret,
@@ -307,7 +307,7 @@ pub async fn setup(State(state): State<AppState>, page: PageContext, form: Porta
     let token = form.get("token").to_owned();
     let outcome = state
         .core
-        .accounts
+        .identity
         .create_first_admin(
             &token,
             &email,

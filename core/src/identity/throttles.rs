@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use secrecy::SecretString;
 
-use super::{Accounts, Client};
+use super::{Client, Identity};
 use crate::auth::password;
 use crate::auth::throttle::{Limit, Taken, minutes};
 use crate::email::Email;
@@ -66,7 +66,7 @@ const EMAILS_PER_RECIPIENT_AND_ADDRESS: Limit = Limit {
     window: HOUR,
 };
 
-impl Accounts {
+impl Identity {
     /// Counts a request from `client` that sends mail to `email`: `asks` per address, and the
     /// recipient's allowance per requesting address.
     pub(super) async fn throttle_email(

@@ -3,7 +3,7 @@
 
 use secrecy::SecretString;
 
-use super::{Accounts, Client};
+use super::{Client, Identity};
 use crate::audit::AuditEntry;
 use crate::auth::sessions::IssuedSession;
 use crate::auth::totp;
@@ -17,7 +17,7 @@ pub struct Enrolment {
     pub otpauth_url: SecretString,
 }
 
-impl Accounts {
+impl Identity {
     /// Starts two-factor enrolment: a new secret to scan, pending until confirmed.
     pub async fn start_two_factor(&self, actor: &Actor) -> Result<Enrolment> {
         actor.require(Permission::ManageOwnSecurity)?;

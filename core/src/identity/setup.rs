@@ -3,7 +3,7 @@
 use secrecy::SecretString;
 use sha2::{Digest, Sha256};
 
-use super::Accounts;
+use super::Identity;
 use crate::audit::AuditEntry;
 use crate::auth::password;
 use crate::email::Email;
@@ -18,7 +18,7 @@ fn setup_hash(token: &str) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-impl Accounts {
+impl Identity {
     /// While no admin exists: a fresh one-time link secret for creating the first one (its hash
     /// is kept, so a restart makes a new link and the old one stops working). `None` once an
     /// admin exists.

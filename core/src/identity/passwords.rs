@@ -5,7 +5,7 @@ use secrecy::SecretString;
 
 use super::codes::{code_hash, six_digits, wrong_code};
 use super::throttles::MAIL_ASKS_PER_ADDRESS;
-use super::{Accounts, Client};
+use super::{Client, Identity};
 use crate::audit::AuditEntry;
 use crate::auth::password;
 use crate::auth::sessions::IssuedSession;
@@ -63,7 +63,7 @@ impl PasswordChanged {
     }
 }
 
-impl Accounts {
+impl Identity {
     /// Emails a reset link and code if the address has an account; answers the same either way.
     pub async fn forgot_password(&self, email: &str, client: &Client) -> Result<()> {
         let email = Email::existing(email)?;

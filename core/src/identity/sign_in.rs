@@ -4,7 +4,7 @@
 use secrecy::SecretString;
 
 use super::throttles::{SIGN_INS_PER_ACCOUNT_AND_ADDRESS, SIGN_INS_PER_ADDRESS};
-use super::{Accounts, Client};
+use super::{Client, Identity};
 use crate::audit::{AuditEntry, AuditOutcome};
 use crate::auth::sessions::IssuedSession;
 use crate::auth::throttle::minutes;
@@ -26,7 +26,7 @@ fn wrong_credentials() -> Error {
     Error::Unauthenticated("The email or password is not right.".into())
 }
 
-impl Accounts {
+impl Identity {
     /// Signs in. Throttled per account-and-address and per address, so someone hammering an
     /// account from elsewhere does not lock its owner out.
     pub async fn sign_in(

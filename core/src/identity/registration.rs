@@ -5,7 +5,7 @@ use secrecy::SecretString;
 
 use super::codes::{code_hash, six_digits, wrong_code};
 use super::throttles::{MAIL_ASKS_PER_ADDRESS, SIGN_UPS_PER_ADDRESS};
-use super::{Accounts, Client};
+use super::{Client, Identity};
 use crate::audit::AuditEntry;
 use crate::auth::password;
 use crate::email::Email;
@@ -19,7 +19,7 @@ const VERIFY_EMAIL: &str = "verify_email";
 
 const VERIFY_CODE_TTL: chrono::Duration = chrono::Duration::minutes(30);
 
-impl Accounts {
+impl Identity {
     /// Registers a customer and emails a verification code. A taken address answers the same,
     /// and its owner gets an email saying someone tried.
     pub async fn register(

@@ -72,7 +72,7 @@ impl Client {
 }
 
 #[derive(Clone)]
-pub struct Accounts {
+pub struct Identity {
     api_keys: ApiKeys,
     store: Arc<dyn Store>,
     clock: Arc<dyn Clock>,
@@ -83,7 +83,7 @@ pub struct Accounts {
     throttle: SharedThrottle,
 }
 
-impl Accounts {
+impl Identity {
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,

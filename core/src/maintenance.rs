@@ -1,4 +1,4 @@
-//! Platform settings kept in the database, so every replica sees the same: maintenance mode.
+//! Maintenance mode, kept in the database so every replica sees the same.
 //!
 //! Maintenance mode shows everyone but admins a maintenance notice, at every door: who it lets
 //! in is decided here ([`MaintenanceState::admits`], [`Maintenance::admit`]), the doors only
