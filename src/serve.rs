@@ -173,7 +173,7 @@ pub async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
     }
     tracing::info!(
         address = %running.addr,
-        ready_after_ms = started.elapsed().as_millis() as u64,
+        ready_after_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
         "hostdeck is ready on http://{}",
         running.addr
     );

@@ -223,7 +223,7 @@ fn first_run_keeps_the_database_and_the_mail_spool_private_whatever_the_umask() 
     let data = dir.path().join("data");
     for (path, expected) in [
         (data.clone(), 0o700),
-        (spool.clone(), 0o700),
+        (spool, 0o700),
         (data.join("hostdeck.db"), 0o600),
         (data.join("hostdeck.db-wal"), 0o600),
         (data.join("hostdeck.db-shm"), 0o600),

@@ -94,7 +94,7 @@ impl Config {
             None => PathBuf::from(DEFAULT_CONFIG_PATH),
         };
         Self::from_figment(
-            Figment::new()
+            &Figment::new()
                 .merge(Toml::file(&file))
                 .merge(Self::env_provider())
                 .merge(EnvDecimals::read()),
@@ -104,7 +104,7 @@ impl Config {
     /// Loads from a TOML text and the environment (for tests and `config check` of a string).
     pub fn from_toml(text: &str) -> Result<Self, ConfigError> {
         Self::from_figment(
-            Figment::new()
+            &Figment::new()
                 .merge(Toml::string(text))
                 .merge(Self::env_provider())
                 .merge(EnvDecimals::read()),
@@ -118,7 +118,7 @@ impl Config {
             .split("__")
     }
 
-    fn from_figment(figment: Figment) -> Result<Self, ConfigError> {
+    fn from_figment(figment: &Figment) -> Result<Self, ConfigError> {
         let mut config: Config = figment.extract().map_err(ConfigError::from_figment)?;
         config.validate()?;
         config.pricing = std::sync::Arc::new(crate::pricing::Pricing::for_path(

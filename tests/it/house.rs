@@ -117,10 +117,10 @@ impl Crate {
                     continue;
                 }
                 for (path, alias) in expand(&statement.tree) {
-                    if &alias == item {
-                        if let Some(target) = self.resolve(&module, &path, hops - 1) {
-                            return Some(target);
-                        }
+                    if &alias == item
+                        && let Some(target) = self.resolve(&module, &path, hops - 1)
+                    {
+                        return Some(target);
                     }
                 }
             }
@@ -336,10 +336,10 @@ fn graph(krate: &Crate) -> BTreeMap<PathBuf, BTreeMap<PathBuf, BTreeSet<String>>
         for (scope, path) in paths {
             let mut within = module.clone();
             within.extend(scope);
-            if let Some(target) = krate.resolve(&within, &path, 4) {
-                if &target != file {
-                    arrows.entry(target).or_default().insert(path.join("::"));
-                }
+            if let Some(target) = krate.resolve(&within, &path, 4)
+                && &target != file
+            {
+                arrows.entry(target).or_default().insert(path.join("::"));
             }
         }
     }
@@ -487,12 +487,12 @@ fn long_functions(text: &str) -> Vec<(String, usize)> {
             .trim_start_matches("unsafe ");
         if signature.starts_with("fn ") && !trimmed.ends_with(';') {
             open.insert(indent, (number, signature.to_owned()));
-        } else if trimmed == "}" {
-            if let Some((start, name)) = open.remove(&indent) {
-                let length = number - start + 1;
-                if length > MAX_FN_LINES {
-                    long.push((name, length));
-                }
+        } else if trimmed == "}"
+            && let Some((start, name)) = open.remove(&indent)
+        {
+            let length = number - start + 1;
+            if length > MAX_FN_LINES {
+                long.push((name, length));
             }
         }
     }

@@ -21,8 +21,14 @@ pub struct TestDb {
 
 enum Cleanup {
     Nothing,
-    Dir(#[allow(dead_code)] tempfile::TempDir),
-    Postgres { admin_url: String, name: String },
+    Dir(
+        #[expect(dead_code, reason = "held only so its drop removes the directory")]
+        tempfile::TempDir,
+    ),
+    Postgres {
+        admin_url: String,
+        name: String,
+    },
 }
 
 impl TestDb {

@@ -4,7 +4,7 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
 /// A file to save, never cached: statements and exports are private.
-pub fn download(content_type: &'static str, filename: String, body: Vec<u8>) -> Response {
+pub fn download(content_type: &'static str, filename: &str, body: Vec<u8>) -> Response {
     (
         [
             (header::CONTENT_TYPE, content_type.to_owned()),

@@ -186,7 +186,7 @@ pub async fn credit_modal_submitted(
             size.display_exact(currency),
             customer.email
         ))
-        .field("Customer", customer.email.clone())
+        .field("Customer", customer.email)
         .field("Amount", request.amount.display_exact(currency))
         .field("Reason", request.reason.clone());
     Ok(Answer::card(card)

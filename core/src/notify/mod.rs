@@ -266,7 +266,7 @@ impl OutboxWorker {
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         loop {
             match self.run_once().await {
-                Ok(sent) if sent as u32 == BATCH => continue,
+                Ok(sent) if u32::try_from(sent).is_ok_and(|sent| sent == BATCH) => continue,
                 Ok(_) => {}
                 Err(error) => {
                     tracing::error!(%error, "the outbox worker could not read the outbox")

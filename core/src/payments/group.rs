@@ -174,7 +174,10 @@ mod tests {
         // One that panics: the task is gone, and later callers are not left waiting.
         let group = Group::new(4, 4, 1, |_: Vec<u32>| async {
             panic!("the writer stops");
-            #[allow(unreachable_code)]
+            #[expect(
+                unreachable_code,
+                reason = "the closure must name the type it would return"
+            )]
             Vec::<u32>::new()
         });
         assert_eq!(group.submit(1).await, None);

@@ -299,7 +299,8 @@ pub(crate) fn segment(text: &str) -> String {
 fn backoff(attempt: u32) -> Duration {
     use rand::Rng;
     let base = FIRST_PAUSE * 2_u32.saturating_pow(attempt - 1);
-    let jitter = rand::thread_rng().gen_range(0..=base.as_millis() as u64 / 4);
+    let jitter =
+        rand::thread_rng().gen_range(0..=u64::try_from(base.as_millis()).unwrap_or(u64::MAX) / 4);
     base + Duration::from_millis(jitter)
 }
 

@@ -146,11 +146,11 @@ impl Proxmox {
     /// The `data` of a successful reply, or the failure the reply describes.
     fn data<T: serde::de::DeserializeOwned>(
         &self,
-        reply: Reply,
+        reply: &Reply,
         what: &str,
     ) -> Result<T, ProviderError> {
         if !reply.is_success() {
-            return Err(self.http.error(failure_of(&reply, what)));
+            return Err(self.http.error(failure_of(reply, what)));
         }
         reply
             .json::<Data<T>>()
@@ -181,13 +181,13 @@ impl Proxmox {
     async fn current(&self, guest: Guest, vmid: u64) -> Result<Status, ProviderError> {
         let path = format!("{}/status/current", self.guest_path(guest, vmid));
         let reply = self.call(Call::Read, Method::GET, &path, &[], &[]).await?;
-        self.data(reply, &format!("guest {}/{vmid}", guest.path()))
+        self.data(&reply, &format!("guest {}/{vmid}", guest.path()))
     }
 
     async fn config(&self, guest: Guest, vmid: u64) -> Result<Map<String, Value>, ProviderError> {
         let path = format!("{}/config", self.guest_path(guest, vmid));
         let reply = self.call(Call::Read, Method::GET, &path, &[], &[]).await?;
-        self.data(reply, &format!("guest {}/{vmid}", guest.path()))
+        self.data(&reply, &format!("guest {}/{vmid}", guest.path()))
     }
 
     async fn fetch(&self, guest: Guest, vmid: u64) -> Result<RemoteServer, ProviderError> {
@@ -199,7 +199,7 @@ impl Proxmox {
     async fn list(&self, guest: Guest) -> Result<Vec<Status>, ProviderError> {
         let path = format!("nodes/{}/{}", segment(&self.node), guest.path());
         let reply = self.call(Call::Read, Method::GET, &path, &[], &[]).await?;
-        self.data(reply, &format!("node {}", self.node))
+        self.data(&reply, &format!("node {}", self.node))
     }
 
     /// Starts a task (a write, sent once) and follows it to its end.
@@ -212,7 +212,7 @@ impl Proxmox {
         what: &str,
     ) -> Result<(), ProviderError> {
         let reply = self.call(Call::Write, method, path, query, form).await?;
-        let upid: String = self.data(reply, what)?;
+        let upid: String = self.data(&reply, what)?;
         self.follow(&upid, what).await
     }
 
@@ -233,7 +233,7 @@ impl Proxmox {
         let reply = self
             .call(Call::Write, Method::PUT, &path, &[], &form)
             .await?;
-        self.data::<Value>(reply, what)?;
+        self.data::<Value>(&reply, what)?;
         Ok(())
     }
 
@@ -255,7 +255,7 @@ impl Proxmox {
             .call(Call::Write, Method::PUT, &path, &[], &form)
             .await?;
         // A task id on Proxmox VE 8 and later; older versions answered `null` when done.
-        if let Some(upid) = self.data::<Option<String>>(reply, what)? {
+        if let Some(upid) = self.data::<Option<String>>(&reply, what)? {
             self.follow(&upid, what).await?;
         }
         Ok(())
@@ -273,7 +273,7 @@ impl Proxmox {
         let mut pause = Duration::from_millis(100);
         loop {
             let reply = self.call(Call::Read, Method::GET, &path, &[], &[]).await?;
-            let task: TaskStatus = self.data(reply, &format!("task {upid}"))?;
+            let task: TaskStatus = self.data(&reply, &format!("task {upid}"))?;
             if task.status == "stopped" {
                 let exit = task.exitstatus.unwrap_or_default();
                 if exit == "OK" || exit.starts_with("WARNINGS") {
@@ -413,7 +413,7 @@ impl Proxmox {
                 &[],
             )
             .await?;
-        let volumes: Vec<Volume> = self.data(reply, &format!("storage {}", self.image_storage))?;
+        let volumes: Vec<Volume> = self.data(&reply, &format!("storage {}", self.image_storage))?;
         let prefix = format!("{}:{content}/", self.image_storage);
         Ok(volumes
             .into_iter()
@@ -495,7 +495,7 @@ impl Provider for Proxmox {
             let reply = self
                 .call(Call::Read, Method::GET, "cluster/nextid", &[], &[])
                 .await?;
-            let next: Value = self.data(reply, "next free id")?;
+            let next: Value = self.data(&reply, "next free id")?;
             let vmid = lenient_u64(&next).ok().flatten().ok_or_else(|| {
                 self.http
                     .error(Failure::Protocol(format!("nextid answered {next}")))
@@ -616,11 +616,11 @@ impl Provider for Proxmox {
         let reply = self
             .call(Call::Read, Method::GET, "version", &[], &[])
             .await?;
-        let version: Version = self.data(reply, "version")?;
+        let version: Version = self.data(&reply, "version")?;
         let reply = self
             .call(Call::Read, Method::GET, "nodes", &[], &[])
             .await?;
-        let nodes: Vec<NodeEntry> = self.data(reply, "node list")?;
+        let nodes: Vec<NodeEntry> = self.data(&reply, "node list")?;
         let node = nodes
             .iter()
             .find(|entry| entry.node == self.node)

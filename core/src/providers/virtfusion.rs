@@ -445,7 +445,7 @@ impl VirtFusion {
 /// The failure a non-success reply describes.
 fn failure_of(reply: &Reply, what: &str) -> Failure {
     let message = message_of(&reply.body).unwrap_or_else(|| reply.text());
-    classify(reply.status.as_u16(), message, reply.retry_after, what)
+    classify(reply.status.as_u16(), &message, reply.retry_after, what)
 }
 
 /// VirtFusion's error text: `{"errors":[...]}` or `{"msg":"..."}`.
@@ -482,11 +482,11 @@ fn message_of(body: &[u8]) -> Option<String> {
         .map(str::to_owned)
 }
 
-fn classify(status: u16, message: String, retry_after: Option<Duration>, what: &str) -> Failure {
+fn classify(status: u16, message: &str, retry_after: Option<Duration>, what: &str) -> Failure {
     let detail = if message.is_empty() {
         format!("HTTP {status}")
     } else {
-        message.clone()
+        message.to_owned()
     };
     match status {
         404 => Failure::NotFound {
@@ -497,7 +497,7 @@ fn classify(status: u16, message: String, retry_after: Option<Duration>, what: &
         400 | 422 => Failure::Rejected { detail },
         423 => Failure::Busy { detail },
         503 => Failure::Maintenance { detail },
-        _ => common_failure(status, &message, retry_after)
+        _ => common_failure(status, message, retry_after)
             .unwrap_or_else(|| Failure::Protocol(format!("HTTP {status}: {detail}"))),
     }
 }

@@ -457,8 +457,10 @@ impl Servers {
 
     /// Asks the provider for the server of a `creating` row (its first hour charged with it),
     /// and refunds the hour if the provider refused.
-    // Each argument is a part of the create already checked; bundling them would only rename them.
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "each argument is a part of the create already checked; bundling them would only rename them"
+    )]
     async fn make(
         &self,
         actor: &Actor,

@@ -126,7 +126,7 @@ impl Servers {
                     usage = provider.usage(&remote).await.ok().flatten();
                     view_live = Some(live);
                 }
-                Err(error) => live_error = Some(shown(Error::from(error))),
+                Err(error) => live_error = Some(shown(&Error::from(error))),
             }
         }
         let charged = self.store.servers().server_charged(server.id).await?;
@@ -141,7 +141,7 @@ impl Servers {
 }
 
 /// What a person may read of an error (internal details stay in the log).
-pub(super) fn shown(error: Error) -> String {
+pub(super) fn shown(error: &Error) -> String {
     if error.code() == crate::ErrorCode::Internal {
         let reference = crate::error::new_reference();
         tracing::error!(error = %error, reference, "a provider read failed");

@@ -141,16 +141,16 @@ impl BillingSuspension for Servers {
     /// next run tries the rest again (the ones done are skipped then).
     async fn suspend_all_for_billing(&self, user: UserId) -> Result<usize> {
         let outcome = Servers::suspend_all_for_billing(self, user).await?;
-        bulk_result("suspended", outcome)
+        bulk_result("suspended", &outcome)
     }
 
     async fn unsuspend_billing(&self, user: UserId) -> Result<usize> {
         let outcome = Servers::unsuspend_billing(self, user).await?;
-        bulk_result("unsuspended", outcome)
+        bulk_result("unsuspended", &outcome)
     }
 }
 
-fn bulk_result(what: &str, outcome: BulkOutcome) -> Result<usize> {
+fn bulk_result(what: &str, outcome: &BulkOutcome) -> Result<usize> {
     if outcome.failed.is_empty() {
         return Ok(outcome.done.len());
     }

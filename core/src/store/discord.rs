@@ -73,8 +73,8 @@ pub struct CreditRequest {
 }
 
 impl CreditRequest {
-    pub(crate) fn decision_from(text: Option<String>) -> Option<CreditDecision> {
-        text.as_deref().and_then(CreditDecision::parse)
+    pub(crate) fn decision_from(text: Option<&str>) -> Option<CreditDecision> {
+        text.and_then(CreditDecision::parse)
     }
 }
 

@@ -153,13 +153,13 @@ pub async fn open(config: &DatabaseConfig) -> Result<Arc<dyn Store>> {
         Arc::new(
             sqlite::open(url, config)
                 .await
-                .map_err(|error| unusable(&shown, error))?,
+                .map_err(|error| unusable(&shown, &error))?,
         )
     } else if url.starts_with("postgres:") || url.starts_with("postgresql:") {
         Arc::new(
             postgres::open(url, config)
                 .await
-                .map_err(|error| unusable(&shown, error))?,
+                .map_err(|error| unusable(&shown, &error))?,
         )
     } else {
         return Err(Error::invalid(
@@ -171,8 +171,8 @@ pub async fn open(config: &DatabaseConfig) -> Result<Arc<dyn Store>> {
     Ok(store)
 }
 
-fn unusable(shown: &str, error: OpenError) -> Error {
-    let why = match &error {
+fn unusable(shown: &str, error: &OpenError) -> Error {
+    let why = match error {
         OpenError::Connect(cause) => format!("could not connect to the database {shown}: {cause}"),
         OpenError::Migrate(cause) => {
             format!("could not bring the database {shown} up to date: {cause}")

@@ -222,7 +222,7 @@ async fn export_csv(
         .await?;
     Ok(download(
         "text/csv; charset=utf-8",
-        "transactions.csv".into(),
+        "transactions.csv",
         csv.into_bytes(),
     ))
 }
@@ -246,7 +246,7 @@ async fn statement_pdf(
         .await?;
     Ok(download(
         "application/pdf",
-        format!("statement-{from}-{to}.pdf"),
+        &format!("statement-{from}-{to}.pdf"),
         pdf,
     ))
 }

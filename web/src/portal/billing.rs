@@ -376,7 +376,7 @@ pub async fn transactions_csv(
         .await?;
     Ok(crate::download::download(
         "text/csv; charset=utf-8",
-        "transactions.csv".into(),
+        "transactions.csv",
         csv.into_bytes(),
     ))
 }
@@ -399,7 +399,7 @@ pub async fn statement_pdf(
         .await?;
     Ok(crate::download::download(
         "application/pdf",
-        format!("statement-{from}-{to}.pdf"),
+        &format!("statement-{from}-{to}.pdf"),
         pdf,
     ))
 }

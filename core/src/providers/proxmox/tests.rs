@@ -68,6 +68,10 @@ fn power_actions_send_only_what_is_missing() {
     ));
 }
 
+#[expect(
+    clippy::needless_pass_by_value,
+    reason = "replies read best with their body built inline"
+)]
 fn reply(status: u16, reason: Option<&str>, body: Value) -> Reply {
     Reply {
         status: StatusCode::from_u16(status).expect("status"),

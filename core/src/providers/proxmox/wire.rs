@@ -77,6 +77,10 @@ pub(super) struct NodeEntry {
 }
 
 /// Proxmox sends numbers as numbers or as strings (container ids, `nextid`).
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "a float `as` an integer saturates, which is what a count sent as a float wants"
+)]
 pub(super) fn lenient_u64<'de, D: Deserializer<'de>>(
     deserializer: D,
 ) -> Result<Option<u64>, D::Error> {
@@ -165,6 +169,10 @@ pub(super) fn addresses(config: &Map<String, Value>) -> Vec<Ipv4Addr> {
         .collect()
 }
 
+#[expect(
+    clippy::cast_possible_truncation,
+    reason = "a float `as` an integer saturates, which is what a count sent as a float wants"
+)]
 pub(super) fn remote_server(
     guest: Guest,
     vmid: u64,

@@ -70,7 +70,7 @@ fn a_name_without_a_marker_is_kept_whole() {
 
 #[test]
 fn statuses_become_failures() {
-    let failure = |status, message: &str| classify(status, message.into(), None, "server 9");
+    let failure = |status, message: &str| classify(status, message, None, "server 9");
     assert!(matches!(failure(401, ""), Failure::BadCredentials { .. }));
     assert_eq!(
         failure(404, "server not found"),

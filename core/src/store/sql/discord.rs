@@ -43,7 +43,9 @@ where
         reason: row.try_get("reason")?,
         created_at: row.try_get("created_at")?,
         expires_at: row.try_get("expires_at")?,
-        decision: CreditRequest::decision_from(row.try_get("outcome")?),
+        decision: CreditRequest::decision_from(
+            row.try_get::<Option<String>, _>("outcome")?.as_deref(),
+        ),
         posting_id: row.try_get("posting_id")?,
     })
 }

@@ -370,7 +370,10 @@ fn default_node_group(node_type: &str) -> &'static str {
 }
 
 impl Platform {
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the fields of one environment as the API names them"
+    )]
     fn build_environment(
         &mut self,
         name: &str,

@@ -837,7 +837,10 @@ impl Cluster {
         Ok(self.spawn_task(node, kind, vmid, "destroy", Effect::Destroy, user, now))
     }
 
-    #[allow(clippy::too_many_arguments)]
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the fields of one task as the API names them"
+    )]
     fn spawn_task(
         &mut self,
         node: &str,

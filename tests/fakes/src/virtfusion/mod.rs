@@ -655,7 +655,7 @@ fn invalid(errors: Vec<String>) -> Response {
     refused(
         StatusCode::UNPROCESSABLE_ENTITY,
         json!({ "errors": errors }),
-        errors.clone(),
+        errors,
     )
 }
 
