@@ -71,7 +71,8 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 ///   nothing answers; maintenance closes it except for the OpenAPI document and signing in and
 ///   out;
 /// - the webhooks (`/webhooks/`): JSON errors, always open;
-/// - the operators' endpoints (`/healthz`, `/readyz`, `/metrics`): error pages, always open;
+/// - the operators' endpoints (`/healthz`, `/readyz`, `/metrics`): the portal's session and
+///   form-token layers and error pages, always open;
 /// - the portal (every other address): the session cookie, form tokens, error pages and a
 ///   page for any address nothing answers; maintenance closes it except for signing in and out
 ///   and the stylesheet.
@@ -99,12 +100,15 @@ fn api_room(state: &AppState) -> Router<AppState> {
 }
 
 fn webhook_room(state: &AppState) -> Router<AppState> {
-    let room = Router::new().nest(
-        "/webhooks/",
-        Router::new()
-            .route("/paypal", post(webhooks::paypal))
-            .fallback(error_shape::not_found_json),
-    );
+    let room = Router::new()
+        .nest(
+            "/webhooks/",
+            Router::new()
+                .route("/paypal", post(webhooks::paypal))
+                .fallback(error_shape::not_found_json),
+        )
+        // A portal session cookie sent here is checked and counted as on the portal.
+        .layer(from_fn_with_state(state.clone(), portal::session));
     shared_layers(room, state).layer(from_fn_with_state(state.clone(), error_shape::json))
 }
 
@@ -112,7 +116,12 @@ fn ops_room(state: &AppState) -> Router<AppState> {
     let room = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
-        .route("/metrics", get(metrics::render));
+        .route("/metrics", get(metrics::render))
+        // As on the portal: a browser gets its visit cookie here too, a state-changing request
+        // must be a form of this site (so a POST is refused with 415 before the 405), and a
+        // session cookie is checked and counted.
+        .layer(from_fn_with_state(state.clone(), portal::csrf))
+        .layer(from_fn_with_state(state.clone(), portal::session));
     shared_layers(room, state).layer(from_fn_with_state(state.clone(), error_shape::page))
 }
 
