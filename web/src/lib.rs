@@ -70,7 +70,7 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 /// - the API (`/api/`): bearer tokens, JSON errors, a JSON 404 for any address under `/api/`
 ///   nothing answers; maintenance closes it except for the OpenAPI document and signing in and
 ///   out;
-/// - the webhooks (`/webhooks/`): JSON errors, always open;
+/// - the webhooks (`/webhooks/`): the portal's session layer, JSON errors, always open;
 /// - the operators' endpoints (`/healthz`, `/readyz`, `/metrics`): the portal's session and
 ///   form-token layers and error pages, always open;
 /// - the portal (every other address): the session cookie, form tokens, error pages and a
