@@ -115,17 +115,13 @@ fn unauthorized(message: &str) -> Response {
     response
 }
 
-/// Resolves `Authorization: Bearer` for the API.
+/// Resolves `Authorization: Bearer` for the API (a layer of the API's room only; portal pages
+/// sign in with the session cookie, `portal::session`).
 pub async fn authenticate(
     State(state): State<AppState>,
     mut request: Request,
     next: Next,
 ) -> Response {
-    // Only the API takes bearer tokens; portal pages sign in with the session cookie
-    // (`portal::session`).
-    if !request.uri().path().starts_with("/api/") {
-        return next.run(request).await;
-    }
     let Some(presented) = bearer(request.headers()) else {
         return next.run(request).await;
     };

@@ -3,8 +3,8 @@
 //! with their cause under a reference id; the body carries only the apology and the reference.
 //!
 //! Answers made outside any handler (a malformed id, a body too large or of the wrong type, an
-//! unknown method, a timeout) take the same shape through `error_shape::uniform`: JSON under
-//! `/api/` and `/webhooks/`, a page everywhere else.
+//! unknown method, a timeout) take the same shape through the layers of `error_shape`: JSON in
+//! the API's and the webhooks' rooms, a page in the others.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};

@@ -3,13 +3,15 @@
 //!
 //! - [`health`]: `/healthz`, `/readyz`.
 //! - [`metrics`]: the Prometheus recorder and `/metrics`.
-//! - [`error`]: how a core error becomes a JSON answer; [`error_shape`]: every error answer in
-//!   its door's shape (JSON or a page).
+//! - [`error`]: how a core error becomes a JSON answer; [`error_shape`]: the layers that give
+//!   every error answer its room's shape (JSON or a page).
 //! - [`auth`]: bearer tokens and API keys, rate limits, the client's address; [`cookies`]: the
 //!   portal's cookies; [`public_url`]: where the platform is reached.
 //! - [`portal`], [`api`], [`webhooks`]: the doors.
 //! - [`security_headers`]: CSP, framing, sniffing, referrer and HSTS on every answer.
-//! - [`router`]: every route and the middleware around them.
+//! - [`maintenance`]: the gate maintenance mode puts around the rooms it closes.
+//! - [`router`]: every route, in a room per area (API, webhooks, operators, portal), each
+//!   with its own middleware.
 
 pub mod api;
 pub mod auth;
@@ -30,7 +32,8 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{HeaderName, StatusCode, header};
-use axum::routing::get;
+use axum::middleware::from_fn_with_state;
+use axum::routing::{get, post};
 use hostdeck_core::Core;
 use metrics_exporter_prometheus::PrometheusHandle;
 use tower::ServiceBuilder;
@@ -51,81 +54,115 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(core: Arc<Core>, metrics: PrometheusHandle) -> Self {
-        let (_, openapi) = api::routes();
         Self {
             core,
             metrics,
-            openapi: Arc::new(openapi),
+            openapi: Arc::new(api::routes().openapi),
         }
     }
 }
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole HTTP surface with its middleware: request ids, tracing (with credentials kept out
-/// of the log), a per-request timeout, a body size limit, metrics, a 500 instead of a
-/// dropped connection if a handler panics, and every error answer in its door's shape.
+/// The whole HTTP surface: a room per area, each with its own middleware, and security headers
+/// on every answer.
+///
+/// - the API (`/api/`): bearer tokens, JSON errors, a JSON 404 for any address under `/api/`
+///   nothing answers; maintenance closes it except for the OpenAPI document and signing in and
+///   out;
+/// - the webhooks (`/webhooks/`): the portal's session layer, JSON errors, always open;
+/// - the operators' endpoints (`/healthz`, `/readyz`, `/metrics`): the portal's session and
+///   form-token layers and error pages, always open;
+/// - the portal (every other address): the session cookie, form tokens, error pages and a
+///   page for any address nothing answers; maintenance closes it except for signing in and out
+///   and the stylesheet.
 pub fn router(state: AppState) -> Router {
-    let config = &state.core.config.web;
-    let timeout = config.request_timeout;
-    let max_body = config.max_body_bytes;
-    let (api, _) = api::routes();
     Router::new()
+        .merge(api_room(&state))
+        .merge(webhook_room(&state))
+        .merge(ops_room(&state))
+        .merge(portal_room(&state))
+        .layer(from_fn_with_state(state.clone(), security_headers::apply))
+        .with_state(state)
+}
+
+fn api_room(state: &AppState) -> Router<AppState> {
+    let api::Routes { open, gated, .. } = api::routes();
+    let gated = gated
+        .nest("/api/", Router::new().fallback(error_shape::not_found_json))
+        .layer(from_fn_with_state(state.clone(), maintenance::api_gate));
+    let room = Router::new()
+        .route("/api/openapi.json", get(api::openapi))
+        .merge(open)
+        .merge(gated)
+        .layer(from_fn_with_state(state.clone(), auth::authenticate));
+    shared_layers(room, state).layer(from_fn_with_state(state.clone(), error_shape::json))
+}
+
+fn webhook_room(state: &AppState) -> Router<AppState> {
+    let room = Router::new()
+        .nest(
+            "/webhooks/",
+            Router::new()
+                .route("/paypal", post(webhooks::paypal))
+                .fallback(error_shape::not_found_json),
+        )
+        // A portal session cookie sent here is checked and counted as on the portal.
+        .layer(from_fn_with_state(state.clone(), portal::session));
+    shared_layers(room, state).layer(from_fn_with_state(state.clone(), error_shape::json))
+}
+
+fn ops_room(state: &AppState) -> Router<AppState> {
+    let room = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(metrics::render))
-        .route("/api/openapi.json", get(api::openapi))
-        .route("/webhooks/paypal", axum::routing::post(webhooks::paypal))
-        .merge(api)
-        .merge(portal::routes())
-        .fallback(error_shape::not_found)
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            maintenance::gate,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            portal::csrf,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            auth::authenticate,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            portal::session,
-        ))
-        .layer(axum::middleware::from_fn(metrics::track))
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetSensitiveRequestHeadersLayer::new([
-                    header::AUTHORIZATION,
-                    header::COOKIE,
-                    header::SET_COOKIE,
-                ]))
-                .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(make_span)
-                        .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
-                )
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-                .layer(CatchPanicLayer::custom(error::panicked))
-                .layer(RequestBodyLimitLayer::new(max_body))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::REQUEST_TIMEOUT,
-                    timeout,
-                )),
-        )
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            error_shape::uniform,
-        ))
-        .layer(axum::middleware::from_fn_with_state(
-            state.clone(),
-            security_headers::apply,
-        ))
-        .with_state(state)
+        // As on the portal: a browser gets its visit cookie here too, a state-changing request
+        // must be a form of this site (so a POST is refused with 415 before the 405), and a
+        // session cookie is checked and counted.
+        .layer(from_fn_with_state(state.clone(), portal::csrf))
+        .layer(from_fn_with_state(state.clone(), portal::session));
+    shared_layers(room, state).layer(from_fn_with_state(state.clone(), error_shape::page))
+}
+
+fn portal_room(state: &AppState) -> Router<AppState> {
+    let gated = portal::routes()
+        .fallback(error_shape::not_found_page)
+        .layer(from_fn_with_state(state.clone(), maintenance::portal_gate));
+    let room = portal::open_routes()
+        .merge(gated)
+        .layer(from_fn_with_state(state.clone(), portal::csrf))
+        .layer(from_fn_with_state(state.clone(), portal::session));
+    shared_layers(room, state).layer(from_fn_with_state(state.clone(), error_shape::page))
+}
+
+/// What every room has around its own middleware, inside its error shaping (so the body
+/// limit's 413 and the timeout's 408 come out in the room's shape): request ids, tracing (with
+/// credentials kept out of the log), a 500 instead of a dropped connection if a handler panics,
+/// a body size limit, a per-request timeout, and metrics.
+fn shared_layers(room: Router<AppState>, state: &AppState) -> Router<AppState> {
+    let config = &state.core.config.web;
+    room.layer(axum::middleware::from_fn(metrics::track)).layer(
+        ServiceBuilder::new()
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                header::AUTHORIZATION,
+                header::COOKIE,
+                header::SET_COOKIE,
+            ]))
+            .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+            .layer(
+                TraceLayer::new_for_http()
+                    .make_span_with(make_span)
+                    .on_response(DefaultOnResponse::new().level(tracing::Level::INFO)),
+            )
+            .layer(PropagateRequestIdLayer::new(REQUEST_ID))
+            .layer(CatchPanicLayer::custom(error::panicked))
+            .layer(RequestBodyLimitLayer::new(config.max_body_bytes))
+            .layer(TimeoutLayer::with_status_code(
+                StatusCode::REQUEST_TIMEOUT,
+                config.request_timeout,
+            )),
+    )
 }
 
 fn make_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {

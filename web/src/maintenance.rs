@@ -1,35 +1,42 @@
 //! Maintenance mode at the door: core decides whom it admits (while it is on, only admins); the
-//! refused get its notice. Health checks, metrics, webhooks and signing in stay open (an admin
-//! must be able to sign in to turn it off). The actor comes from the verified session or key,
-//! never from anything the client could set, and paths are matched exactly as routed.
+//! refused get its notice. The router puts this gate only around the routes maintenance closes:
+//! health checks, metrics, webhooks, the OpenAPI document and signing in and out are routed
+//! outside it (an admin must be able to sign in to turn it off). The actor comes from the
+//! verified session or key, never from anything the client could set.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use hostdeck_core::Error;
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
+use crate::portal::PortalError;
 
-const OPEN_PATHS: &[&str] = &[
-    "/healthz",
-    "/readyz",
-    "/metrics",
-    "/api/openapi.json",
-    "/api/v1/auth/login",
-    "/api/v1/auth/logout",
-    "/login",
-    "/logout",
-    "/assets/portal.css",
-];
-const OPEN_PREFIXES: &[&str] = &["/webhooks/"];
+/// The API's gate: the refusal is JSON.
+pub async fn api_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    gate(&state, request, next, |refusal| {
+        ApiError(refusal).into_response()
+    })
+    .await
+}
 
-pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let path = request.uri().path();
-    if OPEN_PATHS.contains(&path) || OPEN_PREFIXES.iter().any(|prefix| path.starts_with(prefix)) {
-        return next.run(request).await;
-    }
+/// The portal's gate: the refusal is the maintenance page.
+pub async fn portal_gate(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    gate(&state, request, next, |refusal| {
+        PortalError(refusal).into_response()
+    })
+    .await
+}
+
+async fn gate(
+    state: &AppState,
+    request: Request,
+    next: Next,
+    refuse: impl FnOnce(Error) -> Response,
+) -> Response {
     let actor = request
         .extensions()
         .get::<Caller>()
@@ -42,11 +49,7 @@ pub async fn gate(State(state): State<AppState>, request: Request, next: Next) -
     let Err(refusal) = admitted else {
         return next.run(request).await;
     };
-    let mut response = if path.starts_with("/api/") {
-        ApiError(refusal).into_response()
-    } else {
-        crate::portal::PortalError(refusal).into_response()
-    };
+    let mut response = refuse(refusal);
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("300"));

@@ -15,13 +15,19 @@ use crate::AppState;
 use crate::auth::{Caller, ClientInfo};
 use crate::error::{ApiError, ApiJson};
 
+/// Signing in and out: open during maintenance, so an admin can turn it off.
+pub fn open_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new()
+        .routes(routes!(login))
+        .routes(routes!(logout))
+}
+
+/// The rest of `/api/v1/auth`.
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
         .routes(routes!(register))
         .routes(routes!(verify_email))
         .routes(routes!(resend_verification))
-        .routes(routes!(login))
-        .routes(routes!(logout))
         .routes(routes!(forgot_password))
         .routes(routes!(reset_password))
         .routes(routes!(change_password))

@@ -60,9 +60,21 @@ impl Modify for BearerAuth {
     }
 }
 
+/// Every `/api/v1` route in two parts, and the OpenAPI document that describes them all.
+pub struct Routes {
+    /// Open during maintenance: signing in and out.
+    pub open: axum::Router<AppState>,
+    /// Everything else; maintenance closes these.
+    pub gated: axum::Router<AppState>,
+    pub openapi: utoipa::openapi::OpenApi,
+}
+
 /// Every `/api/v1` route, and the OpenAPI document that describes them.
-pub fn routes() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
-    let (router, mut openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+pub fn routes() -> Routes {
+    let (open, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .merge(auth::open_routes())
+        .split_for_parts();
+    let (gated, mut openapi) = OpenApiRouter::with_openapi(openapi)
         .merge(auth::routes())
         .merge(account::routes())
         .merge(keys::routes())
@@ -73,7 +85,11 @@ pub fn routes() -> (axum::Router<AppState>, utoipa::openapi::OpenApi) {
         .merge(ssh_keys::routes())
         .split_for_parts();
     unreadable_bodies(&mut openapi);
-    (router, openapi)
+    Routes {
+        open,
+        gated,
+        openapi,
+    }
 }
 
 /// Documents what every operation that takes a body may answer before its handler runs: 400

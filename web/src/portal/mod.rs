@@ -40,9 +40,6 @@ pub async fn session(
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    if request.uri().path().starts_with("/api/") {
-        return next.run(request).await;
-    }
     if let Some(token) = presented_session(&state, request.headers()) {
         match state.core.auth.authenticate(&token, Via::Portal).await {
             Ok(Presented::Valid(authenticated)) if authenticated.api_key.is_none() => {
@@ -77,9 +74,6 @@ pub async fn csrf(
     mut request: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
-    if request.uri().path().starts_with("/api/") || request.uri().path().starts_with("/webhooks/") {
-        return next.run(request).await;
-    }
     let jar = axum_extra::extract::cookie::CookieJar::from_headers(request.headers());
     let existing = jar
         .get(&cookie_name(&state, CSRF_COOKIE))
@@ -128,12 +122,19 @@ pub async fn csrf(
     (jar.add(csrf_cookie(&state, &visit)), response).into_response()
 }
 
-pub fn routes() -> Router<AppState> {
+/// The pages open during maintenance: signing in and out (so an admin can turn it off) and the
+/// stylesheet.
+pub fn open_routes() -> Router<AppState> {
     Router::new()
-        .route("/", get(account::dashboard))
         .route("/assets/portal.css", get(stylesheet))
         .route("/login", get(public::login_page).post(public::login))
         .route("/logout", post(public::logout))
+}
+
+/// Every other page; maintenance closes these.
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/", get(account::dashboard))
         .route(
             "/register",
             get(public::register_page).post(public::register),
