@@ -58,11 +58,12 @@ pub async fn access(ctx: Context<'_>) -> Result<MemberAccess, BotError> {
         .await?)
 }
 
-/// Whether maintenance lets the member in (core decides: while it is on, only admins); a
-/// refusal is the notice the web shows.
+/// Whether maintenance lets the member in (core decides: while it is on, only admins, by their
+/// Discord role and their linked account both); a refusal is the notice the web shows.
 pub async fn admit(core: &Core, access: &MemberAccess) -> Result<(), BotError> {
+    let account_role = access.account.as_ref().map(|user| user.role);
     core.maintenance
-        .admit(Some(&access.actor), &core.config.company.name)
+        .admit_member(&access.actor, account_role, &core.config.company.name)
         .await?;
     Ok(())
 }

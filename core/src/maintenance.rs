@@ -39,6 +39,13 @@ impl MaintenanceState {
             })
     }
 
+    /// Whether a Discord member may go on: while maintenance is on, only a member whose Discord
+    /// roles make them an admin *and* whose linked account is itself an admin. A Discord role
+    /// alone, on a member linked to a customer account, lets nobody past maintenance.
+    pub fn admits_member(&self, actor: &Actor, account_role: Option<Role>) -> bool {
+        !self.enabled || (self.admits(Some(actor)) && account_role == Some(Role::Admin))
+    }
+
     /// The refusal people see while maintenance keeps them out.
     pub fn refusal(&self, company: &str) -> Error {
         Error::Unavailable(format!("{company} is under maintenance: {}", self.message))
@@ -90,6 +97,20 @@ impl Maintenance {
     pub async fn admit(&self, actor: Option<&Actor>, company: &str) -> Result<()> {
         match self.current().await {
             Ok(state) if !state.admits(actor) => Err(state.refusal(company)),
+            _ => Ok(()),
+        }
+    }
+
+    /// [`Maintenance::admit`] for a Discord member ([`MaintenanceState::admits_member`]):
+    /// `account_role` is the role of the member's linked account, if any.
+    pub async fn admit_member(
+        &self,
+        actor: &Actor,
+        account_role: Option<Role>,
+        company: &str,
+    ) -> Result<()> {
+        match self.current().await {
+            Ok(state) if !state.admits_member(actor, account_role) => Err(state.refusal(company)),
             _ => Ok(()),
         }
     }
@@ -179,6 +200,16 @@ mod tests {
             ..Actor::anonymous(Via::Discord)
         };
         assert!(!on.admits(Some(&unlinked)));
+        // On Discord the admin role must be backed by an admin account.
+        let discord_admin = Actor {
+            user: Some(UserId(2)),
+            roles: RoleSet::of(&[Role::Admin, Role::Customer]),
+            ..Actor::anonymous(Via::Discord)
+        };
+        assert!(on.admits_member(&discord_admin, Some(Role::Admin)));
+        assert!(!on.admits_member(&discord_admin, Some(Role::Customer)));
+        assert!(!on.admits_member(&discord_admin, None));
+        assert!(off.admits_member(&discord_admin, Some(Role::Customer)));
         let refusal = on.refusal("Acme").to_string();
         assert!(
             refusal.contains("Acme is under maintenance: Upgrading"),

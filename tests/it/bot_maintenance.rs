@@ -29,12 +29,15 @@ async fn maintenance_refuses_commands_buttons_and_modals_but_admits_admins() {
     bot::linked_account(&app, "bea@example.com", Role::Billing, 3100, "bea").await;
     let carl = bot::linked_account(&app, "carl@example.com", Role::Customer, 3200, "carl").await;
     bot::linked_account(&app, "ada@example.com", Role::Admin, 3300, "ada").await;
+    bot::linked_account(&app, "cy@example.com", Role::Customer, 3400, "cy").await;
     let billing = Member::new(3100, "bea")
         .roles([BILLING_ROLE])
         .in_guild(GUILD);
     let customer = Member::new(3200, "carl").in_guild(GUILD);
     let admin = Member::new(3300, "ada").roles([ADMIN_ROLE]).in_guild(GUILD);
-    for member in [&billing, &customer, &admin] {
+    // The Discord admin role on a member linked to a customer account.
+    let role_only = Member::new(3400, "cy").roles([ADMIN_ROLE]).in_guild(GUILD);
+    for member in [&billing, &customer, &admin, &role_only] {
         discord.add_member(member);
     }
     let credit = |amount: &str| {
@@ -78,6 +81,9 @@ async fn maintenance_refuses_commands_buttons_and_modals_but_admits_admins() {
 
     let balance = first_answer(&discord, &customer, "balance", json!([])).await;
     assert!(balance.ephemeral());
+    assert!(refused(&text_of(&balance)), "{}", text_of(&balance));
+    // A Discord role alone is not an admin: the linked account must be one too.
+    let balance = first_answer(&discord, &role_only, "balance", json!([])).await;
     assert!(refused(&text_of(&balance)), "{}", text_of(&balance));
 
     let press = discord.click(&billing, &message, &button).await;
