@@ -561,3 +561,34 @@ fn the_checks_see_what_they_look_for() {
         vec![("fn long() {".to_owned(), MAX_FN_LINES + 2)]
     );
 }
+
+#[test]
+fn no_door_reaches_past_the_services_to_the_store() {
+    // `Core::store()` exists for tests (hostdeck-core's `testing` feature), and a `--workspace`
+    // build turns that feature on for every crate, so the compiler alone would not stop a door
+    // from calling it.
+    let workspace = workspace();
+    let mut found = Vec::new();
+    for dir in ["web", "bot", "."] {
+        let mut files = Vec::new();
+        rust_files(&workspace.join(dir).join("src"), &mut files);
+        for path in files {
+            let text = fs::read_to_string(&path).expect("readable");
+            for (number, line) in text.lines().enumerate() {
+                let code = line.split("//").next().unwrap_or("");
+                if code.contains(".store()") || code.contains("core.store") {
+                    found.push(format!(
+                        "{}:{}: {}",
+                        shown(&workspace, &path),
+                        number + 1,
+                        line.trim()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(
+        found.is_empty(),
+        "doors reach data through the services: {found:#?}"
+    );
+}
