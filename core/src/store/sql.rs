@@ -4,7 +4,7 @@
 //! and PostgreSQL both accept, unless an engine's own trait says otherwise.
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Database, Decode, Encode, Executor, IntoArguments, Pool, Row, Type};
+use sqlx::{Database, Decode, Encode, Pool, Row, Type};
 
 use super::NewOutboxMessage;
 use super::{EngineKind, Page, Paginated};
@@ -119,21 +119,8 @@ impl<DB: Engine> SqlStore<DB> {
     }
 }
 
-impl<DB> SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+#[hostdeck_macros::sql_bounds]
+impl<DB> SqlStore<DB> {
     pub(crate) async fn new(writer: Pool<DB>, reader: Pool<DB>) -> Result<Self, sqlx::Error> {
         let rows = sqlx::query("SELECT id, code FROM accounts WHERE kind = 'system'")
             .fetch_all(&writer)

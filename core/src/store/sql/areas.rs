@@ -1,30 +1,14 @@
 //! [`Store`] for [`SqlStore`]: one accessor per area, each answered by the area's own
 //! implementation in this folder.
 
-use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Executor, IntoArguments};
-
+use super::SqlStore;
 use super::billing::BillingDialect;
-use super::{Column, SqlStore};
 use crate::error::Result;
 use crate::store::{EngineKind, Store};
 
+#[hostdeck_macros::sql_bounds(BillingDialect)]
 #[async_trait::async_trait]
-impl<DB> Store for SqlStore<DB>
-where
-    DB: BillingDialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+impl<DB> Store for SqlStore<DB> {
     fn engine(&self) -> EngineKind {
         DB::KIND
     }

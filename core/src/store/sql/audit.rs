@@ -1,31 +1,18 @@
 //! The audit log.
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
+use sqlx::Row;
 
-use super::{Column, Engine, Filter, SqlStore};
+use super::{Filter, SqlStore};
 use crate::error::{Error, Result};
 use crate::ids::{AuditId, UserId};
 use crate::records::audit::{AuditEntry, AuditRecord};
 use crate::store::audit::AuditStore;
 use crate::store::{Page, Paginated};
 
+#[hostdeck_macros::sql_bounds]
 #[async_trait::async_trait]
-impl<DB> AuditStore for SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+impl<DB> AuditStore for SqlStore<DB> {
     async fn record_audit(&self, entry: &AuditEntry, at: DateTime<Utc>) -> Result<()> {
         let mut conn = self.writer.acquire().await?;
         Self::write_audit(&mut *conn, entry, at).await?;
@@ -45,16 +32,8 @@ where
     }
 }
 
-fn audit_from_row<R: Row>(row: &R) -> Result<AuditRecord>
-where
-    for<'a> &'a str: ColumnIndex<R>,
-    i64: Column<R::Database>,
-    String: Column<R::Database>,
-    DateTime<Utc>: Column<R::Database>,
-    Option<i64>: Column<R::Database>,
-    Option<String>: Column<R::Database>,
-    Option<DateTime<Utc>>: Column<R::Database>,
-{
+#[hostdeck_macros::row_bounds]
+fn audit_from_row<R: Row>(row: &R) -> Result<AuditRecord> {
     let detail: Option<String> = row.try_get("detail")?;
     Ok(AuditRecord {
         id: AuditId(row.try_get("id")?),

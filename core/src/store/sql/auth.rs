@@ -2,10 +2,10 @@
 //! codes and API keys.
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
+use sqlx::Row;
 
+use super::SqlStore;
 use super::users::user_auth_from_row;
-use super::{Column, Engine, SqlStore};
 use crate::email::Email;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
@@ -16,22 +16,9 @@ use crate::records::users::UserAuth;
 use crate::store::auth::AuthStore;
 use crate::store::{CODE_ATTEMPTS, CodeCheck, NewCode};
 
+#[hostdeck_macros::sql_bounds]
 #[async_trait::async_trait]
-impl<DB> AuthStore for SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+impl<DB> AuthStore for SqlStore<DB> {
     async fn user_auth(&self, id: UserId) -> Result<Option<UserAuth>> {
         let row = sqlx::query(SELECT_AUTH_BY_ID)
             .bind(id.0)
@@ -390,14 +377,8 @@ const SELECT_API_KEYS_OF: &str = concat!(
     " FROM api_keys k WHERE k.user_id = $1 ORDER BY k.id"
 );
 
-pub(super) fn api_key_from_row<R: Row>(row: &R) -> Result<ApiKeyInfo>
-where
-    for<'a> &'a str: ColumnIndex<R>,
-    i64: Column<R::Database>,
-    String: Column<R::Database>,
-    DateTime<Utc>: Column<R::Database>,
-    Option<DateTime<Utc>>: Column<R::Database>,
-{
+#[hostdeck_macros::row_bounds]
+pub(super) fn api_key_from_row<R: Row>(row: &R) -> Result<ApiKeyInfo> {
     let scopes: String = row.try_get("scopes")?;
     let scopes = scopes
         .split_whitespace()

@@ -1,10 +1,10 @@
 //! [`DiscordStore`] for both engines: plain `$N` SQL, like the rest of [`super::SqlStore`].
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
+use sqlx::Row;
 
+use super::SqlStore;
 use super::users::user_from_row;
-use super::{Column, Engine, SqlStore};
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::money::Money;
@@ -25,15 +25,8 @@ fn unsigned(id: i64) -> u64 {
 const CREDIT_REQUEST_COLUMNS: &str = "SELECT id, idempotency_key, requested_by, customer_id, \
     amount, reason, created_at, expires_at, outcome, posting_id FROM discord_credit_requests";
 
-fn credit_request_from_row<R: Row>(row: &R) -> Result<CreditRequest>
-where
-    for<'a> &'a str: ColumnIndex<R>,
-    i64: Column<R::Database>,
-    String: Column<R::Database>,
-    DateTime<Utc>: Column<R::Database>,
-    Option<i64>: Column<R::Database>,
-    Option<String>: Column<R::Database>,
-{
+#[hostdeck_macros::row_bounds]
+fn credit_request_from_row<R: Row>(row: &R) -> Result<CreditRequest> {
     Ok(CreditRequest {
         id: row.try_get("id")?,
         idempotency_key: row.try_get("idempotency_key")?,
@@ -50,13 +43,8 @@ where
     })
 }
 
-fn link_from_row<R: Row>(row: &R) -> Result<DiscordLink>
-where
-    for<'a> &'a str: ColumnIndex<R>,
-    i64: Column<R::Database>,
-    String: Column<R::Database>,
-    DateTime<Utc>: Column<R::Database>,
-{
+#[hostdeck_macros::row_bounds]
+fn link_from_row<R: Row>(row: &R) -> Result<DiscordLink> {
     Ok(DiscordLink {
         discord_user_id: unsigned(row.try_get("discord_user_id")?),
         user: UserId(row.try_get("link_user_id")?),
@@ -65,22 +53,9 @@ where
     })
 }
 
+#[hostdeck_macros::sql_bounds]
 #[async_trait::async_trait]
-impl<DB> DiscordStore for SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+impl<DB> DiscordStore for SqlStore<DB> {
     async fn insert_link_code(
         &self,
         user: UserId,

@@ -1,28 +1,15 @@
 //! Idempotency keys of requests ([`crate::idempotency`]).
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
+use sqlx::Row;
 
-use super::{Column, Engine, SqlStore};
+use super::SqlStore;
 use crate::error::{Error, Result};
 use crate::store::idempotency::IdempotencyStore;
 
+#[hostdeck_macros::sql_bounds]
 #[async_trait::async_trait]
-impl<DB> IdempotencyStore for SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+impl<DB> IdempotencyStore for SqlStore<DB> {
     async fn remember_key(
         &self,
         scope: &str,

@@ -3,9 +3,9 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
+use sqlx::Row;
 
-use super::{ATTEMPTS, Column, Engine, Filter, SqlStore};
+use super::{ATTEMPTS, Filter, SqlStore};
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, PostingId, UserId};
 use crate::money::Money;
@@ -16,22 +16,9 @@ use crate::records::ledger::{
 use crate::store::ledger::LedgerStore;
 use crate::store::{Page, Paginated};
 
+#[hostdeck_macros::sql_bounds]
 #[async_trait::async_trait]
-impl<DB> LedgerStore for SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+impl<DB> LedgerStore for SqlStore<DB> {
     fn system_account(&self, which: SystemAccount) -> AccountId {
         self.system[which as usize]
     }
@@ -162,16 +149,8 @@ pub(super) enum Refusal {
     Capped(crate::records::ledger::Cap),
 }
 
-pub(super) fn posting_from_row<R: Row>(row: &R) -> Result<Posting>
-where
-    for<'a> &'a str: ColumnIndex<R>,
-    i64: Column<R::Database>,
-    String: Column<R::Database>,
-    DateTime<Utc>: Column<R::Database>,
-    Option<i64>: Column<R::Database>,
-    Option<String>: Column<R::Database>,
-    Option<DateTime<Utc>>: Column<R::Database>,
-{
+#[hostdeck_macros::row_bounds]
+pub(super) fn posting_from_row<R: Row>(row: &R) -> Result<Posting> {
     Ok(Posting {
         id: PostingId(row.try_get("id")?),
         debit: AccountId(row.try_get("debit_account")?),
@@ -193,21 +172,8 @@ where
     })
 }
 
-impl<DB> SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+#[hostdeck_macros::sql_bounds]
+impl<DB> SqlStore<DB> {
     pub(super) fn is_wallet(&self, account: AccountId) -> bool {
         !self.system.contains(&account)
     }

@@ -1,29 +1,16 @@
 //! The outbox: every email and Discord message is a row first, leased by the sender.
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
+use sqlx::Row;
 
-use super::{Column, Engine, SqlStore};
+use super::SqlStore;
 use crate::error::{Error, Result};
 use crate::store::outbox::OutboxStore;
 use crate::store::{NewOutboxMessage, OutboxMessage};
 
+#[hostdeck_macros::sql_bounds]
 #[async_trait::async_trait]
-impl<DB> OutboxStore for SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+impl<DB> OutboxStore for SqlStore<DB> {
     async fn enqueue(&self, message: &NewOutboxMessage, at: DateTime<Utc>) -> Result<()> {
         let mut conn = self.writer.acquire().await?;
         Self::write_outbox(&mut conn, message, at).await?;

@@ -1,10 +1,10 @@
 //! [`PaymentStore`] for the generic SQL store: the same `$N` SQL on both engines.
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
+use sqlx::Row;
 
+use super::SqlStore;
 use super::ledger::posting_from_row;
-use super::{Column, Engine, SqlStore};
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, UserId};
 use crate::money::Money;
@@ -24,14 +24,8 @@ const FILTERED: &str = "(debit_account = $1 OR credit_account = $1) \
      AND ($2 IS NULL OR kind = $2) AND ($3 IS NULL OR created_at >= $3) \
      AND ($4 IS NULL OR created_at < $4)";
 
-fn order_from_row<R: Row>(row: &R) -> Result<StoredOrder>
-where
-    for<'a> &'a str: ColumnIndex<R>,
-    i64: Column<R::Database>,
-    String: Column<R::Database>,
-    DateTime<Utc>: Column<R::Database>,
-    Option<String>: Column<R::Database>,
-{
+#[hostdeck_macros::row_bounds]
+fn order_from_row<R: Row>(row: &R) -> Result<StoredOrder> {
     let status: String = row.try_get("status")?;
     Ok(StoredOrder {
         id: row.try_get("id")?,
@@ -48,14 +42,8 @@ where
     })
 }
 
-fn event_from_row<R: Row>(row: &R) -> Result<StoredEvent>
-where
-    for<'a> &'a str: ColumnIndex<R>,
-    i64: Column<R::Database>,
-    String: Column<R::Database>,
-    DateTime<Utc>: Column<R::Database>,
-    Option<String>: Column<R::Database>,
-{
+#[hostdeck_macros::row_bounds]
+fn event_from_row<R: Row>(row: &R) -> Result<StoredEvent> {
     let status: String = row.try_get("status")?;
     Ok(StoredEvent {
         id: row.try_get("id")?,
@@ -79,21 +67,8 @@ fn count(value: i64) -> u64 {
 
 /// The writes a posting's transaction shares with the payment store's own
 /// ([`crate::records::ledger::Attached`]).
-impl<DB> SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+#[hostdeck_macros::sql_bounds]
+impl<DB> SqlStore<DB> {
     pub(super) async fn write_order_status(
         conn: &mut DB::Connection,
         id: &str,
@@ -149,22 +124,9 @@ where
     }
 }
 
+#[hostdeck_macros::sql_bounds]
 #[async_trait::async_trait]
-impl<DB> PaymentStore for SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+impl<DB> PaymentStore for SqlStore<DB> {
     async fn insert_order(&self, order: &StoredOrder) -> Result<()> {
         sqlx::query(
             "INSERT INTO paypal_orders (id, user_id, amount, currency, request_id, status, \

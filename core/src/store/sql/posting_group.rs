@@ -3,9 +3,9 @@
 //! and one commit. A group that cannot be written so is posted one transaction each.
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
+use sqlx::Row;
 
-use super::{Column, Engine, SqlStore};
+use super::SqlStore;
 use crate::error::Result;
 use crate::ids::{AccountId, PostingId};
 use crate::money::Money;
@@ -49,21 +49,8 @@ fn id_params(rows: usize) -> String {
         .join(", ")
 }
 
-impl<DB> SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+#[hostdeck_macros::sql_bounds]
+impl<DB> SqlStore<DB> {
     /// [`Store::post_group`]: see there.
     pub(super) async fn post_grouped(
         &self,

@@ -2,10 +2,10 @@
 //! beside every state that really changed.
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
+use sqlx::Row;
 
+use super::SqlStore;
 use super::ledger::Refusal;
-use super::{Column, Engine, SqlStore};
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, ServerId, UserId};
 use crate::money::Money;
@@ -48,15 +48,8 @@ const ON_PROVIDER: &str = concat!(
     " WHERE provider = $1 AND deleted_at IS NULL ORDER BY id"
 );
 
-fn server_from_row<R: Row>(row: &R) -> Result<Server>
-where
-    for<'a> &'a str: ColumnIndex<R>,
-    i64: Column<R::Database>,
-    String: Column<R::Database>,
-    DateTime<Utc>: Column<R::Database>,
-    Option<String>: Column<R::Database>,
-    Option<DateTime<Utc>>: Column<R::Database>,
-{
+#[hostdeck_macros::row_bounds]
+fn server_from_row<R: Row>(row: &R) -> Result<Server> {
     let number = |column: &str| -> Result<u64> {
         let value: i64 = row.try_get(column)?;
         u64::try_from(value)
@@ -101,21 +94,8 @@ fn signed(value: u64, column: &str) -> Result<i64> {
     i64::try_from(value).map_err(|_| Error::invalid("size", format!("{column} is too large")))
 }
 
-impl<DB> SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+#[hostdeck_macros::sql_bounds]
+impl<DB> SqlStore<DB> {
     async fn one_server(&self, sql: &'static str, bind: String) -> Result<Option<Server>> {
         let row = sqlx::query(sql)
             .bind(bind)
@@ -321,22 +301,9 @@ where
     }
 }
 
+#[hostdeck_macros::sql_bounds]
 #[async_trait::async_trait]
-impl<DB> ServerStore for SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+impl<DB> ServerStore for SqlStore<DB> {
     async fn server_rates(&self, user: UserId) -> Result<Vec<ServerRate>> {
         // Billable as the tick reads it (`UNBILLABLE_STATES`), and not deleted.
         let rows = sqlx::query(&format!(
@@ -858,21 +825,14 @@ where
     }
 }
 
+#[hostdeck_macros::sql_bounds]
 async fn insert_event<DB>(
     tx: &mut sqlx::Transaction<'_, DB>,
     id: ServerId,
     state: &str,
     source: EventSource,
     at: DateTime<Utc>,
-) -> Result<()>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    i64: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-{
+) -> Result<()> {
     sqlx::query("INSERT INTO server_events (server_id, at, state, source) VALUES ($1, $2, $3, $4)")
         .bind(id.0)
         .bind(at)

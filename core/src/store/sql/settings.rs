@@ -1,28 +1,15 @@
 //! Settings kept in the database (the session secret, maintenance mode).
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
+use sqlx::Row;
 
-use super::{Column, Engine, SqlStore};
+use super::SqlStore;
 use crate::error::{Error, Result};
 use crate::store::settings::SettingStore;
 
+#[hostdeck_macros::sql_bounds]
 #[async_trait::async_trait]
-impl<DB> SettingStore for SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+impl<DB> SettingStore for SqlStore<DB> {
     async fn setting(&self, key: &str) -> Result<Option<String>> {
         let row = sqlx::query("SELECT value FROM settings WHERE key = $1")
             .bind(key.to_owned())

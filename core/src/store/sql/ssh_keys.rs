@@ -1,9 +1,8 @@
 //! [`SshKeyStore`] for both engines: plain `$N` SQL, like the rest of [`super::SqlStore`].
 
-use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
+use sqlx::Row;
 
-use super::{Column, Engine, SqlStore};
+use super::SqlStore;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::records::ssh_keys::{NewSshKey, SavedSshKey, SshKeyId, SshPublicKey};
@@ -11,13 +10,8 @@ use crate::store::ssh_keys::SshKeyStore;
 
 const COLUMNS: &str = "SELECT id, user_id, name, public_key, fingerprint, created_at FROM ssh_keys";
 
-fn key_from_row<R: Row>(row: &R) -> Result<SavedSshKey>
-where
-    for<'a> &'a str: ColumnIndex<R>,
-    i64: Column<R::Database>,
-    String: Column<R::Database>,
-    DateTime<Utc>: Column<R::Database>,
-{
+#[hostdeck_macros::row_bounds]
+fn key_from_row<R: Row>(row: &R) -> Result<SavedSshKey> {
     let line: String = row.try_get("public_key")?;
     Ok(SavedSshKey {
         id: SshKeyId(row.try_get("id")?),
@@ -30,22 +24,9 @@ where
     })
 }
 
+#[hostdeck_macros::sql_bounds]
 #[async_trait::async_trait]
-impl<DB> SshKeyStore for SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+impl<DB> SshKeyStore for SqlStore<DB> {
     async fn insert_ssh_key(&self, key: &NewSshKey, max: usize) -> Result<SavedSshKey> {
         let mut tx = self.begin_write().await?;
         sqlx::query(&format!(

@@ -2,28 +2,15 @@
 //! windows that start at a key's first attempt.
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
+use sqlx::Row;
 
-use super::{Column, Engine, SqlStore};
+use super::SqlStore;
 use crate::error::Result;
 use crate::store::throttle::ThrottleStore;
 
+#[hostdeck_macros::sql_bounds]
 #[async_trait::async_trait]
-impl<DB> ThrottleStore for SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+impl<DB> ThrottleStore for SqlStore<DB> {
     async fn throttle_hit(
         &self,
         key: &str,

@@ -1,9 +1,9 @@
 //! Users: `users` and the wallet (their ledger account) each one gets.
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
+use sqlx::Row;
 
-use super::{Column, Engine, Filter, SqlStore, like_pattern};
+use super::{Filter, SqlStore, like_pattern};
 use crate::email::Email;
 use crate::error::{Error, Result};
 use crate::ids::{AccountId, UserId};
@@ -12,22 +12,9 @@ use crate::records::users::{NewUser, User, UserAuth, UserStatus};
 use crate::store::users::UserStore;
 use crate::store::{Page, Paginated};
 
+#[hostdeck_macros::sql_bounds]
 #[async_trait::async_trait]
-impl<DB> UserStore for SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+impl<DB> UserStore for SqlStore<DB> {
     async fn insert_user(&self, user: &NewUser, at: DateTime<Utc>) -> Result<User> {
         let mut tx = self.begin_write().await?;
         let inserted = sqlx::query(
@@ -180,16 +167,8 @@ const LIST_USERS: &str = concat!(
     " WHERE u.email_key LIKE $1 ESCAPE '\\' ORDER BY u.id LIMIT $2 OFFSET $3"
 );
 
-pub(super) fn user_from_row<R: Row>(row: &R) -> Result<User>
-where
-    for<'a> &'a str: ColumnIndex<R>,
-    i64: Column<R::Database>,
-    String: Column<R::Database>,
-    DateTime<Utc>: Column<R::Database>,
-    Option<i64>: Column<R::Database>,
-    Option<String>: Column<R::Database>,
-    Option<DateTime<Utc>>: Column<R::Database>,
-{
+#[hostdeck_macros::row_bounds]
+pub(super) fn user_from_row<R: Row>(row: &R) -> Result<User> {
     Ok(User {
         id: UserId(row.try_get("id")?),
         email: row.try_get("email")?,
@@ -205,16 +184,8 @@ where
     })
 }
 
-pub(super) fn user_auth_from_row<R: Row>(row: &R) -> Result<UserAuth>
-where
-    for<'a> &'a str: ColumnIndex<R>,
-    i64: Column<R::Database>,
-    String: Column<R::Database>,
-    DateTime<Utc>: Column<R::Database>,
-    Option<i64>: Column<R::Database>,
-    Option<String>: Column<R::Database>,
-    Option<DateTime<Utc>>: Column<R::Database>,
-{
+#[hostdeck_macros::row_bounds]
+pub(super) fn user_auth_from_row<R: Row>(row: &R) -> Result<UserAuth> {
     Ok(UserAuth {
         user: user_from_row(row)?,
         password_hash: row.try_get("password_hash")?,
@@ -225,21 +196,8 @@ where
     })
 }
 
-impl<DB> SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+#[hostdeck_macros::sql_bounds]
+impl<DB> SqlStore<DB> {
     /// Runs an `UPDATE users ... RETURNING id`; no row means no such user.
     pub(super) async fn update_user<'q>(
         &self,

@@ -48,12 +48,12 @@
 //! only its open transaction; committed batches stay billed.
 
 use chrono::{DateTime, Utc};
-use sqlx::{ColumnIndex, Executor, IntoArguments, Row};
+use sqlx::{ColumnIndex, Row};
 
 mod dialect;
 mod queries;
 
-use super::{Column, Engine, SqlStore};
+use super::{Column, SqlStore};
 use crate::error::Result;
 use crate::ids::{AccountId, UserId};
 use crate::money::Money;
@@ -104,21 +104,8 @@ struct Batch {
     skipped: u64,
 }
 
-impl<DB> SqlStore<DB>
-where
-    DB: BillingDialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+#[hostdeck_macros::sql_bounds(BillingDialect)]
+impl<DB> SqlStore<DB> {
     /// One batch of the tick, after server `after`: first without looking for posted keys,
     /// and again looking for them if the UNIQUE key refused one.
     async fn bill_batch(&self, plan: &TickPlan, after: i64) -> Result<Step, sqlx::Error> {
@@ -560,21 +547,8 @@ where
 }
 
 /// What the server store asks of billing too: what a key posted, and the top-up of an hour.
-impl<DB> SqlStore<DB>
-where
-    DB: Engine,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+#[hostdeck_macros::sql_bounds]
+impl<DB> SqlStore<DB> {
     /// What the already billed hour `current` of `server` (in `state` now) still owes at the
     /// rate `(running, stopped, hours)`: its cost at that rate (hour 0 of it) less what its
     /// postings add up to, refunds taken off, with the key to post it under: the hour's usage
@@ -663,22 +637,9 @@ fn is_unique_violation(error: &sqlx::Error) -> bool {
         .is_some_and(|e| e.kind() == sqlx::error::ErrorKind::UniqueViolation)
 }
 
+#[hostdeck_macros::sql_bounds(BillingDialect)]
 #[async_trait::async_trait]
-impl<DB> BillingStore for SqlStore<DB>
-where
-    DB: BillingDialect,
-    for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
-    for<'q> DB::Arguments<'q>: IntoArguments<'q, DB>,
-    for<'a> &'a str: ColumnIndex<DB::Row>,
-    usize: ColumnIndex<DB::Row>,
-    i64: Column<DB>,
-    bool: Column<DB>,
-    String: Column<DB>,
-    DateTime<Utc>: Column<DB>,
-    Option<i64>: Column<DB>,
-    Option<String>: Column<DB>,
-    Option<DateTime<Utc>>: Column<DB>,
-{
+impl<DB> BillingStore for SqlStore<DB> {
     async fn change_rate(&self, change: &RateChange) -> Result<RateChanged> {
         self.retrying("resize", || async {
             let mut tx = self.begin_write().await?;
