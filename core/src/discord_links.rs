@@ -435,9 +435,23 @@ impl DiscordLinks {
         access: &MemberAccess,
         discord_user_id: u64,
     ) -> Result<User> {
-        self.require(access, Permission::ReadAnyUser, "member lookup")
+        Ok(self
+            .looked_up(access, discord_user_id, "member lookup")
+            .await?
+            .1)
+    }
+
+    /// A linked member's link and account, for staff who may look customers up; `command`
+    /// names what a refusal is audited as.
+    async fn looked_up(
+        &self,
+        access: &MemberAccess,
+        discord_user_id: u64,
+        command: &str,
+    ) -> Result<(DiscordLink, User)> {
+        self.require(access, Permission::ReadAnyUser, command)
             .await?;
-        Ok(self.linked_member(discord_user_id).await?.1)
+        self.linked_member(discord_user_id).await
     }
 
     /// `/whois member`: a linked customer as support sees them. Open tickets are not part of
@@ -447,9 +461,7 @@ impl DiscordLinks {
         access: &MemberAccess,
         discord_user_id: u64,
     ) -> Result<CustomerSummary> {
-        self.require(access, Permission::ReadAnyUser, "whois")
-            .await?;
-        let (link, user) = self.linked_member(discord_user_id).await?;
+        let (link, user) = self.looked_up(access, discord_user_id, "whois").await?;
         // The balance only for those who may read any customer's billing, as on the portal.
         let balance = match self.ledger.balance(&access.actor, &user).await {
             Ok(balance) => Some(balance),
@@ -526,15 +538,19 @@ impl DiscordLinks {
     }
 
     /// A request the member may decide on.
-    async fn own_request(&self, access: &MemberAccess, id: i64) -> Result<CreditRequest> {
-        self.require(access, Permission::AdjustCredits, "credits")
-            .await?;
-        let request = self
-            .store
+    /// A credit adjustment as stored now; not found when there is none.
+    async fn credit_request(&self, id: i64) -> Result<CreditRequest> {
+        self.store
             .discord()
             .credit_request(id)
             .await?
-            .ok_or_else(|| Error::NotFound("That credit adjustment does not exist.".into()))?;
+            .ok_or_else(|| Error::NotFound("That credit adjustment does not exist.".into()))
+    }
+
+    async fn own_request(&self, access: &MemberAccess, id: i64) -> Result<CreditRequest> {
+        self.require(access, Permission::AdjustCredits, "credits")
+            .await?;
+        let request = self.credit_request(id).await?;
         if request.requested_by != access.member.user_id {
             let error = Error::Forbidden(
                 "Only the staff member who started this adjustment may confirm or cancel it."
@@ -565,12 +581,7 @@ impl DiscordLinks {
                 .await?;
         if !claimed {
             // Decided before (or just now, by a racing press): read how.
-            let decided = self
-                .store
-                .discord()
-                .credit_request(request.id)
-                .await?
-                .ok_or_else(|| Error::NotFound("That credit adjustment does not exist.".into()))?;
+            let decided = self.credit_request(request.id).await?;
             if decided.decision != Some(CreditDecision::Posted) {
                 return Err(Error::Conflict(
                     "This adjustment was cancelled; run /credits again to make a new one.".into(),
@@ -645,12 +656,7 @@ impl DiscordLinks {
             .await?;
         if !cancelled {
             // Decided before, or by a confirm that won the race: read how.
-            let decided = self
-                .store
-                .discord()
-                .credit_request(request.id)
-                .await?
-                .ok_or_else(|| Error::NotFound("That credit adjustment does not exist.".into()))?;
+            let decided = self.credit_request(request.id).await?;
             if decided.decision == Some(CreditDecision::Posted) {
                 return Err(Error::Conflict(
                     "This adjustment was already posted.".into(),

@@ -191,12 +191,7 @@ impl Ledger {
 
     /// A wallet's balance, for its owner or billing staff.
     pub async fn balance(&self, actor: &Actor, owner: &User) -> Result<Money> {
-        require_own_or_any(
-            actor,
-            owner,
-            Permission::ReadOwnBilling,
-            Permission::ReadAnyBilling,
-        )?;
+        require_billing_reader(actor, owner)?;
         self.store.ledger().account_balance(owner.wallet).await
     }
 
@@ -207,12 +202,7 @@ impl Ledger {
         owner: &User,
         page: Page,
     ) -> Result<Paginated<StatementLine>> {
-        require_own_or_any(
-            actor,
-            owner,
-            Permission::ReadOwnBilling,
-            Permission::ReadAnyBilling,
-        )?;
+        require_billing_reader(actor, owner)?;
         self.store.ledger().statement(owner.wallet, page).await
     }
 
@@ -224,14 +214,11 @@ impl Ledger {
 }
 
 /// The owner may use `own`; anybody else needs `any`.
-pub(crate) fn require_own_or_any(
-    actor: &Actor,
-    owner: &User,
-    own: Permission,
-    any: Permission,
-) -> Result<()> {
-    if actor.user == Some(owner.id) && actor.can(own) {
+/// Who may read a wallet's money (its balance, postings, statements, usage): its owner with
+/// `ReadOwnBilling`, or anyone with `ReadAnyBilling`.
+pub(crate) fn require_billing_reader(actor: &Actor, owner: &User) -> Result<()> {
+    if actor.user == Some(owner.id) && actor.can(Permission::ReadOwnBilling) {
         return Ok(());
     }
-    actor.require(any)
+    actor.require(Permission::ReadAnyBilling)
 }

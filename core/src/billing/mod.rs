@@ -70,7 +70,7 @@ use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::ledger::{
     Attached, Overdraft, PostOutcome, PostingKind, PostingRequest, SystemAccount,
-    require_own_or_any,
+    require_billing_reader,
 };
 use crate::money::Money;
 use crate::notify::{DISCORD_DM, DiscordMessage, EMAIL, EmailMessage};
@@ -318,12 +318,7 @@ impl Billing {
 
     /// Where `owner` stands: balance, burn, and the suspension clock if below zero.
     pub async fn standing(&self, actor: &Actor, owner: &User) -> Result<Standing> {
-        require_own_or_any(
-            actor,
-            owner,
-            Permission::ReadOwnBilling,
-            Permission::ReadAnyBilling,
-        )?;
+        require_billing_reader(actor, owner)?;
         let burn = burn_rate_of(self.store.as_ref(), owner.id).await?;
         let state = self.store.billing().billing_state_of(owner.id).await?;
         let balance = self.store.ledger().account_balance(owner.wallet).await?;

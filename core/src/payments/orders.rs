@@ -180,12 +180,7 @@ impl Payments {
 
     /// One of `customer`'s orders; another's is not found.
     pub async fn order(&self, actor: &Actor, customer: &User, id: &str) -> Result<StoredOrder> {
-        crate::ledger::require_own_or_any(
-            actor,
-            customer,
-            Permission::ReadOwnBilling,
-            Permission::ReadAnyBilling,
-        )?;
+        crate::ledger::require_billing_reader(actor, customer)?;
         match self.store.payments().order(id).await? {
             Some(order) if order.user == customer.id => Ok(order),
             _ => Err(Error::NotFound(format!("There is no order {id}."))),
@@ -194,12 +189,7 @@ impl Payments {
 
     /// A customer's recent orders, newest first.
     pub async fn orders(&self, actor: &Actor, customer: &User) -> Result<Vec<StoredOrder>> {
-        crate::ledger::require_own_or_any(
-            actor,
-            customer,
-            Permission::ReadOwnBilling,
-            Permission::ReadAnyBilling,
-        )?;
+        crate::ledger::require_billing_reader(actor, customer)?;
         self.store.payments().orders_of(customer.id, 50).await
     }
 

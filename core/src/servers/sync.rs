@@ -256,17 +256,27 @@ impl Servers {
         if !self.finish_create(row, found, EventSource::Sync).await? {
             return Ok(false);
         }
+        self.record_found(row, false).await?;
+        Ok(true)
+    }
+
+    /// The audit entry of a create the sync found made: `adopted_after_failure` when the row
+    /// had been given up as failed first.
+    async fn record_found(&self, row: &Server, adopted_after_failure: bool) -> Result<()> {
+        let mut detail = serde_json::json!({
+            "provider": row.provider,
+            "found_by_sync": true,
+        });
+        if adopted_after_failure {
+            detail["adopted_after_failure"] = serde_json::json!(true);
+        }
         self.audit
             .record(
                 AuditEntry::new(&Actor::system(), "server.create")
                     .target(super::posting_reference(row.id))
-                    .detail(serde_json::json!({
-                        "provider": row.provider,
-                        "found_by_sync": true,
-                    })),
+                    .detail(detail),
             )
-            .await?;
-        Ok(true)
+            .await
     }
 
     /// Gives up a `creating` row the provider shows no server for, refunding its first hour;
@@ -348,17 +358,7 @@ impl Servers {
         {
             return Ok(Unknown::Taken);
         }
-        self.audit
-            .record(
-                AuditEntry::new(&Actor::system(), "server.create")
-                    .target(super::posting_reference(row.id))
-                    .detail(serde_json::json!({
-                        "provider": row.provider,
-                        "found_by_sync": true,
-                        "adopted_after_failure": true,
-                    })),
-            )
-            .await?;
+        self.record_found(&row, true).await?;
         Ok(Unknown::Adopted(row.id))
     }
 

@@ -17,9 +17,9 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::ids::ServerId;
-use crate::ledger::{PostingKind, StatementLine, UsageHour, require_own_or_any};
+use crate::ledger::{PostingKind, StatementLine, UsageHour, require_billing_reader};
 use crate::money::{Currency, Money};
-use crate::policy::{Actor, Permission};
+use crate::policy::Actor;
 use crate::records::statements::parse_date;
 pub use crate::records::statements::{StatementFilter, day_start};
 use crate::records::users::User;
@@ -92,12 +92,7 @@ impl Statements {
     }
 
     fn may_read(actor: &Actor, owner: &User) -> Result<()> {
-        require_own_or_any(
-            actor,
-            owner,
-            Permission::ReadOwnBilling,
-            Permission::ReadAnyBilling,
-        )
+        require_billing_reader(actor, owner)
     }
 
     /// A page of the wallet's transactions matching `filter`, newest first.

@@ -22,10 +22,8 @@ use utoipa_axum::routes;
 use super::{ErrorView, MoneyView};
 use crate::AppState;
 use crate::auth::Caller;
-use crate::download::download;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
 use crate::public_url::portal_base;
-use hostdeck_core::statements::StatementFilter;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -210,21 +208,14 @@ async fn export_csv(
     caller: Caller,
     ApiQuery(query): ApiQuery<ExportQuery>,
 ) -> Result<Response, ApiError> {
-    let filter = StatementFilter::parse(
+    Ok(crate::download::transactions_csv(
+        &state.core,
+        &caller,
         query.kind.as_deref(),
         query.from.as_deref(),
         query.to.as_deref(),
-    )?;
-    let csv = state
-        .core
-        .statements
-        .csv(caller.actor(), &caller.0.user, &filter)
-        .await?;
-    Ok(download(
-        "text/csv; charset=utf-8",
-        "transactions.csv",
-        csv.into_bytes(),
-    ))
+    )
+    .await?)
 }
 
 /// The caller's statement of a period (default: the last 30 days) as PDF.
@@ -235,18 +226,11 @@ async fn statement_pdf(
     caller: Caller,
     ApiQuery(query): ApiQuery<PeriodQuery>,
 ) -> Result<Response, ApiError> {
-    let (from, to) = state
-        .core
-        .statements
-        .period_of(query.from.as_deref(), query.to.as_deref())?;
-    let pdf = state
-        .core
-        .statements
-        .pdf(caller.actor(), &caller.0.user, from, to)
-        .await?;
-    Ok(download(
-        "application/pdf",
-        &format!("statement-{from}-{to}.pdf"),
-        pdf,
-    ))
+    Ok(crate::download::statement_pdf(
+        &state.core,
+        &caller,
+        query.from.as_deref(),
+        query.to.as_deref(),
+    )
+    .await?)
 }

@@ -364,21 +364,14 @@ pub async fn transactions_csv(
     Query(query): Query<TransactionsQuery>,
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
-    let filter = StatementFilter::parse(
+    Ok(crate::download::transactions_csv(
+        &state.core,
+        &caller,
         query.kind.as_deref(),
         query.from.as_deref(),
         query.to.as_deref(),
-    )?;
-    let csv = state
-        .core
-        .statements
-        .csv(caller.actor(), &caller.0.user, &filter)
-        .await?;
-    Ok(crate::download::download(
-        "text/csv; charset=utf-8",
-        "transactions.csv",
-        csv.into_bytes(),
-    ))
+    )
+    .await?)
 }
 
 /// `GET /billing/statement.pdf?from=&to=`: the statement of a period as PDF.
@@ -388,20 +381,13 @@ pub async fn statement_pdf(
     Query(query): Query<TransactionsQuery>,
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
-    let (from, to) = state
-        .core
-        .statements
-        .period_of(query.from.as_deref(), query.to.as_deref())?;
-    let pdf = state
-        .core
-        .statements
-        .pdf(caller.actor(), &caller.0.user, from, to)
-        .await?;
-    Ok(crate::download::download(
-        "application/pdf",
-        &format!("statement-{from}-{to}.pdf"),
-        pdf,
-    ))
+    Ok(crate::download::statement_pdf(
+        &state.core,
+        &caller,
+        query.from.as_deref(),
+        query.to.as_deref(),
+    )
+    .await?)
 }
 
 #[derive(askama::Template)]
