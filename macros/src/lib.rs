@@ -7,7 +7,7 @@
 //! implies only bounds on `Self` from a trait, so without this every impl would repeat the same
 //! where-clause. The attribute appends it to the impl it sits on:
 //!
-//! ```ignore
+//! ```text
 //! #[sql_bounds]                       // DB: crate::store::sql::Engine
 //! #[sql_bounds(billing::BillingDialect)] // DB: that trait instead
 //! ```
