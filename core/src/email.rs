@@ -111,6 +111,12 @@ impl Email {
     pub fn former_key(&self) -> Option<&str> {
         self.1.as_deref()
     }
+
+    /// The key an address may have been stored under: the former key when there is one,
+    /// otherwise the key itself. Look-ups match either.
+    pub fn stored_key(&self) -> String {
+        self.former_key().map_or_else(|| self.key(), str::to_owned)
+    }
 }
 
 /// RFC 5322 `dot-atom-text`: atoms of `atext` joined by single dots.

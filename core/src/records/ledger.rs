@@ -125,6 +125,32 @@ pub struct PostingRequest {
 }
 
 impl PostingRequest {
+    /// The posting this request became: stored as `id` at `at`, with the wallets' balances
+    /// right after it in micro-units (`None` for a system account).
+    pub fn posted(
+        &self,
+        id: PostingId,
+        debit_after: Option<i64>,
+        credit_after: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Posting {
+        Posting {
+            id,
+            debit: self.debit,
+            credit: self.credit,
+            amount: self.amount,
+            kind: self.kind,
+            key: self.key.clone(),
+            reference: self.reference.clone(),
+            memo: self.memo.clone(),
+            actor_user: self.actor_user,
+            actor_via: self.actor_via.as_str().to_owned(),
+            debit_balance_after: debit_after.map(Money::from_micros),
+            credit_balance_after: credit_after.map(Money::from_micros),
+            created_at: at,
+        }
+    }
+
     pub fn validate(&self) -> Result<()> {
         if !self.amount.is_positive() {
             return Err(Error::invalid(

@@ -30,11 +30,7 @@ impl<DB> AuthStore for SqlStore<DB> {
     async fn user_auth_by_email(&self, email: &Email) -> Result<Option<UserAuth>> {
         let row = sqlx::query(SELECT_AUTH_BY_EMAIL)
             .bind(email.key())
-            .bind(
-                email
-                    .former_key()
-                    .map_or_else(|| email.key(), str::to_owned),
-            )
+            .bind(email.stored_key())
             .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(user_auth_from_row).transpose()

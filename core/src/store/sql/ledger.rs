@@ -295,21 +295,7 @@ impl<DB> SqlStore<DB> {
             Some(capture_id) => Self::write_wake_waiting(&mut *conn, capture_id).await?,
             None => 0,
         };
-        let posting = Posting {
-            id,
-            debit: request.debit,
-            credit: request.credit,
-            amount: request.amount,
-            kind: request.kind,
-            key: request.key.clone(),
-            reference: request.reference.clone(),
-            memo: request.memo.clone(),
-            actor_user: request.actor_user,
-            actor_via: request.actor_via.as_str().to_owned(),
-            debit_balance_after: debit_after.map(Money::from_micros),
-            credit_balance_after: credit_after.map(Money::from_micros),
-            created_at: at,
-        };
+        let posting = request.posted(id, debit_after, credit_after, at);
         Ok(Ok(Posted {
             outcome: PostOutcome::Posted(posting),
             woken,

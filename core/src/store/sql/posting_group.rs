@@ -8,11 +8,8 @@ use sqlx::Row;
 use super::SqlStore;
 use crate::error::Result;
 use crate::ids::{AccountId, PostingId};
-use crate::money::Money;
 use crate::records::audit::AuditEntry;
-use crate::records::ledger::{
-    Attached, Cap, Overdraft, PostOutcome, Posted, Posting, PostingRequest,
-};
+use crate::records::ledger::{Attached, Cap, Overdraft, PostOutcome, Posted, PostingRequest};
 use crate::store::ledger::LedgerStore;
 use crate::store::payments::{FinishedEvent, OrderStatus};
 
@@ -538,21 +535,7 @@ fn group_outcome(
             woken.iter().filter(|waited| *waited == capture_id).count() as u64
         });
         posted.push(Posted {
-            outcome: PostOutcome::Posted(Posting {
-                id,
-                debit: request.debit,
-                credit: request.credit,
-                amount: request.amount,
-                kind: request.kind,
-                key: request.key.clone(),
-                reference: request.reference.clone(),
-                memo: request.memo.clone(),
-                actor_user: request.actor_user,
-                actor_via: request.actor_via.as_str().to_owned(),
-                debit_balance_after: debit_after.map(Money::from_micros),
-                credit_balance_after: credit_after.map(Money::from_micros),
-                created_at: at,
-            }),
+            outcome: PostOutcome::Posted(request.posted(id, debit_after, credit_after, at)),
             woken,
         });
     }

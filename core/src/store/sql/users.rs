@@ -70,11 +70,7 @@ impl<DB> UserStore for SqlStore<DB> {
     async fn user_by_email(&self, email: &Email) -> Result<Option<User>> {
         let row = sqlx::query(SELECT_USER_BY_EMAIL)
             .bind(email.key())
-            .bind(
-                email
-                    .former_key()
-                    .map_or_else(|| email.key(), str::to_owned),
-            )
+            .bind(email.stored_key())
             .fetch_optional(&self.reader)
             .await?;
         row.as_ref().map(user_from_row).transpose()
