@@ -102,6 +102,7 @@ mod servers;
 mod settings;
 mod ssh_keys;
 mod throttle;
+mod tickets;
 mod users;
 
 impl<DB: Engine> SqlStore<DB> {
