@@ -67,7 +67,7 @@ impl Identity {
             return Err(refused());
         }
         let email = Email::parse(email)?;
-        password::check_strength(&password, &[email.as_str(), self.company()])?;
+        self.check_new_password(&password, email.as_str())?;
         let hash = password::hash(password).await?;
         let user = self
             .store
