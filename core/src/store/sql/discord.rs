@@ -173,11 +173,11 @@ impl<DB> DiscordStore for SqlStore<DB> {
     }
 
     async fn count_discord_links(&self) -> Result<u64> {
-        let count: i64 = sqlx::query("SELECT COUNT(*) FROM discord_links")
-            .fetch_one(&self.reader)
-            .await?
-            .try_get(0usize)?;
-        Ok(unsigned(count))
+        Self::count_rows(
+            &self.reader,
+            sqlx::query("SELECT COUNT(*) FROM discord_links"),
+        )
+        .await
     }
 
     async fn insert_credit_request(&self, request: &NewCreditRequest) -> Result<CreditRequest> {

@@ -68,12 +68,7 @@ impl<DB> LedgerStore for SqlStore<DB> {
     }
 
     async fn count_postings(&self) -> Result<u64> {
-        let count: i64 = sqlx::query("SELECT COUNT(*) FROM postings")
-            .fetch_one(&self.reader)
-            .await?
-            .try_get(0usize)
-            .map_err(Error::from)?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        Self::count_rows(&self.reader, sqlx::query("SELECT COUNT(*) FROM postings")).await
     }
 
     async fn account_balance(&self, account: AccountId) -> Result<Money> {

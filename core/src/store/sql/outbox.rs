@@ -82,13 +82,9 @@ impl<DB> OutboxStore for SqlStore<DB> {
     }
 
     async fn outbox_pending(&self) -> Result<u64> {
-        let count: i64 =
-            sqlx::query("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL")
-                .fetch_one(&self.writer)
-                .await?
-                .try_get(0usize)
-                .map_err(Error::from)?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        let query =
+            sqlx::query("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL");
+        Self::count_rows(&self.writer, query).await
     }
 }
 
