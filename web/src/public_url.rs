@@ -1,4 +1,5 @@
-//! Where this platform is reached: `web.public_url`, or else the address a request came to.
+//! Where this platform is reached: `web.public_url`, or else the address a request came to; and
+//! the top-up order whose PayPal return addresses point there.
 
 use axum::http::{HeaderMap, header};
 
