@@ -146,6 +146,16 @@ impl<DB> SqlStore<DB> {
         })
     }
 
+    /// What a `SELECT COUNT(*)` statement counts, read on `pool` (a negative count, which no
+    /// engine returns, reads as 0).
+    pub(super) async fn count_rows<'q>(
+        pool: &Pool<DB>,
+        query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
+    ) -> Result<u64> {
+        let count: i64 = query.fetch_one(pool).await?.try_get(0usize)?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
     /// Queues an outbox message (on its own, or inside the transaction that decided it).
     pub(super) async fn write_outbox(
         conn: &mut DB::Connection,
