@@ -45,6 +45,51 @@ pub fn note(field: &'static str, what: &str, text: &str, max_chars: usize) -> Re
     checked(field, what, text, max_chars, true)
 }
 
+/// A message (a ticket's body): a note that may also hold the zero-width joiner inside an
+/// emoji sequence (👩‍💻, ❤️‍🔥), which people type every day and which draws one picture. A
+/// joiner anywhere else is refused like every other hidden character.
+pub fn message(field: &'static str, what: &str, text: &str, max_chars: usize) -> Result<String> {
+    let cleaned = without_emoji_joiners(text);
+    checked(field, what, &cleaned, max_chars, true)?;
+    let text = text.trim();
+    Ok(text.to_owned())
+}
+
+/// Text that exists elsewhere already (a message posted in Discord) made safe to keep, instead
+/// of refused: hidden characters are dropped (line breaks, tabs and emoji joiners stay), the
+/// rest trimmed and cut to `max_chars` characters. Refusing it would lose what was said.
+pub fn cleaned(text: &str, max_chars: usize) -> String {
+    let kept: String = with_emoji_joiners(text, |c, joins| {
+        joins || matches!(c, '\n' | '\t') || !is_hidden(c)
+    });
+    kept.trim().chars().take(max_chars).collect()
+}
+
+/// `text` without the joiners that sit between two pictographs (or a pictograph's variation
+/// selector), so the rest can be checked as a note.
+fn without_emoji_joiners(text: &str) -> String {
+    with_emoji_joiners(text, |_, joins| !joins)
+}
+
+/// The characters of `text` that `keep` accepts; `keep` is told whether the character is a
+/// zero-width joiner inside an emoji sequence.
+fn with_emoji_joiners(text: &str, keep: impl Fn(char, bool) -> bool) -> String {
+    let chars: Vec<char> = text.chars().collect();
+    let pictograph = |c: char| !c.is_ascii() && !is_hidden(c) && !c.is_alphanumeric();
+    chars
+        .iter()
+        .enumerate()
+        .filter(|&(at, &c)| {
+            let joins = c == '\u{200D}'
+                && at > 0
+                && chars.get(at + 1).is_some_and(|&next| pictograph(next))
+                && pictograph(chars[at - 1]);
+            keep(c, joins)
+        })
+        .map(|(_, &c)| c)
+        .collect()
+}
+
 fn checked(
     field: &'static str,
     what: &str,
@@ -114,6 +159,33 @@ mod tests {
         '\u{E0041}',
         '\u{3164}',
     ];
+
+    #[test]
+    fn emoji_joiners_stay_in_messages_and_nowhere_else() {
+        for emoji in ["👩\u{200D}💻", "❤\u{FE0F}\u{200D}🔥", "🏳\u{FE0F}\u{200D}🌈"] {
+            let text = format!("thanks {emoji}!");
+            assert_eq!(
+                message("body", "The message", &text, 100).ok(),
+                Some(text.clone())
+            );
+            assert!(
+                note("reason", "the reason", &text, 100).is_err(),
+                "{text:?}"
+            );
+            assert_eq!(cleaned(&text, 100), text);
+        }
+        for text in ["in\u{200D}voice", "a\u{200D}💻", "💻\u{200D}", "x\u{202E}y"] {
+            assert!(
+                message("body", "The message", text, 100).is_err(),
+                "{text:?}"
+            );
+        }
+        assert_eq!(
+            cleaned(" in\u{200D}vo\u{202E}ice\u{200B}\nok ", 100),
+            "invoice\nok"
+        );
+        assert_eq!(cleaned("abcdef", 3), "abc");
+    }
 
     #[test]
     fn bidi_controls_and_zero_width_characters_are_refused_in_names_and_notes() {

@@ -24,6 +24,10 @@ CREATE TABLE tickets (
     sla_warned_at        TEXT,
     sla_breached_at      TEXT,
     autoclose_warned_at  TEXT,
+    -- when the current SLA period began: the open, or the latest reopen (NULL: created_at)
+    sla_started_at       TEXT,
+    -- how many deadlines passed unanswered; never lowered, so the report keeps every breach
+    breaches             INTEGER NOT NULL DEFAULT 0,
     -- portal, api, discord, email, system
     opened_via           TEXT NOT NULL,
     -- bumped by every change, so two changes made at once cannot overwrite each other
@@ -36,9 +40,13 @@ CREATE TABLE tickets (
 );
 
 CREATE INDEX tickets_by_customer ON tickets (customer_id, status);
-CREATE INDEX tickets_by_status ON tickets (status, due_at);
-CREATE INDEX tickets_by_assignee ON tickets (assignee_id, status);
 CREATE INDEX tickets_by_created ON tickets (created_at);
+-- the staff queue walks tickets newest first (keyset on id) among those not closed
+CREATE INDEX tickets_open_by_id ON tickets (id) WHERE status <> 'closed';
+CREATE INDEX tickets_open_by_department ON tickets (department, id) WHERE status <> 'closed';
+CREATE INDEX tickets_open_by_assignee ON tickets (assignee_id, id) WHERE status <> 'closed';
+CREATE INDEX tickets_open_by_due ON tickets (due_at) WHERE status <> 'closed';
+CREATE INDEX tickets_by_server ON tickets (server_id, id);
 
 CREATE TABLE ticket_messages (
     id                 INTEGER PRIMARY KEY,

@@ -33,6 +33,9 @@ hostdeck_e2e::on_both_engines!(
     discord_messages_are_stored_once_and_edits_and_deletes_are_kept,
     the_sync_lease_is_exclusive,
     the_outbox_worker_delivers_ticket_syncs_and_channel_posts,
+    a_breach_stays_in_the_report_and_deadlines_count_from_the_reopen,
+    discord_text_is_kept_and_our_own_posts_are_not_edited_from_discord,
+    a_lease_taken_over_stops_the_replica_that_lost_it,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -923,4 +926,167 @@ async fn the_outbox_worker_delivers_ticket_syncs_and_channel_posts(db: TestDb) {
         .await
         .expect("pending");
     assert_eq!(pending, 1, "the sync waits for the bot");
+}
+
+async fn a_breach_stays_in_the_report_and_deadlines_count_from_the_reopen(db: TestDb) {
+    let desk = Desk::new(db, config()).await;
+    let tickets = &desk.core.tickets;
+    let (_, customer) = desk.person(1, Role::Customer).await;
+    let (_, support) = desk.person(2, Role::Support).await;
+    let id = desk.open(&customer, "slow answer").await;
+    // Normal priority: a first response within 8 hours. Nobody answers for 9.
+    desk.clock.set(t0() + Duration::hours(9));
+    let outcome = tickets.run_due().await.expect("due");
+    assert_eq!(outcome.sla_breaches, 1);
+    desk.clock.set(t0() + Duration::hours(10));
+    tickets
+        .reply(&support, id, "sorry for the wait", Vec::new())
+        .await
+        .expect("reply");
+    tickets
+        .set_priority(&support, id, Priority::Low)
+        .await
+        .expect("priority");
+    let report = tickets
+        .report(&support, t0(), t0() + Duration::days(1))
+        .await
+        .expect("report");
+    assert_eq!(
+        report.overall.breached, 1,
+        "an answer or a priority change does not hide a breach"
+    );
+    // Closed, then reopened days later: the deadlines count from the reopen, also after
+    // a priority change, so nothing is escalated at once.
+    tickets
+        .close(&support, id, "answered")
+        .await
+        .expect("closed");
+    let reopened_at = t0() + Duration::days(6);
+    desk.clock.set(reopened_at);
+    let reopened = tickets.reopen(&customer, id).await.expect("reopened");
+    assert!(reopened.due_at.expect("due") > reopened_at);
+    let raised = tickets
+        .set_priority(&support, id, Priority::High)
+        .await
+        .expect("priority");
+    assert_eq!(raised.due_at, Some(reopened_at + Duration::days(1)));
+    assert_eq!(tickets.run_due().await.expect("due").sla_breaches, 0);
+}
+
+async fn discord_text_is_kept_and_our_own_posts_are_not_edited_from_discord(db: TestDb) {
+    let desk = Desk::new(db, config()).await;
+    let tickets = &desk.core.tickets;
+    let (_, customer) = desk.person(1, Role::Customer).await;
+    let id = desk.open(&customer, "kept").await;
+    let first = tickets.unsynced_messages(id).await.expect("unsynced")[0].clone();
+    tickets.set_thread(id, 556).await.expect("thread");
+    assert_eq!(
+        code(&tickets.set_thread(id, 557).await),
+        "conflict",
+        "a second thread is not the ticket's"
+    );
+    tickets.mark_posted(first.id, 7100).await.expect("posted");
+    let in_discord = Actor {
+        via: Via::Discord,
+        ..customer.clone()
+    };
+    // Emoji with joiners, a sticker alone, text-direction tricks, a nameless author and a
+    // file from elsewhere: all kept, cleaned, never refused.
+    let emoji = "thanks \u{1F469}\u{200D}\u{1F4BB}!";
+    let mut sticker = inbound(8101, 1, "");
+    sticker.author_name = "\u{202E}\u{200B}".into();
+    let mut spoof = inbound(8102, 1, "invoice\u{202E}fdp.exe");
+    spoof.attachments = vec![hostdeck_core::tickets::Attachment {
+        name: "x".into(),
+        size: 1,
+        url: "https://discord.com/oauth2/authorize?client_id=1".into(),
+    }];
+    for message in [inbound(8100, 1, emoji), sticker, spoof] {
+        tickets
+            .ingest_discord(&in_discord, 556, message)
+            .await
+            .expect("kept");
+    }
+    let messages = tickets.messages(&customer, id).await.expect("messages");
+    let bodies: Vec<&str> = messages.iter().map(|m| m.body.as_str()).collect();
+    assert!(bodies.contains(&emoji), "{bodies:?}");
+    assert!(bodies.contains(&"invoicefdp.exe"), "{bodies:?}");
+    assert!(
+        bodies.iter().any(|body| body.contains("sticker")),
+        "{bodies:?}"
+    );
+    assert!(messages.iter().all(|m| m.attachments.is_empty()));
+    assert!(messages.iter().all(|m| !m.author_name.is_empty()));
+    // Our post of the portal message: an edit or a deletion in Discord leaves it as it is.
+    assert!(
+        tickets
+            .edit_from_discord(7100, "rewritten", t0())
+            .await
+            .expect("edit")
+            .is_none()
+    );
+    assert!(
+        tickets
+            .delete_from_discord(7100, t0())
+            .await
+            .expect("delete")
+            .is_none()
+    );
+    let kept = tickets.messages(&customer, id).await.expect("messages");
+    let portal = kept.iter().find(|m| m.id == first.id).expect("kept");
+    assert_eq!(portal.body, first.body);
+    assert!(portal.deleted_at.is_none() && portal.edited_at.is_none());
+}
+
+async fn a_lease_taken_over_stops_the_replica_that_lost_it(db: TestDb) {
+    let desk = Desk::new(db, config()).await;
+    let tickets = &desk.core.tickets;
+    let (_, customer) = desk.person(1, Role::Customer).await;
+    let (_, support) = desk.person(2, Role::Support).await;
+    let id = desk.open(&customer, "slow Discord").await;
+    tickets
+        .reply(&support, id, "second", Vec::new())
+        .await
+        .expect("reply");
+    let hold = std::time::Duration::from_secs(30);
+    assert!(tickets.sync_lease(id, hold).await.expect("lease").is_some());
+    let unsynced = tickets.unsynced_messages(id).await.expect("unsynced");
+    assert_eq!(unsynced.len(), 2);
+    // Each post renews the lease.
+    desk.clock.advance(Duration::seconds(20));
+    tickets
+        .mark_posted(unsynced[0].id, 7200)
+        .await
+        .expect("posted");
+    desk.clock.advance(Duration::seconds(20));
+    let other = Arc::new(desk.db.core_with(config(), desk.clock.clone()).await);
+    assert!(
+        other
+            .tickets
+            .sync_lease(id, hold)
+            .await
+            .expect("lease")
+            .is_none(),
+        "renewed, so still held"
+    );
+    // Discord is slow: the lease runs out and another replica takes it.
+    desk.clock.advance(Duration::seconds(31));
+    assert!(
+        other
+            .tickets
+            .sync_lease(id, hold)
+            .await
+            .expect("lease")
+            .is_some()
+    );
+    assert_eq!(
+        code(&tickets.mark_posted(unsynced[1].id, 7201).await),
+        "conflict",
+        "the replica that lost the lease stops"
+    );
+    // Its release leaves the other replica's lease alone.
+    tickets.sync_release(id).await.expect("release");
+    assert!(tickets.sync_lease(id, hold).await.expect("lease").is_none());
+    other.tickets.sync_release(id).await.expect("release");
+    assert!(tickets.sync_lease(id, hold).await.expect("lease").is_some());
 }

@@ -148,6 +148,11 @@ pub struct Ticket {
     pub sla_breached_at: Option<DateTime<Utc>>,
     /// When the customer was told the ticket closes unless they answer.
     pub autoclose_warned_at: Option<DateTime<Utc>>,
+    /// When the current SLA period began: `None` for the open, the latest reopen otherwise.
+    pub sla_started_at: Option<DateTime<Utc>>,
+    /// How many deadlines passed unanswered (escalated); never lowered, so the report keeps
+    /// a breach that was answered later.
+    pub breaches: u32,
     pub opened_via: Door,
     /// Bumped by every change; a change made from an older version is refused and redone.
     #[serde(skip)]
@@ -155,6 +160,11 @@ pub struct Ticket {
 }
 
 impl Ticket {
+    /// When the current SLA period began: the open, or the latest reopen.
+    pub fn sla_start(&self) -> DateTime<Utc> {
+        self.sla_started_at.unwrap_or(self.created_at)
+    }
+
     pub fn is_closed(&self) -> bool {
         self.status == TicketStatus::Closed
     }
@@ -185,6 +195,8 @@ impl Ticket {
             sla_warned_at: None,
             sla_breached_at: None,
             autoclose_warned_at: None,
+            sla_started_at: None,
+            breaches: 0,
             opened_via: Door::Portal,
             version: 0,
         }
@@ -203,7 +215,11 @@ impl Attachment {
     /// Checks a link: https on Discord's CDN or on `api_host` (the configured Discord base, so
     /// tests may serve files), a name of 1 to 200 visible characters.
     pub fn checked(self, api_host: Option<&str>) -> Result<Self> {
-        let name = crate::text::name("attachments", "An attachment's name", &self.name, 200)?;
+        // The file exists in Discord already: its name is cleaned, never a reason to refuse.
+        let name = match crate::text::cleaned(&self.name, 200) {
+            name if name.is_empty() => "file".to_owned(),
+            name => name,
+        };
         let url = url::Url::parse(&self.url)
             .map_err(|_| Error::invalid("attachments", "an attachment's link is not a URL"))?;
         let host = url.host_str().unwrap_or_default();
@@ -380,10 +396,11 @@ pub fn subject(text: &str) -> Result<String> {
     crate::text::name("subject", "The subject", text, MAX_SUBJECT)
 }
 
-/// A message body as typed: trimmed, 1 to [`MAX_BODY`] characters; line breaks and tabs are
-/// kept, every other hidden character is refused.
+/// A message body as typed: trimmed, 1 to [`MAX_BODY`] characters; line breaks, tabs and the
+/// joiners inside emoji are kept, every other hidden character is refused
+/// ([`crate::text::message`]).
 pub fn body(text: &str) -> Result<String> {
-    crate::text::note("body", "The message", text, MAX_BODY)
+    crate::text::message("body", "The message", text, MAX_BODY)
 }
 
 #[cfg(test)]

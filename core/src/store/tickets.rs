@@ -92,17 +92,24 @@ pub trait TicketStore: Send + Sync {
     -> Result<Option<TicketMessage>>;
     /// Messages not yet in the thread: not from Discord, not notes, not posted; oldest first.
     async fn unsynced_messages(&self, ticket: TicketId) -> Result<Vec<TicketMessage>>;
-    /// Records the post of `message`; `false` if it was recorded before.
-    async fn mark_posted(&self, message: TicketMessageId, discord_message_id: u64) -> Result<bool>;
-    /// Replaces the body of the message carrying `discord_message_id`, keeping the old one
-    /// in the edit history; `None` when there is no such message.
+    /// Records the post of `message`: the message's ticket, or `None` if it was recorded
+    /// before.
+    async fn mark_posted(
+        &self,
+        message: TicketMessageId,
+        discord_message_id: u64,
+    ) -> Result<Option<TicketId>>;
+    /// Replaces the body of the message written in Discord as `discord_message_id`, keeping
+    /// the old one in the edit history; `None` when there is no such message (our own posts
+    /// of portal and API messages are not edited from Discord).
     async fn edit_message(
         &self,
         discord_message_id: u64,
         body: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<TicketMessage>>;
-    /// Marks the message carrying `discord_message_id` deleted (once).
+    /// Marks the message written in Discord as `discord_message_id` deleted (once); `None`
+    /// when there is none (our own posts of portal and API messages are left as they are).
     async fn delete_message(
         &self,
         discord_message_id: u64,
@@ -110,7 +117,9 @@ pub trait TicketStore: Send + Sync {
     ) -> Result<Option<TicketMessage>>;
     /// A message's earlier bodies, oldest first.
     async fn message_edits(&self, message: TicketMessageId) -> Result<Vec<MessageEdit>>;
-    async fn set_thread(&self, ticket: TicketId, thread_id: u64) -> Result<()>;
+    /// Records the ticket's thread; `false` when the ticket has one already (another replica
+    /// made it first).
+    async fn set_thread(&self, ticket: TicketId, thread_id: u64) -> Result<bool>;
     /// Forgets the thread `thread_id` of `ticket` and writes `effects`; `false` when the
     /// ticket has another thread (or none) by now.
     async fn clear_thread(
@@ -127,7 +136,16 @@ pub trait TicketStore: Send + Sync {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<bool>;
-    async fn release_sync_lease(&self, ticket: TicketId) -> Result<()>;
+    /// Moves the lease held until `held` on to `until`; `false` when it is not held until
+    /// `held` any more (it ran out and another replica took it).
+    async fn renew_sync_lease(
+        &self,
+        ticket: TicketId,
+        held: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Gives back the lease held until `held` (a lease another replica took since stays).
+    async fn release_sync_lease(&self, ticket: TicketId, held: DateTime<Utc>) -> Result<()>;
     async fn last_seen(&self, ticket: TicketId) -> Result<Option<u64>>;
     /// Moves the catch-up point to `discord_message_id` if that is further on.
     async fn set_last_seen(&self, ticket: TicketId, discord_message_id: u64) -> Result<()>;

@@ -4,7 +4,7 @@ use super::Tickets;
 use super::access::{Changed, Current, Plan, name_of, target};
 use super::notices::Notices;
 use super::policy::{Side, TicketAction};
-use super::sla::{due_for, first_response_due, resolution_due};
+use super::sla::due_for;
 use super::transcript::Transcript;
 use crate::audit::AuditEntry;
 use crate::error::{Error, Result};
@@ -261,11 +261,8 @@ impl Tickets {
                 next.sla_warned_at = None;
                 next.sla_breached_at = None;
                 next.autoclose_warned_at = None;
-                let config = &self.config.tickets;
-                next.due_at = Some(match next.first_response_at {
-                    None => first_response_due(config, current.now, next.priority),
-                    Some(_) => resolution_due(config, current.now, next.priority),
-                });
+                next.sla_started_at = Some(current.now);
+                next.due_at = due_for(&self.config.tickets, &next);
                 let detail = serde_json::json!({ "closed_at": closed_at });
                 Ok(Some(self.synced(actor, TicketAction::Reopen, next, detail)))
             })

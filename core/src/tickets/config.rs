@@ -95,6 +95,9 @@ impl Default for TicketsConfig {
     }
 }
 
+/// The longest duration a `[tickets]` setting takes: time sums stay far from overflowing.
+const LONGEST: Duration = Duration::from_secs(10 * 365 * DAY);
+
 impl TicketsConfig {
     pub(crate) fn problems(&self) -> Vec<String> {
         let mut problems = Vec::new();
@@ -137,6 +140,23 @@ impl TicketsConfig {
                 "tickets.autoclose_warn_after and tickets.autoclose_after: expected at least 1m"
                     .to_owned(),
             );
+        }
+        let durations = [
+            ("reopen_within", self.reopen_within),
+            ("warn_before", self.warn_before),
+            ("autoclose_warn_after", self.autoclose_warn_after),
+            ("autoclose_after", self.autoclose_after),
+        ];
+        let targets = Priority::ALL.iter().flat_map(|priority| {
+            [
+                ("first_response", self.first_response.of(*priority)),
+                ("resolution", self.resolution.of(*priority)),
+            ]
+        });
+        for (key, value) in durations.into_iter().chain(targets) {
+            if value > LONGEST {
+                problems.push(format!("tickets.{key}: expected at most 10 years"));
+            }
         }
         problems
     }

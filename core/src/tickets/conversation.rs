@@ -43,7 +43,7 @@ pub(super) fn replied(
             next.status = TicketStatus::AwaitingCustomer;
             if next.first_response_at.is_none() {
                 next.first_response_at = Some(now);
-                next.due_at = Some(resolution_due(config, next.created_at, next.priority));
+                next.due_at = Some(resolution_due(config, next.sla_start(), next.priority));
                 next.sla_warned_at = None;
                 next.sla_breached_at = None;
             }
@@ -61,11 +61,21 @@ impl Tickets {
                 format!("a message keeps at most {MAX_ATTACHMENTS} attachments"),
             ));
         }
-        let host = self.config.discord.api_base.host_str();
+        let host = self.attachment_host();
         attachments
             .into_iter()
             .map(|file| file.checked(host))
             .collect()
+    }
+
+    /// Besides Discord's CDN, the configured Discord base may serve files when it is not
+    /// Discord itself (a test's fake): discord.com's own pages are no attachments.
+    pub(super) fn attachment_host(&self) -> Option<&str> {
+        self.config
+            .discord
+            .api_base
+            .host_str()
+            .filter(|host| *host != "discord.com")
     }
 
     /// The customer a ticket is opened for: the actor, or (for staff) the one named.

@@ -28,6 +28,13 @@ impl Tickets {
         customer: UserId,
     ) -> Result<CustomerContext> {
         self.may_at_all(actor, TicketAction::Context).await?;
+        // Outside a ticket this is a look-up of any customer: it needs that permission too
+        // (an API key with only read:tickets reads the context of the tickets it reads).
+        if let Err(error) = actor.require(crate::policy::Permission::ReadAnyUser) {
+            return Err(self
+                .refused(actor, TicketAction::Context, None, error)
+                .await);
+        }
         self.assemble_context(customer).await
     }
 

@@ -18,17 +18,42 @@ use crate::store::tickets::{Effects, MessageEdit};
 
 /// The body kept for a Discord message that is only attachments.
 const ATTACHMENTS_ONLY: &str = "(attachments)";
+/// The body kept for a Discord message with nothing we keep (a sticker, an embed, a poll).
+const NOTHING_KEPT: &str = "(a message without text, such as a sticker or an embed)";
+/// The name kept for a Discord author whose name is all hidden characters.
+const NAMELESS: &str = "Discord member";
+
+/// When a lease taken at `now` for `hold` ends, to the millisecond (both engines keep that
+/// much, so the end compares equal when it is renewed or given back).
+fn lease_end(now: DateTime<Utc>, hold: chrono::Duration) -> DateTime<Utc> {
+    use chrono::SubsecRound as _;
+    now.checked_add_signed(hold).unwrap_or(now).trunc_subsecs(3)
+}
+
+/// A body from Discord: it exists there already, so it is cleaned, never refused (refusing
+/// would lose it): hidden characters dropped, cut to [`tickets::MAX_BODY`].
+fn discord_body(body: &str, attachments: bool) -> String {
+    match crate::text::cleaned(body, tickets::MAX_BODY) {
+        body if !body.is_empty() => body,
+        _ if attachments => ATTACHMENTS_ONLY.to_owned(),
+        _ => NOTHING_KEPT.to_owned(),
+    }
+}
 
 impl Tickets {
     /// Takes the ticket's sync lease for `hold`; `None` when another replica holds it (or the
-    /// ticket is gone).
+    /// ticket is gone). A caller that gets `None` must try again later (its outbox row is
+    /// retried), or a change made after the holder read the ticket could wait for the next
+    /// one. Every [`Tickets::mark_posted`] renews the lease; a lease that ran out and was
+    /// taken by another replica stops this one there.
     pub async fn sync_lease(
         &self,
         ticket: TicketId,
         hold: std::time::Duration,
     ) -> Result<Option<Ticket>> {
         let now = self.clock.now();
-        let until = now + chrono::Duration::from_std(hold).unwrap_or(chrono::Duration::minutes(5));
+        let hold = chrono::Duration::from_std(hold).unwrap_or(chrono::Duration::minutes(5));
+        let until = lease_end(now, hold);
         if !self
             .store
             .tickets()
@@ -37,12 +62,23 @@ impl Tickets {
         {
             return Ok(None);
         }
+        self.held_leases().insert(ticket, (until, hold));
         self.store.tickets().ticket(ticket).await
     }
 
-    /// Gives the lease back early.
+    /// Gives the lease back early (only the lease this process holds).
     pub async fn sync_release(&self, ticket: TicketId) -> Result<()> {
-        self.store.tickets().release_sync_lease(ticket).await
+        let held = self.held_leases().remove(&ticket);
+        match held {
+            Some((until, _)) => self.store.tickets().release_sync_lease(ticket, until).await,
+            None => Ok(()),
+        }
+    }
+
+    fn held_leases(&self) -> std::sync::MutexGuard<'_, super::Leases> {
+        self.leases
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Messages still to post into the thread, oldest first: neither from Discord nor notes.
@@ -50,22 +86,54 @@ impl Tickets {
         self.store.tickets().unsynced_messages(ticket).await
     }
 
-    /// Records the Discord message that carries `message`, right after it was posted.
+    /// Records the Discord message that carries `message`, right after it was posted, and
+    /// renews the ticket's sync lease. A `conflict` when the lease ran out and another replica
+    /// took it: the post is recorded, and the caller stops there.
     pub async fn mark_posted(
         &self,
         message: TicketMessageId,
         discord_message_id: u64,
     ) -> Result<()> {
-        self.store
+        let Some(ticket) = self
+            .store
             .tickets()
             .mark_posted(message, discord_message_id)
-            .await?;
-        Ok(())
+            .await?
+        else {
+            return Ok(());
+        };
+        let held = self.held_leases().get(&ticket).copied();
+        let Some((until, hold)) = held else {
+            return Ok(());
+        };
+        let renewed = lease_end(self.clock.now(), hold);
+        if self
+            .store
+            .tickets()
+            .renew_sync_lease(ticket, until, renewed)
+            .await?
+        {
+            self.held_leases().insert(ticket, (renewed, hold));
+            Ok(())
+        } else {
+            self.held_leases().remove(&ticket);
+            Err(Error::Conflict(format!(
+                "The sync lease of ticket {ticket} ran out and another replica carries on."
+            )))
+        }
     }
 
-    /// Records the ticket's thread once it was created.
+    /// Records the ticket's thread once it was created. A `conflict` when the ticket has a
+    /// thread already (another replica made one first): the caller's thread is not the
+    /// ticket's.
     pub async fn set_thread(&self, ticket: TicketId, thread_id: u64) -> Result<()> {
-        self.store.tickets().set_thread(ticket, thread_id).await
+        if self.store.tickets().set_thread(ticket, thread_id).await? {
+            Ok(())
+        } else {
+            Err(Error::Conflict(format!(
+                "Ticket {ticket} has a Discord thread already."
+            )))
+        }
     }
 
     /// The ticket whose thread is `thread_id`.
@@ -119,17 +187,24 @@ impl Tickets {
                 .await);
         };
         let author = self.user(user).await?;
-        let body = if inbound.body.trim().is_empty() && !inbound.attachments.is_empty() {
-            ATTACHMENTS_ONLY.to_owned()
-        } else {
-            tickets::body(&inbound.body)?
-        };
-        let attachments = self.attachments(inbound.attachments)?;
+        let body = discord_body(&inbound.body, !inbound.attachments.is_empty());
+        // Links Discord gave that are not its CDN's are left out, never a reason to lose the
+        // message.
+        let host = self.attachment_host();
+        let attachments: Vec<_> = inbound
+            .attachments
+            .into_iter()
+            .filter_map(|file| file.checked(host).ok())
+            .take(tickets::MAX_ATTACHMENTS)
+            .collect();
         let changed = self
             .change(actor, ticket.id, TicketAction::Reply, false, |current| {
                 let mut message = self.message_by(actor, Some(&author), current, body.clone());
                 if author.display_name.is_none() {
-                    message.author_name.clone_from(&inbound.author_name);
+                    message.author_name = match crate::text::cleaned(&inbound.author_name, 80) {
+                        name if name.is_empty() => NAMELESS.to_owned(),
+                        name => name,
+                    };
                 }
                 message.attachments.clone_from(&attachments);
                 message.discord_message_id = Some(inbound.discord_message_id);
@@ -158,7 +233,7 @@ impl Tickets {
         body: &str,
         at: DateTime<Utc>,
     ) -> Result<Option<TicketMessage>> {
-        let body = tickets::body(body)?;
+        let body = discord_body(body, false);
         let edited = self
             .store
             .tickets()

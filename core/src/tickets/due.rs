@@ -86,6 +86,7 @@ impl Tickets {
             }
             DueStep::SlaBreach => {
                 next.sla_breached_at = Some(now);
+                next.breaches = next.breaches.saturating_add(1);
                 next.sla_warned_at = next.sla_warned_at.or(Some(now));
                 let text = format!(
                     "SLA breached: {} was due {} and still waits on staff.",

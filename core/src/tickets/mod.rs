@@ -26,6 +26,7 @@ pub mod sla;
 pub mod sync;
 pub mod transcript;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::audit::Audit;
@@ -80,6 +81,9 @@ pub struct ThreadCursor {
     pub last_seen: Option<u64>,
 }
 
+/// The sync leases a process holds: until when each is held, and for how long it is renewed.
+type Leases = HashMap<TicketId, (chrono::DateTime<chrono::Utc>, chrono::Duration)>;
+
 /// The support desk.
 #[derive(Clone)]
 pub struct Tickets {
@@ -89,6 +93,8 @@ pub struct Tickets {
     outbox: Outbox,
     config: Arc<Config>,
     throttle: SharedThrottle,
+    /// The sync leases this process holds: until when, and for how long each renewal.
+    leases: Arc<std::sync::Mutex<Leases>>,
 }
 
 impl Tickets {
@@ -106,6 +112,7 @@ impl Tickets {
             audit,
             outbox,
             config,
+            leases: Arc::default(),
         }
     }
 }

@@ -4,9 +4,11 @@
 //! time; [`super::Tickets::run_due`] applies them, each step once (its column is set with the
 //! change, and a step whose column is set is never taken again).
 //!
-//! Deadlines: while no staff member has answered, `due_at` is the first response's
-//! (`created_at + first_response[priority]`); after it, the resolution's (`created_at +
-//! resolution[priority]`, or from the reopen for a reopened ticket). Only tickets waiting on
+//! Deadlines count from the start of the SLA period (the open, or the latest reopen): while no
+//! staff member has answered, `due_at` is the first response's (`start +
+//! first_response[priority]`); after it, the resolution's (`start + resolution[priority]`).
+//! A priority change counts again from the same start. A passed deadline adds one to
+//! `breaches`, which nothing lowers, so the report keeps breaches answered later. Only tickets waiting on
 //! staff (open, awaiting staff) are warned and escalated: while the ticket awaits the customer
 //! the clock runs but nobody is paged for it.
 
@@ -89,7 +91,10 @@ pub enum DueStep {
 }
 
 fn span(duration: std::time::Duration) -> Duration {
-    Duration::from_std(duration).unwrap_or(Duration::MAX / 4)
+    // The config bounds durations to ten years; this only keeps the sums finite.
+    Duration::from_std(duration)
+        .unwrap_or(Duration::MAX)
+        .min(Duration::days(3650 * 10))
 }
 
 /// The first-response deadline of a ticket opened at `from`.
@@ -110,16 +115,17 @@ pub fn resolution_due(
     from + span(config.resolution.of(priority))
 }
 
-/// The deadline a ticket has now, counted from its creation (see the module comment).
+/// The deadline a ticket has now, counted from the start of its SLA period (its open, or its
+/// latest reopen; see the module comment).
 pub fn due_for(config: &TicketsConfig, ticket: &Ticket) -> Option<DateTime<Utc>> {
     match (ticket.status, ticket.first_response_at) {
         (TicketStatus::Closed, _) => None,
         (_, None) => Some(first_response_due(
             config,
-            ticket.created_at,
+            ticket.sla_start(),
             ticket.priority,
         )),
-        (_, Some(_)) => Some(resolution_due(config, ticket.created_at, ticket.priority)),
+        (_, Some(_)) => Some(resolution_due(config, ticket.sla_start(), ticket.priority)),
     }
 }
 
@@ -178,7 +184,7 @@ pub fn figures<'a>(tickets: impl Iterator<Item = &'a Ticket>) -> SlaFigures {
     let mut resolution = Vec::new();
     for ticket in tickets {
         count += 1;
-        if ticket.sla_breached_at.is_some() {
+        if ticket.breaches > 0 {
             breached += 1;
         }
         if let Some(at) = ticket.first_response_at {

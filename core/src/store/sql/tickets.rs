@@ -18,7 +18,7 @@ use crate::store::tickets::{
 const TICKET_COLUMNS: &str = "id, customer_id, subject, department, priority, server_id, status, \
      assignee_id, created_at, first_response_at, last_activity_at, due_at, closed_at, \
      close_reason, closed_by, discord_thread_id, rating, rating_comment, sla_warned_at, \
-     sla_breached_at, autoclose_warned_at, opened_via, version";
+     sla_breached_at, autoclose_warned_at, sla_started_at, breaches, opened_via, version";
 
 const MESSAGE_COLUMNS: &str = "id, ticket_id, author_id, author_name, author_staff, door, body, \
      note, attachments, discord_message_id, created_at, edited_at, deleted_at";
@@ -63,6 +63,8 @@ fn ticket_from_row<R: Row>(row: &R) -> Result<Ticket> {
         sla_warned_at: row.try_get("sla_warned_at")?,
         sla_breached_at: row.try_get("sla_breached_at")?,
         autoclose_warned_at: row.try_get("autoclose_warned_at")?,
+        sla_started_at: row.try_get("sla_started_at")?,
+        breaches: u32::try_from(row.try_get::<i64, _>("breaches")?).unwrap_or(u32::MAX),
         opened_via: Door::parse(&via)?,
         version: row.try_get("version")?,
     })
@@ -311,8 +313,8 @@ impl<DB> TicketStore for SqlStore<DB> {
              status = $5, assignee_id = $6, first_response_at = $7, last_activity_at = $8, \
              due_at = $9, closed_at = $10, close_reason = $11, closed_by = $12, rating = $13, \
              rating_comment = $14, sla_warned_at = $15, sla_breached_at = $16, \
-             autoclose_warned_at = $17, version = version + 1 \
-             WHERE id = $18 AND version = $19",
+             autoclose_warned_at = $17, sla_started_at = $18, breaches = $19, \
+             version = version + 1 WHERE id = $20 AND version = $21",
         )
         .bind(ticket.subject.clone())
         .bind(ticket.department.clone())
@@ -331,6 +333,8 @@ impl<DB> TicketStore for SqlStore<DB> {
         .bind(ticket.sla_warned_at)
         .bind(ticket.sla_breached_at)
         .bind(ticket.autoclose_warned_at)
+        .bind(ticket.sla_started_at)
+        .bind(i64::from(ticket.breaches))
         .bind(ticket.id.0)
         .bind(ticket.version)
         .execute(&mut *tx)
@@ -407,7 +411,8 @@ impl<DB> TicketStore for SqlStore<DB> {
         discord_message_id: u64,
     ) -> Result<Option<TicketMessage>> {
         let row = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM ticket_messages WHERE discord_message_id = $1"
+            "SELECT {MESSAGE_COLUMNS} FROM ticket_messages \
+             WHERE discord_message_id = $1 AND door = 'discord'"
         ))
         .bind(snowflake(discord_message_id)?)
         .fetch_optional(&self.writer)
@@ -423,16 +428,21 @@ impl<DB> TicketStore for SqlStore<DB> {
         .await
     }
 
-    async fn mark_posted(&self, message: TicketMessageId, discord_message_id: u64) -> Result<bool> {
-        let done = sqlx::query(
+    async fn mark_posted(
+        &self,
+        message: TicketMessageId,
+        discord_message_id: u64,
+    ) -> Result<Option<TicketId>> {
+        let row = sqlx::query(
             "UPDATE ticket_messages SET discord_message_id = $1 \
-             WHERE id = $2 AND discord_message_id IS NULL",
+             WHERE id = $2 AND discord_message_id IS NULL RETURNING ticket_id",
         )
         .bind(snowflake(discord_message_id)?)
         .bind(message.0)
-        .execute(&self.writer)
+        .fetch_optional(&self.writer)
         .await?;
-        Ok(DB::rows_affected(&done) > 0)
+        row.map(|row| Ok(TicketId(row.try_get("ticket_id")?)))
+            .transpose()
     }
 
     async fn edit_message(
@@ -443,7 +453,8 @@ impl<DB> TicketStore for SqlStore<DB> {
     ) -> Result<Option<TicketMessage>> {
         let mut tx = self.begin_write().await?;
         let row = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM ticket_messages WHERE discord_message_id = $1"
+            "SELECT {MESSAGE_COLUMNS} FROM ticket_messages \
+             WHERE discord_message_id = $1 AND door = 'discord'"
         ))
         .bind(snowflake(discord_message_id)?)
         .fetch_optional(&mut *tx)
@@ -484,13 +495,18 @@ impl<DB> TicketStore for SqlStore<DB> {
         let id = snowflake(discord_message_id)?;
         sqlx::query(
             "UPDATE ticket_messages SET deleted_at = $1 \
-             WHERE discord_message_id = $2 AND deleted_at IS NULL",
+             WHERE discord_message_id = $2 AND deleted_at IS NULL AND door = 'discord'",
         )
         .bind(at)
         .bind(id)
         .execute(&self.writer)
         .await?;
-        self.message_by_discord_id(discord_message_id).await
+        // Only what was written in Discord is deleted there: our copy of a portal or API
+        // message going away (a moderator, a thread cleaned up) leaves the message as it is.
+        Ok(self
+            .message_by_discord_id(discord_message_id)
+            .await?
+            .filter(|message| message.door == Door::Discord && message.deleted_at.is_some()))
     }
 
     async fn message_edits(&self, message: TicketMessageId) -> Result<Vec<MessageEdit>> {
@@ -510,13 +526,16 @@ impl<DB> TicketStore for SqlStore<DB> {
             .collect()
     }
 
-    async fn set_thread(&self, ticket: TicketId, thread_id: u64) -> Result<()> {
-        sqlx::query("UPDATE tickets SET discord_thread_id = $1 WHERE id = $2")
-            .bind(snowflake(thread_id)?)
-            .bind(ticket.0)
-            .execute(&self.writer)
-            .await?;
-        Ok(())
+    async fn set_thread(&self, ticket: TicketId, thread_id: u64) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE tickets SET discord_thread_id = $1 \
+             WHERE id = $2 AND discord_thread_id IS NULL",
+        )
+        .bind(snowflake(thread_id)?)
+        .bind(ticket.0)
+        .execute(&self.writer)
+        .await?;
+        Ok(DB::rows_affected(&done) > 0)
     }
 
     async fn clear_thread(
@@ -562,11 +581,31 @@ impl<DB> TicketStore for SqlStore<DB> {
         Ok(DB::rows_affected(&done) > 0)
     }
 
-    async fn release_sync_lease(&self, ticket: TicketId) -> Result<()> {
-        sqlx::query("UPDATE tickets SET sync_lease_until = NULL WHERE id = $1")
-            .bind(ticket.0)
-            .execute(&self.writer)
-            .await?;
+    async fn renew_sync_lease(
+        &self,
+        ticket: TicketId,
+        held: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE tickets SET sync_lease_until = $1 WHERE id = $2 AND sync_lease_until = $3",
+        )
+        .bind(until)
+        .bind(ticket.0)
+        .bind(held)
+        .execute(&self.writer)
+        .await?;
+        Ok(DB::rows_affected(&done) > 0)
+    }
+
+    async fn release_sync_lease(&self, ticket: TicketId, held: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "UPDATE tickets SET sync_lease_until = NULL WHERE id = $1 AND sync_lease_until = $2",
+        )
+        .bind(ticket.0)
+        .bind(held)
+        .execute(&self.writer)
+        .await?;
         Ok(())
     }
 
