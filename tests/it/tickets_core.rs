@@ -36,6 +36,7 @@ hostdeck_e2e::on_both_engines!(
     a_breach_stays_in_the_report_and_deadlines_count_from_the_reopen,
     discord_text_is_kept_and_our_own_posts_are_not_edited_from_discord,
     a_lease_taken_over_stops_the_replica_that_lost_it,
+    reopens_at_once_cannot_pass_the_open_ticket_limit,
 );
 
 fn t0() -> DateTime<Utc> {
@@ -1084,9 +1085,44 @@ async fn a_lease_taken_over_stops_the_replica_that_lost_it(db: TestDb) {
         "conflict",
         "the replica that lost the lease stops"
     );
+    // After a long outage the bot asks again for every ticket Discord is behind on.
+    let before = desk.outbox_on("discord_ticket").await.len();
+    assert_eq!(tickets.requeue_unsynced(100).await.expect("requeued"), 1);
+    assert_eq!(desk.outbox_on("discord_ticket").await.len(), before + 1);
     // Its release leaves the other replica's lease alone.
     tickets.sync_release(id).await.expect("release");
     assert!(tickets.sync_lease(id, hold).await.expect("lease").is_none());
     other.tickets.sync_release(id).await.expect("release");
     assert!(tickets.sync_lease(id, hold).await.expect("lease").is_some());
+}
+
+async fn reopens_at_once_cannot_pass_the_open_ticket_limit(db: TestDb) {
+    let mut limited = config();
+    limited.tickets.max_open_per_customer = 2;
+    let desk = Desk::new(db, limited).await;
+    let (_, customer) = desk.person(1, Role::Customer).await;
+    let (_, support) = desk.person(2, Role::Support).await;
+    desk.open(&customer, "still open").await;
+    let mut closed = Vec::new();
+    for n in 0..4 {
+        let id = desk.open(&customer, &format!("done {n}")).await;
+        desk.core
+            .tickets
+            .close(&support, id, "done")
+            .await
+            .expect("closed");
+        closed.push(id);
+    }
+    let mut reopens = tokio::task::JoinSet::new();
+    for id in closed {
+        let core = desk.core.clone();
+        let customer = customer.clone();
+        reopens.spawn(async move { core.tickets.reopen(&customer, id).await.is_ok() });
+    }
+    let reopened = reopens.join_all().await;
+    assert_eq!(
+        reopened.iter().filter(|ok| **ok).count(),
+        1,
+        "one more fits under the limit of two: {reopened:?}"
+    );
 }

@@ -138,6 +138,12 @@ impl Outbox {
         self.enqueue(DISCORD_WEBHOOK, url, &message).await
     }
 
+    /// Asks the ticket sync to bring `ticket`'s thread up to date (a [`DISCORD_TICKET`] row).
+    pub async fn ticket_sync(&self, ticket: i64) -> Result<()> {
+        self.enqueue(DISCORD_TICKET, &ticket.to_string(), &serde_json::json!({}))
+            .await
+    }
+
     /// Wakes the worker: something was written to the outbox inside another transaction.
     pub fn wake(&self) {
         self.wake.notify_one();

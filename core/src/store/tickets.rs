@@ -31,6 +31,10 @@ pub struct TicketWrite {
     pub message: Option<NewTicketMessage>,
     pub effects: Effects,
     pub at: DateTime<Utc>,
+    /// `Some(max)`: the customer's open tickets are counted in the write's transaction (their
+    /// row locked) and the write is a `conflict` when they have `max` already (a customer's
+    /// reopen, like an open).
+    pub open_limit: Option<u32>,
 }
 
 /// How a [`TicketWrite`] went.
@@ -149,6 +153,9 @@ pub trait TicketStore: Send + Sync {
     async fn last_seen(&self, ticket: TicketId) -> Result<Option<u64>>;
     /// Moves the catch-up point to `discord_message_id` if that is further on.
     async fn set_last_seen(&self, ticket: TicketId, discord_message_id: u64) -> Result<()>;
+    /// Up to `limit` tickets Discord is behind on, oldest first: not closed and without a
+    /// thread, or with a message (not a note, not from Discord) not posted yet.
+    async fn tickets_to_sync(&self, limit: u32) -> Result<Vec<TicketId>>;
     /// `(ticket, thread, last seen)` of every ticket with a thread that is not closed.
     async fn open_threads(&self) -> Result<Vec<(TicketId, u64, Option<u64>)>>;
     /// Tickets the SLA run and the auto-close should look at (see [`DueQuery`]).

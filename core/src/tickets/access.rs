@@ -164,6 +164,8 @@ impl Tickets {
                 message: plan.message,
                 effects: plan.effects,
                 at: now,
+                open_limit: (action == TicketAction::Reopen && side == Side::Customer)
+                    .then_some(self.config.tickets.max_open_per_customer),
             };
             match self.store.tickets().write_ticket(&write).await? {
                 Written::Done { ticket, message } => {

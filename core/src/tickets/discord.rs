@@ -339,6 +339,20 @@ impl Tickets {
             .await
     }
 
+    /// Queues a sync for every ticket Discord is behind on (no thread yet, or messages not
+    /// posted), at most `limit`: the bot calls it when it connects, so a ticket whose sync
+    /// rows ran out of attempts in a long outage catches up. Returns how many were queued.
+    pub async fn requeue_unsynced(&self, limit: u32) -> Result<usize> {
+        if self.config.discord.support_channel_id.is_none() {
+            return Ok(0);
+        }
+        let behind = self.store.tickets().tickets_to_sync(limit).await?;
+        for ticket in &behind {
+            self.outbox.ticket_sync(ticket.0).await?;
+        }
+        Ok(behind.len())
+    }
+
     /// Every ticket with a thread that is not closed, for catch-up after a restart.
     pub async fn open_threads(&self) -> Result<Vec<ThreadCursor>> {
         Ok(self

@@ -191,6 +191,34 @@ impl<DB> SqlStore<DB> {
         Ok(Some(message.clone().stored(id)))
     }
 
+    /// Locks the customer's row and counts their open tickets: a `conflict` at `max`.
+    async fn within_open_limit(
+        tx: &mut sqlx::Transaction<'static, DB>,
+        customer: UserId,
+        max: u32,
+    ) -> Result<()> {
+        sqlx::query(&format!(
+            "SELECT id FROM users WHERE id = $1{}",
+            DB::FOR_UPDATE
+        ))
+        .bind(customer.0)
+        .fetch_optional(&mut **tx)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("There is no user {customer}.")))?;
+        let open: i64 = sqlx::query(OPEN_COUNT)
+            .bind(customer.0)
+            .fetch_one(&mut **tx)
+            .await?
+            .try_get(0usize)?;
+        if open >= i64::from(max) {
+            return Err(Error::Conflict(format!(
+                "You have {open} open tickets, the most at once; close one you no longer need \
+                 (or add to it) before opening or reopening another."
+            )));
+        }
+        Ok(())
+    }
+
     async fn write_effects(
         conn: &mut DB::Connection,
         effects: &Effects,
@@ -254,25 +282,9 @@ impl<DB> TicketStore for SqlStore<DB> {
         effects: &OpenEffects<'_>,
     ) -> Result<(Ticket, TicketMessage)> {
         let mut tx = self.begin_write().await?;
-        sqlx::query(&format!(
-            "SELECT id FROM users WHERE id = $1{}",
-            DB::FOR_UPDATE
-        ))
-        .bind(ticket.customer.0)
-        .fetch_optional(&mut *tx)
-        .await?
-        .ok_or_else(|| Error::NotFound(format!("There is no user {}.", ticket.customer)))?;
-        let open: i64 = sqlx::query(OPEN_COUNT)
-            .bind(ticket.customer.0)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0usize)?;
-        if open >= i64::from(max_open) {
+        if let Err(error) = Self::within_open_limit(&mut tx, ticket.customer, max_open).await {
             tx.rollback().await?;
-            return Err(Error::Conflict(format!(
-                "You have {open} open tickets, the most at once; close one you no longer need \
-                 (or add to it) before opening another."
-            )));
+            return Err(error);
         }
         let row = sqlx::query(
             "INSERT INTO tickets (customer_id, subject, department, priority, server_id, status, \
@@ -308,6 +320,12 @@ impl<DB> TicketStore for SqlStore<DB> {
     async fn write_ticket(&self, write: &TicketWrite) -> Result<Written> {
         let ticket = &write.ticket;
         let mut tx = self.begin_write().await?;
+        if let Some(max) = write.open_limit
+            && let Err(error) = Self::within_open_limit(&mut tx, ticket.customer, max).await
+        {
+            tx.rollback().await?;
+            return Err(error);
+        }
         let updated = sqlx::query(
             "UPDATE tickets SET subject = $1, department = $2, priority = $3, server_id = $4, \
              status = $5, assignee_id = $6, first_response_at = $7, last_activity_at = $8, \
@@ -630,6 +648,23 @@ impl<DB> TicketStore for SqlStore<DB> {
         .execute(&self.writer)
         .await?;
         Ok(())
+    }
+
+    async fn tickets_to_sync(&self, limit: u32) -> Result<Vec<TicketId>> {
+        let rows = sqlx::query(
+            "SELECT id FROM tickets t \
+             WHERE (t.discord_thread_id IS NULL AND t.status <> 'closed') \
+                OR EXISTS (SELECT 1 FROM ticket_messages m WHERE m.ticket_id = t.id \
+                           AND m.note = FALSE AND m.discord_message_id IS NULL \
+                           AND m.door <> 'discord') \
+             ORDER BY id LIMIT $1",
+        )
+        .bind(i64::from(limit))
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| Ok(TicketId(row.try_get("id")?)))
+            .collect()
     }
 
     async fn open_threads(&self) -> Result<Vec<(TicketId, u64, Option<u64>)>> {
