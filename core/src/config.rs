@@ -51,6 +51,10 @@ pub struct Config {
     pub paypal: crate::payments::config::PaypalConfig,
     /// What one customer may run at once ([`crate::servers::limits`]).
     pub customer_limits: crate::servers::limits::CustomerLimits,
+    /// BetterStack Uptime, read for the status report ([`crate::status`]).
+    pub betterstack: crate::status::config::BetterstackConfig,
+    /// The status report: components, checks, refresh ([`crate::status`]).
+    pub status: crate::status::config::StatusConfig,
     /// Prices, loaded from the file `billing.pricing` names (not part of this file's TOML).
     #[serde(skip)]
     pub pricing: std::sync::Arc<crate::pricing::Pricing>,
@@ -207,6 +211,7 @@ impl Config {
         problems.extend(self.paypal.problems(&self.billing.currency));
         problems.extend(self.billing.problems());
         problems.extend(self.customer_limits.problems());
+        problems.extend(self.status.problems(&self.betterstack));
         if problems.is_empty() {
             Ok(())
         } else {

@@ -20,7 +20,8 @@
 //!   outbox, mail, Discord messages), [`pricing`] (exact prices), [`burn_rate`], [`providers`]
 //!   (the platforms servers run on), [`ssh_keys`], [`servers`], [`billing`] (the hourly tick,
 //!   free credit, suspension), [`payments`] (PayPal), [`statements`] (exports and PDFs),
-//!   [`discord_links`] (Discord members as actors).
+//!   [`discord_links`] (Discord members as actors), [`status`] (the status report from
+//!   BetterStack, internal checks, incidents and maintenance).
 //!
 //! [`Core`] ties them together; front doors hold an `Arc<Core>` and call its services with an
 //! [`Actor`] they built from a session, an API key or a Discord member.
@@ -51,6 +52,7 @@ pub mod records;
 pub mod servers;
 pub mod ssh_keys;
 pub mod statements;
+pub mod status;
 pub mod store;
 pub mod text;
 pub mod users;
@@ -104,6 +106,8 @@ pub struct Core {
     pub discord_links: DiscordLinks,
     /// SSH public keys saved on accounts.
     pub ssh_keys: ssh_keys::SshKeys,
+    /// The status report, its refresh, incidents and maintenance windows.
+    pub status: status::Status,
 }
 
 impl Core {
@@ -191,7 +195,17 @@ impl Core {
             config.clone(),
             Arc::new(servers.clone()),
         );
+        let maintenance = Maintenance::new(store.clone(), clock.clone(), audit.clone());
+        let status = status::Status::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            config.clone(),
+            maintenance.clone(),
+            status_checks(&config, &store, &clock, &servers, &payments),
+        )?;
         Ok(Self {
+            status,
             payments,
             statements,
             discord_links: DiscordLinks::new(
@@ -221,7 +235,7 @@ impl Core {
                 api_keys,
                 config.clone(),
             ),
-            maintenance: Maintenance::new(store.clone(), clock.clone(), audit.clone()),
+            maintenance,
             ssh_keys: ssh_keys::SshKeys::new(store.clone(), clock.clone(), audit.clone()),
             servers,
             outbox,
@@ -232,4 +246,47 @@ impl Core {
             clock,
         })
     }
+}
+
+/// The internal checks hostdeck has: the database, the outbox, billing, each provider, PayPal
+/// while payments are on, and the Discord gateway while the bot has a token.
+fn status_checks(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    servers: &Servers,
+    payments: &Payments,
+) -> Vec<Arc<dyn status::checks::Check>> {
+    use status::checks::{
+        BillingCheck, Check, DatabaseCheck, DiscordCheck, OutboxCheck, PaypalCheck, ProviderCheck,
+    };
+    let age = |duration: std::time::Duration| {
+        chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+    };
+    let mut checks: Vec<Arc<dyn Check>> = vec![
+        Arc::new(DatabaseCheck(store.clone())),
+        Arc::new(OutboxCheck {
+            store: store.clone(),
+            max: config.status.outbox_backlog,
+        }),
+        Arc::new(BillingCheck {
+            store: store.clone(),
+            clock: clock.clone(),
+            max_age: age(config.status.billing_run_max_age),
+        }),
+    ];
+    for provider in servers.providers().iter() {
+        checks.push(Arc::new(ProviderCheck(provider.clone())));
+    }
+    if payments.enabled() {
+        checks.push(Arc::new(PaypalCheck(payments.clone())));
+    }
+    if config.discord.token.is_some() {
+        checks.push(Arc::new(DiscordCheck {
+            store: store.clone(),
+            clock: clock.clone(),
+            max_age: age(config.status.freshness),
+        }));
+    }
+    checks
 }

@@ -24,6 +24,7 @@ pub mod settings;
 mod sql;
 mod sqlite;
 pub mod ssh_keys;
+pub mod status;
 pub mod throttle;
 pub mod users;
 
@@ -138,6 +139,8 @@ pub trait Store: Send + Sync + 'static {
     fn discord(&self) -> &dyn discord::DiscordStore;
     /// SSH public keys saved on accounts.
     fn ssh_keys(&self) -> &dyn ssh_keys::SshKeyStore;
+    /// The status report, its lease, history and hostdeck's own incidents ([`status`]).
+    fn status(&self) -> &dyn status::StatusStore;
     /// Answers when the database does; `/readyz` uses it.
     async fn ping(&self) -> Result<()>;
     /// Closes every connection, waiting for work in flight.
