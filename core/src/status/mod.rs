@@ -198,6 +198,27 @@ impl Status {
         Ok(Refreshed::Fetched)
     }
 
+    /// Refreshes every `status.refresh_interval` until `stop` (what `serve` runs). The first
+    /// refresh comes one interval after the start: until then the report is the stored one (or
+    /// "not checked yet"), and a replica that restarts does not read the sources out of turn.
+    pub async fn run_refresh(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let every = self.config.status.refresh_interval;
+        let mut interval = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+        interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = interval.tick() => {}
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
+            tokio::select! {
+                outcome = self.refresh() => if let Err(error) = outcome {
+                    tracing::warn!(%error, "the status refresh failed; it runs again next interval");
+                },
+                _ = stop.wait_for(|stop| *stop) => return,
+            }
+        }
+    }
+
     async fn read_betterstack(
         &self,
         now: DateTime<Utc>,

@@ -391,7 +391,11 @@ async fn updates(
     let items: Vec<Value> = world
         .updates
         .iter()
-        .filter(|update| update["attributes"]["status_report_id"].to_string() == report)
+        .filter(|update| {
+            update["attributes"]["status_report_id"]
+                .as_u64()
+                .is_some_and(|id| id.to_string() == report)
+        })
         .cloned()
         .collect();
     let path = format!("/api/v2/status-pages/{page}/status-reports/{report}/status-updates");
