@@ -100,6 +100,15 @@ impl Platform {
         self.core.status.report().await.expect("the report")
     }
 
+    /// The bot reports its gateway connection.
+    async fn gateway(&self, connected: bool) {
+        self.core
+            .status
+            .report_gateway(connected)
+            .await
+            .expect("the gateway state is stored");
+    }
+
     /// Past this interval's lease, so the next refresh reads the sources again.
     fn next_interval(&self) {
         self.clock.advance(chrono::Duration::seconds(61));
@@ -296,12 +305,7 @@ token = "discord-test-token"
         .expect("a component"),
     );
     let mut platform = platform(&db, config).await;
-    platform
-        .core
-        .status
-        .report_gateway(true)
-        .await
-        .expect("gateway");
+    platform.gateway(true).await;
     let report = platform.refresh().await;
     assert_eq!(
         state(&report, "assistant"),
@@ -366,12 +370,7 @@ token = "discord-test-token"
             .expect("enqueue");
     }
     platform.next_interval();
-    platform
-        .core
-        .status
-        .report_gateway(true)
-        .await
-        .expect("gateway");
+    platform.gateway(true).await;
     let report = platform.refresh().await;
     assert_eq!(
         state(&report, "billing"),
@@ -381,12 +380,7 @@ token = "discord-test-token"
 
     // The bot's gateway down, then silent.
     platform.next_interval();
-    platform
-        .core
-        .status
-        .report_gateway(false)
-        .await
-        .expect("gateway");
+    platform.gateway(false).await;
     let report = platform.refresh().await;
     assert_eq!(
         state(&report, "discord"),
