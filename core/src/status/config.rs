@@ -171,6 +171,11 @@ impl StatusConfig {
             if let Err(error) = crate::text::name("name", "a component name", &component.name, 60) {
                 problems.push(format!("status.components.{id}.name: {error}"));
             }
+            if let Some(group) = &component.group
+                && let Err(error) = crate::text::name("group", "a group name", group, 60)
+            {
+                problems.push(format!("status.components.{id}.group: {error}"));
+            }
         }
         for id in betterstack.components.keys() {
             if !self.components.iter().any(|component| &component.id == id) {
@@ -181,6 +186,13 @@ impl StatusConfig {
         }
         if betterstack.timeout < Duration::from_millis(100) {
             problems.push("betterstack.timeout: expected at least 100ms".to_owned());
+        }
+        if betterstack
+            .status_page_id
+            .as_ref()
+            .is_some_and(|id| id.is_empty() || !id.bytes().all(|b| b.is_ascii_digit()))
+        {
+            problems.push("betterstack.status_page_id: expected the page's number".to_owned());
         }
         if betterstack.max_pages == 0 {
             problems.push("betterstack.max_pages: expected at least 1".to_owned());

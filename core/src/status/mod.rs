@@ -26,6 +26,8 @@ pub mod config;
 mod incidents;
 pub mod public;
 pub mod report;
+#[cfg(test)]
+mod tests;
 
 use std::sync::{Arc, RwLock};
 use std::time::Duration;

@@ -19,6 +19,9 @@
 //! JSON body, an empty `data`, or a `next` link to another host. [`unreachable_url`] is an
 //! address where nothing listens.
 
+#[cfg(test)]
+mod tests;
+
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
