@@ -109,6 +109,10 @@ pub fn start_with_mailer(
     ));
     workers.push(tokio::spawn(billing_ticker(core.clone(), stop.subscribe())));
     workers.push(tokio::spawn(tickets_ticker(core.clone(), stop.subscribe())));
+    // Every status.refresh_interval: one replica reads the status sources for the cluster.
+    workers.push(tokio::spawn(
+        core.status.clone().run_refresh(stop.subscribe()),
+    ));
     let server = tokio::spawn(crate::connections::serve(
         listener,
         app,

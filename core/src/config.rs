@@ -53,6 +53,10 @@ pub struct Config {
     pub customer_limits: crate::servers::limits::CustomerLimits,
     /// The support desk ([`crate::tickets`]).
     pub tickets: crate::tickets::config::TicketsConfig,
+    /// BetterStack Uptime, read for the status report ([`crate::status`]).
+    pub betterstack: crate::status::config::BetterstackConfig,
+    /// The status report: components, checks, refresh ([`crate::status`]).
+    pub status: crate::status::config::StatusConfig,
     /// Prices, loaded from the file `billing.pricing` names (not part of this file's TOML).
     #[serde(skip)]
     pub pricing: std::sync::Arc<crate::pricing::Pricing>,
@@ -210,6 +214,7 @@ impl Config {
         problems.extend(self.billing.problems());
         problems.extend(self.customer_limits.problems());
         problems.extend(self.tickets.problems());
+        problems.extend(self.status.problems(&self.betterstack));
         if problems.is_empty() {
             Ok(())
         } else {

@@ -21,7 +21,8 @@
 //!   (the platforms servers run on), [`ssh_keys`], [`servers`], [`billing`] (the hourly tick,
 //!   free credit, suspension), [`payments`] (PayPal), [`statements`] (exports and PDFs),
 //!   [`discord_links`] (Discord members as actors), [`tickets`] (the support desk: tickets,
-//!   the SLA clock, transcripts, the Discord thread seam).
+//!   the SLA clock, transcripts, the Discord thread seam), [`status`] (the status report from
+//!   BetterStack, internal checks, incidents and maintenance).
 //!
 //! [`Core`] ties them together; front doors hold an `Arc<Core>` and call its services with an
 //! [`Actor`] they built from a session, an API key or a Discord member.
@@ -52,6 +53,7 @@ pub mod records;
 pub mod servers;
 pub mod ssh_keys;
 pub mod statements;
+pub mod status;
 pub mod store;
 pub mod text;
 pub mod tickets;
@@ -108,6 +110,8 @@ pub struct Core {
     pub ssh_keys: ssh_keys::SshKeys,
     /// The support desk: tickets, their conversation, the SLA clock and the Discord seam.
     pub tickets: tickets::Tickets,
+    /// The status report, its refresh, incidents and maintenance windows.
+    pub status: status::Status,
 }
 
 impl Core {
@@ -195,7 +199,17 @@ impl Core {
             config.clone(),
             Arc::new(servers.clone()),
         );
+        let maintenance = Maintenance::new(store.clone(), clock.clone(), audit.clone());
+        let status = status::Status::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            config.clone(),
+            maintenance.clone(),
+            status_checks(&config, &store, &clock, &servers, &payments),
+        )?;
         Ok(Self {
+            status,
             payments,
             statements,
             discord_links: DiscordLinks::new(
@@ -225,7 +239,7 @@ impl Core {
                 api_keys,
                 config.clone(),
             ),
-            maintenance: Maintenance::new(store.clone(), clock.clone(), audit.clone()),
+            maintenance,
             ssh_keys: ssh_keys::SshKeys::new(store.clone(), clock.clone(), audit.clone()),
             tickets: tickets::Tickets::new(
                 store.clone(),
@@ -243,4 +257,47 @@ impl Core {
             clock,
         })
     }
+}
+
+/// The internal checks hostdeck has: the database, the outbox, billing, each provider, PayPal
+/// while payments are on, and the Discord gateway while the bot has a token.
+fn status_checks(
+    config: &Config,
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    servers: &Servers,
+    payments: &Payments,
+) -> Vec<Arc<dyn status::checks::Check>> {
+    use status::checks::{
+        BillingCheck, Check, DatabaseCheck, DiscordCheck, OutboxCheck, PaypalCheck, ProviderCheck,
+    };
+    let age = |duration: std::time::Duration| {
+        chrono::Duration::from_std(duration).unwrap_or(chrono::Duration::MAX)
+    };
+    let mut checks: Vec<Arc<dyn Check>> = vec![
+        Arc::new(DatabaseCheck(store.clone())),
+        Arc::new(OutboxCheck {
+            store: store.clone(),
+            max: config.status.outbox_backlog,
+        }),
+        Arc::new(BillingCheck {
+            store: store.clone(),
+            clock: clock.clone(),
+            max_age: age(config.status.billing_run_max_age),
+        }),
+    ];
+    for provider in servers.providers().iter() {
+        checks.push(Arc::new(ProviderCheck(provider.clone())));
+    }
+    if payments.enabled() {
+        checks.push(Arc::new(PaypalCheck(payments.clone())));
+    }
+    if config.discord.token.is_some() {
+        checks.push(Arc::new(DiscordCheck {
+            store: store.clone(),
+            clock: clock.clone(),
+            max_age: age(config.status.freshness),
+        }));
+    }
+    checks
 }

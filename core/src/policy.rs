@@ -428,6 +428,7 @@ pub enum Permission {
     ControlAnyServer,
     ManageUsers,
     ManageMaintenance,
+    ManageIncidents,
     ManageSettings,
     ReadAudit,
     PostLedger,
@@ -596,6 +597,12 @@ pub const POLICY: &[Rule] = &[
         "turn maintenance mode on or off"
     ),
     rule!(
+        ManageIncidents,
+        Grant::Roles(SUPPORT),
+        None,
+        "declare, update and resolve incidents and maintenance on the status page"
+    ),
+    rule!(
         ManageSettings,
         Grant::Roles(ADMIN),
         Some(Scope::AdminSystem),
@@ -667,6 +674,7 @@ mod tests {
             (ControlAnyServer, [N, N, N, Y]),
             (ManageUsers, [N, N, N, Y]),
             (ManageMaintenance, [N, N, N, Y]),
+            (ManageIncidents, [N, Y, N, Y]),
             (ManageSettings, [N, N, N, Y]),
             (ReadAudit, [N, N, N, Y]),
             (PostLedger, [N, N, N, N]),

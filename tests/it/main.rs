@@ -36,6 +36,7 @@ mod servers_limits;
 mod servers_portal;
 mod servers_resize;
 mod statements_export;
+mod status_core;
 mod store_story;
 mod tickets_core;
 mod web_basics;

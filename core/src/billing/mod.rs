@@ -190,6 +190,9 @@ struct Step<'a> {
     now: DateTime<Utc>,
 }
 
+/// The setting that holds when [`Billing::run_once`] last finished (RFC 3339).
+pub const LAST_RUN_SETTING: &str = "billing.last_run_at";
+
 /// The billing service.
 #[derive(Clone)]
 pub struct Billing {
@@ -235,6 +238,12 @@ impl Billing {
         let usage = self.bill_hours(now, TickLimits::default()).await?;
         let monthly_credits = self.give_monthly_credit(now).await?;
         let steps = self.apply_balance_rules(now).await?;
+        // When billing last ran to the end: the status report's billing check reads it.
+        let finished = self.clock.now();
+        self.store
+            .settings()
+            .put_setting(LAST_RUN_SETTING, &finished.to_rfc3339(), finished)
+            .await?;
         Ok(TickReport {
             now,
             billed_through: meter::hour_of(now),

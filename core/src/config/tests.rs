@@ -153,7 +153,12 @@ fn the_example_file_documents_every_key_and_loads() {
             ),
         );
     assert!(uncommented.contains("/../config/pricing.toml"));
-    Config::from_toml(&uncommented).expect("the example config loads with every key set");
+    let full =
+        Config::from_toml(&uncommented).expect("the example config loads with every key set");
+    // `config check` can show it all, the status components' tables too.
+    let shown = full.redacted_toml();
+    assert!(shown.contains("[[status.components]]"), "{shown}");
+    assert!(!shown.contains("your-betterstack-uptime-token"), "{shown}");
     // ...and every key of the config must appear in it, in its own section. JSON keeps the
     // keys whose value is None (TOML would drop them); the providers section hides an unset
     // drift_webhook, so it is set here.

@@ -216,6 +216,14 @@ impl Payments {
         self.client.is_some()
     }
 
+    /// Whether PayPal answers and accepts the credentials now; `None` while payments are off.
+    pub async fn reachable(&self) -> Option<bool> {
+        match &self.client {
+            Some(client) => Some(client.reachable().await),
+            None => None,
+        }
+    }
+
     pub fn settings(&self) -> &PaypalConfig {
         &self.config.paypal
     }

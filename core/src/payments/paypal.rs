@@ -121,21 +121,7 @@ impl PaypalClient {
         {
             return Ok(token.value.clone());
         }
-        let basic = STANDARD.encode(format!(
-            "{}:{}",
-            self.client_id,
-            self.secret.expose_secret()
-        ));
-        let answer = self
-            .send_with_retries(|| {
-                self.http
-                    .post(format!("{}/v1/oauth2/token", self.base))
-                    .header("authorization", format!("Basic {basic}"))
-                    .header("content-type", "application/x-www-form-urlencoded")
-                    .header("accept", "application/json")
-                    .body("grant_type=client_credentials")
-            })
-            .await?;
+        let answer = self.send_with_retries(|| self.token_request()).await?;
         let value = answer["access_token"]
             .as_str()
             .ok_or_else(|| PaypalError::Unreachable("a token answer without a token".into()))?;
@@ -147,6 +133,29 @@ impl PaypalClient {
         let value = token.value.clone();
         *cached = Some(token);
         Ok(value)
+    }
+
+    fn token_request(&self) -> reqwest::RequestBuilder {
+        let basic = STANDARD.encode(format!(
+            "{}:{}",
+            self.client_id,
+            self.secret.expose_secret()
+        ));
+        self.http
+            .post(format!("{}/v1/oauth2/token", self.base))
+            .header("authorization", format!("Basic {basic}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .header("accept", "application/json")
+            .body("grant_type=client_credentials")
+    }
+
+    /// Whether PayPal answers and accepts the credentials now: one token request, not retried
+    /// and not cached (the status report's check).
+    pub async fn reachable(&self) -> bool {
+        matches!(
+            self.token_request().send().await,
+            Ok(answer) if answer.status().is_success()
+        )
     }
 
     async fn forget_token(&self) {

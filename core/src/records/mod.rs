@@ -15,4 +15,5 @@ pub mod servers;
 pub mod ssh_keys;
 pub mod statements;
 pub mod tickets;
+pub mod status;
 pub mod users;

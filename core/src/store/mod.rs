@@ -24,6 +24,7 @@ pub mod settings;
 mod sql;
 mod sqlite;
 pub mod ssh_keys;
+pub mod status;
 pub mod throttle;
 pub mod tickets;
 pub mod users;
@@ -141,6 +142,8 @@ pub trait Store: Send + Sync + 'static {
     fn ssh_keys(&self) -> &dyn ssh_keys::SshKeyStore;
     /// Tickets, their messages and their Discord threads.
     fn tickets(&self) -> &dyn tickets::TicketStore;
+    /// The status report, its lease, history and hostdeck's own incidents ([`status`]).
+    fn status(&self) -> &dyn status::StatusStore;
     /// Answers when the database does; `/readyz` uses it.
     async fn ping(&self) -> Result<()>;
     /// Closes every connection, waiting for work in flight.

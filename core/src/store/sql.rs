@@ -101,6 +101,7 @@ mod posting_group;
 mod servers;
 mod settings;
 mod ssh_keys;
+mod status;
 mod throttle;
 mod tickets;
 mod users;

@@ -6,6 +6,8 @@
 //!
 //! - [`server`]: starting a fake on a free port, the call log, fault injection.
 //! - [`spec`]: OpenAPI request and response checks.
+//! - [`betterstack`]: BetterStack Uptime's monitors, groups, incidents and status reports from
+//!   the example data set, with the ways it fails (401, 429, 500, slow, truncated, empty).
 //! - [`discord`]: REST and gateway websocket, checked against Discord's OpenAPI spec; injects
 //!   slash commands, clicks and modal submits as any member; enforces the 3-second deadline.
 //! - [`paypal`]: OAuth, Orders v2, captures, refunds, an approve page, signed webhooks and the
@@ -13,6 +15,7 @@
 //! - [`virtfusion`], [`proxmox`], [`jelastic`]: stateful providers; Proxmox checks every request
 //!   against the PVE API schema. Each can be slowed, failed or seeded with thousands of servers.
 
+pub mod betterstack;
 pub mod discord;
 pub(crate) mod exchange;
 pub mod jelastic;

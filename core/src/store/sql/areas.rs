@@ -68,6 +68,10 @@ impl<DB> Store for SqlStore<DB> {
         self
     }
 
+    fn status(&self) -> &dyn crate::store::status::StatusStore {
+        self
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").fetch_one(&self.reader).await?;
         Ok(())

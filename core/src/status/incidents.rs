@@ -1,0 +1,179 @@
+//! hostdeck's own incidents and maintenance windows: support and admin staff (with two-factor)
+//! declare them, post public updates in order and resolve them; anyone reads them. Every change
+//! is audited and shows in the report at once in this process (the others within the report's
+//! two-second cache).
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::Status;
+use crate::audit::AuditEntry;
+use crate::error::{Error, Result};
+use crate::policy::{Actor, Permission};
+use crate::records::status::{
+    Impact, Incident, IncidentId, IncidentKind, IncidentStatus, IncidentUpdate, NewIncident,
+};
+
+const TITLE_CHARS: usize = 120;
+const MESSAGE_CHARS: usize = 2000;
+
+/// What staff declare: an incident now, or a maintenance window ahead.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Declare {
+    pub kind: IncidentKind,
+    pub title: String,
+    pub impact: Impact,
+    /// Ids of configured components.
+    pub components: Vec<String>,
+    /// The first public update.
+    pub message: String,
+    /// Where it stands (`investigating` for most incidents; `identified` for maintenance).
+    pub status: IncidentStatus,
+    /// Maintenance: the window (both required). Incidents: when it began (default now).
+    pub starts_at: Option<DateTime<Utc>>,
+    pub ends_at: Option<DateTime<Utc>>,
+}
+
+impl Status {
+    pub async fn declare(&self, actor: &Actor, declare: Declare) -> Result<Incident> {
+        self.audit
+            .require(actor, Permission::ManageIncidents)
+            .await?;
+        let title = crate::text::name("title", "the title", &declare.title, TITLE_CHARS)?;
+        let message = crate::text::note("message", "the update", &declare.message, MESSAGE_CHARS)?;
+        if declare.components.is_empty() {
+            return Err(Error::invalid(
+                "components",
+                "name at least one component it affects",
+            ));
+        }
+        for id in &declare.components {
+            if !self.components.iter().any(|component| &component.id == id) {
+                return Err(Error::invalid(
+                    "components",
+                    format!("there is no component {id:?}; see the status page for their ids"),
+                ));
+            }
+        }
+        if declare.status == IncidentStatus::Resolved {
+            return Err(Error::invalid(
+                "status",
+                "a new incident cannot start resolved",
+            ));
+        }
+        let now = self.clock.now();
+        let (starts_at, ends_at) = match declare.kind {
+            IncidentKind::Maintenance => match (declare.starts_at, declare.ends_at) {
+                (Some(start), Some(end)) if start < end => (Some(start), Some(end)),
+                _ => {
+                    return Err(Error::invalid(
+                        "ends_at",
+                        "a maintenance window needs a start and an end after it",
+                    ));
+                }
+            },
+            IncidentKind::Incident => (Some(declare.starts_at.unwrap_or(now)), None),
+        };
+        let incident = self
+            .store
+            .status()
+            .insert_incident(
+                &NewIncident {
+                    kind: declare.kind,
+                    title,
+                    impact: declare.impact,
+                    components: declare.components,
+                    starts_at,
+                    ends_at,
+                    first_update: IncidentUpdate {
+                        status: declare.status,
+                        message,
+                        at: now,
+                        author: actor.user,
+                    },
+                },
+                now,
+            )
+            .await?;
+        self.audit
+            .record(
+                AuditEntry::new(actor, "status.incident.declare")
+                    .target(format!("incident:{}", incident.id))
+                    .detail(json!({
+                        "kind": incident.kind.as_str(),
+                        "impact": incident.impact.as_str(),
+                        "components": incident.components,
+                    })),
+            )
+            .await?;
+        self.forget_cached();
+        Ok(incident)
+    }
+
+    /// Posts a public update and moves the incident to `status` (`resolved` ends it).
+    pub async fn post_update(
+        &self,
+        actor: &Actor,
+        id: IncidentId,
+        status: IncidentStatus,
+        message: &str,
+    ) -> Result<Incident> {
+        self.audit
+            .require(actor, Permission::ManageIncidents)
+            .await?;
+        let message = crate::text::note("message", "the update", message, MESSAGE_CHARS)?;
+        let current = self.incident(id).await?;
+        if current.resolved_at.is_some() {
+            return Err(Error::Conflict(format!(
+                "Incident {id} is resolved already; declare a new one if the problem is back."
+            )));
+        }
+        let update = IncidentUpdate {
+            status,
+            message,
+            at: self.clock.now(),
+            author: actor.user,
+        };
+        let incident = self
+            .store
+            .status()
+            .add_incident_update(id, &update)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("There is no incident {id}.")))?;
+        let action = if status == IncidentStatus::Resolved {
+            "status.incident.resolve"
+        } else {
+            "status.incident.update"
+        };
+        self.audit
+            .record(
+                AuditEntry::new(actor, action)
+                    .target(format!("incident:{id}"))
+                    .detail(json!({ "status": status.as_str() })),
+            )
+            .await?;
+        self.forget_cached();
+        Ok(incident)
+    }
+
+    /// Resolves an incident (or ends a maintenance window) with a last public update.
+    pub async fn resolve(&self, actor: &Actor, id: IncidentId, message: &str) -> Result<Incident> {
+        self.post_update(actor, id, IncidentStatus::Resolved, message)
+            .await
+    }
+
+    /// One incident with its updates (public).
+    pub async fn incident(&self, id: IncidentId) -> Result<Incident> {
+        self.store
+            .status()
+            .incident(id)
+            .await?
+            .ok_or_else(|| Error::NotFound(format!("There is no incident {id}.")))
+    }
+
+    /// Open incidents, maintenance ahead or in progress, and those resolved since `since`,
+    /// newest first (public).
+    pub async fn incidents(&self, since: DateTime<Utc>) -> Result<Vec<Incident>> {
+        self.store.status().recent_incidents(since).await
+    }
+}

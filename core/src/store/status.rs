@@ -1,0 +1,49 @@
+//! The status report's rows (`status_*`): the lease that lets one replica per interval refresh
+//! it, the stored report every replica reads, the samples behind per-day uptime, and hostdeck's
+//! own incidents with their updates. A trait of its own beside [`super::Store`] (reached through
+//! [`super::Store::status`]).
+
+use chrono::{DateTime, NaiveDate, Utc};
+
+use crate::error::Result;
+use crate::records::status::{
+    DayCounts, Incident, IncidentId, IncidentUpdate, NewIncident, StatusSample, StoredReport,
+};
+
+#[async_trait::async_trait]
+pub trait StatusStore: Send + Sync {
+    /// Takes the lease `name` for `holder` until `until` if nobody holds it at `now` (its
+    /// last holder's time is up); one statement, so of replicas asking at once exactly one gets it.
+    async fn take_lease(
+        &self,
+        name: &str,
+        holder: &str,
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<bool>;
+
+    /// Replaces the stored report.
+    async fn put_report(&self, report: &StoredReport) -> Result<()>;
+    /// The stored report, if one was ever computed.
+    async fn report(&self) -> Result<Option<StoredReport>>;
+
+    /// Records each component's state at `at` (a sample already there is kept).
+    async fn record_samples(&self, at: DateTime<Utc>, samples: &[StatusSample]) -> Result<()>;
+    /// Deletes samples taken before `before`.
+    async fn purge_samples(&self, before: DateTime<Utc>) -> Result<u64>;
+    /// Per UTC day from `from` on, how many samples of `component` were in each state.
+    async fn day_counts(&self, component: &str, from: NaiveDate) -> Result<Vec<DayCounts>>;
+
+    /// Stores an incident with its first update.
+    async fn insert_incident(&self, new: &NewIncident, at: DateTime<Utc>) -> Result<Incident>;
+    /// Appends an update and moves the incident to its status (resolving it when the status is
+    /// `resolved`). `None` when there is no such incident.
+    async fn add_incident_update(
+        &self,
+        id: IncidentId,
+        update: &IncidentUpdate,
+    ) -> Result<Option<Incident>>;
+    async fn incident(&self, id: IncidentId) -> Result<Option<Incident>>;
+    /// Incidents not resolved, and those resolved since `resolved_since`, newest first.
+    async fn recent_incidents(&self, resolved_since: DateTime<Utc>) -> Result<Vec<Incident>>;
+}
