@@ -139,6 +139,15 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "server-deleted" => "The server is deleted; its billing stops at the hour.",
         "ssh-key-added" => "The SSH key is saved; choose it when you create a server.",
         "ssh-key-deleted" => "The SSH key is deleted; servers made with it keep it.",
+        "ticket-opened" => "Your ticket is open; we answer here and by email.",
+        "ticket-replied" => "Your reply is sent.",
+        "ticket-noted" => "The note is saved; only staff see it.",
+        "ticket-closed" => "The ticket is closed; the transcript is on its way by email.",
+        "ticket-reopened" => "The ticket is open again.",
+        "ticket-rated" => "Thank you for your rating.",
+        "ticket-claimed" => "The ticket is yours.",
+        "ticket-assigned" => "The ticket is assigned.",
+        "ticket-priority" => "The priority is changed.",
         _ => return None,
     })
 }
