@@ -37,5 +37,7 @@ mod servers_portal;
 mod servers_resize;
 mod statements_export;
 mod store_story;
+mod tickets_api;
+mod tickets_portal;
 mod web_basics;
 mod web_hygiene;
