@@ -97,7 +97,7 @@ pub async fn csrf(
         company: state.core.config.company.name.clone(),
         support_email: state.core.config.company.support_email.clone(),
         csrf: token,
-        signed_in: caller.map(|caller| caller.0.user.role.is_staff()),
+        signed_in: caller.as_ref().map(context::NavUser::of),
     };
     let checked = async {
         if !csrf::changes_state(request.method()) {
