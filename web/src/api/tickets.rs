@@ -7,11 +7,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
-use chrono::{Duration, NaiveTime};
+use chrono::Duration;
 use hostdeck_core::Error;
 use hostdeck_core::ids::{ServerId, UserId};
 use hostdeck_core::tickets::{
-    Assignee, OpenTicket, Priority, TicketFilter, TicketId, TicketPage, TicketStatus,
+    Assignee, OpenTicket, Priority, Ticket, TicketFilter, TicketId, TicketPage, TicketStatus,
 };
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -99,6 +99,11 @@ impl TicketQuery {
     }
 }
 
+/// The ticket core answered with, as the API shows it.
+fn ticket_json(ticket: hostdeck_core::Result<Ticket>) -> Result<Json<TicketView>, ApiError> {
+    Ok(Json(TicketView::from(&ticket?)))
+}
+
 fn page_view(page: &TicketPage) -> TicketListView {
     TicketListView {
         tickets: page.tickets.iter().map(TicketView::from).collect(),
@@ -180,8 +185,7 @@ async fn get_ticket(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<TicketView>, ApiError> {
-    let ticket = state.core.tickets.get(caller.actor(), TicketId(id)).await?;
-    Ok(Json(TicketView::from(&ticket)))
+    ticket_json(state.core.tickets.get(caller.actor(), TicketId(id)).await)
 }
 
 /// The conversation, oldest first. Staff also see their notes (`note: true`); customers never
@@ -267,12 +271,13 @@ async fn close_ticket(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<CloseRequest>,
 ) -> Result<Json<TicketView>, ApiError> {
-    let ticket = state
-        .core
-        .tickets
-        .close(caller.actor(), TicketId(id), &body.reason)
-        .await?;
-    Ok(Json(TicketView::from(&ticket)))
+    ticket_json(
+        state
+            .core
+            .tickets
+            .close(caller.actor(), TicketId(id), &body.reason)
+            .await,
+    )
 }
 
 /// Reopens a closed ticket: the customer within the configured time after the close, staff at
@@ -286,12 +291,13 @@ async fn reopen_ticket(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<TicketView>, ApiError> {
-    let ticket = state
-        .core
-        .tickets
-        .reopen(caller.actor(), TicketId(id))
-        .await?;
-    Ok(Json(TicketView::from(&ticket)))
+    ticket_json(
+        state
+            .core
+            .tickets
+            .reopen(caller.actor(), TicketId(id))
+            .await,
+    )
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -319,12 +325,13 @@ async fn rate_ticket(
         .comment
         .as_deref()
         .filter(|text| !text.trim().is_empty());
-    let ticket = state
-        .core
-        .tickets
-        .rate(caller.actor(), TicketId(id), body.stars, comment)
-        .await?;
-    Ok(Json(TicketView::from(&ticket)))
+    ticket_json(
+        state
+            .core
+            .tickets
+            .rate(caller.actor(), TicketId(id), body.stars, comment)
+            .await,
+    )
 }
 
 /// Staff: assigns the ticket to the caller.
@@ -337,12 +344,7 @@ async fn claim_ticket(
     caller: Caller,
     ApiPath(id): ApiPath<i64>,
 ) -> Result<Json<TicketView>, ApiError> {
-    let ticket = state
-        .core
-        .tickets
-        .claim(caller.actor(), TicketId(id))
-        .await?;
-    Ok(Json(TicketView::from(&ticket)))
+    ticket_json(state.core.tickets.claim(caller.actor(), TicketId(id)).await)
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -362,12 +364,13 @@ async fn assign_ticket(
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<AssignRequest>,
 ) -> Result<Json<TicketView>, ApiError> {
-    let ticket = state
-        .core
-        .tickets
-        .assign(caller.actor(), TicketId(id), body.assignee.map(UserId))
-        .await?;
-    Ok(Json(TicketView::from(&ticket)))
+    ticket_json(
+        state
+            .core
+            .tickets
+            .assign(caller.actor(), TicketId(id), body.assignee.map(UserId))
+            .await,
+    )
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -388,12 +391,13 @@ async fn set_priority(
     ApiJson(body): ApiJson<PriorityRequest>,
 ) -> Result<Json<TicketView>, ApiError> {
     let priority = Priority::parse(&body.priority)?;
-    let ticket = state
-        .core
-        .tickets
-        .set_priority(caller.actor(), TicketId(id), priority)
-        .await?;
-    Ok(Json(TicketView::from(&ticket)))
+    ticket_json(
+        state
+            .core
+            .tickets
+            .set_priority(caller.actor(), TicketId(id), priority)
+            .await,
+    )
 }
 
 /// Staff: the ticket's customer: servers and their states, balance and hours left, open and
@@ -460,16 +464,12 @@ async fn ticket_report(
     caller: Caller,
     ApiQuery(query): ApiQuery<ReportQuery>,
 ) -> Result<Json<SlaReportView>, ApiError> {
-    let (from, to) = state
-        .core
-        .statements
-        .period_of(query.from.as_deref(), query.to.as_deref())?;
-    let start = from.and_time(NaiveTime::MIN).and_utc();
-    let end = (to + Duration::days(1)).and_time(NaiveTime::MIN).and_utc();
-    let report = state
-        .core
-        .tickets
-        .report(caller.actor(), start, end)
-        .await?;
+    let (_, _, report) = crate::sla_report::of_days(
+        &state.core,
+        &caller,
+        query.from.as_deref(),
+        query.to.as_deref(),
+    )
+    .await?;
     Ok(Json(SlaReportView::from(&report)))
 }

@@ -1,15 +1,18 @@
 //! What the customer's and the staff's ticket pages share: a ticket and a message as the pages
-//! show them, the ticket id from the address, durations as people read them. Message bodies
+//! show them, the ticket id from the address, durations as people read them, and what their
+//! forms ask core to do (`POST .../{id}/{action}`, the same words on both). Message bodies
 //! are shown as text (escaped by the templates, line breaks kept by the stylesheet), never as
 //! markup.
 
 use std::collections::HashMap;
+use std::future::Future;
 
-use hostdeck_core::Error;
+use axum::response::Response;
 use hostdeck_core::ids::UserId;
-use hostdeck_core::tickets::{Ticket, TicketId, TicketMessage, TicketStatus};
+use hostdeck_core::tickets::{Priority, Ticket, TicketId, TicketMessage, TicketStatus};
+use hostdeck_core::{Error, ErrorCode};
 
-use super::context::{PortalError, when};
+use super::context::{PortalError, PortalForm, see_other, shown, when};
 use crate::AppState;
 use crate::auth::Caller;
 
@@ -158,6 +161,121 @@ pub fn span(secs: Option<i64>) -> String {
         (0, 0) => format!("{minutes}m"),
         (0, _) => format!("{hours}h {minutes:02}m"),
         _ => format!("{days}d {hours}h"),
+    }
+}
+
+/// What a form on a ticket page asks for. Customers and staff post the same words; core
+/// decides who may do which.
+pub enum TicketAction {
+    Reply,
+    Note,
+    Claim,
+    Assign,
+    Priority,
+    Close,
+    Reopen,
+    Rating,
+}
+
+impl TicketAction {
+    /// The action a form's address names; any other word names nothing.
+    pub fn of(word: &str) -> Result<Self, PortalError> {
+        Ok(match word {
+            "reply" => Self::Reply,
+            "note" => Self::Note,
+            "claim" => Self::Claim,
+            "assign" => Self::Assign,
+            "priority" => Self::Priority,
+            "close" => Self::Close,
+            "reopen" => Self::Reopen,
+            "rating" => Self::Rating,
+            _ => {
+                return Err(PortalError(Error::NotFound(
+                    "There is nothing at this address.".into(),
+                )));
+            }
+        })
+    }
+
+    /// Asks core to do it with the form's fields; the notice to show when it is done.
+    pub async fn run(
+        self,
+        state: &AppState,
+        caller: &Caller,
+        id: TicketId,
+        form: &PortalForm,
+    ) -> hostdeck_core::Result<&'static str> {
+        let (actor, tickets) = (caller.actor(), &state.core.tickets);
+        Ok(match self {
+            Self::Reply => {
+                tickets
+                    .reply(actor, id, form.get("body"), Vec::new())
+                    .await?;
+                "ticket-replied"
+            }
+            Self::Note => {
+                tickets.note(actor, id, form.get("body")).await?;
+                "ticket-noted"
+            }
+            Self::Claim => {
+                tickets.claim(actor, id).await?;
+                "ticket-claimed"
+            }
+            Self::Assign => {
+                let assignee = match form.get("assignee").trim() {
+                    "" => None,
+                    text => Some(text.parse().map(UserId).map_err(|_| {
+                        Error::invalid("assignee", "Give a staff account id, or leave it empty.")
+                    })?),
+                };
+                tickets.assign(actor, id, assignee).await?;
+                "ticket-assigned"
+            }
+            Self::Priority => {
+                let priority = Priority::parse(form.get("priority"))?;
+                tickets.set_priority(actor, id, priority).await?;
+                "ticket-priority"
+            }
+            Self::Close => {
+                tickets.close(actor, id, form.get("reason")).await?;
+                "ticket-closed"
+            }
+            Self::Reopen => {
+                tickets.reopen(actor, id).await?;
+                "ticket-reopened"
+            }
+            Self::Rating => {
+                let stars = form
+                    .get("stars")
+                    .trim()
+                    .parse()
+                    .map_err(|_| Error::invalid("stars", "Choose 1 to 5 stars."))?;
+                let comment = Some(form.get("comment")).filter(|text| !text.trim().is_empty());
+                tickets.rate(actor, id, stars, comment).await?;
+                "ticket-rated"
+            }
+        })
+    }
+}
+
+/// Runs a form's action: on success back to `back` with its notice; a ticket that is not
+/// there is "not found"; any other refusal is shown by `again` (the page, with the error).
+pub async fn act<Again, Shown>(
+    state: &AppState,
+    caller: &Caller,
+    (id, action): (TicketId, &str),
+    form: &PortalForm,
+    back: &str,
+    again: Again,
+) -> Result<Response, PortalError>
+where
+    Again: FnOnce(String) -> Shown,
+    Shown: Future<Output = Result<Response, PortalError>>,
+{
+    match TicketAction::of(action)?.run(state, caller, id, form).await {
+        Ok(notice) => Ok(see_other(&format!("{back}?notice={notice}"))),
+        Err(error) if error.code() == ErrorCode::NotFound => Err(error.into()),
+        Err(error) => again(shown(&error)).await,
     }
 }
 

@@ -179,19 +179,16 @@ pub fn routes() -> Router<AppState> {
         .route("/tickets", get(tickets::list).post(tickets::create))
         .route("/tickets/new", get(tickets::new_ticket))
         .route("/tickets/{id}", get(tickets::show))
-        .route("/tickets/{id}/reply", post(tickets::reply))
-        .route("/tickets/{id}/close", post(tickets::close))
-        .route("/tickets/{id}/reopen", post(tickets::reopen))
-        .route("/tickets/{id}/rating", post(tickets::rate))
         .route("/tickets/{id}/transcript", get(tickets::transcript))
         .route(
             "/tickets/{id}/transcript.html",
             get(tickets::transcript_file),
         )
+        .route("/tickets/{id}/{action}", post(tickets::action))
         .route("/admin/tickets", get(tickets_staff::queue))
         .route("/admin/tickets/report", get(tickets_staff::report))
         .route("/admin/tickets/{id}", get(tickets_staff::show))
-        .route("/admin/tickets/{id}/{action}", post(tickets_staff::act))
+        .route("/admin/tickets/{id}/{action}", post(tickets_staff::action))
         .route("/account/discord/code", post(discord::link_code))
         .route("/account/discord/unlink", post(discord::unlink))
         .route("/admin/users", get(admin::users))

@@ -1,7 +1,7 @@
 //! The customer's tickets in the portal: the list (status, department and server filters, a
 //! page at a time), opening one (department, one of their own servers, priority, subject,
 //! text), the conversation with reply, close (with a reason), reopen (within the configured
-//! time) and the rating after the close, and the transcript as a page and as a file. Somebody
+//! time) and the rating after the close (the forms' actions are [`super::conversation`]'s), and the transcript as a page and as a file. Somebody
 //! else's ticket is "not found"; staff opening a customer's ticket are sent to its staff page.
 
 use axum::extract::{Path, Query, State};
@@ -18,7 +18,7 @@ use serde::Deserialize;
 use super::context::{
     NoticeQuery, PageContext, PortalError, PortalForm, render, see_other, shown, signed_in, when,
 };
-use super::conversation::{MessageRow, TicketRow, ticket_id};
+use super::conversation::{MessageRow, TicketRow, act, ticket_id};
 use crate::AppState;
 use crate::auth::Caller;
 
@@ -293,102 +293,21 @@ pub async fn show(
     ticket_view(&state, page, &caller, ticket_id(&id)?).await
 }
 
-/// Runs one action of the conversation page: on success back to the page with `notice`; a
-/// ticket that is not there is "not found"; any other refusal is shown on the page.
-async fn act(
-    state: &AppState,
-    page: PageContext,
-    caller: &Caller,
-    id: TicketId,
-    notice: &str,
-    done: hostdeck_core::Result<()>,
-) -> Result<Response, PortalError> {
-    match done {
-        Ok(()) => Ok(see_other(&format!("/tickets/{id}?notice={notice}"))),
-        Err(error) if error.code() == hostdeck_core::ErrorCode::NotFound => Err(error.into()),
-        Err(error) => ticket_view(state, page.error(shown(&error)), caller, id).await,
-    }
-}
-
-pub async fn reply(
+/// `POST /tickets/{id}/{action}`: a form of the conversation page (reply, close, reopen,
+/// rating); back to the page with a notice, "not found" for a ticket that is not there, or the
+/// page again with any other refusal.
+pub async fn action(
     State(state): State<AppState>,
     page: PageContext,
     caller: Option<Caller>,
-    Path(id): Path<String>,
+    Path((id, action)): Path<(String, String)>,
     form: PortalForm,
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
     let id = ticket_id(&id)?;
-    let done = state
-        .core
-        .tickets
-        .reply(caller.actor(), id, form.get("body"), Vec::new())
-        .await
-        .map(drop);
-    act(&state, page, &caller, id, "ticket-replied", done).await
-}
-
-pub async fn close(
-    State(state): State<AppState>,
-    page: PageContext,
-    caller: Option<Caller>,
-    Path(id): Path<String>,
-    form: PortalForm,
-) -> Result<Response, PortalError> {
-    let caller = signed_in(caller)?;
-    let id = ticket_id(&id)?;
-    let done = state
-        .core
-        .tickets
-        .close(caller.actor(), id, form.get("reason"))
-        .await
-        .map(drop);
-    act(&state, page, &caller, id, "ticket-closed", done).await
-}
-
-pub async fn reopen(
-    State(state): State<AppState>,
-    page: PageContext,
-    caller: Option<Caller>,
-    Path(id): Path<String>,
-    _form: PortalForm,
-) -> Result<Response, PortalError> {
-    let caller = signed_in(caller)?;
-    let id = ticket_id(&id)?;
-    let done = state
-        .core
-        .tickets
-        .reopen(caller.actor(), id)
-        .await
-        .map(drop);
-    act(&state, page, &caller, id, "ticket-reopened", done).await
-}
-
-pub async fn rate(
-    State(state): State<AppState>,
-    page: PageContext,
-    caller: Option<Caller>,
-    Path(id): Path<String>,
-    form: PortalForm,
-) -> Result<Response, PortalError> {
-    let caller = signed_in(caller)?;
-    let id = ticket_id(&id)?;
-    let done = match form.get("stars").trim().parse::<u8>() {
-        Ok(stars) => {
-            let comment = Some(form.get("comment")).filter(|text| !text.trim().is_empty());
-            state
-                .core
-                .tickets
-                .rate(caller.actor(), id, stars, comment)
-                .await
-                .map(drop)
-        }
-        Err(_) => Err(hostdeck_core::Error::invalid(
-            "stars",
-            "Choose 1 to 5 stars.",
-        )),
-    };
-    act(&state, page, &caller, id, "ticket-rated", done).await
+    let again = |error| ticket_view(&state, page.error(error), &caller, id);
+    let back = format!("/tickets/{id}");
+    act(&state, &caller, (id, &action), &form, &back, again).await
 }
 
 #[derive(askama::Template)]

@@ -5,19 +5,17 @@
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use chrono::{Duration, NaiveTime};
-use hostdeck_core::ids::UserId;
+use chrono::Duration;
 use hostdeck_core::tickets::context::CustomerContext;
 use hostdeck_core::tickets::sla::SlaFigures;
 use hostdeck_core::tickets::{Assignee, Priority, TicketFilter, TicketId, TicketStatus};
-use hostdeck_core::{Error, ErrorCode, Permission};
+use hostdeck_core::{Error, Permission};
 use serde::Deserialize;
 
 use super::context::{
-    NoticeQuery, PageContext, PortalError, PortalForm, render, see_other, shown, signed_in, staff,
-    when,
+    NoticeQuery, PageContext, PortalError, PortalForm, render, see_other, signed_in, staff, when,
 };
-use super::conversation::{MessageRow, TicketRow, span, status_label, ticket_id, with_emails};
+use super::conversation::{MessageRow, TicketRow, act, span, status_label, ticket_id, with_emails};
 use crate::AppState;
 use crate::auth::Caller;
 
@@ -258,85 +256,9 @@ pub async fn show(
     ticket_view(&state, page, &caller, id).await
 }
 
-/// What a staff form on a ticket asks for.
-enum StaffAction {
-    Reply,
-    Note,
-    Claim,
-    Assign,
-    Priority,
-    Close,
-    Reopen,
-}
-
-impl StaffAction {
-    fn of(word: &str) -> Option<Self> {
-        Some(match word {
-            "reply" => Self::Reply,
-            "note" => Self::Note,
-            "claim" => Self::Claim,
-            "assign" => Self::Assign,
-            "priority" => Self::Priority,
-            "close" => Self::Close,
-            "reopen" => Self::Reopen,
-            _ => return None,
-        })
-    }
-
-    /// Asks core to do it; the notice to show when it is done.
-    async fn run(
-        self,
-        state: &AppState,
-        caller: &Caller,
-        id: TicketId,
-        form: &PortalForm,
-    ) -> hostdeck_core::Result<&'static str> {
-        let (actor, tickets) = (caller.actor(), &state.core.tickets);
-        Ok(match self {
-            Self::Reply => {
-                tickets
-                    .reply(actor, id, form.get("body"), Vec::new())
-                    .await?;
-                "ticket-replied"
-            }
-            Self::Note => {
-                tickets.note(actor, id, form.get("body")).await?;
-                "ticket-noted"
-            }
-            Self::Claim => {
-                tickets.claim(actor, id).await?;
-                "ticket-claimed"
-            }
-            Self::Assign => {
-                let assignee = match form.get("assignee").trim() {
-                    "" => None,
-                    text => Some(text.parse().map(UserId).map_err(|_| {
-                        Error::invalid("assignee", "Give a staff account id, or leave it empty.")
-                    })?),
-                };
-                tickets.assign(actor, id, assignee).await?;
-                "ticket-assigned"
-            }
-            Self::Priority => {
-                let priority = Priority::parse(form.get("priority"))?;
-                tickets.set_priority(actor, id, priority).await?;
-                "ticket-priority"
-            }
-            Self::Close => {
-                tickets.close(actor, id, form.get("reason")).await?;
-                "ticket-closed"
-            }
-            Self::Reopen => {
-                tickets.reopen(actor, id).await?;
-                "ticket-reopened"
-            }
-        })
-    }
-}
-
 /// `POST /admin/tickets/{id}/{action}`: one of the staff forms; back to the page with a
 /// notice, or the page again with the refusal.
-pub async fn act(
+pub async fn action(
     State(state): State<AppState>,
     page: PageContext,
     caller: Option<Caller>,
@@ -346,14 +268,9 @@ pub async fn act(
     // Core decides: somebody else's ticket is "not found", a customer's own may be refused.
     let caller = signed_in(caller)?;
     let id = ticket_id(&id)?;
-    let Some(action) = StaffAction::of(&action) else {
-        return Err(Error::NotFound("There is nothing at this address.".into()).into());
-    };
-    match action.run(&state, &caller, id, &form).await {
-        Ok(notice) => Ok(see_other(&format!("/admin/tickets/{id}?notice={notice}"))),
-        Err(error) if error.code() == ErrorCode::NotFound => Err(error.into()),
-        Err(error) => ticket_view(&state, page.error(shown(&error)), &caller, id).await,
-    }
+    let again = |error| ticket_view(&state, page.error(error), &caller, id);
+    let back = format!("/admin/tickets/{id}");
+    act(&state, &caller, (id, &action), &form, &back, again).await
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -407,17 +324,13 @@ pub async fn report(
     Query(query): Query<ReportQuery>,
 ) -> Result<Response, PortalError> {
     let caller = staff(&state, caller, Permission::ReadAnyTicket).await?;
-    let (from, to) = state
-        .core
-        .statements
-        .period_of(query.from.as_deref(), query.to.as_deref())?;
-    let start = from.and_time(NaiveTime::MIN).and_utc();
-    let end = (to + Duration::days(1)).and_time(NaiveTime::MIN).and_utc();
-    let report = state
-        .core
-        .tickets
-        .report(caller.actor(), start, end)
-        .await?;
+    let (from, to, report) = crate::sla_report::of_days(
+        &state.core,
+        &caller,
+        query.from.as_deref(),
+        query.to.as_deref(),
+    )
+    .await?;
     let today = state.core.clock.now().date_naive();
     let presets = [
         ("Last 7 days", 7),
