@@ -14,7 +14,7 @@ use hostdeck_core::notify::{DiscordMessage, DiscordSender, SendError};
 use hostdeck_core::records::users::User;
 use hostdeck_core::tickets::sync::TicketSync;
 use hostdeck_core::tickets::{
-    InboundMessage, OpenTicket, Priority, TicketFilter, TicketId, TicketStatus,
+    InboundMessage, OpenTicket, Priority, TicketFilter, TicketId, TicketStatus, Tickets,
 };
 use hostdeck_core::{Actor, Core, ErrorCode, Role, Via};
 use hostdeck_e2e::billing::customer;
@@ -276,32 +276,12 @@ async fn the_permission_matrix_holds_over_every_action(db: TestDb) {
         customer: Some(owner.id),
         ..TicketFilter::default()
     };
-    assert!(
-        tickets
-            .list(&other, &asked)
-            .await
-            .expect("a list")
-            .tickets
-            .is_empty()
-    );
+    assert_eq!(listed(tickets, &other, &asked).await, 0);
     assert_eq!(
-        tickets
-            .list(&owner_actor, &TicketFilter::default())
-            .await
-            .expect("a list")
-            .tickets
-            .len(),
+        listed(tickets, &owner_actor, &TicketFilter::default()).await,
         1
     );
-    assert_eq!(
-        tickets
-            .list(&support, &TicketFilter::default())
-            .await
-            .expect("a list")
-            .tickets
-            .len(),
-        1
-    );
+    assert_eq!(listed(tickets, &support, &TicketFilter::default()).await, 1);
     assert_eq!(
         code(&tickets.list(&anonymous, &TicketFilter::default()).await),
         "forbidden"
@@ -323,6 +303,16 @@ async fn the_permission_matrix_holds_over_every_action(db: TestDb) {
     // Refusals a person should trace are in the audit log.
     let refused = hostdeck_e2e::db::audit_details(desk.core.store().as_ref(), "ticket.read").await;
     assert!(!refused.is_empty(), "refused reads are audited");
+}
+
+/// How many tickets `actor` is shown for `filter`.
+async fn listed(tickets: &Tickets, actor: &Actor, filter: &TicketFilter) -> usize {
+    tickets
+        .list(actor, filter)
+        .await
+        .expect("a list")
+        .tickets
+        .len()
 }
 
 async fn notes_never_reach_the_customer(db: TestDb) {

@@ -9,7 +9,6 @@ use chrono::{DateTime, Utc};
 
 use super::Tickets;
 use super::policy::{Side, TicketAction, missing};
-use crate::audit::{AuditEntry, AuditOutcome};
 use crate::auth::throttle::Limit;
 use crate::error::{Error, Result};
 use crate::ids::{TicketId, UserId};
@@ -67,11 +66,7 @@ pub(super) fn target(id: TicketId) -> String {
 
 impl Tickets {
     pub(super) async fn user(&self, id: UserId) -> Result<User> {
-        self.store
-            .users()
-            .user(id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("There is no user {id}.")))
+        crate::users::existing(self.store.as_ref(), id).await
     }
 
     /// Audits a refusal a person should be able to trace and hands it back.
@@ -82,16 +77,9 @@ impl Tickets {
         id: Option<TicketId>,
         error: Error,
     ) -> Error {
-        let mut entry = AuditEntry::new(actor, action.audit_name())
-            .outcome(AuditOutcome::Denied)
-            .detail(serde_json::json!({ "reason": error.to_string() }));
-        if let Some(id) = id {
-            entry = entry.target(target(id));
-        }
-        if let Err(write_error) = self.audit.record(entry).await {
-            tracing::error!(error = %write_error, "could not audit a refused ticket action");
-        }
-        error
+        self.audit
+            .denied_on(actor, action.audit_name(), id.map(target), error)
+            .await
     }
 
     /// Whether the actor may do `action` to some ticket at all (refusal audited).

@@ -189,29 +189,12 @@ mod tests {
     fn transcript() -> Transcript {
         let first = message(1, "<script>alert(1)</script> & @everyone", false);
         let ticket = Ticket {
-            id: TicketId(1),
-            customer: UserId(1),
             subject: "Help <img src=x onerror=alert(1)>".into(),
-            department: "technical".into(),
             priority: Priority::High,
-            server: None,
             status: TicketStatus::Closed,
-            assignee: None,
-            created_at: first.created_at,
-            first_response_at: None,
-            last_activity_at: first.created_at,
-            due_at: None,
             closed_at: Some(first.created_at),
             close_reason: Some("<i>done</i>".into()),
-            closed_by: None,
-            discord_thread_id: None,
-            rating: None,
-            rating_comment: None,
-            sla_warned_at: None,
-            sla_breached_at: None,
-            autoclose_warned_at: None,
-            opened_via: Door::Portal,
-            version: 0,
+            ..Ticket::example(first.created_at)
         };
         let mut deleted = message(3, "gone", false);
         deleted.deleted_at = Some(first.created_at);

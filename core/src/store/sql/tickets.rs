@@ -23,6 +23,9 @@ const TICKET_COLUMNS: &str = "id, customer_id, subject, department, priority, se
 const MESSAGE_COLUMNS: &str = "id, ticket_id, author_id, author_name, author_staff, door, body, \
      note, attachments, discord_message_id, created_at, edited_at, deleted_at";
 
+const OPEN_COUNT: &str =
+    "SELECT COUNT(*) FROM tickets WHERE customer_id = $1 AND status <> 'closed'";
+
 /// A Discord snowflake as stored (they fit in 63 bits).
 fn snowflake(id: u64) -> Result<i64> {
     i64::try_from(id).map_err(|_| Error::invalid("discord_id", format!("{id} is not a Discord id")))
@@ -182,21 +185,8 @@ impl<DB> SqlStore<DB> {
         .fetch_optional(&mut *conn)
         .await?;
         let Some(row) = row else { return Ok(None) };
-        Ok(Some(TicketMessage {
-            id: TicketMessageId(row.try_get("id")?),
-            ticket: message.ticket,
-            author: message.author,
-            author_name: message.author_name.clone(),
-            author_staff: message.author_staff,
-            door: message.door,
-            body: message.body.clone(),
-            note: message.note,
-            attachments: message.attachments.clone(),
-            discord_message_id: message.discord_message_id,
-            created_at: message.created_at,
-            edited_at: None,
-            deleted_at: None,
-        }))
+        let id = TicketMessageId(row.try_get("id")?);
+        Ok(Some(message.clone().stored(id)))
     }
 
     async fn write_effects(
@@ -270,13 +260,11 @@ impl<DB> TicketStore for SqlStore<DB> {
         .fetch_optional(&mut *tx)
         .await?
         .ok_or_else(|| Error::NotFound(format!("There is no user {}.", ticket.customer)))?;
-        let open: i64 = sqlx::query(
-            "SELECT COUNT(*) AS open FROM tickets WHERE customer_id = $1 AND status <> 'closed'",
-        )
-        .bind(ticket.customer.0)
-        .fetch_one(&mut *tx)
-        .await?
-        .try_get("open")?;
+        let open: i64 = sqlx::query(OPEN_COUNT)
+            .bind(ticket.customer.0)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0usize)?;
         if open >= i64::from(max_open) {
             tx.rollback().await?;
             return Err(Error::Conflict(format!(
@@ -406,14 +394,7 @@ impl<DB> TicketStore for SqlStore<DB> {
     }
 
     async fn open_ticket_count(&self, customer: UserId) -> Result<u64> {
-        let count: i64 = sqlx::query(
-            "SELECT COUNT(*) AS open FROM tickets WHERE customer_id = $1 AND status <> 'closed'",
-        )
-        .bind(customer.0)
-        .fetch_one(&self.reader)
-        .await?
-        .try_get("open")?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        Self::count_rows(&self.reader, sqlx::query(OPEN_COUNT).bind(customer.0)).await
     }
 
     async fn ticket_messages(&self, ticket: TicketId, notes: bool) -> Result<Vec<TicketMessage>> {

@@ -3,8 +3,6 @@
 use chrono::TimeZone;
 
 use super::*;
-use crate::ids::TicketId;
-use crate::records::tickets::Door;
 
 fn at(hour: i64) -> DateTime<Utc> {
     chrono::Utc
@@ -17,29 +15,9 @@ fn at(hour: i64) -> DateTime<Utc> {
 fn ticket(priority: Priority) -> Ticket {
     let config = TicketsConfig::default();
     Ticket {
-        id: TicketId(1),
-        customer: UserId(1),
-        subject: "s".into(),
-        department: "technical".into(),
         priority,
-        server: None,
-        status: TicketStatus::Open,
-        assignee: None,
-        created_at: at(0),
-        first_response_at: None,
-        last_activity_at: at(0),
         due_at: Some(first_response_due(&config, at(0), priority)),
-        closed_at: None,
-        close_reason: None,
-        closed_by: None,
-        discord_thread_id: None,
-        rating: None,
-        rating_comment: None,
-        sla_warned_at: None,
-        sla_breached_at: None,
-        autoclose_warned_at: None,
-        opened_via: Door::Portal,
-        version: 0,
+        ..Ticket::example(at(0))
     }
 }
 
