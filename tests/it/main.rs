@@ -38,6 +38,8 @@ mod servers_resize;
 mod statements_export;
 mod status_core;
 mod store_story;
+mod tickets_api;
 mod tickets_core;
+mod tickets_portal;
 mod web_basics;
 mod web_hygiene;

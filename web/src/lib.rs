@@ -10,6 +10,8 @@
 //! - [`portal`], [`api`], [`webhooks`]: the doors.
 //! - [`security_headers`]: CSP, framing, sniffing, referrer and HSTS on every answer.
 //! - [`maintenance`]: the gate maintenance mode puts around the rooms it closes.
+//! - [`download`]: files to save; [`sla_report`]: the tickets' SLA report over typed dates;
+//!   both for the portal and the API alike.
 //! - [`router`]: every route, in a room per area (API, webhooks, operators, portal), each
 //!   with its own middleware.
 
@@ -25,6 +27,7 @@ pub mod metrics;
 pub mod portal;
 pub mod public_url;
 pub mod security_headers;
+pub mod sla_report;
 pub mod webhooks;
 
 use std::sync::Arc;

@@ -12,6 +12,7 @@ mod keys;
 mod payments;
 mod servers;
 mod ssh_keys;
+mod tickets;
 mod views;
 
 use axum::Json;
@@ -43,7 +44,8 @@ pub use views::*;
         (name = "api-keys", description = "Personal API keys"),
         (name = "admin", description = "Staff administration"),
         (name = "billing", description = "Top-ups with PayPal, statements and exports"),
-        (name = "servers", description = "Servers: list, create, power, resize, delete")
+        (name = "servers", description = "Servers: list, create, power, resize, delete"),
+        (name = "tickets", description = "Support tickets: the conversation, and for staff the queue, notes, assignment and the SLA report")
     )
 )]
 struct ApiDoc;
@@ -83,6 +85,7 @@ pub fn routes() -> Routes {
         .merge(servers::routes())
         .merge(catalog::routes())
         .merge(ssh_keys::routes())
+        .merge(tickets::routes())
         .split_for_parts();
     unreadable_bodies(&mut openapi);
     Routes {

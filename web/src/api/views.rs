@@ -8,6 +8,8 @@ use hostdeck_core::money::{Currency, Money};
 use hostdeck_core::policy::Scope;
 use hostdeck_core::pricing::{Pricing, Quote};
 use hostdeck_core::store::Paginated;
+use hostdeck_core::tickets::sla::{SlaFigures, Timing};
+use hostdeck_core::tickets::{CustomerContext, SlaReport, Ticket, TicketMessage};
 use hostdeck_core::users::User;
 use secrecy::ExposeSecret;
 use serde::{Deserialize, Serialize};
@@ -278,6 +280,278 @@ impl PriceView {
             first_hour: MoneyView::rate(quote.first_hour(), currency),
             per_hour: quote.per_hour_text(),
             per_month: MoneyView::new(pricing.monthly_price(quote), currency),
+        }
+    }
+}
+
+// --- Tickets ---
+
+/// A support ticket.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketView {
+    pub id: i64,
+    /// The customer's account id.
+    pub customer_id: i64,
+    pub subject: String,
+    pub department: String,
+    /// low, normal, high or urgent.
+    pub priority: String,
+    /// The customer's server the ticket is about.
+    pub server_id: Option<i64>,
+    /// open (no staff reply yet), awaiting_staff, awaiting_customer or closed.
+    pub status: String,
+    /// The staff member's account id.
+    pub assignee_id: Option<i64>,
+    pub created_at: DateTime<Utc>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub last_activity_at: DateTime<Utc>,
+    /// The next SLA deadline: the first response while there is none, then the resolution.
+    pub due_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub close_reason: Option<String>,
+    pub closed_by: Option<i64>,
+    /// 1 to 5 stars, once closed.
+    pub rating: Option<u8>,
+    pub rating_comment: Option<String>,
+    /// portal, api, discord, email or system.
+    pub opened_via: String,
+    /// The ticket's Discord thread (a snowflake, as text).
+    pub discord_thread_id: Option<String>,
+}
+
+impl From<&Ticket> for TicketView {
+    fn from(ticket: &Ticket) -> Self {
+        Self {
+            id: ticket.id.0,
+            customer_id: ticket.customer.0,
+            subject: ticket.subject.clone(),
+            department: ticket.department.clone(),
+            priority: ticket.priority.as_str().into(),
+            server_id: ticket.server.map(|server| server.0),
+            status: ticket.status.as_str().into(),
+            assignee_id: ticket.assignee.map(|user| user.0),
+            created_at: ticket.created_at,
+            first_response_at: ticket.first_response_at,
+            last_activity_at: ticket.last_activity_at,
+            due_at: ticket.due_at,
+            closed_at: ticket.closed_at,
+            close_reason: ticket.close_reason.clone(),
+            closed_by: ticket.closed_by.map(|user| user.0),
+            rating: ticket.rating,
+            rating_comment: ticket.rating_comment.clone(),
+            opened_via: ticket.opened_via.as_str().into(),
+            discord_thread_id: ticket.discord_thread_id.map(|id| id.to_string()),
+        }
+    }
+}
+
+/// One page of tickets, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketListView {
+    pub tickets: Vec<TicketView>,
+    /// Send as `before` for the next page; null on the last page.
+    pub next_before: Option<i64>,
+}
+
+/// A file posted in the ticket's Discord thread, kept as a link.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttachmentView {
+    pub name: String,
+    pub size: u64,
+    pub url: String,
+}
+
+/// One message of a ticket.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketMessageView {
+    pub id: i64,
+    pub ticket_id: i64,
+    /// The author's account id; null for the platform or a Discord member without an account.
+    pub author_id: Option<i64>,
+    pub author_name: String,
+    pub author_staff: bool,
+    /// portal, api, discord, email or system.
+    pub door: String,
+    /// The text as written (a Markdown subset); show it as text, never as HTML.
+    pub body: String,
+    /// A staff-only note (only staff ever see one).
+    pub note: bool,
+    pub attachments: Vec<AttachmentView>,
+    pub created_at: DateTime<Utc>,
+    pub edited_at: Option<DateTime<Utc>>,
+    pub deleted_at: Option<DateTime<Utc>>,
+}
+
+impl From<&TicketMessage> for TicketMessageView {
+    fn from(message: &TicketMessage) -> Self {
+        Self {
+            id: message.id.0,
+            ticket_id: message.ticket.0,
+            author_id: message.author.map(|user| user.0),
+            author_name: message.author_name.clone(),
+            author_staff: message.author_staff,
+            door: message.door.as_str().into(),
+            body: message.body.clone(),
+            note: message.note,
+            attachments: message
+                .attachments
+                .iter()
+                .map(|file| AttachmentView {
+                    name: file.name.clone(),
+                    size: file.size,
+                    url: file.url.clone(),
+                })
+                .collect(),
+            created_at: message.created_at,
+            edited_at: message.edited_at,
+            deleted_at: message.deleted_at,
+        }
+    }
+}
+
+/// One of the customer's servers, as staff see it beside a ticket.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContextServerView {
+    pub id: i64,
+    pub name: String,
+    pub plan: String,
+    pub location: String,
+    pub state: String,
+    pub suspended_at: Option<DateTime<Utc>>,
+}
+
+/// The customer as staff see them while answering a ticket.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerContextView {
+    pub customer: UserView,
+    pub servers: Vec<ContextServerView>,
+    pub balance: MoneyView,
+    pub burn_per_hour: MoneyView,
+    /// Whole hours the balance lasts; null when nothing is billed.
+    pub hours_left: Option<i64>,
+    pub negative_since: Option<DateTime<Utc>>,
+    /// When billing suspended the servers for the unpaid balance.
+    pub suspended_at: Option<DateTime<Utc>>,
+    pub open_tickets: Vec<TicketView>,
+    pub recent_tickets: Vec<TicketView>,
+    /// The linked Discord member (a snowflake, as text).
+    pub discord_user_id: Option<String>,
+}
+
+impl CustomerContextView {
+    pub fn new(context: &CustomerContext, currency: &Currency) -> Self {
+        Self {
+            customer: UserView::from(&context.customer),
+            servers: context
+                .servers
+                .iter()
+                .map(|server| ContextServerView {
+                    id: server.id.0,
+                    name: server.name.clone(),
+                    plan: server.plan.clone(),
+                    location: server.provider.clone(),
+                    state: server.state.as_str().into(),
+                    suspended_at: server.suspended_at,
+                })
+                .collect(),
+            balance: MoneyView::new(context.balance, currency),
+            burn_per_hour: MoneyView::new(context.burn_per_hour, currency),
+            hours_left: context.hours_left,
+            negative_since: context.negative_since,
+            suspended_at: context.suspended_at,
+            open_tickets: context.open_tickets.iter().map(TicketView::from).collect(),
+            recent_tickets: context
+                .recent_tickets
+                .iter()
+                .map(TicketView::from)
+                .collect(),
+            discord_user_id: context.discord_user_id.map(|id| id.to_string()),
+        }
+    }
+}
+
+/// How long something took over a set of tickets, in seconds (nearest-rank percentiles).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TimingView {
+    pub count: u64,
+    pub median_secs: Option<i64>,
+    pub p90_secs: Option<i64>,
+}
+
+/// First-response and resolution times of a group of tickets.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlaFiguresView {
+    /// Tickets opened in the period.
+    pub tickets: u64,
+    pub first_response: TimingView,
+    pub resolution: TimingView,
+    /// Tickets whose deadline passed.
+    pub breached: u64,
+}
+
+impl From<&SlaFigures> for SlaFiguresView {
+    fn from(figures: &SlaFigures) -> Self {
+        let timing = |timing: &Timing| TimingView {
+            count: timing.count,
+            median_secs: timing.median_secs,
+            p90_secs: timing.p90_secs,
+        };
+        Self {
+            tickets: figures.tickets,
+            first_response: timing(&figures.first_response),
+            resolution: timing(&figures.resolution),
+            breached: figures.breached,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DepartmentSlaView {
+    pub department: String,
+    pub figures: SlaFiguresView,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct StaffSlaView {
+    pub staff_id: i64,
+    pub name: String,
+    pub figures: SlaFiguresView,
+}
+
+/// The SLA report over the tickets opened in `[from, to)`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SlaReportView {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub overall: SlaFiguresView,
+    pub by_department: Vec<DepartmentSlaView>,
+    /// By assignee; unassigned tickets count only overall and in their department.
+    pub by_staff: Vec<StaffSlaView>,
+}
+
+impl From<&SlaReport> for SlaReportView {
+    fn from(report: &SlaReport) -> Self {
+        Self {
+            from: report.from,
+            to: report.to,
+            overall: SlaFiguresView::from(&report.overall),
+            by_department: report
+                .by_department
+                .iter()
+                .map(|row| DepartmentSlaView {
+                    department: row.department.clone(),
+                    figures: SlaFiguresView::from(&row.figures),
+                })
+                .collect(),
+            by_staff: report
+                .by_staff
+                .iter()
+                .map(|row| StaffSlaView {
+                    staff_id: row.staff.0,
+                    name: row.name.clone(),
+                    figures: SlaFiguresView::from(&row.figures),
+                })
+                .collect(),
         }
     }
 }

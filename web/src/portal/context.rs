@@ -18,8 +18,20 @@ use crate::AppState;
 use crate::auth::Caller;
 
 /// The signed-in person as the header shows them.
+#[derive(Clone, Copy, Default)]
 pub struct NavUser {
     pub staff: bool,
+    /// Sees the ticket queue.
+    pub support: bool,
+}
+
+impl NavUser {
+    pub fn of(caller: &Caller) -> Self {
+        Self {
+            staff: caller.0.user.role.is_staff(),
+            support: caller.actor().can(Permission::ReadAnyTicket),
+        }
+    }
 }
 
 /// The parts of the base layout.
@@ -45,8 +57,8 @@ pub struct PageShell {
     pub company: String,
     pub support_email: Option<String>,
     pub csrf: String,
-    /// `Some(staff)` when someone is signed in.
-    pub signed_in: Option<bool>,
+    /// Who is signed in, if anybody.
+    pub signed_in: Option<NavUser>,
 }
 
 tokio::task_local! {
@@ -64,9 +76,7 @@ impl PageContext {
                 .get::<CsrfToken>()
                 .map(|t| t.0.clone())
                 .unwrap_or_default(),
-            user: caller.map(|caller| NavUser {
-                staff: caller.0.user.role.is_staff(),
-            }),
+            user: caller.map(NavUser::of),
             notice: None,
             error: None,
         }
@@ -139,6 +149,15 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "server-deleted" => "The server is deleted; its billing stops at the hour.",
         "ssh-key-added" => "The SSH key is saved; choose it when you create a server.",
         "ssh-key-deleted" => "The SSH key is deleted; servers made with it keep it.",
+        "ticket-opened" => "Your ticket is open; we answer here and by email.",
+        "ticket-replied" => "Your reply is sent.",
+        "ticket-noted" => "The note is saved; only staff see it.",
+        "ticket-closed" => "The ticket is closed; the transcript is on its way by email.",
+        "ticket-reopened" => "The ticket is open again.",
+        "ticket-rated" => "Thank you for your rating.",
+        "ticket-claimed" => "The ticket is yours.",
+        "ticket-assigned" => "The ticket is assigned.",
+        "ticket-priority" => "The priority is changed.",
         _ => return None,
     })
 }
@@ -217,7 +236,7 @@ impl IntoResponse for PortalError {
             company: shell.company,
             support_email: shell.support_email,
             csrf: shell.csrf,
-            user: shell.signed_in.map(|staff| NavUser { staff }),
+            user: shell.signed_in,
             notice: None,
             error: None,
         };

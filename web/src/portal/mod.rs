@@ -12,10 +12,13 @@ mod account;
 mod admin;
 mod billing;
 mod context;
+mod conversation;
 mod csrf;
 mod discord;
 mod public;
 mod servers;
+mod tickets;
+mod tickets_staff;
 
 use axum::Router;
 use axum::http::header;
@@ -94,7 +97,7 @@ pub async fn csrf(
         company: state.core.config.company.name.clone(),
         support_email: state.core.config.company.support_email.clone(),
         csrf: token,
-        signed_in: caller.map(|caller| caller.0.user.role.is_staff()),
+        signed_in: caller.as_ref().map(context::NavUser::of),
     };
     let checked = async {
         if !csrf::changes_state(request.method()) {
@@ -173,6 +176,19 @@ pub fn routes() -> Router<AppState> {
             "/servers/{id}/resize",
             get(servers::resize_review).post(servers::resize),
         )
+        .route("/tickets", get(tickets::list).post(tickets::create))
+        .route("/tickets/new", get(tickets::new_ticket))
+        .route("/tickets/{id}", get(tickets::show))
+        .route("/tickets/{id}/transcript", get(tickets::transcript))
+        .route(
+            "/tickets/{id}/transcript.html",
+            get(tickets::transcript_file),
+        )
+        .route("/tickets/{id}/{action}", post(tickets::action))
+        .route("/admin/tickets", get(tickets_staff::queue))
+        .route("/admin/tickets/report", get(tickets_staff::report))
+        .route("/admin/tickets/{id}", get(tickets_staff::show))
+        .route("/admin/tickets/{id}/{action}", post(tickets_staff::action))
         .route("/account/discord/code", post(discord::link_code))
         .route("/account/discord/unlink", post(discord::unlink))
         .route("/admin/users", get(admin::users))
