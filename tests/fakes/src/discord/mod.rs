@@ -34,6 +34,7 @@
 //! Layout: `world` is the state, `rest` and `gateway` the two servers, `interactions` the
 //! interaction rules and what a test reads back, `shapes` the JSON Discord answers with.
 
+mod channels;
 mod gateway;
 mod interactions;
 mod rest;
