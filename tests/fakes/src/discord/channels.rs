@@ -31,17 +31,12 @@ pub(crate) fn route(
     match (method, rest) {
         ("GET", []) => Ok(Answer::ok(channel)),
         ("PATCH", []) => Ok(Answer::ok(edit_channel(world, channel_id, channel, body))),
-        ("POST", ["messages"]) => send_message(world, channel_id, &channel, body),
-        ("GET", ["messages"]) => {
-            let limit = request
-                .query("limit")
-                .and_then(|limit| limit.parse().ok())
-                .unwrap_or(50);
-            let mut messages = world.messages_in(channel_id);
-            messages.reverse();
-            messages.truncate(limit);
-            Ok(Answer::ok(Value::Array(messages)))
+        ("DELETE", []) if is_thread(&channel) => {
+            world.delete_thread(channel_id);
+            Ok(Answer::ok(channel))
         }
+        ("POST", ["messages"]) => send_message(world, channel_id, &channel, body),
+        ("GET", ["messages"]) => read_messages(world, request, channel_id),
         ("GET", ["pins"]) => Ok(Answer::ok(Value::Array(pinned(world, channel_id)))),
         ("GET", ["messages", "pins"]) => {
             let items: Vec<Value> = pinned(world, channel_id)
@@ -124,6 +119,52 @@ pub(crate) fn route(
     }
 }
 
+/// `GET /channels/{id}/messages`: Discord answers newest first whatever the query; `after`
+/// gives the `limit` messages right after that id, `before` the `limit` right before it.
+/// Ids are compared as numbers (a longer id is a later one).
+fn read_messages(world: &World, request: &Rest<'_>, channel_id: u64) -> Outcome {
+    let limit = match request.query("limit") {
+        None => 50,
+        Some(text) => match text.parse::<usize>() {
+            Ok(limit @ 1..=100) => limit,
+            Ok(0) => {
+                return Err(Answer::invalid_form(
+                    "limit",
+                    "int value should be greater than or equal to 1.",
+                ));
+            }
+            Ok(_) => {
+                return Err(Answer::invalid_form(
+                    "limit",
+                    "int value should be less than or equal to 100.",
+                ));
+            }
+            Err(_) => return Err(Answer::invalid_form("limit", "Value is not int.")),
+        },
+    };
+    let bound = |key: &str| request.query(key).map(snowflake).transpose();
+    let (after, before) = (bound("after")?, bound("before")?);
+    if request.query("around").is_some() {
+        return Err(not_implemented("GET", "messages?around="));
+    }
+    let mut messages: Vec<Value> = world
+        .messages_in(channel_id)
+        .into_iter()
+        .filter(|message| {
+            let id = snowflake_field(message, "id").unwrap_or_default();
+            after.is_none_or(|after| id > after) && before.is_none_or(|before| id < before)
+        })
+        .collect();
+    if after.is_some() && before.is_none() {
+        messages.truncate(limit);
+        messages.reverse();
+    } else {
+        messages.reverse();
+        messages.truncate(limit);
+    }
+    Ok(Answer::ok(Value::Array(messages)))
+}
+
 fn pinned(world: &World, channel_id: u64) -> Vec<Value> {
     world
         .messages_in(channel_id)
@@ -160,18 +201,13 @@ fn send_message(world: &mut World, channel_id: u64, channel: &Value, body: &Valu
             ));
         }
     }
+    // A member's message unarchives a thread; the bot must unarchive it (PATCH) first.
     if is_thread(channel) && channel["thread_metadata"]["archived"] == true {
-        if channel["thread_metadata"]["locked"] == true {
-            return Err(Answer::error(
-                StatusCode::BAD_REQUEST,
-                50083,
-                "Thread is archived",
-            ));
-        }
-        // Sending to an archived, unlocked thread unarchives it.
-        if let Some(thread) = world.channels.get_mut(&channel_id) {
-            thread["thread_metadata"]["archived"] = json!(false);
-        }
+        return Err(Answer::error(
+            StatusCode::BAD_REQUEST,
+            50083,
+            "Thread is archived",
+        ));
     }
     let bot = world.bot_user();
     let message = world.create_message(channel_id, bot, body, json!({}));
@@ -196,6 +232,9 @@ fn edit_channel(world: &mut World, channel_id: u64, mut channel: Value, body: &V
         }
     }
     world.channels.insert(channel_id, channel.clone());
+    if is_thread(&channel) {
+        world.announce_thread("THREAD_UPDATE", channel.clone());
+    }
     channel
 }
 
@@ -243,6 +282,9 @@ fn start_thread(
     world.thread_members.insert(id, vec![owner]);
     let mut answer = thread;
     answer["member"] = shapes::thread_member(id, owner);
+    let mut event = answer.clone();
+    event["newly_created"] = json!(true);
+    world.announce_thread("THREAD_CREATE", event);
     Ok(Answer::created(answer))
 }
 

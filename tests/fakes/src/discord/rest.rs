@@ -17,8 +17,8 @@ use serde_json::{Value, json};
 
 use super::Shared;
 use super::shapes;
-use super::{channels, interactions};
 use super::world::{World, snowflake_field};
+use super::{channels, interactions};
 use crate::server::Call;
 
 /// What the fake answers to one request.
@@ -106,6 +106,11 @@ async fn handle(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> axum::response::Response {
+    if shared.with(|world| world.down) {
+        shared.with(|world| world.refused_while_down += 1);
+        let body = shapes::error(0, "503: Service Unavailable");
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    }
     let mut problems = Vec::new();
     let body = parse_body(&headers, &bytes, &mut problems);
     if headers.get(USER_AGENT).is_none() {
