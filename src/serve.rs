@@ -108,6 +108,7 @@ pub fn start_with_mailer(
         core.servers.clone().run_sync(stop.subscribe()),
     ));
     workers.push(tokio::spawn(billing_ticker(core.clone(), stop.subscribe())));
+    workers.push(tokio::spawn(tickets_ticker(core.clone(), stop.subscribe())));
     let server = tokio::spawn(crate::connections::serve(
         listener,
         app,
@@ -142,6 +143,29 @@ async fn billing_ticker(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
                 }
                 Ok(_) => {}
                 Err(error) => tracing::warn!(%error, "the billing run failed; it runs again next tick"),
+            },
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+    }
+}
+
+/// Runs the tickets' due work every minute until `stop`: SLA warnings and escalations,
+/// auto-close warnings and closes, each taken once (so replicas may all run it).
+async fn tickets_ticker(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+    let mut interval = tokio::time::interval(std::time::Duration::from_secs(60));
+    interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = interval.tick() => {}
+            _ = stop.wait_for(|stop| *stop) => return,
+        }
+        tokio::select! {
+            outcome = core.tickets.run_due() => match outcome {
+                Ok(done) if done != hostdeck_core::tickets::DueOutcome::default() => {
+                    tracing::info!(?done, "tickets: due SLA and auto-close steps taken");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "the tickets' due run failed; it runs again in a minute"),
             },
             _ = stop.wait_for(|stop| *stop) => return,
         }

@@ -161,6 +161,53 @@ impl DiscordSender for RestSender {
         answer(response).await?;
         Ok(())
     }
+
+    /// Posts as the bot (staff-channel notices and the SLA escalation's one role ping).
+    async fn channel_post(
+        &self,
+        channel: u64,
+        message: &DiscordMessage,
+        ping_role: Option<u64>,
+    ) -> Result<(), SendError> {
+        let Some(http) = &self.http else {
+            return Err(SendError::retryable(
+                "a channel post needs the Discord bot, which is off (discord.token is not set)",
+            ));
+        };
+        if channel == 0 {
+            return Err(SendError::permanent("0 is not a Discord channel id"));
+        }
+        self.perform(
+            http,
+            Request::new(
+                Route::ChannelMessages {
+                    channel_id: ChannelId::new(channel),
+                },
+                LightMethod::Post,
+            )
+            .body(Some(channel_post_body(message, ping_role)?)),
+        )
+        .await?;
+        Ok(())
+    }
+}
+
+/// The JSON body of a channel post: inert text, and no mentions allowed but `ping_role`'s,
+/// whose mention leads the message.
+fn channel_post_body(
+    message: &DiscordMessage,
+    ping_role: Option<u64>,
+) -> Result<Vec<u8>, SendError> {
+    let text = Answer::plain(&message.content);
+    let (content, roles) = match ping_role {
+        Some(role) => (format!("<@&{role}> {text}"), vec![role.to_string()]),
+        None => (text, Vec::new()),
+    };
+    serde_json::to_vec(&serde_json::json!({
+        "content": content,
+        "allowed_mentions": { "parse": [], "roles": roles },
+    }))
+    .map_err(|error| SendError::permanent(format!("cannot write the message: {error}")))
 }
 
 /// The id and token of `.../api/webhooks/ID/TOKEN` (with or without `/v10`).
@@ -193,5 +240,24 @@ mod tests {
         );
         assert_eq!(webhook_parts("https://discord.com/api/webhooks/"), None);
         assert_eq!(webhook_parts("not a url"), None);
+    }
+
+    #[test]
+    fn channel_posts_ping_only_the_role_they_name() {
+        let message = DiscordMessage {
+            content: "Ticket #4 @everyone <@&9>".into(),
+        };
+        let body: serde_json::Value =
+            serde_json::from_slice(&channel_post_body(&message, Some(77)).expect("body"))
+                .expect("json");
+        assert_eq!(body["allowed_mentions"]["roles"], serde_json::json!(["77"]));
+        assert_eq!(body["allowed_mentions"]["parse"], serde_json::json!([]));
+        let content = body["content"].as_str().expect("content");
+        assert!(content.starts_with("<@&77> "));
+        assert!(!content.contains("<@&9>") && !content.contains("@everyone"));
+        let quiet: serde_json::Value =
+            serde_json::from_slice(&channel_post_body(&message, None).expect("body"))
+                .expect("json");
+        assert_eq!(quiet["allowed_mentions"]["roles"], serde_json::json!([]));
     }
 }

@@ -51,6 +51,8 @@ pub struct Config {
     pub paypal: crate::payments::config::PaypalConfig,
     /// What one customer may run at once ([`crate::servers::limits`]).
     pub customer_limits: crate::servers::limits::CustomerLimits,
+    /// The support desk ([`crate::tickets`]).
+    pub tickets: crate::tickets::config::TicketsConfig,
     /// Prices, loaded from the file `billing.pricing` names (not part of this file's TOML).
     #[serde(skip)]
     pub pricing: std::sync::Arc<crate::pricing::Pricing>,
@@ -207,6 +209,7 @@ impl Config {
         problems.extend(self.paypal.problems(&self.billing.currency));
         problems.extend(self.billing.problems());
         problems.extend(self.customer_limits.problems());
+        problems.extend(self.tickets.problems());
         if problems.is_empty() {
             Ok(())
         } else {

@@ -44,3 +44,11 @@ id_type!(
     /// A customer's server, on whichever provider it lives.
     ServerId
 );
+id_type!(
+    /// A support ticket.
+    TicketId
+);
+id_type!(
+    /// One message of a ticket (a staff note among them).
+    TicketMessageId
+);

@@ -20,7 +20,8 @@
 //!   outbox, mail, Discord messages), [`pricing`] (exact prices), [`burn_rate`], [`providers`]
 //!   (the platforms servers run on), [`ssh_keys`], [`servers`], [`billing`] (the hourly tick,
 //!   free credit, suspension), [`payments`] (PayPal), [`statements`] (exports and PDFs),
-//!   [`discord_links`] (Discord members as actors).
+//!   [`discord_links`] (Discord members as actors), [`tickets`] (the support desk: tickets,
+//!   the SLA clock, transcripts, the Discord thread seam).
 //!
 //! [`Core`] ties them together; front doors hold an `Arc<Core>` and call its services with an
 //! [`Actor`] they built from a session, an API key or a Discord member.
@@ -53,6 +54,7 @@ pub mod ssh_keys;
 pub mod statements;
 pub mod store;
 pub mod text;
+pub mod tickets;
 pub mod users;
 
 use std::sync::Arc;
@@ -104,6 +106,8 @@ pub struct Core {
     pub discord_links: DiscordLinks,
     /// SSH public keys saved on accounts.
     pub ssh_keys: ssh_keys::SshKeys,
+    /// The support desk: tickets, their conversation, the SLA clock and the Discord seam.
+    pub tickets: tickets::Tickets,
 }
 
 impl Core {
@@ -223,6 +227,13 @@ impl Core {
             ),
             maintenance: Maintenance::new(store.clone(), clock.clone(), audit.clone()),
             ssh_keys: ssh_keys::SshKeys::new(store.clone(), clock.clone(), audit.clone()),
+            tickets: tickets::Tickets::new(
+                store.clone(),
+                clock.clone(),
+                audit.clone(),
+                outbox.clone(),
+                config.clone(),
+            ),
             servers,
             outbox,
             audit,

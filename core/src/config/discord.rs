@@ -28,6 +28,8 @@ pub struct DiscordConfig {
     /// Whether `hostdeck serve` registers the slash commands when the bot starts
     /// (`hostdeck bot register-commands` does it on demand).
     pub register_on_start: bool,
+    /// The channel whose private threads hold the tickets (one thread per ticket).
+    pub support_channel_id: Option<u64>,
 }
 
 /// Discord role ids per platform role.
@@ -49,6 +51,7 @@ impl Default for DiscordConfig {
             roles: DiscordRoles::default(),
             shards: None,
             register_on_start: true,
+            support_channel_id: None,
         }
     }
 }

@@ -1,4 +1,4 @@
-//! The outbox: every message the platform sends (email now, Discord messages later) is first
+//! The outbox: every message the platform sends (email, Discord posts, ticket threads) is first
 //! written to the `outbox` table in the same breath as the event that caused it, then sent by a
 //! worker with retries. A mail server that is down delays a message; it never loses it.
 //!
@@ -16,7 +16,9 @@ use tokio::sync::{Notify, watch};
 
 use crate::clock::Clock;
 use crate::error::Result;
+use crate::ids::TicketId;
 use crate::store::{NewOutboxMessage, OutboxMessage, Store};
+use crate::tickets::sync::TicketSync;
 
 pub use mail::{Mailer, SendError};
 
@@ -29,6 +31,12 @@ pub const DISCORD_WEBHOOK: &str = "discord_webhook";
 /// The recipient of a post to billing staff: `discord.billing_webhook`, read when the post is
 /// sent (so the webhook's secret URL is never stored in the outbox).
 pub const BILLING_STAFF: &str = "billing";
+/// A ticket's Discord thread to bring up to date; the recipient is the ticket id, the payload
+/// empty. Delivered by the [`crate::tickets::sync::TicketSync`] attached to the worker.
+pub const DISCORD_TICKET: &str = "discord_ticket";
+/// A post by the bot to a Discord channel; the recipient is the channel id, the payload a
+/// [`ChannelPost`].
+pub const DISCORD_CHANNEL: &str = "discord_channel";
 /// Attempts before a message is given up on (about a day of backoff).
 pub const MAX_ATTEMPTS: i64 = 12;
 const LEASE: Duration = Duration::from_secs(120);
@@ -48,6 +56,15 @@ pub struct DiscordMessage {
     pub content: String,
 }
 
+/// A post to a Discord channel (`discord_channel`). It mentions nobody, except the one role
+/// `ping_role` when set: the SLA escalation, the only deliberate mention on the platform.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChannelPost {
+    pub content: String,
+    #[serde(default)]
+    pub ping_role: Option<u64>,
+}
+
 /// Sends Discord messages for the outbox worker: the bot crate implements it over Discord's
 /// REST API. Webhook posts need no bot token; DMs do. Every message goes out with no mentions
 /// allowed.
@@ -64,6 +81,14 @@ pub trait DiscordSender: Send + Sync + 'static {
         &self,
         url: &str,
         message: &DiscordMessage,
+    ) -> std::result::Result<(), SendError>;
+    /// A post by the bot to the channel `channel`. Mentions are allowed for `ping_role` alone
+    /// (`allowed_mentions.roles = [ping_role]`), for nobody when it is `None`.
+    async fn channel_post(
+        &self,
+        channel: u64,
+        message: &DiscordMessage,
+        ping_role: Option<u64>,
     ) -> std::result::Result<(), SendError>;
 }
 
@@ -104,6 +129,11 @@ impl Outbox {
         self.enqueue(DISCORD_WEBHOOK, url, &message).await
     }
 
+    /// Wakes the worker: something was written to the outbox inside another transaction.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
     async fn enqueue(
         &self,
         channel: &str,
@@ -137,6 +167,7 @@ impl Outbox {
             mailer,
             discord: None,
             billing_webhook: None,
+            tickets: None,
         }
     }
 }
@@ -151,6 +182,9 @@ pub struct OutboxWorker {
     discord: Option<Arc<dyn DiscordSender>>,
     /// Where posts to [`BILLING_STAFF`] go.
     billing_webhook: Option<SecretString>,
+    /// What brings tickets' Discord threads up to date (`discord_ticket`); `None`: those
+    /// messages wait (retried) until a worker with the bot sends them.
+    tickets: Option<Arc<dyn TicketSync>>,
 }
 
 /// How long to wait before attempt `attempts + 1`: 30 s doubling, at most an hour.
@@ -163,6 +197,12 @@ impl OutboxWorker {
     /// Sends Discord DMs and webhook posts through `sender` as well.
     pub fn with_discord(mut self, sender: Arc<dyn DiscordSender>) -> Self {
         self.discord = Some(sender);
+        self
+    }
+
+    /// Brings tickets' Discord threads up to date through `sync` (the bot).
+    pub fn with_ticket_sync(mut self, sync: Arc<dyn TicketSync>) -> Self {
+        self.tickets = Some(sync);
         self
     }
 
@@ -197,6 +237,43 @@ impl OutboxWorker {
         }
     }
 
+    /// A channel post (`discord_channel`) through the Discord sender.
+    async fn send_channel_post(
+        &self,
+        message: &OutboxMessage,
+    ) -> std::result::Result<(), SendError> {
+        let Some(sender) = &self.discord else {
+            return Err(SendError::permanent(
+                "no Discord sender is attached to the outbox worker",
+            ));
+        };
+        let post = serde_json::from_value::<ChannelPost>(message.payload.clone())
+            .map_err(|error| SendError::permanent(format!("unreadable channel post: {error}")))?;
+        let channel = message.recipient.parse::<u64>().map_err(|_| {
+            SendError::permanent(format!(
+                "{:?} is not a Discord channel id",
+                message.recipient
+            ))
+        })?;
+        let content = DiscordMessage {
+            content: post.content,
+        };
+        sender.channel_post(channel, &content, post.ping_role).await
+    }
+
+    /// A ticket's thread brought up to date (`discord_ticket`) by the attached sync.
+    async fn sync_ticket(&self, message: &OutboxMessage) -> std::result::Result<(), SendError> {
+        let Some(sync) = &self.tickets else {
+            return Err(SendError::retryable(
+                "tickets' Discord threads wait for the bot (no ticket sync is attached)",
+            ));
+        };
+        let ticket = message.recipient.parse::<TicketId>().map_err(|_| {
+            SendError::permanent(format!("{:?} is not a ticket id", message.recipient))
+        })?;
+        sync.sync_ticket(ticket).await
+    }
+
     /// Sends one batch of due messages; returns how many were sent.
     pub async fn run_once(&self) -> Result<usize> {
         let now = self.clock.now();
@@ -222,6 +299,8 @@ impl OutboxWorker {
                 Err(error) => Err(SendError::permanent(format!("unreadable email: {error}"))),
             },
             DISCORD_DM | DISCORD_WEBHOOK => self.send_discord(message).await,
+            DISCORD_CHANNEL => self.send_channel_post(message).await,
+            DISCORD_TICKET => self.sync_ticket(message).await,
             other => Err(SendError::permanent(format!(
                 "no sender for the {other} channel"
             ))),

@@ -14,4 +14,5 @@ pub mod providers;
 pub mod servers;
 pub mod ssh_keys;
 pub mod statements;
+pub mod tickets;
 pub mod users;

@@ -1,0 +1,107 @@
+//! The matrix, every action against every kind of actor.
+
+use chrono::TimeZone;
+
+use super::*;
+use crate::ids::{TicketId, UserId};
+use crate::policy::{Role, Via};
+use crate::records::tickets::{Door, Priority, TicketStatus};
+
+const OWNER: UserId = UserId(1);
+
+fn ticket() -> Ticket {
+    let now = chrono::Utc
+        .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
+        .single()
+        .expect("a time");
+    Ticket {
+        id: TicketId(7),
+        customer: OWNER,
+        subject: "s".into(),
+        department: "technical".into(),
+        priority: Priority::Normal,
+        server: None,
+        status: TicketStatus::Open,
+        assignee: None,
+        created_at: now,
+        first_response_at: None,
+        last_activity_at: now,
+        due_at: None,
+        closed_at: None,
+        close_reason: None,
+        closed_by: None,
+        discord_thread_id: None,
+        rating: None,
+        rating_comment: None,
+        sla_warned_at: None,
+        sla_breached_at: None,
+        autoclose_warned_at: None,
+        opened_via: Door::Portal,
+        version: 0,
+    }
+}
+
+/// What each actor gets for each action: C customer side, S staff side, N not found,
+/// F forbidden.
+#[test]
+fn the_matrix() {
+    use TicketAction as A;
+    let owner = Actor::user(OWNER, Role::Customer, Via::Portal);
+    let other = Actor::user(UserId(2), Role::Customer, Via::Portal);
+    let support = Actor::user(UserId(3), Role::Support, Via::Portal).with_two_factor();
+    let support_no_2fa = Actor::user(UserId(3), Role::Support, Via::Portal);
+    let admin = Actor::user(UserId(4), Role::Admin, Via::Portal).with_two_factor();
+    let billing = Actor::user(UserId(5), Role::Billing, Via::Portal).with_two_factor();
+    let anonymous = Actor::anonymous(Via::Portal);
+    let rows: [(A, [&str; 7]); 13] = [
+        //                owner other support no2fa admin billing anon
+        (A::Open, ["C", "N", "S", "N", "S", "N", "F"]),
+        (A::Read, ["C", "N", "S", "N", "S", "N", "F"]),
+        (A::Reply, ["C", "N", "S", "N", "S", "N", "F"]),
+        (A::Note, ["F", "F", "S", "F", "S", "F", "F"]),
+        (A::Claim, ["F", "F", "S", "F", "S", "F", "F"]),
+        (A::Assign, ["F", "F", "S", "F", "S", "F", "F"]),
+        (A::Priority, ["F", "F", "S", "F", "S", "F", "F"]),
+        (A::Close, ["C", "N", "S", "N", "S", "N", "F"]),
+        (A::Reopen, ["C", "N", "S", "N", "S", "N", "F"]),
+        (A::Rate, ["C", "N", "F", "N", "F", "N", "F"]),
+        (A::Transcript, ["C", "N", "S", "N", "S", "N", "F"]),
+        (A::Context, ["F", "F", "S", "F", "S", "F", "F"]),
+        (A::Report, ["F", "F", "S", "F", "S", "F", "F"]),
+    ];
+    let actors = [
+        &owner,
+        &other,
+        &support,
+        &support_no_2fa,
+        &admin,
+        &billing,
+        &anonymous,
+    ];
+    let ticket = ticket();
+    for (action, expected) in rows {
+        for (actor, want) in actors.iter().zip(expected) {
+            let got = match action.side(actor, &ticket) {
+                Ok(Side::Customer) => "C",
+                Ok(Side::Staff) => "S",
+                Err(Error::NotFound(_)) => "N",
+                Err(Error::Forbidden(_)) => "F",
+                Err(other) => panic!("{action:?}: {other}"),
+            };
+            assert_eq!(got, want, "{action:?} by {actor:?}");
+        }
+    }
+}
+
+#[test]
+fn the_platform_acts_as_staff() {
+    let ticket = ticket();
+    for action in TicketAction::ALL {
+        if action.any().is_some() {
+            assert_eq!(
+                action.side(&Actor::system(), &ticket).ok(),
+                Some(Side::Staff)
+            );
+        }
+    }
+}
