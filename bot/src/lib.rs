@@ -6,13 +6,15 @@
 //!   command: maintenance, then the permission core's command table names (core checks again
 //!   in every call).
 //! - `commands/`: the slash commands, one file per area (`member.rs`: `/help`, `/link`,
-//!   `/unlink`, `/balance`; `servers.rs`; `staff.rs`), each with its buttons' `custom_id`
+//!   `/unlink`, `/balance`; `servers.rs`; `staff.rs`; `tickets.rs`), each with its buttons' `custom_id`
 //!   prefixes and handlers.
 //! - [`components`]: the one router of buttons and modals, by `custom_id` prefix, after the
 //!   same maintenance check.
 //! - [`render`]: every message is built there (limits, inert text, no mentions).
 //! - [`errors`]: the error type and the one `on_error`.
-//! - [`sender`]: the outbox's Discord sender (DMs, webhook posts).
+//! - [`sender`]: the outbox's Discord sender (DMs, webhook posts, channel posts).
+//! - [`ticket_sync`]: tickets' threads both ways: the outbox's reconcile of a ticket's thread,
+//!   and thread messages, edits, deletions and catch-up into core.
 //!
 //! `discord.api_base` other than `https://discord.com` routes REST and the gateway to that
 //! base (tests point it at a fake Discord); there serenity's rate limiter is off, because it
@@ -24,6 +26,7 @@ pub mod components;
 pub mod errors;
 pub mod render;
 pub mod sender;
+pub mod ticket_sync;
 
 use std::sync::Arc;
 
@@ -99,6 +102,13 @@ pub fn discord_sender(
     )))
 }
 
+/// The outbox's keeper of tickets' Discord threads; `None` without a bot token (the threads
+/// wait in the outbox until there is one).
+pub fn ticket_sync(core: Arc<Core>) -> Option<Arc<dyn hostdeck_core::tickets::sync::TicketSync>> {
+    let (http, _) = http(&core.config.discord)?;
+    Some(Arc::new(ticket_sync::ThreadSync::new(core, http)))
+}
+
 fn webhook_client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
@@ -157,6 +167,7 @@ fn options() -> poise::FrameworkOptions<Data, BotError> {
                     )
                     .await;
                 }
+                ticket_sync::on_event(framework.serenity_context, framework.user_data, event).await;
                 Ok(())
             })
         },

@@ -5,6 +5,7 @@
 mod member;
 mod servers;
 mod staff;
+mod tickets;
 
 use crate::Data;
 use crate::errors::BotError;
@@ -19,6 +20,7 @@ pub fn all() -> Vec<poise::Command<Data, BotError>> {
         staff::whois(),
         staff::credits(),
         servers::server(),
+        tickets::ticket(),
     ]
 }
 
@@ -30,3 +32,4 @@ pub use staff::{
     CREDITS_CANCEL, CREDITS_CONFIRM, CREDITS_REASON, credit_cancelled, credit_confirmed,
     credit_modal_submitted,
 };
+pub use tickets::{TICKET, text_input, thread_card, ticket_line, ticket_pressed, ticket_submitted};
