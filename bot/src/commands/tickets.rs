@@ -107,15 +107,7 @@ pub async fn ticket_open(
         CreateActionRow::InputText(subject),
         CreateActionRow::InputText(body),
     ]);
-    ctx.interaction
-        .create_response(
-            ctx.serenity_context(),
-            CreateInteractionResponse::Modal(modal),
-        )
-        .await?;
-    ctx.has_sent_initial_response
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    Ok(())
+    super::show_modal(ctx, modal).await
 }
 
 /// The ticket a command means: the one named, or the thread's it runs in.

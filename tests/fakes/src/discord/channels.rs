@@ -63,15 +63,7 @@ pub(crate) fn route(
                     50005,
                     "Cannot edit a message authored by another user",
                 )),
-                "PATCH" => world
-                    .edit_message(message_id, body)
-                    .map(Answer::ok)
-                    .ok_or_else(|| Answer::unknown("Message", 10008)),
-                "DELETE" => {
-                    world.delete_message(message_id);
-                    Ok(Answer::no_content())
-                }
-                _ => Err(not_implemented(method, "on messages")),
+                _ => edit_or_delete(world, method, message_id, body, "on messages"),
             }
         }
         ("POST", ["threads"]) => {
@@ -163,6 +155,27 @@ fn read_messages(world: &World, request: &Rest<'_>, channel_id: u64) -> Outcome 
         messages.truncate(limit);
     }
     Ok(Answer::ok(Value::Array(messages)))
+}
+
+/// PATCH or DELETE of a message the caller may change (the bot's own, or a webhook's).
+pub(crate) fn edit_or_delete(
+    world: &mut World,
+    method: &str,
+    message_id: u64,
+    body: &Value,
+    what: &str,
+) -> Outcome {
+    match method {
+        "PATCH" => world
+            .edit_message(message_id, body)
+            .map(Answer::ok)
+            .ok_or_else(|| Answer::unknown("Message", 10008)),
+        "DELETE" => {
+            world.delete_message(message_id);
+            Ok(Answer::no_content())
+        }
+        _ => Err(not_implemented(method, what)),
+    }
 }
 
 fn pinned(world: &World, channel_id: u64) -> Vec<Value> {

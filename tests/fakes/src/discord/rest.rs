@@ -701,15 +701,9 @@ fn webhooks(
             }
             match method {
                 "GET" => Ok(Answer::ok(world.messages[&message_id].clone())),
-                "PATCH" => world
-                    .edit_message(message_id, body)
-                    .map(Answer::ok)
-                    .ok_or_else(|| Answer::unknown("Message", 10008)),
-                "DELETE" => {
-                    world.delete_message(message_id);
-                    Ok(Answer::no_content())
+                _ => {
+                    channels::edit_or_delete(world, method, message_id, body, "on webhook messages")
                 }
-                _ => Err(not_implemented(method, "on webhook messages")),
             }
         }
         (method, _) => Err(not_implemented(method, "on webhooks")),
