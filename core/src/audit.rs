@@ -32,9 +32,23 @@ impl Audit {
 
     /// Records a refusal and hands the error back, so a caller can `return Err(audit.denied(..))`.
     pub async fn denied(&self, actor: &Actor, action: &str, error: crate::Error) -> crate::Error {
-        let entry = AuditEntry::new(actor, action)
+        self.denied_on(actor, action, None, error).await
+    }
+
+    /// [`Audit::denied`] of an action on `target` (`server:4`, `ticket:12`) when one is named.
+    pub async fn denied_on(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: Option<String>,
+        error: crate::Error,
+    ) -> crate::Error {
+        let mut entry = AuditEntry::new(actor, action)
             .outcome(AuditOutcome::Denied)
             .detail(serde_json::json!({ "reason": error.to_string() }));
+        if let Some(target) = target {
+            entry = entry.target(target);
+        }
         if let Err(write_error) = self.record(entry).await {
             tracing::error!(error = %write_error, action, "could not write an audit entry for a refusal");
         }

@@ -15,6 +15,15 @@ use crate::policy::{Actor, Permission, Role};
 pub use crate::records::users::{NewUser, User, UserAuth, UserStatus};
 use crate::store::{Page, Paginated, Store};
 
+/// The account `id`, or `not_found` when there is none. The caller has checked who may see it.
+pub async fn existing(store: &dyn Store, id: UserId) -> Result<User> {
+    store
+        .users()
+        .user(id)
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("There is no user {id}.")))
+}
+
 /// An account to create, as a person asks for it.
 #[derive(Debug)]
 pub struct NewAccount {
@@ -87,11 +96,7 @@ impl Users {
         if actor.user != Some(id) || !actor.can(Permission::ReadOwnProfile) {
             actor.require(Permission::ReadAnyUser)?;
         }
-        self.store
-            .users()
-            .user(id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("There is no user {id}.")))
+        existing(self.store.as_ref(), id).await
     }
 
     /// Accounts whose email contains `search`, for staff.

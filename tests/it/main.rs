@@ -38,5 +38,6 @@ mod servers_portal;
 mod servers_resize;
 mod statements_export;
 mod store_story;
+mod tickets_core;
 mod web_basics;
 mod web_hygiene;

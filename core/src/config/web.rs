@@ -55,6 +55,15 @@ impl Default for WebConfig {
 }
 
 impl WebConfig {
+    /// The portal's address of `path` (`/tickets/4`) for links in emails: `public_url`, or
+    /// the bound address while none is set.
+    pub fn portal_url(&self, path: &str) -> String {
+        match &self.public_url {
+            Some(url) => format!("{}{path}", url.as_str().trim_end_matches('/')),
+            None => format!("http://{}{path}", self.bind),
+        }
+    }
+
     /// The client's address: the peer, or, when the peer is a trusted proxy, the rightmost
     /// address in `X-Forwarded-For` (its values in order, as bytes) that is not a trusted proxy.
     /// Entries left of that are whatever the client wrote, so they are never believed. An entry

@@ -111,10 +111,7 @@ impl Identity {
 
     /// The portal's address for links in emails.
     fn portal_url(&self, path: &str) -> String {
-        match &self.config.web.public_url {
-            Some(url) => format!("{}{path}", url.as_str().trim_end_matches('/')),
-            None => format!("http://{}{path}", self.config.web.bind),
-        }
+        self.config.web.portal_url(path)
     }
 
     async fn own(&self, actor: &Actor) -> Result<UserAuth> {

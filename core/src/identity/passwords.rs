@@ -3,7 +3,6 @@
 
 use secrecy::SecretString;
 
-use super::codes::{code_hash, six_digits, wrong_code};
 use super::throttles::MAIL_ASKS_PER_ADDRESS;
 use super::{Client, Identity};
 use crate::audit::AuditEntry;
@@ -14,7 +13,6 @@ use crate::error::Result;
 use crate::notify::EmailMessage;
 use crate::policy::{Actor, Permission, Via};
 use crate::records::users::{User, UserStatus};
-use crate::store::{CodeCheck, NewCode};
 
 const RESET_PASSWORD: &str = "reset_password";
 
@@ -64,6 +62,12 @@ impl PasswordChanged {
 }
 
 impl Identity {
+    /// Refuses a password the account at `email` may not choose: easy to guess, or made of its
+    /// address or the company's name.
+    pub(super) fn check_new_password(&self, password: &SecretString, email: &str) -> Result<()> {
+        password::check_strength(password, &[email, self.company()])
+    }
+
     /// Emails a reset link and code if the address has an account; answers the same either way.
     pub async fn forgot_password(&self, email: &str, client: &Client) -> Result<()> {
         let email = Email::existing(email)?;
@@ -77,18 +81,8 @@ impl Identity {
         }
         let user = found.user;
         let token = crate::auth::sessions::random_id();
-        let code = six_digits();
-        let now = self.clock.now();
-        self.store
-            .auth()
-            .insert_code(&NewCode {
-                purpose: RESET_PASSWORD,
-                user: user.id,
-                hashes: vec![code_hash(RESET_PASSWORD, user.id, &code)],
-                link: Some(code_hash(RESET_PASSWORD, user.id, &token)),
-                created_at: now,
-                expires_at: now + RESET_TTL,
-            })
+        let code = self
+            .new_emailed_code(RESET_PASSWORD, user.id, Some(&token), RESET_TTL)
             .await?;
         let link = format!(
             "{}?email={}&token={token}",
@@ -123,23 +117,10 @@ impl Identity {
         client: &Client,
     ) -> Result<()> {
         let email = Email::existing(email)?;
-        password::check_strength(&new_password, &[email.as_str(), self.company()])?;
-        let taken = self.throttle_code(RESET_PASSWORD, &email, client).await?;
-        let Some(found) = self.store.auth().user_auth_by_email(&email).await? else {
-            return Err(wrong_code());
-        };
-        let user = found.user;
-        let hash = code_hash(RESET_PASSWORD, user.id, secret);
-        if self
-            .store
-            .auth()
-            .use_code(RESET_PASSWORD, user.id, &hash, self.clock.now())
-            .await?
-            != CodeCheck::Accepted
-        {
-            return Err(wrong_code());
-        }
-        self.give_back(&taken).await;
+        self.check_new_password(&new_password, email.as_str())?;
+        let user = self
+            .use_emailed_code(RESET_PASSWORD, &email, secret, client)
+            .await?;
         let actor = Actor::user(user.id, user.role, Via::Portal);
         self.replace_password(&user, new_password, None).await?;
         let revoked = self
@@ -180,7 +161,7 @@ impl Identity {
         actor.require(Permission::ManageOwnSecurity)?;
         let user = self.own(actor).await?;
         self.check_current_password(&user, current, client).await?;
-        password::check_strength(&new_password, &[user.user.email.as_str(), self.company()])?;
+        self.check_new_password(&new_password, user.user.email.as_str())?;
         self.replace_password(&user.user, new_password, None)
             .await?;
         let (keys_revoked, keys_kept) = match keys {

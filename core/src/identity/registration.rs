@@ -3,7 +3,6 @@
 
 use secrecy::SecretString;
 
-use super::codes::{code_hash, six_digits, wrong_code};
 use super::throttles::{MAIL_ASKS_PER_ADDRESS, SIGN_UPS_PER_ADDRESS};
 use super::{Client, Identity};
 use crate::audit::AuditEntry;
@@ -13,7 +12,6 @@ use crate::error::{Error, Result};
 use crate::notify::EmailMessage;
 use crate::policy::{Actor, Role, Via};
 use crate::records::users::{NewUser, User};
-use crate::store::{CodeCheck, NewCode};
 
 const VERIFY_EMAIL: &str = "verify_email";
 
@@ -29,7 +27,7 @@ impl Identity {
         client: &Client,
     ) -> Result<()> {
         let email = Email::parse(email)?;
-        password::check_strength(&password, &[email.as_str(), self.company()])?;
+        self.check_new_password(&password, email.as_str())?;
         self.throttle_email(&SIGN_UPS_PER_ADDRESS, &email, client)
             .await?;
         let hash = password::hash(password).await?;
@@ -78,18 +76,8 @@ impl Identity {
     }
 
     async fn send_verification(&self, user: &User) -> Result<()> {
-        let code = six_digits();
-        let now = self.clock.now();
-        self.store
-            .auth()
-            .insert_code(&NewCode {
-                purpose: VERIFY_EMAIL,
-                user: user.id,
-                hashes: vec![code_hash(VERIFY_EMAIL, user.id, &code)],
-                link: None,
-                created_at: now,
-                expires_at: now + VERIFY_CODE_TTL,
-            })
+        let code = self
+            .new_emailed_code(VERIFY_EMAIL, user.id, None, VERIFY_CODE_TTL)
             .await?;
         self.outbox
             .email(
@@ -123,47 +111,33 @@ impl Identity {
     /// Confirms the address with the emailed code.
     pub async fn verify_email(&self, email: &str, code: &str, client: &Client) -> Result<User> {
         let email = Email::existing(email)?;
-        let taken = self.throttle_code(VERIFY_EMAIL, &email, client).await?;
-        let Some(found) = self.store.auth().user_auth_by_email(&email).await? else {
-            return Err(wrong_code());
-        };
-        let user = found.user;
-        let hash = code_hash(VERIFY_EMAIL, user.id, code);
-        match self
+        let user = self
+            .use_emailed_code(VERIFY_EMAIL, &email, code, client)
+            .await?;
+        if self
             .store
-            .auth()
-            .use_code(VERIFY_EMAIL, user.id, &hash, self.clock.now())
+            .users()
+            .mark_email_verified(user.id, self.clock.now())
             .await?
         {
-            CodeCheck::Accepted => {
-                self.give_back(&taken).await;
-                if self
-                    .store
-                    .users()
-                    .mark_email_verified(user.id, self.clock.now())
-                    .await?
-                {
-                    self.audit
-                        .record(
-                            AuditEntry::new(&Actor::anonymous(Via::Portal), "user.verify_email")
-                                .target(format!("user:{}", user.id)),
-                        )
-                        .await?;
-                    crate::billing::grant_signup_credit(
-                        self.store.as_ref(),
-                        &self.config,
-                        &user,
-                        self.clock.now(),
-                    )
-                    .await?;
-                }
-                self.store
-                    .users()
-                    .user(user.id)
-                    .await?
-                    .ok_or_else(|| Error::NotFound("The account is gone.".into()))
-            }
-            CodeCheck::Wrong | CodeCheck::NoCode => Err(wrong_code()),
+            self.audit
+                .record(
+                    AuditEntry::new(&Actor::anonymous(Via::Portal), "user.verify_email")
+                        .target(format!("user:{}", user.id)),
+                )
+                .await?;
+            crate::billing::grant_signup_credit(
+                self.store.as_ref(),
+                &self.config,
+                &user,
+                self.clock.now(),
+            )
+            .await?;
         }
+        self.store
+            .users()
+            .user(user.id)
+            .await?
+            .ok_or_else(|| Error::NotFound("The account is gone.".into()))
     }
 }

@@ -19,17 +19,21 @@ fn setup_hash(token: &str) -> String {
 }
 
 impl Identity {
-    /// While no admin exists: a fresh one-time link secret for creating the first one (its hash
-    /// is kept, so a restart makes a new link and the old one stops working). `None` once an
-    /// admin exists.
-    pub async fn first_admin_setup(&self) -> Result<Option<SecretString>> {
-        if self
+    /// The setup link works only while this is false.
+    async fn an_admin_exists(&self) -> Result<bool> {
+        Ok(self
             .store
             .users()
             .count_users_with_role(Role::Admin)
             .await?
-            > 0
-        {
+            > 0)
+    }
+
+    /// While no admin exists: a fresh one-time link secret for creating the first one (its hash
+    /// is kept, so a restart makes a new link and the old one stops working). `None` once an
+    /// admin exists.
+    pub async fn first_admin_setup(&self) -> Result<Option<SecretString>> {
+        if self.an_admin_exists().await? {
             return Ok(None);
         }
         let token = crate::auth::sessions::random_id();
@@ -50,13 +54,7 @@ impl Identity {
         let refused = || {
             Error::Forbidden("This setup link is not valid (an admin may already exist). Use `hostdeck admin create`.".into())
         };
-        if self
-            .store
-            .users()
-            .count_users_with_role(Role::Admin)
-            .await?
-            > 0
-        {
+        if self.an_admin_exists().await? {
             return Err(refused());
         }
         let stored = self
@@ -69,7 +67,7 @@ impl Identity {
             return Err(refused());
         }
         let email = Email::parse(email)?;
-        password::check_strength(&password, &[email.as_str(), self.company()])?;
+        self.check_new_password(&password, email.as_str())?;
         let hash = password::hash(password).await?;
         let user = self
             .store

@@ -8,6 +8,7 @@ use crate::audit::AuditEntry;
 use crate::auth::sessions::IssuedSession;
 use crate::auth::totp;
 use crate::error::{Error, Result};
+use crate::ids::UserId;
 use crate::policy::{Actor, Permission};
 
 /// A two-factor secret being enrolled, to show once as a QR code and as text.
@@ -74,14 +75,7 @@ impl Identity {
         if let Some(session) = session {
             self.sessions.end(session).await?;
         }
-        self.audit
-            .record(
-                AuditEntry::new(actor, "user.two_factor_on")
-                    .target(format!("user:{}", user.user.id)),
-            )
-            .await?;
-        self.sessions
-            .issue(user.user.id, true, &client.describe())
+        self.two_factor_turned(actor, user.user.id, true, client)
             .await
     }
 
@@ -117,14 +111,27 @@ impl Identity {
             .auth()
             .revoke_other_sessions(user.user.id, None, now)
             .await?;
-        self.audit
-            .record(
-                AuditEntry::new(actor, "user.two_factor_off")
-                    .target(format!("user:{}", user.user.id)),
-            )
-            .await?;
-        self.sessions
-            .issue(user.user.id, false, &client.describe())
+        self.two_factor_turned(actor, user.user.id, false, client)
             .await
+    }
+
+    /// Records that `user` turned two-factor `on` or off and hands back the session that goes
+    /// with it.
+    async fn two_factor_turned(
+        &self,
+        actor: &Actor,
+        user: UserId,
+        on: bool,
+        client: &Client,
+    ) -> Result<IssuedSession> {
+        let action = if on {
+            "user.two_factor_on"
+        } else {
+            "user.two_factor_off"
+        };
+        self.audit
+            .record(AuditEntry::new(actor, action).target(format!("user:{user}")))
+            .await?;
+        self.sessions.issue(user, on, &client.describe()).await
     }
 }

@@ -18,7 +18,6 @@ use crate::clock::Clock;
 use crate::error::Result;
 use crate::ids::TicketId;
 use crate::store::{NewOutboxMessage, OutboxMessage, Store};
-use crate::tickets::sync::TicketSync;
 
 pub use mail::{Mailer, SendError};
 
@@ -32,7 +31,7 @@ pub const DISCORD_WEBHOOK: &str = "discord_webhook";
 /// sent (so the webhook's secret URL is never stored in the outbox).
 pub const BILLING_STAFF: &str = "billing";
 /// A ticket's Discord thread to bring up to date; the recipient is the ticket id, the payload
-/// empty. Delivered by the [`crate::tickets::sync::TicketSync`] attached to the worker.
+/// empty. Delivered by the [`TicketSync`] attached to the worker.
 pub const DISCORD_TICKET: &str = "discord_ticket";
 /// A post by the bot to a Discord channel; the recipient is the channel id, the payload a
 /// [`ChannelPost`].
@@ -90,6 +89,16 @@ pub trait DiscordSender: Send + Sync + 'static {
         message: &DiscordMessage,
         ping_role: Option<u64>,
     ) -> std::result::Result<(), SendError>;
+}
+
+/// Brings a ticket's Discord thread up to date: what delivers the outbox's
+/// [`DISCORD_TICKET`] rows. Implemented by the bot; the whole reconcile is described in
+/// [`crate::tickets::sync`] (where this trait is also named).
+#[async_trait::async_trait]
+pub trait TicketSync: Send + Sync + 'static {
+    /// Reconciles the thread of `ticket` with the database. A retryable error makes the outbox
+    /// try again later.
+    async fn sync_ticket(&self, ticket: TicketId) -> std::result::Result<(), SendError>;
 }
 
 /// Writes messages to the outbox.

@@ -4,6 +4,13 @@
 use crate::error::{Error, Result};
 use crate::money::Money;
 
+/// The currency and value of an `amount` object PayPal sent, as it wrote them (empty where
+/// it left them out).
+pub(super) fn read_amount(amount: &serde_json::Value) -> (String, String) {
+    let text = |key: &str| amount[key].as_str().unwrap_or_default().to_owned();
+    (text("currency_code"), text("value"))
+}
+
 /// Decimal places PayPal takes for a currency.
 pub(super) fn decimals(currency: &str) -> u32 {
     crate::money::decimals_of(currency)

@@ -5,7 +5,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::amounts::paypal_value;
+use super::amounts::{paypal_value, read_amount};
 use super::{Payments, capture_key, custom_id};
 use crate::audit::AuditEntry;
 use crate::error::{Error, Result};
@@ -73,17 +73,12 @@ pub(super) struct CaptureFacts {
 
 impl CaptureFacts {
     pub(super) fn from_json(capture: &Value) -> Option<Self> {
+        let (currency, value) = read_amount(&capture["amount"]);
         Some(Self {
             id: capture["id"].as_str()?.to_owned(),
             status: capture["status"].as_str().unwrap_or_default().to_owned(),
-            currency: capture["amount"]["currency_code"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            value: capture["amount"]["value"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
+            currency,
+            value,
             custom_id: capture["custom_id"].as_str().map(str::to_owned),
         })
     }

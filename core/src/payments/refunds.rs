@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::amounts::paypal_value;
+use super::amounts::{paypal_value, read_amount};
 use super::{EventEnd, Payments, capture_key, refund_key};
 use crate::audit::AuditEntry;
 use crate::error::{Error, Result};
@@ -35,18 +35,13 @@ impl RefundFacts {
                 .and_then(|href| href.trim_end_matches('/').rsplit('/').next())
                 .map(str::to_owned)
         });
+        let (currency, value) = read_amount(&refund["amount"]);
         Some(Self {
             id: refund["id"].as_str()?.to_owned(),
             status: refund["status"].as_str().unwrap_or_default().to_owned(),
             capture_id: capture_id.map(str::to_owned).or(linked)?,
-            currency: refund["amount"]["currency_code"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
-            value: refund["amount"]["value"]
-                .as_str()
-                .unwrap_or_default()
-                .to_owned(),
+            currency,
+            value,
         })
     }
 }

@@ -14,6 +14,7 @@ use reqwest::{Client, RequestBuilder, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 
+use super::config::{ProviderConfig, required};
 use super::{Failure, ProviderError, ProviderKind};
 
 /// Whether a call may be sent again when its answer is lost.
@@ -139,6 +140,25 @@ impl fmt::Debug for Endpoint {
 }
 
 impl Endpoint {
+    /// The client a provider's config describes: its required `base_url` + `api_path`, its
+    /// timeout and CA file.
+    pub fn for_provider(
+        name: &str,
+        kind: ProviderKind,
+        config: &ProviderConfig,
+        api_path: &str,
+    ) -> Result<Self, String> {
+        let base_url = required(config.base_url.as_ref(), name, "base_url")?;
+        Self::new(
+            name,
+            kind,
+            base_url,
+            api_path,
+            config.timeout(),
+            config.ca_file.as_deref(),
+        )
+    }
+
     /// A client for `base_url` + `api_path`. Errors are config problems naming the key.
     pub fn new(
         provider: &str,

@@ -212,15 +212,7 @@ fn classify(result: i64, error: &str, what: &str) -> Failure {
 
 impl Jelastic {
     pub fn new(name: &str, config: &ProviderConfig) -> Result<Self, String> {
-        let base_url = required(config.base_url.as_ref(), name, "base_url")?;
-        let http = Endpoint::new(
-            name,
-            ProviderKind::Jelastic,
-            base_url,
-            "1.0/",
-            config.timeout(),
-            config.ca_file.as_deref(),
-        )?;
+        let http = Endpoint::for_provider(name, ProviderKind::Jelastic, config, "1.0/")?;
         Ok(Self {
             http,
             token: required(config.token.as_ref(), name, "token")?.clone(),
@@ -457,14 +449,6 @@ impl Provider for Jelastic {
             ssh_keys: false,
             root_password: false,
         }
-    }
-
-    async fn suspend(&self, id: &RemoteId) -> Result<(), ProviderError> {
-        self.act(id, PowerAction::Poweroff).await
-    }
-
-    async fn unsuspend(&self, id: &RemoteId) -> Result<(), ProviderError> {
-        self.act(id, PowerAction::Boot).await
     }
 
     async fn resize(&self, id: &RemoteId, to: &Resources) -> Result<(), ProviderError> {

@@ -363,11 +363,16 @@ pub trait Provider: Send + Sync {
     /// What the platform takes to let the customer in: SSH keys, a root password.
     fn access(&self) -> Access;
 
-    /// Stops the server and, where the platform has it, locks it against its owner.
-    async fn suspend(&self, id: &RemoteId) -> Result<(), ProviderError>;
+    /// Stops the server and, where the platform has it, locks it against its owner. Where it
+    /// has no lock, a power-off.
+    async fn suspend(&self, id: &RemoteId) -> Result<(), ProviderError> {
+        self.power(id, PowerAction::Poweroff).await
+    }
 
-    /// Lifts a suspension and starts the server.
-    async fn unsuspend(&self, id: &RemoteId) -> Result<(), ProviderError>;
+    /// Lifts a suspension and starts the server. Where the platform has no lock, a boot.
+    async fn unsuspend(&self, id: &RemoteId) -> Result<(), ProviderError> {
+        self.power(id, PowerAction::Boot).await
+    }
 
     /// Changes the server's vCPUs, memory and disk to `to`. Disks only grow (the server
     /// service refuses a shrink before asking). A write: sent once, never retried. What the

@@ -86,15 +86,7 @@ impl std::fmt::Debug for Proxmox {
 
 impl Proxmox {
     pub fn new(name: &str, config: &ProviderConfig) -> Result<Self, String> {
-        let base_url = required(config.base_url.as_ref(), name, "base_url")?;
-        let http = Endpoint::new(
-            name,
-            ProviderKind::Proxmox,
-            base_url,
-            "api2/json/",
-            config.timeout(),
-            config.ca_file.as_deref(),
-        )?;
+        let http = Endpoint::for_provider(name, ProviderKind::Proxmox, config, "api2/json/")?;
         Ok(Self {
             http,
             token_id: required(config.token_id.as_ref(), name, "token_id")?.clone(),
@@ -537,14 +529,6 @@ impl Provider for Proxmox {
             ssh_keys: true,
             root_password: true,
         }
-    }
-
-    async fn suspend(&self, id: &RemoteId) -> Result<(), ProviderError> {
-        self.act(id, PowerAction::Poweroff).await
-    }
-
-    async fn unsuspend(&self, id: &RemoteId) -> Result<(), ProviderError> {
-        self.act(id, PowerAction::Boot).await
     }
 
     async fn resize(&self, id: &RemoteId, to: &Resources) -> Result<(), ProviderError> {

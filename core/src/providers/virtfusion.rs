@@ -210,15 +210,7 @@ struct VfMonth {
 
 impl VirtFusion {
     pub fn new(name: &str, config: &ProviderConfig) -> Result<Self, String> {
-        let base_url = required(config.base_url.as_ref(), name, "base_url")?;
-        let http = Endpoint::new(
-            name,
-            ProviderKind::Virtfusion,
-            base_url,
-            "api/v1/",
-            config.timeout(),
-            config.ca_file.as_deref(),
-        )?;
+        let http = Endpoint::for_provider(name, ProviderKind::Virtfusion, config, "api/v1/")?;
         Ok(Self {
             http,
             token: required(config.token.as_ref(), name, "token")?.clone(),

@@ -158,6 +158,37 @@ impl Ticket {
     pub fn is_closed(&self) -> bool {
         self.status == TicketStatus::Closed
     }
+
+    /// A new normal-priority ticket #1 of user 1, opened at `at` through the portal: what the
+    /// unit tests start from.
+    #[cfg(test)]
+    pub(crate) fn example(at: DateTime<Utc>) -> Self {
+        Self {
+            id: TicketId(1),
+            customer: UserId(1),
+            subject: "s".into(),
+            department: "technical".into(),
+            priority: Priority::Normal,
+            server: None,
+            status: TicketStatus::Open,
+            assignee: None,
+            created_at: at,
+            first_response_at: None,
+            last_activity_at: at,
+            due_at: None,
+            closed_at: None,
+            close_reason: None,
+            closed_by: None,
+            discord_thread_id: None,
+            rating: None,
+            rating_comment: None,
+            sla_warned_at: None,
+            sla_breached_at: None,
+            autoclose_warned_at: None,
+            opened_via: Door::Portal,
+            version: 0,
+        }
+    }
 }
 
 /// A file posted in a Discord thread, kept as a link.
@@ -241,6 +272,27 @@ pub struct NewTicketMessage {
     pub attachments: Vec<Attachment>,
     pub discord_message_id: Option<u64>,
     pub created_at: DateTime<Utc>,
+}
+
+impl NewTicketMessage {
+    /// The message as stored under `id`.
+    pub fn stored(self, id: TicketMessageId) -> TicketMessage {
+        TicketMessage {
+            id,
+            ticket: self.ticket,
+            author: self.author,
+            author_name: self.author_name,
+            author_staff: self.author_staff,
+            door: self.door,
+            body: self.body,
+            note: self.note,
+            attachments: self.attachments,
+            discord_message_id: self.discord_message_id,
+            created_at: self.created_at,
+            edited_at: None,
+            deleted_at: None,
+        }
+    }
 }
 
 /// Who a listing is assigned to.

@@ -15,11 +15,7 @@ use crate::store::servers::EventSource;
 
 impl Servers {
     pub(super) async fn user(&self, id: UserId) -> Result<User> {
-        self.store
-            .users()
-            .user(id)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("There is no user {id}.")))
+        crate::users::existing(self.store.as_ref(), id).await
     }
 
     pub(super) async fn existing(&self, id: ServerId) -> Result<Server> {
@@ -97,16 +93,7 @@ impl Servers {
         target: Option<String>,
         error: Error,
     ) -> Error {
-        let mut entry = AuditEntry::new(actor, action)
-            .outcome(AuditOutcome::Denied)
-            .detail(serde_json::json!({ "reason": error.to_string() }));
-        if let Some(target) = target {
-            entry = entry.target(target);
-        }
-        if let Err(write_error) = self.audit.record(entry).await {
-            tracing::error!(error = %write_error, action, "could not write an audit entry for a refusal");
-        }
-        error
+        self.audit.denied_on(actor, action, target, error).await
     }
 
     /// Audits a provider failure and hands back the error people see.

@@ -28,26 +28,7 @@ impl Servers {
                     .unwrap_or("no reason given")
             )));
         }
-        let entry = AuditEntry::new(actor, "server.suspend")
-            .target(posting_reference(id))
-            .detail(serde_json::json!({ "reason": reason }));
-        if let Some(remote) = &server.remote_id {
-            let provider = self.providers.require(&server.provider)?;
-            if let Err(error) = provider.suspend(remote).await {
-                return Err(self.failed(entry, error).await);
-            }
-        }
-        let state = if server.state.is_on_provider() {
-            ServerStatus::Stopped
-        } else {
-            server.state
-        };
-        self.store
-            .servers()
-            .set_server_suspension(id, Some(&reason), state, source_of(actor), self.clock.now())
-            .await?;
-        self.audit.record(entry).await?;
-        self.existing(id).await
+        self.change_suspension(actor, &server, true, &reason).await
     }
 
     /// Lifts a suspension and starts the server again.
@@ -62,23 +43,53 @@ impl Servers {
                 server.name
             )));
         }
-        let entry = AuditEntry::new(actor, "server.unsuspend")
+        self.change_suspension(actor, &server, false, &reason).await
+    }
+
+    /// Suspends `server` (`suspend`) or lifts its suspension, for `reason`: on the provider
+    /// first, then in the store (a server on the provider is then stopped or running), then in
+    /// the audit log. Only a suspension keeps its reason on the server.
+    async fn change_suspension(
+        &self,
+        actor: &Actor,
+        server: &Server,
+        suspend: bool,
+        reason: &str,
+    ) -> Result<Server> {
+        let id = server.id;
+        let (action, state_after) = if suspend {
+            ("server.suspend", ServerStatus::Stopped)
+        } else {
+            ("server.unsuspend", ServerStatus::Running)
+        };
+        let entry = AuditEntry::new(actor, action)
             .target(posting_reference(id))
             .detail(serde_json::json!({ "reason": reason }));
         if let Some(remote) = &server.remote_id {
             let provider = self.providers.require(&server.provider)?;
-            if let Err(error) = provider.unsuspend(remote).await {
+            let done = if suspend {
+                provider.suspend(remote).await
+            } else {
+                provider.unsuspend(remote).await
+            };
+            if let Err(error) = done {
                 return Err(self.failed(entry, error).await);
             }
         }
         let state = if server.state.is_on_provider() {
-            ServerStatus::Running
+            state_after
         } else {
             server.state
         };
         self.store
             .servers()
-            .set_server_suspension(id, None, state, source_of(actor), self.clock.now())
+            .set_server_suspension(
+                id,
+                suspend.then_some(reason),
+                state,
+                source_of(actor),
+                self.clock.now(),
+            )
             .await?;
         self.audit.record(entry).await?;
         self.existing(id).await

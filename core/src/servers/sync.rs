@@ -60,6 +60,21 @@ pub struct SyncReport {
     pub error: Option<String>,
 }
 
+impl SyncReport {
+    /// 1 for a repair of server `id`'s create that happened, 0 for one not needed; a failed
+    /// one (`doing` the create) goes to the errors.
+    fn tally(&mut self, done: Result<bool>, doing: &str, id: ServerId) -> usize {
+        match done {
+            Ok(done) => usize::from(done),
+            Err(error) => {
+                self.errors
+                    .push(format!("{doing} the create of server {id}: {error}"));
+                0
+            }
+        }
+    }
+}
+
 /// What a server on a provider without a row turned out to be.
 enum Unknown {
     /// Not hostdeck's: reported as drift.
@@ -124,23 +139,11 @@ impl Servers {
             if row.state == ServerStatus::Creating {
                 if let Some(found) = by_key.get(row.key.as_str()) {
                     known.insert(&found.remote_id);
-                    match self.finish_lost_create(row, found).await {
-                        Ok(true) => report.finished_creates += 1,
-                        Ok(false) => {}
-                        Err(error) => report.errors.push(format!(
-                            "finishing the create of server {}: {error}",
-                            row.id
-                        )),
-                    }
+                    let finished = self.finish_lost_create(row, found).await;
+                    report.finished_creates += report.tally(finished, "finishing", row.id);
                 } else if now - row.created_at > CREATE_GRACE {
-                    match self.abandon_create(row, now).await {
-                        Ok(true) => report.abandoned_creates += 1,
-                        Ok(false) => {}
-                        Err(error) => report.errors.push(format!(
-                            "giving up the create of server {}: {error}",
-                            row.id
-                        )),
-                    }
+                    let abandoned = self.abandon_create(row, now).await;
+                    report.abandoned_creates += report.tally(abandoned, "giving up", row.id);
                 }
                 continue;
             }

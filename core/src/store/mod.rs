@@ -25,6 +25,7 @@ mod sql;
 mod sqlite;
 pub mod ssh_keys;
 pub mod throttle;
+pub mod tickets;
 pub mod users;
 
 use std::sync::Arc;
@@ -138,6 +139,8 @@ pub trait Store: Send + Sync + 'static {
     fn discord(&self) -> &dyn discord::DiscordStore;
     /// SSH public keys saved on accounts.
     fn ssh_keys(&self) -> &dyn ssh_keys::SshKeyStore;
+    /// Tickets, their messages and their Discord threads.
+    fn tickets(&self) -> &dyn tickets::TicketStore;
     /// Answers when the database does; `/readyz` uses it.
     async fn ping(&self) -> Result<()>;
     /// Closes every connection, waiting for work in flight.

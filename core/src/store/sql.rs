@@ -102,6 +102,7 @@ mod servers;
 mod settings;
 mod ssh_keys;
 mod throttle;
+mod tickets;
 mod users;
 
 impl<DB: Engine> SqlStore<DB> {
@@ -143,6 +144,16 @@ impl<DB> SqlStore<DB> {
             reader,
             system,
         })
+    }
+
+    /// What a `SELECT COUNT(*)` statement counts, read on `pool` (a negative count, which no
+    /// engine returns, reads as 0).
+    pub(super) async fn count_rows<'q>(
+        pool: &Pool<DB>,
+        query: sqlx::query::Query<'q, DB, DB::Arguments<'q>>,
+    ) -> Result<u64> {
+        let count: i64 = query.fetch_one(pool).await?.try_get(0usize)?;
+        Ok(u64::try_from(count).unwrap_or(0))
     }
 
     /// Queues an outbox message (on its own, or inside the transaction that decided it).

@@ -8,13 +8,4 @@
 //! lease. A reconcile that fails halfway is simply run again: nothing is posted twice, nothing
 //! is lost. Staff notes are never posted into the thread (the customer is in it).
 
-use crate::ids::TicketId;
-use crate::notify::mail::SendError;
-
-/// Brings a ticket's Discord thread up to date. Implemented by the bot.
-#[async_trait::async_trait]
-pub trait TicketSync: Send + Sync + 'static {
-    /// Reconciles the thread of `ticket` with the database (see the module comment). A
-    /// retryable error makes the outbox try again later.
-    async fn sync_ticket(&self, ticket: TicketId) -> std::result::Result<(), SendError>;
-}
+pub use crate::notify::TicketSync;

@@ -23,7 +23,7 @@ use super::{ErrorView, MoneyView};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath, ApiQuery};
-use crate::public_url::portal_base;
+use crate::public_url::create_topup_order;
 
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new()
@@ -114,18 +114,7 @@ async fn create_order(
         .require(caller.actor(), Permission::TopUp)
         .await?;
     let amount = Money::parse_entered(&body.amount, &state.core.config.billing.currency)?;
-    let base = portal_base(&state, &headers);
-    let created = state
-        .core
-        .payments
-        .create_order(
-            caller.actor(),
-            &caller.0.user,
-            amount,
-            &format!("{base}/billing/paypal/return"),
-            &format!("{base}/billing/paypal/cancel"),
-        )
-        .await?;
+    let created = create_topup_order(&state, &headers, &caller, amount).await?;
     let order = state
         .core
         .payments

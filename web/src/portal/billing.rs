@@ -22,7 +22,7 @@ use super::context::{
 };
 use crate::AppState;
 use crate::auth::Caller;
-use crate::public_url::portal_base;
+use crate::public_url::create_topup_order;
 
 fn message(page: PageContext, status: StatusCode, heading: &str, text: String) -> Response {
     (
@@ -149,21 +149,8 @@ pub async fn topup(
         "" => form.get("amount"),
         preset => preset,
     };
-    let base = portal_base(&state, &headers);
     let created = match Money::parse_entered(chosen, &state.core.config.billing.currency) {
-        Ok(amount) => {
-            state
-                .core
-                .payments
-                .create_order(
-                    caller.actor(),
-                    &caller.0.user,
-                    amount,
-                    &format!("{base}/billing/paypal/return"),
-                    &format!("{base}/billing/paypal/cancel"),
-                )
-                .await
-        }
+        Ok(amount) => create_topup_order(&state, &headers, &caller, amount).await,
         Err(error) => Err(error),
     };
     match created {

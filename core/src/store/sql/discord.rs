@@ -43,6 +43,12 @@ fn credit_request_from_row<R: Row>(row: &R) -> Result<CreditRequest> {
     })
 }
 
+/// The `user_id` a statement returned.
+#[hostdeck_macros::row_bounds]
+fn user_id_from_row<R: Row>(row: &R) -> Result<UserId> {
+    Ok(UserId(row.try_get("user_id")?))
+}
+
 #[hostdeck_macros::row_bounds]
 fn link_from_row<R: Row>(row: &R) -> Result<DiscordLink> {
     Ok(DiscordLink {
@@ -92,10 +98,7 @@ impl<DB> DiscordStore for SqlStore<DB> {
         .bind(hash.to_owned())
         .fetch_optional(&self.writer)
         .await?;
-        Ok(row
-            .map(|row| row.try_get::<i64, _>("user_id"))
-            .transpose()?
-            .map(UserId))
+        row.as_ref().map(user_id_from_row).transpose()
     }
 
     async fn link_discord(&self, link: &DiscordLink) -> Result<()> {
@@ -126,10 +129,7 @@ impl<DB> DiscordStore for SqlStore<DB> {
                 .bind(snowflake(discord_user_id)?)
                 .fetch_optional(&self.writer)
                 .await?;
-        Ok(row
-            .map(|row| row.try_get::<i64, _>("user_id"))
-            .transpose()?
-            .map(UserId))
+        row.as_ref().map(user_id_from_row).transpose()
     }
 
     async fn unlink_account(&self, user: UserId) -> Result<Option<u64>> {
@@ -173,11 +173,11 @@ impl<DB> DiscordStore for SqlStore<DB> {
     }
 
     async fn count_discord_links(&self) -> Result<u64> {
-        let count: i64 = sqlx::query("SELECT COUNT(*) FROM discord_links")
-            .fetch_one(&self.reader)
-            .await?
-            .try_get(0usize)?;
-        Ok(unsigned(count))
+        Self::count_rows(
+            &self.reader,
+            sqlx::query("SELECT COUNT(*) FROM discord_links"),
+        )
+        .await
     }
 
     async fn insert_credit_request(&self, request: &NewCreditRequest) -> Result<CreditRequest> {

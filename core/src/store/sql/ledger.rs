@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
+use sqlx::query::Query;
 
 use super::{ATTEMPTS, Filter, SqlStore};
 use crate::error::{Error, Result};
@@ -67,12 +68,7 @@ impl<DB> LedgerStore for SqlStore<DB> {
     }
 
     async fn count_postings(&self) -> Result<u64> {
-        let count: i64 = sqlx::query("SELECT COUNT(*) FROM postings")
-            .fetch_one(&self.reader)
-            .await?
-            .try_get(0usize)
-            .map_err(Error::from)?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        Self::count_rows(&self.reader, sqlx::query("SELECT COUNT(*) FROM postings")).await
     }
 
     async fn account_balance(&self, account: AccountId) -> Result<Money> {
@@ -241,26 +237,15 @@ impl<DB> SqlStore<DB> {
                 credit_after = Some(balance);
             }
         }
-        let inserted = sqlx::query(
+        let query = sqlx::query(
             "INSERT INTO postings (debit_account, credit_account, amount, kind, idempotency_key, reference, memo, \
              actor_user_id, actor_via, debit_balance_after, credit_balance_after, created_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
              ON CONFLICT (idempotency_key) DO NOTHING RETURNING id",
-        )
-        .bind(request.debit.0)
-        .bind(request.credit.0)
-        .bind(amount)
-        .bind(request.kind.as_str().to_owned())
-        .bind(request.key.clone())
-        .bind(request.reference.clone())
-        .bind(request.memo.clone())
-        .bind(request.actor_user.map(|user| user.0))
-        .bind(request.actor_via.as_str().to_owned())
-        .bind(debit_after)
-        .bind(credit_after)
-        .bind(at)
-        .fetch_optional(&mut *conn)
-        .await?;
+        );
+        let inserted = Self::bind_posting(query, request, debit_after, credit_after, at)
+            .fetch_optional(&mut *conn)
+            .await?;
         let Some(inserted) = inserted else {
             return Ok(Err(Refusal::KeyUsed));
         };
@@ -302,6 +287,31 @@ impl<DB> SqlStore<DB> {
         }))
     }
 
+    /// Binds the twelve columns of a posting row, in the order every insert of `postings` names
+    /// them: the accounts, amount, kind, key, reference, memo, actor, the two balances after it
+    /// and the time.
+    pub(super) fn bind_posting<'q>(
+        query: Query<'q, DB, DB::Arguments<'q>>,
+        request: &PostingRequest,
+        debit_after: Option<i64>,
+        credit_after: Option<i64>,
+        at: DateTime<Utc>,
+    ) -> Query<'q, DB, DB::Arguments<'q>> {
+        query
+            .bind(request.debit.0)
+            .bind(request.credit.0)
+            .bind(request.amount.micros())
+            .bind(request.kind.as_str().to_owned())
+            .bind(request.key.clone())
+            .bind(request.reference.clone())
+            .bind(request.memo.clone())
+            .bind(request.actor_user.map(|user| user.0))
+            .bind(request.actor_via.as_str().to_owned())
+            .bind(debit_after)
+            .bind(credit_after)
+            .bind(at)
+    }
+
     /// Counts a posting of `amount` against its cap, if it stays within it: `false` (and
     /// nothing counted) when it would not. The conditional update is the check, so postings in
     /// transactions side by side cannot both pass it (PostgreSQL re-reads the row it waited
@@ -314,15 +324,9 @@ impl<DB> SqlStore<DB> {
         use crate::records::ledger::Cap;
         match cap {
             Cap::OrderCredit { order, capture } => {
-                let raised = sqlx::query(
-                    "UPDATE paypal_orders SET credited = credited + $1 \
-                     WHERE id = $2 AND credited + $1 <= amount",
-                )
-                .bind(amount)
-                .bind(order.clone())
-                .execute(&mut *conn)
-                .await?;
-                if DB::rows_affected(&raised) != 1 {
+                const RAISE: &str = "UPDATE paypal_orders SET credited = credited + $1 \
+                     WHERE id = $2 AND credited + $1 <= amount";
+                if !Self::raise_within(&mut *conn, RAISE, amount, order).await? {
                     return Ok(false);
                 }
                 sqlx::query(
@@ -336,17 +340,27 @@ impl<DB> SqlStore<DB> {
                 Ok(true)
             }
             Cap::CaptureRefund { capture } => {
-                let raised = sqlx::query(
-                    "UPDATE paypal_captures SET refunded = refunded + $1 \
-                     WHERE id = $2 AND refunded + $1 <= amount",
-                )
-                .bind(amount)
-                .bind(capture.clone())
-                .execute(&mut *conn)
-                .await?;
-                Ok(DB::rows_affected(&raised) == 1)
+                const RAISE: &str = "UPDATE paypal_captures SET refunded = refunded + $1 \
+                     WHERE id = $2 AND refunded + $1 <= amount";
+                Self::raise_within(&mut *conn, RAISE, amount, capture).await
             }
         }
+    }
+
+    /// Runs `raise`, an update of row `$2` by `$1` that holds only within its limit: whether it
+    /// changed the row.
+    async fn raise_within(
+        conn: &mut DB::Connection,
+        raise: &'static str,
+        amount: i64,
+        id: &str,
+    ) -> Result<bool, sqlx::Error> {
+        let raised = sqlx::query(raise)
+            .bind(amount)
+            .bind(id.to_owned())
+            .execute(&mut *conn)
+            .await?;
+        Ok(DB::rows_affected(&raised) == 1)
     }
 
     /// What a rolled-back posting means, decided from the key's first posting if it exists:

@@ -70,34 +70,41 @@ impl<DB> OutboxStore for SqlStore<DB> {
         next_attempt_at: DateTime<Utc>,
         error: &str,
     ) -> Result<()> {
-        sqlx::query("UPDATE outbox SET next_attempt_at = $1, locked_until = NULL, last_error = $2 WHERE id = $3")
-            .bind(next_attempt_at)
+        const RETRY: &str = "UPDATE outbox SET next_attempt_at = $1, locked_until = NULL, \
+                             last_error = $2 WHERE id = $3";
+        self.release_outbox(RETRY, id, next_attempt_at, error).await
+    }
+
+    async fn outbox_failed(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<()> {
+        const FAILED: &str =
+            "UPDATE outbox SET failed_at = $1, locked_until = NULL, last_error = $2 WHERE id = $3";
+        self.release_outbox(FAILED, id, at, error).await
+    }
+
+    async fn outbox_pending(&self) -> Result<u64> {
+        let query =
+            sqlx::query("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL");
+        Self::count_rows(&self.writer, query).await
+    }
+}
+
+#[hostdeck_macros::sql_bounds]
+impl<DB> SqlStore<DB> {
+    /// Runs `release`, an update that sets a time (`$1`) and the last error (`$2`) on message
+    /// `id` (`$3`) and frees it for the next worker.
+    async fn release_outbox(
+        &self,
+        release: &'static str,
+        id: i64,
+        at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<()> {
+        sqlx::query(release)
+            .bind(at)
             .bind(error.to_owned())
             .bind(id)
             .execute(&self.writer)
             .await?;
         Ok(())
-    }
-
-    async fn outbox_failed(&self, id: i64, at: DateTime<Utc>, error: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE outbox SET failed_at = $1, locked_until = NULL, last_error = $2 WHERE id = $3",
-        )
-        .bind(at)
-        .bind(error.to_owned())
-        .bind(id)
-        .execute(&self.writer)
-        .await?;
-        Ok(())
-    }
-
-    async fn outbox_pending(&self) -> Result<u64> {
-        let count: i64 =
-            sqlx::query("SELECT COUNT(*) FROM outbox WHERE sent_at IS NULL AND failed_at IS NULL")
-                .fetch_one(&self.writer)
-                .await?
-                .try_get(0usize)
-                .map_err(Error::from)?;
-        Ok(u64::try_from(count).unwrap_or(0))
     }
 }

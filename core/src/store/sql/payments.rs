@@ -322,13 +322,9 @@ impl<DB> PaymentStore for SqlStore<DB> {
     }
 
     async fn count_events(&self, status: EventStatus) -> Result<u64> {
-        let total: i64 = sqlx::query("SELECT COUNT(*) FROM paypal_events WHERE status = $1")
-            .bind(status.as_str().to_owned())
-            .fetch_one(&self.writer)
-            .await?
-            .try_get(0usize)
-            .map_err(Error::from)?;
-        Ok(count(total))
+        let query = sqlx::query("SELECT COUNT(*) FROM paypal_events WHERE status = $1")
+            .bind(status.as_str().to_owned());
+        Self::count_rows(&self.writer, query).await
     }
 
     async fn statement_filtered(

@@ -272,19 +272,7 @@ impl<DB> SqlStore<DB> {
         sql.push_str(" ON CONFLICT (idempotency_key) DO NOTHING RETURNING id, idempotency_key");
         let mut query = sqlx::query(&sql);
         for ((request, _), (debit_after, credit_after)) in items.iter().zip(after) {
-            query = query
-                .bind(request.debit.0)
-                .bind(request.credit.0)
-                .bind(request.amount.micros())
-                .bind(request.kind.as_str().to_owned())
-                .bind(request.key.clone())
-                .bind(request.reference.clone())
-                .bind(request.memo.clone())
-                .bind(request.actor_user.map(|user| user.0))
-                .bind(request.actor_via.as_str().to_owned())
-                .bind(*debit_after)
-                .bind(*credit_after)
-                .bind(at);
+            query = Self::bind_posting(query, request, *debit_after, *credit_after, at);
         }
         let mut ids: Vec<(String, PostingId)> = Vec::with_capacity(items.len());
         for row in query.fetch_all(&mut **tx).await? {

@@ -100,13 +100,9 @@ impl<DB> UserStore for SqlStore<DB> {
     }
 
     async fn count_users_with_role(&self, role: Role) -> Result<u64> {
-        let count: i64 = sqlx::query("SELECT COUNT(*) FROM users WHERE role = $1")
-            .bind(role.as_str().to_owned())
-            .fetch_one(&self.reader)
-            .await?
-            .try_get(0usize)
-            .map_err(Error::from)?;
-        Ok(u64::try_from(count).unwrap_or(0))
+        let query = sqlx::query("SELECT COUNT(*) FROM users WHERE role = $1")
+            .bind(role.as_str().to_owned());
+        Self::count_rows(&self.reader, query).await
     }
 
     async fn mark_email_verified(&self, user: UserId, at: DateTime<Utc>) -> Result<bool> {

@@ -5,39 +5,18 @@ use chrono::TimeZone;
 use super::*;
 use crate::ids::{TicketId, UserId};
 use crate::policy::{Role, Via};
-use crate::records::tickets::{Door, Priority, TicketStatus};
 
 const OWNER: UserId = UserId(1);
 
 fn ticket() -> Ticket {
-    let now = chrono::Utc
+    let at = chrono::Utc
         .with_ymd_and_hms(2026, 1, 1, 0, 0, 0)
         .single()
         .expect("a time");
     Ticket {
         id: TicketId(7),
         customer: OWNER,
-        subject: "s".into(),
-        department: "technical".into(),
-        priority: Priority::Normal,
-        server: None,
-        status: TicketStatus::Open,
-        assignee: None,
-        created_at: now,
-        first_response_at: None,
-        last_activity_at: now,
-        due_at: None,
-        closed_at: None,
-        close_reason: None,
-        closed_by: None,
-        discord_thread_id: None,
-        rating: None,
-        rating_comment: None,
-        sla_warned_at: None,
-        sla_breached_at: None,
-        autoclose_warned_at: None,
-        opened_via: Door::Portal,
-        version: 0,
+        ..Ticket::example(at)
     }
 }
 
