@@ -6,10 +6,8 @@
 //! in the middle lose nothing and repeat nothing. And without the Message Content intent the
 //! bot says so and keeps answering commands.
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use hostdeck_core::clock::SystemClock;
 use hostdeck_core::config::Config;
 use hostdeck_core::tickets::{Door, OpenTicket, TicketId, TicketMessage};
 use hostdeck_core::{Actor, Core, Role, Via};
@@ -242,7 +240,11 @@ async fn a_ticket_opened_on_discord_lives_in_its_thread_both_ways(db: TestDb) {
     let channel = discord.channel(thread).expect("the thread");
     assert_eq!(channel["type"], 12);
     assert_eq!(channel["thread_metadata"]["invitable"], false);
-    assert!(discord.thread_members(thread).contains(&3200));
+    discord
+        .wait_until(WAIT, "Carl in the thread", |discord| {
+            discord.thread_members(thread).contains(&3200)
+        })
+        .await;
     let ticket = desk
         .core()
         .tickets
@@ -427,21 +429,20 @@ async fn discord_down_and_a_restart_lose_nothing_and_repeat_nothing(db: TestDb) 
         .discord
         .post_message(&carl, "Missed while restarting")
         .await;
-    let offline = db
-        .core_with(desk.config.clone(), Arc::new(SystemClock))
-        .await;
-    offline
+    let mut config = desk.config.clone();
+    config.database.url = secrecy::SecretString::from(db.url.clone());
+    let restarted = Core::open(config).await.expect("a core");
+    restarted
         .tickets
-        .reply(
-            &staff,
-            ticket.id,
-            "While restarting: refunded",
-            Vec::new(),
-        )
+        .reply(&staff, ticket.id, "While restarting: refunded", Vec::new())
         .await
         .expect("Sam replies while the bot is off");
-    desk.app = bot::start(&db, desk.config.clone()).await;
-    desk.discord.wait_ready(WAIT).await;
+    desk.app = TestApp::start(restarted).await;
+    desk.discord
+        .wait_until(WAIT, "the restarted bot's session", |discord| {
+            discord.identifies().len() >= 3 && discord.is_ready()
+        })
+        .await;
     desk.posted(thread, "While restarting: refunded").await;
     let messages = desk
         .conversation(
