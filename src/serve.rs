@@ -87,11 +87,15 @@ pub fn start_with_mailer(
     let app = hostdeck_web::router(state);
     let (stop, _) = watch::channel(false);
     // Webhook posts go out with or without the bot; DMs wait for its token.
-    let outbox = core
+    let mut outbox = core
         .outbox
         .worker(mailer)
         .with_discord(hostdeck_bot::discord_sender(&core.config.discord)?)
         .with_billing_webhook(core.config.discord.billing_webhook.clone());
+    // Tickets' threads are kept by the bot's REST client; without a token they wait.
+    if let Some(sync) = hostdeck_bot::ticket_sync(core.clone()) {
+        outbox = outbox.with_ticket_sync(sync);
+    }
     let mut workers = vec![
         tokio::spawn(outbox.run(stop.subscribe())),
         // Stored PayPal webhook events are processed here, whatever replica received them.

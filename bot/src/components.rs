@@ -4,16 +4,13 @@
 //! a button shown before a restart works after it. Maintenance is checked before any handler.
 
 use poise::serenity_prelude as serenity;
-use serenity::{
-    ActionRowComponent, ComponentInteraction, CreateInteractionResponse, Interaction,
-    ModalInteraction,
-};
+use serenity::{ComponentInteraction, CreateInteractionResponse, Interaction, ModalInteraction};
 
 use crate::Data;
 use crate::access::{Invoker, admit, member_from};
 use crate::commands::{
     self, CREDITS_CANCEL, CREDITS_CONFIRM, CREDITS_REASON, SERVER_CANCEL, SERVER_CREATE,
-    SERVER_POWER, SERVER_RESIZE,
+    SERVER_POWER, SERVER_RESIZE, TICKET, text_input,
 };
 use crate::errors::{BotError, stale};
 
@@ -42,6 +39,10 @@ async fn pressed(ctx: &serenity::Context, data: &Data, press: &ComponentInteract
         if let Err(error) = press.create_response(&ctx.http, response).await {
             tracing::warn!(%error, custom_id = id, "could not answer a button");
         }
+        return;
+    }
+    if id.starts_with(TICKET) {
+        commands::ticket_pressed(ctx, data, &invoker, press).await;
         return;
     }
     let slow = [SERVER_POWER, SERVER_CREATE, SERVER_RESIZE]
@@ -98,6 +99,9 @@ async fn submitted(ctx: &serenity::Context, data: &Data, submit: &ModalInteracti
     let id = submit.data.custom_id.as_str();
     let outcome = match admitted(data, &invoker).await {
         Err(error) => Err(error),
+        Ok(()) if id.starts_with(TICKET) => {
+            commands::ticket_submitted(data, &invoker, submit).await
+        }
         Ok(()) => match id.strip_prefix(CREDITS_REASON) {
             Some(rest) => {
                 let reason = text_input(&submit.data.components, "reason");
@@ -111,17 +115,4 @@ async fn submitted(ctx: &serenity::Context, data: &Data, submit: &ModalInteracti
     if let Err(error) = submit.create_response(&ctx.http, response).await {
         tracing::warn!(%error, custom_id = id, "could not answer a modal");
     }
-}
-
-/// The value of the text input `custom_id` in a submitted modal.
-fn text_input(rows: &[serenity::ActionRow], custom_id: &str) -> String {
-    rows.iter()
-        .flat_map(|row| row.components.iter())
-        .find_map(|component| match component {
-            ActionRowComponent::InputText(input) if input.custom_id == custom_id => {
-                input.value.clone()
-            }
-            _ => None,
-        })
-        .unwrap_or_default()
 }

@@ -6,13 +6,15 @@
 //!   command: maintenance, then the permission core's command table names (core checks again
 //!   in every call).
 //! - `commands/`: the slash commands, one file per area (`member.rs`: `/help`, `/link`,
-//!   `/unlink`, `/balance`; `servers.rs`; `staff.rs`), each with its buttons' `custom_id`
+//!   `/unlink`, `/balance`; `servers.rs`; `staff.rs`; `tickets.rs`), each with its buttons' `custom_id`
 //!   prefixes and handlers.
 //! - [`components`]: the one router of buttons and modals, by `custom_id` prefix, after the
 //!   same maintenance check.
 //! - [`render`]: every message is built there (limits, inert text, no mentions).
 //! - [`errors`]: the error type and the one `on_error`.
-//! - [`sender`]: the outbox's Discord sender (DMs, webhook posts).
+//! - [`sender`]: the outbox's Discord sender (DMs, webhook posts, channel posts).
+//! - [`ticket_sync`]: tickets' threads both ways: the outbox's reconcile of a ticket's thread,
+//!   and thread messages, edits, deletions and catch-up into core.
 //!
 //! `discord.api_base` other than `https://discord.com` routes REST and the gateway to that
 //! base (tests point it at a fake Discord); there serenity's rate limiter is off, because it
@@ -24,6 +26,7 @@ pub mod components;
 pub mod errors;
 pub mod render;
 pub mod sender;
+pub mod ticket_sync;
 
 use std::sync::Arc;
 
@@ -99,6 +102,13 @@ pub fn discord_sender(
     )))
 }
 
+/// The outbox's keeper of tickets' Discord threads; `None` without a bot token (the threads
+/// wait in the outbox until there is one).
+pub fn ticket_sync(core: Arc<Core>) -> Option<Arc<dyn hostdeck_core::tickets::sync::TicketSync>> {
+    let (http, _) = http(&core.config.discord)?;
+    Some(Arc::new(ticket_sync::ThreadSync::new(core, http)))
+}
+
 fn webhook_client() -> Result<reqwest::Client, reqwest::Error> {
     reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(30))
@@ -157,6 +167,7 @@ fn options() -> poise::FrameworkOptions<Data, BotError> {
                     )
                     .await;
                 }
+                ticket_sync::on_event(framework.serenity_context, framework.user_data, event).await;
                 Ok(())
             })
         },
@@ -164,13 +175,68 @@ fn options() -> poise::FrameworkOptions<Data, BotError> {
     }
 }
 
+/// What the bot asks Discord for: guilds and threads (GUILDS), messages in guild channels and
+/// threads (GUILD_MESSAGES), and their text, which ticket threads need (MESSAGE_CONTENT, a
+/// privileged intent the developer portal must allow).
+pub fn wanted_intents() -> GatewayIntents {
+    GatewayIntents::non_privileged()
+        | GatewayIntents::GUILDS
+        | GatewayIntents::GUILD_MESSAGES
+        | GatewayIntents::MESSAGE_CONTENT
+}
+
+/// The one line an operator needs when Discord refuses the Message Content intent.
+const MESSAGE_CONTENT_REFUSED: &str = "Discord refused the Message Content intent (close code \
+    4014 \"Disallowed intent(s)\"): turn on \"Message Content Intent\" in the Discord developer \
+    portal (your application > Bot > Privileged Gateway Intents) and restart hostdeck. Until \
+    then the bot runs without it: commands work, messages posted in ticket threads are not read.";
+
 /// Runs the bot until `stop` turns true: connects every shard (`discord.shards`, or as many as
 /// Discord recommends), reconnecting and resuming as serenity does, and registers the commands
-/// first when `discord.register_on_start` is set. Returns at once without a token.
-pub async fn run(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
+/// first when `discord.register_on_start` is set. Returns at once without a token. When
+/// Discord refuses MESSAGE_CONTENT (close code 4014), it says so once and starts again
+/// without it, so everything else keeps working.
+pub async fn run(core: Arc<Core>, stop: watch::Receiver<bool>) {
     let config = core.config.discord.clone();
-    let Some((http, _)) = build_http(&config) else {
-        return;
+    if config.register_on_start
+        && let Some((http, _)) = build_http(&config)
+    {
+        match register_commands(&http, &config).await {
+            Ok(count) => {
+                tracing::info!(count, guild = ?config.guild_id, "Discord commands registered")
+            }
+            Err(error) => tracing::error!(%error, "the Discord commands could not be registered"),
+        }
+    }
+    let mut intents = wanted_intents();
+    while !*stop.borrow() {
+        let outcome = run_client(core.clone(), &config, intents, stop.clone()).await;
+        match outcome {
+            Err(serenity::Error::Gateway(serenity::GatewayError::DisallowedGatewayIntents))
+                if intents.contains(GatewayIntents::MESSAGE_CONTENT) =>
+            {
+                tracing::error!("{MESSAGE_CONTENT_REFUSED}");
+                intents.remove(GatewayIntents::MESSAGE_CONTENT);
+            }
+            Err(error) => {
+                tracing::error!(%error, "the Discord bot stopped");
+                break;
+            }
+            Ok(()) => break,
+        }
+    }
+    tracing::info!("the Discord bot has stopped");
+}
+
+/// One client with `intents`, until it stops or `stop` turns true.
+async fn run_client(
+    core: Arc<Core>,
+    config: &DiscordConfig,
+    intents: GatewayIntents,
+    mut stop: watch::Receiver<bool>,
+) -> Result<(), serenity::Error> {
+    let Some((http, _)) = build_http(config) else {
+        return Ok(());
     };
     let data = Data { core };
     let framework = poise::Framework::builder()
@@ -178,24 +244,9 @@ pub async fn run(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
         // Registration happens outside `setup`: a failure there would stall every event.
         .setup(move |_ctx, _ready, _framework| Box::pin(async move { Ok(data) }))
         .build();
-    let client = ClientBuilder::new_with_http(http, GatewayIntents::non_privileged())
+    let mut client = ClientBuilder::new_with_http(http, intents)
         .framework(framework)
-        .await;
-    let mut client = match client {
-        Ok(client) => client,
-        Err(error) => {
-            tracing::error!(%error, "the Discord bot could not start");
-            return;
-        }
-    };
-    if config.register_on_start {
-        match register_commands(&client.http, &config).await {
-            Ok(count) => {
-                tracing::info!(count, guild = ?config.guild_id, "Discord commands registered")
-            }
-            Err(error) => tracing::error!(%error, "the Discord commands could not be registered"),
-        }
-    }
+        .await?;
     let shards = client.shard_manager.clone();
     let stopper = tokio::spawn(async move {
         let _ = stop.wait_for(|stop| *stop).await;
@@ -205,9 +256,8 @@ pub async fn run(core: Arc<Core>, mut stop: watch::Receiver<bool>) {
         Some(count) => client.start_shards(count).await,
         None => client.start_autosharded().await,
     };
-    if let Err(error) = outcome {
-        tracing::error!(%error, "the Discord bot stopped");
-    }
     stopper.abort();
-    tracing::info!("the Discord bot has stopped");
+    // A refused shard ends the run; the others must not outlive it.
+    client.shard_manager.shutdown_all().await;
+    outcome
 }

@@ -50,6 +50,12 @@ pub const COMMANDS: &[CommandRule] = &[
         permission: Permission::ReadOwnServers,
         help: "your servers: list, info, power, create, resize; staff: suspend, unsuspend, lookup",
     },
+    CommandRule {
+        name: "ticket",
+        // Each subcommand's own permission is checked below; core checks the ticket itself.
+        permission: Permission::ReadOwnTickets,
+        help: "support tickets: open, close, reopen, transcript; staff: claim, assign, priority, note",
+    },
 ];
 
 /// Subcommands that need more than their command: checked, and a refusal audited, before the
@@ -61,6 +67,14 @@ pub const SUBCOMMANDS: &[(&str, Permission)] = &[
     ("server suspend", Permission::SuspendServers),
     ("server unsuspend", Permission::SuspendServers),
     ("server lookup", Permission::ReadAnyServer),
+    ("ticket open", Permission::WriteOwnTickets),
+    ("ticket claim", Permission::ManageTickets),
+    ("ticket assign", Permission::ManageTickets),
+    ("ticket priority", Permission::ManageTickets),
+    ("ticket note", Permission::ReplyAsStaff),
+    ("ticket close", Permission::WriteOwnTickets),
+    ("ticket reopen", Permission::WriteOwnTickets),
+    ("ticket transcript", Permission::ReadOwnTickets),
 ];
 
 /// The extra permission a subcommand needs, by its qualified name (`server suspend`).

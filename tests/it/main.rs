@@ -13,6 +13,7 @@ mod bot_maintenance;
 mod bot_permissions;
 mod bot_servers;
 mod bot_store;
+mod bot_tickets;
 mod first_use;
 mod house;
 mod idempotency_keys;

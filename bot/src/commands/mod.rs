@@ -5,9 +5,12 @@
 mod member;
 mod servers;
 mod staff;
+mod tickets;
 
-use crate::Data;
+use poise::serenity_prelude as serenity;
+
 use crate::errors::BotError;
+use crate::{ApplicationContext, Data};
 
 /// Every command the bot registers.
 pub fn all() -> Vec<poise::Command<Data, BotError>> {
@@ -19,6 +22,7 @@ pub fn all() -> Vec<poise::Command<Data, BotError>> {
         staff::whois(),
         staff::credits(),
         servers::server(),
+        tickets::ticket(),
     ]
 }
 
@@ -30,3 +34,20 @@ pub use staff::{
     CREDITS_CANCEL, CREDITS_CONFIRM, CREDITS_REASON, credit_cancelled, credit_confirmed,
     credit_modal_submitted,
 };
+pub use tickets::{TICKET, text_input, thread_card, ticket_line, ticket_pressed, ticket_submitted};
+
+/// Answers a slash command with `modal`; its submission comes back through `components`.
+async fn show_modal(
+    ctx: ApplicationContext<'_>,
+    modal: serenity::CreateModal,
+) -> Result<(), BotError> {
+    ctx.interaction
+        .create_response(
+            ctx.serenity_context(),
+            serenity::CreateInteractionResponse::Modal(modal),
+        )
+        .await?;
+    ctx.has_sent_initial_response
+        .store(true, std::sync::atomic::Ordering::SeqCst);
+    Ok(())
+}

@@ -50,7 +50,10 @@ pub async fn server(_ctx: Context<'_>) -> Result<(), BotError> {
 
 /// The member's own servers, for autocomplete: answered from the stored states, never from a
 /// provider, so it is quick whatever the providers' latency.
-async fn own_servers(ctx: Context<'_>, partial: &str) -> serenity::CreateAutocompleteResponse {
+pub(super) async fn own_servers(
+    ctx: Context<'_>,
+    partial: &str,
+) -> serenity::CreateAutocompleteResponse {
     let core = &ctx.data().core;
     let choices = match core.discord_links.access(&member_of(ctx)).await {
         Ok(access) => core

@@ -7,10 +7,7 @@
 
 use hostdeck_core::money::Money;
 use poise::serenity_prelude as serenity;
-use serenity::{
-    ButtonStyle, CreateActionRow, CreateInputText, CreateInteractionResponse, CreateModal,
-    InputTextStyle,
-};
+use serenity::{ButtonStyle, CreateActionRow, CreateInputText, CreateModal, InputTextStyle};
 
 use crate::access::{Invoker, access};
 use crate::errors::BotError;
@@ -130,15 +127,7 @@ async fn ask_reason(
         .required(true);
     let modal = CreateModal::new(custom_id, crate::render::truncate(&title, 45))
         .components(vec![CreateActionRow::InputText(input)]);
-    ctx.interaction
-        .create_response(
-            ctx.serenity_context(),
-            CreateInteractionResponse::Modal(modal),
-        )
-        .await?;
-    ctx.has_sent_initial_response
-        .store(true, std::sync::atomic::Ordering::SeqCst);
-    Ok(())
+    super::show_modal(ctx, modal).await
 }
 
 /// The reason modal was submitted: store the request and show the confirm button.

@@ -94,7 +94,8 @@ pub trait TicketStore: Send + Sync {
     async fn ticket_messages(&self, ticket: TicketId, notes: bool) -> Result<Vec<TicketMessage>>;
     async fn message_by_discord_id(&self, discord_message_id: u64)
     -> Result<Option<TicketMessage>>;
-    /// Messages not yet in the thread: not from Discord, not notes, not posted; oldest first.
+    /// Messages not yet in the thread: not notes, not posted (a message read from the thread
+    /// carries its Discord id; one typed in `/ticket open` does not, and is posted); oldest first.
     async fn unsynced_messages(&self, ticket: TicketId) -> Result<Vec<TicketMessage>>;
     /// Records the post of `message`: the message's ticket, or `None` if it was recorded
     /// before.

@@ -439,11 +439,8 @@ impl<DB> TicketStore for SqlStore<DB> {
     }
 
     async fn unsynced_messages(&self, ticket: TicketId) -> Result<Vec<TicketMessage>> {
-        self.messages_where(
-            " AND note = FALSE AND discord_message_id IS NULL AND door <> 'discord'",
-            ticket,
-        )
-        .await
+        self.messages_where(" AND note = FALSE AND discord_message_id IS NULL", ticket)
+            .await
     }
 
     async fn mark_posted(

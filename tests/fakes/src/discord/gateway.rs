@@ -21,7 +21,7 @@ use tokio_tungstenite::tungstenite::handshake::server::{
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 
 use super::Shared;
-use super::world::World;
+use super::world::{INTENT_MESSAGE_CONTENT, World};
 use crate::server::Call;
 
 /// The method name gateway frames are recorded under.
@@ -155,6 +155,10 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: TcpListener) {
 }
 
 async fn connection(shared: Arc<Shared>, stream: TcpStream) {
+    if shared.with(|world| world.down) {
+        // Down: the connection ends before the websocket handshake.
+        return;
+    }
     let mut query = String::new();
     let upgrade = tokio_tungstenite::accept_hdr_async(stream, QueryCapture(&mut query)).await;
     let Ok(socket) = upgrade else {
@@ -383,6 +387,10 @@ impl Connection {
                     "IDENTIFY without numeric intents",
                 ));
             };
+            if intents & INTENT_MESSAGE_CONTENT != 0 && !world.message_content_enabled {
+                // Not the bot's mistake but the developer portal's setting: no problem recorded.
+                return Err((4014, "Disallowed intent(s).", ""));
+            }
             let Some(shard) = shard else {
                 return Err((
                     4010,
@@ -434,7 +442,9 @@ impl Connection {
                 record(&self.shared, "IDENTIFY", frame, problems);
             }
             Err((code, reason, problem)) => {
-                problems.push(problem.to_owned());
+                if !problem.is_empty() {
+                    problems.push(problem.to_owned());
+                }
                 record(&self.shared, "IDENTIFY", frame, problems);
                 self.close(code, reason);
             }

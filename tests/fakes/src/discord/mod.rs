@@ -11,7 +11,12 @@
 //! - one callback per interaction within 3 s (404 code 10062 after, 400 code 40060 for a second);
 //! - the callback types each interaction allows, followups only after the callback;
 //! - unknown channels, messages, webhooks, users (Discord's 10003, 10008, 10015, 10013);
-//! - empty messages (50006), DMs to users who closed them (50007), archived locked threads.
+//! - empty messages (50006), DMs to users who closed them (50007), a bot post into an archived
+//!   thread (50083: unarchive it first), `limit` outside 1..=100 (50035);
+//! - the privileged MESSAGE_CONTENT intent when the developer portal has it off (close 4014),
+//!   and message content hidden from a bot that did not ask for it;
+//! - thread events (THREAD_CREATE/UPDATE/DELETE) only with GUILDS, message events only with
+//!   GUILD_MESSAGES (or DIRECT_MESSAGES).
 //!
 //! A test reads like a story:
 //!
@@ -31,9 +36,13 @@
 //! # }
 //! ```
 //!
-//! Layout: `world` is the state, `rest` and `gateway` the two servers, `interactions` the
-//! interaction rules and what a test reads back, `shapes` the JSON Discord answers with.
+//! Layout: `world` is the state, `rest` and `gateway` the two servers, `channels` the channel,
+//! message and thread routes, `interactions` the interaction rules and what a test reads back,
+//! `acting` what people do in channels and threads (and the outage switch), `shapes` the JSON
+//! Discord answers with.
 
+mod acting;
+mod channels;
 mod gateway;
 mod interactions;
 mod rest;
@@ -53,6 +62,7 @@ use tokio::task::JoinHandle;
 use crate::server::{self, Recorder, Running};
 use crate::spec::Spec;
 
+pub use acting::Upload;
 pub use gateway::{GATEWAY, gateway_method, shard_for};
 pub use interactions::{Member, Place, Reply, Response, ResponseKind};
 pub use shapes::ALL_PERMISSIONS;
@@ -113,6 +123,7 @@ pub struct FakeDiscordBuilder {
     settings: Settings,
     guilds: Vec<u64>,
     channels: Vec<(u64, u64, String)>,
+    message_content: bool,
 }
 
 impl FakeDiscordBuilder {
@@ -155,6 +166,13 @@ impl FakeDiscordBuilder {
         self
     }
 
+    /// Whether "Message Content Intent" is on in the developer portal (it is unless set):
+    /// off, an IDENTIFY asking for MESSAGE_CONTENT is closed with 4014 "Disallowed intent(s)".
+    pub fn message_content_intent(mut self, enabled: bool) -> Self {
+        self.message_content = enabled;
+        self
+    }
+
     /// Starts the REST server and the gateway on free loopback ports.
     pub async fn start(self) -> FakeDiscord {
         let gateway_listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -180,6 +198,7 @@ impl FakeDiscordBuilder {
         let api_base = rest.base_url();
         shared.with(|world| {
             world.api_base = api_base;
+            world.message_content_enabled = self.message_content;
             for guild_id in &self.guilds {
                 world.add_guild(*guild_id);
             }
@@ -230,6 +249,7 @@ impl FakeDiscord {
             },
             guilds: Vec::new(),
             channels: Vec::new(),
+            message_content: true,
         }
     }
 
@@ -765,21 +785,6 @@ impl FakeDiscord {
             found.is_some(),
             "no bot shard identified for guild {guild_id:?} within {SHARD_WAIT:?}"
         );
-    }
-
-    /// `member` posts `content` in their channel (or their DM with the bot). The bot gets
-    /// MESSAGE_CREATE as Discord would send it given its intents (no content without
-    /// MESSAGE_CONTENT).
-    pub async fn post_message(&self, member: &Member, content: &str) -> Value {
-        self.wait_for_shard(member.guild_id()).await;
-        let message = self.shared.with(|world| {
-            world.meet(member);
-            let channel_id = world.channel_of(member);
-            let author = world.user(member.user_id).cloned().unwrap_or_default();
-            world.create_message(channel_id, author, &json!({"content": content}), json!({}))
-        });
-        self.shared.touch();
-        message
     }
 }
 

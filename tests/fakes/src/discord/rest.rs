@@ -16,9 +16,9 @@ use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
 use super::Shared;
-use super::interactions;
-use super::shapes::{self, NewThread};
+use super::shapes;
 use super::world::{World, snowflake_field};
+use super::{channels, interactions};
 use crate::server::Call;
 
 /// What the fake answers to one request.
@@ -61,7 +61,7 @@ impl Answer {
         Self::with_status(StatusCode::BAD_REQUEST, Some(body))
     }
 
-    fn unknown(what: &str, code: u64) -> Self {
+    pub fn unknown(what: &str, code: u64) -> Self {
         Self::error(StatusCode::NOT_FOUND, code, &format!("Unknown {what}"))
     }
 
@@ -71,30 +71,30 @@ impl Answer {
 }
 
 /// Handlers return `Err` for a refusal so they can use `?` on lookups.
-type Outcome = Result<Answer, Answer>;
+pub(crate) type Outcome = Result<Answer, Answer>;
 
 pub(crate) fn router(shared: Arc<Shared>) -> Router {
     Router::new().fallback(handle).with_state(shared)
 }
 
 /// One request, as the handlers see it.
-struct Rest<'a> {
-    method: &'a Method,
+pub(crate) struct Rest<'a> {
+    pub method: &'a Method,
     /// Path segments after `/api/v10/`.
-    segments: Vec<&'a str>,
-    query: Vec<(&'a str, &'a str)>,
-    body: Option<&'a Value>,
+    pub segments: Vec<&'a str>,
+    pub query: Vec<(&'a str, &'a str)>,
+    pub body: Option<&'a Value>,
 }
 
 impl Rest<'_> {
-    fn query(&self, key: &str) -> Option<&str> {
+    pub fn query(&self, key: &str) -> Option<&str> {
         self.query
             .iter()
             .find(|(name, _)| *name == key)
             .map(|(_, value)| *value)
     }
 
-    fn body(&self) -> &Value {
+    pub fn body(&self) -> &Value {
         self.body.unwrap_or(&Value::Null)
     }
 }
@@ -106,6 +106,11 @@ async fn handle(
     headers: HeaderMap,
     bytes: Bytes,
 ) -> axum::response::Response {
+    if shared.with(|world| world.down) {
+        shared.with(|world| world.refused_while_down += 1);
+        let body = shapes::error(0, "503: Service Unavailable");
+        return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+    }
     let mut problems = Vec::new();
     let body = parse_body(&headers, &bytes, &mut problems);
     if headers.get(USER_AGENT).is_none() {
@@ -384,7 +389,7 @@ fn rate_limited(retry_after: Duration) -> Answer {
     answer
 }
 
-fn snowflake(text: &str) -> Result<u64, Answer> {
+pub(crate) fn snowflake(text: &str) -> Result<u64, Answer> {
     text.parse()
         .map_err(|_| Answer::invalid_form("id", &format!("Value \"{text}\" is not snowflake.")))
 }
@@ -454,13 +459,13 @@ fn route(world: &mut World, request: &Rest<'_>) -> Outcome {
             webhooks(world, request, method, snowflake(webhook_id)?, token, rest)
         }
         (method, ["channels", channel_id, rest @ ..]) => {
-            channels(world, request, method, snowflake(channel_id)?, rest)
+            channels::route(world, request, method, snowflake(channel_id)?, rest)
         }
         (method, segments) => Err(not_implemented(method, &format!("/{}", segments.join("/")))),
     }
 }
 
-fn not_implemented(method: &str, what: &str) -> Answer {
+pub(crate) fn not_implemented(method: &str, what: &str) -> Answer {
     Answer::error(
         StatusCode::NOT_IMPLEMENTED,
         0,
@@ -696,293 +701,11 @@ fn webhooks(
             }
             match method {
                 "GET" => Ok(Answer::ok(world.messages[&message_id].clone())),
-                "PATCH" => world
-                    .edit_message(message_id, body)
-                    .map(Answer::ok)
-                    .ok_or_else(|| Answer::unknown("Message", 10008)),
-                "DELETE" => {
-                    world.delete_message(message_id);
-                    Ok(Answer::no_content())
+                _ => {
+                    channels::edit_or_delete(world, method, message_id, body, "on webhook messages")
                 }
-                _ => Err(not_implemented(method, "on webhook messages")),
             }
         }
         (method, _) => Err(not_implemented(method, "on webhooks")),
-    }
-}
-
-fn is_thread(channel: &Value) -> bool {
-    matches!(channel["type"].as_u64(), Some(10..=12))
-}
-
-fn channels(
-    world: &mut World,
-    request: &Rest<'_>,
-    method: &str,
-    channel_id: u64,
-    rest: &[&str],
-) -> Outcome {
-    let body = request.body();
-    let channel = world
-        .channels
-        .get(&channel_id)
-        .cloned()
-        .ok_or_else(|| Answer::unknown("Channel", 10003))?;
-    match (method, rest) {
-        ("GET", []) => Ok(Answer::ok(channel)),
-        ("PATCH", []) => Ok(Answer::ok(edit_channel(world, channel_id, channel, body))),
-        ("POST", ["messages"]) => send_message(world, channel_id, &channel, body),
-        ("GET", ["messages"]) => {
-            let limit = request
-                .query("limit")
-                .and_then(|limit| limit.parse().ok())
-                .unwrap_or(50);
-            let mut messages = world.messages_in(channel_id);
-            messages.reverse();
-            messages.truncate(limit);
-            Ok(Answer::ok(Value::Array(messages)))
-        }
-        ("GET", ["pins"]) => Ok(Answer::ok(Value::Array(pinned(world, channel_id)))),
-        ("GET", ["messages", "pins"]) => {
-            let items: Vec<Value> = pinned(world, channel_id)
-                .into_iter()
-                .map(|message| json!({"pinned_at": message["timestamp"], "message": message}))
-                .collect();
-            Ok(Answer::ok(json!({"items": items, "has_more": false})))
-        }
-        (method @ ("PUT" | "DELETE"), ["pins", message_id] | ["messages", "pins", message_id]) => {
-            let message_id = channel_message(world, channel_id, message_id)?;
-            if let Some(message) = world.messages.get_mut(&message_id) {
-                message["pinned"] = json!(method == "PUT");
-            }
-            Ok(Answer::no_content())
-        }
-        (method, ["messages", message_id]) => {
-            let message_id = channel_message(world, channel_id, message_id)?;
-            let by_bot = snowflake_field(&world.messages[&message_id]["author"], "id")
-                == Some(world.settings.application_id);
-            match method {
-                "GET" => Ok(Answer::ok(world.messages[&message_id].clone())),
-                "PATCH" if !by_bot => Err(Answer::error(
-                    StatusCode::FORBIDDEN,
-                    50005,
-                    "Cannot edit a message authored by another user",
-                )),
-                "PATCH" => world
-                    .edit_message(message_id, body)
-                    .map(Answer::ok)
-                    .ok_or_else(|| Answer::unknown("Message", 10008)),
-                "DELETE" => {
-                    world.delete_message(message_id);
-                    Ok(Answer::no_content())
-                }
-                _ => Err(not_implemented(method, "on messages")),
-            }
-        }
-        ("POST", ["threads"]) => {
-            let kind = body["type"].as_u64().unwrap_or(12);
-            start_thread(world, &channel, None, kind, body)
-        }
-        ("POST", ["messages", message_id, "threads"]) => {
-            let message_id = channel_message(world, channel_id, message_id)?;
-            if world.channels.contains_key(&message_id) {
-                return Err(Answer::error(
-                    StatusCode::BAD_REQUEST,
-                    160004,
-                    "A thread has already been created for this message",
-                ));
-            }
-            start_thread(world, &channel, Some(message_id), 11, body)
-        }
-        ("GET", ["thread-members"]) => {
-            let members = world
-                .thread_members
-                .get(&channel_id)
-                .cloned()
-                .unwrap_or_default();
-            let list = members
-                .iter()
-                .map(|user_id| shapes::thread_member(channel_id, *user_id))
-                .collect();
-            Ok(Answer::ok(Value::Array(list)))
-        }
-        (method, ["thread-members", user]) => {
-            if !is_thread(&channel) {
-                return Err(Answer::error(
-                    StatusCode::BAD_REQUEST,
-                    50024,
-                    "Cannot execute action on this channel type",
-                ));
-            }
-            let user_id = match *user {
-                "@me" => world.settings.application_id,
-                other => snowflake(other)?,
-            };
-            thread_member(world, method, channel_id, &channel, user_id)
-        }
-        (method, _) => Err(not_implemented(method, "on this channel route")),
-    }
-}
-
-fn pinned(world: &World, channel_id: u64) -> Vec<Value> {
-    world
-        .messages_in(channel_id)
-        .into_iter()
-        .filter(|message| message["pinned"] == true)
-        .collect()
-}
-
-fn channel_message(world: &World, channel_id: u64, message_id: &str) -> Result<u64, Answer> {
-    let message_id = snowflake(message_id)?;
-    world
-        .messages
-        .get(&message_id)
-        .filter(|message| snowflake_field(message, "channel_id") == Some(channel_id))
-        .map(|_| message_id)
-        .ok_or_else(|| Answer::unknown("Message", 10008))
-}
-
-fn send_message(world: &mut World, channel_id: u64, channel: &Value, body: &Value) -> Outcome {
-    if interactions::is_empty_message(body) {
-        return Err(Answer::error(
-            StatusCode::BAD_REQUEST,
-            50006,
-            "Cannot send an empty message",
-        ));
-    }
-    if channel["type"] == 1 {
-        let recipient = snowflake_field(&channel["recipients"][0], "id");
-        if recipient.is_some_and(|user| world.closed_dms.contains(&user)) {
-            return Err(Answer::error(
-                StatusCode::FORBIDDEN,
-                50007,
-                "Cannot send messages to this user",
-            ));
-        }
-    }
-    if is_thread(channel) && channel["thread_metadata"]["archived"] == true {
-        if channel["thread_metadata"]["locked"] == true {
-            return Err(Answer::error(
-                StatusCode::BAD_REQUEST,
-                50083,
-                "Thread is archived",
-            ));
-        }
-        // Sending to an archived, unlocked thread unarchives it.
-        if let Some(thread) = world.channels.get_mut(&channel_id) {
-            thread["thread_metadata"]["archived"] = json!(false);
-        }
-    }
-    let bot = world.bot_user();
-    let message = world.create_message(channel_id, bot, body, json!({}));
-    Ok(Answer::ok(message))
-}
-
-fn edit_channel(world: &mut World, channel_id: u64, mut channel: Value, body: &Value) -> Value {
-    let thread_fields = ["archived", "locked", "auto_archive_duration", "invitable"];
-    for (field, value) in body.as_object().into_iter().flatten() {
-        if value.is_null() {
-            continue;
-        }
-        if is_thread(&channel) && thread_fields.contains(&field.as_str()) {
-            if field == "archived" && channel["thread_metadata"]["archived"] != *value {
-                channel["thread_metadata"]["archive_timestamp"] = json!(shapes::now());
-            }
-            channel["thread_metadata"][field] = value.clone();
-        } else if channel.get(field).is_some()
-            || ["topic", "nsfw", "applied_tags"].contains(&field.as_str())
-        {
-            channel[field] = value.clone();
-        }
-    }
-    world.channels.insert(channel_id, channel.clone());
-    channel
-}
-
-fn start_thread(
-    world: &mut World,
-    parent: &Value,
-    from_message: Option<u64>,
-    kind: u64,
-    body: &Value,
-) -> Outcome {
-    let (Some(guild_id), Some(parent_id)) = (
-        snowflake_field(parent, "guild_id"),
-        snowflake_field(parent, "id"),
-    ) else {
-        return Err(Answer::error(
-            StatusCode::BAD_REQUEST,
-            50024,
-            "Cannot execute action on this channel type",
-        ));
-    };
-    if is_thread(parent) {
-        return Err(Answer::error(
-            StatusCode::BAD_REQUEST,
-            50024,
-            "Cannot execute action on this channel type",
-        ));
-    }
-    // A thread started from a message takes the message's id, as on Discord.
-    let id = match from_message {
-        Some(message_id) => message_id,
-        None => world.snowflake(),
-    };
-    let owner = world.settings.application_id;
-    let thread = shapes::thread(NewThread {
-        id,
-        kind,
-        guild_id,
-        parent_id,
-        owner_id: owner,
-        name: body["name"].as_str().unwrap_or_default(),
-        auto_archive_duration: body["auto_archive_duration"].as_u64().unwrap_or(4320),
-        invitable: body["invitable"].as_bool().unwrap_or(true),
-    });
-    world.channels.insert(id, thread.clone());
-    world.thread_members.insert(id, vec![owner]);
-    let mut answer = thread;
-    answer["member"] = shapes::thread_member(id, owner);
-    Ok(Answer::created(answer))
-}
-
-fn thread_member(
-    world: &mut World,
-    method: &str,
-    thread_id: u64,
-    thread: &Value,
-    user_id: u64,
-) -> Outcome {
-    let is_member = world
-        .thread_members
-        .get(&thread_id)
-        .is_some_and(|members| members.contains(&user_id));
-    match method {
-        "GET" => is_member
-            .then(|| Answer::ok(shapes::thread_member(thread_id, user_id)))
-            .ok_or_else(|| Answer::unknown("Member", 10007)),
-        "PUT" | "DELETE" => {
-            if method == "PUT" && thread["thread_metadata"]["archived"] == true {
-                return Err(Answer::error(
-                    StatusCode::BAD_REQUEST,
-                    50083,
-                    "Thread is archived",
-                ));
-            }
-            if !world.users.contains_key(&user_id) {
-                return Err(Answer::unknown("User", 10013));
-            }
-            let members = world.thread_members.entry(thread_id).or_default();
-            members.retain(|member| *member != user_id);
-            if method == "PUT" {
-                members.push(user_id);
-            }
-            let count = members.len();
-            if let Some(stored) = world.channels.get_mut(&thread_id) {
-                stored["member_count"] = json!(count);
-            }
-            Ok(Answer::no_content())
-        }
-        _ => Err(not_implemented(method, "on thread members")),
     }
 }

@@ -217,13 +217,18 @@ pub fn rendered_attachment(attachment: &Value, new_id: Option<u64>, base_url: &s
 }
 
 /// Components as Discord echoes them back: every component numbered depth first, as Discord
-/// does for components sent without an `id`.
+/// does for components sent without an `id`, and select menus with their pick counts.
 pub fn rendered_components(components: &Value) -> Value {
     fn number(component: &mut Value, next: &mut u64) {
         if let Value::Object(fields) = component {
             fields.retain(|_, value| !value.is_null());
             if !fields.contains_key("id") {
                 fields.insert("id".into(), json!(*next));
+            }
+            // Select menus come back with Discord's defaults for how many may be picked.
+            if matches!(fields.get("type").and_then(Value::as_u64), Some(3..=8)) {
+                fields.entry("min_values").or_insert(json!(1));
+                fields.entry("max_values").or_insert(json!(1));
             }
             *next += 1;
             if let Some(Value::Array(children)) = fields.get_mut("components") {

@@ -179,6 +179,24 @@ async fn escalate(ctx: Context<'_>) -> Result<(), Error> {
     Ok(())
 }
 
+/// Opens a private thread only moderators may invite to, with the member in it.
+#[poise::command(slash_command)]
+async fn thread(ctx: Context<'_>) -> Result<(), Error> {
+    let http = &ctx.serenity_context().http;
+    let thread = ChannelId::new(SUPPORT)
+        .create_thread(
+            http,
+            CreateThread::new("watched-ticket")
+                .kind(ChannelType::PrivateThread)
+                .invitable(false)
+                .auto_archive_duration(serenity::AutoArchiveDuration::OneWeek),
+        )
+        .await?;
+    thread.id.add_thread_member(http, ctx.author().id).await?;
+    ctx.say(format!("thread {}", thread.id)).await?;
+    Ok(())
+}
+
 /// Takes too long to answer.
 #[poise::command(slash_command)]
 async fn slow(ctx: Context<'_>) -> Result<(), Error> {
@@ -222,23 +240,62 @@ fn commands() -> Vec<poise::Command<(), Error>> {
         shard(),
         account(),
         feedback(),
+        thread(),
     ]
 }
 
 /// Answers "ping" with "pong", and must not answer its own messages, which Discord echoes.
+/// In a `watched-` thread it also says what it heard: files on a message, an edit, a delete,
+/// and (in the support channel) the thread's updates and deletion.
 fn on_event<'a>(
     framework: poise::FrameworkContext<'a, (), Error>,
     event: &'a serenity::FullEvent,
 ) -> poise::BoxFuture<'a, Result<(), Error>> {
     Box::pin(async move {
-        if let serenity::FullEvent::Message { new_message } = event
-            && !new_message.author.bot
-            && new_message.content == "ping"
-        {
-            new_message
-                .channel_id
-                .say(&framework.serenity_context.http, "pong")
-                .await?;
+        let http = &framework.serenity_context.http;
+        let support = ChannelId::new(SUPPORT);
+        match event {
+            serenity::FullEvent::Message { new_message } if !new_message.author.bot => {
+                if new_message.content == "ping" {
+                    new_message.channel_id.say(http, "pong").await?;
+                }
+                if let Some(file) = new_message.attachments.first() {
+                    let heard = format!(
+                        "heard {:?} with {} ({} bytes, {})",
+                        new_message.content,
+                        file.filename,
+                        file.size,
+                        file.url.split('/').nth(2).unwrap_or_default()
+                    );
+                    new_message.channel_id.say(http, heard).await?;
+                }
+            }
+            serenity::FullEvent::MessageUpdate { event, .. }
+                if event.author.as_ref().is_some_and(|author| !author.bot) =>
+            {
+                let edited = format!("edited {}: {:?}", event.id, event.content);
+                event.channel_id.say(http, edited).await?;
+            }
+            serenity::FullEvent::MessageDelete {
+                channel_id,
+                deleted_message_id,
+                ..
+            } => {
+                let deleted = format!("deleted {deleted_message_id} in {channel_id}");
+                support.say(http, deleted).await?;
+            }
+            serenity::FullEvent::ThreadUpdate { new, .. } if new.name.starts_with("watched-") => {
+                let archived = new.thread_metadata.is_some_and(|meta| meta.archived);
+                support
+                    .say(http, format!("thread {} archived={archived}", new.id))
+                    .await?;
+            }
+            serenity::FullEvent::ThreadDelete { thread, .. } => {
+                support
+                    .say(http, format!("thread {} deleted", thread.id))
+                    .await?;
+            }
+            _ => {}
         }
         Ok(())
     })
@@ -264,6 +321,17 @@ fn http_for(discord: &FakeDiscord, token: &str) -> Http {
 
 /// Starts the bot against `discord`, registering its commands in `guilds` first.
 async fn start_bot(discord: &FakeDiscord, guilds: &[u64], autosharded: bool) -> Bot {
+    let intents = GatewayIntents::non_privileged() | GatewayIntents::MESSAGE_CONTENT;
+    launch_bot(discord, guilds, autosharded, intents).await
+}
+
+/// [`start_bot`] asking for `intents`.
+async fn launch_bot(
+    discord: &FakeDiscord,
+    guilds: &[u64],
+    autosharded: bool,
+    intents: GatewayIntents,
+) -> Bot {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_test_writer()
@@ -277,7 +345,6 @@ async fn start_bot(discord: &FakeDiscord, guilds: &[u64], autosharded: bool) -> 
         })
         .setup(|_ctx, _ready, _framework| Box::pin(async { Ok(()) }))
         .build();
-    let intents = GatewayIntents::non_privileged() | GatewayIntents::MESSAGE_CONTENT;
     let mut client =
         serenity::ClientBuilder::new_with_http(http_for(discord, &discord.token()), intents)
             .framework(framework)
@@ -1029,4 +1096,311 @@ async fn a_test_cannot_send_options_the_bot_never_registered() {
             json!([{"name": "force", "type": 5, "value": true}]),
         )
         .await;
+}
+
+// --- Ticket threads: people in them, paging, archiving, outages ---
+
+/// The id of the thread `/thread` opened, read from its answer.
+async fn open_watched_thread(discord: &FakeDiscord) -> u64 {
+    let reply = discord.slash(&alice(), "thread", json!([])).await;
+    let responses = reply.wait(WAIT).await;
+    let said = responses
+        .iter()
+        .find_map(|response| response.content())
+        .expect("/thread answered");
+    said.trim_start_matches("thread ")
+        .parse()
+        .expect("a thread id")
+}
+
+/// Waits for a message whose content starts with `prefix` in `channel_id`.
+async fn heard(discord: &FakeDiscord, channel_id: u64, prefix: &str) -> String {
+    let found = |discord: &FakeDiscord| {
+        discord
+            .messages_in(channel_id)
+            .iter()
+            .filter_map(|message| message["content"].as_str())
+            .find(|content| content.starts_with(prefix))
+            .map(str::to_owned)
+    };
+    discord
+        .wait_until(WAIT, prefix, |discord| found(discord).is_some())
+        .await;
+    found(discord).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn members_post_edit_and_delete_in_a_private_thread_and_the_bot_hears_it() {
+    within(async {
+        let discord = discord().await;
+        let _bot = start_bot(&discord, &[GUILD], false).await;
+        discord.wait_ready(WAIT).await;
+        let thread_id = open_watched_thread(&discord).await;
+        let thread = discord.channel(thread_id).expect("the thread");
+        assert_eq!(thread["type"], 12);
+        assert_eq!(thread["thread_metadata"]["invitable"], false);
+        assert_eq!(thread["thread_metadata"]["auto_archive_duration"], 10080);
+        assert_eq!(
+            discord.thread_members(thread_id),
+            vec![discord.application_id(), 3000]
+        );
+
+        let alice = alice().in_channel(thread_id);
+        let log = super::Upload::new("boot.log", 1234, "text/plain");
+        let posted = discord
+            .post_with_files(&alice, "it will not boot", &[log])
+            .await;
+        assert_eq!(posted["attachments"][0]["size"], 1234);
+        let said = heard(&discord, thread_id, "heard").await;
+        assert_eq!(
+            said,
+            "heard \"it will not boot\" with boot.log (1234 bytes, cdn.discordapp.com)"
+        );
+
+        discord.edit_message_as(&alice, &posted, "it boots now");
+        let said = heard(&discord, thread_id, "edited").await;
+        assert!(said.ends_with("Some(\"it boots now\")"), "{said}");
+
+        discord.delete_message_as(&alice, &posted);
+        let said = heard(&discord, SUPPORT, "deleted").await;
+        assert_eq!(
+            said,
+            format!(
+                "deleted {} in {thread_id}",
+                posted["id"].as_str().unwrap_or_default()
+            )
+        );
+        assert!(
+            discord
+                .message(
+                    posted["id"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .parse()
+                        .unwrap_or(0)
+                )
+                .is_none()
+        );
+
+        discord.delete_thread(thread_id);
+        let said = heard(&discord, SUPPORT, "thread").await;
+        assert_eq!(said, format!("thread {thread_id} deleted"));
+        assert!(discord.channel(thread_id).is_none());
+        let http = http_for(&discord, &discord.token());
+        let error = ChannelId::new(thread_id)
+            .say(&http, "anyone there?")
+            .await
+            .expect_err("the thread is gone");
+        assert_eq!(refusal(&error), (404, 10003));
+        assert_no_problems(&discord);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn messages_are_read_after_an_id_a_page_at_a_time() {
+    within(async {
+        let discord = discord().await;
+        let http = http_for(&discord, &discord.token());
+        let channel = ChannelId::new(SUPPORT);
+        let mut ids = Vec::new();
+        for index in 1..=7 {
+            ids.push(
+                channel
+                    .say(&http, format!("message {index}"))
+                    .await
+                    .expect("sent")
+                    .id,
+            );
+        }
+        let page = |after: serenity::MessageId| {
+            let http = &http;
+            async move {
+                let page = channel
+                    .messages(http, serenity::GetMessages::new().after(after).limit(3))
+                    .await
+                    .expect("a page");
+                page.iter().map(|message| message.id).collect::<Vec<_>>()
+            }
+        };
+        // Discord answers newest first, also with `after`: the three right after the id.
+        assert_eq!(page(ids[0]).await, vec![ids[3], ids[2], ids[1]]);
+        assert_eq!(page(ids[3]).await, vec![ids[6], ids[5], ids[4]]);
+        assert!(page(ids[6]).await.is_empty());
+        // Ids are numbers: "5" sorts after every real id as text, but is older than all of them.
+        let all = page(serenity::MessageId::new(5)).await;
+        assert_eq!(all, vec![ids[2], ids[1], ids[0]]);
+
+        let newest = channel
+            .messages(&http, serenity::GetMessages::new().before(ids[6]).limit(2))
+            .await
+            .expect("a page");
+        assert_eq!(
+            newest.iter().map(|message| message.id).collect::<Vec<_>>(),
+            vec![ids[5], ids[4]]
+        );
+        let client = reqwest::Client::new();
+        for limit in ["0", "101", "ten"] {
+            let refused = client
+                .get(format!(
+                    "{}/api/v10/channels/{SUPPORT}/messages?limit={limit}",
+                    discord.api_base()
+                ))
+                .header("authorization", format!("Bot {}", discord.token()))
+                .header("user-agent", "hostdeck-tests")
+                .send()
+                .await
+                .expect("an answer");
+            assert_eq!(refused.status().as_u16(), 400, "limit={limit}");
+            let body: Value = refused.json().await.expect("JSON");
+            assert_eq!(body["code"], 50035);
+            assert!(body["errors"]["limit"].is_object(), "{body}");
+        }
+        assert_no_problems(&discord);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn an_archived_thread_takes_a_bot_post_only_once_unarchived() {
+    within(async {
+        let discord = discord().await;
+        let _bot = start_bot(&discord, &[GUILD], false).await;
+        discord.wait_ready(WAIT).await;
+        let thread_id = open_watched_thread(&discord).await;
+        let http = http_for(&discord, &discord.token());
+        let thread = ChannelId::new(thread_id);
+
+        thread
+            .edit_thread(&http, EditThread::new().archived(true))
+            .await
+            .expect("archived");
+        heard(
+            &discord,
+            SUPPORT,
+            &format!("thread {thread_id} archived=true"),
+        )
+        .await;
+        let error = thread.say(&http, "closed").await.expect_err("archived");
+        assert_eq!(refusal(&error), (400, 50083));
+        thread
+            .edit_thread(&http, EditThread::new().archived(false))
+            .await
+            .expect("unarchived");
+        thread.say(&http, "reopened").await.expect("posted");
+
+        // A member's post unarchives it by itself, and the bot hears the thread change.
+        thread
+            .edit_thread(&http, EditThread::new().archived(true))
+            .await
+            .expect("archived again");
+        discord
+            .post_message(&alice().in_channel(thread_id), "one more thing")
+            .await;
+        let unarchived = format!("thread {thread_id} archived=false");
+        discord
+            .wait_until(WAIT, "the second unarchive", |discord| {
+                let said = discord.messages_in(SUPPORT);
+                said.iter()
+                    .filter(|message| message["content"] == *unarchived)
+                    .count()
+                    == 2
+            })
+            .await;
+        let stored = discord.channel(thread_id).expect("the thread");
+        assert_eq!(stored["thread_metadata"]["archived"], false);
+        assert_no_problems(&discord);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_message_content_intent_is_refused_while_the_portal_has_it_off() {
+    within(async {
+        let discord = FakeDiscord::builder()
+            .guild(GUILD)
+            .message_content_intent(false)
+            .start()
+            .await;
+        let privileged = GatewayIntents::non_privileged() | GatewayIntents::MESSAGE_CONTENT;
+        let mut client = serenity::ClientBuilder::new_with_http(
+            http_for(&discord, &discord.token()),
+            privileged,
+        )
+        .await
+        .expect("the client builds");
+        let error = client
+            .start()
+            .await
+            .expect_err("Discord refuses the intent");
+        assert!(
+            matches!(
+                error,
+                serenity::Error::Gateway(serenity::GatewayError::DisallowedGatewayIntents)
+            ),
+            "{error:?}"
+        );
+        assert_eq!(discord.close_codes(), vec![4014]);
+
+        // Without it the bot connects; once the portal turns it on, it may ask again.
+        let bot = launch_bot(&discord, &[GUILD], false, GatewayIntents::non_privileged()).await;
+        discord.wait_ready(WAIT).await;
+        drop(bot);
+        discord.set_message_content_intent(true);
+        let _bot = launch_bot(&discord, &[GUILD], false, privileged).await;
+        discord
+            .wait_until(WAIT, "a second IDENTIFY", |discord| {
+                discord.identifies().len() == 2
+            })
+            .await;
+        assert_eq!(discord.close_codes(), vec![4014]);
+        assert_no_problems(&discord);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn discord_goes_down_and_comes_back_and_the_bot_identifies_again() {
+    tokio::time::timeout(Duration::from_secs(40), async {
+        let discord = discord().await;
+        let _bot = start_bot(&discord, &[GUILD], false).await;
+        discord.wait_ready(WAIT).await;
+        let http = http_for(&discord, &discord.token());
+
+        discord.go_down();
+        let error = ChannelId::new(SUPPORT)
+            .say(&http, "anyone?")
+            .await
+            .expect_err("down");
+        assert_eq!(refusal(&error).0, 503);
+        assert_eq!(discord.refused_while_down(), 1);
+        discord
+            .wait_until(WAIT, "the gateway to drop", |discord| {
+                discord.connected_shards().is_empty()
+            })
+            .await;
+        // People keep talking; the bot hears none of it.
+        let missed = discord
+            .post_message(&alice().in_channel(SUPPORT), "are you there?")
+            .await;
+
+        discord.come_back();
+        discord.wait_ready(Duration::from_secs(20)).await;
+        assert_eq!(
+            discord.identifies().len(),
+            2,
+            "a new session after the outage"
+        );
+        let page = ChannelId::new(SUPPORT)
+            .messages(&http, serenity::GetMessages::new().limit(10))
+            .await
+            .expect("REST is back");
+        assert_eq!(
+            page[0].id.to_string(),
+            missed["id"].as_str().unwrap_or_default()
+        );
+        assert_no_problems(&discord);
+    })
+    .await
+    .expect("the test finished within 40 s");
 }

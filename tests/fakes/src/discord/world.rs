@@ -14,10 +14,12 @@ use super::shapes;
 /// Discord's epoch (2015-01-01T00:00:00Z) in Unix milliseconds; snowflakes count from it.
 const DISCORD_EPOCH_MS: u64 = 1_420_070_400_000;
 
-/// Gateway intents that decide which message events a bot receives.
+/// Gateway intents that decide which events a bot receives.
+const INTENT_GUILDS: u64 = 1;
 const INTENT_GUILD_MESSAGES: u64 = 1 << 9;
 const INTENT_DIRECT_MESSAGES: u64 = 1 << 12;
-const INTENT_MESSAGE_CONTENT: u64 = 1 << 15;
+/// Privileged: refused at IDENTIFY (close 4014) unless the developer portal turned it on.
+pub(crate) const INTENT_MESSAGE_CONTENT: u64 = 1 << 15;
 
 /// Message flag Discord sets on the "thinking..." placeholder of a deferred reply.
 pub(crate) const FLAG_LOADING: u64 = 1 << 7;
@@ -94,6 +96,13 @@ pub(crate) struct World {
     pub callback_latencies: Vec<Duration>,
     pub rate_limits: Vec<RateLimit>,
     pub sessions: Sessions,
+    /// Whether "Message Content Intent" is on in the developer portal; off, an IDENTIFY that
+    /// asks for it is closed with 4014.
+    pub message_content_enabled: bool,
+    /// The bot cannot reach Discord: REST answers 503 and the gateway takes no connection.
+    pub down: bool,
+    /// REST requests answered 503 because the fake was down.
+    pub refused_while_down: usize,
 }
 
 impl World {
@@ -118,6 +127,9 @@ impl World {
             callback_latencies: Vec::new(),
             rate_limits: Vec::new(),
             sessions: Sessions::default(),
+            message_content_enabled: true,
+            down: false,
+            refused_while_down: 0,
         };
         let bot = world.bot_user();
         world.users.insert(world.settings.application_id, bot);
@@ -322,6 +334,35 @@ impl World {
             self.sessions.dispatch(guild_id, "MESSAGE_DELETE", event);
         }
         Some(message)
+    }
+
+    /// Sends a thread event (THREAD_CREATE, THREAD_UPDATE, THREAD_DELETE) to the bot's shard for
+    /// the thread's guild, when its intents include GUILDS.
+    pub fn announce_thread(&mut self, event: &str, data: Value) {
+        let guild_id = snowflake_field(&data, "guild_id");
+        let sees_threads = self
+            .sessions
+            .session_for(guild_id)
+            .is_some_and(|session| session.intents & INTENT_GUILDS != 0);
+        if sees_threads {
+            self.sessions.dispatch(guild_id, event, data);
+        }
+    }
+
+    /// Deletes a thread with its messages and members, and tells the bot (THREAD_DELETE).
+    pub fn delete_thread(&mut self, thread_id: u64) -> Option<Value> {
+        let thread = self.channels.remove(&thread_id)?;
+        self.messages
+            .retain(|_, message| snowflake_field(message, "channel_id") != Some(thread_id));
+        self.thread_members.remove(&thread_id);
+        let event = json!({
+            "id": thread["id"],
+            "guild_id": thread["guild_id"],
+            "parent_id": thread["parent_id"],
+            "type": thread["type"],
+        });
+        self.announce_thread("THREAD_DELETE", event);
+        Some(thread)
     }
 
     /// Applies the fields of a create or edit body to a stored message.
