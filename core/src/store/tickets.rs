@@ -155,7 +155,7 @@ pub trait TicketStore: Send + Sync {
     /// Moves the catch-up point to `discord_message_id` if that is further on.
     async fn set_last_seen(&self, ticket: TicketId, discord_message_id: u64) -> Result<()>;
     /// Up to `limit` tickets Discord is behind on, oldest first: not closed and without a
-    /// thread, or with a message (not a note, not from Discord) not posted yet.
+    /// thread, or with a message (not a note) not posted yet.
     async fn tickets_to_sync(&self, limit: u32) -> Result<Vec<TicketId>>;
     /// `(ticket, thread, last seen)` of every ticket with a thread that is not closed.
     async fn open_threads(&self) -> Result<Vec<(TicketId, u64, Option<u64>)>>;

@@ -429,8 +429,7 @@ impl<DB> TicketStore for SqlStore<DB> {
         discord_message_id: u64,
     ) -> Result<Option<TicketMessage>> {
         let row = sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM ticket_messages \
-             WHERE discord_message_id = $1 AND door = 'discord'"
+            "SELECT {MESSAGE_COLUMNS} FROM ticket_messages WHERE discord_message_id = $1"
         ))
         .bind(snowflake(discord_message_id)?)
         .fetch_optional(&self.writer)
@@ -652,8 +651,7 @@ impl<DB> TicketStore for SqlStore<DB> {
             "SELECT id FROM tickets t \
              WHERE (t.discord_thread_id IS NULL AND t.status <> 'closed') \
                 OR EXISTS (SELECT 1 FROM ticket_messages m WHERE m.ticket_id = t.id \
-                           AND m.note = FALSE AND m.discord_message_id IS NULL \
-                           AND m.door <> 'discord') \
+                           AND m.note = FALSE AND m.discord_message_id IS NULL) \
              ORDER BY id LIMIT $1",
         )
         .bind(i64::from(limit))
