@@ -51,6 +51,8 @@ pub struct Config {
     pub paypal: crate::payments::config::PaypalConfig,
     /// What one customer may run at once ([`crate::servers::limits`]).
     pub customer_limits: crate::servers::limits::CustomerLimits,
+    /// Where the help search's glossary additions are ([`crate::knowledge::config`]).
+    pub knowledge: crate::knowledge::config::KnowledgeConfig,
     /// Prices, loaded from the file `billing.pricing` names (not part of this file's TOML).
     #[serde(skip)]
     pub pricing: std::sync::Arc<crate::pricing::Pricing>,

@@ -20,7 +20,8 @@
 //!   outbox, mail, Discord messages), [`pricing`] (exact prices), [`burn_rate`], [`providers`]
 //!   (the platforms servers run on), [`ssh_keys`], [`servers`], [`billing`] (the hourly tick,
 //!   free credit, suspension), [`payments`] (PayPal), [`statements`] (exports and PDFs),
-//!   [`discord_links`] (Discord members as actors).
+//!   [`discord_links`] (Discord members as actors), [`knowledge`] (help articles and the
+//!   search over them).
 //!
 //! [`Core`] ties them together; front doors hold an `Arc<Core>` and call its services with an
 //! [`Actor`] they built from a session, an API key or a Discord member.
@@ -38,6 +39,7 @@ pub mod error;
 pub mod idempotency;
 pub mod identity;
 pub mod ids;
+pub mod knowledge;
 pub mod ledger;
 pub mod maintenance;
 pub mod money;
@@ -69,6 +71,7 @@ use clock::{Clock, SystemClock};
 use config::Config;
 use discord_links::DiscordLinks;
 use identity::Identity;
+use knowledge::Knowledge;
 use ledger::Ledger;
 use maintenance::Maintenance;
 use notify::Outbox;
@@ -104,6 +107,8 @@ pub struct Core {
     pub discord_links: DiscordLinks,
     /// SSH public keys saved on accounts.
     pub ssh_keys: ssh_keys::SshKeys,
+    /// Help articles and the search over them.
+    pub knowledge: Knowledge,
 }
 
 impl Core {
@@ -191,7 +196,15 @@ impl Core {
             config.clone(),
             Arc::new(servers.clone()),
         );
+        let knowledge = Knowledge::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            &config.knowledge,
+        )?;
+        knowledge.seed_starter().await?;
         Ok(Self {
+            knowledge,
             payments,
             statements,
             discord_links: DiscordLinks::new(

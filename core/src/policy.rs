@@ -429,6 +429,7 @@ pub enum Permission {
     ManageUsers,
     ManageMaintenance,
     ManageSettings,
+    ManageKnowledge,
     ReadAudit,
     PostLedger,
 }
@@ -602,6 +603,12 @@ pub const POLICY: &[Rule] = &[
         "change settings, plans and prices"
     ),
     rule!(
+        ManageKnowledge,
+        Grant::Roles(ADMIN),
+        Some(Scope::AdminSystem),
+        "edit and publish knowledge-base articles"
+    ),
+    rule!(
         ReadAudit,
         Grant::Roles(ADMIN),
         Some(Scope::AdminSystem),
@@ -668,6 +675,7 @@ mod tests {
             (ManageUsers, [N, N, N, Y]),
             (ManageMaintenance, [N, N, N, Y]),
             (ManageSettings, [N, N, N, Y]),
+            (ManageKnowledge, [N, N, N, Y]),
             (ReadAudit, [N, N, N, Y]),
             (PostLedger, [N, N, N, N]),
         ]

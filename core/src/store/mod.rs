@@ -15,6 +15,7 @@ pub mod billing;
 pub mod config;
 pub mod discord;
 pub mod idempotency;
+pub mod knowledge;
 pub mod ledger;
 pub mod outbox;
 pub mod payments;
@@ -138,6 +139,8 @@ pub trait Store: Send + Sync + 'static {
     fn discord(&self) -> &dyn discord::DiscordStore;
     /// SSH public keys saved on accounts.
     fn ssh_keys(&self) -> &dyn ssh_keys::SshKeyStore;
+    /// Knowledge-base articles and their version ([`knowledge`]).
+    fn knowledge(&self) -> &dyn knowledge::KnowledgeStore;
     /// Answers when the database does; `/readyz` uses it.
     async fn ping(&self) -> Result<()>;
     /// Closes every connection, waiting for work in flight.

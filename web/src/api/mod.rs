@@ -9,6 +9,7 @@ mod admin;
 mod auth;
 mod catalog;
 mod keys;
+mod knowledge;
 mod payments;
 mod servers;
 mod ssh_keys;
@@ -43,7 +44,8 @@ pub use views::*;
         (name = "api-keys", description = "Personal API keys"),
         (name = "admin", description = "Staff administration"),
         (name = "billing", description = "Top-ups with PayPal, statements and exports"),
-        (name = "servers", description = "Servers: list, create, power, resize, delete")
+        (name = "servers", description = "Servers: list, create, power, resize, delete"),
+        (name = "help", description = "The help articles, searchable without signing in")
     )
 )]
 struct ApiDoc;
@@ -83,6 +85,7 @@ pub fn routes() -> Routes {
         .merge(servers::routes())
         .merge(catalog::routes())
         .merge(ssh_keys::routes())
+        .merge(knowledge::routes())
         .split_for_parts();
     unreadable_bodies(&mut openapi);
     Routes {
