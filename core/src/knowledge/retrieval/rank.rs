@@ -33,6 +33,9 @@ pub fn rank(index: &Index, query: &Query) -> Vec<Scored> {
     let mut matched = vec![0f32; passages];
     let mut touched_total: Vec<u32> = Vec::new();
     let mut slot_best = vec![0f32; passages];
+    // The weight of the best-matching alternative of the slot (1 for the word as written,
+    // less for a synonym or a typo correction): how much the slot counts toward coverage.
+    let mut slot_trust = vec![0f32; passages];
     let mut alternative_sum = vec![0f32; passages];
     let mut term_counts = vec![0f32; passages];
     for slot in &query.slots {
@@ -58,6 +61,8 @@ pub fn rank(index: &Index, query: &Query) -> Vec<Scored> {
                     touched_slot.push(at);
                 }
                 *best = best.max(score);
+                let trust = &mut slot_trust[at as usize];
+                *trust = trust.max(alternative.weight);
             }
         }
         for at in touched_slot {
@@ -66,7 +71,7 @@ pub fn rank(index: &Index, query: &Query) -> Vec<Scored> {
                 touched_total.push(u32::try_from(at).unwrap_or(u32::MAX));
             }
             total[at] += std::mem::take(&mut slot_best[at]);
-            matched[at] += slot.weight;
+            matched[at] += slot.weight * std::mem::take(&mut slot_trust[at]);
         }
     }
     let weight: f32 = query.slots.iter().map(|slot| slot.weight).sum();

@@ -62,9 +62,19 @@ impl Analyzer {
         STOP_WORDS.binary_search(&word).is_ok()
     }
 
-    /// The stem of one lowercased word.
+    /// The stem of one lowercased word. Porter's rule that undoubles a final consonant makes
+    /// "adding" `ad` while "add" stays `add`; a stem of one or two letters from a longer word
+    /// keeps the word without its ending instead.
     pub fn stem<'a>(&self, word: &'a str) -> Cow<'a, str> {
-        self.stemmer.stem(word)
+        let stem = self.stemmer.stem(word);
+        if stem.chars().count() > 2 || stem.len() == word.len() {
+            return stem;
+        }
+        ["ing", "ed", "s"]
+            .iter()
+            .find_map(|ending| word.strip_suffix(ending))
+            .filter(|kept| kept.chars().count() > 2)
+            .map_or(stem, Cow::Borrowed)
     }
 
     /// The stems of `text` without stop words: what an article's field is indexed as.
@@ -123,6 +133,7 @@ mod tests {
             ["restart", "server", "bill", "hour"]
         );
         assert_eq!(analyzer.terms("Über Rechnungen"), ["über", "rechnungen"]);
+        assert_eq!(analyzer.terms("adding added add"), ["add", "add", "add"]);
     }
 
     #[test]
