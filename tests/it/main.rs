@@ -16,6 +16,7 @@ mod bot_store;
 mod first_use;
 mod house;
 mod idempotency_keys;
+mod knowledge;
 mod knowledge_eval;
 mod ledger_attached;
 mod ledger_concurrency;

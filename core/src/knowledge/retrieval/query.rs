@@ -24,12 +24,16 @@ pub struct Alternative {
     pub terms: Vec<TermId>,
     pub size: usize,
     pub weight: f32,
+    /// A glossary equivalent matches a passage only with all its words ("hard reset" is not
+    /// "reset"); the words as written may match in part.
+    pub whole: bool,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Slot {
     pub alternatives: Vec<Alternative>,
-    /// How much this slot counts toward the question's coverage.
+    /// How rare the slot's concept is (BM25's idf over the articles): what each of its terms
+    /// scores with, and how much the slot counts toward the question's coverage.
     pub weight: f32,
 }
 
@@ -66,19 +70,16 @@ impl Query {
                     let alternatives = phrases
                         .into_iter()
                         .filter_map(|phrase| {
-                            let weight = if phrase.as_slice() == original {
-                                penalty
-                            } else {
-                                penalty * SYNONYM
-                            };
-                            alternative(index, phrase, weight)
+                            let written = phrase.as_slice() == original;
+                            let weight = if written { penalty } else { penalty * SYNONYM };
+                            alternative(index, phrase, weight, !written)
                         })
                         .collect();
                     (length, Some(slot(index, alternatives, unknown)))
                 }
                 None if Analyzer::is_stop(&corrected[at].0) => (1, None),
                 None => {
-                    let alternatives = alternative(index, &stems[at..=at], corrected[at].1)
+                    let alternatives = alternative(index, &stems[at..=at], corrected[at].1, false)
                         .into_iter()
                         .collect();
                     (1, Some(slot(index, alternatives, unknown)))
@@ -97,7 +98,7 @@ impl Query {
 }
 
 /// `phrase` as index terms without its stop words; `None` when it is only stop words.
-fn alternative(index: &Index, phrase: &[String], weight: f32) -> Option<Alternative> {
+fn alternative(index: &Index, phrase: &[String], weight: f32, whole: bool) -> Option<Alternative> {
     let words: Vec<&String> = phrase
         .iter()
         .filter(|stem| !Analyzer::is_stop(stem))
@@ -112,18 +113,21 @@ fn alternative(index: &Index, phrase: &[String], weight: f32) -> Option<Alternat
             .collect(),
         size: words.len(),
         weight,
+        whole,
     })
+    .filter(|alternative| !whole || alternative.terms.len() == alternative.size)
 }
 
 fn slot(index: &Index, alternatives: Vec<Alternative>, unknown: f32) -> Slot {
+    // The words of a slot are one concept: their rarity is that of the concept, so the
+    // article frequency of the most common of them (as Lucene blends synonyms). A rare
+    // synonym ("box" for "server") must not outweigh the common word it stands for.
     let weight = alternatives
         .iter()
         .flat_map(|alternative| &alternative.terms)
-        .map(|term| index.idf(index.article_frequency[*term as usize]))
-        .fold(None, |best: Option<f32>, idf| {
-            Some(best.map_or(idf, |b| b.max(idf)))
-        })
-        .unwrap_or(unknown);
+        .map(|term| index.article_frequency[*term as usize])
+        .max()
+        .map_or(unknown, |frequency| index.idf(frequency));
     Slot {
         alternatives,
         weight,

@@ -44,7 +44,7 @@ pub fn rank(index: &Index, query: &Query) -> Vec<Scored> {
             let mut touched_alternative: Vec<u32> = Vec::new();
             for term in &alternative.terms {
                 let touched = counts(index, *term, &mut term_counts);
-                let idf = index.idf(index.article_frequency[*term as usize]);
+                let idf = slot.weight;
                 for at in touched {
                     let tf = std::mem::take(&mut term_counts[at as usize]);
                     if alternative_sum[at as usize] == 0.0 {
