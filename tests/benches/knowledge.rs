@@ -40,13 +40,7 @@ fn main() -> anyhow::Result<()> {
     let plain = PlainBm25::new(&starter);
     let ranker = kb_eval::evaluate(
         &questions,
-        |q| {
-            let found = retriever.search(q, 5);
-            Answer {
-                slugs: found.hits.iter().map(|hit| hit.slug.to_string()).collect(),
-                answerable: found.answerable,
-            }
-        },
+        |question| Answer::of(&retriever, question),
         &mut Vec::new(),
     );
     let baseline = kb_eval::evaluate(
@@ -100,7 +94,7 @@ fn main() -> anyhow::Result<()> {
         }
     }
     println!(
-        "{} articles ({} passages of text in all), index built in {:.2} s, index memory {:.1} MiB\n",
+        "{} articles ({} MB of body text), index built in {:.2} s, index memory {:.1} MiB\n",
         big.articles(),
         articles.iter().map(|a| a.content.body.len()).sum::<usize>() / 1_000_000,
         built.as_secs_f64(),

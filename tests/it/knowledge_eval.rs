@@ -21,13 +21,7 @@ fn the_starter_knowledge_base_answers_the_evaluation_set() {
     let mut misses = Vec::new();
     let figures = kb_eval::evaluate(
         &questions,
-        |question| {
-            let found = retriever.search(question, 5);
-            Answer {
-                slugs: found.hits.iter().map(|hit| hit.slug.to_string()).collect(),
-                answerable: found.answerable,
-            }
-        },
+        |question| Answer::of(&retriever, question),
         &mut misses,
     );
     let plain = PlainBm25::new(&articles);

@@ -47,6 +47,17 @@ pub struct Answer {
     pub answerable: bool,
 }
 
+impl Answer {
+    /// The platform's ranking's first five for `question`.
+    pub fn of(retriever: &hostdeck_core::knowledge::Retriever, question: &str) -> Self {
+        let found = retriever.search(question, 5);
+        Self {
+            slugs: found.hits.iter().map(|hit| hit.slug.to_string()).collect(),
+            answerable: found.answerable,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Figures {
     /// Questions with an expected article.
