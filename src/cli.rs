@@ -39,6 +39,26 @@ pub enum Command {
     /// Work with the Discord bot.
     #[command(subcommand)]
     Bot(BotCommand),
+    /// The knowledge base: help articles as Markdown files, one `<slug>.md` each.
+    #[command(subcommand)]
+    Kb(KbCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KbCommand {
+    /// Read every `<slug>.md` of DIR into the knowledge base and print, per slug, whether it
+    /// was created, updated or unchanged. A bad file stops the import before anything is
+    /// written, naming the file and the line.
+    Import {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+    /// Write every article, drafts included, to DIR as `<slug>.md` (created when missing;
+    /// files of the same name are replaced).
+    Export {
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +158,17 @@ mod tests {
             cli.command,
             Command::Bot(BotCommand::RegisterCommands)
         ));
+    }
+
+    #[test]
+    fn kb_import_and_export_take_a_folder() {
+        let cli =
+            Cli::try_parse_from(["hostdeck", "kb", "import", "config/knowledge"]).expect("parses");
+        assert!(matches!(
+            cli.command,
+            Command::Kb(KbCommand::Import { dir }) if dir == std::path::Path::new("config/knowledge")
+        ));
+        assert!(Cli::try_parse_from(["hostdeck", "kb", "export"]).is_err());
     }
 
     #[test]

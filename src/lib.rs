@@ -17,7 +17,7 @@ use hostdeck_core::users::NewAccount;
 use hostdeck_core::{Actor, Core, Role};
 use secrecy::SecretString;
 
-use cli::{AdminCommand, BillingCommand, BotCommand, Cli, Command, ConfigCommand};
+use cli::{AdminCommand, BillingCommand, BotCommand, Cli, Command, ConfigCommand, KbCommand};
 
 /// Exit code for a configuration (or usage) error, as clap uses for usage errors.
 pub const EXIT_CONFIG: u8 = 2;
@@ -99,6 +99,7 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
             );
             Ok(())
         }
+        Command::Kb(command) => knowledge(command, config).await,
         Command::Billing(BillingCommand::Tick(tick)) => {
             let core = Core::open(config).await?;
             let now = tick.now.map(|now| now.with_timezone(&chrono::Utc));
@@ -108,6 +109,40 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
             Ok(())
         }
     }
+}
+
+/// `hostdeck kb import|export DIR`.
+async fn knowledge(command: KbCommand, config: Config) -> anyhow::Result<()> {
+    use hostdeck_core::knowledge::{Saved, files};
+    let core = Core::open(config).await?;
+    let done = match command {
+        KbCommand::Import { dir } => match files::read_dir(&dir) {
+            Ok(found) => core
+                .knowledge
+                .import(&Actor::cli(), &found)
+                .await
+                .map(|report| {
+                    for (slug, saved) in &report.articles {
+                        println!("{:<9} {slug}", saved.as_str());
+                    }
+                    println!(
+                        "{} created, {} updated, {} unchanged.",
+                        report.count(Saved::Created),
+                        report.count(Saved::Updated),
+                        report.count(Saved::Unchanged)
+                    );
+                }),
+            Err(error) => Err(error),
+        },
+        KbCommand::Export { dir } => match core.knowledge.export(&Actor::cli()).await {
+            Ok(written) => files::write_dir(&dir, &written).map(|()| {
+                println!("Wrote {} articles to {}.", written.len(), dir.display());
+            }),
+            Err(error) => Err(error),
+        },
+    };
+    core.close().await;
+    Ok(done?)
 }
 
 /// The password from standard input: typed without echo on a terminal, else the first line.

@@ -613,3 +613,61 @@ fn bot_register_commands_registers_in_the_configured_guild() {
     );
     assert!(discord.recorder().problems().is_empty());
 }
+
+#[test]
+fn kb_export_then_import_round_trips_and_reports_per_slug() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let export = run(hostdeck(dir.path()).args(["kb", "export", "kb"]), "");
+    assert!(export.status.success(), "{}", text(&export.stderr));
+    assert!(
+        text(&export.stdout).contains("Wrote "),
+        "{}",
+        text(&export.stdout)
+    );
+    let exported = dir.path().join("kb");
+    let starter = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/knowledge");
+    for entry in std::fs::read_dir(&starter).expect("config/knowledge") {
+        let path = entry.expect("an entry").path();
+        let name = path.file_name().expect("a name");
+        assert_eq!(
+            std::fs::read_to_string(exported.join(name)).expect("exported"),
+            std::fs::read_to_string(&path).expect("shipped"),
+            "{name:?} exports as shipped"
+        );
+    }
+
+    let again = run(hostdeck(dir.path()).args(["kb", "import", "kb"]), "");
+    assert!(again.status.success(), "{}", text(&again.stderr));
+    let report = text(&again.stdout);
+    assert!(report.contains("unchanged power-actions"), "{report}");
+    assert!(report.contains("0 created, 0 updated,"), "{report}");
+
+    let file = exported.join("power-actions.md");
+    let edited = std::fs::read_to_string(&file)
+        .expect("read")
+        .replace("four power actions", "four power actions (and no more)");
+    std::fs::write(&file, edited).expect("edit");
+    std::fs::write(
+        exported.join("new-one.md"),
+        "+++\ntitle = \"New\"\nkind = \"faq\"\ntags = []\n+++\n\nA new article.\n",
+    )
+    .expect("write");
+    let changed = run(hostdeck(dir.path()).args(["kb", "import", "kb"]), "");
+    let report = text(&changed.stdout);
+    assert!(report.contains("updated   power-actions"), "{report}");
+    assert!(report.contains("created   new-one"), "{report}");
+    assert!(report.contains("1 created, 1 updated,"), "{report}");
+
+    std::fs::write(
+        exported.join("broken.md"),
+        "+++\ntitle = \"Broken\"\nkind = \"faq\"\ntags = [\n+++\n\nBody.\n",
+    )
+    .expect("write");
+    let refused = run(hostdeck(dir.path()).args(["kb", "import", "kb"]), "");
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused.stderr).contains("broken.md, line"),
+        "{}",
+        text(&refused.stderr)
+    );
+}

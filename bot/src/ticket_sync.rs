@@ -533,9 +533,17 @@ async fn member_of(http: &Http, data: &Data, message: &Message) -> DiscordMember
     }
 }
 
+/// How many tickets one reconnect asks to sync again at most.
+const REQUEUE: u32 = 1000;
+
 /// Reads every open ticket's thread after its last message read, a page at a time, and stores
 /// what was missed while the bot was away.
 pub async fn catch_up(http: &Http, data: &Data) {
+    // Outbound first: a ticket whose sync rows ran out of retries while Discord was away is
+    // asked for again (the outbox posts it once the gateway is back).
+    if let Err(error) = data.core.tickets.requeue_unsynced(REQUEUE).await {
+        tracing::warn!(%error, "could not queue the tickets Discord is behind on");
+    }
     let cursors = match data.core.tickets.open_threads().await {
         Ok(cursors) => cursors,
         Err(error) => {

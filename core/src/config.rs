@@ -57,6 +57,8 @@ pub struct Config {
     pub betterstack: crate::status::config::BetterstackConfig,
     /// The status report: components, checks, refresh ([`crate::status`]).
     pub status: crate::status::config::StatusConfig,
+    /// Where the help search's glossary additions are ([`crate::knowledge::config`]).
+    pub knowledge: crate::knowledge::config::KnowledgeConfig,
     /// Prices, loaded from the file `billing.pricing` names (not part of this file's TOML).
     #[serde(skip)]
     pub pricing: std::sync::Arc<crate::pricing::Pricing>,

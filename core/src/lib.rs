@@ -22,7 +22,8 @@
 //!   free credit, suspension), [`payments`] (PayPal), [`statements`] (exports and PDFs),
 //!   [`discord_links`] (Discord members as actors), [`tickets`] (the support desk: tickets,
 //!   the SLA clock, transcripts, the Discord thread seam), [`status`] (the status report from
-//!   BetterStack, internal checks, incidents and maintenance).
+//!   BetterStack, internal checks, incidents and maintenance), [`knowledge`] (help articles and
+//!   the search over them).
 //!
 //! [`Core`] ties them together; front doors hold an `Arc<Core>` and call its services with an
 //! [`Actor`] they built from a session, an API key or a Discord member.
@@ -40,6 +41,7 @@ pub mod error;
 pub mod idempotency;
 pub mod identity;
 pub mod ids;
+pub mod knowledge;
 pub mod ledger;
 pub mod maintenance;
 pub mod money;
@@ -73,6 +75,7 @@ use clock::{Clock, SystemClock};
 use config::Config;
 use discord_links::DiscordLinks;
 use identity::Identity;
+use knowledge::Knowledge;
 use ledger::Ledger;
 use maintenance::Maintenance;
 use notify::Outbox;
@@ -112,6 +115,8 @@ pub struct Core {
     pub tickets: tickets::Tickets,
     /// The status report, its refresh, incidents and maintenance windows.
     pub status: status::Status,
+    /// Help articles and the search over them.
+    pub knowledge: Knowledge,
 }
 
 impl Core {
@@ -208,7 +213,15 @@ impl Core {
             maintenance.clone(),
             status_checks(&config, &store, &clock, &servers, &payments),
         )?;
+        let knowledge = Knowledge::new(
+            store.clone(),
+            clock.clone(),
+            audit.clone(),
+            &config.knowledge,
+        )?;
+        knowledge.seed_starter().await?;
         Ok(Self {
+            knowledge,
             status,
             payments,
             statements,

@@ -430,6 +430,7 @@ pub enum Permission {
     ManageMaintenance,
     ManageIncidents,
     ManageSettings,
+    ManageKnowledge,
     ReadAudit,
     PostLedger,
 }
@@ -609,6 +610,12 @@ pub const POLICY: &[Rule] = &[
         "change settings, plans and prices"
     ),
     rule!(
+        ManageKnowledge,
+        Grant::Roles(ADMIN),
+        Some(Scope::AdminSystem),
+        "edit and publish knowledge-base articles"
+    ),
+    rule!(
         ReadAudit,
         Grant::Roles(ADMIN),
         Some(Scope::AdminSystem),
@@ -676,6 +683,7 @@ mod tests {
             (ManageMaintenance, [N, N, N, Y]),
             (ManageIncidents, [N, Y, N, Y]),
             (ManageSettings, [N, N, N, Y]),
+            (ManageKnowledge, [N, N, N, Y]),
             (ReadAudit, [N, N, N, Y]),
             (PostLedger, [N, N, N, N]),
         ]

@@ -17,6 +17,8 @@ mod bot_tickets;
 mod first_use;
 mod house;
 mod idempotency_keys;
+mod knowledge;
+mod knowledge_eval;
 mod ledger_attached;
 mod ledger_concurrency;
 mod ledger_model;

@@ -16,6 +16,7 @@
 //! - [`pdf`]: a PDF read back as text with pdftotext (`HOSTDECK_TEST_PDFTOTEXT`).
 //! - [`process`]: the programs those start, each on a free loopback port, killed on drop.
 //! - [`paypal`]: the fake PayPal's trust root as a `paypal.cert_roots` file.
+//! - [`kb_eval`]: the help search's evaluation set, its figures, and plain BM25 to compare.
 //!
 //! Fakes of the outside services join this crate as the features that call them are built.
 
@@ -26,6 +27,7 @@ pub mod bot;
 pub mod browser;
 pub mod cloud;
 pub mod db;
+pub mod kb_eval;
 pub mod mail;
 pub mod paypal;
 pub mod pdf;

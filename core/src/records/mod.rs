@@ -5,6 +5,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod knowledge;
 pub mod ledger;
 pub mod limits;
 pub mod meter;

@@ -15,6 +15,7 @@ pub mod billing;
 pub mod config;
 pub mod discord;
 pub mod idempotency;
+pub mod knowledge;
 pub mod ledger;
 pub mod outbox;
 pub mod payments;
@@ -144,6 +145,8 @@ pub trait Store: Send + Sync + 'static {
     fn tickets(&self) -> &dyn tickets::TicketStore;
     /// The status report, its lease, history and hostdeck's own incidents ([`status`]).
     fn status(&self) -> &dyn status::StatusStore;
+    /// Knowledge-base articles and their version ([`knowledge`]).
+    fn knowledge(&self) -> &dyn knowledge::KnowledgeStore;
     /// Answers when the database does; `/readyz` uses it.
     async fn ping(&self) -> Result<()>;
     /// Closes every connection, waiting for work in flight.

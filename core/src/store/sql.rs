@@ -94,6 +94,7 @@ mod auth;
 mod billing;
 mod discord;
 mod idempotency;
+mod knowledge;
 mod ledger;
 mod outbox;
 mod payments;

@@ -9,6 +9,7 @@ mod admin;
 mod auth;
 mod catalog;
 mod keys;
+mod knowledge;
 mod payments;
 mod servers;
 mod ssh_keys;
@@ -45,7 +46,8 @@ pub use views::*;
         (name = "admin", description = "Staff administration"),
         (name = "billing", description = "Top-ups with PayPal, statements and exports"),
         (name = "servers", description = "Servers: list, create, power, resize, delete"),
-        (name = "tickets", description = "Support tickets: the conversation, and for staff the queue, notes, assignment and the SLA report")
+        (name = "tickets", description = "Support tickets: the conversation, and for staff the queue, notes, assignment and the SLA report"),
+        (name = "help", description = "The help articles, searchable without signing in")
     )
 )]
 struct ApiDoc;
@@ -86,6 +88,7 @@ pub fn routes() -> Routes {
         .merge(catalog::routes())
         .merge(ssh_keys::routes())
         .merge(tickets::routes())
+        .merge(knowledge::routes())
         .split_for_parts();
     unreadable_bodies(&mut openapi);
     Routes {

@@ -72,6 +72,10 @@ impl<DB> Store for SqlStore<DB> {
         self
     }
 
+    fn knowledge(&self) -> &dyn crate::store::knowledge::KnowledgeStore {
+        self
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1").fetch_one(&self.reader).await?;
         Ok(())

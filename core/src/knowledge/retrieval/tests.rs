@@ -1,0 +1,135 @@
+use std::sync::Arc;
+
+use chrono::{TimeZone, Utc};
+
+use super::*;
+use crate::records::knowledge::{ArticleContent, ArticleKind};
+
+fn article(slug: &str, title: &str, tags: &[&str], body: &str, published: bool) -> Article {
+    Article {
+        content: ArticleContent {
+            slug: Slug::parse(slug).expect("slug"),
+            title: title.into(),
+            kind: ArticleKind::Faq,
+            tags: tags.iter().map(|tag| (*tag).to_owned()).collect(),
+            body: body.into(),
+            also_asked: vec![],
+            published,
+        },
+        updated_at: Utc.timestamp_opt(0, 0).single().expect("time"),
+    }
+}
+
+fn retriever() -> Retriever {
+    let glossary = Glossary::load(&Analyzer::default(), None).expect("glossary");
+    Retriever::new(
+        Arc::new(glossary),
+        &[
+            article(
+                "restart-a-server",
+                "Restarting a server",
+                &["power"],
+                "Open the server's page and press Restart. The server reboots in a minute.",
+                true,
+            ),
+            article(
+                "top-up",
+                "Adding credit with PayPal",
+                &["billing", "paypal"],
+                "## Paying\nChoose an amount on the Billing page and pay with PayPal. \
+                 The credit shows at once.",
+                true,
+            ),
+            article(
+                "two-factor",
+                "Turning on two-factor authentication",
+                &["security"],
+                "Scan the QR code with an authenticator app and type the six-digit code.",
+                true,
+            ),
+            article(
+                "secret-draft",
+                "Restarting everything",
+                &[],
+                "A draft nobody sees.",
+                false,
+            ),
+        ],
+    )
+}
+
+fn first(retriever: &Retriever, question: &str) -> Option<String> {
+    retriever
+        .search(question, 3)
+        .hits
+        .first()
+        .map(|hit| hit.slug.to_string())
+}
+
+#[test]
+fn stems_synonyms_and_typos_find_the_article() {
+    let retriever = retriever();
+    assert_eq!(retriever.articles(), 3, "drafts are not indexed");
+    assert_eq!(
+        first(&retriever, "how do i restart my server").as_deref(),
+        Some("restart-a-server")
+    );
+    assert_eq!(
+        first(&retriever, "reboot vps").as_deref(),
+        Some("restart-a-server")
+    );
+    assert_eq!(
+        first(&retriever, "how to add funds").as_deref(),
+        Some("top-up")
+    );
+    assert_eq!(
+        first(&retriever, "paypall deposit").as_deref(),
+        Some("top-up")
+    );
+    assert_eq!(
+        first(&retriever, "setup 2fa").as_deref(),
+        Some("two-factor")
+    );
+    assert_eq!(
+        first(&retriever, "authenticatr app").as_deref(),
+        Some("two-factor")
+    );
+}
+
+#[test]
+fn questions_the_articles_do_not_cover_are_not_answerable() {
+    let retriever = retriever();
+    let found = retriever.search("restart server", 3);
+    assert!(found.answerable);
+    assert!(found.hits[0].score > 0.0 && found.hits[0].score <= 1.0);
+    assert!(
+        found.hits[0].snippet.contains("Restart"),
+        "{}",
+        found.hits[0].snippet
+    );
+    for question in [
+        "what is the capital of france",
+        "",
+        "???",
+        "recipe for banana bread",
+    ] {
+        let found = retriever.search(question, 3);
+        assert!(!found.answerable, "{question}: {:?}", found.hits);
+    }
+}
+
+#[test]
+fn the_best_passage_of_each_article_is_listed_for_fusion() {
+    let retriever = retriever();
+    let found = retriever.search("pay with paypal", 3);
+    let (key, _) = &found.passages[0];
+    assert_eq!((key.slug.as_str(), key.number), ("top-up", 0));
+    assert_eq!(found.hits[0].heading, "Paying");
+}
+
+#[test]
+fn reciprocal_rank_fusion_rewards_agreement() {
+    let fused = reciprocal_rank_fusion(&[vec!["a", "b", "c"], vec!["b", "c", "a"]], 60.0);
+    assert_eq!(fused[0].0, "b");
+    assert_eq!(fused.len(), 3);
+}
