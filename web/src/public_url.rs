@@ -45,7 +45,7 @@ pub async fn create_topup_order(
 
 /// Where the portal is reached, for the addresses PayPal sends the customer back to:
 /// `web.public_url`, or else the address this request came to.
-fn portal_base(state: &AppState, headers: &HeaderMap) -> String {
+pub fn portal_base(state: &AppState, headers: &HeaderMap) -> String {
     if let Some(url) = &state.core.config.web.public_url {
         return url.as_str().trim_end_matches('/').to_owned();
     }
