@@ -25,6 +25,7 @@ pub use discord::{DiscordConfig, DiscordRoles};
 pub use values::ConfigError;
 pub use web::{TrustedProxy, WebConfig};
 
+pub use crate::assistant::config::{AssistantConfig, GeminiConfig};
 pub use crate::auth::config::AuthConfig;
 pub use crate::billing::config::BillingConfig;
 
@@ -51,6 +52,10 @@ pub struct Config {
     pub paypal: crate::payments::config::PaypalConfig,
     /// What one customer may run at once ([`crate::servers::limits`]).
     pub customer_limits: crate::servers::limits::CustomerLimits,
+    /// Where the model is and how long it may take (`/ask`).
+    pub gemini: GeminiConfig,
+    /// What `/ask` answers with: prompts, quotas, output bounds.
+    pub assistant: AssistantConfig,
     /// Prices, loaded from the file `billing.pricing` names (not part of this file's TOML).
     #[serde(skip)]
     pub pricing: std::sync::Arc<crate::pricing::Pricing>,
@@ -207,6 +212,7 @@ impl Config {
         problems.extend(self.paypal.problems(&self.billing.currency));
         problems.extend(self.billing.problems());
         problems.extend(self.customer_limits.problems());
+        problems.extend(self.assistant.problems(&self.gemini));
         if problems.is_empty() {
             Ok(())
         } else {

@@ -20,11 +20,13 @@
 //!   outbox, mail, Discord messages), [`pricing`] (exact prices), [`burn_rate`], [`providers`]
 //!   (the platforms servers run on), [`ssh_keys`], [`servers`], [`billing`] (the hourly tick,
 //!   free credit, suspension), [`payments`] (PayPal), [`statements`] (exports and PDFs),
-//!   [`discord_links`] (Discord members as actors).
+//!   [`discord_links`] (Discord members as actors), [`assistant`] (`/ask`: Gemini, prompts,
+//!   quotas, inert answers).
 //!
 //! [`Core`] ties them together; front doors hold an `Arc<Core>` and call its services with an
 //! [`Actor`] they built from a session, an API key or a Discord member.
 
+pub mod assistant;
 pub mod audit;
 pub mod auth;
 pub mod billing;
@@ -104,6 +106,8 @@ pub struct Core {
     pub discord_links: DiscordLinks,
     /// SSH public keys saved on accounts.
     pub ssh_keys: ssh_keys::SshKeys,
+    /// `/ask`: answers from the help articles (with Gemini when `gemini.api_key` is set).
+    pub assistant: assistant::Assistant,
 }
 
 impl Core {
@@ -191,7 +195,22 @@ impl Core {
             config.clone(),
             Arc::new(servers.clone()),
         );
+        let users = Users::new(store.clone(), clock.clone(), audit.clone(), key_cache);
+        let assistant = assistant::Assistant::new(assistant::Parts {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config.clone(),
+            passages: Arc::new(assistant::NoArticles),
+            facts: Arc::new(assistant::OwnAccount {
+                users: users.clone(),
+                servers: servers.clone(),
+                ledger: ledger.clone(),
+                store: store.clone(),
+                currency: config.billing.currency.clone(),
+            }),
+        })?;
         Ok(Self {
+            assistant,
             payments,
             statements,
             discord_links: DiscordLinks::new(
@@ -202,7 +221,7 @@ impl Core {
                 outbox.clone(),
                 config.clone(),
             ),
-            users: Users::new(store.clone(), clock.clone(), audit.clone(), key_cache),
+            users,
             ledger,
             billing,
             auth: Auth::new(

@@ -9,6 +9,7 @@
 //!
 //! The store checks no permissions: services do that before they call it.
 
+pub mod assistant;
 pub mod audit;
 pub mod auth;
 pub mod billing;
@@ -138,6 +139,8 @@ pub trait Store: Send + Sync + 'static {
     fn discord(&self) -> &dyn discord::DiscordStore;
     /// SSH public keys saved on accounts.
     fn ssh_keys(&self) -> &dyn ssh_keys::SshKeyStore;
+    /// The assistant's usage records and daily token counts ([`assistant`]).
+    fn assistant(&self) -> &dyn assistant::AssistantStore;
     /// Answers when the database does; `/readyz` uses it.
     async fn ping(&self) -> Result<()>;
     /// Closes every connection, waiting for work in flight.
