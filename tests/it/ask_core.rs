@@ -465,6 +465,59 @@ async fn the_channel_cooldown_and_the_token_budget_refuse_with_a_time(db: TestDb
     assert!(w.ask("discord:c", "xyzzy").await.is_ok());
 }
 
+async fn embeddings_and_token_counts_speak_the_wire_format(db: TestDb) {
+    use hostdeck_core::assistant::gemini::{EmbedTask, EmbedText, GenerateRequest, Turn};
+    let w = world(db, |_| {}).await;
+    let gemini = w.core.assistant.gemini().expect("a client");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    let query = EmbedText {
+        text: "My server is still charged while it is stopped, why?",
+        title: None,
+        task: EmbedTask::Query,
+    };
+    let vector = gemini.embed(&query, deadline).await.expect("an embedding");
+    assert_eq!(vector.len(), 768);
+    let norm: f32 = vector.iter().map(|v| v * v).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-3, "normalised in Rust: {norm}");
+    let bodies: Vec<String> = (0..150)
+        .map(|n| format!("Article {n} about billing"))
+        .collect();
+    let texts: Vec<EmbedText<'_>> = bodies
+        .iter()
+        .map(|text| EmbedText {
+            text,
+            title: Some("Billing"),
+            task: EmbedTask::Document,
+        })
+        .collect();
+    let vectors = gemini
+        .embed_batch(&texts, deadline)
+        .await
+        .expect("embeddings");
+    assert_eq!(vectors.len(), 150);
+    let batches = w
+        .gemini
+        .recorder()
+        .calls_to(&reqwest::Method::POST, ":batchEmbedContents");
+    assert_eq!(batches.len(), 2, "at most 100 per batch");
+    let request = GenerateRequest {
+        system: "You are a test.".into(),
+        turns: vec![Turn {
+            role: "user",
+            text: "How many tokens is this?".into(),
+        }],
+        schema: json!({"type": "OBJECT", "properties": {"answer": {"type": "STRING"}}}),
+    };
+    assert!(
+        gemini
+            .count_tokens(&request, deadline)
+            .await
+            .expect("a count")
+            > 0
+    );
+    assert!(w.gemini.problems().is_empty(), "{:?}", w.gemini.problems());
+}
+
 on_both_engines!(
     grounded_answers_cite_only_what_was_sent,
     nothing_relevant_is_an_honest_i_dont_know_without_the_model,
@@ -478,6 +531,11 @@ mod sqlite_only {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_gemini_failure_is_a_helpful_answer_in_time() {
         super::every_gemini_failure_is_a_helpful_answer_in_time(TestDb::sqlite().await).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn embeddings_and_token_counts_speak_the_wire_format() {
+        super::embeddings_and_token_counts_speak_the_wire_format(TestDb::sqlite().await).await;
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

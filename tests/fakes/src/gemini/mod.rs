@@ -24,6 +24,8 @@
 
 pub mod checks;
 pub mod embed;
+#[cfg(test)]
+mod tests;
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex};
