@@ -164,32 +164,37 @@ pub fn top_sources(passages: &[Passage], count: usize) -> Vec<Source> {
 }
 
 impl Answer {
-    /// Nothing relevant was found.
-    pub fn dont_know() -> Self {
+    /// An answer written without the model: it offers a ticket.
+    fn without_model(text: String, sources: Vec<Source>, kind: AnswerKind) -> Self {
         Self {
-            text: "I don't know: I found nothing in our help articles that answers this. A \
-                   member of the team can help if you open a ticket."
-                .into(),
-            sources: Vec::new(),
-            needs_human: true,
+            text,
+            sources,
+            needs_human: kind == AnswerKind::NoSources,
             ticket_offer: true,
             ticket_summary: None,
-            kind: AnswerKind::NoSources,
+            kind,
             failure: None,
         }
     }
 
+    /// Nothing relevant was found.
+    pub fn dont_know() -> Self {
+        Self::without_model(
+            "I don't know: I found nothing in our help articles that answers this. A member \
+             of the team can help if you open a ticket."
+                .into(),
+            Vec::new(),
+            AnswerKind::NoSources,
+        )
+    }
+
     /// No model: the articles that look relevant.
     pub fn lexical(passages: &[Passage]) -> Self {
-        Self {
-            text: "Here are the articles that look relevant to your question.".into(),
-            sources: top_sources(passages, 3),
-            needs_human: false,
-            ticket_offer: true,
-            ticket_summary: None,
-            kind: AnswerKind::Lexical,
-            failure: None,
-        }
+        Self::without_model(
+            "Here are the articles that look relevant to your question.".into(),
+            top_sources(passages, 3),
+            AnswerKind::Lexical,
+        )
     }
 
     /// The model failed: what happened, in a sentence, and the articles that look relevant.
@@ -204,29 +209,20 @@ impl Answer {
             )
         };
         Self {
-            text,
-            sources,
-            needs_human: false,
-            ticket_offer: true,
-            ticket_summary: None,
-            kind: AnswerKind::Failed,
             failure: Some(error.kind()),
+            ..Self::without_model(text, sources, AnswerKind::Failed)
         }
     }
 
     /// The model's answer repeated what it was told never to repeat.
     pub fn withheld(passages: &[Passage]) -> Self {
-        Self {
-            text: "I can only answer questions about our services from our help articles. \
-                   These look relevant; for anything else, open a ticket."
+        Self::without_model(
+            "I can only answer questions about our services from our help articles. These \
+             look relevant; for anything else, open a ticket."
                 .into(),
-            sources: top_sources(passages, 3),
-            needs_human: false,
-            ticket_offer: true,
-            ticket_summary: None,
-            kind: AnswerKind::Withheld,
-            failure: None,
-        }
+            top_sources(passages, 3),
+            AnswerKind::Withheld,
+        )
     }
 
     /// What is recorded as the outcome.

@@ -303,12 +303,7 @@ impl Gemini {
             .await
             .map_err(|error| transport(&error))?;
         let status = sent.status().as_u16();
-        let retry_after = sent
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = crate::providers::http::retry_after(sent.headers());
         let bytes = sent.bytes().await.map_err(|error| transport(&error))?;
         let answer: Option<Value> = serde_json::from_slice(&bytes).ok();
         if status == 200 {
