@@ -188,8 +188,12 @@ impl Assistant {
                 }
                 Err(_) => (Answer::failed(&GeminiError::Timeout, &[]), 0),
             };
-        if answer.kind == AnswerKind::Failed {
-            // A question the model never answered does not count against the asker.
+        if matches!(
+            answer.failure,
+            Some("timeout" | "unreachable" | "unavailable" | "rate_limited" | "bad_key")
+                | Some("unknown_model" | "refused")
+        ) {
+            // The platform's failure, not the question's: it does not count against the asker.
             self.inner.quotas.give_back(&admitted).await;
         }
         self.record(actor, asker, &answer.outcome(), tokens).await;
