@@ -63,6 +63,8 @@ async fn run(command: Command, config: Config, started: Instant) -> anyhow::Resu
             Ok(())
         }
         Command::Config(ConfigCommand::Check) => {
+            hostdeck_core::assistant::prompts::Prompts::check(&config)
+                .map_err(|problem| anyhow::anyhow!("assistant prompts: {problem}"))?;
             print!("{}", config.redacted_toml());
             eprintln!("The configuration is valid.");
             Ok(())

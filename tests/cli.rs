@@ -347,6 +347,44 @@ fn config_check_prints_the_effective_config_without_secrets() {
 }
 
 #[test]
+fn config_check_renders_the_assistant_prompts_and_hides_the_gemini_key() {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let prompts = dir.path().join("my-prompts");
+    std::fs::create_dir(&prompts).expect("a prompts folder");
+    std::fs::write(
+        prompts.join("system.jinja"),
+        "You help {{ company }}. {{ canary }}",
+    )
+    .expect("a template");
+    std::fs::write(prompts.join("question.jinja"), "{{ question }} {% if %}").expect("a template");
+    let output = run(
+        hostdeck(dir.path())
+            .args(["config", "check"])
+            .env("HOSTDECK_ASSISTANT__PROMPTS_DIR", &prompts)
+            .env("HOSTDECK_GEMINI__API_KEY", "AIza-do-not-print"),
+        "",
+    );
+    assert!(!output.status.success());
+    let stderr = text(&output.stderr);
+    assert!(stderr.contains("question.jinja"), "{stderr}");
+    std::fs::write(prompts.join("question.jinja"), "{{ question }}").expect("a template");
+    let output = run(
+        hostdeck(dir.path())
+            .args(["config", "check"])
+            .env("HOSTDECK_ASSISTANT__PROMPTS_DIR", &prompts)
+            .env("HOSTDECK_GEMINI__API_KEY", "AIza-do-not-print"),
+        "",
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    let everything = format!("{}{}", text(&output.stdout), text(&output.stderr));
+    assert!(
+        everything.contains("api_key = \"[redacted]\""),
+        "{everything}"
+    );
+    assert!(!everything.contains("do-not-print"), "{everything}");
+}
+
+#[test]
 fn amounts_with_a_decimal_point_can_be_set_from_the_environment() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     let output = run(

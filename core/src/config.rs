@@ -25,6 +25,7 @@ pub use discord::{DiscordConfig, DiscordRoles};
 pub use values::ConfigError;
 pub use web::{TrustedProxy, WebConfig};
 
+pub use crate::assistant::config::{AssistantConfig, GeminiConfig};
 pub use crate::auth::config::AuthConfig;
 pub use crate::billing::config::BillingConfig;
 
@@ -59,6 +60,10 @@ pub struct Config {
     pub status: crate::status::config::StatusConfig,
     /// Where the help search's glossary additions are ([`crate::knowledge::config`]).
     pub knowledge: crate::knowledge::config::KnowledgeConfig,
+    /// Where the model is and how long it may take (`/ask`).
+    pub gemini: GeminiConfig,
+    /// What `/ask` answers with: prompts, quotas, output bounds.
+    pub assistant: AssistantConfig,
     /// Prices, loaded from the file `billing.pricing` names (not part of this file's TOML).
     #[serde(skip)]
     pub pricing: std::sync::Arc<crate::pricing::Pricing>,
@@ -217,6 +222,7 @@ impl Config {
         problems.extend(self.customer_limits.problems());
         problems.extend(self.tickets.problems());
         problems.extend(self.status.problems(&self.betterstack));
+        problems.extend(self.assistant.problems(&self.gemini));
         if problems.is_empty() {
             Ok(())
         } else {

@@ -23,11 +23,13 @@
 //!   [`discord_links`] (Discord members as actors), [`tickets`] (the support desk: tickets,
 //!   the SLA clock, transcripts, the Discord thread seam), [`status`] (the status report from
 //!   BetterStack, internal checks, incidents and maintenance), [`knowledge`] (help articles and
-//!   the search over them).
+//!   the search over them), [`assistant`] (`/ask`: Gemini,
+//!   prompts, quotas, inert answers).
 //!
 //! [`Core`] ties them together; front doors hold an `Arc<Core>` and call its services with an
 //! [`Actor`] they built from a session, an API key or a Discord member.
 
+pub mod assistant;
 pub mod audit;
 pub mod auth;
 pub mod billing;
@@ -117,6 +119,8 @@ pub struct Core {
     pub status: status::Status,
     /// Help articles and the search over them.
     pub knowledge: Knowledge,
+    /// `/ask`: answers from the help articles (with Gemini when `gemini.api_key` is set).
+    pub assistant: assistant::Assistant,
 }
 
 impl Core {
@@ -220,7 +224,22 @@ impl Core {
             &config.knowledge,
         )?;
         knowledge.seed_starter().await?;
+        let users = Users::new(store.clone(), clock.clone(), audit.clone(), key_cache);
+        let assistant = assistant::Assistant::new(assistant::Parts {
+            store: store.clone(),
+            clock: clock.clone(),
+            config: config.clone(),
+            passages: Arc::new(assistant::NoArticles),
+            facts: Arc::new(assistant::OwnAccount {
+                users: users.clone(),
+                servers: servers.clone(),
+                ledger: ledger.clone(),
+                store: store.clone(),
+                currency: config.billing.currency.clone(),
+            }),
+        })?;
         Ok(Self {
+            assistant,
             knowledge,
             status,
             payments,
@@ -233,7 +252,7 @@ impl Core {
                 outbox.clone(),
                 config.clone(),
             ),
-            users: Users::new(store.clone(), clock.clone(), audit.clone(), key_cache),
+            users,
             ledger,
             billing,
             auth: Auth::new(

@@ -3,6 +3,7 @@
 
 mod api_accounts;
 mod api_attacks;
+mod ask_core;
 mod billing_rules;
 mod billing_servers;
 mod billing_tick;

@@ -280,12 +280,7 @@ impl Endpoint {
             .map_err(|error| transport_failure(&error, call, patience))?;
         let status = response.status();
         let reason = reason_phrase(&response);
-        let retry_after = response
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.trim().parse::<u64>().ok())
-            .map(Duration::from_secs);
+        let retry_after = retry_after(response.headers());
         let body = response
             .bytes()
             .await
@@ -314,6 +309,15 @@ pub(crate) fn segment(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
+}
+
+/// A `Retry-After` header in whole seconds (the form APIs send), for any outside service.
+pub fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok())
+        .map(Duration::from_secs)
 }
 
 fn backoff(attempt: u32) -> Duration {

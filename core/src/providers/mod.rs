@@ -30,7 +30,7 @@
 
 pub mod config;
 pub mod error;
-mod http;
+pub(crate) mod http;
 pub mod jelastic;
 pub mod proxmox;
 pub mod sandbox;

@@ -3,6 +3,7 @@
 //! each other, [`crate::ids`], [`crate::money`], [`crate::email`], [`crate::text`],
 //! [`crate::policy`] and [`crate::error`]. Services re-export what they own from here.
 
+pub mod assistant;
 pub mod audit;
 pub mod auth;
 pub mod knowledge;

@@ -9,6 +9,7 @@
 //!
 //! The store checks no permissions: services do that before they call it.
 
+pub mod assistant;
 pub mod audit;
 pub mod auth;
 pub mod billing;
@@ -147,6 +148,8 @@ pub trait Store: Send + Sync + 'static {
     fn status(&self) -> &dyn status::StatusStore;
     /// Knowledge-base articles and their version ([`knowledge`]).
     fn knowledge(&self) -> &dyn knowledge::KnowledgeStore;
+    /// The assistant's usage records and daily token counts ([`assistant`]).
+    fn assistant(&self) -> &dyn assistant::AssistantStore;
     /// Answers when the database does; `/readyz` uses it.
     async fn ping(&self) -> Result<()>;
     /// Closes every connection, waiting for work in flight.

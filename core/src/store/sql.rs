@@ -89,6 +89,7 @@ macro_rules! api_key_fields {
 
 // The areas come after the column macros above, which they use.
 mod areas;
+mod assistant;
 mod audit;
 mod auth;
 mod billing;

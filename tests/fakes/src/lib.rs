@@ -12,12 +12,16 @@
 //!   slash commands, clicks and modal submits as any member; enforces the 3-second deadline.
 //! - [`paypal`]: OAuth, Orders v2, captures, refunds, an approve page, signed webhooks and the
 //!   verify API, checked against PayPal's specs.
+//! - [`gemini`]: generateContent, embedContent, batchEmbedContents and countTokens, checked
+//!   against the captured answers and notes; scripted answers, every failure, and a mode that
+//!   obeys every prompt injection.
 //! - [`virtfusion`], [`proxmox`], [`jelastic`]: stateful providers; Proxmox checks every request
 //!   against the PVE API schema. Each can be slowed, failed or seeded with thousands of servers.
 
 pub mod betterstack;
 pub mod discord;
 pub(crate) mod exchange;
+pub mod gemini;
 pub mod jelastic;
 pub mod paypal;
 pub mod proxmox;

@@ -36,6 +36,10 @@ impl<DB> Store for SqlStore<DB> {
         self
     }
 
+    fn assistant(&self) -> &dyn crate::store::assistant::AssistantStore {
+        self
+    }
+
     fn throttle(&self) -> &dyn crate::store::throttle::ThrottleStore {
         self
     }

@@ -1,0 +1,32 @@
+//! What the assistant (`/ask`) stores: one row per question asked, and the model tokens used
+//! per UTC day.
+
+use chrono::{DateTime, Utc};
+
+use crate::ids::UserId;
+
+/// One question, as recorded for admins.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AskUsage {
+    pub asked_at: DateTime<Utc>,
+    /// The linked customer who asked, if any.
+    pub user: Option<UserId>,
+    /// Who asked, as the door names them (`discord:123`, `user:5`).
+    pub asker: String,
+    /// Where it was asked (a Discord channel id), if anywhere in particular.
+    pub channel: Option<String>,
+    /// What became of it: `answered`, `no_sources`, `lexical`, `refused:<quota>`,
+    /// `failed:<kind>`.
+    pub outcome: String,
+    /// Model tokens used (`usageMetadata.totalTokenCount`), 0 without a model call.
+    pub tokens: i64,
+}
+
+/// Questions and tokens since a time, by outcome, for admins.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UsageTotals {
+    pub questions: i64,
+    pub tokens: i64,
+    /// `(outcome, questions)`, most frequent first.
+    pub by_outcome: Vec<(String, i64)>,
+}

@@ -1,0 +1,24 @@
+//! The assistant's usage records and its daily token budget (see `assistant::quota`).
+
+use chrono::{DateTime, Utc};
+
+use crate::error::Result;
+use crate::records::assistant::{AskUsage, UsageTotals};
+
+#[async_trait::async_trait]
+pub trait AssistantStore: Send + Sync {
+    /// Adds `tokens` to `day`'s count if the result stays within `budget`, in one statement,
+    /// and returns the new count; `None` when it would go over (nothing is added).
+    async fn reserve_tokens(&self, day: &str, tokens: i64, budget: i64) -> Result<Option<i64>>;
+
+    /// Adds `delta` (negative to give back) to `day`'s count.
+    async fn adjust_tokens(&self, day: &str, delta: i64) -> Result<()>;
+
+    /// Tokens counted on `day` so far.
+    async fn tokens_on(&self, day: &str) -> Result<i64>;
+
+    async fn record_usage(&self, usage: &AskUsage) -> Result<()>;
+
+    /// Questions and tokens since `since`.
+    async fn usage_since(&self, since: DateTime<Utc>) -> Result<UsageTotals>;
+}
