@@ -16,6 +16,6 @@ pub mod providers;
 pub mod servers;
 pub mod ssh_keys;
 pub mod statements;
-pub mod tickets;
 pub mod status;
+pub mod tickets;
 pub mod users;
