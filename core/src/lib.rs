@@ -225,19 +225,7 @@ impl Core {
         )?;
         knowledge.seed_starter().await?;
         let users = Users::new(store.clone(), clock.clone(), audit.clone(), key_cache);
-        let assistant = assistant::Assistant::new(assistant::Parts {
-            store: store.clone(),
-            clock: clock.clone(),
-            config: config.clone(),
-            passages: Arc::new(assistant::NoArticles),
-            facts: Arc::new(assistant::OwnAccount {
-                users: users.clone(),
-                servers: servers.clone(),
-                ledger: ledger.clone(),
-                store: store.clone(),
-                currency: config.billing.currency.clone(),
-            }),
-        })?;
+        let assistant = assistant_over(&store, &clock, &config, &users, &servers, &ledger)?;
         Ok(Self {
             assistant,
             knowledge,
@@ -289,6 +277,30 @@ impl Core {
             clock,
         })
     }
+}
+
+/// The assistant, with the asker's own account as the only facts it may add.
+fn assistant_over(
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    config: &Arc<Config>,
+    users: &Users,
+    servers: &Servers,
+    ledger: &Ledger,
+) -> Result<assistant::Assistant> {
+    assistant::Assistant::new(assistant::Parts {
+        store: store.clone(),
+        clock: clock.clone(),
+        config: config.clone(),
+        passages: Arc::new(assistant::NoArticles),
+        facts: Arc::new(assistant::OwnAccount {
+            users: users.clone(),
+            servers: servers.clone(),
+            ledger: ledger.clone(),
+            store: store.clone(),
+            currency: config.billing.currency.clone(),
+        }),
+    })
 }
 
 /// The internal checks hostdeck has: the database, the outbox, billing, each provider, PayPal

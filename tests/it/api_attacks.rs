@@ -392,6 +392,7 @@ fn example(doc: &Value, schema: &Value, field: &str) -> Value {
             "amount" => "1.00",
             "role" => "admin",
             "status" => "disabled",
+            "priority" => "normal",
             _ => "written by a read-only key",
         }),
     }
@@ -517,6 +518,7 @@ async fn a_read_only_key_is_refused_on_every_write_route() {
             (("/api/v1/servers", "id"), 1),
             (("/api/v1/servers/{id}/power", "action"), 1),
             (("/api/v1/ssh-keys", "id"), 1),
+            (("/api/v1/tickets", "id"), 1),
         ]);
         assert_eq!(app.get_as(key, "/api/v1/me").await.status(), 200, "{whose}");
         for ((method, path), operation) in &routes {
@@ -837,6 +839,7 @@ async fn secrets_never_leave_through_the_api() {
         (("/api/v1/admin/users", "id"), mia.user.id.0),
         (("/api/v1/api-keys", "id"), key_id),
         (("/api/v1/servers", "id"), 1),
+        (("/api/v1/tickets", "id"), 1),
     ]);
     let mut seen = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {
