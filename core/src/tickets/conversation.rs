@@ -126,7 +126,7 @@ impl Tickets {
             ));
         }
         let priority = request.priority.unwrap_or_default();
-        if priority == Priority::Urgent && !actor.can(Permission::ManageTickets) {
+        if !Self::may_open_with(actor).contains(&priority) {
             return Err(Error::invalid(
                 "priority",
                 "urgent is set by staff; choose high, and say why it is urgent",

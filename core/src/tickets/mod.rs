@@ -98,6 +98,18 @@ pub struct Tickets {
 }
 
 impl Tickets {
+    /// The priorities `actor` may open a ticket with, lowest first: urgent is set by staff
+    /// (who may manage tickets); everyone else chooses up to high. Every door offers these.
+    pub fn may_open_with(actor: &crate::policy::Actor) -> Vec<Priority> {
+        Priority::ALL
+            .iter()
+            .copied()
+            .filter(|priority| {
+                *priority != Priority::Urgent || actor.can(crate::policy::Permission::ManageTickets)
+            })
+            .collect()
+    }
+
     pub fn new(
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,

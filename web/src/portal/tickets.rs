@@ -6,12 +6,11 @@
 
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
-use hostdeck_core::Permission;
 use hostdeck_core::ids::ServerId;
 use hostdeck_core::servers::Owners;
 use hostdeck_core::store::Page;
 use hostdeck_core::tickets::{
-    OpenTicket, Priority, TicketFilter, TicketId, TicketStatus, Transcript,
+    OpenTicket, Priority, TicketFilter, TicketId, TicketStatus, Tickets, Transcript,
 };
 use serde::Deserialize;
 
@@ -148,10 +147,10 @@ async fn new_ticket_view(
         .iter()
         .map(|server| (server.id.0, server.name.clone()))
         .collect();
-    let mut priorities = vec!["low", "normal", "high"];
-    if caller.actor().can(Permission::ManageTickets) {
-        priorities.push("urgent");
-    }
+    let priorities: Vec<&'static str> = Tickets::may_open_with(caller.actor())
+        .into_iter()
+        .map(Priority::as_str)
+        .collect();
     Ok(render(&NewTicketPage {
         page,
         departments: state.core.config.tickets.departments.clone(),

@@ -84,3 +84,19 @@ fn the_platform_acts_as_staff() {
         }
     }
 }
+
+#[test]
+fn only_staff_who_manage_tickets_open_them_urgent() {
+    use crate::records::tickets::Priority;
+    use crate::tickets::Tickets;
+    let customer = Actor::user(UserId(1), Role::Customer, Via::Portal);
+    let support = Actor::user(UserId(2), Role::Support, Via::Portal).with_two_factor();
+    let billing = Actor::user(UserId(3), Role::Billing, Via::Portal).with_two_factor();
+    let below_urgent = vec![Priority::Low, Priority::Normal, Priority::High];
+    assert_eq!(Tickets::may_open_with(&customer), below_urgent);
+    assert_eq!(Tickets::may_open_with(&billing), below_urgent);
+    assert_eq!(
+        Tickets::may_open_with(&support).last(),
+        Some(&Priority::Urgent)
+    );
+}
