@@ -45,5 +45,6 @@ mod store_story;
 mod tickets_api;
 mod tickets_core;
 mod tickets_portal;
+mod tickets_story;
 mod web_basics;
 mod web_hygiene;
