@@ -56,6 +56,16 @@ pub const COMMANDS: &[CommandRule] = &[
         permission: Permission::ReadOwnTickets,
         help: "support tickets: open, close, reopen, transcript; staff: claim, assign, priority, note",
     },
+    CommandRule {
+        name: "status",
+        permission: Permission::ViewStatus,
+        help: "the status of the platform: its components, incidents and maintenance",
+    },
+    CommandRule {
+        name: "incident",
+        permission: Permission::ManageIncidents,
+        help: "declare, update and resolve incidents and maintenance on the status (support, admin)",
+    },
 ];
 
 /// Subcommands that need more than their command: checked, and a refusal audited, before the
@@ -117,6 +127,6 @@ mod tests {
         let offered: Vec<_> = offered_to(&Actor::anonymous(Via::Discord))
             .map(|rule| rule.name)
             .collect();
-        assert_eq!(offered, vec!["help", "link"]);
+        assert_eq!(offered, vec!["help", "link", "status"]);
     }
 }

@@ -518,6 +518,7 @@ async fn a_read_only_key_is_refused_on_every_write_route() {
             (("/api/v1/servers", "id"), 1),
             (("/api/v1/servers/{id}/power", "action"), 1),
             (("/api/v1/ssh-keys", "id"), 1),
+            (("/api/v1/status/incidents", "id"), 1),
             (("/api/v1/tickets", "id"), 1),
         ]);
         assert_eq!(app.get_as(key, "/api/v1/me").await.status(), 200, "{whose}");

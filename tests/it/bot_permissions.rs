@@ -18,12 +18,16 @@ const LOOKALIKE_ROLE: u64 = 2199;
 /// The customer staff look up and credit.
 const TARGET: u64 = 3900;
 
-const PUBLIC: &[&str] = &["help", "link"];
-const CUSTOMER: &[&str] = &["help", "link", "balance", "unlink"];
-const SUPPORT: &[&str] = &["help", "link", "balance", "whois", "server", "unlink"];
-const BILLING: &[&str] = &["help", "link", "balance", "whois", "credits", "unlink"];
+const PUBLIC: &[&str] = &["help", "link", "status"];
+const CUSTOMER: &[&str] = &["help", "link", "balance", "status", "unlink"];
+const SUPPORT: &[&str] = &[
+    "help", "link", "balance", "whois", "server", "status", "incident", "unlink",
+];
+const BILLING: &[&str] = &[
+    "help", "link", "balance", "whois", "credits", "status", "unlink",
+];
 const ADMIN: &[&str] = &[
-    "help", "link", "balance", "whois", "credits", "server", "unlink",
+    "help", "link", "balance", "whois", "credits", "server", "status", "incident", "unlink",
 ];
 
 /// The commands in the order they are tried (`unlink` last: it changes who the member is).
@@ -52,6 +56,17 @@ fn invocations() -> Vec<(&'static str, Value)> {
             "server",
             json!([{"name": "lookup", "type": 1, "options": [
                 {"name": "member", "type": 6, "value": TARGET.to_string()},
+            ]}]),
+        ),
+        ("status", json!([])),
+        (
+            "incident",
+            json!([{"name": "declare", "type": 1, "options": [
+                {"name": "kind", "type": 3, "value": "incident"},
+                {"name": "title", "type": 3, "value": "Portal slow"},
+                {"name": "impact", "type": 3, "value": "minor"},
+                {"name": "components", "type": 3, "value": "portal"},
+                {"name": "message", "type": 3, "value": "Looking into it."},
             ]}]),
         ),
         ("unlink", json!([])),

@@ -40,6 +40,8 @@ mod servers_limits;
 mod servers_portal;
 mod servers_resize;
 mod statements_export;
+mod status_api;
+mod status_bot;
 mod status_core;
 mod store_story;
 mod tickets_api;

@@ -5,6 +5,7 @@
 mod member;
 mod servers;
 mod staff;
+mod status;
 mod tickets;
 
 use poise::serenity_prelude as serenity;
@@ -23,6 +24,8 @@ pub fn all() -> Vec<poise::Command<Data, BotError>> {
         staff::credits(),
         servers::server(),
         tickets::ticket(),
+        status::status(),
+        status::incident(),
     ]
 }
 

@@ -24,8 +24,10 @@ pub mod betterstack;
 pub mod checks;
 pub mod config;
 mod incidents;
+pub mod overview;
 pub mod public;
 pub mod report;
+pub mod sticky;
 #[cfg(test)]
 mod tests;
 
@@ -38,9 +40,11 @@ use tokio::task::JoinSet;
 pub use crate::records::status::{
     ComponentState, Impact, Incident, IncidentId, IncidentKind, IncidentStatus, IncidentUpdate,
 };
-pub use incidents::Declare;
+pub use incidents::{Declare, plain_markdown};
+pub use overview::{ComponentUptime, Overview};
 pub use public::{DayUptime, PublicReport, Summary};
 pub use report::{Component, Finding, Reason, Report, Snapshot};
+pub use sticky::{StickyOutcome, StickyStep, StickyTurn};
 
 use crate::audit::Audit;
 use crate::clock::Clock;
@@ -82,6 +86,7 @@ pub struct Status {
     /// This process's name in the lease row.
     holder: String,
     cache: Arc<RwLock<Option<Report>>>,
+    uptime_cache: Arc<RwLock<Option<overview::UptimeCache>>>,
 }
 
 impl Status {
@@ -111,6 +116,7 @@ impl Status {
             checks,
             holder: format!("{:016x}", rand::random::<u64>()),
             cache: Arc::new(RwLock::new(None)),
+            uptime_cache: Arc::new(RwLock::new(None)),
             config,
         })
     }
