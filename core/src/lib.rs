@@ -222,7 +222,11 @@ impl Core {
             clock.clone(),
             audit.clone(),
             &config.knowledge,
-        )?;
+        )?
+        .with_embeddings(knowledge::embeddings::Embeddings::from_config(
+            &config.gemini,
+            &config.knowledge,
+        ));
         knowledge.seed_starter().await?;
         let users = Users::new(store.clone(), clock.clone(), audit.clone(), key_cache);
         let assistant = assistant_over(&store, &clock, &config, &users, &servers, &ledger)?;

@@ -450,6 +450,8 @@ const KNOWN_PROTECTED_WRITES: &[(&str, &str)] = &[
     ("post", "/api/v1/paypal/orders/{id}/capture"),
     ("post", "/api/v1/ssh-keys"),
     ("delete", "/api/v1/ssh-keys/{id}"),
+    ("put", "/api/v1/kb/articles/{slug}"),
+    ("delete", "/api/v1/kb/articles/{slug}"),
 ];
 
 #[tokio::test]
@@ -520,6 +522,7 @@ async fn a_read_only_key_is_refused_on_every_write_route() {
             (("/api/v1/ssh-keys", "id"), 1),
             (("/api/v1/status/incidents", "id"), 1),
             (("/api/v1/tickets", "id"), 1),
+            (("/api/v1/kb/articles", "slug"), 1),
         ]);
         assert_eq!(app.get_as(key, "/api/v1/me").await.status(), 200, "{whose}");
         for ((method, path), operation) in &routes {
@@ -841,6 +844,7 @@ async fn secrets_never_leave_through_the_api() {
         (("/api/v1/api-keys", "id"), key_id),
         (("/api/v1/servers", "id"), 1),
         (("/api/v1/tickets", "id"), 1),
+        (("/api/v1/kb/articles", "slug"), 1),
     ]);
     let mut seen = Vec::new();
     for (path, item) in doc["paths"].as_object().expect("paths") {

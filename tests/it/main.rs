@@ -19,6 +19,8 @@ mod first_use;
 mod house;
 mod idempotency_keys;
 mod knowledge;
+mod knowledge_admin;
+mod knowledge_embeddings;
 mod knowledge_eval;
 mod ledger_attached;
 mod ledger_concurrency;

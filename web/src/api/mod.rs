@@ -48,7 +48,7 @@ pub use views::*;
         (name = "billing", description = "Top-ups with PayPal, statements and exports"),
         (name = "servers", description = "Servers: list, create, power, resize, delete"),
         (name = "tickets", description = "Support tickets: the conversation, and for staff the queue, notes, assignment and the SLA report"),
-        (name = "help", description = "The help articles, searchable without signing in"),
+        (name = "help", description = "The help articles: searched without signing in, managed by admins"),
         (name = "status", description = "The status of the platform, without signing in; staff declare incidents and maintenance")
     )
 )]

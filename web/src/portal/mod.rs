@@ -10,6 +10,7 @@
 
 mod account;
 mod admin;
+mod articles_admin;
 mod billing;
 mod context;
 mod conversation;
@@ -196,6 +197,17 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{id}/credits", post(admin::credits))
         .route("/admin/users/{id}/role", post(admin::role))
         .route("/admin/users/{id}/status", post(admin::status))
+        .route("/admin/articles", get(articles_admin::list).post(articles_admin::save))
+        .route("/admin/articles/new", get(articles_admin::new_article))
+        .route("/admin/articles/{slug}", get(articles_admin::edit))
+        .route(
+            "/admin/articles/{slug}/delete",
+            get(articles_admin::confirm_delete).post(articles_admin::delete),
+        )
+        .route(
+            "/admin/articles/{slug}/{action}",
+            post(articles_admin::publish),
+        )
         .route("/billing", get(billing::topup_page))
         .route("/billing/topup", post(billing::topup))
         .route("/billing/paypal/return", get(billing::paypal_return))
