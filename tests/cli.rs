@@ -646,7 +646,7 @@ fn bot_register_commands_registers_in_the_configured_guild() {
     assert_eq!(
         names,
         [
-            "help", "link", "unlink", "balance", "whois", "credits", "server", "ticket"
+            "ask", "help", "link", "unlink", "balance", "whois", "credits", "server", "ticket"
         ]
     );
     assert!(discord.recorder().problems().is_empty());

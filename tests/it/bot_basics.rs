@@ -90,7 +90,7 @@ async fn the_bot_gets_ready_and_registers_its_commands() {
     assert_eq!(
         names,
         vec![
-            "help", "link", "unlink", "balance", "whois", "credits", "server", "ticket"
+            "ask", "help", "link", "unlink", "balance", "whois", "credits", "server", "ticket"
         ]
     );
     assert!(discord.registered_commands(None).is_empty(), "guild only");

@@ -14,6 +14,7 @@
 
 pub mod config;
 pub mod files;
+pub mod passages;
 pub mod retrieval;
 pub mod starter;
 

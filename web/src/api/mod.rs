@@ -6,6 +6,7 @@
 
 mod account;
 mod admin;
+mod ask;
 mod auth;
 mod catalog;
 mod keys;
@@ -89,6 +90,7 @@ pub fn routes() -> Routes {
         .merge(ssh_keys::routes())
         .merge(tickets::routes())
         .merge(knowledge::routes())
+        .merge(ask::routes())
         .split_for_parts();
     unreadable_bodies(&mut openapi);
     Routes {
