@@ -646,8 +646,8 @@ fn bot_register_commands_registers_in_the_configured_guild() {
     assert_eq!(
         names,
         [
-            "help", "link", "unlink", "balance", "whois", "credits", "server", "ticket", "status",
-            "incident"
+            "ask", "help", "link", "unlink", "balance", "whois", "credits", "server", "ticket",
+            "status", "incident"
         ]
     );
     assert!(discord.recorder().problems().is_empty());

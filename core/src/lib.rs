@@ -229,7 +229,12 @@ impl Core {
         ));
         knowledge.seed_starter().await?;
         let users = Users::new(store.clone(), clock.clone(), audit.clone(), key_cache);
-        let assistant = assistant_over(&store, &clock, &config, &users, &servers, &ledger)?;
+        let passages = Arc::new(knowledge::passages::KnowledgePassages {
+            knowledge: knowledge.clone(),
+            web: config.web.clone(),
+        });
+        let assistant =
+            assistant_over(&store, &clock, &config, &users, &servers, &ledger, passages)?;
         Ok(Self {
             assistant,
             knowledge,
@@ -283,7 +288,8 @@ impl Core {
     }
 }
 
-/// The assistant, with the asker's own account as the only facts it may add.
+/// The assistant over the knowledge base, with the asker's own account as the only facts it
+/// may add.
 fn assistant_over(
     store: &Arc<dyn Store>,
     clock: &Arc<dyn Clock>,
@@ -291,12 +297,13 @@ fn assistant_over(
     users: &Users,
     servers: &Servers,
     ledger: &Ledger,
+    passages: Arc<dyn assistant::Passages>,
 ) -> Result<assistant::Assistant> {
     assistant::Assistant::new(assistant::Parts {
         store: store.clone(),
         clock: clock.clone(),
         config: config.clone(),
-        passages: Arc::new(assistant::NoArticles),
+        passages,
         facts: Arc::new(assistant::OwnAccount {
             users: users.clone(),
             servers: servers.clone(),

@@ -4,6 +4,8 @@
 mod api_accounts;
 mod api_attacks;
 mod ask_core;
+mod ask_discord;
+mod ask_doors;
 mod billing_rules;
 mod billing_servers;
 mod billing_tick;

@@ -2,6 +2,7 @@
 //! member's access, render. Each area also owns the `custom_id` prefixes of its buttons and
 //! modals and their handlers, which `components` routes to.
 
+mod ask;
 mod member;
 mod servers;
 mod staff;
@@ -16,6 +17,7 @@ use crate::{ApplicationContext, Data};
 /// Every command the bot registers.
 pub fn all() -> Vec<poise::Command<Data, BotError>> {
     vec![
+        ask::ask(),
         member::help(),
         member::link(),
         member::unlink(),
@@ -29,6 +31,7 @@ pub fn all() -> Vec<poise::Command<Data, BotError>> {
     ]
 }
 
+pub use ask::{ASK, ask_pressed, ask_submitted};
 pub use servers::{
     SERVER_CANCEL, SERVER_CREATE, SERVER_POWER, SERVER_RESIZE, server_create_confirmed,
     server_power_confirmed, server_resize_confirmed,

@@ -15,6 +15,7 @@
 pub mod config;
 pub mod embeddings;
 pub mod files;
+pub mod passages;
 pub mod retrieval;
 pub mod starter;
 

@@ -6,6 +6,7 @@
 
 mod account;
 mod admin;
+mod ask;
 mod auth;
 mod catalog;
 mod keys;
@@ -93,6 +94,7 @@ pub fn routes() -> Routes {
         .merge(tickets::routes())
         .merge(knowledge::routes())
         .merge(status::routes())
+        .merge(ask::routes())
         .split_for_parts();
     unreadable_bodies(&mut openapi);
     Routes {

@@ -16,6 +16,7 @@ mod context;
 mod conversation;
 mod csrf;
 mod discord;
+mod help;
 mod public;
 mod servers;
 mod tickets;
@@ -221,6 +222,10 @@ pub fn routes() -> Router<AppState> {
             "/admin/maintenance",
             get(admin::maintenance_page).post(admin::maintenance),
         )
+        .route("/help", get(help::index))
+        .route("/help/ask", post(help::ask))
+        .route("/help/{slug}", get(help::article))
+        .route("/admin/assistant", get(help::usage))
 }
 
 #[derive(askama::Template)]
