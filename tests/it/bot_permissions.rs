@@ -67,9 +67,9 @@ fn invocations() -> Vec<(&'static str, Value)> {
         (
             "incident",
             json!([{"name": "declare", "type": 1, "options": [
-                {"name": "kind", "type": 3, "value": "incident"},
+                {"name": "kind", "type": 4, "value": 0},
                 {"name": "title", "type": 3, "value": "Portal slow"},
-                {"name": "impact", "type": 3, "value": "minor"},
+                {"name": "impact", "type": 4, "value": 1},
                 {"name": "components", "type": 3, "value": "portal"},
                 {"name": "message", "type": 3, "value": "Looking into it."},
             ]}]),

@@ -105,7 +105,9 @@ async fn staff_declare_update_and_resolve_and_everyone_reads_it(db: TestDb) {
 
     // Who may declare: support and admin with a session or a write:status key.
     let carl = site.app.user("carl@example.com", Role::Customer).await;
-    let sam = site.app.user("sam@example.com", Role::Support).await;
+    let mut sam = site.app.user("sam@example.com", Role::Support).await;
+    // A key acts with two-factor only when its owner has it on.
+    sam.token = site.app.turn_on_two_factor(&sam.token).await.0;
     let bea = site.app.user("bea@example.com", Role::Billing).await;
     let sam_key = site.app.api_key(&sam, &[Scope::WriteStatus]).await;
     let sam_other_key = site.app.api_key(&sam, &[Scope::ReadTickets]).await;

@@ -93,6 +93,8 @@ pub async fn core(db: &TestDb, config: Config) -> (Core, Arc<ManualClock>, Arc<S
 pub fn monitor(fake: &FakeBetterstack, clock: &ManualClock, up: bool) {
     let status = if up { "up" } else { "down" };
     fake.set_monitor(FRA_MONITOR, status, &stamp(clock.now()));
+    // The example data's open incident, resolved: only the monitor's state moves.
+    fake.set_incident_attribute("resolved_at", json!("2026-12-07T09:30:00.000Z"));
 }
 
 /// The channel's messages as the fake has them.
@@ -236,7 +238,8 @@ async fn the_sticky_message_follows_a_flapping_monitor_within_its_interval(db: T
         .as_str()
         .and_then(|id| id.parse().ok())
         .expect("an id");
-    discord.delete_message(id).expect("the message was there");
+    let moderator = Member::new(3950, "moderator").in_guild(GUILD);
+    discord.delete_message_as(&moderator, &channel(&discord)[0]);
     clock.advance(chrono::Duration::seconds(31));
     monitor(&betterstack, &clock, false);
     core.status.refresh().await.expect("a refresh");
@@ -319,6 +322,12 @@ impl Desk {
         monitor(&betterstack, &clock, true);
         let app = TestApp::start(core).await;
         discord.wait_ready(WAIT).await;
+        // Registered globally too, so /status can be tried in a DM.
+        let mut global = app.core().config.discord.clone();
+        global.guild_id = None;
+        hostdeck_bot::register_from_config(&global)
+            .await
+            .expect("global registration");
         bot::linked_account(&app, "sam@example.com", Role::Support, 3400, "sam").await;
         let support = Member::new(3400, "sam")
             .roles([SUPPORT_ROLE])
@@ -389,9 +398,9 @@ async fn status_answers_healthy_unknown_and_during_an_incident_also_in_a_dm() {
         &desk.support,
         "incident",
         json!([{"name": "declare", "type": 1, "options": [
-            {"name": "kind", "type": 3, "value": "incident"},
+            {"name": "kind", "type": 4, "value": 0},
             {"name": "title", "type": 3, "value": "Frankfurt servers slow"},
-            {"name": "impact", "type": 3, "value": "major"},
+            {"name": "impact", "type": 4, "value": 2},
             {"name": "components", "type": 3, "value": "vps-fra"},
             {"name": "message", "type": 3, "value": "We are looking into it."},
         ]}]),
@@ -421,9 +430,9 @@ async fn a_declared_incident_is_posted_once_with_the_one_role_ping() {
         &desk.support,
         "incident",
         json!([{"name": "declare", "type": 1, "options": [
-            {"name": "kind", "type": 3, "value": "maintenance"},
+            {"name": "kind", "type": 4, "value": 1},
             {"name": "title", "type": 3, "value": "Network work @everyone [click](https://evil.example)"},
-            {"name": "impact", "type": 3, "value": "minor"},
+            {"name": "impact", "type": 4, "value": 1},
             {"name": "components", "type": 3, "value": "vps-fra, portal"},
             {"name": "message", "type": 3, "value": "Short interruptions <@&2101> expected."},
             {"name": "window", "type": 3, "value": "2099-01-01 02:00 to 2099-01-01 04:00"},
@@ -540,9 +549,9 @@ async fn planted_secrets_reach_no_output() {
         &desk.support,
         "incident",
         json!([{"name": "declare", "type": 1, "options": [
-            {"name": "kind", "type": 3, "value": "incident"},
+            {"name": "kind", "type": 4, "value": 0},
             {"name": "title", "type": 3, "value": "Frankfurt down"},
-            {"name": "impact", "type": 3, "value": "critical"},
+            {"name": "impact", "type": 4, "value": 3},
             {"name": "components", "type": 3, "value": "vps-fra"},
             {"name": "message", "type": 3, "value": "Investigating."},
         ]}]),
