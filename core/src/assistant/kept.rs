@@ -273,6 +273,7 @@ fn ticket_subject(question: &str) -> String {
         .chars()
         .filter(|c| !c.is_control())
         .collect();
+    let line: String = line.chars().filter(|c| *c != '\u{200B}').collect();
     let subject = super::inert::truncate(&line, MAX_SUBJECT);
     if subject.trim().is_empty() {
         "A question for support".into()
@@ -300,6 +301,9 @@ fn ticket_body(kept: &KeptAnswer) -> String {
             body.push_str(&format!("{}. {} ({})\n", n + 1, source.title, source.url));
         }
     }
+    // Answers are inert with zero-width spaces after an `@`; ticket text refuses invisible
+    // characters, and every door shows ticket text inert anyway.
+    let body: String = body.chars().filter(|c| *c != '\u{200B}').collect();
     super::inert::truncate(body.trim_end(), MAX_BODY)
 }
 
@@ -332,10 +336,9 @@ fn draft_turns(
     } else {
         pending.join("\n\n")
     };
-    let question = format!(
-        "Draft the support team's next reply to this ticket.\nSubject: {}\nThe customer wrote: {}",
-        ticket.subject, latest
-    );
+    // The customer's own words are the question: they are what the articles are searched
+    // for, and the answer to them is the draft.
+    let question = format!("{}\n{}", ticket.subject, latest);
     (conversation, question)
 }
 
