@@ -118,7 +118,9 @@ impl Embeddings {
                 .filter(|hash| !current.contains(hash))
                 .cloned()
                 .collect();
-            store.prune_embeddings(&self.model, self.dims, &stale).await?;
+            store
+                .prune_embeddings(&self.model, self.dims, &stale)
+                .await?;
         }
         let mut missing: Vec<usize> = Vec::new();
         let mut queued: HashSet<&str> = HashSet::new();
@@ -220,7 +222,10 @@ impl Embeddings {
         match answer {
             Ok(vector) => Some(vector),
             Err(error) => {
-                tracing::warn!(kind = error.kind(), "embedding a question failed; searching by words alone");
+                tracing::warn!(
+                    kind = error.kind(),
+                    "embedding a question failed; searching by words alone"
+                );
                 *self
                     .resting_until
                     .lock()

@@ -156,12 +156,25 @@ fn an_article_found_only_by_meaning_joins_the_results() {
     // No word of the question is in the two-factor article; its vector is the question's.
     let question = "restart server";
     let words = retriever.search(question, 3);
-    assert!(words.hits.iter().all(|hit| hit.slug.as_str() != "two-factor"));
+    assert!(
+        words
+            .hits
+            .iter()
+            .all(|hit| hit.slug.as_str() != "two-factor")
+    );
     let fused = retriever.search_with(question, 3, Some((&meaning, &axis(passages, two_factor))));
     let slugs: Vec<&str> = fused.hits.iter().map(|hit| hit.slug.as_str()).collect();
     assert_eq!(slugs[..2], ["restart-a-server", "two-factor"], "{slugs:?}");
-    assert_eq!(fused.answerable, words.answerable, "answerability stays with the words");
-    assert!(fused.hits.iter().all(|hit| (0.0..=1.0).contains(&hit.score)));
+    assert_eq!(
+        fused.answerable, words.answerable,
+        "answerability stays with the words"
+    );
+    assert!(
+        fused
+            .hits
+            .iter()
+            .all(|hit| (0.0..=1.0).contains(&hit.score))
+    );
     assert_eq!(fused.hits[1].coverage, 0.0, "no word of it matched");
     // A question vector of another size is no vector at all.
     let odd = retriever.search_with(question, 3, Some((&meaning, &[1.0])));
@@ -176,5 +189,8 @@ fn typos_are_corrected_against_the_index_and_the_glossary() {
         first(&retriever, "authentcaton").as_deref(),
         Some("two-factor")
     );
-    assert_eq!(first(&retriever, "reboto").as_deref(), Some("restart-a-server"));
+    assert_eq!(
+        first(&retriever, "reboto").as_deref(),
+        Some("restart-a-server")
+    );
 }
