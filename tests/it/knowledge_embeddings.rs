@@ -3,7 +3,8 @@
 //! replica; questions are embedded as queries; an edit on one replica re-embeds only what it
 //! changed and another replica picks the vectors up; drafts are never embedded. When Gemini
 //! fails (errors, hangs, unreachable) the search still answers by words, quickly; without a key
-//! nothing is sent to Gemini at all.
+//! nothing is sent to Gemini at all. A question without a word is never sent, and a refusal
+//! (one bad question) does not turn the meaning off for the next ones.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +23,8 @@ hostdeck_e2e::on_both_engines!(
     passages_are_embedded_once_and_edits_reach_every_replica,
     failing_embeddings_leave_the_word_search_answering_quickly,
     without_a_key_nothing_goes_to_gemini,
+    wordless_questions_are_not_sent_and_a_refusal_rests_nothing,
+    searches_start_one_background_embedding_at_a_time,
 );
 
 fn config(gemini: &FakeGemini) -> Config {
@@ -282,4 +285,80 @@ async fn without_a_key_nothing_goes_to_gemini(db: TestDb) {
     );
     assert!(!slugs(&core, "how do i reboot my vps").await.is_empty());
     assert!(gemini.recorder().calls().is_empty());
+}
+
+async fn wordless_questions_are_not_sent_and_a_refusal_rests_nothing(db: TestDb) {
+    let gemini = FakeGemini::start().await;
+    let core = core(&db, config(&gemini)).await;
+    assert!(core.knowledge.refresh_embeddings().await.expect("embedded") > 0);
+    for question in ["", "   ", "?!? ... --", "¿¡ …"] {
+        assert!(slugs(&core, question).await.is_empty(), "{question:?}");
+    }
+    assert!(
+        query_embeddings(&gemini).is_empty(),
+        "Gemini refuses empty text: {:?}",
+        query_embeddings(&gemini)
+    );
+
+    // One question refused with a 400: the next one is embedded again, no rest.
+    let refused = json!({"error": {"code": 400, "message": "Request contains an invalid argument.", "status": "INVALID_ARGUMENT"}});
+    gemini.recorder().fail_next(
+        ":embedContent",
+        1,
+        Fault::Status(StatusCode::BAD_REQUEST, refused),
+    );
+    let question = "how do i reboot my vps";
+    assert!(!slugs(&core, question).await.is_empty());
+    assert_eq!(gemini.recorder().faults_applied(), 1);
+    assert!(!slugs(&core, question).await.is_empty());
+    assert_eq!(
+        query_embeddings(&gemini).len(),
+        1,
+        "embedded after the refusal"
+    );
+    assert!(gemini.problems().is_empty(), "{:?}", gemini.problems());
+}
+
+async fn searches_start_one_background_embedding_at_a_time(db: TestDb) {
+    let gemini = FakeGemini::start().await;
+    let unavailable = json!({"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}});
+    gemini.recorder().fail_always(
+        "batchEmbedContents",
+        Fault::Status(StatusCode::SERVICE_UNAVAILABLE, unavailable),
+    );
+    // What one refresh costs against a failing model.
+    let once = core(&db, config(&gemini)).await;
+    assert_eq!(
+        once.knowledge.refresh_embeddings().await.expect("no error"),
+        0
+    );
+    let one_refresh = gemini.recorder().faults_applied();
+    assert!(one_refresh > 0);
+
+    // Many searches at once on a replica without vectors: one refresh runs, the others
+    // neither start another nor queue behind it.
+    let busy = core(&db, config(&gemini)).await;
+    let mut searches = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let knowledge = busy.knowledge.clone();
+        searches.spawn(async move {
+            knowledge
+                .search(&Actor::anonymous(Via::Discord), "how do i reboot my vps", 5)
+                .await
+                .map(|found| found.hits.len())
+        });
+    }
+    for found in searches.join_all().await {
+        assert!(found.expect("a search") > 0);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for _ in 0..5 {
+        assert!(!slugs(&busy, "how do i reboot my vps").await.is_empty());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        gemini.recorder().faults_applied(),
+        2 * one_refresh,
+        "one background refresh, then rest"
+    );
 }

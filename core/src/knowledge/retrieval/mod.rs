@@ -51,6 +51,11 @@ pub const RRF_K: f32 = 60.0;
 /// whatever `gemini.embedding_model` names: meaning reorders close calls and brings in
 /// articles the words missed, without overturning a clear word match.
 pub const MEANING_WEIGHT: f32 = 0.5;
+/// An article only the meaning found joins the results when the words found an answer and its
+/// similarity to the question is at least this share of the best passage's: every passage has
+/// some similarity to any question, nonsense included, and a floor relative to the best holds
+/// whatever scale the configured model's similarities have.
+pub const MEANING_FLOOR: f32 = 0.8;
 
 /// The published articles, indexed for search.
 #[derive(Debug)]
@@ -173,9 +178,12 @@ impl Retriever {
             .first()
             .is_some_and(|best| best.coverage >= MIN_COVERAGE && normalised(best.raw) >= MIN_SCORE);
         let found: Vec<Found> = match meaning {
-            Some((vectors, asked)) if !asked.is_empty() => {
-                fuse(&self.index, &ranked, &vectors.similarities(asked))
-            }
+            Some((vectors, asked)) if !asked.is_empty() => fuse(
+                &self.index,
+                &ranked,
+                &vectors.similarities(asked),
+                answerable,
+            ),
             _ => ranked
                 .iter()
                 .map(|scored| Found {
@@ -234,8 +242,14 @@ struct Found {
 /// The lexical ranking and the ranking by meaning, fused by reciprocal rank over articles
 /// (each list cut at [`MAX_PASSAGES`]). An article shows its lexical best passage when the
 /// lexical ranking found it, else its nearest passage by meaning. The score is the fused
-/// score over the most an article can get (first in both lists), so 0 to 1.
-fn fuse(index: &Index, lexical: &[rank::Scored], similar: &[(u32, f32)]) -> Vec<Found> {
+/// score over the most an article can get (first in both lists), so 0 to 1. An article only
+/// the meaning found is kept when `answerable` and above [`MEANING_FLOOR`].
+fn fuse(
+    index: &Index,
+    lexical: &[rank::Scored],
+    similar: &[(u32, f32)],
+    answerable: bool,
+) -> Vec<Found> {
     let mut nearest: HashMap<u32, (u32, f32)> = HashMap::new();
     for (passage, similarity) in similar {
         let article = index.passages[*passage as usize].article;
@@ -262,8 +276,13 @@ fn fuse(index: &Index, lexical: &[rank::Scored], similar: &[(u32, f32)]) -> Vec<
         .iter()
         .map(|scored| (scored.article, scored))
         .collect();
+    let best = by_meaning
+        .first()
+        .map_or(0.0, |(_, (_, similarity))| *similarity);
+    let floor = best * MEANING_FLOOR;
     let of_meaning: HashMap<u32, u32> = by_meaning
         .iter()
+        .filter(|(_, (_, similarity))| answerable && best > 0.0 && *similarity >= floor)
         .map(|(article, (passage, _))| (*article, *passage))
         .collect();
     fused
