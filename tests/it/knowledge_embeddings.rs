@@ -3,7 +3,8 @@
 //! replica; questions are embedded as queries; an edit on one replica re-embeds only what it
 //! changed and another replica picks the vectors up; drafts are never embedded. When Gemini
 //! fails (errors, hangs, unreachable) the search still answers by words, quickly; without a key
-//! nothing is sent to Gemini at all.
+//! nothing is sent to Gemini at all. A question without a word is never sent, and a refusal
+//! (one bad question) does not turn the meaning off for the next ones.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,6 +23,8 @@ hostdeck_e2e::on_both_engines!(
     passages_are_embedded_once_and_edits_reach_every_replica,
     failing_embeddings_leave_the_word_search_answering_quickly,
     without_a_key_nothing_goes_to_gemini,
+    wordless_questions_are_not_sent_and_a_refusal_rests_nothing,
+    searches_start_one_background_embedding_at_a_time,
 );
 
 fn config(gemini: &FakeGemini) -> Config {
@@ -59,7 +62,12 @@ fn batch_requests(gemini: &FakeGemini) -> Vec<Vec<Value>> {
         .recorder()
         .calls_to(&Method::POST, ":batchEmbedContents")
         .into_iter()
-        .map(|call| call.body["requests"].as_array().cloned().unwrap_or_default())
+        .map(|call| {
+            call.body["requests"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
         .collect()
 }
 
@@ -87,7 +95,12 @@ async fn passages_are_embedded_once_and_edits_reach_every_replica(db: TestDb) {
     let gemini = FakeGemini::start().await;
     let one = core(&db, config(&gemini)).await;
     let two = core(&db, config(&gemini)).await;
-    let passages = one.knowledge.retriever().await.expect("index").passage_count();
+    let passages = one
+        .knowledge
+        .retriever()
+        .await
+        .expect("index")
+        .passage_count();
     assert!(passages > 20, "{passages} starter passages");
 
     let embedded = one.knowledge.refresh_embeddings().await.expect("embedded");
@@ -113,14 +126,20 @@ async fn passages_are_embedded_once_and_edits_reach_every_replica(db: TestDb) {
     assert_eq!(stored.len(), sent);
 
     let found = slugs(&one, "how do i reboot my vps").await;
-    assert_eq!(found.first().map(String::as_str), Some("power-actions"));
+    assert!(
+        found.iter().take(3).any(|slug| slug == "power-actions"),
+        "{found:?}"
+    );
     let queries = query_embeddings(&gemini);
     assert_eq!(queries.len(), 1, "the question is embedded");
     assert_eq!(queries[0]["taskType"], "RETRIEVAL_QUERY");
     assert!(queries[0].get("title").is_none());
 
     // The second replica reads what the first stored: nothing is embedded again.
-    assert_eq!(two.knowledge.refresh_embeddings().await.expect("read"), passages);
+    assert_eq!(
+        two.knowledge.refresh_embeddings().await.expect("read"),
+        passages
+    );
     assert_eq!(batch_requests(&gemini).len(), batches.len());
 
     // An edit on the first replica: the second notices the new version and embeds only the
@@ -129,7 +148,12 @@ async fn passages_are_embedded_once_and_edits_reach_every_replica(db: TestDb) {
     one.knowledge
         .save(
             &admin,
-            article("wireguard", "WireGuard tunnels", "Set up a WireGuard tunnel.", true),
+            article(
+                "wireguard",
+                "WireGuard tunnels",
+                "Set up a WireGuard tunnel.",
+                true,
+            ),
         )
         .await
         .expect("saved");
@@ -150,7 +174,13 @@ async fn passages_are_embedded_once_and_edits_reach_every_replica(db: TestDb) {
         .collect();
     let texts: Vec<String> = new
         .iter()
-        .map(|request| request.pointer("/content/parts/0/text").and_then(Value::as_str).unwrap_or("").to_owned())
+        .map(|request| {
+            request
+                .pointer("/content/parts/0/text")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        })
         .collect();
     assert!(
         texts.iter().all(|text| !text.contains("zanzibar")),
@@ -163,7 +193,11 @@ async fn passages_are_embedded_once_and_edits_reach_every_replica(db: TestDb) {
     assert!(new.len() <= 2, "only what changed: {texts:?}");
     let found = slugs(&two, "wireguard tunnel").await;
     assert_eq!(found.first().map(String::as_str), Some("wireguard"));
-    assert!(!slugs(&two, "zanzibar").await.contains(&"secret-plans".to_owned()));
+    assert!(
+        !slugs(&two, "zanzibar")
+            .await
+            .contains(&"secret-plans".to_owned())
+    );
     assert!(gemini.problems().is_empty(), "{:?}", gemini.problems());
 }
 
@@ -179,18 +213,33 @@ async fn failing_embeddings_leave_the_word_search_answering_quickly(db: TestDb) 
     // answer by words.
     let gemini = FakeGemini::start().await;
     let unavailable = json!({"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}});
-    gemini
-        .recorder()
-        .fail_always("mbedContent", Fault::Status(StatusCode::SERVICE_UNAVAILABLE, unavailable));
+    gemini.recorder().fail_always(
+        "mbedContent",
+        Fault::Status(StatusCode::SERVICE_UNAVAILABLE, unavailable),
+    );
     let failing = core(&db, config(&gemini)).await;
-    assert_eq!(failing.knowledge.refresh_embeddings().await.expect("no error"), 0);
+    assert_eq!(
+        failing
+            .knowledge
+            .refresh_embeddings()
+            .await
+            .expect("no error"),
+        0
+    );
     assert_eq!(slugs(&failing, question).await, words_only);
 
     // Vectors stored, then Gemini hangs: the question's embedding gives up within its
     // timeout, the answer is the word ranking's, and the next searches do not wait at all.
     gemini.recorder().heal();
     let hanging = core(&db, config(&gemini)).await;
-    assert!(hanging.knowledge.refresh_embeddings().await.expect("embedded") > 0);
+    assert!(
+        hanging
+            .knowledge
+            .refresh_embeddings()
+            .await
+            .expect("embedded")
+            > 0
+    );
     gemini.recorder().fail_always("mbedContent", Fault::Hang);
     let started = Instant::now();
     assert_eq!(slugs(&hanging, question).await, words_only);
@@ -201,7 +250,11 @@ async fn failing_embeddings_leave_the_word_search_answering_quickly(db: TestDb) 
     for _ in 0..5 {
         assert_eq!(slugs(&hanging, question).await, words_only);
     }
-    assert!(started.elapsed() < Duration::from_millis(200), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(200),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(
         gemini.recorder().faults_applied(),
         calls,
@@ -226,7 +279,86 @@ async fn without_a_key_nothing_goes_to_gemini(db: TestDb) {
     let mut config = config(&gemini);
     config.gemini.api_key = None;
     let core = core(&db, config).await;
-    assert_eq!(core.knowledge.refresh_embeddings().await.expect("nothing"), 0);
+    assert_eq!(
+        core.knowledge.refresh_embeddings().await.expect("nothing"),
+        0
+    );
     assert!(!slugs(&core, "how do i reboot my vps").await.is_empty());
     assert!(gemini.recorder().calls().is_empty());
+}
+
+async fn wordless_questions_are_not_sent_and_a_refusal_rests_nothing(db: TestDb) {
+    let gemini = FakeGemini::start().await;
+    let core = core(&db, config(&gemini)).await;
+    assert!(core.knowledge.refresh_embeddings().await.expect("embedded") > 0);
+    for question in ["", "   ", "?!? ... --", "¿¡ …"] {
+        assert!(slugs(&core, question).await.is_empty(), "{question:?}");
+    }
+    assert!(
+        query_embeddings(&gemini).is_empty(),
+        "Gemini refuses empty text: {:?}",
+        query_embeddings(&gemini)
+    );
+
+    // One question refused with a 400: the next one is embedded again, no rest.
+    let refused = json!({"error": {"code": 400, "message": "Request contains an invalid argument.", "status": "INVALID_ARGUMENT"}});
+    gemini.recorder().fail_next(
+        ":embedContent",
+        1,
+        Fault::Status(StatusCode::BAD_REQUEST, refused),
+    );
+    let question = "how do i reboot my vps";
+    assert!(!slugs(&core, question).await.is_empty());
+    assert_eq!(gemini.recorder().faults_applied(), 1);
+    assert!(!slugs(&core, question).await.is_empty());
+    assert_eq!(
+        query_embeddings(&gemini).len(),
+        1,
+        "embedded after the refusal"
+    );
+    assert!(gemini.problems().is_empty(), "{:?}", gemini.problems());
+}
+
+async fn searches_start_one_background_embedding_at_a_time(db: TestDb) {
+    let gemini = FakeGemini::start().await;
+    let unavailable = json!({"error": {"code": 503, "message": "The model is overloaded.", "status": "UNAVAILABLE"}});
+    gemini.recorder().fail_always(
+        "batchEmbedContents",
+        Fault::Status(StatusCode::SERVICE_UNAVAILABLE, unavailable),
+    );
+    // What one refresh costs against a failing model.
+    let once = core(&db, config(&gemini)).await;
+    assert_eq!(
+        once.knowledge.refresh_embeddings().await.expect("no error"),
+        0
+    );
+    let one_refresh = gemini.recorder().faults_applied();
+    assert!(one_refresh > 0);
+
+    // Many searches at once on a replica without vectors: one refresh runs, the others
+    // neither start another nor queue behind it.
+    let busy = core(&db, config(&gemini)).await;
+    let mut searches = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let knowledge = busy.knowledge.clone();
+        searches.spawn(async move {
+            knowledge
+                .search(&Actor::anonymous(Via::Discord), "how do i reboot my vps", 5)
+                .await
+                .map(|found| found.hits.len())
+        });
+    }
+    for found in searches.join_all().await {
+        assert!(found.expect("a search") > 0);
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    for _ in 0..5 {
+        assert!(!slugs(&busy, "how do i reboot my vps").await.is_empty());
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        gemini.recorder().faults_applied(),
+        2 * one_refresh,
+        "one background refresh, then rest"
+    );
 }

@@ -64,7 +64,12 @@ pub fn fake_passage_vectors(
 /// The fake's embedding of `text` (a question when `title` is `None`), unit length.
 pub fn fake_vector(title: Option<&str>, text: &str) -> Vec<f32> {
     let values = hostdeck_fakes::gemini::embed::vector("gemini-embedding-001", title, text, 768);
-    let norm = values.iter().map(|v| v * v).sum::<f64>().sqrt().max(f64::EPSILON);
+    let norm = values
+        .iter()
+        .map(|v| v * v)
+        .sum::<f64>()
+        .sqrt()
+        .max(f64::EPSILON);
     #[expect(clippy::cast_possible_truncation, reason = "vectors are f32")]
     values.iter().map(|v| (v / norm) as f32).collect()
 }

@@ -76,7 +76,10 @@ mod tests {
         assert!(!out.contains("data:"), "{out}");
         assert!(!out.contains("evil.example"), "{out}");
         assert!(!out.contains("<img"), "{out}");
-        assert!(out.contains(r#"<a href="https://example.com/x">b</a>"#), "{out}");
+        assert!(
+            out.contains(r#"<a href="https://example.com/x">b</a>"#),
+            "{out}"
+        );
         assert!(out.contains(r#"<a href="/help/ssh-keys">c</a>"#), "{out}");
         assert!(out.starts_with("<p>a "), "{out}");
         assert!(out.contains("img"), "{out}");

@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use super::config::KnowledgeConfig;
 use super::retrieval::Retriever;
 use super::retrieval::meaning::PassageVectors;
+use super::retrieval::text::Analyzer;
 use crate::assistant::config::GeminiConfig;
 use crate::assistant::failure::GeminiError;
 use crate::assistant::gemini::{EMBED_BATCH, EmbedTask, EmbedText, Gemini};
@@ -118,7 +119,9 @@ impl Embeddings {
                 .filter(|hash| !current.contains(hash))
                 .cloned()
                 .collect();
-            store.prune_embeddings(&self.model, self.dims, &stale).await?;
+            store
+                .prune_embeddings(&self.model, self.dims, &stale)
+                .await?;
         }
         let mut missing: Vec<usize> = Vec::new();
         let mut queued: HashSet<&str> = HashSet::new();
@@ -202,10 +205,12 @@ impl Embeddings {
     }
 
     /// The question's vector, or `None` when the model does not give it in time (then, for
-    /// `knowledge.embedding_rest`, `None` at once).
+    /// `knowledge.embedding_rest`, `None` at once). A question without a word is not sent
+    /// (Gemini refuses empty text); only a failure that may pass (a timeout, a 5xx, a 429, no
+    /// connection) starts the rest, so one odd question cannot turn it off for everybody.
     pub async fn question(&self, question: &str) -> Option<Vec<f32>> {
         let now = Instant::now();
-        if self.resting().is_some_and(|until| now < until) {
+        if Analyzer::words(question).is_empty() || self.resting().is_some_and(|until| now < until) {
             return None;
         }
         let text = EmbedText {
@@ -220,12 +225,17 @@ impl Embeddings {
         match answer {
             Ok(vector) => Some(vector),
             Err(error) => {
-                tracing::warn!(kind = error.kind(), "embedding a question failed; searching by words alone");
-                *self
-                    .resting_until
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner()) =
-                    Some(Instant::now() + self.rest);
+                tracing::warn!(
+                    kind = error.kind(),
+                    "embedding a question failed; searching by words alone"
+                );
+                if error.is_transient() {
+                    *self
+                        .resting_until
+                        .lock()
+                        .unwrap_or_else(|poisoned| poisoned.into_inner()) =
+                        Some(Instant::now() + self.rest);
+                }
                 None
             }
         }

@@ -108,6 +108,8 @@ pub struct Knowledge {
     embedding: Arc<tokio::sync::Mutex<()>>,
     /// A background embedding is waiting for a run of changes to settle.
     embed_pending: Arc<AtomicBool>,
+    /// A background embedding started by a search is running: searches start no other.
+    embed_running: Arc<AtomicBool>,
 }
 
 impl Knowledge {
@@ -128,6 +130,7 @@ impl Knowledge {
             embeddings: None,
             embedding: Arc::default(),
             embed_pending: Arc::default(),
+            embed_running: Arc::default(),
         })
     }
 
@@ -290,8 +293,15 @@ impl Knowledge {
             }
             _ => None,
         };
-        let meaning = vectors.as_deref().zip(question_vector.as_deref());
-        Ok(retriever.search_with(question, limit, meaning))
+        // Ranking reads every passage's vector and corrects typos: work for a blocking thread,
+        // not for the one serving other requests.
+        let question = question.to_owned();
+        tokio::task::spawn_blocking(move || {
+            let meaning = vectors.as_deref().zip(question_vector.as_deref());
+            retriever.search_with(&question, limit, meaning)
+        })
+        .await
+        .map_err(|error| Error::internal("searching the knowledge base", error))
     }
 
     /// Embeds the published passages that have no stored vector yet and keeps the vectors for
@@ -303,10 +313,13 @@ impl Knowledge {
         };
         let retriever = self.current_index().await?;
         let _one_at_a_time = self.embedding.lock().await;
-        if let Some(vectors) = self.cached_vectors(&retriever)
-            && vectors.count() == retriever.passage_count()
+        let vectors = self.cached_vectors(&retriever);
+        let have = vectors.as_ref().map_or(0, |vectors| vectors.count());
+        // Another refresh may have run while this one waited: complete, or failed so recently
+        // that the model should be left alone for now.
+        if have == retriever.passage_count() || self.embedded_within(&retriever, embeddings.rest())
         {
-            return Ok(vectors.count());
+            return Ok(have);
         }
         let version = self.store.knowledge().knowledge_version().await?;
         let embedded = embeddings
@@ -355,8 +368,21 @@ impl Knowledge {
             .and_then(|cached| cached.vectors.clone())
     }
 
+    /// Whether `retriever` is the current index and was embedded (or tried) within `rest`.
+    fn embedded_within(&self, retriever: &Arc<Retriever>, rest: Duration) -> bool {
+        let cache = self
+            .cache
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache.as_ref().is_some_and(|cached| {
+            Arc::ptr_eq(&cached.retriever, retriever)
+                && cached.embedded.is_some_and(|at| at.elapsed() < rest)
+        })
+    }
+
     /// Starts [`Self::refresh_embeddings`] in the background when the current index has no
-    /// complete vectors and was not embedded within `knowledge.embedding_rest`.
+    /// complete vectors and was not embedded within `knowledge.embedding_rest`, and no such
+    /// refresh is running already.
     fn embed_in_background(&self) {
         let Some(embeddings) = &self.embeddings else {
             return;
@@ -377,14 +403,23 @@ impl Knowledge {
                 !complete && !resting
             })
         };
-        if due && let Ok(handle) = tokio::runtime::Handle::try_current() {
-            let knowledge = self.clone();
-            handle.spawn(async move {
-                if let Err(error) = knowledge.refresh_embeddings().await {
-                    tracing::warn!(%error, "embedding help passages failed");
-                }
-            });
+        if !due {
+            return;
         }
+        let Ok(handle) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        if self.embed_running.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let running = RunningFlag(self.embed_running.clone());
+        let knowledge = self.clone();
+        handle.spawn(async move {
+            if let Err(error) = knowledge.refresh_embeddings().await {
+                tracing::warn!(%error, "embedding help passages failed");
+            }
+            drop(running);
+        });
     }
 
     /// The index of the published articles as they are now (re-read from the store at most
@@ -483,6 +518,15 @@ impl Knowledge {
         } else {
             self.embed_pending.store(false, Ordering::Release);
         }
+    }
+}
+
+/// Lowers the in-flight flag of a background embedding when it ends, however it ends.
+struct RunningFlag(Arc<AtomicBool>);
+
+impl Drop for RunningFlag {
+    fn drop(&mut self) {
+        self.0.store(false, Ordering::Release);
     }
 }
 

@@ -198,7 +198,9 @@ impl StoredEmbedding {
     /// Reads [`Self::encoded_vector`]'s form back; `None` when it is not one.
     pub fn decode_vector(text: &str) -> Option<Vec<f32>> {
         use base64::Engine as _;
-        let bytes = base64::engine::general_purpose::STANDARD.decode(text).ok()?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()?;
         if bytes.len() % 4 != 0 {
             return None;
         }
@@ -272,7 +274,10 @@ mod tests {
             vector: vec![0.25, -1.5, 3.0e-7],
         };
         let text = embedding.encoded_vector();
-        assert_eq!(StoredEmbedding::decode_vector(&text), Some(embedding.vector));
+        assert_eq!(
+            StoredEmbedding::decode_vector(&text),
+            Some(embedding.vector)
+        );
         assert_eq!(StoredEmbedding::decode_vector("AAA"), None);
     }
 }

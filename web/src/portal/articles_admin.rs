@@ -222,7 +222,11 @@ pub async fn publish(
     let published = match action.as_str() {
         "publish" => true,
         "unpublish" => false,
-        _ => return Err(PortalError(Error::NotFound("There is no such page.".into()))),
+        _ => {
+            return Err(PortalError(Error::NotFound(
+                "There is no such page.".into(),
+            )));
+        }
     };
     state
         .core
@@ -234,7 +238,9 @@ pub async fn publish(
     } else {
         "article-unpublished"
     };
-    Ok(see_other(&format!("/admin/articles/{slug}?notice={notice}")))
+    Ok(see_other(&format!(
+        "/admin/articles/{slug}?notice={notice}"
+    )))
 }
 
 #[derive(askama::Template)]

@@ -198,7 +198,10 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{id}/credits", post(admin::credits))
         .route("/admin/users/{id}/role", post(admin::role))
         .route("/admin/users/{id}/status", post(admin::status))
-        .route("/admin/articles", get(articles_admin::list).post(articles_admin::save))
+        .route(
+            "/admin/articles",
+            get(articles_admin::list).post(articles_admin::save),
+        )
         .route("/admin/articles/new", get(articles_admin::new_article))
         .route("/admin/articles/{slug}", get(articles_admin::edit))
         .route(

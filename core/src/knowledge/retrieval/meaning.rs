@@ -15,7 +15,12 @@ pub struct PassageVectors {
 impl PassageVectors {
     /// `vectors[n]` is passage `n`'s; vectors of another size than the first are skipped.
     pub fn new(vectors: &[Option<&[f32]>]) -> Self {
-        let dims = vectors.iter().flatten().map(|v| v.len()).next().unwrap_or(0);
+        let dims = vectors
+            .iter()
+            .flatten()
+            .map(|v| v.len())
+            .next()
+            .unwrap_or(0);
         let mut values = Vec::with_capacity(dims * vectors.len());
         let mut present = Vec::with_capacity(vectors.len());
         for vector in vectors {

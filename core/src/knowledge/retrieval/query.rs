@@ -18,6 +18,11 @@ pub const TYPO: [f32; 2] = [0.8, 0.6];
 pub const UNKNOWN_SHARE: f32 = 0.6;
 /// Words read from one question; the rest is ignored.
 pub const MAX_WORDS: usize = 48;
+/// The longest word typo correction looks at, in characters: a longer one is no misspelt word,
+/// and its two-edit variants grow with its length times the alphabet.
+pub const MAX_TYPO_LETTERS: usize = 20;
+/// The most words of one question typo correction looks up; the rest are taken as written.
+pub const MAX_CORRECTED: usize = 8;
 
 /// One way to answer a slot: these terms (all of `size` words, some perhaps not indexed).
 #[derive(Debug, Clone, PartialEq)]
@@ -55,9 +60,10 @@ impl Query {
     ) -> Self {
         let mut words = Analyzer::words(text);
         words.truncate(MAX_WORDS);
+        let mut budget = MAX_CORRECTED;
         let corrected: Vec<(String, f32)> = words
             .into_iter()
-            .map(|word| correct(index, typos, analyzer, glossary, word))
+            .map(|word| correct(index, typos, analyzer, glossary, word, &mut budget))
             .collect();
         let stems: Vec<String> = corrected
             .iter()
@@ -142,21 +148,30 @@ fn slot(index: &Index, alternatives: Vec<Alternative>, unknown: f32) -> Slot {
 }
 
 /// The word, or the indexed (or glossary) word nearest to it when neither knows it: edit
-/// distance 1 for words of 4 to 7 characters, 2 from 8, the more frequent word on a tie.
+/// distance 1 for words of 4 to 7 characters, 2 from 8 to [`MAX_TYPO_LETTERS`], the more
+/// frequent word on a tie. Each lookup spends one of `budget`; with none left, words stay.
 fn correct(
     index: &Index,
     typos: &Typos,
     analyzer: &Analyzer,
     glossary: &Glossary,
     word: String,
+    budget: &mut usize,
 ) -> (String, f32) {
     let length = word.chars().count();
+    if !(4..=MAX_TYPO_LETTERS).contains(&length)
+        || *budget == 0
+        || word.chars().any(|c| c.is_ascii_digit())
+    {
+        return (word, 1.0);
+    }
     let known = Analyzer::is_stop(&word)
         || glossary.knows(&word)
         || index.terms.contains_key(analyzer.stem(&word).as_ref());
-    if known || length < 4 || word.chars().any(|c| c.is_ascii_digit()) {
+    if known {
         return (word, 1.0);
     }
+    *budget -= 1;
     let allowed = if length >= 8 { 2 } else { 1 };
     match typos.nearest(&word, allowed) {
         Some((known, distance)) => (known.to_owned(), TYPO[distance.clamp(1, 2) - 1]),

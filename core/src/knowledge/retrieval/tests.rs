@@ -156,12 +156,26 @@ fn an_article_found_only_by_meaning_joins_the_results() {
     // No word of the question is in the two-factor article; its vector is the question's.
     let question = "restart server";
     let words = retriever.search(question, 3);
-    assert!(words.hits.iter().all(|hit| hit.slug.as_str() != "two-factor"));
+    assert!(
+        words
+            .hits
+            .iter()
+            .all(|hit| hit.slug.as_str() != "two-factor")
+    );
     let fused = retriever.search_with(question, 3, Some((&meaning, &axis(passages, two_factor))));
     let slugs: Vec<&str> = fused.hits.iter().map(|hit| hit.slug.as_str()).collect();
-    assert_eq!(slugs[..2], ["restart-a-server", "two-factor"], "{slugs:?}");
-    assert_eq!(fused.answerable, words.answerable, "answerability stays with the words");
-    assert!(fused.hits.iter().all(|hit| (0.0..=1.0).contains(&hit.score)));
+    // The other articles are as far from the question as can be: below the floor, left out.
+    assert_eq!(slugs, ["restart-a-server", "two-factor"], "{slugs:?}");
+    assert_eq!(
+        fused.answerable, words.answerable,
+        "answerability stays with the words"
+    );
+    assert!(
+        fused
+            .hits
+            .iter()
+            .all(|hit| (0.0..=1.0).contains(&hit.score))
+    );
     assert_eq!(fused.hits[1].coverage, 0.0, "no word of it matched");
     // A question vector of another size is no vector at all.
     let odd = retriever.search_with(question, 3, Some((&meaning, &[1.0])));
@@ -176,5 +190,83 @@ fn typos_are_corrected_against_the_index_and_the_glossary() {
         first(&retriever, "authentcaton").as_deref(),
         Some("two-factor")
     );
-    assert_eq!(first(&retriever, "reboto").as_deref(), Some("restart-a-server"));
+    assert_eq!(
+        first(&retriever, "reboto").as_deref(),
+        Some("restart-a-server")
+    );
+}
+
+#[test]
+fn a_very_long_word_is_not_corrected_and_is_searched_quickly() {
+    let retriever = retriever();
+    // One edit from "restart" repeated: a real lookup at two edits would build about
+    // 2 × 1,000 × the alphabet variants, each hashed 1,000 times.
+    let long = format!("{}x", "restart".repeat(142));
+    let started = std::time::Instant::now();
+    let found = retriever.search(&long, 3);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert!(found.hits.is_empty());
+    let query = Query::parse(
+        &retriever.index,
+        &retriever.typos,
+        &retriever.analyzer,
+        &retriever.glossary,
+        &long,
+    );
+    assert_eq!(
+        query.stems,
+        vec![retriever.analyzer.stem(&long).into_owned()]
+    );
+}
+
+#[test]
+fn only_the_first_words_of_a_question_are_corrected() {
+    let retriever = retriever();
+    let question = vec!["servr"; query::MAX_CORRECTED + 2].join(" ");
+    let query = Query::parse(
+        &retriever.index,
+        &retriever.typos,
+        &retriever.analyzer,
+        &retriever.glossary,
+        &question,
+    );
+    let server = retriever.analyzer.stem("server").into_owned();
+    let corrected = query.stems.iter().filter(|stem| **stem == server).count();
+    assert_eq!(corrected, query::MAX_CORRECTED);
+    assert_eq!(query.stems.len(), query::MAX_CORRECTED + 2);
+}
+
+#[test]
+fn nonsense_finds_nothing_with_meaning_fused_in() {
+    let retriever = retriever();
+    let passages = retriever.passage_count();
+    // Every passage somewhat like the question, one a little more: what a model gives for any
+    // text at all.
+    let vectors: Vec<Vec<f32>> = (0..passages)
+        .map(|at| {
+            let mut vector = vec![1.0; passages + 1];
+            vector[at] += 0.5;
+            vector
+        })
+        .collect();
+    let slices: Vec<Option<&[f32]>> = vectors.iter().map(|v| Some(v.as_slice())).collect();
+    let meaning = meaning::PassageVectors::new(&slices);
+    let mut asked = vec![0.0; passages + 1];
+    asked[0] = 1.0;
+    asked[passages] = 1.0;
+    for question in [
+        "qwertyuiop asdfghjkl",
+        "zxcvb plokij",
+        "flurble the wibbleton",
+    ] {
+        let words = retriever.search(question, 3);
+        assert!(words.hits.is_empty(), "{question}: {:?}", words.hits);
+        let fused = retriever.search_with(question, 3, Some((&meaning, &asked)));
+        assert!(!fused.answerable, "{question}");
+        assert!(fused.hits.is_empty(), "{question}: {:?}", fused.hits);
+    }
 }
