@@ -9,9 +9,11 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use hostdeck_core::Core;
 use hostdeck_core::assistant::{Answer, AnswerKind, Asker, Exchange, Passage, Passages, Retrieved};
-use hostdeck_core::clock::SystemClock;
+use hostdeck_core::clock::{Clock, ManualClock, SystemClock};
 use hostdeck_core::config::Config;
+use hostdeck_core::identity::Client;
 use hostdeck_core::policy::{Actor, Role, Via};
+use hostdeck_core::records::assistant::Feedback;
 use hostdeck_core::users::User;
 use hostdeck_core::{ErrorCode, Result};
 use hostdeck_e2e::billing::{SeedServer, customer, execute, insert_servers};
@@ -114,6 +116,10 @@ fn prompts_dir() -> std::path::PathBuf {
 }
 
 async fn world(db: TestDb, tweak: impl FnOnce(&mut Config)) -> World {
+    world_at(db, Arc::new(SystemClock), tweak).await
+}
+
+async fn world_at(db: TestDb, clock: Arc<dyn Clock>, tweak: impl FnOnce(&mut Config)) -> World {
     let gemini = FakeGemini::start().await;
     let mut config = Config::default();
     config.gemini.base_url = gemini.base_url().parse().expect("url");
@@ -127,7 +133,7 @@ async fn world(db: TestDb, tweak: impl FnOnce(&mut Config)) -> World {
     config.assistant.linked_questions_per_day = 10_000;
     config.web.public_url = Some(PORTAL.parse().expect("url"));
     tweak(&mut config);
-    let mut core = db.core_with(config, Arc::new(SystemClock)).await;
+    let mut core = db.core_with(config, clock).await;
     core.assistant = core.assistant.with_passages(Arc::new(Articles));
     let now = Utc::now();
     let alice = customer(db.store.as_ref(), 1, now).await;
@@ -465,6 +471,114 @@ async fn the_channel_cooldown_and_the_token_budget_refuse_with_a_time(db: TestDb
     assert!(w.ask("discord:c", "xyzzy").await.is_ok());
 }
 
+async fn kept_answers_hold_to_their_account_and_close_after_15_minutes(db: TestDb) {
+    let clock = Arc::new(ManualClock::new(Utc::now()));
+    let w = world_at(db, clock.clone(), |_| {}).await;
+    let assistant = &w.core.assistant;
+    let alice = w.alice();
+    let bob = Actor::user(w.bob.id, Role::Customer, Via::Discord);
+    let unlinked = Actor::anonymous(Via::Discord);
+    // One Discord member's answer, asked while linked to Alice's account.
+    let member = Asker {
+        key: "discord:77".into(),
+        channel: None,
+    };
+    let kept = assistant
+        .ask_kept(&alice, &member, "top up?", None)
+        .await
+        .expect("an answer");
+    // Relinked to Bob's account, or unlinked: the answer (and Alice's context in it) is gone.
+    for actor in [&bob, &unlinked] {
+        let errors = [
+            assistant
+                .kept(actor, &member, kept.id)
+                .await
+                .expect_err("kept"),
+            assistant
+                .open_ticket(&w.core.tickets, actor, &member, kept.id)
+                .await
+                .expect_err("a ticket"),
+            assistant
+                .feedback(actor, &member, kept.id, Feedback::Solved)
+                .await
+                .expect_err("feedback"),
+        ];
+        for error in errors {
+            assert_eq!(error.code(), ErrorCode::NotFound, "{error}");
+        }
+    }
+    // Past 15 minutes no button works, not even for Alice.
+    clock.advance(chrono::Duration::minutes(16));
+    let late = [
+        assistant
+            .open_ticket(&w.core.tickets, &alice, &member, kept.id)
+            .await
+            .expect_err("a late ticket"),
+        assistant
+            .feedback(&alice, &member, kept.id, Feedback::Solved)
+            .await
+            .expect_err("a late solved"),
+        assistant
+            .ask_kept(&alice, &member, "and then?", Some(kept.id))
+            .await
+            .expect_err("a late follow-up"),
+    ];
+    for error in late {
+        assert_eq!(error.code(), ErrorCode::Invalid, "{error}");
+        assert!(error.to_string().contains("15 minutes"), "{error}");
+    }
+    // Within them, they do.
+    let fresh = assistant
+        .ask_kept(&alice, &member, "top up\n  with paypal?", None)
+        .await
+        .expect("an answer");
+    clock.advance(chrono::Duration::minutes(14));
+    let ticket = assistant
+        .open_ticket(&w.core.tickets, &alice, &member, fresh.id)
+        .await
+        .expect("a ticket");
+    assert_eq!(ticket.subject, "top up with paypal?");
+    assert_eq!(ticket.customer, w.alice.id);
+}
+
+async fn a_linked_member_has_one_daily_limit_across_the_doors(db: TestDb) {
+    let w = world(db, |config| {
+        config.assistant.linked_questions_per_day = 2;
+        config.assistant.unlinked_questions_per_day = 5;
+    })
+    .await;
+    let client = Client {
+        address: "192.0.2.7".into(),
+        user_agent: "tests".into(),
+    };
+    let alice = w.alice();
+    let on_discord = Asker::discord(alice.user, 77, Some("chan-1".into()));
+    let on_the_portal = Asker::web(alice.user, &client);
+    let assistant = &w.core.assistant;
+    assistant
+        .ask(&alice, &on_discord, "top up?", &[])
+        .await
+        .expect("the first");
+    assistant
+        .ask(&alice, &on_the_portal, "top up?", &[])
+        .await
+        .expect("the second");
+    let refused = assistant
+        .ask(&alice, &on_discord, "top up?", &[])
+        .await
+        .expect_err("the third, on another door");
+    assert_eq!(refused.code(), ErrorCode::RateLimited, "{refused}");
+    // The same member unlinked counts as the member, apart from the account.
+    let unlinked = Actor::anonymous(Via::Discord);
+    let member = Asker::discord(None, 77, Some("chan-1".into()));
+    assert!(
+        assistant
+            .ask(&unlinked, &member, "top up?", &[])
+            .await
+            .is_ok()
+    );
+}
+
 async fn embeddings_and_token_counts_speak_the_wire_format(db: TestDb) {
     use hostdeck_core::assistant::gemini::{EmbedTask, EmbedText, GenerateRequest, Turn};
     let w = world(db, |_| {}).await;
@@ -523,6 +637,8 @@ on_both_engines!(
     nothing_relevant_is_an_honest_i_dont_know_without_the_model,
     fifty_at_once_against_twenty_a_day_admit_exactly_twenty,
     the_channel_cooldown_and_the_token_budget_refuse_with_a_time,
+    kept_answers_hold_to_their_account_and_close_after_15_minutes,
+    a_linked_member_has_one_daily_limit_across_the_doors,
 );
 
 mod sqlite_only {

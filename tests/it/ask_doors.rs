@@ -56,7 +56,9 @@ async fn desk(db: &TestDb, tweak: impl FnOnce(&mut Config)) -> Desk {
 on_both_engines!(
     the_api_answers_with_sources_on_help_pages,
     help_pages_render_articles_safely_and_hide_drafts,
-    the_ask_box_and_the_new_ticket_page_suggest_articles
+    the_ask_box_and_the_new_ticket_page_suggest_articles,
+    anonymous_questions_share_a_smaller_daily_cap,
+    the_ask_boxs_ticket_link_carries_a_one_line_subject
 );
 
 async fn the_api_answers_with_sources_on_help_pages(db: TestDb) {
@@ -405,4 +407,69 @@ async fn fifty_questions_at_once_get_exactly_the_daily_twenty() {
         }
     }
     assert_eq!((answered, refused), (20, 30));
+}
+
+/// Anonymous callers together have their own daily cap, below each address's own limit and
+/// the token budget; signed-in callers are not held to it.
+async fn anonymous_questions_share_a_smaller_daily_cap(db: TestDb) {
+    let d = desk(&db, |config| {
+        config.assistant.unlinked_questions_per_day = 5;
+        config.assistant.anonymous_questions_per_day = 2;
+    })
+    .await;
+    async fn ask(app: &TestApp, session: Option<&str>) -> (u16, serde_json::Value) {
+        let question = json!({"question": NONSENSE});
+        answer(app.post_json(session, "/api/v1/ask", &question).await).await
+    }
+    for _ in 0..2 {
+        let (status, body) = ask(&d.app, None).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = ask(&d.app, None).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(body["error"]["code"], "rate_limited", "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("without an account") && m.contains("00:00 UTC")),
+        "{body}"
+    );
+    let alice = d.app.user("alice@example.com", Role::Customer).await;
+    let (status, body) = ask(&d.app, Some(&alice.token)).await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// "Open a ticket" under an answer on the help page names the question as a subject of one
+/// line and at most 120 characters, not the whole question.
+async fn the_ask_boxs_ticket_link_carries_a_one_line_subject(db: TestDb) {
+    let d = desk(&db, |_| {}).await;
+    let alice = d.app.user("alice@example.com", Role::Customer).await;
+    let question = format!("{NONSENSE}\n\nsecond   line {}", "blorptastic ".repeat(30));
+    let visit = d.app.portal_visit(Some(&alice.token), "/help").await;
+    let page = d
+        .app
+        .portal_post(&visit, "/help/ask", &[("question", &question)])
+        .await;
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.expect("a page");
+    let start = html
+        .find("/tickets/new?subject=")
+        .unwrap_or_else(|| panic!("a ticket link: {html}"));
+    let href = &html[start..];
+    let href = &href[..href.find('"').expect("the link's end")];
+    let link = url::Url::parse(&format!("https://portal.example.com{href}")).expect("a link");
+    let (_, subject) = link
+        .query_pairs()
+        .find(|(name, _)| name == "subject")
+        .expect("a subject");
+    assert!(
+        subject.starts_with(&format!("{NONSENSE} second line blorptastic")),
+        "{subject}"
+    );
+    assert!(
+        !subject.contains('\n') && !subject.contains("  "),
+        "{subject}"
+    );
+    assert!(subject.chars().count() <= 120, "{subject}");
+    assert!(subject.chars().count() > 60, "{subject}");
 }

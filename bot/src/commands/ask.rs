@@ -6,6 +6,7 @@
 //! sources become a ticket, whose private thread the ticket sync opens with the member in it).
 //! Every id carries only the answer's number; core checks the answer is the member's own.
 
+use hostdeck_core::Actor;
 use hostdeck_core::assistant::{Asker, Kept};
 use hostdeck_core::discord_links::DiscordMember;
 use hostdeck_core::records::assistant::{AnswerId, Feedback};
@@ -38,7 +39,7 @@ pub async fn ask(
     // Discord waits 3 seconds for a first response; the model may take longer.
     ctx.defer_ephemeral().await?;
     let access = access(ctx).await?;
-    let asker = asker_of(&member_of(ctx), Some(ctx.channel_id().get()));
+    let asker = asker_of(&member_of(ctx), &access.actor, Some(ctx.channel_id().get()));
     let kept = ctx
         .data()
         .core
@@ -49,12 +50,10 @@ pub async fn ask(
     Ok(())
 }
 
-/// Who asks: the member, in the channel.
-fn asker_of(member: &DiscordMember, channel: Option<u64>) -> Asker {
-    Asker {
-        key: format!("discord:{}", member.user_id),
-        channel: channel.map(|id| id.to_string()),
-    }
+/// Who asks: the member's account when linked (one daily limit across the doors), else the
+/// member, in the channel.
+fn asker_of(member: &DiscordMember, actor: &Actor, channel: Option<u64>) -> Asker {
+    Asker::discord(actor.user, member.user_id, channel.map(|id| id.to_string()))
 }
 
 /// A source's title as the text of a Markdown link.
@@ -101,8 +100,9 @@ fn answer_message(kept: &Kept) -> Answer {
         ))
 }
 
-fn answer_of(rest: &str) -> Result<AnswerId, BotError> {
-    rest.parse::<i64>().map(AnswerId).map_err(|_| stale())
+/// The answer a button or form names; `None` for an id no button of ours carries.
+fn answer_of(rest: &str) -> Option<AnswerId> {
+    rest.parse::<i64>().ok().map(AnswerId)
 }
 
 /// An `/ask` button: "Solved" and "Ask a follow-up" answer at once; "Open a ticket" is
@@ -114,13 +114,13 @@ pub async fn ask_pressed(
     press: &ComponentInteraction,
 ) {
     let id = press.data.custom_id.as_str();
-    let asker = asker_of(&invoker.member, Some(press.channel_id.get()));
+    let channel = press.channel_id.get();
     if let Some(rest) = id.strip_prefix(OPEN_TICKET) {
         if let Err(error) = press.defer_ephemeral(&ctx.http).await {
             tracing::warn!(%error, custom_id = id, "could not acknowledge a ticket button");
             return;
         }
-        let answer = ticket_from_answer(data, invoker, &asker, rest)
+        let answer = ticket_from_answer(data, invoker, channel, rest)
             .await
             .unwrap_or_else(|error| error.answer(id));
         if let Err(error) = press.edit_response(&ctx.http, answer.edit()).await {
@@ -128,7 +128,7 @@ pub async fn ask_pressed(
         }
         return;
     }
-    let response = match pressed_response(data, invoker, &asker, id).await {
+    let response = match pressed_response(data, invoker, channel, id).await {
         Ok(response) => response,
         Err(error) => CreateInteractionResponse::Message(error.answer(id).message()),
     };
@@ -140,14 +140,20 @@ pub async fn ask_pressed(
 async fn pressed_response(
     data: &Data,
     invoker: &Invoker,
-    asker: &Asker,
+    channel: u64,
     id: &str,
 ) -> Result<CreateInteractionResponse, BotError> {
     let actor = data.core.discord_links.access(&invoker.member).await?.actor;
+    let asker = &asker_of(&invoker.member, &actor, Some(channel));
     let assistant = &data.core.assistant;
     if let Some(rest) = id.strip_prefix(SOLVED) {
         assistant
-            .feedback(&actor, asker, answer_of(rest)?, Feedback::Solved)
+            .feedback(
+                &actor,
+                asker,
+                answer_of(rest).ok_or_else(stale)?,
+                Feedback::Solved,
+            )
             .await?;
         let card = Card::new("Glad it helped").description("The answer is marked as solved.");
         return Ok(CreateInteractionResponse::Message(
@@ -156,7 +162,9 @@ async fn pressed_response(
     }
     if let Some(rest) = id.strip_prefix(FOLLOW) {
         // The answer must be the member's own before the form is shown.
-        let kept = assistant.kept(&actor, asker, answer_of(rest)?).await?;
+        let kept = assistant
+            .kept(&actor, asker, answer_of(rest).ok_or_else(stale)?)
+            .await?;
         let question =
             CreateInputText::new(InputTextStyle::Paragraph, "Your follow-up", "question")
                 .max_length(2000)
@@ -171,14 +179,20 @@ async fn pressed_response(
 async fn ticket_from_answer(
     data: &Data,
     invoker: &Invoker,
-    asker: &Asker,
+    channel: u64,
     rest: &str,
 ) -> Result<Answer, BotError> {
     let access = data.core.discord_links.access(&invoker.member).await?;
+    let asker = &asker_of(&invoker.member, &access.actor, Some(channel));
     let core = &data.core;
     let ticket = core
         .assistant
-        .open_ticket(&core.tickets, &access.actor, asker, answer_of(rest)?)
+        .open_ticket(
+            &core.tickets,
+            &access.actor,
+            asker,
+            answer_of(rest).ok_or_else(stale)?,
+        )
         .await?;
     let place = match core.config.discord.support_channel_id {
         Some(channel) => format!("a private thread in <#{channel}>"),
@@ -224,10 +238,10 @@ async fn follow_up(
         .custom_id
         .strip_prefix(FOLLOW_TEXT)
         .ok_or_else(stale)?;
-    let earlier = answer_of(rest)?;
+    let earlier = answer_of(rest).ok_or_else(stale)?;
     let question = super::text_input(&submit.data.components, "question");
     let actor = data.core.discord_links.access(&invoker.member).await?.actor;
-    let asker = asker_of(&invoker.member, Some(submit.channel_id.get()));
+    let asker = asker_of(&invoker.member, &actor, Some(submit.channel_id.get()));
     let kept = data
         .core
         .assistant

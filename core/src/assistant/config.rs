@@ -70,6 +70,9 @@ pub struct AssistantConfig {
     pub linked_questions_per_day: u32,
     /// Questions a day for anyone else (an unlinked Discord member).
     pub unlinked_questions_per_day: u32,
+    /// Questions a day from all anonymous portal and API callers together (each is also held
+    /// to `unlinked_questions_per_day` by address), so they cannot use up the token budget.
+    pub anonymous_questions_per_day: u32,
     /// The least time between two questions in one channel; 0s turns it off.
     #[serde(with = "humantime_serde")]
     pub channel_cooldown: Duration,
@@ -94,6 +97,7 @@ impl Default for AssistantConfig {
             tone: "friendly, plain and brief".into(),
             linked_questions_per_day: 20,
             unlinked_questions_per_day: 5,
+            anonymous_questions_per_day: 200,
             channel_cooldown: Duration::from_secs(5),
             daily_token_budget: 2_000_000,
             tokens_per_question: 4_000,

@@ -16,8 +16,8 @@ use crate::records::assistant::{AnswerId, Feedback, KeptAnswerRow};
 use crate::records::tickets::{MAX_BODY, MAX_SUBJECT, Ticket, TicketId};
 use crate::tickets::{OpenTicket, Tickets};
 
-/// How long after an answer a follow-up may continue its conversation (Discord's interaction
-/// window).
+/// How long after an answer its buttons work: a follow-up may continue its conversation,
+/// "Solved" is recorded and "Open a ticket" opens one (Discord's interaction window).
 pub const FOLLOW_UP_WINDOW: chrono::Duration = chrono::Duration::minutes(15);
 /// Ticket messages a draft reads, newest last.
 const DRAFT_MESSAGES: usize = 12;
@@ -65,13 +65,7 @@ impl Assistant {
         let mut conversation = Vec::new();
         if let Some(earlier) = follow_up_of {
             let earlier = self.kept(actor, asker, earlier).await?;
-            if self.inner.clock.now() - earlier.asked_at > FOLLOW_UP_WINDOW {
-                return Err(Error::invalid(
-                    "follow_up",
-                    "That conversation has ended (follow-ups are taken for 15 minutes). Ask \
-                     again with a new question.",
-                ));
-            }
+            self.still_open(&earlier, "follow_up")?;
             conversation = earlier.conversation;
             conversation.push(Exchange {
                 question: earlier.question,
@@ -98,7 +92,21 @@ impl Assistant {
         Ok(Kept { id, answer })
     }
 
-    /// The asker's own kept answer; anybody else's is `not_found`.
+    /// Refuses a button of an answer older than [`FOLLOW_UP_WINDOW`].
+    fn still_open(&self, kept: &KeptAnswer, field: &'static str) -> Result<()> {
+        if self.inner.clock.now() - kept.asked_at > FOLLOW_UP_WINDOW {
+            return Err(Error::invalid(
+                field,
+                "That conversation has ended (an answer's buttons work for 15 minutes). Ask \
+                 again with a new question.",
+            ));
+        }
+        Ok(())
+    }
+
+    /// The asker's own kept answer; anybody else's is `not_found`. Both the asker and the
+    /// account must be the same as when it was asked: a Discord member who linked another
+    /// account since (or unlinked) cannot carry the first account's answer into a ticket.
     pub async fn kept(&self, actor: &Actor, asker: &Asker, id: AnswerId) -> Result<KeptAnswer> {
         actor.require(Permission::Ask)?;
         let missing = || Error::NotFound("That answer no longer exists; ask again.".into());
@@ -108,7 +116,7 @@ impl Assistant {
             .assistant()
             .kept_answer(id)
             .await?
-            .filter(|row| row.asker == asker.key)
+            .filter(|row| row.asker == asker.key && row.user == actor.user)
             .ok_or_else(missing)?;
         Ok(KeptAnswer {
             id,
@@ -136,6 +144,7 @@ impl Assistant {
         if kept.ticket.is_some() {
             return Ok(());
         }
+        self.still_open(&kept, "feedback")?;
         self.set_feedback(id, feedback).await
     }
 
@@ -161,13 +170,15 @@ impl Assistant {
         if actor.user.is_none() {
             return Err(Error::Unauthenticated(
                 "Tickets belong to an account: link yours first (make a code on your account \
-                 page in the portal, then use /link with it), then press the button again."
+                 page in the portal, then use /link with it), then ask again and open the \
+                 ticket from that answer."
                     .into(),
             ));
         }
         if let Some(ticket) = kept.ticket {
             return tickets.get(actor, ticket).await;
         }
+        self.still_open(&kept, "ticket")?;
         if !self.inner.store.assistant().claim_for_ticket(id).await? {
             return Err(Error::Conflict(
                 "A ticket is already being opened from this answer.".into(),
@@ -264,8 +275,9 @@ fn json<T: serde::Serialize>(value: &T) -> Result<String> {
     serde_json::to_string(value).map_err(|error| Error::internal("keeping an answer", error))
 }
 
-/// The question as a one-line subject.
-fn ticket_subject(question: &str) -> String {
+/// The question as a one-line subject of at most [`MAX_SUBJECT`] characters, without
+/// control or invisible characters (also the portal's "Open a ticket" link's subject).
+pub fn ticket_subject(question: &str) -> String {
     let line: String = question
         .split_whitespace()
         .collect::<Vec<_>>()

@@ -34,7 +34,7 @@ use tokio::time::Instant;
 pub use account::{AskerFacts, OwnAccount};
 pub use answer::{Answer, AnswerKind, Exchange, Passage, Retrieved, Source};
 pub use failure::GeminiError;
-pub use kept::{Draft, FOLLOW_UP_WINDOW, Kept, KeptAnswer};
+pub use kept::{Draft, FOLLOW_UP_WINDOW, Kept, KeptAnswer, ticket_subject};
 pub use quota::Asker;
 
 use self::gemini::{Gemini, GenerateRequest, Turn};

@@ -13,21 +13,56 @@ use crate::auth::throttle::{Limit, SharedThrottle, Taken};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::error::{Error, Result};
+use crate::identity::Client;
+use crate::ids::UserId;
 use crate::store::Store;
 
 /// Who asks and where, as the door knows them.
 #[derive(Debug, Clone)]
 pub struct Asker {
-    /// A stable name of the person (`discord:123`, `user:5`): quotas count per asker.
+    /// A stable name of the person (`user:5` for anybody with an account, on every door;
+    /// `discord:123` for an unlinked member; `ip:...` for an anonymous caller): quotas count
+    /// per asker.
     pub key: String,
     /// The channel asked in (a Discord channel id); `None` for the portal and the API.
     pub channel: Option<String>,
+}
+
+/// The prefix of an anonymous caller's key, whose questions also share one daily cap.
+const ANONYMOUS: &str = "ip:";
+
+impl Asker {
+    /// A caller of the portal or the API: the account when signed in, else the address (an
+    /// IPv6 address by its /64, as [`Client::throttle_key`] counts it).
+    pub fn web(user: Option<UserId>, client: &Client) -> Self {
+        let key = match user {
+            Some(user) => format!("user:{user}"),
+            None => format!("{ANONYMOUS}{}", client.throttle_key()),
+        };
+        Self { key, channel: None }
+    }
+
+    /// A Discord member asking in `channel`: a linked member counts as their account (one
+    /// daily limit across the doors), an unlinked one as the member.
+    pub fn discord(user: Option<UserId>, member: u64, channel: Option<String>) -> Self {
+        let key = match user {
+            Some(user) => format!("user:{user}"),
+            None => format!("discord:{member}"),
+        };
+        Self { key, channel }
+    }
+
+    /// Whether this is an anonymous caller (no account, no Discord member).
+    pub fn is_anonymous(&self) -> bool {
+        self.key.starts_with(ANONYMOUS)
+    }
 }
 
 /// The slots a question took, given back if it never reached the model.
 #[derive(Debug)]
 pub struct Admitted {
     day: Taken,
+    anonymous: Option<Taken>,
     channel: Option<Taken>,
 }
 
@@ -103,6 +138,30 @@ impl Quotas {
                 retry_after: wait,
             });
         }
+        let anonymous = if asker.is_anonymous() {
+            let cap = settings.anonymous_questions_per_day;
+            let all = Limit {
+                name: "ask-anonymous-day",
+                max: cap,
+                window: Duration::from_secs(26 * 3600),
+            };
+            let taken = self.throttle.take(&all, &day_of(now)).await?;
+            if !taken.allowed() {
+                self.throttle.give_back(&day).await;
+                let wait = until_midnight(now);
+                return Err(Error::RateLimited {
+                    message: format!(
+                        "Questions without an account are used up for today. The next one is \
+                         allowed at 00:00 UTC (in {}); sign in to ask now.",
+                        wait_text(wait)
+                    ),
+                    retry_after: wait,
+                });
+            }
+            Some(taken)
+        } else {
+            None
+        };
         let channel = match (&asker.channel, settings.channel_cooldown.is_zero()) {
             (Some(channel), false) => {
                 let cooldown = Limit {
@@ -113,6 +172,9 @@ impl Quotas {
                 let taken = self.throttle.take(&cooldown, channel).await?;
                 if !taken.allowed() {
                     self.throttle.give_back(&day).await;
+                    if let Some(anonymous) = &anonymous {
+                        self.throttle.give_back(anonymous).await;
+                    }
                     let wait = taken.verdict.reset_after;
                     return Err(Error::RateLimited {
                         message: format!(
@@ -127,12 +189,19 @@ impl Quotas {
             }
             _ => None,
         };
-        Ok(Admitted { day, channel })
+        Ok(Admitted {
+            day,
+            anonymous,
+            channel,
+        })
     }
 
     /// Gives back a question that did not count (the model could not be reached).
     pub async fn give_back(&self, admitted: &Admitted) {
         self.throttle.give_back(&admitted.day).await;
+        if let Some(anonymous) = &admitted.anonymous {
+            self.throttle.give_back(anonymous).await;
+        }
         if let Some(channel) = &admitted.channel {
             self.throttle.give_back(channel).await;
         }
@@ -175,5 +244,35 @@ impl Quotas {
         {
             tracing::warn!(%error, "could not settle the assistant's token count");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn anonymous_callers_are_keyed_by_address_and_ipv6_by_its_64() {
+        let web = |address: &str| {
+            let client = Client {
+                address: address.to_owned(),
+                user_agent: String::new(),
+            };
+            Asker::web(None, &client).key
+        };
+        assert_eq!(web("2001:db8:1:2:aaaa::1"), web("2001:db8:1:2:ffff:1:2:3"));
+        assert_eq!(web("2001:db8:1:2:aaaa::1"), "ip:2001:db8:1:2::/64");
+        assert_ne!(web("2001:db8:1:2::1"), web("2001:db8:1:3::1"));
+        assert_eq!(web("::ffff:192.0.2.7"), "ip:192.0.2.7");
+        let client = Client {
+            address: "192.0.2.7".into(),
+            user_agent: String::new(),
+        };
+        assert!(Asker::web(None, &client).is_anonymous());
+        let user = Some(UserId(5));
+        assert_eq!(Asker::web(user, &client).key, "user:5");
+        assert_eq!(Asker::discord(user, 77, None).key, "user:5");
+        assert_eq!(Asker::discord(None, 77, None).key, "discord:77");
+        assert!(!Asker::discord(None, 77, None).is_anonymous());
     }
 }

@@ -84,13 +84,7 @@ async fn ask(
 ) -> Result<Json<AskView>, ApiError> {
     let anonymous = hostdeck_core::Actor::anonymous(hostdeck_core::Via::Api);
     let actor = caller.as_ref().map_or(&anonymous, Caller::actor);
-    let asker = Asker {
-        key: match actor.user {
-            Some(user) => format!("user:{user}"),
-            None => format!("ip:{}", client.address),
-        },
-        channel: None,
-    };
+    let asker = Asker::web(actor.user, &client);
     let skip = request.conversation.len().saturating_sub(MAX_CONVERSATION);
     let conversation: Vec<Exchange> = request
         .conversation

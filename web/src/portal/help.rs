@@ -71,6 +71,8 @@ pub struct SourceRow {
 /// The assistant's answer as the page shows it.
 pub struct AnswerView {
     pub question: String,
+    /// The question as a ticket's subject: one line, at most 120 characters.
+    pub subject: String,
     pub text: String,
     pub sources: Vec<SourceRow>,
     pub ticket_offer: bool,
@@ -197,13 +199,7 @@ pub async fn ask(
 ) -> Result<Response, PortalError> {
     let actor = actor_of(caller.as_ref());
     let question = form.get("question").to_owned();
-    let asker = Asker {
-        key: match actor.user {
-            Some(user) => format!("user:{user}"),
-            None => format!("ip:{}", client.address),
-        },
-        channel: None,
-    };
+    let asker = Asker::web(actor.user, &client);
     let query = HelpQuery::default();
     match state
         .core
@@ -213,6 +209,7 @@ pub async fn ask(
     {
         Ok(answer) => {
             let view = AnswerView {
+                subject: hostdeck_core::assistant::ticket_subject(&question),
                 question,
                 text: answer.text,
                 sources: answer
