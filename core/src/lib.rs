@@ -225,7 +225,8 @@ impl Core {
         )?;
         knowledge.seed_starter().await?;
         let users = Users::new(store.clone(), clock.clone(), audit.clone(), key_cache);
-        let assistant = assistant_over(&store, &clock, &config, &users, &servers, &ledger)?;
+        let assistant =
+            assistant_over(&store, &clock, &config, &users, &servers, &ledger, &status)?;
         Ok(Self {
             assistant,
             knowledge,
@@ -287,6 +288,7 @@ fn assistant_over(
     users: &Users,
     servers: &Servers,
     ledger: &Ledger,
+    status: &status::Status,
 ) -> Result<assistant::Assistant> {
     assistant::Assistant::new(assistant::Parts {
         store: store.clone(),
@@ -299,6 +301,7 @@ fn assistant_over(
             ledger: ledger.clone(),
             store: store.clone(),
             currency: config.billing.currency.clone(),
+            status: status.clone(),
         }),
     })
 }

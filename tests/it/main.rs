@@ -41,6 +41,8 @@ mod servers_portal;
 mod servers_resize;
 mod statements_export;
 mod status_core;
+mod status_portal;
+mod status_support;
 mod store_story;
 mod tickets_api;
 mod tickets_core;

@@ -7,11 +7,13 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::Status;
+use super::subscriptions::{Change, IncidentMail};
 use crate::audit::AuditEntry;
 use crate::error::{Error, Result};
 use crate::policy::{Actor, Permission};
 use crate::records::status::{
     Impact, Incident, IncidentId, IncidentKind, IncidentStatus, IncidentUpdate, NewIncident,
+    Subscriber,
 };
 
 const TITLE_CHARS: usize = 120;
@@ -74,6 +76,18 @@ impl Status {
             },
             IncidentKind::Incident => (Some(declare.starts_at.unwrap_or(now)), None),
         };
+        let mail = IncidentMail {
+            change: Change::Declared,
+            kind: declare.kind,
+            title: title.clone(),
+            status: declare.status,
+            message: message.clone(),
+            components: IncidentMail::names(&self.components, &declare.components),
+            starts_at,
+            ends_at,
+        };
+        let notices =
+            |id: IncidentId, subscribers: &[Subscriber]| mail.rows(&self.config, id, subscribers);
         let incident = self
             .store
             .status()
@@ -93,6 +107,7 @@ impl Status {
                     },
                 },
                 now,
+                &notices,
             )
             .await?;
         self.audit
@@ -134,10 +149,22 @@ impl Status {
             at: self.clock.now(),
             author: actor.user,
         };
+        let mail = IncidentMail {
+            change: Change::Updated,
+            kind: current.kind,
+            title: current.title.clone(),
+            status,
+            message: update.message.clone(),
+            components: IncidentMail::names(&self.components, &current.components),
+            starts_at: current.starts_at,
+            ends_at: current.ends_at,
+        };
+        let notices =
+            |id: IncidentId, subscribers: &[Subscriber]| mail.rows(&self.config, id, subscribers);
         let incident = self
             .store
             .status()
-            .add_incident_update(id, &update)
+            .add_incident_update(id, &update, &notices)
             .await?
             .ok_or_else(|| Error::NotFound(format!("There is no incident {id}.")))?;
         let action = if status == IncidentStatus::Resolved {

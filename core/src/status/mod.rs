@@ -18,14 +18,19 @@
 //!
 //! Parts: `config` (`[betterstack]`, `[status]`), `betterstack` (the client), `checks`
 //! (internal checks behind [`checks::Check`]), `report` (the pure rules), `public` (what leaves),
-//! `incidents` (staff declare, update and resolve).
+//! `incidents` (staff declare, update and resolve), `subscriptions` (incident emails, written in
+//! the change's transaction), `affecting` (which incidents touch a customer's servers), `page`
+//! (every component's uptime for the public page, read once a minute).
 
+mod affecting;
 pub mod betterstack;
 pub mod checks;
 pub mod config;
 mod incidents;
+mod page;
 pub mod public;
 pub mod report;
+mod subscriptions;
 #[cfg(test)]
 mod tests;
 
@@ -38,9 +43,12 @@ use tokio::task::JoinSet;
 pub use crate::records::status::{
     ComponentState, Impact, Incident, IncidentId, IncidentKind, IncidentStatus, IncidentUpdate,
 };
+pub use affecting::{Affecting, affecting, ticket_providers};
 pub use incidents::Declare;
+pub use page::ComponentUptime;
 pub use public::{DayUptime, PublicReport, Summary};
 pub use report::{Component, Finding, Reason, Report, Snapshot};
+pub use subscriptions::status_words;
 
 use crate::audit::Audit;
 use crate::clock::Clock;
@@ -82,6 +90,7 @@ pub struct Status {
     /// This process's name in the lease row.
     holder: String,
     cache: Arc<RwLock<Option<Report>>>,
+    uptime_cache: Arc<RwLock<Option<page::UptimeCache>>>,
 }
 
 impl Status {
@@ -111,6 +120,7 @@ impl Status {
             checks,
             holder: format!("{:016x}", rand::random::<u64>()),
             cache: Arc::new(RwLock::new(None)),
+            uptime_cache: Arc::new(RwLock::new(None)),
             config,
         })
     }
@@ -289,6 +299,7 @@ impl Status {
 
     fn forget_cached(&self) {
         *self.cache.write().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.uptime_cache.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// The report every door shows: the stored snapshot with the incidents and maintenance
