@@ -341,11 +341,13 @@ async fn the_status_page_tells_the_truth(db: TestDb) {
         entry.contains(&format!("#incident-{}</id>", declared.id)),
         "{entry}"
     );
+    // The summary is the latest update; the content is every update in order.
+    let content = entry.split("<content").nth(1).expect("a content element");
     let (first, second) = (
-        entry.find("We are looking").expect("update 1"),
-        entry.find("A switch failed").expect("update 2"),
+        content.find("We are looking").expect("update 1"),
+        content.find("A switch failed").expect("update 2"),
     );
-    assert!(first < second);
+    assert!(first < second, "{content}");
     for element in [
         "<id>",
         "<updated>",
