@@ -634,7 +634,7 @@ fn bot_register_commands_registers_in_the_configured_guild() {
     );
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(
-        text(&output.stdout).contains("Registered 8 commands in guild 2000"),
+        text(&output.stdout).contains("Registered 10 commands in guild 2000"),
         "{}",
         text(&output.stdout)
     );
@@ -646,7 +646,8 @@ fn bot_register_commands_registers_in_the_configured_guild() {
     assert_eq!(
         names,
         [
-            "help", "link", "unlink", "balance", "whois", "credits", "server", "ticket"
+            "ask", "help", "link", "unlink", "balance", "whois", "credits", "server", "ticket",
+            "status", "incident"
         ]
     );
     assert!(discord.recorder().problems().is_empty());

@@ -121,7 +121,7 @@ mod tests {
             }
         }
         assert_eq!(commands.len(), COMMANDS.len());
-        assert!(rule_for("ask").is_none());
+        assert!(rule_for("nonsense").is_none());
         // Every subcommand rule names a real subcommand.
         for (name, _) in SUBCOMMANDS {
             let (parent, child) = name.split_once(' ').expect("parent child");

@@ -9,7 +9,7 @@ use serenity::{ComponentInteraction, CreateInteractionResponse, Interaction, Mod
 use crate::Data;
 use crate::access::{Invoker, admit, member_from};
 use crate::commands::{
-    self, CREDITS_CANCEL, CREDITS_CONFIRM, CREDITS_REASON, SERVER_CANCEL, SERVER_CREATE,
+    self, ASK, CREDITS_CANCEL, CREDITS_CONFIRM, CREDITS_REASON, SERVER_CANCEL, SERVER_CREATE,
     SERVER_POWER, SERVER_RESIZE, TICKET, text_input,
 };
 use crate::errors::{BotError, stale};
@@ -43,6 +43,10 @@ async fn pressed(ctx: &serenity::Context, data: &Data, press: &ComponentInteract
     }
     if id.starts_with(TICKET) {
         commands::ticket_pressed(ctx, data, &invoker, press).await;
+        return;
+    }
+    if id.starts_with(ASK) {
+        commands::ask_pressed(ctx, data, &invoker, press).await;
         return;
     }
     let slow = [SERVER_POWER, SERVER_CREATE, SERVER_RESIZE]
@@ -97,6 +101,19 @@ async fn submitted(ctx: &serenity::Context, data: &Data, submit: &ModalInteracti
         member: member_from(&submit.user, submit.guild_id, submit.member.as_ref()),
     };
     let id = submit.data.custom_id.as_str();
+    if id.starts_with(ASK) {
+        // A follow-up waits for the model: deferred at once, after the same maintenance check.
+        match admitted(data, &invoker).await {
+            Ok(()) => commands::ask_submitted(ctx, data, &invoker, submit).await,
+            Err(error) => {
+                let response = CreateInteractionResponse::Message(error.answer(id).message());
+                if let Err(error) = submit.create_response(&ctx.http, response).await {
+                    tracing::warn!(%error, custom_id = id, "could not answer a modal");
+                }
+            }
+        }
+        return;
+    }
     let outcome = match admitted(data, &invoker).await {
         Err(error) => Err(error),
         Ok(()) if id.starts_with(TICKET) => {

@@ -13,6 +13,8 @@
 //! - [`render`]: every message is built there (limits, inert text, no mentions).
 //! - [`errors`]: the error type and the one `on_error`.
 //! - [`sender`]: the outbox's Discord sender (DMs, webhook posts, channel posts).
+//! - [`status_channel`]: the status channel's sticky message, and the gateway state reported
+//!   to core's status; `status_card` is the report as a card (for it and `/status`).
 //! - [`ticket_sync`]: tickets' threads both ways: the outbox's reconcile of a ticket's thread,
 //!   and thread messages, edits, deletions and catch-up into core.
 //!
@@ -26,6 +28,8 @@ pub mod components;
 pub mod errors;
 pub mod render;
 pub mod sender;
+mod status_card;
+pub mod status_channel;
 pub mod ticket_sync;
 
 use std::sync::Arc;
@@ -168,6 +172,7 @@ fn options() -> poise::FrameworkOptions<Data, BotError> {
                     .await;
                 }
                 ticket_sync::on_event(framework.serenity_context, framework.user_data, event).await;
+                status_channel::on_event(framework.user_data, event).await;
                 Ok(())
             })
         },
@@ -208,6 +213,7 @@ pub async fn run(core: Arc<Core>, stop: watch::Receiver<bool>) {
             Err(error) => tracing::error!(%error, "the Discord commands could not be registered"),
         }
     }
+    let sticky = tokio::spawn(status_channel::run(core.clone(), stop.clone()));
     let mut intents = wanted_intents();
     while !*stop.borrow() {
         let outcome = run_client(core.clone(), &config, intents, stop.clone()).await;
@@ -225,6 +231,10 @@ pub async fn run(core: Arc<Core>, stop: watch::Receiver<bool>) {
             Ok(()) => break,
         }
     }
+    if let Err(error) = core.status.report_gateway(false).await {
+        tracing::warn!(%error, "the gateway state was not stored");
+    }
+    let _ = sticky.await;
     tracing::info!("the Discord bot has stopped");
 }
 
@@ -238,7 +248,7 @@ async fn run_client(
     let Some((http, _)) = build_http(config) else {
         return Ok(());
     };
-    let data = Data { core };
+    let data = Data { core: core.clone() };
     let framework = poise::Framework::builder()
         .options(options())
         // Registration happens outside `setup`: a failure there would stall every event.
@@ -248,6 +258,7 @@ async fn run_client(
         .framework(framework)
         .await?;
     let shards = client.shard_manager.clone();
+    let reporter = tokio::spawn(status_channel::report_shards(core, shards.clone()));
     let stopper = tokio::spawn(async move {
         let _ = stop.wait_for(|stop| *stop).await;
         shards.shutdown_all().await;
@@ -257,6 +268,7 @@ async fn run_client(
         None => client.start_autosharded().await,
     };
     stopper.abort();
+    reporter.abort();
     // A refused shard ends the run; the others must not outlive it.
     client.shard_manager.shutdown_all().await;
     outcome

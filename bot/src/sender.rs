@@ -42,29 +42,38 @@ impl RestSender {
         .map_err(|error| SendError::permanent(format!("cannot write the message: {error}")))
     }
 
-    /// Sends `request` through the bot's client: through serenity's rate limiter when it is
-    /// on (real Discord), straight to the configured base otherwise. Any answer but 2xx
-    /// becomes a [`SendError`].
+    /// Sends `request` (see [`send`]); any answer but 2xx becomes a [`SendError`].
     async fn perform(&self, http: &Http, request: Request<'_>) -> Result<Vec<u8>, SendError> {
-        let response = match &http.ratelimiter {
-            Some(ratelimiter) => ratelimiter.perform(request).await.map_err(|error| {
-                SendError::retryable(format!("Discord could not be reached: {error}"))
-            })?,
-            None => {
-                let cannot = |error: &dyn std::fmt::Display| {
-                    SendError::permanent(format!("cannot build the request: {error}"))
-                };
-                let built = request
-                    .build(&self.client, http.token(), http.proxy.as_deref())
-                    .map_err(|error| cannot(&error))?
-                    .build()
-                    .map_err(|error| cannot(&error))?;
-                self.client.execute(built).await.map_err(|error| {
-                    SendError::retryable(format!("Discord could not be reached: {error}"))
-                })?
-            }
-        };
+        let response = send(http, &self.client, request).await?;
         answer(response).await
+    }
+}
+
+/// Sends `request` through the bot's client: through serenity's rate limiter when it is on
+/// (real Discord), straight to the configured base otherwise. Discord's answer, whatever its
+/// status; an error only when there is none.
+pub(crate) async fn send(
+    http: &Http,
+    client: &reqwest::Client,
+    request: Request<'_>,
+) -> Result<reqwest::Response, SendError> {
+    match &http.ratelimiter {
+        Some(ratelimiter) => ratelimiter.perform(request).await.map_err(|error| {
+            SendError::retryable(format!("Discord could not be reached: {error}"))
+        }),
+        None => {
+            let cannot = |error: &dyn std::fmt::Display| {
+                SendError::permanent(format!("cannot build the request: {error}"))
+            };
+            let built = request
+                .build(client, http.token(), http.proxy.as_deref())
+                .map_err(|error| cannot(&error))?
+                .build()
+                .map_err(|error| cannot(&error))?;
+            client.execute(built).await.map_err(|error| {
+                SendError::retryable(format!("Discord could not be reached: {error}"))
+            })
+        }
     }
 }
 

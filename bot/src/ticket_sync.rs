@@ -5,7 +5,8 @@
 //! member added, the ticket's card with its buttons first, a summary of an earlier thread's
 //! history when one was deleted), posts every message not yet posted under a line naming its
 //! real author, records each post's id right after it went out, and makes the thread's name
-//! and archived state follow the status. Nothing is ever mentioned: `allowed_mentions` is empty
+//! and archived state follow the status, and adds the assignee's linked member to the thread
+//! once they claim it or are assigned. Nothing is ever mentioned: `allowed_mentions` is empty
 //! and every `@` in people's text is made inert.
 //!
 //! Inbound, [`on_event`] turns MESSAGE_CREATE / UPDATE / DELETE in a ticket's thread into
@@ -14,7 +15,8 @@
 //! catch-up of every open ticket's thread after the last message read, a page of 100 at a
 //! time. Core stores each Discord message once, so reading one twice is harmless.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -48,11 +50,24 @@ const UNKNOWN_CHANNEL: isize = 10003;
 pub struct ThreadSync {
     core: Arc<Core>,
     http: Arc<Http>,
+    /// The assignee's member this process added to each ticket's thread. After a restart the
+    /// map is empty and the assignee is added once more, which Discord takes as a no-op.
+    added: Mutex<HashMap<TicketId, u64>>,
 }
 
 impl ThreadSync {
     pub fn new(core: Arc<Core>, http: Arc<Http>) -> Self {
-        Self { core, http }
+        Self {
+            core,
+            http,
+            added: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn added(&self) -> std::sync::MutexGuard<'_, HashMap<TicketId, u64>> {
+        self.added
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 }
 
@@ -103,8 +118,38 @@ impl ThreadSync {
                 ))
             }
             Err(Failure::Send(error)) => Err(error),
-            Ok(()) => self.follow_status(ticket, thread).await,
+            Ok(()) => {
+                self.follow_status(ticket, thread).await?;
+                self.add_assignee(ticket, thread).await
+            }
         }
+    }
+
+    /// The assignee (claimed or assigned) joins the open ticket's private thread, once their
+    /// account is linked to a Discord member. Discord adds members to unarchived threads only,
+    /// so this comes after the status is followed.
+    async fn add_assignee(&self, ticket: &Ticket, thread: ChannelId) -> Result<(), SendError> {
+        if ticket.status == TicketStatus::Closed {
+            return Ok(());
+        }
+        let member = self
+            .core
+            .tickets
+            .assignee_member(ticket)
+            .await
+            .map_err(|error| core_failed(&error))?;
+        let Some(member) = member else {
+            return Ok(());
+        };
+        if self.added().get(&ticket.id) == Some(&member) {
+            return Ok(());
+        }
+        thread
+            .add_thread_member(&self.http, UserId::new(member))
+            .await
+            .map_err(|error| discord_failed(&error))?;
+        self.added().insert(ticket.id, member);
+        Ok(())
     }
 
     /// A private thread for the ticket, recorded at once, with the customer in it, the card

@@ -15,6 +15,11 @@ pub struct CommandRule {
 /// Every command, in the order `/help` lists them.
 pub const COMMANDS: &[CommandRule] = &[
     CommandRule {
+        name: "ask",
+        permission: Permission::Ask,
+        help: "ask a question: answered from our help articles, with sources and a way to a person",
+    },
+    CommandRule {
         name: "help",
         permission: Permission::ViewHelp,
         help: "the commands you may use here",
@@ -54,7 +59,17 @@ pub const COMMANDS: &[CommandRule] = &[
         name: "ticket",
         // Each subcommand's own permission is checked below; core checks the ticket itself.
         permission: Permission::ReadOwnTickets,
-        help: "support tickets: open, close, reopen, transcript; staff: claim, assign, priority, note",
+        help: "support tickets: open, close, reopen, transcript; staff: claim, assign, priority, note, suggest",
+    },
+    CommandRule {
+        name: "status",
+        permission: Permission::ViewStatus,
+        help: "the status of the platform: its components, incidents and maintenance",
+    },
+    CommandRule {
+        name: "incident",
+        permission: Permission::ManageIncidents,
+        help: "declare, update and resolve incidents and maintenance on the status (support, admin)",
     },
 ];
 
@@ -72,6 +87,7 @@ pub const SUBCOMMANDS: &[(&str, Permission)] = &[
     ("ticket assign", Permission::ManageTickets),
     ("ticket priority", Permission::ManageTickets),
     ("ticket note", Permission::ReplyAsStaff),
+    ("ticket suggest", Permission::ReplyAsStaff),
     ("ticket close", Permission::WriteOwnTickets),
     ("ticket reopen", Permission::WriteOwnTickets),
     ("ticket transcript", Permission::ReadOwnTickets),
@@ -109,7 +125,7 @@ mod tests {
             rule_for("server suspend").map(|rule| rule.name),
             Some("server")
         );
-        assert!(rule_for("ask").is_none());
+        assert!(rule_for("nonsense").is_none());
         assert_eq!(
             subcommand_permission("server lookup"),
             Some(Permission::ReadAnyServer)
@@ -117,6 +133,6 @@ mod tests {
         let offered: Vec<_> = offered_to(&Actor::anonymous(Via::Discord))
             .map(|rule| rule.name)
             .collect();
-        assert_eq!(offered, vec!["help", "link"]);
+        assert_eq!(offered, vec!["ask", "help", "link", "status"]);
     }
 }

@@ -106,6 +106,8 @@ pub struct CustomerSummary {
     /// `None` when the member may not read the customer's billing.
     pub balance: Option<Money>,
     pub servers: usize,
+    /// Tickets not closed; `None` when the member may not read every ticket.
+    pub open_tickets: Option<u64>,
     pub linked_at: DateTime<Utc>,
 }
 
@@ -454,8 +456,7 @@ impl DiscordLinks {
         self.linked_member(discord_user_id).await
     }
 
-    /// `/whois member`: a linked customer as support sees them. Open tickets are not part of
-    /// it yet: tickets do not exist on the platform so far.
+    /// `/whois member`: a linked customer as support sees them, with their open tickets.
     pub async fn whois(
         &self,
         access: &MemberAccess,
@@ -469,6 +470,12 @@ impl DiscordLinks {
             Err(error) => return Err(error),
         };
         let servers = self.store.servers().server_rates(user.id).await?.len();
+        // Open tickets only for those who may read every ticket, as on the portal's queue.
+        let open_tickets = if access.actor.can(Permission::ReadAnyTicket) {
+            Some(self.store.tickets().open_ticket_count(user.id).await?)
+        } else {
+            None
+        };
         self.audit
             .record(
                 AuditEntry::new(&access.actor, "discord.whois").target(format!("user:{}", user.id)),
@@ -478,6 +485,7 @@ impl DiscordLinks {
             user,
             balance,
             servers,
+            open_tickets,
             linked_at: link.linked_at,
         })
     }

@@ -12,7 +12,9 @@
 //! key free for a corrected one) and before it acts, so two requests racing with one key and
 //! different bodies cannot both act. The doors: server creates (API `Idempotency-Key` or `key`,
 //! the portal's form key, Discord's interaction id), credit adjustments (API
-//! `idempotency_key`, the portal's form key, Discord's `/credits`) and staff refunds.
+//! `idempotency_key`, the portal's form key, Discord's `/credits`) and staff refunds. Ticket
+//! opens and replies keep their keys beside what they made (`tickets::keys`), with the same
+//! fingerprints and [`MISMATCH`].
 //!
 //! Not here: what the key makes idempotent (ledger keys, create keys), which stays with it.
 

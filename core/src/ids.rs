@@ -52,3 +52,7 @@ id_type!(
     /// One message of a ticket (a staff note among them).
     TicketMessageId
 );
+id_type!(
+    /// One answer of the assistant, as a door gave it.
+    AnswerId
+);

@@ -222,11 +222,26 @@ impl Core {
             clock.clone(),
             audit.clone(),
             &config.knowledge,
-        )?;
+        )?
+        .with_embeddings(knowledge::embeddings::Embeddings::from_config(
+            &config.gemini,
+            &config.knowledge,
+        ));
         knowledge.seed_starter().await?;
         let users = Users::new(store.clone(), clock.clone(), audit.clone(), key_cache);
-        let assistant =
-            assistant_over(&store, &clock, &config, &users, &servers, &ledger, &status)?;
+        let passages = Arc::new(knowledge::passages::KnowledgePassages {
+            knowledge: knowledge.clone(),
+            web: config.web.clone(),
+        });
+        let facts = assistant::OwnAccount {
+            users: users.clone(),
+            servers: servers.clone(),
+            ledger: ledger.clone(),
+            store: store.clone(),
+            currency: config.billing.currency.clone(),
+            status: status.clone(),
+        };
+        let assistant = assistant_over(&store, &clock, &config, passages, facts)?;
         Ok(Self {
             assistant,
             knowledge,
@@ -280,29 +295,21 @@ impl Core {
     }
 }
 
-/// The assistant, with the asker's own account as the only facts it may add.
+/// The assistant over the knowledge base, with the asker's own account as the only facts it
+/// may add.
 fn assistant_over(
     store: &Arc<dyn Store>,
     clock: &Arc<dyn Clock>,
     config: &Arc<Config>,
-    users: &Users,
-    servers: &Servers,
-    ledger: &Ledger,
-    status: &status::Status,
+    passages: Arc<dyn assistant::Passages>,
+    facts: assistant::OwnAccount,
 ) -> Result<assistant::Assistant> {
     assistant::Assistant::new(assistant::Parts {
         store: store.clone(),
         clock: clock.clone(),
         config: config.clone(),
-        passages: Arc::new(assistant::NoArticles),
-        facts: Arc::new(assistant::OwnAccount {
-            users: users.clone(),
-            servers: servers.clone(),
-            ledger: ledger.clone(),
-            store: store.clone(),
-            currency: config.billing.currency.clone(),
-            status: status.clone(),
-        }),
+        passages,
+        facts: Arc::new(facts),
     })
 }
 

@@ -109,10 +109,11 @@ pub enum Scope {
     AdminUsers,
     AdminBilling,
     AdminSystem,
+    WriteStatus,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 10] = [
         Scope::ReadUser,
         Scope::ReadServers,
         Scope::WriteServers,
@@ -122,6 +123,7 @@ impl Scope {
         Scope::AdminUsers,
         Scope::AdminBilling,
         Scope::AdminSystem,
+        Scope::WriteStatus,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -135,6 +137,7 @@ impl Scope {
             Scope::AdminUsers => "admin:users",
             Scope::AdminBilling => "admin:billing",
             Scope::AdminSystem => "admin:system",
+            Scope::WriteStatus => "write:status",
         }
     }
 
@@ -600,7 +603,7 @@ pub const POLICY: &[Rule] = &[
     rule!(
         ManageIncidents,
         Grant::Roles(SUPPORT),
-        None,
+        Some(Scope::WriteStatus),
         "declare, update and resolve incidents and maintenance on the status page"
     ),
     rule!(

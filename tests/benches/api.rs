@@ -10,7 +10,7 @@
 //! latency measured from each request's scheduled time so a stall is not hidden).
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use hostdeck_core::Core;
 use hostdeck_core::clock::SystemClock;
@@ -18,6 +18,7 @@ use hostdeck_core::config::{Config, DatabaseConfig};
 use hostdeck_core::email::Email;
 use hostdeck_core::policy::{Actor, Role, Scope, Via};
 use hostdeck_core::users::NewAccount;
+use hostdeck_e2e::load::{Latencies, NoMail, Target, fixed_rate, max_rate, ms};
 use secrecy::{ExposeSecret, SecretString};
 
 const PASSWORD: &str = "violet kettle orbit 42";
@@ -188,109 +189,6 @@ async fn run_engine(
         rows,
         login: login_row,
     })
-}
-
-struct NoMail;
-
-#[async_trait::async_trait]
-impl hostdeck_core::notify::Mailer for NoMail {
-    async fn send(
-        &self,
-        _: &str,
-        _: &hostdeck_core::notify::EmailMessage,
-    ) -> Result<(), hostdeck_core::notify::SendError> {
-        Ok(())
-    }
-}
-
-#[derive(Clone)]
-struct Target {
-    client: reqwest::Client,
-    url: String,
-    key: Option<String>,
-}
-
-impl Target {
-    async fn get(&self) -> anyhow::Result<()> {
-        let mut request = self.client.get(&self.url);
-        if let Some(key) = &self.key {
-            request = request.bearer_auth(key);
-        }
-        let response = request.send().await?;
-        anyhow::ensure!(
-            response.status().is_success(),
-            "{} answered {}",
-            self.url,
-            response.status()
-        );
-        response.bytes().await?;
-        Ok(())
-    }
-}
-
-struct Latencies {
-    latencies: Vec<Duration>,
-}
-
-impl Latencies {
-    fn quantile(&self, q: f64) -> Duration {
-        let index = ((self.latencies.len() as f64 * q) as usize)
-            .min(self.latencies.len().saturating_sub(1));
-        self.latencies.get(index).copied().unwrap_or_default()
-    }
-    fn over(&self, limit: Duration) -> usize {
-        self.latencies.iter().filter(|l| **l > limit).count()
-    }
-}
-
-fn ms(duration: Duration) -> String {
-    format!("{:.2} ms", duration.as_secs_f64() * 1000.0)
-}
-
-/// Requests per second with 64 connections asking as fast as they are answered.
-async fn max_rate(target: &Target, duration: Duration) -> anyhow::Result<f64> {
-    let deadline = Instant::now() + duration;
-    let started = Instant::now();
-    let mut tasks = Vec::new();
-    for _ in 0..64 {
-        let target = target.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut count = 0u64;
-            while Instant::now() < deadline {
-                target.get().await?;
-                count += 1;
-            }
-            Ok::<_, anyhow::Error>(count)
-        }));
-    }
-    let mut total = 0;
-    for task in tasks {
-        total += task.await??;
-    }
-    Ok(total as f64 / started.elapsed().as_secs_f64())
-}
-
-/// `rate` requests a second on a fixed schedule; latency counts from the scheduled moment.
-async fn fixed_rate(target: &Target, rate: u32, duration: Duration) -> anyhow::Result<Latencies> {
-    let total = (f64::from(rate) * duration.as_secs_f64()) as u64;
-    let interval = Duration::from_secs_f64(1.0 / f64::from(rate));
-    let start = tokio::time::Instant::now() + Duration::from_millis(50);
-    let mut tasks = Vec::with_capacity(total as usize);
-    for n in 0..total {
-        let scheduled = start + interval * n as u32;
-        tokio::time::sleep_until(scheduled).await;
-        let target = target.clone();
-        tasks.push(tokio::spawn(async move {
-            target.get().await?;
-            Ok::<_, anyhow::Error>(scheduled.elapsed())
-        }));
-    }
-    let mut latencies = Vec::with_capacity(tasks.len());
-    for task in tasks {
-        latencies.push(task.await??);
-    }
-    latencies.sort();
-    Ok(Latencies { latencies })
 }
 
 async fn fixed_login(target: &Target, rate: u32, duration: Duration) -> anyhow::Result<Latencies> {

@@ -4,13 +4,20 @@
 //!     cargo bench -p hostdeck-e2e --bench knowledge
 //!
 //! Quality: recall at 1, 3 and 5 and the mean reciprocal rank over `tests/data/kb_eval.toml`
-//! against the starter knowledge base, for the ranker and for plain BM25 (title and body as
-//! one field, no stemming, stop words, synonyms or typo correction) in the same run.
+//! against the starter knowledge base, for the ranker, for the ranker fused with the fake
+//! Gemini's deterministic embeddings (hashed words and word pairs: a stand-in for the wire, not
+//! a model, so that row says nothing of a real model's gain), and for plain BM25 (title and
+//! body as one field, no stemming, stop words, synonyms or typo correction) in the same run.
 //! Speed and memory: `BENCH_ARTICLES` (default 10,000) synthetic articles (the starter
 //! articles' sentences shuffled under made-up titles and tags, with made-up product words so
 //! the vocabulary grows as a real knowledge base's does); every question of the evaluation
-//! set searched `BENCH_ROUNDS` (default 20) times, each timed; the index's memory as the
-//! growth of the process's resident set while it is built (the articles are made first).
+//! set searched `BENCH_ROUNDS` (default 20) times, each timed, by words and fused with passage
+//! vectors (the question's vector made beforehand: its network call is not retrieval); the
+//! index's memory as the growth of the process's resident set while it is built (the articles
+//! are made first), the typo index and the vectors as counted bytes.
+//!
+//! Quick check in debug: `BENCH_ARTICLES=500 BENCH_ROUNDS=1 cargo test -p hostdeck-e2e --bench
+//! knowledge`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -43,6 +50,12 @@ fn main() -> anyhow::Result<()> {
         |question| Answer::of(&retriever, question),
         &mut Vec::new(),
     );
+    let vectors = kb_eval::fake_passage_vectors(&retriever);
+    let fused = kb_eval::evaluate(
+        &questions,
+        |question| Answer::fused(&retriever, &vectors, question),
+        &mut Vec::new(),
+    );
     let baseline = kb_eval::evaluate(
         &questions,
         |q| Answer {
@@ -61,6 +74,10 @@ fn main() -> anyhow::Result<()> {
     println!("|---|---|---|---|---|");
     for (name, figures) in [
         ("hostdeck (BM25F, stems, glossary, typos)", ranker),
+        (
+            "hostdeck fused with the FAKE Gemini's embeddings (hashed words, not a model)",
+            fused,
+        ),
         ("plain BM25 (title+body, no stemming)", baseline),
     ] {
         println!(
@@ -80,32 +97,67 @@ fn main() -> anyhow::Result<()> {
     let big = Retriever::new(glossary, &articles);
     let built = started.elapsed();
     let index_bytes = resident_bytes().saturating_sub(before);
+    let before = resident_bytes();
+    let big_vectors = kb_eval::fake_passage_vectors(&big);
+    let vector_bytes = resident_bytes().saturating_sub(before);
+    let question_vectors: Vec<Vec<f32>> = questions
+        .iter()
+        .map(|question| kb_eval::fake_vector(None, &question.q))
+        .collect();
     let plain_big = PlainBm25::new(&articles);
     let mut ours = Vec::new();
+    let mut with_fusion = Vec::new();
     let mut theirs = Vec::new();
     for _ in 0..rounds {
-        for question in &questions {
+        for (question, vector) in questions.iter().zip(&question_vectors) {
             let started = Instant::now();
             std::hint::black_box(big.search(&question.q, 5));
             ours.push(started.elapsed().as_secs_f64() * 1000.0);
+            let started = Instant::now();
+            std::hint::black_box(big.search_with(&question.q, 5, Some((&big_vectors, vector))));
+            with_fusion.push(started.elapsed().as_secs_f64() * 1000.0);
             let started = Instant::now();
             std::hint::black_box(plain_big.search(&question.q, 5));
             theirs.push(started.elapsed().as_secs_f64() * 1000.0);
         }
     }
     println!(
-        "{} articles ({} MB of body text), index built in {:.2} s, index memory {:.1} MiB\n",
+        "{} articles, {} passages ({} MB of body text), index built in {:.2} s\n",
         big.articles(),
+        big.passage_count(),
         articles.iter().map(|a| a.content.body.len()).sum::<usize>() / 1_000_000,
         built.as_secs_f64(),
+    );
+    println!("| memory with {} articles | MiB |", big.articles());
+    println!("|---|---|");
+    println!(
+        "| word index (resident set growth while it is built) | {:.1} |",
         index_bytes as f64 / 1024.0 / 1024.0
+    );
+    println!(
+        "| of which the typo index (deletion keys, counted) | {:.1} |",
+        big.typo_index_bytes() as f64 / 1024.0 / 1024.0
+    );
+    println!(
+        "| passage vectors, {} x {} f32 (counted; resident growth {:.1}) | {:.1} |\n",
+        big_vectors.count(),
+        big_vectors.dims(),
+        vector_bytes as f64 / 1024.0 / 1024.0,
+        big_vectors.size_bytes() as f64 / 1024.0 / 1024.0
     );
     println!(
         "| search over {} articles | searches | p50 | p99 | max |",
         big.articles()
     );
     println!("|---|---|---|---|---|");
-    for (name, times) in [("hostdeck", &mut ours), ("plain BM25", &mut theirs)] {
+    for (name, times) in [
+        ("hostdeck (words)", &mut ours),
+        (
+            "hostdeck fused with vectors (question already embedded)",
+            &mut with_fusion,
+        ),
+        ("plain BM25", &mut theirs),
+    ] {
         times.sort_by(f64::total_cmp);
         println!(
             "| {name} | {} | {:.2} ms | {:.2} ms | {:.2} ms |",

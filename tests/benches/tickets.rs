@@ -1,9 +1,17 @@
-//! The staff queue page (`GET /admin/tickets`, each tab) with 100,000 tickets in the database,
+//! Two parts. First (`sync.rs`), 200 tickets with conversations running at once through the
+//! fake Discord: `/ticket open` acknowledgements, portal reply -> post in the thread, thread
+//! message -> row in the database, beside `/help` and the fake's bare round trip. Then the staff
+//! queue page (`GET /admin/tickets`, each tab) with 100,000 tickets in the database,
 //! beside the same pages with the 20 tickets the big set is copied from (the baseline, in the
 //! same run and process), on SQLite and PostgreSQL: p50 and p99 over sequential requests of a
 //! signed-in support member, as a browser would make them.
 //!
 //!     cargo bench -p hostdeck-e2e --bench tickets
+//!
+//! `BENCH_PARTS` (default `sync,queue`) picks the parts; `BENCH_SYNC_TICKETS` (200) and
+//! `BENCH_SYNC_ROUNDS` (5) size the first. A quick run in a debug build:
+//! `BENCH_SYNC_TICKETS=20 BENCH_SYNC_ROUNDS=2 BENCH_TICKETS=2000 BENCH_RUNS=5
+//! BENCH_ENGINES=sqlite cargo bench --profile dev -p hostdeck-e2e --bench tickets`.
 //!
 //! The 20 tickets are made through core (opened, claimed, answered, closed), then copied row for
 //! row by one INSERT ... SELECT until the table holds `BENCH_TICKETS` (default 100000). Each tab
@@ -23,6 +31,9 @@ use hostdeck_core::policy::{Actor, Role, Via};
 use hostdeck_core::tickets::OpenTicket;
 use hostdeck_core::users::NewAccount;
 use secrecy::{ExposeSecret, SecretString};
+
+#[path = "tickets/sync.rs"]
+mod sync;
 
 const TABS: [&str; 4] = ["unassigned", "mine", "breaching", "open"];
 
@@ -47,13 +58,25 @@ fn main() -> anyhow::Result<()> {
     let runs = env_number("BENCH_RUNS", 200);
     let deadline = Instant::now() + Duration::from_secs(env_number("BENCH_LIMIT_SECONDS", 600));
     println!(
-        "# Staff queue benchmark, {}",
+        "# Tickets benchmark, {}",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC")
     );
     println!("machine: {}\n", hostdeck_e2e::bench::machine());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    let parts = std::env::var("BENCH_PARTS").unwrap_or_else(|_| "sync,queue".to_owned());
+    if parts.contains("sync") {
+        println!("## Conversations through the fake Discord");
+        runtime.block_on(sync::run(
+            env_number("BENCH_SYNC_TICKETS", 200),
+            usize::try_from(env_number("BENCH_SYNC_ROUNDS", 5))?,
+        ))?;
+    }
+    if !parts.contains("queue") {
+        return Ok(());
+    }
+    println!("\n## The staff queue");
     let dir = tempfile::tempdir()?;
     let mut engines = vec![(
         "SQLite",

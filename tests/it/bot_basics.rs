@@ -90,7 +90,8 @@ async fn the_bot_gets_ready_and_registers_its_commands() {
     assert_eq!(
         names,
         vec![
-            "help", "link", "unlink", "balance", "whois", "credits", "server", "ticket"
+            "ask", "help", "link", "unlink", "balance", "whois", "credits", "server", "ticket",
+            "status", "incident"
         ]
     );
     assert!(discord.registered_commands(None).is_empty(), "guild only");

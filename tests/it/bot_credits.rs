@@ -393,6 +393,38 @@ async fn whois_shows_support_the_linked_customer_and_billing_staff_the_balance()
     let support = Member::new(3300, "sam")
         .roles([bot::SUPPORT_ROLE])
         .in_guild(GUILD);
+    // Carl has two tickets, one of them closed: one is open.
+    let carl = hostdeck_core::Actor::user(
+        story.customer_account.user.id,
+        Role::Customer,
+        hostdeck_core::Via::Portal,
+    );
+    let mut opened = Vec::new();
+    for subject in ["Disk full", "Invoice"] {
+        let ticket = story
+            .app
+            .core()
+            .tickets
+            .open(
+                &carl,
+                hostdeck_core::tickets::OpenTicket {
+                    subject: subject.to_owned(),
+                    body: "Help".to_owned(),
+                    department: "technical".to_owned(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("Carl opens a ticket");
+        opened.push(ticket.id);
+    }
+    story
+        .app
+        .core()
+        .tickets
+        .close(&carl, opened[1], "solved")
+        .await
+        .expect("Carl closes one");
     let answer = first_answer(
         &story.discord,
         &support,
@@ -405,7 +437,7 @@ async fn whois_shows_support_the_linked_customer_and_billing_staff_the_balance()
     // Support may not read customers' billing (as on the portal): no balance for them.
     assert!(!text.contains("Balance"), "{text}");
     assert!(text.contains("Servers: 0"), "{text}");
-    assert!(text.contains("Open tickets: not tracked yet"), "{text}");
+    assert!(text.contains("Open tickets: 1"), "{text}");
     // Billing staff see it.
     let answer = first_answer(
         &story.discord,
@@ -417,6 +449,8 @@ async fn whois_shows_support_the_linked_customer_and_billing_staff_the_balance()
     let text = text_of(&answer);
     assert!(text.contains("Email: carl@example.com"), "{text}");
     assert!(text.contains("Balance: $0.00"), "{text}");
+    // Billing staff do not read tickets: no count for them.
+    assert!(!text.contains("Open tickets"), "{text}");
     assert_no_problems(&story.discord);
     story.app.running.shutdown().await.expect("shutdown");
 }

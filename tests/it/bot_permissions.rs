@@ -18,17 +18,26 @@ const LOOKALIKE_ROLE: u64 = 2199;
 /// The customer staff look up and credit.
 const TARGET: u64 = 3900;
 
-const PUBLIC: &[&str] = &["help", "link"];
-const CUSTOMER: &[&str] = &["help", "link", "balance", "unlink"];
-const SUPPORT: &[&str] = &["help", "link", "balance", "whois", "server", "unlink"];
-const BILLING: &[&str] = &["help", "link", "balance", "whois", "credits", "unlink"];
+const PUBLIC: &[&str] = &["ask", "help", "link", "status"];
+const CUSTOMER: &[&str] = &["ask", "help", "link", "balance", "status", "unlink"];
+const SUPPORT: &[&str] = &[
+    "ask", "help", "link", "balance", "whois", "server", "status", "incident", "unlink",
+];
+const BILLING: &[&str] = &[
+    "ask", "help", "link", "balance", "whois", "credits", "status", "unlink",
+];
 const ADMIN: &[&str] = &[
-    "help", "link", "balance", "whois", "credits", "server", "unlink",
+    "ask", "help", "link", "balance", "whois", "credits", "server", "status", "incident", "unlink",
 ];
 
 /// The commands in the order they are tried (`unlink` last: it changes who the member is).
 fn invocations() -> Vec<(&'static str, Value)> {
     vec![
+        // `/ask`: anyone, linked or not (answered from the help articles, deferred first).
+        (
+            "ask",
+            json!([{"name": "question", "type": 3, "value": "how do i add credit with paypal?"}]),
+        ),
         ("help", json!([])),
         (
             "link",
@@ -52,6 +61,17 @@ fn invocations() -> Vec<(&'static str, Value)> {
             "server",
             json!([{"name": "lookup", "type": 1, "options": [
                 {"name": "member", "type": 6, "value": TARGET.to_string()},
+            ]}]),
+        ),
+        ("status", json!([])),
+        (
+            "incident",
+            json!([{"name": "declare", "type": 1, "options": [
+                {"name": "kind", "type": 3, "value": "incident"},
+                {"name": "title", "type": 3, "value": "Portal slow"},
+                {"name": "impact", "type": 3, "value": "minor"},
+                {"name": "components", "type": 3, "value": "portal"},
+                {"name": "message", "type": 3, "value": "Looking into it."},
             ]}]),
         ),
         ("unlink", json!([])),
@@ -177,7 +197,9 @@ async fn refusals(app: &hostdeck_e2e::app::TestApp, user: u64, command: &str) ->
 async fn every_command_times_every_kind_of_member() {
     let discord = fake_discord().await;
     let db = TestDb::sqlite().await;
-    let config = bot::config(&discord.api_base(), &discord.token());
+    let mut config = bot::config(&discord.api_base(), &discord.token());
+    // Every member asks in the same channel, one after another.
+    config.assistant.channel_cooldown = std::time::Duration::ZERO;
     let app = bot::start(&db, config.clone()).await;
     discord.wait_ready(WAIT).await;
     // The same commands registered globally too, so they can be tried in another guild and in

@@ -2,8 +2,8 @@
 //! staff find it, read the customer's context, claim it and reply (the customer is emailed),
 //! note it (the customer never sees the note: not in the messages, the transcript or an email),
 //! raise the priority and close it; the customer downloads the transcript and rates it once;
-//! the SLA report counts it. Keyset pages, key scopes, and another customer's ticket id on every
-//! route.
+//! the SLA report counts it. Keyset pages, key scopes, another customer's ticket id on every
+//! route, and `Idempotency-Key` on opens and messages (retries, a changed request, a race).
 
 use std::sync::Arc;
 
@@ -17,7 +17,10 @@ use serde_json::{Value, json};
 
 use crate::tickets_portal::{HOSTILE, assert_inert};
 
-hostdeck_e2e::on_both_engines!(a_ticket_lives_its_life_through_the_api);
+hostdeck_e2e::on_both_engines!(
+    a_ticket_lives_its_life_through_the_api,
+    an_idempotency_key_opens_and_posts_once
+);
 
 async fn call(
     app: &TestApp,
@@ -433,7 +436,7 @@ async fn another_customers_ticket_is_not_found_on_every_route() {
         (Method::POST, "/reopen"),
         (Method::POST, "/rating"),
         (Method::GET, "/transcript"),
-        // Staff-only: refused before any id is looked at, the same for every id.
+        // Staff-only: somebody else's ticket is as missing as one that does not exist.
         (Method::POST, "/notes"),
         (Method::POST, "/claim"),
         (Method::POST, "/assign"),
@@ -446,15 +449,8 @@ async fn another_customers_ticket_is_not_found_on_every_route() {
         let missing = format!("/api/v1/tickets/{nothing}{route}");
         let (status_missing, _) = call(&app, method.clone(), &missing, &bob.token, body).await;
         assert_eq!(status, status_missing, "{method} {path}: {error}");
-        if status == 403 {
-            assert!(
-                ["/notes", "/claim", "/assign", "/priority", "/context"].contains(&route),
-                "{method} {path} is a customer's route: {error}"
-            );
-        } else {
-            assert_eq!(status, 404, "{method} {path}: {error}");
-            assert_eq!(error["error"]["code"], json!("not_found"));
-        }
+        assert_eq!(status, 404, "{method} {path}: {error}");
+        assert_eq!(error["error"]["code"], json!("not_found"));
         assert!(!error.to_string().contains("Ada"), "{error}");
     }
     let (_, listed) = call(
@@ -466,4 +462,97 @@ async fn another_customers_ticket_is_not_found_on_every_route() {
     )
     .await;
     assert!(!listed.to_string().contains("Ada's"), "{listed}");
+}
+
+/// `method path` with a bearer token, a JSON body and an `Idempotency-Key`.
+async fn keyed(app: &TestApp, path: &str, token: &str, key: &str, body: &Value) -> (u16, Value) {
+    let response = app
+        .http
+        .post(app.url(path))
+        .bearer_auth(token)
+        .header("idempotency-key", key)
+        .json(body)
+        .send()
+        .await
+        .expect("POST");
+    answer(response).await
+}
+
+async fn an_idempotency_key_opens_and_posts_once(db: TestDb) {
+    let app = TestApp::start(
+        db.core_with(Default::default(), Arc::new(SystemClock))
+            .await,
+    )
+    .await;
+    let ada = app.user("ada@example.test", Role::Customer).await;
+    let bob = app.user("bob@example.test", Role::Customer).await;
+    let body = json!({ "subject": "Disk", "body": "full", "department": "technical" });
+
+    // Sent twice with one key: one ticket, the second answer is the first ticket (200).
+    let (status, first) = keyed(&app, "/api/v1/tickets", &ada.token, "open-1", &body).await;
+    assert_eq!(status, 201, "{first}");
+    let (status, again) = keyed(&app, "/api/v1/tickets", &ada.token, "open-1", &body).await;
+    assert_eq!(status, 200, "{again}");
+    assert_eq!(again["id"], first["id"]);
+    // The same key with another request is refused, in words that say nothing of the first.
+    let changed = json!({ "subject": "Other", "body": "full", "department": "technical" });
+    let (status, refused) = keyed(&app, "/api/v1/tickets", &ada.token, "open-1", &changed).await;
+    assert_eq!(status, 422, "{refused}");
+    assert_eq!(refused["error"]["code"], json!("idempotency_mismatch"));
+    assert!(!refused.to_string().contains("Disk"), "{refused}");
+    // Another person's key is theirs alone: Bob's "open-1" opens Bob's ticket.
+    let (status, bobs) = keyed(&app, "/api/v1/tickets", &bob.token, "open-1", &body).await;
+    assert_eq!(status, 201, "{bobs}");
+    assert_ne!(bobs["id"], first["id"]);
+    // A refused request leaves its key free for the corrected one.
+    let wrong = json!({ "subject": "Disk", "body": "full", "department": "nowhere" });
+    let (status, _) = keyed(&app, "/api/v1/tickets", &ada.token, "open-2", &wrong).await;
+    assert_eq!(status, 422);
+    let (status, _) = keyed(&app, "/api/v1/tickets", &ada.token, "open-2", &body).await;
+    assert_eq!(status, 201);
+    let (_, listed) = call(&app, Method::GET, "/api/v1/tickets", &ada.token, None).await;
+    assert_eq!(
+        listed["tickets"].as_array().map(Vec::len),
+        Some(2),
+        "{listed}"
+    );
+
+    // Messages: a retry posts once; five sent at once with one key post once.
+    let id = first["id"].as_i64().expect("an id");
+    let path = format!("/api/v1/tickets/{id}/messages");
+    let hello = json!({ "body": "hello" });
+    let (status, posted) = keyed(&app, &path, &ada.token, "m-1", &hello).await;
+    assert_eq!(status, 201, "{posted}");
+    let (status, again) = keyed(&app, &path, &ada.token, "m-1", &hello).await;
+    assert_eq!((status, &again["id"]), (200, &posted["id"]), "{again}");
+    let (status, refused) = keyed(&app, &path, &ada.token, "m-1", &json!({ "body": "bye" })).await;
+    assert_eq!(status, 422, "{refused}");
+    let race = json!({ "body": "at once" });
+    let send = || keyed(&app, &path, &ada.token, "m-race", &race);
+    let (a, b, c, d, e) = tokio::join!(send(), send(), send(), send(), send());
+    let answers = [a, b, c, d, e];
+    let ids: std::collections::BTreeSet<String> = answers
+        .iter()
+        .map(|(_, body)| body["id"].to_string())
+        .collect();
+    assert_eq!(ids.len(), 1, "{answers:#?}");
+    let made = answers.iter().filter(|(status, _)| *status == 201).count();
+    assert_eq!(made, 1, "{answers:#?}");
+    assert!(
+        answers
+            .iter()
+            .all(|(status, _)| [200, 201].contains(status)),
+        "{answers:#?}"
+    );
+    // Bob's key on Ada's ticket finds nothing of hers.
+    let (status, _) = keyed(&app, &path, &bob.token, "m-1", &hello).await;
+    assert_eq!(status, 404);
+    let (_, messages) = call(&app, Method::GET, &path, &ada.token, None).await;
+    let bodies: Vec<&str> = messages
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|message| message["body"].as_str())
+        .collect();
+    assert_eq!(bodies, vec!["full", "hello", "at once"], "{messages}");
 }

@@ -54,6 +54,8 @@ pub async fn start(db: &TestDb, config: Config) -> TestApp {
 pub struct Linked {
     pub user: User,
     pub discord_user_id: u64,
+    /// A portal and API session of the account (with two-factor for staff).
+    pub token: String,
 }
 
 /// Creates an account with `role` (two-factor on for staff, as staff must have it), and links
@@ -66,8 +68,9 @@ pub async fn linked_account(
     name: &str,
 ) -> Linked {
     let signed_in = app.user(email, role).await;
+    let mut token = signed_in.token.clone();
     if role != Role::Customer {
-        app.turn_on_two_factor(&signed_in.token).await;
+        token = app.turn_on_two_factor(&signed_in.token).await.0;
     }
     let core = app.core();
     let actor = hostdeck_core::Actor::user(signed_in.user.id, role, hostdeck_core::Via::Portal);
@@ -90,5 +93,6 @@ pub async fn linked_account(
     Linked {
         user,
         discord_user_id,
+        token,
     }
 }

@@ -41,6 +41,39 @@ pub fn starter_articles() -> Vec<Article> {
         .collect()
 }
 
+/// The fake Gemini's deterministic embeddings (`EMBEDDINGS.md` §6) of `retriever`'s passages,
+/// made as the platform asks for them (the article's title, the heading and text), unit length.
+pub fn fake_passage_vectors(
+    retriever: &hostdeck_core::knowledge::Retriever,
+) -> hostdeck_core::knowledge::retrieval::meaning::PassageVectors {
+    let vectors: Vec<Vec<f32>> = retriever
+        .passage_texts()
+        .map(|(title, heading, text)| {
+            let body = if heading.is_empty() {
+                text.to_owned()
+            } else {
+                format!("{heading}\n\n{text}")
+            };
+            fake_vector(Some(title), &body)
+        })
+        .collect();
+    let slices: Vec<Option<&[f32]>> = vectors.iter().map(|v| Some(v.as_slice())).collect();
+    hostdeck_core::knowledge::retrieval::meaning::PassageVectors::new(&slices)
+}
+
+/// The fake's embedding of `text` (a question when `title` is `None`), unit length.
+pub fn fake_vector(title: Option<&str>, text: &str) -> Vec<f32> {
+    let values = hostdeck_fakes::gemini::embed::vector("gemini-embedding-001", title, text, 768);
+    let norm = values
+        .iter()
+        .map(|v| v * v)
+        .sum::<f64>()
+        .sqrt()
+        .max(f64::EPSILON);
+    #[expect(clippy::cast_possible_truncation, reason = "vectors are f32")]
+    values.iter().map(|v| (v / norm) as f32).collect()
+}
+
 /// What one ranking answered: slugs best first, and whether it would answer.
 pub struct Answer {
     pub slugs: Vec<String>,
@@ -51,6 +84,20 @@ impl Answer {
     /// The platform's ranking's first five for `question`.
     pub fn of(retriever: &hostdeck_core::knowledge::Retriever, question: &str) -> Self {
         let found = retriever.search(question, 5);
+        Self {
+            slugs: found.hits.iter().map(|hit| hit.slug.to_string()).collect(),
+            answerable: found.answerable,
+        }
+    }
+
+    /// The platform's ranking fused with the ranking by `vectors` (the fake's embeddings).
+    pub fn fused(
+        retriever: &hostdeck_core::knowledge::Retriever,
+        vectors: &hostdeck_core::knowledge::retrieval::meaning::PassageVectors,
+        question: &str,
+    ) -> Self {
+        let query = fake_vector(None, question);
+        let found = retriever.search_with(question, 5, Some((vectors, &query)));
         Self {
             slugs: found.hits.iter().map(|hit| hit.slug.to_string()).collect(),
             answerable: found.answerable,

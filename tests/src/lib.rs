@@ -17,6 +17,7 @@
 //! - [`process`]: the programs those start, each on a free loopback port, killed on drop.
 //! - [`paypal`]: the fake PayPal's trust root as a `paypal.cert_roots` file.
 //! - [`kb_eval`]: the help search's evaluation set, its figures, and plain BM25 to compare.
+//! - [`load`]: the load benchmarks' GET target, fixed-rate and maximum-rate runs, figures.
 //!
 //! Fakes of the outside services join this crate as the features that call them are built.
 
@@ -28,6 +29,7 @@ pub mod browser;
 pub mod cloud;
 pub mod db;
 pub mod kb_eval;
+pub mod load;
 pub mod mail;
 pub mod paypal;
 pub mod pdf;

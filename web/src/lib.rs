@@ -23,6 +23,7 @@ pub mod error;
 pub mod error_shape;
 pub mod health;
 pub mod maintenance;
+pub mod markdown;
 pub mod metrics;
 pub mod portal;
 pub mod public_url;

@@ -2,9 +2,11 @@
 //! member's access, render. Each area also owns the `custom_id` prefixes of its buttons and
 //! modals and their handlers, which `components` routes to.
 
+mod ask;
 mod member;
 mod servers;
 mod staff;
+mod status;
 mod tickets;
 
 use poise::serenity_prelude as serenity;
@@ -15,6 +17,7 @@ use crate::{ApplicationContext, Data};
 /// Every command the bot registers.
 pub fn all() -> Vec<poise::Command<Data, BotError>> {
     vec![
+        ask::ask(),
         member::help(),
         member::link(),
         member::unlink(),
@@ -23,9 +26,12 @@ pub fn all() -> Vec<poise::Command<Data, BotError>> {
         staff::credits(),
         servers::server(),
         tickets::ticket(),
+        status::status(),
+        status::incident(),
     ]
 }
 
+pub use ask::{ASK, ask_pressed, ask_submitted};
 pub use servers::{
     SERVER_CANCEL, SERVER_CREATE, SERVER_POWER, SERVER_RESIZE, server_create_confirmed,
     server_power_confirmed, server_resize_confirmed,

@@ -41,14 +41,14 @@ pub async fn whois(
     if let Some(balance) = summary.balance {
         card = card.field("Balance", balance.display(currency));
     }
-    let card = card
-        .field("Servers", summary.servers.to_string())
-        // Tickets do not exist on the platform yet; this line changes when they do.
-        .field("Open tickets", "not tracked yet")
-        .footer(format!(
-            "Linked {}",
-            summary.linked_at.format("%Y-%m-%d %H:%M UTC")
-        ));
+    card = card.field("Servers", summary.servers.to_string());
+    if let Some(open) = summary.open_tickets {
+        card = card.field("Open tickets", open.to_string());
+    }
+    let card = card.footer(format!(
+        "Linked {}",
+        summary.linked_at.format("%Y-%m-%d %H:%M UTC")
+    ));
     ctx.send(Answer::card(card).ephemeral().reply()).await?;
     Ok(())
 }

@@ -37,6 +37,10 @@ const REOPEN: &str = "ticket:reopen:";
 const CONTEXT: &str = "ticket:context:";
 const RATE: &str = "ticket:rate:";
 const RATE_FORM: &str = "ticket:rate-form:";
+/// Under a drafted reply: opens the reply form prefilled with the draft.
+const SUGGEST_EDIT: &str = "ticket:suggest-edit:";
+/// The reply form of a draft: sends the reply as edited.
+const SUGGEST_SEND: &str = "ticket:suggest-send:";
 
 /// The support desk: open a ticket; in its thread, work on it.
 #[poise::command(
@@ -49,7 +53,8 @@ const RATE_FORM: &str = "ticket:rate-form:";
         "ticket_note",
         "ticket_close",
         "ticket_reopen",
-        "ticket_transcript"
+        "ticket_transcript",
+        "ticket_suggest"
     ),
     subcommand_required
 )]
@@ -250,6 +255,40 @@ pub async fn ticket_transcript(
     Ok(())
 }
 
+/// Drafts a reply from the help articles, shown only to you to edit and send.
+#[poise::command(slash_command, rename = "suggest")]
+pub async fn ticket_suggest(
+    ctx: Context<'_>,
+    #[description = "The ticket number (in its thread: that ticket)"] ticket: Option<i64>,
+) -> Result<(), BotError> {
+    ctx.defer_ephemeral().await?;
+    let id = ticket_here(ctx, ticket).await?;
+    let actor = access(ctx).await?.actor;
+    let core = &ctx.data().core;
+    let draft = core
+        .assistant
+        .draft_reply(&core.tickets, &actor, id)
+        .await?;
+    let mut card = Card::new(format!("Suggested reply for ticket #{id}"))
+        .description(draft.text)
+        .footer("Only you see this. Edit and send it, or ignore it: nothing is sent by itself.");
+    if !draft.sources.is_empty() {
+        let lines: Vec<String> = draft
+            .sources
+            .iter()
+            .map(|source| format!("{} ({})", source.title, source.url))
+            .collect();
+        card = card.field("Sources", lines.join("\n"));
+    }
+    let answer = Answer::card(card).ephemeral().button(Button::new(
+        format!("{SUGGEST_EDIT}{id}"),
+        "Edit and send",
+        ButtonStyle::Primary,
+    ));
+    ctx.send(answer.reply()).await?;
+    Ok(())
+}
+
 /// The answer after a change: what was done and where the ticket stands.
 fn done(what: &str, ticket: &Ticket) -> Card {
     Card::new(format!("{what}: ticket #{}", ticket.id))
@@ -367,6 +406,25 @@ async fn pressed_response(
     let actor = || async {
         Ok::<_, BotError>(data.core.discord_links.access(&invoker.member).await?.actor)
     };
+    if let Some(rest) = id.strip_prefix(SUGGEST_EDIT) {
+        // The draft is the text of the message the button is on: nothing kept elsewhere.
+        let draft = press
+            .message
+            .embeds
+            .first()
+            .and_then(|embed| embed.description.clone())
+            .unwrap_or_default()
+            .replace('\u{200B}', "");
+        let text = CreateInputText::new(InputTextStyle::Paragraph, "Reply to the customer", "body")
+            .max_length(4000)
+            .value(draft.chars().take(4000).collect::<String>())
+            .required(true);
+        return Ok(modal(
+            format!("{SUGGEST_SEND}{}", ticket_of(rest).ok_or_else(stale)?),
+            "Edit and send the reply",
+            vec![text],
+        ));
+    }
     if let Some(rest) = id.strip_prefix(NOTE) {
         let text = CreateInputText::new(InputTextStyle::Paragraph, "Note (staff only)", "note")
             .max_length(4000)
@@ -514,6 +572,17 @@ pub async fn ticket_submitted(
         return Ok(
             Answer::card(Card::new("Note added").description("Only staff see it.")).ephemeral(),
         );
+    }
+    if let Some(rest) = id.strip_prefix(SUGGEST_SEND) {
+        let id = ticket_of(rest).ok_or_else(stale)?;
+        tickets
+            .reply(&actor, id, &field("body"), Vec::new())
+            .await?;
+        return Ok(Answer::card(
+            Card::new(format!("Reply sent: ticket #{id}"))
+                .description("The customer sees it in the thread, the portal and by email."),
+        )
+        .ephemeral());
     }
     if let Some(rest) = id.strip_prefix(CLOSE_REASON) {
         let ticket = tickets

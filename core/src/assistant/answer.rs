@@ -36,7 +36,7 @@ pub struct Retrieved {
 }
 
 /// A help article an answer cites.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Source {
     pub slug: String,
     pub title: String,

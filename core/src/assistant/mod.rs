@@ -22,6 +22,7 @@ pub mod config;
 pub mod failure;
 pub mod gemini;
 pub mod inert;
+pub mod kept;
 pub mod prompts;
 pub mod quota;
 
@@ -33,6 +34,7 @@ use tokio::time::Instant;
 pub use account::{AskerFacts, OwnAccount};
 pub use answer::{Answer, AnswerKind, Exchange, Passage, Retrieved, Source};
 pub use failure::GeminiError;
+pub use kept::{Draft, FOLLOW_UP_WINDOW, Kept, KeptAnswer};
 pub use quota::Asker;
 
 use self::gemini::{Gemini, GenerateRequest, Turn};
@@ -173,11 +175,23 @@ impl Assistant {
     ) -> Result<Answer> {
         actor.require(Permission::Ask)?;
         let question = self.checked_question(question)?;
+        let settings = &self.inner.config.assistant;
+        let longest = settings.max_question_chars.max(settings.max_answer_chars);
+        let too_long = |text: &str| text.chars().count() > longest;
+        if conversation
+            .iter()
+            .any(|earlier| too_long(&earlier.question) || too_long(&earlier.answer))
+        {
+            return Err(Error::invalid(
+                "conversation",
+                format!("Earlier questions and answers may be at most {longest} characters each."),
+            ));
+        }
         let admitted = self.inner.quotas.admit(asker, actor.user.is_some()).await?;
         let total = self.inner.config.gemini.total_timeout;
         let deadline = Instant::now() + total;
         // The inner deadline bounds every call; this one bounds everything else around them.
-        let work = self.answer(actor, &question, conversation, deadline);
+        let work = self.answer(actor, &question, conversation, deadline, true);
         let (answer, tokens) =
             match tokio::time::timeout(total + Duration::from_secs(2), work).await {
                 Ok(Ok(done)) => done,
@@ -219,13 +233,15 @@ impl Assistant {
         Ok(question.to_owned())
     }
 
-    /// The answer and the model tokens it used; `Err` only for the token budget.
+    /// The answer and the model tokens it used; `Err` only for the token budget. `facts`:
+    /// whether the asker's own account goes to the model (not for staff's drafts).
     async fn answer(
         &self,
         actor: &Actor,
         question: &str,
         conversation: &[Exchange],
         deadline: Instant,
+        facts: bool,
     ) -> Result<(Answer, i64)> {
         let inner = &self.inner;
         // A follow-up ("and how much is it?") is retrieved with the question before it.
@@ -248,7 +264,7 @@ impl Assistant {
         };
         let reserved = inner.quotas.reserve_tokens().await?;
         let request = match self
-            .request(actor, question, conversation, &retrieved)
+            .request(actor, question, conversation, &retrieved, facts)
             .await
         {
             Ok(request) => request,
@@ -284,9 +300,14 @@ impl Assistant {
         question: &str,
         conversation: &[Exchange],
         retrieved: &Retrieved,
+        facts: bool,
     ) -> std::result::Result<GenerateRequest, String> {
         let inner = &self.inner;
-        let account = match inner.facts.describe(actor).await {
+        let described = match facts {
+            true => inner.facts.describe(actor).await,
+            false => Ok(None),
+        };
+        let account = match described {
             Ok(account) => account,
             Err(error) => {
                 tracing::warn!(%error, "the asker's account could not be read");

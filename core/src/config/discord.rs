@@ -30,6 +30,9 @@ pub struct DiscordConfig {
     pub register_on_start: bool,
     /// The channel whose private threads hold the tickets (one thread per ticket).
     pub support_channel_id: Option<u64>,
+    /// The channel of the status: one sticky message with the report, edited when it changes,
+    /// and a post for each new incident or maintenance window. Unset: neither.
+    pub status_channel_id: Option<u64>,
 }
 
 /// Discord role ids per platform role.
@@ -52,6 +55,7 @@ impl Default for DiscordConfig {
             shards: None,
             register_on_start: true,
             support_channel_id: None,
+            status_channel_id: None,
         }
     }
 }

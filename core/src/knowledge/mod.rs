@@ -13,11 +13,14 @@
 //! seconds (at once on the replica that made it).
 
 pub mod config;
+pub mod embeddings;
 pub mod files;
+pub mod passages;
 pub mod retrieval;
 pub mod starter;
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -30,13 +33,17 @@ use crate::policy::{Actor, Permission};
 pub use crate::records::knowledge::{Article, ArticleContent, ArticleKind, Slug};
 use crate::store::Store;
 use config::KnowledgeConfig;
+use embeddings::Embeddings;
 use files::ArticleFile;
 use retrieval::glossary::Glossary;
+use retrieval::meaning::PassageVectors;
 use retrieval::text::Analyzer;
 pub use retrieval::{Hit, Retrieval, Retriever};
 
 /// How often a search asks the store whether the articles changed.
 pub const RECHECK: Duration = Duration::from_secs(2);
+/// How long a background embedding waits after a change for more changes.
+const SETTLE: Duration = Duration::from_millis(300);
 /// The most results one search returns.
 pub const MAX_RESULTS: usize = 20;
 /// The longest question searched, in characters.
@@ -79,6 +86,10 @@ struct Cached {
     /// Set by a change on this replica: read the store at the next search.
     stale: bool,
     retriever: Arc<Retriever>,
+    /// The passages' vectors once they are read or embedded (with embeddings on).
+    vectors: Option<Arc<PassageVectors>>,
+    /// When the passages were last embedded for this index, whether or not it worked.
+    embedded: Option<Instant>,
 }
 
 /// The knowledge base.
@@ -91,6 +102,12 @@ pub struct Knowledge {
     cache: Arc<RwLock<Option<Cached>>>,
     /// One rebuild at a time; searches that find the index stale wait for it.
     rebuild: Arc<tokio::sync::Mutex<()>>,
+    /// With a Gemini key: the passages' and questions' embeddings.
+    embeddings: Option<Arc<Embeddings>>,
+    /// One embedding of the passages at a time.
+    embedding: Arc<tokio::sync::Mutex<()>>,
+    /// A background embedding is waiting for a run of changes to settle.
+    embed_pending: Arc<AtomicBool>,
 }
 
 impl Knowledge {
@@ -108,7 +125,18 @@ impl Knowledge {
             glossary: Arc::new(load_glossary(&config.glossary)?),
             cache: Arc::default(),
             rebuild: Arc::default(),
+            embeddings: None,
+            embedding: Arc::default(),
+            embed_pending: Arc::default(),
         })
+    }
+
+    /// Fuses a ranking by meaning into the search (see [`embeddings`]); `None` leaves the
+    /// search lexical.
+    #[must_use]
+    pub fn with_embeddings(mut self, embeddings: Option<Embeddings>) -> Self {
+        self.embeddings = embeddings.map(Arc::new);
+        self
     }
 
     /// Loads the [`starter`] articles when the knowledge base was never written (a fresh
@@ -150,6 +178,25 @@ impl Knowledge {
             }
             _ => Err(missing()),
         }
+    }
+
+    /// Every article, drafts included, for the admins' pages and API; by slug.
+    pub async fn manage_list(&self, actor: &Actor) -> Result<Vec<Article>> {
+        actor.require(Permission::ManageKnowledge)?;
+        self.store.knowledge().articles().await
+    }
+
+    /// One article, draft or not, for an admin to edit.
+    pub async fn for_editing(&self, actor: &Actor, slug: &str) -> Result<Article> {
+        actor.require(Permission::ManageKnowledge)?;
+        self.article(actor, slug).await
+    }
+
+    /// Publishes or unpublishes an article; an unpublished one leaves the search at once.
+    pub async fn set_published(&self, actor: &Actor, slug: &str, published: bool) -> Result<Saved> {
+        let mut content = self.for_editing(actor, slug).await?.content;
+        content.published = published;
+        self.save(actor, content).await
     }
 
     /// Writes an article, new or replacing the one of its slug; an unchanged article is
@@ -203,6 +250,9 @@ impl Knowledge {
                 .articles
                 .push((slug, self.save(actor, content).await?));
         }
+        if let Err(error) = self.refresh_embeddings().await {
+            tracing::warn!(%error, "embedding the imported articles failed; searches embed later");
+        }
         Ok(report)
     }
 
@@ -232,12 +282,121 @@ impl Knowledge {
                 format!("Ask in at most {MAX_QUESTION} characters."),
             ));
         }
-        Ok(self.retriever().await?.search(question, limit))
+        let retriever = self.retriever().await?;
+        let vectors = self.cached_vectors(&retriever);
+        let question_vector = match (&self.embeddings, &vectors) {
+            (Some(embeddings), Some(vectors)) if vectors.count() > 0 => {
+                embeddings.question(question).await
+            }
+            _ => None,
+        };
+        let meaning = vectors.as_deref().zip(question_vector.as_deref());
+        Ok(retriever.search_with(question, limit, meaning))
+    }
+
+    /// Embeds the published passages that have no stored vector yet and keeps the vectors for
+    /// searches on this replica; the number of passages with a vector. Searches start this in
+    /// the background when the index changed; an import waits for it.
+    pub async fn refresh_embeddings(&self) -> Result<usize> {
+        let Some(embeddings) = self.embeddings.clone() else {
+            return Ok(0);
+        };
+        let retriever = self.current_index().await?;
+        let _one_at_a_time = self.embedding.lock().await;
+        if let Some(vectors) = self.cached_vectors(&retriever)
+            && vectors.count() == retriever.passage_count()
+        {
+            return Ok(vectors.count());
+        }
+        let version = self.store.knowledge().knowledge_version().await?;
+        let embedded = embeddings
+            .passages(self.store.knowledge(), &retriever, true)
+            .await;
+        let mut cache = self
+            .cache
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let current = cache
+            .as_mut()
+            .filter(|cached| Arc::ptr_eq(&cached.retriever, &retriever));
+        let embedded = match embedded {
+            Ok(embedded) => embedded,
+            Err(error) => {
+                if let Some(cached) = current {
+                    cached.embedded = Some(Instant::now());
+                }
+                return Err(error);
+            }
+        };
+        if let Some(failure) = &embedded.failure {
+            tracing::warn!(
+                kind = failure.kind(),
+                version,
+                "embedding help passages failed; searching by words for those"
+            );
+        }
+        let count = embedded.vectors.count();
+        if let Some(cached) = current {
+            cached.vectors = Some(Arc::new(embedded.vectors));
+            cached.embedded = Some(Instant::now());
+        }
+        Ok(count)
+    }
+
+    /// The vectors kept for `retriever`, when it is still the current index.
+    fn cached_vectors(&self, retriever: &Arc<Retriever>) -> Option<Arc<PassageVectors>> {
+        let cache = self
+            .cache
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        cache
+            .as_ref()
+            .filter(|cached| Arc::ptr_eq(&cached.retriever, retriever))
+            .and_then(|cached| cached.vectors.clone())
+    }
+
+    /// Starts [`Self::refresh_embeddings`] in the background when the current index has no
+    /// complete vectors and was not embedded within `knowledge.embedding_rest`.
+    fn embed_in_background(&self) {
+        let Some(embeddings) = &self.embeddings else {
+            return;
+        };
+        let due = {
+            let cache = self
+                .cache
+                .read()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            cache.as_ref().is_some_and(|cached| {
+                let complete = cached
+                    .vectors
+                    .as_ref()
+                    .is_some_and(|v| v.count() == cached.retriever.passage_count());
+                let resting = cached
+                    .embedded
+                    .is_some_and(|at| at.elapsed() < embeddings.rest());
+                !complete && !resting
+            })
+        };
+        if due && let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let knowledge = self.clone();
+            handle.spawn(async move {
+                if let Err(error) = knowledge.refresh_embeddings().await {
+                    tracing::warn!(%error, "embedding help passages failed");
+                }
+            });
+        }
     }
 
     /// The index of the published articles as they are now (re-read from the store at most
     /// every [`RECHECK`], rebuilt when they changed).
     pub async fn retriever(&self) -> Result<Arc<Retriever>> {
+        let retriever = self.current_index().await?;
+        self.embed_in_background();
+        Ok(retriever)
+    }
+
+    /// The index, read again from the store when its version moved.
+    async fn current_index(&self) -> Result<Arc<Retriever>> {
         if let Some(fresh) =
             self.cached(|cached| !cached.stale && cached.checked.elapsed() < RECHECK)
         {
@@ -264,11 +423,16 @@ impl Knowledge {
             .cache
             .write()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let kept = cache
+            .take()
+            .filter(|cached| Arc::ptr_eq(&cached.retriever, &retriever));
         *cache = Some(Cached {
             version,
             checked: Instant::now(),
             stale: false,
             retriever: retriever.clone(),
+            vectors: kept.as_ref().and_then(|cached| cached.vectors.clone()),
+            embedded: kept.and_then(|cached| cached.embedded),
         });
         Ok(retriever)
     }
@@ -292,6 +456,32 @@ impl Knowledge {
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         if let Some(cached) = cache.as_mut() {
             cached.stale = true;
+        }
+        drop(cache);
+        self.embed_soon();
+    }
+
+    /// Rebuilds the index and embeds what changed in the background (with embeddings on).
+    fn embed_soon(&self) {
+        if self.embeddings.is_none() {
+            return;
+        }
+        // Changes come in runs (an import, an editing session): one job waits for the run to
+        // settle and covers them all.
+        if self.embed_pending.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        if let Ok(handle) = tokio::runtime::Handle::try_current() {
+            let knowledge = self.clone();
+            handle.spawn(async move {
+                tokio::time::sleep(SETTLE).await;
+                knowledge.embed_pending.store(false, Ordering::Release);
+                if let Err(error) = knowledge.refresh_embeddings().await {
+                    tracing::warn!(%error, "embedding help passages failed");
+                }
+            });
+        } else {
+            self.embed_pending.store(false, Ordering::Release);
         }
     }
 }

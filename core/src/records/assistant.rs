@@ -30,3 +30,44 @@ pub struct UsageTotals {
     /// `(outcome, questions)`, most frequent first.
     pub by_outcome: Vec<(String, i64)>,
 }
+
+pub use crate::ids::AnswerId;
+
+/// What the asker said about an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Feedback {
+    /// "Solved": the answer was enough.
+    Solved,
+    /// The asker asked a follow-up.
+    FollowedUp,
+    /// The asker opened a ticket from it.
+    Ticket,
+}
+
+impl Feedback {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Solved => "solved",
+            Self::FollowedUp => "followed_up",
+            Self::Ticket => "ticket",
+        }
+    }
+}
+
+/// An answer as a door gave it, kept so its buttons (feedback, a follow-up, a ticket) work later.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeptAnswerRow {
+    pub asked_at: DateTime<Utc>,
+    pub user: Option<UserId>,
+    /// The asker it belongs to (`discord:123`, `user:5`); nobody else may use it.
+    pub asker: String,
+    pub question: String,
+    pub answer: String,
+    /// The sources as JSON (`[{"slug","title","url"}]`).
+    pub sources: String,
+    /// The earlier exchanges as JSON (`[{"question","answer"}]`), oldest first.
+    pub conversation: String,
+    pub outcome: String,
+    pub feedback: Option<String>,
+    pub ticket: Option<crate::ids::TicketId>,
+}

@@ -175,6 +175,44 @@ pub struct Article {
     pub updated_at: DateTime<Utc>,
 }
 
+/// One stored embedding: the vector of the passage whose text hashes to `text_hash`, from
+/// `model` at `dims` dimensions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoredEmbedding {
+    pub model: String,
+    pub dims: u32,
+    /// SHA-256 (hex) of the passage's article title, heading and text; see
+    /// `knowledge::embeddings`.
+    pub text_hash: String,
+    pub vector: Vec<f32>,
+}
+
+impl StoredEmbedding {
+    /// The vector as stored: its little-endian f32 values in base64.
+    pub fn encoded_vector(&self) -> String {
+        use base64::Engine as _;
+        let bytes: Vec<u8> = self.vector.iter().flat_map(|v| v.to_le_bytes()).collect();
+        base64::engine::general_purpose::STANDARD.encode(bytes)
+    }
+
+    /// Reads [`Self::encoded_vector`]'s form back; `None` when it is not one.
+    pub fn decode_vector(text: &str) -> Option<Vec<f32>> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .ok()?;
+        if bytes.len() % 4 != 0 {
+            return None;
+        }
+        Some(
+            bytes
+                .chunks_exact(4)
+                .map(|four| f32::from_le_bytes([four[0], four[1], four[2], four[3]]))
+                .collect(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -225,5 +263,21 @@ mod tests {
             ..content
         };
         assert!(hidden.checked().is_err());
+    }
+
+    #[test]
+    fn a_vector_reads_back_as_it_was_stored() {
+        let embedding = StoredEmbedding {
+            model: "m".into(),
+            dims: 3,
+            text_hash: "h".into(),
+            vector: vec![0.25, -1.5, 3.0e-7],
+        };
+        let text = embedding.encoded_vector();
+        assert_eq!(
+            StoredEmbedding::decode_vector(&text),
+            Some(embedding.vector)
+        );
+        assert_eq!(StoredEmbedding::decode_vector("AAA"), None);
     }
 }

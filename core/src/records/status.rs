@@ -214,6 +214,23 @@ pub struct NewIncident {
     pub starts_at: Option<DateTime<Utc>>,
     pub ends_at: Option<DateTime<Utc>>,
     pub first_update: IncidentUpdate,
+    /// The status channel's post about it, queued in the insert's transaction.
+    pub announce: Option<crate::records::outbox::NewOutboxMessage>,
+}
+
+/// The status channel's sticky message as the store keeps it (`status_sticky`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct StickyMessage {
+    pub channel_id: u64,
+    /// `None` until posted, and again once Discord says it is gone.
+    pub message_id: Option<u64>,
+    /// The hash of the public report the message shows.
+    pub report_hash: Option<String>,
+    pub posted_at: Option<DateTime<Utc>>,
+    /// The last post or edit.
+    pub written_at: Option<DateTime<Utc>>,
+    /// Discord asked to wait until then (429).
+    pub not_before: Option<DateTime<Utc>>,
 }
 
 /// One component's state at one refresh.

@@ -379,6 +379,23 @@ pub struct TicketPage {
     pub next_before: Option<TicketId>,
 }
 
+/// A client's idempotency key on an open or a reply: where it counts (the person, and for a
+/// reply the ticket), the key, and the fingerprint of the request it first came with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestKey {
+    pub scope: String,
+    pub key: String,
+    pub fingerprint: String,
+}
+
+/// What a request sent with a key made, as stored with the key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyedRequest {
+    pub fingerprint: String,
+    pub ticket: TicketId,
+    pub message: TicketMessageId,
+}
+
 /// A message read from a ticket's Discord thread.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InboundMessage {

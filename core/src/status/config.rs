@@ -96,6 +96,17 @@ pub struct StatusConfig {
     /// and API, billing, payments when PayPal is on, the Discord bot when it has a token, and
     /// servers on each provider).
     pub components: Vec<ComponentConfig>,
+    /// The sticky message in `discord.status_channel_id` is written at most once per this
+    /// interval, however often the report changes (Discord's own rate limits apply as well).
+    #[serde(with = "humantime_serde")]
+    pub sticky_min_interval: Duration,
+    /// A sticky message older than this is replaced by a new one (at the bottom of the
+    /// channel) at its next change, instead of being edited.
+    #[serde(with = "humantime_serde")]
+    pub sticky_max_age: Duration,
+    /// A Discord role id pinged by the post of each new incident or maintenance window in the
+    /// status channel (unset: the post pings nobody).
+    pub incident_role_id: Option<u64>,
 }
 
 impl Default for StatusConfig {
@@ -108,6 +119,9 @@ impl Default for StatusConfig {
             outbox_backlog: 500,
             billing_run_max_age: Duration::from_secs(2 * 3600),
             components: Vec::new(),
+            sticky_min_interval: Duration::from_secs(30),
+            sticky_max_age: Duration::from_secs(7 * 24 * 3600),
+            incident_role_id: None,
         }
     }
 }
@@ -148,6 +162,17 @@ impl StatusConfig {
                  report is too old by the time it is read)"
                     .to_owned(),
             );
+        }
+        if self.sticky_min_interval < Duration::from_secs(1) {
+            problems.push("status.sticky_min_interval: expected at least 1s".to_owned());
+        }
+        if self.sticky_max_age < self.sticky_min_interval {
+            problems.push(
+                "status.sticky_max_age: expected at least status.sticky_min_interval".to_owned(),
+            );
+        }
+        if self.incident_role_id == Some(0) {
+            problems.push("status.incident_role_id: expected a Discord role id".to_owned());
         }
         if self.history_days == 0 {
             problems.push("status.history_days: expected at least 1".to_owned());

@@ -10,7 +10,9 @@ use super::Status;
 use super::subscriptions::{Change, IncidentMail};
 use crate::audit::AuditEntry;
 use crate::error::{Error, Result};
+use crate::notify::{ChannelPost, DISCORD_CHANNEL};
 use crate::policy::{Actor, Permission};
+use crate::records::outbox::NewOutboxMessage;
 use crate::records::status::{
     Impact, Incident, IncidentId, IncidentKind, IncidentStatus, IncidentUpdate, NewIncident,
     Subscriber,
@@ -76,13 +78,29 @@ impl Status {
             },
             IncidentKind::Incident => (Some(declare.starts_at.unwrap_or(now)), None),
         };
+        let mut new = NewIncident {
+            kind: declare.kind,
+            title,
+            impact: declare.impact,
+            components: declare.components,
+            starts_at,
+            ends_at,
+            first_update: IncidentUpdate {
+                status: declare.status,
+                message,
+                at: now,
+                author: actor.user,
+            },
+            announce: None,
+        };
+        new.announce = self.announcement(&new);
         let mail = IncidentMail {
             change: Change::Declared,
-            kind: declare.kind,
-            title: title.clone(),
-            status: declare.status,
-            message: message.clone(),
-            components: IncidentMail::names(&self.components, &declare.components),
+            kind: new.kind,
+            title: new.title.clone(),
+            status: new.first_update.status,
+            message: new.first_update.message.clone(),
+            components: IncidentMail::names(&self.components, &new.components),
             starts_at,
             ends_at,
         };
@@ -91,24 +109,7 @@ impl Status {
         let incident = self
             .store
             .status()
-            .insert_incident(
-                &NewIncident {
-                    kind: declare.kind,
-                    title,
-                    impact: declare.impact,
-                    components: declare.components,
-                    starts_at,
-                    ends_at,
-                    first_update: IncidentUpdate {
-                        status: declare.status,
-                        message,
-                        at: now,
-                        author: actor.user,
-                    },
-                },
-                now,
-                &notices,
-            )
+            .insert_incident(&new, now, &notices)
             .await?;
         self.audit
             .record(
@@ -123,6 +124,51 @@ impl Status {
             .await?;
         self.forget_cached();
         Ok(incident)
+    }
+
+    /// The status channel's post about a new incident or maintenance window (with the one
+    /// configured role's ping), or `None` without `discord.status_channel_id`. Only what the
+    /// public sees: the title, impact, the components' names, the window and the first update.
+    fn announcement(&self, new: &NewIncident) -> Option<NewOutboxMessage> {
+        let channel = self.config.discord.status_channel_id?;
+        let names: Vec<&str> = new
+            .components
+            .iter()
+            .filter_map(|id| self.components.iter().find(|known| &known.id == id))
+            .map(|component| component.name.as_str())
+            .collect();
+        let mut content = match (new.kind, new.starts_at, new.ends_at) {
+            (IncidentKind::Maintenance, Some(start), Some(end)) => format!(
+                "**Scheduled maintenance: {}**\nFrom <t:{}:f> to <t:{}:f>. Affects: {}.",
+                plain_markdown(&new.title),
+                start.timestamp(),
+                end.timestamp(),
+                plain_markdown(&names.join(", ")),
+            ),
+            _ => format!(
+                "**Incident: {}**\nImpact: {}. Affects: {}.",
+                plain_markdown(&new.title),
+                new.impact.as_str(),
+                plain_markdown(&names.join(", ")),
+            ),
+        };
+        content.push('\n');
+        content.push_str(&plain_markdown(&new.first_update.message));
+        if let Some(page) = &self.config.web.public_url {
+            content.push_str(&format!(
+                "\nStatus: <{}/status>",
+                page.as_str().trim_end_matches('/')
+            ));
+        }
+        let post = ChannelPost {
+            content,
+            ping_role: self.config.status.incident_role_id,
+        };
+        Some(NewOutboxMessage {
+            channel: DISCORD_CHANNEL.to_owned(),
+            recipient: channel.to_string(),
+            payload: serde_json::to_value(&post).unwrap_or_default(),
+        })
     }
 
     /// Posts a public update and moves the incident to `status` (`resolved` ends it).
@@ -203,4 +249,25 @@ impl Status {
     pub async fn incidents(&self, since: DateTime<Utc>) -> Result<Vec<Incident>> {
         self.store.status().recent_incidents(since).await
     }
+}
+
+/// Text shown as itself in Discord's markdown: every character that could start formatting, a
+/// masked link or a heading gets a backslash, so what staff wrote cannot turn into a link,
+/// a heading or a spoiler. (Mentions are the bot's business: it sends with none allowed and
+/// breaks every `@`.)
+pub fn plain_markdown(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 8);
+    let mut line_start = true;
+    for c in text.chars() {
+        let special = matches!(
+            c,
+            '\\' | '*' | '_' | '~' | '`' | '|' | '[' | ']' | '<' | '>'
+        ) || (line_start && matches!(c, '#' | '-' | '+'));
+        if special {
+            out.push('\\');
+        }
+        out.push(c);
+        line_start = c == '\n' || (line_start && c.is_whitespace());
+    }
+    out
 }

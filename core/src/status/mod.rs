@@ -19,17 +19,19 @@
 //! Parts: `config` (`[betterstack]`, `[status]`), `betterstack` (the client), `checks`
 //! (internal checks behind [`checks::Check`]), `report` (the pure rules), `public` (what leaves),
 //! `incidents` (staff declare, update and resolve), `subscriptions` (incident emails, written in
-//! the change's transaction), `affecting` (which incidents touch a customer's servers), `page`
-//! (every component's uptime for the public page, read once a minute).
+//! the change's transaction), `affecting` (which incidents touch a customer's servers), `overview`
+//! (the report with every component's uptime, one cache serving the API and the public page),
+//! `sticky` (the status channel's sticky message).
 
 mod affecting;
 pub mod betterstack;
 pub mod checks;
 pub mod config;
 mod incidents;
-mod page;
+pub mod overview;
 pub mod public;
 pub mod report;
+pub mod sticky;
 mod subscriptions;
 #[cfg(test)]
 mod tests;
@@ -44,10 +46,11 @@ pub use crate::records::status::{
     ComponentState, Impact, Incident, IncidentId, IncidentKind, IncidentStatus, IncidentUpdate,
 };
 pub use affecting::{Affecting, affecting, ticket_providers};
-pub use incidents::Declare;
-pub use page::ComponentUptime;
+pub use incidents::{Declare, plain_markdown};
+pub use overview::{ComponentUptime, Overview};
 pub use public::{DayUptime, PublicReport, Summary};
 pub use report::{Component, Finding, Reason, Report, Snapshot};
+pub use sticky::{StickyOutcome, StickyStep, StickyTurn};
 pub use subscriptions::status_words;
 
 use crate::audit::Audit;
@@ -90,7 +93,7 @@ pub struct Status {
     /// This process's name in the lease row.
     holder: String,
     cache: Arc<RwLock<Option<Report>>>,
-    uptime_cache: Arc<RwLock<Option<page::UptimeCache>>>,
+    uptime_cache: Arc<RwLock<Option<overview::UptimeCache>>>,
 }
 
 impl Status {

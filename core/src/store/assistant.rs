@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::Result;
-use crate::records::assistant::{AskUsage, UsageTotals};
+use crate::records::assistant::{AnswerId, AskUsage, KeptAnswerRow, UsageTotals};
 
 #[async_trait::async_trait]
 pub trait AssistantStore: Send + Sync {
@@ -21,4 +21,22 @@ pub trait AssistantStore: Send + Sync {
 
     /// Questions and tokens since `since`.
     async fn usage_since(&self, since: DateTime<Utc>) -> Result<UsageTotals>;
+
+    /// Keeps an answer a door gave; its id.
+    async fn keep_answer(&self, row: &KeptAnswerRow) -> Result<AnswerId>;
+
+    async fn kept_answer(&self, id: AnswerId) -> Result<Option<KeptAnswerRow>>;
+
+    /// Sets an answer's feedback (the last word counts).
+    async fn set_feedback(&self, id: AnswerId, feedback: &str) -> Result<()>;
+
+    /// Marks an answer as becoming a ticket, in one statement, unless it already is one
+    /// (feedback `ticket`); whether this call marked it. Two presses open one ticket.
+    async fn claim_for_ticket(&self, id: AnswerId) -> Result<bool>;
+
+    /// Records the ticket an answer became.
+    async fn set_answer_ticket(&self, id: AnswerId, ticket: crate::ids::TicketId) -> Result<()>;
+
+    /// Answers since `since` by feedback (`None`: none given), most frequent first.
+    async fn feedback_since(&self, since: DateTime<Utc>) -> Result<Vec<(Option<String>, i64)>>;
 }

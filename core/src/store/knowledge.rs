@@ -1,10 +1,11 @@
 //! Knowledge-base articles (`knowledge_articles`) and their version counter
 //! (`knowledge_version`). A trait of its own beside [`super::Store`] (reached through
 //! [`super::Store::knowledge`]). Every change bumps the version in its transaction, so a
-//! replica learns with one cheap read that its search index is stale.
+//! replica learns with one cheap read that its search index is stale. The passages'
+//! embeddings (`knowledge_embeddings`) are kept by model, size and text hash.
 
 use crate::error::Result;
-use crate::records::knowledge::{Article, Slug};
+use crate::records::knowledge::{Article, Slug, StoredEmbedding};
 
 #[async_trait::async_trait]
 pub trait KnowledgeStore: Send + Sync {
@@ -22,4 +23,12 @@ pub trait KnowledgeStore: Send + Sync {
     /// in one transaction that bumps it; `false` when it was written before. Replicas that
     /// start together load them once.
     async fn seed_articles(&self, articles: &[Article]) -> Result<bool>;
+    /// Every stored embedding of `model` at `dims` dimensions (a row that does not decode is
+    /// left out).
+    async fn embeddings(&self, model: &str, dims: u32) -> Result<Vec<StoredEmbedding>>;
+    /// Stores embeddings; one already stored for the same model, size and text is kept.
+    async fn put_embeddings(&self, embeddings: &[StoredEmbedding]) -> Result<()>;
+    /// Deletes the embeddings of other models or sizes, and those of `model` at `dims` whose
+    /// text hash is in `stale`.
+    async fn prune_embeddings(&self, model: &str, dims: u32, stale: &[String]) -> Result<()>;
 }

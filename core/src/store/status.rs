@@ -9,7 +9,7 @@ use crate::error::Result;
 use crate::ids::UserId;
 use crate::records::status::{
     DayCounts, Incident, IncidentId, IncidentNotices, IncidentUpdate, NewIncident, StatusSample,
-    StoredReport,
+    StickyMessage, StoredReport,
 };
 
 #[async_trait::async_trait]
@@ -24,6 +24,15 @@ pub trait StatusStore: Send + Sync {
         until: DateTime<Utc>,
     ) -> Result<bool>;
 
+    /// Gives the lease `name` up at `now` if `holder` still has it, so the next asker takes it
+    /// at once.
+    async fn release_lease(&self, name: &str, holder: &str, now: DateTime<Utc>) -> Result<()>;
+
+    /// The sticky message of the status channel `channel_id`, if one was ever recorded.
+    async fn sticky(&self, channel_id: u64) -> Result<Option<StickyMessage>>;
+    /// Records the sticky message (insert or replace).
+    async fn put_sticky(&self, sticky: &StickyMessage) -> Result<()>;
+
     /// Replaces the stored report.
     async fn put_report(&self, report: &StoredReport) -> Result<()>;
     /// The stored report, if one was ever computed.
@@ -36,8 +45,8 @@ pub trait StatusStore: Send + Sync {
     /// Per UTC day from `from` on, how many samples of `component` were in each state.
     async fn day_counts(&self, component: &str, from: NaiveDate) -> Result<Vec<DayCounts>>;
 
-    /// Stores an incident with its first update, and the outbox rows `notices` makes for the
-    /// subscribers read in the same transaction.
+    /// Stores an incident with its first update, and queues its `announce` post and the outbox
+    /// rows `notices` makes for the subscribers read, all in the same transaction.
     async fn insert_incident(
         &self,
         new: &NewIncident,

@@ -12,7 +12,9 @@ use crate::error::Result;
 use crate::ids::{TicketId, TicketMessageId, UserId};
 use crate::records::audit::AuditEntry;
 use crate::records::outbox::NewOutboxMessage;
-use crate::records::tickets::{NewTicket, NewTicketMessage, Ticket, TicketFilter, TicketMessage};
+use crate::records::tickets::{
+    KeyedRequest, NewTicket, NewTicketMessage, RequestKey, Ticket, TicketFilter, TicketMessage,
+};
 
 /// What goes with a change, in its transaction.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -35,6 +37,9 @@ pub struct TicketWrite {
     /// row locked) and the write is a `conflict` when they have `max` already (a customer's
     /// reopen, like an open).
     pub open_limit: Option<u32>,
+    /// The client's idempotency key, stored with the message in the same transaction; a key
+    /// stored already makes the write a `conflict` and writes nothing.
+    pub request_key: Option<RequestKey>,
 }
 
 /// How a [`TicketWrite`] went.
@@ -74,14 +79,18 @@ pub struct DueQuery {
 pub trait TicketStore: Send + Sync {
     /// Opens a ticket with its first message, if the customer has fewer than `max_open` tickets
     /// not closed (counted in the same write transaction, the customer's row locked, so opens
-    /// made at once cannot pass it; over it is a `conflict`). `effects` are written with it.
+    /// made at once cannot pass it; over it is a `conflict`). `effects` are written with it, and
+    /// `key` (a key stored already is a `conflict` and nothing is written).
     async fn insert_ticket(
         &self,
         ticket: &NewTicket,
         first: &NewTicketMessage,
         max_open: u32,
         effects: &OpenEffects<'_>,
+        key: Option<&RequestKey>,
     ) -> Result<(Ticket, TicketMessage)>;
+    /// What the request sent with `key` in `scope` made, if one was.
+    async fn request_key(&self, scope: &str, key: &str) -> Result<Option<KeyedRequest>>;
     /// Writes a change (see the module comment).
     async fn write_ticket(&self, write: &TicketWrite) -> Result<Written>;
     async fn ticket(&self, id: TicketId) -> Result<Option<Ticket>>;

@@ -12,8 +12,8 @@ use super::policy::{Side, TicketAction, missing};
 use crate::auth::throttle::Limit;
 use crate::error::{Error, Result};
 use crate::ids::{TicketId, UserId};
-use crate::policy::{Actor, Role};
-use crate::records::tickets::{NewTicketMessage, Ticket, TicketMessage};
+use crate::policy::{Actor, Permission, Role};
+use crate::records::tickets::{NewTicketMessage, RequestKey, Ticket, TicketMessage};
 use crate::records::users::User;
 use crate::store::tickets::{Effects, TicketWrite, Written};
 
@@ -90,6 +90,34 @@ impl Tickets {
         }
     }
 
+    /// [`Self::may_at_all`] for an action on the ticket `id`. When the actor may not do it to
+    /// any ticket, an id that is not one of their own tickets is `not_found`, like every other
+    /// ticket they may not know of: a customer sent to a staff-only action (claim, assign,
+    /// priority, note, context) with somebody else's ticket, or a ticket that does not exist,
+    /// learns nothing, and every door answers 404 for it. On their own ticket the refusal says
+    /// what is missing.
+    pub(super) async fn may_on(
+        &self,
+        actor: &Actor,
+        action: TicketAction,
+        id: TicketId,
+    ) -> Result<()> {
+        let Err(error) = action.check_at_all(actor) else {
+            return Ok(());
+        };
+        let own = match (actor.user, self.store.tickets().ticket(id).await?) {
+            (Some(user), Some(ticket)) => ticket.customer == user,
+            _ => false,
+        };
+        // Nobody signed in is told so; a person is told only of their own tickets.
+        let error = if actor.user.is_none() || own || actor.can(Permission::ReadAnyTicket) {
+            error
+        } else {
+            missing(id)
+        };
+        Err(self.refused(actor, action, Some(id), error).await)
+    }
+
     /// The ticket and the actor's side on it, or the refusal (audited). Somebody else's
     /// ticket is `not_found` unless the actor may read every ticket.
     pub(super) async fn authorize(
@@ -98,7 +126,7 @@ impl Tickets {
         id: TicketId,
         action: TicketAction,
     ) -> Result<(Ticket, Side)> {
-        self.may_at_all(actor, action).await?;
+        self.may_on(actor, action, id).await?;
         let ticket = self
             .store
             .tickets()
@@ -140,6 +168,19 @@ impl Tickets {
         with_messages: bool,
         decide: impl Fn(&Current) -> Result<Option<Plan>>,
     ) -> Result<Changed> {
+        self.change_keyed(actor, (id, action), with_messages, None, decide)
+            .await
+    }
+
+    /// [`Self::change`], with the client's idempotency key written with the change's message.
+    pub(super) async fn change_keyed(
+        &self,
+        actor: &Actor,
+        (id, action): (TicketId, TicketAction),
+        with_messages: bool,
+        request_key: Option<&RequestKey>,
+        decide: impl Fn(&Current) -> Result<Option<Plan>>,
+    ) -> Result<Changed> {
         let (mut ticket, side) = self.authorize(actor, id, action).await?;
         let customer = self.user(ticket.customer).await?;
         for _ in 0..ATTEMPTS {
@@ -166,6 +207,7 @@ impl Tickets {
                 at: now,
                 open_limit: (action == TicketAction::Reopen && side == Side::Customer)
                     .then_some(self.config.tickets.max_open_per_customer),
+                request_key: request_key.cloned(),
             };
             match self.store.tickets().write_ticket(&write).await? {
                 Written::Done { ticket, message } => {

@@ -60,7 +60,7 @@ impl Tickets {
 
     /// Assigns the ticket to the actor.
     pub async fn claim(&self, actor: &Actor, id: TicketId) -> Result<Ticket> {
-        self.may_at_all(actor, TicketAction::Claim).await?;
+        self.may_on(actor, TicketAction::Claim, id).await?;
         let Some(me) = actor.user else {
             return Err(Error::invalid(
                 "assignee",
@@ -78,7 +78,7 @@ impl Tickets {
         id: TicketId,
         assignee: Option<UserId>,
     ) -> Result<Ticket> {
-        self.may_at_all(actor, TicketAction::Assign).await?;
+        self.may_on(actor, TicketAction::Assign, id).await?;
         if let Some(assignee) = assignee {
             let user = self.user(assignee).await?;
             let staff = matches!(user.role, Role::Support | Role::Admin);
@@ -122,7 +122,7 @@ impl Tickets {
         id: TicketId,
         priority: Priority,
     ) -> Result<Ticket> {
-        self.may_at_all(actor, TicketAction::Priority).await?;
+        self.may_on(actor, TicketAction::Priority, id).await?;
         let changed = self
             .change(actor, id, TicketAction::Priority, false, |current| {
                 open_only(&current.ticket)?;
@@ -154,7 +154,7 @@ impl Tickets {
     /// Closes the ticket with a reason; the transcript is emailed to the customer in the same
     /// transaction.
     pub async fn close(&self, actor: &Actor, id: TicketId, reason: &str) -> Result<Ticket> {
-        self.may_at_all(actor, TicketAction::Close).await?;
+        self.may_on(actor, TicketAction::Close, id).await?;
         let reason = match reason.trim() {
             "" => None,
             reason => Some(crate::text::note(
@@ -223,7 +223,7 @@ impl Tickets {
     /// Reopens a closed ticket: customers within `tickets.reopen_within` of the close, staff
     /// at any time. The deadline starts again from now.
     pub async fn reopen(&self, actor: &Actor, id: TicketId) -> Result<Ticket> {
-        self.may_at_all(actor, TicketAction::Reopen).await?;
+        self.may_on(actor, TicketAction::Reopen, id).await?;
         // A customer's open tickets are counted in the reopen's own transaction (see
         // `TicketWrite::open_limit`), so reopens and opens at once cannot pass the limit.
         let window = chrono::Duration::from_std(self.config.tickets.reopen_within)
@@ -266,7 +266,7 @@ impl Tickets {
         stars: u8,
         comment: Option<&str>,
     ) -> Result<Ticket> {
-        self.may_at_all(actor, TicketAction::Rate).await?;
+        self.may_on(actor, TicketAction::Rate, id).await?;
         if !(1..=5).contains(&stars) {
             return Err(Error::invalid("stars", "give 1 to 5 stars"));
         }

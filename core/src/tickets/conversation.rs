@@ -12,8 +12,8 @@ use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::policy::{Actor, Permission};
 use crate::records::tickets::{
-    self, Attachment, MAX_ATTACHMENTS, NewTicket, NewTicketMessage, Priority, Ticket, TicketFilter,
-    TicketId, TicketMessage, TicketPage, TicketStatus,
+    self, Attachment, MAX_ATTACHMENTS, NewTicket, NewTicketMessage, Priority, RequestKey, Ticket,
+    TicketFilter, TicketId, TicketMessage, TicketPage, TicketStatus,
 };
 use crate::records::users::{User, UserStatus};
 use crate::store::tickets::Effects;
@@ -151,6 +151,16 @@ impl Tickets {
     /// Opens a ticket with its first message. The customer's open tickets are counted in the
     /// insert's own transaction (`tickets.max_open_per_customer`).
     pub async fn open(&self, actor: &Actor, request: OpenTicket) -> Result<Ticket> {
+        self.open_with(actor, request, None).await
+    }
+
+    /// [`Self::open`], with the client's idempotency key stored with the ticket.
+    pub(super) async fn open_with(
+        &self,
+        actor: &Actor,
+        request: OpenTicket,
+        key: Option<RequestKey>,
+    ) -> Result<Ticket> {
         self.may_at_all(actor, TicketAction::Open).await?;
         let customer = self.customer_for(actor, request.customer).await?;
         let server = request.server;
@@ -221,7 +231,7 @@ impl Tickets {
         let (ticket, _) = self
             .store
             .tickets()
-            .insert_ticket(&new, &first, max, &effects)
+            .insert_ticket(&new, &first, max, &effects, key.as_ref())
             .await?;
         self.outbox.wake();
         Ok(ticket)
@@ -281,7 +291,18 @@ impl Tickets {
         body: &str,
         attachments: Vec<Attachment>,
     ) -> Result<TicketMessage> {
-        self.may_at_all(actor, TicketAction::Reply).await?;
+        self.reply_with(actor, id, (body, attachments), None).await
+    }
+
+    /// [`Self::reply`], with the client's idempotency key stored with the message.
+    pub(super) async fn reply_with(
+        &self,
+        actor: &Actor,
+        id: TicketId,
+        (body, attachments): (&str, Vec<Attachment>),
+        key: Option<RequestKey>,
+    ) -> Result<TicketMessage> {
+        self.may_on(actor, TicketAction::Reply, id).await?;
         let body = tickets::body(body)?;
         let attachments = self.attachments(attachments)?;
         let author = match actor.user {
@@ -293,12 +314,19 @@ impl Tickets {
         if let Some(author) = &author {
             self.take_message_slot(author.id).await?;
         }
+        let decide = |current: &Current| {
+            let mut message = self.message_by(actor, author.as_ref(), current, body.clone());
+            message.attachments.clone_from(&attachments);
+            self.reply_plan(actor, current, message).map(Some)
+        };
         let changed = self
-            .change(actor, id, TicketAction::Reply, false, |current| {
-                let mut message = self.message_by(actor, author.as_ref(), current, body.clone());
-                message.attachments.clone_from(&attachments);
-                self.reply_plan(actor, current, message).map(Some)
-            })
+            .change_keyed(
+                actor,
+                (id, TicketAction::Reply),
+                false,
+                key.as_ref(),
+                decide,
+            )
             .await?;
         posted(changed)
     }
@@ -347,7 +375,7 @@ impl Tickets {
     /// A staff-only note: the customer never sees it, anywhere (not in the thread, the portal,
     /// the API, the transcript or an email).
     pub async fn note(&self, actor: &Actor, id: TicketId, body: &str) -> Result<TicketMessage> {
-        self.may_at_all(actor, TicketAction::Note).await?;
+        self.may_on(actor, TicketAction::Note, id).await?;
         let body = tickets::body(body)?;
         self.authorize(actor, id, TicketAction::Note).await?;
         let author = match actor.user {

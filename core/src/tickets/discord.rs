@@ -136,6 +136,16 @@ impl Tickets {
         }
     }
 
+    /// The Discord member linked to the ticket's assignee, whom the thread should hold; `None`
+    /// when nobody is assigned or the assignee linked no Discord account.
+    pub async fn assignee_member(&self, ticket: &Ticket) -> Result<Option<u64>> {
+        let Some(assignee) = ticket.assignee else {
+            return Ok(None);
+        };
+        let link = self.store.discord().link_of_account(assignee).await?;
+        Ok(link.map(|link| link.discord_user_id))
+    }
+
     /// The ticket whose thread is `thread_id`.
     pub async fn ticket_by_thread(&self, thread_id: u64) -> Result<Option<Ticket>> {
         self.store.tickets().ticket_by_thread(thread_id).await

@@ -20,6 +20,7 @@ mod conversation;
 mod customer;
 mod discord;
 mod due;
+mod keys;
 mod notices;
 pub mod policy;
 pub mod sla;
@@ -42,6 +43,7 @@ pub use crate::records::tickets::{
 use crate::store::Store;
 pub use crate::store::tickets::MessageEdit;
 pub use context::CustomerContext;
+pub use keys::Keyed;
 pub use policy::{Side, TicketAction};
 pub use sla::{DueOutcome, SlaReport};
 pub use transcript::Transcript;

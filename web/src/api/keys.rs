@@ -38,7 +38,7 @@ pub struct CreateKeyRequest {
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     /// Any of read:user, read:servers, write:servers, read:billing, read:tickets, write:tickets,
-    /// admin:users, admin:billing, admin:system (only those your role can use).
+    /// admin:users, admin:billing, admin:system, write:status (only those your role can use).
     pub scopes: Vec<String>,
     /// When the key stops working; never if absent.
     pub expires_at: Option<DateTime<Utc>>,

@@ -6,6 +6,7 @@
 
 mod account;
 mod admin;
+mod ask;
 mod auth;
 mod catalog;
 mod keys;
@@ -13,6 +14,7 @@ mod knowledge;
 mod payments;
 mod servers;
 mod ssh_keys;
+mod status;
 mod tickets;
 mod views;
 
@@ -47,7 +49,8 @@ pub use views::*;
         (name = "billing", description = "Top-ups with PayPal, statements and exports"),
         (name = "servers", description = "Servers: list, create, power, resize, delete"),
         (name = "tickets", description = "Support tickets: the conversation, and for staff the queue, notes, assignment and the SLA report"),
-        (name = "help", description = "The help articles, searchable without signing in")
+        (name = "help", description = "The help articles: searched without signing in, managed by admins"),
+        (name = "status", description = "The status of the platform, without signing in; staff declare incidents and maintenance")
     )
 )]
 struct ApiDoc;
@@ -66,7 +69,7 @@ impl Modify for BearerAuth {
 
 /// Every `/api/v1` route in two parts, and the OpenAPI document that describes them all.
 pub struct Routes {
-    /// Open during maintenance: signing in and out.
+    /// Open during maintenance: signing in and out, and the status.
     pub open: axum::Router<AppState>,
     /// Everything else; maintenance closes these.
     pub gated: axum::Router<AppState>,
@@ -77,6 +80,7 @@ pub struct Routes {
 pub fn routes() -> Routes {
     let (open, openapi) = OpenApiRouter::with_openapi(ApiDoc::openapi())
         .merge(auth::open_routes())
+        .merge(status::open_routes())
         .split_for_parts();
     let (gated, mut openapi) = OpenApiRouter::with_openapi(openapi)
         .merge(auth::routes())
@@ -89,6 +93,8 @@ pub fn routes() -> Routes {
         .merge(ssh_keys::routes())
         .merge(tickets::routes())
         .merge(knowledge::routes())
+        .merge(status::routes())
+        .merge(ask::routes())
         .split_for_parts();
     unreadable_bodies(&mut openapi);
     Routes {

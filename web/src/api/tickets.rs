@@ -1,11 +1,12 @@
 //! Tickets: list (filters, keyset pages), open, read, the conversation, close, reopen, rating;
 //! for staff also claim, assign, priority, notes, the customer's context and the SLA report;
 //! the transcript as an HTML file. Scopes: `read:tickets` to read, `write:tickets` to change;
-//! core decides who may do what, and somebody else's ticket is 404 on every route.
+//! core decides who may do what, and somebody else's ticket is 404 on every route. Opening and
+//! posting a message honour `Idempotency-Key`.
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use chrono::Duration;
 use hostdeck_core::Error;
@@ -144,35 +145,63 @@ pub struct OpenTicketRequest {
     pub customer_id: Option<i64>,
 }
 
+/// The request's `Idempotency-Key`, if it sent one.
+fn idempotency_key(headers: &HeaderMap) -> Result<Option<&str>, Error> {
+    headers
+        .get("idempotency-key")
+        .map(|value| {
+            value
+                .to_str()
+                .map_err(|_| Error::invalid("Idempotency-Key", "Use plain ASCII text."))
+        })
+        .transpose()
+}
+
+/// 201 for what this request made, 200 for what an earlier one with its key made.
+fn created(replayed: bool) -> StatusCode {
+    if replayed {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    }
+}
+
 /// Opens a ticket with its first message. A customer has at most a configured number of
-/// tickets open at once (409 over it).
+/// tickets open at once (409 over it). With an `Idempotency-Key` a retried request opens one
+/// ticket and answers it again with 200; the same key with another request is refused (422
+/// `idempotency_mismatch`).
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", security(("bearer" = [])), request_body = OpenTicketRequest,
-    responses((status = 201, body = TicketView), (status = 401, body = ErrorView), (status = 403, body = ErrorView),
-              (status = 404, body = ErrorView), (status = 409, body = ErrorView), (status = 422, body = ErrorView),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 200 printable ASCII characters, unique per intended ticket")),
+    responses((status = 201, body = TicketView), (status = 200, body = TicketView, description = "The key was used before: the ticket it opened"),
+              (status = 401, body = ErrorView), (status = 403, body = ErrorView),
+              (status = 404, body = ErrorView), (status = 409, body = ErrorView),
+              (status = 422, body = ErrorView, description = "Invalid input (`invalid`), or the key was used before with a different request (`idempotency_mismatch`)"),
               (status = 429, body = ErrorView)))]
 async fn open_ticket(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiJson(body): ApiJson<OpenTicketRequest>,
 ) -> Result<(StatusCode, Json<TicketView>), ApiError> {
     let priority = body.priority.as_deref().map(Priority::parse).transpose()?;
-    let ticket = state
-        .core
-        .tickets
-        .open(
-            caller.actor(),
-            OpenTicket {
-                subject: body.subject,
-                body: body.body,
-                department: body.department,
-                priority,
-                server: body.server_id.map(ServerId),
-                customer: body.customer_id.map(UserId),
-                attachments: Vec::new(),
-            },
-        )
-        .await?;
-    Ok((StatusCode::CREATED, Json(TicketView::from(&ticket))))
+    let request = OpenTicket {
+        subject: body.subject,
+        body: body.body,
+        department: body.department,
+        priority,
+        server: body.server_id.map(ServerId),
+        customer: body.customer_id.map(UserId),
+        attachments: Vec::new(),
+    };
+    let tickets = &state.core.tickets;
+    let (ticket, replayed) = match idempotency_key(&headers)? {
+        Some(key) => {
+            let keyed = tickets.open_once(caller.actor(), request, key).await?;
+            (keyed.value, keyed.replayed)
+        }
+        None => (tickets.open(caller.actor(), request).await?, false),
+    };
+    Ok((created(replayed), Json(TicketView::from(&ticket))))
 }
 
 /// One ticket.
@@ -214,24 +243,42 @@ pub struct MessageRequest {
     pub body: String,
 }
 
-/// Replies on a ticket: the customer on their own, staff on anybody's.
+/// Replies on a ticket: the customer on their own, staff on anybody's. With an
+/// `Idempotency-Key` a retried request posts once and answers the message again with 200; the
+/// same key with another text is refused (422 `idempotency_mismatch`).
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/messages", tag = "tickets", security(("bearer" = [])),
-    params(("id" = i64, Path, description = "The ticket's id")), request_body = MessageRequest,
-    responses((status = 201, body = TicketMessageView), (status = 401, body = ErrorView), (status = 403, body = ErrorView),
-              (status = 404, body = ErrorView), (status = 409, body = ErrorView), (status = 422, body = ErrorView),
+    params(("id" = i64, Path, description = "The ticket's id"),
+           ("Idempotency-Key" = Option<String>, Header, description = "1 to 200 printable ASCII characters, unique per intended message")),
+    request_body = MessageRequest,
+    responses((status = 201, body = TicketMessageView), (status = 200, body = TicketMessageView, description = "The key was used before: the message it posted"),
+              (status = 401, body = ErrorView), (status = 403, body = ErrorView),
+              (status = 404, body = ErrorView), (status = 409, body = ErrorView),
+              (status = 422, body = ErrorView, description = "Invalid input (`invalid`), or the key was used before with a different request (`idempotency_mismatch`)"),
               (status = 429, body = ErrorView)))]
 async fn post_message(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<i64>,
     ApiJson(body): ApiJson<MessageRequest>,
 ) -> Result<(StatusCode, Json<TicketMessageView>), ApiError> {
-    let message = state
-        .core
-        .tickets
-        .reply(caller.actor(), TicketId(id), &body.body, Vec::new())
-        .await?;
-    Ok((StatusCode::CREATED, Json(TicketMessageView::from(&message))))
+    let tickets = &state.core.tickets;
+    let id = TicketId(id);
+    let (message, replayed) = match idempotency_key(&headers)? {
+        Some(key) => {
+            let keyed = tickets
+                .reply_once(caller.actor(), id, &body.body, key)
+                .await?;
+            (keyed.value, keyed.replayed)
+        }
+        None => (
+            tickets
+                .reply(caller.actor(), id, &body.body, Vec::new())
+                .await?,
+            false,
+        ),
+    };
+    Ok((created(replayed), Json(TicketMessageView::from(&message))))
 }
 
 /// Staff: a note on the ticket that the customer never sees, anywhere.

@@ -121,6 +121,10 @@ fn notice_text(code: &str) -> Option<&'static str> {
         }
         "signed-out" => "You are signed out.",
         "profile" => "Your profile is saved.",
+        "article-saved" => "The article is saved; the search uses it within seconds.",
+        "article-published" => "The article is published.",
+        "article-unpublished" => "The article is a draft again: only admins see it.",
+        "article-deleted" => "The article is deleted.",
         "password" => {
             "Your password is changed. Every other sign-in was ended. You have no API keys."
         }

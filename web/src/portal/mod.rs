@@ -10,11 +10,13 @@
 
 mod account;
 mod admin;
+mod articles_admin;
 mod billing;
 mod context;
 mod conversation;
 mod csrf;
 mod discord;
+mod help;
 mod incident_views;
 mod incidents_staff;
 mod public;
@@ -201,6 +203,20 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/users/{id}/credits", post(admin::credits))
         .route("/admin/users/{id}/role", post(admin::role))
         .route("/admin/users/{id}/status", post(admin::status))
+        .route(
+            "/admin/articles",
+            get(articles_admin::list).post(articles_admin::save),
+        )
+        .route("/admin/articles/new", get(articles_admin::new_article))
+        .route("/admin/articles/{slug}", get(articles_admin::edit))
+        .route(
+            "/admin/articles/{slug}/delete",
+            get(articles_admin::confirm_delete).post(articles_admin::delete),
+        )
+        .route(
+            "/admin/articles/{slug}/{action}",
+            post(articles_admin::publish),
+        )
         .route("/billing", get(billing::topup_page))
         .route("/billing/topup", post(billing::topup))
         .route("/billing/paypal/return", get(billing::paypal_return))
@@ -228,6 +244,10 @@ pub fn routes() -> Router<AppState> {
             "/admin/incidents/{id}/{action}",
             post(incidents_staff::action),
         )
+        .route("/help", get(help::index))
+        .route("/help/ask", post(help::ask))
+        .route("/help/{slug}", get(help::article))
+        .route("/admin/assistant", get(help::usage))
 }
 
 #[derive(askama::Template)]

@@ -4,8 +4,8 @@
 //! it acts so a mail scanner opening the link changes nothing.
 //!
 //! Everything shown comes from core's public shapes (`PublicReport`, `PublicIncident`,
-//! `DayUptime`), read from the stored report and the once-a-minute uptime: no source is read
-//! per request. States are words beside their colours.
+//! `DayUptime`), read from the report and the uptime cache the API shares
+//! (`Status::overview`): no source is read per request. States are words beside their colours.
 
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use hostdeck_core::Via;
 use hostdeck_core::status::public::{PublicIncident, PublicReport};
-use hostdeck_core::status::{ComponentState, ComponentUptime, DayUptime};
+use hostdeck_core::status::{ComponentState, ComponentUptime, DayUptime, Overview};
 use serde::Deserialize;
 
 use super::context::{PageContext, PortalError, PortalForm, render, see_other, signed_in, when};
@@ -181,8 +181,7 @@ pub async fn page(
     Query(query): Query<StatusQuery>,
 ) -> Result<Response, PortalError> {
     let status = &state.core.status;
-    let report = status.public_report().await?;
-    let uptime = status.uptime_all(UPTIME_DAYS).await?;
+    let Overview { report, uptime } = status.overview(UPTIME_DAYS).await?;
     let subscribed = match &caller {
         Some(caller) => Some(status.subscribed(caller.actor()).await?),
         None => None,

@@ -126,11 +126,15 @@ struct NewTicketPage {
     priority: String,
     subject: String,
     body: String,
+    /// Help articles that may answer the subject, before a ticket is opened: (slug, title).
+    suggestions: Vec<(String, String)>,
 }
 
 #[derive(Debug, Default, Deserialize)]
 pub struct NewQuery {
     server: Option<String>,
+    /// What it is about: help articles that may answer it are suggested first.
+    subject: Option<String>,
 }
 
 /// The form as first shown, or again with what was typed and why it was refused.
@@ -167,6 +171,7 @@ async fn new_ticket_view(
         },
         subject: typed.subject,
         body: typed.body,
+        suggestions: typed.suggestions,
     }))
 }
 
@@ -178,6 +183,7 @@ struct NewTicketTyped {
     priority: String,
     subject: String,
     body: String,
+    suggestions: Vec<(String, String)>,
 }
 
 pub async fn new_ticket(
@@ -187,8 +193,23 @@ pub async fn new_ticket(
     Query(query): Query<NewQuery>,
 ) -> Result<Response, PortalError> {
     let caller = signed_in(caller)?;
+    let subject = query.subject.unwrap_or_default();
+    let suggestions = match subject.trim() {
+        "" => Vec::new(),
+        about => state
+            .core
+            .knowledge
+            .search(caller.actor(), about, 3)
+            .await?
+            .hits
+            .into_iter()
+            .map(|hit| (hit.slug.to_string(), hit.title))
+            .collect(),
+    };
     let typed = NewTicketTyped {
         server: query.server.unwrap_or_default(),
+        subject,
+        suggestions,
         ..NewTicketTyped::default()
     };
     new_ticket_view(&state, page, &caller, typed).await
@@ -207,6 +228,7 @@ pub async fn create(
         priority: form.get("priority").to_owned(),
         subject: form.get("subject").to_owned(),
         body: form.get("body").to_owned(),
+        suggestions: Vec::new(),
     };
     let opened = async {
         let priority = match typed.priority.as_str() {

@@ -62,8 +62,8 @@ pub struct Index {
     /// By term: how many articles hold it in any field.
     pub article_frequency: Vec<u32>,
     /// Lowercased words as written, and how many times each occurs: what typos are corrected
-    /// against. Bucketed by length in characters.
-    pub words_by_length: Vec<Vec<(String, u32)>>,
+    /// against (see [`super::typos`]).
+    pub words: Vec<(String, u32)>,
     /// Average words per field over articles (title, also asked, tags) and passages.
     pub average: [f32; FIELDS],
 }
@@ -136,13 +136,7 @@ impl Index {
             let over = if field < 3 { articles } else { passages };
             index.average[field] = (*total as f32 / over).max(1.0);
         }
-        for (word, count) in words {
-            let length = word.chars().count();
-            if index.words_by_length.len() <= length {
-                index.words_by_length.resize_with(length + 1, Vec::new);
-            }
-            index.words_by_length[length].push((word, count));
-        }
+        index.words = words.into_iter().collect();
         index
     }
 

@@ -1,5 +1,5 @@
-//! Retrieval without a model: a lexical ranker over the published articles, the same on every
-//! engine and replica.
+//! Retrieval: a lexical ranker over the published articles that needs no model, the same on
+//! every engine and replica, and its fusion with a ranking by meaning when embeddings exist.
 //!
 //! What lives here: the analyzer ([`text`]: Unicode words, lowercase, stop words, Snowball
 //! stems), the hosting [`glossary`] of synonyms and abbreviations, passages ([`chunks`]), the
@@ -8,25 +8,29 @@
 //! whether anything relevant was found. What does not: reading articles from the store and
 //! keeping the index fresh (that is [`crate::knowledge`]).
 //!
-//! The seam for embeddings: [`Retrieval::passages`] is a ranked list of passage keys; a
-//! semantic ranking of the same keys can be fused with it by reciprocal rank
-//! ([`reciprocal_rank_fusion`]).
+//! Typos are corrected through a deletion index ([`typos`]). With embeddings,
+//! [`Retriever::search_with`] fuses the lexical ranking with a ranking by meaning over the
+//! same passages ([`meaning`]) by reciprocal rank ([`reciprocal_rank_fusion`]).
 
 pub mod chunks;
 pub mod glossary;
 pub mod index;
+pub mod meaning;
 pub mod query;
 pub mod rank;
 pub mod snippet;
 pub mod text;
+pub mod typos;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use glossary::Glossary;
 use index::Index;
+use meaning::PassageVectors;
 use query::Query;
 use text::Analyzer;
+use typos::Typos;
 
 use crate::records::knowledge::{Article, Slug};
 
@@ -38,8 +42,10 @@ use crate::records::knowledge::{Article, Slug};
 pub const MIN_COVERAGE: f32 = 0.3;
 /// The least normalised score (0 to 1) the best passage must reach to count as an answer.
 pub const MIN_SCORE: f32 = 0.25;
-/// Passages kept in [`Retrieval::passages`].
+/// Passages kept in [`Retrieval::passages`], and the length of each list a fusion takes.
 pub const MAX_PASSAGES: usize = 50;
+/// The `k` of reciprocal rank fusion: the usual 60.
+pub const RRF_K: f32 = 60.0;
 
 /// The published articles, indexed for search.
 #[derive(Debug)]
@@ -47,6 +53,7 @@ pub struct Retriever {
     analyzer: Analyzer,
     glossary: Arc<Glossary>,
     index: Index,
+    typos: Typos,
 }
 
 /// One article found, with the passage that matched best.
@@ -54,7 +61,8 @@ pub struct Retriever {
 pub struct Hit {
     pub slug: Slug,
     pub title: String,
-    /// 0 to 1: the BM25F score over the most the question could score.
+    /// 0 to 1: the BM25F score over the most the question could score; with embeddings, the
+    /// fused score over the most an article can get (first by words and by meaning).
     pub score: f32,
     /// 0 to 1: the share of the question's weight the passage matched.
     pub coverage: f32,
@@ -89,11 +97,18 @@ impl Retriever {
     /// Indexes the published articles of `articles`.
     pub fn new(glossary: Arc<Glossary>, articles: &[Article]) -> Self {
         let analyzer = Analyzer::default();
-        let index = Index::build(&analyzer, articles);
+        let mut index = Index::build(&analyzer, articles);
+        let glossary_words = glossary.words().iter().map(|word| (word.clone(), u32::MAX));
+        let typos = Typos::build(
+            std::mem::take(&mut index.words)
+                .into_iter()
+                .chain(glossary_words),
+        );
         Self {
             analyzer,
             glossary,
             index,
+            typos,
         }
     }
 
@@ -102,38 +117,93 @@ impl Retriever {
         self.index.articles.len()
     }
 
+    /// The typo index's size in bytes, roughly (for the benchmark).
+    pub fn typo_index_bytes(&self) -> usize {
+        self.typos.size_bytes()
+    }
+
+    /// How many passages are indexed (the length [`meaning::PassageVectors`] must have).
+    pub fn passage_count(&self) -> usize {
+        self.index.passages.len()
+    }
+
+    /// Each indexed passage in order: its article's title, its heading and its text.
+    pub fn passage_texts(&self) -> impl Iterator<Item = (&str, &str, &str)> {
+        self.index.passages.iter().map(|indexed| {
+            let article = &self.index.articles[indexed.article as usize];
+            (
+                article.title.as_str(),
+                indexed.passage.heading.as_str(),
+                indexed.passage.text.as_str(),
+            )
+        })
+    }
+
     /// The best `limit` articles for `question`, and whether the best answers it.
     pub fn search(&self, question: &str, limit: usize) -> Retrieval {
-        let query = Query::parse(&self.index, &self.analyzer, &self.glossary, question);
+        self.search_with(question, limit, None)
+    }
+
+    /// [`Self::search`], with the ranking by meaning fused in when the passages' vectors and
+    /// the question's vector are given ([`fuse`]). Whether the question is answerable stays
+    /// the lexical ranking's call: cosine similarities are not comparable across models, so
+    /// no threshold on them is trusted.
+    pub fn search_with(
+        &self,
+        question: &str,
+        limit: usize,
+        meaning: Option<(&PassageVectors, &[f32])>,
+    ) -> Retrieval {
+        let query = Query::parse(
+            &self.index,
+            &self.typos,
+            &self.analyzer,
+            &self.glossary,
+            question,
+        );
         let ranked = rank::rank(&self.index, &query);
         let most: f32 = query.slots.iter().map(|slot| slot.weight).sum::<f32>() * (rank::K1 + 1.0);
         let normalised = |raw: f32| (raw / most.max(f32::EPSILON)).clamp(0.0, 1.0);
         let answerable = ranked
             .first()
             .is_some_and(|best| best.coverage >= MIN_COVERAGE && normalised(best.raw) >= MIN_SCORE);
-        let passages = ranked
+        let found: Vec<Found> = match meaning {
+            Some((vectors, asked)) if !asked.is_empty() => {
+                fuse(&self.index, &ranked, &vectors.similarities(asked))
+            }
+            _ => ranked
+                .iter()
+                .map(|scored| Found {
+                    article: scored.article,
+                    passage: scored.passage,
+                    score: normalised(scored.raw),
+                    coverage: scored.coverage,
+                })
+                .collect(),
+        };
+        let passages = found
             .iter()
             .take(MAX_PASSAGES)
-            .map(|scored| {
-                let article = &self.index.articles[scored.article as usize];
+            .map(|found| {
+                let article = &self.index.articles[found.article as usize];
                 let key = PassageKey {
                     slug: article.slug.clone(),
-                    number: scored.passage - article.first,
+                    number: found.passage - article.first,
                 };
-                (key, normalised(scored.raw))
+                (key, found.score)
             })
             .collect();
-        let hits = ranked
+        let hits = found
             .iter()
             .take(limit)
-            .map(|scored| {
-                let article = &self.index.articles[scored.article as usize];
-                let passage = &self.index.passages[scored.passage as usize].passage;
+            .map(|found| {
+                let article = &self.index.articles[found.article as usize];
+                let passage = &self.index.passages[found.passage as usize].passage;
                 Hit {
                     slug: article.slug.clone(),
                     title: article.title.clone(),
-                    score: normalised(scored.raw),
-                    coverage: scored.coverage,
+                    score: found.score,
+                    coverage: found.coverage,
                     heading: passage.heading.clone(),
                     passage: passage.text.clone(),
                     snippet: snippet::snippet(&self.analyzer, &passage.text, &query.stems),
@@ -146,6 +216,63 @@ impl Retriever {
             passages,
         }
     }
+}
+
+/// An article found, with the passage shown for it.
+struct Found {
+    article: u32,
+    passage: u32,
+    score: f32,
+    coverage: f32,
+}
+
+/// The lexical ranking and the ranking by meaning, fused by reciprocal rank over articles
+/// (each list cut at [`MAX_PASSAGES`]). An article shows its lexical best passage when the
+/// lexical ranking found it, else its nearest passage by meaning. The score is the fused
+/// score over the most an article can get (first in both lists), so 0 to 1.
+fn fuse(index: &Index, lexical: &[rank::Scored], similar: &[(u32, f32)]) -> Vec<Found> {
+    let mut nearest: HashMap<u32, (u32, f32)> = HashMap::new();
+    for (passage, similarity) in similar {
+        let article = index.passages[*passage as usize].article;
+        let best = nearest.entry(article).or_insert((*passage, *similarity));
+        if *similarity > best.1 {
+            *best = (*passage, *similarity);
+        }
+    }
+    let mut by_meaning: Vec<(u32, (u32, f32))> = nearest.into_iter().collect();
+    by_meaning.sort_by(|a, b| b.1.1.total_cmp(&a.1.1).then(a.0.cmp(&b.0)));
+    by_meaning.truncate(MAX_PASSAGES);
+    let lexical_list: Vec<u32> = lexical
+        .iter()
+        .take(MAX_PASSAGES)
+        .map(|scored| scored.article)
+        .collect();
+    let meaning_list: Vec<u32> = by_meaning.iter().map(|(article, _)| *article).collect();
+    let fused = reciprocal_rank_fusion(&[lexical_list, meaning_list], RRF_K);
+    let most = 2.0 / (RRF_K + 1.0);
+    let of_lexical: HashMap<u32, &rank::Scored> = lexical
+        .iter()
+        .map(|scored| (scored.article, scored))
+        .collect();
+    let of_meaning: HashMap<u32, u32> = by_meaning
+        .iter()
+        .map(|(article, (passage, _))| (*article, *passage))
+        .collect();
+    fused
+        .into_iter()
+        .filter_map(|(article, score)| {
+            let (passage, coverage) = match of_lexical.get(&article) {
+                Some(scored) => (scored.passage, scored.coverage),
+                None => (*of_meaning.get(&article)?, 0.0),
+            };
+            Some(Found {
+                article,
+                passage,
+                score: (score / most).clamp(0.0, 1.0),
+                coverage,
+            })
+        })
+        .collect()
 }
 
 /// Reciprocal rank fusion (Cormack, Clarke and Büttcher, 2009): each list gives an item

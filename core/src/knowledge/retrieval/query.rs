@@ -6,6 +6,7 @@
 use super::glossary::Glossary;
 use super::index::{Index, TermId};
 use super::text::Analyzer;
+use super::typos::Typos;
 
 /// The weight of a glossary equivalent against the word the person wrote.
 pub const SYNONYM: f32 = 0.8;
@@ -45,12 +46,18 @@ pub struct Query {
 }
 
 impl Query {
-    pub fn parse(index: &Index, analyzer: &Analyzer, glossary: &Glossary, text: &str) -> Self {
+    pub fn parse(
+        index: &Index,
+        typos: &Typos,
+        analyzer: &Analyzer,
+        glossary: &Glossary,
+        text: &str,
+    ) -> Self {
         let mut words = Analyzer::words(text);
         words.truncate(MAX_WORDS);
         let corrected: Vec<(String, f32)> = words
             .into_iter()
-            .map(|word| correct(index, analyzer, glossary, word))
+            .map(|word| correct(index, typos, analyzer, glossary, word))
             .collect();
         let stems: Vec<String> = corrected
             .iter()
@@ -136,7 +143,13 @@ fn slot(index: &Index, alternatives: Vec<Alternative>, unknown: f32) -> Slot {
 
 /// The word, or the indexed (or glossary) word nearest to it when neither knows it: edit
 /// distance 1 for words of 4 to 7 characters, 2 from 8, the more frequent word on a tie.
-fn correct(index: &Index, analyzer: &Analyzer, glossary: &Glossary, word: String) -> (String, f32) {
+fn correct(
+    index: &Index,
+    typos: &Typos,
+    analyzer: &Analyzer,
+    glossary: &Glossary,
+    word: String,
+) -> (String, f32) {
     let length = word.chars().count();
     let known = Analyzer::is_stop(&word)
         || glossary.knows(&word)
@@ -145,26 +158,8 @@ fn correct(index: &Index, analyzer: &Analyzer, glossary: &Glossary, word: String
         return (word, 1.0);
     }
     let allowed = if length >= 8 { 2 } else { 1 };
-    let lengths = length.saturating_sub(allowed)..=length + allowed;
-    let indexed = lengths
-        .clone()
-        .filter_map(|length| index.words_by_length.get(length))
-        .flatten()
-        .map(|(known, count)| (known.as_str(), *count));
-    let glossary_words = glossary
-        .words()
-        .iter()
-        .filter(|known| lengths.contains(&known.chars().count()))
-        .map(|known| (known.as_str(), u32::MAX));
-    let best = indexed
-        .chain(glossary_words)
-        .filter_map(|(known, count)| {
-            let distance = strsim::osa_distance(&word, known);
-            (distance <= allowed).then_some((distance, std::cmp::Reverse(count), known))
-        })
-        .min();
-    match best {
-        Some((distance, _, known)) => (known.to_owned(), TYPO[distance.clamp(1, 2) - 1]),
+    match typos.nearest(&word, allowed) {
+        Some((known, distance)) => (known.to_owned(), TYPO[distance.clamp(1, 2) - 1]),
         None => (word, 1.0),
     }
 }

@@ -133,3 +133,64 @@ fn reciprocal_rank_fusion_rewards_agreement() {
     assert_eq!(fused[0].0, "b");
     assert_eq!(fused.len(), 3);
 }
+
+/// One-hot vectors: passage `n` points along axis `n`.
+fn axis(dims: usize, at: usize) -> Vec<f32> {
+    let mut vector = vec![0.0; dims];
+    vector[at] = 1.0;
+    vector
+}
+
+#[test]
+fn an_article_found_only_by_meaning_joins_the_results() {
+    let retriever = retriever();
+    let passages = retriever.passage_count();
+    let vectors: Vec<Vec<f32>> = (0..passages).map(|at| axis(passages, at)).collect();
+    let slices: Vec<Option<&[f32]>> = vectors.iter().map(|v| Some(v.as_slice())).collect();
+    let meaning = meaning::PassageVectors::new(&slices);
+    let texts: Vec<(&str, &str, &str)> = retriever.passage_texts().collect();
+    let two_factor = texts
+        .iter()
+        .position(|(title, _, _)| title.starts_with("Turning on two-factor"))
+        .expect("the two-factor passage");
+    // No word of the question is in the two-factor article; its vector is the question's.
+    let question = "restart server";
+    let words = retriever.search(question, 3);
+    assert!(
+        words
+            .hits
+            .iter()
+            .all(|hit| hit.slug.as_str() != "two-factor")
+    );
+    let fused = retriever.search_with(question, 3, Some((&meaning, &axis(passages, two_factor))));
+    let slugs: Vec<&str> = fused.hits.iter().map(|hit| hit.slug.as_str()).collect();
+    assert_eq!(slugs[..2], ["restart-a-server", "two-factor"], "{slugs:?}");
+    assert_eq!(
+        fused.answerable, words.answerable,
+        "answerability stays with the words"
+    );
+    assert!(
+        fused
+            .hits
+            .iter()
+            .all(|hit| (0.0..=1.0).contains(&hit.score))
+    );
+    assert_eq!(fused.hits[1].coverage, 0.0, "no word of it matched");
+    // A question vector of another size is no vector at all.
+    let odd = retriever.search_with(question, 3, Some((&meaning, &[1.0])));
+    assert_eq!(odd.hits, words.hits);
+}
+
+#[test]
+fn typos_are_corrected_against_the_index_and_the_glossary() {
+    let retriever = retriever();
+    // Two letters left out of a long word; one swapped in a short one.
+    assert_eq!(
+        first(&retriever, "authentcaton").as_deref(),
+        Some("two-factor")
+    );
+    assert_eq!(
+        first(&retriever, "reboto").as_deref(),
+        Some("restart-a-server")
+    );
+}

@@ -5,7 +5,8 @@ use sqlx::Row;
 
 use super::SqlStore;
 use crate::error::Result;
-use crate::records::assistant::{AskUsage, UsageTotals};
+use crate::ids::{TicketId, UserId};
+use crate::records::assistant::{AnswerId, AskUsage, KeptAnswerRow, UsageTotals};
 use crate::store::assistant::AssistantStore;
 
 #[hostdeck_macros::sql_bounds]
@@ -87,5 +88,96 @@ impl<DB> AssistantStore for SqlStore<DB> {
             totals.by_outcome.push((row.try_get("outcome")?, questions));
         }
         Ok(totals)
+    }
+
+    async fn keep_answer(&self, row: &KeptAnswerRow) -> Result<AnswerId> {
+        let id: i64 = sqlx::query(
+            "INSERT INTO ask_answers (asked_at, user_id, asker, question, answer, sources, \
+             conversation, outcome, feedback, ticket_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+        )
+        .bind(row.asked_at)
+        .bind(row.user.map(|user| user.0))
+        .bind(row.asker.clone())
+        .bind(row.question.clone())
+        .bind(row.answer.clone())
+        .bind(row.sources.clone())
+        .bind(row.conversation.clone())
+        .bind(row.outcome.clone())
+        .bind(row.feedback.clone())
+        .bind(row.ticket.map(|ticket| ticket.0))
+        .fetch_one(&self.writer)
+        .await?
+        .try_get("id")?;
+        Ok(AnswerId(id))
+    }
+
+    async fn kept_answer(&self, id: AnswerId) -> Result<Option<KeptAnswerRow>> {
+        let row = sqlx::query(
+            "SELECT asked_at, user_id, asker, question, answer, sources, conversation, outcome, \
+             feedback, ticket_id FROM ask_answers WHERE id = $1",
+        )
+        .bind(id.0)
+        .fetch_optional(&self.reader)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let user: Option<i64> = row.try_get("user_id")?;
+        let ticket: Option<i64> = row.try_get("ticket_id")?;
+        Ok(Some(KeptAnswerRow {
+            asked_at: row.try_get("asked_at")?,
+            user: user.map(UserId),
+            asker: row.try_get("asker")?,
+            question: row.try_get("question")?,
+            answer: row.try_get("answer")?,
+            sources: row.try_get("sources")?,
+            conversation: row.try_get("conversation")?,
+            outcome: row.try_get("outcome")?,
+            feedback: row.try_get("feedback")?,
+            ticket: ticket.map(TicketId),
+        }))
+    }
+
+    async fn set_feedback(&self, id: AnswerId, feedback: &str) -> Result<()> {
+        sqlx::query("UPDATE ask_answers SET feedback = $1 WHERE id = $2")
+            .bind(feedback.to_owned())
+            .bind(id.0)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn claim_for_ticket(&self, id: AnswerId) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE ask_answers SET feedback = 'ticket' \
+             WHERE id = $1 AND (feedback IS NULL OR feedback <> 'ticket')",
+        )
+        .bind(id.0)
+        .execute(&self.writer)
+        .await?;
+        Ok(DB::rows_affected(&done) == 1)
+    }
+
+    async fn set_answer_ticket(&self, id: AnswerId, ticket: TicketId) -> Result<()> {
+        sqlx::query("UPDATE ask_answers SET ticket_id = $1 WHERE id = $2")
+            .bind(ticket.0)
+            .bind(id.0)
+            .execute(&self.writer)
+            .await?;
+        Ok(())
+    }
+
+    async fn feedback_since(&self, since: DateTime<Utc>) -> Result<Vec<(Option<String>, i64)>> {
+        let rows = sqlx::query(
+            "SELECT feedback, COUNT(*) AS answers FROM ask_answers WHERE asked_at >= $1 \
+             GROUP BY feedback ORDER BY answers DESC",
+        )
+        .bind(since)
+        .fetch_all(&self.reader)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("feedback")?, row.try_get("answers")?)))
+            .collect()
     }
 }

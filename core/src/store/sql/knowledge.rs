@@ -5,7 +5,7 @@ use sqlx::Row;
 
 use super::SqlStore;
 use crate::error::{Error, Result};
-use crate::records::knowledge::{Article, ArticleContent, ArticleKind, Slug};
+use crate::records::knowledge::{Article, ArticleContent, ArticleKind, Slug, StoredEmbedding};
 use crate::store::knowledge::KnowledgeStore;
 
 const COLUMNS: &str = "SELECT slug, title, kind, tags, body, also_asked, published, updated_at \
@@ -130,5 +130,67 @@ impl<DB> KnowledgeStore for SqlStore<DB> {
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    async fn embeddings(&self, model: &str, dims: u32) -> Result<Vec<StoredEmbedding>> {
+        let rows = sqlx::query(
+            "SELECT text_hash, vector FROM knowledge_embeddings WHERE model = $1 AND dims = $2",
+        )
+        .bind(model.to_owned())
+        .bind(i64::from(dims))
+        .fetch_all(&self.reader)
+        .await?;
+        let mut embeddings = Vec::with_capacity(rows.len());
+        for row in &rows {
+            let vector: String = row.try_get("vector")?;
+            if let Some(vector) = StoredEmbedding::decode_vector(&vector) {
+                embeddings.push(StoredEmbedding {
+                    model: model.to_owned(),
+                    dims,
+                    text_hash: row.try_get("text_hash")?,
+                    vector,
+                });
+            }
+        }
+        Ok(embeddings)
+    }
+
+    async fn put_embeddings(&self, embeddings: &[StoredEmbedding]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        for embedding in embeddings {
+            sqlx::query(
+                "INSERT INTO knowledge_embeddings (model, dims, text_hash, vector) \
+                 VALUES ($1, $2, $3, $4) ON CONFLICT (model, dims, text_hash) DO NOTHING",
+            )
+            .bind(embedding.model.clone())
+            .bind(i64::from(embedding.dims))
+            .bind(embedding.text_hash.clone())
+            .bind(embedding.encoded_vector())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn prune_embeddings(&self, model: &str, dims: u32, stale: &[String]) -> Result<()> {
+        let mut tx = self.begin_write().await?;
+        sqlx::query("DELETE FROM knowledge_embeddings WHERE model <> $1 OR dims <> $2")
+            .bind(model.to_owned())
+            .bind(i64::from(dims))
+            .execute(&mut *tx)
+            .await?;
+        for hash in stale {
+            sqlx::query(
+                "DELETE FROM knowledge_embeddings WHERE model = $1 AND dims = $2 AND text_hash = $3",
+            )
+            .bind(model.to_owned())
+            .bind(i64::from(dims))
+            .bind(hash.clone())
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 }

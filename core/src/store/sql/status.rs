@@ -10,7 +10,8 @@ use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::records::status::{
     ComponentState, DayCounts, Impact, Incident, IncidentId, IncidentKind, IncidentNotices,
-    IncidentStatus, IncidentUpdate, NewIncident, StatusSample, StoredReport, Subscriber,
+    IncidentStatus, IncidentUpdate, NewIncident, StatusSample, StickyMessage, StoredReport,
+    Subscriber,
 };
 use crate::store::status::StatusStore;
 
@@ -91,6 +92,59 @@ impl<DB> StatusStore for SqlStore<DB> {
         .fetch_optional(&self.writer)
         .await?;
         Ok(row.is_some())
+    }
+
+    async fn release_lease(&self, name: &str, holder: &str, now: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "UPDATE status_leases SET expires_at = $3 WHERE name = $1 AND holder = $2 \
+             AND expires_at > $3",
+        )
+        .bind(name.to_owned())
+        .bind(holder.to_owned())
+        .bind(now)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn sticky(&self, channel_id: u64) -> Result<Option<StickyMessage>> {
+        let row = sqlx::query(
+            "SELECT message_id, report_hash, posted_at, written_at, not_before \
+             FROM status_sticky WHERE channel_id = $1",
+        )
+        .bind(channel_id.to_string())
+        .fetch_optional(&self.writer)
+        .await?;
+        row.map(|row| {
+            let message_id: Option<String> = row.try_get("message_id")?;
+            Ok(StickyMessage {
+                channel_id,
+                message_id: message_id.and_then(|id| id.parse().ok()),
+                report_hash: row.try_get("report_hash")?,
+                posted_at: row.try_get("posted_at")?,
+                written_at: row.try_get("written_at")?,
+                not_before: row.try_get("not_before")?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn put_sticky(&self, sticky: &StickyMessage) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO status_sticky (channel_id, message_id, report_hash, posted_at, \
+             written_at, not_before) VALUES ($1, $2, $3, $4, $5, $6) \
+             ON CONFLICT (channel_id) DO UPDATE SET message_id = $2, report_hash = $3, \
+             posted_at = $4, written_at = $5, not_before = $6",
+        )
+        .bind(sticky.channel_id.to_string())
+        .bind(sticky.message_id.map(|id| id.to_string()))
+        .bind(sticky.report_hash.clone())
+        .bind(sticky.posted_at)
+        .bind(sticky.written_at)
+        .bind(sticky.not_before)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
     }
 
     async fn put_report(&self, report: &StoredReport) -> Result<()> {
@@ -199,6 +253,9 @@ impl<DB> StatusStore for SqlStore<DB> {
         .await?
         .try_get("id")?;
         insert_update(&mut tx, id, &new.first_update).await?;
+        if let Some(post) = &new.announce {
+            Self::write_outbox(&mut *tx, post, at).await?;
+        }
         notify(&mut tx, IncidentId(id), notices, at).await?;
         tx.commit().await?;
         self.incident(IncidentId(id)).await?.ok_or_else(|| {

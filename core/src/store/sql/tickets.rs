@@ -8,8 +8,8 @@ use super::{Column, SqlStore};
 use crate::error::{Error, Result};
 use crate::ids::{ServerId, TicketId, TicketMessageId, UserId};
 use crate::records::tickets::{
-    Assignee, Door, NewTicket, NewTicketMessage, Priority, Ticket, TicketFilter, TicketMessage,
-    TicketStatus,
+    Assignee, Door, KeyedRequest, NewTicket, NewTicketMessage, Priority, RequestKey, Ticket,
+    TicketFilter, TicketMessage, TicketStatus,
 };
 use crate::store::tickets::{
     DueQuery, Effects, MessageEdit, OpenEffects, TicketStore, TicketWrite, Written,
@@ -233,6 +233,32 @@ impl<DB> SqlStore<DB> {
         Ok(())
     }
 
+    /// Stores a client's key with what its request made; a `conflict` when the key is stored
+    /// already (the caller's transaction is then rolled back: nothing of it is written).
+    async fn write_request_key(
+        conn: &mut DB::Connection,
+        key: &RequestKey,
+        message: &TicketMessage,
+    ) -> Result<()> {
+        let stored = sqlx::query(
+            "INSERT INTO ticket_request_keys (scope, request_key, fingerprint, ticket_id,              message_id, created_at) VALUES ($1, $2, $3, $4, $5, $6)              ON CONFLICT (scope, request_key) DO NOTHING",
+        )
+        .bind(key.scope.clone())
+        .bind(key.key.clone())
+        .bind(key.fingerprint.clone())
+        .bind(message.ticket.0)
+        .bind(message.id.0)
+        .bind(message.created_at)
+        .execute(conn)
+        .await?;
+        if DB::rows_affected(&stored) == 0 {
+            return Err(Error::Conflict(
+                "This idempotency key was used by a request made at the same time.".into(),
+            ));
+        }
+        Ok(())
+    }
+
     async fn ticket_in(conn: &mut DB::Connection, id: TicketId) -> Result<Option<Ticket>> {
         let row = sqlx::query(&format!(
             "SELECT {TICKET_COLUMNS} FROM tickets WHERE id = $1"
@@ -280,6 +306,7 @@ impl<DB> TicketStore for SqlStore<DB> {
         first: &NewTicketMessage,
         max_open: u32,
         effects: &OpenEffects<'_>,
+        key: Option<&RequestKey>,
     ) -> Result<(Ticket, TicketMessage)> {
         let mut tx = self.begin_write().await?;
         if let Err(error) = Self::within_open_limit(&mut tx, ticket.customer, max_open).await {
@@ -309,6 +336,9 @@ impl<DB> TicketStore for SqlStore<DB> {
         let message = Self::insert_ticket_message(&mut tx, &message)
             .await?
             .ok_or_else(|| Error::Conflict("That message is stored already.".into()))?;
+        if let Some(key) = key {
+            Self::write_request_key(&mut tx, key, &message).await?;
+        }
         let stored = Self::ticket_in(&mut tx, id)
             .await?
             .ok_or_else(|| Error::internal("opening a ticket", "the new row is gone"))?;
@@ -364,7 +394,12 @@ impl<DB> TicketStore for SqlStore<DB> {
         let mut message = None;
         if let Some(new) = &write.message {
             match Self::insert_ticket_message(&mut tx, new).await? {
-                Some(stored) => message = Some(stored),
+                Some(stored) => {
+                    if let Some(key) = &write.request_key {
+                        Self::write_request_key(&mut tx, key, &stored).await?;
+                    }
+                    message = Some(stored);
+                }
                 None => {
                     tx.rollback().await?;
                     let id = new.discord_message_id.unwrap_or_default();
@@ -384,6 +419,24 @@ impl<DB> TicketStore for SqlStore<DB> {
             ticket: Box::new(stored),
             message,
         })
+    }
+
+    async fn request_key(&self, scope: &str, key: &str) -> Result<Option<KeyedRequest>> {
+        let row = sqlx::query(
+            "SELECT fingerprint, ticket_id, message_id FROM ticket_request_keys              WHERE scope = $1 AND request_key = $2",
+        )
+        .bind(scope.to_owned())
+        .bind(key.to_owned())
+        .fetch_optional(&self.writer)
+        .await?;
+        row.map(|row| {
+            Ok(KeyedRequest {
+                fingerprint: row.try_get("fingerprint")?,
+                ticket: TicketId(row.try_get("ticket_id")?),
+                message: TicketMessageId(row.try_get("message_id")?),
+            })
+        })
+        .transpose()
     }
 
     async fn ticket(&self, id: TicketId) -> Result<Option<Ticket>> {

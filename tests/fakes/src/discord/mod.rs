@@ -451,6 +451,11 @@ impl FakeDiscord {
         self.shared.with(|world| world.messages_in(channel_id))
     }
 
+    /// Someone deletes a message (the bot hears MESSAGE_DELETE, as from Discord).
+    pub fn delete_message(&self, message_id: u64) -> Option<Value> {
+        self.shared.with(|world| world.delete_message(message_id))
+    }
+
     pub fn message(&self, message_id: u64) -> Option<Value> {
         self.shared
             .with(|world| world.messages.get(&message_id).cloned())
