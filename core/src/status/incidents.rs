@@ -211,8 +211,14 @@ impl Status {
             .store
             .status()
             .add_incident_update(id, &update, &notices)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("There is no incident {id}.")))?;
+            .await?;
+        let Some(incident) = incident else {
+            // Not there, or resolved since it was read above (a racing resolve).
+            self.incident(id).await?;
+            return Err(Error::Conflict(format!(
+                "Incident {id} is resolved already; declare a new one if the problem is back."
+            )));
+        };
         let action = if status == IncidentStatus::Resolved {
             "status.incident.resolve"
         } else {

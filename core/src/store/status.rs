@@ -55,7 +55,8 @@ pub trait StatusStore: Send + Sync {
     ) -> Result<Incident>;
     /// Appends an update and moves the incident to its status (resolving it when the status is
     /// `resolved`), with the outbox rows `notices` makes, in one transaction. `None` when there
-    /// is no such incident.
+    /// is no such incident or it is resolved already (checked inside the transaction, so of two
+    /// racing resolves only one writes and notifies).
     async fn add_incident_update(
         &self,
         id: IncidentId,

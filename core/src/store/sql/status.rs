@@ -272,8 +272,8 @@ impl<DB> StatusStore for SqlStore<DB> {
         let mut tx = self.begin_write().await?;
         let resolved_at = (update.status == IncidentStatus::Resolved).then_some(update.at);
         let found = sqlx::query(
-            "UPDATE status_incidents SET status = $2, resolved_at = COALESCE(resolved_at, $3) \
-             WHERE id = $1 RETURNING id",
+            "UPDATE status_incidents SET status = $2, resolved_at = $3 \
+             WHERE id = $1 AND resolved_at IS NULL RETURNING id",
         )
         .bind(id.0)
         .bind(update.status.as_str().to_owned())
