@@ -233,8 +233,15 @@ impl Core {
             knowledge: knowledge.clone(),
             web: config.web.clone(),
         });
-        let assistant =
-            assistant_over(&store, &clock, &config, &users, &servers, &ledger, passages)?;
+        let facts = assistant::OwnAccount {
+            users: users.clone(),
+            servers: servers.clone(),
+            ledger: ledger.clone(),
+            store: store.clone(),
+            currency: config.billing.currency.clone(),
+            status: status.clone(),
+        };
+        let assistant = assistant_over(&store, &clock, &config, passages, facts)?;
         Ok(Self {
             assistant,
             knowledge,
@@ -294,23 +301,15 @@ fn assistant_over(
     store: &Arc<dyn Store>,
     clock: &Arc<dyn Clock>,
     config: &Arc<Config>,
-    users: &Users,
-    servers: &Servers,
-    ledger: &Ledger,
     passages: Arc<dyn assistant::Passages>,
+    facts: assistant::OwnAccount,
 ) -> Result<assistant::Assistant> {
     assistant::Assistant::new(assistant::Parts {
         store: store.clone(),
         clock: clock.clone(),
         config: config.clone(),
         passages,
-        facts: Arc::new(assistant::OwnAccount {
-            users: users.clone(),
-            servers: servers.clone(),
-            ledger: ledger.clone(),
-            store: store.clone(),
-            currency: config.billing.currency.clone(),
-        }),
+        facts: Arc::new(facts),
     })
 }
 

@@ -47,6 +47,8 @@ mod statements_export;
 mod status_api;
 mod status_bot;
 mod status_core;
+mod status_portal;
+mod status_support;
 mod store_story;
 mod tickets_api;
 mod tickets_core;

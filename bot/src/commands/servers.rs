@@ -170,6 +170,28 @@ pub async fn server_info(
     if let Some(reason) = &view.server.suspend_reason {
         card = card.field("Suspended", reason.clone()).warning();
     }
+    let incidents = core
+        .status
+        .affecting_now(&[view.server.provider.as_str()])
+        .await?;
+    for incident in incidents.iter().take(3) {
+        let latest: String = incident
+            .latest()
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect();
+        let link = core
+            .config
+            .web
+            .portal_url(&format!("/status#incident-{}", incident.incident.id));
+        card = card
+            .field(
+                "Known problem",
+                format!("{}\n{latest}\n{link}", incident.line()),
+            )
+            .warning();
+    }
     if let Some(why) = &view.live_error {
         card = card.footer(format!("The provider did not answer: {why}"));
     }

@@ -1,5 +1,7 @@
 //! The asker's own account as the model may see it: only for a linked customer, only their
-//! own servers and states, balance and hours left. Reached through the services with the
+//! own servers and states, balance and hours left, and the incidents and maintenance acting
+//! now that touch them (`Status::affecting`: their servers' providers, and what every customer
+//! relies on), so answers mention a known problem. Reached through the services with the
 //! asker's own [`Actor`], so the services' ownership checks hold here too; nobody else's data
 //! can be read this way.
 
@@ -10,11 +12,15 @@ use crate::ledger::Ledger;
 use crate::money::Currency;
 use crate::policy::Actor;
 use crate::servers::{Owners, Servers};
+use crate::status::Status;
 use crate::store::Store;
 use crate::users::Users;
 
 /// Servers listed by name at most; the rest are counted.
 const SERVERS_NAMED: usize = 15;
+/// Incidents listed at most, and how much of each one's latest update is told.
+const INCIDENTS_NAMED: usize = 5;
+const UPDATE_CHARS: usize = 300;
 
 /// What the assistant may tell the model about the person asking.
 #[async_trait::async_trait]
@@ -32,6 +38,7 @@ pub struct OwnAccount {
     pub ledger: Ledger,
     pub store: Arc<dyn Store>,
     pub currency: Currency,
+    pub status: Status,
 }
 
 #[async_trait::async_trait]
@@ -70,6 +77,26 @@ impl AskerFacts for OwnAccount {
         match burn.hours_left(balance) {
             Some(hours) => lines.push(format!("hours of credit left at the current rate: {hours}")),
             None => lines.push("hours of credit left: nothing is billed right now".into()),
+        }
+        let providers: Vec<&str> = servers
+            .iter()
+            .map(|server| server.provider.as_str())
+            .collect();
+        let incidents = self.status.affecting_now(&providers).await?;
+        if incidents.is_empty() {
+            lines.push("active incidents affecting them: none".into());
+        }
+        for incident in incidents.iter().take(INCIDENTS_NAMED) {
+            let latest: String = incident
+                .latest()
+                .unwrap_or_default()
+                .chars()
+                .take(UPDATE_CHARS)
+                .collect();
+            lines.push(format!(
+                "active incident affecting them: {}; latest update: {latest}",
+                incident.line()
+            ));
         }
         Ok(Some(lines.join("\n")))
     }

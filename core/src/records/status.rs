@@ -267,3 +267,33 @@ pub struct StoredReport {
     pub body: String,
     pub computed_at: DateTime<Utc>,
 }
+
+impl Incident {
+    /// Whether it acted on its components at `at`, which may be in the past (a ticket's
+    /// opening): begun by then (its start, or its declaration when it has none), and neither
+    /// resolved nor (a maintenance window) over by then.
+    pub fn was_active_at(&self, at: DateTime<Utc>) -> bool {
+        let begun = self.starts_at.unwrap_or(self.created_at) <= at;
+        let over = self.resolved_at.is_some_and(|resolved| resolved <= at)
+            || (self.kind == IncidentKind::Maintenance
+                && self.ends_at.is_some_and(|end| end <= at));
+        begun && !over
+    }
+}
+
+/// Someone who asked for the status page's incident emails, as an email is written to them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscriber {
+    pub user: UserId,
+    pub email: String,
+    /// The opaque id of their unsubscribe link.
+    pub token: String,
+}
+
+/// The outbox rows an incident's change sends, given its id and the subscribers read in the
+/// change's own transaction (so whoever is subscribed when it commits hears of it).
+pub type IncidentNotices<'a> = &'a (
+        dyn Fn(IncidentId, &[Subscriber]) -> Vec<crate::records::outbox::NewOutboxMessage>
+            + Send
+            + Sync
+    );

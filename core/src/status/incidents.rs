@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::Status;
+use super::subscriptions::{Change, IncidentMail};
 use crate::audit::AuditEntry;
 use crate::error::{Error, Result};
 use crate::notify::{ChannelPost, DISCORD_CHANNEL};
@@ -14,6 +15,7 @@ use crate::policy::{Actor, Permission};
 use crate::records::outbox::NewOutboxMessage;
 use crate::records::status::{
     Impact, Incident, IncidentId, IncidentKind, IncidentStatus, IncidentUpdate, NewIncident,
+    Subscriber,
 };
 
 const TITLE_CHARS: usize = 120;
@@ -92,7 +94,23 @@ impl Status {
             announce: None,
         };
         new.announce = self.announcement(&new);
-        let incident = self.store.status().insert_incident(&new, now).await?;
+        let mail = IncidentMail {
+            change: Change::Declared,
+            kind: new.kind,
+            title: new.title.clone(),
+            status: new.first_update.status,
+            message: new.first_update.message.clone(),
+            components: IncidentMail::names(&self.components, &new.components),
+            starts_at,
+            ends_at,
+        };
+        let notices =
+            |id: IncidentId, subscribers: &[Subscriber]| mail.rows(&self.config, id, subscribers);
+        let incident = self
+            .store
+            .status()
+            .insert_incident(&new, now, &notices)
+            .await?;
         self.audit
             .record(
                 AuditEntry::new(actor, "status.incident.declare")
@@ -177,12 +195,30 @@ impl Status {
             at: self.clock.now(),
             author: actor.user,
         };
+        let mail = IncidentMail {
+            change: Change::Updated,
+            kind: current.kind,
+            title: current.title.clone(),
+            status,
+            message: update.message.clone(),
+            components: IncidentMail::names(&self.components, &current.components),
+            starts_at: current.starts_at,
+            ends_at: current.ends_at,
+        };
+        let notices =
+            |id: IncidentId, subscribers: &[Subscriber]| mail.rows(&self.config, id, subscribers);
         let incident = self
             .store
             .status()
-            .add_incident_update(id, &update)
-            .await?
-            .ok_or_else(|| Error::NotFound(format!("There is no incident {id}.")))?;
+            .add_incident_update(id, &update, &notices)
+            .await?;
+        let Some(incident) = incident else {
+            // Not there, or resolved since it was read above (a racing resolve).
+            self.incident(id).await?;
+            return Err(Error::Conflict(format!(
+                "Incident {id} is resolved already; declare a new one if the problem is back."
+            )));
+        };
         let action = if status == IncidentStatus::Resolved {
             "status.incident.resolve"
         } else {

@@ -18,8 +18,12 @@
 //!
 //! Parts: `config` (`[betterstack]`, `[status]`), `betterstack` (the client), `checks`
 //! (internal checks behind [`checks::Check`]), `report` (the pure rules), `public` (what leaves),
-//! `incidents` (staff declare, update and resolve).
+//! `incidents` (staff declare, update and resolve), `subscriptions` (incident emails, written in
+//! the change's transaction), `affecting` (which incidents touch a customer's servers), `overview`
+//! (the report with every component's uptime, one cache serving the API and the public page),
+//! `sticky` (the status channel's sticky message).
 
+mod affecting;
 pub mod betterstack;
 pub mod checks;
 pub mod config;
@@ -28,6 +32,7 @@ pub mod overview;
 pub mod public;
 pub mod report;
 pub mod sticky;
+mod subscriptions;
 #[cfg(test)]
 mod tests;
 
@@ -40,11 +45,13 @@ use tokio::task::JoinSet;
 pub use crate::records::status::{
     ComponentState, Impact, Incident, IncidentId, IncidentKind, IncidentStatus, IncidentUpdate,
 };
+pub use affecting::{Affecting, affecting, ticket_providers};
 pub use incidents::{Declare, plain_markdown};
 pub use overview::{ComponentUptime, Overview};
 pub use public::{DayUptime, PublicReport, Summary};
 pub use report::{Component, Finding, Reason, Report, Snapshot};
 pub use sticky::{StickyOutcome, StickyStep, StickyTurn};
+pub use subscriptions::status_words;
 
 use crate::audit::Audit;
 use crate::clock::Clock;
@@ -295,6 +302,7 @@ impl Status {
 
     fn forget_cached(&self) {
         *self.cache.write().unwrap_or_else(|p| p.into_inner()) = None;
+        *self.uptime_cache.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
     /// The report every door shows: the stored snapshot with the incidents and maintenance

@@ -6,9 +6,10 @@
 use chrono::{DateTime, NaiveDate, Utc};
 
 use crate::error::Result;
+use crate::ids::UserId;
 use crate::records::status::{
-    DayCounts, Incident, IncidentId, IncidentUpdate, NewIncident, StatusSample, StickyMessage,
-    StoredReport,
+    DayCounts, Incident, IncidentId, IncidentNotices, IncidentUpdate, NewIncident, StatusSample,
+    StickyMessage, StoredReport,
 };
 
 #[async_trait::async_trait]
@@ -44,17 +45,34 @@ pub trait StatusStore: Send + Sync {
     /// Per UTC day from `from` on, how many samples of `component` were in each state.
     async fn day_counts(&self, component: &str, from: NaiveDate) -> Result<Vec<DayCounts>>;
 
-    /// Stores an incident with its first update, and queues its `announce` post in the same
-    /// transaction.
-    async fn insert_incident(&self, new: &NewIncident, at: DateTime<Utc>) -> Result<Incident>;
+    /// Stores an incident with its first update, and queues its `announce` post and the outbox
+    /// rows `notices` makes for the subscribers read, all in the same transaction.
+    async fn insert_incident(
+        &self,
+        new: &NewIncident,
+        at: DateTime<Utc>,
+        notices: IncidentNotices<'_>,
+    ) -> Result<Incident>;
     /// Appends an update and moves the incident to its status (resolving it when the status is
-    /// `resolved`). `None` when there is no such incident.
+    /// `resolved`), with the outbox rows `notices` makes, in one transaction. `None` when there
+    /// is no such incident or it is resolved already (checked inside the transaction, so of two
+    /// racing resolves only one writes and notifies).
     async fn add_incident_update(
         &self,
         id: IncidentId,
         update: &IncidentUpdate,
+        notices: IncidentNotices<'_>,
     ) -> Result<Option<Incident>>;
     async fn incident(&self, id: IncidentId) -> Result<Option<Incident>>;
     /// Incidents not resolved, and those resolved since `resolved_since`, newest first.
     async fn recent_incidents(&self, resolved_since: DateTime<Utc>) -> Result<Vec<Incident>>;
+
+    /// Subscribes `user` to incident emails with the unsubscribe id `token`; a subscription
+    /// already there is kept with its own id.
+    async fn subscribe(&self, user: UserId, token: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Ends `user`'s subscription; whether there was one.
+    async fn unsubscribe(&self, user: UserId) -> Result<bool>;
+    /// Ends the subscription whose unsubscribe id is `token`; whose it was.
+    async fn unsubscribe_token(&self, token: &str) -> Result<Option<UserId>>;
+    async fn subscribed(&self, user: UserId) -> Result<bool>;
 }

@@ -162,6 +162,11 @@ fn notice_text(code: &str) -> Option<&'static str> {
         "ticket-claimed" => "The ticket is yours.",
         "ticket-assigned" => "The ticket is assigned.",
         "ticket-priority" => "The priority is changed.",
+        "status-subscribed" => "You will get an email about incidents and maintenance.",
+        "status-unsubscribed" => "You will get no more incident emails.",
+        "incident-declared" => "Declared: it is on the status page and on its way to subscribers.",
+        "incident-updated" => "The update is posted.",
+        "incident-resolved" => "Resolved: the status page and subscribers are told.",
         _ => return None,
     })
 }

@@ -17,8 +17,11 @@ mod conversation;
 mod csrf;
 mod discord;
 mod help;
+mod incident_views;
+mod incidents_staff;
 mod public;
 mod servers;
+mod status;
 mod tickets;
 mod tickets_staff;
 
@@ -127,11 +130,13 @@ pub async fn csrf(
     (jar.add(csrf_cookie(&state, &visit)), response).into_response()
 }
 
-/// The pages open during maintenance: signing in and out (so an admin can turn it off) and the
-/// stylesheet.
+/// The pages open during maintenance: signing in and out (so an admin can turn it off), the
+/// stylesheet, and the status page with its feed (which say maintenance is on).
 pub fn open_routes() -> Router<AppState> {
     Router::new()
         .route("/assets/portal.css", get(stylesheet))
+        .route("/status", get(status::page))
+        .route("/status/feed.atom", get(status::feed))
         .route("/login", get(public::login_page).post(public::login))
         .route("/logout", post(public::logout))
 }
@@ -224,6 +229,20 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/admin/maintenance",
             get(admin::maintenance_page).post(admin::maintenance),
+        )
+        .route("/status/subscribe", post(status::subscribe))
+        .route(
+            "/status/unsubscribe",
+            get(status::unsubscribe_page).post(status::unsubscribe),
+        )
+        .route(
+            "/admin/incidents",
+            get(incidents_staff::list).post(incidents_staff::declare),
+        )
+        .route("/admin/incidents/{id}", get(incidents_staff::show))
+        .route(
+            "/admin/incidents/{id}/{action}",
+            post(incidents_staff::action),
         )
         .route("/help", get(help::index))
         .route("/help/ask", post(help::ask))

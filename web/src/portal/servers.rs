@@ -20,6 +20,7 @@ use super::context::{
     NoticeQuery, PageContext, PortalError, PortalForm, SshKeyRow, render, see_other, shown,
     signed_in, ssh_key_rows,
 };
+use super::incident_views::{IncidentNote, incident_notes};
 use crate::AppState;
 use crate::auth::Caller;
 
@@ -122,6 +123,8 @@ struct ServerPage {
     power_actions: Vec<(&'static str, &'static str, bool)>,
     /// The plans a resize may choose, each with its monthly price.
     resize_plans: Vec<PlanOption>,
+    /// Incidents and maintenance acting now that touch this server.
+    incidents: Vec<IncidentNote>,
 }
 
 async fn server_view(
@@ -131,6 +134,12 @@ async fn server_view(
     id: ServerId,
 ) -> Result<Response, PortalError> {
     let view = state.core.servers.get(caller.actor(), id).await?;
+    let incidents = incident_notes(
+        state,
+        &[view.server.provider.as_str()],
+        state.core.clock.now(),
+    )
+    .await?;
     let currency = &state.core.config.billing.currency;
     let traffic = match view.usage {
         Some(usage) => format!(
@@ -160,6 +169,7 @@ async fn server_view(
         charged: view.charged.display(currency),
         actions: view.server.state.is_on_provider(),
         resize_plans: plan_options(state, caller.actor())?,
+        incidents,
         power_actions: view
             .server
             .power_actions()

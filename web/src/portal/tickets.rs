@@ -8,6 +8,7 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use hostdeck_core::ids::ServerId;
 use hostdeck_core::servers::Owners;
+use hostdeck_core::status::ticket_providers;
 use hostdeck_core::store::Page;
 use hostdeck_core::tickets::{
     OpenTicket, Priority, TicketFilter, TicketId, TicketStatus, Tickets, Transcript,
@@ -18,6 +19,7 @@ use super::context::{
     NoticeQuery, PageContext, PortalError, PortalForm, render, see_other, shown, signed_in, when,
 };
 use super::conversation::{MessageRow, TicketRow, act, ticket_id};
+use super::incident_views::{IncidentNote, incident_notes};
 use crate::AppState;
 use crate::auth::Caller;
 
@@ -263,6 +265,8 @@ pub async fn create(
 struct TicketPage {
     page: PageContext,
     ticket: TicketRow,
+    /// Incidents acting when it was opened that touch the customer's servers.
+    incidents: Vec<IncidentNote>,
     messages: Vec<MessageRow>,
     /// Until when the customer may reopen it, when they still may.
     reopen_until: Option<String>,
@@ -281,6 +285,14 @@ async fn ticket_view(
         return Ok(see_other(&format!("/admin/tickets/{id}")));
     }
     let messages = state.core.tickets.messages(caller.actor(), id).await?;
+    let servers = state.core.servers.list(caller.actor(), Owners::Own).await?;
+    let providers = ticket_providers(
+        servers
+            .iter()
+            .map(|server| (server.id, server.provider.as_str())),
+        ticket.server,
+    );
+    let incidents = incident_notes(state, &providers, ticket.created_at).await?;
     let reopen_until = ticket
         .closed_at
         .and_then(|closed| {
@@ -294,6 +306,7 @@ async fn ticket_view(
         may_rate: ticket.is_closed() && ticket.rating.is_none(),
         reopen_until: reopen_until.map(when),
         ticket: TicketRow::new(&ticket, state),
+        incidents,
         messages: messages
             .iter()
             .filter(|message| !message.note)

@@ -9,8 +9,9 @@ use super::SqlStore;
 use crate::error::{Error, Result};
 use crate::ids::UserId;
 use crate::records::status::{
-    ComponentState, DayCounts, Impact, Incident, IncidentId, IncidentKind, IncidentStatus,
-    IncidentUpdate, NewIncident, StatusSample, StickyMessage, StoredReport,
+    ComponentState, DayCounts, Impact, Incident, IncidentId, IncidentKind, IncidentNotices,
+    IncidentStatus, IncidentUpdate, NewIncident, StatusSample, StickyMessage, StoredReport,
+    Subscriber,
 };
 use crate::store::status::StatusStore;
 
@@ -225,7 +226,12 @@ impl<DB> StatusStore for SqlStore<DB> {
         Ok(days)
     }
 
-    async fn insert_incident(&self, new: &NewIncident, at: DateTime<Utc>) -> Result<Incident> {
+    async fn insert_incident(
+        &self,
+        new: &NewIncident,
+        at: DateTime<Utc>,
+        notices: IncidentNotices<'_>,
+    ) -> Result<Incident> {
         let components = serde_json::to_string(&new.components)
             .map_err(|error| Error::internal("writing an incident's components", error))?;
         let mut tx = self.begin_write().await?;
@@ -250,6 +256,7 @@ impl<DB> StatusStore for SqlStore<DB> {
         if let Some(post) = &new.announce {
             Self::write_outbox(&mut *tx, post, at).await?;
         }
+        notify(&mut tx, IncidentId(id), notices, at).await?;
         tx.commit().await?;
         self.incident(IncidentId(id)).await?.ok_or_else(|| {
             Error::internal("reading an incident back", "it was not found".to_owned())
@@ -260,12 +267,13 @@ impl<DB> StatusStore for SqlStore<DB> {
         &self,
         id: IncidentId,
         update: &IncidentUpdate,
+        notices: IncidentNotices<'_>,
     ) -> Result<Option<Incident>> {
         let mut tx = self.begin_write().await?;
         let resolved_at = (update.status == IncidentStatus::Resolved).then_some(update.at);
         let found = sqlx::query(
-            "UPDATE status_incidents SET status = $2, resolved_at = COALESCE(resolved_at, $3) \
-             WHERE id = $1 RETURNING id",
+            "UPDATE status_incidents SET status = $2, resolved_at = $3 \
+             WHERE id = $1 AND resolved_at IS NULL RETURNING id",
         )
         .bind(id.0)
         .bind(update.status.as_str().to_owned())
@@ -277,6 +285,7 @@ impl<DB> StatusStore for SqlStore<DB> {
             return Ok(None);
         }
         insert_update(&mut tx, id.0, update).await?;
+        notify(&mut tx, id, notices, update.at).await?;
         tx.commit().await?;
         self.incident(id).await
     }
@@ -307,6 +316,45 @@ impl<DB> StatusStore for SqlStore<DB> {
         }
         Ok(incidents)
     }
+
+    async fn subscribe(&self, user: UserId, token: &str, at: DateTime<Utc>) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO status_subscriptions (user_id, token, created_at) VALUES ($1, $2, $3) \
+             ON CONFLICT (user_id) DO NOTHING",
+        )
+        .bind(user.0)
+        .bind(token.to_owned())
+        .bind(at)
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn unsubscribe(&self, user: UserId) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM status_subscriptions WHERE user_id = $1")
+            .bind(user.0)
+            .execute(&self.writer)
+            .await?;
+        Ok(DB::rows_affected(&done) > 0)
+    }
+
+    async fn unsubscribe_token(&self, token: &str) -> Result<Option<UserId>> {
+        let row =
+            sqlx::query("DELETE FROM status_subscriptions WHERE token = $1 RETURNING user_id")
+                .bind(token.to_owned())
+                .fetch_optional(&self.writer)
+                .await?;
+        row.map(|row| Ok(UserId(row.try_get("user_id")?)))
+            .transpose()
+    }
+
+    async fn subscribed(&self, user: UserId) -> Result<bool> {
+        let row = sqlx::query("SELECT user_id FROM status_subscriptions WHERE user_id = $1")
+            .bind(user.0)
+            .fetch_optional(&self.reader)
+            .await?;
+        Ok(row.is_some())
+    }
 }
 
 #[hostdeck_macros::sql_bounds]
@@ -326,5 +374,36 @@ async fn insert_update<DB>(
     .bind(update.author.map(|user| user.0))
     .execute(&mut **tx)
     .await?;
+    Ok(())
+}
+
+/// Reads the active subscribers inside the change's transaction and writes the outbox rows
+/// `notices` makes for them.
+#[hostdeck_macros::sql_bounds]
+async fn notify<DB>(
+    tx: &mut sqlx::Transaction<'static, DB>,
+    incident: IncidentId,
+    notices: IncidentNotices<'_>,
+    at: DateTime<Utc>,
+) -> Result<()> {
+    let rows = sqlx::query(
+        "SELECT s.user_id, s.token, u.email FROM status_subscriptions s \
+         JOIN users u ON u.id = s.user_id WHERE u.status = 'active' ORDER BY s.user_id",
+    )
+    .fetch_all(&mut **tx)
+    .await?;
+    let subscribers = rows
+        .iter()
+        .map(|row| -> Result<Subscriber> {
+            Ok(Subscriber {
+                user: UserId(row.try_get("user_id")?),
+                token: row.try_get("token")?,
+                email: row.try_get("email")?,
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
+    for message in notices(incident, &subscribers) {
+        SqlStore::<DB>::write_outbox(&mut **tx, &message, at).await?;
+    }
     Ok(())
 }
