@@ -40,7 +40,7 @@ pub async fn list(
 ) -> Result<Response, PortalError> {
     let caller = staff(&state, caller, Permission::ManageKnowledge).await?;
     let mut articles = state.core.knowledge.manage_list(caller.actor()).await?;
-    articles.sort_by(|a, b| b.updated_at.cmp(&a.updated_at));
+    articles.sort_by_key(|article| std::cmp::Reverse(article.updated_at));
     let published = articles.iter().filter(|a| a.content.published).count();
     Ok(render(&ArticlesPage {
         page: page.notice(query.notice.as_deref()),

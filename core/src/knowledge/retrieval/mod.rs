@@ -177,14 +177,10 @@ impl Retriever {
         let answerable = ranked
             .first()
             .is_some_and(|best| best.coverage >= MIN_COVERAGE && normalised(best.raw) >= MIN_SCORE);
-        let found: Vec<Found> = match meaning {
-            Some((vectors, asked)) if !asked.is_empty() => fuse(
-                &self.index,
-                &ranked,
-                &vectors.similarities(asked),
-                answerable,
-            ),
-            _ => ranked
+        // No similarity (no vector, or one of another size) is no ranking by meaning.
+        let similar = meaning.map_or_else(Vec::new, |(vectors, asked)| vectors.similarities(asked));
+        let found: Vec<Found> = if similar.is_empty() {
+            ranked
                 .iter()
                 .map(|scored| Found {
                     article: scored.article,
@@ -192,7 +188,9 @@ impl Retriever {
                     score: normalised(scored.raw),
                     coverage: scored.coverage,
                 })
-                .collect(),
+                .collect()
+        } else {
+            fuse(&self.index, &ranked, &similar, answerable)
         };
         let passages = found
             .iter()
