@@ -226,7 +226,7 @@ fn a_very_long_word_is_not_corrected_and_is_searched_quickly() {
 #[test]
 fn only_the_first_words_of_a_question_are_corrected() {
     let retriever = retriever();
-    let question = vec!["servr"; query::MAX_CORRECTED + 2].join(" ");
+    let question = ["servr"; query::MAX_CORRECTED + 2].join(" ");
     let query = Query::parse(
         &retriever.index,
         &retriever.typos,
