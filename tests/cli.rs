@@ -634,7 +634,7 @@ fn bot_register_commands_registers_in_the_configured_guild() {
     );
     assert!(output.status.success(), "{}", text(&output.stderr));
     assert!(
-        text(&output.stdout).contains("Registered 10 commands in guild 2000"),
+        text(&output.stdout).contains("Registered 11 commands in guild 2000"),
         "{}",
         text(&output.stdout)
     );

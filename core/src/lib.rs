@@ -217,22 +217,8 @@ impl Core {
             maintenance.clone(),
             status_checks(&config, &store, &clock, &servers, &payments),
         )?;
-        let knowledge = Knowledge::new(
-            store.clone(),
-            clock.clone(),
-            audit.clone(),
-            &config.knowledge,
-        )?
-        .with_embeddings(knowledge::embeddings::Embeddings::from_config(
-            &config.gemini,
-            &config.knowledge,
-        ));
-        knowledge.seed_starter().await?;
+        let knowledge = knowledge_over(&store, &clock, &audit, &config).await?;
         let users = Users::new(store.clone(), clock.clone(), audit.clone(), key_cache);
-        let passages = Arc::new(knowledge::passages::KnowledgePassages {
-            knowledge: knowledge.clone(),
-            web: config.web.clone(),
-        });
         let facts = assistant::OwnAccount {
             users: users.clone(),
             servers: servers.clone(),
@@ -241,7 +227,7 @@ impl Core {
             currency: config.billing.currency.clone(),
             status: status.clone(),
         };
-        let assistant = assistant_over(&store, &clock, &config, passages, facts)?;
+        let assistant = assistant_over(&store, &clock, &config, &knowledge, facts)?;
         Ok(Self {
             assistant,
             knowledge,
@@ -301,16 +287,41 @@ fn assistant_over(
     store: &Arc<dyn Store>,
     clock: &Arc<dyn Clock>,
     config: &Arc<Config>,
-    passages: Arc<dyn assistant::Passages>,
+    knowledge: &Knowledge,
     facts: assistant::OwnAccount,
 ) -> Result<assistant::Assistant> {
     assistant::Assistant::new(assistant::Parts {
         store: store.clone(),
         clock: clock.clone(),
         config: config.clone(),
-        passages,
+        passages: Arc::new(knowledge::passages::KnowledgePassages {
+            knowledge: knowledge.clone(),
+            web: config.web.clone(),
+        }),
         facts: Arc::new(facts),
     })
+}
+
+/// The knowledge base, with Gemini's embeddings when a key is set, seeded with the starter
+/// articles on a first start.
+async fn knowledge_over(
+    store: &Arc<dyn Store>,
+    clock: &Arc<dyn Clock>,
+    audit: &Audit,
+    config: &Config,
+) -> Result<Knowledge> {
+    let knowledge = Knowledge::new(
+        store.clone(),
+        clock.clone(),
+        audit.clone(),
+        &config.knowledge,
+    )?
+    .with_embeddings(knowledge::embeddings::Embeddings::from_config(
+        &config.gemini,
+        &config.knowledge,
+    ));
+    knowledge.seed_starter().await?;
+    Ok(knowledge)
 }
 
 /// The internal checks hostdeck has: the database, the outbox, billing, each provider, PayPal

@@ -109,12 +109,23 @@ impl Tickets {
             (Some(user), Some(ticket)) => ticket.customer == user,
             _ => false,
         };
+        // A key without the scope the action needs is refused as such whatever the ticket,
+        // which tells nothing of it.
+        let scope_missing = actor.scopes.is_some_and(|scopes| {
+            [action.own(), action.any()]
+                .into_iter()
+                .flatten()
+                .filter_map(|permission| permission.rule().scope)
+                .all(|scope| !scopes.contains(scope))
+        });
         // Nobody signed in is told so; a person is told only of their own tickets.
-        let error = if actor.user.is_none() || own || actor.can(Permission::ReadAnyTicket) {
-            error
-        } else {
-            missing(id)
-        };
+        let error =
+            if actor.user.is_none() || own || scope_missing || actor.can(Permission::ReadAnyTicket)
+            {
+                error
+            } else {
+                missing(id)
+            };
         Err(self.refused(actor, action, Some(id), error).await)
     }
 
