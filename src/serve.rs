@@ -188,6 +188,13 @@ pub async fn run(config: Config, started: Instant) -> anyhow::Result<()> {
         .await
         .map_err(|error| anyhow::anyhow!("cannot listen on {bind} (web.bind): {error}"))?;
     let running = start(core, listener)?;
+    if running.core.config.web.public_url.is_none() && !bind.ip().is_loopback() {
+        tracing::warn!(
+            "web.public_url is not set: links in emails, the status feed and Discord point at \
+             http://{}, which customers may not reach; set it to the portal's public address",
+            running.addr
+        );
+    }
     if let Some(token) = running.core.identity.first_admin_setup().await? {
         let base = running
             .core

@@ -1,10 +1,10 @@
 //! Who is invoking, and may they: the member from the interaction and their actor from core.
-//! The global check runs before every command: maintenance first, then the permission core's
-//! table ([`hostdeck_core::discord_commands`]) says the command needs; core checks again inside
-//! every service call. Buttons and modals pass the same maintenance check ([`admit`]).
+//! The global check runs before every command: maintenance first (`/status` stays open), then
+//! the permission core's table ([`hostdeck_core::discord_commands`]) says the command needs;
+//! core checks again inside every service call. Buttons and modals pass the same maintenance check ([`admit`]).
 
 use hostdeck_core::Core;
-use hostdeck_core::discord_commands::{rule_for, subcommand_permission};
+use hostdeck_core::discord_commands::{open_during_maintenance, rule_for, subcommand_permission};
 use hostdeck_core::discord_links::{DiscordMember, MemberAccess};
 use poise::serenity_prelude as serenity;
 
@@ -76,7 +76,9 @@ pub fn check(ctx: Context<'_>) -> poise::BoxFuture<'_, Result<bool, BotError>> {
         let data: &Data = ctx.data();
         let name = ctx.command().qualified_name.clone();
         let access = data.core.discord_links.access(&member_of(ctx)).await?;
-        admit(&data.core, &access).await?;
+        if !open_during_maintenance(&name) {
+            admit(&data.core, &access).await?;
+        }
         let Some(rule) = rule_for(&name) else {
             let error = hostdeck_core::Error::Forbidden(format!("/{name} is not a command here."));
             data.core

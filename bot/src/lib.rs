@@ -46,6 +46,8 @@ pub use errors::BotError;
 /// What every command and handler shares: the platform's core.
 pub struct Data {
     pub core: Arc<Core>,
+    /// True once the platform is stopping: the shards' disconnects then are not an outage.
+    pub stopping: watch::Receiver<bool>,
 }
 
 pub type Context<'a> = poise::Context<'a, Data, BotError>;
@@ -231,7 +233,11 @@ pub async fn run(core: Arc<Core>, stop: watch::Receiver<bool>) {
             Ok(()) => break,
         }
     }
-    if let Err(error) = core.status.report_gateway(false).await {
+    // Stopped on purpose, the bot says nothing: another replica's report, or none (unknown
+    // once it is stale), is the truth. Stopped by an error, the gateway is down.
+    if !*stop.borrow()
+        && let Err(error) = core.status.report_gateway(false).await
+    {
         tracing::warn!(%error, "the gateway state was not stored");
     }
     let _ = sticky.await;
@@ -248,7 +254,10 @@ async fn run_client(
     let Some((http, _)) = build_http(config) else {
         return Ok(());
     };
-    let data = Data { core: core.clone() };
+    let data = Data {
+        core: core.clone(),
+        stopping: stop.clone(),
+    };
     let framework = poise::Framework::builder()
         .options(options())
         // Registration happens outside `setup`: a failure there would stall every event.

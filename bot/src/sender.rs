@@ -207,11 +207,13 @@ fn channel_post_body(
     message: &DiscordMessage,
     ping_role: Option<u64>,
 ) -> Result<Vec<u8>, SendError> {
-    let text = Answer::plain(&message.content);
-    let (content, roles) = match ping_role {
-        Some(role) => (format!("<@&{role}> {text}"), vec![role.to_string()]),
-        None => (text, Vec::new()),
+    // The role's mention leads, and the whole stays within Discord's 2,000 characters.
+    let (prefix, roles) = match ping_role {
+        Some(role) => (format!("<@&{role}> "), vec![role.to_string()]),
+        None => (String::new(), Vec::new()),
     };
+    let room = crate::render::CONTENT_MAX - prefix.chars().count();
+    let content = prefix + &crate::render::truncate(&Answer::plain(&message.content), room);
     serde_json::to_vec(&serde_json::json!({
         "content": content,
         "allowed_mentions": { "parse": [], "roles": roles },
@@ -268,5 +270,20 @@ mod tests {
             serde_json::from_slice(&channel_post_body(&message, None).expect("body"))
                 .expect("json");
         assert_eq!(quiet["allowed_mentions"]["roles"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn a_long_post_with_its_ping_stays_within_discords_limit() {
+        let message = DiscordMessage {
+            content: "é".repeat(2500),
+        };
+        for role in [Some(1_234_567_890_123_456_789), None] {
+            let body: serde_json::Value =
+                serde_json::from_slice(&channel_post_body(&message, role).expect("body"))
+                    .expect("json");
+            let content = body["content"].as_str().expect("content");
+            assert_eq!(content.chars().count(), 2000);
+            assert!(content.ends_with('…'));
+        }
     }
 }

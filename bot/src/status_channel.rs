@@ -6,10 +6,12 @@
 //! one too old) under a lease row, so one replica acts at a time; this executes it over REST
 //! and tells core what happened: a 404 on the edit (the message is gone) posts a new one at
 //! once, a refused edit (403, 400) posts a new one and deletes the old, a 429 waits its
-//! `retry_after`. [`run`] takes a turn every few seconds until `stop`.
+//! `retry_after`. Posts carry the turn's nonce with `enforce_nonce`, so a post retried after a
+//! restart returns the message made the first time. [`run`] takes a turn every few seconds
+//! until `stop`.
 //!
 //! **The gateway.** On READY and RESUMED the bot tells core it is connected, on a shard's
-//! disconnect that it is not ([`on_event`]), and while every shard is connected it says so
+//! disconnect (not one of a stop asked for) that it is not ([`on_event`]), and while every shard is connected it says so
 //! again every few seconds ([`report_shards`]), so the `discord` check stays fresh and a bot
 //! that died silently turns unknown.
 
@@ -124,10 +126,15 @@ impl Sticky {
     async fn write(&self, turn: &StickyTurn, message: Option<u64>) -> Wrote {
         let public_url = self.core.config.web.public_url.as_ref();
         let card = status_card(&turn.report, public_url.map(url::Url::as_str), Use::Sticky);
-        let body = serde_json::json!({
+        let mut body = serde_json::json!({
             "embeds": [card.embed()],
             "allowed_mentions": { "parse": [] },
         });
+        if message.is_none() {
+            // A post sent again after its answer was lost returns the first message.
+            body["nonce"] = turn.nonce.clone().into();
+            body["enforce_nonce"] = true.into();
+        }
         let Ok(body) = serde_json::to_vec(&body) else {
             return Wrote::Failed;
         };
@@ -221,7 +228,7 @@ pub async fn on_event(data: &Data, event: &serenity::FullEvent) {
     let outcome = match event {
         FullEvent::Ready { .. } | FullEvent::Resume { .. } => status.report_gateway(true).await,
         FullEvent::ShardStageUpdate { event }
-            if event.new == serenity::ConnectionStage::Disconnected =>
+            if event.new == serenity::ConnectionStage::Disconnected && !*data.stopping.borrow() =>
         {
             status.report_gateway(false).await
         }

@@ -186,7 +186,13 @@ impl ThreadSync {
                 .await
                 .map_err(|error| discord_failed(&error))?;
         }
-        let (content, card, buttons) = thread_card(ticket);
+        // The incidents that touched the customer when they opened it, for both sides to see.
+        let incidents = self
+            .core
+            .ticket_incidents(&hostdeck_core::Actor::system(), ticket.id)
+            .await
+            .map_err(|error| core_failed(&error))?;
+        let (content, card, buttons) = thread_card(ticket, &incidents);
         let mut first = CreateMessage::new()
             .content(content)
             .embed(card)

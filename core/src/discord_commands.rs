@@ -93,6 +93,15 @@ pub const SUBCOMMANDS: &[(&str, Permission)] = &[
     ("ticket transcript", Permission::ReadOwnTickets),
 ];
 
+/// Commands maintenance mode leaves open, as the web leaves the status page open: while the
+/// platform is down for maintenance, people most want to know what is going on.
+pub const OPEN_DURING_MAINTENANCE: &[&str] = &["status"];
+
+/// Whether the command `qualified_name` answers while maintenance keeps everyone else out.
+pub fn open_during_maintenance(qualified_name: &str) -> bool {
+    OPEN_DURING_MAINTENANCE.contains(&qualified_name)
+}
+
 /// The extra permission a subcommand needs, by its qualified name (`server suspend`).
 pub fn subcommand_permission(qualified_name: &str) -> Option<Permission> {
     SUBCOMMANDS

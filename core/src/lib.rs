@@ -129,6 +129,31 @@ impl Core {
         self.store.ping().await
     }
 
+    /// The incidents and maintenance acting when ticket `id` was opened that touched its
+    /// customer (through its server's provider, or any of theirs when it names none, or a
+    /// component every customer relies on): what the ticket shows to whoever may read it, in
+    /// the portal, the API and its Discord thread.
+    pub async fn ticket_incidents(
+        &self,
+        actor: &Actor,
+        id: ids::TicketId,
+    ) -> Result<Vec<status::Affecting>> {
+        let ticket = self.tickets.get(actor, id).await?;
+        // Read to pick providers only: what leaves is the public incidents.
+        let servers = self
+            .store
+            .servers()
+            .servers_of(Some(ticket.customer))
+            .await?;
+        let providers = status::ticket_providers(
+            servers
+                .iter()
+                .map(|server| (server.id, server.provider.as_str())),
+            ticket.server,
+        );
+        self.status.affecting(&providers, ticket.created_at).await
+    }
+
     /// Closes the database's connections, waiting for work in flight.
     pub async fn close(&self) {
         self.store.close().await;

@@ -104,6 +104,27 @@ async fn maintenance_refuses_commands_buttons_and_modals_but_admits_admins() {
         "nothing moved during maintenance"
     );
 
+    // The status stays open to everyone, as the web's status page does.
+    let status = first_answer(&discord, &customer, "status", json!([])).await;
+    let text = text_of(&status);
+    assert!(!refused(&text), "{text}");
+    let stranger = Member::new(3500, "someone").in_guild(GUILD);
+    discord.add_member(&stranger);
+    let status = first_answer(&discord, &stranger, "status", json!([])).await;
+    assert!(!refused(&text_of(&status)), "{}", text_of(&status));
+    // Declaring an incident is not: the customer is refused by maintenance.
+    let declare = first_answer(
+        &discord,
+        &customer,
+        "incident",
+        json!([{"name": "resolve", "type": 1, "options": [
+            {"name": "incident", "type": 4, "value": 1},
+            {"name": "message", "type": 3, "value": "done"},
+        ]}]),
+    )
+    .await;
+    assert!(refused(&text_of(&declare)), "{}", text_of(&declare));
+
     // An admin still gets in.
     let help = first_answer(&discord, &admin, "help", json!([])).await;
     let text = text_of(&help);

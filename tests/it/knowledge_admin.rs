@@ -364,3 +364,33 @@ async fn admins_write_preview_publish_and_delete_in_the_portal(db: TestDb) {
     let (status, _) = page(&app, &admin.token, "/admin/articles/reboot-loops").await;
     assert_eq!(status, 404);
 }
+
+/// An article may be named `ask`, though the ask box posts to `/help/ask`: its page reads.
+#[tokio::test]
+async fn an_article_named_ask_has_its_page() {
+    let db = TestDb::sqlite().await;
+    let app = TestApp::start(db.core_now().await).await;
+    let admin = app.user("kb-admin@example.com", Role::Admin).await;
+    let article = json!({
+        "title": "How to ask us anything",
+        "kind": "faq",
+        "tags": [],
+        "body": "Use /ask in Discord or the box on the help page.",
+        "published": true,
+    });
+    let (status, created) = answer(
+        app.send(
+            Method::PUT,
+            "/api/v1/kb/articles/ask",
+            Some(&admin.token),
+            Some(&article),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let response = app.get("/help/ask").await;
+    assert_eq!(response.status(), 200);
+    let html = response.text().await.expect("a page");
+    assert!(html.contains("How to ask us anything"), "{html}");
+}

@@ -259,6 +259,74 @@ async fn the_sticky_message_follows_a_flapping_monitor_within_its_interval(db: T
     assert_no_problems(&discord);
 }
 
+on_both_engines!(a_post_whose_answer_was_lost_is_not_posted_twice);
+
+/// A bot stops between posting the sticky message and recording it: the next bot, once the
+/// lease's hold has passed, posts with the same nonce and Discord answers with the first
+/// message, which becomes the sticky one. A deletion of an older message then forgets nothing.
+async fn a_post_whose_answer_was_lost_is_not_posted_twice(db: TestDb) {
+    let discord = fake_discord().await;
+    let betterstack = FakeBetterstack::start().await;
+    let (core, clock, _fra) = core(&db, config(&discord, &betterstack)).await;
+    let core = Arc::new(core);
+    monitor(&betterstack, &clock, true);
+    core.status.refresh().await.expect("a refresh");
+
+    // The first bot's turn: it posts, and stops before telling core.
+    let turn = core
+        .status
+        .sticky_turn("bot-that-stopped")
+        .await
+        .expect("a turn")
+        .expect("the lease");
+    assert_eq!(turn.step, hostdeck_core::status::StickyStep::Post);
+    assert!(!turn.nonce.is_empty() && turn.nonce.len() <= 25);
+    let posted: Value = reqwest::Client::new()
+        .post(format!(
+            "{}/api/v10/channels/{STATUS_CHANNEL}/messages",
+            discord.api_base()
+        ))
+        .header("authorization", format!("Bot {}", discord.token()))
+        .header("user-agent", "DiscordBot (https://example.com, 1.0)")
+        .json(&json!({ "content": "status", "nonce": turn.nonce, "enforce_nonce": true }))
+        .send()
+        .await
+        .expect("the post")
+        .json()
+        .await
+        .expect("a message");
+    drop(turn);
+    assert_eq!(channel(&discord).len(), 1);
+
+    // Another bot, while the first one's lease holds: no turn. After it: the same message.
+    let next = Sticky::new(core.clone()).expect("a token");
+    assert_eq!(next.step().await.expect("a turn"), None);
+    clock.advance(chrono::Duration::seconds(61));
+    monitor(&betterstack, &clock, true);
+    core.status.refresh().await.expect("a refresh");
+    let id: u64 = posted["id"]
+        .as_str()
+        .and_then(|id| id.parse().ok())
+        .expect("an id");
+    assert_eq!(
+        next.step().await.expect("a turn"),
+        Some(StickyOutcome::Posted(id))
+    );
+    assert_eq!(channel(&discord).len(), 1, "no duplicate");
+    let recorded = core.status.sticky().await.expect("read").expect("a row");
+    assert_eq!(recorded.message_id, Some(id));
+    assert_eq!(recorded.post_nonce, None, "the nonce is spent");
+
+    // Discord reports an older message of the channel deleted: the sticky one is kept.
+    core.status
+        .sticky_gone(STATUS_CHANNEL, id - 1)
+        .await
+        .expect("noted");
+    let recorded = core.status.sticky().await.expect("read").expect("a row");
+    assert_eq!(recorded.message_id, Some(id));
+    assert_no_problems(&discord);
+}
+
 on_both_engines!(two_replicas_keep_one_sticky_message);
 
 /// Two replicas on one database take turns by the lease: one message between them.
@@ -484,6 +552,17 @@ async fn a_declared_incident_is_posted_once_with_the_one_role_ping() {
     assert!(!content.contains("[click]("), "{content}");
     // Later turns of the sticky message are edits of one message, not more posts.
     desk.app.running.shutdown().await.expect("a clean shutdown");
+    // A stop asked for is not a Discord outage: the bot's last word stays "connected".
+    let gateway = db
+        .reopen()
+        .await
+        .settings()
+        .setting("status.discord_gateway")
+        .await
+        .expect("read")
+        .expect("reported");
+    let gateway: Value = serde_json::from_str(&gateway).expect("json");
+    assert_eq!(gateway["connected"], true, "{gateway}");
 }
 
 /// Secrets planted in every source (BetterStack's monitor names, URLs and errors, a provider's

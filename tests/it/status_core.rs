@@ -769,3 +769,59 @@ on_both_engines!(
     replicas_share_one_fetch,
     history_gives_uptime_per_day
 );
+
+/// A first update as long as allowed, all of it characters Discord's markdown needs escaped:
+/// the status channel's post is shortened to fit beside the role's mention, keeps its link to
+/// the page, and is queued once.
+#[tokio::test]
+async fn a_long_first_update_still_fits_one_discord_post() {
+    let db = TestDb::sqlite().await;
+    let fake = FakeBetterstack::start().await;
+    let mut config = config(&fake.base_url(), fake.token(), "");
+    config.discord.status_channel_id = Some(4300);
+    config.web.public_url = Some("https://status.example.com/".parse().expect("a url"));
+    let platform = platform(&db, config).await;
+    let support = staff(&db, "support@example.com", Role::Support)
+        .await
+        .with_two_factor();
+    let declare = Declare {
+        kind: IncidentKind::Incident,
+        title: "T".repeat(120),
+        impact: Impact::Major,
+        components: vec!["vps-ams".into(), "vps-fra".into(), "portal".into()],
+        message: "*_".repeat(1000),
+        status: IncidentStatus::Investigating,
+        starts_at: None,
+        ends_at: None,
+    };
+    platform
+        .core
+        .status
+        .declare(&support, declare)
+        .await
+        .expect("declared");
+    let now = platform.clock.now_for_test();
+    let posts: Vec<_> = db
+        .store
+        .outbox()
+        .claim_outbox(now, now + chrono::Duration::minutes(1), 100)
+        .await
+        .expect("claimed")
+        .into_iter()
+        .filter(|row| row.channel == "discord_channel")
+        .collect();
+    assert_eq!(posts.len(), 1, "{posts:?}");
+    assert_eq!(posts[0].recipient, "4300");
+    let content = posts[0].payload["content"].as_str().expect("content");
+    assert!(
+        content.chars().count() <= 1960,
+        "{}",
+        content.chars().count()
+    );
+    assert!(content.contains('…'), "{content}");
+    assert!(
+        content.ends_with("\nStatus: <https://status.example.com/status>"),
+        "{content}"
+    );
+    assert!(!content.contains("\\…"), "no dangling escape: {content}");
+}

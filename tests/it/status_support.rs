@@ -1,9 +1,11 @@
 //! Support knows the status, on both engines: an incident declared through core by support on
 //! the Frankfurt servers shows on the public page; in `/ask`'s account context of a customer
 //! with a server there and not of one in Amsterdam; on the ticket pages (customer's and staff's)
-//! of a ticket opened during it, and not of one opened before it or by the other customer; on
-//! the portal's page of the affected server only; and after it is resolved, only on the ticket
-//! opened during it. On Discord, `/server info` of an affected server shows it.
+//! and in the API (`/api/v1/tickets/{id}/incidents`) of a ticket opened during it, and not of one
+//! opened before it or by the other customer; on the portal's page of the affected server only;
+//! and after it is resolved, only on the ticket opened during it. On Discord, `/server info` of
+//! an affected server shows it, and so does the card that opens the thread of a ticket opened
+//! during it.
 
 use hostdeck_core::assistant::{AskerFacts, OwnAccount};
 use hostdeck_core::ids::ServerId;
@@ -11,15 +13,15 @@ use hostdeck_core::providers::{CreateKey, Image};
 use hostdeck_core::servers::{CreateChoice, CreateServer};
 use hostdeck_core::tickets::{OpenTicket, TicketId};
 use hostdeck_core::{Actor, Core, Role, Via};
-use hostdeck_e2e::app::TestApp;
+use hostdeck_e2e::app::{TestApp, answer};
 use hostdeck_e2e::bot::{self, GUILD};
 use hostdeck_e2e::db::TestDb;
 use hostdeck_e2e::on_both_engines;
 use hostdeck_fakes::betterstack::FakeBetterstack;
-use hostdeck_fakes::discord::Member;
+use hostdeck_fakes::discord::{FakeDiscord, Member};
 use serde_json::json;
 
-use crate::bot_basics::{WAIT, fake_discord, first_answer, text_of};
+use crate::bot_basics::{WAIT, first_answer, text_of};
 use crate::servers::{give_credit, plan};
 use crate::status_portal::{all_up, config, incident, platform, refresh};
 use crate::tickets_portal::page;
@@ -147,6 +149,25 @@ async fn support_sees_the_incidents_that_touch_a_customer(db: TestDb) {
     assert!(!html.contains(TITLE), "another provider: {html}");
     let (_, html) = page(&app, &sam.token, &format!("/admin/tickets/{bobs}")).await;
     assert!(!html.contains(TITLE), "{html}");
+    // The API says the same to both, and nothing of another customer's ticket.
+    let incidents = |token: &str, ticket: TicketId| {
+        let path = format!("/api/v1/tickets/{ticket}/incidents");
+        let token = token.to_owned();
+        let app = &app;
+        async move { answer(app.get_as(&token, &path).await).await }
+    };
+    for token in [&ada.token, &sam.token] {
+        let (status, body) = incidents(token, during).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body.as_array().map(Vec::len), Some(1), "{body}");
+        assert_eq!(body[0]["incident"]["title"], TITLE, "{body}");
+        assert_eq!(body[0]["affects"], json!(["Frankfurt VPS"]), "{body}");
+        assert_eq!(body[0]["everyone"], false, "{body}");
+    }
+    assert_eq!(incidents(&ada.token, before).await, (200, json!([])));
+    assert_eq!(incidents(&bob.token, bobs).await, (200, json!([])));
+    let (status, body) = incidents(&bob.token, during).await;
+    assert_eq!(status, 404, "another customer's ticket: {body}");
 
     // The server pages: Ada's Frankfurt server shows it, Bob's Amsterdam one does not.
     let (status, html) = page(&app, &ada.token, &format!("/servers/{ada_server}")).await;
@@ -184,15 +205,24 @@ async fn support_sees_the_incidents_that_touch_a_customer(db: TestDb) {
     );
 }
 
-/// `/server info` on Discord names an incident on the server's provider.
+/// The channel whose private threads hold the tickets.
+const SUPPORT_CHANNEL: u64 = 4400;
+
+/// `/server info` on Discord names an incident on the server's provider, and the first message
+/// of the thread of a ticket opened during it names it too (for the customer and staff in it).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn server_info_on_discord_names_the_incident() {
-    let discord = fake_discord().await;
+async fn server_info_and_ticket_threads_on_discord_name_the_incident() {
+    let discord = FakeDiscord::builder()
+        .guild(GUILD)
+        .text_channel(GUILD, SUPPORT_CHANNEL, "support")
+        .start()
+        .await;
     let fake = FakeBetterstack::start().await;
     let db = TestDb::sqlite().await;
     let now = chrono::Utc::now();
     let mut config = config(&fake.base_url(), fake.token());
     config.discord = bot::config(&discord.api_base(), &discord.token()).discord;
+    config.discord.support_channel_id = Some(SUPPORT_CHANNEL);
     let platform = platform(&db, config, now).await;
     all_up(&fake, now);
     let app = TestApp::start(platform.core).await;
@@ -222,4 +252,32 @@ async fn server_info_on_discord_names_the_incident() {
     let answer = first_answer(&discord, &member, "server", info(ams)).await;
     let text = text_of(&answer);
     assert!(!text.contains(TITLE), "{text}");
+
+    // Tickets opened now: the Frankfurt one's thread card names the incident, the other's not.
+    for server in [fra, ams] {
+        ticket(core, &carl_actor, "Is it down?", server).await;
+    }
+    discord
+        .wait_until(WAIT, "both tickets' threads with their cards", |discord| {
+            let threads = discord.threads_in(SUPPORT_CHANNEL);
+            threads.len() == 2
+                && threads.iter().all(|thread| {
+                    let id = thread["id"].as_str().and_then(|id| id.parse().ok());
+                    id.is_some_and(|id| !discord.messages_in(id).is_empty())
+                })
+        })
+        .await;
+    let mut cards: Vec<String> = discord
+        .threads_in(SUPPORT_CHANNEL)
+        .iter()
+        .filter_map(|thread| thread["id"].as_str().and_then(|id| id.parse().ok()))
+        .map(|id| discord.messages_in(id)[0]["embeds"].to_string())
+        .collect();
+    cards.sort_by_key(|card| !card.contains(TITLE));
+    assert!(
+        cards[0].contains("Opened during") && cards[0].contains(TITLE),
+        "{cards:?}"
+    );
+    assert!(cards[0].contains("Frankfurt VPS"), "{cards:?}");
+    assert!(!cards[1].contains(TITLE), "{cards:?}");
 }

@@ -138,6 +138,11 @@ impl TestDb {
         self.raw(&sql).await.expect("the refusal is installed");
     }
 
+    /// A new store on the same database, to look at it after the platform closed its own.
+    pub async fn reopen(&self) -> Arc<dyn Store> {
+        open(&self.url, 2).await
+    }
+
     /// Takes back the refusal [`Self::refuse`] installed on `table`.
     pub async fn allow(&self, table: &str) {
         let sql = if self.url.starts_with("sqlite:") {

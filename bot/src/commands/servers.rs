@@ -12,6 +12,7 @@ use hostdeck_core::ids::ServerId;
 use hostdeck_core::providers::PowerAction;
 use hostdeck_core::servers::{Owners, Server, parse_power_action};
 use hostdeck_core::ssh_keys::SshKeyId;
+use hostdeck_core::status::plain_markdown;
 use poise::serenity_prelude as serenity;
 use serenity::ButtonStyle;
 
@@ -188,7 +189,11 @@ pub async fn server_info(
         card = card
             .field(
                 "Known problem",
-                format!("{}\n{latest}\n{link}", incident.line()),
+                format!(
+                    "{}\n{}\n{link}",
+                    plain_markdown(&incident.line()),
+                    plain_markdown(&latest)
+                ),
             )
             .warning();
     }

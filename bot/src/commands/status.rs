@@ -189,12 +189,16 @@ fn done(what: &str, incident: &Incident) -> Card {
 pub async fn incident_declare(
     ctx: Context<'_>,
     #[description = "An incident now, or planned maintenance"] kind: KindChoice,
-    #[description = "What the public sees, e.g. Amsterdam servers unreachable"] title: String,
+    #[description = "What the public sees, e.g. Amsterdam servers unreachable"]
+    #[max_length = 120]
+    title: String,
     #[description = "How bad it is"] impact: ImpactChoice,
     #[description = "Component ids, comma-separated"]
     #[autocomplete = "components"]
     components: String,
-    #[description = "The first public update"] message: String,
+    #[description = "The first public update"]
+    #[max_length = 2000]
+    message: String,
     #[description = "Maintenance window in UTC: 2026-12-08 02:00 to 2026-12-08 04:00"]
     window: Option<String>,
 ) -> Result<(), BotError> {
@@ -230,7 +234,9 @@ pub async fn incident_update(
     #[autocomplete = "open_incidents"]
     incident: i64,
     #[description = "Where it stands now"] status: StatusChoice,
-    #[description = "The public update"] message: String,
+    #[description = "The public update"]
+    #[max_length = 2000]
+    message: String,
 ) -> Result<(), BotError> {
     let actor = access(ctx).await?.actor;
     let incident = ctx
@@ -249,7 +255,9 @@ pub async fn incident_resolve(
     #[description = "The incident"]
     #[autocomplete = "open_incidents"]
     incident: i64,
-    #[description = "The last public update"] message: String,
+    #[description = "The last public update"]
+    #[max_length = 2000]
+    message: String,
 ) -> Result<(), BotError> {
     let actor = access(ctx).await?.actor;
     let incident = ctx

@@ -319,7 +319,10 @@ fn escape_markdown(text: &str) -> String {
 }
 
 /// The thread's first message: what the ticket is, and its buttons.
-pub fn thread_card(ticket: &Ticket) -> (String, CreateEmbed, Vec<CreateActionRow>) {
+pub fn thread_card(
+    ticket: &Ticket,
+    incidents: &[hostdeck_core::status::Affecting],
+) -> (String, CreateEmbed, Vec<CreateActionRow>) {
     let id = ticket.id;
     let mut card = Card::new(format!("Ticket #{id}: {}", ticket.subject))
         .field("Department", ticket.department.clone())
@@ -327,6 +330,16 @@ pub fn thread_card(ticket: &Ticket) -> (String, CreateEmbed, Vec<CreateActionRow
         .field("Opened via", ticket.opened_via.as_str());
     if let Some(server) = ticket.server {
         card = card.field("Server", server.0.to_string());
+    }
+    if !incidents.is_empty() {
+        let lines: Vec<String> = incidents
+            .iter()
+            .map(|affecting| {
+                let line = hostdeck_core::status::plain_markdown(&affecting.line());
+                format!("#{}: {line}", affecting.incident.id)
+            })
+            .collect();
+        card = card.field("Opened during", lines.join("\n"));
     }
     let card = card.footer("Staff: claim, note, close and see the customer with the buttons.");
     let button = |prefix: &str, label: &str, style: ButtonStyle| {

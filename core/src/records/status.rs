@@ -231,6 +231,8 @@ pub struct StickyMessage {
     pub written_at: Option<DateTime<Utc>>,
     /// Discord asked to wait until then (429).
     pub not_before: Option<DateTime<Utc>>,
+    /// The nonce of a post sent but not yet recorded: the next post is sent with it again.
+    pub post_nonce: Option<String>,
 }
 
 /// One component's state at one refresh.

@@ -20,6 +20,8 @@ use crate::records::status::{
 
 const TITLE_CHARS: usize = 120;
 const MESSAGE_CHARS: usize = 2000;
+/// A post in the status channel: Discord's 2,000 characters, less room for the role's mention.
+const POST_CHARS: usize = 1960;
 
 /// What staff declare: an incident now, or a maintenance window ahead.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,14 +154,16 @@ impl Status {
                 plain_markdown(&names.join(", ")),
             ),
         };
+        let link = match &self.config.web.public_url {
+            Some(page) => format!("\nStatus: <{}/status>", page.as_str().trim_end_matches('/')),
+            None => String::new(),
+        };
+        // The update is shortened, not the post refused: it fits beside the rest and the role's
+        // mention the bot puts first, and the link to the page stays.
+        let room = POST_CHARS.saturating_sub(content.chars().count() + link.chars().count() + 1);
         content.push('\n');
-        content.push_str(&plain_markdown(&new.first_update.message));
-        if let Some(page) = &self.config.web.public_url {
-            content.push_str(&format!(
-                "\nStatus: <{}/status>",
-                page.as_str().trim_end_matches('/')
-            ));
-        }
+        content.push_str(&shortened(&plain_markdown(&new.first_update.message), room));
+        content.push_str(&link);
         let post = ChannelPost {
             content,
             ping_role: self.config.status.incident_role_id,
@@ -255,6 +259,19 @@ impl Status {
     pub async fn incidents(&self, since: DateTime<Utc>) -> Result<Vec<Incident>> {
         self.store.status().recent_incidents(since).await
     }
+}
+
+/// `text` in at most `max` characters, ending in "…" when cut (never in a dangling escape).
+fn shortened(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    while out.ends_with('\\') {
+        out.pop();
+    }
+    out.push('…');
+    out
 }
 
 /// Text shown as itself in Discord's markdown: every character that could start formatting, a

@@ -5,6 +5,13 @@
 //! pure function), and what was done is kept in the database (`status_sticky`), so a restarted
 //! bot or another replica carries on with the same message. Only the replica holding the lease
 //! row `status.sticky` takes a turn; it gives the lease back when the turn is recorded.
+//!
+//! A turn that may post stores a nonce first ([`StickyTurn::nonce`]), and the bot posts with it
+//! and `enforce_nonce`; the nonce is cleared when the posted message is recorded. A bot that
+//! stopped between the post and the record, or lost Discord's answer, posts again with the same
+//! nonce on its next turn (once the lease's hold has passed), and Discord answers with the first
+//! message instead of making a second: no duplicate within Discord's nonce window of a few
+//! minutes.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -101,6 +108,8 @@ pub struct StickyTurn {
     pub channel_id: u64,
     pub step: StickyStep,
     pub report: PublicReport,
+    /// The nonce to post with (`enforce_nonce`): the same for every try of one post.
+    pub nonce: String,
     hash: String,
     holder: String,
     current: Option<StickyMessage>,
@@ -146,13 +155,18 @@ impl Status {
             max_age: duration(self.config.status.sticky_max_age)?,
         };
         let step = decide(current.as_ref(), &hash, now, rules);
-        if step == StickyStep::Wait {
+        let nonce = if step == StickyStep::Wait {
             store.release_lease(LEASE, holder, now).await?;
-        }
+            String::new()
+        } else {
+            // Every acting step may post (an edit of a message gone posts a new one).
+            store.sticky_post_nonce(channel_id, &fresh_nonce()).await?
+        };
         Ok(Some(StickyTurn {
             channel_id,
             step,
             report,
+            nonce,
             hash,
             holder: holder.to_owned(),
             current,
@@ -166,8 +180,10 @@ impl Status {
             channel_id: turn.channel_id,
             ..StickyMessage::default()
         });
+        sticky.post_nonce = Some(turn.nonce);
         match outcome {
             StickyOutcome::Posted(message) => {
+                sticky.post_nonce = None;
                 sticky.message_id = Some(message);
                 sticky.report_hash = Some(turn.hash);
                 sticky.posted_at = Some(now);
@@ -202,15 +218,10 @@ impl Status {
         if self.config.discord.status_channel_id != Some(channel_id) {
             return Ok(());
         }
-        let store = self.store.status();
-        if let Some(mut sticky) = store.sticky(channel_id).await?
-            && sticky.message_id == Some(message_id)
-        {
-            sticky.message_id = None;
-            sticky.report_hash = None;
-            store.put_sticky(&sticky).await?;
-        }
-        Ok(())
+        self.store
+            .status()
+            .forget_sticky(channel_id, message_id)
+            .await
     }
 
     /// The sticky message as recorded (for tests and operators).
@@ -220,6 +231,12 @@ impl Status {
             None => Ok(None),
         }
     }
+}
+
+/// A nonce for the next post: 20 random digits (Discord takes up to 25 characters).
+fn fresh_nonce() -> String {
+    use rand::Rng;
+    format!("{:020}", rand::thread_rng().gen_range(0..u64::MAX))
 }
 
 fn duration(value: std::time::Duration) -> Result<chrono::Duration> {
@@ -249,6 +266,7 @@ mod tests {
             posted_at: Some(at(posted)),
             written_at: Some(at(written)),
             not_before: None,
+            post_nonce: None,
         }
     }
 

@@ -4,7 +4,7 @@
 //! subscription, and does nothing but end it.
 //!
 //! When an incident or maintenance window is declared, updated or resolved, every subscriber's
-//! email is an outbox row written in the change's own transaction ([`IncidentMail`]), so the
+//! email (active accounts whose address is verified) is an outbox row written in the change's own transaction ([`IncidentMail`]), so the
 //! change and its emails commit together or not at all. An email holds only what the public
 //! page shows: the title and update staff wrote for the public, component names from the
 //! config, states in fixed words, times and links to the page.

@@ -32,6 +32,12 @@ pub trait StatusStore: Send + Sync {
     async fn sticky(&self, channel_id: u64) -> Result<Option<StickyMessage>>;
     /// Records the sticky message (insert or replace).
     async fn put_sticky(&self, sticky: &StickyMessage) -> Result<()>;
+    /// The nonce the next post in `channel_id` is sent with: the one stored by an earlier post
+    /// whose outcome was never recorded, else `fresh`, stored now (before the post is sent).
+    async fn sticky_post_nonce(&self, channel_id: u64, fresh: &str) -> Result<String>;
+    /// Forgets the sticky message of `channel_id` if it is still `message_id` (one conditional
+    /// statement, so a newer message recorded meanwhile is kept).
+    async fn forget_sticky(&self, channel_id: u64, message_id: u64) -> Result<()>;
 
     /// Replaces the stored report.
     async fn put_report(&self, report: &StoredReport) -> Result<()>;

@@ -1,6 +1,6 @@
 //! Tickets: list (filters, keyset pages), open, read, the conversation, close, reopen, rating;
 //! for staff also claim, assign, priority, notes, the customer's context and the SLA report;
-//! the transcript as an HTML file. Scopes: `read:tickets` to read, `write:tickets` to change;
+//! the incidents that touched the customer when it was opened; the transcript as an HTML file. Scopes: `read:tickets` to read, `write:tickets` to change;
 //! core decides who may do what, and somebody else's ticket is 404 on every route. Opening and
 //! posting a message honour `Idempotency-Key`.
 
@@ -14,7 +14,7 @@ use hostdeck_core::ids::{ServerId, UserId};
 use hostdeck_core::tickets::{
     Assignee, OpenTicket, Priority, Ticket, TicketFilter, TicketId, TicketPage, TicketStatus,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -40,6 +40,7 @@ pub fn routes() -> OpenApiRouter<AppState> {
         .routes(routes!(set_priority))
         .routes(routes!(add_note))
         .routes(routes!(ticket_context))
+        .routes(routes!(ticket_incidents))
         .routes(routes!(ticket_transcript))
 }
 
@@ -467,6 +468,45 @@ async fn ticket_context(
         &context,
         &state.core.config.billing.currency,
     )))
+}
+
+/// An incident or maintenance window that touched the ticket's customer when it was opened.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TicketIncidentView {
+    pub incident: super::status::IncidentView,
+    /// Names of its components that touch the customer (their servers' locations, or what
+    /// every customer relies on).
+    pub affects: Vec<String>,
+    /// It touches every customer, not only through their servers.
+    pub everyone: bool,
+}
+
+/// The incidents and maintenance acting when the ticket was opened that touched its customer
+/// (its server's, or any of their servers', or what every customer relies on), newest first.
+/// For the customer and staff alike: incidents are public.
+#[utoipa::path(get, path = "/api/v1/tickets/{id}/incidents", tag = "tickets", security(("bearer" = [])),
+    params(("id" = i64, Path, description = "The ticket's id")),
+    responses((status = 200, body = Vec<TicketIncidentView>), (status = 401, body = ErrorView),
+              (status = 403, body = ErrorView), (status = 404, body = ErrorView)))]
+async fn ticket_incidents(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(id): ApiPath<i64>,
+) -> Result<Json<Vec<TicketIncidentView>>, ApiError> {
+    let affecting = state
+        .core
+        .ticket_incidents(caller.actor(), TicketId(id))
+        .await?;
+    Ok(Json(
+        affecting
+            .iter()
+            .map(|affecting| TicketIncidentView {
+                incident: super::status::IncidentView::from(&affecting.incident),
+                affects: affecting.components.clone(),
+                everyone: affecting.everyone,
+            })
+            .collect(),
+    ))
 }
 
 /// The conversation without staff notes, as a standalone HTML file to save.

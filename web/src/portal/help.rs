@@ -171,6 +171,15 @@ async fn help_view(
     }))
 }
 
+/// `GET /help/ask`: the article whose slug is `ask` (the path is the ask box's too).
+pub async fn article_named_ask(
+    state: State<AppState>,
+    page: PageContext,
+    caller: Option<Caller>,
+) -> Result<Response, PortalError> {
+    article(state, page, caller, Path("ask".to_owned())).await
+}
+
 /// One article; a draft is "not found" to anybody but an admin.
 pub async fn article(
     State(state): State<AppState>,

@@ -3,7 +3,7 @@
 //! in words, the names of its components, its window, and its updates in order.
 
 use hostdeck_core::status::public::{PublicComponent, PublicIncident};
-use hostdeck_core::status::{Impact, IncidentKind, status_words};
+use hostdeck_core::status::{Affecting, Impact, IncidentKind, status_words};
 
 use super::context::when;
 
@@ -83,23 +83,33 @@ pub struct IncidentNote {
     pub resolved: Option<String>,
 }
 
+impl From<&Affecting> for IncidentNote {
+    fn from(affecting: &Affecting) -> Self {
+        Self {
+            id: affecting.incident.id,
+            line: affecting.line(),
+            latest: affecting.latest().unwrap_or_default().to_owned(),
+            resolved: affecting.incident.resolved_at.map(when),
+        }
+    }
+}
+
 /// Core's incidents acting at `at` that touch a customer with servers on `providers`.
 pub async fn incident_notes(
     state: &crate::AppState,
     providers: &[&str],
     at: chrono::DateTime<chrono::Utc>,
 ) -> Result<Vec<IncidentNote>, super::context::PortalError> {
-    Ok(state
-        .core
-        .status
-        .affecting(providers, at)
-        .await?
-        .iter()
-        .map(|affecting| IncidentNote {
-            id: affecting.incident.id,
-            line: affecting.line(),
-            latest: affecting.latest().unwrap_or_default().to_owned(),
-            resolved: affecting.incident.resolved_at.map(when),
-        })
-        .collect())
+    let affecting = state.core.status.affecting(providers, at).await?;
+    Ok(affecting.iter().map(IncidentNote::from).collect())
+}
+
+/// The incidents a ticket shows (those that touched its customer when it was opened).
+pub async fn ticket_incident_notes(
+    state: &crate::AppState,
+    actor: &hostdeck_core::Actor,
+    id: hostdeck_core::ids::TicketId,
+) -> Result<Vec<IncidentNote>, super::context::PortalError> {
+    let affecting = state.core.ticket_incidents(actor, id).await?;
+    Ok(affecting.iter().map(IncidentNote::from).collect())
 }

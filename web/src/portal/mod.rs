@@ -245,7 +245,8 @@ pub fn routes() -> Router<AppState> {
             post(incidents_staff::action),
         )
         .route("/help", get(help::index))
-        .route("/help/ask", post(help::ask))
+        // The ask box posts here; an article named `ask` is read here too.
+        .route("/help/ask", get(help::article_named_ask).post(help::ask))
         .route("/help/{slug}", get(help::article))
         .route("/admin/assistant", get(help::usage))
 }

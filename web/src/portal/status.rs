@@ -68,25 +68,38 @@ fn day_bar(day: &DayUptime) -> DayBar {
             class: "unknown",
             words: format!("{date}: not known (our checks could not tell)"),
         },
-        Some(permille) => DayBar {
-            class: match permille {
-                999.. => "up",
-                950..=998 => "minor",
-                _ => "down",
-            },
-            words: format!(
-                "{date}: {}.{}% up{}",
-                permille / 10,
-                permille % 10,
-                if day.unknown > 0 {
-                    ", part of the day not known"
-                } else {
-                    ""
-                }
-            ),
-        },
+        Some(permille) => {
+            // What is known to be wrong shows; a day known only in part is never drawn as up.
+            let unknown_permille = day.unknown * 1000 / day.samples.max(1);
+            DayBar {
+                class: match permille {
+                    999.. if unknown_permille > UNKNOWN_PERMILLE_SHOWN_UP => "unknown",
+                    999.. => "up",
+                    950..=998 => "minor",
+                    _ => "down",
+                },
+                words: format!(
+                    "{date}: {}.{}% up{}",
+                    permille / 10,
+                    permille % 10,
+                    if day.unknown > 0 {
+                        format!(
+                            " while known; {}.{}% of the day not known",
+                            unknown_permille / 10,
+                            unknown_permille % 10
+                        )
+                    } else {
+                        String::new()
+                    }
+                ),
+            }
+        }
     }
 }
+
+/// The share of a day (per mille) that may be unknown with the day still drawn as up: about a
+/// quarter of an hour of checks that could not tell.
+const UNKNOWN_PERMILLE_SHOWN_UP: u64 = 10;
 
 /// "99.8% up over the 12 days with data (78 days without data)".
 fn uptime_words(days: &[DayUptime]) -> String {
@@ -395,6 +408,20 @@ mod tests {
         assert_eq!(day_bar(&day(10, 10, None)).class, "unknown");
         assert_eq!(day_bar(&day(10, 0, Some(1000))).class, "up");
         assert_eq!(day_bar(&day(10, 0, Some(500))).class, "down");
+        // Up while known, but a third of the day not known: not drawn as up.
+        let partly = day_bar(&day(30, 10, Some(1000)));
+        assert_eq!(partly.class, "unknown");
+        assert!(
+            partly.words.contains("33.3% of the day not known"),
+            "{}",
+            partly.words
+        );
+        // A few minutes not known: still up, and the words say so.
+        let mostly = day_bar(&day(1440, 5, Some(1000)));
+        assert_eq!(mostly.class, "up");
+        assert!(mostly.words.contains("not known"), "{}", mostly.words);
+        // Known downtime shows whatever else is unknown.
+        assert_eq!(day_bar(&day(30, 10, Some(500))).class, "down");
         assert_eq!(
             uptime_words(&[day(0, 0, None), day(0, 0, None)]),
             "No uptime data for the last 2 days"

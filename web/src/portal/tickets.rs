@@ -8,7 +8,6 @@ use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use hostdeck_core::ids::ServerId;
 use hostdeck_core::servers::Owners;
-use hostdeck_core::status::ticket_providers;
 use hostdeck_core::store::Page;
 use hostdeck_core::tickets::{
     OpenTicket, Priority, TicketFilter, TicketId, TicketStatus, Tickets, Transcript,
@@ -19,7 +18,7 @@ use super::context::{
     NoticeQuery, PageContext, PortalError, PortalForm, render, see_other, shown, signed_in, when,
 };
 use super::conversation::{MessageRow, TicketRow, act, ticket_id};
-use super::incident_views::{IncidentNote, incident_notes};
+use super::incident_views::{IncidentNote, ticket_incident_notes};
 use crate::AppState;
 use crate::auth::Caller;
 
@@ -285,14 +284,7 @@ async fn ticket_view(
         return Ok(see_other(&format!("/admin/tickets/{id}")));
     }
     let messages = state.core.tickets.messages(caller.actor(), id).await?;
-    let servers = state.core.servers.list(caller.actor(), Owners::Own).await?;
-    let providers = ticket_providers(
-        servers
-            .iter()
-            .map(|server| (server.id, server.provider.as_str())),
-        ticket.server,
-    );
-    let incidents = incident_notes(state, &providers, ticket.created_at).await?;
+    let incidents = ticket_incident_notes(state, caller.actor(), id).await?;
     let reopen_until = ticket
         .closed_at
         .and_then(|closed| {

@@ -6,7 +6,6 @@
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
 use chrono::Duration;
-use hostdeck_core::status::ticket_providers;
 use hostdeck_core::tickets::context::CustomerContext;
 use hostdeck_core::tickets::sla::SlaFigures;
 use hostdeck_core::tickets::{Assignee, Priority, TicketFilter, TicketId, TicketStatus};
@@ -17,7 +16,7 @@ use super::context::{
     NoticeQuery, PageContext, PortalError, PortalForm, render, see_other, signed_in, staff, when,
 };
 use super::conversation::{MessageRow, TicketRow, act, span, status_label, ticket_id, with_emails};
-use super::incident_views::{IncidentNote, incident_notes};
+use super::incident_views::{IncidentNote, ticket_incident_notes};
 use crate::AppState;
 use crate::auth::Caller;
 
@@ -227,14 +226,7 @@ async fn ticket_view(
     let ticket = state.core.tickets.get(actor, id).await?;
     let messages = state.core.tickets.messages(actor, id).await?;
     let context = state.core.tickets.context(actor, id).await?;
-    let providers = ticket_providers(
-        context
-            .servers
-            .iter()
-            .map(|server| (server.id, server.provider.as_str())),
-        ticket.server,
-    );
-    let incidents = incident_notes(state, &providers, ticket.created_at).await?;
+    let incidents = ticket_incident_notes(state, actor, id).await?;
     let rows = with_emails(state, caller, std::slice::from_ref(&ticket)).await?;
     let Some(row) = rows.into_iter().next() else {
         return Err(Error::NotFound("There is no such ticket.".into()).into());

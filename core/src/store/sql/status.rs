@@ -109,7 +109,7 @@ impl<DB> StatusStore for SqlStore<DB> {
 
     async fn sticky(&self, channel_id: u64) -> Result<Option<StickyMessage>> {
         let row = sqlx::query(
-            "SELECT message_id, report_hash, posted_at, written_at, not_before \
+            "SELECT message_id, report_hash, posted_at, written_at, not_before, post_nonce \
              FROM status_sticky WHERE channel_id = $1",
         )
         .bind(channel_id.to_string())
@@ -124,6 +124,7 @@ impl<DB> StatusStore for SqlStore<DB> {
                 posted_at: row.try_get("posted_at")?,
                 written_at: row.try_get("written_at")?,
                 not_before: row.try_get("not_before")?,
+                post_nonce: row.try_get("post_nonce")?,
             })
         })
         .transpose()
@@ -132,9 +133,9 @@ impl<DB> StatusStore for SqlStore<DB> {
     async fn put_sticky(&self, sticky: &StickyMessage) -> Result<()> {
         sqlx::query(
             "INSERT INTO status_sticky (channel_id, message_id, report_hash, posted_at, \
-             written_at, not_before) VALUES ($1, $2, $3, $4, $5, $6) \
+             written_at, not_before, post_nonce) VALUES ($1, $2, $3, $4, $5, $6, $7) \
              ON CONFLICT (channel_id) DO UPDATE SET message_id = $2, report_hash = $3, \
-             posted_at = $4, written_at = $5, not_before = $6",
+             posted_at = $4, written_at = $5, not_before = $6, post_nonce = $7",
         )
         .bind(sticky.channel_id.to_string())
         .bind(sticky.message_id.map(|id| id.to_string()))
@@ -142,6 +143,32 @@ impl<DB> StatusStore for SqlStore<DB> {
         .bind(sticky.posted_at)
         .bind(sticky.written_at)
         .bind(sticky.not_before)
+        .bind(sticky.post_nonce.clone())
+        .execute(&self.writer)
+        .await?;
+        Ok(())
+    }
+
+    async fn sticky_post_nonce(&self, channel_id: u64, fresh: &str) -> Result<String> {
+        let nonce: String = sqlx::query_scalar(
+            "INSERT INTO status_sticky (channel_id, post_nonce) VALUES ($1, $2) \
+             ON CONFLICT (channel_id) DO UPDATE \
+             SET post_nonce = COALESCE(status_sticky.post_nonce, $2) RETURNING post_nonce",
+        )
+        .bind(channel_id.to_string())
+        .bind(fresh.to_owned())
+        .fetch_one(&self.writer)
+        .await?;
+        Ok(nonce)
+    }
+
+    async fn forget_sticky(&self, channel_id: u64, message_id: u64) -> Result<()> {
+        sqlx::query(
+            "UPDATE status_sticky SET message_id = NULL, report_hash = NULL \
+             WHERE channel_id = $1 AND message_id = $2",
+        )
+        .bind(channel_id.to_string())
+        .bind(message_id.to_string())
         .execute(&self.writer)
         .await?;
         Ok(())
@@ -388,7 +415,8 @@ async fn notify<DB>(
 ) -> Result<()> {
     let rows = sqlx::query(
         "SELECT s.user_id, s.token, u.email FROM status_subscriptions s \
-         JOIN users u ON u.id = s.user_id WHERE u.status = 'active' ORDER BY s.user_id",
+         JOIN users u ON u.id = s.user_id \
+         WHERE u.status = 'active' AND u.email_verified_at IS NOT NULL ORDER BY s.user_id",
     )
     .fetch_all(&mut **tx)
     .await?;

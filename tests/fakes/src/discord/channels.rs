@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::interactions;
 use super::rest::{Answer, Outcome, Rest, not_implemented, snowflake};
 use super::shapes::{self, NewThread};
-use super::world::{World, snowflake_field};
+use super::world::{NONCE_WINDOW, World, snowflake_field};
 
 fn is_thread(channel: &Value) -> bool {
     matches!(channel["type"].as_u64(), Some(10..=12))
@@ -223,7 +223,33 @@ fn send_message(world: &mut World, channel_id: u64, channel: &Value, body: &Valu
         ));
     }
     let bot = world.bot_user();
-    let message = world.create_message(channel_id, bot, body, json!({}));
+    // `enforce_nonce`: the same author's message with the same nonce in the past few minutes is
+    // returned instead of a new one (how a client that lost an answer retries safely).
+    let nonce = match &body["nonce"] {
+        Value::String(nonce) => Some(nonce.clone()),
+        Value::Number(nonce) => Some(nonce.to_string()),
+        _ => None,
+    };
+    let key = nonce
+        .filter(|_| body["enforce_nonce"] == true)
+        .map(|nonce| (channel_id, world.settings.application_id, nonce));
+    if let Some(key) = &key
+        && let Some((id, at)) = world.nonces.get(key)
+        && at.elapsed() < NONCE_WINDOW
+        && let Some(message) = world.messages.get(id)
+    {
+        let mut message = message.clone();
+        message["nonce"] = body["nonce"].clone();
+        return Ok(Answer::ok(message));
+    }
+    let mut message = world.create_message(channel_id, bot, body, json!({}));
+    if let Some(key) = key {
+        let id = snowflake_field(&message, "id").unwrap_or_default();
+        world.nonces.insert(key, (id, std::time::Instant::now()));
+    }
+    if !body["nonce"].is_null() {
+        message["nonce"] = body["nonce"].clone();
+    }
     Ok(Answer::ok(message))
 }
 

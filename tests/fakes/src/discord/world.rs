@@ -103,7 +103,13 @@ pub(crate) struct World {
     pub down: bool,
     /// REST requests answered 503 because the fake was down.
     pub refused_while_down: usize,
+    /// Nonces of messages created with `enforce_nonce`, by channel, author and nonce: the
+    /// message and when it was made, so the same nonce within [`NONCE_WINDOW`] returns it.
+    pub nonces: HashMap<(u64, u64, String), (u64, std::time::Instant)>,
 }
+
+/// How long Discord remembers an enforced nonce ("the past few minutes").
+pub const NONCE_WINDOW: Duration = Duration::from_secs(5 * 60);
 
 impl World {
     pub fn new(settings: Settings, api_base: String, gateway_url: String) -> Self {
@@ -130,6 +136,7 @@ impl World {
             message_content_enabled: true,
             down: false,
             refused_while_down: 0,
+            nonces: HashMap::new(),
         };
         let bot = world.bot_user();
         world.users.insert(world.settings.application_id, bot);
