@@ -221,5 +221,8 @@ async fn fixed_login(target: &Target, rate: u32, duration: Duration) -> anyhow::
         latencies.push(task.await??);
     }
     latencies.sort();
-    Ok(Latencies { latencies })
+    Ok(Latencies {
+        latencies,
+        failed: 0,
+    })
 }

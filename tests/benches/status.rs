@@ -1,6 +1,6 @@
-//! `GET /api/v1/status` and `/api/v1/status/summary.json` at 2,000 requests a second beside an
-//! axum hello-world route in the same process and run (SQLite), counting the fake BetterStack's
-//! requests during the load; and BetterStack requests per hour with one replica and with four
+//! `GET /api/v1/status`, `/api/v1/status/summary.json` and the public page `/status` at 2,000
+//! requests a second beside an axum hello-world route in the same process and run (SQLite),
+//! counting the fake BetterStack's requests during the load; and BetterStack requests per hour with one replica and with four
 //! (four `Core`s on one PostgreSQL database, each running the scheduled refresh).
 //!
 //!     cargo bench -p hostdeck-e2e --bench status
@@ -120,9 +120,9 @@ async fn load(
         key: None,
     };
     println!(
-        "| route | max requests/s | p50 at 2,000/s | p99 at 2,000/s | over 5 ms | BetterStack requests during the run |"
+        "| route | max requests/s | p50 at 2,000/s | p99 at 2,000/s | over 5 ms | failed | BetterStack requests during the run |"
     );
-    println!("|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|");
     for (name, target) in [
         (
             "axum hello world (baseline)",
@@ -136,17 +136,22 @@ async fn load(
             "GET /api/v1/status/summary.json",
             target(format!("http://{}/api/v1/status/summary.json", app.addr)),
         ),
+        (
+            "GET /status (the public page)",
+            target(format!("http://{}/status", app.addr)),
+        ),
     ] {
         let before = betterstack.total();
         let rate = max_rate(&target, max).await?;
         let fixed = fixed_rate(&target, 2_000, fixed).await?;
         let calls = betterstack.total() - before;
         println!(
-            "| {name} | {rate:.0} | {} | {} | {} of {} | {calls} |",
+            "| {name} | {rate:.0} | {} | {} | {} of {} | {} | {calls} |",
             ms(fixed.quantile(0.50)),
             ms(fixed.quantile(0.99)),
             fixed.over(Duration::from_millis(5)),
-            fixed.latencies.len()
+            fixed.latencies.len() + fixed.failed,
+            fixed.failed
         );
     }
     app.shutdown().await?;

@@ -37,7 +37,37 @@ hostdeck_e2e::on_both_engines!(
     discord_text_is_kept_and_our_own_posts_are_not_edited_from_discord,
     a_lease_taken_over_stops_the_replica_that_lost_it,
     reopens_at_once_cannot_pass_the_open_ticket_limit,
+    an_idempotency_key_is_honoured_for_a_day,
 );
+
+/// A key is honoured for a day: the minute job forgets it after, and the same key then opens
+/// a new ticket.
+async fn an_idempotency_key_is_honoured_for_a_day(db: TestDb) {
+    let desk = Desk::new(db, config()).await;
+    let (_, ada) = desk.person(1, Role::Customer).await;
+    let tickets = &desk.core.tickets;
+    let first = tickets
+        .open_once(&ada, opening("Disk full"), "key-1")
+        .await
+        .expect("opened");
+    assert!(!first.replayed);
+    desk.clock.advance(chrono::Duration::hours(23));
+    tickets.run_due().await.expect("the minute job");
+    let again = tickets
+        .open_once(&ada, opening("Disk full"), "key-1")
+        .await
+        .expect("replayed");
+    assert!(again.replayed);
+    assert_eq!(again.value.id, first.value.id);
+    desk.clock.advance(chrono::Duration::hours(2));
+    tickets.run_due().await.expect("the minute job");
+    let later = tickets
+        .open_once(&ada, opening("Disk full"), "key-1")
+        .await
+        .expect("opened anew");
+    assert!(!later.replayed);
+    assert_ne!(later.value.id, first.value.id);
+}
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 1, 9, 0, 0)

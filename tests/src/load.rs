@@ -44,9 +44,11 @@ impl Target {
     }
 }
 
-/// Latencies, sorted.
+/// Latencies of the requests answered, sorted, and how many failed (refused, reset, an error
+/// status): a load run reports them instead of stopping at the first.
 pub struct Latencies {
     pub latencies: Vec<Duration>,
+    pub failed: usize,
 }
 
 impl Latencies {
@@ -107,9 +109,18 @@ pub async fn fixed_rate(
         }));
     }
     let mut latencies = Vec::with_capacity(tasks.len());
+    let mut failed = 0;
     for task in tasks {
-        latencies.push(task.await??);
+        match task.await? {
+            Ok(latency) => latencies.push(latency),
+            Err(error) => {
+                if failed == 0 {
+                    eprintln!("{}: {error:#}", target.url);
+                }
+                failed += 1;
+            }
+        }
     }
     latencies.sort();
-    Ok(Latencies { latencies })
+    Ok(Latencies { latencies, failed })
 }

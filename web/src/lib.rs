@@ -54,6 +54,8 @@ pub struct AppState {
     pub core: Arc<Core>,
     pub metrics: PrometheusHandle,
     pub openapi: Arc<utoipa::openapi::OpenApi>,
+    /// The status routes' bodies, written once per report.
+    pub status_bodies: Arc<api::StatusBodies>,
 }
 
 impl AppState {
@@ -62,6 +64,7 @@ impl AppState {
             core,
             metrics,
             openapi: Arc::new(api::routes().openapi),
+            status_bodies: Arc::default(),
         }
     }
 }

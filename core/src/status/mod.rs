@@ -93,6 +93,10 @@ pub struct Status {
     /// This process's name in the lease row.
     holder: String,
     cache: Arc<RwLock<Option<Report>>>,
+    /// Moves on at every change made here, so a report composed before it is not kept.
+    generation: Arc<std::sync::atomic::AtomicU64>,
+    /// Held by the one request of this process that composes the report again.
+    composing: Arc<tokio::sync::Mutex<()>>,
     uptime_cache: Arc<RwLock<Option<overview::UptimeCache>>>,
 }
 
@@ -123,6 +127,8 @@ impl Status {
             checks,
             holder: format!("{:016x}", rand::random::<u64>()),
             cache: Arc::new(RwLock::new(None)),
+            composing: Arc::new(tokio::sync::Mutex::new(())),
+            generation: Arc::new(std::sync::atomic::AtomicU64::new(0)),
             uptime_cache: Arc::new(RwLock::new(None)),
             config,
         })
@@ -143,14 +149,20 @@ impl Status {
     /// and a history sample; otherwise leaves the stored one.
     pub async fn refresh(&self) -> Result<Refreshed> {
         let now = self.clock.now();
-        let interval = self.config.status.refresh_interval;
-        // A little under the interval, so the replica that took it takes the next one too.
-        let hold = chrono::Duration::from_std(interval.mul_f64(0.9))
-            .map_err(|error| Error::internal("the status lease", error))?;
+        // The lease holds to the end of the interval `now` falls in (intervals counted from the
+        // epoch), so each interval has one reading for the cluster, however many replicas tick
+        // and whatever their phases: four replicas read as often as one.
+        let interval = i64::try_from(self.config.status.refresh_interval.as_millis())
+            .unwrap_or(i64::MAX)
+            .max(1);
+        let millis = now.timestamp_millis();
+        let until = DateTime::<Utc>::from_timestamp_millis(millis - millis.rem_euclid(interval))
+            .and_then(|start| start.checked_add_signed(chrono::Duration::milliseconds(interval)))
+            .ok_or_else(|| Error::internal("the status lease", "the interval is out of range"))?;
         if !self
             .store
             .status()
-            .take_lease(LEASE, &self.holder, now, now + hold)
+            .take_lease(LEASE, &self.holder, now, until)
             .await?
         {
             return Ok(Refreshed::Shared);
@@ -301,24 +313,54 @@ impl Status {
     }
 
     fn forget_cached(&self) {
-        *self.cache.write().unwrap_or_else(|p| p.into_inner()) = None;
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        self.generation
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        *cache = None;
+        drop(cache);
         *self.uptime_cache.write().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    /// How many changes this process made to what the report shows (incidents, refreshes):
+    /// with the report's `generated_at`, a key for what doors derive from it. Read it before
+    /// the report: a report read after it is never older than the changes it counts.
+    pub fn changes(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The report every door shows: the stored snapshot with the incidents and maintenance
     /// mode applied at this moment. Reused by this process for two seconds.
     pub async fn report(&self) -> Result<Report> {
         let now = self.clock.now();
+        let cached = self.cache.read().unwrap_or_else(|p| p.into_inner()).clone();
+        let age = |report: &Report| (report.generated_at <= now).then(|| now - report.generated_at);
+        if let Some(report) = &cached
+            && age(report).is_some_and(|age| age < CACHE_FOR)
+        {
+            return Ok(report.clone());
+        }
+        // One request of this process composes it again; those arriving meanwhile get the copy
+        // that just expired (when it is only a little older), instead of all asking the
+        // database at once.
+        let _composing = match self.composing.try_lock() {
+            Ok(guard) => guard,
+            Err(_) => match cached {
+                Some(report) if age(&report).is_some_and(|age| age < CACHE_FOR * 5) => {
+                    return Ok(report);
+                }
+                _ => self.composing.lock().await,
+            },
+        };
         if let Some(report) = self
             .cache
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
-            && report.generated_at <= now
-            && now - report.generated_at < CACHE_FOR
+            .filter(|report| age(report).is_some_and(|age| age < CACHE_FOR))
         {
             return Ok(report.clone());
         }
+        let generation = self.generation.load(std::sync::atomic::Ordering::SeqCst);
         let snapshot = self.snapshot().await?;
         let incidents = self
             .store
@@ -334,7 +376,11 @@ impl Status {
             now,
             freshness: self.config.status.freshness,
         });
-        *self.cache.write().unwrap_or_else(|p| p.into_inner()) = Some(report.clone());
+        let mut cache = self.cache.write().unwrap_or_else(|p| p.into_inner());
+        // A change made here while it was composed: it may not show it, so it is not kept.
+        if self.generation.load(std::sync::atomic::Ordering::SeqCst) == generation {
+            *cache = Some(report.clone());
+        }
         Ok(report)
     }
 

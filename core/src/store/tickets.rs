@@ -91,6 +91,8 @@ pub trait TicketStore: Send + Sync {
     ) -> Result<(Ticket, TicketMessage)>;
     /// What the request sent with `key` in `scope` made, if one was.
     async fn request_key(&self, scope: &str, key: &str) -> Result<Option<KeyedRequest>>;
+    /// Forgets the keys of requests made before `before`; returns how many.
+    async fn purge_request_keys(&self, before: DateTime<Utc>) -> Result<u64>;
     /// Writes a change (see the module comment).
     async fn write_ticket(&self, write: &TicketWrite) -> Result<Written>;
     async fn ticket(&self, id: TicketId) -> Result<Option<Ticket>>;

@@ -67,6 +67,14 @@ impl Tickets {
                 }
             }
         }
+        let forgotten = self
+            .store
+            .tickets()
+            .purge_request_keys(now - super::keys::KEYS_KEPT)
+            .await;
+        if let Err(error) = forgotten {
+            tracing::warn!(%error, "old idempotency keys were not forgotten; the next run tries again");
+        }
         Ok(outcome)
     }
 

@@ -4,13 +4,17 @@
 //! (`ticket_request_keys`), so it names that or nothing: a request that failed leaves its key
 //! free for a corrected one. The same key with another request is `idempotency_mismatch`, in
 //! words that say nothing of the first; of two requests sent at once with one key, one acts
-//! and the other is answered with what it made.
+//! and the other is answered with what it made. A key is honoured for [`KEYS_KEPT`] (a day, as
+//! payment APIs do); the tickets' minute job forgets older ones.
 
 use super::{OpenTicket, Tickets};
 use crate::error::{Error, Result};
 use crate::idempotency::{Fingerprint, MISMATCH};
 use crate::policy::Actor;
 use crate::records::tickets::{KeyedRequest, RequestKey, Ticket, TicketId, TicketMessage};
+
+/// How long a key is honoured.
+pub const KEYS_KEPT: chrono::Duration = chrono::Duration::hours(24);
 
 /// The longest key a client may send.
 const MAX_KEY: usize = 200;

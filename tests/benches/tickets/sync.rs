@@ -166,7 +166,12 @@ async fn round_trips(discord: &FakeDiscord, count: usize) -> anyhow::Result<Vec<
         let (client, url, auth) = (client.clone(), url.clone(), auth.clone());
         tasks.spawn(async move {
             let started = Instant::now();
-            let answer = client.get(url).header("authorization", auth).send().await?;
+            let answer = client
+                .get(url)
+                .header("authorization", auth)
+                .header("user-agent", "DiscordBot (https://example.com, 1.0)")
+                .send()
+                .await?;
             anyhow::ensure!(answer.status().is_success(), "{}", answer.status());
             answer.bytes().await?;
             Ok(started.elapsed())

@@ -26,6 +26,7 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
 
+pub use status::StatusBodies;
 pub use views::*;
 
 #[derive(OpenApi)]

@@ -5,7 +5,10 @@
 //! declare, update and resolve incidents with the `write:status` scope (or a session); core
 //! checks `ManageIncidents`. Every shape is built from core's allow-listed public report.
 
+use std::sync::{Arc, RwLock};
+
 use axum::Json;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -345,8 +348,45 @@ impl From<&Summary> for SummaryView {
 }
 
 /// JSON with the status's short cache lifetime.
-fn cached<T: Serialize>(body: &T) -> Response {
-    ([(header::CACHE_CONTROL, CACHE_CONTROL)], Json(body)).into_response()
+/// The bodies of the two public status routes, each written once per report this process
+/// composes (every two seconds at most, and at every change) instead of once per request: the
+/// routes are read by anyone, often, and what they show moves only with the report.
+#[derive(Default)]
+pub struct StatusBodies {
+    status: RwLock<Option<(String, Bytes)>>,
+    summary: RwLock<Option<(String, Bytes)>>,
+}
+
+/// The JSON body kept in `slot` for `key`, or `write`'s, kept for the next request.
+fn once_per_report<T: Serialize>(
+    slot: &RwLock<Option<(String, Bytes)>>,
+    key: String,
+    write: impl FnOnce() -> T,
+) -> Result<Response, ApiError> {
+    let kept = slot
+        .read()
+        .unwrap_or_else(|p| p.into_inner())
+        .as_ref()
+        .filter(|(kept, _)| *kept == key)
+        .map(|(_, body)| body.clone());
+    let body = match kept {
+        Some(body) => body,
+        None => {
+            let body = Bytes::from(serde_json::to_vec(&write()).map_err(|error| {
+                ApiError(hostdeck_core::Error::internal("writing the status", error))
+            })?);
+            *slot.write().unwrap_or_else(|p| p.into_inner()) = Some((key, body.clone()));
+            body
+        }
+    };
+    Ok((
+        [
+            (header::CACHE_CONTROL, CACHE_CONTROL),
+            (header::CONTENT_TYPE, "application/json"),
+        ],
+        body,
+    )
+        .into_response())
 }
 
 /// The status of the platform: each component's state with the reason in words and 90 days
@@ -356,8 +396,18 @@ fn cached<T: Serialize>(body: &T) -> Response {
     responses((status = 200, body = StatusView, headers(("cache-control" = String))),
               (status = 503, body = ErrorView)))]
 async fn get_status(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let changes = state.core.status.changes();
     let overview = state.core.status.overview(UPTIME_DAYS).await?;
-    Ok(cached(&StatusView::of(&overview)))
+    // The report is composed anew at most every two seconds, and at every change; the uptime
+    // is read once per refresh and day.
+    let key = format!(
+        "{changes}/{}/{:p}",
+        overview.report.generated_at.timestamp_micros(),
+        Arc::as_ptr(&overview.uptime)
+    );
+    once_per_report(&state.status_bodies.status, key, || {
+        StatusView::of(&overview)
+    })
 }
 
 /// The status in the shape Atlassian Statuspage's `summary.json` has, for status widgets and
@@ -373,8 +423,12 @@ async fn get_summary(State(state): State<AppState>) -> Result<Response, ApiError
         .public_url
         .as_ref()
         .map(|base| format!("{}/status", base.as_str().trim_end_matches('/')));
-    let summary = state.core.status.summary(page).await?;
-    Ok(cached(&SummaryView::from(&summary)))
+    let changes = state.core.status.changes();
+    let report = state.core.status.public_report().await?;
+    let key = format!("{changes}/{}", report.generated_at.timestamp_micros());
+    once_per_report(&state.status_bodies.summary, key, || {
+        SummaryView::from(&Summary::of(&report, &state.core.config.company.name, page))
+    })
 }
 
 /// The permission first (audited), before the body's words are read: who may not declare

@@ -172,7 +172,7 @@ fn created(replayed: bool) -> StatusCode {
 /// ticket and answers it again with 200; the same key with another request is refused (422
 /// `idempotency_mismatch`).
 #[utoipa::path(post, path = "/api/v1/tickets", tag = "tickets", security(("bearer" = [])), request_body = OpenTicketRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 200 printable ASCII characters, unique per intended ticket")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "1 to 200 printable ASCII characters, unique per intended ticket; honoured for 24 hours")),
     responses((status = 201, body = TicketView), (status = 200, body = TicketView, description = "The key was used before: the ticket it opened"),
               (status = 401, body = ErrorView), (status = 403, body = ErrorView),
               (status = 404, body = ErrorView), (status = 409, body = ErrorView),
@@ -249,7 +249,7 @@ pub struct MessageRequest {
 /// same key with another text is refused (422 `idempotency_mismatch`).
 #[utoipa::path(post, path = "/api/v1/tickets/{id}/messages", tag = "tickets", security(("bearer" = [])),
     params(("id" = i64, Path, description = "The ticket's id"),
-           ("Idempotency-Key" = Option<String>, Header, description = "1 to 200 printable ASCII characters, unique per intended message")),
+           ("Idempotency-Key" = Option<String>, Header, description = "1 to 200 printable ASCII characters, unique per intended message; honoured for 24 hours")),
     request_body = MessageRequest,
     responses((status = 201, body = TicketMessageView), (status = 200, body = TicketMessageView, description = "The key was used before: the message it posted"),
               (status = 401, body = ErrorView), (status = 403, body = ErrorView),

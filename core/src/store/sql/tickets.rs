@@ -439,6 +439,14 @@ impl<DB> TicketStore for SqlStore<DB> {
         .transpose()
     }
 
+    async fn purge_request_keys(&self, before: DateTime<Utc>) -> Result<u64> {
+        let done = sqlx::query("DELETE FROM ticket_request_keys WHERE created_at < $1")
+            .bind(before)
+            .execute(&self.writer)
+            .await?;
+        Ok(DB::rows_affected(&done))
+    }
+
     async fn ticket(&self, id: TicketId) -> Result<Option<Ticket>> {
         Ok(self.tickets_where("id = $1", id.0).await?.pop())
     }
