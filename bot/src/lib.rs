@@ -267,7 +267,11 @@ async fn run_client(
         .framework(framework)
         .await?;
     let shards = client.shard_manager.clone();
-    let reporter = tokio::spawn(status_channel::report_shards(core, shards.clone()));
+    let reporter = tokio::spawn(status_channel::report_shards(
+        core,
+        shards.clone(),
+        stop.clone(),
+    ));
     let stopper = tokio::spawn(async move {
         let _ = stop.wait_for(|stop| *stop).await;
         shards.shutdown_all().await;

@@ -248,20 +248,31 @@ pub async fn on_event(data: &Data, event: &serenity::FullEvent) {
     }
 }
 
-/// While the client runs: every few seconds, whether every shard is connected, to core.
-pub async fn report_shards(core: Arc<Core>, shards: Arc<serenity::ShardManager>) {
+/// While the client runs: every few seconds, whether every shard is connected, to core
+/// (nothing once `stop` turns true: the shards going down then are no outage).
+pub async fn report_shards(
+    core: Arc<Core>,
+    shards: Arc<serenity::ShardManager>,
+    stop: watch::Receiver<bool>,
+) {
     // READY says so first; from then on, every GATEWAY_EVERY.
     let first = tokio::time::Instant::now() + GATEWAY_EVERY;
     let mut every = tokio::time::interval_at(first, GATEWAY_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         every.tick().await;
+        if *stop.borrow() {
+            return;
+        }
         let runners = shards.runners.lock().await;
         let connected = !runners.is_empty()
             && runners
                 .values()
                 .all(|runner| runner.stage == serenity::ConnectionStage::Connected);
         drop(runners);
+        if *stop.borrow() {
+            return;
+        }
         if let Err(error) = core.status.report_gateway(connected).await {
             tracing::warn!(%error, "the gateway state was not stored");
         }

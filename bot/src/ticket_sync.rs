@@ -186,12 +186,16 @@ impl ThreadSync {
                 .await
                 .map_err(|error| discord_failed(&error))?;
         }
-        // The incidents that touched the customer when they opened it, for both sides to see.
+        // The incidents that touched the customer when they opened it, for both sides to see;
+        // the thread is recorded already, so the card goes out without them if they fail.
         let incidents = self
             .core
             .ticket_incidents(&hostdeck_core::Actor::system(), ticket.id)
             .await
-            .map_err(|error| core_failed(&error))?;
+            .unwrap_or_else(|error| {
+                tracing::warn!(ticket = %ticket.id, %error, "the ticket's incidents were not read");
+                Vec::new()
+            });
         let (content, card, buttons) = thread_card(ticket, &incidents);
         let mut first = CreateMessage::new()
             .content(content)

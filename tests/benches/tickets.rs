@@ -184,7 +184,7 @@ async fn run_engine(
     runs: u64,
     deadline: Instant,
 ) -> anyhow::Result<()> {
-    let config = Config {
+    let mut config = Config {
         database: DatabaseConfig {
             url: SecretString::from(url.to_owned()),
             max_connections: 16,
@@ -192,6 +192,9 @@ async fn run_engine(
         },
         ..Config::default()
     };
+    // One support member asks for the pages as fast as they are answered: more than a person
+    // would in a minute, so the session's own limit is lifted for the measurement.
+    config.auth.session_requests_per_minute = u32::MAX;
     let store = hostdeck_core::store::open(&config.database).await?;
     let core = Arc::new(Core::new(config, store, Arc::new(SystemClock)).await?);
     let session = seed(&core).await?;

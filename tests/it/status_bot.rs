@@ -263,7 +263,8 @@ on_both_engines!(a_post_whose_answer_was_lost_is_not_posted_twice);
 
 /// A bot stops between posting the sticky message and recording it: the next bot, once the
 /// lease's hold has passed, posts with the same nonce and Discord answers with the first
-/// message, which becomes the sticky one. A deletion of an older message then forgets nothing.
+/// message, which becomes the sticky one and is edited to the report at the next turn. A
+/// deletion of an older message then forgets nothing.
 async fn a_post_whose_answer_was_lost_is_not_posted_twice(db: TestDb) {
     let discord = fake_discord().await;
     let betterstack = FakeBetterstack::start().await;
@@ -316,6 +317,21 @@ async fn a_post_whose_answer_was_lost_is_not_posted_twice(db: TestDb) {
     let recorded = core.status.sticky().await.expect("read").expect("a row");
     assert_eq!(recorded.message_id, Some(id));
     assert_eq!(recorded.post_nonce, None, "the nonce is spent");
+    // It shows the stopped turn's text: the next turn edits it to the report, at once.
+    clock.advance(chrono::Duration::seconds(5));
+    monitor(&betterstack, &clock, true);
+    core.status.refresh().await.expect("a refresh");
+    assert_eq!(
+        next.step().await.expect("a turn"),
+        Some(StickyOutcome::Edited)
+    );
+    let shown = &channel(&discord)[0];
+    assert_eq!(shown["id"], posted["id"]);
+    assert!(
+        shown["embeds"].to_string().contains("Frankfurt VPS"),
+        "{shown}"
+    );
+    assert_eq!(channel(&discord).len(), 1);
 
     // Discord reports an older message of the channel deleted: the sticky one is kept.
     core.status

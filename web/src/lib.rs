@@ -10,6 +10,7 @@
 //! - [`portal`], [`api`], [`webhooks`]: the doors.
 //! - [`security_headers`]: CSP, framing, sniffing, referrer and HSTS on every answer.
 //! - [`maintenance`]: the gate maintenance mode puts around the rooms it closes.
+//! - [`status_bodies`]: the public status routes' bodies, written once per report.
 //! - [`download`]: files to save; [`sla_report`]: the tickets' SLA report over typed dates;
 //!   both for the portal and the API alike.
 //! - [`router`]: every route, in a room per area (API, webhooks, operators, portal), each
@@ -29,6 +30,7 @@ pub mod portal;
 pub mod public_url;
 pub mod security_headers;
 pub mod sla_report;
+pub mod status_bodies;
 pub mod webhooks;
 
 use std::sync::Arc;
@@ -55,7 +57,7 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub openapi: Arc<utoipa::openapi::OpenApi>,
     /// The status routes' bodies, written once per report.
-    pub status_bodies: Arc<api::StatusBodies>,
+    pub status_bodies: Arc<status_bodies::StatusBodies>,
 }
 
 impl AppState {

@@ -39,7 +39,7 @@ pub const DISCORD_CHANNEL: &str = "discord_channel";
 /// Attempts before a message is given up on (about a day of backoff).
 pub const MAX_ATTEMPTS: i64 = 12;
 const LEASE: Duration = Duration::from_secs(120);
-const BATCH: u32 = 20;
+const BATCH: u32 = 50;
 
 /// A plain-text email. Kept plain on purpose: nothing a person typed can become markup.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -298,11 +298,33 @@ impl OutboxWorker {
             .outbox()
             .claim_outbox(now, now + lease, BATCH)
             .await?;
-        let mut sent = 0;
+        // Each recipient's messages in order (a ticket's syncs, one person's emails), the
+        // recipients' lanes at once: one slow delivery does not hold up the others.
+        let mut lanes: Vec<Vec<OutboxMessage>> = Vec::new();
         for message in batch {
-            if self.deliver(&message).await? {
-                sent += 1;
+            let lane = lanes.iter_mut().find(|lane| {
+                lane.first().is_some_and(|first| {
+                    first.channel == message.channel && first.recipient == message.recipient
+                })
+            });
+            match lane {
+                Some(lane) => lane.push(message),
+                None => lanes.push(vec![message]),
             }
+        }
+        let done = futures_util::future::join_all(lanes.iter().map(|lane| async move {
+            let mut sent = 0;
+            for message in lane {
+                if self.deliver(message).await? {
+                    sent += 1;
+                }
+            }
+            Ok::<usize, crate::error::Error>(sent)
+        }))
+        .await;
+        let mut sent = 0;
+        for lane in done {
+            sent += lane?;
         }
         Ok(sent)
     }

@@ -8,8 +8,9 @@
 //! affects a customer when one of its components does; what is shown names only those.
 //!
 //! Incidents are public, so no permission is needed to ask; the caller passes the providers of
-//! servers it read through the server service with the customer's own actor (or staff's), so
-//! nobody learns another customer's servers here.
+//! servers it may read (through the server service with the customer's own actor, or, for a
+//! ticket, `Core::ticket_incidents` after the ticket's own check), and what comes back names
+//! only public incidents and component names, so nobody learns another customer's servers.
 
 use chrono::{DateTime, Utc};
 

@@ -156,10 +156,11 @@ impl StatusConfig {
         if self.refresh_interval < Duration::from_secs(1) {
             problems.push("status.refresh_interval: expected at least 1s".to_owned());
         }
-        if self.freshness < self.refresh_interval {
+        if self.freshness < self.refresh_interval * 2 {
             problems.push(
-                "status.freshness: expected at least status.refresh_interval (otherwise every \
-                 report is too old by the time it is read)"
+                "status.freshness: expected at least twice status.refresh_interval (a reading \
+                 may come up to two intervals after the last one, and must not turn the \
+                 components unknown in between)"
                     .to_owned(),
             );
         }

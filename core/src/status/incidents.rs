@@ -160,7 +160,7 @@ impl Status {
         };
         // The update is shortened, not the post refused: it fits beside the rest and the role's
         // mention the bot puts first, and the link to the page stays.
-        let room = POST_CHARS.saturating_sub(content.chars().count() + link.chars().count() + 1);
+        let room = POST_CHARS.saturating_sub(discord_chars(&content) + discord_chars(&link) + 1);
         content.push('\n');
         content.push_str(&shortened(&plain_markdown(&new.first_update.message), room));
         content.push_str(&link);
@@ -261,12 +261,30 @@ impl Status {
     }
 }
 
-/// `text` in at most `max` characters, ending in "…" when cut (never in a dangling escape).
+/// How many characters `text` takes once the bot has made it inert: a zero-width space follows
+/// every `@` (see the bot's `render::inert`), so an `@` counts twice.
+fn discord_chars(text: &str) -> usize {
+    text.chars()
+        .map(|c| if matches!(c, '@' | '\u{FF20}') { 2 } else { 1 })
+        .sum()
+}
+
+/// `text` in at most `max` characters as [`discord_chars`] counts them, ending in "…" when
+/// cut (never in a dangling escape).
 fn shortened(text: &str, max: usize) -> String {
-    if text.chars().count() <= max {
+    if discord_chars(text) <= max {
         return text.to_owned();
     }
-    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    let mut out = String::new();
+    let mut used = 0;
+    for c in text.chars() {
+        let width = discord_chars(c.encode_utf8(&mut [0; 4]));
+        if used + width > max.saturating_sub(1) {
+            break;
+        }
+        used += width;
+        out.push(c);
+    }
     while out.ends_with('\\') {
         out.pop();
     }

@@ -329,7 +329,9 @@ impl Status {
     }
 
     /// The report every door shows: the stored snapshot with the incidents and maintenance
-    /// mode applied at this moment. Reused by this process for two seconds.
+    /// mode applied at this moment. Reused by this process for two seconds; while one request
+    /// composes it again, others get the previous one if it is under ten seconds old. A change
+    /// made in this process shows at once; one made by another replica within those times.
     pub async fn report(&self) -> Result<Report> {
         let now = self.clock.now();
         let cached = self.cache.read().unwrap_or_else(|p| p.into_inner()).clone();

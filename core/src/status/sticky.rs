@@ -11,7 +11,8 @@
 //! stopped between the post and the record, or lost Discord's answer, posts again with the same
 //! nonce on its next turn (once the lease's hold has passed), and Discord answers with the first
 //! message instead of making a second: no duplicate within Discord's nonce window of a few
-//! minutes.
+//! minutes. That message shows the stopped turn's report, so it is recorded as needing an edit,
+//! which the next turn makes.
 
 use chrono::{DateTime, Utc};
 use sha2::{Digest, Sha256};
@@ -110,6 +111,9 @@ pub struct StickyTurn {
     pub report: PublicReport,
     /// The nonce to post with (`enforce_nonce`): the same for every try of one post.
     pub nonce: String,
+    /// The nonce was stored by an earlier turn whose outcome was never recorded: a post may
+    /// return that turn's message, showing that turn's report.
+    retried: bool,
     hash: String,
     holder: String,
     current: Option<StickyMessage>,
@@ -155,18 +159,22 @@ impl Status {
             max_age: duration(self.config.status.sticky_max_age)?,
         };
         let step = decide(current.as_ref(), &hash, now, rules);
-        let nonce = if step == StickyStep::Wait {
+        let (nonce, retried) = if step == StickyStep::Wait {
             store.release_lease(LEASE, holder, now).await?;
-            String::new()
+            (String::new(), false)
         } else {
             // Every acting step may post (an edit of a message gone posts a new one).
-            store.sticky_post_nonce(channel_id, &fresh_nonce()).await?
+            let fresh = fresh_nonce();
+            let nonce = store.sticky_post_nonce(channel_id, &fresh).await?;
+            let retried = nonce != fresh;
+            (nonce, retried)
         };
         Ok(Some(StickyTurn {
             channel_id,
             step,
             report,
             nonce,
+            retried,
             hash,
             holder: holder.to_owned(),
             current,
@@ -176,6 +184,7 @@ impl Status {
     /// Records what the bot did with `turn`, and gives the lease back.
     pub async fn sticky_done(&self, turn: StickyTurn, outcome: StickyOutcome) -> Result<()> {
         let now = self.clock.now();
+        let expected = turn.current.as_ref().and_then(|current| current.message_id);
         let mut sticky = turn.current.unwrap_or(StickyMessage {
             channel_id: turn.channel_id,
             ..StickyMessage::default()
@@ -185,10 +194,17 @@ impl Status {
             StickyOutcome::Posted(message) => {
                 sticky.post_nonce = None;
                 sticky.message_id = Some(message);
-                sticky.report_hash = Some(turn.hash);
                 sticky.posted_at = Some(now);
-                sticky.written_at = Some(now);
                 sticky.not_before = None;
+                if turn.retried {
+                    // Discord may have answered with the message of the turn that stopped,
+                    // which shows that turn's report: the next turn edits it at once.
+                    sticky.report_hash = None;
+                    sticky.written_at = None;
+                } else {
+                    sticky.report_hash = Some(turn.hash);
+                    sticky.written_at = Some(now);
+                }
             }
             StickyOutcome::Edited => {
                 sticky.report_hash = Some(turn.hash);
@@ -206,8 +222,15 @@ impl Status {
             StickyOutcome::Failed => {}
         }
         let store = self.store.status();
-        if outcome != StickyOutcome::Failed {
-            store.put_sticky(&sticky).await?;
+        match outcome {
+            // The message just posted is the sticky one, whatever happened meanwhile.
+            StickyOutcome::Posted(_) => store.put_sticky(&sticky).await?,
+            StickyOutcome::Failed => {}
+            // The rest only while the message is still the one this turn read: a deletion
+            // noted meanwhile ([`Status::sticky_gone`]) is not undone.
+            _ => {
+                store.update_sticky(&sticky, expected).await?;
+            }
         }
         store.release_lease(LEASE, &turn.holder, now).await
     }

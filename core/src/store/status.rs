@@ -32,6 +32,9 @@ pub trait StatusStore: Send + Sync {
     async fn sticky(&self, channel_id: u64) -> Result<Option<StickyMessage>>;
     /// Records the sticky message (insert or replace).
     async fn put_sticky(&self, sticky: &StickyMessage) -> Result<()>;
+    /// Records the sticky message only while its message is still `expected` (one conditional
+    /// statement: a message forgotten meanwhile stays forgotten); returns whether it did.
+    async fn update_sticky(&self, sticky: &StickyMessage, expected: Option<u64>) -> Result<bool>;
     /// The nonce the next post in `channel_id` is sent with: the one stored by an earlier post
     /// whose outcome was never recorded, else `fresh`, stored now (before the post is sent).
     async fn sticky_post_nonce(&self, channel_id: u64, fresh: &str) -> Result<String>;

@@ -324,8 +324,10 @@ async fn round(
             Ok(())
         });
     }
-    // Thread messages, meanwhile, each timed from just before it is posted.
-    let mut thread_sent = Vec::with_capacity(talks.len());
+    // Thread messages, meanwhile, each timed from just before it is posted, and looked for in
+    // the database from then on (not only once all are posted).
+    let (posted_tx, posted_rx) = tokio::sync::mpsc::unbounded_channel();
+    let poller = tokio::spawn(stored(app.core().store().clone(), posted_rx));
     for (index, talk) in talks.iter().enumerate() {
         let member = talk.member.clone().in_channel(talk.thread);
         let sent = Utc::now();
@@ -336,30 +338,43 @@ async fn round(
             .as_str()
             .and_then(|id| id.parse().ok())
             .context("a posted message's id")?;
-        thread_sent.push((id, sent));
+        posted_tx.send((id, sent))?;
     }
+    drop(posted_tx);
     while let Some(done) = tasks.join_next().await {
         done??;
     }
-    let inbound = stored(app, thread_sent).await?;
+    let inbound = poller.await??;
     let outbound = relayed(discord, talks, portal_sent).await?;
     Ok((outbound, inbound))
 }
 
-/// Polls the database every 5 ms until every thread message has its row.
+/// Polls the database every 5 ms, from the moment each thread message is posted, until every
+/// one has its row; `posted` closes once all are posted.
 async fn stored(
-    app: &TestApp,
-    mut pending: Vec<(u64, DateTime<Utc>)>,
+    store: std::sync::Arc<dyn hostdeck_core::store::Store>,
+    mut posted: tokio::sync::mpsc::UnboundedReceiver<(u64, DateTime<Utc>)>,
 ) -> anyhow::Result<Vec<Duration>> {
     let started = Instant::now();
-    let mut latencies = Vec::with_capacity(pending.len());
-    let store = app.core().store().clone();
-    while !pending.is_empty() {
+    let mut latencies = Vec::new();
+    let mut pending: Vec<(u64, DateTime<Utc>)> = Vec::new();
+    let mut all_posted = false;
+    while !all_posted || !pending.is_empty() {
         anyhow::ensure!(
             started.elapsed() < PATIENCE,
             "{} thread messages never reached the database",
             pending.len()
         );
+        loop {
+            match posted.try_recv() {
+                Ok(message) => pending.push(message),
+                Err(tokio::sync::mpsc::error::TryRecvError::Empty) => break,
+                Err(tokio::sync::mpsc::error::TryRecvError::Disconnected) => {
+                    all_posted = true;
+                    break;
+                }
+            }
+        }
         let mut left = Vec::with_capacity(pending.len());
         for (id, sent) in pending {
             if store.tickets().message_by_discord_id(id).await?.is_some() {

@@ -26,7 +26,6 @@ use utoipa_axum::router::OpenApiRouter;
 
 use crate::AppState;
 
-pub use status::StatusBodies;
 pub use views::*;
 
 #[derive(OpenApi)]

@@ -5,10 +5,7 @@
 //! declare, update and resolve incidents with the `write:status` scope (or a session); core
 //! checks `ManageIncidents`. Every shape is built from core's allow-listed public report.
 
-use std::sync::{Arc, RwLock};
-
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -27,6 +24,7 @@ use super::ErrorView;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath};
+use crate::status_bodies::{Body, StatusBodies};
 
 /// Days of uptime `GET /api/v1/status` shows per component.
 const UPTIME_DAYS: u32 = 90;
@@ -347,38 +345,18 @@ impl From<&Summary> for SummaryView {
     }
 }
 
-/// JSON with the status's short cache lifetime.
-/// The bodies of the two public status routes, each written once per report this process
-/// composes (every two seconds at most, and at every change) instead of once per request: the
-/// routes are read by anyone, often, and what they show moves only with the report.
-#[derive(Default)]
-pub struct StatusBodies {
-    status: RwLock<Option<(String, Bytes)>>,
-    summary: RwLock<Option<(String, Bytes)>>,
-}
-
-/// The JSON body kept in `slot` for `key`, or `write`'s, kept for the next request.
-fn once_per_report<T: Serialize>(
-    slot: &RwLock<Option<(String, Bytes)>>,
+/// A JSON body of the status, written once per report (see [`StatusBodies`]), with the
+/// status's short cache lifetime.
+fn json_once<T: Serialize>(
+    state: &AppState,
+    which: Body,
     key: String,
     write: impl FnOnce() -> T,
 ) -> Result<Response, ApiError> {
-    let kept = slot
-        .read()
-        .unwrap_or_else(|p| p.into_inner())
-        .as_ref()
-        .filter(|(kept, _)| *kept == key)
-        .map(|(_, body)| body.clone());
-    let body = match kept {
-        Some(body) => body,
-        None => {
-            let body = Bytes::from(serde_json::to_vec(&write()).map_err(|error| {
-                ApiError(hostdeck_core::Error::internal("writing the status", error))
-            })?);
-            *slot.write().unwrap_or_else(|p| p.into_inner()) = Some((key, body.clone()));
-            body
-        }
-    };
+    let body = state.status_bodies.get_or_write(which, key, || {
+        serde_json::to_vec(&write())
+            .map_err(|error| hostdeck_core::Error::internal("writing the status", error))
+    })?;
     Ok((
         [
             (header::CACHE_CONTROL, CACHE_CONTROL),
@@ -398,16 +376,8 @@ fn once_per_report<T: Serialize>(
 async fn get_status(State(state): State<AppState>) -> Result<Response, ApiError> {
     let changes = state.core.status.changes();
     let overview = state.core.status.overview(UPTIME_DAYS).await?;
-    // The report is composed anew at most every two seconds, and at every change; the uptime
-    // is read once per refresh and day.
-    let key = format!(
-        "{changes}/{}/{:p}",
-        overview.report.generated_at.timestamp_micros(),
-        Arc::as_ptr(&overview.uptime)
-    );
-    once_per_report(&state.status_bodies.status, key, || {
-        StatusView::of(&overview)
-    })
+    let key = StatusBodies::key(changes, &overview);
+    json_once(&state, Body::Status, key, || StatusView::of(&overview))
 }
 
 /// The status in the shape Atlassian Statuspage's `summary.json` has, for status widgets and
@@ -426,7 +396,7 @@ async fn get_summary(State(state): State<AppState>) -> Result<Response, ApiError
     let changes = state.core.status.changes();
     let report = state.core.status.public_report().await?;
     let key = format!("{changes}/{}", report.generated_at.timestamp_micros());
-    once_per_report(&state.status_bodies.summary, key, || {
+    json_once(&state, Body::Summary, key, || {
         SummaryView::from(&Summary::of(&report, &state.core.config.company.name, page))
     })
 }

@@ -7,6 +7,7 @@
 //! `DayUptime`), read from the report and the uptime cache the API shares
 //! (`Status::overview`): no source is read per request. States are words beside their colours.
 
+use askama::Template;
 use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
@@ -20,6 +21,7 @@ use super::context::{PageContext, PortalError, PortalForm, render, see_other, si
 use super::incident_views::IncidentView;
 use crate::AppState;
 use crate::auth::Caller;
+use crate::status_bodies::{Body, StatusBodies};
 
 /// Days of uptime bars.
 const UPTIME_DAYS: u32 = 90;
@@ -194,18 +196,42 @@ pub async fn page(
     Query(query): Query<StatusQuery>,
 ) -> Result<Response, PortalError> {
     let status = &state.core.status;
-    let Overview { report, uptime } = status.overview(UPTIME_DAYS).await?;
+    let changes = status.changes();
+    let overview = status.overview(UPTIME_DAYS).await?;
+    // Everybody not signed in, with no notice, sees the same page: written once per report.
+    if caller.is_none() && query.notice.is_none() {
+        let key = StatusBodies::key(changes, &overview);
+        let html = state.status_bodies.get_or_write(Body::Page, key, || {
+            status_page(page, overview.clone(), None)
+                .render()
+                .map(String::into_bytes)
+                .map_err(|error| {
+                    hostdeck_core::Error::internal("rendering a page", error.to_string())
+                })
+        })?;
+        return Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response());
+    }
     let subscribed = match &caller {
         Some(caller) => Some(status.subscribed(caller.actor()).await?),
         None => None,
     };
+    Ok(render(&status_page(
+        page.notice(query.notice.as_deref()),
+        overview,
+        subscribed,
+    )))
+}
+
+/// The page of `overview`; `subscribed` is `None` for somebody not signed in.
+fn status_page(page: PageContext, overview: Overview, subscribed: Option<bool>) -> StatusPage {
+    let Overview { report, uptime } = overview;
     let incidents = |list: &[PublicIncident]| {
         list.iter()
             .map(|incident| IncidentView::new(incident, &report.components))
             .collect()
     };
-    Ok(render(&StatusPage {
-        page: page.notice(query.notice.as_deref()),
+    StatusPage {
+        page,
         headline: report.headline,
         overall: state_class(report.overall),
         checked: report
@@ -229,7 +255,7 @@ pub async fn page(
             })
             .collect(),
         subscribed,
-    }))
+    }
 }
 
 pub struct FeedEntry {

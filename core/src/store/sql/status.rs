@@ -149,6 +149,26 @@ impl<DB> StatusStore for SqlStore<DB> {
         Ok(())
     }
 
+    async fn update_sticky(&self, sticky: &StickyMessage, expected: Option<u64>) -> Result<bool> {
+        let done = sqlx::query(
+            "UPDATE status_sticky SET message_id = $2, report_hash = $3, posted_at = $4, \
+             written_at = $5, not_before = $6, post_nonce = $7 WHERE channel_id = $1 \
+             AND (message_id = $8 OR (message_id IS NULL AND $9))",
+        )
+        .bind(sticky.channel_id.to_string())
+        .bind(sticky.message_id.map(|id| id.to_string()))
+        .bind(sticky.report_hash.clone())
+        .bind(sticky.posted_at)
+        .bind(sticky.written_at)
+        .bind(sticky.not_before)
+        .bind(sticky.post_nonce.clone())
+        .bind(expected.map(|id| id.to_string()))
+        .bind(expected.is_none())
+        .execute(&self.writer)
+        .await?;
+        Ok(DB::rows_affected(&done) > 0)
+    }
+
     async fn sticky_post_nonce(&self, channel_id: u64, fresh: &str) -> Result<String> {
         let nonce: String = sqlx::query_scalar(
             "INSERT INTO status_sticky (channel_id, post_nonce) VALUES ($1, $2) \

@@ -1,0 +1,58 @@
+//! The public status routes' bodies (`GET /api/v1/status`, its `summary.json`, and the `/status`
+//! page as anybody not signed in sees it), each written once per report this process composes
+//! (every two seconds at most, and at every change) instead of once per request: anyone reads
+//! them, often, and what they show moves only with the report.
+
+use std::sync::RwLock;
+
+use axum::body::Bytes;
+use hostdeck_core::Error;
+use hostdeck_core::status::Overview;
+
+/// Which body.
+#[derive(Debug, Clone, Copy)]
+pub enum Body {
+    Status,
+    Summary,
+    Page,
+}
+
+#[derive(Default)]
+pub struct StatusBodies {
+    slots: [RwLock<Option<(String, Bytes)>>; 3],
+}
+
+impl StatusBodies {
+    /// The key of what `overview` shows, with `changes` (`Status::changes`, read before the
+    /// overview): the report is composed anew at most every two seconds and at every change,
+    /// the uptime is read once per refresh and day.
+    pub fn key(changes: u64, overview: &Overview) -> String {
+        format!(
+            "{changes}/{}/{:p}",
+            overview.report.generated_at.timestamp_micros(),
+            std::sync::Arc::as_ptr(&overview.uptime)
+        )
+    }
+
+    /// The body kept for `key`, or `write`'s, kept for the next request with the same key.
+    pub fn get_or_write(
+        &self,
+        which: Body,
+        key: String,
+        write: impl FnOnce() -> Result<Vec<u8>, Error>,
+    ) -> Result<Bytes, Error> {
+        let slot = &self.slots[which as usize];
+        let kept = slot
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|(kept, _)| *kept == key)
+            .map(|(_, body)| body.clone());
+        if let Some(body) = kept {
+            return Ok(body);
+        }
+        let body = Bytes::from(write()?);
+        *slot.write().unwrap_or_else(|p| p.into_inner()) = Some((key, body.clone()));
+        Ok(body)
+    }
+}
