@@ -10,7 +10,7 @@ use crate::Data;
 use crate::access::{Invoker, admit, member_from};
 use crate::commands::{
     self, ASK, CREDITS_CANCEL, CREDITS_CONFIRM, CREDITS_REASON, SERVER_CANCEL, SERVER_CREATE,
-    SERVER_POWER, SERVER_RESIZE, TICKET, text_input,
+    SERVER_POWER, SERVER_RESIZE, TICKET, TICKET_OPEN, text_input,
 };
 use crate::errors::{BotError, stale};
 
@@ -116,6 +116,22 @@ async fn submitted(ctx: &serenity::Context, data: &Data, submit: &ModalInteracti
     }
     let outcome = match admitted(data, &invoker).await {
         Err(error) => Err(error),
+        Ok(()) if id.starts_with(TICKET_OPEN) => {
+            // Opening stores the ticket, its first message and what it sends, which may queue
+            // behind other writes: acknowledged at once (only the member sees it), then the
+            // answer edited in, so Discord's three seconds never run out.
+            if let Err(error) = submit.defer_ephemeral(&ctx.http).await {
+                tracing::warn!(%error, custom_id = id, "could not acknowledge a ticket form");
+                return;
+            }
+            let answer = commands::ticket_submitted(data, &invoker, submit)
+                .await
+                .unwrap_or_else(|error| error.answer(id));
+            if let Err(error) = submit.edit_response(&ctx.http, answer.edit()).await {
+                tracing::warn!(%error, custom_id = id, "could not show an opened ticket");
+            }
+            return;
+        }
         Ok(()) if id.starts_with(TICKET) => {
             commands::ticket_submitted(data, &invoker, submit).await
         }

@@ -177,9 +177,10 @@ impl Desk {
                         [("subject", subject), ("body", body)],
                     )
                     .await;
-                let answers = opened.wait(WAIT).await;
+                // Deferred at once (only Carl sees it), then the answer naming the ticket.
+                let answers = opened.wait_for(2, WAIT).await;
                 assert!(answers[0].ephemeral(), "{answers:#?}");
-                let text = text_of(&answers[0]);
+                let text = text_of(&answers[1]);
                 let id = text
                     .split("ticket #")
                     .nth(1)

@@ -40,7 +40,10 @@ pub use staff::{
     CREDITS_CANCEL, CREDITS_CONFIRM, CREDITS_REASON, credit_cancelled, credit_confirmed,
     credit_modal_submitted,
 };
-pub use tickets::{TICKET, text_input, thread_card, ticket_line, ticket_pressed, ticket_submitted};
+pub use tickets::{
+    OPEN as TICKET_OPEN, TICKET, text_input, thread_card, ticket_line, ticket_pressed,
+    ticket_submitted,
+};
 
 /// Answers a slash command with `modal`; its submission comes back through `components`.
 async fn show_modal(

@@ -24,8 +24,9 @@ use crate::{ApplicationContext, Context, Data};
 
 /// Every ticket button, select and modal starts with this (the router sends them here).
 pub const TICKET: &str = "ticket:";
-/// The open modal: `ticket:open:{department}:{server or 0}`.
-const OPEN: &str = "ticket:open:";
+/// The open modal: `ticket:open:{department}:{server or 0}`. Acknowledged at once (deferred),
+/// then edited into the answer once the ticket is stored.
+pub const OPEN: &str = "ticket:open:";
 const CLAIM: &str = "ticket:claim:";
 const PRIORITY: &str = "ticket:priority:";
 const NOTE: &str = "ticket:note:";
