@@ -7,7 +7,7 @@ use std::sync::RwLock;
 
 use axum::body::Bytes;
 use hostdeck_core::Error;
-use hostdeck_core::status::Overview;
+use hostdeck_core::status::Status;
 
 /// Which body.
 #[derive(Debug, Clone, Copy)]
@@ -23,18 +23,20 @@ pub struct StatusBodies {
 }
 
 impl StatusBodies {
-    /// The key of what `overview` shows, with `changes` (`Status::changes`, read before the
-    /// overview): the report is composed anew at most every two seconds and at every change,
-    /// the uptime is read once per refresh and day.
-    pub fn key(changes: u64, overview: &Overview) -> String {
-        format!(
-            "{changes}/{}/{:p}",
-            overview.report.generated_at.timestamp_micros(),
-            std::sync::Arc::as_ptr(&overview.uptime)
-        )
+    /// The body kept for what the report shows now (`Status::stamp`), if there is one: the
+    /// answer to most requests, without composing anything.
+    pub fn now(&self, status: &Status, which: Body) -> Option<Bytes> {
+        let key = status.stamp()?;
+        self.slots[which as usize]
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .filter(|(kept, _)| *kept == key)
+            .map(|(_, body)| body.clone())
     }
 
-    /// The body kept for `key`, or `write`'s, kept for the next request with the same key.
+    /// The body kept for `key` (`Status::stamp_of` the report it shows), or `write`'s, kept for
+    /// the next request with the same key.
     pub fn get_or_write(
         &self,
         which: Body,

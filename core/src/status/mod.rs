@@ -321,6 +321,35 @@ impl Status {
         *self.uptime_cache.write().unwrap_or_else(|p| p.into_inner()) = None;
     }
 
+    /// A key of what every public shape of the report shows now, without composing anything:
+    /// the changes made here, the cached report's time and today's date (the uptime moves with
+    /// a refresh, which is a change, or with the day). `None` when the cached report is not
+    /// fresh (the next read composes it again). Doors keep what they derive from the report
+    /// under it.
+    pub fn stamp(&self) -> Option<String> {
+        let now = self.clock.now();
+        let changes = self.changes();
+        let cache = self.cache.read().unwrap_or_else(|p| p.into_inner());
+        let report = cache.as_ref()?;
+        (report.generated_at <= now && now - report.generated_at < CACHE_FOR).then(|| {
+            format!(
+                "{changes}/{}/{}",
+                report.generated_at.timestamp_micros(),
+                now.date_naive()
+            )
+        })
+    }
+
+    /// The key [`Status::stamp`] gives for `report`, composed with `changes` counted before it
+    /// was read.
+    pub fn stamp_of(&self, changes: u64, report: &PublicReport) -> String {
+        format!(
+            "{changes}/{}/{}",
+            report.generated_at.timestamp_micros(),
+            self.clock.now().date_naive()
+        )
+    }
+
     /// How many changes this process made to what the report shows (incidents, refreshes):
     /// with the report's `generated_at`, a key for what doors derive from it. Read it before
     /// the report: a report read after it is never older than the changes it counts.

@@ -24,7 +24,7 @@ use super::ErrorView;
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::{ApiError, ApiJson, ApiPath};
-use crate::status_bodies::{Body, StatusBodies};
+use crate::status_bodies::Body;
 
 /// Days of uptime `GET /api/v1/status` shows per component.
 const UPTIME_DAYS: u32 = 90;
@@ -357,14 +357,18 @@ fn json_once<T: Serialize>(
         serde_json::to_vec(&write())
             .map_err(|error| hostdeck_core::Error::internal("writing the status", error))
     })?;
-    Ok((
+    Ok(json_body(body))
+}
+
+fn json_body(body: axum::body::Bytes) -> Response {
+    (
         [
             (header::CACHE_CONTROL, CACHE_CONTROL),
             (header::CONTENT_TYPE, "application/json"),
         ],
         body,
     )
-        .into_response())
+        .into_response()
 }
 
 /// The status of the platform: each component's state with the reason in words and 90 days
@@ -374,9 +378,13 @@ fn json_once<T: Serialize>(
     responses((status = 200, body = StatusView, headers(("cache-control" = String))),
               (status = 503, body = ErrorView)))]
 async fn get_status(State(state): State<AppState>) -> Result<Response, ApiError> {
-    let changes = state.core.status.changes();
-    let overview = state.core.status.overview(UPTIME_DAYS).await?;
-    let key = StatusBodies::key(changes, &overview);
+    let status = &state.core.status;
+    if let Some(body) = state.status_bodies.now(status, Body::Status) {
+        return Ok(json_body(body));
+    }
+    let changes = status.changes();
+    let overview = status.overview(UPTIME_DAYS).await?;
+    let key = status.stamp_of(changes, &overview.report);
     json_once(&state, Body::Status, key, || StatusView::of(&overview))
 }
 
@@ -386,6 +394,10 @@ async fn get_status(State(state): State<AppState>) -> Result<Response, ApiError>
     responses((status = 200, body = SummaryView, headers(("cache-control" = String))),
               (status = 503, body = ErrorView)))]
 async fn get_summary(State(state): State<AppState>) -> Result<Response, ApiError> {
+    let status = &state.core.status;
+    if let Some(body) = state.status_bodies.now(status, Body::Summary) {
+        return Ok(json_body(body));
+    }
     let page = state
         .core
         .config
@@ -393,9 +405,9 @@ async fn get_summary(State(state): State<AppState>) -> Result<Response, ApiError
         .public_url
         .as_ref()
         .map(|base| format!("{}/status", base.as_str().trim_end_matches('/')));
-    let changes = state.core.status.changes();
-    let report = state.core.status.public_report().await?;
-    let key = format!("{changes}/{}", report.generated_at.timestamp_micros());
+    let changes = status.changes();
+    let report = status.public_report().await?;
+    let key = status.stamp_of(changes, &report);
     json_once(&state, Body::Summary, key, || {
         SummaryView::from(&Summary::of(&report, &state.core.config.company.name, page))
     })

@@ -21,7 +21,7 @@ use super::context::{PageContext, PortalError, PortalForm, render, see_other, si
 use super::incident_views::IncidentView;
 use crate::AppState;
 use crate::auth::Caller;
-use crate::status_bodies::{Body, StatusBodies};
+use crate::status_bodies::Body;
 
 /// Days of uptime bars.
 const UPTIME_DAYS: u32 = 90;
@@ -196,12 +196,17 @@ pub async fn page(
     Query(query): Query<StatusQuery>,
 ) -> Result<Response, PortalError> {
     let status = &state.core.status;
+    let html = |body| ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response();
+    // Everybody not signed in, with no notice, sees the same page: written once per report.
+    let anybody = caller.is_none() && query.notice.is_none();
+    if anybody && let Some(body) = state.status_bodies.now(status, Body::Page) {
+        return Ok(html(body));
+    }
     let changes = status.changes();
     let overview = status.overview(UPTIME_DAYS).await?;
-    // Everybody not signed in, with no notice, sees the same page: written once per report.
-    if caller.is_none() && query.notice.is_none() {
-        let key = StatusBodies::key(changes, &overview);
-        let html = state.status_bodies.get_or_write(Body::Page, key, || {
+    if anybody {
+        let key = status.stamp_of(changes, &overview.report);
+        let body = state.status_bodies.get_or_write(Body::Page, key, || {
             status_page(page, overview.clone(), None)
                 .render()
                 .map(String::into_bytes)
@@ -209,7 +214,7 @@ pub async fn page(
                     hostdeck_core::Error::internal("rendering a page", error.to_string())
                 })
         })?;
-        return Ok(([(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response());
+        return Ok(html(body));
     }
     let subscribed = match &caller {
         Some(caller) => Some(status.subscribed(caller.actor()).await?),
