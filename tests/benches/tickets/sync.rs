@@ -453,11 +453,18 @@ pub async fn run(count: u64, rounds: usize) -> anyhow::Result<()> {
     // Each customer writes once a round in each direction: the per-person limit is not what
     // is measured.
     config.tickets.messages_per_minute = 10_000;
+    // SQLite by default; `BENCH_SYNC_ENGINE=postgres` runs the part on PostgreSQL.
+    let postgres = std::env::var("BENCH_SYNC_ENGINE").is_ok_and(|engine| engine == "postgres");
+    let url = if postgres {
+        let admin = hostdeck_e2e::bench::postgres_admin_url()?;
+        hostdeck_e2e::bench::fresh_database(&admin, "hd_bench_tickets_sync").await?
+    } else {
+        format!("sqlite://{}", dir.path().join("tickets-sync.db").display())
+    };
+    let engine = if postgres { "PostgreSQL" } else { "SQLite" };
     config.database = DatabaseConfig {
-        url: SecretString::from(format!(
-            "sqlite://{}",
-            dir.path().join("tickets-sync.db").display()
-        )),
+        url: SecretString::from(url),
+        max_connections: 16,
         ..DatabaseConfig::default()
     };
     let store = hostdeck_core::store::open(&config.database).await?;
@@ -487,7 +494,7 @@ pub async fn run(count: u64, rounds: usize) -> anyhow::Result<()> {
         inbound.extend(into);
     }
     println!(
-        "\n{} tickets, {rounds} rounds, SQLite\n\n| what | samples | p50 | p99 | max | later than 3 s | goal |\n|---|---|---|---|---|---|---|",
+        "\n{} tickets, {rounds} rounds, {engine}\n\n| what | samples | p50 | p99 | max | later than 3 s | goal |\n|---|---|---|---|---|---|---|",
         talks.len()
     );
     for series in [
