@@ -167,43 +167,53 @@ impl Desk {
         what: &str,
         check: impl Fn(&[TicketMessage]) -> bool,
     ) -> Vec<TicketMessage> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let messages = self
-                .core()
-                .tickets
-                .messages(&self.staff(), ticket)
-                .await
-                .expect("staff read the conversation");
-            if check(&messages) {
-                return messages;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "waited {WAIT:?} for {what}: {messages:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        staff_conversation(self.core(), &self.staff(), ticket, what, check).await
     }
 }
 
-fn id_of(value: &Value) -> u64 {
+pub(crate) fn id_of(value: &Value) -> u64 {
     value["id"]
         .as_str()
         .and_then(|id| id.parse().ok())
         .expect("a snowflake id")
 }
 
-/// Nothing the bot posted in `thread` pings anyone or shows a live mention.
-fn assert_inert(discord: &FakeDiscord, thread: u64) {
+/// Nothing the bot posted in `thread`, text or card, pings anyone or shows a live mention.
+pub(crate) fn assert_thread_inert(discord: &FakeDiscord, thread: u64) {
     for post in discord.bot_posts_in(thread) {
         assert_eq!(post["mention_everyone"], false, "{post}");
         assert_eq!(post["mentions"], json!([]), "{post}");
         assert_eq!(post["mention_roles"], json!([]), "{post}");
-        let content = post["content"].as_str().unwrap_or_default();
-        for raw in ["@everyone", "@here", "<@&"] {
-            assert!(!content.contains(raw), "{content}");
+        let shown = format!("{}{}", post["content"], post["embeds"]);
+        for raw in ["@everyone", "@here", "<@&", "<@123>"] {
+            assert!(!shown.contains(raw), "{raw} live in {shown}");
         }
+    }
+}
+
+/// The conversation as `staff` see it, once `check` holds of it (waiting up to [`WAIT`]).
+pub(crate) async fn staff_conversation(
+    core: &Core,
+    staff: &Actor,
+    ticket: TicketId,
+    what: &str,
+    check: impl Fn(&[TicketMessage]) -> bool,
+) -> Vec<TicketMessage> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let messages = core
+            .tickets
+            .messages(staff, ticket)
+            .await
+            .expect("staff read the conversation");
+        if check(&messages) {
+            return messages;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "waited {WAIT:?} for {what}: {messages:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -373,7 +383,7 @@ async fn a_ticket_opened_on_discord_lives_in_its_thread_both_ways(db: TestDb) {
         .filter_map(|message| message["content"].as_str().map(str::to_owned))
         .collect();
     assert!(!everything.contains("VIP"), "a note reached the thread");
-    assert_inert(discord, thread);
+    assert_thread_inert(discord, thread);
     assert_no_problems(discord);
     desk.app.running.shutdown().await.expect("a clean shutdown");
 }

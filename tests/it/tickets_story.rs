@@ -16,7 +16,6 @@
 //! ticket is "not found" to every `/ticket` command and button that names it.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use hostdeck_core::clock::SystemClock;
 use hostdeck_core::tickets::{Door, Priority, TicketId, TicketMessage, TicketStatus};
@@ -30,6 +29,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use crate::bot_basics::{WAIT, assert_no_problems, first_answer, text_of};
+use crate::bot_tickets::{assert_thread_inert, id_of, staff_conversation};
 use crate::tickets_portal::{HOSTILE, assert_inert, mail_to, page, submit};
 
 /// The channel whose private threads hold the tickets.
@@ -283,43 +283,7 @@ impl Desk {
         what: &str,
         check: impl Fn(&[TicketMessage]) -> bool,
     ) -> Vec<TicketMessage> {
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let messages = self
-                .core()
-                .tickets
-                .messages(&self.staff(), ticket)
-                .await
-                .expect("staff read the conversation");
-            if check(&messages) {
-                return messages;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "waited {WAIT:?} for {what}: {messages:#?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-fn id_of(value: &Value) -> u64 {
-    value["id"]
-        .as_str()
-        .and_then(|id| id.parse().ok())
-        .expect("a snowflake id")
-}
-
-/// Nothing the bot posted in `thread`, text or card, pings anyone or shows a live mention.
-fn assert_thread_inert(discord: &FakeDiscord, thread: u64) {
-    for post in discord.bot_posts_in(thread) {
-        assert_eq!(post["mention_everyone"], false, "{post}");
-        assert_eq!(post["mentions"], json!([]), "{post}");
-        assert_eq!(post["mention_roles"], json!([]), "{post}");
-        let shown = format!("{}{}", post["content"], post["embeds"]);
-        for raw in ["@everyone", "@here", "<@123>", "<@&456>"] {
-            assert!(!shown.contains(raw), "{raw} live in {shown}");
-        }
+        staff_conversation(self.core(), &self.staff(), ticket, what, check).await
     }
 }
 
