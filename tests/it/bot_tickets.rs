@@ -136,28 +136,12 @@ impl Desk {
 
     /// The one ticket thread, once the bot made it.
     async fn thread(&self) -> u64 {
-        self.discord
-            .wait_until(WAIT, "the ticket's thread", |discord| {
-                !discord.threads_in(SUPPORT_CHANNEL).is_empty()
-            })
-            .await;
-        let threads = self.discord.threads_in(SUPPORT_CHANNEL);
-        assert_eq!(threads.len(), 1, "{threads:#?}");
-        id_of(&threads[0])
+        only_thread(&self.discord, SUPPORT_CHANNEL).await
     }
 
     /// Waits for the bot's post in `thread` that contains `text`.
     async fn posted(&self, thread: u64, text: &str) -> Value {
-        let find = |discord: &FakeDiscord| {
-            discord
-                .bot_posts_in(thread)
-                .into_iter()
-                .find(|post| post["content"].as_str().is_some_and(|c| c.contains(text)))
-        };
-        self.discord
-            .wait_until(WAIT, text, |discord| find(discord).is_some())
-            .await;
-        find(&self.discord).unwrap_or_default()
+        bot_post(&self.discord, thread, text).await
     }
 
     /// The conversation as staff see it, once `check` holds of it.
@@ -189,6 +173,32 @@ pub(crate) fn assert_thread_inert(discord: &FakeDiscord, thread: u64) {
             assert!(!shown.contains(raw), "{raw} live in {shown}");
         }
     }
+}
+
+/// The one thread in `channel`, once the bot made it.
+pub(crate) async fn only_thread(discord: &FakeDiscord, channel: u64) -> u64 {
+    discord
+        .wait_until(WAIT, "the ticket's thread", |discord| {
+            !discord.threads_in(channel).is_empty()
+        })
+        .await;
+    let threads = discord.threads_in(channel);
+    assert_eq!(threads.len(), 1, "{threads:#?}");
+    id_of(&threads[0])
+}
+
+/// Waits for the bot's post in `thread` that contains `text`.
+pub(crate) async fn bot_post(discord: &FakeDiscord, thread: u64, text: &str) -> Value {
+    let find = |discord: &FakeDiscord| {
+        discord
+            .bot_posts_in(thread)
+            .into_iter()
+            .find(|post| post["content"].as_str().is_some_and(|c| c.contains(text)))
+    };
+    discord
+        .wait_until(WAIT, text, |discord| find(discord).is_some())
+        .await;
+    find(discord).unwrap_or_default()
 }
 
 /// The conversation as `staff` see it, once `check` holds of it (waiting up to [`WAIT`]).

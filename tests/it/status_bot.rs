@@ -114,13 +114,34 @@ fn writes(discord: &FakeDiscord) -> Vec<(String, String, Value)> {
         .collect()
 }
 
+/// The platform with the status channel on a manual clock, the monitor behind "Frankfurt VPS"
+/// at the fake BetterStack, and no bot running: tests take the sticky message's turns.
+async fn sticky_platform(
+    db: &TestDb,
+) -> (FakeDiscord, FakeBetterstack, Arc<Core>, Arc<ManualClock>) {
+    let discord = fake_discord().await;
+    let betterstack = FakeBetterstack::start().await;
+    let (core, clock, _fra) = core(db, config(&discord, &betterstack)).await;
+    (discord, betterstack, Arc::new(core), clock)
+}
+
+/// `seconds` later, the monitor `up` or down, and a refresh of the report.
+async fn later(
+    core: &Core,
+    betterstack: &FakeBetterstack,
+    clock: &ManualClock,
+    seconds: i64,
+    up: bool,
+) {
+    clock.advance(chrono::Duration::seconds(seconds));
+    monitor(betterstack, clock, up);
+    core.status.refresh().await.expect("a refresh");
+}
+
 on_both_engines!(the_sticky_message_follows_a_flapping_monitor_within_its_interval);
 
 async fn the_sticky_message_follows_a_flapping_monitor_within_its_interval(db: TestDb) {
-    let discord = fake_discord().await;
-    let betterstack = FakeBetterstack::start().await;
-    let (core, clock, _fra) = core(&db, config(&discord, &betterstack)).await;
-    let core = Arc::new(core);
+    let (discord, betterstack, core, clock) = sticky_platform(&db).await;
     let sticky = Sticky::new(core.clone()).expect("the bot has a token");
 
     // Ten minutes of a monitor flipping every ten seconds, a refresh and a turn every five.
@@ -203,9 +224,7 @@ async fn the_sticky_message_follows_a_flapping_monitor_within_its_interval(db: T
     assert_eq!(channel(&discord)[0]["id"], message["id"]);
 
     // Discord says wait: nothing is sent until the wait is over.
-    clock.advance(chrono::Duration::seconds(31));
-    monitor(&betterstack, &clock, true);
-    core.status.refresh().await.expect("a refresh");
+    later(&core, &betterstack, &clock, 31, true).await;
     discord.rate_limit(
         &format!("/channels/{STATUS_CHANNEL}/messages"),
         1,
@@ -216,18 +235,14 @@ async fn the_sticky_message_follows_a_flapping_monitor_within_its_interval(db: T
         Some(StickyOutcome::RateLimited(Duration::from_secs(40)))
     );
     let before = writes(&discord).len();
-    clock.advance(chrono::Duration::seconds(35));
-    monitor(&betterstack, &clock, true);
-    core.status.refresh().await.expect("a refresh");
+    later(&core, &betterstack, &clock, 35, true).await;
     assert_eq!(
         restarted.step().await.expect("a turn"),
         None,
         "still waiting"
     );
     assert_eq!(writes(&discord).len(), before);
-    clock.advance(chrono::Duration::seconds(6));
-    monitor(&betterstack, &clock, true);
-    core.status.refresh().await.expect("a refresh");
+    later(&core, &betterstack, &clock, 6, true).await;
     assert_eq!(
         restarted.step().await.expect("a turn"),
         Some(StickyOutcome::Edited)
@@ -240,9 +255,7 @@ async fn the_sticky_message_follows_a_flapping_monitor_within_its_interval(db: T
         .expect("an id");
     let moderator = Member::new(3950, "moderator").in_guild(GUILD);
     discord.delete_message_as(&moderator, &channel(&discord)[0]);
-    clock.advance(chrono::Duration::seconds(31));
-    monitor(&betterstack, &clock, false);
-    core.status.refresh().await.expect("a refresh");
+    later(&core, &betterstack, &clock, 31, false).await;
     let Some(StickyOutcome::Posted(new)) = restarted.step().await.expect("a turn") else {
         panic!("the deleted message is posted again");
     };
@@ -266,10 +279,7 @@ on_both_engines!(a_post_whose_answer_was_lost_is_not_posted_twice);
 /// message, which becomes the sticky one and is edited to the report at the next turn. A
 /// deletion of an older message then forgets nothing.
 async fn a_post_whose_answer_was_lost_is_not_posted_twice(db: TestDb) {
-    let discord = fake_discord().await;
-    let betterstack = FakeBetterstack::start().await;
-    let (core, clock, _fra) = core(&db, config(&discord, &betterstack)).await;
-    let core = Arc::new(core);
+    let (discord, betterstack, core, clock) = sticky_platform(&db).await;
     monitor(&betterstack, &clock, true);
     core.status.refresh().await.expect("a refresh");
 
@@ -302,9 +312,7 @@ async fn a_post_whose_answer_was_lost_is_not_posted_twice(db: TestDb) {
     // Another bot, while the first one's lease holds: no turn. After it: the same message.
     let next = Sticky::new(core.clone()).expect("a token");
     assert_eq!(next.step().await.expect("a turn"), None);
-    clock.advance(chrono::Duration::seconds(61));
-    monitor(&betterstack, &clock, true);
-    core.status.refresh().await.expect("a refresh");
+    later(&core, &betterstack, &clock, 61, true).await;
     let id: u64 = posted["id"]
         .as_str()
         .and_then(|id| id.parse().ok())
@@ -318,9 +326,7 @@ async fn a_post_whose_answer_was_lost_is_not_posted_twice(db: TestDb) {
     assert_eq!(recorded.message_id, Some(id));
     assert_eq!(recorded.post_nonce, None, "the nonce is spent");
     // It shows the stopped turn's text: the next turn edits it to the report, at once.
-    clock.advance(chrono::Duration::seconds(5));
-    monitor(&betterstack, &clock, true);
-    core.status.refresh().await.expect("a refresh");
+    later(&core, &betterstack, &clock, 5, true).await;
     assert_eq!(
         next.step().await.expect("a turn"),
         Some(StickyOutcome::Edited)

@@ -29,7 +29,7 @@ use secrecy::SecretString;
 use serde_json::{Value, json};
 
 use crate::bot_basics::{WAIT, assert_no_problems, first_answer, text_of};
-use crate::bot_tickets::{assert_thread_inert, id_of, staff_conversation};
+use crate::bot_tickets::{assert_thread_inert, bot_post, id_of, only_thread, staff_conversation};
 use crate::tickets_portal::{HOSTILE, assert_inert, mail_to, page, submit};
 
 /// The channel whose private threads hold the tickets.
@@ -210,28 +210,12 @@ impl Desk {
 
     /// The one ticket thread, once the bot made it.
     async fn thread(&self) -> u64 {
-        self.discord
-            .wait_until(WAIT, "the ticket's thread", |discord| {
-                !discord.threads_in(SUPPORT_CHANNEL).is_empty()
-            })
-            .await;
-        let threads = self.discord.threads_in(SUPPORT_CHANNEL);
-        assert_eq!(threads.len(), 1, "{threads:#?}");
-        id_of(&threads[0])
+        only_thread(&self.discord, SUPPORT_CHANNEL).await
     }
 
     /// Waits for the bot's post in `thread` that contains `text`.
     async fn posted(&self, thread: u64, text: &str) -> Value {
-        let find = |discord: &FakeDiscord| {
-            discord
-                .bot_posts_in(thread)
-                .into_iter()
-                .find(|post| post["content"].as_str().is_some_and(|c| c.contains(text)))
-        };
-        self.discord
-            .wait_until(WAIT, text, |discord| find(discord).is_some())
-            .await;
-        find(&self.discord).unwrap_or_default()
+        bot_post(&self.discord, thread, text).await
     }
 
     /// The ticket's card in its thread: the bot's post with buttons.

@@ -422,11 +422,12 @@ impl Status {
 
     /// The report in the shape Statuspage clients read; `url` is the public status page.
     pub async fn summary(&self, url: Option<String>) -> Result<Summary> {
-        Ok(Summary::of(
-            &self.public_report().await?,
-            &self.config.company.name,
-            url,
-        ))
+        Ok(self.summary_of(&self.public_report().await?, url))
+    }
+
+    /// [`Status::summary`] of a report read already.
+    pub fn summary_of(&self, report: &PublicReport, url: Option<String>) -> Summary {
+        Summary::of(report, &self.config.company.name, url)
     }
 
     /// A component's last `days` UTC days (today last), for the uptime bars.

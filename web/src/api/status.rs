@@ -409,7 +409,7 @@ async fn get_summary(State(state): State<AppState>) -> Result<Response, ApiError
     let report = status.public_report().await?;
     let key = status.stamp_of(changes, &report);
     json_once(&state, Body::Summary, key, || {
-        SummaryView::from(&Summary::of(&report, &state.core.config.company.name, page))
+        SummaryView::from(&status.summary_of(&report, page))
     })
 }
 
